@@ -1,0 +1,46 @@
+# sampan: the two commands a fresh machine needs are `make up` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: up test lint typecheck contracts pytest system-deps venv bench clean
+
+# Start a local cluster (what exists so far) and write a kubeconfig under .sampan/.
+up: venv
+	$(BIN)/sampan up --data-dir .sampan
+
+# Install everything (system packages, venv, test extras), lint, type-check, check layering, run pytest.
+test: system-deps venv lint typecheck contracts pytest
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# System packages the tests need; installed only when missing (CI runs as root).
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+contracts: venv
+	$(BIN)/lint-imports
+
+pytest: venv
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: venv system-deps
+	$(BIN)/python bench/storage.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .sampan

@@ -1,0 +1,2 @@
+"""kube-apiserver: REST over the store, watch cache, discovery, admission. The only importer of
+``sampan.storage``."""

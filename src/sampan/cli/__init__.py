@@ -1,0 +1,1 @@
+"""The ``sampan`` command: one sub-command per component, plus ``up`` and ``kubeconfig``."""

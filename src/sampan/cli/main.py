@@ -1,0 +1,52 @@
+"""Entry point of the ``sampan`` command.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a parser whose
+``handler`` default is a function ``(args) -> int``. Errors a user can fix are reported as one line on
+stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sampan import __version__
+from sampan.cli import commands
+
+
+class UsageError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sampan", description="Kubernetes, rebuilt in Python.")
+    parser.add_argument("--version", action="version", version=f"sampan {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v, -vv)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in commands.REGISTRY:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2) if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args))
+    except (UsageError, ValueError, OSError) as exc:
+        print(f"sampan {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""kube-controller-manager: one folder per reconciliation loop (issue 7; not built yet)."""

@@ -1,0 +1,1 @@
+"""Cluster DNS: name-based Service discovery (not built yet)."""

@@ -1,0 +1,1 @@
+"""kube-proxy: Service virtual IPs and load balancing (not built yet)."""
