@@ -1,8 +1,8 @@
 """The contract between the generic REST handlers and each resource's own rules.
 
-Handlers own the generic metadata work (name and generateName, uid, creationTimestamp,
-resourceVersion, generation, namespace checks, label and annotation validation). A strategy owns what
-differs per kind. Objects are JSON dicts exactly as on the wire; strategies mutate the dict they are
+Handlers own the generic metadata work (generateName, uid, creationTimestamp, resourceVersion,
+generation, namespace existence). A strategy owns what differs per kind, validation of metadata
+included (name rules differ per kind). Objects are JSON dicts exactly as on the wire; strategies mutate the dict they are
 given (the handler passes a private copy) and never the ``old`` object.
 """
 
@@ -54,7 +54,8 @@ class Strategy(Protocol):
         """Apply defaults; when ``has_status``, copy ``old``'s status into ``obj``."""
 
     def validate(self, obj: Object) -> list[Cause]:
-        """Kind-specific validation of a create (metadata is checked by the handler)."""
+        """Full validation of a create: metadata (name rule of this kind, labels, annotations, via
+        ``sampan.api.validation``) and the kind's own fields."""
         ...
 
     def validate_update(self, obj: Object, old: Object) -> list[Cause]:
