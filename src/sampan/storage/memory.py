@@ -185,14 +185,18 @@ class MemoryStorage:
         revision = min(revision, self._rev)
         if revision <= self._compacted:
             return
-        keep: builtins.list[_Row] = []
+        # Per key, the newest row below ``revision`` survives (unless it is a tombstone): it is the
+        # state at ``revision`` or, when the key changed exactly at ``revision``, the previous value a
+        # watch from ``revision - 1`` needs.
+        newest_below: dict[str, _Row] = {}
         for row in self._log:
-            if row.revision >= revision:
-                keep.append(row)
-            else:
-                newest = self._at(row.key, revision)
-                if newest is row and not row.deleted:
-                    keep.append(row)
+            if row.revision < revision:
+                newest_below[row.key] = row
+        keep = [
+            row
+            for row in self._log
+            if row.revision >= revision or (newest_below[row.key] is row and not row.deleted)
+        ]
         self._log = keep
         self._revs = [r.revision for r in keep]
         self._compacted = revision
