@@ -2,8 +2,8 @@
 
 Handlers own the generic metadata work (generateName, uid, creationTimestamp, resourceVersion,
 generation, namespace existence). A strategy owns what differs per kind, validation of metadata
-included (name rules differ per kind). Objects are JSON dicts exactly as on the wire; strategies mutate the dict they are
-given (the handler passes a private copy) and never the ``old`` object.
+included (name rules differ per kind). Objects are JSON dicts exactly as on the wire; strategies
+mutate the dict they are given (the handler passes a private copy) and never the ``old`` object.
 """
 
 from __future__ import annotations

@@ -1,0 +1,211 @@
+"""core/v1 services: DNS-1035 names; defaults (type ClusterIP, sessionAffinity None, single-stack
+IPv4, internalTrafficPolicy Cluster, port protocol TCP, targetPort = port, externalTrafficPolicy
+for node ports); validation of type, ports, clusterIP and externalName; cluster IPs kept across
+updates. ClusterIP and NodePort *allocation* is not a strategy's job (a later issue)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sampan.api import validation
+from sampan.api.errors import Cause, duplicate, invalid, not_supported, required
+from sampan.api.resources import ResourceInfo
+from sampan.api.selectors import format_labels
+from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict, as_list
+from sampan.apiserver.registry.netvalidation import (
+    IP_MSG,
+    ip_family,
+    is_ip,
+    validate_port,
+    validate_protocol,
+    validate_target_port,
+)
+from sampan.apiserver.registry.strategy import Object, TableColumn
+
+TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
+AFFINITIES = ["ClientIP", "None"]
+TRAFFIC_POLICIES = ["Cluster", "Local"]
+IP_FAMILY_POLICIES = ["SingleStack", "PreferDualStack", "RequireDualStack"]
+
+
+class ServiceStrategy(BaseStrategy):
+    info = ResourceInfo(
+        group="", version="v1", resource="services", kind="Service", singular="service", namespaced=True,
+        short_names=("svc",), categories=("all",), subresources=("proxy", "status"),
+    )
+    has_status = True
+    defaults = (("spec.type", "ClusterIP"), ("spec.sessionAffinity", "None"))
+    selectable_fields = (("spec.clusterIP", "spec.clusterIP"), ("spec.type", "spec.type"))
+    columns: ClassVar[tuple[TableColumn, ...]] = (
+        NAME_COLUMN,
+        TableColumn("Type", description="type determines how the Service is exposed. Defaults to ClusterIP."),
+        TableColumn("Cluster-IP", description="clusterIP is the IP address of the service and is usually assigned "
+                    "randomly."),
+        TableColumn("External-IP", description="externalIPs is a list of IP addresses for which nodes in the "
+                    "cluster will also accept traffic for this service."),
+        TableColumn("Port(s)", description="The list of ports that are exposed by this service."),
+        AGE_COLUMN,
+        TableColumn("Selector", priority=1, description="Route service traffic to pods with label keys and values "
+                    "matching this selector."),
+    )
+
+    def initial_status(self, obj: Object) -> dict[str, Any] | None:
+        return {"loadBalancer": {}}
+
+    def default(self, obj: Object) -> None:
+        spec = as_dict(obj.get("spec"))
+        stype = spec.get("type")
+        for port in as_list(spec.get("ports")):
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                if port.get("targetPort") in (None, 0, "") and "port" in port:
+                    port["targetPort"] = port["port"]
+        if stype == "ExternalName":
+            return
+        cluster_ip = spec.get("clusterIP")
+        if cluster_ip and not spec.get("clusterIPs"):
+            spec["clusterIPs"] = [cluster_ip]
+        if spec.get("clusterIPs") and not cluster_ip:
+            spec["clusterIP"] = spec["clusterIPs"][0]
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        if not spec.get("ipFamilies"):
+            ips = [ip for ip in as_list(spec.get("clusterIPs")) if is_ip(ip)]
+            spec["ipFamilies"] = [ip_family(ips[0])] if ips else ["IPv4"]
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        if stype in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        if stype == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
+
+    def prepare_for_update(self, obj: Object, old: Object) -> None:
+        spec, prev = as_dict(obj.get("spec")), as_dict(old.get("spec"))
+        # A PUT without the allocated cluster IP or node ports keeps them (upstream patchAllocatedValues).
+        if spec and not spec.get("clusterIP") and prev.get("clusterIP") and spec.get("type") != "ExternalName":
+            for key in ("clusterIP", "clusterIPs", "ipFamilies"):
+                if key in prev:
+                    spec[key] = prev[key]
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            allocated = {(as_dict(p).get("port"), as_dict(p).get("protocol", "TCP")): as_dict(p).get("nodePort")
+                         for p in as_list(prev.get("ports"))}
+            for port in as_list(spec.get("ports")):
+                if isinstance(port, dict) and not port.get("nodePort"):
+                    node_port = allocated.get((port.get("port"), port.get("protocol", "TCP")))
+                    if node_port:
+                        port["nodePort"] = node_port
+            if not spec.get("healthCheckNodePort") and prev.get("healthCheckNodePort"):
+                spec["healthCheckNodePort"] = prev["healthCheckNodePort"]
+        super().prepare_for_update(obj, old)
+
+    def name_rule(self, name: str) -> list[str]:
+        return validation.dns1035_label(name)
+
+    def validate_spec(self, obj: Object) -> list[Cause]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return [required("spec")]
+        causes: list[Cause] = []
+        stype = spec.get("type")
+        if stype not in TYPES:
+            causes.append(not_supported("spec.type", stype or "", TYPES))
+        ports = as_list(spec.get("ports"))
+        headless = spec.get("clusterIP") == "None"
+        if stype == "ExternalName":
+            ext = spec.get("externalName")
+            if not ext:
+                causes.append(required("spec.externalName"))
+            else:
+                causes += validation.validate_name(str(ext).rstrip("."), "spec.externalName",
+                                                   validation.dns1123_subdomain)
+        elif not ports and not headless:
+            causes.append(required("spec.ports"))
+        causes += _validate_ports(ports, stype=str(stype))
+        for i, ip in enumerate(as_list(spec.get("clusterIPs")) or [spec.get("clusterIP")]):
+            if ip not in (None, "", "None") and not is_ip(ip):
+                causes.append(invalid(f"spec.clusterIPs[{i}]", str(ip), IP_MSG))
+        for i, ip in enumerate(as_list(spec.get("externalIPs"))):
+            if not is_ip(ip):
+                causes.append(invalid(f"spec.externalIPs[{i}]", str(ip), IP_MSG))
+        if spec.get("sessionAffinity") not in AFFINITIES:
+            causes.append(not_supported("spec.sessionAffinity", spec.get("sessionAffinity") or "", AFFINITIES))
+        for key in ("internalTrafficPolicy", "externalTrafficPolicy"):
+            if spec.get(key) not in (None, *TRAFFIC_POLICIES):
+                causes.append(not_supported(f"spec.{key}", spec.get(key), TRAFFIC_POLICIES))
+        if spec.get("ipFamilyPolicy") not in (None, *IP_FAMILY_POLICIES):
+            causes.append(not_supported("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"), IP_FAMILY_POLICIES))
+        causes += validation.validate_labels(spec.get("selector"), "spec.selector")
+        return causes
+
+    def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
+        spec, prev = as_dict(obj.get("spec")), as_dict(old.get("spec"))
+        if prev.get("type") == "ExternalName" or spec.get("type") == "ExternalName":
+            return []
+        if prev.get("clusterIP") and spec.get("clusterIP") != prev.get("clusterIP"):
+            return [invalid("spec.clusterIPs[0]", spec.get("clusterIP") or "", validation.FIELD_IMMUTABLE)]
+        return []
+
+    def row_cells(self, obj: Object, now: float) -> list[Any]:
+        spec = as_dict(obj.get("spec"))
+        ips = as_list(spec.get("clusterIPs"))
+        cluster_ip = str(ips[0]) if ips else "<none>"
+        ports = port_string(as_list(spec.get("ports"))) or "<none>"
+        return [str(spec.get("type") or ""), cluster_ip, external_ip(obj), ports, age_cell(obj, now),
+                format_labels(as_dict(spec.get("selector")))]
+
+
+def _validate_ports(ports: list[Any], *, stype: str) -> list[Cause]:
+    causes: list[Cause] = []
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        path = f"spec.ports[{i}]"
+        port = as_dict(port)
+        name = port.get("name")
+        if len(ports) > 1 and not name:
+            causes.append(required(f"{path}.name"))
+        elif name:
+            causes += validation.validate_name(name, f"{path}.name", validation.dns1123_label)
+            if name in names:
+                causes.append(duplicate(f"{path}.name", name))
+            names.add(str(name))
+        causes += validate_port(port.get("port"), f"{path}.port")
+        causes += validate_protocol(port.get("protocol"), f"{path}.protocol")
+        if port.get("targetPort") not in (None, 0, ""):
+            causes += validate_target_port(port.get("targetPort"), f"{path}.targetPort")
+        node_port = port.get("nodePort")
+        if node_port not in (None, 0):
+            if stype not in ("NodePort", "LoadBalancer"):
+                causes.append(Cause("FieldValueForbidden", f"{path}.nodePort",
+                                    f"Forbidden: may not be used when `type` is '{stype}'"))
+            else:
+                causes += validate_port(node_port, f"{path}.nodePort")
+    return causes
+
+
+def port_string(ports: list[Any]) -> str:
+    """Upstream ``makePortString``: ``80/TCP``, ``80:30080/TCP``, comma-joined."""
+    pieces = []
+    for port in ports:
+        port = as_dict(port)
+        node_port = port.get("nodePort")
+        if isinstance(node_port, int) and node_port > 0:
+            pieces.append(f"{port.get('port')}:{node_port}/{port.get('protocol', '')}")
+        else:
+            pieces.append(f"{port.get('port')}/{port.get('protocol', '')}")
+    return ",".join(pieces)
+
+
+def external_ip(obj: Object) -> str:
+    """Upstream ``getServiceExternalIP`` (wide form: load-balancer addresses unclipped)."""
+    spec = as_dict(obj.get("spec"))
+    external = [str(ip) for ip in as_list(spec.get("externalIPs"))]
+    stype = spec.get("type")
+    if stype in ("ClusterIP", "NodePort"):
+        return ",".join(external) if external else "<none>"
+    if stype == "LoadBalancer":
+        ingress = as_list(as_dict(as_dict(as_dict(obj.get("status")).get("loadBalancer"))).get("ingress"))
+        lb = sorted({str(as_dict(i).get("ip") or as_dict(i).get("hostname") or "") for i in ingress} - {""})
+        if external:
+            return ",".join(lb + external)
+        return ",".join(lb) if lb else "<pending>"
+    if stype == "ExternalName":
+        return str(spec.get("externalName") or "")
+    return "<unknown>"
