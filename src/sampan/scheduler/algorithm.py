@@ -1,0 +1,170 @@
+"""The scheduling algorithm for one pod: filter (with adaptive sampling), score, select a host.
+
+``find_nodes_that_fit`` runs PreFilter, then (if the pod has a nominated node) tries that node first,
+then filters nodes round-robin from ``next_start_node_index`` and stops once
+``num_feasible_nodes_to_find`` nodes passed — upstream's percentageOfNodesToScore: all nodes below
+100, else ``percentage`` (profile, else global, else adaptive ``50 - nodes/125`` but at least 5) percent,
+but at least 100. ``prioritize`` runs PreScore and Score; ``select_host`` picks the highest total,
+breaking ties uniformly at random (reservoir sampling with the injected RNG). No feasible node raises
+``FitError``; a plugin error raises ``PluginError``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sampan.scheduler.framework.cycle_state import CycleState
+from sampan.scheduler.framework.fit_error import Diagnosis, FitError
+from sampan.scheduler.framework.node_info import NodeInfo
+from sampan.scheduler.framework.pod_info import PodInfo
+from sampan.scheduler.framework.runtime import Framework
+from sampan.scheduler.framework.snapshot import Snapshot
+from sampan.scheduler.framework.status import Code, PluginError, Status
+
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+
+
+class NoNodesAvailable(Exception):
+    def __init__(self) -> None:
+        super().__init__("no nodes available to schedule pods")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleResult:
+    suggested_host: str
+    evaluated_nodes: int
+    feasible_nodes: int
+
+
+def num_feasible_nodes_to_find(percentage: int, num_all_nodes: int) -> int:
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all_nodes
+    if percentage == 0:
+        percentage = max(50 - num_all_nodes // 125, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    n = num_all_nodes * percentage // 100
+    return max(n, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+class Algorithm:
+    """Holds what persists across cycles: the round-robin start index, the RNG, the global percentage."""
+
+    def __init__(self, *, percentage_of_nodes_to_score: int = 0, rng: random.Random | None = None) -> None:
+        self.percentage = percentage_of_nodes_to_score
+        self.rng = rng or random.Random()
+        self.next_start_node_index = 0
+
+    def schedule_pod(self, fwk: Framework, state: CycleState, pod: PodInfo, snapshot: Snapshot) -> ScheduleResult:
+        if not len(snapshot):
+            raise NoNodesAvailable()
+        feasible, diagnosis, evaluated = self.find_nodes_that_fit(fwk, state, pod, snapshot)
+        if not feasible:
+            raise FitError(pod, len(snapshot), diagnosis)
+        if len(feasible) == 1:
+            return ScheduleResult(feasible[0].name, evaluated, 1)
+        scores = self.prioritize(fwk, state, pod, feasible)
+        return ScheduleResult(self.select_host(feasible, scores), evaluated, len(feasible))
+
+    def find_nodes_that_fit(
+        self, fwk: Framework, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> tuple[list[NodeInfo], Diagnosis, int]:
+        diagnosis = Diagnosis()
+        all_nodes = snapshot.node_infos
+        result, st = fwk.run_pre_filter_plugins(state, pod, all_nodes)
+        if st is not None:
+            if st.code == Code.ERROR:
+                raise PluginError(st.message)
+            diagnosis.node_to_status = {n.name: st for n in all_nodes}
+            diagnosis.pre_filter_msg = st.message
+            if st.plugin:
+                diagnosis.unschedulable_plugins.add(st.plugin)
+            return [], diagnosis, 0
+        if pod.nominated_node_name:
+            ni = snapshot.get(pod.nominated_node_name)
+            if ni is not None and fwk.run_filter_plugins_with_nominated_pods(state, pod, ni) is None:
+                return [ni], diagnosis, 1
+        nodes: Sequence[NodeInfo] = all_nodes
+        if result is not None and result.node_names is not None:
+            nodes = [ni for ni in (snapshot.get(n) for n in sorted(result.node_names)) if ni is not None]
+            excluded = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+                              f"node(s) didn't satisfy plugin(s) [{', '.join(sorted(set(result.plugins)))}]")
+            for ni in all_nodes:
+                if ni.name not in result.node_names:
+                    diagnosis.node_to_status[ni.name] = excluded
+            diagnosis.unschedulable_plugins.update(result.plugins)
+        feasible, evaluated = self._filter(fwk, state, pod, nodes, diagnosis)
+        return feasible, diagnosis, evaluated
+
+    def _filter(
+        self, fwk: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo], diagnosis: Diagnosis
+    ) -> tuple[list[NodeInfo], int]:
+        """Filter in chunks of exactly the number of feasible nodes still wanted, plugin by plugin
+        (batch hooks), so the result equals a node-by-node scan that stops at ``to_find``."""
+        n = len(nodes)
+        if n == 0:
+            return [], 0
+        pct = fwk.profile.percentage_of_nodes_to_score
+        to_find = num_feasible_nodes_to_find(self.percentage if pct is None else pct, n)
+        start = self.next_start_node_index % n
+        order = [*nodes[start:], *nodes[:start]] if start else nodes
+        filters = fwk.active_filters(state)
+        nominated = fwk.nominator.nominated_node_names()
+        statuses = diagnosis.node_to_status
+        feasible: list[NodeInfo] = []
+        pos = 0
+        while pos < n and len(feasible) < to_find:
+            chunk = order[pos:pos + to_find - len(feasible)]
+            pos += len(chunk)
+            if nominated:
+                chunk = self._filter_nominated(fwk, state, pod, chunk, nominated, diagnosis)
+            for name, batch in filters:
+                if not chunk:
+                    break
+                rejected = batch(state, pod, chunk)
+                if not rejected:
+                    continue
+                for i, st in rejected:
+                    if st.code == Code.ERROR:
+                        raise PluginError(f"running Filter plugin {name!r}: {st.message}")
+                    statuses[chunk[i].name] = st.with_plugin(name)
+                diagnosis.unschedulable_plugins.add(name)
+                gone = {i for i, _ in rejected}
+                chunk = [ni for i, ni in enumerate(chunk) if i not in gone]
+            feasible.extend(chunk)
+        self.next_start_node_index = (start + pos) % n
+        return feasible, pos
+
+    @staticmethod
+    def _filter_nominated(
+        fwk: Framework, state: CycleState, pod: PodInfo, chunk: Sequence[NodeInfo], nominated: Collection[str],
+        diagnosis: Diagnosis,
+    ) -> list[NodeInfo]:
+        """Nodes with nominated pods need the two-pass filter; drop the ones it rejects."""
+        kept = []
+        for ni in chunk:
+            if ni.name in nominated:
+                st = fwk.run_filter_plugins_with_nominated_pods(state, pod, ni)
+                if st is not None:
+                    if st.code == Code.ERROR:
+                        raise PluginError(st.message)
+                    diagnosis.node_to_status[ni.name] = st
+                    diagnosis.unschedulable_plugins.add(st.plugin)
+                    continue
+            kept.append(ni)
+        return kept
+
+    def prioritize(self, fwk: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        if not fwk.points["score"]:
+            return [1] * len(nodes)
+        st = fwk.run_pre_score_plugins(state, pod, nodes)
+        if st is not None:
+            raise PluginError(f"running PreScore plugin {st.plugin!r}: {st.message}")
+        return fwk.run_score_plugins(state, pod, nodes)
+
+    def select_host(self, nodes: Sequence[NodeInfo], scores: Sequence[int]) -> str:
+        """A node with the highest score, uniformly among ties."""
+        best = max(scores)
+        ties = [i for i, s in enumerate(scores) if s == best]
+        return nodes[ties[0] if len(ties) == 1 else self.rng.choice(ties)].name

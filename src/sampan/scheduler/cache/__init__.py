@@ -1,0 +1,5 @@
+"""The scheduler cache: node infos with bound and assumed pods, and the snapshot plugins read."""
+
+from sampan.scheduler.cache.cache import Cache, CacheError
+
+__all__ = ["Cache", "CacheError"]

@@ -1,0 +1,133 @@
+"""EventHandlers: turn informer notifications (wire-format dicts) into cache and queue updates, as
+upstream's event handlers do.
+
+- Pods with ``spec.nodeName`` are *assigned*: they go to the cache (an assumed pod is confirmed), and
+  their arrival, label change or deletion may help unschedulable pods (cluster events).
+- Pods without it are *pending*: those whose ``spec.schedulerName`` names one of our profiles and that
+  have not finished go to the queue; updates to a pod we have assumed are ignored (its binding is in
+  flight). Pods for other schedulers are ignored.
+- Node add/update/delete update the cache; add and relevant updates move unschedulable pods.
+
+Malformed objects are logged and skipped (never raised into the informer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sampan.scheduler.cache import Cache
+from sampan.scheduler.framework import events as ev
+from sampan.scheduler.framework.pod_info import PodInfo
+from sampan.scheduler.framework.runtime import Framework
+from sampan.scheduler.queue import SchedulingQueue
+
+log = logging.getLogger(__name__)
+
+
+def _finished(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _parse(pod: dict[str, Any]) -> PodInfo | None:
+    try:
+        return PodInfo.parse(pod)
+    except ValueError as exc:
+        meta = pod.get("metadata") or {} if isinstance(pod, dict) else {}
+        log.warning("skipping malformed pod pod=%s/%s err=%s", meta.get("namespace"), meta.get("name"), exc)
+        return None
+
+
+class EventHandlers:
+    def __init__(self, cache: Cache, queue: SchedulingQueue, frameworks: Mapping[str, Framework]) -> None:
+        self.cache = cache
+        self.queue = queue
+        self.frameworks = frameworks
+
+    def responsible_for(self, pod: PodInfo) -> bool:
+        return pod.scheduler_name in self.frameworks
+
+    # -- pods ----------------------------------------------------------------------------------
+    def add_pod(self, obj: dict[str, Any]) -> None:
+        pod = _parse(obj)
+        if pod is None:
+            return
+        if pod.node_name:
+            if self.cache.is_assumed(pod.uid):
+                self.queue.done(pod.uid)
+            else:
+                self.queue.delete(pod.uid)
+            self.cache.add_pod(pod)
+            self.queue.assigned_pod_added(pod)
+        elif self.responsible_for(pod) and not _finished(obj):
+            self.queue.add(pod)
+
+    def update_pod(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        pod = _parse(new)
+        if pod is None:
+            return
+        was_assigned = bool((old.get("spec") or {}).get("nodeName"))
+        if pod.node_name:
+            if not was_assigned:
+                self.add_pod(new)  # just bound: confirm the assumption
+                return
+            self.cache.update_pod(pod)
+            if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+                self.queue.move_all_to_active_or_backoff(
+                    ev.ClusterEvent(ev.ASSIGNED_POD, ev.ActionType.UPDATE_POD_LABEL, "AssignedPodUpdate"))
+            if _finished(new):
+                self.cache.remove_pod(pod.uid)
+                self.queue.move_all_to_active_or_backoff(ev.ASSIGNED_POD_DELETE)
+            return
+        if not self.responsible_for(pod) or self.cache.is_assumed(pod.uid):
+            return
+        if _finished(new):
+            self.queue.delete(pod.uid)
+        else:
+            self.queue.update(pod)
+
+    def delete_pod(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid") or f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+        if (obj.get("spec") or {}).get("nodeName") or self.cache.get_pod(uid) is not None:
+            self.cache.remove_pod(uid)
+            self.queue.move_all_to_active_or_backoff(ev.ASSIGNED_POD_DELETE)
+        self.queue.delete(uid)
+        for fwk in self.frameworks.values():
+            wp = fwk.waiting_pods.get(uid)
+            if wp is not None:
+                wp.reject("", "pod deleted while waiting at permit")
+
+    # -- nodes ---------------------------------------------------------------------------------
+    def add_node(self, obj: dict[str, Any]) -> None:
+        try:
+            self.cache.add_node(obj)
+        except ValueError as exc:
+            log.warning("skipping malformed node err=%s", exc)
+            return
+        self.queue.move_all_to_active_or_backoff(ev.NODE_ADD)
+
+    def update_node(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        try:
+            self.cache.update_node(new)
+        except ValueError as exc:
+            log.warning("skipping malformed node err=%s", exc)
+            return
+        actions = ev.node_update_actions(old, new)
+        if actions:
+            self.queue.move_all_to_active_or_backoff(ev.ClusterEvent(ev.NODE, actions, "NodeUpdate"))
+
+    def delete_node(self, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if isinstance(name, str):
+            self.cache.remove_node(name)
+
+    # -- namespaces (for affinity namespaceSelector) -----------------------------------------------
+    def set_namespace(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        if isinstance(meta.get("name"), str):
+            self.cache.namespace_labels[meta["name"]] = dict(meta.get("labels") or {})
+
+    def delete_namespace(self, obj: dict[str, Any]) -> None:
+        self.cache.namespace_labels.pop((obj.get("metadata") or {}).get("name") or "", None)

@@ -1,0 +1,144 @@
+"""NodeInfo: one node and what the scheduler believes runs on it (bound and assumed pods).
+
+Invariants (kept by ``add_pod``/``remove_pod``, the only mutators besides ``set_node``):
+``requested`` is the sum of ``pod.requests`` over ``pods`` (``allowed_pods`` counts the pods);
+``non_zero_cpu/memory`` the sum of the pods' scoring requests; ``used_ports`` counts every host port of
+``pods``; ``pods_with_affinity`` ⊆ ``pods`` holds the pods with any pod (anti-)affinity term and
+``pods_with_required_anti_affinity`` those with a required anti-affinity term. ``generation`` grows on
+every change, so a snapshot can tell what moved. A NodeInfo may exist without ``node`` (pods arrived
+before their node): such a NodeInfo is never offered to plugins.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any
+
+from sampan.scheduler.framework.pod_info import PodInfo, normalized_image
+from sampan.scheduler.framework.resources import Resource, resource_list
+from sampan.scheduler.framework.taints import PREFER_NO_SCHEDULE, Taint, parse_taints
+
+_generations = itertools.count(1)
+
+
+def next_generation() -> int:
+    return next(_generations)
+
+
+class NodeInfo:
+    __slots__ = (
+        "allocatable", "generation", "images", "labels", "name", "node", "non_zero_cpu", "non_zero_memory", "pods",
+        "pods_with_affinity", "pods_with_required_anti_affinity", "prefer_no_schedule_taints", "requested", "taints",
+        "unschedulable", "used_ports",
+    )
+
+    def __init__(self, node: dict[str, Any] | None = None, *, name: str = "") -> None:
+        self.node: dict[str, Any] | None = None
+        self.name = name
+        self.labels: dict[str, str] = {}
+        self.allocatable = Resource()
+        self.taints: tuple[Taint, ...] = ()
+        self.prefer_no_schedule_taints: tuple[Taint, ...] = ()
+        self.unschedulable = False
+        self.images: dict[str, int] = {}
+        self.requested = Resource()
+        self.non_zero_cpu = 0
+        self.non_zero_memory = 0
+        self.pods: list[PodInfo] = []
+        self.pods_with_affinity: list[PodInfo] = []
+        self.pods_with_required_anti_affinity: list[PodInfo] = []
+        self.used_ports: Counter[tuple[str, str, int]] = Counter()
+        self.generation = next_generation()
+        if node is not None:
+            self.set_node(node)
+
+    def set_node(self, node: dict[str, Any]) -> None:
+        """Take the node's labels, allocatable, taints and images. Raises ValueError on bad fields."""
+        meta = node.get("metadata") or {}
+        spec = node.get("spec") or {}
+        status = node.get("status") or {}
+        name = meta.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError("node metadata.name: Required value")
+        allocatable = resource_list(status.get("allocatable") or status.get("capacity"), where="status.allocatable")
+        taints = parse_taints(spec.get("taints"))
+        images: dict[str, int] = {}
+        for img in status.get("images") or []:
+            size = int(img.get("sizeBytes") or 0) if isinstance(img, dict) else 0
+            for n in (img.get("names") or []) if isinstance(img, dict) else []:
+                images[normalized_image(n)] = size
+        self.node = node
+        self.name = name
+        self.labels = dict(meta.get("labels") or {})
+        self.allocatable = allocatable
+        self.taints = taints
+        self.prefer_no_schedule_taints = tuple(t for t in taints if t.effect == PREFER_NO_SCHEDULE)
+        self.unschedulable = bool(spec.get("unschedulable"))
+        self.images = images
+        self.generation = next_generation()
+
+    def add_pod(self, pod: PodInfo) -> None:
+        self.pods.append(pod)
+        if pod.required_affinity or pod.required_anti_affinity or pod.preferred_affinity or pod.preferred_anti_affinity:
+            self.pods_with_affinity.append(pod)
+        if pod.required_anti_affinity:
+            self.pods_with_required_anti_affinity.append(pod)
+        self.requested.add(pod.requests)
+        self.non_zero_cpu += pod.non_zero_cpu
+        self.non_zero_memory += pod.non_zero_memory
+        for hp in pod.host_ports:
+            self.used_ports[(hp.ip, hp.protocol, hp.port)] += 1
+        self.generation = next_generation()
+
+    def remove_pod(self, uid: str) -> PodInfo | None:
+        """Remove the pod with this uid; returns it, or None when it is not here."""
+        at = next((i for i, q in enumerate(self.pods) if q.uid == uid), None)
+        if at is None:
+            return None
+        p = self.pods.pop(at)
+        self.pods_with_affinity = [q for q in self.pods_with_affinity if q.uid != uid]
+        self.pods_with_required_anti_affinity = [q for q in self.pods_with_required_anti_affinity if q.uid != uid]
+        self.requested.sub(p.requests)
+        self.non_zero_cpu -= p.non_zero_cpu
+        self.non_zero_memory -= p.non_zero_memory
+        for hp in p.host_ports:
+            k = (hp.ip, hp.protocol, hp.port)
+            self.used_ports[k] -= 1
+            if self.used_ports[k] <= 0:
+                del self.used_ports[k]
+        self.generation = next_generation()
+        return p
+
+    def port_conflict(self, ip: str, protocol: str, port: int) -> bool:
+        """Whether a host port is taken: 0.0.0.0 conflicts with every address on the same protocol/port."""
+        used = self.used_ports
+        if not used:
+            return False
+        if ip == "0.0.0.0":
+            return any(k[1] == protocol and k[2] == port for k in used)
+        return (ip, protocol, port) in used or ("0.0.0.0", protocol, port) in used
+
+    def clone(self) -> NodeInfo:
+        """A copy whose pod list and counters can change without touching this one (preemption dry runs)."""
+        c = NodeInfo.__new__(NodeInfo)
+        c.node = self.node
+        c.name = self.name
+        c.labels = self.labels
+        c.allocatable = self.allocatable
+        c.taints = self.taints
+        c.prefer_no_schedule_taints = self.prefer_no_schedule_taints
+        c.unschedulable = self.unschedulable
+        c.images = self.images
+        c.requested = self.requested.clone()
+        c.non_zero_cpu = self.non_zero_cpu
+        c.non_zero_memory = self.non_zero_memory
+        c.pods = list(self.pods)
+        c.pods_with_affinity = list(self.pods_with_affinity)
+        c.pods_with_required_anti_affinity = list(self.pods_with_required_anti_affinity)
+        c.used_ports = Counter(self.used_ports)
+        c.generation = self.generation
+        return c
+
+    def __repr__(self) -> str:
+        return f"NodeInfo({self.name}, pods={len(self.pods)})"

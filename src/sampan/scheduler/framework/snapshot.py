@@ -1,0 +1,100 @@
+"""Snapshot: the cluster as plugins see it during one scheduling cycle.
+
+``node_infos`` lists every NodeInfo that has a node object, interleaved by zone (label
+``topology.kubernetes.io/zone``) like upstream's node tree, so that sampling a prefix of the list visits
+every zone. ``have_pods_with_affinity`` / ``have_pods_with_required_anti_affinity`` are the subsets with
+such pods; ``image_num_nodes`` counts the nodes holding each image. The NodeInfo objects are shared with
+the cache, not copied: a snapshot is valid only within one synchronous scheduling cycle (nothing awaits
+between taking it and assuming the pod), and only the cache mutates them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from sampan.scheduler.framework.node_info import NodeInfo
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+REGION_LABEL = "topology.kubernetes.io/region"
+
+
+class Snapshot:
+    __slots__ = (
+        "_affinity", "_affinity_list", "_anti", "_anti_list", "by_name", "image_num_nodes", "namespace_labels",
+        "node_infos",
+    )
+
+    def __init__(self) -> None:
+        self.node_infos: list[NodeInfo] = []
+        self.by_name: dict[str, NodeInfo] = {}
+        self._affinity: dict[str, NodeInfo] = {}
+        self._anti: dict[str, NodeInfo] = {}
+        self._affinity_list: list[NodeInfo] | None = None
+        self._anti_list: list[NodeInfo] | None = None
+        self.image_num_nodes: Counter[str] = Counter()
+        self.namespace_labels: dict[str, dict[str, str]] = {}
+
+    @classmethod
+    def from_nodes(cls, infos: Iterable[NodeInfo], *, namespace_labels: dict[str, dict[str, str]] | None = None
+                   ) -> Snapshot:
+        s = cls()
+        s.set_nodes(infos)
+        s.refresh_affinity()
+        s.refresh_images()
+        s.namespace_labels = namespace_labels or {}
+        return s
+
+    def get(self, name: str) -> NodeInfo | None:
+        return self.by_name.get(name)
+
+    def __len__(self) -> int:
+        return len(self.node_infos)
+
+    def set_nodes(self, infos: Iterable[NodeInfo]) -> None:
+        """Rebuild the node list (zone-interleaved) from the NodeInfos that have a node."""
+        zones: dict[str, list[NodeInfo]] = {}
+        for ni in infos:
+            if ni.node is None:
+                continue
+            zone = ni.labels.get(REGION_LABEL, "") + ":\x00:" + ni.labels.get(ZONE_LABEL, "")
+            zones.setdefault(zone, []).append(ni)
+        ordered: list[NodeInfo] = []
+        lists = list(zones.values())
+        for i in range(max((len(v) for v in lists), default=0)):
+            ordered.extend(v[i] for v in lists if i < len(v))
+        self.node_infos = ordered
+        self.by_name = {ni.name: ni for ni in ordered}
+
+    @property
+    def have_pods_with_affinity(self) -> list[NodeInfo]:
+        if self._affinity_list is None:
+            self._affinity_list = list(self._affinity.values())
+        return self._affinity_list
+
+    @property
+    def have_pods_with_required_anti_affinity(self) -> list[NodeInfo]:
+        if self._anti_list is None:
+            self._anti_list = list(self._anti.values())
+        return self._anti_list
+
+    def refresh_affinity(self, changed: Iterable[NodeInfo] | None = None) -> None:
+        """Recompute the affinity subsets: for every node, or only for the ``changed`` ones."""
+        if changed is None:
+            self._affinity = {ni.name: ni for ni in self.node_infos if ni.pods_with_affinity}
+            self._anti = {ni.name: ni for ni in self.node_infos if ni.pods_with_required_anti_affinity}
+        else:
+            for ni in changed:
+                for table, has in ((self._affinity, ni.pods_with_affinity),
+                                   (self._anti, ni.pods_with_required_anti_affinity)):
+                    if has and ni.node is not None and self.by_name.get(ni.name) is ni:
+                        table[ni.name] = ni
+                    else:
+                        table.pop(ni.name, None)
+        self._affinity_list = self._anti_list = None
+
+    def refresh_images(self) -> None:
+        c: Counter[str] = Counter()
+        for ni in self.node_infos:
+            c.update(ni.images.keys())
+        self.image_num_nodes = c

@@ -1,0 +1,176 @@
+"""NodeResourcesFit.
+
+Filter (upstream's fitsRequest): "Too many pods" when the node already holds ``allocatable.pods``
+pods; then, for each resource the pod requests, "Insufficient <resource>" when the request exceeds
+allocatable minus requested. Every failing resource is a reason of the same status; the status is
+UNSCHEDULABLE_AND_UNRESOLVABLE when some request exceeds the node's whole allocatable (no preemption
+can help), UNSCHEDULABLE otherwise. ``ignoredResources`` / ``ignoredResourceGroups`` exempt extended
+resources. Score: ``scoringStrategy.type`` LeastAllocated (default) or MostAllocated over
+``scoringStrategy.resources`` (default cpu and memory, weight 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sampan.scheduler.framework import events as ev
+from sampan.scheduler.framework.cycle_state import CycleState
+from sampan.scheduler.framework.interface import Handle, PreFilterExtensions, PreFilterResult
+from sampan.scheduler.framework.node_info import NodeInfo
+from sampan.scheduler.framework.pod_info import PodInfo
+from sampan.scheduler.framework.resources import Resource
+from sampan.scheduler.framework.status import Code, Status
+from sampan.scheduler.plugins.noderesources.scoring import (
+    DEFAULT_RESOURCES,
+    LEAST_ALLOCATED,
+    MOST_ALLOCATED,
+    ResourceSpec,
+    parse_resources,
+    weighted_score,
+)
+
+FIT_NAME = "NodeResourcesFit"
+MAX = 100
+
+
+def fits_request(
+    req: Resource, node: NodeInfo, *,
+    ignored: frozenset[str] = frozenset(), ignored_groups: frozenset[str] = frozenset(),
+) -> Status | None:
+    """The Filter rule as a pure function of a request vector and a node."""
+    reasons: list[str] = []
+    unresolvable = False
+    alloc, used = node.allocatable, node.requested
+    if len(node.pods) + 1 > alloc.allowed_pods:
+        reasons.append("Too many pods")
+    if req.milli_cpu and req.milli_cpu > alloc.milli_cpu - used.milli_cpu:
+        reasons.append("Insufficient cpu")
+        unresolvable |= req.milli_cpu > alloc.milli_cpu
+    if req.memory and req.memory > alloc.memory - used.memory:
+        reasons.append("Insufficient memory")
+        unresolvable |= req.memory > alloc.memory
+    if req.ephemeral_storage and req.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage:
+        reasons.append("Insufficient ephemeral-storage")
+        unresolvable |= req.ephemeral_storage > alloc.ephemeral_storage
+    for name, q in req.scalars.items():
+        if not q or name in ignored or name.split("/", 1)[0] in ignored_groups:
+            continue
+        have = alloc.scalars.get(name, 0)
+        if q > have - used.scalars.get(name, 0):
+            reasons.append(f"Insufficient {name}")
+            unresolvable |= q > have
+    if not reasons:
+        return None
+    return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE if unresolvable else Code.UNSCHEDULABLE, *reasons)
+
+
+class Fit:
+    name = FIT_NAME
+
+    def __init__(
+        self, *, strategy: str = LEAST_ALLOCATED, resources: tuple[ResourceSpec, ...] = DEFAULT_RESOURCES,
+        ignored: frozenset[str] = frozenset(), ignored_groups: frozenset[str] = frozenset(),
+    ) -> None:
+        self.strategy = strategy
+        self.resources = resources
+        self.ignored = ignored
+        self.ignored_groups = ignored_groups
+        self._fast = resources == DEFAULT_RESOURCES
+
+    def events_to_register(self) -> list[ev.ClusterEvent]:
+        return [
+            ev.ClusterEvent(ev.ASSIGNED_POD, ev.ActionType.DELETE | ev.ActionType.UPDATE_POD_SCALE_DOWN),
+            ev.ClusterEvent(ev.NODE, ev.ActionType.ADD | ev.ActionType.UPDATE_NODE_ALLOCATABLE
+                            | ev.ActionType.UPDATE_NODE_TAINT | ev.ActionType.UPDATE_NODE_LABEL),
+        ]
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> tuple[PreFilterResult | None, Status | None]:
+        return None, None
+
+    def pre_filter_extensions(self) -> PreFilterExtensions | None:
+        return None
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        req = pod.requests
+        alloc, used = node.allocatable, node.requested
+        # fast path: room for one more pod and for cpu/memory, nothing else requested
+        if (
+            len(node.pods) < alloc.allowed_pods
+            and req.milli_cpu <= alloc.milli_cpu - used.milli_cpu
+            and req.memory <= alloc.memory - used.memory
+            and not req.ephemeral_storage
+            and not req.scalars
+        ):
+            return None
+        return fits_request(req, node, ignored=self.ignored, ignored_groups=self.ignored_groups)
+
+    def filter_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[tuple[int, Status]]:
+        req = pod.requests
+        if req.ephemeral_storage or req.scalars:
+            out = []
+            for i, n in enumerate(nodes):
+                st = fits_request(req, n, ignored=self.ignored, ignored_groups=self.ignored_groups)
+                if st is not None:
+                    out.append((i, st))
+            return out
+        cpu, mem = req.milli_cpu, req.memory
+        # the common case first: a cheap test per node, the full rule only for nodes that fail it
+        return [
+            (i, st)
+            for i, n in enumerate(nodes)
+            if not (
+                len(n.pods) < n.allocatable.allowed_pods
+                and cpu <= n.allocatable.milli_cpu - n.requested.milli_cpu
+                and mem <= n.allocatable.memory - n.requested.memory
+            )
+            and (st := fits_request(req, n)) is not None
+        ]
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        return weighted_score(node, pod, self.resources, most=self.strategy == MOST_ALLOCATED)
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        if not self._fast:
+            return [self.score(state, pod, n) for n in nodes]
+        pc, pm = pod.non_zero_cpu, pod.non_zero_memory
+        out = []
+        most = self.strategy == MOST_ALLOCATED
+        for n in nodes:
+            ac, am = n.allocatable.milli_cpu, n.allocatable.memory
+            rc, rm = n.non_zero_cpu + pc, n.non_zero_memory + pm
+            total = weights = 0
+            if ac:
+                weights += 1
+                if most:
+                    total += (rc if rc < ac else ac) * MAX // ac
+                elif rc <= ac:
+                    total += (ac - rc) * MAX // ac
+            if am:
+                weights += 1
+                if most:
+                    total += (rm if rm < am else am) * MAX // am
+                elif rm <= am:
+                    total += (am - rm) * MAX // am
+            out.append(total // weights if weights else 0)
+        return out
+
+
+def new_fit(args: Mapping[str, Any], handle: Handle) -> Fit:
+    strategy = args.get("scoringStrategy") or {}
+    if not isinstance(strategy, dict):
+        raise ValueError("NodeResourcesFit args.scoringStrategy: must be an object")
+    kind = strategy.get("type") or LEAST_ALLOCATED
+    if kind not in (LEAST_ALLOCATED, MOST_ALLOCATED):
+        raise ValueError(f"NodeResourcesFit args.scoringStrategy.type: Unsupported value: {kind!r}: "
+                         f"supported values: {LEAST_ALLOCATED!r}, {MOST_ALLOCATED!r}")
+    resources = parse_resources(strategy.get("resources"), where="NodeResourcesFit args.scoringStrategy.resources")
+    ignored = args.get("ignoredResources") or []
+    groups = args.get("ignoredResourceGroups") or []
+    if not isinstance(ignored, list) or not isinstance(groups, list):
+        raise ValueError("NodeResourcesFit args: ignoredResources and ignoredResourceGroups must be lists")
+    return Fit(strategy=kind, resources=resources, ignored=frozenset(ignored), ignored_groups=frozenset(groups))
+
+
