@@ -7,4 +7,17 @@ from collections.abc import Callable
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRY: list[Register] = []
+
+def _apiserver(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from sampan.cli import apiserver
+
+    apiserver.register(sub)
+
+
+def _kubeconfig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from sampan.cli import kubeconfig
+
+    kubeconfig.register(sub)
+
+
+REGISTRY: list[Register] = [_apiserver, _kubeconfig]

@@ -1,0 +1,122 @@
+"""Reading request bodies: size limit, media type, JSON or YAML decoding into a dict.
+
+Every failure is an :class:`~sampan.api.errors.APIError` with upstream's code: 413 for bodies over the
+limit, 415 for media types other than JSON/YAML (protobuf included, until it is served), 400 for bodies
+that do not parse or are not a JSON object. The returned dict is the caller's to mutate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from sampan.api import errors
+
+JSON_TYPES = frozenset({"application/json", "text/json"})
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
+ACCEPTED = "application/json, application/yaml"
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases (no "billion laughs") and without implicit timestamps
+    (``2024-01-01`` stays a string, as in upstream's YAML-to-JSON conversion)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("yaml aliases are not supported")
+        return super().compose_node(parent, index)
+
+
+_NoAliasLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def media_type(request: web.BaseRequest) -> str:
+    """The request's Content-Type without parameters, lower case ("" when absent)."""
+    raw = request.headers.get("Content-Type", "")
+    return raw.split(";", 1)[0].strip().lower()
+
+
+async def read_raw(request: web.BaseRequest, *, max_bytes: int) -> bytes:
+    """The body bytes; 413 when longer than ``max_bytes`` (checked before and while reading)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {max_bytes}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {max_bytes}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_object(request: web.BaseRequest, *, max_bytes: int, expect: str) -> dict[str, Any]:
+    """Decode the body as a JSON object. ``expect`` names the kind for error messages."""
+    ctype = media_type(request)
+    if ctype and ctype not in JSON_TYPES and ctype not in YAML_TYPES:
+        raise errors.UnsupportedMediaType(
+            f"the body of the request was in an unknown format - accepted media types include: {ACCEPTED}"
+        )
+    raw = await read_raw(request, max_bytes=max_bytes)
+    if not raw.strip():
+        raise errors.BadRequest(f"the body of the request is empty; expected a {expect} object")
+    return decode(raw, yaml_body=ctype in YAML_TYPES, expect=expect)
+
+
+def decode(raw: bytes, *, yaml_body: bool, expect: str) -> dict[str, Any]:
+    """Parse ``raw`` (JSON, or YAML when ``yaml_body``) into a dict with string keys; 400 otherwise."""
+    value: Any
+    if yaml_body:
+        try:
+            value = yaml.load(raw, Loader=_NoAliasLoader)
+        except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
+            raise errors.BadRequest(f"couldn't get version/kind; yaml parse error: {_one_line(exc)}") from None
+        _check_json_like(value, depth=0)
+    else:
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise errors.BadRequest(f"couldn't get version/kind; json parse error: {_one_line(exc)}") from None
+    if not isinstance(value, dict):
+        raise errors.BadRequest(
+            f"couldn't get version/kind; json parse error: cannot unmarshal {_json_type(value)} into a {expect}"
+        )
+    return value
+
+
+def _check_json_like(value: Any, *, depth: int) -> None:
+    """YAML allows non-string keys and odd scalars; JSON objects do not."""
+    if depth > 512:
+        raise errors.BadRequest("couldn't get version/kind; yaml parse error: document nested too deeply")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise errors.BadRequest(f"couldn't get version/kind; yaml parse error: non-string key {k!r}")
+            _check_json_like(v, depth=depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_json_like(v, depth=depth + 1)
+    elif not (value is None or isinstance(value, str | int | float | bool)):
+        raise errors.BadRequest(f"couldn't get version/kind; yaml parse error: unsupported value {value!r:.40}")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "null"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]

@@ -1,0 +1,138 @@
+"""Cached objects and watch events, each encoded to JSON at most once.
+
+A :class:`CachedObject` is read-only once built: handlers and watchers share it, nobody mutates ``obj``
+(copy before changing it). A :class:`WatchEvent` memoizes the newline-terminated JSON line of each way
+it can be delivered (ADDED / MODIFIED / DELETED, or DELETED-with-the-previous-state when an update
+makes an object stop matching a watcher's selector), so every JSON watcher writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from sampan.api import meta
+
+FieldValues = Callable[[dict[str, Any]], Mapping[str, str]]
+
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+BOOKMARK = "BOOKMARK"
+ERROR = "ERROR"
+#: A DELETED sent because the object stopped matching: it carries the previous state at the new version.
+DELETED_PREV = "DELETED_PREV"
+
+
+def decode_stored(value: bytes, revision: int) -> dict[str, Any]:
+    """An object read from the store, with ``metadata.resourceVersion`` set to ``revision``. Raises
+    ValueError (orjson.JSONDecodeError included) for a value that is not a JSON object."""
+    obj = orjson.loads(value)
+    if not isinstance(obj, dict):
+        raise ValueError("stored value is not a JSON object")
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        md = obj["metadata"] = {}
+    md["resourceVersion"] = str(revision)
+    return obj
+
+
+def encode_for_store(obj: Mapping[str, Any]) -> bytes:
+    """The stored form of ``obj``: JSON without ``metadata.resourceVersion`` (the store's revision is
+    the version). ``obj`` itself is not changed."""
+    md = obj.get("metadata")
+    if isinstance(md, dict) and "resourceVersion" in md:
+        obj = {**obj, "metadata": {k: v for k, v in md.items() if k != "resourceVersion"}}
+    return orjson.dumps(obj)
+
+
+@dataclass(slots=True, eq=False)
+class CachedObject:
+    """One object version as the cache holds it. ``obj`` has ``metadata.resourceVersion == str(rv)``."""
+
+    key: str
+    namespace: str
+    name: str
+    rv: int
+    obj: dict[str, Any]
+    field_values_of: FieldValues
+    _raw: bytes | None = None
+    _labels: dict[str, str] | None = None
+    _fields: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_store(cls, key: str, value: bytes, revision: int, field_values_of: FieldValues) -> CachedObject:
+        obj = decode_stored(value, revision)
+        return cls(key, meta.namespace(obj), meta.name(obj), revision, obj, field_values_of)
+
+    @property
+    def raw(self) -> bytes:
+        """``obj`` as JSON, encoded on first use."""
+        if self._raw is None:
+            self._raw = orjson.dumps(self.obj)
+        return self._raw
+
+    @property
+    def labels(self) -> dict[str, str]:
+        if self._labels is None:
+            self._labels = meta.labels(self.obj)
+        return self._labels
+
+    @property
+    def fields(self) -> Mapping[str, str]:
+        if self._fields is None:
+            try:
+                self._fields = self.field_values_of(self.obj)
+            except Exception:  # a strategy must not break the cache on an odd stored object
+                self._fields = {"metadata.name": self.name, "metadata.namespace": self.namespace}
+        return self._fields
+
+    def at_revision(self, rv: int) -> CachedObject:
+        """The same content with ``resourceVersion`` ``rv`` (a new read-only object)."""
+        obj = dict(self.obj)
+        obj["metadata"] = {**meta.metadata(self.obj), "resourceVersion": str(rv)}
+        return CachedObject(self.key, self.namespace, self.name, rv, obj, self.field_values_of,
+                            _labels=self._labels, _fields=self._fields)
+
+    def mutable_copy(self) -> dict[str, Any]:
+        """A deep copy of ``obj`` the caller may change."""
+        return copy.deepcopy(self.obj)
+
+
+@dataclass(slots=True, eq=False)
+class WatchEvent:
+    """One change to one object. For DELETED, ``cur`` is the last state at the deletion's version."""
+
+    type: str
+    cur: CachedObject
+    prev: CachedObject | None
+    rv: int
+    _lines: dict[str, bytes] = field(default_factory=dict)
+    _prev_at_rv: CachedObject | None = None
+
+    def object_for(self, variant: str) -> CachedObject:
+        """The object a delivery ``variant`` carries."""
+        if variant == DELETED_PREV:
+            if self._prev_at_rv is None:
+                assert self.prev is not None
+                self._prev_at_rv = self.prev.at_revision(self.rv)
+            return self._prev_at_rv
+        return self.cur
+
+    def line(self, variant: str) -> bytes:
+        """``{"type":…,"object":…}\\n`` for ``variant``, encoded once per event and variant."""
+        cached = self._lines.get(variant)
+        if cached is None:
+            wire_type = DELETED if variant == DELETED_PREV else variant
+            cached = b'{"type":"' + wire_type.encode() + b'","object":' + self.object_for(variant).raw + b"}\n"
+            self._lines[variant] = cached
+        return cached
+
+
+def encode_event(event_type: str, obj: Mapping[str, Any]) -> bytes:
+    """A one-off watch line (bookmarks, errors, transformed objects)."""
+    return orjson.dumps({"type": event_type, "object": obj}) + b"\n"

@@ -1,0 +1,214 @@
+"""One resource type's slice of the watch cache: current objects, recent events, registered watchers.
+
+Invariants (between two calls of :meth:`ResourceCache.apply`, all synchronous on the event loop):
+* ``objects`` is the state of every key under ``prefix`` as of the watch cache's revision.
+* every event of this resource with revision > ``window_start`` is in ``window`` (oldest first), so a
+  watch from any version >= ``window_start`` can be replayed exactly; older ones get 410 Expired.
+* each registered watcher has been offered every event since it registered, in revision order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sampan.api import errors
+from sampan.apiserver.cacher.objects import (
+    ADDED,
+    BOOKMARK,
+    DELETED,
+    MODIFIED,
+    CachedObject,
+    WatchEvent,
+    encode_event,
+)
+from sampan.apiserver.cacher.triggers import WatcherSet
+from sampan.apiserver.cacher.watcher import Bookmark, CacheWatcher, Filter, Item, variant_for
+from sampan.storage import Event, EventType, KeyValue
+
+log = logging.getLogger(__name__)
+
+FieldValues = Callable[[dict[str, Any]], Mapping[str, str]]
+
+MAX_COALESCE = 0.05
+"""Upper bound (seconds) on how long a busy cache holds events back to write them in bigger batches."""
+
+
+class ResourceCache:
+    def __init__(
+        self,
+        prefix: str,
+        *,
+        kind: str,
+        api_version: str,
+        field_values_of: FieldValues,
+        window_size: int,
+        watcher_capacity: int,
+    ) -> None:
+        self.prefix = prefix
+        self.kind = kind
+        self.api_version = api_version
+        self._field_values_of = field_values_of
+        self._watcher_capacity = watcher_capacity
+        self.objects: dict[str, CachedObject] = {}
+        self._sorted_keys: list[str] | None = None
+        self.window: collections.deque[WatchEvent] = collections.deque(maxlen=window_size)
+        self.window_start = 0
+        self.watchers = WatcherSet()
+        self.events_applied = 0
+        self._dirty: list[CacheWatcher] = []
+        self._flush_scheduled = False
+        self._last_flush_end = 0.0
+        self._last_flush_cost = 0.0
+
+    # ---- feeding (the watch cache's task only) ---------------------------------------------------
+
+    def reset(self, kvs: Iterable[KeyValue], revision: int) -> None:
+        """Replace the state with ``kvs`` as of ``revision``; every watcher is closed (clients re-watch)."""
+        objects: dict[str, CachedObject] = {}
+        for kv in kvs:
+            try:
+                objects[kv.key] = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, self._field_values_of)
+            except ValueError:
+                log.warning("skipping undecodable stored object key=%s", kv.key)
+        self.objects = objects
+        self._sorted_keys = None
+        self.window.clear()
+        self.window_start = revision
+        for w in list(self.watchers):
+            w.close()
+        self.watchers.clear()
+
+    def apply(self, event: Event) -> None:
+        """Apply one store event: update state, remember it in the window, offer it to watchers. A value
+        that does not decode (not written by an API server) is skipped with a warning."""
+        try:
+            self._apply(event)
+        except ValueError:
+            log.warning("skipping undecodable stored object key=%s revision=%d", event.key, event.revision)
+
+    def _apply(self, event: Event) -> None:
+        prev = self.objects.get(event.key)
+        if event.type is EventType.DELETED:
+            if prev is None:
+                return
+            cur = CachedObject.from_store(event.key, event.value, event.revision, self._field_values_of)
+            del self.objects[event.key]
+            self._sorted_keys = None
+            wev = WatchEvent(DELETED, cur, prev, event.revision)
+        else:
+            cur = CachedObject.from_store(event.key, event.value, event.revision, self._field_values_of)
+            self.objects[event.key] = cur
+            if prev is None:
+                self._sorted_keys = None
+                wev = WatchEvent(ADDED, cur, None, event.revision)
+            else:
+                wev = WatchEvent(MODIFIED, cur, prev, event.revision)
+        if len(self.window) == self.window.maxlen:
+            self.window_start = self.window[0].rv
+        self.window.append(wev)
+        self.events_applied += 1
+        if self.watchers:
+            closed: list[CacheWatcher] = []
+            for w in self.watchers.candidates(wev):
+                w.deliver(wev)
+                if w.closed:
+                    closed.append(w)
+            for w in closed:
+                self.watchers.discard(w)
+                if w.overflowed:
+                    log.info("watcher closed: fell behind resource=%s", self.prefix)
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    def sorted_objects(self, flt: Filter) -> list[CachedObject]:
+        """Current objects matching ``flt``, in key order."""
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self.objects)
+        objs = self.objects
+        keys = self._sorted_keys
+        if flt.namespace is not None:
+            # namespaced keys are prefix + ns + "/" + name: a contiguous, sorted run
+            start = self.prefix + flt.namespace + "/"
+            lo = bisect.bisect_left(keys, start)
+            hi = bisect.bisect_left(keys, start[:-1] + "0")  # "0" follows "/"
+            keys = keys[lo:hi]
+            flt = Filter(None, flt.labels, flt.fields)
+        if flt.everything:
+            return [objs[k] for k in keys]
+        return [o for o in (objs[k] for k in keys) if flt.matches(o)]
+
+    def events_since(self, rv: int, flt: Filter) -> list[Item]:
+        """Window events after ``rv`` that concern ``flt``; 410 Expired when ``rv`` is too old."""
+        if rv < self.window_start:
+            raise errors.too_old_resource_version(rv, self.window_start)
+        out: list[Item] = []
+        for ev in self.window:
+            if ev.rv <= rv:
+                continue
+            variant = variant_for(flt, ev)
+            if variant is not None:
+                out.append((ev, variant))
+        return out
+
+    def add_watcher(self, flt: Filter, *, bookmarks: bool, initial: Iterable[Item]) -> CacheWatcher:
+        w = CacheWatcher(flt, capacity=self._watcher_capacity, bookmarks=bookmarks, initial=initial,
+                         notify=self._notify)
+        self.watchers.add(w)
+        return w
+
+    def _notify(self, w: CacheWatcher) -> None:
+        """``w`` has new items: flush it, with every other such watcher, once this loop turn ends.
+
+        Self-clocking coalescing: the next flush starts no sooner than one previous-flush-duration after
+        the previous flush ended, so flushing never takes more than about half the loop. Idle or small,
+        that delay is ~0; with many watchers under load, events accumulate and each write carries
+        several of them (at most ``MAX_COALESCE`` seconds of added latency).
+        """
+        self._dirty.append(w)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = asyncio.get_running_loop()
+            delay = self._last_flush_end + self._last_flush_cost - loop.time()
+            if delay > 0:
+                loop.call_later(min(delay, MAX_COALESCE), self._flush)
+            else:
+                loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for w in dirty:
+            w.flush()
+        self._last_flush_end = loop.time()
+        self._last_flush_cost = self._last_flush_end - start
+
+    def remove_watcher(self, w: CacheWatcher) -> None:
+        self.watchers.discard(w)
+        w.close()
+
+    def bookmark(self, rv: int, *, initial_events_end: bool = False) -> Bookmark:
+        """A BOOKMARK for this resource at ``rv`` (optionally the ``k8s.io/initial-events-end`` one)."""
+        md: dict[str, Any] = {"resourceVersion": str(rv)}
+        if initial_events_end:
+            md["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return Bookmark(rv, encode_event(BOOKMARK, {"kind": self.kind, "apiVersion": self.api_version, "metadata": md}))
+
+    def send_bookmarks(self, rv: int) -> int:
+        """Offer one shared bookmark at ``rv`` to every watcher that asked for bookmarks."""
+        targets = [w for w in self.watchers if w.bookmarks]
+        if not targets:
+            return 0
+        bm = self.bookmark(rv)
+        for w in targets:
+            w.offer_bookmark(bm)
+        return len(targets)
+
+
+__all__ = ["ADDED", "DELETED", "MODIFIED", "ResourceCache"]

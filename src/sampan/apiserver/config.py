@@ -1,0 +1,74 @@
+"""Options of the API server: one frozen dataclass, every default documented (upstream's where one exists)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from sampan.storage.factory import StorageOptions
+
+#: Upstream's request body limit (``--max-request-body-bytes`` defaults to 3 MiB).
+DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass(frozen=True)
+class APIServerConfig:
+    bind_address: str = "127.0.0.1"
+    """Address to listen on. Only loopback is allowed until TLS exists."""
+    port: int = 6443
+    """TCP port; 0 picks a free one (the bound port is then on :attr:`APIServer.port`)."""
+    storage: StorageOptions = field(default_factory=StorageOptions)
+    """Which store to open (``sampan apiserver --storage``)."""
+    default_watch_cache_size: int = 1000
+    """Recent events kept per resource type for watch resumption. Upstream's flag defaults to 100 but its
+    cache sizes itself dynamically up to far more; 1000 gives similar behaviour for informers that
+    reconnect after a short break. A watch from an older version gets 410 Expired."""
+    watcher_queue_size: int = 1000
+    """Events buffered per watcher; a watcher that falls this far behind is closed (it re-watches)."""
+    bookmark_interval: float = 60.0
+    """Seconds between BOOKMARK events to watchers that asked for them (upstream: about a minute)."""
+    min_request_timeout: float = 1800.0
+    """A watch without ``timeoutSeconds`` ends after a random time in [this, 2 x this] (upstream's
+    ``--min-request-timeout``)."""
+    compaction_interval: float = 300.0
+    """Seconds between store compactions (``--etcd-compaction-interval``, 5m); 0 disables."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Larger request bodies get 413 RequestEntityTooLarge."""
+    consistent_read_timeout: float = 3.0
+    """How long a consistent read or a watch from a future version waits for the cache to catch up
+    (upstream: 3s) before it fails with a 504 Timeout / reads the store directly."""
+    list_page_size: int = 1000
+    """Keys read per store round trip when the cache (re)loads and for filtered paged lists."""
+    system_namespaces: tuple[str, ...] = SYSTEM_NAMESPACES
+    """Namespaces created at start when missing."""
+
+    def __post_init__(self) -> None:
+        if not is_loopback(self.bind_address):
+            raise ValueError(
+                f"refusing to serve plain HTTP on non-loopback address {self.bind_address}; "
+                "TLS is not supported yet, use 127.0.0.1"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} out of range 0-65535")
+        if self.default_watch_cache_size < 1:
+            raise ValueError("--default-watch-cache-size must be at least 1")
+        if self.watcher_queue_size < 1:
+            raise ValueError("watcher queue size must be at least 1")
+        if self.bookmark_interval <= 0:
+            raise ValueError("bookmark interval must be positive")
+        if self.compaction_interval < 0:
+            raise ValueError("--etcd-compaction-interval may not be negative")
+
+
+def is_loopback(address: str) -> bool:
+    """True for ``localhost`` and loopback IPv4/IPv6 literals."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "SYSTEM_NAMESPACES", "APIServerConfig", "StorageOptions", "is_loopback"]

@@ -1,0 +1,106 @@
+"""POST ``pods/<name>/binding``: the scheduler's write. Sets ``spec.nodeName`` once, as upstream:
+
+* the body is a ``Binding`` (``target.name`` required: 422 otherwise);
+* a pod already assigned to a node, or being deleted, is 409 Conflict;
+* the pod gets condition ``PodScheduled=True`` and the Binding's annotations;
+* the answer is a ``Status`` Success with code 201.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sampan.api import errors, meta
+from sampan.apiserver.bodies import read_object
+from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
+from sampan.apiserver.context import ServerContext
+from sampan.apiserver.handlers import objectmeta as om
+from sampan.apiserver.responses import raw_response
+from sampan.apiserver.routes import Target
+from sampan.apiserver.storage_errors import to_api_error
+from sampan.storage import Conflict, KeyNotFound, StorageError
+
+MAX_ATTEMPTS = 16
+
+
+def _check_binding(body: dict[str, Any], *, name: str, namespace: str) -> str:
+    """The target node name; 400/422 for a malformed Binding."""
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if kind not in (None, "", "Binding") or api_version not in (None, "", "v1"):
+        raise errors.BadRequest(f'{kind} in version "{api_version}" cannot be handled as a Binding')
+    md = body.get("metadata") or {}
+    if not isinstance(md, dict):
+        raise errors.BadRequest("Binding metadata must be an object")
+    if md.get("name") not in (None, "", name):
+        raise errors.BadRequest(f"the name of the object ({md.get('name')}) does not match the name on the URL "
+                                f"({name})")
+    if md.get("namespace") not in (None, "", namespace):
+        raise errors.BadRequest("the namespace of the provided object does not match the namespace sent on the "
+                                "request")
+    target = body.get("target")
+    node = target.get("name") if isinstance(target, dict) else None
+    if not isinstance(node, str) or not node:
+        raise errors.invalid_object("Binding", name, [errors.required("target.name")])
+    return node
+
+
+def _schedule(pod: dict[str, Any], node: str, annotations: Any, now: str) -> dict[str, Any]:
+    out = copy.deepcopy(pod)
+    spec = out.setdefault("spec", {})
+    spec["nodeName"] = node
+    if isinstance(annotations, dict) and annotations:
+        md = out["metadata"]
+        merged = dict(md.get("annotations") or {})
+        merged.update({k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)})
+        md["annotations"] = merged
+    status = out.setdefault("status", {})
+    conditions = [
+        c for c in (status.get("conditions") or []) if isinstance(c, dict) and c.get("type") != "PodScheduled"
+    ]
+    conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now})
+    status["conditions"] = conditions
+    return out
+
+
+async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
+    scope = t.scope
+    assert t.name is not None
+    if (scope.info.group, scope.info.resource) != ("", "pods") or not t.namespace:
+        raise errors.NotFound("the server could not find the requested resource")
+    dry = om.dry_run(request)
+    body = await read_object(request, max_bytes=ctx.config.max_body_bytes, expect="Binding")
+    node = _check_binding(body, name=t.name, namespace=t.namespace)
+    annotations = (body.get("metadata") or {}).get("annotations")
+    key = scope.key(t.namespace, t.name)
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            kv = await ctx.store.get(key)
+        except KeyNotFound:
+            raise errors.not_found("pods", t.name) from None
+        except StorageError as exc:
+            raise to_api_error(exc, resource="pods", group="", name=t.name) from None
+        pod = decode_stored(kv.value, kv.mod_revision)
+        current = (pod.get("spec") or {}).get("nodeName")
+        if current:
+            raise errors.conflict("pods/binding", t.name, f'pod {t.name} is already assigned to node "{current}"')
+        if meta.deletion_timestamp(pod):
+            raise errors.conflict("pods/binding", t.name,
+                                  f"pod {t.name} is being deleted, cannot be assigned to a host")
+        if dry:
+            break
+        bound = _schedule(pod, node, annotations, om.timestamp(ctx.clock.wall()))
+        try:
+            await ctx.store.update(key, encode_for_store(bound), expected_mod_revision=kv.mod_revision)
+            break
+        except Conflict:
+            continue
+        except StorageError as exc:
+            raise to_api_error(exc, resource="pods", group="", name=t.name) from None
+    else:
+        raise errors.conflict("pods/binding", t.name, "the pod is being modified too often; try again")
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+    return raw_response(orjson.dumps(status), status=201)

@@ -1,0 +1,57 @@
+"""LIST a collection: from the watch cache (rv "0", consistent "", not-older-than N) or from the store
+(``limit`` with rv other than "0", ``continue``, ``resourceVersionMatch=Exact``), as upstream's cacher
+decides. Label and field selectors apply either way."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sampan.api.selectors import FieldRequirement, FieldSelector
+from sampan.apiserver.cacher.watcher import Filter
+from sampan.apiserver.context import ServerContext
+from sampan.apiserver.handlers.reads import cache_is_fresh, list_from_store, wait_not_older_than
+from sampan.apiserver.listoptions import EXACT, ListOptions, parse_list_options
+from sampan.apiserver.responses import list_response, representation
+from sampan.apiserver.routes import Target
+
+
+def filter_for(t: Target, opts: ListOptions) -> Filter:
+    """The objects a request selects: its namespace, selectors and, for the legacy single-object watch
+    path (``/watch/…/<name>``), that name."""
+    namespace = t.namespace if t.scope.info.namespaced and t.namespace else None
+    fields = opts.field_selector
+    if t.name is not None:
+        fields = FieldSelector([*fields.requirements, FieldRequirement("metadata.name", "=", t.name)])
+    return Filter(namespace, opts.label_selector, fields)
+
+
+def from_store(opts: ListOptions) -> bool:
+    """Upstream's ``shouldDelegateList``: which lists the cache cannot answer."""
+    rv = opts.resource_version
+    return bool(
+        opts.continue_token
+        or (opts.limit > 0 and rv != "0")
+        or opts.resource_version_match == EXACT
+    )
+
+
+async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
+    scope = t.scope
+    opts = parse_list_options(request.query, selectable_fields=scope.selectable_fields())
+    representation(request).require_compatible(is_list=True)
+    flt = filter_for(t, opts)
+    now = ctx.clock.wall()
+    use_store = from_store(opts)
+    if not use_store:
+        rv = opts.resource_version
+        if rv == "":
+            use_store = not await cache_is_fresh(ctx)
+        elif rv != "0":
+            await wait_not_older_than(ctx, int(rv))
+    if use_store:
+        page = await list_from_store(ctx, scope, flt, opts)
+        return list_response(request, scope, page.items, resource_version=page.revision,
+                             continue_token=page.continue_token, now=now)
+    # no await between reading the cache's state and its revision: one consistent snapshot
+    items = scope.cache.sorted_objects(flt)
+    return list_response(request, scope, items, resource_version=ctx.watch_cache.revision, now=now)

@@ -1,0 +1,108 @@
+"""Read-path helpers shared by get, list, watch and deletecollection: resourceVersion semantics against
+the watch cache, and store-backed (paged, exact-revision) lists.
+
+resourceVersion on reads, as upstream:
+* ``""``  — most recent: a consistent read (the cache waits until it has seen the store's current
+  revision; if it cannot within ``consistent_read_timeout``, the store is read directly);
+* ``"0"`` — any: served from the cache at once;
+* ``"N"`` — not older than N (the cache waits for N; 504 "Too large resource version" if it never
+  arrives), or exactly N with ``resourceVersionMatch=Exact`` / legacy ``limit`` (read from the store).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sampan.api import errors
+from sampan.apiserver import continuetoken
+from sampan.apiserver.cacher.objects import CachedObject
+from sampan.apiserver.cacher.watcher import Filter
+from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.listoptions import EXACT, ListOptions
+from sampan.apiserver.storage_errors import to_api_error
+from sampan.storage import Compacted, StorageError
+
+
+def too_large_resource_version(requested: int, current: int) -> errors.Timeout:
+    return errors.Timeout(
+        f"Too large resource version: {requested}, current: {current}",
+        details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                 "retryAfterSeconds": 1},
+    )
+
+
+async def wait_not_older_than(ctx: ServerContext, rv: int) -> None:
+    """Return once the cache has reached ``rv``; 504 when it does not within the consistent-read timeout."""
+    if not await ctx.watch_cache.wait_for(rv, ctx.config.consistent_read_timeout):
+        raise too_large_resource_version(rv, ctx.watch_cache.revision)
+
+
+async def cache_is_fresh(ctx: ServerContext) -> bool:
+    """True when the cache has caught up with the store's current revision (a consistent read)."""
+    return await ctx.watch_cache.wait_fresh(ctx.config.consistent_read_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[CachedObject]
+    revision: int
+    continue_token: str = ""
+
+
+def _storage_error(scope: Scope, err: StorageError) -> errors.APIError:
+    return to_api_error(err, resource=scope.info.resource, group=scope.info.group, name="")
+
+
+async def list_from_store(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page:
+    """One page (``limit`` 0: everything) read from the store at one revision, filtered by ``flt``.
+
+    With a continue token the page reads at the token's revision (410 with a fresh token when that
+    revision was compacted). The returned token resumes after the last key examined.
+    """
+    prefix = scope.list_prefix(flt.namespace)
+    start_after: str | None = None
+    revision: int | None = None
+    token = None
+    if opts.continue_token:
+        if opts.resource_version not in ("", "0"):
+            raise errors.BadRequest("specifying resource version is not allowed when using continue")
+        token = continuetoken.decode(opts.continue_token, prefix=prefix)
+        start_after = token.start_after
+        revision = None if token.revision == -1 else token.revision
+    elif opts.resource_version not in ("", "0"):
+        requested = int(opts.resource_version)
+        current = await ctx.store.current_revision()
+        if opts.resource_version_match == EXACT or (opts.limit and not opts.resource_version_match):
+            if requested > current:
+                raise too_large_resource_version(requested, current)
+            revision = requested
+        elif requested > current:
+            await wait_not_older_than(ctx, requested)
+    limit = opts.limit
+    items: list[CachedObject] = []
+    fv = scope.strategy.field_values
+    try:
+        while True:
+            page = await ctx.store.list(prefix, revision=revision, limit=limit, start_after=start_after)
+            if revision is None:
+                revision = page.revision
+            last_key = start_after
+            for i, kv in enumerate(page.kvs):
+                co = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, fv)
+                last_key = kv.key
+                if flt.matches(co):
+                    items.append(co)
+                    if limit and len(items) >= limit:
+                        more = page.more or i < len(page.kvs) - 1
+                        tok = continuetoken.encode(revision=revision, last_key=kv.key, prefix=prefix) if more else ""
+                        return Page(items, revision, tok)
+            if not page.more or not page.kvs:
+                return Page(items, revision)
+            start_after = last_key
+    except Compacted as exc:
+        if token is not None:
+            fresh = continuetoken.encode(revision=-1, last_key=token.start_after, prefix=prefix)
+            raise continuetoken.ExpiredContinue(fresh) from None
+        raise errors.too_old_resource_version(exc.requested, exc.compacted) from None
+    except StorageError as exc:
+        raise _storage_error(scope, exc) from None

@@ -1,0 +1,202 @@
+"""WATCH a collection from the watch cache: chunked newline-delimited JSON events.
+
+Where the stream starts, as upstream:
+* ``sendInitialEvents=true`` (with ``resourceVersionMatch=NotOlderThan``): ADDED for every matching
+  object in a state at least as new as the requested version, then (with ``allowWatchBookmarks``) a
+  BOOKMARK annotated ``k8s.io/initial-events-end``, then changes;
+* no resourceVersion, or "0" (legacy): ADDED for the current state (consistent for "", cache for "0"),
+  then changes;
+* resourceVersion N: every change after N (from the cache's event window); an N older than the window
+  gives one ERROR event with a 410 Expired Status, then the stream ends.
+
+The stream ends after ``timeoutSeconds`` (default: a random time in [min-request-timeout, 2x]), when the
+watcher falls behind (its queue overflowed), or when the client goes away. JSON watchers write the
+event bytes the cache encoded once; Table/metadata watchers render per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sampan.api import errors
+from sampan.apiserver import tables
+from sampan.apiserver.cacher.objects import ADDED, ERROR, CachedObject, WatchEvent, encode_event
+from sampan.apiserver.cacher.watcher import Bookmark, CacheWatcher, Item, Sink
+from sampan.apiserver.context import ServerContext
+from sampan.apiserver.handlers.list import filter_for
+from sampan.apiserver.handlers.reads import cache_is_fresh, wait_not_older_than
+from sampan.apiserver.listoptions import parse_list_options
+from sampan.apiserver.responses import representation
+from sampan.apiserver.routes import Target
+
+log = logging.getLogger(__name__)
+
+
+def _timeout(ctx: ServerContext, requested: int | None) -> float:
+    if requested is not None and requested > 0:
+        return float(requested)
+    base = ctx.config.min_request_timeout
+    return base * (1.0 + random.random())
+
+
+async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
+    scope = t.scope
+    opts = parse_list_options(request.query, selectable_fields=scope.selectable_fields())
+    rep = representation(request)
+    include = tables.parse_include_object(request.query.get("includeObject"))
+    renderer = tables.WatchRenderer(rep, scope.strategy, include_object=include)
+    flt = filter_for(t, opts)
+    cache = scope.cache
+    wc = ctx.watch_cache
+    rv = opts.resource_version
+    error_line: bytes | None = None
+    watcher: CacheWatcher | None = None
+
+    initial_state = opts.send_initial_events is True or (opts.send_initial_events is None and rv in ("", "0"))
+    if rv == "" and initial_state:
+        await cache_is_fresh(ctx)  # best effort: serve the newest state the cache has
+    elif rv not in ("", "0"):
+        await wait_not_older_than(ctx, int(rv))
+    # From here to add_watcher there is no await: the snapshot and the registration see the same state.
+    if initial_state:
+        initial: list[Item] = [(_added(o), ADDED) for o in cache.sorted_objects(flt)]
+        if opts.send_initial_events and opts.allow_watch_bookmarks:
+            initial.append(cache.bookmark(wc.revision, initial_events_end=True))
+        watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=initial)
+    elif rv in ("", "0"):
+        watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=())
+    else:
+        try:
+            replay = cache.events_since(int(rv), flt)
+        except errors.Expired as exc:
+            error_line = encode_event(ERROR, exc.to_status())
+        else:
+            watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=replay)
+
+    response = web.StreamResponse(status=200, headers={"Content-Type": rep.content_type,
+                                                       "Cache-Control": "no-cache, private"})
+    response.enable_chunked_encoding()
+    counter = None
+    metrics = ctx.metrics
+    if metrics is not None:
+        counter = metrics.watch_events(group=scope.info.group, version=scope.info.version, kind=scope.info.kind)
+    try:
+        await response.prepare(request)
+        if error_line is not None:
+            await response.write(error_line)
+            return response
+        assert watcher is not None
+        await _pump(ctx, watcher, response, renderer, counter, timeout=_timeout(ctx, opts.timeout_seconds),
+                    transport=_transport(request))
+    except (ConnectionResetError, ConnectionError, asyncio.CancelledError) as exc:
+        log.debug("watch client went away resource=%s reason=%r", scope.info.resource, exc)
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+    finally:
+        if watcher is not None:
+            cache.remove_watcher(watcher)
+    try:
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return response
+
+
+def _transport(request: web.Request) -> asyncio.Transport | None:
+    transport = request.transport
+    return transport if isinstance(transport, asyncio.Transport) else None
+
+
+def _added(o: CachedObject) -> WatchEvent:
+    """An initial-state ADDED delivery: a synthetic event whose current object is ``o``."""
+    return WatchEvent(ADDED, o, None, o.rv)
+
+
+async def _pump(
+    ctx: ServerContext,
+    watcher: CacheWatcher,
+    response: web.StreamResponse,
+    renderer: tables.WatchRenderer,
+    counter: Any,
+    *,
+    timeout: float,
+    transport: asyncio.Transport | None,
+) -> None:
+    timer = asyncio.get_running_loop().call_later(timeout, watcher.expire)
+    passthrough = renderer.passthrough
+    if passthrough and transport is not None:
+        watcher.sink = _direct_sink(transport, counter)
+    if transport is not None:
+        watcher.on_close = _abort_if_stuck(watcher, transport)
+    try:
+        while True:
+            batch = watcher.take()
+            if batch:
+                chunks = [_encode(item, renderer, passthrough, ctx) for item in batch]
+                if counter is not None:
+                    for c in chunks:
+                        counter.sent(len(c))
+                watcher.busy = True
+                try:
+                    await response.write(b"".join(chunks))
+                finally:
+                    watcher.busy = False
+                continue
+            if watcher.closed:
+                return
+            await watcher.wait()
+    finally:
+        watcher.sink = None
+        watcher.on_close = None
+        timer.cancel()
+
+
+def _abort_if_stuck(watcher: CacheWatcher, transport: asyncio.Transport) -> Callable[[], None]:
+    """When the watcher closes (fell behind, or its time is up) while a write is blocked on a client
+    that does not read, drop the connection: nothing else would ever end that write."""
+
+    def on_close() -> None:
+        if watcher.busy and not transport.is_closing():
+            log.info("aborting a watch connection whose client stopped reading")
+            transport.abort()
+
+    return on_close
+
+
+def _direct_sink(transport: asyncio.Transport, counter: Any) -> Sink:
+    """Write pending events as one HTTP chunk straight to an idle connection (nothing buffered), skipping
+    the writer task; a connection with buffered bytes gets them through the writer (and back-pressure)."""
+
+    def sink(items: Sequence[Item]) -> bool:
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        lines = [item.line if isinstance(item, Bookmark) else item[0].line(item[1]) for item in items]
+        data = b"".join(lines) if len(lines) > 1 else lines[0]
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        if counter is not None:
+            for line in lines:
+                counter.sent(len(line))
+        return True
+
+    return sink
+
+
+def _encode(item: Item, renderer: tables.WatchRenderer, passthrough: bool, ctx: ServerContext) -> bytes:
+    if isinstance(item, Bookmark):
+        if passthrough:
+            return item.line
+        obj = orjson.loads(item.line)["object"]
+        return orjson.dumps(renderer.render_event("BOOKMARK", obj, now=ctx.clock.wall())) + b"\n"
+    event, variant = item
+    if passthrough:
+        return event.line(variant)
+    wire_type = "DELETED" if variant == "DELETED_PREV" else variant
+    obj = event.object_for(variant).obj
+    return orjson.dumps(renderer.render_event(wire_type, obj, now=ctx.clock.wall())) + b"\n"

@@ -1,0 +1,129 @@
+"""Writing responses: objects and lists in the negotiated representation, and errors as ``Status``.
+
+JSON lists of cached objects are assembled from each object's memoized bytes (no re-encoding); other
+representations (Table, PartialObjectMetadata, YAML) go through :mod:`sampan.apiserver.tables`.
+The error middleware is the one place an exception becomes an HTTP response: APIError -> its Status,
+aiohttp's own 404/405 -> upstream-shaped Status, anything else -> 500 InternalError (logged, no traceback
+on the wire).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from sampan.api import errors
+from sampan.apiserver import negotiation, tables
+from sampan.apiserver.cacher.objects import CachedObject
+from sampan.apiserver.context import Scope
+
+log = logging.getLogger(__name__)
+
+JSON_CT = "application/json"
+
+try:  # the C dumper is much faster when libyaml is present
+    _Dumper: Any = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover
+    _Dumper = yaml.SafeDumper
+
+
+def representation(request: web.Request) -> negotiation.Representation:
+    return negotiation.negotiate(request.headers.get("Accept"))
+
+
+def _encode(rep: negotiation.Representation, body: Mapping[str, Any]) -> bytes:
+    if rep.media_type == negotiation.YAML:
+        return yaml.dump(dict(body), Dumper=_Dumper, default_flow_style=False, sort_keys=False).encode()
+    if rep.pretty:
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2)
+    return orjson.dumps(body)
+
+
+def raw_response(body: bytes, *, status: int = 200, content_type: str = JSON_CT) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": content_type})
+
+
+def object_response(
+    request: web.Request, scope: Scope, obj: Mapping[str, Any] | CachedObject, *, now: float, status: int = 200
+) -> web.Response:
+    """One object (or a Status) in the negotiated representation."""
+    rep = representation(request)
+    if rep.target is negotiation.Target.OBJECT and rep.media_type == negotiation.JSON and not rep.pretty:
+        if isinstance(obj, CachedObject):
+            return raw_response(obj.raw, status=status)
+        return raw_response(orjson.dumps(obj), status=status)
+    plain = obj.obj if isinstance(obj, CachedObject) else obj
+    if plain.get("kind") == "Status":
+        return raw_response(orjson.dumps(plain), status=status)
+    include = tables.parse_include_object(request.query.get("includeObject"))
+    body = tables.render_object(rep, scope.strategy, plain, now=now, include_object=include)
+    return raw_response(_encode(rep, body), status=status, content_type=rep.content_type)
+
+
+def list_response(
+    request: web.Request,
+    scope: Scope,
+    items: Sequence[CachedObject],
+    *,
+    resource_version: int,
+    continue_token: str = "",
+    remaining: int | None = None,
+    now: float,
+) -> web.Response:
+    """A ``<Kind>List`` of ``items`` in the negotiated representation."""
+    rep = representation(request)
+    info = scope.info
+    md: dict[str, Any] = {"resourceVersion": str(resource_version)}
+    if continue_token:
+        md["continue"] = continue_token
+    if remaining is not None:
+        md["remainingItemCount"] = remaining
+    head = {"kind": info.list_kind_name, "apiVersion": info.group_version, "metadata": md}
+    if rep.target is negotiation.Target.OBJECT and rep.media_type == negotiation.JSON and not rep.pretty:
+        body = orjson.dumps(head)[:-1] + b',"items":[' + b",".join(o.raw for o in items) + b"]}"
+        return raw_response(body)
+    list_obj = {**head, "items": [o.obj for o in items]}
+    include = tables.parse_include_object(request.query.get("includeObject"))
+    rendered = tables.render_list(rep, scope.strategy, list_obj, now=now, include_object=include)
+    return raw_response(_encode(rep, rendered), content_type=rep.content_type)
+
+
+def status_response(err: errors.APIError) -> web.Response:
+    return raw_response(orjson.dumps(err.to_status()), status=err.code)
+
+
+def success_status(*, name: str, kind: str, group: str, uid: str) -> dict[str, Any]:
+    """The ``Status`` upstream returns for a delete that removed the object at once."""
+    details: dict[str, Any] = {"name": name, "kind": kind, "uid": uid}
+    if group:
+        details = {"name": name, "group": group, "kind": kind, "uid": uid}
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.APIError as err:
+        return status_response(err)
+    except web.HTTPNotFound:
+        return status_response(errors.NotFound("the server could not find the requested resource"))
+    except web.HTTPMethodNotAllowed:
+        return status_response(
+            errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        )
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("unhandled error method=%s path=%s", request.method, request.path)
+        return status_response(errors.InternalError("an error on the server has prevented the request from succeeding"))

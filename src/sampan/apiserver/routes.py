@@ -1,0 +1,142 @@
+"""Resource URL parsing and dispatch to the verb handlers.
+
+Paths, as upstream (``/api/v1`` for the core group, ``/apis/<group>/<version>`` otherwise)::
+
+    <base>/<resource>[/<name>[/<subresource>]]                      cluster-scoped, or all namespaces
+    <base>/namespaces/<namespace>/<resource>[/<name>[/<subresource>]]
+    <base>/namespaces/<name>/{status,finalize}                      namespace subresources
+    <base>/watch/...                                                legacy watch paths (also of one object)
+
+Verb = method + shape: GET object -> get, GET collection -> list (or watch with ``?watch=true``),
+POST collection -> create, PUT object -> update, DELETE object -> delete, DELETE collection ->
+deletecollection, POST ``pods/<name>/binding`` -> bind. A verb the resource does not list, or a method
+with no verb here, is 405.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from sampan.api import errors
+from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.listoptions import parse_bool
+
+log = logging.getLogger(__name__)
+
+CONTEXT_KEY = web.AppKey("sampan.context", ServerContext)
+_NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+_SERVED_SUBRESOURCES = frozenset({"status", "finalize", "binding"})
+"""Subresources with a handler here; others a resource lists (log, exec, scale, binding…) come later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a resource request addresses."""
+
+    scope: Scope
+    namespace: str | None
+    """The namespace from the path (None: cluster-scoped, or a namespaced resource across namespaces)."""
+    name: str | None
+    subresource: str | None
+    watch_path: bool = False
+
+
+Handler = Callable[[web.Request, ServerContext, Target], Awaitable[web.StreamResponse]]
+
+
+def _not_found() -> errors.NotFound:
+    return errors.NotFound("the server could not find the requested resource")
+
+
+def _segments(raw_tail: str) -> list[str]:
+    parts = [urllib.parse.unquote(p) for p in raw_tail.split("/")]
+    while parts and parts[-1] == "":
+        parts.pop()
+    for p in parts:
+        if p == "" or p in (".", "..") or "/" in p or "\x00" in p:
+            raise _not_found()
+    return parts
+
+
+def parse_target(ctx: ServerContext, *, group: str, version: str, raw_tail: str) -> Target:
+    """The resource, namespace, name and subresource a path names; 404 when it names none we serve."""
+    parts = _segments(raw_tail)
+    watch_path = False
+    if parts and parts[0] == "watch":
+        watch_path = True
+        parts = parts[1:]
+    if not parts:
+        raise _not_found()
+    namespace: str | None = None
+    if parts[0] == "namespaces" and len(parts) >= 3 and parts[2] not in _NAMESPACE_SUBRESOURCES:
+        namespace = parts[1]
+        parts = parts[2:]
+    if len(parts) > 3:
+        raise _not_found()
+    scope = ctx.scope(group, version, parts[0])
+    if scope is None:
+        raise _not_found()
+    if namespace is not None and not scope.info.namespaced:
+        raise _not_found()
+    name = parts[1] if len(parts) > 1 else None
+    sub = parts[2] if len(parts) > 2 else None
+    if sub is not None and (sub not in scope.info.subresources or sub not in _SERVED_SUBRESOURCES):
+        raise _not_found()
+    return Target(scope, namespace, name, sub, watch_path)
+
+
+def _verb(request: web.Request, t: Target) -> str:
+    method = request.method
+    if method == "GET":
+        if t.name is None:
+            return "watch" if (t.watch_path or parse_bool(request.query, "watch")) else "list"
+        return "watch" if t.watch_path else "get"
+    if t.watch_path:
+        return ""
+    if method == "POST" and t.name is None:
+        return "create"
+    if method == "PUT" and t.name is not None:
+        return "update"
+    if method == "DELETE":
+        return "delete" if t.name is not None else "deletecollection"
+    return ""
+
+
+def make_resource_handler(
+    handlers: dict[str, Handler], *, core: bool
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler for ``/api/{version}/{tail}`` (``core``) or ``/apis/{group}/{version}/{tail}``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ctx = request.app[CONTEXT_KEY]
+        group = "" if core else request.match_info["group"]
+        version = request.match_info["version"]
+        prefix = f"/api/{version}/" if core else f"/apis/{group}/{version}/"
+        raw_path = request.raw_path.split("?", 1)[0]
+        if not raw_path.startswith(prefix):
+            raise _not_found()
+        target = parse_target(ctx, group=group, version=version, raw_tail=raw_path[len(prefix):])
+        verb = _verb(request, target)
+        if target.subresource == "binding":
+            verb = "bind" if request.method == "POST" else ""
+        elif target.subresource is not None and verb not in ("get", "update"):
+            verb = ""
+        handler = handlers.get(verb)
+        if handler is None or (verb not in target.scope.info.verbs and verb != "bind"):
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        return await handler(request, ctx, target)
+
+    return handle
+
+
+def register(app: web.Application, handlers: dict[str, Handler]) -> None:
+    """Add the catch-all resource routes (after discovery's exact routes, which take precedence)."""
+    core = make_resource_handler(handlers, core=True)
+    grouped = make_resource_handler(handlers, core=False)
+    app.router.add_route("*", "/api/{version}/{tail:.+}", core)
+    app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", grouped)

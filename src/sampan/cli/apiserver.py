@@ -1,0 +1,76 @@
+"""``sampan apiserver``: run the API server in the foreground until SIGINT/SIGTERM.
+
+Flags keep kube-apiserver's names where it has the same knob. Plain HTTP only, so a non-loopback
+``--bind-address`` is refused (one line on stderr, exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from sampan._lib.durations import parse_duration
+from sampan.apiserver.app import APIServer
+from sampan.apiserver.config import APIServerConfig, StorageOptions
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("sqlite", "etcd", "memory")
+
+
+def config_from_args(args: argparse.Namespace) -> APIServerConfig:
+    """The server options the flags describe; ValueError (one line) for bad values."""
+    servers = tuple(s.strip() for s in (args.etcd_servers or "").split(",") if s.strip())
+    if args.storage == "etcd" and not servers:
+        raise ValueError("--storage etcd needs --etcd-servers")
+    compaction = parse_duration(args.etcd_compaction_interval)
+    bookmark = parse_duration(args.watch_bookmark_interval)
+    return APIServerConfig(
+        bind_address=args.bind_address,
+        port=args.port,
+        storage=StorageOptions(backend=args.storage, data_dir=Path(args.data_dir), etcd_servers=servers),
+        default_watch_cache_size=args.default_watch_cache_size,
+        compaction_interval=compaction,
+        bookmark_interval=bookmark,
+        min_request_timeout=float(args.min_request_timeout),
+    )
+
+
+async def _serve(config: APIServerConfig) -> None:
+    server = APIServer(config)
+    task = asyncio.create_task(server.run(), name="apiserver")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    log.info("apiserver stopped")
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    asyncio.run(_serve(config))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("apiserver", help="run the Kubernetes API server")
+    p.add_argument("--data-dir", default=".sampan", help="where the sqlite store lives (default .sampan)")
+    p.add_argument("--bind-address", default="127.0.0.1", help="listen address; loopback only (default 127.0.0.1)")
+    p.add_argument("--port", "--secure-port", type=int, default=6443, help="listen port, 0 for any (default 6443)")
+    p.add_argument("--storage", choices=BACKENDS, default="sqlite", help="storage backend (default sqlite)")
+    p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
+    p.add_argument("--default-watch-cache-size", type=int, default=1000,
+                   help="recent events kept per resource for watch resumption (default 1000)")
+    p.add_argument("--etcd-compaction-interval", default="5m",
+                   help="how often to compact the store, e.g. 5m; 0 disables (default 5m)")
+    p.add_argument("--watch-bookmark-interval", default="1m",
+                   help="how often watchers that allow bookmarks get one (default 1m)")
+    p.add_argument("--min-request-timeout", type=int, default=1800,
+                   help="seconds; watches without timeoutSeconds end after a random time in [this, 2x] "
+                   "(default 1800)")
+    p.set_defaults(handler=_run)

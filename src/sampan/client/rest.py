@@ -1,0 +1,194 @@
+"""The REST transport: one aiohttp session to an API server, with credentials, TLS, client-side rate
+limiting, safe retries and ``Status`` decoding.
+
+Error policy (what a caller sees):
+
+- a response >= 400 raises the :mod:`sampan.api.errors` class its ``Status`` names (``NotFound``,
+  ``Conflict``, ``Expired``, ``Invalid``…), or the class for its HTTP code when the body is not a Status;
+- a connection that cannot be made raises :class:`ConnectionFailed`; one that breaks mid-response raises
+  :class:`ConnectionFailed` too (callers such as the reflector treat both as "retry later").
+
+Retries only where safe, i.e. where the server did not act on the request: 429 and 503 answers that carry
+``Retry-After`` (client-go's rule, any verb) and a refused connection. At most ``max_retries`` times.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from sampan._lib.clock import Clock, RealClock
+from sampan.api import errors
+from sampan.client.config import RESTConfig
+from sampan.client.flowcontrol import TokenBucket
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+Params = Mapping[str, str | int | bool | None]
+
+
+class ConnectionFailed(errors.APIError):
+    """The server could not be reached, or the connection broke mid-response (no Status was received)."""
+
+    code, reason = 503, "ServiceUnavailable"
+
+
+def decode_error(http_code: int, body: bytes) -> errors.APIError:
+    """The exception a failed response stands for."""
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and data.get("kind") == "Status":
+        return errors.from_status(data, http_code)
+    text = body.decode("utf-8", "replace").strip()[:500] or f"HTTP {http_code}"
+    status: dict[str, Any] = {"code": http_code, "message": text}
+    if http_code == 500:
+        status["reason"] = errors.InternalError.reason  # 500 has no entry in the by-code table
+    return errors.from_status(status, http_code)
+
+
+def _query(params: Params | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in (params or {}).items():
+        if v is None:
+            continue
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return out
+
+
+class RESTClient:
+    """Requests against one API server. Create inside a running loop; ``await close()`` when done (or use
+    ``async with``). The token bucket is shared by every request this client makes."""
+
+    def __init__(
+        self, config: RESTConfig, *, clock: Clock | None = None, max_retries: int = 5
+    ) -> None:
+        self.config = config
+        self._clock = clock or RealClock()
+        self._limiter = TokenBucket(config.qps, config.burst, clock=self._clock)
+        self._max_retries = max_retries
+        ssl_ctx = config.ssl_context()
+        connector = aiohttp.TCPConnector(ssl=ssl_ctx if ssl_ctx is not None else False, limit=0)
+        self._session = aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+        self._base = config.host.rstrip("/")
+
+    async def __aenter__(self) -> RESTClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    def _headers(self, accept: str, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": self.config.user_agent}
+        if content_type:
+            headers["Content-Type"] = content_type
+        token = self.config.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif self.config.username is not None:
+            raw = f"{self.config.username}:{self.config.password or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+    ) -> Any:
+        """Send one request and return the decoded JSON body (None for an empty body)."""
+        data = None if body is None else body if isinstance(body, bytes) else orjson.dumps(body)
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout)
+        attempt = 0
+        while True:
+            await self._limiter.acquire()
+            try:
+                async with self._session.request(
+                    method, self._base + path, params=_query(params), data=data, timeout=timeout,
+                    headers=self._headers(accept, content_type if data is not None else None),
+                    server_hostname=self.config.tls_server_name,
+                ) as resp:
+                    raw = await resp.read()
+                    if resp.status < 400:
+                        return orjson.loads(raw) if raw else None
+                    delay = self._retry_after(resp.status, resp.headers.get("Retry-After"), attempt)
+                    if delay is None:
+                        raise decode_error(resp.status, raw)
+            except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as e:
+                raise ConnectionFailed(f"TLS handshake with {self._base} failed: {e}") from e
+            except aiohttp.ClientConnectorError as e:
+                if attempt >= self._max_retries:
+                    raise ConnectionFailed(f"cannot connect to {self._base}: {e.os_error or e}") from e
+                delay = min(1.0, 0.05 * 2**attempt)
+            except (TimeoutError, aiohttp.ClientError) as e:
+                raise ConnectionFailed(f"{method} {path} failed: {e or type(e).__name__}") from e
+            attempt += 1
+            log.debug("retrying request method=%s path=%s attempt=%d delay=%.3f", method, path, attempt, delay)
+            await self._clock.sleep(delay)
+
+    def _retry_after(self, status: int, header: str | None, attempt: int) -> float | None:
+        if status not in (429, 503) or header is None or attempt >= self._max_retries:
+            return None
+        try:
+            return max(0.0, min(float(header), 10.0))
+        except ValueError:
+            return None
+
+    async def stream(self, path: str, *, params: Params | None = None, read_timeout: float | None = None
+                     ) -> AsyncIterator[dict[str, Any]]:
+        """GET ``path`` and yield each newline-delimited JSON object of the response (a watch stream).
+
+        Ends when the server closes the stream. ``read_timeout`` bounds the silence between chunks.
+        Raises like :meth:`request` for an error answer or a broken connection.
+        """
+        await self._limiter.acquire()
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
+        try:
+            async with self._session.get(
+                self._base + path, params=_query(params), timeout=timeout, headers=self._headers(JSON, None),
+                server_hostname=self.config.tls_server_name,
+            ) as resp:
+                if resp.status >= 400:
+                    raise decode_error(resp.status, await resp.read())
+                buf = b""
+                async for chunk in resp.content.iter_any():
+                    buf += chunk
+                    while True:
+                        nl = buf.find(b"\n")
+                        if nl < 0:
+                            break
+                        line, buf = buf[:nl], buf[nl + 1 :]
+                        if line.strip():
+                            yield _decode_line(line)
+                if buf.strip():
+                    yield _decode_line(buf)
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise ConnectionFailed(f"watch {path} broke: {e or type(e).__name__}") from e
+
+
+def _decode_line(line: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise ConnectionFailed(f"malformed watch event: {line[:200]!r}") from e
+    if not isinstance(obj, dict):
+        raise ConnectionFailed(f"malformed watch event: {line[:200]!r}")
+    return obj

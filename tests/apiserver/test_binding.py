@@ -1,0 +1,55 @@
+"""POST pods/<name>/binding: the scheduler's one write, as upstream."""
+
+from __future__ import annotations
+
+from tests.apiserver.conftest import API
+
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def binding(node: str, name: str = "p") -> dict:
+    return {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "annotations": {"why": "fit"}},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+
+
+async def make_pod(api: API, name: str = "p") -> dict:
+    r = await api.post(PODS, {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    assert r.status == 201, r.body
+    return r.body
+
+
+async def test_binding_assigns_the_node_once(api: API) -> None:
+    await make_pod(api)
+    w = await api.watch(PODS, fieldSelector="spec.nodeName=n1", resourceVersion="0", timeoutSeconds="30")
+    r = await api.post(f"{PODS}/p/binding", binding("n1"))
+    assert r.status == 201, r.body
+    assert r.body["status"] == "Success"
+    pod = (await api.get(f"{PODS}/p")).body
+    assert pod["spec"]["nodeName"] == "n1"
+    assert pod["metadata"]["annotations"]["why"] == "fit"
+    assert {"type": "PodScheduled", "status": "True"}.items() <= pod["status"]["conditions"][-1].items()
+    (ev,) = await w.take(1)  # the node's watch sees the pod arrive
+    assert ev["type"] == "ADDED"
+    w.resp.close()
+    before = await api.snapshot()
+    again = await api.post(f"{PODS}/p/binding", binding("n2"))
+    assert again.status == 409
+    assert 'is already assigned to node "n1"' in again.body["message"]
+    assert await api.snapshot() == before
+
+
+async def test_bad_bindings_change_nothing(api: API) -> None:
+    await make_pod(api)
+    before = await api.snapshot()
+    r = await api.post(f"{PODS}/p/binding", {"kind": "Binding", "apiVersion": "v1", "metadata": {"name": "p"},
+                                             "target": {}})
+    assert r.status == 422
+    r = await api.post(f"{PODS}/p/binding", binding("n1", name="other"))
+    assert r.status == 400
+    r = await api.post(f"{PODS}/missing/binding", binding("n1", name="missing"))
+    assert r.status == 404
+    r = await api.request("PUT", f"{PODS}/p/binding", binding("n1"))
+    assert r.status == 405
+    r = await api.post("/api/v1/namespaces/default/configmaps/x/binding", binding("n1"))
+    assert r.status == 404
+    assert await api.snapshot() == before

@@ -1,0 +1,116 @@
+"""RESTClient transport behaviour against a small real HTTP server (aiohttp on loopback): retries,
+non-Status errors, and watch streams split at awkward chunk boundaries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+from aiohttp import web
+
+from sampan.api import errors
+from sampan.client.config import RESTConfig
+from sampan.client.rest import ConnectionFailed, RESTClient
+
+
+class Server:
+    def __init__(self) -> None:
+        self.flaky_calls = 0
+        self.big = "x" * 200_000
+
+    async def flaky(self, request: web.Request) -> web.Response:
+        self.flaky_calls += 1
+        if self.flaky_calls <= 2:
+            return web.Response(status=429, headers={"Retry-After": "0"}, text="slow down")
+        return web.json_response({"ok": True})
+
+    async def no_retry_after(self, request: web.Request) -> web.Response:
+        self.flaky_calls += 1
+        return web.Response(status=429, text="slow down")
+
+    async def plain_500(self, request: web.Request) -> web.Response:
+        return web.Response(status=500, text="kaboom")
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        lines = b"".join(orjson.dumps({"type": "ADDED", "object": {"n": i, "pad": self.big if i == 1 else ""}}) + b"\n"
+                         for i in range(3))
+        for i in range(0, len(lines), 7777):  # chunks that cut lines anywhere
+            await resp.write(lines[i:i + 7777])
+            await asyncio.sleep(0)
+        await resp.write(b'{"type": "DELETED", "object": {"n": 3}}')  # last line without newline
+        await resp.write_eof()
+        return resp
+
+    async def broken(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await resp.write(b'{"type": "ADDED", "object": {}}\n{"type": "ADD')
+        assert request.transport is not None
+        request.transport.abort()
+        return resp
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[Server, str]]:
+    srv = Server()
+    app = web.Application()
+    app.router.add_get("/flaky", srv.flaky)
+    app.router.add_get("/no-retry-after", srv.no_retry_after)
+    app.router.add_get("/500", srv.plain_500)
+    app.router.add_get("/stream", srv.stream)
+    app.router.add_get("/broken", srv.broken)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield srv, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_429_with_retry_after_is_retried(server: tuple[Server, str]) -> None:
+    srv, url = server
+    async with RESTClient(RESTConfig(host=url, qps=0)) as rest:
+        assert await rest.request("GET", "/flaky") == {"ok": True}
+        assert srv.flaky_calls == 3
+        with pytest.raises(errors.TooManyRequests, match="slow down"):
+            await rest.request("GET", "/no-retry-after")
+        assert srv.flaky_calls == 4  # no Retry-After: not retried
+
+
+async def test_non_status_error_body_becomes_the_exception_for_its_code(server: tuple[Server, str]) -> None:
+    _, url = server
+    async with RESTClient(RESTConfig(host=url)) as rest:
+        with pytest.raises(errors.InternalError, match="kaboom"):
+            await rest.request("GET", "/500")
+
+
+async def test_stream_reassembles_lines_across_chunks(server: tuple[Server, str]) -> None:
+    srv, url = server
+    async with RESTClient(RESTConfig(host=url)) as rest:
+        events = [e async for e in rest.stream("/stream")]
+    assert [e["object"]["n"] for e in events] == [0, 1, 2, 3]
+    assert events[1]["object"]["pad"] == srv.big
+    assert events[3]["type"] == "DELETED"
+
+
+async def test_broken_stream_raises_connection_failed(server: tuple[Server, str]) -> None:
+    _, url = server
+    got: list[dict[str, object]] = []
+
+    async def consume(rest: RESTClient) -> None:
+        async for e in rest.stream("/broken"):
+            got.append(e)
+
+    async with RESTClient(RESTConfig(host=url)) as rest:
+        with pytest.raises(ConnectionFailed):
+            await consume(rest)
+    assert len(got) == 1

@@ -1,0 +1,37 @@
+"""Fixtures shared by every test package.
+
+* ``apiserver`` — a real ``sampan apiserver`` subprocess (memory storage by default; parametrize
+  indirectly with ``"sqlite"`` for the embedded store). Has ``url``, ``kubeconfig``, ``data_dir``.
+* ``inproc_apiserver`` — an API server in the test's event loop (async tests only), still HTTP on
+  loopback. ``@pytest.mark.apiserver_config(default_watch_cache_size=5, ...)`` overrides config fields;
+  indirect parametrization picks the storage backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.apiserver import APIServerHandle, InProcessAPIServer, run_apiserver_inprocess, run_apiserver_process
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "apiserver_config(**fields): APIServerConfig overrides for inproc_apiserver")
+
+
+@pytest.fixture
+def apiserver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[APIServerHandle]:
+    storage = getattr(request, "param", "memory")
+    with run_apiserver_process(tmp_path / "apiserver", storage=storage) as handle:
+        yield handle
+
+
+@pytest.fixture
+async def inproc_apiserver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InProcessAPIServer]:
+    storage = getattr(request, "param", "memory")
+    marker = request.node.get_closest_marker("apiserver_config")
+    overrides = dict(marker.kwargs) if marker is not None else {}
+    async with run_apiserver_inprocess(tmp_path / "apiserver", storage=storage, **overrides) as server:
+        yield server

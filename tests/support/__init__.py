@@ -1,0 +1,1 @@
+"""Test support shared by every test package: real API servers (in-process or as a subprocess)."""
