@@ -1,23 +1,25 @@
-"""The list of sub-commands. A new component adds its ``register`` function here."""
+"""The ``sampan`` sub-commands: one module of ``sampan.cli`` each, exposing ``register(subparsers)``.
+
+A new component adds its module name here; modules are imported only when the parser is built.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-
-def _apiserver(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from sampan.cli import apiserver
-
-    apiserver.register(sub)
-
-
-def _kubeconfig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from sampan.cli import kubeconfig
-
-    kubeconfig.register(sub)
+MODULES: tuple[str, ...] = (
+    "apiserver",
+    "kubeconfig",
+    "up",
+    "down",
+)
 
 
-REGISTRY: list[Register] = [_apiserver, _kubeconfig]
+def registrars() -> Iterator[Register]:
+    for name in MODULES:
+        module = importlib.import_module(f"sampan.cli.{name}")
+        yield module.register

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sampan {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v, -vv)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in commands.REGISTRY:
+    for register in commands.registrars():
         register(sub)
     return parser
 

@@ -99,7 +99,15 @@ class Supervisor:
         self.children = [Child(s, options, clock or RealClock()) for s in specs]
 
     async def run(self) -> None:
-        """Run every child until cancelled; then stop them all (SIGTERM, then SIGKILL after the grace)."""
-        async with asyncio.TaskGroup() as group:
-            for child in self.children:
-                group.create_task(child.run(), name=f"supervise-{child.spec.name}")
+        """Run every child until cancelled; then stop them in reverse start order (each SIGTERM, then
+        SIGKILL after the grace), so clients of the API server leave before it does."""
+        tasks = [asyncio.create_task(c.run(), name=f"supervise-{c.spec.name}") for c in self.children]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a supervisor bug: surface it
+        finally:
+            for task in reversed(tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -1,0 +1,72 @@
+"""``sampan down`` stops a cluster started by ``sampan up``; ``sampan status`` shows its health."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sampan.cli.layout import ClusterLayout
+from sampan.cli.up import CONTEXT_NAME, apiserver_ready
+from sampan.cli.user_kubeconfig import remove_context
+
+STOP_TIMEOUT = 30.0
+
+
+def _down(args: argparse.Namespace) -> int:
+    layout = ClusterLayout(Path(args.data_dir))
+    console = Console()
+    state = layout.read_state()
+    pid = layout.running_pid()
+    if pid is None:
+        console.print(f"no cluster is running for {layout.data_dir}")
+    else:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while layout.running_pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if layout.running_pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        console.print(f"stopped the cluster in {layout.data_dir}")
+    merged = state.get("merged_kubeconfig")
+    if merged and remove_context(CONTEXT_NAME, Path(merged)):
+        console.print(f"removed the `{CONTEXT_NAME}` context from {merged}")
+    layout.clear()
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    layout = ClusterLayout(Path(args.data_dir))
+    console = Console()
+    pid = layout.running_pid()
+    if pid is None:
+        console.print(f"no cluster is running for {layout.data_dir}")
+        return 1
+    state = layout.read_state()
+    server = str(state.get("server", ""))
+    table = Table("component", "state")
+    table.add_row("supervisor", f"running (pid {pid})")
+    for name in state.get("components", []):
+        if name == "apiserver":
+            table.add_row(name, "ready" if server and apiserver_ready(server) else "not ready")
+        else:
+            table.add_row(name, "supervised")
+    for line in state.get("missing", []):
+        table.add_row(line.split(" ")[0], "missing: " + line.split(" ", 1)[1].strip("()"))
+    console.print(table)
+    console.print(f"server {server}; kubeconfig {layout.kubeconfig}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    down = sub.add_parser("down", help="stop a cluster started with `sampan up --detach`")
+    down.add_argument("--data-dir", default=".sampan", help="the cluster's data dir (default .sampan)")
+    down.set_defaults(handler=_down)
+    status = sub.add_parser("status", help="show the health of a cluster started with `sampan up`")
+    status.add_argument("--data-dir", default=".sampan", help="the cluster's data dir (default .sampan)")
+    status.set_defaults(handler=_status)

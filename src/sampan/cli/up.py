@@ -1,0 +1,246 @@
+"""``sampan up``: a whole cluster on one machine, each component its own supervised process.
+
+Foreground by default (Ctrl-C stops everything); ``--detach`` starts the same supervisor in the background
+and returns once the API server is ready. The cluster's files live under ``--data-dir`` (see
+:mod:`sampan.cli.layout`); a second ``sampan up`` on the same directory finds its stored state again.
+Components that are not built yet are named, not faked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
+from sampan.cli.kubeconfig import render_kubeconfig
+from sampan.cli.layout import ClusterLayout
+from sampan.cli.supervisor import ComponentSpec, Supervisor, SupervisorOptions
+from sampan.cli.user_kubeconfig import merge_context
+
+CONTEXT_NAME = "sampan"
+READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    data_dir: Path
+    port: int = 6443
+    storage: str = "sqlite"
+    etcd_servers: str = ""
+    merge_kubeconfig: bool = True
+
+    @property
+    def server(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+# Components in start order: (sub-command, issue that builds it). A component starts only when its
+# sub-command exists in this installation.
+COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("apiserver", "issue 3"),
+    ("scheduler", "issue 6"),
+    ("controller-manager", "issue 7"),
+    ("kubelet", "issue 8"),
+)
+
+
+def available_commands() -> set[str]:
+    from sampan.cli.main import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def component_specs(options: UpOptions, available: set[str]) -> tuple[list[ComponentSpec], list[str]]:
+    """The processes to run, and a line per component that this installation cannot start yet."""
+    base = (sys.executable, "-m", "sampan.cli.main")
+    kubeconfig = str(ClusterLayout(options.data_dir).kubeconfig)
+    argv: dict[str, tuple[str, ...]] = {
+        "apiserver": (
+            "apiserver", "--data-dir", str(options.data_dir), "--port", str(options.port),
+            "--storage", options.storage,
+            *(("--etcd-servers", options.etcd_servers) if options.etcd_servers else ()),
+        ),
+        "scheduler": ("scheduler", "--kubeconfig", kubeconfig),
+        "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig),
+        "kubelet": ("kubelet", "--kubeconfig", kubeconfig, "--node-name", socket.gethostname()),
+    }
+    specs: list[ComponentSpec] = []
+    missing: list[str] = []
+    for name, issue in COMPONENTS:
+        if name in available:
+            specs.append(ComponentSpec(name, (*base, *argv[name])))
+        else:
+            missing.append(f"{name} (not built yet, {issue})")
+    return specs, missing
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def apiserver_ready(server: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{server}/readyz", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _check_can_start(layout: ClusterLayout, options: UpOptions) -> None:
+    pid = layout.running_pid()
+    if pid is not None:
+        raise ValueError(
+            f"a cluster is already running for {layout.data_dir} (pid {pid}); "
+            f"`sampan down --data-dir {layout.data_dir}` stops it"
+        )
+    if options.port and not port_is_free(options.port):
+        raise ValueError(f"port {options.port} on 127.0.0.1 is in use; pick another with --port")
+
+
+async def _wait_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None]) -> bool:
+    while time.monotonic() < deadline:
+        if supervisor_task.done():
+            return False
+        if await asyncio.to_thread(apiserver_ready, server):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def run_foreground(options: UpOptions, console: Console) -> int:
+    layout = ClusterLayout(options.data_dir)
+    _check_can_start(layout, options)
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    specs, missing = component_specs(options, available_commands())
+    layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
+    layout.pid_file.write_text(str(os.getpid()))
+    state = {"server": options.server, "components": [s.name for s in specs], "missing": missing}
+    layout.write_state(state)
+    supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
+    task = asyncio.create_task(supervisor.run(), name="supervisor")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        with console.status(f"starting {', '.join(s.name for s in specs)} …"):
+            ready = await _wait_ready(options.server, time.monotonic() + READY_TIMEOUT, task)
+        if not ready:
+            console.print(f"[red]the API server did not become ready[/red]; its log says:\n"
+                          f"{_log_tail(layout.log_dir / 'apiserver.log')}")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return 1
+        if options.merge_kubeconfig:
+            target = merge_context(kubeconfig_doc(options.server, name=CONTEXT_NAME))
+            layout.write_state({**state, "merged_kubeconfig": str(target)})
+        _print_summary(console, options, layout, [s.name for s in specs], missing)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return 0
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        layout.clear()
+
+
+def _print_summary(
+    console: Console, options: UpOptions, layout: ClusterLayout, started: list[str], missing: list[str]
+) -> None:
+    console.print(f"[green]cluster ready[/green] at {options.server} (data in {options.data_dir})")
+    console.print(f"  running: {', '.join(started)}")
+    for line in missing:
+        console.print(f"  [yellow]missing[/yellow]: {line}")
+    console.print(f"  kubectl: export KUBECONFIG={layout.kubeconfig.resolve()}")
+    console.print(f"  logs:    {layout.log_dir.resolve()}/")
+
+
+def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
+    """Start ``sampan up`` (foreground mode) as a background session and wait until it is ready."""
+    layout = ClusterLayout(options.data_dir)
+    _check_can_start(layout, options)
+    layout.log_dir.mkdir(parents=True, exist_ok=True)
+    up_log = layout.log_dir / "up.log"
+    with up_log.open("ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "sampan.cli.main", *argv],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    deadline = time.monotonic() + READY_TIMEOUT
+    with console.status("starting the cluster in the background …"):
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                console.print(f"[red]sampan up exited[/red] (code {child.returncode}):\n{_log_tail(up_log)}")
+                return 1
+            state = layout.read_state()
+            if apiserver_ready(options.server) and (not options.merge_kubeconfig or "merged_kubeconfig" in state):
+                _print_summary(console, options, layout, state.get("components", []), state.get("missing", []))
+                console.print(f"  stop:    sampan down --data-dir {options.data_dir}")
+                return 0
+            time.sleep(0.1)
+    child.terminate()
+    console.print(f"[red]the cluster did not become ready in {READY_TIMEOUT:.0f}s[/red]:\n{_log_tail(up_log)}")
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = UpOptions(
+        data_dir=Path(args.data_dir), port=args.port, storage=args.storage,
+        etcd_servers=args.etcd_servers, merge_kubeconfig=not args.no_merge_kubeconfig,
+    )
+    if args.storage == "etcd" and not args.etcd_servers:
+        raise ValueError("--storage etcd needs --etcd-servers")
+    console = Console(stderr=False)
+    if args.detach:
+        argv = ["up", "--data-dir", args.data_dir, "--port", str(args.port), "--storage", args.storage]
+        if args.etcd_servers:
+            argv += ["--etcd-servers", args.etcd_servers]
+        if args.no_merge_kubeconfig:
+            argv.append("--no-merge-kubeconfig")
+        return run_detached(options, argv, console)
+    return asyncio.run(run_foreground(options, console))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("up", help="start a whole cluster on this machine")
+    p.add_argument("--data-dir", default=".sampan", help="where the cluster keeps its state (default .sampan)")
+    p.add_argument("--port", type=int, default=6443, help="API server port on 127.0.0.1 (default 6443)")
+    p.add_argument("--storage", choices=("sqlite", "etcd", "memory"), default="sqlite",
+                   help="storage backend (default sqlite)")
+    p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
+    p.add_argument("--detach", action="store_true", help="run in the background; stop with `sampan down`")
+    p.add_argument("--no-merge-kubeconfig", action="store_true",
+                   help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")
+    p.set_defaults(handler=_run)
