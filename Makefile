@@ -6,11 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up test lint typecheck contracts pytest system-deps venv bench clean
+.PHONY: up down test lint typecheck contracts pytest system-deps venv bench clean
 
-# Start a local cluster (what exists so far) and write a kubeconfig under .sampan/.
+# Start a local cluster in the background (what exists so far); kubeconfig in .sampan/kubeconfig and merged
+# into ~/.kube/config as context `sampan`. `make down` stops it.
 up: venv
-	$(BIN)/sampan up --data-dir .sampan
+	$(BIN)/sampan up --detach --data-dir .sampan
+
+# Stop the cluster `make up` started.
+down: venv
+	$(BIN)/sampan down --data-dir .sampan
 
 # Install everything (system packages, venv, test extras), lint, type-check, check layering, run pytest.
 test: system-deps venv lint typecheck contracts pytest
