@@ -31,6 +31,9 @@ from sampan.client.leaderelection.lease_lock import LeaderElectionRecord, LeaseL
 
 log = logging.getLogger(__name__)
 
+#: Tries at emptying the lease on shutdown when renewals race with it.
+RELEASE_ATTEMPTS = 3
+
 JITTER_FACTOR = 1.2
 
 
@@ -187,12 +190,19 @@ class LeaderElector:
                 self.callbacks.on_new_leader(record.holder_identity)
 
     async def _release(self) -> None:
-        """Empty the lease if we still hold it (best effort)."""
-        try:
-            old, _ = await self.lock.get()
-            if old.holder_identity != self.identity:
+        """Empty the lease if we still hold it (best effort). A Conflict means a renewal that was in
+        flight when we were cancelled moved the lease on: read it again and retry, a few times."""
+        for _attempt in range(RELEASE_ATTEMPTS):
+            try:
+                old, _ = await self.lock.get()
+                if old.holder_identity != self.identity:
+                    return
+                await self.lock.update(LeaderElectionRecord("", 1, None, None, old.leader_transitions))
+                log.info("released lease lock=%s identity=%s", self.lock.describe(), self.identity)
                 return
-            await self.lock.update(LeaderElectionRecord("", 1, None, None, old.leader_transitions))
-            log.info("released lease lock=%s identity=%s", self.lock.describe(), self.identity)
-        except errors.APIError as e:
-            log.warning("lease release failed lock=%s error=%s", self.lock.describe(), e)
+            except errors.Conflict:
+                continue
+            except errors.APIError as e:
+                log.warning("lease release failed lock=%s error=%s", self.lock.describe(), e)
+                return
+        log.warning("lease release gave up after conflicts lock=%s", self.lock.describe())
