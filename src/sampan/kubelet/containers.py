@@ -1,0 +1,87 @@
+"""Turn a pod's container spec into a runtime :class:`ContainerConfig`: env, command, mounts, limits, labels.
+
+Labels carry the identity the kubelet needs to find its containers again after a restart (upstream's
+``io.kubernetes.*`` labels) and a hash of the container spec (a changed spec restarts the container).
+The pod's annotations are copied so the simulated runtime can read its behaviour from them. CPU limits
+become a CFS quota per 100 ms period, CPU requests ``cpu.shares`` (1024 per core, minimum 2), memory
+limits ``memory.limit_in_bytes``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sampan.api.quantity import parse_or_none
+from sampan.kubelet.runtime.interface import ContainerConfig, ContainerStatus, LinuxResources, PodSandboxConfig
+from sampan.kubelet.volumes.env import container_env, expand_command
+from sampan.kubelet.volumes.manager import container_mounts
+from sampan.kubelet.volumes.objects import ObjectGetter
+
+POD_UID = "io.kubernetes.pod.uid"
+POD_NAME = "io.kubernetes.pod.name"
+POD_NAMESPACE = "io.kubernetes.pod.namespace"
+CONTAINER_NAME = "io.kubernetes.container.name"
+CONTAINER_HASH = "io.kubernetes.container.hash"
+CPU_PERIOD_US = 100_000
+
+
+def spec_hash(container: Mapping[str, Any]) -> str:
+    """A digest of the container's spec: a running container whose spec changed is restarted."""
+    return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
+    md = pod.get("metadata") or {}
+    return {POD_UID: md.get("uid", ""), POD_NAME: md.get("name", ""), POD_NAMESPACE: md.get("namespace", "")}
+
+
+def sandbox_config(pod: Mapping[str, Any], attempt: int) -> PodSandboxConfig:
+    md = pod.get("metadata") or {}
+    return PodSandboxConfig(name=md.get("name", ""), namespace=md.get("namespace") or "default", uid=md.get("uid", ""),
+                            attempt=attempt, hostname=(pod.get("spec") or {}).get("hostname") or md.get("name", ""),
+                            labels=pod_labels(pod), annotations=dict(md.get("annotations") or {}))
+
+
+def linux_resources(container: Mapping[str, Any], *, pids_limit: int | None = None) -> LinuxResources:
+    res = container.get("resources") or {}
+    limits, requests = res.get("limits") or {}, res.get("requests") or {}
+    mem = parse_or_none(limits.get("memory")) if "memory" in limits else None
+    cpu = parse_or_none(limits.get("cpu")) if "cpu" in limits else None
+    req_cpu = parse_or_none(requests.get("cpu")) if "cpu" in requests else cpu
+    return LinuxResources(
+        memory_limit_bytes=mem.value() if mem is not None and not mem.is_zero() else None,
+        cpu_quota_us=cpu.milli_value() * CPU_PERIOD_US // 1000 if cpu is not None and not cpu.is_zero() else None,
+        cpu_period_us=CPU_PERIOD_US,
+        cpu_shares=max(2, req_cpu.milli_value() * 1024 // 1000) if req_cpu is not None else None,
+        pids_limit=pids_limit,
+    )
+
+
+def container_config(
+    pod: Mapping[str, Any], container: Mapping[str, Any], *, attempt: int, volumes: Mapping[str, str],
+    objects: ObjectGetter, node_allocatable: Mapping[str, str], pids_limit: int | None = None,
+) -> ContainerConfig:
+    """The runtime config for one attempt. Raises ContainerConfigError (missing env refs, bad mounts)."""
+    env = container_env(pod, container, objects=objects, node_allocatable=node_allocatable)
+    command, args = expand_command(container, env)
+    md = pod.get("metadata") or {}
+    return ContainerConfig(
+        name=container.get("name", ""), image=container.get("image", ""), command=command, args=args, env=env,
+        working_dir=container.get("workingDir") or "", mounts=container_mounts(container, volumes),
+        resources=linux_resources(container, pids_limit=pids_limit), attempt=attempt,
+        labels={**pod_labels(pod), CONTAINER_NAME: container.get("name", ""), CONTAINER_HASH: spec_hash(container)},
+        annotations=dict(md.get("annotations") or {}),
+    )
+
+
+def group_by_name(records: list[ContainerStatus]) -> dict[str, list[ContainerStatus]]:
+    """Runtime records per container name, newest attempt first."""
+    out: dict[str, list[ContainerStatus]] = {}
+    for r in records:
+        out.setdefault(r.labels.get(CONTAINER_NAME) or r.name, []).append(r)
+    for rs in out.values():
+        rs.sort(key=lambda r: (r.attempt, r.created_at), reverse=True)
+    return out

@@ -1,0 +1,195 @@
+"""The runtime seam: a CRI-shaped :class:`Runtime` Protocol and the plain data it exchanges.
+
+The shapes follow CRI ``runtime.v1`` (RunPodSandbox, CreateContainer, StartContainer, StopContainer,
+RemoveContainer, ListContainers, ContainerStatus) so that a containerd implementation can be dropped in
+behind the same Protocol. Everything here is data: no I/O, no clock.
+
+Container state machine (CRI's)::
+
+    CREATED --start--> RUNNING --exit/stop--> EXITED --remove--> (gone)
+       \\__________________start failed_______/^
+
+``UNKNOWN`` is reported for a container whose supervisor vanished without recording an exit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class ContainerState(enum.Enum):
+    CREATED = "CONTAINER_CREATED"
+    RUNNING = "CONTAINER_RUNNING"
+    EXITED = "CONTAINER_EXITED"
+    UNKNOWN = "CONTAINER_UNKNOWN"
+
+
+class SandboxState(enum.Enum):
+    READY = "SANDBOX_READY"
+    NOTREADY = "SANDBOX_NOTREADY"
+
+
+class RuntimeFailure(Exception):
+    """Base of runtime failures. ``reason`` is the kubelet's waiting reason to report."""
+
+    reason = "RunContainerError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ContainerConfigError(RuntimeFailure):
+    """The container spec cannot be turned into a runnable container (no command, missing env ref...)."""
+
+    reason = "CreateContainerConfigError"
+
+
+class CreateContainerError(RuntimeFailure):
+    """The runtime failed to create the container."""
+
+    reason = "CreateContainerError"
+
+
+class NotFoundError(RuntimeFailure):
+    """No sandbox or container with that id."""
+
+    reason = "NotFound"
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A volume mount: ``host_path`` is visible to the process at ``container_path``."""
+
+    container_path: str
+    host_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LinuxResources:
+    """cgroup limits; None means unlimited. ``cpu_quota_us`` is per ``cpu_period_us``."""
+
+    memory_limit_bytes: int | None = None
+    cpu_quota_us: int | None = None
+    cpu_period_us: int = 100_000
+    cpu_shares: int | None = None
+    pids_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PodSandboxConfig:
+    """What RunPodSandbox needs: the pod's identity. ``attempt`` grows each time the sandbox is recreated."""
+
+    name: str
+    namespace: str
+    uid: str
+    attempt: int = 0
+    hostname: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerConfig:
+    """What CreateContainer needs. ``command`` + ``args`` is the full argv (the process runtime has no
+    image entrypoint to fall back to); ``env`` is already resolved and expanded."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str = ""
+    mounts: tuple[Mount, ...] = ()
+    resources: LinuxResources = field(default_factory=LinuxResources)
+    attempt: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxStatus:
+    id: str
+    config: PodSandboxConfig
+    state: SandboxState
+    created_at: float
+    ip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    """A container as the runtime reports it. Times are epoch seconds (0 = not yet).
+
+    ``exit_code`` and ``reason`` are meaningful once ``state`` is EXITED; ``reason`` is CRI's
+    (``Completed``, ``Error``, ``OOMKilled``, ``StartError``) and ``message`` explains a failure.
+    """
+
+    id: str
+    sandbox_id: str
+    name: str
+    attempt: int
+    image: str
+    state: ContainerState
+    created_at: float
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    exit_code: int = 0
+    reason: str = ""
+    message: str = ""
+    log_path: str = ""
+    pid: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeInfo:
+    """What the runtime can do on this host; the node reports it (e.g. limits unenforced without root)."""
+
+    name: str
+    version: str
+    enforces_limits: bool
+    private_mounts: bool
+
+
+def exit_reason(exit_code: int, *, oom_killed: bool = False) -> str:
+    """CRI's terminated reason for an exit."""
+    if oom_killed:
+        return "OOMKilled"
+    return "Completed" if exit_code == 0 else "Error"
+
+
+class Runtime(Protocol):
+    """A CRI-shaped container runtime. All methods are idempotent where CRI's are (stop and remove of an
+    already stopped/removed object succeed). Methods raise :class:`RuntimeFailure` subclasses."""
+
+    def info(self) -> RuntimeInfo: ...
+
+    async def run_pod_sandbox(self, config: PodSandboxConfig) -> str: ...
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def list_pod_sandboxes(self) -> list[SandboxStatus]: ...
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str: ...
+
+    async def start_container(self, container_id: str) -> None: ...
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; returns once the container has exited."""
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]: ...
+
+    async def container_status(self, container_id: str) -> ContainerStatus: ...
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+        """Run ``cmd`` in the container's context; (exit code, combined output). Used by exec probes."""
+        ...

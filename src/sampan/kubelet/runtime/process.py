@@ -1,0 +1,363 @@
+"""The ``process`` runtime: each container is a host process group, supervised by a shim process.
+
+Layout under ``root_dir`` (all state lives in files, so a new :class:`ProcessRuntime` on the same
+directory — a restarted kubelet — sees exactly what is running and re-adopts it)::
+
+    sandboxes/<id>/sandbox.json            pod identity, state, creation time
+    containers/<id>/meta.json              name, attempt, image, sandbox, labels, log path
+    containers/<id>/config.json            what the shim runs (argv, env, cwd, mounts, cgroups)
+    containers/<id>/started.json           written by the shim once the process runs
+    containers/<id>/exit.json              written by the shim once it has exited
+    logs/<ns>_<pod>_<uid>/<container>/<attempt>.log   CRI-format log
+
+A container is RUNNING while ``started.json`` names a live process (same pid *and* same /proc start
+time, so a recycled pid is never mistaken for ours) or a live shim that has not written its exit yet.
+
+As root (and unless disabled) each container gets a private mount namespace with its volumes
+bind-mounted at their paths, and cgroup v1 limits. Otherwise volumes are exposed as environment
+variables ``SAMPAN_MOUNT_<PATH>`` (``/etc/config`` -> ``SAMPAN_MOUNT__ETC_CONFIG``) plus a symlink
+at the mount path when nothing exists there, and limits are not enforced (``info().enforces_limits``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sampan.kubelet.runtime import shim
+from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
+from sampan.kubelet.runtime.interface import (
+    ContainerConfig,
+    ContainerConfigError,
+    ContainerState,
+    ContainerStatus,
+    CreateContainerError,
+    Mount,
+    NotFoundError,
+    PodSandboxConfig,
+    RuntimeInfo,
+    SandboxState,
+    SandboxStatus,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRuntimeOptions:
+    root_dir: Path
+    cgroup_parent: str = "sampan"
+    use_cgroups: bool | None = None
+    """None: use cgroups when running as root on a cgroup v1 host."""
+    private_mounts: bool | None = None
+    """None: private mount namespaces when running as root."""
+    pod_ip: str = "127.0.0.1"
+    poll_interval: float = 0.02
+    start_timeout: float = 10.0
+    kill_wait: float = 5.0
+    """How long to wait for an exit after SIGKILL before giving up."""
+
+
+def mount_env_name(container_path: str) -> str:
+    return "SAMPAN_MOUNT_" + re.sub(r"[^A-Za-z0-9]", "_", container_path).upper()
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _alive(pid: Any, ticks: Any) -> bool:
+    return isinstance(pid, int) and pid > 0 and ticks is not None and shim.proc_start_ticks(pid) == ticks
+
+
+def _expose_mounts(mounts: tuple[Mount, ...], env: dict[str, str]) -> list[str]:
+    """Without a private mount namespace: env vars, and a symlink where the mount path is free.
+    Returns the symlinks created (removed with the container)."""
+    links = []
+    for m in mounts:
+        env[mount_env_name(m.container_path)] = m.host_path
+        if os.path.lexists(m.container_path):
+            continue
+        try:
+            os.makedirs(os.path.dirname(m.container_path) or "/", exist_ok=True)
+            os.symlink(m.host_path, m.container_path)
+            links.append(m.container_path)
+        except OSError:
+            log.debug("no symlink for mount path=%s", m.container_path)
+    return links
+
+
+def _remove_links(links: list[str]) -> None:
+    for link in links:
+        try:
+            if os.path.islink(link):
+                os.unlink(link)
+        except OSError:
+            pass
+
+
+class ProcessRuntime:
+    """Host processes behind the CRI-shaped :class:`~sampan.kubelet.runtime.interface.Runtime` Protocol."""
+
+    def __init__(self, options: ProcessRuntimeOptions) -> None:
+        self.options = options
+        root = Path(options.root_dir)
+        self._sandboxes, self._containers, self._logs = root / "sandboxes", root / "containers", root / "logs"
+        for d in (self._sandboxes, self._containers, self._logs):
+            d.mkdir(parents=True, exist_ok=True)
+        is_root = os.geteuid() == 0
+        self._cgroups = cgroups_v1_usable() if options.use_cgroups is None else options.use_cgroups
+        self._private_mounts = is_root if options.private_mounts is None else options.private_mounts
+
+    def info(self) -> RuntimeInfo:
+        return RuntimeInfo(name="process", version="0.1.0", enforces_limits=self._cgroups,
+                           private_mounts=self._private_mounts)
+
+    # -- sandboxes ---------------------------------------------------------------------------------
+
+    def _sandbox(self, sandbox_id: str) -> dict[str, Any]:
+        data = _read_json(self._sandboxes / sandbox_id / "sandbox.json")
+        if data is None:
+            raise NotFoundError(f"pod sandbox {sandbox_id!r} not found")
+        return data
+
+    async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        sid = secrets.token_hex(16)
+        d = self._sandboxes / sid
+        d.mkdir(parents=True)
+        logdir = self._logs / f"{config.namespace}_{config.name}_{config.uid}"
+        logdir.mkdir(parents=True, exist_ok=True)
+        data = {"config": asdict(config), "state": SandboxState.READY.value, "created_at": time.time(),
+                "log_dir": str(logdir)}
+        shim.write_json_atomic(d / "sandbox.json", data)
+        log.info("sandbox created id=%s pod=%s/%s", sid, config.namespace, config.name)
+        return sid
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        data = self._sandbox(sandbox_id)
+        for c in await self.list_containers(sandbox_id):
+            if c.state is ContainerState.RUNNING:
+                await self.stop_container(c.id, 0)
+        data["state"] = SandboxState.NOTREADY.value
+        shim.write_json_atomic(self._sandboxes / sandbox_id / "sandbox.json", data)
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        try:
+            data = self._sandbox(sandbox_id)
+        except NotFoundError:
+            return
+        for c in await self.list_containers(sandbox_id):
+            await self.remove_container(c.id)
+        shutil.rmtree(self._sandboxes / sandbox_id, ignore_errors=True)
+        shutil.rmtree(data.get("log_dir", ""), ignore_errors=True)
+
+    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
+        out = []
+        for d in sorted(self._sandboxes.iterdir()):
+            data = _read_json(d / "sandbox.json")
+            if data is None:
+                continue
+            cfg = PodSandboxConfig(**data["config"])
+            out.append(SandboxStatus(id=d.name, config=cfg, state=SandboxState(data["state"]),
+                                     created_at=data["created_at"], ip=self.options.pod_ip))
+        return out
+
+    # -- containers --------------------------------------------------------------------------------
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        sandbox = self._sandbox(sandbox_id)
+        argv = [*config.command, *config.args]
+        if not argv:
+            raise ContainerConfigError(
+                f"container {config.name!r} has no command: the process runtime runs command + args and has no "
+                "image entrypoint to fall back to; set spec.containers[].command"
+            )
+        cid = secrets.token_hex(32)
+        d = self._containers / cid
+        d.mkdir(parents=True)
+        log_path = Path(sandbox["log_dir"]) / config.name / f"{config.attempt}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": sandbox["config"].get("hostname") or sandbox["config"]["name"]}
+        env.update(config.env)
+        links = [] if self._private_mounts else _expose_mounts(config.mounts, env)
+        cg_procs: list[str] = []
+        cg_dirs: list[str] = []
+        oom_control = ""
+        if self._cgroups:
+            cg = Cgroups(self.options.cgroup_parent, cid)
+            try:
+                cg.create(config.resources)
+            except OSError as err:
+                cg.remove()
+                shutil.rmtree(d, ignore_errors=True)
+                raise CreateContainerError(f"setting cgroup limits: {err}") from err
+            cg_procs, cg_dirs = cg.procs_files(), [str(p) for p in cg.dirs.values()]
+            oom_control = str(cg.dirs["memory"] / "memory.oom_control")
+        shim.write_json_atomic(d / "config.json", {
+            "argv": argv, "env": env, "cwd": config.working_dir or "/",
+            "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
+            "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
+            "memory_oom_control": oom_control,
+        })
+        shim.write_json_atomic(d / "meta.json", {
+            "sandbox_id": sandbox_id, "name": config.name, "attempt": config.attempt, "image": config.image,
+            "created_at": time.time(), "labels": dict(config.labels), "annotations": dict(config.annotations),
+            "log_path": str(log_path), "links": links,
+        })
+        log.debug("container created id=%s name=%s", cid[:12], config.name)
+        return cid
+
+    def _meta(self, container_id: str) -> dict[str, Any]:
+        data = _read_json(self._containers / container_id / "meta.json")
+        if data is None:
+            raise NotFoundError(f"container {container_id!r} not found")
+        return data
+
+    async def start_container(self, container_id: str) -> None:
+        self._meta(container_id)
+        d = self._containers / container_id
+        if (d / "started.json").exists() or (d / "exit.json").exists():
+            raise CreateContainerError(f"container {container_id[:12]} was already started")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", shim.__file__, str(d),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+        )
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), self.options.start_timeout)  # type: ignore[union-attr]
+        finally:
+            await proc.wait()
+        report = json.loads(line or b"{}") if line.strip() else {"error": "shim exited without a report"}
+        if "error" in report and not (d / "exit.json").exists():
+            shim.write_json_atomic(d / "exit.json", {"exit_code": 128, "reason": "StartError",
+                                                     "message": report["error"], "finished_at": time.time()})
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        status = await self.container_status(container_id)
+        if status.state is not ContainerState.RUNNING:
+            return
+        d = self._containers / container_id
+        started = _read_json(d / "started.json") or {}
+        if timeout > 0 and self._signal(started, signal.SIGTERM) and await self._wait_exit(d, timeout):
+            return
+        self._signal(started, signal.SIGKILL)
+        if not await self._wait_exit(d, self.options.kill_wait):
+            log.warning("container did not exit after SIGKILL id=%s", container_id[:12])
+
+    def _signal(self, started: dict[str, Any], sig: signal.Signals) -> bool:
+        pid = started.get("pid")
+        if not _alive(pid, started.get("start_ticks")):
+            return False
+        try:
+            os.killpg(int(pid), sig)  # type: ignore[arg-type]
+        except ProcessLookupError:
+            return False
+        return True
+
+    async def _wait_exit(self, d: Path, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not (d / "exit.json").exists():
+            started = _read_json(d / "started.json") or {}
+            if not _alive(started.get("shim_pid"), started.get("shim_start_ticks")) and not (d / "exit.json").exists():
+                return not _alive(started.get("pid"), started.get("start_ticks"))
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(self.options.poll_interval)
+        return True
+
+    async def remove_container(self, container_id: str) -> None:
+        d = self._containers / container_id
+        try:
+            meta = self._meta(container_id)
+        except NotFoundError:
+            return
+        await self.stop_container(container_id, 0)
+        if self._cgroups:
+            Cgroups(self.options.cgroup_parent, container_id).remove()
+        _remove_links(meta.get("links") or [])
+        try:
+            os.unlink(meta["log_path"])
+        except OSError:
+            pass
+        shutil.rmtree(d, ignore_errors=True)
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+        out = []
+        for d in sorted(self._containers.iterdir()):
+            try:
+                st = await self.container_status(d.name)
+            except NotFoundError:
+                continue
+            if sandbox_id is None or st.sandbox_id == sandbox_id:
+                out.append(st)
+        return out
+
+    async def container_status(self, container_id: str) -> ContainerStatus:
+        meta = self._meta(container_id)
+        d = self._containers / container_id
+        base: dict[str, Any] = {
+            "id": container_id, "sandbox_id": meta["sandbox_id"], "name": meta["name"],
+            "attempt": meta["attempt"], "image": meta["image"], "created_at": meta["created_at"],
+            "log_path": meta["log_path"], "labels": meta.get("labels") or {},
+            "annotations": meta.get("annotations") or {},
+        }
+        started = _read_json(d / "started.json")
+        exited = _read_json(d / "exit.json")
+        if started:
+            base.update(started_at=started.get("started_at", 0.0), pid=started.get("pid", 0))
+        if exited:
+            return ContainerStatus(state=ContainerState.EXITED, finished_at=exited.get("finished_at", 0.0),
+                                   exit_code=exited.get("exit_code", 0), reason=exited.get("reason", ""),
+                                   message=exited.get("message", ""), **base)
+        if not started:
+            return ContainerStatus(state=ContainerState.CREATED, **base)
+        if _alive(started.get("pid"), started.get("start_ticks")) or _alive(
+            started.get("shim_pid"), started.get("shim_start_ticks")
+        ):
+            return ContainerStatus(state=ContainerState.RUNNING, **base)
+        return ContainerStatus(
+            state=ContainerState.EXITED, exit_code=137, reason="ContainerStatusUnknown", finished_at=time.time(),
+            message="the container's shim exited without recording an exit status", **base,
+        )
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+        status = await self.container_status(container_id)
+        if status.state is not ContainerState.RUNNING:
+            raise NotFoundError(f"container {container_id[:12]} is not running")
+        cfg = _read_json(self._containers / container_id / "config.json") or {}
+        argv = list(cmd)
+        if self._private_mounts and cfg.get("mounts"):
+            argv = ["nsenter", "-t", str(status.pid), "-m", "--", *argv]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, env=cfg.get("env"), cwd=cfg.get("cwd") or "/", stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            )
+        except OSError as err:
+            return 126, shim.exec_error(argv, err).encode()
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await proc.wait()
+            raise
+        return proc.returncode or 0, out

@@ -1,0 +1,200 @@
+"""The ``simulated`` runtime: containers "run" without executing anything.
+
+Cheap enough for thousands of nodes in one process: no task, thread or file per container; a
+container's state is computed from the clock when asked. Behaviour per container comes from, in order,
+its annotations (the kubelet copies the pod's annotations onto each container), the image table in
+:class:`SimulatedRuntimeOptions`, then the defaults:
+
+* ``sim.sampan.io/start-delay``: seconds from StartContainer until it is RUNNING (default 0);
+* ``sim.sampan.io/run-seconds``: seconds it runs before exiting (default: forever);
+* ``sim.sampan.io/exit-code``: its exit code when it exits (default 0);
+* ``sim.sampan.io/oom``: ``"true"`` makes the exit an OOM kill (exit code 137).
+
+Per-container keys ``sim.sampan.io/<container-name>.exit-code`` (and so on) override the pod-wide ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from sampan._lib.clock import Clock, RealClock
+from sampan.kubelet.runtime.interface import (
+    ContainerConfig,
+    ContainerConfigError,
+    ContainerState,
+    ContainerStatus,
+    NotFoundError,
+    PodSandboxConfig,
+    RuntimeInfo,
+    SandboxState,
+    SandboxStatus,
+    exit_reason,
+)
+
+PREFIX = "sim.sampan.io/"
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    start_delay: float = 0.0
+    run_seconds: float | None = None
+    exit_code: int = 0
+    oom: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedRuntimeOptions:
+    images: Mapping[str, Behaviour] = field(default_factory=dict)
+    """Behaviour per image name (exact match, tag included)."""
+    default: Behaviour = Behaviour()
+    pod_ip: str = "127.0.0.1"
+    require_command: bool = False
+    """Fail like the process runtime does for a container without a command."""
+
+
+@dataclass(slots=True)
+class _Container:
+    status: ContainerStatus
+    behaviour: Behaviour
+    start_requested: float = 0.0
+    stopped: tuple[float, int, str] | None = None
+    """(finished_at, exit_code, reason) once stopped from outside."""
+
+
+def behaviour_for(config: ContainerConfig, options: SimulatedRuntimeOptions) -> Behaviour:
+    """The behaviour of one container; raises ContainerConfigError on an unparsable annotation."""
+    b = options.images.get(config.image, options.default)
+    ann = config.annotations
+
+    def pick(key: str) -> str | None:
+        return ann.get(f"{PREFIX}{config.name}.{key}", ann.get(f"{PREFIX}{key}"))
+
+    try:
+        if (v := pick("start-delay")) is not None:
+            b = replace(b, start_delay=float(v))
+        if (v := pick("run-seconds")) is not None:
+            b = replace(b, run_seconds=float(v))
+        if (v := pick("exit-code")) is not None:
+            b = replace(b, exit_code=int(v))
+    except ValueError as err:
+        raise ContainerConfigError(f"bad simulated-runtime annotation on container {config.name!r}: {err}") from err
+    if (v := pick("oom")) is not None:
+        b = replace(b, oom=v.lower() == "true")
+    return b
+
+
+class SimulatedRuntime:
+    """In-memory runtime on an injected clock. Invariant: a container id is in ``_containers`` from
+    create until remove, and its ``status.sandbox_id`` names a sandbox in ``_sandboxes``."""
+
+    def __init__(self, options: SimulatedRuntimeOptions | None = None, *, clock: Clock | None = None) -> None:
+        self.options = options or SimulatedRuntimeOptions()
+        self._clock = clock or RealClock()
+        self._sandboxes: dict[str, SandboxStatus] = {}
+        self._containers: dict[str, _Container] = {}
+        self.starts = 0
+        """How many containers were started (tests check for duplicates)."""
+
+    def info(self) -> RuntimeInfo:
+        return RuntimeInfo(name="simulated", version="0.1.0", enforces_limits=False, private_mounts=False)
+
+    async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        sid = secrets.token_hex(16)
+        self._sandboxes[sid] = SandboxStatus(id=sid, config=config, state=SandboxState.READY,
+                                             created_at=self._clock.wall(), ip=self.options.pod_ip)
+        return sid
+
+    def _sandbox(self, sandbox_id: str) -> SandboxStatus:
+        try:
+            return self._sandboxes[sandbox_id]
+        except KeyError:
+            raise NotFoundError(f"pod sandbox {sandbox_id!r} not found") from None
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        sb = self._sandbox(sandbox_id)
+        for cid, c in list(self._containers.items()):
+            if c.status.sandbox_id == sandbox_id:
+                await self.stop_container(cid, 0)
+        self._sandboxes[sandbox_id] = replace(sb, state=SandboxState.NOTREADY)
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        for cid, c in list(self._containers.items()):
+            if c.status.sandbox_id == sandbox_id:
+                del self._containers[cid]
+        self._sandboxes.pop(sandbox_id, None)
+
+    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
+        return list(self._sandboxes.values())
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        self._sandbox(sandbox_id)
+        if self.options.require_command and not (config.command or config.args):
+            raise ContainerConfigError(f"container {config.name!r} has no command")
+        behaviour = behaviour_for(config, self.options)
+        cid = secrets.token_hex(32)
+        status = ContainerStatus(
+            id=cid, sandbox_id=sandbox_id, name=config.name, attempt=config.attempt, image=config.image,
+            state=ContainerState.CREATED, created_at=self._clock.wall(), labels=dict(config.labels),
+            annotations=dict(config.annotations),
+        )
+        self._containers[cid] = _Container(status=status, behaviour=behaviour)
+        return cid
+
+    def _get(self, container_id: str) -> _Container:
+        try:
+            return self._containers[container_id]
+        except KeyError:
+            raise NotFoundError(f"container {container_id!r} not found") from None
+
+    async def start_container(self, container_id: str) -> None:
+        c = self._get(container_id)
+        if c.start_requested:
+            return
+        self.starts += 1
+        c.start_requested = self._clock.wall()
+        c.status = replace(c.status, started_at=c.start_requested + c.behaviour.start_delay)
+
+    def _current(self, c: _Container) -> ContainerStatus:
+        now = self._clock.wall()
+        st, b = c.status, c.behaviour
+        if c.stopped is not None:
+            finished, code, reason = c.stopped
+            return replace(st, state=ContainerState.EXITED, finished_at=finished, exit_code=code, reason=reason)
+        if not c.start_requested:
+            return st
+        if b.run_seconds is not None and now >= st.started_at + b.run_seconds:
+            code = 137 if b.oom else b.exit_code
+            return replace(st, state=ContainerState.EXITED, finished_at=st.started_at + b.run_seconds,
+                           exit_code=code, reason=exit_reason(code, oom_killed=b.oom))
+        if now >= st.started_at:
+            return replace(st, state=ContainerState.RUNNING)
+        return st
+
+    async def stop_container(self, container_id: str, timeout: float) -> None:
+        c = self._get(container_id)
+        cur = self._current(c)
+        if cur.state is ContainerState.EXITED:
+            c.stopped = (cur.finished_at, cur.exit_code, cur.reason)
+        elif c.start_requested:
+            c.stopped = (self._clock.wall(), 143 if timeout > 0 else 137, "Error")
+        else:
+            c.stopped = (self._clock.wall(), 0, "")
+
+    async def remove_container(self, container_id: str) -> None:
+        self._containers.pop(container_id, None)
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+        return [self._current(c) for c in self._containers.values()
+                if sandbox_id is None or c.status.sandbox_id == sandbox_id]
+
+    async def container_status(self, container_id: str) -> ContainerStatus:
+        return self._current(self._get(container_id))
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+        """Exec probes against a simulated container succeed while it runs (exit code 0)."""
+        st = await self.container_status(container_id)
+        if st.state is not ContainerState.RUNNING:
+            raise NotFoundError(f"container {container_id[:12]} is not running")
+        return 0, b""

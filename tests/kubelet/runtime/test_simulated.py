@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pytest
+
+from sampan._lib.clock import FakeClock
+from sampan.kubelet.runtime.interface import (
+    ContainerConfig,
+    ContainerConfigError,
+    ContainerState,
+    NotFoundError,
+    PodSandboxConfig,
+    SandboxState,
+)
+from sampan.kubelet.runtime.simulated import Behaviour, SimulatedRuntime, SimulatedRuntimeOptions
+
+
+async def test_lifecycle_from_annotations_and_images() -> None:
+    clock = FakeClock()
+    rt = SimulatedRuntime(SimulatedRuntimeOptions(images={"crash:1": Behaviour(run_seconds=3, exit_code=9)}),
+                          clock=clock)
+    sid = await rt.run_pod_sandbox(PodSandboxConfig(name="p", namespace="ns", uid="u"))
+    slow = await rt.create_container(sid, ContainerConfig(name="a", image="i", annotations={
+        "sim.sampan.io/start-delay": "2", "sim.sampan.io/a.run-seconds": "5", "sim.sampan.io/exit-code": "4"}))
+    crash = await rt.create_container(sid, ContainerConfig(name="b", image="crash:1"))
+    assert (await rt.container_status(slow)).state is ContainerState.CREATED
+    await rt.start_container(slow)
+    await rt.start_container(crash)
+    assert (await rt.container_status(slow)).state is ContainerState.CREATED  # still starting
+    await clock.advance(2)
+    assert (await rt.container_status(slow)).state is ContainerState.RUNNING
+    await clock.advance(1)
+    st = await rt.container_status(crash)
+    assert (st.state, st.exit_code, st.reason) == (ContainerState.EXITED, 9, "Error")
+    await clock.advance(4)
+    st = await rt.container_status(slow)
+    assert (st.state, st.exit_code, st.finished_at - st.started_at) == (ContainerState.EXITED, 4, 5)
+
+
+async def test_stop_remove_and_sandbox() -> None:
+    clock = FakeClock()
+    rt = SimulatedRuntime(clock=clock)
+    sid = await rt.run_pod_sandbox(PodSandboxConfig(name="p", namespace="ns", uid="u"))
+    cid = await rt.create_container(sid, ContainerConfig(name="a", image="i"))
+    await rt.start_container(cid)
+    await rt.stop_container(cid, 30)
+    st = await rt.container_status(cid)
+    assert (st.state, st.exit_code) == (ContainerState.EXITED, 143)
+    await rt.stop_container(cid, 0)  # idempotent: the first exit stays
+    assert (await rt.container_status(cid)).exit_code == 143
+    await rt.stop_pod_sandbox(sid)
+    assert [s.state for s in await rt.list_pod_sandboxes()] == [SandboxState.NOTREADY]
+    await rt.remove_pod_sandbox(sid)
+    assert await rt.list_containers() == []
+    with pytest.raises(NotFoundError):
+        await rt.container_status(cid)
+    with pytest.raises(NotFoundError):
+        await rt.create_container(sid, ContainerConfig(name="a", image="i"))
+
+
+async def test_bad_annotation_and_required_command() -> None:
+    rt = SimulatedRuntime(SimulatedRuntimeOptions(require_command=True))
+    sid = await rt.run_pod_sandbox(PodSandboxConfig(name="p", namespace="ns", uid="u"))
+    with pytest.raises(ContainerConfigError, match="has no command"):
+        await rt.create_container(sid, ContainerConfig(name="a", image="i"))
+    with pytest.raises(ContainerConfigError, match="bad simulated-runtime annotation"):
+        await rt.create_container(sid, ContainerConfig(name="a", image="i", command=("x",),
+                                                       annotations={"sim.sampan.io/exit-code": "nope"}))
+
+
+async def test_ten_thousand_containers_in_one_runtime() -> None:
+    clock = FakeClock()
+    rt = SimulatedRuntime(clock=clock)
+    for i in range(2000):
+        sid = await rt.run_pod_sandbox(PodSandboxConfig(name=f"p{i}", namespace="ns", uid=f"u{i}"))
+        for j in range(5):
+            await rt.start_container(await rt.create_container(sid, ContainerConfig(name=f"c{j}", image="i")))
+    running = [c for c in await rt.list_containers() if c.state is ContainerState.RUNNING]
+    assert len(running) == 10_000
