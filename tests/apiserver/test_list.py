@@ -161,7 +161,7 @@ async def test_table_list_for_kubectl(api: API) -> None:
 
 
 async def test_unacceptable_accept_is_406(api: API) -> None:
-    r = await api.request("GET", CMS, headers={"Accept": "application/vnd.kubernetes.protobuf"})
+    r = await api.request("GET", CMS, headers={"Accept": "text/html"})  # (protobuf is served: test_protobuf.py)
     assert r.status == 406
     assert r.body["reason"] == "NotAcceptable"
 

@@ -19,12 +19,25 @@ from aiohttp import web
 
 from sampan._lib.clock import Clock, RealClock
 from sampan.apiserver import discovery, health, routes
+from sampan.apiserver.admission import priority
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.cacher.watch_cache import WatchCache
 from sampan.apiserver.config import APIServerConfig
 from sampan.apiserver.context import Scope, ServerContext, storage_prefixes
-from sampan.apiserver.handlers import binding, create, delete, deletecollection, get, update, watch
+from sampan.apiserver.handlers import (
+    binding,
+    create,
+    delete,
+    deletecollection,
+    eviction,
+    get,
+    patch,
+    scale,
+    update,
+    watch,
+)
 from sampan.apiserver.handlers import list as list_handler
+from sampan.apiserver.handlers import log as log_handler
 from sampan.apiserver.lifecycle import ensure_system_namespaces
 from sampan.apiserver.metrics import APIMetrics
 from sampan.apiserver.registry.catalog import Catalog
@@ -48,6 +61,11 @@ HANDLERS: dict[str, routes.Handler] = {
     "delete": delete.handle,
     "deletecollection": deletecollection.handle,
     "bind": binding.handle,
+    "patch": patch.handle,
+    "getscale": scale.handle_get,
+    "updatescale": scale.handle_update,
+    "evict": eviction.handle,
+    "getlog": log_handler.handle,
 }
 
 
@@ -142,6 +160,7 @@ def _background(ctx: ServerContext) -> Any:
         ]
         try:
             await ensure_system_namespaces(ctx, config.system_namespaces)
+            await priority.ensure_builtin(ctx)
             yield
         finally:
             for t in tasks:

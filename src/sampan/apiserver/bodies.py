@@ -1,8 +1,10 @@
 """Reading request bodies: size limit, media type, JSON or YAML decoding into a dict.
 
 Every failure is an :class:`~sampan.api.errors.APIError` with upstream's code: 413 for bodies over the
-limit, 415 for media types other than JSON/YAML (protobuf included, until it is served), 400 for bodies
-that do not parse or are not a JSON object. The returned dict is the caller's to mutate.
+limit, 415 for media types other than JSON/YAML/protobuf (and for protobuf bodies of kinds without a
+protobuf schema: custom resources), 400 for bodies that do not parse or are not a JSON object. A protobuf
+body (``application/vnd.kubernetes.protobuf``, built-in kinds) becomes the same dict a JSON body gives
+(:mod:`sampan.apiserver.protobuf_bodies`). The returned dict is the caller's to mutate.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import yaml
 from aiohttp import web
 
 from sampan.api import errors
+from sampan.apiserver import protobuf_bodies
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
+PROTOBUF_TYPE = protobuf_bodies.CONTENT_TYPE
 ACCEPTED = "application/json, application/yaml"
+ACCEPTED_OBJECTS = "application/json, application/yaml, application/vnd.kubernetes.protobuf"
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -58,12 +63,28 @@ async def read_raw(request: web.BaseRequest, *, max_bytes: int) -> bytes:
 
 async def read_object(request: web.BaseRequest, *, max_bytes: int, expect: str) -> dict[str, Any]:
     """Decode the body as a JSON object. ``expect`` names the kind for error messages."""
+    obj, _ = await read_body(request, max_bytes=max_bytes, expect=expect)
+    return obj
+
+
+async def read_body(request: web.BaseRequest, *, max_bytes: int, expect: str) -> tuple[dict[str, Any], bytes]:
+    """:func:`read_object` plus the raw bytes (for duplicate-field detection)."""
     ctype = media_type(request)
-    if ctype and ctype not in JSON_TYPES and ctype not in YAML_TYPES:
+    if ctype and ctype not in JSON_TYPES and ctype not in YAML_TYPES and ctype != PROTOBUF_TYPE:
         raise errors.UnsupportedMediaType(
-            f"the body of the request was in an unknown format - accepted media types include: {ACCEPTED}"
+            f"the body of the request was in an unknown format - accepted media types include: {ACCEPTED_OBJECTS}"
         )
     raw = await read_raw(request, max_bytes=max_bytes)
+    return decode_typed(raw, ctype=ctype, expect=expect), raw
+
+
+def decode_typed(raw: bytes, *, ctype: str, expect: str) -> dict[str, Any]:
+    """Parse ``raw`` by its media type ``ctype`` (as :func:`media_type` gives it): protobuf, YAML, else
+    JSON. 400 for an empty or malformed body, 415 for a protobuf body of a kind without a schema."""
+    if ctype == PROTOBUF_TYPE:
+        if not raw:
+            raise errors.BadRequest(f"the body of the request is empty; expected a {expect} object")
+        return protobuf_bodies.decode_request(raw)
     if not raw.strip():
         raise errors.BadRequest(f"the body of the request is empty; expected a {expect} object")
     return decode(raw, yaml_body=ctype in YAML_TYPES, expect=expect)

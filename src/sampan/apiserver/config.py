@@ -43,6 +43,11 @@ class APIServerConfig:
     """Keys read per store round trip when the cache (re)loads and for filtered paged lists."""
     system_namespaces: tuple[str, ...] = SYSTEM_NAMESPACES
     """Namespaces created at start when missing."""
+    default_not_ready_toleration_seconds: int = 300
+    """DefaultTolerationSeconds admission: ``tolerationSeconds`` of the ``node.kubernetes.io/not-ready``
+    NoExecute toleration added to every pod without one (``--default-not-ready-toleration-seconds``)."""
+    default_unreachable_toleration_seconds: int = 300
+    """Same for ``node.kubernetes.io/unreachable`` (``--default-unreachable-toleration-seconds``)."""
 
     def __post_init__(self) -> None:
         if not is_loopback(self.bind_address):

@@ -5,10 +5,12 @@ Upstream's rules (apimachinery ``negotiation``), which kubectl and the client li
 * The header is a comma-separated list of media ranges, tried in order of preference: higher ``q``
   first, then concrete types before ``*``; ties keep the client's order (kubectl lists
   ``as=Table;v=v1`` before ``as=Table;v=v1beta1`` before plain ``application/json``).
-* A range is usable when its type matches one we serialize (``application/json``, ``application/yaml``;
-  ``*/*`` and ``application/*`` mean JSON) and every parameter is understood. Protobuf is not served, so
-  a protobuf range is skipped; ``application/vnd.kubernetes.protobuf,application/json`` therefore gives
-  JSON.
+* A range is usable when its type matches one we serialize (``application/json``, ``application/yaml``,
+  and for resource endpoints ``application/vnd.kubernetes.protobuf``; ``*/*`` and ``application/*`` mean
+  JSON) and every parameter is understood. kubectl's ``application/vnd.kubernetes.protobuf,application/json``
+  therefore gives protobuf where :func:`negotiate` is called with ``allow_protobuf=True`` (REST
+  resources: objects, lists, Status errors, watches) and JSON elsewhere. Protobuf never carries a
+  server-side transform here: a protobuf range with ``as=…`` is skipped (Tables stay JSON).
 * ``as=<Kind>;g=meta.k8s.io;v=v1|v1beta1`` asks for a server-side transform: ``Table``,
   ``PartialObjectMetadata`` or ``PartialObjectMetadataList``. Any other ``as``/``g``/``v`` combination
   makes the range unusable (it is skipped, as upstream does).
@@ -30,8 +32,10 @@ JSON = "application/json"
 YAML = "application/yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
-#: Media types the server can write, in upstream's order for the 406 message.
+#: Media types the server can write, in upstream's order for the 406 message. Protobuf comes last, so
+#: wildcards (``*/*``, ``application/*``) always mean JSON.
 SUPPORTED_MEDIA_TYPES = (JSON, YAML)
+_WITH_PROTOBUF = (JSON, YAML, PROTOBUF)
 _ADVERTISED = (JSON, YAML, PROTOBUF)
 
 META_GROUP = "meta.k8s.io"
@@ -148,6 +152,10 @@ class Representation:
         return self.media_type
 
     @property
+    def is_protobuf(self) -> bool:
+        return self.media_type == PROTOBUF
+
+    @property
     def meta_api_version(self) -> str:
         """``meta.k8s.io/v1`` (or ``/v1beta1``) for transformed bodies."""
         return f"{META_GROUP}/{self.meta_version}"
@@ -160,7 +168,7 @@ class Representation:
         """Raise NotAcceptable when the target cannot describe the response, as upstream does:
         a list needs ``PartialObjectMetadataList`` (not ``PartialObjectMetadata``), a single object or
         a watch event needs ``PartialObjectMetadata``; Table fits all of them. YAML cannot be streamed."""
-        if is_watch and self.media_type != JSON:
+        if is_watch and self.media_type not in (JSON, PROTOBUF):
             raise NotAcceptable(
                 f"only the following media types are accepted for watch: {JSON}, {PROTOBUF}"
             )
@@ -177,11 +185,12 @@ class Representation:
 DEFAULT = Representation()
 
 
-def negotiate(accept: str | None, *, allow_transforms: bool = True) -> Representation:
+def negotiate(accept: str | None, *, allow_transforms: bool = True, allow_protobuf: bool = False) -> Representation:
     """The representation for a REST response given the request's ``Accept`` header.
 
     ``allow_transforms=False`` (for endpoints that cannot produce Tables or metadata-only bodies) makes
-    every ``as=…`` clause unusable. Raises :class:`NotAcceptable` when no clause can be served.
+    every ``as=…`` clause unusable; ``allow_protobuf=True`` (resource endpoints) makes protobuf ranges
+    usable. Raises :class:`NotAcceptable` when no clause can be served.
     """
     ranges = parse_accept(accept)
     if not ranges:
@@ -189,17 +198,17 @@ def negotiate(accept: str | None, *, allow_transforms: bool = True) -> Represent
             raise _not_acceptable()
         return DEFAULT
     for rng in ranges:
-        media_type = _serializable(rng)
+        media_type = _serializable(rng, allow_protobuf=allow_protobuf)
         if media_type is None:
             continue
-        rep = _with_options(media_type, rng.params, allow_transforms=allow_transforms)
+        rep = _with_options(media_type, rng.params, allow_transforms=allow_transforms and media_type != PROTOBUF)
         if rep is not None:
             return rep
     raise _not_acceptable()
 
 
-def _serializable(rng: MediaRange) -> str | None:
-    for media_type in SUPPORTED_MEDIA_TYPES:
+def _serializable(rng: MediaRange, *, allow_protobuf: bool = False) -> str | None:
+    for media_type in _WITH_PROTOBUF if allow_protobuf else SUPPORTED_MEDIA_TYPES:
         if rng.matches(media_type):
             return media_type
     return None
@@ -209,7 +218,7 @@ def _with_options(media_type: str, params: dict[str, str], *, allow_transforms: 
     as_kind = params.get("as")
     group = params.get("g")
     version = params.get("v")
-    pretty = params.get("pretty") == "1"
+    pretty = params.get("pretty") == "1" and media_type != PROTOBUF
     stream = params.get("stream")
     if stream and stream != "watch":
         return None

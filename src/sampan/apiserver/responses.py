@@ -2,6 +2,10 @@
 
 JSON lists of cached objects are assembled from each object's memoized bytes (no re-encoding); other
 representations (Table, PartialObjectMetadata, YAML) go through :mod:`sampan.apiserver.tables`.
+Protobuf (when the client's Accept prefers ``application/vnd.kubernetes.protobuf``, as kubectl's typed
+commands and client-go do) is written for objects, lists and Status bodies of kinds with a protobuf
+schema, lists again from each item's memoized message; a kind without one (custom resources) or an
+object that does not fit its schema (logged) is sent as JSON instead.
 The error middleware is the one place an exception becomes an HTTP response: APIError -> its Status,
 aiohttp's own 404/405 -> upstream-shaped Status, anything else -> 500 InternalError (logged, no traceback
 on the wire).
@@ -18,7 +22,7 @@ import yaml
 from aiohttp import web
 
 from sampan.api import errors
-from sampan.apiserver import negotiation, tables
+from sampan.apiserver import negotiation, protobuf_bodies, tables
 from sampan.apiserver.cacher.objects import CachedObject
 from sampan.apiserver.context import Scope
 
@@ -33,7 +37,15 @@ except AttributeError:  # pragma: no cover
 
 
 def representation(request: web.Request) -> negotiation.Representation:
-    return negotiation.negotiate(request.headers.get("Accept"))
+    return negotiation.negotiate(request.headers.get("Accept"), allow_protobuf=True)
+
+
+def wants_protobuf(request: web.BaseRequest) -> bool:
+    """True when the Accept header prefers protobuf (a header we cannot serve at all counts as no)."""
+    try:
+        return negotiation.negotiate(request.headers.get("Accept"), allow_protobuf=True).is_protobuf
+    except errors.NotAcceptable:
+        return False
 
 
 def _encode(rep: negotiation.Representation, body: Mapping[str, Any]) -> bytes:
@@ -53,6 +65,11 @@ def object_response(
 ) -> web.Response:
     """One object (or a Status) in the negotiated representation."""
     rep = representation(request)
+    if rep.is_protobuf:
+        encoded = _protobuf_object(obj)
+        if encoded is not None:
+            return raw_response(encoded, status=status, content_type=protobuf_bodies.CONTENT_TYPE)
+        rep = negotiation.DEFAULT
     if rep.target is negotiation.Target.OBJECT and rep.media_type == negotiation.JSON and not rep.pretty:
         if isinstance(obj, CachedObject):
             return raw_response(obj.raw, status=status)
@@ -84,6 +101,11 @@ def list_response(
     if remaining is not None:
         md["remainingItemCount"] = remaining
     head = {"kind": info.list_kind_name, "apiVersion": info.group_version, "metadata": md}
+    if rep.is_protobuf:
+        encoded = _protobuf_list(head, items)
+        if encoded is not None:
+            return raw_response(encoded, content_type=protobuf_bodies.CONTENT_TYPE)
+        rep = negotiation.DEFAULT
     if rep.target is negotiation.Target.OBJECT and rep.media_type == negotiation.JSON and not rep.pretty:
         body = orjson.dumps(head)[:-1] + b',"items":[' + b",".join(o.raw for o in items) + b"]}"
         return raw_response(body)
@@ -93,8 +115,36 @@ def list_response(
     return raw_response(_encode(rep, rendered), content_type=rep.content_type)
 
 
-def status_response(err: errors.APIError) -> web.Response:
-    return raw_response(orjson.dumps(err.to_status()), status=err.code)
+def _protobuf_object(obj: Mapping[str, Any] | CachedObject) -> bytes | None:
+    if isinstance(obj, CachedObject):
+        if not protobuf_bodies.supported(obj.obj):
+            return None
+        try:
+            return obj.envelope
+        except protobuf_bodies.ProtobufError as exc:
+            log.warning("cannot answer in protobuf, sending JSON key=%s: %s", obj.key, exc)
+            return None
+    return protobuf_bodies.encode_or_none(obj)
+
+
+def _protobuf_list(head: Mapping[str, Any], items: Sequence[CachedObject]) -> bytes | None:
+    if not protobuf_bodies.supported(head):
+        return None
+    try:
+        return protobuf_bodies.list_body(head, [o.message for o in items])
+    except protobuf_bodies.ProtobufError as exc:
+        log.warning("cannot answer a %s in protobuf, sending JSON: %s", head.get("kind"), exc)
+        return None
+
+
+def status_response(err: errors.APIError, *, protobuf: bool = False) -> web.Response:
+    """``err`` as a Status body: protobuf when ``protobuf`` (the client prefers it), else JSON."""
+    status = err.to_status()
+    if protobuf:
+        body = protobuf_bodies.encode_or_none(status)
+        if body is not None:
+            return raw_response(body, status=err.code, content_type=protobuf_bodies.CONTENT_TYPE)
+    return raw_response(orjson.dumps(status), status=err.code)
 
 
 def success_status(*, name: str, kind: str, group: str, uid: str) -> dict[str, Any]:
@@ -113,12 +163,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except errors.APIError as err:
-        return status_response(err)
+        return status_response(err, protobuf=wants_protobuf(request))
     except web.HTTPNotFound:
-        return status_response(errors.NotFound("the server could not find the requested resource"))
+        return status_response(errors.NotFound("the server could not find the requested resource"),
+                               protobuf=wants_protobuf(request))
     except web.HTTPMethodNotAllowed:
         return status_response(
-            errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+            errors.MethodNotAllowed("the server does not allow this method on the requested resource"),
+            protobuf=wants_protobuf(request),
         )
     except web.HTTPException:
         raise

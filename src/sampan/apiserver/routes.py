@@ -8,9 +8,11 @@ Paths, as upstream (``/api/v1`` for the core group, ``/apis/<group>/<version>`` 
     <base>/watch/...                                                legacy watch paths (also of one object)
 
 Verb = method + shape: GET object -> get, GET collection -> list (or watch with ``?watch=true``),
-POST collection -> create, PUT object -> update, DELETE object -> delete, DELETE collection ->
-deletecollection, POST ``pods/<name>/binding`` -> bind. A verb the resource does not list, or a method
-with no verb here, is 405.
+POST collection -> create, PUT object -> update, PATCH object -> patch, DELETE object -> delete, DELETE
+collection -> deletecollection, POST ``pods/<name>/binding`` -> bind, POST ``pods/<name>/eviction`` ->
+evict, GET/PUT ``<workload>/<name>/scale`` -> getscale/updatescale (PATCH of a subresource is ``patch``,
+which handles ``status`` and ``scale`` itself). A verb the resource does not list, or a method with no
+verb here, is 405.
 """
 
 from __future__ import annotations
@@ -30,8 +32,17 @@ log = logging.getLogger(__name__)
 
 CONTEXT_KEY = web.AppKey("sampan.context", ServerContext)
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-_SERVED_SUBRESOURCES = frozenset({"status", "finalize", "binding"})
-"""Subresources with a handler here; others a resource lists (log, exec, scale, binding…) come later."""
+_SERVED_SUBRESOURCES = frozenset({"status", "finalize", "binding", "scale", "eviction", "log"})
+"""Subresources with a handler here; others a resource lists (log, exec, …) come later."""
+_SUBRESOURCE_VERBS = {
+    "binding": {"create": "bind"},
+    "eviction": {"create": "evict"},
+    "log": {"get": "getlog"},
+    "scale": {"get": "getscale", "update": "updatescale", "patch": "patch"},
+    "status": {"get": "get", "update": "update", "patch": "patch"},
+    "finalize": {"update": "update"},
+}
+_OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,8 @@ def _verb(request: web.Request, t: Target) -> str:
         return "create"
     if method == "PUT" and t.name is not None:
         return "update"
+    if method == "PATCH" and t.name is not None:
+        return "patch"
     if method == "DELETE":
         return "delete" if t.name is not None else "deletecollection"
     return ""
@@ -122,12 +135,12 @@ def make_resource_handler(
             raise _not_found()
         target = parse_target(ctx, group=group, version=version, raw_tail=raw_path[len(prefix):])
         verb = _verb(request, target)
-        if target.subresource == "binding":
-            verb = "bind" if request.method == "POST" else ""
-        elif target.subresource is not None and verb not in ("get", "update"):
-            verb = ""
+        if target.subresource is not None:
+            if request.method == "POST" and not target.watch_path:
+                verb = "create"
+            verb = _SUBRESOURCE_VERBS.get(target.subresource, {}).get(verb, "")
         handler = handlers.get(verb)
-        if handler is None or (verb not in target.scope.info.verbs and verb != "bind"):
+        if handler is None or (verb not in target.scope.info.verbs and verb not in _OWN_VERBS):
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
         return await handler(request, ctx, target)
 

@@ -13,6 +13,8 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 MODULES: tuple[str, ...] = (
     "apiserver",
+    "scheduler",
+    "controller_manager",
     "kubeconfig",
     "up",
     "down",

@@ -30,6 +30,18 @@ def _finished(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
+_BOOKKEEPING = ("resourceVersion", "generation", "managedFields")
+
+
+def _pod_updated(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether anything but status and metadata bookkeeping changed (upstream's ``isPodUpdated``)."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    keys = (set(om) | set(nm)) - set(_BOOKKEEPING)
+    return any(om.get(k) != nm.get(k) for k in keys)
+
+
 def _parse(pod: dict[str, Any]) -> PodInfo | None:
     try:
         return PodInfo.parse(pod)
@@ -51,8 +63,10 @@ class EventHandlers:
     # -- pods ----------------------------------------------------------------------------------
     def add_pod(self, obj: dict[str, Any]) -> None:
         pod = _parse(obj)
-        if pod is None:
-            return
+        if pod is not None:
+            self._add_parsed(pod, obj)
+
+    def _add_parsed(self, pod: PodInfo, obj: dict[str, Any]) -> None:
         if pod.node_name:
             if self.cache.is_assumed(pod.uid):
                 self.queue.done(pod.uid)
@@ -70,7 +84,7 @@ class EventHandlers:
         was_assigned = bool((old.get("spec") or {}).get("nodeName"))
         if pod.node_name:
             if not was_assigned:
-                self.add_pod(new)  # just bound: confirm the assumption
+                self._add_parsed(pod, new)  # just bound: confirm the assumption
                 return
             self.cache.update_pod(pod)
             if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
@@ -82,10 +96,13 @@ class EventHandlers:
             return
         if not self.responsible_for(pod) or self.cache.is_assumed(pod.uid):
             return
+        old_rv = (old.get("metadata") or {}).get("resourceVersion")
+        if old_rv and old_rv == (new.get("metadata") or {}).get("resourceVersion"):
+            return  # a resync or relist echo: nothing changed
         if _finished(new):
             self.queue.delete(pod.uid)
         else:
-            self.queue.update(pod)
+            self.queue.update(pod, spec_changed=_pod_updated(old, new))
 
     def delete_pod(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}

@@ -5,6 +5,7 @@
   ``SchedulerError``, upstream's message) and ``status.nominatedNodeName``.
 - ``Evictor``: delete a preemption victim (with the preemptor named in the event/condition).
 - ``EventRecorder``: ``FailedScheduling`` / ``Scheduled`` events.
+- ``MetricsSink``: scheduling attempts and end-to-end latency, for the Prometheus endpoint.
 
 Every method may raise; the scheduler logs the failure and carries on (the pod is retried by the
 queue's back-off or by the informer's next event).
@@ -17,7 +18,7 @@ from typing import Protocol
 from sampan.scheduler.framework.interface import Binder
 from sampan.scheduler.framework.pod_info import PodInfo
 
-__all__ = ["Binder", "EventRecorder", "Evictor", "PodStatusWriter"]
+__all__ = ["Binder", "EventRecorder", "Evictor", "MetricsSink", "PodStatusWriter"]
 
 
 class PodStatusWriter(Protocol):
@@ -34,3 +35,14 @@ class Evictor(Protocol):
 
 class EventRecorder(Protocol):
     def event(self, pod: PodInfo, *, type_: str, reason: str, message: str) -> None: ...
+
+
+class MetricsSink(Protocol):
+    def attempt(self, *, result: str, profile: str, seconds: float) -> None:
+        """One scheduling attempt ended with ``result`` (scheduled, unschedulable or error) after
+        ``seconds`` (from the start of its scheduling cycle to the end of its binding)."""
+        ...
+
+    def e2e(self, *, profile: str, seconds: float) -> None:
+        """A pod got bound ``seconds`` after its first scheduling attempt began."""
+        ...

@@ -31,7 +31,7 @@ from sampan.scheduler.framework.registry import Registry
 from sampan.scheduler.framework.runtime import Framework
 from sampan.scheduler.framework.snapshot import Snapshot
 from sampan.scheduler.framework.status import Code, PluginError, Status
-from sampan.scheduler.interfaces import EventRecorder, Evictor, PodStatusWriter
+from sampan.scheduler.interfaces import EventRecorder, Evictor, MetricsSink, PodStatusWriter
 from sampan.scheduler.plugins import in_tree_registry
 from sampan.scheduler.queue import QueueClosed, QueueOptions, SchedulingQueue
 
@@ -77,6 +77,8 @@ class PendingBinding:
     node_name: str
     cycle: int
     waiting: bool
+    started: float = 0.0
+    """Monotonic time the scheduling cycle began (the attempt-duration metric's start)."""
 
 
 class Scheduler:
@@ -84,6 +86,7 @@ class Scheduler:
         self, options: SchedulerOptions | None = None, *, clock: Clock | None = None,
         registry: Registry | None = None, binder: Binder | None = None, status_writer: PodStatusWriter | None = None,
         evictor: Evictor | None = None, recorder: EventRecorder | None = None, rng: random.Random | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.options = options or SchedulerOptions()
         cfg = self.options.config
@@ -91,6 +94,8 @@ class Scheduler:
         self.status_writer = status_writer
         self.evictor = evictor
         self.recorder = recorder
+        self.metrics = metrics
+        self._cycle_started = 0.0
         self.cache = Cache(clock=self.clock, ttl=self.options.assumed_pod_ttl)
         self.snapshot = Snapshot()
         self.algorithm = Algorithm(percentage_of_nodes_to_score=cfg.percentage_of_nodes_to_score, rng=rng)
@@ -151,14 +156,15 @@ class Scheduler:
         if st is None:
             st = fwk.run_permit_plugins(state, assumed, host)
             if st is not None and st.code == Code.WAIT:
-                return PendingBinding(fwk, state, q, assumed, host, cycle, waiting=True)
+                return PendingBinding(fwk, state, q, assumed, host, cycle, waiting=True,
+                                      started=self._cycle_started)
         if st is not None:
             fwk.run_reserve_plugins_unreserve(state, assumed, host)
             self.cache.forget_pod(pod.uid)
             reason = SCHEDULER_ERROR if st.code == Code.ERROR else UNSCHEDULABLE
             self._fail(q, cycle, plugins={st.plugin} if st.plugin else set(), reason=reason, message=st.message)
             return None
-        return PendingBinding(fwk, state, q, assumed, host, cycle, waiting=False)
+        return PendingBinding(fwk, state, q, assumed, host, cycle, waiting=False, started=self._cycle_started)
 
     def _on_fit_error(self, fwk: Framework, state: CycleState, q: QueuedPodInfo, fe: FitError, cycle: int) -> None:
         nominated: str | None = None
@@ -176,13 +182,17 @@ class Scheduler:
 
     def _fail(
         self, q: QueuedPodInfo, cycle: int, *, plugins: set[str], reason: str, message: str,
-        nominated: str | None = None, victims: tuple[PodInfo, ...] = (),
+        nominated: str | None = None, victims: tuple[PodInfo, ...] = (), started: float | None = None,
     ) -> None:
         pod = q.pod_info
         if reason == SCHEDULER_ERROR:
             self.stats.error += 1
         else:
             self.stats.unschedulable += 1
+        if self.metrics is not None:
+            begun = self._cycle_started if started is None else started
+            self.metrics.attempt(result="error" if reason == SCHEDULER_ERROR else "unschedulable",
+                                 profile=pod.scheduler_name, seconds=self.clock.monotonic() - begun)
         log.debug("pod unschedulable pod=%s reason=%s message=%s", pod.key, reason, message)
         q.unschedulable_plugins = set(plugins)
         if nominated:
@@ -216,14 +226,19 @@ class Scheduler:
             self.queue.move_all_to_active_or_backoff(_ASSIGNED_POD_FORGOTTEN)
             reason = SCHEDULER_ERROR if st.code == Code.ERROR else UNSCHEDULABLE
             self._fail(b.queued, b.cycle, plugins={st.plugin} if st.plugin else set(), reason=reason,
-                       message=st.message)
+                       message=st.message, started=b.started)
             return False
         self.cache.finish_binding(pod.uid)
         self.queue.done(pod.uid)
         self.queue.nominator.delete(pod.uid)
         self.stats.scheduled += 1
+        now = self.clock.monotonic()
         if b.queued.initial_attempt_timestamp is not None:
-            self.stats.e2e_seconds_total += self.clock.monotonic() - b.queued.initial_attempt_timestamp
+            self.stats.e2e_seconds_total += now - b.queued.initial_attempt_timestamp
+        if self.metrics is not None:
+            self.metrics.attempt(result="scheduled", profile=pod.scheduler_name, seconds=now - b.started)
+            if b.queued.initial_attempt_timestamp is not None:
+                self.metrics.e2e(profile=pod.scheduler_name, seconds=now - b.queued.initial_attempt_timestamp)
         fwk.run_post_bind_plugins(b.state, pod, host)
         if self.recorder is not None:
             self.recorder.event(pod, type_="Normal", reason="Scheduled",
@@ -233,6 +248,7 @@ class Scheduler:
     # -- the loop ----------------------------------------------------------------------------------
     async def schedule_one(self) -> None:
         q = await self.queue.pop()
+        self._cycle_started = self.clock.monotonic()
         try:
             b = self.schedule_cycle(q)
         except Exception as exc:  # a plugin bug must not stop the scheduler

@@ -23,6 +23,8 @@ EXPECTED = [
     ("apps", "deployments"), ("apps", "replicasets"),
     ("events.k8s.io", "events"),
     ("batch", "jobs"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("scheduling.k8s.io", "priorityclasses"),
     ("coordination.k8s.io", "leases"),
     ("discovery.k8s.io", "endpointslices"),
 ]
@@ -31,6 +33,7 @@ EXPECTED = [
 def test_discovery_order() -> None:
     assert [(s.info.group, s.info.resource) for s in STRATEGIES] == EXPECTED
     assert CATALOG.groups() == [("", ["v1"]), ("apps", ["v1"]), ("events.k8s.io", ["v1"]), ("batch", ["v1"]),
+                                ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
                                 ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]
 
 
@@ -98,6 +101,8 @@ def test_row_width_and_fields(strategy: Any) -> None:
     assert row[names.index("Name")] == "x"
     if "Age" in names:
         assert row[names.index("Age")] == "60s"
+    elif "Created At" in names:  # CRDs: upstream's default table, a timestamp rather than an age
+        assert row[names.index("Created At")] == "2024-01-01T00:00:00Z"
     else:
         assert names[0] == "Last Seen"
     values = strategy.field_values(obj)
@@ -156,7 +161,7 @@ def test_junk_never_raises(strategy: Any, body: Any) -> None:
 
 def test_generation_tracking_as_upstream() -> None:
     tracked = {s.info.resource for s in STRATEGIES if s.tracks_generation}
-    assert tracked == {"deployments", "replicasets", "jobs", "endpointslices"}
+    assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions"}
 
 
 def test_status_write_carries_labels_only_when_sent() -> None:

@@ -3,7 +3,9 @@
 A :class:`CachedObject` is read-only once built: handlers and watchers share it, nobody mutates ``obj``
 (copy before changing it). A :class:`WatchEvent` memoizes the newline-terminated JSON line of each way
 it can be delivered (ADDED / MODIFIED / DELETED, or DELETED-with-the-previous-state when an update
-makes an object stop matching a watcher's selector), so every JSON watcher writes the same bytes.
+makes an object stop matching a watcher's selector), so every JSON watcher writes the same bytes; the
+same holds for protobuf: an object's bare message is encoded at most once (shared by GETs, list items and
+watch frames) and an event's length-prefixed frame once per variant.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import orjson
 
 from sampan.api import meta
+from sampan.apiserver import protobuf_bodies
 
 FieldValues = Callable[[dict[str, Any]], Mapping[str, str]]
 
@@ -63,6 +66,7 @@ class CachedObject:
     _raw: bytes | None = None
     _labels: dict[str, str] | None = None
     _fields: Mapping[str, str] | None = None
+    _message: bytes | None = None
 
     @classmethod
     def from_store(cls, key: str, value: bytes, revision: int, field_values_of: FieldValues) -> CachedObject:
@@ -75,6 +79,20 @@ class CachedObject:
         if self._raw is None:
             self._raw = orjson.dumps(self.obj)
         return self._raw
+
+    @property
+    def message(self) -> bytes:
+        """``obj``'s bare protobuf message (a list item, an envelope's raw), encoded on first use. Raises
+        ``UnsupportedKind`` / ``UnencodableObject`` (nothing is memoized then)."""
+        if self._message is None:
+            self._message = protobuf_bodies.message_of(self.obj)
+        return self._message
+
+    @property
+    def envelope(self) -> bytes:
+        """``obj`` as a complete protobuf body (``k8s\\0`` + runtime.Unknown)."""
+        return protobuf_bodies.wrap(str(self.obj.get("apiVersion") or ""), str(self.obj.get("kind") or ""),
+                                    self.message)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -112,6 +130,7 @@ class WatchEvent:
     prev: CachedObject | None
     rv: int
     _lines: dict[str, bytes] = field(default_factory=dict)
+    _frames: dict[str, bytes] | None = None
     _prev_at_rv: CachedObject | None = None
 
     def object_for(self, variant: str) -> CachedObject:
@@ -130,6 +149,18 @@ class WatchEvent:
             wire_type = DELETED if variant == DELETED_PREV else variant
             cached = b'{"type":"' + wire_type.encode() + b'","object":' + self.object_for(variant).raw + b"}\n"
             self._lines[variant] = cached
+        return cached
+
+    def frame(self, variant: str) -> bytes:
+        """The protobuf watch frame for ``variant``, encoded once per event and variant (raises like
+        :attr:`CachedObject.message`)."""
+        if self._frames is None:
+            self._frames = {}
+        cached = self._frames.get(variant)
+        if cached is None:
+            wire_type = DELETED if variant == DELETED_PREV else variant
+            cached = protobuf_bodies.watch_frame(wire_type, self.object_for(variant).envelope)
+            self._frames[variant] = cached
         return cached
 
 

@@ -1,21 +1,27 @@
 """POST to a collection: decode, default, validate, check the namespace, store; 201 with the object.
 
-Order (as upstream): body checks -> system fields (uid, creationTimestamp, generation) -> strategy
-``prepare_for_create`` -> ``validate`` (422) -> namespace lifecycle (404/403) -> store (409 on an existing
+Order (as upstream): body checks (and fieldValidation) -> system fields (uid, creationTimestamp,
+generation) -> mutating admission (``sampan.apiserver.admission``) -> strategy ``prepare_for_create`` ->
+``validate`` (422) -> managedFields -> namespace lifecycle (404/403) -> store (409 on an existing
 name; a generated name is retried a few times). Nothing is written unless every step passed.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from sampan.api import errors
-from sampan.apiserver.bodies import read_object
+from sampan.apiserver.admission import admit_create
+from sampan.apiserver.bodies import read_body
 from sampan.apiserver.cacher.objects import encode_for_store
-from sampan.apiserver.context import ServerContext
+from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.fieldvalidation import add_warning_headers
 from sampan.apiserver.handlers import objectmeta as om
+from sampan.apiserver.handlers import writeopts
+from sampan.apiserver.handlers.writeopts import WriteOptions
 from sampan.apiserver.lifecycle import check_can_create_in
 from sampan.apiserver.responses import object_response
 from sampan.apiserver.routes import Target
@@ -32,9 +38,21 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     info = scope.info
     if info.namespaced and not t.namespace:
         raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
-    dry = om.dry_run(request)
-    obj = await read_object(request, max_bytes=ctx.config.max_body_bytes, expect=info.kind)
-    md = om.check_body(obj, scope, namespace=t.namespace, name=None)
+    opts = writeopts.parse(request)
+    obj, raw = await read_body(request, max_bytes=ctx.config.max_body_bytes, expect=info.kind)
+    writeopts.check_fields(scope, obj, opts=opts, raw=raw)
+    om.check_body(obj, scope, namespace=t.namespace, name=None)
+    created = await create_object(ctx, scope, obj, opts=opts)
+    response = object_response(request, scope, created, now=ctx.clock.wall(), status=201)
+    return add_warning_headers(response, opts.warnings)
+
+
+async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *, opts: WriteOptions,
+                        managed_by_caller: bool = False) -> dict[str, Any]:
+    """Create ``obj`` (already checked against the URL); returns it as stored (or would be, for dry run).
+    ``managed_by_caller``: managedFields were set by server-side apply."""
+    info = scope.info
+    md = obj["metadata"]
     if md.get("resourceVersion"):
         raise errors.BadRequest("resourceVersion should not be set on objects to be created")
     generate = md.get("generateName") or ""
@@ -46,6 +64,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     md["creationTimestamp"] = om.timestamp(now)
     for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
         md.pop(key, None)
+    await admit_create(ctx, scope, obj)
     om.call_strategy(scope, scope.strategy.prepare_for_create, obj)
     md = obj["metadata"]
     if om.tracks_generation(scope, obj):
@@ -57,8 +76,11 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     namespace = md.get("namespace") or ""
     if info.namespaced:
         await check_can_create_in(ctx, namespace, resource=info.resource, group=info.group, name=name)
-    if dry:
-        return object_response(request, scope, obj, now=now, status=201)
+    if not managed_by_caller:
+        obj = writeopts.record_update(scope, None, obj, manager=opts.manager, now=now)
+        md = obj["metadata"]
+    if opts.dry:
+        return obj
     attempts = GENERATE_NAME_ATTEMPTS if generated else 1
     for attempt in range(attempts):
         try:
@@ -72,4 +94,4 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             raise to_api_error(exc, resource=info.resource, group=info.group, name=name) from None
     md["resourceVersion"] = str(rev)
     log.debug("created resource=%s key=%s/%s rv=%d", info.resource, namespace, name, rev)
-    return object_response(request, scope, obj, now=now, status=201)
+    return obj

@@ -1,5 +1,6 @@
 """DELETE a collection: every object matching the label/field selectors (in the namespace of the path)
-is deleted as a single DELETE would; the response is the list of deleted (or marked) objects."""
+is deleted as a single DELETE would (same DeleteOptions: grace, propagation, preconditions, dry run);
+the response is the list of deleted (or marked) objects."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from aiohttp import web
 from sampan.api import errors
 from sampan.apiserver.cacher.objects import CachedObject
 from sampan.apiserver.context import ServerContext
-from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.delete import delete_object, read_delete_options
 from sampan.apiserver.handlers.list import filter_for
 from sampan.apiserver.handlers.reads import list_from_store
@@ -25,14 +25,13 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     scope = t.scope
     info = scope.info
     opts = parse_list_options(request.query, selectable_fields=scope.selectable_fields())
-    dry = om.dry_run(request)
     delete_opts = await read_delete_options(request, max_bytes=ctx.config.max_body_bytes)
     flt = filter_for(t, opts)
     page = await list_from_store(ctx, scope, flt, ListOptions(opts.label_selector, opts.field_selector))
     deleted: list[CachedObject] = []
     for co in page.items:
         try:
-            obj, _ = await delete_object(ctx, scope, co.key, co.name, delete_opts, dry=dry)
+            obj, _ = await delete_object(ctx, scope, co.key, co.name, delete_opts, dry=delete_opts.dry)
         except errors.NotFound:
             continue  # deleted concurrently
         deleted.append(CachedObject(co.key, co.namespace, co.name, int(obj["metadata"]["resourceVersion"]), obj,

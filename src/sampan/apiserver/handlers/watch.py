@@ -1,4 +1,6 @@
-"""WATCH a collection from the watch cache: chunked newline-delimited JSON events.
+"""WATCH a collection from the watch cache: chunked newline-delimited JSON events, or length-prefixed
+protobuf ``WatchEvent`` frames when the client's Accept prefers ``application/vnd.kubernetes.protobuf``
+(client-go's protobuf clients, ``kubectl debug``'s informer).
 
 Where the stream starts, as upstream:
 * ``sendInitialEvents=true`` (with ``resourceVersionMatch=NotOlderThan``): ADDED for every matching
@@ -11,7 +13,9 @@ Where the stream starts, as upstream:
 
 The stream ends after ``timeoutSeconds`` (default: a random time in [min-request-timeout, 2x]), when the
 watcher falls behind (its queue overflowed), or when the client goes away. JSON watchers write the
-event bytes the cache encoded once; Table/metadata watchers render per event.
+event bytes the cache encoded once, protobuf watchers the frame each event memoizes (same sharing);
+Table/metadata watchers render per event. An object that cannot be encoded as protobuf (it does not fit
+its schema) ends a protobuf stream with an ERROR event (500 Status): the client re-lists, getting JSON.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sampan.api import errors
-from sampan.apiserver import tables
+from sampan.api import errors, protobuf
+from sampan.apiserver import protobuf_bodies, tables
 from sampan.apiserver.cacher.objects import ADDED, ERROR, CachedObject, WatchEvent, encode_event
 from sampan.apiserver.cacher.watcher import Bookmark, CacheWatcher, Item, Sink
 from sampan.apiserver.context import ServerContext
@@ -50,6 +54,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     scope = t.scope
     opts = parse_list_options(request.query, selectable_fields=scope.selectable_fields())
     rep = representation(request)
+    pb = rep.is_protobuf
     include = tables.parse_include_object(request.query.get("includeObject"))
     renderer = tables.WatchRenderer(rep, scope.strategy, include_object=include)
     flt = filter_for(t, opts)
@@ -76,11 +81,13 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         try:
             replay = cache.events_since(int(rv), flt)
         except errors.Expired as exc:
-            error_line = encode_event(ERROR, exc.to_status())
+            status = exc.to_status()
+            error_line = protobuf_bodies.error_frame(status) if pb else encode_event(ERROR, status)
         else:
             watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=replay)
 
-    response = web.StreamResponse(status=200, headers={"Content-Type": rep.content_type,
+    content_type = protobuf_bodies.WATCH_CONTENT_TYPE if pb else rep.content_type
+    response = web.StreamResponse(status=200, headers={"Content-Type": content_type,
                                                        "Cache-Control": "no-cache, private"})
     response.enable_chunked_encoding()
     counter = None
@@ -94,7 +101,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             return response
         assert watcher is not None
         await _pump(ctx, watcher, response, renderer, counter, timeout=_timeout(ctx, opts.timeout_seconds),
-                    transport=_transport(request))
+                    transport=_transport(request), use_protobuf=pb)
     except (ConnectionResetError, ConnectionError, asyncio.CancelledError) as exc:
         log.debug("watch client went away resource=%s reason=%r", scope.info.resource, exc)
         if isinstance(exc, asyncio.CancelledError):
@@ -128,18 +135,27 @@ async def _pump(
     *,
     timeout: float,
     transport: asyncio.Transport | None,
+    use_protobuf: bool = False,
 ) -> None:
     timer = asyncio.get_running_loop().call_later(timeout, watcher.expire)
     passthrough = renderer.passthrough
+    shared = _frame if use_protobuf else _line
     if passthrough and transport is not None:
-        watcher.sink = _direct_sink(transport, counter)
+        watcher.sink = _direct_sink(transport, counter, shared)
     if transport is not None:
         watcher.on_close = _abort_if_stuck(watcher, transport)
     try:
         while True:
             batch = watcher.take()
             if batch:
-                chunks = [_encode(item, renderer, passthrough, ctx) for item in batch]
+                if use_protobuf:
+                    chunks, failure = _frames(batch)
+                    if failure is not None:
+                        log.warning("ending a protobuf watch: %s", failure)
+                        watcher.expire()  # nothing after the ERROR event
+                        chunks.append(protobuf_bodies.error_frame(errors.InternalError(str(failure)).to_status()))
+                else:
+                    chunks = [_encode(item, renderer, passthrough, ctx) for item in batch]
                 if counter is not None:
                     for c in chunks:
                         counter.sent(len(c))
@@ -170,14 +186,46 @@ def _abort_if_stuck(watcher: CacheWatcher, transport: asyncio.Transport) -> Call
     return on_close
 
 
-def _direct_sink(transport: asyncio.Transport, counter: Any) -> Sink:
+def _line(item: Item) -> bytes:
+    """The shared JSON line of a passthrough item."""
+    return item.line if isinstance(item, Bookmark) else item[0].line(item[1])
+
+
+def _frame(item: Item) -> bytes:
+    """The shared protobuf frame of an item (a bookmark's is built per watcher: they are rare). Raises
+    ``ProtobufError`` for an object that does not fit its schema."""
+    if isinstance(item, Bookmark):
+        return protobuf_bodies.watch_frame("BOOKMARK", protobuf.encode(orjson.loads(item.line)["object"]))
+    return item[0].frame(item[1])
+
+
+def _frames(batch: Sequence[Item]) -> tuple[list[bytes], protobuf.ProtobufError | None]:
+    """The frames of ``batch`` up to the first item that cannot be encoded (and that item's error)."""
+    out: list[bytes] = []
+    for item in batch:
+        try:
+            out.append(_frame(item))
+        except protobuf.ProtobufError as exc:
+            return out, exc
+    return out, None
+
+
+def _direct_sink(transport: asyncio.Transport, counter: Any, shared: Callable[[Item], bytes]) -> Sink:
     """Write pending events as one HTTP chunk straight to an idle connection (nothing buffered), skipping
-    the writer task; a connection with buffered bytes gets them through the writer (and back-pressure)."""
+    the writer task; a connection with buffered bytes gets them through the writer (and back-pressure),
+    and so do items that fail to encode (the writer ends the stream with an ERROR event)."""
+    json = shared is _line
 
     def sink(items: Sequence[Item]) -> bool:
         if transport.is_closing() or transport.get_write_buffer_size():
             return False
-        lines = [item.line if isinstance(item, Bookmark) else item[0].line(item[1]) for item in items]
+        if json:  # the hot path: no extra call per event
+            lines = [item.line if isinstance(item, Bookmark) else item[0].line(item[1]) for item in items]
+        else:
+            try:
+                lines = [shared(item) for item in items]
+            except protobuf.ProtobufError:
+                return False
         data = b"".join(lines) if len(lines) > 1 else lines[0]
         transport.write(b"%x\r\n%b\r\n" % (len(data), data))
         if counter is not None:

@@ -44,6 +44,8 @@ BUILTIN: tuple[str, ...] = (
     "leases:LeaseStrategy",
     "endpointslices:EndpointSliceStrategy",
     "events_v1:EventV1Strategy",
+    "priorityclasses:PriorityClassStrategy",
+    "customresourcedefinitions:CustomResourceDefinitionStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
 

@@ -83,8 +83,10 @@ class SchedulingQueue:
         if pod.nominated_node_name:
             self.nominator.add(pod)
 
-    def update(self, pod: PodInfo) -> None:
-        """The pending pod changed: replace it where it waits; an unschedulable pod gets another try."""
+    def update(self, pod: PodInfo, *, spec_changed: bool = True) -> None:
+        """The pending pod changed: replace it where it waits; an unschedulable pod gets another try
+        unless only its status/metadata bookkeeping changed (``spec_changed`` False, as upstream's
+        ``isPodUpdated``: our own condition write must not requeue the pod)."""
         uid = pod.uid
         gated = self._gated.pop(uid, None)
         if gated is not None:
@@ -96,6 +98,9 @@ class SchedulingQueue:
                 q.pod_info = pod
                 heap.push(uid, q)
                 return
+        if not spec_changed and uid in self._unschedulable:
+            self._unschedulable[uid].pod_info = pod
+            return
         q = self._unschedulable.pop(uid, None)
         if q is not None:
             q.pod_info = pod

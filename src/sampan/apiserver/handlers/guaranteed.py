@@ -1,0 +1,187 @@
+"""The read-modify-write loop behind every update of a stored object: PUT, PATCH (all types, apply
+included), the ``status`` / ``scale`` / ``finalize`` subresources.
+
+``update_object`` reads the stored object, hands a private copy to the request's ``transform`` (PUT:
+"the body"; PATCH: "old with the patch applied"), then, as upstream's GuaranteedUpdate + update
+strategy:
+
+1. checks the result against the URL (kind, name, namespace) and its preconditions: a
+   ``metadata.resourceVersion`` or ``metadata.uid`` that is set and differs from the stored one is 409
+   Conflict, never retried;
+2. keeps the system fields of the stored object (uid, creationTimestamp, deletionTimestamp, grace,
+   generation) and runs the strategy's ``prepare_for_update`` (or the subresource's preparation);
+3. bumps ``metadata.generation`` when the strategy says the spec changed (main resource only);
+4. validates (422, nothing stored), records the write in ``metadata.managedFields`` (unless the
+   transform was a server-side apply, which did that itself);
+5. writes with compare-and-swap on the version it read; a concurrent write retries from step 1 when the
+   request carried no resourceVersion.
+
+An update that changes nothing is not written (the stored object comes back, same version). An update
+of an object being deleted that removes its last pending finalizer deletes it, unless a graceful
+deletion is still running (upstream's ``ShouldDeleteDuringUpdate``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sampan.api import errors, meta
+from sampan.apiserver.admission import admit_update
+from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
+from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.handlers import objectmeta as om
+from sampan.apiserver.handlers.writeopts import WriteOptions, record_update
+from sampan.apiserver.listoptions import parse_resource_version
+from sampan.apiserver.storage_errors import MODIFIED, to_api_error
+from sampan.storage import Conflict, KeyNotFound, StorageError
+
+log = logging.getLogger(__name__)
+
+MAX_UNCONDITIONAL_ATTEMPTS = 16
+_KEPT_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+"""A private copy of the stored object -> the object the request asks for (before system fields)."""
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    scope: Scope
+    namespace: str
+    name: str
+    subresource: str | None
+    transform: Transform
+    opts: WriteOptions
+    managed_by_transform: bool = False
+    """True for server-side apply: the transform already set managedFields."""
+
+
+def finalizers_pending(scope: Scope, obj: dict[str, Any]) -> bool:
+    """True while something must still finalize ``obj`` (metadata finalizers, or a namespace's
+    ``spec.finalizers``)."""
+    if meta.finalizers(obj):
+        return True
+    if scope.info.group == "" and scope.info.resource == "namespaces":
+        spec = obj.get("spec")
+        return isinstance(spec, dict) and bool(spec.get("finalizers"))
+    return False
+
+
+def should_delete_during_update(scope: Scope, new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Upstream's ``ShouldDeleteDuringUpdate``: the update removed the last pending finalizer of an object
+    being deleted whose grace period is over (0 or none; a graceful pod still waits for its kubelet)."""
+    if finalizers_pending(scope, new) or not finalizers_pending(scope, old) or not meta.deletion_timestamp(old):
+        return False
+    grace = meta.metadata(new).get("deletionGracePeriodSeconds")
+    return grace is None or grace == 0
+
+
+def merge_system_fields(new_md: dict[str, Any], old_md: dict[str, Any]) -> None:
+    for key in _KEPT_META:
+        if key == "uid" and new_md.get(key):
+            continue  # a different uid is reported by validation as immutable
+        if key in old_md:
+            new_md[key] = old_md[key]
+        else:
+            new_md.pop(key, None)
+
+
+def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return encode_for_store(a) == encode_for_store(b)
+
+
+def _expected_version(obj: dict[str, Any]) -> int | None:
+    rv = meta.resource_version(obj)
+    return parse_resource_version(rv) if rv else None
+
+
+async def update_object(ctx: ServerContext, req: UpdateRequest) -> tuple[dict[str, Any], bool]:
+    """Run the update; returns (the stored — or, for dry run, would-be — object, whether it changed)."""
+    scope, info = req.scope, req.scope.info
+    key = scope.key(req.namespace, req.name)
+    now = ctx.clock.wall()
+    for _ in range(MAX_UNCONDITIONAL_ATTEMPTS):
+        try:
+            kv = await ctx.store.get(key)
+        except KeyNotFound:
+            raise errors.not_found(info.resource, req.name, info.group) from None
+        except StorageError as exc:
+            raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
+        old = decode_stored(kv.value, kv.mod_revision)
+        new = req.transform(copy.deepcopy(old))
+        om.check_body(new, scope, namespace=req.namespace or None, name=req.name)
+        uid = new["metadata"].get("uid")
+        if uid and uid != meta.uid(old):
+            raise errors.Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                                  f"{meta.uid(old)}", details={"name": req.name, "kind": info.resource})
+        expected = _expected_version(new)
+        if expected is not None and expected != kv.mod_revision:
+            raise errors.conflict(info.resource, req.name, MODIFIED, info.group)
+        new_md, old_md = new["metadata"], old["metadata"]
+        merge_system_fields(new_md, old_md)
+        new_md["generation"] = old_md.get("generation")
+        if new_md["generation"] is None:
+            del new_md["generation"]
+        if req.subresource in (None, "scale"):
+            admit_update(scope, new, old)
+        prepare(scope, req.subresource, new, old)
+        if (req.subresource in (None, "scale") and om.tracks_generation(scope, new) and "generation" in old_md
+                and om.call_strategy(scope, scope.strategy.spec_changed, new, old)):
+            new["metadata"]["generation"] = int(old_md["generation"]) + 1
+        om.raise_invalid(scope, req.name, om.call_strategy(scope, scope.strategy.validate_update, new, old))
+        if not req.managed_by_transform:
+            new = record_update(scope, old, new, manager=req.opts.manager, now=now, subresource=req.subresource)
+        new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+        if same(new, old):
+            return old, False
+        if req.opts.dry:
+            return new, True
+        deleting = should_delete_during_update(scope, new, old)
+        try:
+            if deleting:
+                gone = await ctx.store.delete(key, expected_mod_revision=kv.mod_revision)
+                new["metadata"]["resourceVersion"] = str(gone.mod_revision)
+                log.info("finalized and deleted resource=%s name=%s", info.resource, req.name)
+                return new, True
+            rev = await ctx.store.update(key, encode_for_store(new), expected_mod_revision=kv.mod_revision)
+        except Conflict:
+            if expected is not None:
+                raise errors.conflict(info.resource, req.name, MODIFIED, info.group) from None
+            continue
+        except KeyNotFound:
+            raise errors.not_found(info.resource, req.name, info.group) from None
+        except StorageError as exc:
+            raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
+        new["metadata"]["resourceVersion"] = str(rev)
+        return new, True
+    raise errors.conflict(info.resource, req.name, MODIFIED, info.group)
+
+
+def prepare(scope: Scope, subresource: str | None, new: dict[str, Any], old: dict[str, Any]) -> None:
+    strategy = scope.strategy
+    if subresource in (None, "scale"):
+        om.call_strategy(scope, strategy.prepare_for_update, new, old)
+    elif subresource == "status":
+        status_hook = getattr(strategy, "prepare_for_status_update", None)
+        if status_hook is None:
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        om.call_strategy(scope, status_hook, new, old)
+    elif subresource == "finalize":
+        spec = new.get("spec") if isinstance(new.get("spec"), dict) else {}
+        finalizers = spec.get("finalizers") if isinstance(spec, dict) else None
+        rv = meta.resource_version(new)
+        new.clear()
+        new.update(copy.deepcopy(old))
+        new_spec = new.setdefault("spec", {})
+        if finalizers:
+            new_spec["finalizers"] = finalizers
+        else:
+            new_spec.pop("finalizers", None)
+        if rv:
+            new["metadata"]["resourceVersion"] = rv
+    else:
+        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")

@@ -1,0 +1,142 @@
+"""``sampan controller-manager``: run the reconciliation loops until SIGINT/SIGTERM.
+
+Flags keep kube-controller-manager's names and defaults. Exit codes: 0 on a signal, 1 when leadership is
+lost (upstream exits too, so a supervisor restarts it as a candidate), 2 for bad flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from typing import Any
+
+from sampan._lib.durations import parse_duration
+from sampan.api import errors
+from sampan.client import Client, load_config
+from sampan.controllers.manager import ControllerManager, LeadershipLost
+from sampan.controllers.options import (
+    CONCURRENCY_FLAGS,
+    DEFAULT_CONCURRENCY,
+    ControllerManagerOptions,
+    parse_controllers,
+)
+
+log = logging.getLogger(__name__)
+
+_DURATIONS = {
+    "node_monitor_period": "5s", "node_monitor_grace_period": "40s", "node_startup_grace_period": "1m",
+    "leader_elect_lease_duration": "15s", "leader_elect_renew_deadline": "10s", "leader_elect_retry_period": "2s",
+    "namespace_sync_period": "5m", "min_resync_period": "0s",
+}
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("true", "1", "yes", "t"):
+        return True
+    if low in ("false", "0", "no", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
+def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
+    """The options the flags describe; ValueError (one line) for bad values."""
+    durations: dict[str, Any] = {}
+    for name in _DURATIONS:
+        text = getattr(args, name)
+        try:
+            durations[name] = parse_duration(text)
+        except ValueError:
+            raise ValueError(f"--{name.replace('_', '-')}: invalid duration {text!r}") from None
+    concurrency = dict(DEFAULT_CONCURRENCY)
+    for cname, flag in CONCURRENCY_FLAGS.items():
+        value = getattr(args, flag.replace("-", "_"))
+        if value is not None:
+            concurrency[cname] = value
+    return ControllerManagerOptions(
+        controllers=parse_controllers(args.controllers),
+        concurrency=concurrency,
+        leader_elect=args.leader_elect,
+        leader_elect_resource_namespace=args.leader_elect_resource_namespace,
+        leader_elect_resource_name=args.leader_elect_resource_name,
+        kube_api_qps=args.kube_api_qps,
+        kube_api_burst=args.kube_api_burst,
+        node_eviction_rate=args.node_eviction_rate,
+        secondary_node_eviction_rate=args.secondary_node_eviction_rate,
+        large_cluster_size_threshold=args.large_cluster_size_threshold,
+        unhealthy_zone_threshold=args.unhealthy_zone_threshold,
+        **durations,
+    )
+
+
+async def _serve(args: argparse.Namespace, options: ControllerManagerOptions) -> int:
+    config = dataclasses.replace(load_config(args.kubeconfig), qps=options.kube_api_qps,
+                                 burst=options.kube_api_burst, user_agent="sampan-controller-manager")
+    async with Client(config) as client:
+        await wait_for_apiserver(client, timeout=args.apiserver_wait_timeout)
+        manager = ControllerManager(client, options)
+        task = asyncio.create_task(manager.run(), name="controller-manager")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        except LeadershipLost as e:
+            log.error("%s", e)
+            return 1
+    log.info("controller-manager stopped")
+    return 0
+
+
+async def wait_for_apiserver(client: Client, *, timeout: float) -> None:
+    """Wait until the API server answers ``/version`` (upstream waits for it too); ValueError (one line)
+    after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.2
+    while True:
+        try:
+            await client.version()
+            return
+        except errors.APIError as e:
+            if loop.time() + delay > deadline:
+                raise ValueError(f"API server not reachable after {timeout:g}s: {e}") from None
+            log.info("waiting for the API server error=%s", e)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 5.0)
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    return asyncio.run(_serve(args, options))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("controller-manager", help="run the controllers (kube-controller-manager)")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig of the API server (default: $KUBECONFIG, "
+                   "~/.kube/config, or in-cluster)")
+    p.add_argument("--controllers", default="*",
+                   help="comma-separated: '*' all, 'name' enable, '-name' disable (default '*')")
+    p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True,
+                   help="take a Lease before running controllers (default true)")
+    p.add_argument("--leader-elect-resource-namespace", default="kube-system")
+    p.add_argument("--leader-elect-resource-name", default="kube-controller-manager")
+    for name, default in _DURATIONS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", default=default, help=f"duration (default {default})")
+    for cname, flag in CONCURRENCY_FLAGS.items():
+        p.add_argument(f"--{flag}", type=int, default=None,
+                       help=f"workers of the {cname} controller (default {DEFAULT_CONCURRENCY[cname]})")
+    p.add_argument("--apiserver-wait-timeout", type=float, default=60.0,
+                   help="seconds to wait for the API server at start (default 60)")
+    p.add_argument("--kube-api-qps", type=float, default=20.0, help="client QPS (default 20)")
+    p.add_argument("--kube-api-burst", type=int, default=30, help="client burst (default 30)")
+    p.add_argument("--node-eviction-rate", type=float, default=0.1)
+    p.add_argument("--secondary-node-eviction-rate", type=float, default=0.01)
+    p.add_argument("--large-cluster-size-threshold", type=int, default=50)
+    p.add_argument("--unhealthy-zone-threshold", type=float, default=0.55)
+    p.set_defaults(handler=_run)

@@ -1,0 +1,1 @@
+"""The Job controller (``controller``, ``status``) and the TTL-after-finished controller (``ttl``)."""

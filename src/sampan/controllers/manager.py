@@ -1,0 +1,223 @@
+"""The controller manager: every chosen controller in one process, on one shared informer factory.
+
+``ControllerManager.run`` optionally wins leader election first (a Lease ``kube-system/kube-controller-
+manager``), then :meth:`ControllerManager.run_controllers` builds a :class:`ControllerContext`, asks each
+enabled controller's factory in :data:`CONTROLLERS` for its :class:`~sampan.controllers.runner.Controller`,
+wraps each in a :class:`~sampan.controllers.runner.Runner`, starts the informers, and runs the runners and
+the event recorders in one TaskGroup. Losing leadership cancels them all and ``run`` raises
+:class:`LeadershipLost` (upstream exits the process; so does ``sampan controller-manager``).
+
+Adding a controller: write a factory ``def _mine(ctx: ControllerContext) -> Controller`` that imports its
+module lazily, and add it to :data:`CONTROLLERS` under its upstream name (also listed in
+:data:`~sampan.controllers.options.KNOWN_CONTROLLERS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sampan._lib.clock import Clock, RealClock
+from sampan.client import Client, ResourceClient, SharedInformerFactory
+from sampan.client.leaderelection import LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaseLock
+from sampan.client.record import EventRecorder
+from sampan.controllers.options import KNOWN_CONTROLLERS, ControllerManagerOptions
+from sampan.controllers.runner import Controller, Runner
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CONTROLLERS", "ControllerContext", "ControllerManager", "ControllerManagerOptions", "LeadershipLost"]
+
+
+class LeadershipLost(RuntimeError):
+    """The manager stopped leading; its controllers were stopped."""
+
+
+@dataclass
+class ControllerContext:
+    """What a controller factory gets: the shared client and informer factory, the options, the clock, and
+    event recorders (one per component name, run by the manager)."""
+
+    client: Client
+    informers: SharedInformerFactory
+    options: ControllerManagerOptions
+    clock: Clock
+    events: ResourceClient
+    """core/v1 events, for the recorders."""
+    _recorders: dict[str, EventRecorder] = field(default_factory=dict)
+
+    def recorder(self, component: str) -> EventRecorder:
+        """The event recorder for ``component`` (e.g. ``replicaset-controller``); created on first ask."""
+        rec = self._recorders.get(component)
+        if rec is None:
+            rec = EventRecorder(self.events, component=component, clock=self.clock)
+            self._recorders[component] = rec
+        return rec
+
+    def recorders(self) -> list[EventRecorder]:
+        return list(self._recorders.values())
+
+
+ControllerFactory = Callable[[ControllerContext], Controller]
+
+
+def _replicaset(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.replicaset.controller import ReplicaSetController
+
+    return ReplicaSetController(ctx)
+
+
+def _deployment(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.deployment.controller import DeploymentController
+
+    return DeploymentController(ctx)
+
+
+def _job(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.job.controller import JobController
+
+    return JobController(ctx)
+
+
+def _ttl_after_finished(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.job.ttl import TTLAfterFinishedController
+
+    return TTLAfterFinishedController(ctx)
+
+
+def _nodelifecycle(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.nodelifecycle.controller import NodeLifecycleController
+
+    o = ctx.options
+    return NodeLifecycleController(
+        ctx.client, ctx.informers, monitor_period=o.node_monitor_period, grace_period=o.node_monitor_grace_period,
+        startup_grace_period=o.node_startup_grace_period, eviction_rate=o.node_eviction_rate,
+        secondary_eviction_rate=o.secondary_node_eviction_rate,
+        large_cluster_threshold=o.large_cluster_size_threshold, unhealthy_zone_threshold=o.unhealthy_zone_threshold,
+        clock=ctx.clock, recorder=ctx.recorder("node-controller"))
+
+
+def _endpoint(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.endpoints.controller import EndpointsController
+
+    return EndpointsController(ctx.client, ctx.informers)
+
+
+def _endpointslice(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.endpointslice.controller import EndpointSliceController
+
+    return EndpointSliceController(ctx.client, ctx.informers)
+
+
+def _garbagecollector(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.garbagecollector.controller import GarbageCollector
+
+    return GarbageCollector(ctx.client, ctx.informers, clock=ctx.clock)
+
+
+def _namespace(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.namespace.controller import NamespaceController
+
+    return NamespaceController(ctx.client, ctx.informers, resync_period=ctx.options.namespace_sync_period,
+                               clock=ctx.clock)
+
+
+def _serviceaccount(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.serviceaccount.controller import ServiceAccountController
+
+    return ServiceAccountController(ctx.client, ctx.informers)
+
+
+CONTROLLERS: dict[str, ControllerFactory] = {
+    "replicaset": _replicaset,
+    "deployment": _deployment,
+    "job": _job,
+    "ttl-after-finished": _ttl_after_finished,
+    "nodelifecycle": _nodelifecycle,
+    "endpoint": _endpoint,
+    "endpointslice": _endpointslice,
+    "garbagecollector": _garbagecollector,
+    "namespace": _namespace,
+    "serviceaccount": _serviceaccount,
+}
+"""Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
+warning (not built yet)."""
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{uuid.uuid4()}"
+
+
+class ControllerManager:
+    """Runs the enabled controllers (see the module docstring). ``started`` is set once every runner's
+    informers synced; ``runners`` maps controller names to their runners while they run."""
+
+    def __init__(self, client: Client, options: ControllerManagerOptions | None = None, *,
+                 clock: Clock | None = None, factories: dict[str, ControllerFactory] | None = None) -> None:
+        self.client = client
+        self.options = options or ControllerManagerOptions()
+        self.clock = clock or RealClock()
+        self.factories = CONTROLLERS if factories is None else factories
+        self.identity = self.options.identity or default_identity()
+        self.runners: dict[str, Runner] = {}
+        self.started = asyncio.Event()
+        self.elector: LeaderElector | None = None
+
+    async def run(self) -> None:
+        """Run until cancelled; with leader election, only while leading (raises LeadershipLost after)."""
+        opts = self.options
+        if not opts.leader_elect:
+            await self.run_controllers()
+            return
+        leases = await self.client.resource("coordination.k8s.io/v1", "leases")
+        lock = LeaseLock(leases, namespace=opts.leader_elect_resource_namespace,
+                         name=opts.leader_elect_resource_name, identity=self.identity)
+        config = LeaderElectionConfig(lease_duration=opts.leader_elect_lease_duration,
+                                      renew_deadline=opts.leader_elect_renew_deadline,
+                                      retry_period=opts.leader_elect_retry_period)
+        self.elector = LeaderElector(lock, LeaderCallbacks(on_started_leading=self.run_controllers), config,
+                                     clock=self.clock)
+        log.info("attempting to acquire leader lease lock=%s identity=%s", lock.describe(), self.identity)
+        await self.elector.run()
+        raise LeadershipLost(f"leader election lost identity={self.identity}")
+
+    def is_leader(self) -> bool:
+        return self.elector.is_leader() if self.elector is not None else True
+
+    def _build(self, ctx: ControllerContext) -> dict[str, Runner]:
+        runners: dict[str, Runner] = {}
+        for name in self.options.enabled():
+            factory = self.factories.get(name)
+            if factory is None:
+                if name in KNOWN_CONTROLLERS:
+                    log.warning("controller not available yet, skipping controller=%s", name)
+                continue
+            controller = factory(ctx)
+            runners[name] = Runner(controller, workers=self.options.workers(name), clock=self.clock)
+            log.info("controller configured controller=%s workers=%d", name, self.options.workers(name))
+        return runners
+
+    async def run_controllers(self) -> None:
+        """Build and run the controllers until cancelled."""
+        factory = SharedInformerFactory(self.client, default_resync=self.options.min_resync_period, clock=self.clock)
+        events = await self.client.resource("v1", "events")
+        ctx = ControllerContext(self.client, factory, self.options, self.clock, events)
+        self.runners = self._build(ctx)
+        factory.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for name, runner in self.runners.items():
+                    tg.create_task(runner.run(), name=f"controller-{name}")
+                for rec in ctx.recorders():
+                    tg.create_task(rec.run(), name=f"recorder-{rec.component}")
+                for runner in self.runners.values():
+                    await runner.synced.wait()
+                self.started.set()
+                log.info("controllers started count=%d", len(self.runners))
+        finally:
+            self.started.clear()
+            await factory.shutdown()

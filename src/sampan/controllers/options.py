@@ -1,0 +1,126 @@
+"""The controller-manager's options (kube-controller-manager's flags, same names and defaults).
+
+``--controllers`` is parsed as upstream: a comma-separated list where ``*`` enables every controller that is
+on by default, ``name`` enables one, ``-name`` disables one; unknown names are an error. Every timing is a
+field here so tests can shrink it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+KNOWN_CONTROLLERS: tuple[str, ...] = (
+    "replicaset", "deployment", "job", "ttl-after-finished", "nodelifecycle", "endpoint", "endpointslice",
+    "garbagecollector", "namespace", "serviceaccount",
+)
+"""Every controller name ``--controllers`` accepts (upstream's names)."""
+
+DISABLED_BY_DEFAULT: frozenset[str] = frozenset()
+"""Names ``*`` does not enable (upstream: bootstrapsigner, tokencleaner; we have none of those)."""
+
+DEFAULT_CONCURRENCY: Mapping[str, int] = {
+    "replicaset": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5, "nodelifecycle": 1, "endpoint": 5,
+    "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
+}
+"""Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
+
+CONCURRENCY_FLAGS: Mapping[str, str] = {
+    "replicaset": "concurrent-replicaset-syncs", "deployment": "concurrent-deployment-syncs",
+    "job": "concurrent-job-syncs", "ttl-after-finished": "concurrent-ttl-after-finished-syncs",
+    "endpoint": "concurrent-endpoint-syncs", "endpointslice": "concurrent-service-endpoint-syncs",
+    "garbagecollector": "concurrent-gc-syncs", "namespace": "concurrent-namespace-syncs",
+    "serviceaccount": "concurrent-serviceaccount-syncs",
+}
+"""The flag that sets each controller's concurrency (upstream's spelling)."""
+
+
+def parse_controllers(text: str | Iterable[str]) -> tuple[str, ...]:
+    """The ``--controllers`` items, validated; ValueError naming the bad item otherwise."""
+    items = [s.strip() for s in (text.split(",") if isinstance(text, str) else text)]
+    items = [s for s in items if s]
+    if not items:
+        raise ValueError("--controllers must name at least one controller or '*'")
+    for item in items:
+        name = item[1:] if item.startswith("-") else item
+        if name != "*" and name not in KNOWN_CONTROLLERS:
+            raise ValueError(f"--controllers: unknown controller {name!r}; known: {', '.join(KNOWN_CONTROLLERS)}")
+        if item == "-*":
+            raise ValueError("--controllers: '-*' is not allowed")
+    return tuple(items)
+
+
+def enabled_controllers(items: Iterable[str]) -> tuple[str, ...]:
+    """Which controllers the (validated) ``--controllers`` items turn on, in :data:`KNOWN_CONTROLLERS` order."""
+    items = tuple(items)
+    star = "*" in items
+    chosen = []
+    for name in KNOWN_CONTROLLERS:
+        if f"-{name}" in items:
+            continue
+        if name in items or (star and name not in DISABLED_BY_DEFAULT):
+            chosen.append(name)
+    return tuple(chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerManagerOptions:
+    controllers: tuple[str, ...] = ("*",)
+    concurrency: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
+    """Workers per controller; names missing here get 1."""
+
+    # leader election (``--leader-elect*``)
+    leader_elect: bool = True
+    leader_elect_lease_duration: float = 15.0
+    leader_elect_renew_deadline: float = 10.0
+    leader_elect_retry_period: float = 2.0
+    leader_elect_resource_namespace: str = "kube-system"
+    leader_elect_resource_name: str = "kube-controller-manager"
+    identity: str | None = None
+    """Leader-election identity; default ``<hostname>_<uuid>`` as upstream."""
+
+    # client
+    kube_api_qps: float = 20.0
+    kube_api_burst: int = 30
+    min_resync_period: float = 0.0
+    """Informer resync period (0: none; upstream resyncs every 12-24 h)."""
+
+    # shared by several controllers
+    expectations_ttl: float = 300.0
+
+    # node lifecycle (CM2)
+    node_monitor_period: float = 5.0
+    node_monitor_grace_period: float = 40.0
+    node_startup_grace_period: float = 60.0
+    node_eviction_rate: float = 0.1
+    secondary_node_eviction_rate: float = 0.01
+    large_cluster_size_threshold: int = 50
+    unhealthy_zone_threshold: float = 0.55
+
+    # namespace (CM2)
+    namespace_sync_period: float = 300.0
+
+    # job
+    job_backoff_base: float = 10.0
+    """First delay before re-creating a failed Job pod (doubles per failure, upstream's DefaultJobPodFailureBackOff)."""
+    job_backoff_max: float = 360.0
+
+    # deployment / replicaset
+    replicaset_burst_replicas: int = 500
+    """Most pods a ReplicaSet creates or deletes in one reconcile (upstream's BurstReplicas)."""
+
+    def __post_init__(self) -> None:
+        parse_controllers(self.controllers)
+        for name, n in self.concurrency.items():
+            if n < 1:
+                raise ValueError(f"concurrency of {name} must be >= 1, got {n}")
+        for fname in ("node_monitor_period", "node_monitor_grace_period", "leader_elect_lease_duration",
+                      "leader_elect_renew_deadline", "leader_elect_retry_period", "kube_api_qps"):
+            if getattr(self, fname) <= 0:
+                raise ValueError(f"{fname.replace('_', '-')} must be positive")
+
+    def enabled(self) -> tuple[str, ...]:
+        return enabled_controllers(self.controllers)
+
+    def workers(self, name: str) -> int:
+        return int(self.concurrency.get(name, 1))

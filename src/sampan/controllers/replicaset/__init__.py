@@ -1,0 +1,1 @@
+"""The ReplicaSet controller (``controller``) and its status computation (``status``)."""

@@ -1,0 +1,115 @@
+"""Prometheus metrics of one scheduler, with upstream kube-scheduler's names and labels, and the small
+HTTP server that exposes them.
+
+- ``scheduler_schedule_attempts_total{result,profile}``: attempts by result (``scheduled``,
+  ``unschedulable``, ``error``);
+- ``scheduler_scheduling_attempt_duration_seconds{result,profile}``: from the start of a pod's scheduling
+  cycle to the end of its binding (or its failure);
+- ``scheduler_e2e_scheduling_duration_seconds{result,profile}``: from a pod's first scheduling attempt to
+  its binding (what a user waits, queue time and retries included);
+- ``scheduler_pending_pods{queue}``: pods in ``active``, ``backoff``, ``unschedulable``, ``gated``, read
+  from the queue at scrape time (no bookkeeping on the hot path).
+
+Each :class:`SchedulerMetrics` owns its ``CollectorRegistry`` (several schedulers in one test process never
+share counters). :class:`MetricsServer` serves ``GET /metrics`` and ``GET /healthz`` on loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096,
+                   8.192, 16.384)
+"""Upstream's ExponentialBuckets(0.001, 2, 15)."""
+E2E_BUCKETS = (*ATTEMPT_BUCKETS, 32.768, 65.536, 131.072, 262.144, 524.288)
+
+
+class _PendingCollector(Collector):
+    def __init__(self, pending: Callable[[], Mapping[str, int]]) -> None:
+        self._pending = pending
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        g = GaugeMetricFamily("scheduler_pending_pods", "Number of pending pods, by the queue type. 'active' "
+                              "means number of pods in activeQ; 'backoff' means number of pods in backoffQ; "
+                              "'unschedulable' means number of pods in unschedulablePods; 'gated' means "
+                              "number of pods gated by scheduling gates.", labels=["queue"])
+        for queue, n in sorted(self._pending().items()):
+            g.add_metric([queue], float(n))
+        yield g
+
+
+class SchedulerMetrics:
+    """The ``MetricsSink`` the Scheduler reports to, plus the pending-pods gauge."""
+
+    def __init__(self, pending: Callable[[], Mapping[str, int]] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self._attempts = Counter("scheduler_schedule_attempts", "Number of attempts to schedule pods, by the "
+                                 "result. 'unschedulable' means a pod could not be scheduled, while 'error' means "
+                                 "an internal scheduler problem.", ["result", "profile"], registry=self.registry)
+        self._attempt_duration = Histogram(
+            "scheduler_scheduling_attempt_duration_seconds", "Scheduling attempt latency in seconds (scheduling "
+            "algorithm + binding)", ["result", "profile"], buckets=ATTEMPT_BUCKETS, registry=self.registry)
+        self._e2e = Histogram(
+            "scheduler_e2e_scheduling_duration_seconds", "E2e scheduling latency in seconds (from the first "
+            "scheduling attempt to binding, retries included)", ["result", "profile"], buckets=E2E_BUCKETS,
+            registry=self.registry)
+        if pending is not None:
+            self.registry.register(_PendingCollector(pending))
+
+    def attempt(self, *, result: str, profile: str, seconds: float) -> None:
+        self._attempts.labels(result, profile).inc()
+        self._attempt_duration.labels(result, profile).observe(max(seconds, 0.0))
+
+    def e2e(self, *, profile: str, seconds: float) -> None:
+        self._e2e.labels("scheduled", profile).observe(max(seconds, 0.0))
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+
+class MetricsServer:
+    """``GET /metrics`` (Prometheus text format) and ``GET /healthz`` on ``bind_address:port`` (0: any
+    free port; the bound one is in :attr:`port` after :meth:`start`)."""
+
+    def __init__(self, metrics: SchedulerMetrics, *, bind_address: str = "127.0.0.1", port: int = 10259) -> None:
+        self._metrics = metrics
+        self._bind = bind_address
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def _serve_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _serve_healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._serve_metrics)
+        app.router.add_get("/healthz", self._serve_healthz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._bind, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("scheduler metrics serving address=%s port=%d", self._bind, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._bind}:{self.port}"
