@@ -15,6 +15,7 @@ MODULES: tuple[str, ...] = (
     "apiserver",
     "scheduler",
     "controller_manager",
+    "kubelet",
     "kubeconfig",
     "up",
     "down",

@@ -4,6 +4,11 @@ Foreground by default (Ctrl-C stops everything); ``--detach`` starts the same su
 and returns once the API server is ready. The cluster's files live under ``--data-dir`` (see
 :mod:`sampan.cli.layout`); a second ``sampan up`` on the same directory finds its stored state again.
 Components that are not built yet are named, not faked.
+
+``--nodes N`` starts N kubelets (nodes ``<hostname>``, ``<hostname>-2``, …, each with its own root dir under
+``<data-dir>/kubelet/<node>`` and its own server port, 10250 upward when free) on ``--runtime process`` or
+``simulated``. The cluster counts as ready once every node posted Ready=True in this run and the ``default``
+ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the spinner says what it is still waiting for.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
+from sampan.cli.cluster_ready import ClusterExpectation
 from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
 from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.cli.layout import ClusterLayout
@@ -32,6 +40,7 @@ from sampan.cli.user_kubeconfig import merge_context
 
 CONTEXT_NAME = "sampan"
 READY_TIMEOUT = 60.0
+KUBELET_PORT = 10250
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ class UpOptions:
     storage: str = "sqlite"
     etcd_servers: str = ""
     merge_kubeconfig: bool = True
+    nodes: int = 1
+    runtime: str = "process"
 
     @property
     def server(self) -> str:
@@ -79,16 +90,37 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
         ),
         "scheduler": ("scheduler", "--kubeconfig", kubeconfig),
         "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig),
-        "kubelet": ("kubelet", "--kubeconfig", kubeconfig, "--node-name", socket.gethostname()),
     }
     specs: list[ComponentSpec] = []
     missing: list[str] = []
     for name, issue in COMPONENTS:
-        if name in available:
-            specs.append(ComponentSpec(name, (*base, *argv[name])))
-        else:
+        if name not in available:
             missing.append(f"{name} (not built yet, {issue})")
+        elif name == "kubelet":
+            specs.extend(kubelet_specs(options, base, kubeconfig))
+        else:
+            specs.append(ComponentSpec(name, (*base, *argv[name])))
     return specs, missing
+
+
+def node_names(count: int, hostname: str | None = None) -> list[str]:
+    """``<hostname>``, ``<hostname>-2``, … (lower-cased, as node names must be)."""
+    host = (hostname or socket.gethostname()).lower()
+    return [host if i == 1 else f"{host}-{i}" for i in range(1, count + 1)]
+
+
+def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> list[ComponentSpec]:
+    """One kubelet per node, each with its own root dir and server port (10250, 10251, … when free,
+    else one the kubelet picks and advertises on its Node)."""
+    specs = []
+    for i, node in enumerate(node_names(options.nodes)):
+        port = KUBELET_PORT + i if port_is_free(KUBELET_PORT + i) else 0
+        root = options.data_dir / "kubelet" / node
+        name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
+        specs.append(ComponentSpec(name, (
+            *base, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node, "--runtime", options.runtime,
+            "--root-dir", str(root), "--port", str(port))))
+    return specs
 
 
 def port_is_free(port: int) -> bool:
@@ -137,6 +169,21 @@ async def _wait_ready(server: str, deadline: float, supervisor_task: asyncio.Tas
     return False
 
 
+async def _wait_cluster_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None], *,
+                              expected: ClusterExpectation, progress: Callable[[str], None]) -> str:
+    """Wait until every node is Ready and the default ServiceAccount exists; "" or what is still missing."""
+    missing = "the API server"
+    while time.monotonic() < deadline:
+        if supervisor_task.done():
+            return missing
+        missing = await asyncio.to_thread(expected.missing, server)
+        if not missing:
+            return ""
+        progress(f"waiting for {missing} …")
+        await asyncio.sleep(0.2)
+    return missing
+
+
 async def run_foreground(options: UpOptions, console: Console) -> int:
     layout = ClusterLayout(options.data_dir)
     _check_can_start(layout, options)
@@ -144,23 +191,38 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     specs, missing = component_specs(options, available_commands())
     layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
     layout.pid_file.write_text(str(os.getpid()))
-    state = {"server": options.server, "components": [s.name for s in specs], "missing": missing}
+    state: dict[str, Any] = {"server": options.server, "components": [s.name for s in specs], "missing": missing}
     layout.write_state(state)
     supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
+    started_at = time.time()
     task = asyncio.create_task(supervisor.run(), name="supervisor")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:
-        with console.status(f"starting {', '.join(s.name for s in specs)} …"):
-            ready = await _wait_ready(options.server, time.monotonic() + READY_TIMEOUT, task)
-        if not ready:
-            console.print(f"[red]the API server did not become ready[/red]; its log says:\n"
-                          f"{_log_tail(layout.log_dir / 'apiserver.log')}")
+        deadline = time.monotonic() + READY_TIMEOUT
+        with console.status(f"starting {', '.join(s.name for s in specs)} …") as status:
+            ready = await _wait_ready(options.server, deadline, task)
+            missing_now = "" if ready else "the API server"
+            if ready:
+                names = {s.name for s in specs}
+                expected = ClusterExpectation(
+                    nodes=tuple(node_names(options.nodes)) if "kubelet" in names else (),
+                    service_account="controller-manager" in names, since=started_at)
+                missing_now = await _wait_cluster_ready(
+                    options.server, deadline, task, expected=expected,
+                    progress=lambda text: status.update(text))
+        if missing_now:
+            log_name = "apiserver.log" if missing_now == "the API server" else "kubelet.log"
+            console.print(f"[red]the cluster did not become ready[/red] (waiting for {missing_now}); "
+                          f"{log_name} says:\n{_log_tail(layout.log_dir / log_name)}")
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             return 1
+        state = {**state, "nodes": node_names(options.nodes) if "kubelet" in state["components"] else [],
+                 "ready": True}
+        layout.write_state(state)
         if options.merge_kubeconfig:
             target = merge_context(kubeconfig_doc(options.server, name=CONTEXT_NAME))
             layout.write_state({**state, "merged_kubeconfig": str(target)})
@@ -181,6 +243,9 @@ def _print_summary(
 ) -> None:
     console.print(f"[green]cluster ready[/green] at {options.server} (data in {options.data_dir})")
     console.print(f"  running: {', '.join(started)}")
+    nodes = layout.read_state().get("nodes") or []
+    if nodes:
+        console.print(f"  nodes:   {', '.join(nodes)} (Ready, runtime {options.runtime})")
     for line in missing:
         console.print(f"  [yellow]missing[/yellow]: {line}")
     console.print(f"  kubectl: export KUBECONFIG={layout.kubeconfig.resolve()}")
@@ -205,7 +270,7 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
                 console.print(f"[red]sampan up exited[/red] (code {child.returncode}):\n{_log_tail(up_log)}")
                 return 1
             state = layout.read_state()
-            if apiserver_ready(options.server) and (not options.merge_kubeconfig or "merged_kubeconfig" in state):
+            if state.get("ready") and (not options.merge_kubeconfig or "merged_kubeconfig" in state):
                 _print_summary(console, options, layout, state.get("components", []), state.get("missing", []))
                 console.print(f"  stop:    sampan down --data-dir {options.data_dir}")
                 return 0
@@ -219,12 +284,16 @@ def _run(args: argparse.Namespace) -> int:
     options = UpOptions(
         data_dir=Path(args.data_dir), port=args.port, storage=args.storage,
         etcd_servers=args.etcd_servers, merge_kubeconfig=not args.no_merge_kubeconfig,
+        nodes=args.nodes, runtime=args.runtime,
     )
+    if args.nodes < 1:
+        raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
     if args.storage == "etcd" and not args.etcd_servers:
         raise ValueError("--storage etcd needs --etcd-servers")
     console = Console(stderr=False)
     if args.detach:
-        argv = ["up", "--data-dir", args.data_dir, "--port", str(args.port), "--storage", args.storage]
+        argv = ["up", "--data-dir", args.data_dir, "--port", str(args.port), "--storage", args.storage,
+                "--nodes", str(args.nodes), "--runtime", args.runtime]
         if args.etcd_servers:
             argv += ["--etcd-servers", args.etcd_servers]
         if args.no_merge_kubeconfig:
@@ -240,6 +309,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--storage", choices=("sqlite", "etcd", "memory"), default="sqlite",
                    help="storage backend (default sqlite)")
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
+    p.add_argument("--nodes", type=int, default=1, help="how many kubelets (nodes) to run (default 1)")
+    p.add_argument("--runtime", choices=("process", "simulated"), default="process",
+                   help="the kubelets' container runtime (default process)")
     p.add_argument("--detach", action="store_true", help="run in the background; stop with `sampan down`")
     p.add_argument("--no-merge-kubeconfig", action="store_true",
                    help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")

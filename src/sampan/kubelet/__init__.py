@@ -1,4 +1,5 @@
-"""kubelet: the node agent. Today: the container runtimes (``runtime/``), volumes and env (``volumes/``),
-probes, admission, CRI log reading, the pod status computation, the restart back-off and the pod workers,
-all usable without an API server; node registration, heartbeats and the API wiring come with the client
-library (issue 8). See docs/kubelet.md."""
+"""kubelet: the node agent. ``kubelet.py`` is the component (node registration and status in
+``node_status.py``, the heartbeat Lease in ``node_lease.py``, pod status and final deletes in
+``api_status.py``, informers in ``sources.py``, the log server in ``log_server.py``); underneath are the
+container runtimes (``runtime/``), volumes and env (``volumes/``), probes, admission, CRI log reading, the
+pod status computation, the restart back-off and the pod workers. See docs/kubelet.md."""

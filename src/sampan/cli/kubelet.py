@@ -1,0 +1,106 @@
+"""``sampan kubelet``: run the node agent in the foreground until SIGINT/SIGTERM.
+
+Flags keep the kubelet's names where upstream has them: ``--kubeconfig``, ``--hostname-override`` (alias
+``--node-name``), ``--root-dir``, ``--node-status-update-frequency``, ``--node-lease-duration-seconds``,
+``--port``, ``--max-pods``, ``--node-labels``; sampan adds ``--runtime process|simulated``,
+``--cpu``/``--memory`` (capacity overrides) and ``--address`` (the node's InternalIP, loopback only).
+Bad flags give one line on stderr and exit code 2. Stopping the kubelet leaves its containers running;
+the next kubelet on the same ``--root-dir`` re-adopts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import logging
+import signal
+from pathlib import Path
+
+from sampan._lib.durations import parse_duration
+from sampan.api.quantity import parse_or_none
+from sampan.client import Client, load_config
+from sampan.kubelet.kubelet import RUNTIMES, Kubelet, KubeletOptions
+from sampan.kubelet.node_status import default_hostname
+
+log = logging.getLogger(__name__)
+
+
+def _labels(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--node-labels: {part!r} is not key=value")
+        out[key] = value
+    return out
+
+
+def options_from_args(args: argparse.Namespace) -> KubeletOptions:
+    """The kubelet options the flags describe; ValueError (one line) for bad values."""
+    for flag, value in (("--cpu", args.cpu), ("--memory", args.memory)):
+        if value is not None and parse_or_none(value) is None:
+            raise ValueError(f"{flag}: {value!r} is not a quantity")
+    frequency = parse_duration(args.node_status_update_frequency)
+    renew = parse_duration(args.node_lease_renew_interval) if args.node_lease_renew_interval else None
+    lease_duration = float(args.node_lease_duration_seconds)
+    node_name = (args.node_name or default_hostname()).lower()
+    return KubeletOptions(
+        node_name=node_name, root_dir=Path(args.root_dir or f"/var/lib/sampan/kubelet/{node_name}"),
+        runtime=args.runtime, node_status_update_frequency=frequency, node_lease_duration=lease_duration,
+        lease_renew_interval=renew if renew is not None else lease_duration / 4, address=args.address,
+        port=args.port, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods,
+        labels=_labels(args.node_labels),
+    )
+
+
+async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
+    rest = dataclasses.replace(load_config(args.kubeconfig), user_agent=f"kubelet/sampan ({options.node_name})",
+                               qps=float(args.kube_api_qps), burst=int(args.kube_api_burst))
+    async with Client(rest) as client:
+        kubelet = Kubelet(client, options)
+        task = asyncio.create_task(kubelet.run(), name="kubelet")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    log.info("kubelet stopped node=%s", options.node_name)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    options.root_dir.mkdir(parents=True, exist_ok=True)
+    gc.set_threshold(50_000, 20, 100)
+    return asyncio.run(_serve(args, options))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("kubelet", help="run the node agent (kubelet)")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
+                   "then in-cluster)")
+    p.add_argument("--node-name", "--hostname-override", dest="node_name", default="",
+                   help="the Node's name (default: this host's name)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="process",
+                   help="process: containers are host processes; simulated: nothing runs (default process)")
+    p.add_argument("--root-dir", default="", help="kubelet state: runtime files, pod volumes, logs "
+                   "(default /var/lib/sampan/kubelet/<node>)")
+    p.add_argument("--node-status-update-frequency", default="10s", help="how often node status is posted "
+                   "(default 10s)")
+    p.add_argument("--node-lease-duration-seconds", type=int, default=40, help="the Lease's duration (default 40)")
+    p.add_argument("--node-lease-renew-interval", default="", help="how often the Lease is renewed "
+                   "(default: a quarter of its duration, 10s)")
+    p.add_argument("--address", default="127.0.0.1", help="node InternalIP and kubelet server address "
+                   "(default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=10250, help="kubelet server port, plain HTTP (default 10250; "
+                   "0 picks a free one)")
+    p.add_argument("--cpu", default=None, help="CPU capacity (default: the host's CPU count)")
+    p.add_argument("--memory", default=None, help="memory capacity, e.g. 8Gi (default: the host's MemTotal)")
+    p.add_argument("--max-pods", type=int, default=110, help="pod capacity (default 110)")
+    p.add_argument("--kube-api-qps", type=float, default=50.0, help="client QPS to the API server (default 50)")
+    p.add_argument("--kube-api-burst", type=int, default=100, help="client burst (default 100)")
+    p.add_argument("--node-labels", default="", help="extra node labels, key=value,key2=value2")
+    p.set_defaults(handler=_run)

@@ -1,0 +1,132 @@
+"""The API-backed :class:`~sampan.kubelet.status_manager.PodStatusSink`: writes ``pods/status`` and issues
+the final delete of a gracefully deleted pod.
+
+* ``update_status`` is called by a pod worker only when its computed status changed. It sends a JSON
+  merge patch of ``status`` to ``pods/<name>/status`` with ``metadata.uid`` as a precondition (a pod
+  recreated under the same name is never written with another pod's status). Top-level status keys the
+  server has but the new status lacks are sent as ``null`` so they are removed; lists (conditions,
+  containerStatuses) are replaced whole by a merge patch, which is what we want. A 404 (pod gone) or a
+  409 (uid changed) drops the write; other failures are logged (the worker re-reports on the next change,
+  and the pod informer's next update carries the server's view).
+* ``terminated`` deletes the pod with ``gracePeriodSeconds=0`` and a uid precondition — the step that
+  actually removes a gracefully deleted pod — only when the pod has a ``deletionTimestamp`` (a pod that
+  merely vanished from the API needs nothing).
+* Events: container transitions seen between two statuses become upstream's kubelet events
+  (``Started``, ``BackOff``, ``Failed``), recorded through the event recorder (never blocks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from sampan.api import errors
+from sampan.client.dynamic import PatchType, ResourceClient
+from sampan.kubelet.status_manager import pod_key
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+_FAILED_WAITING = frozenset({"CreateContainerConfigError", "CreateContainerError", "StartError",
+                             "RunContainerError", "InvalidImageName"})
+
+
+def _statuses(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    out = {}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            out[str(cs.get("name", ""))] = cs
+    return out
+
+
+def container_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(type, reason, message)`` for each container transition from ``old`` to ``new`` status."""
+    before = _statuses(old or {})
+    events: list[tuple[str, str, str]] = []
+    for name, cs in _statuses(new).items():
+        prev = before.get(name) or {}
+        state, prev_state = cs.get("state") or {}, prev.get("state") or {}
+        if "running" in state and ("running" not in prev_state or cs.get("containerID") != prev.get("containerID")):
+            events.append(("Normal", "Created", f"Created container {name}"))
+            events.append(("Normal", "Started", f"Started container {name}"))
+        waiting = state.get("waiting") or {}
+        prev_waiting = prev_state.get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason and reason != prev_waiting.get("reason"):
+            if reason == "CrashLoopBackOff":
+                events.append(("Warning", "BackOff", "Back-off restarting failed container "
+                                                     f"{name} in pod {waiting.get('message', '')}".rstrip()))
+            elif reason in _FAILED_WAITING:
+                events.append(("Warning", "Failed", f"Error: {waiting.get('message') or reason}"))
+    return events
+
+
+class APIStatusSink:
+    """Pod status writer for one kubelet. ``writes`` counts successful status writes."""
+
+    def __init__(self, pods: ResourceClient, *, events: EventSink | None = None,
+                 field_manager: str = "kubelet") -> None:
+        self._pods = pods
+        self._events = events
+        self._field_manager = field_manager
+        self.writes = 0
+        self.deletes = 0
+        self._reported: dict[str, dict[str, Any]] = {}
+        """Last status written per pod uid (the base for events and for null-ing removed keys)."""
+
+    async def update_status(self, pod: Mapping[str, Any], status: dict[str, Any]) -> None:
+        md = pod.get("metadata") or {}
+        uid = str(md.get("uid", ""))
+        base = self._reported.get(uid) or pod.get("status") or {}
+        body_status: dict[str, Any] = {k: None for k in base if k not in status}
+        body_status.update(status)
+        patch = {"metadata": {"uid": uid}, "status": body_status}
+        try:
+            await self._pods.patch(str(md.get("name", "")), patch, patch_type=PatchType.MERGE,
+                                   namespace=md.get("namespace"), subresource="status",
+                                   field_manager=self._field_manager)
+        except (errors.NotFound, errors.Conflict) as err:
+            log.debug("pod status not written pod=%s err=%s", pod_key(pod), err)
+            return
+        except errors.APIError as err:
+            log.warning("pod status write failed pod=%s err=%s", pod_key(pod), err)
+            return
+        self.writes += 1
+        self._record_events(pod, base, status)
+        self._reported[uid] = status
+
+    def _record_events(self, pod: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        if self._events is None:
+            return
+        for type_, reason, message in container_events(old, new):
+            self._events.event(dict(pod), type_, reason, message)
+
+    def killing(self, pod: Mapping[str, Any]) -> None:
+        """Record ``Killing`` for each running container of a pod that starts terminating."""
+        if self._events is None:
+            return
+        for name, cs in _statuses(self._reported.get(str((pod.get("metadata") or {}).get("uid", ""))) or {}).items():
+            if "running" in (cs.get("state") or {}):
+                self._events.event(dict(pod), "Normal", "Killing", f"Stopping container {name}")
+
+    async def terminated(self, pod: Mapping[str, Any]) -> None:
+        md = pod.get("metadata") or {}
+        uid = str(md.get("uid", ""))
+        self._reported.pop(uid, None)
+        if not md.get("deletionTimestamp"):
+            return
+        try:
+            await self._pods.delete(str(md.get("name", "")), namespace=md.get("namespace"),
+                                    grace_period_seconds=0, uid=uid)
+        except (errors.NotFound, errors.Conflict):
+            return
+        except errors.APIError as err:
+            log.warning("final pod delete failed pod=%s err=%s", pod_key(pod), err)
+            return
+        self.deletes += 1
+        log.info("pod deleted pod=%s", pod_key(pod))

@@ -1,0 +1,307 @@
+"""The kubelet as a component: everything it knows comes from the API server and everything it reports
+goes back there.
+
+Start-up order (``Kubelet.run``)::
+
+    log server (port known) -> register Node (or adopt the existing one) -> node status loop + Lease loop
+    -> informers (own pods by spec.nodeName; configmaps, secrets) -> synced -> cleanup_orphans -> serve
+
+Pod handlers run on the pod informer's listener task (one task, as :class:`PodWorkers` requires): a new
+pod is admitted (``PodWorkers.admit``; a rejected pod is written ``Failed`` with ``OutOf<resource>`` and
+never run), then every add/update goes to ``update_pod``; a delete from the API stops the pod. Terminal
+pods that no worker knows (a restart after they finished) are left alone, except a deleted one, which is
+removed at once. Cancellation stops the kubelet; containers keep running and are re-adopted on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sampan._lib.clock import Clock, RealClock
+from sampan.api import errors
+from sampan.client.cache.handlers import EventHandlerFuncs
+from sampan.client.cache.store import DeletedFinalStateUnknown
+from sampan.client.dynamic import Client, ResourceClient
+from sampan.client.record import EventRecorder
+from sampan.kubelet.admission import rejected_status
+from sampan.kubelet.api_status import APIStatusSink
+from sampan.kubelet.containers import group_by_name
+from sampan.kubelet.log_server import LogServer
+from sampan.kubelet.node_lease import LeaseOptions, NodeLease
+from sampan.kubelet.node_status import (
+    NodeIdentity,
+    condition_events,
+    default_capacity,
+    default_hostname,
+    node_labels,
+    node_status,
+    registration,
+)
+from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
+from sampan.kubelet.runtime.interface import ContainerStatus, Runtime
+from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
+from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
+from sampan.kubelet.sources import KubeletSources
+from sampan.kubelet.status_manager import pod_key
+from sampan.kubelet.volumes.manager import VolumeManager
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("process", "simulated")
+RETRY_PERIOD = 0.5
+"""Seconds between attempts to reach the API server at start-up."""
+
+
+@dataclass(frozen=True, slots=True)
+class KubeletOptions:
+    """Every knob of the kubelet, with upstream's defaults."""
+
+    node_name: str
+    root_dir: Path
+    runtime: str = "process"
+    node_status_update_frequency: float = 10.0
+    node_lease_duration: float = 40.0
+    lease_renew_interval: float = 10.0
+    """Upstream renews every quarter of the duration (10 s for 40 s)."""
+    address: str = "127.0.0.1"
+    """The node's InternalIP, where the log server listens (loopback only)."""
+    port: int = 10250
+    """The kubelet server's port (0: pick a free one; the node advertises the one bound)."""
+    cpu: str | None = None
+    memory: str | None = None
+    max_pods: int = 110
+    sync_period: float = 1.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    log_follow_poll: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r} (want one of {', '.join(RUNTIMES)})")
+        for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name.replace('_', '-')} must be positive")
+        if self.max_pods < 1:
+            raise ValueError("max-pods must be at least 1")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in [0, 65535], got {self.port}")
+
+
+def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
+    if options.runtime == "simulated":
+        return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
+    return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address))
+
+
+def _is_terminal(pod: Mapping[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+class Kubelet:
+    """One node agent. ``node`` is the last Node object the server returned; ``ready`` is set once the
+    node is registered and the informers synced."""
+
+    def __init__(self, client: Client, options: KubeletOptions, *, clock: Clock | None = None,
+                 runtime: Runtime | None = None) -> None:
+        self.client = client
+        self.options = options
+        self.clock = clock or RealClock()
+        self.runtime = runtime or make_runtime(options, self.clock)
+        self.node: dict[str, Any] = {}
+        self.ready = asyncio.Event()
+        self.rejected: set[str] = set()
+        self.sources = KubeletSources(client, node_name=options.node_name)
+        options.root_dir.mkdir(parents=True, exist_ok=True)
+        capacity = default_capacity(cpu=options.cpu, memory=options.memory, max_pods=options.max_pods,
+                                    root_dir=str(options.root_dir))
+        self.allocatable = capacity
+        self.volumes = VolumeManager(options.root_dir / "pods", objects=self.sources.objects,
+                                     node_allocatable=capacity)
+        self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
+                                    host=options.address,
+                                    port=options.port, follow_poll=options.log_follow_poll)
+        self.sink: APIStatusSink | None = None
+        self.workers: PodWorkers | None = None
+        self.lease: NodeLease | None = None
+        self.status_posts = 0
+        self.recorder: EventRecorder | None = None
+
+    def identity(self) -> NodeIdentity:
+        return NodeIdentity(name=self.options.node_name, address=self.options.address,
+                            hostname=default_hostname(), port=self.log_server.port, capacity=self.allocatable,
+                            runtime=self.runtime.info(), labels=node_labels(self.options.node_name,
+                                                                           self.options.labels))
+
+    # -- node ------------------------------------------------------------------------------------------
+
+    async def register(self, nodes: ResourceClient) -> None:
+        """Create the Node, or adopt an existing one (its status is refreshed by the status loop)."""
+        try:
+            self.node = await nodes.create(registration(self.identity(), now=self.clock.wall()))
+            log.info("node registered node=%s", self.options.node_name)
+            self._node_events(None, self.node)
+        except errors.AlreadyExists:
+            self.node = await nodes.get(self.options.node_name)
+            log.info("node already registered, adopting it node=%s", self.options.node_name)
+
+    async def post_status(self, nodes: ResourceClient) -> None:
+        """One node status update (PUT ``nodes/status`` with the resourceVersion last seen)."""
+        for _attempt in range(3):
+            node = dict(self.node)
+            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall())
+            try:
+                before = self.node
+                self.node = await nodes.update(node, subresource="status")
+                self.status_posts += 1
+                self._node_events(before, self.node)
+                return
+            except errors.Conflict:
+                self.node = await nodes.get(self.options.node_name)
+            except errors.NotFound:  # deleted under us: register again
+                await self.register(nodes)
+
+    def _node_events(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
+        if self.recorder is None:
+            return
+        name = self.options.node_name
+        for reason in condition_events(((before or {}).get("status") or {}).get("conditions"),
+                                       (after.get("status") or {}).get("conditions")):
+            self.recorder.event(self._node_ref(), "Normal", reason, f"Node {name} status is now: {reason}")
+
+    def _node_ref(self) -> dict[str, Any]:
+        """Upstream's reference for node events: kind Node, uid = the node's name."""
+        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.options.node_name,
+                                                                 "uid": self.options.node_name}}
+
+    async def _status_loop(self, nodes: ResourceClient) -> None:
+        while True:
+            await self.clock.sleep(self.options.node_status_update_frequency)
+            try:
+                await self.post_status(nodes)
+            except errors.APIError as err:
+                log.warning("node status update failed node=%s err=%s", self.options.node_name, err)
+
+    # -- pods ------------------------------------------------------------------------------------------
+
+    async def _on_pod(self, pod: dict[str, Any]) -> None:
+        assert self.workers is not None
+        assert self.sink is not None
+        md = pod.get("metadata") or {}
+        uid = str(md.get("uid", ""))
+        if uid in self.rejected:
+            return
+        worker = self.workers.workers.get(uid)
+        if worker is None:
+            if _is_terminal(pod):
+                if md.get("deletionTimestamp"):
+                    await self.sink.terminated(pod)
+                return
+            admission = self.workers.admit(pod)
+            if not admission.admitted:
+                self.rejected.add(uid)
+                log.info("pod rejected pod=%s reason=%s", pod_key(pod), admission.reason)
+                if self.recorder is not None:
+                    self.recorder.event(pod, "Warning", admission.reason, admission.message)
+                await self.sink.update_status(pod, {**(pod.get("status") or {}), **rejected_status(admission)})
+                return
+        elif md.get("deletionTimestamp") and worker.terminating is None:
+            self.sink.killing(pod)
+        self.workers.update_pod(pod)
+
+    async def _on_pod_delete(self, obj: Any) -> None:
+        assert self.workers is not None
+        pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
+        uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
+        self.rejected.discard(uid)
+        if uid in self.workers.workers:
+            self.workers.remove_pod(uid)
+            return
+        # a pod no worker ran (finished before a kubelet restart): drop its sandbox and volumes
+        await self.workers.cleanup_orphans(self._known_uids())
+
+    def _known_uids(self) -> set[str]:
+        return {str((p.get("metadata") or {}).get("uid", "")) for p in self.sources.pods.indexer.list()}
+
+    async def _find_containers(self, namespace: str, name: str, container: str) -> list[ContainerStatus] | None:
+        pod = self.sources.pods.indexer.get_by_key(f"{namespace}/{name}")
+        if pod is None:
+            return None
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        records: list[ContainerStatus] = []
+        for sb in await self.runtime.list_pod_sandboxes():
+            if sb.config.uid == uid:
+                records.extend(await self.runtime.list_containers(sb.id))
+        return group_by_name(records).get(container, [])
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def _resources(self) -> tuple[ResourceClient, ResourceClient, ResourceClient, ResourceClient]:
+        """nodes, pods, events, leases — retried until the API server answers discovery."""
+        while True:
+            try:
+                return (await self.client.resource("v1", "nodes"), await self.client.resource("v1", "pods"),
+                        await self.client.resource("v1", "events"),
+                        await self.client.resource("coordination.k8s.io/v1", "leases"))
+            except errors.APIError as err:
+                log.warning("API server not reachable yet, retrying err=%s", err)
+                await self.clock.sleep(RETRY_PERIOD)
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        nodes, pods, events, leases = await self._resources()
+        recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
+                                                 clock=self.clock)
+        recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
+        self.sink = APIStatusSink(pods, events=recorder)
+        self.workers = PodWorkers(self.runtime, sink=self.sink, volumes=self.volumes, clock=self.clock,
+                                  options=PodWorkerOptions(sync_period=self.options.sync_period,
+                                                           host_ip=self.options.address,
+                                                           node_allocatable=self.allocatable))
+        self.lease = NodeLease(leases, node_name=self.options.node_name, clock=self.clock,
+                               options=LeaseOptions(duration=self.options.node_lease_duration,
+                                                    renew_interval=self.options.lease_renew_interval))
+        await self.log_server.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                await self._start(nodes, tg, recorder)
+                await asyncio.Event().wait()
+        finally:
+            await self._stop()
+
+    async def _start(self, nodes: ResourceClient, tg: asyncio.TaskGroup, recorder: EventRecorder) -> None:
+        assert self.lease is not None
+        assert self.workers is not None
+        while True:
+            try:
+                await self.register(nodes)
+                await self.post_status(nodes)
+                break
+            except errors.APIError as err:
+                log.warning("node registration failed, retrying node=%s err=%s", self.options.node_name, err)
+                await self.clock.sleep(RETRY_PERIOD)
+        self.lease.node_uid = str((self.node.get("metadata") or {}).get("uid", ""))
+        tg.create_task(recorder.run(), name="kubelet-events")
+        tg.create_task(self.lease.run(), name="kubelet-lease")
+        tg.create_task(self._status_loop(nodes), name="kubelet-node-status")
+        self.sources.pods.add_event_handler(EventHandlerFuncs(
+            on_add_func=self._on_pod, on_update_func=lambda _old, new: self._on_pod(new),
+            on_delete_func=self._on_pod_delete))
+        self.sources.start()
+        await self.sources.wait_synced()
+        removed = await self.workers.cleanup_orphans(self._known_uids())
+        if removed:
+            log.info("removed orphaned pod sandboxes count=%d", removed)
+        self.ready.set()
+        log.info("kubelet ready node=%s port=%d", self.options.node_name, self.log_server.port)
+
+    async def _stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sources.shutdown()
+        if self.workers is not None:
+            await self.workers.aclose()
+        await self.log_server.stop()

@@ -1,0 +1,67 @@
+"""Where the kubelet's pods, configmaps and secrets come from: shared informers over the API server.
+
+* pods: one informer with ``fieldSelector=spec.nodeName=<node>`` (the server indexes kubelet watches by
+  node, so each kubelet sees only its own pods);
+* configmaps and secrets: informers over all namespaces, read through :class:`ListerObjects`, the
+  :class:`~sampan.kubelet.volumes.objects.ObjectGetter` the volume manager and env resolution use. They are
+  never read from the store.
+
+Two factories, because a factory's selectors apply to every informer it makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sampan.api import errors
+from sampan.client.cache.listers import Lister
+from sampan.client.cache.shared_informer import SharedIndexInformer
+from sampan.client.dynamic import Client
+from sampan.client.informers import SharedInformerFactory
+
+
+class ListerObjects:
+    """An ObjectGetter over the configmap and secret listers (None when not cached)."""
+
+    def __init__(self, configmaps: Lister, secrets: Lister) -> None:
+        self._configmaps = configmaps
+        self._secrets = secrets
+
+    @staticmethod
+    def _get(lister: Lister, namespace: str, name: str) -> Mapping[str, Any] | None:
+        try:
+            obj: Mapping[str, Any] = lister.namespaced(namespace).get(name)
+        except errors.NotFound:
+            return None
+        return obj
+
+    def get_configmap(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._get(self._configmaps, namespace, name)
+
+    def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._get(self._secrets, namespace, name)
+
+
+class KubeletSources:
+    """The informers of one kubelet. ``start`` runs them; ``shutdown`` stops them."""
+
+    def __init__(self, client: Client, *, node_name: str) -> None:
+        self.pod_factory = SharedInformerFactory(client, field_selector=f"spec.nodeName={node_name}")
+        self.object_factory = SharedInformerFactory(client)
+        self.pods: SharedIndexInformer = self.pod_factory.informer("v1", "pods")
+        self.objects = ListerObjects(self.object_factory.lister("v1", "configmaps"),
+                                     self.object_factory.lister("v1", "secrets"))
+
+    def start(self) -> None:
+        self.object_factory.start()
+        self.pod_factory.start()
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        a = await self.object_factory.wait_for_cache_sync(timeout)
+        b = await self.pod_factory.wait_for_cache_sync(timeout)
+        return all(a.values()) and all(b.values())
+
+    async def shutdown(self) -> None:
+        await self.pod_factory.shutdown()
+        await self.object_factory.shutdown()
