@@ -83,10 +83,10 @@ async def test_index_and_documents(client: TestClient[Any, Any]) -> None:
 async def test_every_patch_operation_supports_field_validation(client: TestClient[Any, Any]) -> None:
     """What kubectl's query-param verifier checks before sending fieldValidation=Strict."""
     index = await fetch(client, "/openapi/v3")
-    for entry in index["paths"].values():
+    for gv, entry in index["paths"].items():
         doc = await fetch(client, entry["serverRelativeURL"])
         patches = [item["patch"] for item in doc["paths"].values() if "patch" in item]
-        assert patches
+        assert patches or gv == "apis/authorization.k8s.io/v1"  # reviews are create-only, as upstream
         for op in patches:
             assert op["x-kubernetes-group-version-kind"]["kind"]
             names = {(p["name"], p["in"]) for p in op["parameters"]}

@@ -32,12 +32,14 @@ from sampan.apiserver.handlers import (
     eviction,
     get,
     patch,
+    reviews,
     scale,
     update,
     watch,
 )
 from sampan.apiserver.handlers import list as list_handler
 from sampan.apiserver.handlers import log as log_handler
+from sampan.apiserver.handlers import token as token_handler
 from sampan.apiserver.lifecycle import ensure_system_namespaces
 from sampan.apiserver.metrics import APIMetrics
 from sampan.apiserver.registry.catalog import Catalog
@@ -66,6 +68,7 @@ HANDLERS: dict[str, routes.Handler] = {
     "updatescale": scale.handle_update,
     "evict": eviction.handle,
     "getlog": log_handler.handle,
+    "createtoken": token_handler.handle,
 }
 
 
@@ -136,6 +139,7 @@ def build_app(
     checks.add("etcd", store_check)
     checks.add("informer-sync", cache_check, readiness_only=True)
     discovery.register(app, catalog, health_checks=checks, metrics=metrics)
+    reviews.register(app)
     routes.register(app, HANDLERS)
     app.cleanup_ctx.append(_background(ctx))
 

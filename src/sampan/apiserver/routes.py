@@ -32,17 +32,18 @@ log = logging.getLogger(__name__)
 
 CONTEXT_KEY = web.AppKey("sampan.context", ServerContext)
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-_SERVED_SUBRESOURCES = frozenset({"status", "finalize", "binding", "scale", "eviction", "log"})
+_SERVED_SUBRESOURCES = frozenset({"status", "finalize", "binding", "scale", "eviction", "log", "token"})
 """Subresources with a handler here; others a resource lists (log, exec, …) come later."""
 _SUBRESOURCE_VERBS = {
     "binding": {"create": "bind"},
     "eviction": {"create": "evict"},
     "log": {"get": "getlog"},
+    "token": {"create": "createtoken"},
     "scale": {"get": "getscale", "update": "updatescale", "patch": "patch"},
     "status": {"get": "get", "update": "update", "patch": "patch"},
     "finalize": {"update": "update"},
 }
-_OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog"})
+_OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog", "createtoken"})
 
 
 @dataclass(frozen=True, slots=True)

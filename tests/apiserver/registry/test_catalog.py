@@ -19,10 +19,15 @@ IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
     ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "namespaces"), ("", "nodes"), ("", "pods"),
-    ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
+    ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apps", "deployments"), ("apps", "replicasets"),
     ("events.k8s.io", "events"),
-    ("batch", "jobs"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("autoscaling", "horizontalpodautoscalers"),
+    ("batch", "cronjobs"), ("batch", "jobs"),
+    ("policy", "poddisruptionbudgets"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"), ("rbac.authorization.k8s.io", "clusterroles"),
+    ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "roles"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
     ("scheduling.k8s.io", "priorityclasses"),
     ("coordination.k8s.io", "leases"),
@@ -32,7 +37,9 @@ EXPECTED = [
 
 def test_discovery_order() -> None:
     assert [(s.info.group, s.info.resource) for s in STRATEGIES] == EXPECTED
-    assert CATALOG.groups() == [("", ["v1"]), ("apps", ["v1"]), ("events.k8s.io", ["v1"]), ("batch", ["v1"]),
+    assert CATALOG.groups() == [("", ["v1"]), ("apps", ["v1"]), ("events.k8s.io", ["v1"]),
+                                ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2"]), ("batch", ["v1"]),
+                                ("policy", ["v1"]), ("rbac.authorization.k8s.io", ["v1"]),
                                 ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
                                 ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]
 
@@ -161,7 +168,8 @@ def test_junk_never_raises(strategy: Any, body: Any) -> None:
 
 def test_generation_tracking_as_upstream() -> None:
     tracked = {s.info.resource for s in STRATEGIES if s.tracks_generation}
-    assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions"}
+    assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions",
+                       "cronjobs", "poddisruptionbudgets"}
 
 
 def test_status_write_carries_labels_only_when_sent() -> None:

@@ -45,6 +45,15 @@ BUILTIN: tuple[str, ...] = (
     "endpointslices:EndpointSliceStrategy",
     "events_v1:EventV1Strategy",
     "priorityclasses:PriorityClassStrategy",
+    "resourcequotas:ResourceQuotaStrategy",
+    "roles:RoleStrategy",
+    "roles:ClusterRoleStrategy",
+    "rolebindings:RoleBindingStrategy",
+    "rolebindings:ClusterRoleBindingStrategy",
+    "poddisruptionbudgets:PodDisruptionBudgetStrategy",
+    "cronjobs:CronJobStrategy",
+    "horizontalpodautoscalers:HorizontalPodAutoscalerStrategy",
+    "selfsubjectaccessreviews:SelfSubjectAccessReviewStrategy",
     "customresourcedefinitions:CustomResourceDefinitionStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
