@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 from pathlib import Path
 
 from sampan._lib.durations import parse_duration
 from sampan.apiserver.app import APIServer
 from sampan.apiserver.config import APIServerConfig, StorageOptions
+from sampan.cli.signals import run_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +40,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
 
 
 async def _serve(config: APIServerConfig) -> None:
-    server = APIServer(config)
-    task = asyncio.create_task(server.run(), name="apiserver")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await run_until_signalled(APIServer(config).run(), name="apiserver")
     log.info("apiserver stopped")
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import signal
 from typing import Any
 
 from sampan._lib.durations import parse_duration
 from sampan.api import errors
+from sampan.cli.signals import run_until_signalled
 from sampan.client import Client, load_config
 from sampan.controllers.manager import ControllerManager, LeadershipLost
 from sampan.controllers.options import (
@@ -78,14 +77,8 @@ async def _serve(args: argparse.Namespace, options: ControllerManagerOptions) ->
                                  burst=options.kube_api_burst, user_agent="sampan-controller-manager")
     async with Client(config) as client:
         await wait_for_apiserver(client, timeout=args.apiserver_wait_timeout)
-        manager = ControllerManager(client, options)
-        task = asyncio.create_task(manager.run(), name="controller-manager")
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
         try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await run_until_signalled(ControllerManager(client, options).run(), name="controller-manager")
         except LeadershipLost as e:
             log.error("%s", e)
             return 1

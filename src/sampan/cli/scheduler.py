@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import gc
 import logging
-import signal
 from pathlib import Path
 
 from sampan._lib.durations import parse_duration
+from sampan.cli.signals import run_until_signalled
 from sampan.client import load_config
 from sampan.client.leaderelection import LeaderElectionConfig
 from sampan.scheduler.app import LeadershipLost, SchedulerApp, SchedulerAppOptions
@@ -66,14 +64,8 @@ def options_from_args(args: argparse.Namespace) -> SchedulerAppOptions:
 
 
 async def _serve(options: SchedulerAppOptions) -> int:
-    app = SchedulerApp(options)
-    task = asyncio.create_task(app.run(), name="scheduler")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
     try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await run_until_signalled(SchedulerApp(options).run(), name="scheduler")
     except LeadershipLost as e:
         log.error("leader election lost, exiting: %s", e)
         return 1
@@ -83,7 +75,6 @@ async def _serve(options: SchedulerAppOptions) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    gc.set_threshold(50_000, 20, 100)  # a large informer cache makes CPython's default GC the main cost
     return asyncio.run(_serve(options))
 
 
