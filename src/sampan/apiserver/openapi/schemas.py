@@ -21,17 +21,14 @@ Component schemas are treated as read-only by everything downstream.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import logging
-import re
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
+from sampan.api.schema import raw_definitions
 
 log = logging.getLogger(__name__)
 
-KUBERNETES_VERSION = "1.32.0"
 REF_PREFIX = "#/components/schemas/"
 _DEFS_PREFIX = "#/$defs/"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -40,36 +37,10 @@ _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 Schema = dict[str, Any]
 
 
-class SchemasUnavailable(RuntimeError):
-    """The kubernetes-validate package, or its 1.32 definitions, cannot be found."""
-
-
-def _definitions_file() -> bytes:
-    try:
-        root = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    except ModuleNotFoundError as err:
-        raise SchemasUnavailable("the kubernetes-validate package is not installed") from err
-    wanted = root / f"v{KUBERNETES_VERSION}-local" / "_definitions.json"
-    if wanted.is_file():
-        return wanted.read_bytes()
-    # A newer package may have dropped 1.32: take the nearest release above it (schemas only grow).
-    versions = []
-    for entry in root.iterdir():
-        m = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)-local", entry.name)
-        if m and (entry / "_definitions.json").is_file():
-            versions.append(((int(m[1]), int(m[2]), int(m[3])), entry))
-    newer = sorted(v for v in versions if v[0] >= (1, 32, 0))
-    if not newer:
-        raise SchemasUnavailable(f"kubernetes-validate has no definitions for v{KUBERNETES_VERSION} or later")
-    log.warning("kubernetes 1.32 schemas missing, using version=%s", newer[0][1].name)
-    return (newer[0][1] / "_definitions.json").read_bytes()
-
-
 @functools.cache
 def definitions() -> dict[str, Schema]:
     """Every upstream definition by its full name (``io.k8s.api.core.v1.Pod``), converted to OpenAPI 3."""
-    raw = orjson.loads(_definitions_file())
-    defs = raw.get("$defs") or raw.get("definitions") or {}
+    defs = raw_definitions()
     out = {name: convert(schema) for name, schema in defs.items()}
     out[_INT_OR_STRING] = {
         "description": "IntOrString is a type that can hold an int32 or a string.",
