@@ -3,7 +3,8 @@
 Flags keep the kubelet's names where upstream has them: ``--kubeconfig``, ``--hostname-override`` (alias
 ``--node-name``), ``--root-dir``, ``--node-status-update-frequency``, ``--node-lease-duration-seconds``,
 ``--port``, ``--max-pods``, ``--node-labels``; sampan adds ``--runtime process|simulated``,
-``--cpu``/``--memory`` (capacity overrides) and ``--address`` (the node's InternalIP, loopback only).
+``--cpu``/``--memory`` (capacity overrides), ``--address`` (the node's InternalIP, loopback only),
+``--pod-network auto|bridge|host`` and ``--pod-cidr`` (per-pod network namespaces, see docs/kubelet.md).
 Bad flags give one line on stderr and exit code 2. Stopping the kubelet leaves its containers running;
 the next kubelet on the same ``--root-dir`` re-adopts them.
 """
@@ -23,6 +24,9 @@ from sampan._lib.durations import parse_duration
 from sampan.api.quantity import parse_or_none
 from sampan.client import Client, load_config
 from sampan.kubelet.kubelet import RUNTIMES, Kubelet, KubeletOptions
+from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR
+from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
+from sampan.kubelet.network.pod_network import unavailable_reason
 from sampan.kubelet.node_status import default_hostname
 
 log = logging.getLogger(__name__)
@@ -47,12 +51,14 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
     renew = parse_duration(args.node_lease_renew_interval) if args.node_lease_renew_interval else None
     lease_duration = float(args.node_lease_duration_seconds)
     node_name = (args.node_name or default_hostname()).lower()
+    if args.pod_network == "bridge" and args.runtime == "process" and unavailable_reason():
+        raise ValueError(f"--pod-network bridge: {unavailable_reason()}")
     return KubeletOptions(
         node_name=node_name, root_dir=Path(args.root_dir or f"/var/lib/sampan/kubelet/{node_name}"),
         runtime=args.runtime, node_status_update_frequency=frequency, node_lease_duration=lease_duration,
         lease_renew_interval=renew if renew is not None else lease_duration / 4, address=args.address,
         port=args.port, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods,
-        labels=_labels(args.node_labels),
+        labels=_labels(args.node_labels), pod_network=args.pod_network, pod_cidr=args.pod_cidr,
     )
 
 
@@ -103,4 +109,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--kube-api-qps", type=float, default=50.0, help="client QPS to the API server (default 50)")
     p.add_argument("--kube-api-burst", type=int, default=100, help="client burst (default 100)")
     p.add_argument("--node-labels", default="", help="extra node labels, key=value,key2=value2")
+    p.add_argument("--pod-network", choices=POD_NETWORK_MODES, default="auto",
+                   help="process runtime: auto = a network namespace and address per pod when root with "
+                   "iproute2, else the host network; bridge = require it; host = never (default auto)")
+    p.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="pod addresses, inside 100.64.0.0/10; each "
+                   f"kubelet on one machine needs its own (default {DEFAULT_POD_CIDR})")
     p.set_defaults(handler=_run)

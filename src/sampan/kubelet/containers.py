@@ -42,7 +42,8 @@ def sandbox_config(pod: Mapping[str, Any], attempt: int) -> PodSandboxConfig:
     md = pod.get("metadata") or {}
     return PodSandboxConfig(name=md.get("name", ""), namespace=md.get("namespace") or "default", uid=md.get("uid", ""),
                             attempt=attempt, hostname=(pod.get("spec") or {}).get("hostname") or md.get("name", ""),
-                            labels=pod_labels(pod), annotations=dict(md.get("annotations") or {}))
+                            labels=pod_labels(pod), annotations=dict(md.get("annotations") or {}),
+                            host_network=bool((pod.get("spec") or {}).get("hostNetwork")))
 
 
 def linux_resources(container: Mapping[str, Any], *, pids_limit: int | None = None) -> LinuxResources:

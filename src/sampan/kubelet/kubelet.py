@@ -33,6 +33,9 @@ from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.log_server import LogServer
+from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR, IPAMError, parse_pod_cidr
+from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
+from sampan.kubelet.network.pod_network import make_pod_network
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
 from sampan.kubelet.node_status import (
     NodeIdentity,
@@ -79,10 +82,21 @@ class KubeletOptions:
     sync_period: float = 1.0
     labels: Mapping[str, str] = field(default_factory=dict)
     log_follow_poll: float = 0.1
+    pod_network: str = "host"
+    """``auto``: own netns + address per pod when root with iproute2, else host; ``bridge``: required;
+    ``host``: every pod shares the node's network (the process runtime only; the CLI defaults to auto)."""
+    pod_cidr: str = DEFAULT_POD_CIDR
+    """Where pod addresses come from (inside 100.64.0.0/10); one distinct /24 per node on one machine."""
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {self.runtime!r} (want one of {', '.join(RUNTIMES)})")
+        if self.pod_network not in POD_NETWORK_MODES:
+            raise ValueError(f"unknown pod network {self.pod_network!r} (want one of {', '.join(POD_NETWORK_MODES)})")
+        try:
+            parse_pod_cidr(self.pod_cidr)
+        except IPAMError as err:
+            raise ValueError(str(err)) from None
         for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
@@ -95,7 +109,9 @@ class KubeletOptions:
 def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     if options.runtime == "simulated":
         return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
-    return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address))
+    network = make_pod_network(options.pod_network, options.pod_cidr)
+    return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
+                                                network=network))
 
 
 def _is_terminal(pod: Mapping[str, Any]) -> bool:

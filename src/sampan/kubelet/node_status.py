@@ -156,11 +156,14 @@ def node_status(identity: NodeIdentity, previous: Mapping[str, Any] | None, *, n
 def registration(identity: NodeIdentity, *, now: float) -> dict[str, Any]:
     """The Node the kubelet creates when none exists."""
     annotations = {"sampan.io/limits-enforced": str(identity.runtime.enforces_limits).lower(),
-                   "sampan.io/private-mounts": str(identity.runtime.private_mounts).lower()}
+                   "sampan.io/private-mounts": str(identity.runtime.private_mounts).lower(),
+                   "sampan.io/pod-network": f"bridge {identity.runtime.pod_cidr}" if identity.runtime.pod_cidr
+                   else "host"}
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": identity.name, "labels": dict(identity.labels), "annotations": annotations},
-        "spec": {},
+        "spec": {"podCIDR": identity.runtime.pod_cidr, "podCIDRs": [identity.runtime.pod_cidr]}
+        if identity.runtime.pod_cidr else {},
         "status": node_status(identity, None, now=now),
     }
 

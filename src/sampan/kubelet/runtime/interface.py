@@ -91,6 +91,8 @@ class PodSandboxConfig:
     hostname: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    host_network: bool = False
+    """``spec.hostNetwork``: the pod shares the node's network namespace and address."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,8 @@ class RuntimeInfo:
     version: str
     enforces_limits: bool
     private_mounts: bool
+    pod_cidr: str = ""
+    """The CIDR pods get addresses from in their own network namespaces; "" = pods use the host network."""
 
 
 def exit_reason(exit_code: int, *, oom_killed: bool = False) -> str:

@@ -17,6 +17,11 @@ As root (and unless disabled) each container gets a private mount namespace with
 bind-mounted at their paths, and cgroup v1 limits. Otherwise volumes are exposed as environment
 variables ``SAMPAN_MOUNT_<PATH>`` (``/etc/config`` -> ``SAMPAN_MOUNT__ETC_CONFIG``) plus a symlink
 at the mount path when nothing exists there, and limits are not enforced (``info().enforces_limits``).
+
+With a :class:`~sampan.kubelet.network.pod_network.PodNetwork` (``options.network``), every sandbox but a
+``hostNetwork`` one gets its own network namespace and address at RunPodSandbox (kept in
+``sandbox.json``: ``ip``, ``netns``); its containers' shims ``setns`` into it before exec, and
+Stop/RemovePodSandbox tear it down. Without one, every pod reports ``options.pod_ip`` (the host's).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
 from sampan.kubelet.runtime import shim
 from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
 from sampan.kubelet.runtime.interface import (
@@ -69,6 +75,8 @@ class ProcessRuntimeOptions:
     start_timeout: float = 10.0
     kill_wait: float = 5.0
     """How long to wait for an exit after SIGKILL before giving up."""
+    network: PodNetwork | None = None
+    """Per-pod network namespaces and addresses; None: pods share the host network."""
 
 
 def mount_env_name(container_path: str) -> str:
@@ -81,6 +89,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
 
 
 def _alive(pid: Any, ticks: Any) -> bool:
@@ -127,8 +139,9 @@ class ProcessRuntime:
         self._private_mounts = is_root if options.private_mounts is None else options.private_mounts
 
     def info(self) -> RuntimeInfo:
+        network = self.options.network
         return RuntimeInfo(name="process", version="0.1.0", enforces_limits=self._cgroups,
-                           private_mounts=self._private_mounts)
+                           private_mounts=self._private_mounts, pod_cidr=network.cidr if network else "")
 
     # -- sandboxes ---------------------------------------------------------------------------------
 
@@ -146,6 +159,14 @@ class ProcessRuntime:
         logdir.mkdir(parents=True, exist_ok=True)
         data = {"config": asdict(config), "state": SandboxState.READY.value, "created_at": time.time(),
                 "log_dir": str(logdir)}
+        network = self.options.network
+        if network is not None and not config.host_network:
+            try:
+                attachment = await network.setup(sid, sandbox_dir=str(d))
+            except PodNetworkError as err:
+                shutil.rmtree(d, ignore_errors=True)
+                raise CreateContainerError(f"failed to set up the sandbox network: {err}") from None
+            data.update(ip=attachment.ip, netns=attachment.netns, pod_cidr=attachment.pod_cidr)
         shim.write_json_atomic(d / "sandbox.json", data)
         log.info("sandbox created id=%s pod=%s/%s", sid, config.namespace, config.name)
         return sid
@@ -155,8 +176,17 @@ class ProcessRuntime:
         for c in await self.list_containers(sandbox_id):
             if c.state is ContainerState.RUNNING:
                 await self.stop_container(c.id, 0)
+        await self._teardown_network(sandbox_id, data)
         data["state"] = SandboxState.NOTREADY.value
         shim.write_json_atomic(self._sandboxes / sandbox_id / "sandbox.json", data)
+
+    async def _teardown_network(self, sandbox_id: str, data: dict[str, Any]) -> None:
+        """CRI: StopPodSandbox releases the network; idempotent, so RemovePodSandbox calls it too."""
+        if data.get("netns") and self.options.network is not None:
+            try:
+                await self.options.network.teardown(sandbox_id)
+            except PodNetworkError as err:
+                raise CreateContainerError(str(err)) from None
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         try:
@@ -165,6 +195,7 @@ class ProcessRuntime:
             return
         for c in await self.list_containers(sandbox_id):
             await self.remove_container(c.id)
+        await self._teardown_network(sandbox_id, data)
         shutil.rmtree(self._sandboxes / sandbox_id, ignore_errors=True)
         shutil.rmtree(data.get("log_dir", ""), ignore_errors=True)
 
@@ -175,8 +206,11 @@ class ProcessRuntime:
             if data is None:
                 continue
             cfg = PodSandboxConfig(**data["config"])
-            out.append(SandboxStatus(id=d.name, config=cfg, state=SandboxState(data["state"]),
-                                     created_at=data["created_at"], ip=self.options.pod_ip))
+            state = SandboxState(data["state"])
+            if data.get("netns") and not _exists(data["netns"]):  # its namespace is gone (a reboot): not ready
+                state = SandboxState.NOTREADY
+            out.append(SandboxStatus(id=d.name, config=cfg, state=state,
+                                     created_at=data["created_at"], ip=data.get("ip") or self.options.pod_ip))
         return out
 
     # -- containers --------------------------------------------------------------------------------
@@ -214,7 +248,7 @@ class ProcessRuntime:
             "argv": argv, "env": env, "cwd": config.working_dir or "/",
             "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
-            "memory_oom_control": oom_control,
+            "memory_oom_control": oom_control, "netns": sandbox.get("netns", ""),
         })
         shim.write_json_atomic(d / "meta.json", {
             "sandbox_id": sandbox_id, "name": config.name, "attempt": config.attempt, "image": config.image,
@@ -342,8 +376,11 @@ class ProcessRuntime:
             raise NotFoundError(f"container {container_id[:12]} is not running")
         cfg = _read_json(self._containers / container_id / "config.json") or {}
         argv = list(cmd)
-        if self._private_mounts and cfg.get("mounts"):
-            argv = ["nsenter", "-t", str(status.pid), "-m", "--", *argv]
+        enter = ["-m"] if self._private_mounts and cfg.get("mounts") else []
+        if cfg.get("netns"):
+            enter.append("-n")
+        if enter:
+            argv = ["nsenter", "-t", str(status.pid), *enter, "--", *argv]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, env=cfg.get("env"), cwd=cfg.get("cwd") or "/", stdin=asyncio.subprocess.DEVNULL,

@@ -4,7 +4,8 @@
 state directory, daemonizes (double fork, new session: the kubelet may restart without touching it),
 then:
 
-1. when asked, enters a private mount namespace and bind-mounts each volume at its path;
+1. when asked, joins the pod's network namespace (``setns`` on ``config.json``'s ``netns`` file), then
+   enters a private mount namespace and bind-mounts each volume at its path;
 2. starts ``argv`` as the leader of a new process group, joining the container's cgroups before exec;
 3. writes ``started.json`` (pid, its /proc start time, shim pid) and reports the same line on stdout
    to the launcher, which then exits;
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
 MAX_LINE = 16 * 1024
 
@@ -80,6 +82,15 @@ def setup_mounts(mounts: list[dict[str, Any]]) -> None:
         if m.get("read_only"):
             flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC
             _check(libc.mount(b"none", dst.encode(), None, flags, None), f"read-only remount of {dst}")
+
+
+def join_netns(path: str) -> None:
+    """Move this (single-threaded) process into the network namespace at ``path``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _check(_libc().setns(fd, CLONE_NEWNET), f"setns({path})")
+    finally:
+        os.close(fd)
 
 
 class _LogWriter:
@@ -158,6 +169,11 @@ def supervise(cdir: Path, cfg: dict[str, Any], report: int) -> int:
         os.close(report)
         return 0
 
+    try:
+        if cfg.get("netns"):
+            join_netns(cfg["netns"])
+    except OSError as err:
+        return fail(f"joining the pod network namespace: {err}")
     try:
         if cfg.get("private_mounts") and cfg.get("mounts"):
             setup_mounts(cfg["mounts"])

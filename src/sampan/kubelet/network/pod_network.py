@@ -1,0 +1,191 @@
+"""A pod's network: namespace + veth into the node's bridge + an address from the node's pod CIDR.
+
+``PodNetwork.setup(sandbox_id)`` gives a sandbox (names derived from its id, so a restarted kubelet
+finds them again):
+
+* the namespace ``sampan-<id[:12]>`` (``/run/netns/…``, made by ``ip netns add``) with ``lo`` up and
+  ``eth0`` holding the pod's address and a default route via the bridge;
+* the host end ``vsp<id[:11]>`` attached to the bridge (``sampan<i>`` for the pod CIDR 100.64.<i>.0/24,
+  created on demand with the CIDR's first address, so the host reaches every pod directly).
+
+``teardown`` removes both and releases the address; when the last address of the CIDR is released the
+bridge goes too. A failed setup is rolled back. Nothing outside the bridge, its subnet route, the veths
+and the namespaces is ever touched.
+
+Allocation state lives per CIDR under ``state_dir`` (default ``/run/sampan/network``: tmpfs, gone at
+reboot like the namespaces), shared by every process using that CIDR on the machine, and setup/teardown
+hold ``flock`` on its ``lock`` file: two kubelets (or a kubelet and a test) on one CIDR never hand out
+one address twice nor remove the bridge under each other's pods. An address whose namespace no longer
+exists, or whose sandbox directory (recorded at setup) was deleted, is stale: its owner vanished without
+a teardown (a test's or benchmark's temporary kubelet). Each setup first collects such garbage — veth,
+namespace and address — so leftovers never exhaust the CIDR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sampan.kubelet.network import links
+from sampan.kubelet.network.ipam import HostLocalIPAM, IPAMError, gateway, parse_pod_cidr
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "bridge", "host")
+DEFAULT_STATE_DIR = Path("/run/sampan/network")
+
+
+class PodNetworkError(Exception):
+    """Setting up or tearing down a pod's network failed (message says which step)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Where a sandbox's network lives."""
+
+    ip: str
+    netns: str
+    """The namespace file to ``setns`` into (``/run/netns/<name>``)."""
+    pod_cidr: str
+
+
+def bridge_name(net: ipaddress.IPv4Network) -> str:
+    """``sampan<i>`` for a /24 (``i``: its index among the /24s of 100.64.0.0/10, so 100.64.3.0/24 ->
+    ``sampan3``); other sizes: ``sampan<offset in hex>p<prefix>``. Distinct CIDRs give distinct names,
+    at most 15 characters (IFNAMSIZ)."""
+    offset = int(net.network_address) - int(ipaddress.IPv4Address("100.64.0.0"))
+    return f"sampan{offset >> 8}" if net.prefixlen == 24 else f"sampan{offset:x}p{net.prefixlen}"
+
+
+def netns_name(sandbox_id: str) -> str:
+    return f"sampan-{sandbox_id[:12]}"
+
+
+def host_veth(sandbox_id: str) -> str:
+    return f"vsp{sandbox_id[:11]}"
+
+
+def _is_live(owner: str, sandbox_dir: str) -> bool:
+    return links.netns_exists(netns_name(owner)) and (not sandbox_dir or os.path.isdir(sandbox_dir))
+
+
+def unavailable_reason() -> str:
+    """Why per-pod networking cannot run here ("" when it can): it needs root and iproute2."""
+    if os.geteuid() != 0:
+        return "not running as root"
+    if links.ip_binary() is None:
+        return "the ip binary (iproute2) is missing"
+    return ""
+
+
+class PodNetwork:
+    """The node's pod network over ``pod_cidr``; allocation state under ``state_dir``."""
+
+    def __init__(self, pod_cidr: str, *, state_dir: Path = DEFAULT_STATE_DIR, bridge: str = "") -> None:
+        try:
+            self.net = parse_pod_cidr(pod_cidr)
+        except IPAMError as err:
+            raise PodNetworkError(str(err)) from None
+        self.bridge = bridge or bridge_name(self.net)
+        self.gateway = gateway(self.net)
+        self.ipam = HostLocalIPAM(self.net, Path(state_dir) / "ipam" / str(self.net).replace("/", "_"),
+                                  is_live=_is_live)
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        """This process's lock, then the machine-wide lock file of the CIDR."""
+        async with self._lock:
+            fd = os.open(self.ipam.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    @property
+    def cidr(self) -> str:
+        return str(self.net)
+
+    async def setup(self, sandbox_id: str, *, sandbox_dir: str = "") -> Attachment:
+        """Create the sandbox's namespace, veth and address (rolled back on failure). ``sandbox_dir`` is the
+        sandbox's state directory: once it is gone, the network is garbage."""
+        async with self._locked():
+            await self._collect_garbage()
+            try:
+                ip = self.ipam.allocate(sandbox_id, note=sandbox_dir)
+            except IPAMError as err:
+                raise PodNetworkError(str(err)) from None
+            ns = netns_name(sandbox_id)
+            try:
+                await links.ensure_bridge(self.bridge, ipaddress.IPv4Interface(f"{self.gateway}/{self.net.prefixlen}"))
+                await links.add_netns(ns)
+                await links.add_veth(host_name=host_veth(sandbox_id), netns=ns, bridge=self.bridge,
+                                     address=ipaddress.IPv4Interface(f"{ip}/{self.net.prefixlen}"),
+                                     gateway=self.gateway)
+            except (links.LinkError, OSError) as err:
+                await self._teardown_locked(sandbox_id)
+                raise PodNetworkError(f"setting up the pod network: {err}") from None
+            log.info("pod network ready sandbox=%s ip=%s netns=%s", sandbox_id[:12], ip, ns)
+            return Attachment(ip=str(ip), netns=links.netns_path(ns), pod_cidr=self.cidr)
+
+    async def _collect_garbage(self) -> None:
+        for owner, note in self.ipam.entries().values():
+            if not _is_live(owner, note):
+                log.info("collecting a leftover pod network sandbox=%s", owner[:12])
+                with contextlib.suppress(links.LinkError):
+                    await links.delete_link(host_veth(owner))
+                    await links.delete_netns(netns_name(owner))
+                self.ipam.release(owner)
+
+    async def teardown(self, sandbox_id: str) -> None:
+        """Remove the sandbox's veth and namespace, release its address; idempotent."""
+        async with self._locked():
+            await self._teardown_locked(sandbox_id)
+
+    async def _teardown_locked(self, sandbox_id: str) -> None:
+        try:
+            await links.delete_link(host_veth(sandbox_id))
+            await links.delete_netns(netns_name(sandbox_id))
+        except links.LinkError as err:
+            raise PodNetworkError(f"tearing down the pod network: {err}") from None
+        if self.ipam.release(sandbox_id):
+            log.info("pod network removed sandbox=%s", sandbox_id[:12])
+        if not self.ipam.live_allocations():
+            try:
+                await links.delete_link(self.bridge)
+            except links.LinkError as err:
+                log.warning("could not remove bridge name=%s err=%s", self.bridge, err)
+
+    async def close(self) -> None:
+        """Remove the bridge when no pod holds an address (test teardown, kubelet without pods)."""
+        async with self._locked():
+            if not self.ipam.live_allocations():
+                await links.delete_link(self.bridge)
+
+
+def make_pod_network(mode: str, pod_cidr: str, *, state_dir: Path = DEFAULT_STATE_DIR) -> PodNetwork | None:
+    """The pod network ``mode`` asks for: ``host`` -> None; ``bridge`` -> a PodNetwork or PodNetworkError
+    when this host cannot; ``auto`` -> a PodNetwork when possible, else None (logged)."""
+    if mode not in MODES:
+        raise PodNetworkError(f"unknown pod network mode {mode!r} (want one of {', '.join(MODES)})")
+    if mode == "host":
+        return None
+    try:
+        parse_pod_cidr(pod_cidr)  # a bad CIDR is an error even when falling back
+    except IPAMError as err:
+        raise PodNetworkError(str(err)) from None
+    reason = unavailable_reason()
+    if reason:
+        if mode == "bridge":
+            raise PodNetworkError(f"pod network 'bridge' unavailable: {reason}")
+        log.warning("pods use the host network: %s", reason)
+        return None
+    return PodNetwork(pod_cidr, state_dir=state_dir)
