@@ -31,6 +31,7 @@ from typing import Any
 
 from rich.console import Console
 
+from sampan._lib.durations import parse_duration
 from sampan.cli.cluster_ready import ClusterExpectation
 from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
 from sampan.cli.kubeconfig import render_kubeconfig
@@ -41,6 +42,7 @@ from sampan.cli.user_kubeconfig import merge_context
 CONTEXT_NAME = "sampan"
 READY_TIMEOUT = 60.0
 KUBELET_PORT = 10250
+SCHEDULER_PORT = 10259
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class UpOptions:
     merge_kubeconfig: bool = True
     nodes: int = 1
     runtime: str = "process"
+    # Extra flags passed through unchanged (timings shrunk for tests): see TIMING_FLAGS.
+    controller_manager_args: tuple[str, ...] = ()
+    kubelet_args: tuple[str, ...] = ()
 
     @property
     def server(self) -> str:
@@ -88,8 +93,11 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             "--storage", options.storage,
             *(("--etcd-servers", options.etcd_servers) if options.etcd_servers else ()),
         ),
-        "scheduler": ("scheduler", "--kubeconfig", kubeconfig),
-        "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig),
+        # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
+        # machine does not crash-loop its scheduler on a taken port.
+        "scheduler": ("scheduler", "--kubeconfig", kubeconfig,
+                      "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0)),
+        "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, *options.controller_manager_args),
     }
     specs: list[ComponentSpec] = []
     missing: list[str] = []
@@ -110,8 +118,9 @@ def node_names(count: int, hostname: str | None = None) -> list[str]:
 
 
 def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> list[ComponentSpec]:
-    """One kubelet per node, each with its own root dir and server port (10250, 10251, … when free,
-    else one the kubelet picks and advertises on its Node)."""
+    """One kubelet per node, each with its own root dir, server port (10250, 10251, … when free, else one
+    the kubelet picks and advertises on its Node) and pod CIDR (100.64.<i>.0/24, so pod addresses and
+    bridges never collide)."""
     specs = []
     for i, node in enumerate(node_names(options.nodes)):
         port = KUBELET_PORT + i if port_is_free(KUBELET_PORT + i) else 0
@@ -119,7 +128,8 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) ->
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
         specs.append(ComponentSpec(name, (
             *base, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node, "--runtime", options.runtime,
-            "--root-dir", str(root), "--port", str(port))))
+            "--root-dir", str(root), "--port", str(port), "--pod-cidr", f"100.64.{i}.0/24",
+            *options.kubelet_args)))
     return specs
 
 
@@ -280,11 +290,55 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
     return 1
 
 
+# Timing flags ``sampan up`` passes through to one component: (flag, component, kind). Unset flags are not
+# passed, so the component's own (upstream) default applies.
+TIMING_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--node-monitor-grace-period", "controller-manager", "duration"),
+    ("--node-monitor-period", "controller-manager", "duration"),
+    ("--node-startup-grace-period", "controller-manager", "duration"),
+    ("--node-eviction-rate", "controller-manager", "float"),
+    ("--node-status-update-frequency", "kubelet", "duration"),
+    ("--node-lease-duration-seconds", "kubelet", "int"),
+    ("--node-lease-renew-interval", "kubelet", "duration"),
+)
+
+
+def timing_args(args: argparse.Namespace, component: str) -> tuple[str, ...]:
+    """The pass-through flags set for ``component``, checked here so a bad value fails ``sampan up`` in one
+    line instead of crash-looping the component."""
+    out: list[str] = []
+    for flag, target, kind in TIMING_FLAGS:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if value is None or target != component:
+            continue
+        try:
+            if kind == "duration":
+                parse_duration(value)
+            elif kind == "int":
+                int(value)
+            else:
+                float(value)
+        except ValueError:
+            raise ValueError(f"{flag}: invalid value {value!r}") from None
+        out += [flag, value]
+    return tuple(out)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.port == 0:  # the API server's URL goes into the kubeconfig and every component: fix it now
+        args.port = free_port()
     options = UpOptions(
         data_dir=Path(args.data_dir), port=args.port, storage=args.storage,
         etcd_servers=args.etcd_servers, merge_kubeconfig=not args.no_merge_kubeconfig,
         nodes=args.nodes, runtime=args.runtime,
+        controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
     )
     if args.nodes < 1:
         raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
@@ -298,6 +352,7 @@ def _run(args: argparse.Namespace) -> int:
             argv += ["--etcd-servers", args.etcd_servers]
         if args.no_merge_kubeconfig:
             argv.append("--no-merge-kubeconfig")
+        argv += [*options.controller_manager_args, *options.kubelet_args]
         return run_detached(options, argv, console)
     return asyncio.run(run_foreground(options, console))
 
@@ -305,13 +360,16 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("up", help="start a whole cluster on this machine")
     p.add_argument("--data-dir", default=".sampan", help="where the cluster keeps its state (default .sampan)")
-    p.add_argument("--port", type=int, default=6443, help="API server port on 127.0.0.1 (default 6443)")
+    p.add_argument("--port", type=int, default=6443,
+                   help="API server port on 127.0.0.1 (default 6443; 0 picks a free one)")
     p.add_argument("--storage", choices=("sqlite", "etcd", "memory"), default="sqlite",
                    help="storage backend (default sqlite)")
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
     p.add_argument("--nodes", type=int, default=1, help="how many kubelets (nodes) to run (default 1)")
     p.add_argument("--runtime", choices=("process", "simulated"), default="process",
                    help="the kubelets' container runtime (default process)")
+    for flag, component, kind in TIMING_FLAGS:
+        p.add_argument(flag, default=None, help=f"passed to every {component} ({kind}; default: its own)")
     p.add_argument("--detach", action="store_true", help="run in the background; stop with `sampan down`")
     p.add_argument("--no-merge-kubeconfig", action="store_true",
                    help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")
