@@ -234,7 +234,7 @@ async def test_empty_protobuf_list(api: API) -> None:
     [
         ("GET", f"{CMS}/missing"),
         ("POST", "/apis/networking.k8s.io/v1/namespaces/default/ingresses"),
-        ("POST", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers"),  # only v2 is served
+        ("POST", "/apis/autoscaling/v2beta2/namespaces/default/horizontalpodautoscalers"),  # v2 and v1 only
     ],
 )
 async def test_unserved_resources_are_protobuf_404s(api: API, method: str, path: str) -> None:

@@ -24,6 +24,7 @@ from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.cacher.watch_cache import WatchCache
 from sampan.apiserver.config import APIServerConfig
 from sampan.apiserver.context import Scope, ServerContext, storage_prefixes
+from sampan.apiserver.customresources import manager as customresources
 from sampan.apiserver.handlers import (
     binding,
     create,
@@ -43,6 +44,7 @@ from sampan.apiserver.handlers import token as token_handler
 from sampan.apiserver.lifecycle import ensure_system_namespaces
 from sampan.apiserver.metrics import APIMetrics
 from sampan.apiserver.registry.catalog import Catalog
+from sampan.apiserver.registry.conversion import storage_gv, view_for
 from sampan.apiserver.responses import error_middleware
 from sampan.storage import Storage
 from sampan.storage.compactor import Compactor, CompactorOptions
@@ -79,7 +81,7 @@ def build_context(
     prefixes = storage_prefixes(strategies, storage.root)
     caches: dict[str, ResourceCache] = {}
     scopes: dict[tuple[str, str, str], Scope] = {}
-    for s in strategies:
+    for s in sorted(strategies, key=lambda st: storage_gv(st) is not None):  # storage forms make the caches
         prefix = prefixes[(s.info.group, s.info.resource)]
         cache = caches.get(prefix)
         if cache is None:
@@ -87,7 +89,7 @@ def build_context(
                 prefix, kind=s.info.kind, api_version=s.info.group_version, field_values_of=s.field_values,
                 window_size=config.default_watch_cache_size, watcher_capacity=config.watcher_queue_size,
             )
-        scopes[(s.info.group, s.info.version, s.info.resource)] = Scope(s, prefix, cache)
+        scopes[(s.info.group, s.info.version, s.info.resource)] = Scope(s, prefix, cache, view_for(s))
     watch_cache = WatchCache(storage, caches.values(), clock=clock, bookmark_interval=config.bookmark_interval,
                              page_size=config.list_page_size)
     return ServerContext(config=config, store=storage, clock=clock, watch_cache=watch_cache, scopes=scopes,
@@ -141,6 +143,8 @@ def build_app(
     discovery.register(app, catalog, health_checks=checks, metrics=metrics)
     reviews.register(app)
     routes.register(app, HANDLERS)
+    if config.custom_resources:
+        customresources.install(app, ctx, health_checks=checks)
     app.cleanup_ctx.append(_background(ctx))
 
     async def end_watches(app: web.Application) -> None:

@@ -48,6 +48,8 @@ class APIServerConfig:
     NoExecute toleration added to every pod without one (``--default-not-ready-toleration-seconds``)."""
     default_unreachable_toleration_seconds: int = 300
     """Same for ``node.kubernetes.io/unreachable`` (``--default-unreachable-toleration-seconds``)."""
+    custom_resources: bool = True
+    """Serve the custom resources CRDs define (registered at runtime; ``sampan.apiserver.customresources``)."""
 
     def __post_init__(self) -> None:
         if not is_loopback(self.bind_address):

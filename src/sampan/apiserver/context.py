@@ -2,9 +2,10 @@
 
 Storage keys follow upstream: ``/registry/<resource>/<namespace>/<name>`` for namespaced resources and
 ``/registry/<resource>/<name>`` for cluster-scoped ones, for core and group resources alike. When two
-groups serve the same plural (core ``events`` and ``events.k8s.io`` ``events``), the later one in
-catalog order is keyed ``/registry/<group>/<resource>/`` (upstream shares one key space and converts;
-sampan has no conversion yet).
+groups serve the same plural, the later one in catalog order is keyed ``/registry/<group>/<resource>/``
+— unless its strategy declares a ``storage_gv`` (``registry.conversion``): then it is a *view* of that
+group's storage (``events.k8s.io`` events over core events; every version of one group resource shares
+its prefix anyway) and its ``Scope.view`` converts objects on every read and write.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from typing import Any
 
 from sampan._lib.clock import Clock
 from sampan.api.resources import ResourceInfo
+from sampan.api.selectors import FieldSelector
+from sampan.apiserver.cacher.objects import CachedObject, decode_stored, encode_for_store
 from sampan.apiserver.cacher.resource_cache import ResourceCache
+from sampan.apiserver.cacher.views import View
 from sampan.apiserver.cacher.watch_cache import WatchCache
+from sampan.apiserver.cacher.watcher import Filter
 from sampan.apiserver.config import APIServerConfig
+from sampan.apiserver.registry.conversion import storage_gv
 from sampan.apiserver.registry.strategy import Strategy
 from sampan.storage import Storage
 
@@ -28,6 +34,9 @@ class Scope:
     strategy: Strategy
     prefix: str
     cache: ResourceCache
+    view: View | None = None
+    """Set when objects are stored in another version's form: every read converts with ``view.to_view``,
+    every write with ``view.to_storage``; the cache and filters work on the storage form."""
 
     @property
     def info(self) -> ResourceInfo:
@@ -42,6 +51,29 @@ class Scope:
             return f"{self.prefix}{namespace}/"
         return self.prefix
 
+    def decode(self, value: bytes, revision: int) -> dict[str, Any]:
+        """A stored value in this scope's form (a private dict the caller may change)."""
+        obj = decode_stored(value, revision)
+        if self.view is None:
+            return obj
+        out = self.view.to_view(obj)
+        out.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        return out
+
+    def encode(self, obj: dict[str, Any]) -> bytes:
+        """The stored bytes of ``obj`` (in this scope's form)."""
+        return encode_for_store(obj if self.view is None else self.view.to_storage(obj))
+
+    def shown(self, co: CachedObject) -> CachedObject:
+        """A cached (storage-form) object as this scope serves it."""
+        return co if self.view is None else self.view.show(co)
+
+    def storage_filter(self, flt: Filter) -> Filter:
+        """``flt`` (field names of this scope) over the storage form's field names."""
+        if self.view is None or flt.fields is None or not isinstance(flt.fields, FieldSelector):
+            return flt
+        return Filter(flt.namespace, flt.labels, self.view.storage_selector(flt.fields))
+
     def selectable_fields(self) -> list[str]:
         names = getattr(self.strategy, "selectable_field_names", None)
         if callable(names):
@@ -53,9 +85,14 @@ def storage_prefixes(strategies: list[Strategy], root: str) -> dict[tuple[str, s
     """(group, resource) -> storage prefix, per the module rule above."""
     out: dict[tuple[str, str], str] = {}
     taken: set[str] = set()
-    for s in strategies:
+    views = [s for s in strategies if storage_gv(s) is not None]
+    for s in [s for s in strategies if storage_gv(s) is None] + views:
         gr = (s.info.group, s.info.resource)
         if gr in out:
+            continue
+        gv = storage_gv(s)
+        if gv is not None and (gv[0], s.info.resource) in out:
+            out[gr] = out[(gv[0], s.info.resource)]
             continue
         prefix = f"{root}{s.info.resource}/"
         if prefix in taken:

@@ -237,9 +237,14 @@ def _doc(obj: dict[str, Any], content_type: str = JSON) -> _Doc:
 
 
 class Discovery:
-    """Every discovery document, pre-encoded from a catalog (immutable after construction)."""
+    """Every discovery document, pre-encoded from a catalog. :meth:`rebuild` swaps in a new catalog's
+    documents (custom resources come and go); each document's ETag is its content hash, so clients'
+    cached copies go stale exactly when the content changes."""
 
     def __init__(self, catalog: CatalogView) -> None:
+        self.rebuild(catalog)
+
+    def rebuild(self, catalog: CatalogView) -> None:
         by_gv: dict[tuple[str, str], list[ResourceInfo]] = {}
         for s in catalog.strategies():
             by_gv.setdefault((s.info.group, s.info.version), []).append(s.info)

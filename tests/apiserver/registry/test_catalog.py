@@ -23,7 +23,7 @@ EXPECTED = [
     ("apps", "deployments"), ("apps", "replicasets"),
     ("events.k8s.io", "events"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
-    ("autoscaling", "horizontalpodautoscalers"),
+    ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
     ("batch", "cronjobs"), ("batch", "jobs"),
     ("policy", "poddisruptionbudgets"),
     ("rbac.authorization.k8s.io", "clusterrolebindings"), ("rbac.authorization.k8s.io", "clusterroles"),
@@ -38,7 +38,7 @@ EXPECTED = [
 def test_discovery_order() -> None:
     assert [(s.info.group, s.info.resource) for s in STRATEGIES] == EXPECTED
     assert CATALOG.groups() == [("", ["v1"]), ("apps", ["v1"]), ("events.k8s.io", ["v1"]),
-                                ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2"]), ("batch", ["v1"]),
+                                ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
                                 ("policy", ["v1"]), ("rbac.authorization.k8s.io", ["v1"]),
                                 ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
                                 ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]

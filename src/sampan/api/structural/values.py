@@ -214,7 +214,8 @@ def _list_map(value: list[Any], s: Schema, path: str, out: list[Cause]) -> None:
 
 def _object(value: dict[str, Any], s: Schema, path: str, out: list[Cause], *, root: bool) -> None:
     props = as_map(s.get("properties"))
-    for name in s.get("required") or []:
+    required_names = s.get("required")
+    for name in required_names if isinstance(required_names, list) else []:  # junk schemas: check_schema says so
         if isinstance(name, str) and name not in value:
             out.append(required(child(path, name)))
     max_p, min_p = s.get("maxProperties"), s.get("minProperties")

@@ -13,12 +13,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from sampan.api import meta
 from sampan.apiserver import protobuf_bodies
+
+if TYPE_CHECKING:
+    from sampan.apiserver.cacher.views import View
 
 FieldValues = Callable[[dict[str, Any]], Mapping[str, str]]
 
@@ -67,6 +70,8 @@ class CachedObject:
     _labels: dict[str, str] | None = None
     _fields: Mapping[str, str] | None = None
     _message: bytes | None = None
+    _views: dict[str, CachedObject] | None = None
+    """This object as other served versions show it (``cacher.views``), built on first use."""
 
     @classmethod
     def from_store(cls, key: str, value: bytes, revision: int, field_values_of: FieldValues) -> CachedObject:
@@ -142,25 +147,30 @@ class WatchEvent:
             return self._prev_at_rv
         return self.cur
 
-    def line(self, variant: str) -> bytes:
-        """``{"type":…,"object":…}\\n`` for ``variant``, encoded once per event and variant."""
-        cached = self._lines.get(variant)
+    def line(self, variant: str, view: View | None = None) -> bytes:
+        """``{"type":…,"object":…}\\n`` for ``variant`` (as ``view`` shows the object), encoded once per
+        event, variant and view."""
+        memo = variant if view is None else f"{variant}@{view.name}"
+        cached = self._lines.get(memo)
         if cached is None:
             wire_type = DELETED if variant == DELETED_PREV else variant
-            cached = b'{"type":"' + wire_type.encode() + b'","object":' + self.object_for(variant).raw + b"}\n"
-            self._lines[variant] = cached
+            obj = self.object_for(variant) if view is None else view.show(self.object_for(variant))
+            cached = b'{"type":"' + wire_type.encode() + b'","object":' + obj.raw + b"}\n"
+            self._lines[memo] = cached
         return cached
 
-    def frame(self, variant: str) -> bytes:
-        """The protobuf watch frame for ``variant``, encoded once per event and variant (raises like
-        :attr:`CachedObject.message`)."""
+    def frame(self, variant: str, view: View | None = None) -> bytes:
+        """The protobuf watch frame for ``variant`` (as ``view`` shows the object), encoded once per event,
+        variant and view (raises like :attr:`CachedObject.message`)."""
         if self._frames is None:
             self._frames = {}
-        cached = self._frames.get(variant)
+        memo = variant if view is None else f"{variant}@{view.name}"
+        cached = self._frames.get(memo)
         if cached is None:
             wire_type = DELETED if variant == DELETED_PREV else variant
-            cached = protobuf_bodies.watch_frame(wire_type, self.object_for(variant).envelope)
-            self._frames[variant] = cached
+            obj = self.object_for(variant) if view is None else view.show(self.object_for(variant))
+            cached = protobuf_bodies.watch_frame(wire_type, obj.envelope)
+            self._frames[memo] = cached
         return cached
 
 

@@ -27,6 +27,7 @@ from sampan.apiserver.cacher.objects import (
     encode_event,
 )
 from sampan.apiserver.cacher.triggers import WatcherSet
+from sampan.apiserver.cacher.views import View
 from sampan.apiserver.cacher.watcher import Bookmark, CacheWatcher, Filter, Item, variant_for
 from sampan.storage import Event, EventType, KeyValue
 
@@ -64,6 +65,11 @@ class ResourceCache:
         self._flush_scheduled = False
         self._last_flush_end = 0.0
         self._last_flush_cost = 0.0
+
+    @property
+    def field_values_of(self) -> FieldValues:
+        """The storage form's field-selector values (what filters over this cache compare)."""
+        return self._field_values_of
 
     # ---- feeding (the watch cache's task only) ---------------------------------------------------
 
@@ -142,6 +148,15 @@ class ResourceCache:
             return [objs[k] for k in keys]
         return [o for o in (objs[k] for k in keys) if flt.matches(o)]
 
+    def count_after(self, prefix: str, key: str) -> int:
+        """How many current keys under ``prefix`` sort after ``key`` (a paged list's remainder)."""
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self.objects)
+        keys = self._sorted_keys
+        lo = bisect.bisect_right(keys, key)
+        hi = bisect.bisect_left(keys, prefix[:-1] + chr(ord(prefix[-1]) + 1)) if prefix else len(keys)
+        return max(0, hi - lo)
+
     def events_since(self, rv: int, flt: Filter) -> list[Item]:
         """Window events after ``rv`` that concern ``flt``; 410 Expired when ``rv`` is too old."""
         if rv < self.window_start:
@@ -155,9 +170,11 @@ class ResourceCache:
                 out.append((ev, variant))
         return out
 
-    def add_watcher(self, flt: Filter, *, bookmarks: bool, initial: Iterable[Item]) -> CacheWatcher:
+    def add_watcher(self, flt: Filter, *, bookmarks: bool, initial: Iterable[Item],
+                    view: View | None = None) -> CacheWatcher:
+        """Register a watcher (``flt`` over the storage form; ``view``: the version it is shown)."""
         w = CacheWatcher(flt, capacity=self._watcher_capacity, bookmarks=bookmarks, initial=initial,
-                         notify=self._notify)
+                         notify=self._notify, view=view)
         self.watchers.add(w)
         return w
 
@@ -193,20 +210,24 @@ class ResourceCache:
         self.watchers.discard(w)
         w.close()
 
-    def bookmark(self, rv: int, *, initial_events_end: bool = False) -> Bookmark:
-        """A BOOKMARK for this resource at ``rv`` (optionally the ``k8s.io/initial-events-end`` one)."""
+    def bookmark(self, rv: int, *, initial_events_end: bool = False, view: View | None = None) -> Bookmark:
+        """A BOOKMARK for this resource at ``rv`` (optionally the ``k8s.io/initial-events-end`` one), with
+        the kind and apiVersion of ``view`` (default: the storage form's)."""
         md: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_events_end:
             md["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return Bookmark(rv, encode_event(BOOKMARK, {"kind": self.kind, "apiVersion": self.api_version, "metadata": md}))
+        kind, api_version = (self.kind, self.api_version) if view is None else (view.kind, view.name)
+        return Bookmark(rv, encode_event(BOOKMARK, {"kind": kind, "apiVersion": api_version, "metadata": md}))
 
     def send_bookmarks(self, rv: int) -> int:
-        """Offer one shared bookmark at ``rv`` to every watcher that asked for bookmarks."""
+        """Offer a bookmark at ``rv`` to every watcher that asked for bookmarks (one shared per view)."""
         targets = [w for w in self.watchers if w.bookmarks]
-        if not targets:
-            return 0
-        bm = self.bookmark(rv)
+        shared: dict[str, Bookmark] = {}
         for w in targets:
+            name = "" if w.view is None else w.view.name
+            bm = shared.get(name)
+            if bm is None:
+                bm = shared[name] = self.bookmark(rv, view=w.view)
             w.offer_bookmark(bm)
         return len(targets)
 

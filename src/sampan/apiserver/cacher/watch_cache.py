@@ -57,6 +57,37 @@ class WatchCache:
     def caches(self) -> list[ResourceCache]:
         return list(self._caches.values())
 
+    async def add_cache(self, cache: ResourceCache, *, attempts: int = 100) -> None:
+        """Start feeding ``cache`` at runtime (a CRD's resource): load its prefix at the revision the
+        watch cache has reached, and register it in the same event-loop step, so it sees exactly the
+        events after that load. Writes landing while the load runs make it start over (bounded by
+        ``attempts``; the last attempt registers anyway and logs)."""
+        await self.ready.wait()
+        for attempt in range(attempts):
+            revision = self.revision
+            kvs: list[KeyValue] = []
+            start_after: str | None = None
+            while True:
+                page = await self._store.list(cache.prefix, revision=revision, limit=self._page_size,
+                                              start_after=start_after)
+                kvs.extend(page.kvs)
+                if not page.more or not page.kvs:
+                    break
+                start_after = page.kvs[-1].key
+            if self.revision == revision or attempt == attempts - 1:
+                if self.revision != revision:
+                    log.warning("resource cache registered while writes raced its load prefix=%s", cache.prefix)
+                cache.reset(kvs, revision)
+                self._caches[cache.prefix] = cache
+                return
+
+    def remove_cache(self, prefix: str) -> None:
+        """Stop feeding the cache of ``prefix`` and close its watchers (no-op when absent)."""
+        cache = self._caches.pop(prefix, None)
+        if cache is not None:
+            for w in list(cache.watchers):
+                cache.remove_watcher(w)
+
     # ---- revision tracking -----------------------------------------------------------------------
 
     def _advance(self, revision: int) -> None:
@@ -120,13 +151,14 @@ class WatchCache:
             page = await self._store.list(root, revision=revision, limit=self._page_size, start_after=start_after)
             for kv in page.kvs:
                 cache = self._route(kv.key)
-                if cache is not None:
-                    by_cache[cache.prefix].append(kv)
+                if cache is not None:  # setdefault: add_cache may register one while this loads
+                    by_cache.setdefault(cache.prefix, []).append(kv)
             if not page.more or not page.kvs:
                 break
             start_after = page.kvs[-1].key
         for prefix, kvs in by_cache.items():
-            self._caches[prefix].reset(kvs, revision)
+            if prefix in self._caches:  # remove_cache may have dropped one meanwhile
+                self._caches[prefix].reset(kvs, revision)
         self.revision = 0
         self._advance(revision)
         self.reloads += 1

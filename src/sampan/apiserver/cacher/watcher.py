@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sampan.apiserver.cacher.objects import ADDED, DELETED, DELETED_PREV, MODIFIED, CachedObject, WatchEvent
+from sampan.apiserver.cacher.views import View
 
 
 class _Matcher(Protocol):
@@ -101,8 +102,11 @@ class CacheWatcher:
         bookmarks: bool,
         initial: Iterable[Item] = (),
         notify: Callable[[CacheWatcher], None] | None = None,
+        view: View | None = None,
     ) -> None:
         self.filter = flt
+        self.view = view
+        """The served version this watcher sees (None: the storage form); ``filter`` is over the storage form."""
         self.capacity = capacity
         self.bookmarks = bookmarks
         self.initial: list[Item] = list(initial)

@@ -16,7 +16,6 @@ from aiohttp import web
 from sampan.api import errors
 from sampan.apiserver.admission import admit_create
 from sampan.apiserver.bodies import read_body
-from sampan.apiserver.cacher.objects import encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.fieldvalidation import add_warning_headers
 from sampan.apiserver.handlers import objectmeta as om
@@ -84,7 +83,7 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
     attempts = GENERATE_NAME_ATTEMPTS if generated else 1
     for attempt in range(attempts):
         try:
-            rev = await ctx.store.create(scope.key(namespace, name), encode_for_store(obj))
+            rev = await ctx.store.create(scope.key(namespace, name), scope.encode(obj))
             break
         except KeyExists:
             if attempt + 1 >= attempts:

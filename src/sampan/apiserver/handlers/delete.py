@@ -16,7 +16,6 @@ import orjson
 from aiohttp import web
 
 from sampan.api import errors, meta
-from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers.deletion import (
     DeleteOptions,
@@ -50,7 +49,7 @@ async def delete_object(ctx: ServerContext, scope: Scope, key: str, name: str, o
             raise errors.not_found(info.resource, name, info.group) from None
         except StorageError as exc:
             raise to_api_error(exc, resource=info.resource, group=info.group, name=name) from None
-        obj = decode_stored(kv.value, kv.mod_revision)
+        obj = scope.decode(kv.value, kv.mod_revision)
         outcome, result = plan(scope, obj, opts=opts, now=ctx.clock.wall())
         if outcome is Outcome.UNCHANGED:
             return result, False
@@ -58,7 +57,7 @@ async def delete_object(ctx: ServerContext, scope: Scope, key: str, name: str, o
             return result, outcome is Outcome.REMOVE
         try:
             if outcome is Outcome.UPDATE:
-                rev = await ctx.store.update(key, encode_for_store(result), expected_mod_revision=kv.mod_revision)
+                rev = await ctx.store.update(key, scope.encode(result), expected_mod_revision=kv.mod_revision)
                 result["metadata"]["resourceVersion"] = str(rev)
                 log.debug("marked for deletion resource=%s name=%s", info.resource, name)
                 return result, False

@@ -30,10 +30,10 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         cached = scope.cache.objects.get(key)
         if cached is None:
             raise errors.not_found(info.resource, t.name, info.group)
-        return object_response(request, scope, cached, now=ctx.clock.wall())
+        return object_response(request, scope, scope.shown(cached), now=ctx.clock.wall())
     try:
         kv = await ctx.store.get(key)
     except StorageError as exc:
         raise to_api_error(exc, resource=info.resource, group=info.group, name=t.name) from None
-    obj = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, scope.strategy.field_values)
-    return object_response(request, scope, obj, now=ctx.clock.wall())
+    obj = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, scope.cache.field_values_of)
+    return object_response(request, scope, scope.shown(obj), now=ctx.clock.wall())

@@ -31,7 +31,7 @@ from typing import Any
 
 from sampan.api import errors, meta
 from sampan.apiserver.admission import admit_update
-from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
+from sampan.apiserver.cacher.objects import encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.writeopts import WriteOptions, record_update
@@ -111,7 +111,7 @@ async def update_object(ctx: ServerContext, req: UpdateRequest) -> tuple[dict[st
             raise errors.not_found(info.resource, req.name, info.group) from None
         except StorageError as exc:
             raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
-        old = decode_stored(kv.value, kv.mod_revision)
+        old = scope.decode(kv.value, kv.mod_revision)
         new = req.transform(copy.deepcopy(old))
         om.check_body(new, scope, namespace=req.namespace or None, name=req.name)
         uid = new["metadata"].get("uid")
@@ -147,7 +147,7 @@ async def update_object(ctx: ServerContext, req: UpdateRequest) -> tuple[dict[st
                 new["metadata"]["resourceVersion"] = str(gone.mod_revision)
                 log.info("finalized and deleted resource=%s name=%s", info.resource, req.name)
                 return new, True
-            rev = await ctx.store.update(key, encode_for_store(new), expected_mod_revision=kv.mod_revision)
+            rev = await ctx.store.update(key, scope.encode(new), expected_mod_revision=kv.mod_revision)
         except Conflict:
             if expected is not None:
                 raise errors.conflict(info.resource, req.name, MODIFIED, info.group) from None

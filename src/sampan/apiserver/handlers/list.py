@@ -17,12 +17,12 @@ from sampan.apiserver.routes import Target
 
 def filter_for(t: Target, opts: ListOptions) -> Filter:
     """The objects a request selects: its namespace, selectors and, for the legacy single-object watch
-    path (``/watch/…/<name>``), that name."""
+    path (``/watch/…/<name>``), that name; field names translated to the storage form's (``Scope.view``)."""
     namespace = t.namespace if t.scope.info.namespaced and t.namespace else None
     fields = opts.field_selector
     if t.name is not None:
         fields = FieldSelector([*fields.requirements, FieldRequirement("metadata.name", "=", t.name)])
-    return Filter(namespace, opts.label_selector, fields)
+    return t.scope.storage_filter(Filter(namespace, opts.label_selector, fields))
 
 
 def from_store(opts: ListOptions) -> bool:
@@ -51,7 +51,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     if use_store:
         page = await list_from_store(ctx, scope, flt, opts)
         return list_response(request, scope, page.items, resource_version=page.revision,
-                             continue_token=page.continue_token, now=now)
+                             continue_token=page.continue_token, remaining=page.remaining, now=now)
     # no await between reading the cache's state and its revision: one consistent snapshot
-    items = scope.cache.sorted_objects(flt)
+    items = [scope.shown(o) for o in scope.cache.sorted_objects(flt)]
     return list_response(request, scope, items, resource_version=ctx.watch_cache.revision, now=now)

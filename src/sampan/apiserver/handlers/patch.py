@@ -82,13 +82,13 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     if not raw.strip():
         raise errors.BadRequest("the body of the request is empty; expected a patch document")
     if t.subresource == "scale":
-        transform = _scale_transform(kind, raw, name=t.name)
+        transform = _scale_transform(kind, raw, name=t.name, paths=scale_view.custom_paths(scope))
     else:
         transform = _object_transform(scope, kind, raw, opts)
     req = UpdateRequest(scope, t.namespace or "", t.name, t.subresource, transform, opts)
     obj, _ = await update_object(ctx, req)
     if t.subresource == "scale":
-        return raw_response(orjson.dumps(scale_view.to_scale(obj)))
+        return raw_response(orjson.dumps(scale_view.to_scale(obj, scale_view.custom_paths(scope))))
     return add_warning_headers(object_response(request, scope, obj, now=ctx.clock.wall()), opts.warnings)
 
 
@@ -110,12 +110,12 @@ def _object_transform(scope: Scope, kind: str, raw: bytes, opts: WriteOptions) -
     return transform
 
 
-def _scale_transform(kind: str, raw: bytes, *, name: str) -> Transform:
+def _scale_transform(kind: str, raw: bytes, *, name: str, paths: dict[str, str] | None) -> Transform:
     node = type_for_kind("autoscaling", "v1", "Scale")
 
     def transform(old: dict[str, Any]) -> dict[str, Any]:
-        patched = patches.apply_patch(kind, scale_view.to_scale(old), raw, type_node=node)
-        return scale_view.from_scale(old, patched, name=name)
+        patched = patches.apply_patch(kind, scale_view.to_scale(old, paths), raw, type_node=node)
+        return scale_view.from_scale(old, patched, name=name, paths=paths)
 
     return transform
 

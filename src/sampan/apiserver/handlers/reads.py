@@ -47,10 +47,23 @@ class Page:
     items: list[CachedObject]
     revision: int
     continue_token: str = ""
+    remaining: int | None = None
+    """``remainingItemCount``: set, as upstream, when a limit cut an unfiltered list and the count is known."""
 
 
 def _storage_error(scope: Scope, err: StorageError) -> errors.APIError:
     return to_api_error(err, resource=scope.info.resource, group=scope.info.group, name="")
+
+
+def _remaining(ctx: ServerContext, scope: Scope, flt: Filter, prefix: str, last_key: str,
+               revision: int) -> int | None:
+    """The keys after ``last_key`` at ``revision`` — upstream counts them in etcd and omits the count when
+    selectors filter (it would be inaccurate). sampan counts them in the watch cache, so only when the
+    cache is exactly at ``revision`` (no await between this check and the count)."""
+    selective = (flt.labels is not None and not flt.labels.empty) or (flt.fields is not None and not flt.fields.empty)
+    if selective or not ctx.watch_cache.ready.is_set() or ctx.watch_cache.revision != revision:
+        return None
+    return scope.cache.count_after(prefix, last_key)
 
 
 async def list_from_store(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page:
@@ -80,7 +93,7 @@ async def list_from_store(ctx: ServerContext, scope: Scope, flt: Filter, opts: L
             await wait_not_older_than(ctx, requested)
     limit = opts.limit
     items: list[CachedObject] = []
-    fv = scope.strategy.field_values
+    fv = scope.cache.field_values_of  # filters see the storage form
     try:
         while True:
             page = await ctx.store.list(prefix, revision=revision, limit=limit, start_after=start_after)
@@ -91,11 +104,13 @@ async def list_from_store(ctx: ServerContext, scope: Scope, flt: Filter, opts: L
                 co = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, fv)
                 last_key = kv.key
                 if flt.matches(co):
-                    items.append(co)
+                    items.append(scope.shown(co))
                     if limit and len(items) >= limit:
                         more = page.more or i < len(page.kvs) - 1
-                        tok = continuetoken.encode(revision=revision, last_key=kv.key, prefix=prefix) if more else ""
-                        return Page(items, revision, tok)
+                        if not more:
+                            return Page(items, revision)
+                        tok = continuetoken.encode(revision=revision, last_key=kv.key, prefix=prefix)
+                        return Page(items, revision, tok, _remaining(ctx, scope, flt, prefix, kv.key, revision))
             if not page.more or not page.kvs:
                 return Page(items, revision)
             start_after = last_key

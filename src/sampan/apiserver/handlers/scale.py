@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from sampan.api import errors, meta
+from sampan.api.crd import scale as crdscale
 from sampan.api.selectors import format_label_selector
 from sampan.apiserver.bodies import read_object
 from sampan.apiserver.cacher.objects import decode_stored
@@ -31,8 +32,16 @@ SCALE_API_VERSION = "autoscaling/v1"
 _KEPT_META = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
 
 
-def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
-    """The Scale view of a deployment or replicaset."""
+def custom_paths(scope: Scope) -> dict[str, str] | None:
+    """A custom resource's scale paths (``specReplicasPath`` …); None for built-ins."""
+    paths = getattr(scope.strategy, "scale", None)
+    return paths if isinstance(paths, dict) else None
+
+
+def to_scale(obj: dict[str, Any], paths: dict[str, str] | None = None) -> dict[str, Any]:
+    """The Scale view of a deployment or replicaset (or, with ``paths``, of a custom resource)."""
+    if paths is not None:
+        return crdscale.to_scale(obj, paths)
     md = meta.metadata(obj)
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
@@ -52,7 +61,7 @@ def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def from_scale(old: dict[str, Any], scale: Any, *, name: str) -> dict[str, Any]:
+def from_scale(old: dict[str, Any], scale: Any, *, name: str, paths: dict[str, str] | None = None) -> dict[str, Any]:
     """``old`` with the replicas of ``scale`` (400/422 for a malformed or invalid Scale)."""
     if not isinstance(scale, dict):
         raise errors.BadRequest("the body of the request must be a Scale object")
@@ -75,7 +84,10 @@ def from_scale(old: dict[str, Any], scale: Any, *, name: str) -> dict[str, Any]:
                                                                    "must be greater than or equal to 0")],
                                     group="autoscaling")
     new = copy.deepcopy(old)
-    new.setdefault("spec", {})["replicas"] = replicas
+    if paths is not None:
+        crdscale.set_replicas(new, paths.get("specReplicasPath", ".spec.replicas"), replicas)
+    else:
+        new.setdefault("spec", {})["replicas"] = replicas
     rv = md.get("resourceVersion")
     if isinstance(rv, str) and rv:
         new["metadata"]["resourceVersion"] = rv
@@ -95,18 +107,20 @@ async def _read(ctx: ServerContext, scope: Scope, t: Target) -> dict[str, Any]:
 
 
 async def handle_get(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
-    if not t.namespace:
+    if not t.namespace and t.scope.info.namespaced:
         raise errors.NotFound("the server could not find the requested resource")
-    return raw_response(orjson.dumps(to_scale(await _read(ctx, t.scope, t))))
+    return raw_response(orjson.dumps(to_scale(await _read(ctx, t.scope, t), custom_paths(t.scope))))
 
 
 async def handle_update(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
     assert t.name is not None
-    if not t.namespace:
+    if not t.namespace and t.scope.info.namespaced:
         raise errors.NotFound("the server could not find the requested resource")
+    paths = custom_paths(t.scope)
     opts = writeopts.parse(request)
     body = await read_object(request, max_bytes=ctx.config.max_body_bytes, expect="Scale")
     name = t.name
-    req = UpdateRequest(t.scope, t.namespace, name, "scale", lambda old: from_scale(old, body, name=name), opts)
+    req = UpdateRequest(t.scope, t.namespace or "", name, "scale",
+                        lambda old: from_scale(old, body, name=name, paths=paths), opts)
     obj, _ = await update_object(ctx, req)
-    return raw_response(orjson.dumps(to_scale(obj)))
+    return raw_response(orjson.dumps(to_scale(obj, paths)))

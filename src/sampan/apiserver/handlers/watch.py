@@ -32,6 +32,7 @@ from aiohttp import web
 from sampan.api import errors, protobuf
 from sampan.apiserver import protobuf_bodies, tables
 from sampan.apiserver.cacher.objects import ADDED, ERROR, CachedObject, WatchEvent, encode_event
+from sampan.apiserver.cacher.views import View, view_of
 from sampan.apiserver.cacher.watcher import Bookmark, CacheWatcher, Item, Sink
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.handlers.list import filter_for
@@ -73,10 +74,10 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     if initial_state:
         initial: list[Item] = [(_added(o), ADDED) for o in cache.sorted_objects(flt)]
         if opts.send_initial_events and opts.allow_watch_bookmarks:
-            initial.append(cache.bookmark(wc.revision, initial_events_end=True))
-        watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=initial)
+            initial.append(cache.bookmark(wc.revision, initial_events_end=True, view=scope.view))
+        watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=initial, view=scope.view)
     elif rv in ("", "0"):
-        watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=())
+        watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=(), view=scope.view)
     else:
         try:
             replay = cache.events_since(int(rv), flt)
@@ -84,7 +85,8 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             status = exc.to_status()
             error_line = protobuf_bodies.error_frame(status) if pb else encode_event(ERROR, status)
         else:
-            watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=replay)
+            watcher = cache.add_watcher(flt, bookmarks=opts.allow_watch_bookmarks, initial=replay,
+                                        view=scope.view)
 
     content_type = protobuf_bodies.WATCH_CONTENT_TYPE if pb else rep.content_type
     response = web.StreamResponse(status=200, headers={"Content-Type": content_type,
@@ -139,9 +141,10 @@ async def _pump(
 ) -> None:
     timer = asyncio.get_running_loop().call_later(timeout, watcher.expire)
     passthrough = renderer.passthrough
+    view = watcher.view
     shared = _frame if use_protobuf else _line
     if passthrough and transport is not None:
-        watcher.sink = _direct_sink(transport, counter, shared)
+        watcher.sink = _direct_sink(transport, counter, shared, view)
     if transport is not None:
         watcher.on_close = _abort_if_stuck(watcher, transport)
     try:
@@ -149,13 +152,13 @@ async def _pump(
             batch = watcher.take()
             if batch:
                 if use_protobuf:
-                    chunks, failure = _frames(batch)
+                    chunks, failure = _frames(batch, view)
                     if failure is not None:
                         log.warning("ending a protobuf watch: %s", failure)
                         watcher.expire()  # nothing after the ERROR event
                         chunks.append(protobuf_bodies.error_frame(errors.InternalError(str(failure)).to_status()))
                 else:
-                    chunks = [_encode(item, renderer, passthrough, ctx) for item in batch]
+                    chunks = [_encode(item, renderer, passthrough, ctx, view) for item in batch]
                 if counter is not None:
                     for c in chunks:
                         counter.sent(len(c))
@@ -186,31 +189,32 @@ def _abort_if_stuck(watcher: CacheWatcher, transport: asyncio.Transport) -> Call
     return on_close
 
 
-def _line(item: Item) -> bytes:
+def _line(item: Item, view: View | None = None) -> bytes:
     """The shared JSON line of a passthrough item."""
-    return item.line if isinstance(item, Bookmark) else item[0].line(item[1])
+    return item.line if isinstance(item, Bookmark) else item[0].line(item[1], view)
 
 
-def _frame(item: Item) -> bytes:
+def _frame(item: Item, view: View | None = None) -> bytes:
     """The shared protobuf frame of an item (a bookmark's is built per watcher: they are rare). Raises
     ``ProtobufError`` for an object that does not fit its schema."""
     if isinstance(item, Bookmark):
         return protobuf_bodies.watch_frame("BOOKMARK", protobuf.encode(orjson.loads(item.line)["object"]))
-    return item[0].frame(item[1])
+    return item[0].frame(item[1], view)
 
 
-def _frames(batch: Sequence[Item]) -> tuple[list[bytes], protobuf.ProtobufError | None]:
+def _frames(batch: Sequence[Item], view: View | None) -> tuple[list[bytes], protobuf.ProtobufError | None]:
     """The frames of ``batch`` up to the first item that cannot be encoded (and that item's error)."""
     out: list[bytes] = []
     for item in batch:
         try:
-            out.append(_frame(item))
+            out.append(_frame(item, view))
         except protobuf.ProtobufError as exc:
             return out, exc
     return out, None
 
 
-def _direct_sink(transport: asyncio.Transport, counter: Any, shared: Callable[[Item], bytes]) -> Sink:
+def _direct_sink(transport: asyncio.Transport, counter: Any, shared: Callable[[Item, View | None], bytes],
+                 view: View | None) -> Sink:
     """Write pending events as one HTTP chunk straight to an idle connection (nothing buffered), skipping
     the writer task; a connection with buffered bytes gets them through the writer (and back-pressure),
     and so do items that fail to encode (the writer ends the stream with an ERROR event)."""
@@ -220,10 +224,10 @@ def _direct_sink(transport: asyncio.Transport, counter: Any, shared: Callable[[I
         if transport.is_closing() or transport.get_write_buffer_size():
             return False
         if json:  # the hot path: no extra call per event
-            lines = [item.line if isinstance(item, Bookmark) else item[0].line(item[1]) for item in items]
+            lines = [item.line if isinstance(item, Bookmark) else item[0].line(item[1], view) for item in items]
         else:
             try:
-                lines = [shared(item) for item in items]
+                lines = [shared(item, view) for item in items]
             except protobuf.ProtobufError:
                 return False
         data = b"".join(lines) if len(lines) > 1 else lines[0]
@@ -236,7 +240,8 @@ def _direct_sink(transport: asyncio.Transport, counter: Any, shared: Callable[[I
     return sink
 
 
-def _encode(item: Item, renderer: tables.WatchRenderer, passthrough: bool, ctx: ServerContext) -> bytes:
+def _encode(item: Item, renderer: tables.WatchRenderer, passthrough: bool, ctx: ServerContext,
+            view: View | None) -> bytes:
     if isinstance(item, Bookmark):
         if passthrough:
             return item.line
@@ -244,7 +249,7 @@ def _encode(item: Item, renderer: tables.WatchRenderer, passthrough: bool, ctx: 
         return orjson.dumps(renderer.render_event("BOOKMARK", obj, now=ctx.clock.wall())) + b"\n"
     event, variant = item
     if passthrough:
-        return event.line(variant)
+        return event.line(variant, view)
     wire_type = "DELETED" if variant == "DELETED_PREV" else variant
-    obj = event.object_for(variant).obj
+    obj = view_of(event.object_for(variant), view).obj
     return orjson.dumps(renderer.render_event(wire_type, obj, now=ctx.clock.wall())) + b"\n"

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 __all__ = ["OpenAPIService", "build_document", "register"]
 
 
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_LIST_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"
+
+
 class CatalogView(Protocol):
     def strategies(self) -> list[Strategy]: ...
 
@@ -54,10 +58,13 @@ def _subresource_schemas(info: ResourceInfo, kind_schema: str) -> dict[str, tupl
     return out
 
 
-def build_document(group: str, version: str, infos: list[ResourceInfo]) -> dict[str, Any]:
+def build_document(group: str, version: str, infos: list[ResourceInfo], *,
+                   custom: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The OpenAPI 3 document of one group-version: its resources' operations and every schema they
-    reach. Kinds upstream does not define get an open object schema (``x-kubernetes-preserve-unknown-
-    fields``) so a document is always produced."""
+    reach. ``custom`` maps a custom kind's (group, version, kind) to its published schemas (the kind's
+    first, then its list's; ``sampan.api.crd.openapi.kind_schemas``). Other kinds upstream does not
+    define get an open object schema (``x-kubernetes-preserve-unknown-fields``) so a document is
+    always produced."""
     defs = schemas.definitions()
     all_paths: dict[str, Any] = {}
     roots = [oapaths.STATUS_SCHEMA, oapaths.DELETE_OPTIONS_SCHEMA, oapaths.PATCH_SCHEMA, oapaths.WATCH_EVENT_SCHEMA]
@@ -65,6 +72,11 @@ def build_document(group: str, version: str, infos: list[ResourceInfo]) -> dict[
     for info in infos:
         kind_schema = schemas.schema_name(info.group, info.version, info.kind)
         list_schema = schemas.schema_name(info.group, info.version, info.list_kind_name)
+        published = (custom or {}).get((info.group, info.version, info.kind))
+        if kind_schema is None and published:
+            kind_schema, list_schema = [*list(published), None][:2]
+            extra.update(published)
+            roots += [_OBJECT_META, _LIST_META]
         if kind_schema is None:
             kind_schema = f"io.sampan.{_gv_path(info.group, info.version).replace('/', '.')}.{info.kind}"
             extra[kind_schema] = {
@@ -105,12 +117,19 @@ class OpenAPIService:
     """Builds (once) and serves the OpenAPI v3 index and documents of a catalog."""
 
     def __init__(self, catalog: CatalogView) -> None:
+        self._building: asyncio.Lock | None = None
+        self.rebuild(catalog)
+
+    def rebuild(self, catalog: CatalogView, *,
+                custom_schemas: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> None:
+        """Serve ``catalog`` from now on (custom resources came or went); documents are rebuilt lazily.
+        ``custom_schemas``: see :func:`build_document`."""
         self._by_gv: dict[str, list[ResourceInfo]] = {}
         for s in catalog.strategies():
             self._by_gv.setdefault(_gv_path(s.info.group, s.info.version), []).append(s.info)
+        self._custom = dict(custom_schemas or {})
         self._docs: dict[str, _Encoded] | None = None
         self._v2: tuple[bytes, bytes] | None = None
-        self._building: asyncio.Lock | None = None
 
     async def ready_documents(self) -> dict[str, _Encoded]:
         """:meth:`documents`, built in a worker thread the first time (about 0.1-0.3 s of CPU) so the
@@ -121,33 +140,37 @@ class OpenAPIService:
             self._building = asyncio.Lock()
         async with self._building:
             if self._docs is None:
-                await asyncio.to_thread(self.documents)
-        assert self._docs is not None
-        return self._docs
+                return await asyncio.to_thread(self.documents)
+        return self._docs if self._docs is not None else self.documents()
 
     def documents(self) -> dict[str, _Encoded]:
         """Every document, encoded; built on first use."""
         if self._docs is None:
+            by_gv = self._by_gv  # a rebuild() while this runs (in a thread) must not be overwritten
             docs: dict[str, _Encoded] = {}
             patches: list[v2.PatchOperation] = []
-            for path, infos in self._by_gv.items():
+            for path, infos in by_gv.items():
                 info = infos[0]
-                doc = build_document(info.group, info.version, infos)
+                doc = build_document(info.group, info.version, infos, custom=self._custom)
                 patches += v2.patch_operations(doc["paths"])
                 body = orjson.dumps(doc)
                 digest = hashlib.sha512(body).hexdigest().upper()
                 docs[path] = _Encoded(body, gzip.compress(body, compresslevel=6, mtime=0), digest)
-            self._docs = docs
             version = "v1.32.0-sampan"
-            self._v2 = (v2.document_proto(patches, version=version),
+            built_v2 = (v2.document_proto(patches, version=version),
                         orjson.dumps(v2.document_json(patches, version=version)))
             log.info("openapi v3 documents built count=%d", len(docs))
+            if self._by_gv is by_gv:
+                self._docs, self._v2 = docs, built_v2
+            return docs
         return self._docs
 
     async def handle_v2(self, request: web.Request) -> web.StreamResponse:
         """``/openapi/v2``: protobuf when the client lists gnostic's media type, else JSON."""
         accept = request.headers.get("Accept") or ""
         await self.ready_documents()
+        if self._v2 is None:  # a rebuild() raced the build
+            self.documents()
         assert self._v2 is not None
         proto, as_json = self._v2
         if v2.PROTOBUF_MEDIA_TYPE in accept or v2.PROTOBUF_CONTENT_TYPE in accept:

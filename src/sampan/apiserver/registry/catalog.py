@@ -5,7 +5,8 @@ coordination.k8s.io, discovery.k8s.io); resources inside a group-version are sor
 upstream's discovery lists them. A new built-in resource is one module with a strategy class plus one
 line in ``BUILTIN``.
 
-Invariants: (group, version, resource) is unique; (group, kind) is unique.
+Invariants: (group, version, resource) is unique; (group, kind) is unique except for the other served
+versions of a kind (``registry.conversion``), and ``by_kind`` answers the stored version's strategy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from collections.abc import Iterable
 
 from sampan.apiserver.registry.base import BaseStrategy
+from sampan.apiserver.registry.conversion import storage_gv
 from sampan.apiserver.registry.strategy import Strategy
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ BUILTIN: tuple[str, ...] = (
     "poddisruptionbudgets:PodDisruptionBudgetStrategy",
     "cronjobs:CronJobStrategy",
     "horizontalpodautoscalers:HorizontalPodAutoscalerStrategy",
+    "horizontalpodautoscalers_v1:HorizontalPodAutoscalerV1Strategy",
     "selfsubjectaccessreviews:SelfSubjectAccessReviewStrategy",
     "customresourcedefinitions:CustomResourceDefinitionStrategy",
 )
@@ -77,9 +80,13 @@ class Catalog:
             gvr = (s.info.group, s.info.version, s.info.resource)
             if gvr in self._by_gvr:
                 raise ValueError(f"resource {gvr} registered twice")
-            if (s.info.group, s.info.kind) in self._by_kind:
-                raise ValueError(f"kind {s.info.kind!r} registered twice in group {s.info.group!r}")
             self._by_gvr[gvr] = s
+            prev = self._by_kind.get((s.info.group, s.info.kind))
+            if prev is not None:
+                if storage_gv(s) is not None:  # another version of a kind: by_kind keeps the storage one
+                    continue
+                if storage_gv(prev) is None:
+                    raise ValueError(f"kind {s.info.kind!r} registered twice in group {s.info.group!r}")
             self._by_kind[(s.info.group, s.info.kind)] = s
 
     @classmethod

@@ -1,8 +1,14 @@
 """events.k8s.io/v1 events: the structured event API (``regarding``, ``note``, ``series``,
 ``reportingController``). Strict validation as upstream applies to this API; the table is the same
-as core events' (the row is computed over a core-shaped view of the object).
+as core events' (the row is computed over the core form of the object).
 
-sampan stores these apart from core/v1 events (no conversion between the two yet).
+Stored as core/v1 Events (one key space, ``/registry/events/``): an event written through either API
+is read through both, converted field by field as upstream's ``Convert_v1_Event_To_core_Event`` and
+back: regarding <-> involvedObject, note <-> message, deprecatedSource <-> source,
+reportingController <-> reportingComponent, deprecatedFirstTimestamp/LastTimestamp/Count <->
+firstTimestamp/lastTimestamp/count; eventTime, series, action, related, type, reason and
+reportingInstance keep their names. Field selectors name this API's fields and are translated
+(``regarding.name`` -> ``involvedObject.name``…), as upstream's field label conversion does.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from typing import Any, ClassVar
 from sampan.api import humanize, validation
 from sampan.api.errors import Cause, invalid, required
 from sampan.api.resources import ResourceInfo
-from sampan.apiserver.registry.base import BaseStrategy, as_dict
+from sampan.apiserver.registry.base import BaseStrategy
+from sampan.apiserver.registry.conversion import Converted
 from sampan.apiserver.registry.events import (
     ACTION_MAX,
     EVENT_COLUMNS,
@@ -24,10 +31,12 @@ from sampan.apiserver.registry.events import (
 from sampan.apiserver.registry.strategy import Object, TableColumn
 
 TYPES = ("Normal", "Warning")
+IMMUTABLE = ("regarding", "reason", "type", "reportingController", "reportingInstance", "action", "eventTime",
+             "deprecatedSource", "deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount")
 DEPRECATED_FIELDS = ("deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount", "deprecatedSource")
 
 
-class EventV1Strategy(BaseStrategy):
+class EventV1Strategy(Converted, BaseStrategy):
     info = ResourceInfo(
         group="events.k8s.io", version="v1", resource="events", kind="Event", singular="event", namespaced=True,
         short_names=("ev",),
@@ -46,6 +55,31 @@ class EventV1Strategy(BaseStrategy):
         ("type", "type"),
     )
     columns: ClassVar[tuple[TableColumn, ...]] = EVENT_COLUMNS
+    storage_gv = ("", "v1")
+    field_labels: ClassVar[dict[str, str]] = {
+        **{f"regarding.{k}": f"involvedObject.{k}"
+           for k in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+        "reportingController": "reportingComponent",
+    }
+
+    def to_storage(self, obj: Object) -> Object:
+        return to_core(obj)
+
+    def from_storage(self, obj: Object) -> Object:
+        return from_core(obj)
+
+    def validate_update(self, obj: Object, old: Object) -> list[Cause]:
+        """Upstream's update rules for this API: metadata, the immutable fields (what the event is about,
+        reason, type, the deprecated core fields), series and note limits — not the create rules, so an
+        event written through core/v1 (no eventTime, deprecated fields set) can still be updated here."""
+        causes = validation.validate_object_meta(obj, namespaced=True, name_rule=self.name_rule)
+        causes += validation.validate_object_meta_update(obj, old)
+        for key in IMMUTABLE:
+            if obj.get(key) != old.get(key):
+                causes.append(invalid(key, "", "field is immutable"))
+        causes += [c for c in self.validate_spec(obj)
+                   if c.field.startswith("series") or c.field == "note"]
+        return causes
 
     def validate_spec(self, obj: Object) -> list[Cause]:
         causes: list[Cause] = []
@@ -92,26 +126,48 @@ class EventV1Strategy(BaseStrategy):
         return False
 
     def table_row(self, obj: Object, now: float) -> list[Any]:
-        return event_row(core_view(obj), now)
+        return event_row(to_core(obj), now)
 
 
-def core_view(ev: Object) -> dict[str, Any]:
-    """An events.k8s.io/v1 event in core/v1 field names (upstream's conversion, for printing)."""
-    source = as_dict(ev.get("deprecatedSource"))
-    view: dict[str, Any] = {
-        "metadata": ev.get("metadata"),
-        "involvedObject": ev.get("regarding"),
-        "reason": ev.get("reason"),
-        "message": ev.get("note"),
-        "type": ev.get("type"),
-        "eventTime": ev.get("eventTime"),
-        "firstTimestamp": ev.get("deprecatedFirstTimestamp"),
-        "lastTimestamp": ev.get("deprecatedLastTimestamp"),
-        "count": ev.get("deprecatedCount"),
-        "source": source,
-        "reportingComponent": ev.get("reportingController"),
-        "reportingInstance": ev.get("reportingInstance"),
-    }
-    if isinstance(ev.get("series"), dict):
-        view["series"] = ev["series"]
-    return view
+RENAMED = (("regarding", "involvedObject"), ("note", "message"), ("deprecatedSource", "source"),
+           ("reportingController", "reportingComponent"), ("deprecatedFirstTimestamp", "firstTimestamp"),
+           ("deprecatedLastTimestamp", "lastTimestamp"), ("deprecatedCount", "count"))
+"""(events.k8s.io/v1 field, core/v1 field) pairs of upstream's conversion."""
+SAME = ("eventTime", "series", "action", "related", "type", "reason", "reportingInstance")
+
+
+def to_core(ev: Object) -> dict[str, Any]:
+    """An events.k8s.io/v1 event in its core/v1 form (a new dict; nested values are shared)."""
+    out: dict[str, Any] = {"kind": "Event", "apiVersion": "v1", "metadata": _metadata(ev)}
+    for new, old in RENAMED:
+        if ev.get(new) is not None:
+            out[old] = ev[new]
+    for key in SAME:
+        if ev.get(key) is not None:
+            out[key] = ev[key]
+    # fields core/v1 always carries (upstream: non-omitempty structs and strings)
+    out.setdefault("involvedObject", {})
+    out.setdefault("source", {})
+    out.setdefault("reportingComponent", "")
+    out.setdefault("reportingInstance", "")
+    return out
+
+
+def from_core(ev: Object) -> dict[str, Any]:
+    """A core/v1 event in its events.k8s.io/v1 form (a new dict; nested values are shared)."""
+    out: dict[str, Any] = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": _metadata(ev)}
+    for new, old in RENAMED:
+        value = ev.get(old)
+        if value is None or (new == "deprecatedSource" and not value) or value == "" or value == 0:
+            continue  # upstream's omitempty
+        out[new] = value
+    for key in SAME:
+        if ev.get(key) is not None and ev.get(key) != "":
+            out[key] = ev[key]
+    out.setdefault("regarding", {})
+    return out
+
+
+def _metadata(ev: Object) -> dict[str, Any]:
+    md = ev.get("metadata")
+    return dict(md) if isinstance(md, dict) else {}

@@ -1,7 +1,7 @@
 """autoscaling/v2 horizontalpodautoscalers: replica bounds and metric targets for a scalable resource.
 
-Only autoscaling/v2 is served: autoscaling/v1 (which kubectl 1.32's ``autoscale`` sends) needs conversion
-between the two versions, which sampan lacks, so v1 URLs answer 404. No controller acts on HPAs yet.
+This is the storage version; autoscaling/v1 (which kubectl 1.32's ``autoscale`` sends) is a converted view
+of the same objects (``horizontalpodautoscalers_v1``). No controller acts on HPAs yet.
 
 Defaults, as upstream's v2: ``minReplicas: 1``; no metrics means one Resource metric, cpu at 80%
 average utilization; a given ``behavior`` gets upstream's scale-up/scale-down rules for the parts left
