@@ -10,11 +10,12 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
-from sampan.apiserver.app import APIServer
-from sampan.apiserver.config import APIServerConfig, StorageOptions
-from sampan.cli.signals import run_until_signalled
+
+if TYPE_CHECKING:
+    from sampan.apiserver.config import APIServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ BACKENDS = ("sqlite", "etcd", "memory")
 
 def config_from_args(args: argparse.Namespace) -> APIServerConfig:
     """The server options the flags describe; ValueError (one line) for bad values."""
+    from sampan.apiserver.config import APIServerConfig, StorageOptions
+
     servers = tuple(s.strip() for s in (args.etcd_servers or "").split(",") if s.strip())
     if args.storage == "etcd" and not servers:
         raise ValueError("--storage etcd needs --etcd-servers")
@@ -40,6 +43,9 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
 
 
 async def _serve(config: APIServerConfig) -> None:
+    from sampan.apiserver.app import APIServer
+    from sampan.cli.signals import run_until_signalled
+
     await run_until_signalled(APIServer(config).run(), name="apiserver")
     log.info("apiserver stopped")
 

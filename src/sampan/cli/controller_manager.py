@@ -10,19 +10,18 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sampan._lib.durations import parse_duration
-from sampan.api import errors
-from sampan.cli.signals import run_until_signalled
-from sampan.client import Client, load_config
-from sampan.controllers.manager import ControllerManager, LeadershipLost
 from sampan.controllers.options import (
     CONCURRENCY_FLAGS,
     DEFAULT_CONCURRENCY,
     ControllerManagerOptions,
     parse_controllers,
 )
+
+if TYPE_CHECKING:
+    from sampan.client import Client
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,10 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
 
 
 async def _serve(args: argparse.Namespace, options: ControllerManagerOptions) -> int:
+    from sampan.cli.signals import run_until_signalled
+    from sampan.client import Client, load_config
+    from sampan.controllers.manager import ControllerManager, LeadershipLost
+
     config = dataclasses.replace(load_config(args.kubeconfig), qps=options.kube_api_qps,
                                  burst=options.kube_api_burst, user_agent="sampan-controller-manager")
     async with Client(config) as client:
@@ -89,6 +92,8 @@ async def _serve(args: argparse.Namespace, options: ControllerManagerOptions) ->
 async def wait_for_apiserver(client: Client, *, timeout: float) -> None:
     """Wait until the API server answers ``/version`` (upstream waits for it too); ValueError (one line)
     after ``timeout`` seconds."""
+    from sampan.api import errors
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.2

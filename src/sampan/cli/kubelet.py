@@ -19,15 +19,18 @@ import gc
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
-from sampan.api.quantity import parse_or_none
-from sampan.client import Client, load_config
-from sampan.kubelet.kubelet import RUNTIMES, Kubelet, KubeletOptions
 from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR
 from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
-from sampan.kubelet.network.pod_network import unavailable_reason
-from sampan.kubelet.node_status import default_hostname
+
+if TYPE_CHECKING:
+    from sampan.kubelet.kubelet import KubeletOptions
+
+#: ``--runtime`` choices: :data:`sampan.kubelet.kubelet.RUNTIMES` (not imported here, it pulls in the whole
+#: kubelet; tests/cli checks the two agree).
+RUNTIMES = ("process", "simulated")
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,11 @@ def _labels(text: str) -> dict[str, str]:
 
 def options_from_args(args: argparse.Namespace) -> KubeletOptions:
     """The kubelet options the flags describe; ValueError (one line) for bad values."""
+    from sampan.api.quantity import parse_or_none
+    from sampan.kubelet.kubelet import KubeletOptions
+    from sampan.kubelet.network.pod_network import unavailable_reason
+    from sampan.kubelet.node_status import default_hostname
+
     for flag, value in (("--cpu", args.cpu), ("--memory", args.memory)):
         if value is not None and parse_or_none(value) is None:
             raise ValueError(f"{flag}: {value!r} is not a quantity")
@@ -63,6 +71,9 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
 
 
 async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
+    from sampan.client import Client, load_config
+    from sampan.kubelet.kubelet import Kubelet
+
     rest = dataclasses.replace(load_config(args.kubeconfig), user_agent=f"kubelet/sampan ({options.node_name})",
                                qps=float(args.kube_api_qps), burst=int(args.kube_api_burst))
     async with Client(rest) as client:

@@ -14,14 +14,12 @@ import asyncio
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
-from sampan.cli.signals import run_until_signalled
-from sampan.client import load_config
-from sampan.client.leaderelection import LeaderElectionConfig
-from sampan.scheduler.app import LeadershipLost, SchedulerApp, SchedulerAppOptions
-from sampan.scheduler.framework.config import load_config as load_scheduler_config
-from sampan.scheduler.scheduler import Scheduler, SchedulerOptions
+
+if TYPE_CHECKING:
+    from sampan.scheduler.app import SchedulerAppOptions
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +35,12 @@ def parse_bool(text: str) -> bool:
 
 def options_from_args(args: argparse.Namespace) -> SchedulerAppOptions:
     """The component options the flags describe; ValueError (one line) for bad values."""
+    from sampan.client import load_config
+    from sampan.client.leaderelection import LeaderElectionConfig
+    from sampan.scheduler.app import SchedulerAppOptions
+    from sampan.scheduler.framework.config import load_config as load_scheduler_config
+    from sampan.scheduler.scheduler import Scheduler, SchedulerOptions
+
     config_text = ""
     if args.config:
         try:
@@ -64,6 +68,9 @@ def options_from_args(args: argparse.Namespace) -> SchedulerAppOptions:
 
 
 async def _serve(options: SchedulerAppOptions) -> int:
+    from sampan.cli.signals import run_until_signalled
+    from sampan.scheduler.app import LeadershipLost, SchedulerApp
+
     try:
         await run_until_signalled(SchedulerApp(options).run(), name="scheduler")
     except LeadershipLost as e:

@@ -9,40 +9,36 @@ Components that are not built yet are named, not faked.
 ``<data-dir>/kubelet/<node>`` and its own server port, 10250 upward when free) on ``--runtime process`` or
 ``simulated``. The cluster counts as ready once every node posted Ready=True in this run and the ``default``
 ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the spinner says what it is still waiting for.
+
+The foreground supervisor lives in :mod:`sampan.cli.up_foreground`; this module imports only what the
+short-lived ``--detach`` parent needs, so that parent starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
-from sampan.cli.cluster_ready import ClusterExpectation
-from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
-from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.cli.layout import ClusterLayout
-from sampan.cli.supervisor import ComponentSpec, Supervisor, SupervisorOptions
-from sampan.cli.user_kubeconfig import merge_context
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sampan.cli.supervisor import ComponentSpec
 
 CONTEXT_NAME = "sampan"
 READY_TIMEOUT = 60.0
 KUBELET_PORT = 10250
 SCHEDULER_PORT = 10259
+#: How often ``--detach`` re-reads ``up.json`` for ``ready`` (a small local file; polling is cheap).
+DETACHED_POLL = 0.05
 
 
 @dataclass(frozen=True)
@@ -74,17 +70,19 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
 
 
 def available_commands() -> set[str]:
-    from sampan.cli.main import build_parser
+    """The sub-commands this installation has (from :data:`sampan.cli.commands.COMMANDS`, whose modules
+    are looked up, not imported: the supervisor must not pay for importing every component)."""
+    from importlib.util import find_spec
 
-    parser = build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return set(action.choices)
-    return set()
+    from sampan.cli.commands import COMMANDS
+
+    return {name for name, module in COMMANDS.items() if find_spec(f"sampan.cli.{module}") is not None}
 
 
 def component_specs(options: UpOptions, available: set[str]) -> tuple[list[ComponentSpec], list[str]]:
     """The processes to run, and a line per component that this installation cannot start yet."""
+    from sampan.cli.supervisor import ComponentSpec
+
     base = (sys.executable, "-m", "sampan.cli.main")
     kubeconfig = str(ClusterLayout(options.data_dir).kubeconfig)
     argv: dict[str, tuple[str, ...]] = {
@@ -121,6 +119,8 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) ->
     """One kubelet per node, each with its own root dir, server port (10250, 10251, … when free, else one
     the kubelet picks and advertises on its Node) and pod CIDR (100.64.<i>.0/24, so pod addresses and
     bridges never collide)."""
+    from sampan.cli.supervisor import ComponentSpec
+
     specs = []
     for i, node in enumerate(node_names(options.nodes)):
         port = KUBELET_PORT + i if port_is_free(KUBELET_PORT + i) else 0
@@ -144,6 +144,9 @@ def port_is_free(port: int) -> bool:
 
 
 def apiserver_ready(server: str, timeout: float = 1.0) -> bool:
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"{server}/readyz", timeout=timeout) as resp:
             return bool(resp.status == 200)
@@ -167,85 +170,6 @@ def _check_can_start(layout: ClusterLayout, options: UpOptions) -> None:
         )
     if options.port and not port_is_free(options.port):
         raise ValueError(f"port {options.port} on 127.0.0.1 is in use; pick another with --port")
-
-
-async def _wait_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None]) -> bool:
-    while time.monotonic() < deadline:
-        if supervisor_task.done():
-            return False
-        if await asyncio.to_thread(apiserver_ready, server):
-            return True
-        await asyncio.sleep(0.1)
-    return False
-
-
-async def _wait_cluster_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None], *,
-                              expected: ClusterExpectation, progress: Callable[[str], None]) -> str:
-    """Wait until every node is Ready and the default ServiceAccount exists; "" or what is still missing."""
-    missing = "the API server"
-    while time.monotonic() < deadline:
-        if supervisor_task.done():
-            return missing
-        missing = await asyncio.to_thread(expected.missing, server)
-        if not missing:
-            return ""
-        progress(f"waiting for {missing} …")
-        await asyncio.sleep(0.2)
-    return missing
-
-
-async def run_foreground(options: UpOptions, console: Console) -> int:
-    layout = ClusterLayout(options.data_dir)
-    _check_can_start(layout, options)
-    options.data_dir.mkdir(parents=True, exist_ok=True)
-    specs, missing = component_specs(options, available_commands())
-    layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
-    layout.pid_file.write_text(str(os.getpid()))
-    state: dict[str, Any] = {"server": options.server, "components": [s.name for s in specs], "missing": missing}
-    layout.write_state(state)
-    supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
-    started_at = time.time()
-    task = asyncio.create_task(supervisor.run(), name="supervisor")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        with console.status(f"starting {', '.join(s.name for s in specs)} …") as status:
-            ready = await _wait_ready(options.server, deadline, task)
-            missing_now = "" if ready else "the API server"
-            if ready:
-                names = {s.name for s in specs}
-                expected = ClusterExpectation(
-                    nodes=tuple(node_names(options.nodes)) if "kubelet" in names else (),
-                    service_account="controller-manager" in names, since=started_at)
-                missing_now = await _wait_cluster_ready(
-                    options.server, deadline, task, expected=expected,
-                    progress=lambda text: status.update(text))
-        if missing_now:
-            log_name = "apiserver.log" if missing_now == "the API server" else "kubelet.log"
-            console.print(f"[red]the cluster did not become ready[/red] (waiting for {missing_now}); "
-                          f"{log_name} says:\n{_log_tail(layout.log_dir / log_name)}")
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            return 1
-        state = {**state, "nodes": node_names(options.nodes) if "kubelet" in state["components"] else [],
-                 "ready": True}
-        layout.write_state(state)
-        if options.merge_kubeconfig:
-            target = merge_context(kubeconfig_doc(options.server, name=CONTEXT_NAME))
-            layout.write_state({**state, "merged_kubeconfig": str(target)})
-        _print_summary(console, options, layout, [s.name for s in specs], missing)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return 0
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        layout.clear()
 
 
 def _print_summary(
@@ -284,7 +208,7 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
                 _print_summary(console, options, layout, state.get("components", []), state.get("missing", []))
                 console.print(f"  stop:    sampan down --data-dir {options.data_dir}")
                 return 0
-            time.sleep(0.1)
+            time.sleep(DETACHED_POLL)
     child.terminate()
     console.print(f"[red]the cluster did not become ready in {READY_TIMEOUT:.0f}s[/red]:\n{_log_tail(up_log)}")
     return 1
@@ -344,6 +268,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
     if args.storage == "etcd" and not args.etcd_servers:
         raise ValueError("--storage etcd needs --etcd-servers")
+    from rich.console import Console
+
     console = Console(stderr=False)
     if args.detach:
         argv = ["up", "--data-dir", args.data_dir, "--port", str(args.port), "--storage", args.storage,
@@ -354,6 +280,10 @@ def _run(args: argparse.Namespace) -> int:
             argv.append("--no-merge-kubeconfig")
         argv += [*options.controller_manager_args, *options.kubelet_args]
         return run_detached(options, argv, console)
+    import asyncio
+
+    from sampan.cli.up_foreground import run_foreground
+
     return asyncio.run(run_foreground(options, console))
 
 

@@ -1,0 +1,119 @@
+"""The foreground half of ``sampan up``: write the cluster's files, supervise its components and wait until
+the cluster is ready (:mod:`sampan.cli.cluster_ready`), then keep supervising until cancelled.
+
+Kept apart from :mod:`sampan.cli.up` so that ``sampan up --detach``'s short-lived parent process, which
+only starts this one and watches ``up.json``, does not import asyncio, the supervisor or yaml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+from sampan.cli.cluster_ready import ClusterExpectation
+from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
+from sampan.cli.kubeconfig import render_kubeconfig
+from sampan.cli.layout import ClusterLayout
+from sampan.cli.supervisor import Supervisor, SupervisorOptions
+from sampan.cli.up import (
+    CONTEXT_NAME,
+    READY_TIMEOUT,
+    UpOptions,
+    _check_can_start,
+    _log_tail,
+    _print_summary,
+    apiserver_ready,
+    available_commands,
+    component_specs,
+    node_names,
+)
+from sampan.cli.user_kubeconfig import merge_context
+
+#: Seconds between readiness checks (a local GET each; the API server answers in about a millisecond).
+POLL_INTERVAL = 0.05
+
+
+async def _wait_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None]) -> bool:
+    while time.monotonic() < deadline:
+        if supervisor_task.done():
+            return False
+        if await asyncio.to_thread(apiserver_ready, server):
+            return True
+        await asyncio.sleep(POLL_INTERVAL)
+    return False
+
+
+async def _wait_cluster_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None], *,
+                              expected: ClusterExpectation, progress: Callable[[str], None]) -> str:
+    """Wait until every node is Ready and the default ServiceAccount exists; "" or what is still missing."""
+    missing = "the API server"
+    while time.monotonic() < deadline:
+        if supervisor_task.done():
+            return missing
+        missing = await asyncio.to_thread(expected.missing, server)
+        if not missing:
+            return ""
+        progress(f"waiting for {missing} …")
+        await asyncio.sleep(POLL_INTERVAL)
+    return missing
+
+
+async def run_foreground(options: UpOptions, console: Console) -> int:
+    layout = ClusterLayout(options.data_dir)
+    _check_can_start(layout, options)
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    specs, missing = component_specs(options, available_commands())
+    layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
+    layout.pid_file.write_text(str(os.getpid()))
+    state: dict[str, Any] = {"server": options.server, "components": [s.name for s in specs], "missing": missing}
+    layout.write_state(state)
+    supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
+    started_at = time.time()
+    task = asyncio.create_task(supervisor.run(), name="supervisor")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        with console.status(f"starting {', '.join(s.name for s in specs)} …") as status:
+            ready = await _wait_ready(options.server, deadline, task)
+            missing_now = "" if ready else "the API server"
+            if ready:
+                names = {s.name for s in specs}
+                expected = ClusterExpectation(
+                    nodes=tuple(node_names(options.nodes)) if "kubelet" in names else (),
+                    service_account="controller-manager" in names, since=started_at)
+                missing_now = await _wait_cluster_ready(
+                    options.server, deadline, task, expected=expected,
+                    progress=lambda text: status.update(text))
+        if missing_now:
+            log_name = "apiserver.log" if missing_now == "the API server" else "kubelet.log"
+            console.print(f"[red]the cluster did not become ready[/red] (waiting for {missing_now}); "
+                          f"{log_name} says:\n{_log_tail(layout.log_dir / log_name)}")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return 1
+        state = {**state, "nodes": node_names(options.nodes) if "kubelet" in state["components"] else [],
+                 "ready": True}
+        layout.write_state(state)
+        if options.merge_kubeconfig:
+            target = merge_context(kubeconfig_doc(options.server, name=CONTEXT_NAME))
+            layout.write_state({**state, "merged_kubeconfig": str(target)})
+        _print_summary(console, options, layout, [s.name for s in specs], missing)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return 0
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        layout.clear()
