@@ -4,6 +4,7 @@ re-adoption by a new runtime; teardown releases the address and removes the brid
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import secrets
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from sampan.kubelet.network.cleanup import remove_pod_networks
-from sampan.kubelet.network.links import netns_exists
-from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError, netns_name
+from sampan.kubelet.network.links import LinkError, netns_exists, run_ip_batch
+from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError, host_veth, netns_name
 from sampan.kubelet.runtime.interface import CreateContainerError, PodSandboxConfig, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from tests.kubelet.network.conftest import PY, TEST_CIDR, NetNode, http_get, leftovers, links, needs_netns, sh
@@ -171,3 +172,38 @@ async def test_networks_of_a_deleted_root_dir_are_collected(netnode: NetNode, tm
     assert leftovers(netnode.network, [old]) == [netnode.network.bridge]  # only the bridge, still in use
     assert [str(ip) for ip in netnode.network.ipam.allocations()] == [await netnode.ip(new)]
     assert old_ip not in [str(ip) for ip in netnode.network.ipam.allocations()]
+
+
+async def test_concurrent_setups_and_teardowns_share_the_bridge_safely(tmp_path: Path) -> None:
+    """The lock covers only the address allocation: setups and teardowns run concurrently, yet every pod
+    gets its own address, is attached to the bridge with its route, and nothing is left behind."""
+    network = PodNetwork(TEST_CIDR, state_dir=tmp_path / "net")
+    sids = [secrets.token_hex(16) for _ in range(6)]
+    try:
+        first = await asyncio.gather(*(network.setup(s) for s in sids[:3]))
+        assert len({a.ip for a in first}) == 3
+        text = links()
+        for sid in sids[:3]:
+            assert f" {host_veth(sid)}@" in text
+        assert text.count(f"master {network.bridge} ") == 3
+        proc = await asyncio.create_subprocess_exec("ip", "-n", netns_name(sids[0]), "route",
+                                                    stdout=asyncio.subprocess.PIPE)
+        routes = (await proc.communicate())[0].decode()
+        assert f"default via {ipaddress.IPv4Network(TEST_CIDR).network_address + 1} dev eth0" in routes
+        # the first half goes while the second half is set up: the bridge stays for the newcomers
+        results = await asyncio.gather(*(network.teardown(s) for s in sids[:3]),
+                                       *(network.setup(s) for s in sids[3:]))
+        second = [a.ip for a in results[3:] if a is not None]
+        assert len(set(second)) == 3
+        assert sorted(str(ip) for ip in network.ipam.allocations()) == sorted(second)
+        assert links().count(f"master {network.bridge} ") == 3
+    finally:
+        await asyncio.gather(*(network.teardown(s) for s in sids))
+    assert leftovers(network, sids) == []
+    assert network.ipam.allocations() == {}
+
+
+async def test_batch_errors_name_the_failing_command_and_missing_objects_are_fine() -> None:
+    with pytest.raises(LinkError, match=r"^ip link del sampan-no-such: Cannot find device"):
+        await run_ip_batch([("link", "set", "lo", "up"), ("link", "del", "sampan-no-such")])
+    await run_ip_batch([("link", "del", "sampan-no-such"), ("netns", "del", "sampan-no-such")], missing_ok=True)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 async def remove_pod_networks(runtime_root: Path, *, state_dir: Path = DEFAULT_STATE_DIR) -> int:
     """Tear down every pod network recorded under ``runtime_root``; how many sandboxes had one."""
     cidrs: set[str] = set()
-    count = 0
+    pods: list[tuple[str, str]] = []
     sandboxes = Path(runtime_root) / "sandboxes"
     for d in sorted(sandboxes.iterdir()) if sandboxes.is_dir() else []:
         try:
@@ -31,11 +31,11 @@ async def remove_pod_networks(runtime_root: Path, *, state_dir: Path = DEFAULT_S
             continue
         if not isinstance(data, dict) or not data.get("netns"):
             continue
-        count += 1
-        await links.delete_link(host_veth(d.name))
-        await links.delete_netns(netns_name(d.name))
+        pods.append((netns_name(d.name), host_veth(d.name)))
         if data.get("pod_cidr"):
             cidrs.add(str(data["pod_cidr"]))
+    await links.remove_pod_links(pods)
+    count = len(pods)
     for cidr in sorted(cidrs):
         network = PodNetwork(cidr, state_dir=state_dir)
         network.ipam.reclaim()

@@ -15,9 +15,10 @@ processes (``PodNetwork`` holds a lock file).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class HostLocalIPAM:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.is_live = is_live
 
-    def _candidates(self) -> list[ipaddress.IPv4Address]:
+    def _candidates(self) -> Iterator[ipaddress.IPv4Address]:
         first, last = int(gateway(self.net)) + 1, int(self.net.broadcast_address) - 1
         start = first
         try:
@@ -68,16 +69,28 @@ class HostLocalIPAM:
                 start = prev + 1
         except (OSError, ValueError):
             pass
-        order = list(range(start, last + 1)) + list(range(first, start))
-        return [ipaddress.IPv4Address(i) for i in order]
+        for i in itertools.chain(range(start, last + 1), range(first, start)):
+            yield ipaddress.IPv4Address(i)
 
-    def allocate(self, owner: str, *, note: str = "") -> ipaddress.IPv4Address:
-        """An address for ``owner`` (its existing one when it already has one)."""
-        existing = self.lookup(owner)
+    def allocate(self, owner: str, *, note: str = "",
+                 entries: dict[ipaddress.IPv4Address, tuple[str, str]] | None = None) -> ipaddress.IPv4Address:
+        """An address for ``owner`` (its existing one when it already has one). ``entries``: a scan the
+        caller just made under the same lock (:meth:`entries`, stale owners already released); without
+        it the directory is scanned once and stale owners are reclaimed first."""
+        if entries is None:
+            entries = self.entries()
+            stale = {ip for ip, (who, note_) in entries.items()
+                     if self.is_live is not None and not self.is_live(who, note_)}
+            for ip in stale:
+                log.info("reclaiming a stale address owner=%s", entries[ip][0][:12])
+                self._unlink(ip)
+            entries = {ip: e for ip, e in entries.items() if ip not in stale}
+        existing = next((ip for ip, (who, _) in entries.items() if who == owner), None)
         if existing is not None:
             return existing
-        self.reclaim()
         for ip in self._candidates():
+            if ip in entries:
+                continue
             try:
                 fd = os.open(self.dir / str(ip), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
@@ -92,16 +105,27 @@ class HostLocalIPAM:
         raise IPAMError(f"no free address left in pod CIDR {self.net}")
 
     def entries(self) -> dict[ipaddress.IPv4Address, tuple[str, str]]:
-        """Every allocated address with its owner and note."""
+        """Every allocated address with its owner and note (one directory scan)."""
         out = {}
-        for f in self.dir.iterdir():
-            try:
-                ip = ipaddress.IPv4Address(f.name)
-                owner, _, note = f.read_text().strip().partition("\n")
-            except (ValueError, OSError):
-                continue
-            out[ip] = (owner, note)
+        with os.scandir(self.dir) as it:
+            for f in it:
+                if not f.name[:1].isdigit():
+                    continue  # lock, last_reserved, temporary files
+                try:
+                    ip = ipaddress.IPv4Address(f.name)
+                    with open(f.path, encoding="utf-8") as fh:
+                        owner, _, note = fh.read().strip().partition("\n")
+                except (ValueError, OSError):
+                    continue
+                out[ip] = (owner, note)
         return out
+
+    def _unlink(self, ip: ipaddress.IPv4Address) -> bool:
+        try:
+            os.unlink(self.dir / str(ip))
+            return True
+        except FileNotFoundError:
+            return False
 
     def allocations(self) -> dict[ipaddress.IPv4Address, str]:
         """Every allocated address and its owner."""
@@ -128,9 +152,5 @@ class HostLocalIPAM:
         released = False
         for ip, who in self.allocations().items():
             if who == owner:
-                try:
-                    os.unlink(self.dir / str(ip))
-                    released = True
-                except FileNotFoundError:
-                    pass
+                released = self._unlink(ip) or released
         return released

@@ -13,9 +13,12 @@ bridge goes too. A failed setup is rolled back. Nothing outside the bridge, its 
 and the namespaces is ever touched.
 
 Allocation state lives per CIDR under ``state_dir`` (default ``/run/sampan/network``: tmpfs, gone at
-reboot like the namespaces), shared by every process using that CIDR on the machine, and setup/teardown
-hold ``flock`` on its ``lock`` file: two kubelets (or a kubelet and a test) on one CIDR never hand out
-one address twice nor remove the bridge under each other's pods. An address whose namespace no longer
+reboot like the namespaces), shared by every process using that CIDR on the machine; allocating or
+releasing an address, garbage collection and removing the bridge hold ``flock`` on its ``lock`` file
+(creating and removing a sandbox's own links does not, so setups run concurrently): two kubelets (or a
+kubelet and a test) on one CIDR never hand out one address twice nor remove the bridge under each
+other's pods, because a sandbox's namespace exists before its address is allocated and an allocation
+with a namespace (and sandbox directory) is live. An address whose namespace no longer
 exists, or whose sandbox directory (recorded at setup) was deleted, is stale: its owner vanished without
 a teardown (a test's or benchmark's temporary kubelet). Each setup first collects such garbage — veth,
 namespace and address — so leftovers never exhaust the CIDR.
@@ -105,7 +108,10 @@ class PodNetwork:
         async with self._lock:
             fd = os.open(self.ipam.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # uncontended: no thread hop
+                except BlockingIOError:
+                    await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(fd)  # releases the flock
@@ -116,53 +122,63 @@ class PodNetwork:
 
     async def setup(self, sandbox_id: str, *, sandbox_dir: str = "") -> Attachment:
         """Create the sandbox's namespace, veth and address (rolled back on failure). ``sandbox_dir`` is the
-        sandbox's state directory: once it is gone, the network is garbage."""
-        async with self._locked():
-            await self._collect_garbage()
-            try:
-                ip = self.ipam.allocate(sandbox_id, note=sandbox_dir)
-            except IPAMError as err:
-                raise PodNetworkError(str(err)) from None
-            ns = netns_name(sandbox_id)
-            try:
-                await links.ensure_bridge(self.bridge, ipaddress.IPv4Interface(f"{self.gateway}/{self.net.prefixlen}"))
-                await links.add_netns(ns)
-                await links.add_veth(host_name=host_veth(sandbox_id), netns=ns, bridge=self.bridge,
-                                     address=ipaddress.IPv4Interface(f"{ip}/{self.net.prefixlen}"),
-                                     gateway=self.gateway)
-            except (links.LinkError, OSError) as err:
-                await self._teardown_locked(sandbox_id)
-                raise PodNetworkError(f"setting up the pod network: {err}") from None
-            log.info("pod network ready sandbox=%s ip=%s netns=%s", sandbox_id[:12], ip, ns)
-            return Attachment(ip=str(ip), netns=links.netns_path(ns), pod_cidr=self.cidr)
+        sandbox's state directory: once it is gone, the network is garbage.
 
-    async def _collect_garbage(self) -> None:
-        for owner, note in self.ipam.entries().values():
-            if not _is_live(owner, note):
-                log.info("collecting a leftover pod network sandbox=%s", owner[:12])
-                with contextlib.suppress(links.LinkError):
-                    await links.delete_link(host_veth(owner))
-                    await links.delete_netns(netns_name(owner))
-                self.ipam.release(owner)
+        Only the address allocation (and the rare garbage collection) holds the lock; the links are made
+        outside it. The namespace exists before the address is allocated, so a concurrent garbage
+        collection or teardown always sees this allocation as live (and keeps it, and the bridge)."""
+        ns, veth = netns_name(sandbox_id), host_veth(sandbox_id)
+        try:
+            await links.create_pod_links(netns=ns, host_name=veth)
+            async with self._locked():
+                entries = await self._collect_garbage()
+                try:
+                    ip = self.ipam.allocate(sandbox_id, note=sandbox_dir, entries=entries)
+                except IPAMError as err:
+                    raise PodNetworkError(str(err)) from None
+            await asyncio.gather(
+                links.configure_pod_end(netns=ns, address=ipaddress.IPv4Interface(f"{ip}/{self.net.prefixlen}"),
+                                        gateway=self.gateway),
+                links.attach_host_end(host_name=veth, bridge=self.bridge,
+                                      address=ipaddress.IPv4Interface(f"{self.gateway}/{self.net.prefixlen}")))
+        except (links.LinkError, OSError, PodNetworkError) as err:
+            await self.teardown(sandbox_id)
+            if isinstance(err, PodNetworkError):
+                raise
+            raise PodNetworkError(f"setting up the pod network: {err}") from None
+        log.info("pod network ready sandbox=%s ip=%s netns=%s", sandbox_id[:12], ip, ns)
+        return Attachment(ip=str(ip), netns=links.netns_path(ns), pod_cidr=self.cidr)
+
+    async def _collect_garbage(self) -> dict[ipaddress.IPv4Address, tuple[str, str]]:
+        """Remove the links and free the addresses of owners that are no longer live (under the lock);
+        the remaining allocations."""
+        entries = self.ipam.entries()
+        stale = {ip: owner for ip, (owner, note) in entries.items() if not _is_live(owner, note)}
+        if not stale:
+            return entries
+        for owner in set(stale.values()):
+            log.info("collecting a leftover pod network sandbox=%s", owner[:12])
+        with contextlib.suppress(links.LinkError):
+            await links.remove_pod_links([(netns_name(o), host_veth(o)) for o in set(stale.values())])
+        for owner in set(stale.values()):
+            self.ipam.release(owner)
+        return {ip: e for ip, e in entries.items() if ip not in stale}
 
     async def teardown(self, sandbox_id: str) -> None:
-        """Remove the sandbox's veth and namespace, release its address; idempotent."""
-        async with self._locked():
-            await self._teardown_locked(sandbox_id)
-
-    async def _teardown_locked(self, sandbox_id: str) -> None:
+        """Remove the sandbox's veth and namespace, release its address; idempotent. The links go outside
+        the lock (they are the sandbox's own); releasing the address and removing an unused bridge hold it."""
         try:
-            await links.delete_link(host_veth(sandbox_id))
-            await links.delete_netns(netns_name(sandbox_id))
+            await links.remove_pod_links([(netns_name(sandbox_id), host_veth(sandbox_id))])
         except links.LinkError as err:
             raise PodNetworkError(f"tearing down the pod network: {err}") from None
-        if self.ipam.release(sandbox_id):
-            log.info("pod network removed sandbox=%s", sandbox_id[:12])
-        if not self.ipam.live_allocations():
-            try:
-                await links.delete_link(self.bridge)
-            except links.LinkError as err:
-                log.warning("could not remove bridge name=%s err=%s", self.bridge, err)
+        async with self._locked():
+            if self.ipam.release(sandbox_id):
+                log.info("pod network removed sandbox=%s", sandbox_id[:12])
+            if links.link_exists_now(self.bridge) and not self.ipam.live_allocations():
+                try:
+                    await links.delete_link(self.bridge)
+                except links.LinkError as err:
+                    log.warning("could not remove bridge name=%s err=%s", self.bridge, err)
 
     async def close(self) -> None:
         """Remove the bridge when no pod holds an address (test teardown, kubelet without pods)."""
