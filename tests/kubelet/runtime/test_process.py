@@ -144,6 +144,31 @@ async def test_new_runtime_readopts_running_container(runtime: ProcessRuntime, t
     assert (await runtime.container_status(cid)).exit_code == 143  # 128 + SIGTERM
 
 
+async def test_index_lists_one_sandbox_and_is_rebuilt_from_the_state_files(runtime: ProcessRuntime) -> None:
+    """The in-memory index: a sandbox's containers only, removals forgotten, exits picked up from the shim's
+    exit file, and a new runtime on the root dir rebuilds it (skipping an unreadable meta.json)."""
+    sid_a, done = await run(runtime, command=("true",))
+    sid_b = await runtime.run_pod_sandbox(PodSandboxConfig(name="q", namespace="ns", uid="u2"))
+    kept = await runtime.create_container(sid_b, ContainerConfig(name="k", image="img", command=("true",)))
+    dropped = await runtime.create_container(sid_b, ContainerConfig(name="d", image="img", command=("true",)))
+    await wait_state(runtime, done, ContainerState.EXITED)
+    assert [c.id for c in await runtime.list_containers(sid_a)] == [done]
+    assert [c.state for c in await runtime.list_containers(sid_a)] == [ContainerState.EXITED]
+    await runtime.remove_container(dropped)
+    assert [c.id for c in await runtime.list_containers(sid_b)] == [kept]
+    assert sorted(c.id for c in await runtime.list_containers()) == sorted([done, kept])
+    broken = Path(runtime.options.root_dir) / "containers" / "broken"
+    broken.mkdir()
+    (broken / "meta.json").write_text("{not json")
+    again = ProcessRuntime(runtime.options)
+    assert sorted(sb.id for sb in await again.list_pod_sandboxes()) == sorted([sid_a, sid_b])
+    assert [(c.id, c.state) for c in await again.list_containers(sid_b)] == [(kept, ContainerState.CREATED)]
+    assert sorted(c.id for c in await again.list_containers()) == sorted([done, kept])
+    await runtime.remove_pod_sandbox(sid_b)
+    assert [sb.id for sb in await runtime.list_pod_sandboxes()] == [sid_a]
+    assert await runtime.list_containers(sid_b) == []
+
+
 async def test_exec_sync(runtime: ProcessRuntime) -> None:
     _, cid = await run(runtime, command=("sleep", "60"), env={"X": "42"})
     await wait_state(runtime, cid, ContainerState.RUNNING)

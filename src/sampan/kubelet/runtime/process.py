@@ -10,6 +10,14 @@ directory — a restarted kubelet — sees exactly what is running and re-adopts
     containers/<id>/exit.json              written by the shim once it has exited
     logs/<ns>_<pod>_<uid>/<container>/<attempt>.log   CRI-format log
 
+The state files are the truth; the runtime also keeps an in-memory index of them (``sandbox.json`` and
+``meta.json`` by id, and each sandbox's container ids), read from disk once when it is constructed and then
+kept up to date by its own create/stop/remove calls, so listing one sandbox's containers costs O(its
+containers), not a disk read of every container on the node. ``started.json``/``exit.json`` (written by the
+shim) are still read from disk, only for the containers asked about; ``exit.json`` is cached once seen (it is
+written once). Invariant: one ProcessRuntime per root directory at a time owns the sandbox/container
+lifecycle; a second one (a restarted kubelet) sees what existed when it was constructed.
+
 A container is RUNNING while ``started.json`` names a live process (same pid *and* same /proc start
 time, so a recycled pid is never mistaken for ours) or a live shim that has not written its exit yet.
 
@@ -137,6 +145,39 @@ class ProcessRuntime:
         is_root = os.geteuid() == 0
         self._cgroups = cgroups_v1_usable() if options.use_cgroups is None else options.use_cgroups
         self._private_mounts = is_root if options.private_mounts is None else options.private_mounts
+        self._sandbox_index: dict[str, dict[str, Any]] = {}
+        """sandbox id -> the contents of its sandbox.json (mutated and written back together)."""
+        self._meta_index: dict[str, dict[str, Any]] = {}
+        """container id -> the contents of its meta.json (never changes after create_container)."""
+        self._by_sandbox: dict[str, set[str]] = {}
+        """sandbox id -> ids of its containers in ``_meta_index``."""
+        self._exits: dict[str, dict[str, Any]] = {}
+        """container id -> its exit.json once read (the shim writes it once)."""
+        self._load_index()
+
+    def _load_index(self) -> None:
+        """Re-adoption: rebuild the index from the state files (unreadable ones are skipped, as before)."""
+        for d in self._sandboxes.iterdir():
+            data = _read_json(d / "sandbox.json")
+            if data is not None:
+                self._sandbox_index[d.name] = data
+        for d in self._containers.iterdir():
+            meta = _read_json(d / "meta.json")
+            if meta is not None:
+                self._index_container(d.name, meta)
+        log.debug("runtime index loaded sandboxes=%d containers=%d", len(self._sandbox_index), len(self._meta_index))
+
+    def _index_container(self, container_id: str, meta: dict[str, Any]) -> None:
+        self._meta_index[container_id] = meta
+        self._by_sandbox.setdefault(str(meta.get("sandbox_id", "")), set()).add(container_id)
+
+    def _unindex_container(self, container_id: str) -> None:
+        meta = self._meta_index.pop(container_id, None)
+        self._exits.pop(container_id, None)
+        if meta is not None:
+            ids = self._by_sandbox.get(str(meta.get("sandbox_id", "")))
+            if ids is not None:
+                ids.discard(container_id)
 
     def info(self) -> RuntimeInfo:
         network = self.options.network
@@ -146,7 +187,7 @@ class ProcessRuntime:
     # -- sandboxes ---------------------------------------------------------------------------------
 
     def _sandbox(self, sandbox_id: str) -> dict[str, Any]:
-        data = _read_json(self._sandboxes / sandbox_id / "sandbox.json")
+        data = self._sandbox_index.get(sandbox_id)
         if data is None:
             raise NotFoundError(f"pod sandbox {sandbox_id!r} not found")
         return data
@@ -168,6 +209,7 @@ class ProcessRuntime:
                 raise CreateContainerError(f"failed to set up the sandbox network: {err}") from None
             data.update(ip=attachment.ip, netns=attachment.netns, pod_cidr=attachment.pod_cidr)
         shim.write_json_atomic(d / "sandbox.json", data)
+        self._sandbox_index[sid] = data
         log.info("sandbox created id=%s pod=%s/%s", sid, config.namespace, config.name)
         return sid
 
@@ -197,19 +239,19 @@ class ProcessRuntime:
             await self.remove_container(c.id)
         await self._teardown_network(sandbox_id, data)
         shutil.rmtree(self._sandboxes / sandbox_id, ignore_errors=True)
+        self._sandbox_index.pop(sandbox_id, None)
+        if not self._by_sandbox.get(sandbox_id):
+            self._by_sandbox.pop(sandbox_id, None)
         shutil.rmtree(data.get("log_dir", ""), ignore_errors=True)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         out = []
-        for d in sorted(self._sandboxes.iterdir()):
-            data = _read_json(d / "sandbox.json")
-            if data is None:
-                continue
+        for sid, data in sorted(self._sandbox_index.items()):
             cfg = PodSandboxConfig(**data["config"])
             state = SandboxState(data["state"])
             if data.get("netns") and not _exists(data["netns"]):  # its namespace is gone (a reboot): not ready
                 state = SandboxState.NOTREADY
-            out.append(SandboxStatus(id=d.name, config=cfg, state=state,
+            out.append(SandboxStatus(id=sid, config=cfg, state=state,
                                      created_at=data["created_at"], ip=data.get("ip") or self.options.pod_ip))
         return out
 
@@ -250,16 +292,18 @@ class ProcessRuntime:
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
             "memory_oom_control": oom_control, "netns": sandbox.get("netns", ""),
         })
-        shim.write_json_atomic(d / "meta.json", {
+        meta = {
             "sandbox_id": sandbox_id, "name": config.name, "attempt": config.attempt, "image": config.image,
             "created_at": time.time(), "labels": dict(config.labels), "annotations": dict(config.annotations),
             "log_path": str(log_path), "links": links,
-        })
+        }
+        shim.write_json_atomic(d / "meta.json", meta)
+        self._index_container(cid, meta)
         log.debug("container created id=%s name=%s", cid[:12], config.name)
         return cid
 
     def _meta(self, container_id: str) -> dict[str, Any]:
-        data = _read_json(self._containers / container_id / "meta.json")
+        data = self._meta_index.get(container_id)
         if data is None:
             raise NotFoundError(f"container {container_id!r} not found")
         return data
@@ -330,16 +374,16 @@ class ProcessRuntime:
         except OSError:
             pass
         shutil.rmtree(d, ignore_errors=True)
+        self._unindex_container(container_id)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         out = []
-        for d in sorted(self._containers.iterdir()):
+        ids = self._meta_index if sandbox_id is None else self._by_sandbox.get(sandbox_id, ())
+        for cid in sorted(ids):
             try:
-                st = await self.container_status(d.name)
+                out.append(await self.container_status(cid))
             except NotFoundError:
                 continue
-            if sandbox_id is None or st.sandbox_id == sandbox_id:
-                out.append(st)
         return out
 
     async def container_status(self, container_id: str) -> ContainerStatus:
@@ -352,7 +396,11 @@ class ProcessRuntime:
             "annotations": meta.get("annotations") or {},
         }
         started = _read_json(d / "started.json")
-        exited = _read_json(d / "exit.json")
+        exited = self._exits.get(container_id)
+        if exited is None:
+            exited = _read_json(d / "exit.json")
+            if exited is not None:
+                self._exits[container_id] = exited
         if started:
             base.update(started_at=started.get("started_at", 0.0), pid=started.get("pid", 0))
         if exited:
