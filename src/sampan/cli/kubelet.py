@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 import signal
 from pathlib import Path
@@ -91,7 +90,6 @@ async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
 def _run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     options.root_dir.mkdir(parents=True, exist_ok=True)
-    gc.set_threshold(50_000, 20, 100)
     return asyncio.run(_serve(args, options))
 
 

@@ -33,6 +33,7 @@ from sampan.scheduler.framework.interface import (
     PostFilterPlugin,
     PostFilterResult,
     PreBindPlugin,
+    PreFilterExtensions,
     PreFilterPlugin,
     PreFilterResult,
     PreScorePlugin,
@@ -243,26 +244,23 @@ class Framework:
     def run_pre_filter_extension_add_pod(
         self, state: CycleState, pod: PodInfo, to_add: PodInfo, node: NodeInfo
     ) -> Status | None:
-        for p in self.points["preFilter"]:
-            if p.name in state.skip_filter:
-                continue
-            ext = p.pre_filter_extensions()
-            if ext is not None:
-                st = ext.add_pod(state, pod, to_add, node)
-                if not is_success(st):
-                    assert st is not None
-                    return st.with_plugin(p.name)
-        return None
+        return self._run_pre_filter_extensions(state, lambda ext: ext.add_pod(state, pod, to_add, node))
 
     def run_pre_filter_extension_remove_pod(
         self, state: CycleState, pod: PodInfo, to_remove: PodInfo, node: NodeInfo
     ) -> Status | None:
+        return self._run_pre_filter_extensions(state, lambda ext: ext.remove_pod(state, pod, to_remove, node))
+
+    def _run_pre_filter_extensions(
+        self, state: CycleState, call: Callable[[PreFilterExtensions], Status | None]
+    ) -> Status | None:
+        """``call`` on each non-skipped PreFilter plugin's extensions; the first failure, named."""
         for p in self.points["preFilter"]:
             if p.name in state.skip_filter:
                 continue
             ext = p.pre_filter_extensions()
             if ext is not None:
-                st = ext.remove_pod(state, pod, to_remove, node)
+                st = call(ext)
                 if not is_success(st):
                     assert st is not None
                     return st.with_plugin(p.name)
