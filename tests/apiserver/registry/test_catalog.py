@@ -19,15 +19,19 @@ IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
     ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "namespaces"), ("", "nodes"), ("", "pods"),
-    ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
+    ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apps", "deployments"), ("apps", "replicasets"),
     ("events.k8s.io", "events"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
     ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
     ("batch", "cronjobs"), ("batch", "jobs"),
+    ("networking.k8s.io", "ingressclasses"), ("networking.k8s.io", "ingresses"),
+    ("networking.k8s.io", "networkpolicies"),
     ("policy", "poddisruptionbudgets"),
     ("rbac.authorization.k8s.io", "clusterrolebindings"), ("rbac.authorization.k8s.io", "clusterroles"),
     ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "roles"),
+    ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "csistoragecapacities"),
+    ("storage.k8s.io", "storageclasses"), ("storage.k8s.io", "volumeattachments"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
     ("scheduling.k8s.io", "priorityclasses"),
     ("coordination.k8s.io", "leases"),
@@ -39,7 +43,8 @@ def test_discovery_order() -> None:
     assert [(s.info.group, s.info.resource) for s in STRATEGIES] == EXPECTED
     assert CATALOG.groups() == [("", ["v1"]), ("apps", ["v1"]), ("events.k8s.io", ["v1"]),
                                 ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
-                                ("policy", ["v1"]), ("rbac.authorization.k8s.io", ["v1"]),
+                                ("networking.k8s.io", ["v1"]), ("policy", ["v1"]), ("rbac.authorization.k8s.io", ["v1"]),
+                                ("storage.k8s.io", ["v1"]),
                                 ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
                                 ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]
 
@@ -110,6 +115,8 @@ def test_row_width_and_fields(strategy: Any) -> None:
         assert row[names.index("Age")] == "60s"
     elif "Created At" in names:  # CRDs: upstream's default table, a timestamp rather than an age
         assert row[names.index("Created At")] == "2024-01-01T00:00:00Z"
+    elif strategy.info.kind == "CSIStorageCapacity":  # upstream's table has no age
+        assert names == ["Name", "StorageClassName", "Capacity"]
     else:
         assert names[0] == "Last Seen"
     values = strategy.field_values(obj)
@@ -169,7 +176,7 @@ def test_junk_never_raises(strategy: Any, body: Any) -> None:
 def test_generation_tracking_as_upstream() -> None:
     tracked = {s.info.resource for s in STRATEGIES if s.tracks_generation}
     assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions",
-                       "cronjobs", "poddisruptionbudgets"}
+                       "cronjobs", "poddisruptionbudgets", "replicationcontrollers", "ingresses", "networkpolicies"}
 
 
 def test_status_write_carries_labels_only_when_sent() -> None:

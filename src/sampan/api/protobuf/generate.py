@@ -39,6 +39,8 @@ API_PACKAGES: dict[str, str] = {
     "autoscaling/v1": "autoscaling/v1",
     "autoscaling/v2": "autoscaling/v2",
     "scheduling/v1": "scheduling.k8s.io/v1",
+    "networking/v1": "networking.k8s.io/v1",
+    "storage/v1": "storage.k8s.io/v1",
 }
 MACHINERY_PACKAGES: dict[str, str] = {
     "pkg/apis/meta/v1": "meta/v1",

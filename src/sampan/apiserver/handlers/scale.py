@@ -1,4 +1,5 @@
-"""The ``scale`` subresource of deployments and replicasets: an ``autoscaling/v1`` ``Scale`` view.
+"""The ``scale`` subresource of deployments, replicasets and replicationcontrollers: an ``autoscaling/v1``
+``Scale`` view.
 
 ``GET .../scale`` answers the view of the stored object (``spec.replicas``; ``status.replicas`` and the
 label selector as a string). ``PUT`` takes a Scale and ``PATCH`` (in :mod:`.patch`) patches the view;
@@ -39,7 +40,8 @@ def custom_paths(scope: Scope) -> dict[str, str] | None:
 
 
 def to_scale(obj: dict[str, Any], paths: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Scale view of a deployment or replicaset (or, with ``paths``, of a custom resource)."""
+    """The Scale view of a deployment, replicaset or replicationcontroller (or, with ``paths``, of a custom
+    resource)."""
     if paths is not None:
         return crdscale.to_scale(obj, paths)
     md = meta.metadata(obj)
@@ -49,6 +51,8 @@ def to_scale(obj: dict[str, Any], paths: dict[str, str] | None = None) -> dict[s
     assert isinstance(status, dict)
     replicas = spec.get("replicas")
     selector = spec.get("selector")
+    if obj.get("kind") == "ReplicationController" and isinstance(selector, dict):
+        selector = {"matchLabels": selector}  # a core/v1 RC's selector is a plain label map
     return {
         "kind": "Scale",
         "apiVersion": SCALE_API_VERSION,

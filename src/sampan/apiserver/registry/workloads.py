@@ -36,13 +36,11 @@ def validate_selector_and_template(
 ) -> list[Cause]:
     """Upstream's common workload checks: a non-empty valid selector matching the template's labels,
     a valid template whose restartPolicy is one of ``restart_policies``."""
-    causes: list[Cause] = []
     template = spec.get("template")
     if not isinstance(template, dict):
         return [required("spec.template")]
     tmeta = as_dict(template.get("metadata"))
-    causes += validation.validate_labels(tmeta.get("labels"), "spec.template.metadata.labels")
-    causes += validation.validate_annotations(tmeta.get("annotations"), "spec.template.metadata.annotations")
+    causes = validate_template_metadata(tmeta)
     sel = spec.get("selector")
     if sel is None:
         if selector_required:
@@ -55,18 +53,32 @@ def validate_selector_and_template(
         else:
             if selector.empty:
                 causes.append(invalid("spec.selector", "null", f"empty selector is invalid for {kind}"))
-            else:
-                labels = {k: v for k, v in as_dict(tmeta.get("labels")).items() if isinstance(v, str)}
-                if not selector.matches(labels):
-                    shown = _go_map(tmeta.get("labels"))
-                    causes.append(Cause("FieldValueInvalid", "spec.template.metadata.labels",
-                                        f"Invalid value: {shown}: `selector` does not match template `labels`"))
+            elif not selector.matches(string_labels(tmeta.get("labels"))):
+                shown = go_map(tmeta.get("labels"))
+                causes.append(Cause("FieldValueInvalid", "spec.template.metadata.labels",
+                                    f"Invalid value: {shown}: `selector` does not match template `labels`"))
+    return causes + validate_template_spec(template, restart_policies=restart_policies)
+
+
+def validate_template_metadata(tmeta: dict[str, Any]) -> list[Cause]:
+    """The pod template's labels and annotations."""
+    causes = validation.validate_labels(tmeta.get("labels"), "spec.template.metadata.labels")
+    return causes + validation.validate_annotations(tmeta.get("annotations"), "spec.template.metadata.annotations")
+
+
+def validate_template_spec(template: dict[str, Any], *, restart_policies: list[str]) -> list[Cause]:
+    """The template's pod spec, whose restartPolicy must be one of ``restart_policies``."""
     tspec = template.get("spec")
-    causes += validate_pod_spec(tspec, "spec.template.spec")
+    causes = validate_pod_spec(tspec, "spec.template.spec")
     policy = as_dict(tspec).get("restartPolicy")
     if policy and policy not in restart_policies:
         causes.append(not_supported("spec.template.spec.restartPolicy", policy, restart_policies))
     return causes
+
+
+def string_labels(labels: Any) -> dict[str, str]:
+    """The string-valued entries of a labels map (anything else matches nothing)."""
+    return {k: v for k, v in as_dict(labels).items() if isinstance(v, str)}
 
 
 def validate_non_negative(spec: dict[str, Any], key: str) -> list[Cause]:
@@ -82,7 +94,7 @@ def default_template(obj: Object) -> None:
     default_pod_template(obj)
 
 
-def _go_map(labels: Any) -> str:
+def go_map(labels: Any) -> str:
     """Go's ``%#v`` of a ``map[string]string``, as upstream's message prints the template labels."""
     if not isinstance(labels, dict):
         return "map[string]string(nil)"
