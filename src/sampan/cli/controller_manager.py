@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from sampan._lib.durations import parse_duration
@@ -50,6 +51,8 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
             durations[name] = parse_duration(text)
         except ValueError:
             raise ValueError(f"--{name.replace('_', '-')}: invalid duration {text!r}") from None
+    if args.root_ca_file and not os.access(args.root_ca_file, os.R_OK):
+        raise ValueError(f"--root-ca-file: cannot read {args.root_ca_file!r}")
     concurrency = dict(DEFAULT_CONCURRENCY)
     for cname, flag in CONCURRENCY_FLAGS.items():
         value = getattr(args, flag.replace("-", "_"))
@@ -67,6 +70,7 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
         secondary_node_eviction_rate=args.secondary_node_eviction_rate,
         large_cluster_size_threshold=args.large_cluster_size_threshold,
         unhealthy_zone_threshold=args.unhealthy_zone_threshold,
+        root_ca_file=args.root_ca_file or None,
         **durations,
     )
 
@@ -137,4 +141,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--secondary-node-eviction-rate", type=float, default=0.01)
     p.add_argument("--large-cluster-size-threshold", type=int, default=50)
     p.add_argument("--unhealthy-zone-threshold", type=float, default=0.55)
+    p.add_argument("--root-ca-file", default="",
+                   help="PEM CA bundle published as ConfigMap kube-root-ca.crt in every namespace (default: the "
+                   "kubeconfig's CA; none with a plain-HTTP API server, then ca.crt is empty)")
     p.set_defaults(handler=_run)

@@ -71,6 +71,12 @@ def _replicaset(ctx: ControllerContext) -> Controller:
     return ReplicaSetController(ctx)
 
 
+def _replicationcontroller(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.replicaset.controller import REPLICATION_CONTROLLER, ReplicaSetController
+
+    return ReplicaSetController(ctx, REPLICATION_CONTROLLER)
+
+
 def _deployment(ctx: ControllerContext) -> Controller:
     from sampan.controllers.deployment.controller import DeploymentController
 
@@ -132,8 +138,18 @@ def _serviceaccount(ctx: ControllerContext) -> Controller:
     return ServiceAccountController(ctx.client, ctx.informers)
 
 
+def _root_ca_cert_publisher(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.rootcacertpublisher.controller import RootCACertPublisher, read_root_ca
+
+    config = ctx.client.config
+    root_ca = read_root_ca(ctx.options.root_ca_file, kubeconfig_ca_data=config.ca_data,
+                           kubeconfig_ca_file=config.ca_file)
+    return RootCACertPublisher(ctx.client, ctx.informers, root_ca=root_ca)
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
+    "replicationcontroller": _replicationcontroller,
     "deployment": _deployment,
     "job": _job,
     "ttl-after-finished": _ttl_after_finished,
@@ -143,6 +159,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "garbagecollector": _garbagecollector,
     "namespace": _namespace,
     "serviceaccount": _serviceaccount,
+    "root-ca-cert-publisher": _root_ca_cert_publisher,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""

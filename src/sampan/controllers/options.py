@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 KNOWN_CONTROLLERS: tuple[str, ...] = (
-    "replicaset", "deployment", "job", "ttl-after-finished", "nodelifecycle", "endpoint", "endpointslice",
-    "garbagecollector", "namespace", "serviceaccount",
+    "replicaset", "replicationcontroller", "deployment", "job", "ttl-after-finished", "nodelifecycle", "endpoint",
+    "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher",
 )
 """Every controller name ``--controllers`` accepts (upstream's names)."""
 
@@ -20,13 +20,14 @@ DISABLED_BY_DEFAULT: frozenset[str] = frozenset()
 """Names ``*`` does not enable (upstream: bootstrapsigner, tokencleaner; we have none of those)."""
 
 DEFAULT_CONCURRENCY: Mapping[str, int] = {
-    "replicaset": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5, "nodelifecycle": 1, "endpoint": 5,
-    "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
+    "replicaset": 5, "replicationcontroller": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5, "nodelifecycle": 1, "endpoint": 5,
+    "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1, "root-ca-cert-publisher": 1,
 }
 """Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
 
 CONCURRENCY_FLAGS: Mapping[str, str] = {
-    "replicaset": "concurrent-replicaset-syncs", "deployment": "concurrent-deployment-syncs",
+    "replicaset": "concurrent-replicaset-syncs", "replicationcontroller": "concurrent-rc-syncs",
+    "deployment": "concurrent-deployment-syncs",
     "job": "concurrent-job-syncs", "ttl-after-finished": "concurrent-ttl-after-finished-syncs",
     "endpoint": "concurrent-endpoint-syncs", "endpointslice": "concurrent-service-endpoint-syncs",
     "garbagecollector": "concurrent-gc-syncs", "namespace": "concurrent-namespace-syncs",
@@ -105,9 +106,15 @@ class ControllerManagerOptions:
     """First delay before re-creating a failed Job pod (doubles per failure, upstream's DefaultJobPodFailureBackOff)."""
     job_backoff_max: float = 360.0
 
-    # deployment / replicaset
+    # deployment / replicaset / replicationcontroller
     replicaset_burst_replicas: int = 500
-    """Most pods a ReplicaSet creates or deletes in one reconcile (upstream's BurstReplicas)."""
+    """Most pods a ReplicaSet (or ReplicationController) creates or deletes in one reconcile (upstream's
+    BurstReplicas)."""
+
+    # root-ca-cert-publisher
+    root_ca_file: str | None = None
+    """``--root-ca-file``: the PEM bundle published as ``kube-root-ca.crt``; None: the kubeconfig's CA data,
+    else an empty ``ca.crt``."""
 
     def __post_init__(self) -> None:
         parse_controllers(self.controllers)

@@ -1,5 +1,11 @@
 """The ReplicaSet controller: keep ``spec.replicas`` active pods that match the selector.
 
+One implementation serves two kinds, as upstream wraps ReplicationControllers in its ReplicaSet
+controller: a :class:`ReplicaSetKind` names the API version, resource, kind, controller and event
+component, and how the kind's ``spec.selector`` becomes a label selector (a ``LabelSelector`` for
+apps/v1 ReplicaSets, a plain label map for core/v1 ReplicationControllers). :data:`REPLICA_SET` and
+:data:`REPLICATION_CONTROLLER` are the two instances; everything below is shared.
+
 Handlers (enqueue only): a ReplicaSet changed -> its key; a pod changed -> its controller's key (and, for
 an orphan, every ReplicaSet whose selector matches it), observing creations/deletions for expectations.
 
@@ -14,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sampan.api import errors
@@ -37,8 +44,37 @@ from sampan.controllers.runner import Enqueuer, Result
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "apps/v1"
-KIND = "ReplicaSet"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSetKind:
+    """What differs between the kinds the controller manages (see the module docstring)."""
+
+    api_version: str
+    resource: str
+    kind: str
+    controller_name: str
+    """Upstream's name in ``--controllers`` and the runner's queue name."""
+    component: str
+    """The event source component."""
+    selector: Callable[[Any], LabelSelector]
+    """``spec.selector`` -> LabelSelector; raises ValueError on a malformed one."""
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+
+def _label_map_selector(selector: Any) -> LabelSelector:
+    if selector is not None and not isinstance(selector, dict):
+        raise ValueError("selector must be a map of labels")
+    return LabelSelector.from_dict({"matchLabels": selector or {}})
+
+
+REPLICA_SET = ReplicaSetKind("apps/v1", "replicasets", "ReplicaSet", "replicaset", "replicaset-controller",
+                             LabelSelector.from_dict)
+REPLICATION_CONTROLLER = ReplicaSetKind("v1", "replicationcontrollers", "ReplicationController",
+                                        "replicationcontroller", "replication-controller", _label_map_selector)
 
 
 def _key(obj: Any) -> str:
@@ -47,18 +83,20 @@ def _key(obj: Any) -> str:
 
 
 class ReplicaSetController:
-    name = "replicaset"
+    """Reconciles the objects of one :class:`ReplicaSetKind` (``REPLICA_SET`` unless told otherwise)."""
 
-    def __init__(self, ctx: ControllerContext) -> None:
+    def __init__(self, ctx: ControllerContext, kind: ReplicaSetKind = REPLICA_SET) -> None:
         self.ctx = ctx
+        self.kind = kind
+        self.name = kind.controller_name
         self.clock = ctx.clock
-        self.rs_informer = ctx.informers.informer(API_VERSION, "replicasets")
+        self.rs_informer = ctx.informers.informer(kind.api_version, kind.resource)
         self.pod_informer = ctx.informers.informer("v1", "pods",
                                                    indexers={CONTROLLER_UID_INDEX: controller_uid_index})
-        self.rs_lister = ctx.informers.lister(API_VERSION, "replicasets")
+        self.rs_lister = ctx.informers.lister(kind.api_version, kind.resource)
         self.pod_lister = ctx.informers.lister("v1", "pods")
         self.expectations = UIDTrackingExpectations(ttl=ctx.options.expectations_ttl, clock=ctx.clock)
-        self.recorder = ctx.recorder("replicaset-controller")
+        self.recorder = ctx.recorder(kind.component)
         self.burst = ctx.options.replicaset_burst_replicas
         self._queue: Enqueuer | None = None
 
@@ -85,7 +123,8 @@ class ReplicaSetController:
 
     def _owner_key(self, pod: Any) -> str | None:
         ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != KIND or not str(ref.get("apiVersion", "")).startswith("apps/"):
+        if (ref is None or ref.get("kind") != self.kind.kind
+                or str(ref.get("apiVersion", "")).rpartition("/")[0] != self.kind.group):
             return None
         ns = pod["metadata"].get("namespace", "")
         try:
@@ -101,7 +140,7 @@ class ReplicaSetController:
         labels = pod["metadata"].get("labels") or {}
         for rs in self.rs_lister.namespaced(pod["metadata"].get("namespace", "")).list():
             try:
-                if LabelSelector.from_dict((rs.get("spec") or {}).get("selector")).matches(labels):
+                if self.kind.selector((rs.get("spec") or {}).get("selector")).matches(labels):
                     self._queue.add(_key(rs))
             except ValueError:
                 continue
@@ -165,9 +204,9 @@ class ReplicaSetController:
             return None
         spec = rs.get("spec") or {}
         try:
-            selector = LabelSelector.from_dict(spec.get("selector"))
+            selector = self.kind.selector(spec.get("selector"))
         except ValueError as e:
-            log.warning("invalid selector replicaset=%s error=%s", key, e)
+            log.warning("invalid selector kind=%s object=%s error=%s", self.kind.kind, key, e)
             return None
         needs_sync = self.expectations.satisfied(key)
         pods_client = await self.ctx.client.resource("v1", "pods")
@@ -176,14 +215,15 @@ class ReplicaSetController:
         candidates = [p for p in index.by_index(CONTROLLER_UID_INDEX, uid) if is_active(p)]
         candidates += [p for p in index.by_index(CONTROLLER_UID_INDEX, "")
                        if is_active(p) and p["metadata"].get("namespace") == ns]
-        owned = await claim(pods_client, rs, selector, candidates, api_version=API_VERSION, kind=KIND)
+        owned = await claim(pods_client, rs, selector, candidates, api_version=self.kind.api_version,
+                            kind=self.kind.kind)
         manage_error: BaseException | None = None
         if needs_sync and not rs["metadata"].get("deletionTimestamp"):
             manage_error = await self._manage(rs, key, owned, pods_client)
         now = self.clock.wall()
         status = calculate_status(rs, owned, now=now, manage_error=manage_error)
         if status_differs(rs.get("status"), status):
-            rs_client = await self.ctx.client.resource(API_VERSION, "replicasets")
+            rs_client = await self.ctx.client.resource(self.kind.api_version, self.kind.resource)
             await rs_client.update_status({**rs, "status": status})
         if manage_error is not None:
             raise manage_error
@@ -202,14 +242,14 @@ class ReplicaSetController:
         if diff < 0:
             count = min(-diff, self.burst)
             self.expectations.expect_creations(key, count)
-            ref = new_controller_ref(rs, api_version=API_VERSION, kind=KIND)
+            ref = new_controller_ref(rs, api_version=self.kind.api_version, kind=self.kind.kind)
             body = pod_from_template(spec.get("template") or {}, namespace=rs["metadata"]["namespace"],
                                      generate_name=f"{rs['metadata']['name']}-", owner_ref=ref)
 
             async def create(_: int) -> None:
                 await pods_client.create(body)
 
-            log.debug("creating pods replicaset=%s count=%d", key, count)
+            log.debug("creating pods kind=%s object=%s count=%d", self.kind.kind, key, count)
             created, error = await slow_start_batch(count, create)
             if error is not None:
                 skipped = count - created
