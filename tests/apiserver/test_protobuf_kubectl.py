@@ -43,14 +43,6 @@ def named(argv: list[str], name: str) -> list[str]:
     return [name if a == "{}" else a for a in argv]
 
 
-# commands whose resources sampan does not serve yet: (argv, resource as Catalog names it, group).
-# quota, role(binding), clusterrole(binding), pdb, cronjob, token, auth can-i and autoscale are served now
-# and tested in test_generators_kubectl.py.
-UNSERVED = [
-    (["create", "ingress", "ing1", "--rule=foo.com/bar=svc1:8080"], "ingresses", "networking.k8s.io"),
-]
-
-
 def served(resource: str, group: str) -> bool | None:
     """True/False for a resource the catalog does / does not serve; None for a subresource of a served
     resource (listed in discovery, but maybe without a handler yet: either outcome is fine)."""
@@ -152,23 +144,6 @@ def test_describe_reads_protobuf(kubectl: Kubectl) -> None:
     assert "described" in out
     assert "nginx" in out
     assert "assigned to node-1" in out
-
-
-@pytest.mark.parametrize(("argv", "resource", "group"), UNSERVED, ids=[" ".join(u[0][:2]) for u in UNSERVED])
-def test_commands_for_unserved_resources_fail_cleanly(kubectl: Kubectl, argv: list[str], resource: str,
-                                                       group: str) -> None:
-    ns = namespace_for(kubectl)
-    if argv[0] == "autoscale":
-        kubectl.run("create", "deployment", "web", "--image=nginx", "-n", ns, check=False)
-    proc = kubectl.run(*argv, "-n", ns, check=False)
-    expected = served(resource, group)
-    if expected or (expected is None and proc.returncode == 0):
-        assert proc.returncode == 0, proc.stderr
-        return
-    assert proc.returncode != 0
-    assert "the server could not find the requested resource" in proc.stderr, proc.stderr
-    for bad in ("415", "UnsupportedMediaType", "InternalError", "500", "unable to decode"):
-        assert bad not in proc.stderr, proc.stderr
 
 
 def test_priorityclass_when_served(kubectl: Kubectl) -> None:

@@ -20,8 +20,9 @@ DISABLED_BY_DEFAULT: frozenset[str] = frozenset()
 """Names ``*`` does not enable (upstream: bootstrapsigner, tokencleaner; we have none of those)."""
 
 DEFAULT_CONCURRENCY: Mapping[str, int] = {
-    "replicaset": 5, "replicationcontroller": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5, "nodelifecycle": 1, "endpoint": 5,
-    "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1, "root-ca-cert-publisher": 1,
+    "replicaset": 5, "replicationcontroller": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5,
+    "nodelifecycle": 1, "endpoint": 5, "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
+    "root-ca-cert-publisher": 1,
 }
 """Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
 

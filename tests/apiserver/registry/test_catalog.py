@@ -43,7 +43,8 @@ def test_discovery_order() -> None:
     assert [(s.info.group, s.info.resource) for s in STRATEGIES] == EXPECTED
     assert CATALOG.groups() == [("", ["v1"]), ("apps", ["v1"]), ("events.k8s.io", ["v1"]),
                                 ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
-                                ("networking.k8s.io", ["v1"]), ("policy", ["v1"]), ("rbac.authorization.k8s.io", ["v1"]),
+                                ("networking.k8s.io", ["v1"]), ("policy", ["v1"]),
+                                ("rbac.authorization.k8s.io", ["v1"]),
                                 ("storage.k8s.io", ["v1"]),
                                 ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
                                 ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]

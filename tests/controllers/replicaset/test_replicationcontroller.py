@@ -106,36 +106,37 @@ async def test_kubectl_get_and_scale_rc(apiserver: APIServerHandle, tmp_path: Pa
     def run(*args: str, stdin: str | None = None) -> str:
         return kubectl.out(*args, stdin=stdin)
 
-    async with unthrottled_client(apiserver.kubeconfig) as client:
-        async with running_kubelet(client), running_manager(client, fast_options(("replicationcontroller",))):
-            out = await asyncio.to_thread(run, "create", "-f", "-", stdin=RC_YAML)
-            assert out.strip() == "replicationcontroller/nginx created"
+    options = fast_options(("replicationcontroller",))
+    async with (unthrottled_client(apiserver.kubeconfig) as client, running_kubelet(client),
+                running_manager(client, options)):
+        out = await asyncio.to_thread(run, "create", "-f", "-", stdin=RC_YAML)
+        assert out.strip() == "replicationcontroller/nginx created"
 
-            async def ready(n: int) -> bool:
-                rc = json.loads(await asyncio.to_thread(run, "get", "rc", "nginx", "-o", "json"))
-                return bool((rc.get("status") or {}).get("readyReplicas") == n
-                            and len(await _pods(client, "nginx")) == n)
+        async def ready(n: int) -> bool:
+            rc = json.loads(await asyncio.to_thread(run, "get", "rc", "nginx", "-o", "json"))
+            return bool((rc.get("status") or {}).get("readyReplicas") == n
+                        and len(await _pods(client, "nginx")) == n)
 
-            await wait_for(lambda: ready(2), message="2 ready pods")
-            table = (await asyncio.to_thread(run, "get", "rc")).splitlines()
-            assert table[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
-            assert table[1].split()[:4] == ["nginx", "2", "2", "2"]
-            wide = (await asyncio.to_thread(run, "get", "replicationcontrollers", "-o", "wide")).splitlines()
-            assert wide[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES",
-                                       "SELECTOR"]
-            assert wide[1].split()[-3:] == ["nginx", "nginx:1.27", "app=nginx"]
+        await wait_for(lambda: ready(2), message="2 ready pods")
+        table = (await asyncio.to_thread(run, "get", "rc")).splitlines()
+        assert table[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+        assert table[1].split()[:4] == ["nginx", "2", "2", "2"]
+        wide = (await asyncio.to_thread(run, "get", "replicationcontrollers", "-o", "wide")).splitlines()
+        assert wide[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES",
+                                   "SELECTOR"]
+        assert wide[1].split()[-3:] == ["nginx", "nginx:1.27", "app=nginx"]
 
-            out = await asyncio.to_thread(run, "scale", "rc", "nginx", "--replicas=3")
-            assert out.strip() == "replicationcontroller/nginx scaled"
-            await wait_for(lambda: ready(3), message="3 ready pods after kubectl scale")
-            scale = json.loads(await asyncio.to_thread(
-                run, "get", "--raw", "/api/v1/namespaces/default/replicationcontrollers/nginx/scale"))
-            assert scale["kind"] == "Scale"
-            assert scale["spec"] == {"replicas": 3}
-            assert scale["status"]["selector"] == "app=nginx"
+        out = await asyncio.to_thread(run, "scale", "rc", "nginx", "--replicas=3")
+        assert out.strip() == "replicationcontroller/nginx scaled"
+        await wait_for(lambda: ready(3), message="3 ready pods after kubectl scale")
+        scale = json.loads(await asyncio.to_thread(
+            run, "get", "--raw", "/api/v1/namespaces/default/replicationcontrollers/nginx/scale"))
+        assert scale["kind"] == "Scale"
+        assert scale["spec"] == {"replicas": 3}
+        assert scale["status"]["selector"] == "app=nginx"
 
-            names = await asyncio.to_thread(run, "get", "rc", "--field-selector", "status.replicas=3", "-o", "name")
-            assert names.split() == ["replicationcontroller/nginx"]
+        names = await asyncio.to_thread(run, "get", "rc", "--field-selector", "status.replicas=3", "-o", "name")
+        assert names.split() == ["replicationcontroller/nginx"]
 
 
 async def _pods(client: Client, name: str) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Every served resource and its strategy, in upstream's discovery order.
 
 Groups come in kube-apiserver's priority order (core first, then apps, events.k8s.io, …, batch,
-networking.k8s.io, policy, rbac, storage.k8s.io, …, coordination.k8s.io, discovery.k8s.io); resources inside a group-version are sorted by plural name as
+networking.k8s.io, policy, rbac, storage.k8s.io, …,
+coordination.k8s.io, discovery.k8s.io); resources inside a group-version are sorted by plural name as
 upstream's discovery lists them. A new built-in resource is one module with a strategy class plus one
 line in ``BUILTIN``.
 

@@ -24,8 +24,8 @@ def swagger_doc(definition: str, field: str) -> str:
     return text if isinstance(text, str) else ""
 
 
-def doc_column(name: str, definition: str, field: str, *, type: str = "string",  # noqa: A002 - upstream's name
-               priority: int = 0, format: str = "") -> TableColumn:  # noqa: A002
+def doc_column(name: str, definition: str, field: str, *, type: str = "string",
+               priority: int = 0, format: str = "") -> TableColumn:
     """A column described by ``definition``'s ``field``, as upstream's ``SwaggerDoc()[field]``."""
     return TableColumn(name, type=type, format=format, description=swagger_doc(definition, field),
                        priority=priority)

@@ -137,9 +137,18 @@ def validate_ip_block(block: dict[str, Any], path: str) -> list[Cause]:
         inner = _network(text)
         if inner is None:
             causes.append(invalid(f"{path}.except[{i}]", str(text), CIDR_MSG))
-        elif inner.version != outer.version or not inner.subnet_of(outer) or inner.prefixlen <= outer.prefixlen:
+        elif not _strict_subset(inner, outer):
             causes.append(invalid(f"{path}.except[{i}]", text, "must be a strict subset of `cidr`"))
     return causes
+
+
+def _strict_subset(inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                   outer: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return inner.subnet_of(outer) and inner.prefixlen > outer.prefixlen
+    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return inner.subnet_of(outer) and inner.prefixlen > outer.prefixlen
+    return False
 
 
 def _network(text: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
