@@ -103,6 +103,7 @@ async def test_kubectl_rollout_undo(apiserver: APIServerHandle, controller_manag
 def test_bad_flags_one_line_exit_2(tmp_path: Path) -> None:
     nowhere = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{free_port()}")
     for args in (["--controllers=bogus"], ["--node-monitor-period", "soon"],
+                 ["--root-ca-file", str(tmp_path / "missing-ca.crt")],
                  ["--kubeconfig", str(nowhere), "--apiserver-wait-timeout", "0.5"]):
         out = subprocess.run([sys.executable, "-m", "sampan.cli.main", "controller-manager", *args],
                              capture_output=True, text=True, timeout=60, check=False)

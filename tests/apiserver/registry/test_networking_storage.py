@@ -80,6 +80,14 @@ def test_rc_selector_may_change_and_table() -> None:
                                                    "Images", "Selector"]
     assert s.table_columns()[1].description.startswith("Replicas is the number of desired replicas.")
     assert s.field_values(old)["status.replicas"] == "2"
+    assert s.validate(old) == []
+    old["status"] = {"replicas": 1, "readyReplicas": 2, "availableReplicas": 3, "observedGeneration": -1}
+    assert messages(s.validate(old)) == [
+        "status.observedGeneration: Invalid value: -1: must be greater than or equal to 0",
+        "status.readyReplicas: Invalid value: 2: cannot be greater than status.replicas",
+        "status.availableReplicas: Invalid value: 3: cannot be greater than status.replicas",
+        "status.availableReplicas: Invalid value: 3: cannot be greater than readyReplicas",
+    ]
 
 
 # ---- ingresses --------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,8 @@ from sampan.controllers.rootcacertpublisher.controller import (
 )
 from tests.controllers.clients import unthrottled_client
 from tests.controllers.support import fast_options, running_manager, wait_for
-from tests.support.apiserver import InProcessAPIServer
+from tests.controllers.support import unthrottled_client as client_for
+from tests.support.apiserver import APIServerHandle, InProcessAPIServer
 
 CONTROLLERS = ("root-ca-cert-publisher",)
 
@@ -133,3 +137,44 @@ def test_root_ca_file_flag(tmp_path: Path) -> None:
     missing = parser.parse_args(["controller-manager", "--root-ca-file", str(tmp_path / "nope")])
     with pytest.raises(ValueError, match="--root-ca-file: cannot read"):
         options_from_args(missing)
+
+
+
+@pytest.fixture
+def ca_text() -> str:
+    return ca_pem()
+
+
+@pytest.fixture
+def ca_file(tmp_path: Path, ca_text: str) -> Path:
+    path = tmp_path / "ca.crt"
+    path.write_text(ca_text)
+    return path
+
+
+@pytest.fixture
+def publisher_process(apiserver: APIServerHandle, ca_file: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``sampan controller-manager --root-ca-file`` as a real process, running only this controller."""
+    with open(tmp_path / "cm.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sampan.cli.main", "controller-manager", "--kubeconfig", str(apiserver.kubeconfig),
+             "--controllers=root-ca-cert-publisher", "--leader-elect=false", "--root-ca-file", str(ca_file)],
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def test_controller_manager_process_publishes_root_ca_file(
+        apiserver: APIServerHandle, ca_text: str, publisher_process: subprocess.Popen[bytes]) -> None:
+    """From the flag to the ConfigMap, through the real command."""
+    async with client_for(apiserver.kubeconfig) as client:
+        await wait_for(functools.partial(_published, client, "kube-public", ca_text), timeout=30,
+                       message="kube-root-ca.crt from the controller-manager process")
+    assert publisher_process.poll() is None

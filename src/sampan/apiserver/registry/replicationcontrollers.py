@@ -7,7 +7,8 @@ defaults. Validation, as ``ValidateReplicationController``: ``minReadySeconds`` 
 non-negative, the selector is required and non-empty (it may change on update, unlike a ReplicaSet's),
 the template is required, its labels must match the selector (``selector does not match labels in
 spec.template``), its restartPolicy is ``Always`` and it may not set ``activeDeadlineSeconds``.
-Status and scale are subresources; generation is tracked; ``status.replicas`` is a field selector.
+Status and scale are subresources (status counts checked as upstream's
+``ValidateReplicationControllerStatus``); generation is tracked; ``status.replicas`` is a field selector.
 The controller-manager's ``replicationcontroller`` controller runs the ReplicaSet logic on them.
 """
 
@@ -17,7 +18,7 @@ import copy
 import functools
 from typing import Any
 
-from sampan.api.errors import Cause, forbidden, required
+from sampan.api.errors import Cause, forbidden, invalid, required
 from sampan.api.podstatus import layout_containers
 from sampan.api.resources import ResourceInfo
 from sampan.api.selectors import format_labels
@@ -37,6 +38,7 @@ from sampan.apiserver.registry.workloads import (
 
 _SPEC = "io.k8s.api.core.v1.ReplicationControllerSpec"
 _STATUS = "io.k8s.api.core.v1.ReplicationControllerStatus"
+_STATUS_COUNTS = ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "observedGeneration")
 
 
 @functools.cache
@@ -51,6 +53,22 @@ def _columns() -> tuple[TableColumn, ...]:
         IMAGES_COLUMN,
         doc_column("Selector", _SPEC, "selector", priority=1),
     )
+
+
+def validate_status(status: dict[str, Any]) -> list[Cause]:
+    """Upstream ``ValidateReplicationControllerStatus``: non-negative counts, none above ``replicas``,
+    available not above ready. (A create resets the status and a main-resource update keeps the stored
+    one, so this only ever judges what a ``/status`` write brings.)"""
+    counts = {key: as_int(status.get(key)) for key in _STATUS_COUNTS}
+    causes = [invalid(f"status.{key}", value, "must be greater than or equal to 0")
+              for key, value in counts.items() if value < 0]
+    for key in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
+        if counts[key] > counts["replicas"]:
+            causes.append(invalid(f"status.{key}", counts[key], "cannot be greater than status.replicas"))
+    if counts["availableReplicas"] > counts["readyReplicas"]:
+        causes.append(invalid("status.availableReplicas", counts["availableReplicas"],
+                              "cannot be greater than readyReplicas"))
+    return causes
 
 
 class ReplicationControllerStrategy(BaseStrategy):
@@ -105,7 +123,7 @@ class ReplicationControllerStrategy(BaseStrategy):
         if as_dict(template.get("spec")).get("activeDeadlineSeconds") is not None:
             causes.append(forbidden("spec.template.spec.activeDeadlineSeconds",
                                     "activeDeadlineSeconds in ReplicationController is not Supported"))
-        return causes
+        return causes + validate_status(as_dict(obj.get("status")))
 
     def field_values(self, obj: Object) -> dict[str, str]:
         values = dict(super().field_values(obj))
