@@ -406,6 +406,55 @@ OBJECTS: dict[str, dict[str, Any]] = {
     "PriorityClass": _with_kind("scheduling.k8s.io/v1", "PriorityClass", {
         "metadata": _meta("high", None), "value": -5, "globalDefault": True, "description": "important",
         "preemptionPolicy": "Never"}),
+    "Ingress": _with_kind("networking.k8s.io/v1", "Ingress", {
+        "metadata": _meta("web"),
+        "spec": {"ingressClassName": "nginx",
+                 "defaultBackend": {"resource": {"apiGroup": "k8s.example.com", "kind": "Bucket", "name": "static"}},
+                 "tls": [{"hosts": ["foo.com"], "secretName": "foo-tls"}],
+                 "rules": [{"host": "foo.com", "http": {"paths": [
+                     {"path": "/bar", "pathType": "Exact",
+                      "backend": {"service": {"name": "svc1", "port": {"number": 8080}}}},
+                     {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "svc2",
+                                                                                 "port": {"name": "http"}}}}]}}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10", "ports": [
+            {"port": 443, "protocol": "TCP", "error": "Pending"}]}, {"hostname": "lb.example.com"}]}}}),
+    "NetworkPolicy": _with_kind("networking.k8s.io/v1", "NetworkPolicy", {
+        "metadata": _meta("db"),
+        "spec": {"podSelector": {"matchLabels": {"role": "db"}},
+                 "ingress": [{"from": [{"ipBlock": {"cidr": "172.17.0.0/16", "except": ["172.17.1.0/24"]}},
+                                       {"namespaceSelector": {"matchExpressions": [
+                                           {"key": "team", "operator": "In", "values": ["a", "b"]}]},
+                                        "podSelector": {}}],
+                              "ports": [{"protocol": "TCP", "port": 6379}, {"protocol": "UDP", "port": "dns"}]}],
+                 "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/24"}}],
+                             "ports": [{"protocol": "TCP", "port": 5978, "endPort": 6000}]}],
+                 "policyTypes": ["Ingress", "Egress"]}}),
+    "StorageClass": _with_kind("storage.k8s.io/v1", "StorageClass", {
+        "metadata": _meta("fast", None, annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
+        "provisioner": "csi.example.com", "parameters": {"type": "ssd"}, "reclaimPolicy": "Retain",
+        "mountOptions": ["debug"], "allowVolumeExpansion": True, "volumeBindingMode": "WaitForFirstConsumer",
+        "allowedTopologies": [{"matchLabelExpressions": [{"key": "topology.kubernetes.io/zone",
+                                                          "values": ["a", "b"]}]}]}),
+    "CSIDriver": _with_kind("storage.k8s.io/v1", "CSIDriver", {
+        "metadata": _meta("csi.example.com", None),
+        "spec": {"attachRequired": False, "podInfoOnMount": True, "volumeLifecycleModes": ["Persistent", "Ephemeral"],
+                 "storageCapacity": True, "fsGroupPolicy": "File",
+                 "tokenRequests": [{"audience": "vault", "expirationSeconds": 3600}], "requiresRepublish": True,
+                 "seLinuxMount": False}}),
+    "VolumeAttachment": _with_kind("storage.k8s.io/v1", "VolumeAttachment", {
+        "metadata": _meta("va-1", None),
+        "spec": {"attacher": "csi.example.com", "source": {"persistentVolumeName": "pv-1"}, "nodeName": "node-1"},
+        "status": {"attached": True, "attachmentMetadata": {"devicePath": "/dev/sdb"},
+                   "detachError": {"time": TS, "message": "busy"}}}),
+    "ReplicationController": _with_kind("v1", "ReplicationController", {
+        "metadata": _meta("rc", generation=2),
+        "spec": {"replicas": 0, "minReadySeconds": 5, "selector": {"app": "rc"},
+                 "template": {"metadata": {"labels": {"app": "rc"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {}}]}}},
+        "status": {"replicas": 2, "fullyLabeledReplicas": 2, "readyReplicas": 1, "availableReplicas": 1,
+                   "observedGeneration": 2, "conditions": [{"type": "ReplicaFailure", "status": "True",
+                                                            "lastTransitionTime": TS, "reason": "FailedCreate",
+                                                            "message": "quota"}]}}),
     "Status": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "message": 'pods "x" is invalid: spec.containers: Required value', "reason": "Invalid",
                "details": {"name": "x", "kind": "pods", "causes": [

@@ -86,7 +86,9 @@ def test_committed_table_is_complete() -> None:
     kinds = {k.split(" ")[1] for k in KINDS}
     for kind in ("Pod", "Node", "Namespace", "Service", "Endpoints", "ConfigMap", "Secret", "Event",
                  "ServiceAccount", "Deployment", "ReplicaSet", "Job", "Lease", "EndpointSlice", "ResourceQuota",
-                 "Role", "PodDisruptionBudget", "HorizontalPodAutoscaler", "PriorityClass"):
+                 "Role", "PodDisruptionBudget", "HorizontalPodAutoscaler", "PriorityClass", "ReplicationController",
+                 "Ingress", "IngressClass", "NetworkPolicy", "StorageClass", "CSIDriver", "CSINode",
+                 "CSIStorageCapacity", "VolumeAttachment"):
         assert kind in kinds
         assert f"{kind}List" in kinds
     assert len(SCHEMA) > 400

@@ -78,6 +78,7 @@ COMMANDS: dict[str, list[str]] = {
     "PodDisruptionBudget": ["create", "pdb", "pdb", "--selector=app=web", "--min-available=1"],
     "PriorityClass": ["create", "priorityclass", "high", "--value=1"],
     "TokenRequest": ["create", "token", "robot"],
+    "Ingress": ["create", "ingress", "web", "--rule=foo.com/bar=svc1:8080"],
 }
 
 
