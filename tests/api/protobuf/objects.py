@@ -429,6 +429,18 @@ OBJECTS: dict[str, dict[str, Any]] = {
                  "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/24"}}],
                              "ports": [{"protocol": "TCP", "port": 5978, "endPort": 6000}]}],
                  "policyTypes": ["Ingress", "Egress"]}}),
+    "IngressClass": _with_kind("networking.k8s.io/v1", "IngressClass", {
+        "metadata": _meta("nginx", None),
+        "spec": {"controller": "k8s.io/ingress-nginx", "parameters": {
+            "apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "lb", "scope": "Namespace",
+            "namespace": "prod"}}}),
+    "CSINode": _with_kind("storage.k8s.io/v1", "CSINode", {
+        "metadata": _meta("node-1", None),
+        "spec": {"drivers": [{"name": "csi.example.com", "nodeID": "i-123",
+                              "topologyKeys": ["topology.kubernetes.io/zone"], "allocatable": {"count": 0}}]}}),
+    "CSIStorageCapacity": _with_kind("storage.k8s.io/v1", "CSIStorageCapacity", {
+        "metadata": _meta("cap-1"), "storageClassName": "fast", "capacity": "10Gi", "maximumVolumeSize": "1Ti",
+        "nodeTopology": {"matchLabels": {"topology.kubernetes.io/zone": "a"}}}),
     "StorageClass": _with_kind("storage.k8s.io/v1", "StorageClass", {
         "metadata": _meta("fast", None, annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
         "provisioner": "csi.example.com", "parameters": {"type": "ssd"}, "reclaimPolicy": "Retain",
