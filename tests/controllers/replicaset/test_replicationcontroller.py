@@ -138,6 +138,12 @@ async def test_kubectl_get_and_scale_rc(apiserver: APIServerHandle, tmp_path: Pa
         names = await asyncio.to_thread(run, "get", "rc", "--field-selector", "status.replicas=3", "-o", "name")
         assert names.split() == ["replicationcontroller/nginx"]
 
+        # kubectl expose reads the RC's label-map selector for the Service
+        out = await asyncio.to_thread(run, "expose", "rc", "nginx", "--port=80")
+        assert out.strip() == "service/nginx exposed"
+        svc = json.loads(await asyncio.to_thread(run, "get", "service", "nginx", "-o", "json"))
+        assert svc["spec"]["selector"] == {"app": "nginx"}
+
 
 async def _pods(client: Client, name: str) -> list[dict[str, Any]]:
     return await rc_pods(client, name)
