@@ -13,8 +13,16 @@ strategy:
 3. bumps ``metadata.generation`` when the strategy says the spec changed (main resource only);
 4. validates (422, nothing stored), records the write in ``metadata.managedFields`` (unless the
    transform was a server-side apply, which did that itself);
-5. writes with compare-and-swap on the version it read; a concurrent write retries from step 1 when the
-   request carried no resourceVersion.
+5. writes with compare-and-swap on the version it read; a concurrent write retries from step 1: the
+   transform runs again on the newer object (a patch is re-applied, a PUT body re-checked), so only a
+   request that itself carries a ``resourceVersion`` (or uid) precondition can end in 409 — upstream's
+   GuaranteedUpdate loop, which retries without limit (every failed compare-and-swap means another
+   write committed, so the system as a whole always progresses).
+
+Within one server, updates of the same key take turns (:class:`KeyLocks`), so concurrent patches of
+one object (a controller labelling a pod while its kubelet writes status) do not each fail their
+compare-and-swap and re-read in a storm; writers on other servers or paths are still handled by the
+compare-and-swap.
 
 An update that changes nothing is not written (the stored object comes back, same version). An update
 of an object being deleted that removes its last pending finalizer deletes it, unless a graceful
@@ -23,9 +31,11 @@ deletion is still running (upstream's ``ShouldDeleteDuringUpdate``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +51,48 @@ from sampan.storage import Conflict, KeyNotFound, StorageError
 
 log = logging.getLogger(__name__)
 
-MAX_UNCONDITIONAL_ATTEMPTS = 16
 _KEPT_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 """A private copy of the stored object -> the object the request asks for (before system fields)."""
+
+
+class KeyLocks:
+    """One asyncio lock per store key, held only while some update of that key runs or waits.
+
+    Invariant: a key is in ``_locks`` iff its count of holders + waiters (``_users``) is positive."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+_LOCKS_KEY = "guaranteed-update-locks"
+
+
+def key_locks(ctx: ServerContext) -> KeyLocks:
+    """The server's :class:`KeyLocks` (created on first use)."""
+    locks = ctx.extras.get(_LOCKS_KEY)
+    if not isinstance(locks, KeyLocks):
+        locks = ctx.extras[_LOCKS_KEY] = KeyLocks()
+    return locks
 
 
 @dataclass(frozen=True)
@@ -101,10 +148,17 @@ def _expected_version(obj: dict[str, Any]) -> int | None:
 
 async def update_object(ctx: ServerContext, req: UpdateRequest) -> tuple[dict[str, Any], bool]:
     """Run the update; returns (the stored — or, for dry run, would-be — object, whether it changed)."""
+    key = req.scope.key(req.namespace, req.name)
+    async with key_locks(ctx).hold(key):
+        return await _update_locked(ctx, req, key)
+
+
+async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tuple[dict[str, Any], bool]:
     scope, info = req.scope, req.scope.info
-    key = scope.key(req.namespace, req.name)
     now = ctx.clock.wall()
-    for _ in range(MAX_UNCONDITIONAL_ATTEMPTS):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             kv = await ctx.store.get(key)
         except KeyNotFound:
@@ -149,8 +203,10 @@ async def update_object(ctx: ServerContext, req: UpdateRequest) -> tuple[dict[st
                 return new, True
             rev = await ctx.store.update(key, scope.encode(new), expected_mod_revision=kv.mod_revision)
         except Conflict:
-            if expected is not None:
-                raise errors.conflict(info.resource, req.name, MODIFIED, info.group) from None
+            # Re-read and run the transform again: a precondition the request carries is checked
+            # against the newer object above (409 there); anything else is simply re-applied.
+            log.debug("update raced another write, retrying resource=%s name=%s attempt=%d",
+                      info.resource, req.name, attempt)
             continue
         except KeyNotFound:
             raise errors.not_found(info.resource, req.name, info.group) from None
@@ -158,7 +214,6 @@ async def update_object(ctx: ServerContext, req: UpdateRequest) -> tuple[dict[st
             raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
         new["metadata"]["resourceVersion"] = str(rev)
         return new, True
-    raise errors.conflict(info.resource, req.name, MODIFIED, info.group)
 
 
 def prepare(scope: Scope, subresource: str | None, new: dict[str, Any], old: dict[str, Any]) -> None:
