@@ -89,6 +89,9 @@ class APIError(Exception):
         self.details = details
 
     def to_status(self) -> dict[str, Any]:
+        """The ``Status`` body, keys in the order Go's encoder writes the struct's fields (``kind,
+        apiVersion, metadata, status, message, reason, details, code``; ``details`` in
+        ``name, group, kind, uid, causes, retryAfterSeconds`` order), so bodies compare equal as text."""
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -96,11 +99,21 @@ class APIError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details:
-            status["details"] = self.details
+            status["details"] = ordered_details(self.details)
+        status["code"] = self.code
         return status
+
+
+_DETAILS_ORDER = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+
+
+def ordered_details(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` with upstream's StatusDetails field order (unknown keys last, as given)."""
+    out = {k: details[k] for k in _DETAILS_ORDER if k in details}
+    out.update((k, v) for k, v in details.items() if k not in out)
+    return out
 
 
 class BadRequest(APIError):
@@ -203,10 +216,9 @@ def from_status(status: dict[str, Any], http_code: int | None = None) -> APIErro
 # Constructors with upstream's wording. ``resource`` is the plural (``pods``), ``group`` "" for core.
 
 def _details(name: str, resource: str, group: str) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": name, "kind": resource}
     if group:
-        d["group"] = group
-    return d
+        return {"name": name, "group": group, "kind": resource}
+    return {"name": name, "kind": resource}
 
 
 def qualified(resource: str, group: str) -> str:
@@ -236,7 +248,7 @@ def invalid_object(kind: str, name: str, causes: list[Cause], group: str = "") -
     text = described[0] if len(described) == 1 else "[" + ", ".join(described) + "]"
     details: dict[str, Any] = {"name": name, "kind": kind, "causes": [c.to_dict() for c in causes]}
     if group:
-        details["group"] = group
+        details = {"name": name, "group": group, "kind": kind, "causes": details["causes"]}
     return Invalid(f'{kind}{"." + group if group else ""} "{name}" is invalid: {text}', details=details)
 
 

@@ -232,7 +232,7 @@ class _Doc:
 
 
 def _doc(obj: dict[str, Any], content_type: str = JSON) -> _Doc:
-    body = orjson.dumps(obj)
+    body = orjson.dumps(obj) + b"\n"  # as Go's json.Encoder writes it
     return _Doc(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', content_type)
 
 
@@ -313,7 +313,7 @@ def _status_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except APIError as err:
-            return web.Response(status=err.code, body=orjson.dumps(err.to_status()), content_type=JSON)
+            return web.Response(status=err.code, body=orjson.dumps(err.to_status()) + b"\n", content_type=JSON)
 
     return wrapped
 

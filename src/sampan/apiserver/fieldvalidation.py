@@ -22,7 +22,9 @@ import yaml
 from aiohttp import web
 
 from sampan.api import errors
+from sampan.api.gostrings import quote
 from sampan.api.schema import TypeNode, type_for_kind
+from sampan.apiserver.warning_headers import add_warnings
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +162,13 @@ def problems(obj: Any, *, group: str, version: str, kind: str, raw: bytes | None
     """Every unknown / duplicate field of a write, as upstream words it ([] for ``Ignore``)."""
     if directive == IGNORE:
         return []
-    found = [f'unknown field "{p}"' for p in unknown_fields(obj, type_for_kind(group, version, kind))]
+    found = [f"unknown field {quote(p)}" for p in unknown_fields(obj, type_for_kind(group, version, kind))]
     if raw is not None:
         start = raw.lstrip()[:1]
         if start == b"{":
-            found += [f'duplicate field "{p}"' for p in duplicate_fields(raw)]
+            found += [f"duplicate field {quote(p)}" for p in duplicate_fields(raw)]
         elif start and start != b"[" and not raw.startswith(b"k8s\x00"):  # YAML, not a JSON patch or protobuf
-            found += [f'duplicate field "{p}"' for p in duplicate_yaml_fields(raw)]
+            found += [f"duplicate field {quote(p)}" for p in duplicate_yaml_fields(raw)]
     return found
 
 
@@ -182,8 +184,6 @@ def enforce(found: list[str], *, directive: str, kind: str, version: str, warnin
 
 
 def add_warning_headers(response: web.StreamResponse, warnings: list[str]) -> web.StreamResponse:
-    """``Warning: 299 - "<text>"`` per warning, as upstream writes them."""
-    for w in warnings:
-        escaped = w.replace("\\", "\\\\").replace('"', '\\"')
-        response.headers.add("Warning", f'299 - "{escaped}"')
-    return response
+    """``Warning: 299 - "<text>"`` per warning, deduplicated and capped as upstream
+    (:mod:`sampan.apiserver.warning_headers`)."""
+    return add_warnings(response, warnings)

@@ -9,6 +9,10 @@ object that does not fit its schema (logged) is sent as JSON instead.
 The error middleware is the one place an exception becomes an HTTP response: APIError -> its Status,
 aiohttp's own 404/405 -> upstream-shaped Status, anything else -> 500 InternalError (logged, no traceback
 on the wire).
+
+JSON bodies end with a newline, as Go's ``json.Encoder`` writes them (``?pretty=true`` bodies, like
+upstream's ``MarshalIndent``, do not); a ``Status`` keeps upstream's field order
+(:meth:`~sampan.api.errors.APIError.to_status`), so clients comparing error bodies as text match.
 """
 
 from __future__ import annotations
@@ -53,10 +57,18 @@ def _encode(rep: negotiation.Representation, body: Mapping[str, Any]) -> bytes:
         return yaml.dump(dict(body), Dumper=_Dumper, default_flow_style=False, sort_keys=False).encode()
     if rep.pretty:
         return orjson.dumps(body, option=orjson.OPT_INDENT_2)
-    return orjson.dumps(body)
+    return orjson.dumps(body) + b"\n"
+
+
+def json_bytes(body: Any) -> bytes:
+    """``body`` as Go's ``json.Encoder`` writes it: compact, newline-terminated."""
+    return orjson.dumps(body) + b"\n"
 
 
 def raw_response(body: bytes, *, status: int = 200, content_type: str = JSON_CT) -> web.Response:
+    """``body`` as is; a compact JSON body gets its trailing newline here when it lacks one."""
+    if content_type == JSON_CT and body[-1:] not in (b"\n", b""):
+        body += b"\n"
     return web.Response(body=body, status=status, headers={"Content-Type": content_type})
 
 
@@ -79,7 +91,12 @@ def object_response(
         return raw_response(orjson.dumps(plain), status=status)
     include = tables.parse_include_object(request.query.get("includeObject"))
     body = tables.render_object(rep, scope.strategy, plain, now=now, include_object=include)
-    return raw_response(_encode(rep, body), status=status, content_type=rep.content_type)
+    return _encoded_response(_encode(rep, body), status=status, content_type=rep.content_type)
+
+
+def _encoded_response(body: bytes, *, status: int = 200, content_type: str) -> web.Response:
+    """A body :func:`_encode` produced (newline already decided: pretty JSON and YAML have their own)."""
+    return web.Response(body=body, status=status, headers={"Content-Type": content_type})
 
 
 def list_response(
@@ -107,12 +124,12 @@ def list_response(
             return raw_response(encoded, content_type=protobuf_bodies.CONTENT_TYPE)
         rep = negotiation.DEFAULT
     if rep.target is negotiation.Target.OBJECT and rep.media_type == negotiation.JSON and not rep.pretty:
-        body = orjson.dumps(head)[:-1] + b',"items":[' + b",".join(o.raw for o in items) + b"]}"
+        body = orjson.dumps(head)[:-1] + b',"items":[' + b",".join(o.raw for o in items) + b"]}\n"
         return raw_response(body)
     list_obj = {**head, "items": [o.obj for o in items]}
     include = tables.parse_include_object(request.query.get("includeObject"))
     rendered = tables.render_list(rep, scope.strategy, list_obj, now=now, include_object=include)
-    return raw_response(_encode(rep, rendered), content_type=rep.content_type)
+    return _encoded_response(_encode(rep, rendered), content_type=rep.content_type)
 
 
 def _protobuf_object(obj: Mapping[str, Any] | CachedObject) -> bytes | None:
@@ -155,13 +172,32 @@ def success_status(*, name: str, kind: str, group: str, uid: str) -> dict[str, A
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
+def status_bytes(err: errors.APIError) -> bytes:
+    """``err``'s Status as upstream's JSON encoder writes it (field order, trailing newline)."""
+    return json_bytes(err.to_status())
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _sendable(response: web.StreamResponse) -> web.StreamResponse:
+    """Drop (and log) any header value aiohttp would refuse to write (CR or LF in it): the request may
+    already have changed the store, so its answer must reach the client whatever a header holds."""
+    if response.prepared:
+        return response
+    bad = [(k, v) for k, v in response.headers.items() if "\r" in v or "\n" in v]
+    if bad:
+        kept = [(k, v) for k, v in response.headers.items() if "\r" not in v and "\n" not in v]
+        response.headers.clear()
+        response.headers.extend(kept)
+        log.warning("dropped unsendable response headers names=%s", sorted({k for k, _ in bad}))
+    return response
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        return _sendable(await handler(request))
     except errors.APIError as err:
         return status_response(err, protobuf=wants_protobuf(request))
     except web.HTTPNotFound:

@@ -10,6 +10,7 @@ import platform
 import sys
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 import sampan
@@ -37,7 +38,8 @@ def version_info() -> dict[str, Any]:
 
 
 async def handle_version(request: web.Request) -> web.Response:
-    return web.json_response(version_info())
+    """Indented, without a trailing newline: upstream writes ``/version`` with ``json.MarshalIndent``."""
+    return web.Response(body=orjson.dumps(version_info(), option=orjson.OPT_INDENT_2), content_type="application/json")
 
 
 def register(app: web.Application) -> None:

@@ -214,7 +214,7 @@ def _status_errors(handler: Any) -> Any:
             response: web.StreamResponse = await handler(request)
             return response
         except APIError as err:
-            return web.Response(status=err.code, body=orjson.dumps(err.to_status()), content_type=JSON)
+            return web.Response(status=err.code, body=orjson.dumps(err.to_status()) + b"\n", content_type=JSON)
 
     return wrapped
 
