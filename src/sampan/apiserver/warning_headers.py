@@ -3,7 +3,7 @@
 
 * one ``Warning: 299 - "<text>"`` header per distinct text, in the order added (duplicates dropped);
   ``"`` and ``\\`` in the text are backslash-escaped;
-* a text holding a control character (Go's ``unicode.IsControl``: U+0000–U+001F, U+007F–U+009F) is
+* a text holding a control character (Go's ``unicode.IsControl``: U+0000 to U+001F, U+007F to U+009F) is
   not sent at all — it could not be a valid header; callers quote user input first (Go's ``%q``,
   :func:`sampan.api.gostrings.quote`), as upstream's messages do;
 * at most :data:`TOTAL_RUNES` characters of warning text per response: once a warning would pass the

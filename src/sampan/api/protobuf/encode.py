@@ -9,12 +9,12 @@ too). A value of the wrong JSON type raises :class:`UnencodableObject` naming th
 
 from __future__ import annotations
 
-import base64
-import binascii
 import struct
 from typing import Any
 
 import orjson
+
+from sampan.api import gobase64
 
 from . import wire
 from .errors import UnencodableObject
@@ -114,8 +114,8 @@ def _write_scalar(out: bytearray, type_name: str, value: Any, path: str) -> None
         out.append(1 if value else 0)
     elif type_name == "bytes":
         try:
-            data = base64.b64decode(value or "", validate=True)
-        except (binascii.Error, TypeError, ValueError) as err:
+            data = gobase64.decode(value or "")
+        except (gobase64.CorruptInput, TypeError, ValueError, AttributeError) as err:
             raise UnencodableObject(path, "expected base64 text") from err
         wire.write_varint(out, len(data))
         out += data

@@ -15,7 +15,7 @@ from aiohttp import web
 from sampan.api import apply as ssa
 from sampan.api import errors
 from sampan.api.schema import type_for_kind
-from sampan.apiserver import fieldvalidation
+from sampan.apiserver import bytefields, fieldvalidation
 from sampan.apiserver.context import Scope
 from sampan.apiserver.handlers import objectmeta as om
 
@@ -51,13 +51,15 @@ def parse(request: web.Request) -> WriteOptions:
 
 def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | None = None) -> None:
     """fieldValidation of ``obj`` (and the duplicate keys of its ``raw`` JSON body), then drop the
-    unknown fields from ``obj`` as upstream's decoder does."""
+    unknown fields from ``obj`` and decode its ``[]byte`` fields (:mod:`sampan.apiserver.bytefields`)
+    as upstream's decoder does."""
     info = scope.info
     found = fieldvalidation.problems(obj, group=info.group, version=info.version, kind=info.kind, raw=raw,
                                      directive=opts.field_validation)
     fieldvalidation.enforce(found, directive=opts.field_validation, kind=info.kind, version=info.version,
                             warnings=opts.warnings)
     fieldvalidation.prune_unknown(obj, type_node(scope))
+    bytefields.canonicalize(obj, type_node(scope), kind=info.kind, version=info.version)
 
 
 def ignored_paths(scope: Scope, subresource: str | None) -> list[ssa.Path]:
