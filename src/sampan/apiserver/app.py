@@ -140,7 +140,8 @@ def build_app(
 
     checks.add("etcd", store_check)
     checks.add("informer-sync", cache_check, readiness_only=True)
-    discovery.register(app, catalog, health_checks=checks, metrics=metrics)
+    discovery.register(app, catalog, health_checks=checks, metrics=metrics,
+                       serves=routes.served_subresources(HANDLERS))
     reviews.register(app)
     routes.register(app, HANDLERS)
     if config.custom_resources:

@@ -83,6 +83,14 @@ def subresource_kind(info: ResourceInfo, sub: str) -> SubresourceKind:
     return SUBRESOURCES.get(sub, SubresourceKind(None, None, None, ("get",)))
 
 
+ServesSubresource = Callable[[str, str], bool]
+"""``(resource, subresource) -> bool``: whether the server routes it (``routes.served_subresources``)."""
+
+
+def _all_served(resource: str, sub: str) -> bool:
+    return True
+
+
 def storage_version_hash(info: ResourceInfo) -> str:
     """Upstream's opaque storage-version hash: base64 of the first 8 bytes of sha256("g/v/Kind")."""
     digest = hashlib.sha256(f"{info.group}/{info.version}/{info.kind}".encode()).digest()
@@ -96,8 +104,9 @@ def _gv(group: str, version: str) -> str:
     return f"{group}/{version}" if group else version
 
 
-def api_resource_list(group: str, version: str, infos: Sequence[ResourceInfo]) -> dict[str, Any]:
-    """The legacy APIResourceList of one group-version."""
+def api_resource_list(group: str, version: str, infos: Sequence[ResourceInfo], *,
+                      serves: ServesSubresource = _all_served) -> dict[str, Any]:
+    """The legacy APIResourceList of one group-version (subresources only when ``serves`` them)."""
     resources: list[dict[str, Any]] = []
     for info in infos:
         entry: dict[str, Any] = {
@@ -114,6 +123,8 @@ def api_resource_list(group: str, version: str, infos: Sequence[ResourceInfo]) -
         entry["storageVersionHash"] = storage_version_hash(info)
         resources.append(entry)
         for sub in info.subresources:
+            if not serves(info.resource, sub):
+                continue
             sk = subresource_kind(info, sub)
             sub_entry: dict[str, Any] = {
                 "name": f"{info.resource}/{sub}",
@@ -168,8 +179,8 @@ def _response_kind(group: str, version: str, kind: str) -> dict[str, str]:
     return {"group": group, "version": version, "kind": kind}
 
 
-def discovery_resource(info: ResourceInfo) -> dict[str, Any]:
-    """One APIResourceDiscovery entry of aggregated discovery."""
+def discovery_resource(info: ResourceInfo, *, serves: ServesSubresource = _all_served) -> dict[str, Any]:
+    """One APIResourceDiscovery entry of aggregated discovery (subresources only when ``serves`` them)."""
     entry: dict[str, Any] = {
         "resource": info.resource,
         "responseKind": _response_kind(info.group, info.version, info.kind),
@@ -183,6 +194,8 @@ def discovery_resource(info: ResourceInfo) -> dict[str, Any]:
         entry["categories"] = list(info.categories)
     subs = []
     for sub in info.subresources:
+        if not serves(info.resource, sub):
+            continue
         sk = subresource_kind(info, sub)
         subs.append({
             "subresource": sub,
@@ -198,7 +211,8 @@ def discovery_resource(info: ResourceInfo) -> dict[str, Any]:
     return entry
 
 
-def group_discovery(group: str, versions: Sequence[tuple[str, Sequence[ResourceInfo]]]) -> dict[str, Any]:
+def group_discovery(group: str, versions: Sequence[tuple[str, Sequence[ResourceInfo]]], *,
+                    serves: ServesSubresource = _all_served) -> dict[str, Any]:
     """One APIGroupDiscovery item (versions in preference order)."""
     metadata: dict[str, Any] = {"creationTimestamp": None}
     if group:
@@ -206,7 +220,8 @@ def group_discovery(group: str, versions: Sequence[tuple[str, Sequence[ResourceI
     return {
         "metadata": metadata,
         "versions": [
-            {"version": v, "resources": [discovery_resource(i) for i in infos], "freshness": "Current"}
+            {"version": v, "resources": [discovery_resource(i, serves=serves) for i in infos],
+             "freshness": "Current"}
             for v, infos in versions
         ],
     }
@@ -239,9 +254,11 @@ def _doc(obj: dict[str, Any], content_type: str = JSON) -> _Doc:
 class Discovery:
     """Every discovery document, pre-encoded from a catalog. :meth:`rebuild` swaps in a new catalog's
     documents (custom resources come and go); each document's ETag is its content hash, so clients'
-    cached copies go stale exactly when the content changes."""
+    cached copies go stale exactly when the content changes. Subresources are listed only when
+    ``serves`` says the server routes them (by default: all, for discovery served on its own)."""
 
-    def __init__(self, catalog: CatalogView) -> None:
+    def __init__(self, catalog: CatalogView, *, serves: ServesSubresource = _all_served) -> None:
+        self._serves = serves
         self.rebuild(catalog)
 
     def rebuild(self, catalog: CatalogView) -> None:
@@ -252,13 +269,16 @@ class Discovery:
         core_versions = next((vs for g, vs in self.groups if g == ""), [])
         named = [(g, vs) for g, vs in self.groups if g]
         self.core_versions = core_versions
-        self.resource_lists = {gv: _doc(api_resource_list(gv[0], gv[1], infos)) for gv, infos in by_gv.items()}
+        serves = self._serves
+        self.resource_lists = {gv: _doc(api_resource_list(gv[0], gv[1], infos, serves=serves))
+                               for gv, infos in by_gv.items()}
         self.api_groups = {g: _doc(api_group(g, vs)) for g, vs in named}
         self.group_list = _doc(api_group_list(named))
         self.aggregated: dict[tuple[str, DiscoveryFormat], _Doc] = {}
         for fmt in (DiscoveryFormat.AGGREGATED_V2, DiscoveryFormat.AGGREGATED_V2BETA1):
-            core = [group_discovery("", [(v, by_gv.get(("", v), [])) for v in core_versions])] if core_versions else []
-            apis = [group_discovery(g, [(v, by_gv.get((g, v), [])) for v in vs]) for g, vs in named]
+            core = ([group_discovery("", [(v, by_gv.get(("", v), [])) for v in core_versions], serves=serves)]
+                    if core_versions else [])
+            apis = [group_discovery(g, [(v, by_gv.get((g, v), [])) for v in vs], serves=serves) for g, vs in named]
             self.aggregated[("api", fmt)] = _doc(group_discovery_list(core, fmt), fmt.content_type)
             self.aggregated[("apis", fmt)] = _doc(group_discovery_list(apis, fmt), fmt.content_type)
 
@@ -325,16 +345,18 @@ def register(
     health_checks: health.HealthChecks | None = None,
     metrics: APIMetrics | None = None,
     openapi: bool = True,
+    serves: ServesSubresource = _all_served,
 ) -> Discovery:
     """Add every discovery route, ``/version``, ``/healthz`` ``/livez`` ``/readyz`` (with
     ``health_checks``, or just ping/log), ``/openapi/v3`` (unless ``openapi=False``) and, when
-    ``metrics`` (an APIMetrics) is given, ``/metrics`` plus its request middleware.
+    ``metrics`` (an APIMetrics) is given, ``/metrics`` plus its request middleware. ``serves`` says
+    which subresources the resource routes serve (only those are advertised).
 
     Call it before adding the resource routes: ``/apis/{group}/{version}`` must be matched before any
     route with more segments (aiohttp matches in registration order). Returns the Discovery object
     (kept in ``app[DISCOVERY_KEY]``).
     """
-    disc = Discovery(catalog)
+    disc = Discovery(catalog, serves=serves)
     routes: list[tuple[str, Handler]] = [
         ("/api", disc.handle_api),
         ("/apis", disc.handle_apis),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -32,9 +32,7 @@ log = logging.getLogger(__name__)
 
 CONTEXT_KEY = web.AppKey("sampan.context", ServerContext)
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-_SERVED_SUBRESOURCES = frozenset({"status", "finalize", "binding", "scale", "eviction", "log", "token"})
-"""Subresources with a handler here; others a resource lists (log, exec, …) come later."""
-_SUBRESOURCE_VERBS = {
+SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
     "binding": {"create": "bind"},
     "eviction": {"create": "evict"},
     "log": {"get": "getlog"},
@@ -43,6 +41,10 @@ _SUBRESOURCE_VERBS = {
     "status": {"get": "get", "update": "update", "patch": "patch"},
     "finalize": {"update": "update"},
 }
+"""Subresource (``sub``, or ``resource/sub`` for one resource only) -> request verb -> handler name.
+A subresource is served — routed, and advertised by discovery — iff it has an entry here whose
+handlers are all registered (:func:`served_subresources`); the streaming work adds ``exec``,
+``attach``, ``portforward`` and ``proxy`` by adding entries and handlers, nothing else."""
 _OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog", "createtoken"})
 
 
@@ -75,8 +77,14 @@ def _segments(raw_tail: str) -> list[str]:
     return parts
 
 
-def parse_target(ctx: ServerContext, *, group: str, version: str, raw_tail: str) -> Target:
-    """The resource, namespace, name and subresource a path names; 404 when it names none we serve."""
+def _any_route(resource: str, sub: str) -> bool:
+    return subresource_verbs(resource, sub) is not None
+
+
+def parse_target(ctx: ServerContext, *, group: str, version: str, raw_tail: str,
+                 serves: Callable[[str, str], bool] = _any_route) -> Target:
+    """The resource, namespace, name and subresource a path names; 404 when it names none we serve
+    (``serves``: whether a subresource is served, see :func:`served_subresources`)."""
     parts = _segments(raw_tail)
     watch_path = False
     if parts and parts[0] == "watch":
@@ -97,9 +105,25 @@ def parse_target(ctx: ServerContext, *, group: str, version: str, raw_tail: str)
         raise _not_found()
     name = parts[1] if len(parts) > 1 else None
     sub = parts[2] if len(parts) > 2 else None
-    if sub is not None and (sub not in scope.info.subresources or sub not in _SERVED_SUBRESOURCES):
+    if sub is not None and (sub not in scope.info.subresources or not serves(scope.info.resource, sub)):
         raise _not_found()
     return Target(scope, namespace, name, sub, watch_path)
+
+
+def subresource_verbs(resource: str, sub: str) -> dict[str, str] | None:
+    """The verb table of ``resource``'s subresource ``sub`` (None: no route for it)."""
+    return SUBRESOURCE_VERBS.get(f"{resource}/{sub}", SUBRESOURCE_VERBS.get(sub))
+
+
+def served_subresources(handlers: Mapping[str, Handler]) -> Callable[[str, str], bool]:
+    """``(resource, sub) -> bool``: whether the subresource has a route whose handlers all exist in
+    ``handlers`` (what discovery may advertise)."""
+
+    def serves(resource: str, sub: str) -> bool:
+        verbs = subresource_verbs(resource, sub)
+        return bool(verbs) and all(h in handlers for h in verbs.values())
+
+    return serves
 
 
 def _verb(request: web.Request, t: Target) -> str:
@@ -125,6 +149,7 @@ def make_resource_handler(
     handlers: dict[str, Handler], *, core: bool
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The aiohttp handler for ``/api/{version}/{tail}`` (``core``) or ``/apis/{group}/{version}/{tail}``."""
+    serves = served_subresources(handlers)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         ctx = request.app[CONTEXT_KEY]
@@ -134,12 +159,12 @@ def make_resource_handler(
         raw_path = request.raw_path.split("?", 1)[0]
         if not raw_path.startswith(prefix):
             raise _not_found()
-        target = parse_target(ctx, group=group, version=version, raw_tail=raw_path[len(prefix):])
+        target = parse_target(ctx, group=group, version=version, raw_tail=raw_path[len(prefix):], serves=serves)
         verb = _verb(request, target)
         if target.subresource is not None:
             if request.method == "POST" and not target.watch_path:
                 verb = "create"
-            verb = _SUBRESOURCE_VERBS.get(target.subresource, {}).get(verb, "")
+            verb = (subresource_verbs(target.scope.info.resource, target.subresource) or {}).get(verb, "")
         handler = handlers.get(verb)
         if handler is None or (verb not in target.scope.info.verbs and verb not in _OWN_VERBS):
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
