@@ -4,14 +4,18 @@ plus the dynamic registration of custom resource endpoints (:mod:`.registration`
 It follows the CRD watch cache: whenever that cache applied new events (or reloaded), one sync pass
 runs over every CRD:
 
-1. a live CRD gets the finalizer ``customresourcecleanup.apiextensions.k8s.io`` before it is
+1. its status is computed (``naming.compute_status``: accepted names, ``NamesAccepted``,
+   ``Established``, ``Terminating``) and the routed set is made to match the CRDs that status
+   establishes (endpoints, watch cache, discovery, OpenAPI) — *before* anything is written, so a
+   client that sees ``Established=True`` (``kubectl wait``, a watch) finds the collection, discovery
+   and schema already served (upstream's contract; sampan registers synchronously, so it needs no
+   ``Installing`` delay);
+2. a live CRD gets the finalizer ``customresourcecleanup.apiextensions.k8s.io`` before it is
    established (upstream puts it on at deletion time; adding it up front gives the same guarantee
-   with the ordinary delete path);
-2. its status is recomputed (``naming.compute_status``: accepted names, ``NamesAccepted``,
-   ``Established``, ``Terminating``) and written through the ``status`` subresource when it differs;
-3. a deleted CRD (``deletionTimestamp`` set) has all its objects deleted (their own finalizers are
-   honoured); once none is left the finalizer is removed and the store deletes the CRD;
-4. the routed set is made to match the established CRDs (endpoints, watch cache, discovery, OpenAPI).
+   with the ordinary delete path) — a CRD without it is not routed yet;
+3. the computed status is written through the ``status`` subresource when it differs;
+4. a deleted CRD (``deletionTimestamp`` set) has all its objects deleted (their own finalizers are
+   honoured); once none is left the finalizer is removed and the store deletes the CRD.
 
 Each write changes the CRD cache again, so the passes converge; while a CRD finalizes, writes to
 custom objects also wake a pass; a failing write is logged and retried after ``retry_interval``.
@@ -105,25 +109,35 @@ class CustomResourceManager:
         self.passes += 1
         self.synced.clear()
         crds = [copy.deepcopy(o.obj) for o in self._crds.cache.objects.values()]
+        now = timestamp(self._ctx.clock.wall())
+        statuses = [self._status(crd, crds, now=now) for crd in crds]
+        # serve first, then say so: routes, discovery and OpenAPI follow the status about to be written
+        await self.registrations.sync([crd if status is None else {**crd, "status": status}
+                                       for crd, status in zip(crds, statuses, strict=True)])
+        self.registered.set()
         pending = False
-        for crd in crds:
+        for crd, status in zip(crds, statuses, strict=True):
             try:
-                pending |= await self._reconcile(crd, crds)
+                pending |= await self._reconcile(crd, status)
             except errors.APIError as exc:  # a concurrent write or a vanished CRD: the next pass sees it
                 log.info("crd write deferred name=%s reason=%s", meta.name(crd), exc)
                 pending = True
-        await self.registrations.sync([o.obj for o in self._crds.cache.objects.values()])
-        self.registered.set()
         return pending
 
-    async def _reconcile(self, crd: dict[str, Any], crds: list[dict[str, Any]]) -> bool:
+    @staticmethod
+    def _status(crd: dict[str, Any], crds: list[dict[str, Any]], *, now: str) -> dict[str, Any] | None:
+        """The status ``crd`` should have; None while it still waits for its finalizer."""
+        if not _deleting(crd) and FINALIZER not in (meta.metadata(crd).get("finalizers") or []):
+            return None
+        others = [c for c in crds if meta.uid(c) != meta.uid(crd)]
+        return compute_status(crd, others, now=now)
+
+    async def _reconcile(self, crd: dict[str, Any], status: dict[str, Any] | None) -> bool:
         name = meta.name(crd)
         finalizers = meta.metadata(crd).get("finalizers") or []
-        if not _deleting(crd) and FINALIZER not in finalizers:  # before Established: no object escapes it
+        if status is None:  # before Established: no object escapes the finalizer
             await self._update(name, None, _with_finalizer)
             return False  # the write wakes the next pass
-        others = [c for c in crds if meta.uid(c) != meta.uid(crd)]
-        status = compute_status(crd, others, now=timestamp(self._ctx.clock.wall()))
         if status != crd.get("status"):
             await self._update(name, "status", lambda o: {**o, "status": copy.deepcopy(status)})
             return False
