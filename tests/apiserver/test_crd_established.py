@@ -23,7 +23,8 @@ GROUP = "race.example.com"
 
 
 def crd(i: int) -> dict[str, Any]:
-    schema = {"type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    spec = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema = {"type": "object", "properties": {"spec": spec}}
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": f"widget{i}s.{GROUP}"},
             "spec": {"group": GROUP, "scope": "Namespaced",
