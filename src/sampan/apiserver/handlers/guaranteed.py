@@ -11,7 +11,8 @@ strategy:
 2. keeps the system fields of the stored object (uid, creationTimestamp, deletionTimestamp, grace,
    generation) and runs the strategy's ``prepare_for_update`` (or the subresource's preparation);
 3. bumps ``metadata.generation`` when the strategy says the spec changed (main resource only);
-4. validates (422, nothing stored), records the write in ``metadata.managedFields`` (unless the
+4. validates (422, nothing stored; a ``status`` write also with the kind's status rules,
+   :mod:`sampan.apiserver.registry.status_validation`), records the write in ``metadata.managedFields`` (unless the
    transform was a server-side apply, which did that itself);
 5. writes with compare-and-swap on the version it read; a concurrent write retries from step 1: the
    transform runs again on the newer object (a patch is re-applied, a PUT body re-checked), so only a
@@ -46,6 +47,7 @@ from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.writeopts import WriteOptions, record_update
 from sampan.apiserver.listoptions import parse_resource_version
+from sampan.apiserver.registry.status_validation import validate_status_update
 from sampan.apiserver.storage_errors import MODIFIED, to_api_error
 from sampan.storage import Conflict, KeyNotFound, StorageError
 
@@ -186,7 +188,10 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
         if (req.subresource in (None, "scale") and om.tracks_generation(scope, new) and "generation" in old_md
                 and om.call_strategy(scope, scope.strategy.spec_changed, new, old)):
             new["metadata"]["generation"] = int(old_md["generation"]) + 1
-        om.raise_invalid(scope, req.name, om.call_strategy(scope, scope.strategy.validate_update, new, old))
+        causes = om.call_strategy(scope, scope.strategy.validate_update, new, old)
+        if req.subresource == "status":  # upstream's ValidateXStatusUpdate
+            causes = causes + om.call_strategy(scope, validate_status_update, scope.strategy, new, old)
+        om.raise_invalid(scope, req.name, causes)
         if not req.managed_by_transform:
             new = record_update(scope, old, new, manager=req.opts.manager, now=now, subresource=req.subresource)
         new["metadata"]["resourceVersion"] = str(kv.mod_revision)

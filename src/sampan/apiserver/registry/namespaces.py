@@ -1,6 +1,8 @@
 """core/v1 namespaces: cluster-scoped, DNS-1123 label names, ``status.phase`` Active on create, and the
 ``kubernetes`` finalizer in ``spec.finalizers`` (the namespace controller removes it after emptying
-the namespace). ``spec.finalizers`` and ``status`` only change through subresources (finalize, status).
+the namespace). ``spec.finalizers`` and ``status`` only change through subresources (finalize, status);
+a status write defaults an empty phase to Active and must keep it Active (Terminating once deleted:
+``registry.status_validation.namespace``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class NamespaceStrategy(BaseStrategy):
             spec["finalizers"] = list(old_spec["finalizers"])
         else:
             spec.pop("finalizers", None)
+
+    def prepare_for_status_update(self, obj: Object, old: Object) -> None:
+        super().prepare_for_status_update(obj, old)
+        status = obj.get("status")
+        if not isinstance(status, dict):
+            status = obj["status"] = {}
+        if status.get("phase") in (None, ""):  # upstream SetDefaults_NamespaceStatus
+            status["phase"] = "Active"
 
     def default(self, obj: Object) -> None:
         # Upstream SetDefaults_Namespace: the immutable name label.
