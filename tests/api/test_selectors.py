@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sampan.api.selectors import (
+    FieldRequirement,
     FieldSelector,
     LabelSelector,
     escape_field_value,
@@ -58,6 +59,37 @@ def test_label_selector_rejects(text: str) -> None:
     with pytest.raises(ValueError) as err:
         LabelSelector.parse(text)
     assert str(err.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a=b,", "found '', expected: identifier after ','"),
+    (",a", "found ',', expected: !, identifier, or 'end of string'"),
+    ("a=b c", "found 'c', expected: ',' or 'end of string'"),
+    ("a b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+    ("a in x", "unable to parse requirement: found 'x' expected: '('"),
+    ("a in (x", "unable to parse requirement: found '', expected: ',' or ')'"),
+    ("a>=5", "unable to parse requirement: found '=', expected: identifier"),
+    ("a>x", "unable to parse requirement: values[0]: Invalid value: \"x\": for 'Gt', 'Lt' operators, the value "
+            "must be an integer"),
+    ("a=b_", "unable to parse requirement: values[0][a]: Invalid value: \"b_\": a valid label must be an empty "
+             "string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+             "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+             "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"),
+    ("A_", "unable to parse requirement: <nil>: Invalid value: \"A_\": name part must consist of alphanumeric "
+           "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or "
+           "'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"),
+])
+def test_label_selector_messages_are_upstreams(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        LabelSelector.parse(text)
+    assert str(err.value) == message
+
+
+def test_label_selector_lexing_edges() -> None:
+    assert str(LabelSelector.parse("x in (foo,,baz),y,z notin ()")) == "x in (,baz,foo),y,z notin ()"
+    assert str(LabelSelector.parse("in in (in, notin)")) == "in in (in,notin)"
+    assert str(LabelSelector.parse("a  =  b")) == "a=b"
+    assert str(LabelSelector.parse("a=b\x00anything")) == "a=b"  # NUL ends the input, as Go's lexer
 
 
 def test_label_selector_string_is_canonical() -> None:
@@ -152,10 +184,26 @@ def test_field_selector_requirements() -> None:
     assert [(r.field, r.operator, r.value) for r in sel.requirements] == [
         ("metadata.name", "=", "x"), ("spec.nodeName", "!=", "")]
     assert not sel.empty
-    assert FieldSelector.parse("   ").empty
+    assert FieldSelector.parse("metadata.name=x,").requirements == [FieldRequirement("metadata.name", "=", "x")]
+    assert FieldSelector.parse(",,").empty
+    assert FieldSelector.parse("=b").requirements == [FieldRequirement("", "=", "b")]  # the server: unsupported
 
 
-@pytest.mark.parametrize("text", ["abc", "a=b,c", "=b", r"a=b\q", "a=b=c"])
+@pytest.mark.parametrize(("text", "message"), [
+    ("abc", "invalid selector: 'abc'; can't understand 'abc'"),
+    ("a=b,c", "invalid selector: 'a=b,c'; can't understand 'c'"),
+    ("   ", "invalid selector: '   '; can't understand '   '"),
+    (r"a=b\q", "invalid field selector: invalid escape sequence: \\q"),
+    ("a=b=c", "invalid field selector: unescaped character in value: 61"),
+    ("a=b\\", "invalid field selector: invalid escape sequence: \\"),
+])
+def test_field_selector_rejects_as_upstream(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        FieldSelector.parse(text)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("text", ["abc", "a=b,c", r"a=b\q", "a=b=c"])
 def test_field_selector_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         FieldSelector.parse(text)
@@ -166,7 +214,9 @@ def test_field_selector_rejects(text: str) -> None:
 def test_field_selector_roundtrip(reqs: list[tuple[str, str, str]]) -> None:
     text = ",".join(f"{f}{op}{escape_field_value(v)}" for f, op, v in reqs)
     sel = FieldSelector.parse(text)
-    assert [(r.field, r.operator, r.value) for r in sel.requirements] == reqs
+    terms = [f"{f}{op}{escape_field_value(v)}" for f, op, v in reqs]
+    assert [(r.field, r.operator, r.value) for r in sel.requirements] == [reqs[i] for i in sorted(
+        range(len(reqs)), key=lambda i: terms[i])]  # upstream sorts the terms
     assert FieldSelector.parse(str(sel)) == sel
 
 

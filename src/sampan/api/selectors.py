@@ -1,12 +1,14 @@
 """Label and field selectors: upstream's query syntax, parsed once, matched many times.
 
-Label selector grammar (apimachinery ``labels.Parse``), requirements joined by ``,`` (AND)::
+Label selector grammar (apimachinery ``labels.Parse``, in :mod:`sampan.api.labelparser`),
+requirements joined by ``,`` (AND)::
 
     key=value  key==value  key!=value  key in (v1,v2)  key notin (v1)  key  !key  key>5  key<5
 
 Keys are qualified names (``[prefix/]name``), values label values. ``!=`` and ``notin`` match objects
 *without* the key too, as upstream. Field selectors (``fields.ParseSelector``) are ``field=value``,
-``field==value``, ``field!=value`` joined by ``,``; ``\\``, ``\\,`` and ``\\=`` escape inside values.
+``field==value``, ``field!=value`` joined by ``,`` (empty terms skipped); ``\\``, ``\\,`` and ``\\=``
+escape inside values.
 
 Invariants: a parsed selector is immutable; ``str(selector)`` is upstream's canonical form
 (requirements sorted by key, set values sorted) and re-parses to an equal selector; a bad selector
@@ -20,15 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sampan.api import validation
+from sampan.api import labelparser, validation
 
 EQUALS, DOUBLE_EQUALS, NOT_EQUALS = "=", "==", "!="
 IN, NOT_IN, EXISTS, DOES_NOT_EXIST, GT, LT = "in", "notin", "exists", "!", "gt", "lt"
+_PARSED_OPS = {">": GT, "<": LT}
 
 _SET_OPS = (IN, NOT_IN)
-_TOKEN_RE = re.compile(r"\s*(==|!=|=|!|\(|\)|,|<|>|[^\s=!(),<>]+)")
-
-
 @dataclass(frozen=True, slots=True)
 class Requirement:
     """One label requirement. ``values`` is sorted; empty for exists / does-not-exist."""
@@ -93,45 +93,6 @@ def _requirement(key: str, op: str, values: list[str]) -> Requirement:
     return Requirement(key, op, tuple(sorted(set(values))) if op in _SET_OPS else tuple(values))
 
 
-class _Tokens:
-    """A cursor over selector tokens; ``peek()`` is None at the end."""
-
-    def __init__(self, text: str) -> None:
-        self.items: list[str] = []
-        pos = 0
-        while pos < len(text):
-            if text[pos:].strip() == "":
-                break
-            m = _TOKEN_RE.match(text, pos)
-            if m is None:  # pragma: no cover - the pattern matches any non-space character
-                raise ValueError(f"unable to parse selector near {text[pos:]!r}")
-            self.items.append(m.group(1))
-            pos = m.end()
-        self.i = 0
-
-    def peek(self) -> str | None:
-        return self.items[self.i] if self.i < len(self.items) else None
-
-    def take(self) -> str | None:
-        tok = self.peek()
-        self.i += 1
-        return tok
-
-
-_PUNCT = {"=", "==", "!=", "!", "(", ")", ",", "<", ">"}
-
-
-def _expect_ident(toks: _Tokens, what: str) -> str:
-    tok = toks.take()
-    if tok is None or tok in _PUNCT:
-        raise ValueError(f"found {_show(tok)}, expected: {what}")
-    return tok
-
-
-def _show(tok: str | None) -> str:
-    return "end of string" if tok is None else repr(tok)
-
-
 class LabelSelector:
     """A parsed label selector: the AND of its requirements. Empty matches everything; the
     :meth:`nothing` selector (a nil ``metav1.LabelSelector``) matches nothing."""
@@ -162,66 +123,11 @@ class LabelSelector:
 
     @classmethod
     def parse(cls, text: str) -> LabelSelector:
-        """Upstream ``labels.Parse``. ValueError on bad syntax, keys or values."""
+        """Upstream ``labels.Parse`` (:mod:`sampan.api.labelparser`); ValueError with upstream's text."""
         if not isinstance(text, str):
             raise ValueError("label selector must be a string")
-        toks = _Tokens(text)
-        reqs: list[Requirement] = []
-        if toks.peek() is None:
-            return cls()
-        while True:
-            reqs.append(cls._parse_requirement(toks))
-            tok = toks.take()
-            if tok is None:
-                break
-            if tok != ",":
-                raise ValueError(f"found {_show(tok)}, expected: ',' or end of string")
-            if toks.peek() is None:
-                raise ValueError("found end of string, expected: identifier after ','")
+        reqs = [Requirement(key, _PARSED_OPS.get(op, op), tuple(values)) for key, op, values in labelparser.parse(text)]
         return cls(reqs)
-
-    @staticmethod
-    def _parse_requirement(toks: _Tokens) -> Requirement:
-        if toks.peek() == "!":
-            toks.take()
-            key = _expect_ident(toks, "identifier after '!'")
-            return _requirement(key, DOES_NOT_EXIST, [])
-        key = _expect_ident(toks, "identifier")
-        op = toks.peek()
-        if op is None or op == ",":
-            return _requirement(key, EXISTS, [])
-        toks.take()
-        if op in ("=", "==", "!="):
-            nxt = toks.peek()
-            # "a=" means the empty value, as upstream.
-            value = "" if nxt is None or nxt == "," else _expect_ident(toks, "value")
-            return _requirement(key, op, [value])
-        if op in (">", "<"):
-            return _requirement(key, GT if op == ">" else LT, [_expect_ident(toks, "integer value")])
-        if op in ("in", "notin"):
-            paren = toks.take()
-            if paren != "(":
-                raise ValueError(f"found {_show(paren)}, expected: '(' after {op!r}")
-            values: list[str] = []
-            while True:
-                tok = toks.take()
-                if tok == ")":
-                    if not values:
-                        values.append("")
-                    break
-                if tok == ",":
-                    values.append("")  # "a in (,x)" has an empty value, as upstream
-                    continue
-                if tok is None or tok in _PUNCT:
-                    raise ValueError(f"found {_show(tok)}, expected: value or ')' in set for key {key!r}")
-                values.append(tok)
-                sep = toks.take()
-                if sep == ")":
-                    break
-                if sep != ",":
-                    raise ValueError(f"found {_show(sep)}, expected: ',' or ')' in set for key {key!r}")
-            return _requirement(key, op, values)
-        raise ValueError(f"found {_show(op)}, expected: one of '=', '==', '!=', 'in', 'notin', '<', '>', ','")
 
     @classmethod
     def from_dict(cls, sel: Any) -> LabelSelector:
@@ -308,38 +214,51 @@ def escape_field_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
-def _split_unescaped(text: str, sep: str) -> list[str]:
-    parts, cur, i = [], [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            cur.append(text[i : i + 2])
-            i += 2
-            continue
-        if ch == sep:
-            parts.append("".join(cur))
-            cur = []
+def _split_terms(text: str) -> list[str]:
+    """Upstream ``splitTerms``: split on commas not preceded by an escaping backslash."""
+    terms, start, escaped = [], 0, False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return terms
+
+
+def _split_term(term: str) -> tuple[str, str, str] | None:
+    """Upstream ``splitTerm``: (field, operator, raw value) at the first ``!=``, ``==`` or ``=`` — the
+    field part knows no escapes — or None."""
+    for i in range(len(term)):
+        for op in (NOT_EQUALS, DOUBLE_EQUALS, EQUALS):
+            if term.startswith(op, i):
+                return term[:i], op, term[i + len(op):]
+    return None
+
+
+def unescape_field_value(value: str) -> str:
+    """Upstream ``UnescapeValue`` (``\\\\``, ``\\,``, ``\\=``); ValueError with its messages."""
+    if not any(ch in value for ch in "\\,="):
+        return value
+    out: list[str] = []
+    escaped = False
+    for ch in value:
+        if escaped:
+            if ch not in "\\,=":
+                raise ValueError(f"invalid field selector: invalid escape sequence: \\{ch}")
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",=":
+            raise ValueError(f"invalid field selector: unescaped character in value: {ord(ch)}")
         else:
-            cur.append(ch)
-        i += 1
-    parts.append("".join(cur))
-    return parts
-
-
-def _unescape(value: str, term: str) -> str:
-    out, i = [], 0
-    while i < len(value):
-        ch = value[i]
-        if ch == "\\":
-            if i + 1 >= len(value) or value[i + 1] not in "\\,=":
-                raise ValueError(f"invalid field selector: {term!r}: invalid escape sequence")
-            out.append(value[i + 1])
-            i += 2
-            continue
-        if ch in ",=":
-            raise ValueError(f"invalid field selector: {term!r}: unescaped {ch!r} in value")
-        out.append(ch)
-        i += 1
+            out.append(ch)
+    if escaped:
+        raise ValueError("invalid field selector: invalid escape sequence: \\")
     return "".join(out)
 
 
@@ -360,20 +279,21 @@ class FieldSelector:
 
     @classmethod
     def parse(cls, text: str) -> FieldSelector:
-        """Upstream ``fields.ParseSelector``. ValueError on a term without an operator or field."""
+        """Upstream ``fields.ParseSelector``: terms split on unescaped commas and sorted, empty terms
+        skipped (``metadata.name=x,`` is valid), each ``field op value`` split at its first operator
+        (an empty field is left for the caller's supported-field check); ValueError otherwise."""
         if not isinstance(text, str):
             raise ValueError("field selector must be a string")
-        if text.strip() == "":
-            return cls()
         reqs: list[FieldRequirement] = []
-        for term in _split_unescaped(text, ","):
-            idx, op = _split_term(term)
-            if idx < 0:
+        for term in sorted(_split_terms(text)) if text else []:
+            if term == "":
+                continue
+            split = _split_term(term)
+            if split is None:
                 raise ValueError(f"invalid selector: '{text}'; can't understand '{term}'")
-            field, value = term[:idx].strip(), term[idx + len(op) :]
-            if not field:
-                raise ValueError(f"invalid field selector: {term!r}: missing field name")
-            reqs.append(FieldRequirement(field, NOT_EQUALS if op == NOT_EQUALS else EQUALS, _unescape(value, term)))
+            field, op, value = split
+            reqs.append(FieldRequirement(field, NOT_EQUALS if op == NOT_EQUALS else EQUALS,
+                                         unescape_field_value(value)))
         return cls(reqs)
 
     def fields(self) -> list[str]:
@@ -392,17 +312,3 @@ class FieldSelector:
 
     def __hash__(self) -> int:
         return hash(tuple(self.requirements))
-
-
-def _split_term(term: str) -> tuple[int, str]:
-    """The first unescaped operator in ``term`` (``!=`` and ``==`` before ``=`` at one position)."""
-    i = 0
-    while i < len(term):
-        if term[i] == "\\":
-            i += 2
-            continue
-        for op in (NOT_EQUALS, DOUBLE_EQUALS, EQUALS):
-            if term.startswith(op, i):
-                return i, op
-        i += 1
-    return -1, ""

@@ -80,10 +80,10 @@ class ListOptions:
 
 def parse_list_options(query: Mapping[str, str], *, selectable_fields: list[str]) -> ListOptions:
     """Parse and validate; ``selectable_fields`` are the field selector names this resource supports."""
-    try:
+    try:  # the parsers' messages are upstream's, returned verbatim as upstream's conversion does
         labels = LabelSelector.parse(query.get("labelSelector", "") or "")
     except ValueError as exc:
-        raise errors.BadRequest(f"unable to parse requirement: {exc}") from None
+        raise errors.BadRequest(str(exc)) from None
     try:
         fields = FieldSelector.parse(query.get("fieldSelector", "") or "")
     except ValueError as exc:
