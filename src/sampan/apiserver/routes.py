@@ -121,7 +121,7 @@ def served_subresources(handlers: Mapping[str, Handler]) -> Callable[[str, str],
 
     def serves(resource: str, sub: str) -> bool:
         verbs = subresource_verbs(resource, sub)
-        return bool(verbs) and all(h in handlers for h in verbs.values())
+        return verbs is not None and bool(verbs) and all(h in handlers for h in verbs.values())
 
     return serves
 
