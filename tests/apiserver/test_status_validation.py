@@ -78,9 +78,9 @@ def test_empty_namespace_status_defaults_to_active(api_client: Any) -> None:
     assert ns.status.phase == "Active"
 
 
-def _invalid(call: Any, *args: Any) -> list[tuple[str, str]]:
+def _invalid(call: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
     with pytest.raises(ApiException) as err:
-        call(*args)
+        call(*args, **kwargs)
     assert err.value.status == 422, err.value.body
     return [(c["field"], c["message"]) for c in _status(err)["details"]["causes"]]
 
@@ -121,3 +121,20 @@ def test_pod_service_and_policy_status(api_client: Any) -> None:
                       {"status": {"disruptionsAllowed": -1, "currentHealthy": 0, "desiredHealthy": 0,
                                   "expectedPods": 0}})
     assert causes == [("status.disruptionsAllowed", "Invalid value: -1: must be greater than or equal to 0")]
+
+
+def test_node_status_and_pod_nomination(api_client: Any) -> None:
+    core = kclient.CoreV1Api(api_client)
+    core.create_node({"metadata": {"name": "n1"}})
+    assert _invalid(core.patch_node_status, "n1", {"status": {"capacity": {"cpu": "-1", "pods": "110"}}}) == [
+        ("status.capacity.cpu", 'Invalid value: "-1": must be greater than or equal to 0')]
+    addresses = [{"type": "InternalIP", "address": "100.64.0.9"}] * 2
+    causes = _invalid(core.patch_node_status, "n1", {"status": {"addresses": addresses}},
+                      _content_type="application/merge-patch+json")  # a strategic merge would fold them
+    assert causes == [("status.addresses[1]", 'Duplicate value: {"type":"InternalIP","address":"100.64.0.9"}')]
+    node = core.patch_node_status("n1", {"status": {"capacity": {"cpu": "2"}, "addresses": addresses[:1]}})
+    assert node.status.capacity["cpu"] == "2"
+    core.create_namespaced_pod("default", {"metadata": {"name": "nominated"}, "spec": TEMPLATE["spec"]})
+    causes = _invalid(core.patch_namespaced_pod_status, "nominated", "default",
+                      {"status": {"nominatedNodeName": "Not_A_Node"}})
+    assert [f for f, _ in causes] == ["status.nominatedNodeName"]

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
+from sampan.api import validation
 from sampan.api.errors import Cause, invalid, not_supported
 from sampan.api.quantity import Quantity
 from sampan.apiserver.registry.base import as_dict, as_list
@@ -137,6 +140,35 @@ def resource_quota(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def node(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """The status part of ``ValidateNodeUpdate``: capacity and allocatable quantities that parse and are
+    not negative (``ValidateNodeResources``), no address listed twice."""
+    causes: list[Cause] = []
+    status = as_dict(new.get("status"))
+    for part in ("capacity", "allocatable"):
+        for name, value in as_dict(status.get(part)).items():
+            path = f"status.{part}.{name}"
+            try:
+                quantity = Quantity.parse(value)
+            except ValueError as exc:
+                causes.append(invalid(path, value, str(exc)))
+                continue
+            if quantity.value_exact < 0:
+                causes.append(invalid(path, value, NEGATIVE_MSG))
+    seen: set[tuple[Any, Any]] = set()
+    for i, address in enumerate(as_list(status.get("addresses"))):
+        key = (as_dict(address).get("type"), as_dict(address).get("address"))
+        if key in seen:
+            causes.append(Cause("FieldValueDuplicate", f"status.addresses[{i}]",
+                                f"Duplicate value: {{\"type\":{_json(key[0])},\"address\":{_json(key[1])}}}"))
+        seen.add(key)
+    return causes
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def service(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """``ValidateServiceStatusUpdate``: load-balancer ingress addresses."""
     causes: list[Cause] = []
@@ -169,6 +201,11 @@ def pod(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
             ip = as_dict(item).get("ip")
             if not is_ip(ip):
                 causes.append(invalid(f"status.{plural}[{i}].ip", ip, IP_MSG))
+    nominated = status.get("nominatedNodeName")
+    if nominated and nominated != as_dict(old.get("status")).get("nominatedNodeName"):
+        causes += [invalid("status.nominatedNodeName", nominated, msg)
+                   for msg in (validation.dns1123_subdomain(nominated) if isinstance(nominated, str)
+                               else ["must be a string"])]
     for field in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
         for i, item in enumerate(as_list(status.get(field))):
             causes += nonnegative(as_dict(item), ("restartCount",), prefix=f"status.{field}[{i}]")
@@ -179,6 +216,7 @@ StatusValidator = Callable[[dict[str, Any], dict[str, Any]], list[Cause]]
 
 VALIDATORS: dict[tuple[str, str], StatusValidator] = {
     ("", "Namespace"): namespace,
+    ("", "Node"): node,
     ("", "Pod"): pod,
     ("", "Service"): service,
     ("", "ResourceQuota"): resource_quota,
