@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sampan.api import gobase64
 from tests.apiserver.test_kubectl import Kubectl
@@ -41,6 +43,18 @@ def test_go_decoder_rejects_with_offset(text: str, offset: int) -> None:
         gobase64.decode(text)
     assert err.value.offset == offset
     assert str(err.value) == f"illegal base64 data at input byte {offset}"
+
+
+def _outcome(fn: Any, text: str) -> Any:
+    try:
+        return fn(text.encode())
+    except gobase64.CorruptInput as exc:
+        return ("error", exc.offset)
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n\r$ é", max_size=24))
+def test_fast_path_agrees_with_the_port_of_gos_decoder(text: str) -> None:
+    assert _outcome(gobase64.decode, text) == _outcome(gobase64._decode_slowly, text)
 
 
 @pytest.fixture(scope="module")
