@@ -138,3 +138,16 @@ def test_node_status_and_pod_nomination(api_client: Any) -> None:
     causes = _invalid(core.patch_namespaced_pod_status, "nominated", "default",
                       {"status": {"nominatedNodeName": "Not_A_Node"}})
     assert [f for f, _ in causes] == ["status.nominatedNodeName"]
+
+
+def test_ingress_load_balancer_status(api_client: Any) -> None:
+    net = kclient.NetworkingV1Api(api_client)
+    net.create_namespaced_ingress("default", {"metadata": {"name": "i"}, "spec": {
+        "defaultBackend": {"service": {"name": "s", "port": {"number": 80}}}}})
+    causes = _invalid(net.patch_namespaced_ingress_status, "i", "default",
+                      {"status": {"loadBalancer": {"ingress": [{"hostname": "1.2.3.4"}]}}})
+    assert causes == [("status.loadBalancer.ingress[0].hostname",
+                       'Invalid value: "1.2.3.4": must be a DNS name, not an IP address')]
+    ok = net.patch_namespaced_ingress_status("i", "default",
+                                             {"status": {"loadBalancer": {"ingress": [{"ip": "100.64.9.9"}]}}})
+    assert ok.status.load_balancer.ingress[0].ip == "100.64.9.9"

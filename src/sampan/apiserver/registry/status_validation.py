@@ -169,23 +169,34 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def service(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    """``ValidateServiceStatusUpdate``: load-balancer ingress addresses."""
+def load_balancer_ingress(ingress: Any, path: str, *, ip_mode: bool) -> list[Cause]:
+    """``ingress`` entries of a service's load-balancer status: IPs that parse, host names that are DNS
+    names and not IPs, ``ipMode`` only with an IP."""
     causes: list[Cause] = []
-    ingress = as_dict(as_dict(new.get("status")).get("loadBalancer")).get("ingress")
     for i, item in enumerate(as_list(ingress)):
         item = as_dict(item)
-        path = f"status.loadBalancer.ingress[{i}]"
+        where = f"{path}[{i}]"
         ip = item.get("ip")
         if ip not in (None, "") and not is_ip(ip):
-            causes.append(invalid(f"{path}.ip", ip, IP_MSG))
-        if item.get("ipMode") is not None:
+            causes.append(invalid(f"{where}.ip", ip, IP_MSG))
+        hostname = item.get("hostname")
+        if isinstance(hostname, str) and hostname:
+            causes += [invalid(f"{where}.hostname", hostname, msg) for msg in validation.dns1123_subdomain(hostname)]
+            if is_ip(hostname):
+                causes.append(invalid(f"{where}.hostname", hostname, "must be a DNS name, not an IP address"))
+        if ip_mode and item.get("ipMode") is not None:
             if not ip:
-                causes.append(Cause("FieldValueRequired", f"{path}.ipMode",
+                causes.append(Cause("FieldValueRequired", f"{where}.ipMode",
                                     "Required value: must be specified when `ip` is set"))
             elif item["ipMode"] not in ("Proxy", "VIP"):
-                causes.append(not_supported(f"{path}.ipMode", item["ipMode"], ["Proxy", "VIP"]))
+                causes.append(not_supported(f"{where}.ipMode", item["ipMode"], ["Proxy", "VIP"]))
     return causes
+
+
+def service(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """``ValidateServiceStatusUpdate``: load-balancer ingress addresses."""
+    ingress = as_dict(as_dict(new.get("status")).get("loadBalancer")).get("ingress")
+    return load_balancer_ingress(ingress, "status.loadBalancer.ingress", ip_mode=True)
 
 
 def pod(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
@@ -226,7 +237,8 @@ VALIDATORS: dict[tuple[str, str], StatusValidator] = {
     ("autoscaling", "HorizontalPodAutoscaler"): horizontal_pod_autoscaler,
     ("policy", "PodDisruptionBudget"): pod_disruption_budget,
 }
-"""(group, kind) -> its status-update validator (kinds without one: the main validation only)."""
+"""(group, kind) -> its status-update validator (kinds without one: the main validation only;
+ReplicationControllers and Ingresses check their status in their own ``validate_update``)."""
 
 
 def validate_status_update(strategy: Any, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
