@@ -5,9 +5,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from sampan.api.crd import naming
 from sampan.apiserver.registry.customresourcedefinitions import compute_status
 from tests.apiserver.conftest import API
+
+# The generic handlers alone: the server's CRD controller would race these writes (adding its finalizer,
+# writing status), turning the resourceVersion preconditions below into legitimate 409s.
+pytestmark = pytest.mark.apiserver_config(custom_resources=False)
 
 BASE = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 CRD: dict[str, Any] = {
