@@ -230,13 +230,15 @@ class Cluster:
     @property
     def client(self) -> Client:
         """A :class:`sampan.client.Client` for the running event loop (one per loop, closed when that loop's
-        runner cancels its leftover tasks, as ``asyncio.run`` and pytest-asyncio do)."""
+        runner cancels its leftover tasks, as ``asyncio.run`` and pytest-asyncio do; no client-side rate
+        limit)."""
         loop = asyncio.get_running_loop()  # RuntimeError outside a coroutine: the client is asyncio
         entry = self._loop_clients.get(loop)
         if entry is None:
-            from sampan.client import Client, load_kubeconfig
+            from sampan.client import Client
+            from sampan.testing.helper_loop import unthrottled_config
 
-            client = Client(load_kubeconfig(str(self.kubeconfig)))
+            client = Client(unthrottled_config(str(self.kubeconfig)))
             entry = (client, loop.create_task(_keep_open(client), name="sampan-testing-client"))
             self._loop_clients[loop] = entry
         return entry[0]

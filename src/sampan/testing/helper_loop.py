@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from sampan.client import Client, load_kubeconfig
+from sampan.client import Client, RESTConfig, load_kubeconfig
 from sampan.testing.objects import Objects
 
 T = TypeVar("T")
+
+
+def unthrottled_config(kubeconfig: str) -> RESTConfig:
+    """The kubeconfig's client settings without client-side rate limiting (client-go's 5 QPS would make
+    every test wait): a test cluster serves one test run."""
+    return dataclasses.replace(load_kubeconfig(kubeconfig), qps=0.0, user_agent="sampan-testing")
 
 
 class HelperLoop:
@@ -42,7 +49,7 @@ class HelperLoop:
 
     async def _objects_here(self) -> Objects:
         if self._objects is None:
-            self._objects = Objects(Client(load_kubeconfig(self._kubeconfig)))
+            self._objects = Objects(Client(unthrottled_config(self._kubeconfig)))
         return self._objects
 
     def _submit(self, work: Callable[[Objects], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:

@@ -15,9 +15,9 @@ the rest of the session; nodes only grow), and the CRDs given are installed.
 
 Options (each also an ini key without the dashes): ``--sampan-storage memory|sqlite|etcd``,
 ``--sampan-crds PATH`` (repeatable), ``--sampan-prestart auto|yes|no``. With ``auto`` the cluster process
-is launched as soon as the collected tests show that one needs it, and at session start when the
-previous run of this project used it (remembered in pytest's cache), so its start-up overlaps
-collection.
+is launched as soon as the collected tests show that one needs it, or already at session start when
+the previous run of this project used it (remembered in pytest's cache) or sampan options are given,
+so that its start-up overlaps collection. A launched cluster no test needs is stopped after collection.
 """
 
 from __future__ import annotations
@@ -86,11 +86,16 @@ class SessionCluster:
             self.cluster = Cluster(storage=self.storage)
         return self.cluster
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
+    def _expects_cluster(self) -> bool:
+        """Signs, before collection, that this session will use the cluster: the previous run of the project
+        did (pytest's cache), or sampan options were given (CRDs, a storage)."""
         cache = getattr(self.config, "cache", None)
         remembered = bool(cache.get(CACHE_KEY, False)) if cache is not None else False
-        if self._may_prestart() and (self.prestart == "yes" or remembered):
+        return remembered or bool(self._option_crds()) or self.config.getoption("sampan_storage") is not None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self._may_prestart() and (self.prestart == "yes" or self._expects_cluster()):
             self._get().launch()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
