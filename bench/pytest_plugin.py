@@ -141,8 +141,9 @@ def namespace_overhead(base: Path, count: int) -> None:
     plain = [v for k, v in durations.items() if k.startswith("test_plain") and not k.endswith("[0]")]
     spaced = [v for k, v in durations.items() if k.startswith("test_namespaced")]
     overhead = statistics.median(spaced) - statistics.median(plain)
-    print(f"k8s_namespace per test ({count} tests each): setup+teardown median {statistics.median(spaced) * 1e3:.1f} ms "
-          f"vs {statistics.median(plain) * 1e3:.1f} ms with k8s alone -> overhead {overhead * 1e3:.1f} ms")
+    print(f"k8s_namespace per test ({count} tests each): setup+teardown median "
+          f"{statistics.median(spaced) * 1e3:.1f} ms vs {statistics.median(plain) * 1e3:.1f} ms with k8s alone "
+          f"-> overhead {overhead * 1e3:.1f} ms")
 
 
 def _free_port() -> int:

@@ -153,7 +153,7 @@ def test_stale_workdirs_of_dead_parents_are_reaped(tmp_path: Path) -> None:
 def test_start_failure_quotes_the_host_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAMPAN_ETCD", "/nonexistent/etcd")
     cluster = Cluster(storage="etcd", start_timeout=60)
-    with pytest.raises(ClusterError, match="failed to start.*etcd"):
+    with pytest.raises(ClusterError, match=r"failed to start.*etcd"):
         cluster.start()
     assert not cluster.running
 

@@ -102,7 +102,7 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop everything and restore the environment (idempotent)."""
-        for client, keeper in list(self._loop_clients.values()):
+        for _client, keeper in list(self._loop_clients.values()):
             loop = keeper.get_loop()
             if not loop.is_closed():
                 loop.call_soon_threadsafe(keeper.cancel)
@@ -145,8 +145,8 @@ class Cluster:
         for name in _KUBECONFIG_DEFAULTS:
             module = sys.modules.get(name)
             if module is not None and hasattr(module, "KUBE_CONFIG_DEFAULT_LOCATION"):
-                self._saved_env[name] = module.KUBE_CONFIG_DEFAULT_LOCATION
-                module.KUBE_CONFIG_DEFAULT_LOCATION = path
+                self._saved_env[name] = getattr(module, "KUBE_CONFIG_DEFAULT_LOCATION")  # noqa: B009
+                setattr(module, "KUBE_CONFIG_DEFAULT_LOCATION", path)  # noqa: B010
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
@@ -156,7 +156,7 @@ class Cluster:
                 else:
                     os.environ["KUBECONFIG"] = value
             elif (module := sys.modules.get(key)) is not None:
-                module.KUBE_CONFIG_DEFAULT_LOCATION = value
+                setattr(module, "KUBE_CONFIG_DEFAULT_LOCATION", value)  # noqa: B010
         self._saved_env = {}
 
     def __enter__(self) -> Cluster:

@@ -76,7 +76,7 @@ def parse_condition(condition: Condition) -> Callable[[dict[str, Any] | None], b
             raise ValueError(f"want jsonpath={{.path}}=VALUE, got {condition!r}")
         path = compile_path(expr.strip("'\""))
         return lambda obj: obj is not None and _text(path.first(obj)) == want.strip("'\"")
-    kind, _, rest = text.partition("=") if text.startswith("condition=") else ("condition", "", text)
+    rest = text.removeprefix("condition=")
     ctype, _, status = rest.partition("=")
     if not ctype:
         raise ValueError(f"cannot read condition {condition!r}")
