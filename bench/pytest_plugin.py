@@ -9,7 +9,8 @@ up the ``k8s`` fixture ("requested") and when the test's first API call (``GET /
 has returned. Modes of ``--sampan-prestart``:
 
 * ``no``: the cluster process is launched when the fixture is requested (a cold start);
-* ``auto``, first run of a project: launched as soon as collection shows a test needs it;
+* ``auto``, first run of a project: launched when collection reaches a file naming ``k8s`` as a parameter,
+  before that module is imported;
 * ``auto``, later runs (or with ``--sampan-crds``/``--sampan-storage``; = ``yes``): launched at session
   start, overlapping collection.
 

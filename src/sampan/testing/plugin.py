@@ -15,9 +15,10 @@ the rest of the session; nodes only grow), and the CRDs given are installed.
 
 Options (each also an ini key without the dashes): ``--sampan-storage memory|sqlite|etcd``,
 ``--sampan-crds PATH`` (repeatable), ``--sampan-prestart auto|yes|no``. With ``auto`` the cluster process
-is launched as soon as the collected tests show that one needs it, or already at session start when
-the previous run of this project used it (remembered in pytest's cache) or sampan options are given,
-so that its start-up overlaps collection. A launched cluster no test needs is stopped after collection.
+is launched early so that its start-up overlaps collection: at session start when the previous run of
+this project used it (remembered in pytest's cache) or sampan options are given; else as soon as a file
+being collected names ``k8s``/``k8s_namespace`` as a parameter, or collection shows a test needs it. A
+launched cluster no collected test needs is stopped after collection.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ import pytest
 from sampan.testing.cluster import Cluster
 
 CLUSTER_FIXTURES = ("k8s", "k8s_namespace")
+#: A fixture parameter named like ours (``def test_x(k8s, k8s_namespace):``) in a file's source: a cheap sign,
+#: before the module is imported, that the session will need the cluster.
+_REQUESTS_FIXTURE = re.compile(rb"[(,]\s*k8s(?:_namespace)?\s*[,):=]")
 MARKER_FIXTURE = "sampan_marked_components"
 CACHE_KEY = "sampan/cluster-used"
 PLUGIN_NAME = "sampan-session-cluster"
@@ -96,6 +100,18 @@ class SessionCluster:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self._may_prestart() and (self.prestart == "yes" or self._expects_cluster()):
+            self._get().launch()
+
+    def pytest_collect_file(self, file_path: Path) -> None:
+        """Launch as soon as a Python file about to be collected names our fixtures as parameters, so the
+        start-up overlaps the (often slow) import of test modules; a false alarm is undone after collection."""
+        if self.cluster is not None or file_path.suffix != ".py" or not self._may_prestart():
+            return
+        try:
+            mentions = _REQUESTS_FIXTURE.search(file_path.read_bytes()) is not None
+        except OSError:
+            return
+        if mentions:
             self._get().launch()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
