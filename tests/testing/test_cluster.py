@@ -195,3 +195,20 @@ async def test_async_with_does_not_block_the_loop() -> None:
     finally:
         task.cancel()
     assert ticks > 1
+
+
+@pytest.mark.etcd
+def test_etcd_storage_runs_a_private_member_that_dies_with_the_cluster() -> None:
+    with Cluster(storage="etcd") as cluster:
+        cluster.apply(_cm("in-etcd"))
+        assert cluster.get(_cm("in-etcd")) is not None
+        workdir = cluster.kubeconfig.parent
+        assert (workdir / "etcd").is_dir()
+        host = cluster.pid
+        children = set()
+        for task in Path(f"/proc/{host}/task").iterdir():
+            children |= set((task / "children").read_text().split())
+        assert children  # the etcd member (through setpriv)
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists()
+    assert not workdir.exists()
