@@ -36,6 +36,7 @@ def paint(spec, patch, **_):
 
 TESTS = '''import asyncio
 import contextlib
+import subprocess
 
 import kr8s.asyncio
 import pytest
@@ -88,9 +89,13 @@ def test_deployment_reaches_three_ready_pods(k8s, k8s_namespace):
     assert {p.spec.node_name for p in ready} == {"sampan-node-1"}
 
 
-def test_namespace_is_fresh(k8s_namespace):
+def test_namespace_is_fresh_and_kubectl_finds_the_cluster(k8s_namespace):
     config.load_kube_config()
-    assert client.CoreV1Api().list_namespaced_config_map(k8s_namespace).items == []
+    names = {cm.metadata.name for cm in client.CoreV1Api().list_namespaced_config_map(k8s_namespace).items}
+    assert names <= {"kube-root-ca.crt"}  # published into every namespace once the controllers run
+    shown = subprocess.run(["kubectl", "get", "namespace", k8s_namespace, "-o", "name"], capture_output=True,
+                           text=True, timeout=60, check=True)
+    assert shown.stdout.strip() == f"namespace/{k8s_namespace}"
 '''
 
 

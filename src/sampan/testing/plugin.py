@@ -80,10 +80,13 @@ class SessionCluster:
     def _option_crds(self) -> list[Path]:
         return [Path(p) for p in self.config.getoption("sampan_crds")] + list(self.config.getini("sampan_crds"))
 
+    def _is_xdist_controller(self) -> bool:
+        """The pytest-xdist process that hands tests to workers (it neither collects nor runs any)."""
+        return self.config.getoption("dist", "no") != "no" and not hasattr(self.config, "workerinput")
+
     def _may_prestart(self) -> bool:
-        is_xdist_controller = (self.config.getoption("dist", "no") != "no"
-                               and not hasattr(self.config, "workerinput"))
-        return self.prestart != "no" and not is_xdist_controller and not self.config.getoption("collectonly")
+        return (self.prestart != "no" and not self._is_xdist_controller()
+                and not self.config.getoption("collectonly"))
 
     def _get(self) -> Cluster:
         if self.cluster is None:
@@ -125,8 +128,9 @@ class SessionCluster:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         needed = any(_uses_cluster(item) for item in session.items)
         cache = getattr(self.config, "cache", None)
-        if cache is not None and not hasattr(self.config, "workerinput"):
-            cache.set(CACHE_KEY, needed)
+        worker = getattr(self.config, "workerinput", {}).get("workerid", "gw0")
+        if cache is not None and worker == "gw0" and not self._is_xdist_controller():
+            cache.set(CACHE_KEY, needed)  # one writer: the only process, or the first xdist worker
         if needed and self._may_prestart():
             self._get().launch()
         elif not needed and self.cluster is not None:
