@@ -39,13 +39,13 @@ class Project:
         env = {k: v for k, v in os.environ.items() if k not in _DROP}
         return {**env, "TMPDIR": str(self.tmpdir), "OUT": str(self.out)}
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "console_output_style=classic",
-                *args]
+    def argv(self, *args: str, cache: bool = False) -> list[str]:
+        return [sys.executable, "-m", "pytest", *(() if cache else ("-p", "no:cacheprovider")), "-q",
+                "-o", "console_output_style=classic", *args]
 
-    def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*args), cwd=self.root, env=self.env(), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+    def run(self, *args: str, timeout: float = 240, cache: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*args, cache=cache), cwd=self.root, env=self.env(), capture_output=True,
+                              text=True, timeout=timeout, check=False)
 
     def leftover_dirs(self) -> list[str]:
         return sorted(p.name for p in self.tmpdir.iterdir() if p.name.startswith("sampan-test-"))

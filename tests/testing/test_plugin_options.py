@@ -3,6 +3,7 @@ for a cluster gets none (the plugin loads in every pytest run where sampan is in
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.testing.project import Project, passed
@@ -41,6 +42,30 @@ def test_nothing_started():
     assert children() == set()
     assert "KUBECONFIG" not in os.environ
     assert "sampan.client" not in sys.modules  # the plugin imports no client library until asked
+'''
+
+EARLY_CONFTEST = CHILDREN + '''
+import json
+
+FIRST = {}
+
+
+def pytest_collectstart(collector):
+    if type(collector).__name__ == "Module" and "children" not in FIRST:
+        FIRST["children"] = sorted(children())
+
+
+def pytest_sessionfinish(session):
+    pathlib.Path(os.environ["OUT"], "first.json").write_text(json.dumps(FIRST))
+'''
+
+# requests the fixture in a way the source scan does not see, so only pytest's cache can tell
+EARLY_TEST = '''import pytest
+
+
+@pytest.mark.usefixtures("k8s")
+def test_uses_the_cluster():
+    pass
 '''
 
 CONFIGURED_CONFTEST = '''import pathlib
@@ -85,6 +110,19 @@ def test_a_session_that_never_asks_starts_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     prestarted = project.run("--sampan-prestart", "yes")  # launched at session start, stopped after collection
     assert prestarted.returncode == 0, prestarted.stdout + prestarted.stderr
+    assert project.leftover_dirs() == []
+
+
+def test_a_project_that_used_the_cluster_gets_it_launched_at_session_start(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.write({"conftest.py": EARLY_CONFTEST, "test_early.py": EARLY_TEST})
+    children_at_collection = []
+    for _ in range(2):
+        result = project.run(cache=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        children_at_collection.append(json.loads((project.out / "first.json").read_text())["children"])
+    assert children_at_collection[0] == []  # first run: nothing known before the module is collected
+    assert len(children_at_collection[1]) == 1  # second run: the cluster process was already launched
     assert project.leftover_dirs() == []
 
 
