@@ -68,6 +68,18 @@ def test_uses_the_cluster():
     pass
 '''
 
+ASYNC_TESTS = '''import pytest
+
+
+@pytest.mark.parametrize("i", range(3))
+async def test_client_in_each_event_loop(k8s, k8s_namespace, i):
+    configmaps = await k8s.client.resource("v1", "configmaps")
+    await configmaps.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}"}},
+                            namespace=k8s_namespace)
+    assert await k8s.aio.wait_for({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": f"c{i}", "namespace": k8s_namespace}})
+'''
+
 CONFIGURED_CONFTEST = '''import pathlib
 import pytest
 
@@ -124,6 +136,14 @@ def test_a_project_that_used_the_cluster_gets_it_launched_at_session_start(tmp_p
     assert children_at_collection[0] == []  # first run: nothing known before the module is collected
     assert len(children_at_collection[1]) == 1  # second run: the cluster process was already launched
     assert project.leftover_dirs() == []
+
+
+def test_async_tests_get_a_client_per_event_loop_closed_with_it(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.write({"test_async.py": ASYNC_TESTS})
+    result = project.run("-W", "error")  # an unclosed aiohttp session would surface as an error
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert passed(result) == 3
 
 
 def test_ini_storage_fixture_override_and_marker_crds(tmp_path: Path) -> None:

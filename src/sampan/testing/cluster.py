@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -66,8 +65,7 @@ class Cluster:
         self._host: HostProcess | None = None
         self._helper: HelperLoop | None = None
         self._saved_env: dict[str, Any] = {}
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Client, asyncio.Task[None]]]
-        self._loop_clients = weakref.WeakKeyDictionary()
+        self._loop_clients: dict[asyncio.AbstractEventLoop, tuple[Client, asyncio.Task[None]]] = {}
         self.aio = AsyncHelpers(self)
         self.nodes: list[str] = []
 
@@ -233,6 +231,8 @@ class Cluster:
         runner cancels its leftover tasks, as ``asyncio.run`` and pytest-asyncio do; no client-side rate
         limit)."""
         loop = asyncio.get_running_loop()  # RuntimeError outside a coroutine: the client is asyncio
+        for closed in [other for other in self._loop_clients if other.is_closed()]:
+            del self._loop_clients[closed]  # its runner cancelled the keeper, which closed the client
         entry = self._loop_clients.get(loop)
         if entry is None:
             from sampan.client import Client
