@@ -115,7 +115,7 @@ class Components:
         task = self.tasks.pop(name, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged by _logged
                 await task
 
     async def stop(self) -> None:
