@@ -20,7 +20,6 @@ plugin launches while tests are still being collected); ``start`` waits for it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Iterable
@@ -31,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from sampan.testing.process import ClusterError, HostProcess
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sampan.client import Client
     from sampan.testing.helper_loop import HelperLoop
     from sampan.testing.objects import Condition, Manifest
@@ -164,12 +165,19 @@ class Cluster:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+    # asyncio is imported where used: the pytest plugin imports this module in every session, and code that
+    # runs a coroutine has asyncio loaded already.
+
     async def __aenter__(self) -> Cluster:
+        import asyncio
+
         await asyncio.to_thread(self.start)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        import asyncio
+
         await asyncio.to_thread(self.stop)
 
     # -- components ---------------------------------------------------------------------------------
@@ -230,6 +238,8 @@ class Cluster:
         """A :class:`sampan.client.Client` for the running event loop (one per loop, closed when that loop's
         runner cancels its leftover tasks, as ``asyncio.run`` and pytest-asyncio do; no client-side rate
         limit)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()  # RuntimeError outside a coroutine: the client is asyncio
         for closed in [other for other in self._loop_clients if other.is_closed()]:
             del self._loop_clients[closed]  # its runner cancelled the keeper, which closed the client
@@ -246,6 +256,8 @@ class Cluster:
 
 async def _keep_open(client: Client) -> None:
     """Owns a loop's client: waits until cancelled, then closes it."""
+    import asyncio
+
     try:
         await asyncio.Event().wait()
     finally:
@@ -279,5 +291,7 @@ class AsyncHelpers:
 
     async def ensure(self, *, controllers: bool = False, scheduler: bool | None = None, nodes: int = 0,
                      timeout: float = 60.0) -> list[str]:
+        import asyncio
+
         return await asyncio.to_thread(self._cluster.ensure, controllers=controllers, scheduler=scheduler,
                                        nodes=nodes, timeout=timeout)
