@@ -146,6 +146,14 @@ def test_async_tests_get_a_client_per_event_loop_closed_with_it(tmp_path: Path) 
     assert passed(result) == 3
 
 
+def test_a_file_naming_the_fixture_gets_the_cluster_launched_before_its_import(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.write({"conftest.py": EARLY_CONFTEST, "test_early.py": "def test_uses_the_cluster(k8s):\n    pass\n"})
+    result = project.run()  # no cache: only the source scan can tell
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(json.loads((project.out / "first.json").read_text())["children"]) == 1
+
+
 def test_ini_storage_fixture_override_and_marker_crds(tmp_path: Path) -> None:
     project = Project(tmp_path)
     (tmp_path / "pytest.ini").write_text((tmp_path / "pytest.ini").read_text() + "sampan_storage = sqlite\n")
