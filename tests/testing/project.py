@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sampan.testing.process import WORKDIR_PREFIX
+
 INI = """[pytest]
 asyncio_mode = auto
 asyncio_default_fixture_loop_scope = function
@@ -48,7 +50,7 @@ class Project:
                               text=True, timeout=timeout, check=False)
 
     def leftover_dirs(self) -> list[str]:
-        return sorted(p.name for p in self.tmpdir.iterdir() if p.name.startswith("sampan-test-"))
+        return sorted(p.name for p in self.tmpdir.iterdir() if p.name.startswith(WORKDIR_PREFIX))
 
     def leftover_processes(self) -> list[int]:
         """Processes whose command line names this project's TMPDIR (cluster hosts, etcd)."""

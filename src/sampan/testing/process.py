@@ -1,7 +1,7 @@
 """The cluster host process seen from its parent: launch, read its JSON-line answers, stop it.
 
 The host (:mod:`sampan.cli.cluster_host`) is started by module name, so nothing here imports the API
-server. It gets a fresh work directory ``<tmp>/sampan-test-<parent pid>-<random>`` and removes it when it
+server. It gets a fresh work directory ``<tmp>/sampan-testcluster-<parent pid>-<random>`` and removes it when it
 exits; the parent holds the only write end of its stdin, whose EOF is the host's signal to stop, so a
 killed parent still leaves nothing behind. :func:`reap_stale_workdirs` removes directories whose parent
 died while the host was ``kill -9``-ed as well (the one case the host cannot clean up itself).
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-WORKDIR_PREFIX = "sampan-test-"
+WORKDIR_PREFIX = "sampan-testcluster-"
 _WORKDIR_RE = re.compile(rf"^{WORKDIR_PREFIX}(\d+)-")
 #: Seconds the host gets to stop on stdin EOF (it cancels its tasks and removes its directory) before
 #: SIGKILL.
@@ -47,7 +47,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def reap_stale_workdirs(base: Path | None = None) -> list[Path]:
-    """Remove ``sampan-test-<pid>-*`` directories whose creating process is gone; returns them."""
+    """Remove ``sampan-testcluster-<pid>-*`` directories whose creating process is gone; returns them."""
     base = Path(base or tempfile.gettempdir())
     removed: list[Path] = []
     with contextlib.suppress(OSError):
