@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sampan.api.structural import values
@@ -138,6 +138,8 @@ JSON = st.recursive(
 
 @settings(max_examples=150, deadline=None)
 @given(value=JSON, schema=JSON)
+@example(value=0, schema={"allOf": True})
+@example(value=0, schema={"anyOf": "x", "oneOf": 1})
 def test_never_raises_on_junk(value: Any, schema: Any) -> None:
     values.validate(value, schema)
     values.validate({"spec": value}, WIDGET)

@@ -248,14 +248,20 @@ def _embedded(value: dict[str, Any], path: str, out: list[Cause]) -> None:
         out.extend(validation.validate_annotations(md.get("annotations"), child(path, "metadata.annotations")))
 
 
+def _subschemas(s: Schema, key: str) -> list[Schema]:
+    """The dict members of ``s[key]`` when it is a list; anything else (junk a structural check
+    reports elsewhere) yields none."""
+    subs = s.get(key)
+    return [sub for sub in subs if isinstance(sub, dict)] if isinstance(subs, list) else []
+
+
 def _combinators(value: Any, s: Schema, path: str, out: list[Cause]) -> None:
-    for sub in s.get("allOf") or []:
-        if isinstance(sub, dict):
-            _node(value, sub, path, out)
-    any_of = [sub for sub in s.get("anyOf") or [] if isinstance(sub, dict)]
+    for sub in _subschemas(s, "allOf"):
+        _node(value, sub, path, out)
+    any_of = _subschemas(s, "anyOf")
     if any_of and all(validate(value, sub, path, root=False) for sub in any_of):
         out.append(invalid(path, _shown(value), f"{_body(path)} must validate at least one schema (anyOf)"))
-    one_of = [sub for sub in s.get("oneOf") or [] if isinstance(sub, dict)]
+    one_of = _subschemas(s, "oneOf")
     if one_of and sum(1 for sub in one_of if not validate(value, sub, path, root=False)) != 1:
         out.append(invalid(path, _shown(value), f"{_body(path)} must validate one and only one schema (oneOf)"))
     not_ = s.get("not")
