@@ -100,11 +100,12 @@ def _object_transform(scope: Scope, kind: str, raw: bytes, opts: WriteOptions) -
         nonlocal checked
         new = patches.apply_patch(kind, old, raw, type_node=node)
         if not checked:  # warn once, not once per retry
-            writeopts.check_fields(scope, new, opts=opts, raw=raw if kind != patches.JSON_PATCH else None)
+            writeopts.check_fields(scope, new, opts=opts, raw=raw if kind != patches.JSON_PATCH else None,
+                                   patched=True)
             checked = True
         else:
             writeopts.check_fields(scope, new, opts=WriteOptions(dry=opts.dry, manager=opts.manager,
-                                                            field_validation="Ignore"))
+                                                            field_validation="Ignore"), patched=True)
         return new
 
     return transform
@@ -130,7 +131,7 @@ async def _apply(ctx: ServerContext, scope: Scope, t: Target, raw: bytes, opts: 
     applied = decode(raw, yaml_body=True, expect=info.kind)
     ssa.check_applied_kind(applied, api_version=info.group_version, kind=info.kind)
     om.check_body(applied, scope, namespace=t.namespace, name=t.name)
-    writeopts.check_fields(scope, applied, opts=opts, raw=raw)
+    writeopts.check_fields(scope, applied, opts=opts, raw=raw, normalize=False)
     node = writeopts.type_node(scope)
     sub = t.subresource or ""
     ignored = writeopts.ignored_paths(scope, t.subresource)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from sampan.api import apply as ssa
-from sampan.api import errors
-from sampan.api.schema import type_for_kind
+from sampan.api import errors, structural, typed
+from sampan.api.schema import type_for_kind, type_named
 from sampan.apiserver import bytefields, fieldvalidation
 from sampan.apiserver.context import Scope
 from sampan.apiserver.handlers import objectmeta as om
@@ -49,17 +50,72 @@ def parse(request: web.Request) -> WriteOptions:
                         field_validation=fieldvalidation.parse(request))
 
 
-def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | None = None) -> None:
-    """fieldValidation of ``obj`` (and the duplicate keys of its ``raw`` JSON body), then drop the
-    unknown fields from ``obj`` and decode its ``[]byte`` fields (:mod:`sampan.apiserver.bytefields`)
-    as upstream's decoder does."""
+def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | None = None,
+                 patched: bool = False, normalize: bool = True) -> None:
+    """Decode ``obj`` as upstream's typed decoder would, then apply ``fieldValidation``.
+
+    1. Built-in kinds: JSON types against the kind's schema (:mod:`sampan.api.typed`); a mismatch is 400
+       ``<Kind> in version "<v>" cannot be handled as a <Kind>: json: cannot unmarshal ...`` — or, for
+       the result of a patch (``patched``), 422 on the field ``patch`` as upstream's patcher words it.
+       With ``normalize`` the object gets Go's round-trip shape (nulls dropped, always-written structs).
+    2. Unknown fields (built-in schema, or a custom resource's structural schema plus ObjectMeta) and
+       duplicate keys of the ``raw`` body: Strict -> 400, Warn -> warnings, Ignore -> nothing.
+    3. Unknown fields are dropped from ``obj``, as upstream's decoder (or pruning) drops them, and its
+       ``[]byte`` fields are decoded (:mod:`sampan.apiserver.bytefields`).
+    """
     info = scope.info
-    found = fieldvalidation.problems(obj, group=info.group, version=info.version, kind=info.kind, raw=raw,
-                                     directive=opts.field_validation)
+    checker = typed.checker_for(info.group, info.version, info.kind)
+    saw_unknown = True
+    if checker is not None and isinstance(obj, dict):
+        try:
+            saw_unknown = checker.check(obj, normalize=normalize)
+        except typed.DecodeError as err:
+            if patched:
+                shown = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
+                raise errors.invalid_object("", "", [errors.invalid("patch", shown, str(err))]) from None
+            raise om.cannot_handle(scope, str(obj.get("kind") or ""), str(err)) from None
+    custom_schema = _custom_schema(scope) if checker is None else None
+    found: list[str] = []
+    if opts.field_validation != fieldvalidation.IGNORE:
+        if checker is not None and not saw_unknown:
+            found = fieldvalidation.problems(obj, group="", version="", kind="", raw=raw,
+                                             directive=opts.field_validation)  # duplicates only
+        else:
+            found = fieldvalidation.problems(obj, group=info.group, version=info.version, kind=info.kind, raw=raw,
+                                             directive=opts.field_validation)
+    if custom_schema is not None:
+        unknown = prune_custom(obj, custom_schema)
+        found = [f'unknown field "{p}"' for p in unknown] + found
+    if found and opts.field_validation == fieldvalidation.STRICT and patched:
+        raise errors.BadRequest(f"strict decoding error: {', '.join(found)}")
     fieldvalidation.enforce(found, directive=opts.field_validation, kind=info.kind, version=info.version,
                             warnings=opts.warnings)
-    fieldvalidation.prune_unknown(obj, type_node(scope))
+    if saw_unknown and custom_schema is None:
+        fieldvalidation.prune_unknown(obj, type_node(scope))
     bytefields.canonicalize(obj, type_node(scope), kind=info.kind, version=info.version)
+
+
+def _custom_schema(scope: Scope) -> dict[str, Any] | None:
+    """The structural schema of a custom resource's version (None for other kinds)."""
+    schema = getattr(scope.strategy, "schema", None)
+    return schema if isinstance(schema, dict) and type_node(scope) is None else None
+
+
+def prune_custom(obj: Any, schema: dict[str, Any]) -> list[str]:
+    """Drop (in place) what a custom resource's schema does not specify, and unknown ``metadata`` fields
+    (upstream reads metadata as ObjectMeta); returns the dropped paths, metadata's first."""
+    if not isinstance(obj, dict):
+        return []
+    removed: list[str] = []
+    md = obj.get("metadata")
+    if isinstance(md, dict):
+        removed = [f"metadata.{p}" for p in fieldvalidation.unknown_fields(md, _object_meta())]
+        fieldvalidation.prune_unknown(md, _object_meta())
+    return removed + structural.prune(obj, schema)
+
+
+def _object_meta() -> Any:
+    return type_named("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
 
 
 def ignored_paths(scope: Scope, subresource: str | None) -> list[ssa.Path]:
