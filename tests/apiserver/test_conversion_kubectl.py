@@ -86,7 +86,10 @@ def test_python_client_uses_both_versions(server: APIServerHandle) -> None:
     try:
         events = kubernetes.client.EventsV1Api(api_client)
         core = kubernetes.client.CoreV1Api(api_client)
-        body = new_event("py-new")
+        # the client re-serializes MicroTime through datetime.isoformat(): whole seconds would lose the six
+        # fractional digits Go's RFC3339Micro layout requires (upstream answers 400 to that too)
+        body = new_event("py-new", eventTime="2024-01-01T00:00:00.123456Z",
+                         series={"count": 2, "lastObservedTime": "2024-01-01T00:02:00.654321Z"})
         body["metadata"]["namespace"] = "default"
         body["regarding"]["name"] = "py-pod"
         events.create_namespaced_event("default", body)
