@@ -91,7 +91,7 @@ def build_document(group: str, version: str, infos: list[ResourceInfo], *,
         subs = _subresource_schemas(info, kind_schema)
         roots.extend(s for s, _ in subs.values())
         all_paths.update(oapaths.resource_paths(info, schema=kind_schema, list_schema=list_schema,
-                                                subresource_schemas=subs))
+                                                subresource_schemas=subs, strategic=published is None))
     components = schemas.closure(roots, defs)
     components.update(extra)
     return {

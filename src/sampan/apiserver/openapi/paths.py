@@ -29,6 +29,8 @@ PATCH_MEDIA_TYPES = (
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
 )
+CUSTOM_PATCH_MEDIA_TYPES = PATCH_MEDIA_TYPES[:3]
+"""Custom resources take no strategic merge patch; upstream's CRD documents list only these."""
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -140,10 +142,13 @@ class _Builder:
 
 
 def resource_paths(
-    info: ResourceInfo, *, schema: str, list_schema: str | None, subresource_schemas: dict[str, tuple[str, str]]
+    info: ResourceInfo, *, schema: str, list_schema: str | None, subresource_schemas: dict[str, tuple[str, str]],
+    strategic: bool = True,
 ) -> dict[str, Any]:
     """The path items of one resource: collection, object, all-namespaces list and the subresources
-    named in ``subresource_schemas`` (name -> (schema name, kind))."""
+    named in ``subresource_schemas`` (name -> (schema name, kind)). ``strategic``: PATCH accepts strategic
+    merge patch (built-in kinds; kubectl apply picks its patch type from this list)."""
+    patch_types = PATCH_MEDIA_TYPES if strategic else CUSTOM_PATCH_MEDIA_TYPES
     b = _Builder(info, schema, list_schema)
     kind = info.kind
     ns_word = "Namespaced" if info.namespaced else ""
@@ -187,7 +192,7 @@ def resource_paths(
         obj["patch"] = b.op("patch", "patch", f"{ns_word}{kind}",
                             params=[DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION, FORCE],
                             responses=_responses({"200": "OK", "201": "Created"}, schema), body=PATCH_SCHEMA,
-                            body_types=PATCH_MEDIA_TYPES, description=f"partially update the specified {kind}")
+                            body_types=patch_types, description=f"partially update the specified {kind}")
     if "delete" in verbs:
         obj["delete"] = b.op("delete", "delete", f"{ns_word}{kind}", params=list(DELETE_PARAMS),
                              responses=_responses({"200": "OK", "202": "Accepted"}, schema), body=DELETE_OPTIONS_SCHEMA,
@@ -215,7 +220,7 @@ def resource_paths(
                           description=f"replace {sub} of the specified {kind}")
         ops["patch"] = b.op("patch", "patch", f"{ns_word}{kind}{word}", gvk=gvk,
                             params=[DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION, FORCE], body=PATCH_SCHEMA,
-                            body_types=PATCH_MEDIA_TYPES, responses=_responses({"200": "OK", "201": "Created"},
+                            body_types=patch_types, responses=_responses({"200": "OK", "201": "Created"},
                                                                                sub_schema),
                             description=f"partially update {sub} of the specified {kind}")
         paths[f"{item}/{sub}"] = ops

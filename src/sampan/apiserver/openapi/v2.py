@@ -68,7 +68,11 @@ def _bool(field: int, value: bool) -> bytes:
 class PatchOperation:
     """One PATCH operation of the v2 document (path, operation id, GVK)."""
 
-    def __init__(self, path: str, operation_id: str, gvk: dict[str, str]) -> None:
+    def __init__(self, path: str, operation_id: str, gvk: dict[str, str],
+                 consumes: tuple[str, ...] = ("application/json-patch+json", "application/merge-patch+json",
+                                              "application/strategic-merge-patch+json",
+                                              "application/apply-patch+yaml")) -> None:
+        self.consumes = consumes
         self.path = path
         self.operation_id = operation_id
         self.gvk = gvk
@@ -92,9 +96,7 @@ class PatchOperation:
         )
         op = (_str(_OP_DESCRIPTION, f"partially update the specified {self.gvk['kind']}")
               + _str(_OP_ID, self.operation_id)
-              + b"".join(_str(_OP_CONSUMES, t) for t in ("application/json-patch+json", "application/merge-patch+json",
-                                                         "application/strategic-merge-patch+json",
-                                                         "application/apply-patch+yaml"))
+              + b"".join(_str(_OP_CONSUMES, t) for t in self.consumes)
               + _str(_OP_PRODUCES, "application/json") + params + _bytes(_OP_RESPONSES, response) + extensions)
         return _bytes(_PATHS_PATH, _str(_NAMED_NAME, self.path)
                       + _bytes(_NAMED_VALUE, _bytes(_PATHITEM_PATCH, op)))
@@ -119,7 +121,14 @@ def patch_operations(v3_paths: dict[str, Any]) -> list[PatchOperation]:
     for path, item in sorted(v3_paths.items()):
         op = item.get("patch")
         if op is not None:
-            ops.append(PatchOperation(path, op["operationId"], op["x-kubernetes-group-version-kind"]))
+            content = tuple(sorted((op.get("requestBody") or {}).get("content") or ()))
+            consumes = tuple(t for t in ("application/json-patch+json", "application/merge-patch+json",
+                                         "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+                             if t in content) or None
+            if consumes:
+                ops.append(PatchOperation(path, op["operationId"], op["x-kubernetes-group-version-kind"], consumes))
+            else:
+                ops.append(PatchOperation(path, op["operationId"], op["x-kubernetes-group-version-kind"]))
     return ops
 
 
