@@ -41,7 +41,7 @@ from sampan.api.gotypes import GO_FIELD_TYPES
 from sampan.api.protobuf.schema_table import MESSAGES
 from sampan.api.schema import raw_definitions, type_for_kind
 
-__all__ = ["Checker", "DecodeError", "checker_for"]
+__all__ = ["Checker", "DecodeError", "checker_for", "go_time_error", "json_kind"]
 
 _DEFS = "#/$defs/"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -77,7 +77,7 @@ class _Mismatch(Exception):
                f"{self.go_type}"
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """Go's name for the JSON value's kind in an UnmarshalTypeError."""
     if isinstance(value, str):
         return "string"
@@ -185,7 +185,7 @@ class _Compiler:
 
         def check(value: Any) -> bool:
             if type(value) is not dict:
-                raise _Mismatch(_json_kind(value), go_type)
+                raise _Mismatch(json_kind(value), go_type)
             unknown = False
             nulls = None
             for key, child in value.items():
@@ -261,7 +261,7 @@ class _Compiler:
 
         def check(value: Any) -> bool:
             if type(value) is not list:
-                raise _Mismatch(_json_kind(value), go_type)
+                raise _Mismatch(json_kind(value), go_type)
             unknown = False
             for i, child in enumerate(value):
                 if child is None:
@@ -278,7 +278,7 @@ class _Compiler:
 
         def check(value: Any) -> bool:
             if type(value) is not dict:
-                raise _Mismatch(_json_kind(value), go_type)
+                raise _Mismatch(json_kind(value), go_type)
             unknown = False
             for key, child in value.items():
                 if child is None:
@@ -312,7 +312,7 @@ def _scalar(kind: str, fmt: Any, named: str | None) -> tuple[Check, str, Callabl
 def _string_check(go_type: str) -> Check:
     def check(value: Any) -> None:
         if type(value) is not str:
-            raise _Mismatch(_json_kind(value), go_type)
+            raise _Mismatch(json_kind(value), go_type)
 
     return check
 
@@ -320,7 +320,7 @@ def _string_check(go_type: str) -> Check:
 def _bool_check(go_type: str) -> Check:
     def check(value: Any) -> None:
         if type(value) is not bool:
-            raise _Mismatch(_json_kind(value), go_type)
+            raise _Mismatch(json_kind(value), go_type)
 
     return check
 
@@ -328,7 +328,7 @@ def _bool_check(go_type: str) -> Check:
 def _number_check(go_type: str) -> Check:
     def check(value: Any) -> None:
         if type(value) is not int and type(value) is not float:
-            raise _Mismatch(_json_kind(value), go_type)
+            raise _Mismatch(json_kind(value), go_type)
 
     return check
 
@@ -341,7 +341,7 @@ def _int_check(go_type: str, low: int, high: int) -> Check:
             raise _Mismatch(f"number {value}", go_type)
         if type(value) is float:
             raise _Mismatch(f"number {_number_text(value)}", go_type)
-        raise _Mismatch(_json_kind(value), go_type)
+        raise _Mismatch(json_kind(value), go_type)
 
     return check
 
@@ -373,7 +373,7 @@ def _quantity(value: Any) -> None:
 def _time_check(*, micro: bool) -> Check:
     def check(value: Any) -> None:
         if type(value) is not str:
-            raise _Mismatch(_json_kind(value), "string")
+            raise _Mismatch(json_kind(value), "string")
         problem = go_time_error(value, micro=micro)
         if problem is not None:
             raise DecodeError(problem)

@@ -24,7 +24,8 @@ import orjson
 from aiohttp import web
 
 from sampan.api import apply as ssa
-from sampan.api import errors, patches
+from sampan.api import errors, patches, typed
+from sampan.api.crd import scale as crdscale
 from sampan.api.schema import type_for_kind
 from sampan.apiserver.bodies import decode, read_raw
 from sampan.apiserver.context import Scope, ServerContext
@@ -41,7 +42,7 @@ from sampan.apiserver.routes import Target
 
 log = logging.getLogger(__name__)
 
-SCALE_PATCH_TYPES = (patches.JSON_PATCH, patches.MERGE_PATCH, patches.STRATEGIC_MERGE_PATCH)
+SCALE_PATCH_TYPES = (patches.JSON_PATCH, patches.MERGE_PATCH, patches.STRATEGIC_MERGE_PATCH, patches.APPLY_PATCH)
 
 
 def _patch_options(request: web.Request, kind: str) -> bool:
@@ -75,6 +76,9 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     force = _patch_options(request, kind)
     opts = writeopts.parse(request)
     raw = await read_raw(request, max_bytes=ctx.config.max_body_bytes)
+    if kind == patches.APPLY_PATCH and t.subresource == "scale":
+        obj = await _apply_scale(ctx, scope, t, raw, opts, force=force)
+        return raw_response(orjson.dumps(scale_view.to_scale(obj, scale_view.custom_paths(scope))))
     if kind == patches.APPLY_PATCH:
         obj, created = await _apply(ctx, scope, t, raw, opts, force=force)
         response = object_response(request, scope, obj, now=ctx.clock.wall(), status=201 if created else 200)
@@ -131,7 +135,7 @@ async def _apply(ctx: ServerContext, scope: Scope, t: Target, raw: bytes, opts: 
     applied = decode(raw, yaml_body=True, expect=info.kind)
     ssa.check_applied_kind(applied, api_version=info.group_version, kind=info.kind)
     om.check_body(applied, scope, namespace=t.namespace, name=t.name)
-    writeopts.check_fields(scope, applied, opts=opts, raw=raw, normalize=False)
+    writeopts.check_fields(scope, applied, opts=opts, raw=raw, decoded=False)
     node = writeopts.type_node(scope)
     sub = t.subresource or ""
     ignored = writeopts.ignored_paths(scope, t.subresource)
@@ -156,3 +160,50 @@ async def _apply(ctx: ServerContext, scope: Scope, t: Target, raw: bytes, opts: 
         except errors.AlreadyExists:
             log.debug("apply raced with a create, applying again name=%s", t.name)
     raise errors.conflict(info.resource, t.name, "the object is being modified too often; try again", info.group)
+
+
+async def _apply_scale(ctx: ServerContext, scope: Scope, t: Target, raw: bytes, opts: WriteOptions, *,
+                       force: bool) -> dict[str, Any]:
+    """Server-side apply of an ``autoscaling/v1`` Scale: its ``spec.replicas`` is applied to the object's
+    replicas field (``specReplicasPath`` for custom resources) as the manager's ``scale`` subresource
+    operation, so ownership and conflicts are those of the object's field, as upstream converts them.
+    A missing object is 404 (a scale is never created)."""
+    info = scope.info
+    assert t.name is not None
+    if not raw.strip():
+        raise errors.BadRequest("the body of the request is empty; expected an apply configuration")
+    applied = decode(raw, yaml_body=True, expect="Scale")
+    ssa.check_applied_kind(applied, api_version=scale_view.SCALE_API_VERSION, kind="Scale")
+    md = applied.get("metadata")
+    if md is not None and not isinstance(md, dict):
+        raise errors.BadRequest("Scale in version \"v1\" cannot be handled as a Scale: metadata must be an object")
+    if isinstance(md, dict) and md.get("name") not in (None, "", t.name):
+        raise errors.BadRequest(f"the name of the object ({md.get('name')}) does not match the name on the URL "
+                                f"({t.name})")
+    spec = applied.get("spec")
+    replicas = spec.get("replicas") if isinstance(spec, dict) else None
+    if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)):
+        raise errors.BadRequest("Scale in version \"v1\" cannot be handled as a Scale: json: cannot unmarshal "
+                                f"{typed.json_kind(replicas)} into Go struct field ScaleSpec.spec.replicas of type "
+                                "int32")
+    if isinstance(replicas, int) and replicas < 0:
+        raise errors.invalid_object("Scale", t.name, [errors.invalid("spec.replicas", replicas,
+                                                                     "must be greater than or equal to 0")],
+                                    group="autoscaling")
+    config: dict[str, Any] = {"apiVersion": info.group_version, "kind": info.kind, "metadata": {"name": t.name}}
+    if info.namespaced:
+        config["metadata"]["namespace"] = t.namespace
+    if replicas is not None:
+        paths = scale_view.custom_paths(scope)
+        crdscale.set_replicas(config, (paths or {}).get("specReplicasPath", ".spec.replicas"), replicas)
+    node = writeopts.type_node(scope)
+    ignored = writeopts.ignored_paths(scope, "scale")
+    now = ctx.clock.wall()
+
+    def transform(old: dict[str, Any]) -> dict[str, Any]:
+        return ssa.apply(old, config, manager=opts.manager, force=force, type_node=node, now=now,
+                         subresource="scale", ignored=ignored)
+
+    req = UpdateRequest(scope, t.namespace or "", t.name, "scale", transform, opts, managed_by_transform=True)
+    obj, _ = await update_object(ctx, req)
+    return obj

@@ -51,13 +51,15 @@ def parse(request: web.Request) -> WriteOptions:
 
 
 def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | None = None,
-                 patched: bool = False, normalize: bool = True) -> None:
+                 patched: bool = False, decoded: bool = True) -> None:
     """Decode ``obj`` as upstream's typed decoder would, then apply ``fieldValidation``.
 
     1. Built-in kinds: JSON types against the kind's schema (:mod:`sampan.api.typed`); a mismatch is 400
        ``<Kind> in version "<v>" cannot be handled as a <Kind>: json: cannot unmarshal ...`` — or, for
        the result of a patch (``patched``), 422 on the field ``patch`` as upstream's patcher words it.
-       With ``normalize`` the object gets Go's round-trip shape (nulls dropped, always-written structs).
+       The object also gets Go's round-trip shape (nulls dropped, always-written structs). Skipped when
+       not ``decoded``: an apply configuration is not decoded into Go structs upstream (server-side
+       apply checks its types itself).
     2. Unknown fields (built-in schema, or a custom resource's structural schema plus ObjectMeta) and
        duplicate keys of the ``raw`` body: Strict -> 400, Warn -> warnings, Ignore -> nothing.
     3. Unknown fields are dropped from ``obj``, as upstream's decoder (or pruning) drops them, and its
@@ -66,9 +68,9 @@ def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | Non
     info = scope.info
     checker = typed.checker_for(info.group, info.version, info.kind)
     saw_unknown = True
-    if checker is not None and isinstance(obj, dict):
+    if checker is not None and decoded and isinstance(obj, dict):
         try:
-            saw_unknown = checker.check(obj, normalize=normalize)
+            saw_unknown = checker.check(obj, normalize=True)
         except typed.DecodeError as err:
             if patched:
                 shown = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()

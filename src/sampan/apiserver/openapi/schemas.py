@@ -10,8 +10,10 @@ the shape kube-apiserver serves in ``/openapi/v3``:
 * ``$ref: #/$defs/X`` -> ``#/components/schemas/X``; a ``$ref`` with sibling keywords becomes
   ``allOf: [{$ref}]`` plus the siblings, as upstream writes it;
 * nullable type lists (``["string", "null"]``) -> the single type;
-* ``IntOrString`` -> ``type: string, format: int-or-string`` with ``x-kubernetes-int-or-string``;
-  ``Quantity`` -> ``type: string``;
+* ``IntOrString`` -> ``oneOf: [{type: integer}, {type: string}]`` with ``format: int-or-string``, and
+  ``Quantity`` -> ``oneOf: [{type: string}, {type: number}]``: what kube-openapi writes into 1.32's
+  ``/openapi/v3`` for types with ``OpenAPIV3OneOfTypes`` (``type: string`` is only the v2 form), so a
+  ``targetPort: 80`` or ``cpu: 1`` the server returns conforms to its own schema;
 * the ``enum`` the JSON-Schema generator adds to ``apiVersion`` and ``kind`` is dropped.
 
 :func:`definitions` is cached for the process: every server in a test process shares one copy.
@@ -43,14 +45,15 @@ def definitions() -> dict[str, Schema]:
     defs = raw_definitions()
     out = {name: convert(schema) for name, schema in defs.items()}
     out[_INT_OR_STRING] = {
-        "description": "IntOrString is a type that can hold an int32 or a string.",
-        "type": "string",
+        "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
+                       "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to "
+                       "have, for example, a JSON field that can accept a name or number.",
         "format": "int-or-string",
-        "x-kubernetes-int-or-string": True,
+        "oneOf": [{"type": "integer"}, {"type": "string"}],
     }
     out[_QUANTITY] = {
         "description": defs.get(_QUANTITY, {}).get("description", "Quantity is a fixed-point number."),
-        "type": "string",
+        "oneOf": [{"type": "string"}, {"type": "number"}],
     }
     return out
 
