@@ -155,5 +155,5 @@ async def test_yaml_body_is_typed_too(api: API) -> None:
                           b"  name: y\nspec:\n  leaseDurationSeconds: forty\n",
                           headers={"Content-Type": "application/yaml"})
     assert r.status == 400
-    assert r.body["message"].endswith("cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds "
-                                      "of type int32")
+    assert r.body["message"].endswith("cannot unmarshal string into Go struct field "
+                                      "LeaseSpec.spec.leaseDurationSeconds of type int32")
