@@ -157,3 +157,12 @@ async def test_yaml_body_is_typed_too(api: API) -> None:
     assert r.status == 400
     assert r.body["message"].endswith("cannot unmarshal string into Go struct field "
                                       "LeaseSpec.spec.leaseDurationSeconds of type int32")
+
+
+async def test_scale_put_is_typed(api: API) -> None:
+    assert (await api.post(DEPLOYS, deployment("scaled", replicas=1))).status == 201
+    r = await api.put(f"{DEPLOYS}/scaled/scale", {"apiVersion": "autoscaling/v1", "kind": "Scale",
+                                                   "metadata": {"name": "scaled"}, "spec": {"replicas": "2"}})
+    assert r.status == 400, r.body
+    assert r.body["message"] == ('Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal string '
+                                 "into Go struct field ScaleSpec.spec.replicas of type int32")

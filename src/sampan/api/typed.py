@@ -360,20 +360,29 @@ def _int_or_string(value: Any) -> None:
         _int32(value)
 
 
+_CANONICAL_QUANTITY = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
+
+
 def _quantity(value: Any) -> None:
     """Quantity's decoder parses the string's text (or the number's literal); null is zero."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if type(value) is int:
+        return
+    if isinstance(value, bool) or not isinstance(value, str | float):
         raise DecodeError(_QUANTITY_ERROR)
-    text = value.strip() if isinstance(value, str) else _number_text(value) if isinstance(value, float) \
-        else str(value)
-    if quantity.parse_or_none(text) is None:
+    text = value.strip() if isinstance(value, str) else _number_text(value)
+    if _CANONICAL_QUANTITY.fullmatch(text) is None and quantity.parse_or_none(text) is None:
         raise DecodeError(_QUANTITY_ERROR)
 
 
 def _time_check(*, micro: bool) -> Check:
+    fast = _MICRO_SHAPE if micro else _TIME_SHAPE
+
     def check(value: Any) -> None:
         if type(value) is not str:
             raise _Mismatch(json_kind(value), "string")
+        m = fast.fullmatch(value)
+        if m is not None and 1 <= int(m[3]) <= 28:  # every month has days 1-28: no calendar check needed
+            return
         problem = go_time_error(value, micro=micro)
         if problem is not None:
             raise DecodeError(problem)
@@ -386,6 +395,11 @@ def _time_check(*, micro: bool) -> Check:
 _RFC3339 = "2006-01-02T15:04:05Z07:00"
 _RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
 _TWO_DIGITS = re.compile(r"[0-9]{2}")
+_CLOCK = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_ZONE = r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+_TIME_SHAPE = re.compile(rf"([0-9]{{4}})-(0[1-9]|1[0-2])-([0-9]{{2}}){_CLOCK}(?:[.,][0-9]+)?{_ZONE}")
+_MICRO_SHAPE = re.compile(rf"([0-9]{{4}})-(0[1-9]|1[0-2])-([0-9]{{2}}){_CLOCK}[.,][0-9]{{6}}{_ZONE}")
+"""Fast paths: well-formed values with in-range fields (days 01-28 need no calendar)."""
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 

