@@ -166,3 +166,14 @@ async def test_scale_put_is_typed(api: API) -> None:
     assert r.status == 400, r.body
     assert r.body["message"] == ('Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal string '
                                  "into Go struct field ScaleSpec.spec.replicas of type int32")
+
+
+async def test_yaml_surrogate_escapes_become_go_strings(api: API) -> None:
+    """YAML ``\\ud83d\\ude00`` is one character (a pair), a lone ``\\ud9b9`` is U+FFFD, as Go converts them;
+    the answer is a Status, never a 500."""
+    body = (b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s"}, '
+            b'"data": {"pair": "\\ud83d\\ude00", "lone": "x\\ud9b9"}}')
+    r = await api.request("POST", "/api/v1/namespaces/default/configmaps", data=body,
+                          headers={"Content-Type": "application/yaml"})
+    assert r.status == 201, r.body
+    assert r.body["data"] == {"pair": "\U0001f600", "lone": "x\ufffd"}

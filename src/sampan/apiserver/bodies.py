@@ -99,6 +99,8 @@ def decode(raw: bytes, *, yaml_body: bool, expect: str) -> dict[str, Any]:
         except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
             raise errors.BadRequest(f"couldn't get version/kind; yaml parse error: {_one_line(exc)}") from None
         _check_json_like(value, depth=0)
+        if b"\\u" in raw.lower():
+            value = _without_lone_surrogates(value)
     else:
         try:
             value = orjson.loads(raw)
@@ -125,6 +127,20 @@ def _check_json_like(value: Any, *, depth: int) -> None:
             _check_json_like(v, depth=depth + 1)
     elif not (value is None or isinstance(value, str | int | float | bool)):
         raise errors.BadRequest(f"couldn't get version/kind; yaml parse error: unsupported value {value!r:.40}")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """YAML's ``\\uD83D\\uDE00`` escapes give two surrogate code points: join the pairs and replace
+    lone surrogates with U+FFFD, as Go's YAML-to-JSON conversion does (a str must be encodable)."""
+    if isinstance(value, str):
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
 
 
 def _json_type(value: Any) -> str:
