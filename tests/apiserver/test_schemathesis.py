@@ -10,8 +10,6 @@ namespace ``default`` and pins the ``name``/``namespace`` path parameters to tho
 strategic and apply patches from the kind's schema (a partial object) rather than arbitrary JSON, and
 aims bodies at the seeded objects (``schemathesis_hooks``); it drops the legacy
 ``/watch/`` paths and the ``watch`` parameter (a watch never ends: not a request/response pair).
-Generated bodies lose keys holding control characters (``schemathesis_hooks``: the ``Warning`` header
-escaping of such unknown field names is another part of this issue, with its own tests).
 A failure prints schemathesis' own report (the request to reproduce, and what was wrong).
 """
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from sampan.api import apply as ssa
 from sampan.api import errors, structural, typed
+from sampan.api.gostrings import quote
 from sampan.api.schema import type_for_kind, type_named
 from sampan.apiserver import bytefields, fieldvalidation
 from sampan.apiserver.context import Scope
@@ -89,7 +90,7 @@ def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | Non
                                              directive=opts.field_validation)
     if custom_schema is not None:
         unknown = prune_custom(obj, custom_schema)
-        found = [f'unknown field "{p}"' for p in unknown] + found
+        found = [f"unknown field {quote(p)}" for p in unknown] + found
     if found and opts.field_validation == fieldvalidation.STRICT and patched:
         raise errors.BadRequest(f"strict decoding error: {', '.join(found)}")
     fieldvalidation.enforce(found, directive=opts.field_validation, kind=info.kind, version=info.version,
