@@ -15,8 +15,8 @@ type tests. :meth:`Checker.check` raises :class:`DecodeError` with Go's message:
   ``v1.PodPhase`` for named types, from :mod:`sampan.api.gotypes`);
 * values with their own decoders: IntOrString (a string, or an int32), Quantity (a string or number
   that parses; otherwise upstream's ``quantities must match the regular expression …``), Time and
-  MicroTime (RFC 3339 strings; MicroTime needs six fractional digits, as Go's layout; Go's ``parsing
-  time …`` messages); RawExtension, JSON, FieldsV1 and schemaless objects take anything.
+  MicroTime (RFC 3339 strings, :mod:`sampan.api.gotime`; MicroTime needs six fractional digits; Go's
+  ``parsing time …`` messages); RawExtension, JSON, FieldsV1 and schemaless objects take anything.
 
 ``null`` is always accepted (Go leaves the field at its zero value). With ``normalize=True`` (bodies of
 create and update, patch results) the object is also changed as Go's decode-then-encode round trip
@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sampan.api import quantity
+from sampan.api.gotime import MICRO_SHAPE, TIME_SHAPE, go_time_error
 from sampan.api.gotypes import GO_FIELD_TYPES
 from sampan.api.protobuf.schema_table import MESSAGES
 from sampan.api.schema import raw_definitions, type_for_kind
@@ -113,7 +114,7 @@ def checker_for(group: str, version: str, kind: str) -> Checker | None:
     node = type_for_kind(group, version, kind)
     if node is None or node.name is None:
         return None
-    return Checker(kind, _Compiler(normalize=False).struct(node.name), _Compiler(normalize=True).struct(node.name))
+    return Checker(kind, _PLAIN.struct(node.name), _NORMALIZING.struct(node.name))
 
 
 def _go_name(definition: str) -> str:
@@ -291,6 +292,11 @@ class _Compiler:
         return check
 
 
+_PLAIN = _Compiler(normalize=False)
+_NORMALIZING = _Compiler(normalize=True)
+"""Shared by every kind: a definition (ObjectMeta, PodSpec...) is compiled once per mode."""
+
+
 # ---- scalars ------------------------------------------------------------------------------------
 
 
@@ -375,7 +381,7 @@ def _quantity(value: Any) -> None:
 
 
 def _time_check(*, micro: bool) -> Check:
-    fast = _MICRO_SHAPE if micro else _TIME_SHAPE
+    fast = MICRO_SHAPE if micro else TIME_SHAPE
 
     def check(value: Any) -> None:
         if type(value) is not str:
@@ -388,68 +394,3 @@ def _time_check(*, micro: bool) -> Check:
             raise DecodeError(problem)
 
     return check
-
-
-# ---- Go's time.Parse(RFC3339[Micro]) errors --------------------------------------------------------
-
-_RFC3339 = "2006-01-02T15:04:05Z07:00"
-_RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
-_TWO_DIGITS = re.compile(r"[0-9]{2}")
-_CLOCK = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-_ZONE = r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
-_TIME_SHAPE = re.compile(rf"([0-9]{{4}})-(0[1-9]|1[0-2])-([0-9]{{2}}){_CLOCK}(?:[.,][0-9]+)?{_ZONE}")
-_MICRO_SHAPE = re.compile(rf"([0-9]{{4}})-(0[1-9]|1[0-2])-([0-9]{{2}}){_CLOCK}[.,][0-9]{{6}}{_ZONE}")
-"""Fast paths: well-formed values with in-range fields (days 01-28 need no calendar)."""
-_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def go_time_error(value: str, *, micro: bool) -> str | None:
-    """Go's ``time.Parse`` error for ``value`` in the RFC 3339 layout (with exactly six fractional
-    digits when ``micro``), or None when it parses."""
-    layout = _RFC3339_MICRO if micro else _RFC3339
-    rest = value
-
-    def cannot(elem: str) -> str:
-        return f"parsing time {_quote(value)} as {_quote(layout)}: cannot parse {_quote(rest)} as {_quote(elem)}"
-
-    def out_of_range(what: str) -> str:
-        return f"parsing time {_quote(value)}: {what} out of range"
-
-    if not re.match(r"[0-9]{4}", rest):
-        return cannot("2006")
-    year, rest = int(rest[:4]), rest[4:]
-    numbers: list[int] = []
-    for literal, elem, limit, what in (("-", "01", 12, "month"), ("-", "02", 31, ""), ("T", "15", 23, "hour"),
-                                       (":", "04", 59, "minute"), (":", "05", 59, "second")):
-        if not rest.startswith(literal):
-            return cannot(literal)
-        rest = rest[1:]
-        if not _TWO_DIGITS.match(rest):
-            return cannot(elem)
-        n, rest = int(rest[:2]), rest[2:]
-        if what and (n > limit or (what == "month" and n == 0)):
-            return out_of_range(what)
-        numbers.append(n)
-    if micro:
-        if not re.match(r"[.,][0-9]{6}", rest):
-            return cannot(".000000")
-        rest = rest[7:]
-    elif (m := re.match(r"[.,][0-9]+", rest)) is not None:
-        rest = rest[m.end():]
-    if rest.startswith("Z"):
-        rest = rest[1:]
-    elif re.match(r"[+-][0-9]{2}:[0-9]{2}", rest):
-        rest = rest[6:]
-    else:
-        return cannot("Z07:00")
-    if rest:
-        return f"parsing time {_quote(value)}: extra text: {_quote(rest)}"
-    month, day = numbers[0], numbers[1]
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    if day < 1 or day > _DAYS[month - 1] or (month == 2 and day == 29 and not leap):
-        return out_of_range("day")
-    return None
