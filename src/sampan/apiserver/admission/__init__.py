@@ -1,37 +1,56 @@
-"""Admission: the mutating plugins that run on a create after the strategy's defaults and before
-validation, as kube-apiserver's admission chain does. ``admit_create(ctx, scope, obj)`` runs every
-plugin that applies to the resource; each plugin is a pure function over the object in its own module.
+"""Admission: the plugins every write passes through between decoding and storage, as
+kube-apiserver's admission chain.
 
-Plugins, in upstream's order: ``Priority`` (:mod:`.priority`), ``DefaultTolerationSeconds``
-(:mod:`.tolerations`). They run before the strategy's defaults (upstream decodes with defaults, then
-admits; the pod strategy's defaults stand in for a plugin when it did not set a field).
+* The seam (:mod:`.interface`): a plugin has a ``name``, ``handles(attrs)`` and two async hooks,
+  ``admit`` (mutating) and ``validate`` (validating), both given the server context and the request's
+  :class:`Attributes` — operation (CREATE/UPDATE/DELETE/CONNECT), group/version/resource/subresource,
+  kind, namespace, name, the new object and the old one, the user (``sampan.apiserver.userinfo``),
+  dryRun, plus ``warnings`` (Warning headers) and audit ``annotations`` the hooks may add. A hook refuses
+  by raising an ``APIError`` (usually 403 Forbidden). :class:`PluginBase` gives no-op hooks.
+* The chain (:mod:`.chain`): plugins in upstream's order (:data:`chain.ORDER`: NamespaceLifecycle,
+  LimitRanger, ServiceAccount, NodeRestriction, TaintNodesByCondition, PodSecurity, Priority,
+  DefaultTolerationSeconds, …, MutatingAdmissionWebhook, ValidatingAdmissionPolicy,
+  ValidatingAdmissionWebhook, ResourceQuota). The handlers call :func:`admit` after the system fields
+  are set and before the strategy's ``prepare``/defaults; :func:`validate` after the strategy's
+  validation, right before the store write (again on each retry of a raced update). A plugin is one
+  module here, registered with one line in :data:`chain.FACTORIES`.
+* Plugins: ``Priority`` (:mod:`.priority`), ``DefaultTolerationSeconds`` (:mod:`.tolerations`).
+  NamespaceLifecycle is :mod:`sampan.apiserver.lifecycle`, called by the handlers directly.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sampan.apiserver.admission import priority
+from sampan.apiserver.admission.chain import Chain, build_chain, chain_for, set_chain
+from sampan.apiserver.admission.interface import Attributes, Operation, Plugin, PluginBase
 from sampan.apiserver.admission.tolerations import add_default_tolerations
-from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.userinfo import ANONYMOUS, UserInfo
+
+if TYPE_CHECKING:
+    from sampan.apiserver.context import Scope, ServerContext
 
 
-async def admit_create(ctx: ServerContext, scope: Scope, obj: dict[str, Any]) -> None:
-    """Mutate ``obj`` (a new object of ``scope``'s resource) as the admission chain would."""
+def attributes(scope: Scope, operation: Operation, *, obj: dict[str, Any] | None, old: dict[str, Any] | None = None,
+               namespace: str, name: str, subresource: str | None = None, user: UserInfo = ANONYMOUS,
+               dry_run: bool = False, warnings: list[str] | None = None) -> Attributes:
+    """The :class:`Attributes` of a request on ``scope``'s resource (``warnings`` is shared, not copied)."""
     info = scope.info
-    if (info.group, info.resource) == ("", "pods"):
-        await priority.admit_pod_create(ctx, obj)
-        add_default_tolerations(obj, not_ready_seconds=ctx.config.default_not_ready_toleration_seconds,
-                                unreachable_seconds=ctx.config.default_unreachable_toleration_seconds)
-    elif (info.group, info.resource) == ("scheduling.k8s.io", "priorityclasses"):
-        await priority.admit_priority_class(ctx, obj)
+    return Attributes(operation=operation, group=info.group, version=info.version, resource=info.resource,
+                      kind=info.kind, namespace=namespace, name=name, obj=obj, old=old,
+                      subresource=subresource or "", user=user, dry_run=dry_run,
+                      warnings=warnings if warnings is not None else [])
 
 
-def admit_update(scope: Scope, obj: dict[str, Any], old: dict[str, Any]) -> None:
-    """Mutate ``obj`` (an update of ``old``) as the admission chain would."""
-    info = scope.info
-    if (info.group, info.resource) == ("", "pods"):
-        priority.admit_pod_update(obj, old)
+async def admit(ctx: ServerContext, attrs: Attributes) -> None:
+    """Run the mutating hooks of the server's chain."""
+    await chain_for(ctx).admit(ctx, attrs)
 
 
-__all__ = ["add_default_tolerations", "admit_create", "admit_update"]
+async def validate(ctx: ServerContext, attrs: Attributes) -> None:
+    """Run the validating hooks of the server's chain."""
+    await chain_for(ctx).validate(ctx, attrs)
+
+
+__all__ = ["ANONYMOUS", "Attributes", "Chain", "Operation", "Plugin", "PluginBase", "UserInfo",
+           "add_default_tolerations", "admit", "attributes", "build_chain", "chain_for", "set_chain", "validate"]

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from sampan.api import errors, meta
+from sampan.apiserver.admission.interface import Attributes, PluginBase
 from sampan.apiserver.cacher.objects import encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers.objectmeta import new_uid, timestamp
@@ -124,3 +125,25 @@ async def ensure_builtin(ctx: ServerContext) -> None:
             log.info("created system priority class name=%s", name)
         except KeyExists:
             pass
+
+
+class PriorityPlugin(PluginBase):
+    """``Priority``: pods get their class's priority on create (and keep it on update); a second
+    ``globalDefault`` PriorityClass is refused."""
+
+    name = "Priority"
+
+    def handles(self, attrs: Attributes) -> bool:
+        return attrs.subresource in ("", "scale") and attrs.obj is not None and (
+            attrs.is_resource("", "pods", attrs.subresource)
+            or attrs.is_resource("scheduling.k8s.io", "priorityclasses"))
+
+    async def admit(self, ctx: ServerContext, attrs: Attributes) -> None:
+        assert attrs.obj is not None
+        if attrs.resource == "pods":
+            if attrs.operation == "CREATE":
+                await admit_pod_create(ctx, attrs.obj)
+            elif attrs.operation == "UPDATE" and attrs.old is not None:
+                admit_pod_update(attrs.obj, attrs.old)
+        elif attrs.operation == "CREATE":
+            await admit_priority_class(ctx, attrs.obj)

@@ -8,7 +8,12 @@ effect) keeps its own toleration; nothing is added for it (upstream's rule).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sampan.apiserver.admission.interface import Attributes, PluginBase
+
+if TYPE_CHECKING:
+    from sampan.apiserver.context import ServerContext
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
@@ -40,3 +45,21 @@ def add_default_tolerations(pod: dict[str, Any], *, not_ready_seconds: int, unre
             added.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds})
     if added:
         spec["tolerations"] = [*tolerations, *added]
+
+
+class DefaultTolerationSecondsPlugin(PluginBase):
+    """``DefaultTolerationSeconds``: new pods tolerate not-ready/unreachable for a while."""
+
+    name = "DefaultTolerationSeconds"
+
+    def __init__(self, *, not_ready_seconds: int, unreachable_seconds: int) -> None:
+        self.not_ready_seconds = not_ready_seconds
+        self.unreachable_seconds = unreachable_seconds
+
+    def handles(self, attrs: Attributes) -> bool:
+        return attrs.operation == "CREATE" and attrs.is_resource("", "pods") and attrs.obj is not None
+
+    async def admit(self, ctx: ServerContext, attrs: Attributes) -> None:
+        assert attrs.obj is not None
+        add_default_tolerations(attrs.obj, not_ready_seconds=self.not_ready_seconds,
+                                unreachable_seconds=self.unreachable_seconds)

@@ -2,8 +2,8 @@
 
 Order (as upstream): body checks (and fieldValidation) -> system fields (uid, creationTimestamp,
 generation) -> mutating admission (``sampan.apiserver.admission``) -> strategy ``prepare_for_create`` ->
-``validate`` (422) -> managedFields -> namespace lifecycle (404/403) -> store (409 on an existing
-name; a generated name is retried a few times). Nothing is written unless every step passed.
+``validate`` (422) -> managedFields -> namespace lifecycle (404/403) -> validating admission -> store
+(409 on an existing name; a generated name is retried a few times). Nothing is written unless every step passed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from sampan.api import errors
-from sampan.apiserver.admission import admit_create
+from sampan.apiserver import admission
 from sampan.apiserver.bodies import read_body
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.fieldvalidation import add_warning_headers
@@ -63,7 +63,9 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
     md["creationTimestamp"] = om.timestamp(now)
     for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
         md.pop(key, None)
-    await admit_create(ctx, scope, obj)
+    attrs = admission.attributes(scope, "CREATE", obj=obj, namespace=md.get("namespace") or "",
+                                 name=md.get("name") or "", user=opts.user, dry_run=opts.dry, warnings=opts.warnings)
+    await admission.admit(ctx, attrs)
     om.call_strategy(scope, scope.strategy.prepare_for_create, obj)
     md = obj["metadata"]
     if om.tracks_generation(scope, obj):
@@ -78,6 +80,8 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
     if not managed_by_caller:
         obj = writeopts.record_update(scope, None, obj, manager=opts.manager, now=now)
         md = obj["metadata"]
+    attrs.obj, attrs.name = obj, name
+    await admission.validate(ctx, attrs)
     if opts.dry:
         return obj
     attempts = GENERATE_NAME_ATTEMPTS if generated else 1

@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from sampan.api import errors, meta
+from sampan.apiserver import admission
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers.deletion import (
     DeleteOptions,
@@ -53,6 +54,10 @@ async def delete_object(ctx: ServerContext, scope: Scope, key: str, name: str, o
         outcome, result = plan(scope, obj, opts=opts, now=ctx.clock.wall())
         if outcome is Outcome.UNCHANGED:
             return result, False
+        attrs = admission.attributes(scope, "DELETE", obj=None, old=obj, namespace=meta.namespace(obj),
+                                     name=name, user=opts.user, dry_run=dry)
+        await admission.admit(ctx, attrs)
+        await admission.validate(ctx, attrs)
         if dry:
             return result, outcome is Outcome.REMOVE
         try:

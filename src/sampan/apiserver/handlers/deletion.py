@@ -34,6 +34,7 @@ from sampan.apiserver.context import Scope
 from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.guaranteed import finalizers_pending
 from sampan.apiserver.listoptions import parse_bool, parse_int
+from sampan.apiserver.userinfo import ANONYMOUS, UserInfo, request_user
 
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
@@ -48,6 +49,7 @@ class DeleteOptions:
     orphan_dependents: bool | None = None
     preconditions: dict[str, Any] = field(default_factory=dict)
     dry: bool = False
+    user: UserInfo = ANONYMOUS
 
 
 def _invalid(causes: list[errors.Cause]) -> errors.Invalid:
@@ -65,7 +67,7 @@ async def read_delete_options(request: web.Request, *, max_bytes: int) -> Delete
                 f"the body of the request was in an unknown format - accepted media types include: {ACCEPTED}"
             )
         body = decode(raw, yaml_body=ctype in YAML_TYPES, expect="DeleteOptions")
-    opts = DeleteOptions(dry=om.dry_run(request))
+    opts = DeleteOptions(dry=om.dry_run(request), user=request_user(request))
     grace = parse_int(request.query, "gracePeriodSeconds")
     opts.grace = grace if grace is not None else body.get("gracePeriodSeconds")
     opts.policy = request.query.get("propagationPolicy") or body.get("propagationPolicy")

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sampan.api import errors, meta
-from sampan.apiserver.admission import admit_update
+from sampan.apiserver import admission
 from sampan.apiserver.cacher.objects import encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers import objectmeta as om
@@ -182,8 +182,10 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
         new_md["generation"] = old_md.get("generation")
         if new_md["generation"] is None:
             del new_md["generation"]
-        if req.subresource in (None, "scale"):
-            admit_update(scope, new, old)
+        attrs = admission.attributes(scope, "UPDATE", obj=new, old=old, namespace=req.namespace, name=req.name,
+                                     subresource=req.subresource, user=req.opts.user, dry_run=req.opts.dry,
+                                     warnings=req.opts.warnings)
+        await admission.admit(ctx, attrs)
         prepare(scope, req.subresource, new, old)
         if (req.subresource in (None, "scale") and om.tracks_generation(scope, new) and "generation" in old_md
                 and om.call_strategy(scope, scope.strategy.spec_changed, new, old)):
@@ -197,6 +199,8 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
         new["metadata"]["resourceVersion"] = str(kv.mod_revision)
         if same(new, old):
             return old, False
+        attrs.obj = new
+        await admission.validate(ctx, attrs)
         if req.opts.dry:
             return new, True
         deleting = should_delete_during_update(scope, new, old)

@@ -21,6 +21,7 @@ from sampan.api.schema import type_for_kind, type_named
 from sampan.apiserver import bytefields, fieldvalidation
 from sampan.apiserver.context import Scope
 from sampan.apiserver.handlers import objectmeta as om
+from sampan.apiserver.userinfo import ANONYMOUS, UserInfo, request_user
 
 MAX_MANAGER_LENGTH = 128
 
@@ -32,6 +33,8 @@ class WriteOptions:
     field_validation: str
     warnings: list[str] = field(default_factory=list)
     """Response ``Warning`` headers collected while handling the request."""
+    user: UserInfo = ANONYMOUS
+    """Who sent the request (admission sees it)."""
 
 
 def manager_name(request: web.BaseRequest) -> str:
@@ -49,7 +52,7 @@ def manager_name(request: web.BaseRequest) -> str:
 
 def parse(request: web.Request) -> WriteOptions:
     return WriteOptions(dry=om.dry_run(request), manager=manager_name(request),
-                        field_validation=fieldvalidation.parse(request))
+                        field_validation=fieldvalidation.parse(request), user=request_user(request))
 
 
 def check_fields(scope: Scope, obj: Any, *, opts: WriteOptions, raw: bytes | None = None,
