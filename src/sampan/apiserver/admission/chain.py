@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sampan.apiserver.admission import priority, tolerations
+from sampan.apiserver.admission import priority, resourcequota, tolerations
 from sampan.apiserver.admission.interface import Attributes, Plugin
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ FACTORIES: dict[str, PluginFactory] = {
     "DefaultTolerationSeconds": lambda ctx: tolerations.DefaultTolerationSecondsPlugin(
         not_ready_seconds=ctx.config.default_not_ready_toleration_seconds,
         unreachable_seconds=ctx.config.default_unreachable_toleration_seconds),
+    "ResourceQuota": lambda ctx: resourcequota.ResourceQuotaPlugin(),
 }
 
 _EXTRAS_KEY = "admission.chain"
