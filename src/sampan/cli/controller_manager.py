@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 _DURATIONS = {
     "node_monitor_period": "5s", "node_monitor_grace_period": "40s", "node_startup_grace_period": "1m",
     "leader_elect_lease_duration": "15s", "leader_elect_renew_deadline": "10s", "leader_elect_retry_period": "2s",
-    "namespace_sync_period": "5m", "min_resync_period": "0s",
+    "namespace_sync_period": "5m", "min_resync_period": "0s", "resource_quota_sync_period": "5m",
 }
 
 

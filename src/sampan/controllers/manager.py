@@ -147,6 +147,19 @@ def _root_ca_cert_publisher(ctx: ControllerContext) -> Controller:
     return RootCACertPublisher(ctx.client, ctx.informers, root_ca=root_ca)
 
 
+def _resourcequota(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.resourcequota.controller import ResourceQuotaController
+
+    return ResourceQuotaController(ctx.client, ctx.informers, sync_period=ctx.options.resource_quota_sync_period,
+                                   clock=ctx.clock)
+
+
+def _disruption(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.disruption.controller import DisruptionController
+
+    return DisruptionController(ctx.client, ctx.informers, clock=ctx.clock)
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
     "replicationcontroller": _replicationcontroller,
@@ -160,6 +173,8 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "namespace": _namespace,
     "serviceaccount": _serviceaccount,
     "root-ca-cert-publisher": _root_ca_cert_publisher,
+    "resourcequota": _resourcequota,
+    "disruption": _disruption,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""

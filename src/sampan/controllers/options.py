@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 KNOWN_CONTROLLERS: tuple[str, ...] = (
     "replicaset", "replicationcontroller", "deployment", "job", "ttl-after-finished", "nodelifecycle", "endpoint",
-    "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher",
+    "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher", "resourcequota",
+    "disruption",
 )
 """Every controller name ``--controllers`` accepts (upstream's names)."""
 
@@ -22,7 +23,7 @@ DISABLED_BY_DEFAULT: frozenset[str] = frozenset()
 DEFAULT_CONCURRENCY: Mapping[str, int] = {
     "replicaset": 5, "replicationcontroller": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5,
     "nodelifecycle": 1, "endpoint": 5, "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
-    "root-ca-cert-publisher": 1,
+    "root-ca-cert-publisher": 1, "resourcequota": 5, "disruption": 1,
 }
 """Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
 
@@ -32,7 +33,7 @@ CONCURRENCY_FLAGS: Mapping[str, str] = {
     "job": "concurrent-job-syncs", "ttl-after-finished": "concurrent-ttl-after-finished-syncs",
     "endpoint": "concurrent-endpoint-syncs", "endpointslice": "concurrent-service-endpoint-syncs",
     "garbagecollector": "concurrent-gc-syncs", "namespace": "concurrent-namespace-syncs",
-    "serviceaccount": "concurrent-serviceaccount-syncs",
+    "serviceaccount": "concurrent-serviceaccount-syncs", "resourcequota": "concurrent-resource-quota-syncs",
 }
 """The flag that sets each controller's concurrency (upstream's spelling)."""
 
@@ -111,6 +112,10 @@ class ControllerManagerOptions:
     replicaset_burst_replicas: int = 500
     """Most pods a ReplicaSet (or ReplicationController) creates or deletes in one reconcile (upstream's
     BurstReplicas)."""
+
+    # resourcequota
+    resource_quota_sync_period: float = 300.0
+    """``--resource-quota-sync-period``: every quota's usage is recalculated this often (upstream 5m)."""
 
     # root-ca-cert-publisher
     root_ca_file: str | None = None
