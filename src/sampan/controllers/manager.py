@@ -157,7 +157,7 @@ def _resourcequota(ctx: ControllerContext) -> Controller:
 def _disruption(ctx: ControllerContext) -> Controller:
     from sampan.controllers.disruption.controller import DisruptionController
 
-    return DisruptionController(ctx.client, ctx.informers, clock=ctx.clock)
+    return DisruptionController(ctx.client, ctx.informers, clock=ctx.clock, recorder=ctx.recorder("controllermanager"))
 
 
 CONTROLLERS: dict[str, ControllerFactory] = {

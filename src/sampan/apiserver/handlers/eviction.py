@@ -1,30 +1,36 @@
 """POST ``pods/<name>/eviction``: a ``policy/v1`` ``Eviction`` asks to delete a pod politely.
 
-PodDisruptionBudgets do not exist yet, so every eviction is allowed and is a graceful delete of the pod
-with the Eviction's ``deleteOptions`` (grace, preconditions, dry run). The answer is upstream's
-``Status`` Success with code 201. A missing pod is 404.
+The pod's PodDisruptionBudget decides first (:mod:`.evictionbudget`: 429 when it would be violated, 500
+with several budgets); an allowed eviction is a graceful delete of the pod with the Eviction's
+``deleteOptions`` (grace, preconditions, dry run), re-tried from the start when the pod changed meanwhile
+(unless the client gave a resourceVersion precondition). The answer is upstream's ``Status`` Success with
+code 201. A missing pod is 404.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from sampan.api import errors
+from sampan.api import errors, meta
 from sampan.apiserver.bodies import read_object
-from sampan.apiserver.context import ServerContext
+from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.delete import delete_object
 from sampan.apiserver.handlers.deletion import POLICIES, DeleteOptions
+from sampan.apiserver.handlers.evictionbudget import admit_eviction, still_processing
 from sampan.apiserver.responses import raw_response
 from sampan.apiserver.routes import Target
+from sampan.storage import KeyNotFound
 
 log = logging.getLogger(__name__)
 
 _API_VERSIONS = (None, "", "policy/v1", "policy/v1beta1")
+MAX_ATTEMPTS = 5
 
 
 def _options(body: dict[str, Any], *, name: str, dry: bool) -> DeleteOptions:
@@ -53,6 +59,31 @@ def _options(body: dict[str, Any], *, name: str, dry: bool) -> DeleteOptions:
     return opts
 
 
+async def evict(ctx: ServerContext, scope: Scope, namespace: str, name: str, opts: DeleteOptions) -> None:
+    key = scope.key(namespace, name)
+    user_version = bool(opts.preconditions.get("resourceVersion"))
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            kv = await ctx.store.get(key)
+        except KeyNotFound:
+            raise errors.not_found("pods", name) from None
+        pod = scope.decode(kv.value, kv.mod_revision)
+        decision = await admit_eviction(ctx, pod, dry=opts.dry)
+        attempt = opts
+        if decision.enforce_resource_version and not user_version:
+            attempt = dataclasses.replace(opts, preconditions={**opts.preconditions,
+                                                               "resourceVersion": meta.resource_version(pod)})
+        try:
+            await delete_object(ctx, scope, key, name, attempt, dry=opts.dry)
+            return
+        except errors.Conflict:
+            if user_version:
+                raise
+            if decision.budget:  # the pod changed after its budget was judged: the client retries
+                raise still_processing(decision.budget) from None
+    raise errors.conflict("pods", name, "the object is being modified too often; try again")
+
+
 async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
     scope = t.scope
     assert t.name is not None
@@ -61,7 +92,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     dry = om.dry_run(request)
     body = await read_object(request, max_bytes=ctx.config.max_body_bytes, expect="Eviction")
     opts = _options(body, name=t.name, dry=dry)
-    await delete_object(ctx, scope, scope.key(t.namespace, t.name), t.name, opts, dry=opts.dry)
+    await evict(ctx, scope, t.namespace, t.name, opts)
     log.info("evicted pod=%s/%s", t.namespace, t.name)
     status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
     return raw_response(orjson.dumps(status), status=201)
