@@ -1,5 +1,5 @@
 """The ``scale`` subresource (autoscaling/v1 Scale) of deployments and replicasets, and
-``pods/eviction`` (policy/v1 Eviction: a graceful delete while PodDisruptionBudgets do not exist)."""
+``pods/eviction`` (policy/v1 Eviction: a graceful delete when no PodDisruptionBudget covers the pod)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Validation, as upstream: ``minAvailable`` and ``maxUnavailable`` exclude each other; each is a
 non-negative integer or a percentage up to 100%; the selector parses; ``unhealthyPodEvictionPolicy`` is
 ``IfHealthyBudget`` or ``AlwaysAllow``. The status is a subresource that starts at upstream's zero value
-(the disruption controller fills it; sampan has none yet, and evictions do not consult budgets yet).
+(the ``disruption`` controller fills it; ``pods/eviction`` spends it, see ``handlers/evictionbudget.py``).
 Generation is tracked. Table: Name, Min Available, Max Unavailable, Allowed Disruptions, Age.
 """
 

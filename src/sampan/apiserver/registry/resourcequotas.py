@@ -3,8 +3,8 @@
 Validation, as upstream: every ``spec.hard`` key is a standard quota resource (or a qualified name such as
 ``count/deployments.apps``), every value a non-negative quantity, whole for the countable resources; scopes
 are one of upstream's six and ``Terminating``/``NotTerminating`` and ``BestEffort``/``NotBestEffort``
-exclude each other. Status is a subresource and starts empty, as upstream (the quota controller fills
-it; sampan has none yet, and admission does not enforce quotas yet). Table: Name, Age, Request, Limit
+exclude each other. Status is a subresource and starts empty, as upstream (the ``resourcequota``
+controller fills it; the ``ResourceQuota`` admission plugin enforces and charges it). Table: Name, Age, Request, Limit
 (``pods: 1/2`` from ``status.used``/``status.hard``).
 """
 
