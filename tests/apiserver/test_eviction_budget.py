@@ -56,6 +56,10 @@ async def test_eviction_spends_the_budget_then_429(api: API) -> None:
     r = await evict(api, "a")
     assert r.status == 201, r.body
     assert await gone_or_deleting(api, "a")
+    evicted = (await api.get(f"{PODS}/a")).body  # graceful: its kubelet has not confirmed yet
+    cond = {c["type"]: c for c in evicted["status"]["conditions"]}["DisruptionTarget"]
+    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "EvictionByEvictionAPI",
+                                                                 "Eviction API: evicting")
     status = (await api.get(f"{PDBS}/web")).body["status"]
     assert status["disruptionsAllowed"] == 0
     assert set(status["disruptedPods"]) == {"a"}
@@ -130,6 +134,18 @@ async def test_pending_and_finished_pods_ignore_budgets(api: API) -> None:
     await budget(api, "web", allowed=0, healthy=0, desired=5)
     assert (await evict(api, "pending")).status == 201
     assert (await evict(api, "done")).status == 201
+
+
+async def test_eviction_with_a_stale_resource_version_is_409(api: API) -> None:
+    await running_pod(api, "a")
+    body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "a"},
+            "deleteOptions": {"preconditions": {"resourceVersion": "1"}}}
+    r = await api.post(f"{PODS}/a/eviction", body)
+    assert r.status == 409
+    assert "the ResourceVersion in the precondition (1) does not match" in r.body["message"]
+    rv = (await api.get(f"{PODS}/a")).body["metadata"]["resourceVersion"]
+    body["deleteOptions"]["preconditions"]["resourceVersion"] = rv
+    assert (await api.post(f"{PODS}/a/eviction", body)).status == 201
 
 
 async def test_dry_run_spends_nothing(api: API) -> None:

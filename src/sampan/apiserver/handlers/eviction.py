@@ -2,7 +2,8 @@
 
 The pod's PodDisruptionBudget decides first (:mod:`.evictionbudget`: 429 when it would be violated, 500
 with several budgets); an allowed eviction is a graceful delete of the pod with the Eviction's
-``deleteOptions`` (grace, preconditions, dry run), re-tried from the start when the pod changed meanwhile
+``deleteOptions`` (grace, preconditions, dry run), after the pod's status got the ``DisruptionTarget``
+condition (reason ``EvictionByEvictionAPI``), re-tried from the start when the pod changed meanwhile
 (unless the client gave a resourceVersion precondition). The answer is upstream's ``Status`` Success with
 code 201. A missing pod is 404.
 """
@@ -20,9 +21,12 @@ from sampan.api import errors, meta
 from sampan.apiserver.bodies import read_object
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers import objectmeta as om
+from sampan.apiserver.handlers import writeopts
 from sampan.apiserver.handlers.delete import delete_object
 from sampan.apiserver.handlers.deletion import POLICIES, DeleteOptions
 from sampan.apiserver.handlers.evictionbudget import admit_eviction, still_processing
+from sampan.apiserver.handlers.guaranteed import UpdateRequest, update_object
+from sampan.apiserver.handlers.writeopts import WriteOptions
 from sampan.apiserver.responses import raw_response
 from sampan.apiserver.routes import Target
 from sampan.storage import KeyNotFound
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _API_VERSIONS = (None, "", "policy/v1", "policy/v1beta1")
 MAX_ATTEMPTS = 5
+DISRUPTION_TARGET = "DisruptionTarget"
 
 
 def _options(body: dict[str, Any], *, name: str, dry: bool) -> DeleteOptions:
@@ -59,7 +64,45 @@ def _options(body: dict[str, Any], *, name: str, dry: bool) -> DeleteOptions:
     return opts
 
 
-async def evict(ctx: ServerContext, scope: Scope, namespace: str, name: str, opts: DeleteOptions) -> None:
+async def mark_disruption_target(ctx: ServerContext, scope: Scope, namespace: str, name: str, opts: DeleteOptions, *,
+                                 manager: str) -> DeleteOptions:
+    """Upstream's ``addConditionAndDeletePod``: the pod's status gets condition ``DisruptionTarget``
+    (``EvictionByEvictionAPI``) before it is deleted, under the delete's preconditions (409 otherwise);
+    returns the options with a resourceVersion precondition moved to the pod's new version."""
+    if opts.dry:
+        return opts
+    want_uid, want_rv = opts.preconditions.get("uid"), opts.preconditions.get("resourceVersion")
+
+    def transform(pod: dict[str, Any]) -> dict[str, Any]:
+        if want_uid and want_uid != meta.uid(pod):
+            raise errors.conflict("pods", name, f"the UID in the precondition ({want_uid}) does not match the UID in "
+                                  f"record ({meta.uid(pod)}). The object might have been deleted and then recreated")
+        if want_rv and want_rv != meta.resource_version(pod):
+            raise errors.conflict("pods", name, f"the ResourceVersion in the precondition ({want_rv}) does not match "
+                                  f"the ResourceVersion in record ({meta.resource_version(pod)}). The object might "
+                                  "have been modified")
+        if meta.deletion_timestamp(pod):
+            return pod
+        status = pod.setdefault("status", {})
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        old = next((c for c in conditions if c.get("type") == DISRUPTION_TARGET), None)
+        stamp = om.timestamp(ctx.clock.wall())
+        condition = {"type": DISRUPTION_TARGET, "status": "True", "lastProbeTime": None,
+                     "lastTransitionTime": old.get("lastTransitionTime") if old and old.get("status") == "True"
+                     else stamp, "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"}
+        status["conditions"] = [c for c in conditions if c is not old] + [condition]
+        return pod
+
+    write = WriteOptions(dry=False, manager=manager, field_validation="Ignore")
+    updated, _ = await update_object(ctx, UpdateRequest(scope, namespace, name, "status", transform, write))
+    if want_rv:
+        return dataclasses.replace(opts, preconditions={**opts.preconditions,
+                                                        "resourceVersion": meta.resource_version(updated)})
+    return opts
+
+
+async def evict(ctx: ServerContext, scope: Scope, namespace: str, name: str, opts: DeleteOptions, *,
+                manager: str = "") -> None:
     key = scope.key(namespace, name)
     user_version = bool(opts.preconditions.get("resourceVersion"))
     for _ in range(MAX_ATTEMPTS):
@@ -74,6 +117,7 @@ async def evict(ctx: ServerContext, scope: Scope, namespace: str, name: str, opt
             attempt = dataclasses.replace(opts, preconditions={**opts.preconditions,
                                                                "resourceVersion": meta.resource_version(pod)})
         try:
+            attempt = await mark_disruption_target(ctx, scope, namespace, name, attempt, manager=manager)
             await delete_object(ctx, scope, key, name, attempt, dry=opts.dry)
             return
         except errors.Conflict:
@@ -92,7 +136,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     dry = om.dry_run(request)
     body = await read_object(request, max_bytes=ctx.config.max_body_bytes, expect="Eviction")
     opts = _options(body, name=t.name, dry=dry)
-    await evict(ctx, scope, t.namespace, t.name, opts)
+    await evict(ctx, scope, t.namespace, t.name, opts, manager=writeopts.manager_name(request))
     log.info("evicted pod=%s/%s", t.namespace, t.name)
     status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
     return raw_response(orjson.dumps(status), status=201)
