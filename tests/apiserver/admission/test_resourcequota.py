@@ -209,3 +209,14 @@ async def test_multiple_quotas_refuse_and_refund(api: API) -> None:
     assert (await api.post(PODS, pod("b"))).status == 403
     assert await used(api, "wide") == {"pods": "1"}
     assert await used(api, "narrow") == {"pods": "1"}
+
+
+async def test_create_of_an_existing_name_is_not_charged(api: API) -> None:
+    await make_quota(api, "q", {"pods": "2"})
+    assert (await api.post(PODS, pod("a"))).status == 201
+    r = await api.post(PODS, pod("a"))
+    assert r.status == 409
+    assert await used(api, "q") == {"pods": "1"}
+    assert (await api.post(PODS, pod("b"))).status == 201
+    r = await api.post(PODS, pod("a"))
+    assert r.status == 403  # over the quota: upstream answers the quota first

@@ -18,9 +18,10 @@ one of the object's resources and the scopes match):
 
 Invariant: a quota's ``status.used`` only grows through a successful CAS made by a check against the very
 version it replaces, so the sum of admitted charges never exceeds ``hard``. A charge for an object that
-then fails to store (a name conflict) stays until the resource-quota controller recalculates, as upstream.
-One lock per namespace (with quotas) serialises this server's charges (fewer CAS conflicts); other servers are kept
-honest by the CAS alone.
+then fails to store (a name taken meanwhile) stays until the resource-quota controller recalculates, as
+upstream; a create of a name already stored is checked (403 when over) but not charged.
+One lock per namespace (with quotas) serialises this server's charges (fewer CAS conflicts); other
+servers are kept honest by the CAS alone.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class ResourceQuotaPlugin(PluginBase):
             return
         for quota in quotas:  # every quota is checked before any is charged
             self._check(quota, evaluator, attrs, delta)
-        if attrs.dry_run:
+        if attrs.dry_run or await _already_exists(ctx, attrs):
             return
         charged: list[tuple[str, rl.ResourceList]] = []
         try:
@@ -215,6 +216,21 @@ class ResourceQuotaPlugin(PluginBase):
         except KeyNotFound:
             raise errors.NotFound(f"resourcequota {key} not found") from None
         return scope.decode(kv.value, kv.mod_revision)
+
+
+async def _already_exists(ctx: ServerContext, attrs: Attributes) -> bool:
+    """A create whose name is taken will be refused (409) by the store: its usage is not charged (upstream
+    charges it and leaves the excess to the controller's next full resync)."""
+    if attrs.operation != "CREATE" or not attrs.name:
+        return False
+    scope = ctx.scope(attrs.group, attrs.version, attrs.resource)
+    if scope is None:
+        return False
+    try:
+        await ctx.store.get(scope.key(attrs.namespace, attrs.name))
+    except KeyNotFound:
+        return False
+    return True
 
 
 def _status(quota: dict[str, Any]) -> dict[str, Any]:
