@@ -4,6 +4,7 @@ for pods without a controller, and an eviction spending the budget until the rep
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -117,3 +118,21 @@ async def test_eviction_budget_comes_back_with_the_replacement(inproc_apiserver:
                 await wait_status(client, "web", currentHealthy=3, disruptionsAllowed=1)
                 await pods.create({**evicted, "metadata": {"name": names[1]}}, namespace="default",
                                   subresource="eviction", name=names[1])
+
+
+async def test_stale_disruption_target_is_cleared(inproc_apiserver: InProcessAPIServer) -> None:
+    async with unthrottled_client(inproc_apiserver) as client:
+        pods = await client.resource("v1", "pods")
+        created = await pods.create({"metadata": {"name": "marked"},
+                                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}}, namespace="default")
+        long_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 180))
+        created["status"] = {"phase": "Running", "conditions": [
+            {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+             "message": "Eviction API: evicting", "lastTransitionTime": long_ago}]}
+        await pods.update_status(created, namespace="default")
+        async with running_manager(client, fast_options(("disruption",))):
+            async def cleared() -> bool:
+                pod = await pods.get("marked", namespace="default")
+                conds = {c["type"]: c for c in pod["status"].get("conditions") or []}
+                return conds.get("DisruptionTarget", {}).get("status") == "False"
+            await wait_for(cleared, message="stale DisruptionTarget set to False")

@@ -15,6 +15,9 @@ expires. ``reconcile`` computes, from the informer caches:
 * ``disruptionsAllowed`` = ``currentHealthy - desiredHealthy`` (0 when negative or no pod is expected),
   ``observedGeneration``, and the ``DisruptionAllowed`` condition (SufficientPods / InsufficientPods).
 
+Pods marked ``DisruptionTarget`` by an eviction that were not deleted get the mark cleared after two
+minutes (:mod:`.stale`; keys ``stale:<ns>/<name>``).
+
 When the expected count cannot be computed (a pod without a controller), the status fails safe:
 ``disruptionsAllowed: 0`` and the condition False with reason ``SyncFailed`` and the error as message.
 The status is written only when it changed, with the cached resourceVersion (a Conflict — e.g. an
@@ -40,6 +43,7 @@ from sampan.client import (
     SharedInformerFactory,
 )
 from sampan.client.record import EventRecorder
+from sampan.controllers.disruption import stale
 from sampan.controllers.disruption.expected import ExpectedScaleError, ScaleFinder
 from sampan.controllers.runner import Enqueuer, Result
 
@@ -67,8 +71,9 @@ class DisruptionController:
     name = "disruption"
 
     def __init__(self, client: Client, factory: SharedInformerFactory, *, clock: Clock | None = None,
-                 recorder: EventRecorder | None = None) -> None:
+                 recorder: EventRecorder | None = None, stale_timeout: float = stale.STALE_TIMEOUT) -> None:
         self._client = client
+        self._stale_timeout = stale_timeout
         self._clock = clock or RealClock()
         self._recorder = recorder
         self._pdb_informer = factory.informer("policy/v1", "poddisruptionbudgets")
@@ -91,6 +96,17 @@ class DisruptionController:
             md = obj["metadata"]
             return f"{md.get('namespace', '')}/{md['name']}"
 
+        def pod_marked(pod: dict[str, Any]) -> None:
+            at = stale.stale_at(pod, timeout=self._stale_timeout)
+            if at is not None:
+                md = pod["metadata"]
+                queue.add_after(f"{stale.KEY_PREFIX}{md.get('namespace', '')}/{md['name']}",
+                                max(at - self._clock.wall(), 0.0))
+
+        def pod_added(pod: dict[str, Any]) -> None:
+            pod_changed(pod)
+            pod_marked(pod)
+
         def pod_changed(obj: Any) -> None:
             if isinstance(obj, DeletedFinalStateUnknown):
                 obj = obj.obj
@@ -103,6 +119,7 @@ class DisruptionController:
 
         def pod_updated(old: dict[str, Any], new: dict[str, Any]) -> None:
             pod_changed(new)
+            pod_marked(new)
             if _d(old.get("metadata")).get("labels") != _d(new.get("metadata")).get("labels"):
                 pod_changed(old)
 
@@ -110,13 +127,15 @@ class DisruptionController:
             on_add_func=lambda p: queue.add(key_of(p)), on_update_func=lambda _o, p: queue.add(key_of(p)),
             on_delete_func=lambda p: queue.add(key_of(p))))
         self._pod_informer.add_event_handler(EventHandlerFuncs(
-            on_add_func=pod_changed, on_update_func=pod_updated, on_delete_func=pod_changed))
+            on_add_func=pod_added, on_update_func=pod_updated, on_delete_func=pod_changed))
 
     def _event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         if self._recorder is not None:
             self._recorder.event(obj, type_, reason, message)
 
     async def reconcile(self, key: str) -> Result | None:
+        if key.startswith(stale.KEY_PREFIX):
+            return await self._reconcile_stale(key[len(stale.KEY_PREFIX):])
         namespace, _, name = key.partition("/")
         try:
             pdb: dict[str, Any] = self.budgets.namespaced(namespace).get(name)
@@ -148,6 +167,22 @@ class DisruptionController:
         pdbs.set_disruption_allowed_condition(status, now=rfc3339(now))
         await self._write(pdb, status)
         return Result(requeue_after=max(recheck - now, 0.05)) if recheck is not None else None
+
+    async def _reconcile_stale(self, pod_key: str) -> Result | None:
+        namespace, _, name = pod_key.partition("/")
+        try:
+            pod: dict[str, Any] = self.pods.namespaced(namespace).get(name)
+        except errors.NotFound:
+            return None
+        at = stale.stale_at(pod, timeout=self._stale_timeout)
+        if at is None:
+            return None
+        now = self._clock.wall()
+        if at > now:
+            return Result(requeue_after=at - now)
+        await stale.clear(self._client, pod, now=now)
+        log.info("stale disruption target cleared pod=%s/%s", namespace, name)
+        return None
 
     async def _expected_and_desired(self, pdb: dict[str, Any], pods: list[dict[str, Any]]) -> tuple[int, int]:
         spec = _d(pdb.get("spec"))
