@@ -97,7 +97,7 @@ class ResourceQuotaPlugin(PluginBase):
         assert attrs.obj is not None
         delta = evaluator.usage(attrs.obj, now=now)
         if negative := rl.negative(delta):
-            raise forbidden(attrs, f"quota usage is negative for resource(s): {', '.join(negative)}")
+            raise forbidden(attrs, f"quota usage is negative for resource(s): {','.join(negative)}")
         if attrs.operation == "UPDATE" and attrs.old is not None and meta.resource_version(attrs.old):
             delta = rl.subtract_non_negative(delta, evaluator.usage(attrs.old, now=now))
         return rl.remove_zeros(delta)
@@ -133,9 +133,8 @@ class ResourceQuotaPlugin(PluginBase):
             raise forbidden(attrs, f"failed quota: {meta.name(quota)}: {problem}")
         used = _status(quota).get("used")
         used = used if isinstance(used, dict) else {}
-        missing = [n for n in restricted if n not in used]
-        if missing:
-            raise forbidden(attrs, f"status unknown for quota: {meta.name(quota)}, resources: {','.join(missing)}")
+        if any(n not in used for n in restricted):
+            raise forbidden(attrs, f"status unknown for quota: {meta.name(quota)}, resources: {','.join(restricted)}")
         return True
 
     async def _admit(self, ctx: ServerContext, scope: Scope, evaluator: Evaluator, attrs: Attributes) -> None:
