@@ -76,3 +76,15 @@ async def test_refused_create_stores_nothing(api: API) -> None:
     r = await api.post(f"{CMS}?dryRun=All", {"metadata": {"name": "z"}})
     assert r.status == 201
     assert seen[-2] == ("a", "admit", "CREATE", True)
+
+
+async def test_namespace_lifecycle_runs_before_validation(api: API) -> None:
+    invalid = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_Valid"}}
+    r = await api.post("/api/v1/namespaces/missing/configmaps", invalid)
+    assert r.status == 404
+    assert r.body["message"] == 'namespaces "missing" not found'
+    assert (await api.post(CMS, invalid)).status == 422
+    r = await api.delete("/api/v1/namespaces/kube-system")
+    assert r.status == 403
+    assert r.body["message"] == 'namespaces "kube-system" is forbidden: this namespace may not be deleted'
+    assert (await api.get("/api/v1/namespaces/kube-system")).body["metadata"].get("deletionTimestamp") is None

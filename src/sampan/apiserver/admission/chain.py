@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sampan.apiserver.admission import priority, resourcequota, tolerations
+from sampan.apiserver.admission import namespacelifecycle, priority, resourcequota, tolerations
 from sampan.apiserver.admission.interface import Attributes, Plugin
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ORDER: tuple[str, ...] = (
-    "NamespaceLifecycle",  # sampan.apiserver.lifecycle, called by the create handler itself
+    "NamespaceLifecycle",
     "LimitRanger",
     "ServiceAccount",
     "NodeRestriction",
@@ -44,6 +44,7 @@ ORDER: tuple[str, ...] = (
 PluginFactory = Callable[["ServerContext"], Plugin]
 
 FACTORIES: dict[str, PluginFactory] = {
+    "NamespaceLifecycle": lambda ctx: namespacelifecycle.NamespaceLifecyclePlugin(),
     "Priority": lambda ctx: priority.PriorityPlugin(),
     "DefaultTolerationSeconds": lambda ctx: tolerations.DefaultTolerationSecondsPlugin(
         not_ready_seconds=ctx.config.default_not_ready_toleration_seconds,

@@ -1,8 +1,8 @@
 """POST to a collection: decode, default, validate, check the namespace, store; 201 with the object.
 
 Order (as upstream): body checks (and fieldValidation) -> system fields (uid, creationTimestamp,
-generation) -> mutating admission (``sampan.apiserver.admission``) -> strategy ``prepare_for_create`` ->
-``validate`` (422) -> managedFields -> namespace lifecycle (404/403) -> validating admission -> store
+generation) -> mutating admission (``sampan.apiserver.admission``, NamespaceLifecycle first: 404/403) ->
+strategy ``prepare_for_create`` -> ``validate`` (422) -> managedFields -> validating admission -> store
 (409 on an existing name; a generated name is retried a few times). Nothing is written unless every step passed.
 """
 
@@ -21,7 +21,6 @@ from sampan.apiserver.fieldvalidation import add_warning_headers
 from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers import writeopts
 from sampan.apiserver.handlers.writeopts import WriteOptions
-from sampan.apiserver.lifecycle import check_can_create_in
 from sampan.apiserver.responses import object_response
 from sampan.apiserver.routes import Target
 from sampan.apiserver.storage_errors import to_api_error
@@ -75,8 +74,6 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
     name = md.get("name") or ""
     om.raise_invalid(scope, name, om.call_strategy(scope, scope.strategy.validate, obj))
     namespace = md.get("namespace") or ""
-    if info.namespaced:
-        await check_can_create_in(ctx, namespace, resource=info.resource, group=info.group, name=name)
     if not managed_by_caller:
         obj = writeopts.record_update(scope, None, obj, manager=opts.manager, now=now)
         md = obj["metadata"]

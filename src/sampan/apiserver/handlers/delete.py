@@ -25,7 +25,6 @@ from sampan.apiserver.handlers.deletion import (
     plan,
     read_delete_options,
 )
-from sampan.apiserver.lifecycle import check_deletable
 from sampan.apiserver.responses import object_response, raw_response, success_status
 from sampan.apiserver.routes import Target
 from sampan.apiserver.storage_errors import to_api_error
@@ -85,8 +84,6 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     if info.namespaced and not t.namespace:
         raise errors.NotFound("the server could not find the requested resource")
     opts = await read_delete_options(request, max_bytes=ctx.config.max_body_bytes)
-    if info.group == "" and info.resource == "namespaces":
-        check_deletable(t.name)
     key = scope.key(t.namespace or "", t.name)
     obj, removed = await delete_object(ctx, scope, key, t.name, opts, dry=opts.dry)
     now = ctx.clock.wall()
