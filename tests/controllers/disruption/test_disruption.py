@@ -136,3 +136,21 @@ async def test_stale_disruption_target_is_cleared(inproc_apiserver: InProcessAPI
                 conds = {c["type"]: c for c in pod["status"].get("conditions") or []}
                 return conds.get("DisruptionTarget", {}).get("status") == "False"
             await wait_for(cleared, message="stale DisruptionTarget set to False")
+
+
+async def test_other_controllers_count_through_their_scale_subresource(inproc_apiserver: InProcessAPIServer) -> None:
+    """A pod whose controller is not a ReplicaSet/RC (here a Deployment owning it directly, standing in for a
+    StatefulSet or a custom resource with ``scale``) counts the controller's ``scale.spec.replicas``."""
+    async with unthrottled_client(inproc_apiserver) as client:
+        deps = await client.resource("apps/v1", "deployments")
+        pods = await client.resource("v1", "pods")
+        pdbs = await client.resource("policy/v1", "poddisruptionbudgets")
+        owner = await deps.create(deployment("owner", 4), namespace="default")
+        ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "owner", "uid": owner["metadata"]["uid"],
+               "controller": True}
+        await pods.create({"metadata": {"name": "owned", "labels": {"app": "scaled"}, "ownerReferences": [ref]},
+                           "spec": {"containers": [{"name": "c", "image": "nginx"}]}}, namespace="default")
+        async with running_manager(client, fast_options(("disruption",))), running_kubelet(client):
+            await pdbs.create(pdb("scaled", "scaled", maxUnavailable=1), namespace="default")
+            await wait_status(client, "scaled", expectedPods=4, desiredHealthy=3, currentHealthy=1,
+                              disruptionsAllowed=0)
