@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from sampan.apiserver.app import APIServer
 from sampan.apiserver.config import APIServerConfig, StorageOptions
+from sampan.storage import Conflict
 from tests.apiserver.conftest import API
 
 NS = "/api/v1/namespaces/default"
@@ -77,14 +79,16 @@ async def test_two_api_servers_on_one_store_never_overshoot(api: API, tmp_path: 
     await other.start()
     try:
         await make_quota(api, "q", {"count/configmaps": "5"})
+        await make_quota(api, "wide", {"configmaps": "7"})  # both are charged: conflicts refund partial writes
         async with aiohttp.ClientSession() as session:
             api2 = API(session, api.server)
             api2.url = other.url
-            cms = [{"metadata": {"name": f"cm{i}"}} for i in range(16)]
+            cms = [{"metadata": {"name": f"cm{i}"}} for i in range(24)]
             replies = await asyncio.gather(*((api if i % 2 else api2).post(f"{NS}/configmaps", cm)
                                              for i, cm in enumerate(cms)))
-        assert sorted(r.status for r in replies) == [201] * 5 + [403] * 11
+        assert sorted(r.status for r in replies) == [201] * 5 + [403] * 19
         assert await used(api, "q") == {"count/configmaps": "5"}
+        assert await used(api, "wide") == {"configmaps": "5"}
     finally:
         await other.stop()
 
@@ -220,3 +224,27 @@ async def test_create_of_an_existing_name_is_not_charged(api: API) -> None:
     assert (await api.post(PODS, pod("b"))).status == 201
     r = await api.post(PODS, pod("a"))
     assert r.status == 403  # over the quota: upstream answers the quota first
+
+
+async def test_a_conflict_after_a_partial_write_is_refunded(api: API, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two quotas cover a create; the second quota's write loses a race (injected once): the first
+    quota's charge is refunded and the batch evaluated again, so each quota ends charged exactly once."""
+    await make_quota(api, "a", {"count/configmaps": "5"})
+    await make_quota(api, "b", {"configmaps": "5"})
+    store = api.server.context.store
+    real_update = store.update
+    quota_writes: list[str] = []
+
+    async def racing_update(key: str, value: bytes, *, expected_mod_revision: int) -> int:
+        if "/resourcequotas/" in key:
+            quota_writes.append(key)
+            if len(quota_writes) == 2:
+                raise Conflict(key, expected=expected_mod_revision, actual=expected_mod_revision + 1)
+        return await real_update(key, value, expected_mod_revision=expected_mod_revision)
+
+    monkeypatch.setattr(store, "update", racing_update)
+    assert (await api.post(f"{NS}/configmaps", {"metadata": {"name": "c"}})).status == 201
+    assert await used(api, "a") == {"count/configmaps": "1"}
+    assert await used(api, "b") == {"configmaps": "1"}
+    assert quota_writes[:2] == ["/registry/resourcequotas/default/a", "/registry/resourcequotas/default/b"]
+    assert len(quota_writes) == 5  # a, b (lost), refund of a, then a and b again

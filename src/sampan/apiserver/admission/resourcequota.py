@@ -12,58 +12,43 @@ one of the object's resources and the scopes match):
 3. delta = usage(new) - usage(old) on update, zeros dropped (nothing left: admitted, nothing charged);
 4. ``used + delta`` within ``hard`` for every requested name, else 403 ``exceeded quota: <q>, requested:
    pods=1, used: pods=3, limited: pods=3`` (upstream's wording);
-5. not a dry run: ``status.used`` is written with compare-and-swap on the quota's resourceVersion. A
-   conflict re-reads the quota from the store and re-checks it. When a later quota refuses, quotas
-   already charged by this request are refunded.
+5. unless a dry run: ``status.used`` is written by compare-and-swap on the quota's resourceVersion, for a
+   whole batch of the namespace's concurrent requests at once (:mod:`.quotabatch`), before the objects
+   are stored.
 
 Invariant: a quota's ``status.used`` only grows through a successful CAS made by a check against the very
 version it replaces, so the sum of admitted charges never exceeds ``hard``. A charge for an object that
 then fails to store (a name taken meanwhile) stays until the resource-quota controller recalculates, as
 upstream; a create of a name already stored is checked (403 when over) but not charged.
-One lock per namespace (with quotas) serialises this server's charges (fewer CAS conflicts); other
-servers are kept honest by the CAS alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sampan.api import errors, meta
+from sampan.api import meta
 from sampan.api.quota import resourcelist as rl
 from sampan.api.quota.evaluators import Evaluator, evaluator_for
 from sampan.api.quota.scopes import hard_names, matches
 from sampan.apiserver.admission.interface import Attributes, PluginBase
+from sampan.apiserver.admission.quotabatch import Pending, QuotaCharger, forbidden, status_of
 from sampan.apiserver.cacher.watcher import Filter
-from sampan.storage import Conflict, KeyNotFound
+from sampan.storage import KeyNotFound
 
 if TYPE_CHECKING:
-    from sampan.apiserver.context import Scope, ServerContext
+    from sampan.apiserver.context import ServerContext
 
 log = logging.getLogger(__name__)
-
-MAX_CAS_ATTEMPTS = 32
-
-
-def forbidden(attrs: Attributes, message: str) -> errors.Forbidden:
-    """Upstream's ``admission.NewForbidden``: ``<resource> "<name>" is forbidden: <message>``."""
-    qualified = errors.qualified(attrs.resource, attrs.group)
-    details: dict[str, Any] = {"name": attrs.name, "kind": attrs.resource}
-    if attrs.group:
-        details["group"] = attrs.group
-    return errors.Forbidden(f'{qualified} "{attrs.name}" is forbidden: {message}', details=details)
 
 
 class ResourceQuotaPlugin(PluginBase):
     name = "ResourceQuota"
 
     def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._written: dict[str, dict[str, Any]] = {}
-        """Quota key -> the version this server last wrote (newer than the cache until its event lands)."""
+        self.charger = QuotaCharger()
 
     def handles(self, attrs: Attributes) -> bool:
         return (attrs.operation in ("CREATE", "UPDATE") and attrs.subresource == "" and bool(attrs.namespace)
@@ -76,145 +61,41 @@ class ResourceQuotaPlugin(PluginBase):
             return
         if not scope.cache.sorted_objects(Filter(namespace=attrs.namespace)):
             return
-        async with self._locks.setdefault(attrs.namespace, asyncio.Lock()):
-            await self._admit(ctx, scope, evaluator, attrs)
-
-    # ---- one request ------------------------------------------------------------------------------
-
-    def _current(self, scope: Scope, namespace: str) -> list[dict[str, Any]]:
-        """The namespace's quotas: the cache's version, or this server's last write when newer."""
-        out = []
-        for co in scope.cache.sorted_objects(Filter(namespace=namespace)):
-            mine = self._written.get(co.key)
-            if mine is not None and int(meta.resource_version(mine) or 0) > co.rv:
-                out.append(mine)
-            else:
-                self._written.pop(co.key, None)
-                out.append(co.obj)
-        return out
-
-    def _delta(self, evaluator: Evaluator, attrs: Attributes, now: datetime) -> rl.ResourceList:
-        assert attrs.obj is not None
-        delta = evaluator.usage(attrs.obj, now=now)
-        if negative := rl.negative(delta):
-            raise forbidden(attrs, f"quota usage is negative for resource(s): {','.join(negative)}")
-        if attrs.operation == "UPDATE" and attrs.old is not None and meta.resource_version(attrs.old):
-            delta = rl.subtract_non_negative(delta, evaluator.usage(attrs.old, now=now))
-        return rl.remove_zeros(delta)
-
-    def _check(self, quota: dict[str, Any], evaluator: Evaluator, attrs: Attributes,
-               delta: rl.ResourceList) -> rl.ResourceList | None:
-        """The quota's new ``used`` with ``delta`` charged (None: the quota does not concern the
-        request); 403 when the request may not pass it."""
-        assert attrs.obj is not None
-        if not matches(quota, evaluator, attrs.obj):
-            return None
-        status = _status(quota)
-        hard, used = rl.parse(status.get("hard")), rl.parse(status.get("used"))
-        requested = rl.mask(delta, hard)
-        if not requested:
-            return None
-        new_used = rl.add(used, requested)
-        over = rl.exceeded(rl.mask(new_used, requested), hard)
-        if over:
-            raise forbidden(attrs, f"exceeded quota: {meta.name(quota)}, requested: "
-                            f"{rl.pretty(rl.mask(requested, over))}, used: {rl.pretty(rl.mask(used, over))}, "
-                            f"limited: {rl.pretty(rl.mask(hard, over))}")
-        return new_used
-
-    def _preflight(self, quota: dict[str, Any], evaluator: Evaluator, attrs: Attributes) -> bool:
-        """Constraints and usage stats of one quota; True when it concerns the object."""
-        assert attrs.obj is not None
-        if not matches(quota, evaluator, attrs.obj):
-            return False
-        restricted = evaluator.matching_resources(hard_names(quota))
-        problem = evaluator.constraints(restricted, attrs.obj)
-        if problem:
-            raise forbidden(attrs, f"failed quota: {meta.name(quota)}: {problem}")
-        used = _status(quota).get("used")
-        used = used if isinstance(used, dict) else {}
-        if any(n not in used for n in restricted):
-            raise forbidden(attrs, f"status unknown for quota: {meta.name(quota)}, resources: {','.join(restricted)}")
-        return True
-
-    async def _admit(self, ctx: ServerContext, scope: Scope, evaluator: Evaluator, attrs: Attributes) -> None:
-        quotas = [q for q in self._current(scope, attrs.namespace) if self._preflight(q, evaluator, attrs)]
+        quotas = [q for q in self.charger.current(scope, attrs.namespace) if _preflight(q, evaluator, attrs)]
         if not quotas:
             return
-        delta = self._delta(evaluator, attrs, datetime.fromtimestamp(ctx.clock.wall(), UTC))
+        delta = _delta(evaluator, attrs, datetime.fromtimestamp(ctx.clock.wall(), UTC))
         if not delta:
             return
-        for quota in quotas:  # every quota is checked before any is charged
-            self._check(quota, evaluator, attrs, delta)
-        if attrs.dry_run or await _already_exists(ctx, attrs):
-            return
-        charged: list[tuple[str, rl.ResourceList]] = []
-        try:
-            for quota in quotas:
-                key = scope.key(attrs.namespace, meta.name(quota))
-                requested = await self._charge(ctx, scope, key, quota, evaluator, attrs, delta)
-                if requested:
-                    charged.append((key, requested))
-        except BaseException:
-            for key, requested in charged:
-                await self._refund(ctx, scope, key, requested)
-            raise
+        charge = not attrs.dry_run and not await _already_exists(ctx, attrs)
+        result: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self.charger.submit(ctx, scope, Pending(attrs, evaluator, delta, charge, result))
 
-    async def _charge(self, ctx: ServerContext, scope: Scope, key: str, quota: dict[str, Any], evaluator: Evaluator,
-                      attrs: Attributes, delta: rl.ResourceList) -> rl.ResourceList:
-        """CAS the quota's ``status.used`` up by its share of ``delta``; returns what was charged."""
-        for _ in range(MAX_CAS_ATTEMPTS):
-            new_used = self._check(quota, evaluator, attrs, delta)
-            if new_used is None:
-                return {}
-            updated = copy.deepcopy(quota)
-            status = updated.setdefault("status", {})
-            hard = rl.parse(status.get("hard"))
-            status["used"] = {**status.get("used", {}), **rl.to_wire(rl.mask(new_used, rl.mask(delta, hard)))}
-            try:
-                rev = await ctx.store.update(key, scope.encode(updated),
-                                             expected_mod_revision=int(meta.resource_version(quota) or 0))
-            except Conflict:
-                try:
-                    quota = await self._read(ctx, scope, key)
-                except errors.NotFound:
-                    return {}  # the quota was deleted meanwhile
-                continue
-            except KeyNotFound:
-                return {}
-            updated["metadata"]["resourceVersion"] = str(rev)
-            self._written[key] = updated
-            log.debug("quota charged quota=%s rv=%d", key, rev)
-            return rl.mask(delta, hard)
-        raise errors.Conflict(f'Operation cannot be fulfilled on resourcequotas "{meta.name(quota)}": '
-                              "the quota is being modified too often; try again",
-                              details={"name": meta.name(quota), "kind": "resourcequotas"})
 
-    async def _refund(self, ctx: ServerContext, scope: Scope, key: str, requested: rl.ResourceList) -> None:
-        """Give back what :meth:`_charge` took (best effort; the controller recalculates anyway)."""
-        for _ in range(MAX_CAS_ATTEMPTS):
-            try:
-                quota = await self._read(ctx, scope, key)
-            except errors.NotFound:
-                return
-            status = quota.setdefault("status", {})
-            used = rl.subtract_non_negative(rl.parse(status.get("used")), requested)
-            status["used"] = {**status.get("used", {}), **rl.to_wire(rl.mask(used, requested))}
-            try:
-                rev = await ctx.store.update(key, scope.encode(quota),
-                                             expected_mod_revision=int(meta.resource_version(quota) or 0))
-            except (Conflict, KeyNotFound):
-                continue
-            quota["metadata"]["resourceVersion"] = str(rev)
-            self._written[key] = quota
-            return
+def _preflight(quota: dict[str, Any], evaluator: Evaluator, attrs: Attributes) -> bool:
+    """Constraints and usage stats of one quota; True when it concerns the object."""
+    assert attrs.obj is not None
+    if not matches(quota, evaluator, attrs.obj):
+        return False
+    restricted = evaluator.matching_resources(hard_names(quota))
+    problem = evaluator.constraints(restricted, attrs.obj)
+    if problem:
+        raise forbidden(attrs, f"failed quota: {meta.name(quota)}: {problem}")
+    used = status_of(quota).get("used")
+    used = used if isinstance(used, dict) else {}
+    if any(n not in used for n in restricted):
+        raise forbidden(attrs, f"status unknown for quota: {meta.name(quota)}, resources: {','.join(restricted)}")
+    return True
 
-    async def _read(self, ctx: ServerContext, scope: Scope, key: str) -> dict[str, Any]:
-        try:
-            kv = await ctx.store.get(key)
-        except KeyNotFound:
-            raise errors.NotFound(f"resourcequota {key} not found") from None
-        return scope.decode(kv.value, kv.mod_revision)
+
+def _delta(evaluator: Evaluator, attrs: Attributes, now: datetime) -> rl.ResourceList:
+    assert attrs.obj is not None
+    delta = evaluator.usage(attrs.obj, now=now)
+    if negative := rl.negative(delta):
+        raise forbidden(attrs, f"quota usage is negative for resource(s): {','.join(negative)}")
+    if attrs.operation == "UPDATE" and attrs.old is not None and meta.resource_version(attrs.old):
+        delta = rl.subtract_non_negative(delta, evaluator.usage(attrs.old, now=now))
+    return rl.remove_zeros(delta)
 
 
 async def _already_exists(ctx: ServerContext, attrs: Attributes) -> bool:
@@ -230,8 +111,3 @@ async def _already_exists(ctx: ServerContext, attrs: Attributes) -> bool:
     except KeyNotFound:
         return False
     return True
-
-
-def _status(quota: dict[str, Any]) -> dict[str, Any]:
-    status = quota.get("status")
-    return status if isinstance(status, dict) else {}
