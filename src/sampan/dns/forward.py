@@ -1,0 +1,123 @@
+"""Names outside the cluster domain go to the host's resolvers (CoreDNS ``forward . /etc/resolv.conf``).
+
+Upstreams come from ``nameserver`` lines of a resolv.conf file (port 53) or are given explicitly as
+``host:port``. Each query is re-asked with a fresh random ID (the library matches the reply to it),
+over UDP falling back to TCP when the reply is truncated (straight over TCP when the client asked over
+TCP); the upstreams are tried in order until one answers or ``timeout`` seconds have passed in total.
+No answer -> SERVFAIL. An upstream that is this server itself is dropped, so a resolv.conf naming us
+cannot make a forwarding loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    host: str
+    port: int = 53
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_hostport(text: str, *, default_port: int = 53) -> Upstream:
+    """``1.2.3.4``, ``1.2.3.4:5353`` or ``[::1]:53``; ValueError (one line) otherwise."""
+    text = text.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = int(rest.lstrip(":"))
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ValueError(f"invalid port in {text!r}") from None
+    if not host or not 0 < port < 65536:
+        raise ValueError(f"invalid address {text!r} (want host or host:port)")
+    return Upstream(host, port)
+
+
+def read_resolv_conf(path: Path) -> list[Upstream]:
+    """The ``nameserver`` entries of a resolv.conf (missing file: none)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        words = line.split("#", 1)[0].split(";", 1)[0].split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            out.append(Upstream(words[1].split("%", 1)[0]))
+    return out
+
+
+class Forwarder:
+    def __init__(self, upstreams: Iterable[Upstream], *, timeout: float = 5.0,
+                 exclude: Iterable[Upstream] = ()) -> None:
+        skip = set(exclude)
+        self.upstreams = [u for u in upstreams if u not in skip]
+        self.timeout = timeout
+
+    async def exchange(self, qname: dns.name.Name, rdtype: int, *, rd: bool = True, cd: bool = False,
+                       tcp: bool = False, rdclass: int = 1) -> dns.message.Message | None:
+        """The first upstream reply to (qname, rdtype), or None when none came within the timeout."""
+        query = dns.message.make_query(qname, dns.rdatatype.RdataType.make(rdtype),
+                                       dns.rdataclass.RdataClass.make(rdclass), use_edns=0, payload=1232)
+        if not rd:
+            query.flags &= ~dns.flags.RD
+        if cd:
+            query.flags |= dns.flags.CD
+        deadline = time.monotonic() + self.timeout
+        for upstream in self.upstreams:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                if tcp:
+                    return await dns.asyncquery.tcp(query, upstream.host, timeout=left, port=upstream.port)
+                reply, _ = await dns.asyncquery.udp_with_fallback(query, upstream.host, timeout=left,
+                                                                  port=upstream.port)
+                return reply
+            except (dns.exception.DNSException, OSError, EOFError) as err:
+                log.debug("upstream failed upstream=%s name=%s error=%r", upstream, qname, err)
+        return None
+
+    async def forward(self, query: dns.message.Message, *, tcp: bool) -> dns.message.Message:
+        """The client's response: the upstream's answer under the client's ID and question, or SERVFAIL."""
+        response = dns.message.make_response(query, recursion_available=True, our_payload=1232)
+        question = query.question[0]
+        reply = await self.exchange(question.name, question.rdtype, rd=bool(query.flags & dns.flags.RD),
+                                    cd=bool(query.flags & dns.flags.CD), tcp=tcp, rdclass=question.rdclass)
+        if reply is None:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response
+        response.set_rcode(reply.rcode())
+        response.answer = list(reply.answer)
+        response.authority = list(reply.authority)
+        response.additional = [r for r in reply.additional if r.rdtype != dns.rdatatype.OPT]
+        return response
+
+    async def chase(self, target: dns.name.Name, rdtype: int) -> list[dns.rrset.RRset]:
+        """What the upstreams answer for an ExternalName's target (nothing when they fail)."""
+        reply = await self.exchange(target, rdtype)
+        return list(reply.answer) if reply is not None and reply.rcode() == dns.rcode.NOERROR else []
