@@ -67,9 +67,10 @@ async def fake_upstream() -> AsyncIterator[tuple[FakeUpstream, int]]:
 @contextlib.asynccontextmanager
 async def running_dns(kubeconfig: Path, *, upstream_port: int, **overrides: Any) -> AsyncIterator[DNSServer]:
     rest = dataclasses.replace(load_config(str(kubeconfig)), qps=0.0)
-    options = DNSOptions(rest=rest, listen=(("127.0.0.1", 0),), upstreams=(Upstream("127.0.0.1", upstream_port),),
-                         forward_timeout=1.0, health_address=("127.0.0.1", 0), metrics_address=("127.0.0.1", 0),
-                         **overrides)
+    fields: dict[str, Any] = {
+        "listen": (("127.0.0.1", 0),), "upstreams": (Upstream("127.0.0.1", upstream_port),), "forward_timeout": 1.0,
+        "health_address": ("127.0.0.1", 0), "metrics_address": ("127.0.0.1", 0), **overrides}
+    options = DNSOptions(rest=rest, **fields)
     server = DNSServer(options)
     task = asyncio.create_task(server.run(), name="dns-under-test")
     try:

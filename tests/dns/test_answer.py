@@ -44,7 +44,8 @@ def answers(response: dns.message.Message) -> list[str]:
 
 def test_service_a_with_ttl_and_aa() -> None:
     r = ask(Answerer(make_zone(), ttl=5), "web.default.svc.cluster.local")
-    assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+    assert r.rcode() == dns.rcode.NOERROR
+    assert r.flags & dns.flags.AA
     assert answers(r) == ["web.default.svc.cluster.local. A 100.96.0.20"]
     assert r.answer[0].ttl == 5
 
@@ -56,17 +57,20 @@ def test_query_case_is_preserved() -> None:
 
 def test_aaaa_is_nodata_with_soa() -> None:
     r = ask(Answerer(make_zone()), "web.default.svc.cluster.local", "AAAA")
-    assert r.rcode() == dns.rcode.NOERROR and not r.answer
+    assert r.rcode() == dns.rcode.NOERROR
+    assert not r.answer
     assert r.authority[0].rdtype == dns.rdatatype.SOA
     soa = r.authority[0][0]
-    assert str(soa.mname) == "ns.dns.cluster.local." and str(soa.rname) == "hostmaster.cluster.local."
+    assert str(soa.mname) == "ns.dns.cluster.local."
+    assert str(soa.rname) == "hostmaster.cluster.local."
     assert soa.minimum == 5
 
 
 def test_unknown_name_is_nxdomain_with_soa_but_empty_non_terminals_are_nodata() -> None:
     answerer = Answerer(make_zone())
     r = ask(answerer, "nope.default.svc.cluster.local")
-    assert r.rcode() == dns.rcode.NXDOMAIN and r.authority[0].rdtype == dns.rdatatype.SOA
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert r.authority[0].rdtype == dns.rdatatype.SOA
     r = ask(answerer, "google.com.default.svc.cluster.local")
     assert r.rcode() == dns.rcode.NXDOMAIN
     for ent in ("default.svc.cluster.local", "svc.cluster.local", "_tcp.db.default.svc.cluster.local"):
@@ -79,7 +83,8 @@ def test_headless_and_hostnames_and_srv_with_glue() -> None:
     answerer = Answerer(make_zone())
     assert answers(ask(answerer, "db.default.svc.cluster.local")) == [
         "db.default.svc.cluster.local. A 100.64.0.7", "db.default.svc.cluster.local. A 100.64.0.8"]
-    assert answers(ask(answerer, "db-0.db.default.svc.cluster.local")) == ["db-0.db.default.svc.cluster.local. A 100.64.0.7"]
+    assert answers(ask(answerer, "db-0.db.default.svc.cluster.local")) == [
+        "db-0.db.default.svc.cluster.local. A 100.64.0.7"]
     r = ask(answerer, "_pg._tcp.db.default.svc.cluster.local", "SRV")
     assert answers(r) == [
         "_pg._tcp.db.default.svc.cluster.local. SRV 0 50 5432 100-64-0-8.db.default.svc.cluster.local.",
@@ -92,7 +97,8 @@ def test_headless_and_hostnames_and_srv_with_glue() -> None:
 def test_external_name_cname_outside_zone_is_chased_inside_zone_is_followed() -> None:
     answerer = Answerer(make_zone())
     outcome = answerer.answer(dns.message.make_query("ext.default.svc.cluster.local", "A"))
-    assert outcome.response is not None and str(outcome.chase) == "example.org."
+    assert outcome.response is not None
+    assert str(outcome.chase) == "example.org."
     assert answers(outcome.response) == ["ext.default.svc.cluster.local. CNAME example.org."]
     r = ask(answerer, "alias.default.svc.cluster.local")
     assert answers(r) == ["alias.default.svc.cluster.local. CNAME web.default.svc.cluster.local.",
@@ -156,9 +162,11 @@ def test_udp_truncation_sets_tc_and_tcp_gets_everything() -> None:
     handler = _handler(zone)
     wire = dns.message.make_query("big.default.svc.cluster.local", "A").to_wire()
     udp = handler.answer_now(wire, tcp=False)
-    assert isinstance(udp, bytes) and len(udp) <= 512
+    assert isinstance(udp, bytes)
+    assert len(udp) <= 512
     r = dns.message.from_wire(udp)
-    assert r.flags & dns.flags.TC and not r.answer
+    assert r.flags & dns.flags.TC
+    assert not r.answer
     tcp = handler.answer_now(wire, tcp=True)
     assert isinstance(tcp, bytes)
     assert len(dns.message.from_wire(tcp).answer[0]) == 79
@@ -172,8 +180,10 @@ def test_wire_cache_answers_repeats_with_the_callers_id_and_forgets_on_change() 
     q2 = dns.message.make_query("web.default.svc.cluster.local", "A")
     q2.id = (q1.id + 1) % 65536
     second = handler.answer_now(q2.to_wire(), tcp=False)
-    assert isinstance(first, bytes) and isinstance(second, bytes)
-    assert dns.message.from_wire(second).id == q2.id and first[2:] == second[2:]
+    assert isinstance(first, bytes)
+    assert isinstance(second, bytes)
+    assert dns.message.from_wire(second).id == q2.id
+    assert first[2:] == second[2:]
     zone.set_service("default/web", build_service_records(service("web", cluster_ip="100.96.0.99"), [],
                                                           zone=zone.zone))
     third = handler.answer_now(q2.to_wire(), tcp=False)
@@ -185,7 +195,9 @@ def test_garbage_gets_formerr_or_nothing_and_outside_names_are_pending() -> None
     handler = _handler(make_zone())
     assert handler.answer_now(b"\x00\x01", tcp=False) is None
     reply = handler.answer_now(b"\x12\x34" + b"\xff" * 20, tcp=False)
-    assert isinstance(reply, bytes) and reply[:2] == b"\x12\x34"
+    assert isinstance(reply, bytes)
+    assert reply[:2] == b"\x12\x34"
     assert dns.message.from_wire(reply).rcode() == dns.rcode.FORMERR
     pending = handler.answer_now(dns.message.make_query("example.org", "A").to_wire(), tcp=False)
-    assert isinstance(pending, _Pending) and pending.response is None
+    assert isinstance(pending, _Pending)
+    assert pending.response is None

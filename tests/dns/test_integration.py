@@ -64,7 +64,8 @@ async def cluster(server: InProcessAPIServer, **overrides: Any) -> AsyncIterator
 async def test_cluster_records_over_udp_and_tcp(inproc_apiserver: InProcessAPIServer, tcp: bool) -> None:
     async with cluster(inproc_apiserver) as c:
         r = await query(c.port, "web.default.svc.cluster.local", tcp=tcp)
-        assert answers(r) == ["web.default.svc.cluster.local. A 100.96.0.20"] and r.answer[0].ttl == 5
+        assert answers(r) == ["web.default.svc.cluster.local. A 100.96.0.20"]
+        assert r.answer[0].ttl == 5
         r = await query(c.port, "db.default.svc.cluster.local", tcp=tcp)
         assert answers(r) == ["db.default.svc.cluster.local. A 100.64.0.7",
                               "db.default.svc.cluster.local. A 100.64.0.8"]  # not the unready .9
@@ -77,9 +78,12 @@ async def test_cluster_records_over_udp_and_tcp(inproc_apiserver: InProcessAPISe
         r = await query(c.port, "_http._tcp.web.default.svc.cluster.local", "SRV", tcp=tcp)
         assert answers(r) == ["_http._tcp.web.default.svc.cluster.local. SRV 0 100 80 web.default.svc.cluster.local."]
         r = await query(c.port, "nothing.default.svc.cluster.local", tcp=tcp)
-        assert r.rcode() == dns.rcode.NXDOMAIN and r.authority[0].rdtype == dns.rdatatype.SOA
+        assert r.rcode() == dns.rcode.NXDOMAIN
+        assert r.authority[0].rdtype == dns.rdatatype.SOA
         r = await query(c.port, "web.default.svc.cluster.local", "AAAA", tcp=tcp)
-        assert r.rcode() == dns.rcode.NOERROR and not r.answer and r.authority[0].rdtype == dns.rdatatype.SOA
+        assert r.rcode() == dns.rcode.NOERROR
+        assert not r.answer
+        assert r.authority[0].rdtype == dns.rdatatype.SOA
         r = await query(c.port, "20.0.96.100.in-addr.arpa", "PTR", tcp=tcp)
         assert answers(r) == ["20.0.96.100.in-addr.arpa. PTR web.default.svc.cluster.local."]
         r = await query(c.port, "100-64-3-4.default.pod.cluster.local", tcp=tcp)
@@ -92,7 +96,8 @@ async def test_external_name_and_forwarding(inproc_apiserver: InProcessAPIServer
         assert answers(r) == ["ext.default.svc.cluster.local. CNAME www.example.org.",
                               "www.example.org. A 100.64.250.2"]
         r = await query(c.port, "example.org")
-        assert answers(r) == ["example.org. A 100.64.250.1"] and r.flags & dns.flags.RA
+        assert answers(r) == ["example.org. A 100.64.250.1"]
+        assert r.flags & dns.flags.RA
         assert "example.org." in c.upstream.queries
         r = await query(c.port, "nope.example.org", tcp=False)
         assert r.rcode() == dns.rcode.NXDOMAIN
@@ -155,7 +160,8 @@ async def test_publishes_kube_dns_service_and_endpointslice(inproc_apiserver: In
         assert sorted((p["name"], p["protocol"], p["port"]) for p in sl["ports"]) == [
             ("dns", "UDP", 53), ("dns-tcp", "TCP", 53), ("metrics", "TCP", 9153)]
         svc = await services.get("kube-dns", namespace="kube-system")
-        assert svc["spec"]["clusterIP"] == "100.96.0.10" and "selector" not in svc["spec"]
+        assert svc["spec"]["clusterIP"] == "100.96.0.10"
+        assert "selector" not in svc["spec"]
         assert sorted((p["name"], p["protocol"], p["port"]) for p in svc["spec"]["ports"]) == [
             ("dns", "UDP", 53), ("dns-tcp", "TCP", 53), ("metrics", "TCP", 9153)]
         # kept: deleted objects come back
@@ -181,14 +187,18 @@ async def test_health_and_metrics(inproc_apiserver: InProcessAPIServer) -> None:
         health_port = metrics_port = port
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{health_port}/health") as resp:
-                assert resp.status == 200 and await resp.text() == "OK"
+                assert resp.status == 200
+                assert await resp.text() == "OK"
             async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
                 text = await resp.text()
         assert 'coredns_dns_requests_total{family="1",proto="udp"' in text
-        assert 'rcode="NOERROR"' in text and 'plugin="forward"' in text
-        assert "coredns_cache_hits_total" in text and "coredns_dns_request_duration_seconds_bucket" in text
+        assert 'rcode="NOERROR"' in text
+        assert 'plugin="forward"' in text
+        assert "coredns_cache_hits_total" in text
+        assert "coredns_dns_request_duration_seconds_bucket" in text
         hits = [line for line in text.splitlines() if line.startswith("coredns_cache_hits_total")]
-        assert hits and float(hits[0].rsplit(" ", 1)[1]) >= 1.0
+        assert hits
+        assert float(hits[0].rsplit(" ", 1)[1]) >= 1.0
 
 
 async def test_concurrent_udp_queries(inproc_apiserver: InProcessAPIServer) -> None:

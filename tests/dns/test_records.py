@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sampan.dns.records import A, CNAME, SRV, build_service_records, names_between, reverse_name
+from sampan.dns.records import CNAME, SRV, A, build_service_records, names_between, reverse_name
 from tests.dns.objects import endpoint, endpoint_slice, service
 
 ZONE = "cluster.local."
@@ -54,7 +54,8 @@ def test_headless_without_endpoints_still_exists() -> None:
 
 def test_external_name_is_a_cname_only() -> None:
     recs = build_service_records(service("ext", external_name="example.org"), [], zone=ZONE)
-    assert recs.names == {"ext.default.svc.cluster.local.": {CNAME: recs.names["ext.default.svc.cluster.local."][CNAME]}}
+    assert list(recs.names) == ["ext.default.svc.cluster.local."]
+    assert list(recs.names["ext.default.svc.cluster.local."]) == [CNAME]
     assert texts(recs.names["ext.default.svc.cluster.local."], CNAME) == ["example.org."]
     assert recs.ptrs == {}
 
