@@ -1,16 +1,19 @@
 """Names outside the cluster domain go to the host's resolvers (CoreDNS ``forward . /etc/resolv.conf``).
 
 Upstreams come from ``nameserver`` lines of a resolv.conf file (port 53) or are given explicitly as
-``host:port``. Each query is re-asked with a fresh random ID (the library matches the reply to it),
-over UDP falling back to TCP when the reply is truncated (straight over TCP when the client asked over
-TCP); the upstreams are tried in order until one answers or ``timeout`` seconds have passed in total.
+``host:port``. Each query is re-asked with a fresh random ID over one long-lived UDP socket per upstream
+(:class:`_UpstreamSocket`: a reply is taken only if its ID is pending and its question is ours), falling
+back to TCP when the reply is truncated (straight over TCP when the client asked over TCP); the
+upstreams are tried in order until one answers or ``timeout`` seconds have passed in total.
 No answer -> SERVFAIL. An upstream that is this server itself is dropped, so a resolv.conf naming us
 cannot make a forwarding loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,12 +74,80 @@ def read_resolv_conf(path: Path) -> list[Upstream]:
     return out
 
 
+class _UpstreamSocket(asyncio.DatagramProtocol):
+    """One connected UDP socket to an upstream, shared by every forwarded query. Invariant: ``pending``
+    maps each ID awaiting a reply to (its question bytes, the future its reply completes)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < 12:
+            return
+        entry = self.pending.get(int.from_bytes(data[:2], "big"))
+        if entry is None:
+            return
+        question, future = entry
+        if data[12:12 + len(question)].lower() == question and not future.done():
+            future.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable: fail what waits
+        for _, future in self.pending.values():
+            if not future.done():
+                future.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error_received(exc or ConnectionResetError("upstream socket closed"))
+        self.transport = None
+
+    async def exchange(self, query: dns.message.Message, timeout: float) -> bytes:
+        """Send ``query`` under an ID no other pending query holds; its reply's bytes."""
+        assert self.transport is not None
+        while query.id in self.pending:
+            query.id = random.getrandbits(16)
+        wire = query.to_wire()
+        question = wire[12:12 + len(query.question[0].name.to_wire()) + 4].lower()  # name, type, class
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.pending[query.id] = (question, future)
+        try:
+            self.transport.sendto(wire)
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self.pending.pop(query.id, None)
+
+
 class Forwarder:
     def __init__(self, upstreams: Iterable[Upstream], *, timeout: float = 5.0,
                  exclude: Iterable[Upstream] = ()) -> None:
         skip = set(exclude)
         self.upstreams = [u for u in upstreams if u not in skip]
         self.timeout = timeout
+        self._sockets: dict[Upstream, _UpstreamSocket] = {}
+
+    async def _socket(self, upstream: Upstream) -> _UpstreamSocket:
+        sock = self._sockets.get(upstream)
+        if sock is None or sock.transport is None:
+            _, sock = await asyncio.get_running_loop().create_datagram_endpoint(
+                _UpstreamSocket, remote_addr=(upstream.host, upstream.port))
+            self._sockets[upstream] = sock
+        return sock
+
+    async def _udp(self, query: dns.message.Message, upstream: Upstream, timeout: float) -> dns.message.Message:
+        sock = await self._socket(upstream)
+        reply = dns.message.from_wire(await sock.exchange(query, timeout))
+        if reply.flags & dns.flags.TC:
+            return await dns.asyncquery.tcp(query, upstream.host, timeout=timeout, port=upstream.port)
+        return reply
+
+    def close(self) -> None:
+        for sock in self._sockets.values():
+            if sock.transport is not None:
+                sock.transport.close()
+        self._sockets.clear()
 
     async def exchange(self, qname: dns.name.Name, rdtype: int, *, rd: bool = True, cd: bool = False,
                        tcp: bool = False, rdclass: int = 1) -> dns.message.Message | None:
@@ -95,10 +166,8 @@ class Forwarder:
             try:
                 if tcp:
                     return await dns.asyncquery.tcp(query, upstream.host, timeout=left, port=upstream.port)
-                reply, _ = await dns.asyncquery.udp_with_fallback(query, upstream.host, timeout=left,
-                                                                  port=upstream.port)
-                return reply
-            except (dns.exception.DNSException, OSError, EOFError) as err:
+                return await self._udp(query, upstream, left)
+            except (dns.exception.DNSException, OSError, EOFError, TimeoutError) as err:
                 log.debug("upstream failed upstream=%s name=%s error=%r", upstream, qname, err)
         return None
 

@@ -146,6 +146,7 @@ class QueryHandler:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.forwarder.close()
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _wire(self, response: dns.message.Message, query: dns.message.Message, *, tcp: bool) -> bytes:
