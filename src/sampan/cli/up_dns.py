@@ -12,6 +12,7 @@ port) are served on the same address. Otherwise (no root, simulated nodes) it li
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 
@@ -26,8 +27,22 @@ LOOPBACK_PORT = 10053
 
 
 def dns_reachable_from_pods(options: UpOptions) -> bool:
+    """Root, ``ip`` and real pod networks, and no other cluster's DNS already serving on DNS_ADDRESS."""
     return options.runtime == "process" and os.geteuid() == 0 and (
-        shutil.which("ip") is not None or os.path.exists("/usr/sbin/ip"))
+        shutil.which("ip") is not None or os.path.exists("/usr/sbin/ip")) and not _address_taken()
+
+
+def _address_taken() -> bool:
+    """Whether another ``sampan dns`` serves DNS_ADDRESS:53 (a second cluster on this machine then keeps
+    to loopback rather than crash-looping or removing the first one's device)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((DNS_ADDRESS, 53))
+        except OSError as err:
+            return err.errno == errno.EADDRINUSE
+    return False
 
 
 def dns_argv(options: UpOptions, kubeconfig: str) -> tuple[str, ...]:
