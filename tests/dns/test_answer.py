@@ -6,6 +6,8 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sampan.dns.answer import Answerer
 from sampan.dns.forward import Forwarder
@@ -201,3 +203,27 @@ def test_garbage_gets_formerr_or_nothing_and_outside_names_are_pending() -> None
     pending = handler.answer_now(dns.message.make_query("example.org", "A").to_wire(), tcp=False)
     assert isinstance(pending, _Pending)
     assert pending.response is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    result = _handler(make_zone()).answer_now(data, tcp=False)
+    assert result is None or isinstance(result, (bytes, _Pending))
+    if isinstance(result, bytes):
+        assert result[:2] == data[:2]
+        assert dns.message.from_wire(result).flags & dns.flags.QR
+
+
+LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LABEL, min_size=0, max_size=5), st.sampled_from(["A", "AAAA", "SRV", "PTR", "TXT", "ANY", "CNAME"]))
+def test_any_name_in_the_zone_gets_an_authoritative_answer(labels: list[str], rdtype: str) -> None:
+    name = ".".join([*labels, "cluster.local."])
+    outcome = Answerer(make_zone()).answer(dns.message.make_query(name, rdtype))
+    assert outcome.response is not None
+    assert outcome.response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
+    if not outcome.response.answer:
+        assert outcome.response.authority[0].rdtype == dns.rdatatype.SOA

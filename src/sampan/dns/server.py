@@ -104,6 +104,16 @@ class QueryHandler:
         self._count(tcp, qtype, rcode, "kubernetes", started)
         return out
 
+    def answer_safely(self, wire: bytes, *, tcp: bool) -> bytes | _Pending | None:
+        """:meth:`answer_now`, with a bug answered by SERVFAIL (logged) rather than by silence."""
+        try:
+            return self.answer_now(wire, tcp=tcp)
+        except Exception:
+            log.exception("dns answer failed")
+            if len(wire) < 12:
+                return None
+            return wire[:2] + struct.pack("!HHHHH", int(dns.flags.QR) | int(dns.rcode.SERVFAIL), 0, 0, 0, 0)
+
     # -- asynchronous part -----------------------------------------------------------------------------
     async def finish(self, pending: _Pending, *, tcp: bool) -> bytes:
         query = pending.query
@@ -186,7 +196,7 @@ class _UDP(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None:
             return
-        result = self.handler.answer_now(data, tcp=False)
+        result = self.handler.answer_safely(data, tcp=False)
         if isinstance(result, bytes):
             transport.sendto(result, addr)
         elif isinstance(result, _Pending):
@@ -239,7 +249,7 @@ class DNSListener:
                     wire = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle_timeout)
                 except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                     return
-                result = self.handler.answer_now(wire, tcp=True)
+                result = self.handler.answer_safely(wire, tcp=True)
                 if isinstance(result, _Pending):
                     result = await self.handler.finish(result, tcp=True)
                 if result is None:
