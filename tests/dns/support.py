@@ -39,29 +39,47 @@ class FakeUpstream(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+    def reply(self, data: bytes) -> bytes | None:
         query = dns.message.from_wire(data)
         name = query.question[0].name.to_text().lower()
         self.queries.append(name)
-        if name == SILENT or self.transport is None:
-            return
-        response = dns.message.make_response(query)
+        if name == SILENT:
+            return None
+        response = dns.message.make_response(query, recursion_available=True)
         ip = UPSTREAM_RECORDS.get(name)
         if ip is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
         elif query.question[0].rdtype == dns.rdatatype.A:
             response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", ip))
-        self.transport.sendto(response.to_wire(), addr)
+        return bytes(response.to_wire())
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        out = self.reply(data)
+        if out is not None and self.transport is not None:
+            self.transport.sendto(out, addr)
+
+    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            size = int.from_bytes(await reader.readexactly(2), "big")
+            out = self.reply(await reader.readexactly(size))
+            if out is not None:
+                writer.write(len(out).to_bytes(2, "big") + out)
+                await writer.drain()
+        finally:
+            writer.close()
 
 
 @contextlib.asynccontextmanager
 async def fake_upstream() -> AsyncIterator[tuple[FakeUpstream, int]]:
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(FakeUpstream, local_addr=("127.0.0.1", 0))
+    port = int(transport.get_extra_info("sockname")[1])
+    tcp = await asyncio.start_server(proto.serve_tcp, "127.0.0.1", port)  # the same port number, over TCP
     try:
-        yield proto, int(transport.get_extra_info("sockname")[1])
+        yield proto, port
     finally:
         transport.close()
+        tcp.close()
 
 
 @contextlib.asynccontextmanager

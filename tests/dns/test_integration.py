@@ -99,6 +99,8 @@ async def test_external_name_and_forwarding(inproc_apiserver: InProcessAPIServer
         assert answers(r) == ["example.org. A 100.64.250.1"]
         assert r.flags & dns.flags.RA
         assert "example.org." in c.upstream.queries
+        r = await query(c.port, "example.org", tcp=True)
+        assert answers(r) == ["example.org. A 100.64.250.1"]
         r = await query(c.port, "nope.example.org", tcp=False)
         assert r.rcode() == dns.rcode.NXDOMAIN
         r = await query(c.port, SILENT)  # the upstream never answers: SERVFAIL after the 1 s timeout
@@ -206,3 +208,21 @@ async def test_concurrent_udp_queries(inproc_apiserver: InProcessAPIServer) -> N
         names = ["web.default.svc.cluster.local", "db.default.svc.cluster.local", "example.org"] * 20
         results = await asyncio.gather(*(query(c.port, n) for n in names))
         assert all(r.rcode() == dns.rcode.NOERROR and r.answer for r in results)
+
+
+async def test_verified_pod_records_follow_pod_ips(inproc_apiserver: InProcessAPIServer) -> None:
+    async with cluster(inproc_apiserver, pods="verified") as c:
+        name = "100-64-9-9.default.pod.cluster.local"
+        assert (await query(c.port, name)).rcode() == dns.rcode.NXDOMAIN  # no pod has that IP yet
+        pods = await c.client.resource("v1", "pods")
+        pod = await pods.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                                 "spec": {"containers": [{"name": "c", "image": "x"}]}}, namespace="default")
+        pod["status"] = {"phase": "Running", "podIP": "100.64.9.9", "podIPs": [{"ip": "100.64.9.9"}]}
+        await pods.update_status(pod, namespace="default")
+
+        async def resolves() -> bool:
+            return answers(await query(c.port, name)) == [f"{name}. A 100.64.9.9"]
+
+        await wait_for(resolves, message="verified pod record")
+        other_ns = "100-64-9-9.kube-system.pod.cluster.local"
+        assert (await query(c.port, other_ns)).rcode() == dns.rcode.NXDOMAIN

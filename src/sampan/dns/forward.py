@@ -104,20 +104,21 @@ class _UpstreamSocket(asyncio.DatagramProtocol):
         self.error_received(exc or ConnectionResetError("upstream socket closed"))
         self.transport = None
 
-    async def exchange(self, query: dns.message.Message, timeout: float) -> bytes:
-        """Send ``query`` under an ID no other pending query holds; its reply's bytes."""
+    async def exchange(self, wire: bytes, *, question_len: int, timeout: float) -> bytes:
+        """Send the query ``wire`` under a fresh ID no other pending query holds; the reply's bytes (with
+        that ID). ``question_len``: the length of the question (name, type, class) after the header."""
         assert self.transport is not None
-        while query.id in self.pending:
-            query.id = random.getrandbits(16)
-        wire = query.to_wire()
-        question = wire[12:12 + len(query.question[0].name.to_wire()) + 4].lower()  # name, type, class
+        qid = random.getrandbits(16)
+        while qid in self.pending:
+            qid = random.getrandbits(16)
+        question = wire[12:12 + question_len].lower()
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.pending[query.id] = (question, future)
+        self.pending[qid] = (question, future)
         try:
-            self.transport.sendto(wire)
+            self.transport.sendto(qid.to_bytes(2, "big") + wire[2:])
             return await asyncio.wait_for(future, timeout)
         finally:
-            self.pending.pop(query.id, None)
+            self.pending.pop(qid, None)
 
 
 class Forwarder:
@@ -138,7 +139,9 @@ class Forwarder:
 
     async def _udp(self, query: dns.message.Message, upstream: Upstream, timeout: float) -> dns.message.Message:
         sock = await self._socket(upstream)
-        reply = dns.message.from_wire(await sock.exchange(query, timeout))
+        reply = dns.message.from_wire(await sock.exchange(query.to_wire(), question_len=_question_len(query),
+                                                          timeout=timeout))
+        query.id = reply.id
         if reply.flags & dns.flags.TC:
             return await dns.asyncquery.tcp(query, upstream.host, timeout=timeout, port=upstream.port)
         return reply
@@ -171,6 +174,25 @@ class Forwarder:
                 log.debug("upstream failed upstream=%s name=%s error=%r", upstream, qname, err)
         return None
 
+    async def relay(self, wire: bytes, query: dns.message.Message) -> bytes:
+        """A UDP client's query passed through as it came (only the ID is swapped, both ways), so a
+        truncated upstream reply reaches the client truncated and it retries over TCP; SERVFAIL when no
+        upstream answered in time. ``query`` is ``wire`` parsed."""
+        deadline = time.monotonic() + self.timeout
+        for upstream in self.upstreams:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                sock = await self._socket(upstream)
+                reply = await sock.exchange(wire, question_len=_question_len(query), timeout=left)
+                return wire[:2] + reply[2:]
+            except (OSError, TimeoutError) as err:
+                log.debug("upstream failed upstream=%s name=%s error=%r", upstream, query.question[0].name, err)
+        response = dns.message.make_response(query)
+        response.set_rcode(dns.rcode.SERVFAIL)
+        return response.to_wire()
+
     async def forward(self, query: dns.message.Message, *, tcp: bool) -> dns.message.Message:
         """The client's response: the upstream's answer under the client's ID and question, or SERVFAIL."""
         response = dns.message.make_response(query, recursion_available=True, our_payload=1232)
@@ -190,3 +212,8 @@ class Forwarder:
         """What the upstreams answer for an ExternalName's target (nothing when they fail)."""
         reply = await self.exchange(target, rdtype)
         return list(reply.answer) if reply is not None and reply.rcode() == dns.rcode.NOERROR else []
+
+
+def _question_len(query: dns.message.Message) -> int:
+    """Bytes of the (single, uncompressed: it comes first) question after the header."""
+    return len(query.question[0].name.to_wire() or b"") + 4

@@ -45,6 +45,7 @@ class _Pending:
     response: dns.message.Message | None
     chase: dns.name.Name | None
     started: float
+    wire: bytes
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class QueryHandler:
             return _formerr(wire)
         outcome = self.answerer.answer(query)
         if outcome.response is None or outcome.chase is not None:
-            return _Pending(query, outcome.response, outcome.chase, started)
+            return _Pending(query, outcome.response, outcome.chase, started, wire)
         out = self._wire(outcome.response, query, tcp=tcp)
         qtype = dns.rdatatype.to_text(query.question[0].rdtype)
         rcode = dns.rcode.to_text(outcome.response.rcode())
@@ -117,21 +118,25 @@ class QueryHandler:
     # -- asynchronous part -----------------------------------------------------------------------------
     async def finish(self, pending: _Pending, *, tcp: bool) -> bytes:
         query = pending.query
+        qtype = dns.rdatatype.to_text(query.question[0].rdtype)
         if pending.response is None:
-            response = await self.forwarder.forward(query, tcp=tcp)
-            plugin = "forward"
+            if tcp:
+                out = self._wire(await self.forwarder.forward(query, tcp=True), query, tcp=True)
+            else:
+                out = await self.forwarder.relay(pending.wire, query)
+            rcode = dns.rcode.to_text(dns.rcode.Rcode.make(out[3] & 0x0F)) if len(out) >= 4 else "SERVFAIL"
             if self.metrics is not None:
                 for upstream in self.forwarder.upstreams[:1]:
                     self.metrics.forward_requests.labels(str(upstream)).inc()
-                    self.metrics.forward_responses.labels(str(upstream), dns.rcode.to_text(response.rcode())).inc()
+                    self.metrics.forward_responses.labels(str(upstream), rcode).inc()
+            self._count(tcp, qtype, rcode, "forward", pending.started)
+            return out
         else:
             response = pending.response
-            plugin = "kubernetes"
             if pending.chase is not None:
                 response.answer.extend(await self.forwarder.chase(pending.chase, query.question[0].rdtype))
         out = self._wire(response, query, tcp=tcp)
-        self._count(tcp, dns.rdatatype.to_text(query.question[0].rdtype), dns.rcode.to_text(response.rcode()),
-                    plugin, pending.started)
+        self._count(tcp, qtype, dns.rcode.to_text(response.rcode()), "kubernetes", pending.started)
         return out
 
     def spawn(self, pending: _Pending, *, tcp: bool, reply: Callable[[bytes], None]) -> None:
