@@ -1,10 +1,12 @@
 """Names outside the cluster domain go to the host's resolvers (CoreDNS ``forward . /etc/resolv.conf``).
 
 Upstreams come from ``nameserver`` lines of a resolv.conf file (port 53) or are given explicitly as
-``host:port``. Each query is re-asked with a fresh random ID over one long-lived UDP socket per upstream
-(:class:`_UpstreamSocket`: a reply is taken only if its ID is pending and its question is ours), falling
-back to TCP when the reply is truncated (straight over TCP when the client asked over TCP); the
-upstreams are tried in order until one answers or ``timeout`` seconds have passed in total.
+``host:port``. A UDP client's query is relayed as it came under a fresh random ID over one long-lived UDP
+socket per upstream (:class:`_UpstreamSocket`: a reply is taken only if its ID is pending and its
+question is ours), and the reply goes back byte for byte under the client's ID — a truncated reply
+reaches the client truncated, and its TCP retry is forwarded over TCP. ExternalName targets are asked
+over UDP with TCP on truncation. The upstreams are tried in order until one answers or ``timeout``
+seconds have passed in total.
 No answer -> SERVFAIL. An upstream that is this server itself is dropped, so a resolv.conf naming us
 cannot make a forwarding loop.
 """
