@@ -152,6 +152,15 @@ def test_zone_updates_replace_a_services_names() -> None:
     assert answerer.answer(dns.message.make_query("7.0.64.100.in-addr.arpa", "PTR")).response is None
 
 
+def test_republishing_the_same_records_keeps_the_generation() -> None:
+    zone = make_zone()
+    generation = zone.generation
+    slices = [endpoint_slice("web", [endpoint("100.64.0.5")])]
+    zone.set_service("default/web", build_service_records(service("web"), slices, zone=zone.zone))
+    zone.set_service("default/gone", None)
+    assert zone.generation == generation
+
+
 def _handler(zone: Zone) -> QueryHandler:
     return QueryHandler(Answerer(zone), Forwarder([]))
 

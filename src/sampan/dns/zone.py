@@ -30,7 +30,10 @@ class Zone:
         self._by_service: dict[str, ServiceRecords] = {}
 
     def set_service(self, key: str, records: ServiceRecords | None) -> None:
-        """Replace what Service ``key`` (``ns/name``) publishes; None removes it."""
+        """Replace what Service ``key`` (``ns/name``) publishes; None removes it. Publishing the same
+        records again (a status update, a resync) changes nothing, not even the generation."""
+        if self._by_service.get(key) == records:
+            return
         old = self._by_service.pop(key, None)
         if old is not None:
             for name in old.names:
