@@ -33,6 +33,11 @@ def _down(args: argparse.Namespace) -> int:
         if layout.running_pid() is not None:
             os.kill(pid, signal.SIGKILL)
         console.print(f"stopped the cluster in {layout.data_dir}")
+    if "dns" in state.get("components", []):
+        from sampan.cli.up_dns import DNS_DEVICE, remove_dns_device
+
+        if remove_dns_device():
+            console.print(f"removed {DNS_DEVICE}")
     merged = state.get("merged_kubeconfig")
     if merged and remove_context(CONTEXT_NAME, Path(merged)):
         console.print(f"removed the `{CONTEXT_NAME}` context from {merged}")

@@ -66,6 +66,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("scheduler", "issue 6"),
     ("controller-manager", "issue 7"),
     ("kubelet", "issue 8"),
+    ("dns", "issue 16"),
 )
 
 
@@ -82,6 +83,7 @@ def available_commands() -> set[str]:
 def component_specs(options: UpOptions, available: set[str]) -> tuple[list[ComponentSpec], list[str]]:
     """The processes to run, and a line per component that this installation cannot start yet."""
     from sampan.cli.supervisor import ComponentSpec
+    from sampan.cli.up_dns import dns_argv
 
     base = (sys.executable, "-m", "sampan.cli.main")
     kubeconfig = str(ClusterLayout(options.data_dir).kubeconfig)
@@ -96,6 +98,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
         "scheduler": ("scheduler", "--kubeconfig", kubeconfig,
                       "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0)),
         "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, *options.controller_manager_args),
+        "dns": dns_argv(options, kubeconfig),
     }
     specs: list[ComponentSpec] = []
     missing: list[str] = []
