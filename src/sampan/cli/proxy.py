@@ -82,9 +82,8 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--cleanup: {reason}")
         from sampan.proxy.server import cleanup
 
-        node_only = bool(args.cleanup_node_only and args.hostname_override)
-        removed = asyncio.run(cleanup(node_name=args.hostname_override.lower() if node_only else "",
-                                      routes_too=not node_only, vip_interface=args.vip_interface))
+        removed = asyncio.run(cleanup(node_name=args.hostname_override.strip().lower(),
+                                      vip_interface=args.vip_interface))
         for line in removed:
             print(f"removed {line}")
         return 0
@@ -120,8 +119,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "to (default sampan-vip)")
     p.add_argument("--kube-api-qps", type=float, default=50.0, help="client QPS (default 50)")
     p.add_argument("--kube-api-burst", type=int, default=100, help="client burst (default 100)")
-    p.add_argument("--cleanup", action="store_true", help="remove every sampan-proxy nft table, the iptables "
-                   "chains and the virtual-IP routes, then exit")
-    p.add_argument("--cleanup-node-only", action="store_true", help="with --cleanup: only --hostname-override's "
-                   "table, keep the routes")
+    p.add_argument("--cleanup", action="store_true", help="remove what proxies created (every sampan-proxy nft "
+                   "table and iptables chain, or only --hostname-override's when given) and the --vip-interface "
+                   "device with its routes, then exit")
     p.set_defaults(handler=_run)

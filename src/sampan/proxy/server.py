@@ -106,7 +106,9 @@ async def cleanup(*, node_name: str = "", mode: str = "", routes_too: bool = Tru
             await delete_table(t)
             removed.append(f"nft table ip {t}")
     if mode in ("", "iptables"):
-        removed += await remove_all_chains()
+        from sampan.proxy.iptables.ruleset import chain_prefix
+
+        removed += await remove_all_chains(chain_prefix(node_name) if node_name else "SAMPAN-", node_name=node_name)
     if routes_too and routes.can_program_kernel() == "" and await routes.remove_routes(vip_interface):
         removed.append(f"{vip_interface} and the routes through it")
     return removed

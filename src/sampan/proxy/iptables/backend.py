@@ -94,11 +94,12 @@ class IptablesBackend:
         raise IptablesError("the iptables backend only does full syncs")
 
     async def cleanup(self) -> None:
-        await remove_all_chains(self.config.prefix)
+        await remove_all_chains(self.config.prefix, node_name=self.config.node_name)
 
 
-async def remove_all_chains(prefix: str = "SAMPAN-") -> list[str]:
-    """Delete every jump commented ``sampan kube-proxy`` and every chain starting with ``prefix``."""
+async def remove_all_chains(prefix: str = "SAMPAN-", *, node_name: str = "") -> list[str]:
+    """Delete every chain starting with ``prefix`` and the rules commented ``sampan kube-proxy`` (only
+    ``node_name``'s when given) in the built-in chains."""
     if shutil.which("iptables-save") is None and not await asyncio.to_thread(os.path.exists,
                                                                             "/usr/sbin/iptables-save"):
         return []
@@ -108,7 +109,7 @@ async def remove_all_chains(prefix: str = "SAMPAN-") -> list[str]:
         lines = []
         for line in text.splitlines():
             if (line.startswith("-A ") and COMMENT in line and not line.split()[1].startswith("SAMPAN-")
-                    and (prefix == "SAMPAN-" or f"-j {prefix}" in line)):
+                    and (not node_name or f'"{COMMENT} {node_name}"' in line)):
                 lines.append("-D " + line[3:])
         chains = sorted(m.group(1) for m in re.finditer(r"^:(\S+)", text, re.M) if m.group(1).startswith(prefix))
         if not lines and not chains:

@@ -76,9 +76,9 @@ def _balance(chain_rules: list[str], pn: ServicePortName, svc: ServicePort, eps:
 
 
 def port_fragment(svc: ServicePort, endpoints: Sequence[Endpoint], scope: Scope, out: Fragment) -> None:
-    """Add ``svc``'s chains, sets and elements to ``out``."""
+    """Add ``svc``'s chains, sets and elements to ``out`` (endpoints in any order: sorted here)."""
     pn, proto = svc.name, svc.protocol.lower()
-    cat = categorize(endpoints, svc, scope.node_name)
+    cat = categorize(sorted(endpoints), svc, scope.node_name)
     cluster_chain, local_chain = names.cluster_chain(pn), names.local_chain(pn)
     external_chain = names.external_chain(pn)
     uses_cluster = bool(cat.cluster) and svc.uses_cluster_endpoints
