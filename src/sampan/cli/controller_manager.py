@@ -42,6 +42,13 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
 
 
+def _lb_range(text: str) -> str:
+    from sampan.controllers.servicelb.pool import parse_pool
+
+    net = parse_pool(text)
+    return str(net) if net is not None else ""
+
+
 def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
     """The options the flags describe; ValueError (one line) for bad values."""
     durations: dict[str, Any] = {}
@@ -71,6 +78,7 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
         large_cluster_size_threshold=args.large_cluster_size_threshold,
         unhealthy_zone_threshold=args.unhealthy_zone_threshold,
         root_ca_file=args.root_ca_file or None,
+        load_balancer_ip_range=_lb_range(args.load_balancer_ip_range),
         **durations,
     )
 
@@ -144,4 +152,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--root-ca-file", default="",
                    help="PEM CA bundle published as ConfigMap kube-root-ca.crt in every namespace (default: the "
                    "kubeconfig's CA; none with a plain-HTTP API server, then ca.crt is empty)")
+    p.add_argument("--load-balancer-ip-range", default="", help="addresses for LoadBalancer Services, inside "
+                   "100.64.0.0/10 (e.g. 100.127.0.0/24; default none: they stay pending)")
     p.set_defaults(handler=_run)

@@ -160,6 +160,14 @@ def _disruption(ctx: ControllerContext) -> Controller:
     return DisruptionController(ctx.client, ctx.informers, clock=ctx.clock, recorder=ctx.recorder("controllermanager"))
 
 
+def _service_lb(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.servicelb.controller import ServiceLBController
+    from sampan.controllers.servicelb.pool import parse_pool
+
+    return ServiceLBController(ctx.client, ctx.informers, pool=parse_pool(ctx.options.load_balancer_ip_range),
+                               recorder=ctx.recorder("service-lb-controller"))
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
     "replicationcontroller": _replicationcontroller,
@@ -175,6 +183,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "root-ca-cert-publisher": _root_ca_cert_publisher,
     "resourcequota": _resourcequota,
     "disruption": _disruption,
+    "service-lb-controller": _service_lb,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
