@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import time
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sampan.cli.layout import ClusterLayout
+from sampan.cli.service_network import runs_proxy, teardown
 from sampan.cli.up import CONTEXT_NAME, apiserver_ready
 from sampan.cli.user_kubeconfig import remove_context
 
@@ -38,6 +40,9 @@ def _down(args: argparse.Namespace) -> int:
 
         if remove_dns_device():
             console.print(f"removed {DNS_DEVICE}")
+    if runs_proxy(state.get("components", [])):
+        for line in asyncio.run(teardown(state.get("nodes") or [])):
+            console.print(f"removed {line}")
     merged = state.get("merged_kubeconfig")
     if merged and remove_context(CONTEXT_NAME, Path(merged)):
         console.print(f"removed the `{CONTEXT_NAME}` context from {merged}")

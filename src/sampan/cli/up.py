@@ -66,8 +66,14 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("scheduler", "issue 6"),
     ("controller-manager", "issue 7"),
     ("kubelet", "issue 8"),
+    ("proxy", "issue 16"),
     ("dns", "issue 16"),
 )
+
+#: Virtual-IP ranges: the API server's default service range and the LoadBalancer pool.
+SERVICE_CIDR = "100.96.0.0/16"
+LB_POOL = "100.127.0.0/24"
+PROXY_HEALTHZ_PORT, PROXY_METRICS_PORT = 10256, 10249
 
 
 def available_commands() -> set[str]:
@@ -97,7 +103,8 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
         # machine does not crash-loop its scheduler on a taken port.
         "scheduler": ("scheduler", "--kubeconfig", kubeconfig,
                       "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0)),
-        "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, *options.controller_manager_args),
+        "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, "--load-balancer-ip-range", LB_POOL,
+                               *options.controller_manager_args),
         "dns": dns_argv(options, kubeconfig),
     }
     specs: list[ComponentSpec] = []
@@ -107,6 +114,12 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             missing.append(f"{name} (not built yet, {issue})")
         elif name == "kubelet":
             specs.extend(kubelet_specs(options, base, kubeconfig))
+        elif name == "proxy":
+            reason = proxy_unavailable(options)
+            if reason:
+                missing.append(f"proxy ({reason}: Services will not carry traffic)")
+            else:
+                specs.extend(proxy_specs(options, base, kubeconfig))
         else:
             specs.append(ComponentSpec(name, (*base, *argv[name])))
     return specs, missing
@@ -133,6 +146,34 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) ->
             *base, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node, "--runtime", options.runtime,
             "--root-dir", str(root), "--port", str(port), "--pod-cidr", f"100.64.{i}.0/24",
             *options.kubelet_args)))
+    return specs
+
+
+def proxy_unavailable(options: UpOptions) -> str:
+    """Why this cluster runs no kube-proxy ("" when it does): it needs root and real pod networks."""
+    if options.runtime != "process":
+        return "simulated nodes have no pod network"
+    from sampan.proxy.routes import can_program_kernel
+
+    return can_program_kernel()
+
+
+def proxy_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> list[ComponentSpec]:
+    """One kube-proxy per node, each owning its node's nft table and matching traffic from its node's pod
+    bridge (``sampan<i>`` for the pod CIDR 100.64.<i>.0/24); the first also handles host traffic and
+    serves /healthz and /metrics on upstream's ports when free (the others on free ports)."""
+    from sampan.cli.supervisor import ComponentSpec
+
+    specs = []
+    for i, node in enumerate(node_names(options.nodes)):
+        first = i == 0
+        healthz = PROXY_HEALTHZ_PORT if first and port_is_free(PROXY_HEALTHZ_PORT) else 0
+        metrics = PROXY_METRICS_PORT if first and port_is_free(PROXY_METRICS_PORT) else 0
+        specs.append(ComponentSpec("proxy" if first else f"proxy-{i + 1}", (
+            *base, "proxy", "--kubeconfig", kubeconfig, "--hostname-override", node,
+            "--pod-bridge-interface", f"sampan{i}", f"--handle-host-traffic={str(first).lower()}",
+            "--service-cluster-ip-range", SERVICE_CIDR, "--load-balancer-ip-range", LB_POOL,
+            "--healthz-bind-address", f"127.0.0.1:{healthz}", "--metrics-bind-address", f"127.0.0.1:{metrics}")))
     return specs
 
 

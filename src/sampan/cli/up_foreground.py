@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from sampan.cli import service_network
 from sampan.cli.cluster_ready import ClusterExpectation
 from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
 from sampan.cli.kubeconfig import render_kubeconfig
@@ -74,6 +75,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     layout.pid_file.write_text(str(os.getpid()))
     state: dict[str, Any] = {"server": options.server, "components": [s.name for s in specs], "missing": missing}
     layout.write_state(state)
+    await service_network.prepare(state["components"])
     supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
     started_at = time.time()
     task = asyncio.create_task(supervisor.run(), name="supervisor")
@@ -116,4 +118,6 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if service_network.runs_proxy(state["components"]):
+            await service_network.teardown(node_names(options.nodes))
         layout.clear()
