@@ -66,19 +66,17 @@ async def list_tables(prefix: str = "sampan") -> list[str]:
 
 
 async def list_service_objects(table: str) -> tuple[set[str], set[str]]:
-    """The per-service chains and sets in ``table`` (empty when the table does not exist)."""
-    try:
-        text = await run_nft("-j", "-t", "list", "table", "ip", table)
-    except NftError as err:
-        if "No such file or directory" in str(err):
-            return set(), set()
-        raise
-    chains, sets = set(), set()
-    for o in orjson.loads(text).get("nftables", ()):
-        if "chain" in o and names.is_service_object(o["chain"]["name"]):
-            chains.add(o["chain"]["name"])
-        elif "set" in o and names.is_service_object(o["set"]["name"]):
-            sets.add(o["set"]["name"])
+    """The per-service chains and sets in ``table`` (empty when the table does not exist). Lists chain and
+    set declarations only (``list chains`` / ``list sets``, terse), not rules: ~10x cheaper than listing
+    the table."""
+    chains: set[str] = set()
+    sets: set[str] = set()
+    for kind, found in (("chains", chains), ("sets", sets)):
+        text = await run_nft("-j", "-t", "list", kind, "ip")
+        for o in orjson.loads(text).get("nftables", ()):
+            obj = o.get(kind[:-1])
+            if obj and obj.get("table") == table and names.is_service_object(obj.get("name", "")):
+                found.add(obj["name"])
     return chains, sets
 
 
@@ -94,6 +92,9 @@ class NftablesBackend:
         self.applied: dict[ServiceKey, Fragment] = {}
         self.owners: dict[tuple[str, str], ServiceKey] = {}
         self.last_transaction_lines = 0
+        self.kernel_known = False
+        """Whether ``applied`` is known to match the kernel's per-service objects (false at start and after
+        a failed transaction: the next full sync lists the kernel's chains and sets)."""
 
     @property
     def scope(self) -> Scope:
@@ -106,9 +107,14 @@ class NftablesBackend:
 
     async def sync_full(self, services: Mapping[ServiceKey, ServiceState]) -> None:
         fragments = {k: self.fragment(services[k]) for k in sorted(services)}
-        chains, sets = await list_service_objects(self.config.table)
+        if self.kernel_known:
+            old = merge(self.applied.values())
+            chains, sets = set(old.chains), set(old.affinity_sets)
+        else:
+            chains, sets = await list_service_objects(self.config.table)
         text = full_transaction(self.config, fragments.values(), existing_chains=chains, existing_sets=sets)
         await self._apply(text)
+        self.kernel_known = True
         self.applied = fragments
         self.owners = {}
         for key, frag in fragments.items():
@@ -155,7 +161,11 @@ class NftablesBackend:
 
     async def _apply(self, text: str) -> None:
         self.last_transaction_lines = text.count("\n")
-        await run_nft("-f", "-", stdin=text)
+        try:
+            await run_nft("-f", "-", stdin=text)
+        except NftError:
+            self.kernel_known = False
+            raise
 
     async def cleanup(self) -> None:
         await delete_table(self.config.table)
