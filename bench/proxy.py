@@ -7,13 +7,13 @@ The script re-runs itself inside a private network namespace (``sampan-proxybenc
 so the tables it programs never touch the host.
 
 1. **Endpoint change → rule in the kernel**: a real API server (in process, memory storage) and a real
-   ``ProxyServer`` (informers, change tracker, nftables backend) with 100 Services × 10 endpoints; then
+   ``ProxyServer`` (informers, change tracker, nftables backend) with 100 Services x 10 endpoints; then
    EndpointSlice updates (one endpoint replaced per update, a random Service each time, 20 updates/s).
    Latency = from the API server's acknowledgement of the update (the write is committed and watchers
    are notified) until the ``nft -f`` transaction that contains the change returned. The write's own
    round trip is printed beside it (on this machine it is ~200 ms, an API-server/client matter — the
-   watch event reaches the proxy as the acknowledgement does). Run with ``--min-sync-period`` 0s and 1s (upstream's default, which
-   batches changes: latency is then bounded by the period, by design).
+   watch event reaches the proxy as the acknowledgement does). Run with ``--min-sync-period`` 0s and 1s
+   (upstream's default, which batches changes: latency is then bounded by the period, by design).
 2. **Full sync of 1,000 Services / 10,000 endpoints**: ruleset generation alone (pure Python), and the
    whole ``sync_full`` (generation, listing the table, ``nft -f``), first into an empty table and then as
    a resync of the same state; plus one partial sync (one Service changed) on that table. The iptables
@@ -40,7 +40,7 @@ NETNS = "sampan-proxybench"
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def slice_for(svc: int, gen: int, n: int) -> dict[str, Any]:
@@ -60,12 +60,13 @@ def service_for(svc: int) -> dict[str, Any]:
 
 async def latency(services: int, per: int, updates: int, rate: float,
                   min_sync: float) -> tuple[list[float], list[float]]:
+    from tests.support.apiserver import run_apiserver_inprocess
+
     from sampan.client import Client, load_config
     from sampan.proxy.nftables.backend import NftablesBackend
     from sampan.proxy.options import ProxyOptions
     from sampan.proxy.server import ProxyServer
     from sampan.proxy.snapshot import ServiceState
-    from tests.support.apiserver import run_apiserver_inprocess
 
     applied: list[tuple[float, set[str]]] = []
 
@@ -153,7 +154,7 @@ async def full_sync(services: int, per: int) -> dict[str, float]:
     await backend.sync_full(states)
     out["resync_full"] = time.perf_counter() - t
     key = ServiceKey("default", "svc-7")
-    changed = ServiceState(states[key].ports, {pn: eps[:-1] + (Endpoint("100.99.0.1", 8080),)
+    changed = ServiceState(states[key].ports, {pn: (*eps[:-1], Endpoint("100.99.0.1", 8080))
                                                for pn, eps in states[key].endpoints.items()})
     t = time.perf_counter()
     await backend.sync_partial({key: changed})
