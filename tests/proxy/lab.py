@@ -2,7 +2,7 @@
 ``flock /tmp/sampan-net.lock``): a bridge ``sampanpt0`` (100.127.240.1/24) standing for a node's pod
 bridge, endpoint namespaces ``sampan-pte<i>`` each running a tiny HTTP server that answers with its own
 name, and a client namespace ``sampan-ptc`` (a "pod" on the same node). Virtual IPs come from test-only
-ranges (services 100.126.0.0/16, load balancers 100.127.241.0/24) routed to the test dummy ``sampanvt0``;
+ranges (services 100.124.0.0/16, load balancers 100.127.241.0/24) routed to the test dummy ``sampanvt0``;
 nothing here is reachable from or leaves the machine. ``close`` removes every object it made.
 """
 
@@ -23,7 +23,7 @@ GATEWAY = "100.127.240.1"
 SUBNET_PREFIX = "100.127.240."
 CLIENT_NS = "sampan-ptc"
 CLIENT_IP = "100.127.240.200"
-SERVICE_CIDR = "100.126.0.0/16"
+SERVICE_CIDR = "100.124.0.0/16"
 LB_RANGE = "100.127.241.0/24"
 VIP_DEVICE = "sampanvt0"
 NODE = "sampan-test-n1"
