@@ -5,6 +5,8 @@ Flags keep the kubelet's names where upstream has them: ``--kubeconfig``, ``--ho
 ``--port``, ``--max-pods``, ``--node-labels``; sampan adds ``--runtime process|simulated``,
 ``--cpu``/``--memory`` (capacity overrides), ``--address`` (the node's InternalIP, loopback only),
 ``--pod-network auto|bridge|host`` and ``--pod-cidr`` (per-pod network namespaces, see docs/kubelet.md).
+Static pods: ``--pod-manifest-path`` and ``--file-check-frequency`` (upstream's), ``--static-pod-runtime``
+(sampan's: run static pods on the process runtime under a simulated node).
 Bad flags give one line on stderr and exit code 2. Stopping the kubelet leaves its containers running;
 the next kubelet on the same ``--root-dir`` re-adopts them.
 """
@@ -66,6 +68,9 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         lease_renew_interval=renew if renew is not None else lease_duration / 4, address=args.address,
         port=args.port, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods,
         labels=_labels(args.node_labels), pod_network=args.pod_network, pod_cidr=args.pod_cidr,
+        pod_manifest_path=Path(args.pod_manifest_path).absolute() if args.pod_manifest_path else None,
+        file_check_frequency=parse_duration(args.file_check_frequency),
+        static_pod_runtime=args.static_pod_runtime,
     )
 
 
@@ -123,4 +128,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "iproute2, else the host network; bridge = require it; host = never (default auto)")
     p.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="pod addresses, inside 100.64.0.0/10; each "
                    f"kubelet on one machine needs its own (default {DEFAULT_POD_CIDR})")
+    p.add_argument("--pod-manifest-path", default="",
+                   help="directory of static pod manifests (YAML/JSON, one pod per file) run without the API "
+                   "server and mirrored into it (default: none)")
+    p.add_argument("--file-check-frequency", default="20s", help="how often the manifest directory is read "
+                   "(default 20s)")
+    p.add_argument("--static-pod-runtime", choices=("", *RUNTIMES), default="",
+                   help="runtime for static pods when it differs from --runtime (default: the same)")
     p.set_defaults(handler=_run)

@@ -3,14 +3,18 @@ goes back there.
 
 Start-up order (``Kubelet.run``)::
 
-    log server (port known) -> register Node (or adopt the existing one) -> node status loop + Lease loop
-    -> informers (own pods by spec.nodeName; configmaps, secrets) -> synced -> cleanup_orphans -> serve
+    log server (port known) -> static pods from ``pod_manifest_path`` started (no API server needed)
+    -> API server answers -> register Node (or adopt the existing one) -> node status loop + Lease loop
+    -> informers (own pods by spec.nodeName; configmaps, secrets) -> synced -> cleanup_orphans
+    -> mirror pods of the static pods kept in the API -> serve
 
 Pod handlers run on the pod informer's listener task (one task, as :class:`PodWorkers` requires): a new
 pod is admitted (``PodWorkers.admit``; a rejected pod is written ``Failed`` with ``OutOf<resource>`` and
 never run), then every add/update goes to ``update_pod``; a delete from the API stops the pod. Terminal
 pods that no worker knows (a restart after they finished) are left alone, except a deleted one, which is
-removed at once. Cancellation stops the kubelet; containers keep running and are re-adopted on restart.
+removed at once. Mirror pods (the API's view of static pods, :mod:`sampan.kubelet.static_pods`) are never
+run: their events go to the static pod manager, which recreates a deleted one. Cancellation stops the
+kubelet; containers keep running and are re-adopted on restart.
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ from sampan.kubelet.runtime.interface import ContainerStatus, Runtime
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
 from sampan.kubelet.sources import KubeletSources
+from sampan.kubelet.static_pods.manager import (
+    DEFAULT_FILE_CHECK_FREQUENCY,
+    MirrorAPI,
+    RoutingSink,
+    StaticPodOptions,
+    StaticPods,
+)
+from sampan.kubelet.static_pods.manifests import is_mirror
+from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.status_manager import pod_key
 from sampan.kubelet.volumes.manager import VolumeManager
 
@@ -87,17 +100,26 @@ class KubeletOptions:
     ``host``: every pod shares the node's network (the process runtime only; the CLI defaults to auto)."""
     pod_cidr: str = DEFAULT_POD_CIDR
     """Where pod addresses come from (inside 100.64.0.0/10); one distinct /24 per node on one machine."""
+    pod_manifest_path: Path | None = None
+    """Directory of static pod manifests (upstream's ``--pod-manifest-path`` / ``staticPodPath``)."""
+    file_check_frequency: float = DEFAULT_FILE_CHECK_FREQUENCY
+    """Seconds between reads of ``pod_manifest_path``."""
+    static_pod_runtime: str = ""
+    """Runtime for static pods when it differs from ``runtime`` ("" = the same): a simulated node can still
+    run a real control plane as static pods on the process runtime."""
 
     def __post_init__(self) -> None:
-        if self.runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {self.runtime!r} (want one of {', '.join(RUNTIMES)})")
+        for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
+            if runtime not in RUNTIMES:
+                raise ValueError(f"unknown runtime {runtime!r} (want one of {', '.join(RUNTIMES)})")
         if self.pod_network not in POD_NETWORK_MODES:
             raise ValueError(f"unknown pod network {self.pod_network!r} (want one of {', '.join(POD_NETWORK_MODES)})")
         try:
             parse_pod_cidr(self.pod_cidr)
         except IPAMError as err:
             raise ValueError(str(err)) from None
-        for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period"):
+        for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period",
+                     "file_check_frequency"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
         if self.max_pods < 1:
@@ -107,11 +129,18 @@ class KubeletOptions:
 
 
 def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
-    if options.runtime == "simulated":
-        return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
-    network = make_pod_network(options.pod_network, options.pod_cidr)
-    return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
-                                                network=network))
+    """The configured runtime; when static pods use another one, a :class:`StaticPodRuntime` over both."""
+    def one(name: str) -> Runtime:
+        if name == "simulated":
+            return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
+        network = make_pod_network(options.pod_network, options.pod_cidr)
+        return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
+                                                    network=network))
+
+    static = options.static_pod_runtime
+    if options.pod_manifest_path is not None and static and static != options.runtime:
+        return StaticPodRuntime(one(options.runtime), one(static))
+    return one(options.runtime)
 
 
 def _is_terminal(pod: Mapping[str, Any]) -> bool:
@@ -142,7 +171,9 @@ class Kubelet:
                                     host=options.address,
                                     port=options.port, follow_poll=options.log_follow_poll)
         self.sink: APIStatusSink | None = None
+        self.routing = RoutingSink(None)
         self.workers: PodWorkers | None = None
+        self.static_pods: StaticPods | None = None
         self.lease: NodeLease | None = None
         self.status_posts = 0
         self.recorder: EventRecorder | None = None
@@ -207,6 +238,10 @@ class Kubelet:
     async def _on_pod(self, pod: dict[str, Any]) -> None:
         assert self.workers is not None
         assert self.sink is not None
+        if is_mirror(pod):
+            if self.static_pods is not None:
+                self.static_pods.mirror_changed(pod)
+            return
         md = pod.get("metadata") or {}
         uid = str(md.get("uid", ""))
         if uid in self.rejected:
@@ -232,6 +267,10 @@ class Kubelet:
     async def _on_pod_delete(self, obj: Any) -> None:
         assert self.workers is not None
         pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
+        if is_mirror(pod or {}):
+            if self.static_pods is not None:
+                self.static_pods.mirror_changed(pod)
+            return
         uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
         self.rejected.discard(uid)
         if uid in self.workers.workers:
@@ -241,10 +280,14 @@ class Kubelet:
         await self.workers.cleanup_orphans(self._known_uids())
 
     def _known_uids(self) -> set[str]:
-        return {str((p.get("metadata") or {}).get("uid", "")) for p in self.sources.pods.indexer.list()}
+        """Pods this kubelet must keep: the API's (mirror pods aside) and the static ones."""
+        known = {str((p.get("metadata") or {}).get("uid", "")) for p in self.sources.pods.indexer.list()
+                 if not is_mirror(p)}
+        return known | set(self.static_pods.pods if self.static_pods is not None else ())
 
     async def _find_containers(self, namespace: str, name: str, container: str) -> list[ContainerStatus] | None:
-        pod = self.sources.pods.indexer.get_by_key(f"{namespace}/{name}")
+        pod = self.static_pods.by_full_name(namespace, name) if self.static_pods is not None else None
+        pod = pod or self.sources.pods.indexer.get_by_key(f"{namespace}/{name}")
         if pod is None:
             return None
         uid = (pod.get("metadata") or {}).get("uid", "")
@@ -268,23 +311,35 @@ class Kubelet:
                 await self.clock.sleep(RETRY_PERIOD)
 
     async def run(self) -> None:
-        """Run until cancelled."""
-        nodes, pods, events, leases = await self._resources()
-        recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
-                                                 clock=self.clock)
-        recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
-        self.sink = APIStatusSink(pods, events=recorder)
-        self.workers = PodWorkers(self.runtime, sink=self.sink, volumes=self.volumes, clock=self.clock,
+        """Run until cancelled. Static pods start at once; the rest waits for the API server."""
+        self.workers = PodWorkers(self.runtime, sink=self.routing, volumes=self.volumes, clock=self.clock,
                                   options=PodWorkerOptions(sync_period=self.options.sync_period,
                                                            host_ip=self.options.address,
                                                            node_allocatable=self.allocatable))
-        self.lease = NodeLease(leases, node_name=self.options.node_name, clock=self.clock,
-                               options=LeaseOptions(duration=self.options.node_lease_duration,
-                                                    renew_interval=self.options.lease_renew_interval))
+        if self.options.pod_manifest_path is not None:
+            self.static_pods = self.routing.static = StaticPods(
+                StaticPodOptions(manifest_path=self.options.pod_manifest_path, node_name=self.options.node_name,
+                                 file_check_frequency=self.options.file_check_frequency),
+                self.workers, clock=self.clock)
         await self.log_server.start()
         try:
             async with asyncio.TaskGroup() as tg:
+                if self.static_pods is not None:
+                    self.static_pods.sync_files()  # before anything can ask which pods are known
+                    tg.create_task(self.static_pods.run(), name="kubelet-static-pods")
+                nodes, pods, events, leases = await self._resources()
+                recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
+                                                         clock=self.clock)
+                recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
+                self.sink = self.routing.api = APIStatusSink(pods, events=recorder)
+                self.lease = NodeLease(leases, node_name=self.options.node_name, clock=self.clock,
+                                       options=LeaseOptions(duration=self.options.node_lease_duration,
+                                                            renew_interval=self.options.lease_renew_interval))
                 await self._start(nodes, tg, recorder)
+                if self.static_pods is not None:
+                    self.static_pods.connect(MirrorAPI(
+                        pods=pods, status=APIStatusSink(pods, events=recorder), cache=self.sources.pods.indexer,
+                        node_uid=lambda: str((self.node.get("metadata") or {}).get("uid", ""))))
                 await asyncio.Event().wait()
         finally:
             await self._stop()
