@@ -61,11 +61,13 @@ def _status(args: argparse.Namespace) -> int:
     server = str(state.get("server", ""))
     table = Table("component", "state")
     table.add_row("supervisor", f"running (pid {pid})")
+    static = set(state.get("static_pods") or [])
     for name in state.get("components", []):
+        how = "static pod of the first node" if name in static else "supervised"
         if name == "apiserver":
-            table.add_row(name, "ready" if server and apiserver_ready(server) else "not ready")
+            table.add_row(name, ("ready" if server and apiserver_ready(server) else "not ready") + f" ({how})")
         else:
-            table.add_row(name, "supervised")
+            table.add_row(name, how)
     for line in state.get("missing", []):
         table.add_row(line.split(" ")[0], "missing: " + line.split(" ", 1)[1].strip("()"))
     console.print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -19,6 +20,7 @@ from rich.console import Console
 
 from sampan.cli import service_network
 from sampan.cli.cluster_ready import ClusterExpectation
+from sampan.cli.control_plane import prepare_control_plane
 from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
 from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.cli.layout import ClusterLayout
@@ -67,13 +69,19 @@ async def _wait_cluster_ready(server: str, deadline: float, supervisor_task: asy
 
 
 async def run_foreground(options: UpOptions, console: Console) -> int:
+    options = dataclasses.replace(options, data_dir=options.data_dir.absolute())  # static pods run in /
     layout = ClusterLayout(options.data_dir)
     _check_can_start(layout, options)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     specs, missing = component_specs(options, available_commands())
+    all_names = [s.name for s in specs]
+    # The control plane runs as static pods of the first kubelet (sampan.cli.control_plane).
+    specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
+                                         runtime=options.runtime)
     layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
     layout.pid_file.write_text(str(os.getpid()))
-    state: dict[str, Any] = {"server": options.server, "components": [s.name for s in specs], "missing": missing}
+    state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
+                             "static_pods": list(plane.components) if plane else []}
     layout.write_state(state)
     await service_network.prepare(state["components"])
     supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
@@ -84,11 +92,11 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         loop.add_signal_handler(sig, task.cancel)
     try:
         deadline = time.monotonic() + READY_TIMEOUT
-        with console.status(f"starting {', '.join(s.name for s in specs)} …") as status:
+        with console.status(f"starting {', '.join(all_names)} …") as status:
             ready = await _wait_ready(options.server, deadline, task)
             missing_now = "" if ready else "the API server"
             if ready:
-                names = {s.name for s in specs}
+                names = set(all_names)
                 expected = ClusterExpectation(
                     nodes=tuple(node_names(options.nodes)) if "kubelet" in names else (),
                     service_account="controller-manager" in names, since=started_at)
@@ -97,8 +105,11 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
                     progress=lambda text: status.update(text))
         if missing_now:
             log_name = "apiserver.log" if missing_now == "the API server" else "kubelet.log"
+            log_path = layout.log_dir / log_name
+            if plane is not None and log_name == "apiserver.log":
+                log_path = plane.log_path("apiserver") or layout.log_dir / "kubelet.log"
             console.print(f"[red]the cluster did not become ready[/red] (waiting for {missing_now}); "
-                          f"{log_name} says:\n{_log_tail(layout.log_dir / log_name)}")
+                          f"{log_path.name} says:\n{_log_tail(log_path)}")
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -109,7 +120,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         if options.merge_kubeconfig:
             target = merge_context(kubeconfig_doc(options.server, name=CONTEXT_NAME))
             layout.write_state({**state, "merged_kubeconfig": str(target)})
-        _print_summary(console, options, layout, [s.name for s in specs], missing)
+        _print_summary(console, options, layout, all_names, missing)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         return 0
@@ -118,6 +129,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if plane is not None:  # the kubelets are stopped; their static pods are not
+            await plane.stop()
         if service_network.runs_proxy(state["components"]):
             await service_network.teardown(node_names(options.nodes))
         layout.clear()

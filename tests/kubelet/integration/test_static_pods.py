@@ -126,7 +126,8 @@ async def test_the_api_server_runs_as_a_static_pod_and_is_mirrored(node: StaticN
     assert mirror["spec"]["nodeName"] == NODE
     assert {"operator": "Exists", "effect": "NoExecute"} in mirror["spec"]["tolerations"]
     cs = mirror["status"]["containerStatuses"][0]
-    assert cs["name"] == "kube-apiserver" and cs["restartCount"] == 0
+    assert cs["name"] == "kube-apiserver"
+    assert cs["restartCount"] == 0
     sleeper = await wait_for(lambda: node.get(f"sleeper-{NODE}", "default"), running, what="sleeper Running")
     assert sleeper["metadata"]["annotations"]["kubernetes.io/config.source"] == "file"
     # the hidden file was skipped, nothing else was mirrored

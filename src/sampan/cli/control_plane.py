@@ -1,0 +1,205 @@
+"""The control plane of ``sampan up`` as static pods of the first node, the way kubeadm (and kind) run it.
+
+``sampan up`` writes one manifest per control-plane component into ``<data-dir>/manifests`` and starts the
+first kubelet with ``--pod-manifest-path`` pointing there; that kubelet runs them on the process runtime
+(``hostNetwork``, so ports are the host's) before any API server exists, restarts one that dies (restart
+count, CrashLoopBackOff), probes it, and mirrors it into the API, so ``kubectl get pods -n kube-system``
+lists ``kube-apiserver-<node>``, ``kube-controller-manager-<node>``, ``kube-scheduler-<node>`` and ``kubectl
+logs`` reads their output. The other components (the kubelets themselves, later kube-proxy and DNS) stay
+with the supervisor.
+
+A kubelet leaves its containers running when it stops (so a restarted kubelet re-adopts them): stopping the
+cluster therefore ends with :func:`stop_static_pods`, which stops the static pods left on the first node's
+runtime — the scheduler and controller-manager first, the API server last.
+
+Manifests follow kubeadm's: namespace ``kube-system``, labels ``component``/``tier: control-plane``,
+``priorityClassName: system-node-critical``, kubeadm's probes (``/livez`` and ``/readyz`` for the API server,
+``/healthz`` for the scheduler when it serves one) with kubeadm's liveness timings; the startup probes poll
+every second instead of kubeadm's 10 s after 10 s (same 4-minute budget), since a sampan component is up in
+about a second and the pod should not show 0/1 for ten seconds after ``sampan up``. No resource requests:
+the process runtime turns requests into ``cpu.shares``, and the control plane must not get fewer shares than
+a busy pod without any.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sampan.cli.supervisor import ComponentSpec
+
+log = logging.getLogger(__name__)
+
+#: supervisor component name -> static pod (and container) name, in start order.
+STATIC_COMPONENTS: dict[str, str] = {
+    "apiserver": "kube-apiserver",
+    "controller-manager": "kube-controller-manager",
+    "scheduler": "kube-scheduler",
+}
+#: The order static pods are stopped in; pods not named here (a user's own static pods) go first.
+STOP_ORDER = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
+MANIFEST_PREFIX = "sampan-"
+"""Manifest files ``sampan up`` owns (it rewrites or removes only these)."""
+STOP_GRACE = 10.0
+
+
+def _flag(argv: Sequence[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv and argv.index(name) + 1 < len(argv) else None
+
+
+def _http_probe(path: str, port: int, *, period: int, failure: int, initial: int, timeout: int = 15
+                ) -> dict[str, Any]:
+    return {"httpGet": {"host": "127.0.0.1", "path": path, "port": port, "scheme": "HTTP"},
+            "initialDelaySeconds": initial, "periodSeconds": period, "timeoutSeconds": timeout,
+            "failureThreshold": failure}
+
+
+def static_pod(name: str, argv: Sequence[str], *, probes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A kubeadm-style control-plane pod running ``argv`` on the host network."""
+    container: dict[str, Any] = {"name": name, "image": f"sampan/{name}", "command": list(argv),
+                                 "imagePullPolicy": "IfNotPresent", **(probes or {})}
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "kube-system",
+                     "labels": {"component": name, "tier": "control-plane"}},
+        "spec": {"hostNetwork": True, "priorityClassName": "system-node-critical", "restartPolicy": "Always",
+                 "terminationGracePeriodSeconds": 30, "containers": [container]},
+    }
+
+
+def _probes(component: str, argv: Sequence[str]) -> dict[str, Any]:
+    """kubeadm's probes, where the component serves the endpoint."""
+    if component == "apiserver":
+        port = int(_flag(argv, "--port") or 6443)
+        return {"livenessProbe": _http_probe("/livez", port, period=10, failure=8, initial=10),
+                "readinessProbe": _http_probe("/readyz", port, period=1, failure=3, initial=0),
+                "startupProbe": _http_probe("/livez", port, period=1, failure=240, initial=0)}
+    if component == "scheduler":
+        port = int(_flag(argv, "--secure-port") or 0)
+        if port:
+            return {"livenessProbe": _http_probe("/healthz", port, period=10, failure=8, initial=10),
+                    "startupProbe": _http_probe("/healthz", port, period=1, failure=240, initial=0)}
+    return {}
+
+
+def split_control_plane(specs: Sequence[ComponentSpec], *, manifest_dir: Path, runtime: str
+                        ) -> tuple[list[ComponentSpec], dict[str, dict[str, Any]]]:
+    """Move the control-plane components out of the supervisor's ``specs`` into static pod manifests
+    (file name -> pod) for the first kubelet, which gets ``--pod-manifest-path`` (and, on a simulated node,
+    ``--static-pod-runtime process``, so the control plane still runs for real). Without a kubelet to run
+    them the specs are returned unchanged. Paths in ``specs`` must be absolute (a container's cwd is /)."""
+    from dataclasses import replace
+
+    if not any(s.name == "kubelet" for s in specs):
+        return list(specs), {}
+    manifests: dict[str, dict[str, Any]] = {}
+    kept: list[ComponentSpec] = []
+    for spec in specs:
+        pod_name = STATIC_COMPONENTS.get(spec.name)
+        if pod_name is None:
+            kept.append(spec)
+            continue
+        manifests[f"{MANIFEST_PREFIX}{pod_name}.yaml"] = static_pod(pod_name, spec.argv,
+                                                                    probes=_probes(spec.name, spec.argv))
+    extra = ["--pod-manifest-path", str(manifest_dir)]
+    if runtime != "process":
+        extra += ["--static-pod-runtime", "process"]
+    kept = [replace(s, argv=(*s.argv, *extra)) if s.name == "kubelet" else s for s in kept]
+    return kept, manifests
+
+
+def write_manifests(manifest_dir: Path, manifests: Mapping[str, Mapping[str, Any]]) -> None:
+    """Make ``manifest_dir`` hold exactly ``manifests`` among the files ``sampan up`` owns; unchanged files
+    are not rewritten (same file, same static pod uid: a restarted cluster re-adopts nothing by mistake),
+    each write is atomic (the kubelet never reads half a file)."""
+    manifest_dir.mkdir(parents=True, exist_ok=True)
+    for old in manifest_dir.glob(f"{MANIFEST_PREFIX}*.yaml"):
+        if old.name not in manifests:
+            old.unlink(missing_ok=True)
+    for name, pod in manifests.items():
+        text = json.dumps(pod, indent=2) + "\n"  # JSON is YAML; the kubelet reads both
+        path = manifest_dir / name
+        try:
+            if path.read_text() == text:
+                continue
+        except OSError:
+            pass
+        tmp = manifest_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
+def _stop_rank(pod_name: str) -> int:
+    for i, prefix in enumerate(STOP_ORDER):
+        if pod_name.startswith(prefix + "-"):
+            return i + 1
+    return 0
+
+
+def _is_dir(path: Path) -> bool:
+    return path.is_dir()
+
+
+async def stop_static_pods(runtime_root: Path, *, grace: float = STOP_GRACE) -> int:
+    """Stop and remove every static pod sandbox under a (stopped) kubelet's process runtime root, control
+    plane last; returns how many. Pods from the API are left alone (their kubelet re-adopts them)."""
+    if not _is_dir(runtime_root):
+        return 0
+    from sampan.kubelet.runtime.interface import ContainerState, RuntimeFailure
+    from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
+    from sampan.kubelet.static_pods.manifests import CONFIG_SOURCE, SOURCE_FILE
+
+    runtime = ProcessRuntime(ProcessRuntimeOptions(root_dir=runtime_root))
+    sandboxes = [sb for sb in await runtime.list_pod_sandboxes()
+                 if sb.config.annotations.get(CONFIG_SOURCE) == SOURCE_FILE]
+    for sb in sorted(sandboxes, key=lambda s: _stop_rank(s.config.name)):
+        try:
+            for c in await runtime.list_containers(sb.id):
+                if c.state is ContainerState.RUNNING:
+                    await runtime.stop_container(c.id, grace)
+            await runtime.stop_pod_sandbox(sb.id)
+            await runtime.remove_pod_sandbox(sb.id)
+        except RuntimeFailure as err:
+            log.warning("static pod not stopped pod=%s err=%s", sb.config.name, err.message)
+    return len(sandboxes)
+
+
+def static_pod_log(runtime_root: Path, pod_name: str) -> Path | None:
+    """The newest CRI log file of the static pod ``pod_name`` (``kube-apiserver-<node>``), if any."""
+    logs = sorted(runtime_root.glob(f"logs/kube-system_{pod_name}_*/*/*.log"), key=lambda p: p.stat().st_mtime)
+    return logs[-1] if logs else None
+
+
+class StaticControlPlane:
+    """The control plane of one ``sampan up`` run as static pods of ``node`` (the first node)."""
+
+    def __init__(self, *, data_dir: Path, node: str, components: Sequence[str]) -> None:
+        self.manifest_dir = data_dir / "manifests"
+        self.runtime_root = data_dir / "kubelet" / node / "runtime"
+        self.node = node
+        self.components = tuple(components)
+
+    def log_path(self, component: str) -> Path | None:
+        """Where ``component``'s (``apiserver``, …) current output goes, once it started."""
+        pod = STATIC_COMPONENTS.get(component)
+        return static_pod_log(self.runtime_root, f"{pod}-{self.node}") if pod else None
+
+    async def stop(self) -> int:
+        return await stop_static_pods(self.runtime_root)
+
+
+def prepare_control_plane(specs: Sequence[ComponentSpec], *, data_dir: Path, first_node: str, runtime: str
+                          ) -> tuple[list[ComponentSpec], StaticControlPlane | None]:
+    """Write the control plane's manifests and return the specs the supervisor keeps (see
+    :func:`split_control_plane`) with the static control plane, or ``specs`` and None when no kubelet runs."""
+    plane = StaticControlPlane(data_dir=data_dir, node=first_node,
+                               components=[s.name for s in specs if s.name in STATIC_COMPONENTS])
+    kept, manifests = split_control_plane(specs, manifest_dir=plane.manifest_dir, runtime=runtime)
+    if not manifests:
+        return kept, None
+    write_manifests(plane.manifest_dir, manifests)
+    return kept, plane
