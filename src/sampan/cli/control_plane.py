@@ -8,6 +8,10 @@ lists ``kube-apiserver-<node>``, ``kube-controller-manager-<node>``, ``kube-sche
 logs`` reads their output. The other components (the kubelets themselves, later kube-proxy and DNS) stay
 with the supervisor.
 
+With ``--storage etcd`` and no ``--etcd-servers``, etcd itself is a static pod too (``etcd-<node>``, kubeadm's
+"stacked" etcd): one member on loopback, data in ``<data-dir>/etcd``, client port 2379 and peer port 2380
+when free (else free ones), and the API server is pointed at it.
+
 A kubelet leaves its containers running when it stops (so a restarted kubelet re-adopts them): stopping the
 cluster therefore ends with :func:`stop_static_pods`, which stops the static pods left on the first node's
 runtime — the scheduler and controller-manager first, the API server last.
@@ -51,6 +55,10 @@ def _flag(argv: Sequence[str], name: str) -> str | None:
     return argv[argv.index(name) + 1] if name in argv and argv.index(name) + 1 < len(argv) else None
 
 
+def _flag_value(argv: Sequence[str], prefix: str) -> str:
+    return next((a[len(prefix):] for a in argv if a.startswith(prefix)), "")
+
+
 def _http_probe(path: str, port: int, *, period: int, failure: int, initial: int, timeout: int = 15
                 ) -> dict[str, Any]:
     return {"httpGet": {"host": "127.0.0.1", "path": path, "port": port, "scheme": "HTTP"},
@@ -86,25 +94,42 @@ def _probes(component: str, argv: Sequence[str]) -> dict[str, Any]:
     return {}
 
 
-def split_control_plane(specs: Sequence[ComponentSpec], *, manifest_dir: Path, runtime: str
-                        ) -> tuple[list[ComponentSpec], dict[str, dict[str, Any]]]:
+def etcd_pod(*, node: str, data_dir: Path, client_port: int, peer_port: int, etcd: str = "etcd") -> dict[str, Any]:
+    """kubeadm's stacked etcd: one member named after the node, on loopback."""
+    client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
+    argv = [etcd, f"--name={node}", f"--data-dir={data_dir}", f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}", f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster={node}={peer}", "--initial-cluster-state=new", "--snapshot-count=10000"]
+    return static_pod("etcd", argv, probes={
+        "livenessProbe": _http_probe("/health", client_port, period=10, failure=8, initial=10),
+        "startupProbe": _http_probe("/health", client_port, period=1, failure=240, initial=0)})
+
+
+def split_control_plane(specs: Sequence[ComponentSpec], *, manifest_dir: Path, runtime: str,
+                        etcd: Mapping[str, Any] | None = None) -> tuple[list[ComponentSpec], dict[str, dict[str, Any]]]:
     """Move the control-plane components out of the supervisor's ``specs`` into static pod manifests
     (file name -> pod) for the first kubelet, which gets ``--pod-manifest-path`` (and, on a simulated node,
     ``--static-pod-runtime process``, so the control plane still runs for real). Without a kubelet to run
-    them the specs are returned unchanged. Paths in ``specs`` must be absolute (a container's cwd is /)."""
+    them the specs are returned unchanged. Paths in ``specs`` must be absolute (a container's cwd is /).
+    ``etcd``: a stacked etcd pod (:func:`etcd_pod`) to run too, the API server's ``--etcd-servers`` pointing
+    at its client URL."""
     from dataclasses import replace
 
     if not any(s.name == "kubelet" for s in specs):
         return list(specs), {}
     manifests: dict[str, dict[str, Any]] = {}
     kept: list[ComponentSpec] = []
+    etcd_url = ""
+    if etcd is not None:
+        manifests[f"{MANIFEST_PREFIX}etcd.yaml"] = dict(etcd)
+        etcd_url = str(_flag_value(etcd["spec"]["containers"][0]["command"], "--advertise-client-urls="))
     for spec in specs:
         pod_name = STATIC_COMPONENTS.get(spec.name)
         if pod_name is None:
             kept.append(spec)
             continue
-        manifests[f"{MANIFEST_PREFIX}{pod_name}.yaml"] = static_pod(pod_name, spec.argv,
-                                                                    probes=_probes(spec.name, spec.argv))
+        argv = (*spec.argv, "--etcd-servers", etcd_url) if spec.name == "apiserver" and etcd_url else spec.argv
+        manifests[f"{MANIFEST_PREFIX}{pod_name}.yaml"] = static_pod(pod_name, argv, probes=_probes(spec.name, argv))
     extra = ["--pod-manifest-path", str(manifest_dir)]
     if runtime != "process":
         extra += ["--static-pod-runtime", "process"]
@@ -185,20 +210,38 @@ class StaticControlPlane:
 
     def log_path(self, component: str) -> Path | None:
         """Where ``component``'s (``apiserver``, …) current output goes, once it started."""
-        pod = STATIC_COMPONENTS.get(component)
+        pod = STATIC_COMPONENTS.get(component, "etcd" if component == "etcd" else None)
         return static_pod_log(self.runtime_root, f"{pod}-{self.node}") if pod else None
 
     async def stop(self) -> int:
         return await stop_static_pods(self.runtime_root)
 
 
-def prepare_control_plane(specs: Sequence[ComponentSpec], *, data_dir: Path, first_node: str, runtime: str
-                          ) -> tuple[list[ComponentSpec], StaticControlPlane | None]:
+def stacked_etcd(*, data_dir: Path, node: str) -> dict[str, Any]:
+    """The etcd pod for a cluster in ``data_dir``; ValueError (one line) when etcd is not installed."""
+    import shutil
+
+    from sampan.cli.up import free_port, port_is_free
+
+    etcd = shutil.which("etcd")
+    if etcd is None:
+        raise ValueError("--storage etcd without --etcd-servers runs etcd as a static pod, but `etcd` is not "
+                         "on PATH (Debian: apt-get install etcd-server)")
+    client = 2379 if port_is_free(2379) else free_port()
+    peer = 2380 if port_is_free(2380) and client != 2380 else free_port()
+    return etcd_pod(node=node, data_dir=data_dir / "etcd", client_port=client, peer_port=peer, etcd=etcd)
+
+
+def prepare_control_plane(specs: Sequence[ComponentSpec], *, data_dir: Path, first_node: str, runtime: str,
+                          stacked_etcd_store: bool = False) -> tuple[list[ComponentSpec], StaticControlPlane | None]:
     """Write the control plane's manifests and return the specs the supervisor keeps (see
-    :func:`split_control_plane`) with the static control plane, or ``specs`` and None when no kubelet runs."""
-    plane = StaticControlPlane(data_dir=data_dir, node=first_node,
-                               components=[s.name for s in specs if s.name in STATIC_COMPONENTS])
-    kept, manifests = split_control_plane(specs, manifest_dir=plane.manifest_dir, runtime=runtime)
+    :func:`split_control_plane`) with the static control plane, or ``specs`` and None when no kubelet runs.
+    ``stacked_etcd_store``: also run etcd as a static pod and point the API server at it."""
+    names = [s.name for s in specs if s.name in STATIC_COMPONENTS]
+    has_kubelet = any(s.name == "kubelet" for s in specs)
+    etcd = stacked_etcd(data_dir=data_dir, node=first_node) if stacked_etcd_store and has_kubelet else None
+    plane = StaticControlPlane(data_dir=data_dir, node=first_node, components=[*names, *(["etcd"] if etcd else [])])
+    kept, manifests = split_control_plane(specs, manifest_dir=plane.manifest_dir, runtime=runtime, etcd=etcd)
     if not manifests:
         return kept, None
     write_manifests(plane.manifest_dir, manifests)

@@ -310,8 +310,12 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.nodes < 1:
         raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
-    if args.storage == "etcd" and not args.etcd_servers:
-        raise ValueError("--storage etcd needs --etcd-servers")
+    if args.storage == "etcd" and not args.etcd_servers:  # etcd runs as a static pod (sampan.cli.control_plane)
+        import shutil
+
+        if shutil.which("etcd") is None:
+            raise ValueError("--storage etcd without --etcd-servers runs etcd as a static pod, but `etcd` is not "
+                             "on PATH (Debian: apt-get install etcd-server)")
     from rich.console import Console
 
     console = Console(stderr=False)
@@ -338,7 +342,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="API server port on 127.0.0.1 (default 6443; 0 picks a free one)")
     p.add_argument("--storage", choices=("sqlite", "etcd", "memory"), default="sqlite",
                    help="storage backend (default sqlite)")
-    p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
+    p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd "
+                   "(default: run etcd as a static pod of the first node, as kubeadm does)")
     p.add_argument("--nodes", type=int, default=1, help="how many kubelets (nodes) to run (default 1)")
     p.add_argument("--runtime", choices=("process", "simulated"), default="process",
                    help="the kubelets' container runtime (default process)")

@@ -77,7 +77,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     all_names = [s.name for s in specs]
     # The control plane runs as static pods of the first kubelet (sampan.cli.control_plane).
     specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
-                                         runtime=options.runtime)
+                                         runtime=options.runtime,
+                                         stacked_etcd_store=options.storage == "etcd" and not options.etcd_servers)
     layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
     layout.pid_file.write_text(str(os.getpid()))
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
