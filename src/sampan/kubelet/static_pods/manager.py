@@ -202,7 +202,10 @@ class StaticPods:
         if mirror is None or not is_mirror_of(mirror, pod) or self._written.get(_uid(mirror)) == status:
             return
         self._written[_uid(mirror)] = status
+        writes = self._api.status.writes
         await self._api.status.update_status(mirror, status)
+        if self._api.status.writes == writes:  # not written (API server down?): the next pass retries
+            self._written.pop(_uid(mirror), None)
 
     async def _delete_mirror(self, mirror: Mapping[str, Any]) -> None:
         assert self._api is not None
