@@ -71,6 +71,9 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
         large_cluster_size_threshold=args.large_cluster_size_threshold,
         unhealthy_zone_threshold=args.unhealthy_zone_threshold,
         root_ca_file=args.root_ca_file or None,
+        allocate_node_cidrs=args.allocate_node_cidrs,
+        cluster_cidr=args.cluster_cidr,
+        node_cidr_mask_size=args.node_cidr_mask_size,
         **durations,
     )
 
@@ -144,4 +147,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--root-ca-file", default="",
                    help="PEM CA bundle published as ConfigMap kube-root-ca.crt in every namespace (default: the "
                    "kubeconfig's CA; none with a plain-HTTP API server, then ca.crt is empty)")
+    p.add_argument("--allocate-node-cidrs", type=_bool, nargs="?", const=True, default=False,
+                   help="give each Node a pod CIDR from --cluster-cidr (nodeipam controller; default false)")
+    p.add_argument("--cluster-cidr", default="100.64.0.0/16", help="pods' CIDR (default 100.64.0.0/16)")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix of each node's CIDR (default 24)")
     p.set_defaults(handler=_run)
