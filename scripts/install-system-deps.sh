@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "install-system-deps: need root to install: ${need[*]}" >&2

@@ -4,7 +4,8 @@ Flags keep the kubelet's names where upstream has them: ``--kubeconfig``, ``--ho
 ``--node-name``), ``--root-dir``, ``--node-status-update-frequency``, ``--node-lease-duration-seconds``,
 ``--port``, ``--max-pods``, ``--node-labels``; sampan adds ``--runtime process|simulated``,
 ``--cpu``/``--memory`` (capacity overrides), ``--address`` (the node's InternalIP, loopback only),
-``--pod-network auto|bridge|host`` and ``--pod-cidr`` (per-pod network namespaces, see docs/kubelet.md).
+``--pod-network auto|bridge|host`` and ``--pod-cidr`` (per-pod network namespaces, see docs/kubelet.md; without
+``--pod-cidr`` the Node's ``spec.podCIDR`` is awaited), ``--cluster-dns``, ``--cluster-domain``, ``--resolv-conf``.
 Bad flags give one line on stderr and exit code 2. Stopping the kubelet leaves its containers running;
 the next kubelet on the same ``--root-dir`` re-adopts them.
 """
@@ -66,7 +67,20 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         lease_renew_interval=renew if renew is not None else lease_duration / 4, address=args.address,
         port=args.port, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods,
         labels=_labels(args.node_labels), pod_network=args.pod_network, pod_cidr=args.pod_cidr,
+        cluster_dns=_cluster_dns(args.cluster_dns), cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf,
     )
+
+
+def _cluster_dns(text: str) -> tuple[str, ...]:
+    import ipaddress
+
+    servers = tuple(s.strip() for s in text.split(",") if s.strip())
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ValueError(f"--cluster-dns: {server!r} is not an IP address") from None
+    return servers
 
 
 async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
@@ -121,6 +135,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--pod-network", choices=POD_NETWORK_MODES, default="auto",
                    help="process runtime: auto = a network namespace and address per pod when root with "
                    "iproute2, else the host network; bridge = require it; host = never (default auto)")
-    p.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="pod addresses, inside 100.64.0.0/10; each "
-                   f"kubelet on one machine needs its own (default {DEFAULT_POD_CIDR})")
+    p.add_argument("--pod-cidr", default="", help="pod addresses, inside 100.64.0.0/10, overriding the Node's "
+                   "spec.podCIDR (default: wait for the podCIDR the controller-manager's node IPAM sets, e.g. "
+                   f"{DEFAULT_POD_CIDR})")
+    p.add_argument("--cluster-dns", default="", help="comma-separated nameservers of ClusterFirst pods (sampan up: "
+                   "100.96.0.10; default none: pods use the node's resolv.conf)")
+    p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain (default "
+                   "cluster.local)")
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf", help="the node's resolv.conf, for dnsPolicy "
+                   "Default and host search paths (default /etc/resolv.conf)")
     p.set_defaults(handler=_run)

@@ -33,9 +33,11 @@ from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.log_server import LogServer
-from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR, IPAMError, parse_pod_cidr
+from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
+from sampan.kubelet.network.node_cidr import wait_for_pod_cidr
+from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
-from sampan.kubelet.network.pod_network import make_pod_network
+from sampan.kubelet.network.pod_network import PodNetwork, make_pod_network, wants_pod_network
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
 from sampan.kubelet.node_status import (
     NodeIdentity,
@@ -85,18 +87,25 @@ class KubeletOptions:
     pod_network: str = "host"
     """``auto``: own netns + address per pod when root with iproute2, else host; ``bridge``: required;
     ``host``: every pod shares the node's network (the process runtime only; the CLI defaults to auto)."""
-    pod_cidr: str = DEFAULT_POD_CIDR
-    """Where pod addresses come from (inside 100.64.0.0/10); one distinct /24 per node on one machine."""
+    pod_cidr: str = ""
+    """Where pod addresses come from (inside 100.64.0.0/10), overriding the Node's ``spec.podCIDR``;
+    "" = wait for the Node's (set by the node IPAM controller)."""
+    cluster_dns: tuple[str, ...] = ()
+    """``--cluster-dns``: the nameservers of ClusterFirst pods (none: they get the node's resolv.conf)."""
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"
+    """The node's resolv.conf: the ``Default`` DNS policy and the host search paths (``--resolv-conf``)."""
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {self.runtime!r} (want one of {', '.join(RUNTIMES)})")
         if self.pod_network not in POD_NETWORK_MODES:
             raise ValueError(f"unknown pod network {self.pod_network!r} (want one of {', '.join(POD_NETWORK_MODES)})")
-        try:
-            parse_pod_cidr(self.pod_cidr)
-        except IPAMError as err:
-            raise ValueError(str(err)) from None
+        if self.pod_cidr:
+            try:
+                parse_pod_cidr(self.pod_cidr)
+            except IPAMError as err:
+                raise ValueError(str(err)) from None
         for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
@@ -109,7 +118,7 @@ class KubeletOptions:
 def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     if options.runtime == "simulated":
         return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
-    network = make_pod_network(options.pod_network, options.pod_cidr)
+    network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
     return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
                                                 network=network))
 
@@ -128,6 +137,9 @@ class Kubelet:
         self.options = options
         self.clock = clock or RealClock()
         self.runtime = runtime or make_runtime(options, self.clock)
+        self._cidr_pending = (runtime is None and options.runtime == "process" and not options.pod_cidr
+                              and wants_pod_network(options.pod_network))
+        """True until the Node's podCIDR is known and handed to the process runtime's network."""
         self.node: dict[str, Any] = {}
         self.ready = asyncio.Event()
         self.rejected: set[str] = set()
@@ -277,7 +289,8 @@ class Kubelet:
         self.workers = PodWorkers(self.runtime, sink=self.sink, volumes=self.volumes, clock=self.clock,
                                   options=PodWorkerOptions(sync_period=self.options.sync_period,
                                                            host_ip=self.options.address,
-                                                           node_allocatable=self.allocatable))
+                                                           node_allocatable=self.allocatable,
+                                                           pod_files=self._pod_files()))
         self.lease = NodeLease(leases, node_name=self.options.node_name, clock=self.clock,
                                options=LeaseOptions(duration=self.options.node_lease_duration,
                                                     renew_interval=self.options.lease_renew_interval))
@@ -301,6 +314,8 @@ class Kubelet:
                 log.warning("node registration failed, retrying node=%s err=%s", self.options.node_name, err)
                 await self.clock.sleep(RETRY_PERIOD)
         self.lease.node_uid = str((self.node.get("metadata") or {}).get("uid", ""))
+        if self._cidr_pending:
+            await self._take_node_cidr(nodes)
         tg.create_task(recorder.run(), name="kubelet-events")
         tg.create_task(self.lease.run(), name="kubelet-lease")
         tg.create_task(self._status_loop(nodes), name="kubelet-node-status")
@@ -314,6 +329,28 @@ class Kubelet:
             log.info("removed orphaned pod sandboxes count=%d", removed)
         self.ready.set()
         log.info("kubelet ready node=%s port=%d", self.options.node_name, self.log_server.port)
+
+    def _pod_files(self) -> PodNetworkFiles | None:
+        """/etc/hosts, /etc/resolv.conf and service variables: for the process runtime only (hollow
+        simulated nodes run nothing that could read them)."""
+        if self.options.runtime != "process":
+            return None
+        services = self.sources.services
+        return PodNetworkFiles(self.options.root_dir / "pods", cluster_dns=self.options.cluster_dns,
+                               cluster_domain=self.options.cluster_domain, resolv_conf=self.options.resolv_conf,
+                               services=lambda namespace: services.namespaced(namespace).list())
+
+    async def _take_node_cidr(self, nodes: ResourceClient) -> None:
+        cidr = await wait_for_pod_cidr(nodes, self.options.node_name, clock=self.clock, period=RETRY_PERIOD)
+        if isinstance(self.runtime, ProcessRuntime):
+            self.runtime.set_network(PodNetwork(cidr))
+        self._cidr_pending = False
+        log.info("pod network from the node's pod CIDR node=%s cidr=%s", self.options.node_name, cidr)
+        try:
+            await nodes.patch(self.options.node_name,
+                              {"metadata": {"annotations": {"sampan.io/pod-network": f"bridge {cidr}"}}})
+        except errors.APIError as err:
+            log.warning("could not annotate the node's pod network err=%s", err)
 
     async def _stop(self) -> None:
         with contextlib.suppress(Exception):
