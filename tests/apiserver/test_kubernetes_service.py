@@ -33,10 +33,12 @@ async def test_kubernetes_service_shape(api: API) -> None:
     svc = (await api.get("/api/v1/namespaces/default/services/kubernetes")).body
     assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
     spec = svc["spec"]
-    assert spec["clusterIP"] == "100.96.0.1" and spec["clusterIPs"] == ["100.96.0.1"]
+    assert spec["clusterIP"] == "100.96.0.1"
+    assert spec["clusterIPs"] == ["100.96.0.1"]
     port = api.server.server.port
     assert spec["ports"] == [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]
-    assert spec["type"] == "ClusterIP" and spec["sessionAffinity"] == "None"
+    assert spec["type"] == "ClusterIP"
+    assert spec["sessionAffinity"] == "None"
     ep = (await api.get("/api/v1/namespaces/default/endpoints/kubernetes")).body
     assert ep["metadata"]["labels"] == {"endpointslice.kubernetes.io/skip-mirror": "true"}
     assert ep["subsets"] == [{"addresses": [{"ip": "127.0.0.1"}],

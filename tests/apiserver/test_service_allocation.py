@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import shutil
 from typing import Any
 
-import aiohttp
+import pytest
+
 from sampan.apiserver.services import hooks
 from sampan.apiserver.services.ranges import StoredRange
 from tests.apiserver.conftest import API
@@ -34,7 +36,8 @@ async def test_cluster_ip_allocated_from_the_range_with_upstream_defaults(api: A
     assert ip in ipaddress.ip_network("100.96.0.0/16")
     assert str(ip) not in ("100.96.0.1", "100.96.0.10")
     assert spec["clusterIPs"] == [spec["clusterIP"]]
-    assert spec["ipFamilies"] == ["IPv4"] and spec["ipFamilyPolicy"] == "SingleStack"
+    assert spec["ipFamilies"] == ["IPv4"]
+    assert spec["ipFamilyPolicy"] == "SingleStack"
     assert "nodePort" not in spec["ports"][0]
 
 
@@ -47,7 +50,8 @@ async def test_twenty_concurrent_creates_get_twenty_distinct_ips(api: API) -> No
 
 async def test_explicit_ip_honoured_and_in_use_is_422(api: API) -> None:
     r = await api.post(SVCS, service("a", ip="100.96.5.5"))
-    assert r.status == 201 and r.body["spec"]["clusterIP"] == "100.96.5.5"
+    assert r.status == 201
+    assert r.body["spec"]["clusterIP"] == "100.96.5.5"
     r = await api.post(SVCS, service("b", ip="100.96.5.5"))
     assert r.status == 422, r.body
     assert r.body["reason"] == "Invalid"
@@ -132,7 +136,8 @@ async def test_type_changes_allocate_and_release(api: API) -> None:
     r = await api.request("PATCH", f"{SVCS}/t", {"spec": {"type": "ExternalName", "externalName": "example.com"}},
                           headers={"Content-Type": "application/merge-patch+json"})
     assert r.status == 200, r.body
-    assert "clusterIP" not in r.body["spec"] and "ipFamilies" not in r.body["spec"]
+    assert "clusterIP" not in r.body["spec"]
+    assert "ipFamilies" not in r.body["spec"]
     assert (await api.post(SVCS, service("t3", ip="100.96.9.9"))).status == 201
     # and back: a new address
     r = await api.request("PATCH", f"{SVCS}/t", {"spec": {"type": "ClusterIP", "externalName": None}},
@@ -144,7 +149,8 @@ async def test_type_changes_allocate_and_release(api: API) -> None:
 async def test_headless_and_external_name(api: API) -> None:
     r = await api.post(SVCS, service("h", ip="None"))
     assert r.status == 201, r.body
-    assert r.body["spec"]["clusterIP"] == "None" and r.body["spec"]["clusterIPs"] == ["None"]
+    assert r.body["spec"]["clusterIP"] == "None"
+    assert r.body["spec"]["clusterIPs"] == ["None"]
     assert r.body["spec"]["ipFamilyPolicy"] == "SingleStack"
     body = service("hs", ip="None")
     del body["spec"]["selector"]
@@ -155,7 +161,8 @@ async def test_headless_and_external_name(api: API) -> None:
     r = await api.post(SVCS, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
                               "spec": {"type": "ExternalName", "externalName": "example.com"}})
     assert r.status == 201, r.body
-    assert "clusterIP" not in r.body["spec"] and "ipFamilies" not in r.body["spec"]
+    assert "clusterIP" not in r.body["spec"]
+    assert "ipFamilies" not in r.body["spec"]
 
 
 async def test_single_stack_cluster_refuses_dual_stack(api: API) -> None:
@@ -171,7 +178,8 @@ async def test_dry_run_allocates_nothing(api: API) -> None:
     before = await api.snapshot()
     r = await api.post(SVCS, service("dry", stype="NodePort"), dryRun="All")
     assert r.status == 201, r.body
-    assert r.body["spec"]["clusterIP"] and r.body["spec"]["ports"][0]["nodePort"]
+    assert r.body["spec"]["clusterIP"]
+    assert r.body["spec"]["ports"][0]["nodePort"]
     assert await api.snapshot() == before
 
 
@@ -197,9 +205,30 @@ async def test_two_allocators_on_one_store_never_share_an_address(api: API) -> N
     assert set(got) <= await mine.ips.allocated()
 
 
-async def test_kubectl_style_errors_are_statuses(api: API) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(api.url + SVCS, json=service("x", ip="100.96.0.0")) as r:
-            assert r.status == 422
-            body = await r.json()
-            assert body["kind"] == "Status" and body["code"] == 422
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+async def test_kubectl_create_service_and_expose(api: API) -> None:
+    """The real kubectl (protobuf bodies for ``create service``): an address in use is its 422 message."""
+    kubeconfig = str(api.server.kubeconfig)
+
+    async def kubectl(*args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec("kubectl", "--kubeconfig", kubeconfig, *args,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode or 0, out.decode()
+
+    code, out = await kubectl("create", "service", "nodeport", "np", "--tcp=80:8080", "--node-port=30555")
+    assert code == 0, out
+    code, out = await kubectl("create", "service", "clusterip", "one", "--clusterip=100.96.8.8", "--tcp=80")
+    assert code == 0, out
+    code, out = await kubectl("create", "service", "clusterip", "two", "--clusterip=100.96.8.8", "--tcp=80")
+    assert code != 0
+    assert ('Service "two" is invalid: spec.clusterIPs: Invalid value: []string{"100.96.8.8"}: failed to '
+            "allocate IP 100.96.8.8: provided IP is already allocated") in out
+    code, out = await kubectl("get", "svc", "np", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}")
+    assert code == 0, out
+    ip, port = out.split()
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network("100.96.0.0/16")
+    assert port == "30555"
+    code, out = await kubectl("get", "svc", "np")
+    assert code == 0
+    assert "80:30555/TCP" in out

@@ -18,7 +18,8 @@ def _repair(api: API, leak_repairs: int = 3) -> Repair:
     ctx = api.server.context
     allocators = hooks.allocators(ctx)
     services = ctx.scope("", "v1", "services")
-    assert allocators is not None and services is not None
+    assert allocators is not None
+    assert services is not None
     return Repair(ctx.store, services, allocators, clock=ctx.clock, interval=1.0, leak_repairs=leak_repairs)
 
 
@@ -38,14 +39,16 @@ async def test_leaked_ip_and_port_freed_after_three_runs(api: API) -> None:
     await allocators.ports.allocate(31555)
     repair = _repair(api)
     first = await repair.run_once()
-    assert first.freed == 0 and first.leaked == 2
+    assert first.freed == 0
+    assert first.leaked == 2
     assert "100.96.44.44" in await allocators.ips.allocated()
     await repair.run_once()
     third = await repair.run_once()
     assert third.freed == 2
     assert "100.96.44.44" not in await allocators.ips.allocated()
     assert 31555 not in await allocators.ports.allocated()
-    assert kept_ip in await allocators.ips.allocated() and kept_port in await allocators.ports.allocated()
+    assert kept_ip in await allocators.ips.allocated()
+    assert kept_port in await allocators.ports.allocated()
     # the freed values are allocatable again
     r = await api.post(SVCS, _svc("again", clusterIP="100.96.44.44", type="NodePort",
                                   ports=[{"port": 80, "nodePort": 31555}]))
@@ -75,7 +78,8 @@ async def test_lost_allocation_is_marked(api: API) -> None:
     await allocators.ports.release([port])
     result = await _repair(api).run_once()
     assert result.marked == 2
-    assert ip in await allocators.ips.allocated() and port in await allocators.ports.allocated()
+    assert ip in await allocators.ips.allocated()
+    assert port in await allocators.ports.allocated()
     r = await api.post(SVCS, _svc("clash", clusterIP=ip))
     assert r.status == 422
 

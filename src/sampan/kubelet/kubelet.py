@@ -314,11 +314,11 @@ class Kubelet:
                 log.warning("node registration failed, retrying node=%s err=%s", self.options.node_name, err)
                 await self.clock.sleep(RETRY_PERIOD)
         self.lease.node_uid = str((self.node.get("metadata") or {}).get("uid", ""))
-        if self._cidr_pending:
-            await self._take_node_cidr(nodes)
         tg.create_task(recorder.run(), name="kubelet-events")
         tg.create_task(self.lease.run(), name="kubelet-lease")
         tg.create_task(self._status_loop(nodes), name="kubelet-node-status")
+        if self._cidr_pending:  # heartbeats go on meanwhile; no pod starts without its network
+            await self._take_node_cidr(nodes)
         self.sources.pods.add_event_handler(EventHandlerFuncs(
             on_add_func=self._on_pod, on_update_func=lambda _old, new: self._on_pod(new),
             on_delete_func=self._on_pod_delete))

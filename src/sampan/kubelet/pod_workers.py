@@ -42,6 +42,7 @@ from sampan.kubelet.containers import (
     sandbox_config,
     spec_hash,
 )
+from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
 from sampan.kubelet.runtime.interface import (
     ContainerState,
@@ -53,7 +54,6 @@ from sampan.kubelet.runtime.interface import (
 )
 from sampan.kubelet.status_manager import PodStatusSink, pod_key
 from sampan.kubelet.volumes.manager import VolumeManager
-from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.volumes.objects import VolumeError
 
 log = logging.getLogger(__name__)

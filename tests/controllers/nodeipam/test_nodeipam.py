@@ -29,8 +29,12 @@ async def _cidrs(client: Client) -> dict[str, str]:
 
 def test_cidr_set() -> None:
     s = CIDRSet.parse("100.64.0.0/16", 24)
-    assert s.size == 256 and s.cidr(0) == "100.64.0.0/24" and s.cidr(3) == "100.64.3.0/24"
-    assert s.index("100.64.7.0/24") == 7 and s.index("100.65.0.0/24") is None and s.index("100.64.0.0/25") is None
+    assert s.size == 256
+    assert s.cidr(0) == "100.64.0.0/24"
+    assert s.cidr(3) == "100.64.3.0/24"
+    assert s.index("100.64.7.0/24") == 7
+    assert s.index("100.65.0.0/24") is None
+    assert s.index("100.64.0.0/25") is None
     assert s.next_free({0, 1, 3}) == 2
     with pytest.raises(ValueError):
         CIDRSet.parse("100.64.0.0/16", 8)

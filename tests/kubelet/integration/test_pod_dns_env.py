@@ -79,7 +79,8 @@ async def test_resolv_conf_hosts_and_service_env(inproc_apiserver: InProcessAPIS
     async with kubelet(inproc_apiserver, options) as (client, k):
         await asyncio.wait_for(k.ready.wait(), 20)
         services = await client.resource("v1", "services")
-        web = await services.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-front", "namespace": "default"},
+        web = await services.create({"apiVersion": "v1", "kind": "Service",
+                                     "metadata": {"name": "web-front", "namespace": "default"},
                                      "spec": {"selector": {"app": "web"},
                                               "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
         ip = web["spec"]["clusterIP"]
@@ -103,16 +104,20 @@ async def test_resolv_conf_hosts_and_service_env(inproc_apiserver: InProcessAPIS
         assert "\tdb.backend.default.svc.cluster.local\tdb\n" in hosts
         assert hosts.endswith("# Entries added by HostAliases.\n100.64.9.9\tfoo.local\n")
         env = report["env"]
-        assert env["WEB_FRONT_SERVICE_HOST"] == ip and env["WEB_FRONT_SERVICE_PORT"] == "80"
-        assert env["WEB_FRONT_SERVICE_PORT_HTTP"] == "80" and env["WEB_FRONT_PORT"] == f"tcp://{ip}:80"
+        assert env["WEB_FRONT_SERVICE_HOST"] == ip
+        assert env["WEB_FRONT_SERVICE_PORT"] == "80"
+        assert env["WEB_FRONT_SERVICE_PORT_HTTP"] == "80"
+        assert env["WEB_FRONT_PORT"] == f"tcp://{ip}:80"
         assert env["WEB_FRONT_PORT_80_TCP_ADDR"] == ip
-        assert env["KUBERNETES_SERVICE_HOST"] == "100.96.0.1" and env["KUBERNETES_SERVICE_PORT"] == "443"
+        assert env["KUBERNETES_SERVICE_HOST"] == "100.96.0.1"
+        assert env["KUBERNETES_SERVICE_PORT"] == "443"
         assert env["API"] == "100.96.0.1:443"
         other = await pod_report(inproc_apiserver, "nolinks")
         assert other["resolv"] == "search x.example\nnameserver 100.96.0.53\n"
-        assert "WEB_FRONT_SERVICE_HOST" not in other["env"] and other["env"]["KUBERNETES_SERVICE_HOST"] == "100.96.0.1"
+        assert "WEB_FRONT_SERVICE_HOST" not in other["env"]
+        assert other["env"]["KUBERNETES_SERVICE_HOST"] == "100.96.0.1"
         # the host's files are untouched
-        assert "db.backend" not in Path("/etc/hosts").read_text()
+        assert "db.backend" not in await asyncio.to_thread(Path("/etc/hosts").read_text)
 
 
 @pytest.mark.skipif(bool(unavailable_reason()), reason="pod network needs root and iproute2")

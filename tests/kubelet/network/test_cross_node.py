@@ -5,6 +5,7 @@ machine is rejected by the guard, and the guard goes with the last bridge."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,15 @@ pytestmark = needs_netns
 
 CIDR_A = "100.127.248.0/24"
 CIDR_B = "100.127.249.0/24"
+
+
+async def in_netns(netns: str, script: str, *args: str) -> str:
+    """Run a Python ``script`` inside a pod's namespace; its stdout, stripped."""
+    proc = await asyncio.create_subprocess_exec("ip", "netns", "exec", netns, PY, "-c", script, *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    return out.decode().strip()
 
 
 def nft_has_guard() -> bool:
@@ -48,7 +58,8 @@ async def test_pods_of_two_nodes_reach_each_other_flat(nodes: tuple[NetNode, Net
     server_sid = await b.sandbox("server")
     client_sid = await a.sandbox("client")
     server_ip, client_ip = await b.ip(server_sid), await a.ip(client_sid)
-    assert server_ip.startswith("100.127.249.") and client_ip.startswith("100.127.248.")
+    assert server_ip.startswith("100.127.249.")
+    assert client_ip.startswith("100.127.248.")
     # a one-shot TCP server in node b's pod that answers with the peer address it saw
     script = ("import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
               "s.bind(('0.0.0.0',9090));s.listen()\n"
@@ -58,11 +69,10 @@ async def test_pods_of_two_nodes_reach_each_other_flat(nodes: tuple[NetNode, Net
               "for _ in range(100):\n"
               " try:\n  c=socket.create_connection((sys.argv[1],9090),timeout=2);print(c.recv(100).decode());break\n"
               " except OSError: time.sleep(0.05)\n")
-    done = subprocess.run(["ip", "netns", "exec", _in_netns(a, client_sid), PY, "-c", client, server_ip],
-                          capture_output=True, text=True, timeout=30)
-    assert done.stdout.strip() == client_ip, done.stderr  # no NAT: the server saw the pod's own address
-    with open(f"/proc/sys/net/ipv4/conf/{a.network.bridge}/forwarding") as fh:
-        assert fh.read().strip() == "1"
+    done = await in_netns(_in_netns(a, client_sid), client, server_ip)
+    assert done == client_ip  # no NAT: the server saw the pod's own address
+    flag = await asyncio.to_thread(Path(f"/proc/sys/net/ipv4/conf/{a.network.bridge}/forwarding").read_text)
+    assert flag.strip() == "1"
     assert nft_has_guard()
 
 
@@ -90,13 +100,12 @@ async def test_pod_traffic_to_other_interfaces_is_rejected(nodes: tuple[NetNode,
              "try:\n socket.create_connection(('100.127.247.5',80),timeout=5);print('connected')\n"
              "except ConnectionRefusedError: print('refused')\n"
              "except OSError as e: print(type(e).__name__)\n")
-    done = subprocess.run(["ip", "netns", "exec", f"sampan-{sid[:12]}", PY, "-c", probe], capture_output=True,
-                          text=True, timeout=30)
-    assert done.stdout.strip() == "refused", (done.stdout, done.stderr)  # at once, by the guard (not a timeout)
+    done = await in_netns(f"sampan-{sid[:12]}", probe)
+    assert done == "refused"  # at once, by the guard (not a timeout)
 
 
 async def test_guard_removed_with_the_last_bridge(nodes: tuple[NetNode, NetNode]) -> None:
-    a, b = nodes
+    a, _b = nodes
     sid = await a.sandbox("only")
     assert nft_has_guard() or not forwarding.sampan_bridges()
     await a.runtime.remove_pod_sandbox(sid)

@@ -25,8 +25,8 @@ def resolv(p: dict[str, Any], cluster_dns: tuple[str, ...] = ("100.96.0.10",)) -
 
 
 def test_parse_resolv_conf() -> None:
-    assert HOST == DNSConfig(("192.0.2.53", "192.0.2.54"), ("corp.example", "lab.example"),
-                             ("timeout:2", "attempts:3"))
+    assert DNSConfig(("192.0.2.53", "192.0.2.54"), ("corp.example", "lab.example"),
+                             ("timeout:2", "attempts:3")) == HOST
 
 
 def test_cluster_first_is_the_default() -> None:

@@ -65,7 +65,8 @@ def test_sampan_up_gives_each_node_its_own_pod_cidr_through_node_ipam(tmp_path: 
     assert all(spec.argv[spec.argv.index("--cluster-dns") + 1] == "100.96.0.10" for spec in specs)
     all_specs, _ = component_specs(UpOptions(data_dir=tmp_path, nodes=1), {"apiserver", "controller-manager"})
     cm = next(s for s in all_specs if s.name == "controller-manager").argv
-    assert "--allocate-node-cidrs" in cm and cm[cm.index("--cluster-cidr") + 1] == "100.64.0.0/16"
+    assert "--allocate-node-cidrs" in cm
+    assert cm[cm.index("--cluster-cidr") + 1] == "100.64.0.0/16"
     assert cm[cm.index("--node-cidr-mask-size") + 1] == "24"
     api = next(s for s in all_specs if s.name == "apiserver").argv
     assert api[api.index("--service-cluster-ip-range") + 1] == "100.96.0.0/16"

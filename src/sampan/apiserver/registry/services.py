@@ -84,7 +84,8 @@ class ServiceStrategy(BaseStrategy):
 
     def prepare_for_update(self, obj: Object, old: Object) -> None:
         spec, prev = as_dict(obj.get("spec")), as_dict(old.get("spec"))
-        if spec and not spec.get("ipFamilyPolicy") and prev.get("ipFamilyPolicy") and spec.get("type") != "ExternalName":
+        keeps_policy = spec.get("type") != "ExternalName" and prev.get("ipFamilyPolicy")
+        if spec and not spec.get("ipFamilyPolicy") and keeps_policy:
             spec["ipFamilyPolicy"] = prev["ipFamilyPolicy"]
         # A PUT without the allocated cluster IP or node ports keeps them (upstream patchAllocatedValues).
         if spec and not spec.get("clusterIP") and prev.get("clusterIP") and spec.get("type") != "ExternalName":
@@ -170,9 +171,8 @@ def drop_type_dependent_fields(spec: dict[str, Any], prev: dict[str, Any]) -> No
     it): cluster IPs and families going to ExternalName, node ports leaving NodePort/LoadBalancer, the
     health-check port when no longer needed, and the LoadBalancer-only fields."""
     stype, prev_type = spec.get("type"), prev.get("type")
-    if stype == prev_type:
-        if not (stype == "LoadBalancer" and spec.get("externalTrafficPolicy") != "Local"):
-            return
+    if stype == prev_type and not (stype == "LoadBalancer" and spec.get("externalTrafficPolicy") != "Local"):
+        return
     if stype == "ExternalName" and prev_type != "ExternalName":
         for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
             if spec.get(key) == prev.get(key):
@@ -184,9 +184,9 @@ def drop_type_dependent_fields(spec: dict[str, Any], prev: dict[str, Any]) -> No
             for port in as_list(spec.get("ports")):
                 if isinstance(port, dict):
                     port.pop("nodePort", None)
-    if not (stype == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"):
-        if spec.get("healthCheckNodePort") == prev.get("healthCheckNodePort"):
-            spec.pop("healthCheckNodePort", None)
+    needs_health_check = stype == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+    if not needs_health_check and spec.get("healthCheckNodePort") == prev.get("healthCheckNodePort"):
+        spec.pop("healthCheckNodePort", None)
     if stype != "LoadBalancer" and prev_type == "LoadBalancer":
         for key in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
             if spec.get(key) == prev.get(key):

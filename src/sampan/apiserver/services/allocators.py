@@ -143,7 +143,7 @@ class ServiceAllocators:
         for rng, values in ((self.ips, ips), (self.ports, ports)):
             if values:
                 try:
-                    await rng.release(values)  # type: ignore[arg-type]
+                    await rng.release(values)
                 except Exception:
                     log.warning("could not release values, the repair loop will key=%s values=%s", rng.key, values,
                                 exc_info=True)
@@ -176,8 +176,8 @@ class ServiceAllocators:
                 await self.ips.allocate(requested, dry=txn.dry)
             except AllocationError as err:
                 shown = ", ".join(f'"{ip}"' for ip in (spec.get("clusterIPs") or [requested]))
-                raise _invalid(svc, "spec.clusterIPs",
-                               f"Invalid value: []string{{{shown}}}: failed to allocate IP {requested}: {err}") from None
+                message = f"Invalid value: []string{{{shown}}}: failed to allocate IP {requested}: {err}"
+                raise _invalid(svc, "spec.clusterIPs", message) from None
             ip = requested
         else:
             try:

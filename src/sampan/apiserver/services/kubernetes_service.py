@@ -65,7 +65,8 @@ def desired_endpoints(members: list[Member]) -> dict[str, Any]:
     by_port: dict[int, list[str]] = {}
     for ip, port in sorted(members):
         by_port.setdefault(port, []).append(ip)
-    subsets = [{"addresses": [{"ip": ip} for ip in ips], "ports": _ports(port)} for port, ips in sorted(by_port.items())]
+    subsets = [{"addresses": [{"ip": ip} for ip in ips], "ports": _ports(port)}
+               for port, ips in sorted(by_port.items())]
     obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
                            "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {SKIP_MIRROR_LABEL: "true"}}}
     if subsets:

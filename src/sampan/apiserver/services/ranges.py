@@ -49,11 +49,18 @@ class RangeFull(AllocationError):
 class Domain(Protocol):
     """How values map to bitmap offsets."""
 
-    kind: str
-    """``IP`` or ``port`` (used in upstream's messages)."""
-    size: int
-    text: str
-    """The range as its flag writes it (``100.96.0.0/16``, ``30000-32767``)."""
+    @property
+    def kind(self) -> str:
+        """``IP`` or ``port`` (used in upstream's messages)."""
+        ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def text(self) -> str:
+        """The range as its flag writes it (``100.96.0.0/16``, ``30000-32767``)."""
+        ...
 
     def offset(self, value: str | int) -> int | None:
         """The value's offset, or None when outside the range."""
@@ -247,7 +254,7 @@ class StoredRange:
         def take(bitmap: Bitmap) -> bool:
             offset = bitmap.next_free(exclude=self.reserved)
             if offset is None:
-                raise RangeFull(f"range is full")
+                raise RangeFull("range is full")
             chosen[:] = [offset]
             bitmap.set(offset)
             return not dry

@@ -64,14 +64,14 @@ def _unique(items: Iterable[str]) -> list[str]:
 def _merge_options(base: Iterable[str], extra: Iterable[Mapping[str, Any]]) -> list[str]:
     """Upstream ``mergeDNSOptions``: options by name, later (dnsConfig) values winning, order kept."""
     merged: dict[str, str | None] = {}
-    for opt in base:
-        name, sep, value = opt.partition(":")
+    for text in base:
+        name, sep, value = text.partition(":")
         merged[name] = value if sep else None
     for opt in extra:
         if not isinstance(opt, Mapping) or not opt.get("name"):
             continue
-        value = opt.get("value")
-        merged[str(opt["name"])] = str(value) if value is not None else None
+        given = opt.get("value")
+        merged[str(opt["name"])] = str(given) if given is not None else None
     return [name if value is None else f"{name}:{value}" for name, value in merged.items()]
 
 

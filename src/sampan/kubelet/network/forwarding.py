@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import shutil
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,7 @@ async def enable(bridge: str) -> None:
     if code != 0:
         raise ForwardingError(f"installing the nftables guard: {out}")
     try:
-        with open(f"/proc/sys/net/ipv4/conf/{bridge}/forwarding", "w", encoding="ascii") as fh:
-            fh.write("1")
+        await asyncio.to_thread(Path(f"/proc/sys/net/ipv4/conf/{bridge}/forwarding").write_text, "1")
     except OSError as err:
         raise ForwardingError(f"enabling forwarding on {bridge}: {err}") from None
 

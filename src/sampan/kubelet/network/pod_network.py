@@ -10,8 +10,9 @@ finds them again):
 
 ``teardown`` removes both and releases the address; when the last address of the CIDR is released the
 bridge goes too. The bridge forwards to the other nodes' bridges (:mod:`.forwarding`: flat pod-to-pod
-traffic across the nodes of this machine, nothing leaves it). A failed setup is rolled back. Nothing outside the bridge, its subnet route, the veths
-and the namespaces is ever touched.
+traffic across the nodes of this machine, nothing leaves it). A failed setup is rolled back. Nothing
+outside the bridge (and its forwarding flag), its subnet route, the veths, the namespaces and the
+forwarding guard is ever touched.
 
 Allocation state lives per CIDR under ``state_dir`` (default ``/run/sampan/network``: tmpfs, gone at
 reboot like the namespaces), shared by every process using that CIDR on the machine; allocating or
