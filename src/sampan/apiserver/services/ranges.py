@@ -178,6 +178,8 @@ class StoredRange:
         self.reserved = frozenset(reserved)
         """Offsets :meth:`allocate_next` never hands out (an explicit request may take them)."""
         self._lock = asyncio.Lock()
+        self._cached: tuple[Bitmap, int] | None = None
+        """The bitmap as this process last wrote it, with that write's revision (may be stale)."""
 
     # -- stored form ------------------------------------------------------------------------------
 
@@ -207,20 +209,41 @@ class StoredRange:
 
     async def change(self, mutate: Callable[[Bitmap], bool]) -> Bitmap:
         """Apply ``mutate`` (returns whether it changed anything; may raise to abort) to the stored bitmap
-        with compare-and-swap, retrying on concurrent writers; the bitmap as written."""
+        with compare-and-swap, retrying on concurrent writers; the bitmap as written.
+
+        The bitmap this process last wrote (and its revision) is tried first, saving a read; the CAS
+        fails if anyone wrote since, and then the stored one is read. A refusal (``mutate`` raising) or a
+        no-op decided on that cached copy is only believed after a fresh read confirms it."""
         async with self._lock:
-            for _ in range(MAX_CAS_ATTEMPTS):
-                bitmap, rev = await self.snapshot()
-                if not mutate(bitmap):
+            for attempt in range(MAX_CAS_ATTEMPTS):
+                cached = self._cached if attempt == 0 else None
+                if cached is not None:
+                    bitmap, rev = Bitmap(cached[0].size, cached[0].bits), cached[1]
+                else:
+                    bitmap, rev = await self.snapshot()
+                try:
+                    changed = mutate(bitmap)
+                except AllocationError:
+                    if cached is not None:
+                        continue
+                    raise
+                if not changed:
+                    if cached is not None:
+                        continue
                     return bitmap
                 try:
                     if rev == 0:
-                        await self.store.create(self.key, self._encode(bitmap))
+                        written = await self.store.create(self.key, self._encode(bitmap))
                     else:
-                        await self.store.update(self.key, self._encode(bitmap), expected_mod_revision=rev)
-                    return bitmap
+                        written = await self.store.update(self.key, self._encode(bitmap), expected_mod_revision=rev)
                 except (Conflict, KeyExists, KeyNotFound):
+                    self._cached = None
                     continue
+                except BaseException:
+                    self._cached = None
+                    raise
+                self._cached = (bitmap, written)
+                return bitmap
         raise AllocationError(f"the range at {self.key} is being changed too often; try again")
 
     # -- operations -------------------------------------------------------------------------------
