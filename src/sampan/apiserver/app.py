@@ -302,9 +302,9 @@ class APIServer:
             self._storage = None
 
     async def run(self) -> None:
-        """Serve until cancelled."""
-        await self.start()
+        """Serve until cancelled (also while still starting: whatever started is stopped)."""
         try:
+            await self.start()
             await asyncio.Event().wait()
         finally:
             await self.stop()
