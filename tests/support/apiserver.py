@@ -159,6 +159,10 @@ async def run_apiserver_inprocess(
             stack.push_async_exit(cluster)
             etcd_servers = tuple(cluster.client_urls)
         options = StorageOptions(backend=storage, data_dir=workdir / "data", etcd_servers=etcd_servers)
+        # the master lease is renewed every endpoint_reconciler_interval: keep the store still during tests
+        # that compare store snapshots, unless a test asks for renewals
+        config.setdefault("endpoint_reconciler_interval", 3600.0)
+        config.setdefault("master_lease_ttl", 7200.0)
         cfg = APIServerConfig(port=0, storage=options, **config)
         server = APIServer(cfg)
         await server.start()

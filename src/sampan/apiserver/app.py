@@ -46,12 +46,22 @@ from sampan.apiserver.metrics import APIMetrics
 from sampan.apiserver.registry.catalog import Catalog
 from sampan.apiserver.registry.conversion import storage_gv, view_for
 from sampan.apiserver.responses import error_middleware
+from sampan.apiserver.services import hooks as service_hooks
+from sampan.apiserver.services.allocators import ServiceAllocators
+from sampan.apiserver.services.kubernetes_service import KubernetesService
+from sampan.apiserver.services.repair import Repair
 from sampan.storage import Storage
 from sampan.storage.compactor import Compactor, CompactorOptions
 from sampan.storage.factory import open_storage
 
 log = logging.getLogger(__name__)
 
+SERVING_PORT_KEY = "serving-port"
+"""``ctx.extras`` key of a future resolved with the bound port once the server listens."""
+KUBERNETES_SERVICE_KEY = "kubernetes-service"
+"""``ctx.extras`` key of the :class:`KubernetesService` keeping ``default/kubernetes``."""
+BOOTSTRAP_TIMEOUT = 5.0
+"""Seconds ``APIServer.start`` waits for the ``kubernetes`` Service's first round."""
 SHUTDOWN_TIMEOUT = 5.0
 MAX_LINE = 64 * 1024
 """Seconds a stopping server waits for in-flight requests (watches are ended at once)."""
@@ -123,6 +133,8 @@ def build_app(
         metrics = APIMetrics(kind_of=lambda g, v, r: (s.info.kind if (s := catalog.lookup(g, v, r)) else None))
     store = metrics.instrument(storage)
     ctx = build_context(config, store, clock=clock, catalog=catalog, metrics=metrics)
+    service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,
+                                                       node_port_range=config.service_node_port_range))
     app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx
 
@@ -170,6 +182,7 @@ def _background(ctx: ServerContext) -> Any:
         try:
             await ensure_system_namespaces(ctx, config.system_namespaces)
             await priority.ensure_builtin(ctx)
+            tasks.extend(_service_tasks(ctx))
             yield
         finally:
             for t in tasks:
@@ -179,6 +192,36 @@ def _background(ctx: ServerContext) -> Any:
                     await t
 
     return run
+
+
+def _ip_of(address: str) -> str:
+    return "127.0.0.1" if address == "localhost" else address
+
+
+def _service_tasks(ctx: ServerContext) -> list[asyncio.Task[None]]:
+    """The repair loop of the service ranges and (once the port is known) the ``kubernetes`` Service."""
+    config = ctx.config
+    allocators = service_hooks.allocators(ctx)
+    services = ctx.scope("", "v1", "services")
+    if allocators is None or services is None:
+        return []
+    repair = Repair(ctx.store, services, allocators, clock=ctx.clock, interval=config.service_repair_interval,
+                    leak_repairs=config.service_leak_repairs)
+    tasks = [_guarded("service-repair", repair.run())]
+    if config.kubernetes_service:
+        port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        ctx.extras[SERVING_PORT_KEY] = port
+
+        async def kubernetes_service() -> None:
+            bound = await port
+            keeper = KubernetesService(ctx, cluster_ip=allocators.ip_range.nth(1),
+                                       address=config.advertise_address or _ip_of(config.bind_address), port=bound,
+                                       interval=config.endpoint_reconciler_interval, ttl=config.master_lease_ttl)
+            ctx.extras[KUBERNETES_SERVICE_KEY] = keeper
+            await keeper.run()
+
+        tasks.append(_guarded("kubernetes-service", kubernetes_service()))
+    return tasks
 
 
 class APIServer:
@@ -232,8 +275,23 @@ class APIServer:
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        serving = self.context.extras.get(SERVING_PORT_KEY)
+        if isinstance(serving, asyncio.Future) and not serving.done():
+            serving.set_result(self.port)
+            await self._wait_bootstrap()
         await self.context.watch_cache.ready.wait()
         log.info("apiserver serving url=%s storage=%s", self.url, self.config.storage.backend)
+
+    async def _wait_bootstrap(self) -> None:
+        """Until the ``kubernetes`` Service exists and this server is in its endpoints (bounded)."""
+        deadline = asyncio.get_running_loop().time() + BOOTSTRAP_TIMEOUT
+        while asyncio.get_running_loop().time() < deadline:
+            keeper = self.context.extras.get(KUBERNETES_SERVICE_KEY)
+            if isinstance(keeper, KubernetesService):
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(keeper.initialized.wait(), deadline - asyncio.get_running_loop().time())
+                return
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -244,9 +302,9 @@ class APIServer:
             self._storage = None
 
     async def run(self) -> None:
-        """Serve until cancelled."""
-        await self.start()
+        """Serve until cancelled (also while still starting: whatever started is stopped)."""
         try:
+            await self.start()
             await asyncio.Event().wait()
         finally:
             await self.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from sampan.apiserver.services.ranges import IPRange, PortRange
 from sampan.storage.factory import StorageOptions
 
 #: Upstream's request body limit (``--max-request-body-bytes`` defaults to 3 MiB).
@@ -48,6 +49,26 @@ class APIServerConfig:
     NoExecute toleration added to every pod without one (``--default-not-ready-toleration-seconds``)."""
     default_unreachable_toleration_seconds: int = 300
     """Same for ``node.kubernetes.io/unreachable`` (``--default-unreachable-toleration-seconds``)."""
+    service_cluster_ip_range: str = "100.96.0.0/16"
+    """Where Service cluster IPs come from (``--service-cluster-ip-range``); its 1st address is the
+    ``kubernetes`` Service's, its 10th is kept for cluster DNS (allocated only when asked for)."""
+    service_node_port_range: str = "30000-32767"
+    """Node ports of NodePort/LoadBalancer Services (``--service-node-port-range``)."""
+    service_repair_interval: float = 180.0
+    """Seconds between runs of the cluster-IP/node-port repair loop (upstream: 3 minutes)."""
+    service_leak_repairs: int = 3
+    """A value allocated but used by no Service is freed once this many repair runs in a row saw it so
+    (upstream's ``numRepairsBeforeLeakCleanup``: a create in flight is never robbed)."""
+    advertise_address: str = ""
+    """The address other members of the cluster reach this server at (``--advertise-address``; empty:
+    the bind address). The ``kubernetes`` Service's endpoints list it."""
+    endpoint_reconciler_interval: float = 10.0
+    """Seconds between renewals of this server's master lease and reconciles of the ``kubernetes``
+    Endpoints/EndpointSlice (upstream: 10 s)."""
+    master_lease_ttl: float = 15.0
+    """A server whose master lease is older than this is dropped from the endpoints (upstream: 15 s)."""
+    kubernetes_service: bool = True
+    """Create the ``default/kubernetes`` Service and keep its endpoints (off only in unit tests)."""
     custom_resources: bool = True
     """Serve the custom resources CRDs define (registered at runtime; ``sampan.apiserver.customresources``)."""
 
@@ -67,6 +88,15 @@ class APIServerConfig:
             raise ValueError("bookmark interval must be positive")
         if self.compaction_interval < 0:
             raise ValueError("--etcd-compaction-interval may not be negative")
+        IPRange.parse(self.service_cluster_ip_range)
+        PortRange.parse(self.service_node_port_range)
+        if self.advertise_address:
+            try:
+                ipaddress.ip_address(self.advertise_address)
+            except ValueError:
+                raise ValueError(f"--advertise-address {self.advertise_address!r} is not an IP address") from None
+        if self.service_repair_interval <= 0 or self.endpoint_reconciler_interval <= 0 or self.master_lease_ttl <= 0:
+            raise ValueError("repair and endpoint reconciler periods must be positive")
 
 
 def is_loopback(address: str) -> bool:

@@ -39,6 +39,9 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         compaction_interval=compaction,
         bookmark_interval=bookmark,
         min_request_timeout=float(args.min_request_timeout),
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        service_node_port_range=args.service_node_port_range,
+        advertise_address=args.advertise_address,
     )
 
 
@@ -72,4 +75,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--min-request-timeout", type=int, default=1800,
                    help="seconds; watches without timeoutSeconds end after a random time in [this, 2x] "
                    "(default 1800)")
+    p.add_argument("--service-cluster-ip-range", default="100.96.0.0/16",
+                   help="CIDR of Service cluster IPs; .1 is the kubernetes Service, .10 kept for DNS "
+                   "(default 100.96.0.0/16)")
+    p.add_argument("--service-node-port-range", default="30000-32767",
+                   help="node ports of NodePort/LoadBalancer Services (default 30000-32767)")
+    p.add_argument("--advertise-address", default="",
+                   help="address the kubernetes Service's endpoints list for this server (default: bind address)")
     p.set_defaults(handler=_run)

@@ -79,6 +79,9 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
         unhealthy_zone_threshold=args.unhealthy_zone_threshold,
         root_ca_file=args.root_ca_file or None,
         load_balancer_ip_range=_lb_range(args.load_balancer_ip_range),
+        allocate_node_cidrs=args.allocate_node_cidrs,
+        cluster_cidr=args.cluster_cidr,
+        node_cidr_mask_size=args.node_cidr_mask_size,
         **durations,
     )
 
@@ -154,4 +157,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "kubeconfig's CA; none with a plain-HTTP API server, then ca.crt is empty)")
     p.add_argument("--load-balancer-ip-range", default="", help="addresses for LoadBalancer Services, inside "
                    "100.64.0.0/10 (e.g. 100.127.0.0/24; default none: they stay pending)")
+    p.add_argument("--allocate-node-cidrs", type=_bool, nargs="?", const=True, default=False,
+                   help="give each Node a pod CIDR from --cluster-cidr (nodeipam controller; default false)")
+    p.add_argument("--cluster-cidr", default="100.64.0.0/16", help="pods' CIDR (default 100.64.0.0/16)")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24, help="prefix of each node's CIDR (default 24)")
     p.set_defaults(handler=_run)

@@ -4,7 +4,8 @@ Flags keep the kubelet's names where upstream has them: ``--kubeconfig``, ``--ho
 ``--node-name``), ``--root-dir``, ``--node-status-update-frequency``, ``--node-lease-duration-seconds``,
 ``--port``, ``--max-pods``, ``--node-labels``; sampan adds ``--runtime process|simulated``,
 ``--cpu``/``--memory`` (capacity overrides), ``--address`` (the node's InternalIP, loopback only),
-``--pod-network auto|bridge|host`` and ``--pod-cidr`` (per-pod network namespaces, see docs/kubelet.md).
+``--pod-network auto|bridge|host`` and ``--pod-cidr`` (per-pod network namespaces, see docs/kubelet.md; without
+``--pod-cidr`` the Node's ``spec.podCIDR`` is awaited), ``--cluster-dns``, ``--cluster-domain``, ``--resolv-conf``.
 Static pods: ``--pod-manifest-path`` and ``--file-check-frequency`` (upstream's), ``--static-pod-runtime``
 (sampan's: run static pods on the process runtime under a simulated node).
 Bad flags give one line on stderr and exit code 2. Stopping the kubelet leaves its containers running;
@@ -71,7 +72,20 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         pod_manifest_path=Path(args.pod_manifest_path).absolute() if args.pod_manifest_path else None,
         file_check_frequency=parse_duration(args.file_check_frequency),
         static_pod_runtime=args.static_pod_runtime,
+        cluster_dns=_cluster_dns(args.cluster_dns), cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf,
     )
+
+
+def _cluster_dns(text: str) -> tuple[str, ...]:
+    import ipaddress
+
+    servers = tuple(s.strip() for s in text.split(",") if s.strip())
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ValueError(f"--cluster-dns: {server!r} is not an IP address") from None
+    return servers
 
 
 async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
@@ -126,8 +140,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--pod-network", choices=POD_NETWORK_MODES, default="auto",
                    help="process runtime: auto = a network namespace and address per pod when root with "
                    "iproute2, else the host network; bridge = require it; host = never (default auto)")
-    p.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="pod addresses, inside 100.64.0.0/10; each "
-                   f"kubelet on one machine needs its own (default {DEFAULT_POD_CIDR})")
     p.add_argument("--pod-manifest-path", default="",
                    help="directory of static pod manifests (YAML/JSON, one pod per file) run without the API "
                    "server and mirrored into it (default: none)")
@@ -135,4 +147,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "(default 20s)")
     p.add_argument("--static-pod-runtime", choices=("", *RUNTIMES), default="",
                    help="runtime for static pods when it differs from --runtime (default: the same)")
+    p.add_argument("--pod-cidr", default="", help="pod addresses, inside 100.64.0.0/10, overriding the Node's "
+                   "spec.podCIDR (default: wait for the podCIDR the controller-manager's node IPAM sets, e.g. "
+                   f"{DEFAULT_POD_CIDR})")
+    p.add_argument("--cluster-dns", default="", help="comma-separated nameservers of ClusterFirst pods (sampan up: "
+                   "100.96.0.10; default none: pods use the node's resolv.conf)")
+    p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain (default "
+                   "cluster.local)")
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf", help="the node's resolv.conf, for dnsPolicy "
+                   "Default and host search paths (default /etc/resolv.conf)")
     p.set_defaults(handler=_run)

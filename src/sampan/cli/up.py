@@ -59,6 +59,12 @@ class UpOptions:
         return f"http://127.0.0.1:{self.port}"
 
 
+# Service networking: the service range (DNS at its .10), and per-node pod CIDRs from the node IPAM
+# controller (each kubelet waits for its Node's spec.podCIDR: 100.64.<i>.0/24).
+SERVICE_CIDR = "100.96.0.0/16"
+CLUSTER_DNS = "100.96.0.10"
+NODE_IPAM_ARGS = ("--allocate-node-cidrs", "--cluster-cidr", "100.64.0.0/16", "--node-cidr-mask-size", "24")
+
 # Components in start order: (sub-command, issue that builds it). A component starts only when its
 # sub-command exists in this installation.
 COMPONENTS: tuple[tuple[str, str], ...] = (
@@ -98,12 +104,14 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             "apiserver", "--data-dir", str(options.data_dir), "--port", str(options.port),
             "--storage", options.storage,
             *(("--etcd-servers", options.etcd_servers) if options.etcd_servers else ()),
+            "--service-cluster-ip-range", SERVICE_CIDR,
         ),
         # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
         # machine does not crash-loop its scheduler on a taken port.
         "scheduler": ("scheduler", "--kubeconfig", kubeconfig,
                       "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0)),
         "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, "--load-balancer-ip-range", LB_POOL,
+                               *NODE_IPAM_ARGS,
                                *options.controller_manager_args),
         "dns": dns_argv(options, kubeconfig),
     }
@@ -132,9 +140,9 @@ def node_names(count: int, hostname: str | None = None) -> list[str]:
 
 
 def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> list[ComponentSpec]:
-    """One kubelet per node, each with its own root dir, server port (10250, 10251, … when free, else one
-    the kubelet picks and advertises on its Node) and pod CIDR (100.64.<i>.0/24, so pod addresses and
-    bridges never collide)."""
+    """One kubelet per node, each with its own root dir and server port (10250, 10251, … when free, else one
+    the kubelet picks and advertises on its Node); pod CIDRs come from the node IPAM controller (distinct
+    /24s, so pod addresses and bridges never collide); ClusterFirst pods resolve through CLUSTER_DNS."""
     from sampan.cli.supervisor import ComponentSpec
 
     specs = []
@@ -144,7 +152,7 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) ->
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
         specs.append(ComponentSpec(name, (
             *base, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node, "--runtime", options.runtime,
-            "--root-dir", str(root), "--port", str(port), "--pod-cidr", f"100.64.{i}.0/24",
+            "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
             *options.kubelet_args)))
     return specs
 

@@ -147,6 +147,15 @@ def _root_ca_cert_publisher(ctx: ControllerContext) -> Controller:
     return RootCACertPublisher(ctx.client, ctx.informers, root_ca=root_ca)
 
 
+def _nodeipam(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.nodeipam.cidrs import CIDRSet
+    from sampan.controllers.nodeipam.controller import NodeIPAMController
+
+    o = ctx.options
+    return NodeIPAMController(ctx.client, ctx.informers, cidrs=CIDRSet.parse(o.cluster_cidr, o.node_cidr_mask_size),
+                              recorder=ctx.recorder("node-controller"))
+
+
 def _resourcequota(ctx: ControllerContext) -> Controller:
     from sampan.controllers.resourcequota.controller import ResourceQuotaController
 
@@ -184,6 +193,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "resourcequota": _resourcequota,
     "disruption": _disruption,
     "service-lb-controller": _service_lb,
+    "nodeipam": _nodeipam,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 KNOWN_CONTROLLERS: tuple[str, ...] = (
     "replicaset", "replicationcontroller", "deployment", "job", "ttl-after-finished", "nodelifecycle", "endpoint",
     "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher", "resourcequota",
-    "disruption", "service-lb-controller",
+    "disruption", "service-lb-controller", "nodeipam",
 )
 """Every controller name ``--controllers`` accepts (upstream's names)."""
 
@@ -24,7 +24,7 @@ DEFAULT_CONCURRENCY: Mapping[str, int] = {
     "replicaset": 5, "replicationcontroller": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5,
     "nodelifecycle": 1, "endpoint": 5, "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
     "root-ca-cert-publisher": 1, "resourcequota": 5, "disruption": 1,
-    "service-lb-controller": 1,
+    "service-lb-controller": 1, "nodeipam": 1,
 }
 """Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
 
@@ -102,6 +102,11 @@ class ControllerManagerOptions:
     large_cluster_size_threshold: int = 50
     unhealthy_zone_threshold: float = 0.55
 
+    # node IPAM (``nodeipam``: does nothing unless allocate_node_cidrs)
+    allocate_node_cidrs: bool = False
+    cluster_cidr: str = "100.64.0.0/16"
+    node_cidr_mask_size: int = 24
+
     # namespace (CM2)
     namespace_sync_period: float = 300.0
 
@@ -137,8 +142,14 @@ class ControllerManagerOptions:
             if getattr(self, fname) <= 0:
                 raise ValueError(f"{fname.replace('_', '-')} must be positive")
 
+        if self.allocate_node_cidrs:
+            from sampan.controllers.nodeipam.cidrs import CIDRSet
+
+            CIDRSet.parse(self.cluster_cidr, self.node_cidr_mask_size)
+
     def enabled(self) -> tuple[str, ...]:
-        return enabled_controllers(self.controllers)
+        chosen = enabled_controllers(self.controllers)
+        return chosen if self.allocate_node_cidrs else tuple(c for c in chosen if c != "nodeipam")
 
     def workers(self, name: str) -> int:
         return int(self.concurrency.get(name, 1))

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sampan.api.quantity import parse_or_none
-from sampan.kubelet.runtime.interface import ContainerConfig, ContainerStatus, LinuxResources, PodSandboxConfig
+from sampan.kubelet.runtime.interface import ContainerConfig, ContainerStatus, LinuxResources, Mount, PodSandboxConfig
 from sampan.kubelet.volumes.env import container_env, expand_command
 from sampan.kubelet.volumes.manager import container_mounts
 from sampan.kubelet.volumes.objects import ObjectGetter
@@ -64,14 +64,16 @@ def linux_resources(container: Mapping[str, Any], *, pids_limit: int | None = No
 def container_config(
     pod: Mapping[str, Any], container: Mapping[str, Any], *, attempt: int, volumes: Mapping[str, str],
     objects: ObjectGetter, node_allocatable: Mapping[str, str], pids_limit: int | None = None,
+    service_env: Mapping[str, str] | None = None, extra_mounts: tuple[Mount, ...] = (),
 ) -> ContainerConfig:
-    """The runtime config for one attempt. Raises ContainerConfigError (missing env refs, bad mounts)."""
-    env = container_env(pod, container, objects=objects, node_allocatable=node_allocatable)
+    """The runtime config for one attempt. Raises ContainerConfigError (missing env refs, bad mounts).
+    ``service_env``: the service variables; ``extra_mounts``: the pod's /etc/hosts and /etc/resolv.conf."""
+    env = container_env(pod, container, objects=objects, node_allocatable=node_allocatable, service_env=service_env)
     command, args = expand_command(container, env)
     md = pod.get("metadata") or {}
     return ContainerConfig(
         name=container.get("name", ""), image=container.get("image", ""), command=command, args=args, env=env,
-        working_dir=container.get("workingDir") or "", mounts=container_mounts(container, volumes),
+        working_dir=container.get("workingDir") or "", mounts=container_mounts(container, volumes) + extra_mounts,
         resources=linux_resources(container, pids_limit=pids_limit), attempt=attempt,
         labels={**pod_labels(pod), CONTAINER_NAME: container.get("name", ""), CONTAINER_HASH: spec_hash(container)},
         annotations=dict(md.get("annotations") or {}),

@@ -37,9 +37,11 @@ from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.log_server import LogServer
-from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR, IPAMError, parse_pod_cidr
+from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
+from sampan.kubelet.network.node_cidr import wait_for_pod_cidr
+from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
-from sampan.kubelet.network.pod_network import make_pod_network
+from sampan.kubelet.network.pod_network import PodNetwork, make_pod_network, wants_pod_network
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
 from sampan.kubelet.node_status import (
     NodeIdentity,
@@ -99,8 +101,14 @@ class KubeletOptions:
     pod_network: str = "host"
     """``auto``: own netns + address per pod when root with iproute2, else host; ``bridge``: required;
     ``host``: every pod shares the node's network (the process runtime only; the CLI defaults to auto)."""
-    pod_cidr: str = DEFAULT_POD_CIDR
-    """Where pod addresses come from (inside 100.64.0.0/10); one distinct /24 per node on one machine."""
+    pod_cidr: str = ""
+    """Where pod addresses come from (inside 100.64.0.0/10), overriding the Node's ``spec.podCIDR``;
+    "" = wait for the Node's (set by the node IPAM controller)."""
+    cluster_dns: tuple[str, ...] = ()
+    """``--cluster-dns``: the nameservers of ClusterFirst pods (none: they get the node's resolv.conf)."""
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"
+    """The node's resolv.conf: the ``Default`` DNS policy and the host search paths (``--resolv-conf``)."""
     pod_manifest_path: Path | None = None
     """Directory of static pod manifests (upstream's ``--pod-manifest-path`` / ``staticPodPath``)."""
     file_check_frequency: float = DEFAULT_FILE_CHECK_FREQUENCY
@@ -115,10 +123,11 @@ class KubeletOptions:
                 raise ValueError(f"unknown runtime {runtime!r} (want one of {', '.join(RUNTIMES)})")
         if self.pod_network not in POD_NETWORK_MODES:
             raise ValueError(f"unknown pod network {self.pod_network!r} (want one of {', '.join(POD_NETWORK_MODES)})")
-        try:
-            parse_pod_cidr(self.pod_cidr)
-        except IPAMError as err:
-            raise ValueError(str(err)) from None
+        if self.pod_cidr:
+            try:
+                parse_pod_cidr(self.pod_cidr)
+            except IPAMError as err:
+                raise ValueError(str(err)) from None
         for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period",
                      "file_check_frequency"):
             if getattr(self, name) <= 0:
@@ -130,11 +139,13 @@ class KubeletOptions:
 
 
 def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
-    """The configured runtime; when static pods use another one, a :class:`StaticPodRuntime` over both."""
+    """The configured runtime; when static pods use another one, a :class:`StaticPodRuntime` over both.
+    Without ``pod_cidr`` a process runtime starts with no pod network (host-network pods, such as the static
+    control plane, still run); the kubelet gives it one once its Node has a pod CIDR."""
     def one(name: str) -> Runtime:
         if name == "simulated":
             return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
-        network = make_pod_network(options.pod_network, options.pod_cidr)
+        network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
         return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
                                                     network=network))
 
@@ -158,6 +169,9 @@ class Kubelet:
         self.options = options
         self.clock = clock or RealClock()
         self.runtime = runtime or make_runtime(options, self.clock)
+        self._cidr_pending = (runtime is None and options.runtime == "process" and not options.pod_cidr
+                              and wants_pod_network(options.pod_network))
+        """True until the Node's podCIDR is known and handed to the process runtime's network."""
         self.node: dict[str, Any] = {}
         self.ready = asyncio.Event()
         self.rejected: set[str] = set()
@@ -319,7 +333,8 @@ class Kubelet:
         self.workers = PodWorkers(self.runtime, sink=self.routing, volumes=self.volumes, clock=self.clock,
                                   options=PodWorkerOptions(sync_period=self.options.sync_period,
                                                            host_ip=self.options.address,
-                                                           node_allocatable=self.allocatable))
+                                                           node_allocatable=self.allocatable,
+                                                           pod_files=self._pod_files()))
         if self.options.pod_manifest_path is not None:
             self.static_pods = self.routing.static = StaticPods(
                 StaticPodOptions(manifest_path=self.options.pod_manifest_path, node_name=self.options.node_name,
@@ -363,6 +378,8 @@ class Kubelet:
         tg.create_task(recorder.run(), name="kubelet-events")
         tg.create_task(self.lease.run(), name="kubelet-lease")
         tg.create_task(self._status_loop(nodes), name="kubelet-node-status")
+        if self._cidr_pending:  # heartbeats go on meanwhile; no pod starts without its network
+            await self._take_node_cidr(nodes)
         self.sources.pods.add_event_handler(EventHandlerFuncs(
             on_add_func=self._on_pod, on_update_func=lambda _old, new: self._on_pod(new),
             on_delete_func=self._on_pod_delete))
@@ -373,6 +390,28 @@ class Kubelet:
             log.info("removed orphaned pod sandboxes count=%d", removed)
         self.ready.set()
         log.info("kubelet ready node=%s port=%d", self.options.node_name, self.log_server.port)
+
+    def _pod_files(self) -> PodNetworkFiles | None:
+        """/etc/hosts, /etc/resolv.conf and service variables: for the process runtime only (hollow
+        simulated nodes run nothing that could read them)."""
+        if self.options.runtime != "process":
+            return None
+        services = self.sources.services
+        return PodNetworkFiles(self.options.root_dir / "pods", cluster_dns=self.options.cluster_dns,
+                               cluster_domain=self.options.cluster_domain, resolv_conf=self.options.resolv_conf,
+                               services=lambda namespace: services.namespaced(namespace).list())
+
+    async def _take_node_cidr(self, nodes: ResourceClient) -> None:
+        cidr = await wait_for_pod_cidr(nodes, self.options.node_name, clock=self.clock, period=RETRY_PERIOD)
+        if isinstance(self.runtime, ProcessRuntime):
+            self.runtime.set_network(PodNetwork(cidr))
+        self._cidr_pending = False
+        log.info("pod network from the node's pod CIDR node=%s cidr=%s", self.options.node_name, cidr)
+        try:
+            await nodes.patch(self.options.node_name,
+                              {"metadata": {"annotations": {"sampan.io/pod-network": f"bridge {cidr}"}}})
+        except errors.APIError as err:
+            log.warning("could not annotate the node's pod network err=%s", err)
 
     async def _stop(self) -> None:
         with contextlib.suppress(Exception):

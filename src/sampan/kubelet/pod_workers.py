@@ -42,6 +42,7 @@ from sampan.kubelet.containers import (
     sandbox_config,
     spec_hash,
 )
+from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
 from sampan.kubelet.runtime.interface import (
     ContainerState,
@@ -69,6 +70,8 @@ class PodWorkerOptions:
     node_allocatable: Mapping[str, str] = field(default_factory=dict)
     pids_limit: int | None = None
     backoff_policy: Any = DEFAULT_POLICY
+    pod_files: PodNetworkFiles | None = None
+    """/etc/hosts, /etc/resolv.conf and service variables for each container (None: neither)."""
 
 
 def grace_period(pod: Mapping[str, Any]) -> float:
@@ -255,9 +258,12 @@ class PodWorker:
     async def _start(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
         name = c.get("name", "")
         try:
+            files = self.s.options.pod_files
             cfg = container_config(self.pod, c, attempt=attempt, volumes=volumes, objects=self.s.volumes.objects,
                                    node_allocatable=self.s.options.node_allocatable,
-                                   pids_limit=self.s.options.pids_limit)
+                                   pids_limit=self.s.options.pids_limit,
+                                   service_env=files.env(self.pod) if files else None,
+                                   extra_mounts=files.mounts(self.pod, c, self.view.pod_ip) if files else ())
             cid = await self.s.runtime.create_container(self.sandbox_id, cfg)
         except RuntimeFailure as err:
             log.info("container not created pod=%s container=%s reason=%s message=%s",

@@ -2,6 +2,7 @@
 
 * pods: one informer with ``fieldSelector=spec.nodeName=<node>`` (the server indexes kubelet watches by
   node, so each kubelet sees only its own pods);
+* services: an informer over all namespaces (service environment variables);
 * configmaps and secrets: informers over all namespaces, read through :class:`ListerObjects`, the
   :class:`~sampan.kubelet.volumes.objects.ObjectGetter` the volume manager and env resolution use. They are
   never read from the store.
@@ -52,6 +53,8 @@ class KubeletSources:
         self.pods: SharedIndexInformer = self.pod_factory.informer("v1", "pods")
         self.objects = ListerObjects(self.object_factory.lister("v1", "configmaps"),
                                      self.object_factory.lister("v1", "secrets"))
+        self.services: Lister = self.object_factory.lister("v1", "services")
+        """Every Service, for the service environment variables (upstream's kubelet watches them too)."""
 
     def start(self) -> None:
         self.object_factory.start()

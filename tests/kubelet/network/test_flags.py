@@ -14,7 +14,7 @@ import pytest
 
 from sampan.cli.kubelet import options_from_args
 from sampan.cli.main import build_parser, main
-from sampan.cli.up import UpOptions, kubelet_specs
+from sampan.cli.up import UpOptions, component_specs, kubelet_specs
 from sampan.kubelet.kubelet import KubeletOptions, make_runtime
 from sampan.kubelet.network.pod_network import unavailable_reason
 from sampan.kubelet.node_status import NodeIdentity, registration
@@ -59,10 +59,17 @@ def test_auto_gives_pods_their_own_network_as_root(tmp_path: Path) -> None:
     assert make_runtime(opts, clock=None).info().pod_cidr == "100.127.252.0/24"  # type: ignore[arg-type]
 
 
-def test_sampan_up_gives_each_kubelet_its_own_pod_cidr(tmp_path: Path) -> None:
+def test_sampan_up_gives_each_node_its_own_pod_cidr_through_node_ipam(tmp_path: Path) -> None:
     specs = kubelet_specs(UpOptions(data_dir=tmp_path, nodes=3), ("sampan",), "kc")
-    cidrs = [spec.argv[spec.argv.index("--pod-cidr") + 1] for spec in specs]
-    assert cidrs == ["100.64.0.0/24", "100.64.1.0/24", "100.64.2.0/24"]
+    assert all("--pod-cidr" not in spec.argv for spec in specs)  # each waits for its Node's spec.podCIDR
+    assert all(spec.argv[spec.argv.index("--cluster-dns") + 1] == "100.96.0.10" for spec in specs)
+    all_specs, _ = component_specs(UpOptions(data_dir=tmp_path, nodes=1), {"apiserver", "controller-manager"})
+    cm = next(s for s in all_specs if s.name == "controller-manager").argv
+    assert "--allocate-node-cidrs" in cm
+    assert cm[cm.index("--cluster-cidr") + 1] == "100.64.0.0/16"
+    assert cm[cm.index("--node-cidr-mask-size") + 1] == "24"
+    api = next(s for s in all_specs if s.name == "apiserver").argv
+    assert api[api.index("--service-cluster-ip-range") + 1] == "100.96.0.0/16"
 
 
 @pytest.mark.parametrize(("pod_cidr", "annotation", "spec"), [

@@ -23,6 +23,7 @@ from sampan.apiserver.handlers import writeopts
 from sampan.apiserver.handlers.writeopts import WriteOptions
 from sampan.apiserver.responses import object_response
 from sampan.apiserver.routes import Target
+from sampan.apiserver.services import hooks as service_hooks
 from sampan.apiserver.storage_errors import to_api_error
 from sampan.storage import KeyExists, StorageError
 
@@ -79,19 +80,25 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
         md = obj["metadata"]
     attrs.obj, attrs.name = obj, name
     await admission.validate(ctx, attrs)
+    allocation = await service_hooks.begin_create(ctx, scope, obj, dry=opts.dry)  # cluster IP, node ports
     if opts.dry:
         return obj
     attempts = GENERATE_NAME_ATTEMPTS if generated else 1
-    for attempt in range(attempts):
-        try:
-            rev = await ctx.store.create(scope.key(namespace, name), scope.encode(obj))
-            break
-        except KeyExists:
-            if attempt + 1 >= attempts:
-                raise errors.already_exists(info.resource, name, info.group) from None
-            name = md["name"] = om.generate_name(generate)
-        except StorageError as exc:
-            raise to_api_error(exc, resource=info.resource, group=info.group, name=name) from None
+    try:
+        for attempt in range(attempts):
+            try:
+                rev = await ctx.store.create(scope.key(namespace, name), scope.encode(obj))
+                break
+            except KeyExists:
+                if attempt + 1 >= attempts:
+                    raise errors.already_exists(info.resource, name, info.group) from None
+                name = md["name"] = om.generate_name(generate)
+            except StorageError as exc:
+                raise to_api_error(exc, resource=info.resource, group=info.group, name=name) from None
+    except BaseException:
+        await allocation.revert()
+        raise
+    await allocation.commit()
     md["resourceVersion"] = str(rev)
     log.debug("created resource=%s key=%s/%s rv=%d", info.resource, namespace, name, rev)
     return obj

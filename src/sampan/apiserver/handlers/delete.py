@@ -27,6 +27,7 @@ from sampan.apiserver.handlers.deletion import (
 )
 from sampan.apiserver.responses import object_response, raw_response, success_status
 from sampan.apiserver.routes import Target
+from sampan.apiserver.services import hooks as service_hooks
 from sampan.apiserver.storage_errors import to_api_error
 from sampan.storage import Conflict, KeyNotFound, StorageError
 
@@ -67,6 +68,7 @@ async def delete_object(ctx: ServerContext, scope: Scope, key: str, name: str, o
                 return result, False
             gone = await ctx.store.delete(key, expected_mod_revision=kv.mod_revision)
             result["metadata"]["resourceVersion"] = str(gone.mod_revision)
+            await service_hooks.after_delete(ctx, scope, obj)  # its cluster IP and node ports
             return result, True
         except Conflict:
             continue

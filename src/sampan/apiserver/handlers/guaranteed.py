@@ -48,6 +48,7 @@ from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.writeopts import WriteOptions, record_update
 from sampan.apiserver.listoptions import parse_resource_version
 from sampan.apiserver.registry.status_validation import validate_status_update
+from sampan.apiserver.services import hooks as service_hooks
 from sampan.apiserver.storage_errors import MODIFIED, to_api_error
 from sampan.storage import Conflict, KeyNotFound, StorageError
 
@@ -201,26 +202,38 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
             return old, False
         attrs.obj = new
         await admission.validate(ctx, attrs)
+        deleting = should_delete_during_update(scope, new, old)
+        # cluster IP / node ports a type change needs (released again unless the write succeeds)
+        allocation = None if deleting else await service_hooks.begin_update(
+            ctx, scope, new, old, subresource=req.subresource, dry=req.opts.dry)
         if req.opts.dry:
             return new, True
-        deleting = should_delete_during_update(scope, new, old)
         try:
             if deleting:
                 gone = await ctx.store.delete(key, expected_mod_revision=kv.mod_revision)
                 new["metadata"]["resourceVersion"] = str(gone.mod_revision)
                 log.info("finalized and deleted resource=%s name=%s", info.resource, req.name)
+                await service_hooks.after_delete(ctx, scope, old)
                 return new, True
             rev = await ctx.store.update(key, scope.encode(new), expected_mod_revision=kv.mod_revision)
         except Conflict:
+            if allocation is not None:
+                await allocation.revert()
             # Re-read and run the transform again: a precondition the request carries is checked
             # against the newer object above (409 there); anything else is simply re-applied.
             log.debug("update raced another write, retrying resource=%s name=%s attempt=%d",
                       info.resource, req.name, attempt)
             continue
-        except KeyNotFound:
-            raise errors.not_found(info.resource, req.name, info.group) from None
-        except StorageError as exc:
-            raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
+        except BaseException as exc:
+            if allocation is not None:
+                await allocation.revert()
+            if isinstance(exc, KeyNotFound):
+                raise errors.not_found(info.resource, req.name, info.group) from None
+            if isinstance(exc, StorageError):
+                raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
+            raise
+        if allocation is not None:
+            await allocation.commit()
         new["metadata"]["resourceVersion"] = str(rev)
         return new, True
 

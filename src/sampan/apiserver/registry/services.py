@@ -1,7 +1,8 @@
 """core/v1 services: DNS-1035 names; defaults (type ClusterIP, sessionAffinity None, single-stack
 IPv4, internalTrafficPolicy Cluster, port protocol TCP, targetPort = port, externalTrafficPolicy
 for node ports); validation of type, ports, clusterIP and externalName; cluster IPs kept across
-updates. ClusterIP and NodePort *allocation* is not a strategy's job (a later issue)."""
+updates; fields the new type cannot have dropped on a type change. Allocation of cluster IPs and node
+ports is done by ``sampan.apiserver.services`` around the store write, not by the strategy."""
 
 from __future__ import annotations
 
@@ -67,10 +68,14 @@ class ServiceStrategy(BaseStrategy):
             spec["clusterIPs"] = [cluster_ip]
         if spec.get("clusterIPs") and not cluster_ip:
             spec["clusterIP"] = spec["clusterIPs"][0]
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        headless_selectorless = cluster_ip == "None" and not spec.get("selector")
+        # upstream initIPFamilyFields: headless without selector defaults to both families
+        spec.setdefault("ipFamilyPolicy", "RequireDualStack" if headless_selectorless else "SingleStack")
         if not spec.get("ipFamilies"):
             ips = [ip for ip in as_list(spec.get("clusterIPs")) if is_ip(ip)]
             spec["ipFamilies"] = [ip_family(ips[0])] if ips else ["IPv4"]
+            if headless_selectorless and spec["ipFamilyPolicy"] != "SingleStack":
+                spec["ipFamilies"].append("IPv6" if spec["ipFamilies"][0] == "IPv4" else "IPv4")
         spec.setdefault("internalTrafficPolicy", "Cluster")
         if stype in ("NodePort", "LoadBalancer"):
             spec.setdefault("externalTrafficPolicy", "Cluster")
@@ -79,6 +84,9 @@ class ServiceStrategy(BaseStrategy):
 
     def prepare_for_update(self, obj: Object, old: Object) -> None:
         spec, prev = as_dict(obj.get("spec")), as_dict(old.get("spec"))
+        keeps_policy = spec.get("type") != "ExternalName" and prev.get("ipFamilyPolicy")
+        if spec and not spec.get("ipFamilyPolicy") and keeps_policy:
+            spec["ipFamilyPolicy"] = prev["ipFamilyPolicy"]
         # A PUT without the allocated cluster IP or node ports keeps them (upstream patchAllocatedValues).
         if spec and not spec.get("clusterIP") and prev.get("clusterIP") and spec.get("type") != "ExternalName":
             for key in ("clusterIP", "clusterIPs", "ipFamilies"):
@@ -94,6 +102,8 @@ class ServiceStrategy(BaseStrategy):
                         port["nodePort"] = node_port
             if not spec.get("healthCheckNodePort") and prev.get("healthCheckNodePort"):
                 spec["healthCheckNodePort"] = prev["healthCheckNodePort"]
+        if spec:
+            drop_type_dependent_fields(spec, prev)
         super().prepare_for_update(obj, old)
 
     def name_rule(self, name: str) -> list[str]:
@@ -141,6 +151,9 @@ class ServiceStrategy(BaseStrategy):
             return []
         if prev.get("clusterIP") and spec.get("clusterIP") != prev.get("clusterIP"):
             return [invalid("spec.clusterIPs[0]", spec.get("clusterIP") or "", validation.FIELD_IMMUTABLE)]
+        prev_hc, hc = prev.get("healthCheckNodePort"), spec.get("healthCheckNodePort")
+        if prev_hc and hc and hc != prev_hc and spec.get("type") == prev.get("type") == "LoadBalancer":
+            return [invalid("spec.healthCheckNodePort", hc, "field is immutable")]
         return []
 
     def row_cells(self, obj: Object, now: float) -> list[Any]:
@@ -150,6 +163,37 @@ class ServiceStrategy(BaseStrategy):
         ports = port_string(as_list(spec.get("ports"))) or "<none>"
         return [str(spec.get("type") or ""), cluster_ip, external_ip(obj), ports, age_cell(obj, now),
                 format_labels(as_dict(spec.get("selector")))]
+
+
+def drop_type_dependent_fields(spec: dict[str, Any], prev: dict[str, Any]) -> None:
+    """Upstream ``dropTypeDependentFields``: when the type changes, fields the new type cannot have are
+    cleared if the request left them as they were (a changed value is the user's, and validation judges
+    it): cluster IPs and families going to ExternalName, node ports leaving NodePort/LoadBalancer, the
+    health-check port when no longer needed, and the LoadBalancer-only fields."""
+    stype, prev_type = spec.get("type"), prev.get("type")
+    if stype == prev_type and not (stype == "LoadBalancer" and spec.get("externalTrafficPolicy") != "Local"):
+        return
+    if stype == "ExternalName" and prev_type != "ExternalName":
+        for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if spec.get(key) == prev.get(key):
+                spec.pop(key, None)
+    if stype not in ("NodePort", "LoadBalancer") and prev_type in ("NodePort", "LoadBalancer"):
+        before = [as_dict(p).get("nodePort") for p in as_list(prev.get("ports"))]
+        now = [as_dict(p).get("nodePort") for p in as_list(spec.get("ports"))]
+        if now == before[:len(now)] or not any(now):
+            for port in as_list(spec.get("ports")):
+                if isinstance(port, dict):
+                    port.pop("nodePort", None)
+    needs_health_check = stype == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+    if not needs_health_check and spec.get("healthCheckNodePort") == prev.get("healthCheckNodePort"):
+        spec.pop("healthCheckNodePort", None)
+    if stype != "LoadBalancer" and prev_type == "LoadBalancer":
+        for key in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if spec.get(key) == prev.get(key):
+                spec.pop(key, None)
+    if stype not in ("NodePort", "LoadBalancer") and spec.get("externalTrafficPolicy") == prev.get(
+            "externalTrafficPolicy"):
+        spec.pop("externalTrafficPolicy", None)
 
 
 def _validate_ports(ports: list[Any], *, stype: str) -> list[Cause]:

@@ -1,6 +1,7 @@
 """Remove the pod networks a process-runtime root dir left behind (test teardown, ``sampan down`` of a
 cluster that is not coming back): for every sandbox recorded under ``<runtime root>/sandboxes`` with a
-network namespace, its veth and namespace go; then each bridge whose CIDR has no live pod left.
+network namespace, its veth and namespace go; then each bridge whose CIDR has no live pod left, and the
+forwarding guard once no ``sampan*`` bridge is left.
 
 Run it after the sandboxes' processes are gone (a namespace with processes in it outlives ``ip netns
 del`` until they exit). Addresses are reclaimed by the IPAM once their namespace is gone.
@@ -13,7 +14,7 @@ import json
 import logging
 from pathlib import Path
 
-from sampan.kubelet.network import links
+from sampan.kubelet.network import forwarding, links
 from sampan.kubelet.network.pod_network import DEFAULT_STATE_DIR, PodNetwork, host_veth, netns_name
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ async def remove_pod_networks(runtime_root: Path, *, state_dir: Path = DEFAULT_S
         network = PodNetwork(cidr, state_dir=state_dir)
         network.ipam.reclaim()
         await network.close()
+    await forwarding.remove_guard_if_unused()
     if count:
         log.info("removed pod networks root=%s count=%d", runtime_root, count)
     return count

@@ -9,8 +9,10 @@ finds them again):
   created on demand with the CIDR's first address, so the host reaches every pod directly).
 
 ``teardown`` removes both and releases the address; when the last address of the CIDR is released the
-bridge goes too. A failed setup is rolled back. Nothing outside the bridge, its subnet route, the veths
-and the namespaces is ever touched.
+bridge goes too. The bridge forwards to the other nodes' bridges (:mod:`.forwarding`: flat pod-to-pod
+traffic across the nodes of this machine, nothing leaves it). A failed setup is rolled back. Nothing
+outside the bridge (and its forwarding flag), its subnet route, the veths, the namespaces and the
+forwarding guard is ever touched.
 
 Allocation state lives per CIDR under ``state_dir`` (default ``/run/sampan/network``: tmpfs, gone at
 reboot like the namespaces), shared by every process using that CIDR on the machine; allocating or
@@ -36,7 +38,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sampan.kubelet.network import links
+from sampan.kubelet.network import forwarding, links
 from sampan.kubelet.network.ipam import HostLocalIPAM, IPAMError, gateway, parse_pod_cidr
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,7 @@ class PodNetwork:
         self.ipam = HostLocalIPAM(self.net, Path(state_dir) / "ipam" / str(self.net).replace("/", "_"),
                                   is_live=_is_live)
         self._lock = asyncio.Lock()
+        self._forwarding = False
 
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
@@ -141,6 +144,7 @@ class PodNetwork:
                                         gateway=self.gateway),
                 links.attach_host_end(host_name=veth, bridge=self.bridge,
                                       address=ipaddress.IPv4Interface(f"{self.gateway}/{self.net.prefixlen}")))
+            await self._forward()
         except (links.LinkError, OSError, PodNetworkError) as err:
             await self.teardown(sandbox_id)
             if isinstance(err, PodNetworkError):
@@ -148,6 +152,17 @@ class PodNetwork:
             raise PodNetworkError(f"setting up the pod network: {err}") from None
         log.info("pod network ready sandbox=%s ip=%s netns=%s", sandbox_id[:12], ip, ns)
         return Attachment(ip=str(ip), netns=links.netns_path(ns), pod_cidr=self.cidr)
+
+    async def _forward(self) -> None:
+        """Routing to the other nodes' bridges (once per bridge this object saw created); a failure only
+        costs cross-node traffic, so it is logged, not raised."""
+        if self._forwarding:
+            return
+        try:
+            await forwarding.enable(self.bridge)
+            self._forwarding = True
+        except forwarding.ForwardingError as err:
+            log.warning("pods of this node cannot reach other nodes' pods bridge=%s err=%s", self.bridge, err)
 
     async def _collect_garbage(self) -> dict[ipaddress.IPv4Address, tuple[str, str]]:
         """Remove the links and free the addresses of owners that are no longer live (under the lock);
@@ -177,6 +192,8 @@ class PodNetwork:
             if links.link_exists_now(self.bridge) and not self.ipam.live_allocations():
                 try:
                     await links.delete_link(self.bridge)
+                    self._forwarding = False
+                    await forwarding.remove_guard_if_unused()
                 except links.LinkError as err:
                     log.warning("could not remove bridge name=%s err=%s", self.bridge, err)
 
@@ -185,6 +202,23 @@ class PodNetwork:
         async with self._locked():
             if not self.ipam.live_allocations():
                 await links.delete_link(self.bridge)
+                self._forwarding = False
+                await forwarding.remove_guard_if_unused()
+
+
+def wants_pod_network(mode: str) -> bool:
+    """Whether ``mode`` gives pods their own network here (``auto`` when possible); PodNetworkError when
+    ``bridge`` is asked for and this host cannot. Used when the CIDR comes later (the Node's podCIDR)."""
+    if mode not in MODES:
+        raise PodNetworkError(f"unknown pod network mode {mode!r} (want one of {', '.join(MODES)})")
+    if mode == "host":
+        return False
+    reason = unavailable_reason()
+    if reason and mode == "bridge":
+        raise PodNetworkError(f"pod network 'bridge' unavailable: {reason}")
+    if reason:
+        log.warning("pods use the host network: %s", reason)
+    return not reason
 
 
 def make_pod_network(mode: str, pod_cidr: str, *, state_dir: Path = DEFAULT_STATE_DIR) -> PodNetwork | None:

@@ -35,6 +35,7 @@ Stop/RemovePodSandbox tear it down. Without one, every pod reports ``options.pod
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -178,6 +179,10 @@ class ProcessRuntime:
             ids = self._by_sandbox.get(str(meta.get("sandbox_id", "")))
             if ids is not None:
                 ids.discard(container_id)
+
+    def set_network(self, network: PodNetwork) -> None:
+        """Give pods their own network from now on (the kubelet calls it once the Node has a podCIDR)."""
+        self.options = dataclasses.replace(self.options, network=network)
 
     def info(self) -> RuntimeInfo:
         network = self.options.network

@@ -119,11 +119,14 @@ def _value_from(
 
 def container_env(
     pod: Mapping[str, Any], container: Mapping[str, Any], *, objects: ObjectGetter,
-    node_allocatable: Mapping[str, str] | None = None,
+    node_allocatable: Mapping[str, str] | None = None, service_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The container's environment, resolved and expanded (insertion order = upstream's order)."""
+    """The container's environment, resolved and expanded (insertion order = upstream's order).
+    ``service_env`` (the service variables) fills names the container does not set itself, and
+    ``$(VAR)`` in ``env`` values may refer to it (upstream ``MappingFuncFor(tmpEnv, serviceEnv)``)."""
     ns = (pod.get("metadata") or {}).get("namespace") or "default"
     alloc = node_allocatable or {}
+    services = service_env or {}
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
         _env_from(source, namespace=ns, objects=objects, env=env)
@@ -135,8 +138,10 @@ def container_env(
             if value is None:
                 continue
         else:
-            value = expand(str(var.get("value") or ""), env)
+            value = expand(str(var.get("value") or ""), {**services, **env} if services else env)
         env[name] = value
+    for name, value in services.items():
+        env.setdefault(name, value)
     return env
 
 
