@@ -49,6 +49,7 @@ BUILTIN: tuple[str, ...] = (
     "events_v1:EventV1Strategy",
     "priorityclasses:PriorityClassStrategy",
     "resourcequotas:ResourceQuotaStrategy",
+    "limitranges:LimitRangeStrategy",
     "roles:RoleStrategy",
     "roles:ClusterRoleStrategy",
     "rolebindings:RoleBindingStrategy",
