@@ -14,7 +14,14 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sampan.apiserver.admission import namespacelifecycle, priority, resourcequota, tolerations
+from sampan.apiserver.admission import (
+    limitranger,
+    namespacelifecycle,
+    podsecurity,
+    priority,
+    resourcequota,
+    tolerations,
+)
 from sampan.apiserver.admission.interface import Attributes, Plugin
 
 if TYPE_CHECKING:
@@ -45,6 +52,8 @@ PluginFactory = Callable[["ServerContext"], Plugin]
 
 FACTORIES: dict[str, PluginFactory] = {
     "NamespaceLifecycle": lambda ctx: namespacelifecycle.NamespaceLifecyclePlugin(),
+    "LimitRanger": lambda ctx: limitranger.LimitRangerPlugin(),
+    "PodSecurity": lambda ctx: podsecurity.PodSecurityPlugin(),
     "Priority": lambda ctx: priority.PriorityPlugin(),
     "DefaultTolerationSeconds": lambda ctx: tolerations.DefaultTolerationSecondsPlugin(
         not_ready_seconds=ctx.config.default_not_ready_toleration_seconds,
