@@ -51,6 +51,11 @@ def _env() -> celpy.Environment:
     return celpy.Environment()
 
 
+def program(expr: str) -> Any:
+    """The compiled (cached) program of ``expr``, for other CEL users (admission policies); raises on bad syntax."""
+    return _compile(expr)
+
+
 def compile_error(expr: str) -> str | None:
     """None when ``expr`` compiles, else the compiler's message (one line)."""
     try:

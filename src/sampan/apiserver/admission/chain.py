@@ -21,6 +21,7 @@ from sampan.apiserver.admission import (
     priority,
     resourcequota,
     tolerations,
+    validatingadmissionpolicy,
 )
 from sampan.apiserver.admission.interface import Attributes, Plugin
 
@@ -58,6 +59,7 @@ FACTORIES: dict[str, PluginFactory] = {
     "DefaultTolerationSeconds": lambda ctx: tolerations.DefaultTolerationSecondsPlugin(
         not_ready_seconds=ctx.config.default_not_ready_toleration_seconds,
         unreachable_seconds=ctx.config.default_unreachable_toleration_seconds),
+    "ValidatingAdmissionPolicy": lambda ctx: validatingadmissionpolicy.ValidatingAdmissionPolicyPlugin(),
     "ResourceQuota": lambda ctx: resourcequota.ResourceQuotaPlugin(),
 }
 

@@ -69,6 +69,8 @@ BUILTIN: tuple[str, ...] = (
     "csinodes:CSINodeStrategy",
     "csistoragecapacities:CSIStorageCapacityStrategy",
     "volumeattachments:VolumeAttachmentStrategy",
+    "validatingadmissionpolicies:ValidatingAdmissionPolicyStrategy",
+    "validatingadmissionpolicies:ValidatingAdmissionPolicyBindingStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
 
