@@ -102,7 +102,8 @@ def ratio_constraint(limit_type: str, name: str, enforced: Quantity, request: Re
                 "or limit is 0")
     observed = limit[name].value_exact / request[name].value_exact
     if observed > enforced.value_exact:
-        return f"{name} max limit to request ratio per {limit_type} is {enforced}, but provided ratio is {float(observed):f}"
+        return (f"{name} max limit to request ratio per {limit_type} is {enforced}, "
+                f"but provided ratio is {float(observed):f}")
     return None
 
 

@@ -68,7 +68,8 @@ def app_armor(meta: dict[str, Any], spec: dict[str, Any]) -> Violation | None:
     bad: list[str] = []
     if _d(_sc(spec).get("appArmorProfile")).get("type") == "Unconfined":
         bad.append('pod must not set securityContext.appArmorProfile.type to "Unconfined"')
-    names = [c.get("name", "") for c in _containers(spec) if _d(_sc(c).get("appArmorProfile")).get("type") == "Unconfined"]
+    names = [c.get("name", "") for c in _containers(spec)
+             if _d(_sc(c).get("appArmorProfile")).get("type") == "Unconfined"]
     if names:
         bad.append(f'{_containers_phrase(names)} must not set securityContext.appArmorProfile.type to "Unconfined"')
     for key, value in sorted(_d(meta.get("annotations")).items()):
@@ -178,7 +179,8 @@ def seccomp_baseline(meta: dict[str, Any], spec: dict[str, Any]) -> Violation | 
     bad: list[str] = []
     if _d(_sc(spec).get("seccompProfile")).get("type") == "Unconfined":
         bad.append('pod must not set securityContext.seccompProfile.type to "Unconfined"')
-    names = [c.get("name", "") for c in _containers(spec) if _d(_sc(c).get("seccompProfile")).get("type") == "Unconfined"]
+    names = [c.get("name", "") for c in _containers(spec)
+             if _d(_sc(c).get("seccompProfile")).get("type") == "Unconfined"]
     if names:
         bad.append(f'{_containers_phrase(names)} must not set securityContext.seccompProfile.type to "Unconfined"')
     return ("seccompProfile", "; ".join(bad)) if bad else None
@@ -194,7 +196,8 @@ def windows_host_process(meta: dict[str, Any], spec: dict[str, Any]) -> Violatio
     bad: list[str] = []
     if _d(_sc(spec).get("windowsOptions")).get("hostProcess") is True:
         bad.append("pod must not set securityContext.windowsOptions.hostProcess=true")
-    names = [c.get("name", "") for c in _containers(spec) if _d(_sc(c).get("windowsOptions")).get("hostProcess") is True]
+    names = [c.get("name", "") for c in _containers(spec)
+             if _d(_sc(c).get("windowsOptions")).get("hostProcess") is True]
     if names:
         bad.append(f"{_containers_phrase(names)} must not set securityContext.windowsOptions.hostProcess=true")
     return ("hostProcess", "; ".join(bad)) if bad else None

@@ -26,12 +26,15 @@ def pod(name: str, resources: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 async def test_limitrange_defaults_and_validation(api: API) -> None:
-    r = await api.post(LIMITS, limit_range("lr", {"type": "Container", "max": {"cpu": "1"}, "min": {"cpu": "100m"}}))
+    lr = limit_range("lr", {"type": "Container", "max": {"cpu": "1"}, "min": {"cpu": "100m"}})
+    r = await api.post(LIMITS, lr)
     assert r.status == 201, r.body
     item = r.body["spec"]["limits"][0]
-    assert item["default"] == {"cpu": "1"} and item["defaultRequest"] == {"cpu": "1"}
+    assert item["default"] == {"cpu": "1"}
+    assert item["defaultRequest"] == {"cpu": "1"}
     bad = limit_range("bad", {"type": "Container", "min": {"cpu": "2"}, "max": {"cpu": "1"}},
-                      {"type": "Pod", "default": {"cpu": "1"}}, {"type": "Container", "maxLimitRequestRatio": {"cpu": "0.5"}})
+                      {"type": "Pod", "default": {"cpu": "1"}},
+                      {"type": "Container", "maxLimitRequestRatio": {"cpu": "0.5"}})
     r = await api.post(LIMITS, bad)
     assert r.status == 422
     msg = r.body["message"]
@@ -74,7 +77,8 @@ async def test_min_ratio_pod_and_claim_constraints(api: API) -> None:
         "lr", {"type": "Container", "min": {"memory": "64Mi"}, "maxLimitRequestRatio": {"cpu": "2"}},
         {"type": "Pod", "max": {"cpu": "2"}}, {"type": "PersistentVolumeClaim", "max": {"storage": "2Gi"}}))
     assert r.status == 201, r.body
-    r = await api.post(PODS, pod("a", {"requests": {"memory": "32Mi", "cpu": "1"}, "limits": {"memory": "64Mi", "cpu": "3"}}))
+    r = await api.post(PODS, pod("a", {"requests": {"memory": "32Mi", "cpu": "1"},
+                                       "limits": {"memory": "64Mi", "cpu": "3"}}))
     assert r.status == 403
     assert r.body["message"] == (
         'pods "a" is forbidden: [minimum memory usage per Container is 64Mi, but request is 32Mi, '

@@ -115,7 +115,8 @@ async def test_params_variables_conditions_message_expression_and_reason(api: AP
                 matchResources={"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "default"}}}))
     await until(api, deployment("probe", 4), 403)
     r = await api.post(DEPLOYMENTS, deployment("d", 4))
-    assert r.status == 403 and r.reason == "Forbidden"
+    assert r.status == 403
+    assert r.reason == "Forbidden"
     assert r.body["message"] == ('deployments.apps "d" is forbidden: ValidatingAdmissionPolicy \'p\' with binding '
                                  "'b' denied request: replicas 4 over 3")
     assert (await api.post(DEPLOYMENTS, deployment("e", 4, {"exempt": "yes"}))).status == 201
@@ -138,7 +139,8 @@ async def test_validation_and_tables(api: API) -> None:
     msg = r.body["message"]
     assert "spec.failurePolicy: Unsupported value: \"Sometimes\"" in msg
     assert "spec.matchConstraints.resourceRules: Required value" in msg
-    assert "spec.validations[0].expression: Invalid value" in msg and "compilation failed" in msg
+    assert "spec.validations[0].expression: Invalid value" in msg
+    assert "compilation failed" in msg
     r = await api.post(f"{ARG}/validatingadmissionpolicybindings", binding("b", "p", ["Deny", "Warn", "Nope"]))
     assert r.status == 422
     assert 'spec.validationActions[2]: Unsupported value: "Nope"' in r.body["message"]

@@ -97,7 +97,8 @@ def _default_container(container: dict[str, Any], limits: dict[str, Any], reques
     for kind, defaults in (("requests", requests), ("limits", limits)):
         current = resources.get(kind)
         current = dict(current) if isinstance(current, dict) else {}
-        stated_limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+        stated = resources.get("limits")
+        stated_limits: dict[str, Any] = stated if isinstance(stated, dict) else {}
         added = []
         for res, value in defaults.items():
             if res in current or (kind == "requests" and res in stated_limits):

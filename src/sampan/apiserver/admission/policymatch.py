@@ -88,7 +88,5 @@ def matches(match: dict[str, Any], attrs: Attributes, namespace: dict[str, Any] 
         elif attrs.namespace and not ns_selector.matches(_labels(namespace)):
             return False
     obj_selector = LabelSelector.from_dict(match.get("objectSelector") or {})
-    if not obj_selector.empty:
-        if not any(o is not None and obj_selector.matches(_labels(o)) for o in (attrs.obj, attrs.old)):
-            return False
-    return True
+    return obj_selector.empty or any(o is not None and obj_selector.matches(_labels(o))
+                                     for o in (attrs.obj, attrs.old))

@@ -99,9 +99,11 @@ def _validate_item(item: dict[str, Any], path: str) -> list[Cause]:
             causes.append(invalid(f"{path}.defaultRequest[{name}]", str(dreq),
                                   f"default request value {dreq} is greater than default limit value {dflt}"))
         if dflt is not None and lo is not None and dflt < lo:
-            causes.append(invalid(f"{path}.default[{name}]", str(lo), f"min value {lo} is greater than default value {dflt}"))
+            causes.append(invalid(f"{path}.default[{name}]", str(lo),
+                                  f"min value {lo} is greater than default value {dflt}"))
         if dflt is not None and hi is not None and hi < dflt:
-            causes.append(invalid(f"{path}.default[{name}]", str(hi), f"default value {dflt} is greater than max value {hi}"))
+            causes.append(invalid(f"{path}.default[{name}]", str(hi),
+                                  f"default value {dflt} is greater than max value {hi}"))
         if ratio is not None and ratio < 1:
             causes.append(invalid(f"{path}.maxLimitRequestRatio[{name}]", str(ratio), f"ratio {ratio} is less than 1"))
         if ratio is not None and lo is not None and hi is not None and not lo.is_zero():
