@@ -18,7 +18,7 @@ STRATEGIES = CATALOG.strategies()
 IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
-    ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "namespaces"), ("", "nodes"), ("", "pods"),
+    ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"), ("", "pods"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apps", "deployments"), ("apps", "replicasets"),
     ("events.k8s.io", "events"),
@@ -32,6 +32,8 @@ EXPECTED = [
     ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "roles"),
     ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "csistoragecapacities"),
     ("storage.k8s.io", "storageclasses"), ("storage.k8s.io", "volumeattachments"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
     ("scheduling.k8s.io", "priorityclasses"),
     ("coordination.k8s.io", "leases"),
@@ -45,7 +47,7 @@ def test_discovery_order() -> None:
                                 ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
                                 ("networking.k8s.io", ["v1"]), ("policy", ["v1"]),
                                 ("rbac.authorization.k8s.io", ["v1"]),
-                                ("storage.k8s.io", ["v1"]),
+                                ("storage.k8s.io", ["v1"]), ("admissionregistration.k8s.io", ["v1"]),
                                 ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
                                 ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]
 
@@ -178,7 +180,8 @@ def test_junk_never_raises(strategy: Any, body: Any) -> None:
 def test_generation_tracking_as_upstream() -> None:
     tracked = {s.info.resource for s in STRATEGIES if s.tracks_generation}
     assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions",
-                       "cronjobs", "poddisruptionbudgets", "replicationcontrollers", "ingresses", "networkpolicies"}
+                       "cronjobs", "poddisruptionbudgets", "replicationcontrollers", "ingresses", "networkpolicies",
+                       "validatingadmissionpolicies", "validatingadmissionpolicybindings"}
 
 
 def test_status_write_carries_labels_only_when_sent() -> None:
