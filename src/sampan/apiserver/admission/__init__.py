@@ -14,8 +14,10 @@ kube-apiserver's admission chain.
   are set and before the strategy's ``prepare``/defaults; :func:`validate` after the strategy's
   validation, right before the store write (again on each retry of a raced update). A plugin is one
   module here, registered with one line in :data:`chain.FACTORIES`.
-* Plugins: ``NamespaceLifecycle`` (:mod:`.namespacelifecycle`), ``Priority`` (:mod:`.priority`),
-  ``DefaultTolerationSeconds`` (:mod:`.tolerations`), ``ResourceQuota`` (:mod:`.resourcequota`).
+* Plugins: ``NamespaceLifecycle`` (:mod:`.namespacelifecycle`), ``LimitRanger`` (:mod:`.limitranger`),
+  ``PodSecurity`` (:mod:`.podsecurity`), ``Priority`` (:mod:`.priority`), ``DefaultTolerationSeconds``
+  (:mod:`.tolerations`), ``ValidatingAdmissionPolicy`` (:mod:`.validatingadmissionpolicy`, matching in
+  :mod:`.policymatch`), ``ResourceQuota`` (:mod:`.resourcequota`).
 """
 
 from __future__ import annotations
