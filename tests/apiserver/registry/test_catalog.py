@@ -18,7 +18,8 @@ STRATEGIES = CATALOG.strategies()
 IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
-    ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"), ("", "pods"),
+    ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
+    ("", "pods"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apps", "deployments"), ("apps", "replicasets"),
     ("events.k8s.io", "events"),
