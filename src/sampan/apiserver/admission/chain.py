@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sampan.apiserver.admission import namespacelifecycle, priority, resourcequota, tolerations
+from sampan.apiserver.admission import namespacelifecycle, priority, resourcequota, tolerations, webhooks
 from sampan.apiserver.admission.interface import Attributes, Plugin
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ FACTORIES: dict[str, PluginFactory] = {
     "DefaultTolerationSeconds": lambda ctx: tolerations.DefaultTolerationSecondsPlugin(
         not_ready_seconds=ctx.config.default_not_ready_toleration_seconds,
         unreachable_seconds=ctx.config.default_unreachable_toleration_seconds),
+    "MutatingAdmissionWebhook": lambda ctx: webhooks.WebhookPlugin(mutating=True),
+    "ValidatingAdmissionWebhook": lambda ctx: webhooks.WebhookPlugin(mutating=False),
     "ResourceQuota": lambda ctx: resourcequota.ResourceQuotaPlugin(),
 }
 
@@ -76,6 +78,13 @@ class Chain:
             if plugin.handles(attrs):
                 await plugin.validate(ctx, attrs)
 
+    async def close(self) -> None:
+        """Release what plugins hold (HTTP sessions): the plugins with an async ``close``."""
+        for plugin in self.plugins:
+            close = getattr(plugin, "close", None)
+            if close is not None:
+                await close()
+
 
 def build_chain(ctx: ServerContext, *, disabled: frozenset[str] = frozenset()) -> Chain:
     """The default chain for ``ctx``: every implemented plugin of :data:`ORDER` not in ``disabled``."""
@@ -90,6 +99,13 @@ def chain_for(ctx: ServerContext) -> Chain:
     if not isinstance(chain, Chain):
         chain = ctx.extras[_EXTRAS_KEY] = build_chain(ctx)
     return chain
+
+
+async def close_chain(ctx: ServerContext) -> None:
+    """Close the server's chain when one was built (server shutdown)."""
+    chain = ctx.extras.pop(_EXTRAS_KEY, None)
+    if isinstance(chain, Chain):
+        await chain.close()
 
 
 def set_chain(ctx: ServerContext, chain: Chain) -> None:

@@ -68,6 +68,8 @@ BUILTIN: tuple[str, ...] = (
     "csinodes:CSINodeStrategy",
     "csistoragecapacities:CSIStorageCapacityStrategy",
     "volumeattachments:VolumeAttachmentStrategy",
+    "webhookconfigurations:MutatingWebhookConfigurationStrategy",
+    "webhookconfigurations:ValidatingWebhookConfigurationStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
 

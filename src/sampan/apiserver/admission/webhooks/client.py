@@ -1,0 +1,227 @@
+"""Calling a webhook: where (``clientConfig.url``, or ``service`` resolved through the Service's
+EndpointSlices — then Endpoints — to a ready address, with ``service.port``/``path``), how (HTTPS with
+an ssl context that trusts ``caBundle``, else the system's roots; ``?timeout=<n>s`` as upstream), and
+upstream's error texts (``failed to call webhook: Post "https://…": context deadline exceeded``,
+``… connect: connection refused``, ``… x509: certificate signed by unknown authority``).
+
+:class:`WebhookClient` owns one aiohttp session (created on first use in the server's loop, closed by
+:meth:`close`) and a bounded cache of ssl contexts keyed by CA bundle. Lookups read the watch cache,
+never the store. Invariant: :meth:`post` either returns the decoded JSON body of a 2xx response or
+raises :class:`CallError` whose text is the part after ``failed calling webhook "<name>": ``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import ssl
+import urllib.parse
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from sampan.api import meta
+
+if TYPE_CHECKING:
+    from sampan.apiserver.context import ServerContext
+
+log = logging.getLogger(__name__)
+
+MAX_SSL_CONTEXTS = 64
+MAX_RESPONSE_BYTES = 3 * 1024 * 1024
+
+
+class CallError(Exception):
+    """The webhook could not be called or answered nonsense (text as upstream words it)."""
+
+
+class ResolveError(CallError):
+    pass
+
+
+def _endpoint_from_slices(ctx: ServerContext, namespace: str, service: str, port: dict[str, Any]) -> tuple[str, int] | None:
+    scope = ctx.scope("discovery.k8s.io", "v1", "endpointslices")
+    if scope is None:
+        return None
+    from sampan.apiserver.cacher.watcher import Filter
+
+    for co in scope.cache.sorted_objects(Filter(namespace=namespace)):
+        s = co.obj
+        if meta.labels(s).get("kubernetes.io/service-name") != service:
+            continue
+        number = _port_number(s.get("ports"), port)
+        if number is None:
+            continue
+        for ep in s.get("endpoints") or []:
+            cond = ep.get("conditions") or {}
+            if cond.get("ready") is False:
+                continue
+            for addr in ep.get("addresses") or []:
+                return str(addr), number
+    return None
+
+
+def _endpoint_from_endpoints(ctx: ServerContext, namespace: str, service: str, port: dict[str, Any]) -> tuple[str, int] | None:
+    scope = ctx.scope("", "v1", "endpoints")
+    if scope is None:
+        return None
+    co = scope.cache.objects.get(scope.key(namespace, service))
+    if co is None:
+        return None
+    for subset in co.obj.get("subsets") or []:
+        number = _port_number(subset.get("ports"), port)
+        if number is None:
+            continue
+        for addr in subset.get("addresses") or []:
+            if addr.get("ip"):
+                return str(addr["ip"]), number
+    return None
+
+
+def _port_number(ports: Any, svc_port: dict[str, Any]) -> int | None:
+    """The endpoint port backing a service port (by name; a single unnamed port matches)."""
+    if not isinstance(ports, list):
+        return None
+    name = svc_port.get("name") or ""
+    target = svc_port.get("targetPort", svc_port.get("port"))
+    for p in ports:
+        if isinstance(p, dict) and (p.get("name") or "") == name and isinstance(p.get("port"), int):
+            return int(p["port"])
+    if isinstance(target, int):
+        return target
+    return None
+
+
+def resolve_service(ctx: ServerContext, ref: dict[str, Any]) -> tuple[str, int]:
+    """(address, port) of a ready endpoint of the referenced Service port."""
+    namespace, name = str(ref.get("namespace") or ""), str(ref.get("name") or "")
+    port = int(ref.get("port") or 443)
+    services = ctx.scope("", "v1", "services")
+    svc = services.cache.objects.get(services.key(namespace, name)) if services is not None else None
+    if svc is None:
+        raise ResolveError(f'service "{name}" not found')
+    svc_port = next((p for p in (svc.obj.get("spec") or {}).get("ports") or []
+                     if isinstance(p, dict) and p.get("port") == port), None)
+    if svc_port is None:
+        raise ResolveError(f"no service port {port} found for service \"{name}\"")
+    found = (_endpoint_from_slices(ctx, namespace, name, svc_port)
+             or _endpoint_from_endpoints(ctx, namespace, name, svc_port))
+    if found is None:
+        raise ResolveError(f'service "{name}" does not have any active Endpoint')
+    return found
+
+
+def target_url(ctx: ServerContext, client_config: dict[str, Any]) -> tuple[str, str | None]:
+    """(the URL to post to, the TLS server name when it differs from the URL's host)."""
+    url = client_config.get("url")
+    if isinstance(url, str) and url:
+        return url, None
+    ref = client_config.get("service") or {}
+    host, port = resolve_service(ctx, ref)
+    path = ref.get("path") or "/"
+    shown = f"[{host}]" if ":" in host else host
+    return f"https://{shown}:{port}{path}", f"{ref.get('name')}.{ref.get('namespace')}.svc"
+
+
+def service_url(client_config: dict[str, Any]) -> str:
+    """The URL upstream names in errors for a service reference."""
+    ref = client_config.get("service") or {}
+    return f"https://{ref.get('name')}.{ref.get('namespace')}.svc:{ref.get('port') or 443}{ref.get('path') or ''}"
+
+
+class WebhookClient:
+    """HTTPS calls to webhooks (see the module invariants)."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._contexts: OrderedDict[bytes, ssl.SSLContext] = OrderedDict()
+
+    def _ssl(self, ca_bundle: Any) -> ssl.SSLContext:
+        key = ca_bundle.encode() if isinstance(ca_bundle, str) else b""
+        context = self._contexts.get(key)
+        if context is not None:
+            self._contexts.move_to_end(key)
+            return context
+        context = ssl.create_default_context()
+        if key:
+            try:
+                pem = base64.b64decode(key, validate=True)
+                context = ssl.create_default_context(cadata=pem.decode("ascii", "replace"))
+            except (binascii.Error, ssl.SSLError, ValueError) as err:
+                raise CallError(f"failed to call webhook: invalid caBundle: {err}") from None
+        self._contexts[key] = context
+        if len(self._contexts) > MAX_SSL_CONTEXTS:
+            self._contexts.popitem(last=False)
+        return context
+
+    async def post(self, ctx: ServerContext, client_config: dict[str, Any], body: dict[str, Any], *,
+                   timeout: float) -> dict[str, Any]:
+        try:
+            url, server_name = target_url(ctx, client_config)
+        except ResolveError as err:
+            raise CallError(f'failed to call webhook: Post "{service_url(client_config)}": {err}') from None
+        seconds = int(timeout) if float(timeout).is_integer() else timeout
+        split = urllib.parse.urlsplit(url)
+        query = f"{split.query}&timeout={seconds}s" if split.query else f"timeout={seconds}s"
+        full = urllib.parse.urlunsplit((split.scheme, split.netloc, split.path or "/", query, ""))
+        shown = full if server_name is None else service_url(client_config) + f"?timeout={seconds}s"
+        context = self._ssl(client_config.get("caBundle"))
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256),
+                                                  skip_auto_headers=("User-Agent",))
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._session.post(full, data=orjson.dumps(body), ssl=context,
+                                              server_hostname=server_name,
+                                              headers={"Content-Type": "application/json",
+                                                       "Accept": "application/json"}) as resp:
+                    raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                    status = resp.status
+        except TimeoutError:
+            raise CallError(f'failed to call webhook: Post "{shown}": context deadline exceeded') from None
+        except aiohttp.ClientConnectorCertificateError as err:
+            raise CallError(f'failed to call webhook: Post "{shown}": tls: failed to verify certificate: '
+                            f"x509: {_x509_reason(err)}") from None
+        except aiohttp.ClientConnectorError as err:
+            raise CallError(f'failed to call webhook: Post "{shown}": dial tcp {split.hostname}:{split.port or 443}: '
+                            f"connect: {_connect_reason(err)}") from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise CallError(f'failed to call webhook: Post "{shown}": {err}') from None
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise CallError("failed to call webhook: response body too large")
+        if not 200 <= status < 300:
+            text = raw[:200].decode("utf-8", "replace")
+            raise CallError(f'failed to call webhook: an error on the server ("{text}") has prevented the '
+                            "request from succeeding")
+        try:
+            decoded = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
+            raise CallError(f"received invalid webhook response: {err}") from None
+        if not isinstance(decoded, dict):
+            raise CallError("received invalid webhook response: not a JSON object")
+        return decoded
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _x509_reason(err: aiohttp.ClientConnectorCertificateError) -> str:
+    text = str(getattr(err, "certificate_error", err))
+    if "self-signed" in text or "unable to get local issuer" in text or "self signed" in text:
+        return "certificate signed by unknown authority"
+    if "Hostname mismatch" in text or "IP address mismatch" in text:
+        return f"certificate is not valid for the requested name ({text})"
+    return text
+
+
+def _connect_reason(err: aiohttp.ClientConnectorError) -> str:
+    os_err = getattr(err, "os_error", None)
+    if isinstance(os_err, ConnectionRefusedError):
+        return "connection refused"
+    return str(os_err or err).lower()
