@@ -18,12 +18,12 @@ Table: Name, Webhooks, Age.
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any, ClassVar
 
 from sampan.api import validation
 from sampan.api.errors import Cause, duplicate, invalid, not_supported, required, too_long
 from sampan.api.resources import ResourceInfo
+from sampan.api.webhookclientconfig import validate_client_config
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict
 from sampan.apiserver.registry.labelselectors import validate_label_selector
 from sampan.apiserver.registry.strategy import Object, TableColumn
@@ -108,52 +108,6 @@ def _validate_resources(resources: list[Any], path: str) -> list[Cause]:
             causes.append(invalid(f"{path}[{i}]", res, "must not have an empty subresource"))
     if "*/*" in seen and len(seen) > 1:
         causes.append(invalid(path, resources, "if '*/*' is present, must not specify other resources"))
-    return causes
-
-
-def validate_client_config(cc: Any, path: str) -> list[Cause]:
-    """Upstream ``ValidateWebhookClientConfig``: exactly one of url or service."""
-    cc = as_dict(cc)
-    url, service = cc.get("url"), cc.get("service")
-    if (url is None) == (service is None):
-        return [Cause("FieldValueRequired", path, "Required value: exactly one of url or service is required")]
-    if url is not None:
-        return _validate_url(url, f"{path}.url")
-    return _validate_service(as_dict(service), f"{path}.service")
-
-
-def _validate_url(url: Any, path: str) -> list[Cause]:
-    if not isinstance(url, str) or not url:
-        return [required(path)]
-    try:
-        parsed = urllib.parse.urlsplit(url)
-    except ValueError as err:
-        return [invalid(path, url, f"url must be a valid URL: {err}")]
-    causes: list[Cause] = []
-    if parsed.scheme != "https":
-        causes.append(invalid(path, url, "'https' is the only allowed URL scheme"))
-    if not parsed.hostname:
-        causes.append(invalid(path, url, "host must be specified"))
-    if parsed.username is not None or parsed.password is not None:
-        causes.append(invalid(path, url, "user information is not permitted in the URL"))
-    if parsed.fragment or "#" in url:
-        causes.append(invalid(path, url, "fragments are not permitted in the URL"))
-    if parsed.query or "?" in url:
-        causes.append(invalid(path, url, "query parameters are not permitted in the URL"))
-    return causes
-
-
-def _validate_service(service: dict[str, Any], path: str) -> list[Cause]:
-    causes: list[Cause] = []
-    for key in ("name", "namespace"):
-        if not service.get(key):
-            causes.append(required(f"{path}.{key}"))
-    p = service.get("path")
-    if p is not None and (not isinstance(p, str) or not p.startswith("/")):
-        causes.append(invalid(f"{path}.path", p, "must start with a '/'"))
-    port = service.get("port")
-    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535):
-        causes.append(invalid(f"{path}.port", port, "port is not valid: must be between 1 and 65535, inclusive"))
     return causes
 
 

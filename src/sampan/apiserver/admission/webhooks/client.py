@@ -5,7 +5,7 @@ upstream's error texts (``failed to call webhook: Post "https://…": context de
 ``… connect: connection refused``, ``… x509: certificate signed by unknown authority``).
 
 :class:`WebhookClient` owns one aiohttp session (created on first use in the server's loop, closed by
-:meth:`close`) and a bounded cache of ssl contexts keyed by CA bundle. Lookups read the watch cache,
+:meth:`close`) ; ssl contexts are cached per CA bundle (:func:`ssl_context`). Lookups read the watch cache,
 never the store. Invariant: :meth:`post` either returns the decoded JSON body of a 2xx response or
 raises :class:`CallError` whose text is the part after ``failed calling webhook "<name>": ``.
 """
@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import ssl
 import urllib.parse
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -133,30 +133,35 @@ def service_url(client_config: dict[str, Any]) -> str:
     return f"https://{ref.get('name')}.{ref.get('namespace')}.svc:{ref.get('port') or 443}{ref.get('path') or ''}"
 
 
+def ssl_context(ca_bundle: Any) -> ssl.SSLContext:
+    """A client context trusting the base64 PEM ``ca_bundle`` (the system's roots when empty); cached."""
+    return _ssl_context(ca_bundle if isinstance(ca_bundle, str) else "")
+
+
+@functools.lru_cache(maxsize=MAX_SSL_CONTEXTS)
+def _ssl_context(ca_bundle: str) -> ssl.SSLContext:
+    if not ca_bundle:
+        return ssl.create_default_context()
+    try:
+        pem = base64.b64decode(ca_bundle, validate=True)
+        return ssl.create_default_context(cadata=pem.decode("ascii", "replace"))
+    except (binascii.Error, ssl.SSLError, ValueError) as err:
+        raise CallError(f"failed to call webhook: invalid caBundle: {err}") from None
+
+
+def with_timeout(url: str, timeout: float) -> str:
+    """``url`` with upstream's ``timeout=<n>s`` query parameter."""
+    seconds = int(timeout) if float(timeout).is_integer() else timeout
+    split = urllib.parse.urlsplit(url)
+    query = f"{split.query}&timeout={seconds}s" if split.query else f"timeout={seconds}s"
+    return urllib.parse.urlunsplit((split.scheme, split.netloc, split.path or "/", query, ""))
+
+
 class WebhookClient:
     """HTTPS calls to webhooks (see the module invariants)."""
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._contexts: OrderedDict[bytes, ssl.SSLContext] = OrderedDict()
-
-    def _ssl(self, ca_bundle: Any) -> ssl.SSLContext:
-        key = ca_bundle.encode() if isinstance(ca_bundle, str) else b""
-        context = self._contexts.get(key)
-        if context is not None:
-            self._contexts.move_to_end(key)
-            return context
-        context = ssl.create_default_context()
-        if key:
-            try:
-                pem = base64.b64decode(key, validate=True)
-                context = ssl.create_default_context(cadata=pem.decode("ascii", "replace"))
-            except (binascii.Error, ssl.SSLError, ValueError) as err:
-                raise CallError(f"failed to call webhook: invalid caBundle: {err}") from None
-        self._contexts[key] = context
-        if len(self._contexts) > MAX_SSL_CONTEXTS:
-            self._contexts.popitem(last=False)
-        return context
 
     async def post(self, ctx: ServerContext, client_config: dict[str, Any], body: dict[str, Any], *,
                    timeout: float) -> dict[str, Any]:
@@ -164,12 +169,10 @@ class WebhookClient:
             url, server_name = target_url(ctx, client_config)
         except ResolveError as err:
             raise CallError(f'failed to call webhook: Post "{service_url(client_config)}": {err}') from None
-        seconds = int(timeout) if float(timeout).is_integer() else timeout
         split = urllib.parse.urlsplit(url)
-        query = f"{split.query}&timeout={seconds}s" if split.query else f"timeout={seconds}s"
-        full = urllib.parse.urlunsplit((split.scheme, split.netloc, split.path or "/", query, ""))
-        shown = full if server_name is None else service_url(client_config) + f"?timeout={seconds}s"
-        context = self._ssl(client_config.get("caBundle"))
+        full = with_timeout(url, timeout)
+        shown = full if server_name is None else with_timeout(service_url(client_config), timeout)
+        context = ssl_context(client_config.get("caBundle"))
         if self._session is None:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256),
                                                   skip_auto_headers=("User-Agent",))
