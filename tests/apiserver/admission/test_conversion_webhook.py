@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.apiserver.admission.webhookservers import Certificates, WebhookServer, make_certificates
+from sampan.testing.webhooks import Certificates, WebhookServer, make_certificates
 from tests.apiserver.conftest import API
 from tests.apiserver.test_customresources import eventually
 
@@ -107,12 +107,14 @@ async def test_objects_convert_between_versions(api: API, server: WebhookServer,
     assert r.status == 201, r.body
     assert r.body["spec"] == {"host": "db", "port": 5432}
     v1 = await api.get(f"{V1}/b")
-    assert v1.body["apiVersion"] == "conv.example.com/v1" and v1.body["spec"] == {"hostPort": "db:5432"}
+    assert v1.body["apiVersion"] == "conv.example.com/v1"
+    assert v1.body["spec"] == {"hostPort": "db:5432"}
     listed = await api.get(V2)
     assert [(o["metadata"]["name"], o["spec"]) for o in listed.body["items"]] == [
         ("a", {"host": "example.org", "port": 8443}), ("b", {"host": "db", "port": 5432})]
     reviews = [review for path, _, review in server.calls if path == "/convert"]
-    assert reviews and reviews[0]["apiVersion"] == "apiextensions.k8s.io/v1"
+    assert reviews
+    assert reviews[0]["apiVersion"] == "apiextensions.k8s.io/v1"
     assert reviews[0]["kind"] == "ConversionReview"
     # an update through v2 keeps the v1 storage form in step
     v2b = (await api.get(f"{V2}/b")).body

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sampan.apiserver.admission.webhooks.dispatcher import GROUP
-from tests.apiserver.admission.webhookservers import Certificates, WebhookServer, allow, deny, make_certificates
+from sampan.testing.webhooks import Certificates, WebhookServer, allow, deny, make_certificates
 from tests.apiserver.conftest import API
 
 MWC = f"/apis/{GROUP}/v1/mutatingwebhookconfigurations"
@@ -91,7 +91,9 @@ async def test_configurations_are_served_with_defaults_and_table(api: API, serve
     wh = created["webhooks"][0]
     assert (wh["failurePolicy"], wh["matchPolicy"], wh["timeoutSeconds"], wh["reinvocationPolicy"]) == \
         ("Fail", "Equivalent", 10, "Never")
-    assert wh["namespaceSelector"] == {} and wh["objectSelector"] == {} and wh["rules"][0]["scope"] == "*"
+    assert wh["namespaceSelector"] == {}
+    assert wh["objectSelector"] == {}
+    assert wh["rules"][0]["scope"] == "*"
     r = await api.request("GET", MWC, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     assert [c["name"] for c in r.body["columnDefinitions"]] == ["Name", "Webhooks", "Age"]
     assert r.body["rows"][0]["cells"][:2] == ["m", 1]
@@ -100,7 +102,8 @@ async def test_configurations_are_served_with_defaults_and_table(api: API, serve
     assert {"mutatingwebhookconfigurations", "validatingwebhookconfigurations"} <= names
     svc = await api.post(VWC, {"metadata": {"name": "s"}, "webhooks": [
         hook("s.example.com", {"service": {"name": "w", "namespace": "default"}})]})
-    assert svc.status == 201 and svc.body["webhooks"][0]["clientConfig"]["service"]["port"] == 443
+    assert svc.status == 201
+    assert svc.body["webhooks"][0]["clientConfig"]["service"]["port"] == 443
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
@@ -144,11 +147,15 @@ async def test_mutating_patch_and_validating_denial(api: API, server: WebhookSer
     path, query, review = server.calls[0]
     assert (path, query) == ("/mutate", "timeout=10s")
     req = review["request"]
-    assert review["apiVersion"] == "admission.k8s.io/v1" and req["operation"] == "CREATE"
+    assert review["apiVersion"] == "admission.k8s.io/v1"
+    assert req["operation"] == "CREATE"
     assert req["kind"] == {"group": "", "version": "v1", "kind": "ConfigMap"}
     assert req["resource"] == {"group": "", "version": "v1", "resource": "configmaps"}
-    assert req["namespace"] == "default" and req["name"] == "ok" and req["oldObject"] is None
-    assert req["options"]["kind"] == "CreateOptions" and req["dryRun"] is False
+    assert req["namespace"] == "default"
+    assert req["name"] == "ok"
+    assert req["oldObject"] is None
+    assert req["options"]["kind"] == "CreateOptions"
+    assert req["dryRun"] is False
     # the validating webhook saw the mutated object, after the mutating one
     assert server.calls[1][0] == "/validate"
     assert server.calls[1][2]["request"]["object"]["metadata"]["labels"] == {"mutated": "yes"}
@@ -206,7 +213,8 @@ async def test_unreachable_and_untrusted_webhooks(api: API, server: WebhookServe
                                                                            "caBundle": other.ca_bundle})])
     r = await api.post(CMS, {"metadata": {"name": "u"}})
     assert r.status == 500
-    assert r.body["message"].endswith("tls: failed to verify certificate: x509: certificate signed by unknown authority")
+    assert r.body["message"].endswith("tls: failed to verify certificate: x509: certificate signed by unknown "
+                                      "authority")
 
 
 async def test_service_reference_through_endpoints(api: API, server: WebhookServer, certs: Certificates) -> None:
@@ -228,8 +236,9 @@ async def test_service_reference_through_endpoints(api: API, server: WebhookServ
     await configure(api, VWC, "svc2", [hook("svc2.example.com", ref)])
     r = await api.post(CMS, {"metadata": {"name": "s2"}})
     assert r.status == 500
-    assert r.body["message"] == ('Internal error occurred: failed calling webhook "svc2.example.com": failed to call '
-                                 'webhook: Post "https://nowhere.default.svc:8443/validate": service "nowhere" not found')
+    assert r.body["message"] == ('Internal error occurred: failed calling webhook "svc2.example.com": failed to '
+                                 'call webhook: Post "https://nowhere.default.svc:8443/validate": service "nowhere" '
+                                 "not found")
 
 
 async def test_selectors_and_match_conditions(api: API, server: WebhookServer, certs: Certificates) -> None:
@@ -245,12 +254,15 @@ async def test_selectors_and_match_conditions(api: API, server: WebhookServer, c
     ])
     forbidden = {"k": "forbidden"}
     r = await api.post("/api/v1/namespaces/guarded/configmaps", {"metadata": {"name": "a"}, "data": forbidden})
-    assert r.status == 403 and '"ns.example.com"' in r.body["message"]
+    assert r.status == 403
+    assert '"ns.example.com"' in r.body["message"]
     assert (await api.post(CMS, {"metadata": {"name": "plain"}, "data": forbidden})).status == 201
     r = await api.post(CMS, {"metadata": {"name": "b", "labels": {"check": ""}}, "data": forbidden})
-    assert r.status == 403 and '"obj.example.com"' in r.body["message"]
+    assert r.status == 403
+    assert '"obj.example.com"' in r.body["message"]
     r = await api.post(CMS, {"metadata": {"name": "strict-one"}, "data": forbidden})
-    assert r.status == 403 and '"cel.example.com"' in r.body["message"]
+    assert r.status == 403
+    assert '"cel.example.com"' in r.body["message"]
 
 
 async def test_rules_subresources_and_scope(api: API, server: WebhookServer, certs: Certificates) -> None:
@@ -272,7 +284,8 @@ async def test_dry_run_and_side_effects(api: API, server: WebhookServer, certs: 
     await configure(api, MWC, "m", [hook("m.example.com", url_config(server, certs, "/mutate"),
                                          sideEffects="NoneOnDryRun")])
     r = await api.post(CMS, {"metadata": {"name": "dry"}}, dryRun="All")
-    assert r.status == 201 and r.body["metadata"]["labels"] == {"mutated": "yes"}
+    assert r.status == 201
+    assert r.body["metadata"]["labels"] == {"mutated": "yes"}
     assert server.calls[-1][2]["request"]["dryRun"] is True
     assert (await api.get(f"{CMS}/dry")).status == 404
     # a configuration stored with legacy sideEffects (v1beta1 era): dry runs are refused, as upstream

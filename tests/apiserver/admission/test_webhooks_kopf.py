@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.apiserver.admission.webhookservers import make_certificates
+from sampan.testing.webhooks import make_certificates
 from tests.apiserver.test_kubectl import Kubectl
 from tests.support.apiserver import APIServerHandle, free_port, run_apiserver_process
 
@@ -76,7 +76,8 @@ def test_kopf_admission_webhooks_with_kubectl(server: APIServerHandle, tmp_path:
     kopf_bin = str(Path(sys.executable).with_name("kopf"))
     with open(log, "wb") as out:
         proc = subprocess.Popen([kopf_bin, "run", "--standalone", "--namespace", "default", "--verbose", str(script)],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "KUBECONFIG": str(server.kubeconfig)})
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "KUBECONFIG": str(server.kubeconfig)})
     kubectl = Kubectl("kubectl", server, tmp_path / "cache")
     try:
         base = f"{server.url}/apis/admissionregistration.k8s.io/v1"
@@ -86,8 +87,8 @@ def test_kopf_admission_webhooks_with_kubectl(server: APIServerHandle, tmp_path:
             v = _get(f"{base}/validatingwebhookconfigurations/auto.kopf.dev")
             if m and v and m.get("webhooks") and v.get("webhooks"):
                 break
-            assert proc.poll() is None and time.monotonic() < deadline, \
-                f"kopf never configured its webhooks; log:\n{log.read_text()[-4000:]}"
+            assert proc.poll() is None, f"kopf exited; log:\n{log.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, f"kopf never configured its webhooks; log:\n{log.read_text()[-4000:]}"
             time.sleep(0.2)
         assert m["webhooks"][0]["clientConfig"]["caBundle"]
         while "mutated-by" not in kubectl.out("run", "probe", "--image=nginx", "--restart=Never", "--dry-run=server",
@@ -103,7 +104,8 @@ def test_kopf_admission_webhooks_with_kubectl(server: APIServerHandle, tmp_path:
                "image forbidden:latest is not allowed here" in denied.stderr, denied.stderr
         assert kubectl.run("get", "pod", "p2", check=False).returncode != 0
         table = kubectl.out("get", "validatingwebhookconfigurations")
-        assert table.split("\n")[0].split() == ["NAME", "WEBHOOKS", "AGE"] and "auto.kopf.dev" in table
+        assert table.split("\n")[0].split() == ["NAME", "WEBHOOKS", "AGE"]
+        assert "auto.kopf.dev" in table
     finally:
         proc.terminate()
         try:

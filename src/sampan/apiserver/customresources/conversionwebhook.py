@@ -74,7 +74,8 @@ class ConversionWebhook:
             raise CallError("conversion webhook response was absent")
         if response.get("uid") != uid:
             raise CallError(f'expected response.uid="{uid}", got "{response.get("uid")}"')
-        result = response.get("result") if isinstance(response.get("result"), dict) else {}
+        raw_result = response.get("result")
+        result: dict[str, Any] = raw_result if isinstance(raw_result, dict) else {}
         if result.get("status") != "Success":
             raise CallError(f"conversion webhook error: {result.get('message') or 'unknown'}")
         objects = response.get("convertedObjects")

@@ -172,8 +172,9 @@ def validate_webhook(hook: Any, path: str, *, mutating: bool, legacy_side_effect
     timeout = hook.get("timeoutSeconds")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 30):
         causes.append(invalid(f"{path}.timeoutSeconds", timeout, "the timeout value must be between 1 and 30 seconds"))
-    if mutating and hook.get("reinvocationPolicy") is not None and hook["reinvocationPolicy"] not in REINVOCATION_POLICIES:
-        causes.append(not_supported(f"{path}.reinvocationPolicy", hook["reinvocationPolicy"], REINVOCATION_POLICIES))
+    reinvocation = hook.get("reinvocationPolicy")
+    if mutating and reinvocation is not None and reinvocation not in REINVOCATION_POLICIES:
+        causes.append(not_supported(f"{path}.reinvocationPolicy", reinvocation, REINVOCATION_POLICIES))
     for key in ("namespaceSelector", "objectSelector"):
         if hook.get(key) is not None:
             causes += validate_label_selector(hook[key], f"{path}.{key}")

@@ -43,7 +43,8 @@ class ResolveError(CallError):
     pass
 
 
-def _endpoint_from_slices(ctx: ServerContext, namespace: str, service: str, port: dict[str, Any]) -> tuple[str, int] | None:
+def _endpoint_from_slices(ctx: ServerContext, namespace: str, service: str,
+                          port: dict[str, Any]) -> tuple[str, int] | None:
     scope = ctx.scope("discovery.k8s.io", "v1", "endpointslices")
     if scope is None:
         return None
@@ -65,7 +66,8 @@ def _endpoint_from_slices(ctx: ServerContext, namespace: str, service: str, port
     return None
 
 
-def _endpoint_from_endpoints(ctx: ServerContext, namespace: str, service: str, port: dict[str, Any]) -> tuple[str, int] | None:
+def _endpoint_from_endpoints(ctx: ServerContext, namespace: str, service: str,
+                             port: dict[str, Any]) -> tuple[str, int] | None:
     scope = ctx.scope("", "v1", "endpoints")
     if scope is None:
         return None

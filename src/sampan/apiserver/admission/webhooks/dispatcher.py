@@ -81,7 +81,7 @@ class WebhookPlugin(PluginBase):
         for i, hook in enumerate(hooks):
             if await self._call(ctx, attrs, hook):
                 last_change = i
-        for i, hook in enumerate(hooks[:max(last_change, 0)]):
+        for hook in hooks[:max(last_change, 0)]:
             if hook.get("reinvocationPolicy") == "IfNeeded":
                 await self._call(ctx, attrs, hook)
 
@@ -157,7 +157,8 @@ class WebhookPlugin(PluginBase):
         if not isinstance(patched, dict) or patched == obj:
             return False
         back = _convert(patched, target, request_scope)
-        assert attrs.obj is not None and back is not None
+        assert attrs.obj is not None
+        assert back is not None
         attrs.obj.clear()
         attrs.obj.update(back)
         log.debug("webhook mutated object webhook=%s resource=%s name=%s", name, attrs.resource, attrs.name)

@@ -61,7 +61,8 @@ def matching_version(hook: dict[str, Any], attrs: Attributes, *, namespaced: boo
     """The version the webhook gets the request in: the request's own when a rule matches it, else
     (``matchPolicy: Equivalent``) the first other served version of the group-resource a rule matches;
     None when the webhook does not apply."""
-    rules = hook.get("rules") if isinstance(hook.get("rules"), list) else []
+    raw = hook.get("rules")
+    rules: list[Any] = raw if isinstance(raw, list) else []
     if any(rule_matches(r, attrs, version=attrs.version, namespaced=namespaced) for r in rules):
         return attrs.version
     if hook.get("matchPolicy", "Equivalent") != "Equivalent":

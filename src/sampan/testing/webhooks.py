@@ -1,9 +1,14 @@
-"""Real HTTPS webhook servers on loopback for the admission and conversion tests.
+"""HTTPS webhook servers on loopback for tests and benchmarks of admission and conversion webhooks.
 
 :func:`make_certificates` writes a self-signed CA and a server certificate for 127.0.0.1/localhost
-(``cryptography``). :class:`WebhookServer` runs an aiohttp app with that certificate in a thread of
-its own (its own event loop), so an API server blocking on it — CRD conversion — cannot deadlock the
-test's loop. A handler gets the decoded review and returns the JSON answer (or sleeps).
+(``cryptography``); :attr:`Certificates.ca_bundle` is what a ``clientConfig.caBundle`` takes.
+:class:`WebhookServer` runs an aiohttp app with that certificate in a thread of its own (its own event
+loop), so an API server in the caller's loop that blocks on it (CRD conversion) cannot deadlock. A
+handler gets the decoded review and returns the JSON answer; :func:`allow` and :func:`deny` build
+AdmissionReview answers.
+
+    with WebhookServer(make_certificates(tmp), {"/validate": handler}) as server:
+        url = server.url("/validate")
 """
 
 from __future__ import annotations
@@ -106,9 +111,9 @@ class WebhookServer:
         context.load_cert_chain(self.certs.cert_file, self.certs.key_file)
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        addresses = runner.addresses
+        assert addresses, "the webhook server has no listening socket"
+        self.port = int(addresses[0][1])
         self._stop = asyncio.Event()
         self._started.set()
         try:
@@ -128,7 +133,9 @@ class WebhookServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._stop is not None and self._thread is not None
+        assert self._loop is not None
+        assert self._stop is not None
+        assert self._thread is not None
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
 
