@@ -151,3 +151,45 @@ async def test_webhook_conversion_needs_its_configuration(api: API) -> None:
     assert r.body["details"]["causes"] == [{"reason": "FieldValueRequired",
                                             "message": "Required value: must specify one of v1, v1beta1",
                                             "field": "spec.conversion.webhook.conversionReviewVersions"}]
+
+
+@pytest.mark.parametrize("policy", ["Equivalent", "Exact"])
+async def test_match_policy_sends_the_matched_version(api: API, server: WebhookServer, certs: Certificates,
+                                                      policy: str) -> None:
+    """A validating webhook registered for v2 only: with Equivalent a v1 write reaches it as v2 (converted
+    by the conversion webhook); with Exact it is not called."""
+    from sampan.testing.webhooks import allow
+
+    seen: list[dict[str, Any]] = []
+
+    async def record(review: dict[str, Any]) -> dict[str, Any]:
+        seen.append(review["request"])
+        return allow(review)
+
+    server.routes["/record"] = record
+    await register(api, {"url": server.url("/convert"), "caBundle": certs.ca_bundle})
+    rule = {"operations": ["CREATE"], "apiGroups": ["conv.example.com"], "apiVersions": ["v2"],
+            "resources": ["endpointrefs"]}
+    vwc = {"metadata": {"name": "v2-only"}, "webhooks": [{
+        "name": "v2.conv.example.com", "rules": [rule], "sideEffects": "None", "admissionReviewVersions": ["v1"],
+        "matchPolicy": policy, "clientConfig": {"url": server.url("/record"), "caBundle": certs.ca_bundle}}]}
+    assert (await api.post("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", vwc)).status == 201
+    scope = api.server.context.scope("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
+    assert scope is not None
+
+    async def cached() -> bool:
+        return scope.cache.objects.get(scope.key("", "v2-only")) is not None
+
+    await eventually(cached, "the configuration in the watch cache")
+    r = await api.post(V1, {"apiVersion": "conv.example.com/v1", "kind": "EndpointRef",
+                            "metadata": {"name": "e"}, "spec": {"hostPort": "h:7"}})
+    assert r.status == 201, r.body
+    if policy == "Exact":
+        assert seen == []
+        return
+    assert len(seen) == 1
+    req = seen[0]
+    assert req["kind"] == {"group": "conv.example.com", "version": "v2", "kind": "EndpointRef"}
+    assert req["requestKind"]["version"] == "v1"
+    assert req["object"]["apiVersion"] == "conv.example.com/v2"
+    assert req["object"]["spec"] == {"host": "h", "port": 7}

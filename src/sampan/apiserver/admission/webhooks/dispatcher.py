@@ -2,7 +2,7 @@
 configuration (by configuration name, then in order) whose rules, selectors and match conditions
 accept the request is called with an AdmissionReview.
 
-* Mutating (``admit``): one after another; a ``JSONPatch`` response is applied to the object in the
+* Mutating (``admit``): one after another (DELETE too, with nothing to patch); a ``JSONPatch`` response is applied to the object in the
   version the webhook matched and converted back; ``reinvocationPolicy: IfNeeded`` webhooks run once
   more when a later webhook changed the object after them.
 * Validating (``validate``): all at once (``asyncio.gather``); the first refusal in webhook order wins.
@@ -72,7 +72,7 @@ class WebhookPlugin(PluginBase):
         return out
 
     async def admit(self, ctx: ServerContext, attrs: Attributes) -> None:
-        if not self.mutating or attrs.obj is None:
+        if not self.mutating:
             return
         hooks = self._hooks(ctx)
         if not hooks:
@@ -140,7 +140,7 @@ class WebhookPlugin(PluginBase):
         attrs.warnings.extend(str(w) for w in response.get("warnings") or [] if w)
         if response.get("allowed") is not True:
             raise denied(name, response.get("result") or response.get("status"))
-        if not self.mutating or not response.get("patch"):
+        if not self.mutating or not response.get("patch") or attrs.obj is None:
             return False
         return self._apply_patch(attrs, name, response, obj, request_scope, target)
 

@@ -1,7 +1,7 @@
-"""Which webhooks a request goes to: ``rules`` (operations, apiGroups, apiVersions, resources with
-``*``/``*/*``/``pods/*``/``*/status`` forms, scope), ``matchPolicy`` (Exact, or Equivalent: the same
-group-resource in another served version, whose form the webhook then receives), ``namespaceSelector``
-and ``objectSelector`` — as upstream's ``webhook/predicates``. Pure functions over the request's
+"""Which webhooks a request goes to: ``rules`` (operations, apiGroups, apiVersions, resources —
+``*`` (no subresource), ``*/*``, ``pods/*`` (pods and every subresource), ``*/status`` — and scope),
+``matchPolicy`` (Exact, or Equivalent: the same group-resource in another served version, whose form the webhook
+then receives), ``namespaceSelector`` and ``objectSelector`` — as upstream's ``webhook/predicates``. Pure functions over the request's
 attributes, the webhook and the namespace's labels.
 """
 
