@@ -1,8 +1,9 @@
 """Which webhooks a request goes to: ``rules`` (operations, apiGroups, apiVersions, resources —
 ``*`` (no subresource), ``*/*``, ``pods/*`` (pods and every subresource), ``*/status`` — and scope),
-``matchPolicy`` (Exact, or Equivalent: the same group-resource in another served version, whose form the webhook
-then receives), ``namespaceSelector`` and ``objectSelector`` — as upstream's ``webhook/predicates``. Pure functions over the request's
-attributes, the webhook and the namespace's labels.
+``matchPolicy`` (Exact, or Equivalent: the same group-resource in another served version, whose form
+the webhook then receives), ``namespaceSelector`` and ``objectSelector`` — as upstream's
+``webhook/predicates``. Pure functions over the request's attributes, the webhook and the namespace's
+labels.
 """
 
 from __future__ import annotations
