@@ -2,9 +2,10 @@
 configuration (by configuration name, then in order) whose rules, selectors and match conditions
 accept the request is called with an AdmissionReview.
 
-* Mutating (``admit``): one after another (DELETE too, with nothing to patch); a ``JSONPatch`` response is applied to the object in the
-  version the webhook matched and converted back; ``reinvocationPolicy: IfNeeded`` webhooks run once
-  more when a later webhook changed the object after them.
+* Mutating (``admit``): one after another (DELETE too, with nothing to patch); a ``JSONPatch``
+  response is applied to the object in the version the webhook matched and converted back;
+  ``reinvocationPolicy: IfNeeded`` webhooks run once more when a later webhook changed the object
+  after them.
 * Validating (``validate``): all at once (``asyncio.gather``); the first refusal in webhook order wins.
 * A webhook that cannot be called (down, timeout after ``timeoutSeconds``, bad TLS, nonsense answer):
   ``failurePolicy: Ignore`` skips it (logged), ``Fail`` refuses with 500 ``Internal error occurred:
