@@ -329,3 +329,13 @@ async def test_validating_webhooks_run_in_parallel(api: API, server: WebhookServ
     started = time.monotonic()
     assert (await api.post(CMS, {"metadata": {"name": "par"}})).status == 201
     assert time.monotonic() - started < 2.0  # 4 x 0.6 s in sequence would be 2.4 s
+
+
+async def test_openapi_documents_the_configurations(api: API) -> None:
+    index = await api.get("/openapi/v3")
+    assert f"apis/{GROUP}/v1" in index.body["paths"]
+    doc = await api.get(f"/openapi/v3/apis/{GROUP}/v1")
+    schemas = doc.body["components"]["schemas"]
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        assert f"io.k8s.api.admissionregistration.v1.{kind}" in schemas
+    assert f"/apis/{GROUP}/v1/mutatingwebhookconfigurations/{{name}}" in doc.body["paths"]
