@@ -339,3 +339,21 @@ async def test_openapi_documents_the_configurations(api: API) -> None:
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         assert f"io.k8s.api.admissionregistration.v1.{kind}" in schemas
     assert f"/apis/{GROUP}/v1/mutatingwebhookconfigurations/{{name}}" in doc.body["paths"]
+
+
+async def test_protobuf_bodies(api: API) -> None:
+    from tests.apiserver.test_protobuf import PB, pb_request
+
+    body = {"apiVersion": f"{GROUP}/v1", "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "pb"},
+            "webhooks": [hook("pb.example.com", {"url": "https://127.0.0.1:1/x", "caBundle": "QUJD"},
+                              matchConditions=[{"name": "always", "expression": "true"}])]}
+    r = await pb_request(api, "POST", VWC, body=body)
+    assert r.status == 201, r.raw
+    assert r.content_type == PB
+    created = r.obj
+    assert created["webhooks"][0]["clientConfig"] == {"url": "https://127.0.0.1:1/x", "caBundle": "QUJD"}
+    assert created["webhooks"][0]["matchConditions"] == [{"name": "always", "expression": "true"}]
+    assert created["webhooks"][0]["timeoutSeconds"] == 10
+    listed = await pb_request(api, "GET", VWC)
+    assert listed.content_type == PB
+    assert [o["metadata"]["name"] for o in listed.obj["items"]] == ["pb"]
