@@ -1,7 +1,7 @@
 """Acceptance: a real kopf operator's admission webhooks (kopf's own ``WebhookServer`` on loopback with
 a self-signed certificate, configurations managed by kopf itself) against a real ``sampan apiserver``
 process, driven with the real kubectl: pods get a label added on create, and a forbidden image is
-refused with the operator's message."""
+refused with the operator's message; the operator's warnings reach kubectl."""
 
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ def configure(settings, **_):
 
 
 @kopf.on.mutate("v1", "pods", operation="CREATE", id="add-label")
-def add_label(patch, **_):
+def add_label(patch, warnings, **_):
     patch.metadata.labels["mutated-by"] = "kopf"
+    warnings.append("label mutated-by added by kopf")
 
 
 @kopf.on.validate("v1", "pods", id="no-forbidden-image")
@@ -95,7 +96,8 @@ def test_kopf_admission_webhooks_with_kubectl(server: APIServerHandle, tmp_path:
                                               "-o", "jsonpath={.metadata.labels}"):
             assert time.monotonic() < deadline, "the server's watch cache never had kopf's configuration"
             time.sleep(0.1)
-        kubectl.run("run", "p1", "--image=nginx", "--restart=Never")
+        created = kubectl.run("run", "p1", "--image=nginx", "--restart=Never")
+        assert "Warning: label mutated-by added by kopf" in created.stderr
         labels = json.loads(kubectl.out("get", "pod", "p1", "-o", "jsonpath={.metadata.labels}"))
         assert labels == {"run": "p1", "mutated-by": "kopf"}, log.read_text()[-4000:]
         denied = kubectl.run("run", "p2", "--image=forbidden:latest", "--restart=Never", check=False)
