@@ -32,6 +32,8 @@ EXPECTED = [
     ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "roles"),
     ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "csistoragecapacities"),
     ("storage.k8s.io", "storageclasses"), ("storage.k8s.io", "volumeattachments"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
     ("scheduling.k8s.io", "priorityclasses"),
     ("coordination.k8s.io", "leases"),
@@ -45,7 +47,7 @@ def test_discovery_order() -> None:
                                 ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
                                 ("networking.k8s.io", ["v1"]), ("policy", ["v1"]),
                                 ("rbac.authorization.k8s.io", ["v1"]),
-                                ("storage.k8s.io", ["v1"]),
+                                ("storage.k8s.io", ["v1"]), ("admissionregistration.k8s.io", ["v1"]),
                                 ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
                                 ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]
 
