@@ -15,7 +15,10 @@ kube-apiserver's admission chain.
   validation, right before the store write (again on each retry of a raced update). A plugin is one
   module here, registered with one line in :data:`chain.FACTORIES`.
 * Plugins: ``NamespaceLifecycle`` (:mod:`.namespacelifecycle`), ``Priority`` (:mod:`.priority`),
-  ``DefaultTolerationSeconds`` (:mod:`.tolerations`), ``ResourceQuota`` (:mod:`.resourcequota`).
+  ``DefaultTolerationSeconds`` (:mod:`.tolerations`), ``MutatingAdmissionWebhook`` and
+  ``ValidatingAdmissionWebhook`` (:mod:`.webhooks`), ``ResourceQuota`` (:mod:`.resourcequota`).
+  Plugins holding resources (HTTP sessions) have an async ``close``, called at server shutdown
+  (:func:`chain.close_chain`).
 """
 
 from __future__ import annotations

@@ -134,6 +134,8 @@ class WebhookPlugin(PluginBase):
         except CallError as err:
             if fail_open:
                 log.warning("webhook call failed open webhook=%s error=%s", name, err)
+                phase = "mutating" if self.mutating else "validating"
+                attrs.annotations[f"failed-open.{phase}.webhook.admission.k8s.io/{name}"] = str(err)
                 return False
             raise internal_error(f'failed calling webhook "{name}": {err}') from None
         for key, value in (response.get("auditAnnotations") or {}).items():
