@@ -357,3 +357,15 @@ async def test_protobuf_bodies(api: API) -> None:
     listed = await pb_request(api, "GET", VWC)
     assert listed.content_type == PB
     assert [o["metadata"]["name"] for o in listed.obj["items"]] == ["pb"]
+
+
+async def test_mutating_webhooks_see_defaulted_objects(api: API, server: WebhookServer, certs: Certificates) -> None:
+    pod_rule = {**CM_RULE, "resources": ["pods"]}
+    await configure(api, MWC, "m", [hook("m.example.com", url_config(server, certs, "/mutate"), rules=[pod_rule])])
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    r = await api.post("/api/v1/namespaces/default/pods", pod)
+    assert r.status == 201, r.body
+    assert r.body["metadata"]["labels"] == {"mutated": "yes"}
+    sent = server.calls[-1][2]["request"]["object"]
+    assert sent["spec"]["restartPolicy"] == "Always"
+    assert sent["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"

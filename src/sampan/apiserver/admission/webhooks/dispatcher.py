@@ -2,7 +2,8 @@
 configuration (by configuration name, then in order) whose rules, selectors and match conditions
 accept the request is called with an AdmissionReview.
 
-* Mutating (``admit``): one after another (DELETE too, with nothing to patch); a ``JSONPatch``
+* Mutating (``admit``): the object gets its strategy's defaults first (as upstream's decoding gives
+  them), then the webhooks run one after another (DELETE too, with nothing to patch); a ``JSONPatch``
   response is applied to the object in the version the webhook matched and converted back;
   ``reinvocationPolicy: IfNeeded`` webhooks run once more when a later webhook changed the object
   after them.
@@ -78,6 +79,7 @@ class WebhookPlugin(PluginBase):
         hooks = self._hooks(ctx)
         if not hooks:
             return
+        _apply_defaults(ctx, attrs)
         last_change = -1
         for i, hook in enumerate(hooks):
             if await self._call(ctx, attrs, hook):
@@ -174,6 +176,20 @@ class WebhookPlugin(PluginBase):
 def internal_error(text: str) -> errors.InternalError:
     """Upstream ``apierrors.NewInternalError``."""
     return errors.InternalError(f"Internal error occurred: {text}", details={"causes": [{"message": text}]})
+
+
+def _apply_defaults(ctx: ServerContext, attrs: Attributes) -> None:
+    """Upstream decodes a request with its defaults before admission: mutating webhooks see a defaulted
+    object. sampan's strategies default later (idempotently), so do it here first; junk the defaulting
+    cannot handle is left to the strategy's own checks."""
+    scope = ctx.scope(attrs.group, attrs.version, attrs.resource)
+    apply = getattr(scope.strategy, "apply_defaults", None) if scope is not None else None
+    if attrs.obj is None or attrs.subresource or apply is None:
+        return
+    try:
+        apply(attrs.obj)
+    except Exception:  # a malformed object: its validation reports it
+        log.debug("defaults before webhooks skipped resource=%s name=%s", attrs.resource, attrs.name)
 
 
 def _served_versions(ctx: ServerContext, attrs: Attributes) -> list[str]:
