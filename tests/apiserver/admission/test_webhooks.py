@@ -237,8 +237,18 @@ async def test_service_reference_through_endpoints(api: API, server: WebhookServ
     r = await api.post(CMS, {"metadata": {"name": "s2"}})
     assert r.status == 500
     assert r.body["message"] == ('Internal error occurred: failed calling webhook "svc2.example.com": failed to '
-                                 'call webhook: Post "https://nowhere.default.svc:8443/validate": service "nowhere" '
-                                 "not found")
+                                 'call webhook: Post "https://nowhere.default.svc:8443/validate?timeout=10s": '
+                                 'service "nowhere" not found')
+    # a service without ready endpoints
+    assert (await api.delete(f"{VWC}/svc2")).status == 200
+    bare = {"metadata": {"name": "bare"}, "spec": {"ports": [{"port": 443}]}}
+    assert (await api.post("/api/v1/namespaces/default/services", bare)).status == 201
+    await configure(api, VWC, "svc3", [hook("svc3.example.com", {"service": {"name": "bare", "namespace": "default"},
+                                                                  "caBundle": certs.ca_bundle})])
+    r = await api.post(CMS, {"metadata": {"name": "s3"}})
+    assert r.status == 500
+    assert r.body["message"].endswith('Post "https://bare.default.svc:443?timeout=10s": no endpoints available for '
+                                      'service "bare"')
 
 
 async def test_selectors_and_match_conditions(api: API, server: WebhookServer, certs: Certificates) -> None:

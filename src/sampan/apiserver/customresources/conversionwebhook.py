@@ -92,7 +92,7 @@ class ConversionWebhook:
         try:
             url, server_name = target_url(self._ctx, self.client_config)
         except CallError as err:
-            raise CallError(f'Post "{service_url(self.client_config)}": {err}') from None
+            raise CallError(f'Post "{with_timeout(service_url(self.client_config), self.timeout)}": {err}') from None
         full = with_timeout(url, self.timeout)
         shown = full if server_name is None else with_timeout(service_url(self.client_config), self.timeout)
         split = urllib.parse.urlsplit(full)

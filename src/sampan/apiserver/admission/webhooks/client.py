@@ -113,7 +113,7 @@ def resolve_service(ctx: ServerContext, ref: dict[str, Any]) -> tuple[str, int]:
     found = (_endpoint_from_slices(ctx, namespace, name, svc_port)
              or _endpoint_from_endpoints(ctx, namespace, name, svc_port))
     if found is None:
-        raise ResolveError(f'service "{name}" does not have any active Endpoint')
+        raise ResolveError(f'no endpoints available for service "{name}"')
     return found
 
 
@@ -170,7 +170,8 @@ class WebhookClient:
         try:
             url, server_name = target_url(ctx, client_config)
         except ResolveError as err:
-            raise CallError(f'failed to call webhook: Post "{service_url(client_config)}": {err}') from None
+            shown = with_timeout(service_url(client_config), timeout)
+            raise CallError(f'failed to call webhook: Post "{shown}": {err}') from None
         split = urllib.parse.urlsplit(url)
         full = with_timeout(url, timeout)
         shown = full if server_name is None else with_timeout(service_url(client_config), timeout)
