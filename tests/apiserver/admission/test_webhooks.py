@@ -247,7 +247,7 @@ async def test_service_reference_through_endpoints(api: API, server: WebhookServ
                                                                   "caBundle": certs.ca_bundle})])
     r = await api.post(CMS, {"metadata": {"name": "s3"}})
     assert r.status == 500
-    assert r.body["message"].endswith('Post "https://bare.default.svc:443?timeout=10s": no endpoints available for '
+    assert r.body["message"].endswith('Post "https://bare.default.svc:443/?timeout=10s": no endpoints available for '
                                       'service "bare"')
 
 
