@@ -5,7 +5,7 @@ a label by JSONPatch) and one validating webhook (allows), both HTTPS on loopbac
     .venv/bin/python bench/admission_webhooks.py --quick    # 300 per case
 
 A real ``sampan apiserver`` process (sqlite); the webhook server runs in a child process of its own
-(aiohttp); creates are sent by 8 concurrent clients. Prints creates/s and p50/p99 per case. The
+(aiohttp); creates are sent by 1, then 8 concurrent clients. Prints creates/s and p50/p99 per case. The
 machine has 2 cores shared by the server, the webhooks and the load generator: figures are upper
 bounds of the latency a dedicated machine would see.
 """
@@ -57,26 +57,28 @@ async def configure(http: aiohttp.ClientSession, url: str, certs: Certificates, 
             assert r.status == 201, await r.text()
 
 
-async def measure(http: aiohttp.ClientSession, url: str, label: str, total: int, *, expect_label: bool) -> None:
+async def measure(http: aiohttp.ClientSession, url: str, label: str, total: int, *, expect_label: bool,
+                  clients: int) -> None:
     base = f"{url}/api/v1/namespaces/default/pods"
 
     async def create(w: int, i: int) -> None:
-        name = f"{label.replace(' ', '').replace('+', '-')}-{i}"
+        name = f"{label.replace(' ', '').replace('+', '-').replace(',', '')}-{clients}-{i}"
         async with http.post(base, data=orjson.dumps(pod(name)), headers=JSON) as r:
             body = await r.read()
             assert r.status == 201, body
             if expect_label:
                 assert orjson.loads(body)["metadata"]["labels"].get("webhook") == "yes"
 
-    await run_workers(8, min(100, total // 10), lambda w, i: create(w, 10_000_000 + i))  # warm-up
-    elapsed, lat = await run_workers(8, total, create)
-    print(f"  {label:<28} {total / elapsed:7.0f} creates/s   p50 {ms(pct(lat, 50)):>9}   p99 {ms(pct(lat, 99)):>9}",
-          flush=True)
+    await run_workers(clients, min(100, total // 10), lambda w, i: create(w, 10_000_000 + i))  # warm-up
+    elapsed, lat = await run_workers(clients, total, create)
+    print(f"  {label:<24} {clients} client(s) {total / elapsed:7.0f} creates/s   p50 {ms(pct(lat, 50)):>9}   "
+          f"p99 {ms(pct(lat, 99)):>9}", flush=True)
 
 
 async def main_async(url: str, certs: Certificates, port: int, total: int) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
-        await measure(http, url, "no webhooks", total, expect_label=False)
+        for clients in (1, 8):
+            await measure(http, url, "no webhooks", total, expect_label=False, clients=clients)
         await configure(http, url, certs, port)
         deadline = time.monotonic() + 10
         while True:  # the server's watch cache picks the configurations up
@@ -86,7 +88,8 @@ async def main_async(url: str, certs: Certificates, port: int, total: int) -> No
                     break
             assert time.monotonic() < deadline, "webhook configurations never applied"
             await asyncio.sleep(0.05)
-        await measure(http, url, "mutating + validating", total, expect_label=True)
+        for clients in (1, 8):
+            await measure(http, url, "mutating + validating", total, expect_label=True, clients=clients)
 
 
 def main() -> None:
@@ -103,7 +106,7 @@ def main() -> None:
         try:
             port = int(ports.get(timeout=30))
             with apiserver(Path(tmp), "sqlite", []) as url:
-                print(f"pod creates, 8 clients, {total} per case:")
+                print(f"pod creates, {total} per case:")
                 asyncio.run(main_async(url, certs, port, total))
         finally:
             stop.set()

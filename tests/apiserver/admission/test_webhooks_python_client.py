@@ -15,6 +15,7 @@ from sampan.testing.webhooks import WebhookServer, allow, deny, make_certificate
 from tests.support.pyclient import official_client
 
 kubernetes = pytest.importorskip("kubernetes")
+pytestmark = pytest.mark.slow
 
 
 async def _no_latest(review: dict[str, Any]) -> dict[str, Any]:
