@@ -379,3 +379,31 @@ async def test_mutating_webhooks_see_defaulted_objects(api: API, server: Webhook
     sent = server.calls[-1][2]["request"]["object"]
     assert sent["spec"]["restartPolicy"] == "Always"
     assert sent["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
+
+
+async def test_large_patches_and_nonsense_answers(api: API, server: WebhookServer, certs: Certificates) -> None:
+    """A large answer is read whole; an answer for another request follows failurePolicy."""
+    big = "x" * 300_000
+
+    async def big_patch(review: dict[str, Any]) -> dict[str, Any]:
+        return allow(review, patch=[{"op": "add", "path": "/data/big", "value": big}])
+
+    async def wrong_uid(review: dict[str, Any]) -> dict[str, Any]:
+        answer = allow(review)
+        answer["response"]["uid"] = "someone-else"
+        return answer
+
+    server.routes.update({"/big": big_patch, "/wrong": wrong_uid})
+    await configure(api, MWC, "big", [hook("big.example.com", url_config(server, certs, "/big"))])
+    r = await api.post(CMS, {"metadata": {"name": "big"}, "data": {"k": "v"}})
+    assert r.status == 201, r.body
+    assert r.body["data"]["big"] == big
+    r = await api.post(CMS, {"metadata": {"name": "nodata"}})
+    assert r.status == 500
+    assert r.body["message"].startswith('Internal error occurred: webhook "big.example.com" returned a patch that '
+                                        "cannot be applied: ")
+    await configure(api, VWC, "wrong", [hook("wrong.example.com", url_config(server, certs, "/wrong"))])
+    r = await api.post(CMS, {"metadata": {"name": "wrong"}, "data": {}})
+    assert r.status == 500
+    assert 'failed calling webhook "wrong.example.com": received invalid webhook response: expected ' \
+           'response.uid=' in r.body["message"]

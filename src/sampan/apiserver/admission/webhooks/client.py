@@ -185,7 +185,7 @@ class WebhookClient:
                                               server_hostname=server_name,
                                               headers={"Content-Type": "application/json",
                                                        "Accept": "application/json"}) as resp:
-                    raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                    raw = await _read_capped(resp.content, MAX_RESPONSE_BYTES + 1)
                     status = resp.status
         except TimeoutError:
             raise CallError(f'failed to call webhook: Post "{shown}": context deadline exceeded') from None
@@ -215,6 +215,19 @@ class WebhookClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body up to ``limit`` bytes (``StreamReader.read(n)`` returns what is buffered, not n)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _x509_reason(err: aiohttp.ClientConnectorCertificateError) -> str:

@@ -157,8 +157,10 @@ class WebhookPlugin(PluginBase):
         try:
             patch = orjson.loads(base64.b64decode(str(response["patch"]), validate=True))
             patched = apply_json_patch(obj, patch)
-        except (binascii.Error, orjson.JSONDecodeError, errors.APIError, ValueError) as err:
-            raise internal_error(str(err)) from None
+        except errors.APIError as err:
+            raise internal_error(f'webhook "{name}" returned a patch that cannot be applied: {err.message}') from None
+        except (binascii.Error, orjson.JSONDecodeError, ValueError) as err:
+            raise internal_error(f'webhook "{name}" returned a malformed patch: {err}') from None
         if not isinstance(patched, dict) or patched == obj:
             return False
         back = _convert(patched, target, request_scope)
