@@ -6,6 +6,7 @@ trip; a failing webhook is a 500 with upstream's message; a bad configuration is
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,34 @@ async def test_match_policy_sends_the_matched_version(api: API, server: WebhookS
     assert req["requestKind"]["version"] == "v1"
     assert req["object"]["apiVersion"] == "conv.example.com/v2"
     assert req["object"]["spec"] == {"host": "h", "port": 7}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_reads_each_version(server: WebhookServer, certs: Certificates, tmp_path: Path) -> None:
+    """The real kubectl against a server process: applied as v1, read as v2 (and the reverse)."""
+    import json
+    import time
+
+    from tests.apiserver.test_kubectl import Kubectl
+    from tests.support.apiserver import run_apiserver_process
+
+    with run_apiserver_process(tmp_path / "apiserver", storage="sqlite") as handle:
+        kubectl = Kubectl("kubectl", handle, tmp_path / "cache")
+        kubectl.run("create", "-f", "-", stdin=json.dumps(crd({"url": server.url("/convert"),
+                                                               "caBundle": certs.ca_bundle})))
+        kubectl.run("wait", "--for=condition=Established", "crd/endpointrefs.conv.example.com", "--timeout=30s")
+        v1 = {"apiVersion": "conv.example.com/v1", "kind": "EndpointRef", "metadata": {"name": "k"},
+              "spec": {"hostPort": "kube:6443"}}
+        deadline = time.monotonic() + 30
+        while kubectl.run("create", "-f", "-", stdin=json.dumps(v1), check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the custom resource was never served"
+            time.sleep(0.2)
+        got = json.loads(kubectl.out("get", "endpointrefs.v2.conv.example.com", "k", "-o", "json"))
+        assert got["apiVersion"] == "conv.example.com/v2"
+        assert got["spec"] == {"host": "kube", "port": 6443}
+        v2 = {"apiVersion": "conv.example.com/v2", "kind": "EndpointRef", "metadata": {"name": "k2"},
+              "spec": {"host": "db", "port": 5432}}
+        kubectl.run("create", "-f", "-", stdin=json.dumps(v2))
+        back = kubectl.out("get", "endpointrefs.v1.conv.example.com", "k2", "-o", "jsonpath={.spec.hostPort}")
+        assert back == "db:5432"
