@@ -20,6 +20,7 @@ from aiohttp import web
 from sampan._lib.clock import Clock, RealClock
 from sampan.apiserver import discovery, health, routes
 from sampan.apiserver.admission import priority
+from sampan.apiserver.admission.chain import close_chain
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.cacher.watch_cache import WatchCache
 from sampan.apiserver.config import APIServerConfig
@@ -190,6 +191,7 @@ def _background(ctx: ServerContext) -> Any:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            await close_chain(ctx)
 
     return run
 

@@ -46,7 +46,7 @@ async def test_invalid_crd_is_422_with_causes(api: API) -> None:
     assert r.status == 422, r.body
     fields = {c["field"] for c in r.body["details"]["causes"]}
     assert fields == {"spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[x].type",
-                      "spec.conversion.strategy"}
+                      "spec.conversion.webhook"}
 
 
 async def test_naming_status_written_through_status_subresource(api: API) -> None:

@@ -102,7 +102,13 @@ def test_versions_scope_conversion() -> None:
     obj["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {}}
     causes = {c.field: c.message for c in S.validate(obj)}
     assert causes["spec.scope"] == 'Unsupported value: "Global": supported values: "Cluster", "Namespaced"'
-    assert "Webhook conversion is not supported by sampan" in causes["spec.conversion.strategy"]
+    assert causes["spec.conversion.webhook.conversionReviewVersions"] == \
+        "Required value: must specify one of v1, v1beta1"
+    assert causes["spec.conversion.webhook.clientConfig"] == "Required value: required when strategy is set to Webhook"
+    obj["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"],
+                                                                    "clientConfig": {"url": "http://x/"}}}
+    causes = {c.field: c.message for c in S.validate(obj)}
+    assert causes["spec.conversion.webhook.clientConfig.url"].endswith("'https' is the only allowed URL scheme")
     obj = created(crd())
     del obj["spec"]["versions"][0]["schema"]
     assert fields(obj) == ["spec.versions[0].schema.openAPIV3Schema"]

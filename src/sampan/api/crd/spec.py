@@ -95,6 +95,11 @@ def apply_defaults(crd: dict[str, Any]) -> None:
         s["conversion"] = {"strategy": "None"}
     elif isinstance(conv, dict) and not conv.get("strategy"):
         conv["strategy"] = "None"
+    if isinstance(conv, dict) and isinstance(conv.get("webhook"), dict):
+        service = conv["webhook"].get("clientConfig", {}).get("service") \
+            if isinstance(conv["webhook"].get("clientConfig"), dict) else None
+        if isinstance(service, dict) and service.get("port") is None:
+            service["port"] = 443
 
 
 def convert(obj: dict[str, Any], group_version: str) -> dict[str, Any]:

@@ -4,8 +4,8 @@ Covers: metadata.name = ``<plural>.<group>``; the group (a DNS subdomain with a 
 ``*.k8s.io``/``*.kubernetes.io`` groups need the approval annotation); names (plural, singular, kind,
 listKind, shortNames, categories); scope; versions (DNS-1035 names, unique, exactly one storage
 version, a structural schema each); subresources (status, scale JSON paths); printer columns;
-selectable fields; conversion (``None`` only: sampan runs no conversion webhooks, so ``Webhook`` is
-refused with a clear message); ``preserveUnknownFields`` must be false. Updates keep group, scope and
+selectable fields; conversion (``None``, or ``Webhook`` with ``conversionReviewVersions`` and a
+``clientConfig``); ``preserveUnknownFields`` must be false. Updates keep group, scope and
 plural, and every ``status.storedVersions`` entry must stay in ``spec.versions``.
 
 Invariant: never raises on junk; returns causes with upstream field paths.
@@ -20,6 +20,7 @@ from sampan.api.crd import scale
 from sampan.api.crd import spec as crdspec
 from sampan.api.errors import Cause, duplicate, forbidden, invalid, not_supported, required
 from sampan.api.structural import check_schema
+from sampan.api.webhookclientconfig import validate_client_config
 
 SCOPES = ["Cluster", "Namespaced"]
 COLUMN_TYPES = ["boolean", "date", "integer", "number", "string"]
@@ -259,8 +260,38 @@ def _selectable(fields: Any, path: str) -> list[Cause]:
 
 
 def _conversion(conv: Any) -> list[Cause]:
+    """Upstream ``validateCustomResourceConversion``: strategy None (no webhook) or Webhook (with
+    ``webhook.conversionReviewVersions`` naming v1 or v1beta1 and a ``clientConfig``)."""
     if conv is None:
         return []
+    if not isinstance(conv, dict):
+        return [invalid("spec.conversion", str(conv), "must be an object")]
+    strategy = conv.get("strategy")
+    if strategy == "Webhook":
+        webhook = conv.get("webhook")
+        if not isinstance(webhook, dict):
+            return [Cause("FieldValueRequired", "spec.conversion.webhook",
+                          "Required value: required when strategy is set to Webhook")]
+        causes: list[Cause] = []
+        versions = webhook.get("conversionReviewVersions")
+        path = "spec.conversion.webhook.conversionReviewVersions"
+        if not isinstance(versions, list) or not versions:
+            causes.append(Cause("FieldValueRequired", path, "Required value: must specify one of v1, v1beta1"))
+        elif not any(v in ("v1", "v1beta1") for v in versions):
+            causes.append(invalid(path, versions, "must include at least one of v1, v1beta1"))
+        else:
+            causes += [duplicate(f"{path}[{i}]", versions[i]) for i in validation.each_duplicate(versions)]
+        if webhook.get("clientConfig") is None:
+            causes.append(Cause("FieldValueRequired", "spec.conversion.webhook.clientConfig",
+                                "Required value: required when strategy is set to Webhook"))
+        else:
+            causes += validate_client_config(webhook["clientConfig"], "spec.conversion.webhook.clientConfig")
+        return causes
+    if strategy not in (None, "None"):
+        return [not_supported("spec.conversion.strategy", strategy, ["None", "Webhook"])]
+    if conv.get("webhook") is not None:
+        return [forbidden("spec.conversion.webhook", "should not be set when strategy is not set to Webhook")]
+    return []
     if not isinstance(conv, dict):
         return [invalid("spec.conversion", str(conv), "must be an object")]
     strategy = conv.get("strategy")

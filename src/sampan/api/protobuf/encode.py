@@ -56,6 +56,10 @@ def encode_message(obj: Any, msg: Message, path: str, *, nested_protobuf: bool =
         elif f.label == "opt":
             if value is None and (f.pointer or f.nilable):
                 continue
+            if value == "" and f.type == "bytes" and f.nilable and f.omitempty:
+                # an empty omitempty []byte (``caBundle: ""``): Go would write an empty field that decodes
+                # back to an omitted one; writing none keeps encode(decode(b)) == b
+                continue
             _write_one(out, f, value, f"{path}.{f.json}", nested)
         elif value is None:
             continue

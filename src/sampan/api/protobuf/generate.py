@@ -41,6 +41,7 @@ API_PACKAGES: dict[str, str] = {
     "scheduling/v1": "scheduling.k8s.io/v1",
     "networking/v1": "networking.k8s.io/v1",
     "storage/v1": "storage.k8s.io/v1",
+    "admissionregistration/v1": "admissionregistration.k8s.io/v1",
 }
 MACHINERY_PACKAGES: dict[str, str] = {
     "pkg/apis/meta/v1": "meta/v1",

@@ -16,8 +16,10 @@ kube-apiserver's admission chain.
   module here, registered with one line in :data:`chain.FACTORIES`.
 * Plugins: ``NamespaceLifecycle`` (:mod:`.namespacelifecycle`), ``LimitRanger`` (:mod:`.limitranger`),
   ``PodSecurity`` (:mod:`.podsecurity`), ``Priority`` (:mod:`.priority`), ``DefaultTolerationSeconds``
-  (:mod:`.tolerations`), ``ValidatingAdmissionPolicy`` (:mod:`.validatingadmissionpolicy`, matching in
-  :mod:`.policymatch`), ``ResourceQuota`` (:mod:`.resourcequota`).
+  (:mod:`.tolerations`), ``MutatingAdmissionWebhook`` and ``ValidatingAdmissionWebhook`` (:mod:`.webhooks`),
+  ``ValidatingAdmissionPolicy`` (:mod:`.validatingadmissionpolicy`, matching in :mod:`.policymatch`),
+  ``ResourceQuota`` (:mod:`.resourcequota`). Plugins holding resources (HTTP sessions) have an async
+  ``close``, called at server shutdown (:func:`chain.close_chain`).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from sampan.apiserver.admission import (
     resourcequota,
     tolerations,
     validatingadmissionpolicy,
+    webhooks,
 )
 from sampan.apiserver.admission.interface import Attributes, Plugin
 
@@ -60,6 +61,8 @@ FACTORIES: dict[str, PluginFactory] = {
         not_ready_seconds=ctx.config.default_not_ready_toleration_seconds,
         unreachable_seconds=ctx.config.default_unreachable_toleration_seconds),
     "ValidatingAdmissionPolicy": lambda ctx: validatingadmissionpolicy.ValidatingAdmissionPolicyPlugin(),
+    "MutatingAdmissionWebhook": lambda ctx: webhooks.WebhookPlugin(mutating=True),
+    "ValidatingAdmissionWebhook": lambda ctx: webhooks.WebhookPlugin(mutating=False),
     "ResourceQuota": lambda ctx: resourcequota.ResourceQuotaPlugin(),
 }
 
@@ -87,6 +90,13 @@ class Chain:
             if plugin.handles(attrs):
                 await plugin.validate(ctx, attrs)
 
+    async def close(self) -> None:
+        """Release what plugins hold (HTTP sessions): the plugins with an async ``close``."""
+        for plugin in self.plugins:
+            close = getattr(plugin, "close", None)
+            if close is not None:
+                await close()
+
 
 def build_chain(ctx: ServerContext, *, disabled: frozenset[str] = frozenset()) -> Chain:
     """The default chain for ``ctx``: every implemented plugin of :data:`ORDER` not in ``disabled``."""
@@ -101,6 +111,13 @@ def chain_for(ctx: ServerContext) -> Chain:
     if not isinstance(chain, Chain):
         chain = ctx.extras[_EXTRAS_KEY] = build_chain(ctx)
     return chain
+
+
+async def close_chain(ctx: ServerContext) -> None:
+    """Close the server's chain when one was built (server shutdown)."""
+    chain = ctx.extras.pop(_EXTRAS_KEY, None)
+    if isinstance(chain, Chain):
+        await chain.close()
 
 
 def set_chain(ctx: ServerContext, chain: Chain) -> None:

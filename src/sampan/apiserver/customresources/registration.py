@@ -9,10 +9,11 @@ the CRD's structural schema, so ``kubectl explain`` works).
 
 Invariants: a scope is only routed after its cache is loaded and registered with the watch cache; a
 removed CRD's scopes leave ``ctx.scopes`` before its cache leaves the watch cache (watchers closed).
-Conversion is ``None``: every served version reads and writes the same stored objects (storage
+Conversion ``None``: every served version reads and writes the same stored objects (storage
 version's ``apiVersion``); the other versions' strategies are ``registry.conversion.Converted``
 ones whose scope view rewrites ``apiVersion`` on every read and write (when the storage version is
-not served, versions are served as stored).
+not served, versions are served as stored). Conversion ``Webhook``: the same views, converting through
+the CRD's conversion webhook (``conversionwebhook``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sampan.api.crd import openapi as crdopenapi
 from sampan.api.crd import spec as crdspec
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.customresources.conversionwebhook import ConversionWebhook
 from sampan.apiserver.discovery import Discovery
 from sampan.apiserver.openapi import OpenAPIService
 from sampan.apiserver.registry.catalog import Catalog
@@ -64,15 +66,20 @@ def served_versions(crd: dict[str, Any]) -> list[str]:
     return crdspec.served_versions(crd)
 
 
-def converted(strategy: Strategy, storage: tuple[str, str]) -> Strategy:
+def converted(strategy: Strategy, storage: tuple[str, str], webhook: ConversionWebhook | None = None) -> Strategy:
     """``strategy`` (a non-storage version) as a :class:`Converted` one over the storage version:
-    conversion ``None`` only rewrites ``apiVersion`` (deep copies: nothing shared with the cache)."""
+    conversion ``None`` only rewrites ``apiVersion`` (deep copies: nothing shared with the cache);
+    ``Webhook`` asks the CRD's conversion webhook (``conversionwebhook``)."""
     served_gv, stored_gv = strategy.info.group_version, f"{storage[0]}/{storage[1]}"
 
     def to_storage(self: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        if webhook is not None:
+            return webhook.convert(obj, stored_gv)
         return {**copy.deepcopy(obj), "apiVersion": stored_gv}
 
     def from_storage(self: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        if webhook is not None:
+            return webhook.convert(obj, served_gv)
         return {**copy.deepcopy(obj), "apiVersion": served_gv}
 
     base = type(strategy)
@@ -148,7 +155,8 @@ class Registrations:
         try:
             storage = crdspec.storage_version(crd) or versions[0]
             strategies = {v: cast(Strategy, custom_strategy(crd, v)) for v in versions}
-            strategies = {v: s if v == storage else converted(s, (gr[0], storage))
+            webhook = self._conversion_webhook(crd, gr)
+            strategies = {v: s if v == storage else converted(s, (gr[0], storage), webhook)
                           for v, s in strategies.items()}
             if terminating(crd):
                 for s in strategies.values():
@@ -178,6 +186,13 @@ class Registrations:
         for v, scope in current.scopes.items():
             self._ctx.scopes[(gr[0], v, gr[1])] = scope
         return True
+
+    def _conversion_webhook(self, crd: dict[str, Any], gr: GroupResource) -> ConversionWebhook | None:
+        conv = crdspec.spec(crd).get("conversion")
+        if not isinstance(conv, dict) or conv.get("strategy") != "Webhook" or not isinstance(conv.get("webhook"), dict):
+            return None
+        return ConversionWebhook(self._ctx, group=gr[0], kind=str(crdspec.names(crd).get("kind", "")),
+                                 webhook=conv["webhook"])
 
     def _remove(self, gr: GroupResource) -> None:
         served = self.served.pop(gr)

@@ -69,6 +69,8 @@ BUILTIN: tuple[str, ...] = (
     "csinodes:CSINodeStrategy",
     "csistoragecapacities:CSIStorageCapacityStrategy",
     "volumeattachments:VolumeAttachmentStrategy",
+    "webhookconfigurations:MutatingWebhookConfigurationStrategy",
+    "webhookconfigurations:ValidatingWebhookConfigurationStrategy",
     "validatingadmissionpolicies:ValidatingAdmissionPolicyStrategy",
     "validatingadmissionpolicies:ValidatingAdmissionPolicyBindingStrategy",
 )
