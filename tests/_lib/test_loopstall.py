@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan._lib.own_loop import run_in_own_loop
+from tests.support.busy import hold_loop
 
 
 async def test_a_blocking_turn_is_measured_and_exported() -> None:
@@ -18,7 +19,7 @@ async def test_a_blocking_turn_is_measured_and_exported() -> None:
     task = asyncio.create_task(monitor.run())
     try:
         await asyncio.sleep(0.05)
-        time.sleep(0.3)  # a CPU-bound turn holding the loop
+        hold_loop(0.3)  # a CPU-bound turn holding the loop
         await asyncio.sleep(0.05)
         assert monitor.longest >= 0.25
         assert monitor.wakeups > 3
@@ -46,7 +47,7 @@ async def test_current_stall_is_seen_from_another_thread() -> None:
 
     t = threading.Thread(target=probe)
     t.start()
-    time.sleep(0.4)  # the loop is stuck while the other thread looks
+    hold_loop(0.4)  # the loop is stuck while the other thread looks
     t.join()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -76,7 +77,7 @@ async def test_own_loop_keeps_time_while_the_caller_is_blocked() -> None:
     task = asyncio.create_task(run_in_own_loop(ticker, name="sampan-ticker"))
     await asyncio.sleep(0.1)
     before = len(ticks)
-    time.sleep(0.5)  # the caller's loop is blocked; the ticker's is not
+    hold_loop(0.5)  # the caller's loop is blocked; the ticker's is not
     assert len(ticks) - before >= 10
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

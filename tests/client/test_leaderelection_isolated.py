@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sampan.client.dynamic import Client, ResourceClient
+from sampan.client.dynamic import Client
 from sampan.client.kubeconfig import load_kubeconfig
 from sampan.client.leaderelection import (
     IsolatedLeaderElector,
@@ -22,6 +22,7 @@ from sampan.client.leaderelection import (
 )
 from sampan.client.leaderelection.lease_lock import parse_time
 from tests.support.apiserver import APIServerHandle
+from tests.support.busy import hold_loop
 
 FAST = LeaderElectionConfig(lease_duration=1.5, renew_deadline=1.0, retry_period=0.1)
 
@@ -57,7 +58,7 @@ async def test_renewals_continue_while_the_callers_loop_is_blocked(client: Clien
 
     async def work() -> None:
         await blocked.wait()
-        time.sleep(3 * FAST.renew_deadline)  # one long CPU-bound turn
+        hold_loop(3 * FAST.renew_deadline)  # one long CPU-bound turn
         done_blocking.set()
         await asyncio.Event().wait()
 
@@ -69,11 +70,13 @@ async def test_renewals_continue_while_the_callers_loop_is_blocked(client: Clien
         blocked.set()
         await asyncio.wait_for(done_blocking.wait(), 20)
         assert elector.renewals - before >= 5  # about one per retry period while blocked
-        assert elector.is_leader() and not task.done()
+        assert elector.is_leader()
+        assert not task.done()
         lease = await leases.get("iso-lock", namespace="kube-system")
         assert lease["spec"]["holderIdentity"] == "a"
         renewed = parse_time(lease["spec"]["renewTime"])
-        assert renewed is not None and time.time() - renewed < FAST.renew_deadline + 1.0
+        assert renewed is not None
+        assert time.time() - renewed < FAST.renew_deadline + 1.0
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -82,8 +85,8 @@ async def test_renewals_continue_while_the_callers_loop_is_blocked(client: Clien
     stopped: list[str] = []
     blocked.clear()
     lock = LeaseLock(leases, namespace="kube-system", name="iso-lock-plain", identity="plain")
-    plain = LeaderElector(lock, LeaderCallbacks(on_started_leading=work, on_stopped_leading=lambda: stopped.append("x")),
-                          FAST)
+    callbacks = LeaderCallbacks(on_started_leading=work, on_stopped_leading=lambda: stopped.append("x"))
+    plain = LeaderElector(lock, callbacks, FAST)
     task = asyncio.create_task(plain.run())
     await wait_for(plain.is_leader)
     done_blocking.clear()
@@ -168,7 +171,8 @@ async def test_standby_waits_and_takes_over_after_cancel(client: Client) -> None
     tb = asyncio.create_task(b.run())
     await wait_for(lambda: b.leader() == "a")
     await asyncio.sleep(3 * FAST.retry_period)
-    assert leading == ["a"] and not b.is_leader()
+    assert leading == ["a"]
+    assert not b.is_leader()
     ta.cancel()
     await asyncio.gather(ta, return_exceptions=True)
     assert leading == []

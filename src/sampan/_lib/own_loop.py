@@ -88,7 +88,7 @@ async def run_in_own_loop(factory: Callable[[], Coroutine[Any, Any, T]], *, name
                 handle.loop = loop
                 handle.created.set()
             result = loop.run_until_complete(handle.task)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller, cancellation included
+        except BaseException as e:
             error = e
         finally:
             _drain(loop)
