@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import subprocess
 import sys
 import urllib.request
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from sampan.api import errors
 from sampan.client import Client, load_config
 from sampan.client.leaderelection.lease_lock import parse_time
 from tests.support.apiserver import APIServerHandle, free_port
@@ -103,7 +105,7 @@ class LeaseLog:
 
     def longest_gap(self, holder: str) -> float:
         times = [t for h, t in self.versions if h == holder]
-        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def stall_metric(port: int) -> float:
@@ -160,7 +162,7 @@ async def test_a_scheduler_that_loses_its_lease_exits_1(apiserver: APIServerHand
                 try:
                     await leases.update(lease, namespace="kube-system")
                     break
-                except Exception:  # noqa: BLE001 - a renewal raced us: read again
+                except errors.Conflict:  # a renewal raced us: read again
                     continue
             code = await asyncio.to_thread(proc.wait, 30)
             assert code == 1
@@ -172,6 +174,6 @@ async def test_a_scheduler_that_loses_its_lease_exits_1(apiserver: APIServerHand
 async def _holder(leases: Any, identity: str) -> bool:
     try:
         lease = await leases.get("kube-scheduler", namespace="kube-system")
-    except Exception:  # noqa: BLE001 - not created yet
+    except errors.NotFound:  # not created yet
         return False
     return bool(lease["spec"].get("holderIdentity") == identity)
