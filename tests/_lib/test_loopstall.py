@@ -106,3 +106,34 @@ async def test_own_loop_errors_propagate_and_cancellation_runs_finally() -> None
     with pytest.raises(asyncio.CancelledError):
         await task
     assert cleaned.is_set()  # finished before the caller saw the cancellation
+
+
+async def test_time_slice_gives_other_tasks_a_turn() -> None:
+    from sampan._lib.slicing import TimeSlice
+
+    ticks = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def busy(slice_: TimeSlice | None) -> None:
+        for _ in range(30):
+            hold_loop(0.005)  # one small CPU-bound step
+            if slice_ is not None:
+                await slice_.checkpoint()
+
+    t = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    await busy(None)  # never suspends: the ticker does not run at all
+    assert ticks == before
+    sliced = TimeSlice(budget=0.01)
+    await busy(sliced)
+    done = True
+    await t
+    assert sliced.yields >= 5
+    assert ticks - before >= 5

@@ -13,6 +13,10 @@ Invariant: ``longest >= every observed lateness``; the histogram's count is the 
 50 wake-ups a second, a few microseconds each. Slow turns beyond ``warn_after`` are logged (at most once
 a second) with the lateness, so a stall can be traced to the time it happened.
 
+Finding the culprit: with ``SAMPAN_STALL_TRACE_MS=N`` in the environment (or ``trace_after``), a watcher
+thread logs the loop thread's stack once whenever the loop has been stuck for N ms — the code that holds
+it. Off by default (the thread wakes every few milliseconds).
+
 Rule this measures (docs/liveness.md): **liveness never waits behind work** — no turn of a component's loop
 should run longer than ~50 ms; the goal for the longest stall under load is 100 ms.
 """
@@ -22,7 +26,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import os
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
@@ -39,9 +47,13 @@ class LoopStallMonitor:
     Start with ``await monitor.run()`` as a task owned by the component; cancel to stop. ``component``
     labels the exported metrics."""
 
-    def __init__(self, component: str, *, interval: float = 0.02, warn_after: float = 0.5) -> None:
+    def __init__(self, component: str, *, interval: float = 0.02, warn_after: float = 0.5,
+                 trace_after: float | None = None) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
+        if trace_after is None and os.environ.get("SAMPAN_STALL_TRACE_MS"):
+            trace_after = float(os.environ["SAMPAN_STALL_TRACE_MS"]) / 1000.0
+        self.trace_after = trace_after
         self.component = component
         self.interval = interval
         self.warn_after = warn_after
@@ -85,6 +97,10 @@ class LoopStallMonitor:
         loop = asyncio.get_running_loop()
         self.running = True
         self.last_tick = time.monotonic()
+        stop = threading.Event()
+        if self.trace_after is not None:
+            ident = threading.get_ident()
+            threading.Thread(target=self._trace, args=(ident, stop), name="sampan-stall-trace", daemon=True).start()
         try:
             while True:
                 due = loop.time() + self.interval
@@ -92,6 +108,20 @@ class LoopStallMonitor:
                 self.observe(loop.time() - due)
         finally:
             self.running = False
+            stop.set()
+
+    def _trace(self, ident: int, stop: threading.Event) -> None:
+        """Watcher thread: log the loop thread's stack once per stall longer than ``trace_after``."""
+        assert self.trace_after is not None
+        traced_tick = -1.0
+        while not stop.wait(min(0.005, self.trace_after / 4)):
+            if self.current_stall() >= self.trace_after and self.last_tick != traced_tick:
+                traced_tick = self.last_tick
+                frame = sys._current_frames().get(ident)
+                if frame is not None:
+                    stack = "".join(traceback.format_stack(frame)[-12:])
+                    log.warning("event loop stuck component=%s seconds=%.3f stack:\n%s", self.component,
+                                self.current_stall(), stack)
 
     def collector(self) -> Collector:
         """A prometheus collector for this monitor (register it in the component's registry)."""
