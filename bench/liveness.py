@@ -14,7 +14,8 @@ Each phase starts a fresh ``sampan apiserver`` and real component processes with
   deadline), the scheduler's longest loop stall.
 - ``scheduler-qps5000``: the same with ``--kube-api-qps 5000 --kube-api-burst 5000`` (scheduler_perf's
   settings): pods/s from the first create to the last binding (goal >= 300).
-- ``kubelet``: ``sampan kubelet --runtime simulated`` with 110 pods (exec liveness and readiness probes
+- ``kubelet``: ``sampan kubelet --runtime simulated`` (``--kubelet-runtime process``: real processes, host
+  network) with 110 pods (exec liveness and readiness probes
   every second) created at once, left running, then deleted at once. Figures: the longest gap between two
   Lease renewTimes (must be <= renew interval + 1 s), whether the node was ever not Ready, the kubelet's
   longest loop stall.
@@ -254,14 +255,17 @@ async def kubelet_phase(kubeconfig: Path, work: Path, args: argparse.Namespace) 
     port = free_port()
     name = "bench-node"
     probe = {"exec": {"command": ["true"]}, "periodSeconds": 1, "timeoutSeconds": 1}
-    objs = [pod(f"k-{i}", nodeName=name, container={"livenessProbe": probe, "readinessProbe": probe,
-                                                    "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}})
-            for i in range(args.kubelet_pods)]
+    container: dict[str, Any] = {"livenessProbe": probe, "readinessProbe": probe,
+                                 "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}}
+    if args.kubelet_runtime == "process":
+        container["command"] = ["sleep", "3600"]
+    objs = [pod(f"k-{i}", nodeName=name, container=container) for i in range(args.kubelet_pods)]
     async with Client(cfg) as client:
         pods, nodes = await client.resource("v1", "pods"), await client.resource("v1", "nodes")
         leases = await client.resource("coordination.k8s.io/v1", "leases")
         with process([*SAMPAN, "kubelet", "--kubeconfig", str(kubeconfig), "--node-name", name, "--runtime",
-                      "simulated", "--root-dir", str(work / "kubelet"), "--port", str(port),
+                      args.kubelet_runtime, "--pod-network", "host", "--root-dir", str(work / "kubelet"),
+                      "--port", str(port),
                       "--max-pods", str(max(110, args.kubelet_pods))], work / "kubelet.log") as kp:
             wait_http(f"http://127.0.0.1:{port}/healthz", kp, work / "kubelet.log")
 
@@ -310,8 +314,8 @@ async def kubelet_phase(kubeconfig: Path, work: Path, args: argparse.Namespace) 
                 await asyncio.gather(node_watch, return_exceptions=True)
     gap = watch.longest_gap(name, until=end)
     limit = NODE_RENEW_INTERVAL + 1.0
-    print(f"\n[kubelet, runtime simulated] {len(objs)} pods with exec liveness+readiness probes every 1s, created "
-          "at once, held, deleted at once")
+    print(f"\n[kubelet, runtime {args.kubelet_runtime}] {len(objs)} pods with exec liveness+readiness probes every "
+          "1s, created at once, held, deleted at once")
     print(f"  all Ready in {ready_at - t0:.1f}s; held {args.kubelet_hold:g}s; all deleted in {gone_at - t1:.1f}s; "
           f"kubelet alive: {alive}")
     print(f"  Lease renewals seen: {len(watch.versions)}; longest renewTime gap {gap:.2f}s (renew interval "
@@ -380,6 +384,8 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=500)
     ap.add_argument("--pods", type=int, default=1000)
     ap.add_argument("--kubelet-pods", type=int, default=110)
+    ap.add_argument("--kubelet-runtime", choices=("simulated", "process"), default="simulated",
+                    help="process: real processes and exec probes (run as root, under flock /tmp/sampan-net.lock)")
     ap.add_argument("--kubelet-hold", type=float, default=30.0, help="seconds the pods run with probes")
     ap.add_argument("--deployment-replicas", type=int, default=1000)
     ap.add_argument("--storage", choices=("sqlite", "memory"), default="sqlite")
