@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import itertools
 import subprocess
 import sys
@@ -35,6 +36,8 @@ REPLICAS = 60
 
 def test_every_factory_has_its_module_preloaded() -> None:
     assert set(CONTROLLER_MODULES) == set(CONTROLLERS)
+    for name, factory in CONTROLLERS.items():  # the module preloaded is the one the factory imports
+        assert f"from {CONTROLLER_MODULES[name]} import" in inspect.getsource(factory), name
 
 
 async def wait_for(fetch: Any, timeout: float, what: str) -> Any:

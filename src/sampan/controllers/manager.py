@@ -200,6 +200,7 @@ warning (not built yet)."""
 
 CONTROLLER_MODULES: dict[str, str] = {
     "replicaset": "sampan.controllers.replicaset.controller",
+    "replicationcontroller": "sampan.controllers.replicaset.controller",
     "deployment": "sampan.controllers.deployment.controller",
     "job": "sampan.controllers.job.controller",
     "ttl-after-finished": "sampan.controllers.job.ttl",
@@ -209,6 +210,9 @@ CONTROLLER_MODULES: dict[str, str] = {
     "garbagecollector": "sampan.controllers.garbagecollector.controller",
     "namespace": "sampan.controllers.namespace.controller",
     "serviceaccount": "sampan.controllers.serviceaccount.controller",
+    "root-ca-cert-publisher": "sampan.controllers.rootcacertpublisher.controller",
+    "resourcequota": "sampan.controllers.resourcequota.controller",
+    "disruption": "sampan.controllers.disruption.controller",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""
