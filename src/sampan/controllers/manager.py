@@ -213,6 +213,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "root-ca-cert-publisher": "sampan.controllers.rootcacertpublisher.controller",
     "resourcequota": "sampan.controllers.resourcequota.controller",
     "disruption": "sampan.controllers.disruption.controller",
+    "service-lb-controller": "sampan.controllers.servicelb.controller",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""
