@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.loopstall import LoopStallMonitor
 from sampan.apiserver import discovery, health, routes
 from sampan.apiserver.admission import priority
 from sampan.apiserver.admission.chain import close_chain
@@ -159,7 +160,9 @@ def build_app(
     routes.register(app, HANDLERS)
     if config.custom_resources:
         customresources.install(app, ctx, health_checks=checks)
-    app.cleanup_ctx.append(_background(ctx))
+    stall_monitor = LoopStallMonitor("kube-apiserver")  # sampan_event_loop_stall_seconds* on /metrics
+    stall_monitor.register(metrics.registry)
+    app.cleanup_ctx.append(_background(ctx, stall_monitor))
 
     async def end_watches(app: web.Application) -> None:
         # on_shutdown runs before aiohttp waits for in-flight handlers: end every watch stream now
@@ -171,10 +174,11 @@ def build_app(
     return app
 
 
-def _background(ctx: ServerContext) -> Any:
+def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
     async def run(app: web.Application) -> AsyncIterator[None]:
         config = ctx.config
         tasks = [
+            _guarded("loop-stall", stall_monitor.run()),
             _guarded("watch-cache", ctx.watch_cache.run()),
             _guarded("bookmarks", ctx.watch_cache.run_bookmarks()),
             _guarded("compactor", Compactor(ctx.store, CompactorOptions(interval=config.compaction_interval),

@@ -1,6 +1,8 @@
 """When is a cluster started by ``sampan up`` ready for a user? Every expected node is registered and
-``Ready=True``, and (when the controller-manager runs its serviceaccount controller) the ``default``
-ServiceAccount exists in ``default`` — pods created before it exists would be refused upstream.
+``Ready=True``, the scheduler holds its Lease (``kube-system/kube-scheduler``, renewed in this run: it is
+running, leading, and so scheduling), and (when the controller-manager runs its serviceaccount
+controller) the ``default`` ServiceAccount exists in ``default`` — pods created before it exists would be
+refused upstream.
 
 Checked with plain HTTP GETs (``/api/v1/nodes``, ``…/serviceaccounts/default``) so the waiting CLI needs
 no event loop of its own; :meth:`ClusterExpectation.missing` names what is still missing, for progress.
@@ -45,10 +47,21 @@ def ready_nodes(nodes: dict[str, Any], *, since: float = 0.0) -> set[str]:
     return out
 
 
+SCHEDULER_LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler"
+
+
+def lease_held(lease: dict[str, Any] | None, *, since: float = 0.0) -> bool:
+    """The Lease has a holder that renewed it at or after ``since`` (epoch seconds; 1 s of slack)."""
+    spec = (lease or {}).get("spec") or {}
+    return bool(spec.get("holderIdentity")) and _epoch(spec.get("renewTime")) >= since - 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterExpectation:
     nodes: tuple[str, ...] = ()
     service_account: bool = True
+    scheduler: bool = False
+    """Wait for the scheduler to hold its Lease."""
     since: float = 0.0
     """Wall time the cluster was started: older heartbeats are from a previous run."""
 
@@ -61,6 +74,8 @@ class ClusterExpectation:
             ready = ready_nodes(listed, since=self.since)
             if not set(self.nodes) <= ready:
                 return f"nodes ({len(set(self.nodes) & ready)}/{len(self.nodes)} Ready)"
+        if self.scheduler and not lease_held(_get(server, SCHEDULER_LEASE), since=self.since):
+            return "the scheduler"
         if self.service_account and _get(server, "/api/v1/namespaces/default/serviceaccounts/default") is None:
             return "the default service account"
         return ""

@@ -1,6 +1,8 @@
 """``sampan controller-manager``: run the reconciliation loops until SIGINT/SIGTERM.
 
-Flags keep kube-controller-manager's names and defaults. Exit codes: 0 on a signal, 1 when leadership is
+Flags keep kube-controller-manager's names and defaults; ``--bind-address``/``--secure-port`` (default
+10257, plain HTTP here; 0 disables) serve ``/metrics`` (the loop-stall metrics) and ``/healthz`` — a port
+already taken is logged and skipped, not fatal. Exit codes: 0 on a signal, 1 when leadership is
 lost (upstream exits too, so a supervisor restarts it as a candidate), 2 for bad flags.
 """
 
@@ -93,13 +95,28 @@ async def _serve(args: argparse.Namespace, options: ControllerManagerOptions) ->
 
     config = dataclasses.replace(load_config(args.kubeconfig), qps=options.kube_api_qps,
                                  burst=options.kube_api_burst, user_agent="sampan-controller-manager")
+    from sampan._lib.metrics_server import RegistryServer
+
     async with Client(config) as client:
         await wait_for_apiserver(client, timeout=args.apiserver_wait_timeout)
+        manager = ControllerManager(client, options)
+        server: RegistryServer | None = None
+        if args.secure_port:
+            server = RegistryServer(manager.registry, name="controller-manager", bind_address=args.bind_address,
+                                    port=args.secure_port)
+            try:
+                await server.start()
+            except OSError as e:
+                log.warning("cannot serve metrics port=%d error=%s", args.secure_port, e.strerror or e)
+                server = None
         try:
-            await run_until_signalled(ControllerManager(client, options).run(), name="controller-manager")
+            await run_until_signalled(manager.run(), name="controller-manager")
         except LeadershipLost as e:
             log.error("%s", e)
             return 1
+        finally:
+            if server is not None:
+                await server.stop()
     log.info("controller-manager stopped")
     return 0
 
@@ -144,6 +161,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for cname, flag in CONCURRENCY_FLAGS.items():
         p.add_argument(f"--{flag}", type=int, default=None,
                        help=f"workers of the {cname} controller (default {DEFAULT_CONCURRENCY[cname]})")
+    p.add_argument("--bind-address", default="127.0.0.1", help="address of /metrics and /healthz")
+    p.add_argument("--secure-port", "--port", type=int, default=10257,
+                   help="port of /metrics and /healthz, plain HTTP; 0 disables (default 10257)")
     p.add_argument("--apiserver-wait-timeout", type=float, default=60.0,
                    help="seconds to wait for the API server at start (default 60)")
     p.add_argument("--kube-api-qps", type=float, default=20.0, help="client QPS (default 20)")

@@ -37,6 +37,7 @@ CONTEXT_NAME = "sampan"
 READY_TIMEOUT = 60.0
 KUBELET_PORT = 10250
 SCHEDULER_PORT = 10259
+CONTROLLER_MANAGER_PORT = 10257
 #: How often ``--detach`` re-reads ``up.json`` for ``ready`` (a small local file; polling is cheap).
 DETACHED_POLL = 0.05
 
@@ -112,6 +113,8 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
                       "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0)),
         "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, "--load-balancer-ip-range", LB_POOL,
                                *NODE_IPAM_ARGS,
+                               "--secure-port",
+                               str(CONTROLLER_MANAGER_PORT if port_is_free(CONTROLLER_MANAGER_PORT) else 0),
                                *options.controller_manager_args),
         "dns": dns_argv(options, kubeconfig),
     }

@@ -100,7 +100,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
                 names = set(all_names)
                 expected = ClusterExpectation(
                     nodes=tuple(node_names(options.nodes)) if "kubelet" in names else (),
-                    service_account="controller-manager" in names, since=started_at)
+                    service_account="controller-manager" in names, scheduler="scheduler" in names,
+                    since=started_at)
                 missing_now = await _wait_cluster_ready(
                     options.server, deadline, task, expected=expected,
                     progress=lambda text: status.update(text))

@@ -6,6 +6,7 @@ consumes. Defaults follow client-go's ``rest.Config`` (QPS 5, burst 10); compone
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import ssl
 import tempfile
@@ -85,6 +86,15 @@ class RESTConfig:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
+
+
+def heartbeat_config(config: RESTConfig, *, purpose: str, timeout: float | None) -> RESTConfig:
+    """The configuration of a component's heartbeat client (leader election, the node Lease, node status):
+    the same server and credentials, ``purpose`` appended to the user agent, a per-request ``timeout``, and
+    no client-side rate limit (upstream's kubelet heartbeat client sets QPS -1). A
+    :class:`~sampan.client.rest.RESTClient` built from it has its own token bucket and its own connection
+    pool, so no heartbeat ever queues behind the component's work requests (docs/liveness.md)."""
+    return dataclasses.replace(config, qps=0.0, user_agent=f"{config.user_agent} {purpose}", timeout=timeout)
 
 
 def _load_client_cert(ctx: ssl.SSLContext, cfg: RESTConfig) -> None:

@@ -7,6 +7,12 @@ wraps each in a :class:`~sampan.controllers.runner.Runner`, starts the informers
 the event recorders in one TaskGroup. Losing leadership cancels them all and ``run`` raises
 :class:`LeadershipLost` (upstream exits the process; so does ``sampan controller-manager``).
 
+Liveness (docs/liveness.md): leader election runs on its own thread, loop and client
+(:class:`~sampan.client.leaderelection.IsolatedLeaderElector`), so no burst of creates queued on the
+work client's rate limiter and no long reconcile delays a renewal; a loop-stall monitor measures the
+longest turn (``sampan_event_loop_stall_seconds_max`` in :attr:`ControllerManager.registry`), and a loop
+stalled longer than the renew deadline gives the lease up.
+
 Adding a controller: write a factory ``def _mine(ctx: ControllerContext) -> Controller`` that imports its
 module lazily, and add it to :data:`CONTROLLERS` under its upstream name (also listed in
 :data:`~sampan.controllers.options.KNOWN_CONTROLLERS`).
@@ -15,15 +21,19 @@ module lazily, and add it to :data:`CONTROLLERS` under its upstream name (also l
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry
+
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.loopstall import LoopStallMonitor
 from sampan.client import Client, ResourceClient, SharedInformerFactory
-from sampan.client.leaderelection import LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaseLock
+from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder
 from sampan.controllers.options import KNOWN_CONTROLLERS, ControllerManagerOptions
 from sampan.controllers.runner import Controller, Runner
@@ -198,6 +208,34 @@ CONTROLLERS: dict[str, ControllerFactory] = {
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
 
+CONTROLLER_MODULES: dict[str, str] = {
+    "replicaset": "sampan.controllers.replicaset.controller",
+    "replicationcontroller": "sampan.controllers.replicaset.controller",
+    "deployment": "sampan.controllers.deployment.controller",
+    "job": "sampan.controllers.job.controller",
+    "ttl-after-finished": "sampan.controllers.job.ttl",
+    "nodelifecycle": "sampan.controllers.nodelifecycle.controller",
+    "endpoint": "sampan.controllers.endpoints.controller",
+    "endpointslice": "sampan.controllers.endpointslice.controller",
+    "garbagecollector": "sampan.controllers.garbagecollector.controller",
+    "namespace": "sampan.controllers.namespace.controller",
+    "serviceaccount": "sampan.controllers.serviceaccount.controller",
+    "root-ca-cert-publisher": "sampan.controllers.rootcacertpublisher.controller",
+    "resourcequota": "sampan.controllers.resourcequota.controller",
+    "disruption": "sampan.controllers.disruption.controller",
+    "service-lb-controller": "sampan.controllers.servicelb.controller",
+    "nodeipam": "sampan.controllers.nodeipam.controller",
+}
+"""The module each factory imports: loaded on a worker thread before the factories run, so importing
+(CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""
+
+
+def _import_modules(names: list[str]) -> None:
+    for name in names:
+        module = CONTROLLER_MODULES.get(name)
+        if module is not None:
+            importlib.import_module(module)
+
 
 def default_identity() -> str:
     return f"{socket.gethostname()}_{uuid.uuid4()}"
@@ -216,25 +254,43 @@ class ControllerManager:
         self.identity = self.options.identity or default_identity()
         self.runners: dict[str, Runner] = {}
         self.started = asyncio.Event()
-        self.elector: LeaderElector | None = None
+        self.elector: IsolatedLeaderElector | None = None
+        self.registry = CollectorRegistry()
+        self.stall_monitor = LoopStallMonitor("kube-controller-manager")
+        self.stall_monitor.register(self.registry)
 
     async def run(self) -> None:
         """Run until cancelled; with leader election, only while leading (raises LeadershipLost after)."""
+        monitor = asyncio.create_task(self.stall_monitor.run(), name="controller-manager-loop-stall")
+        try:
+            await self._run()
+        finally:
+            monitor.cancel()
+            await asyncio.gather(monitor, return_exceptions=True)
+
+    async def _run(self) -> None:
         opts = self.options
         if not opts.leader_elect:
             await self.run_controllers()
             return
-        leases = await self.client.resource("coordination.k8s.io/v1", "leases")
-        lock = LeaseLock(leases, namespace=opts.leader_elect_resource_namespace,
-                         name=opts.leader_elect_resource_name, identity=self.identity)
         config = LeaderElectionConfig(lease_duration=opts.leader_elect_lease_duration,
                                       renew_deadline=opts.leader_elect_renew_deadline,
                                       retry_period=opts.leader_elect_retry_period)
-        self.elector = LeaderElector(lock, LeaderCallbacks(on_started_leading=self.run_controllers), config,
-                                     clock=self.clock)
-        log.info("attempting to acquire leader lease lock=%s identity=%s", lock.describe(), self.identity)
-        await self.elector.run()
+        self.elector = elector = IsolatedLeaderElector(
+            self.client.config, LeaderCallbacks(on_started_leading=self.run_controllers), config,
+            namespace=opts.leader_elect_resource_namespace, name=opts.leader_elect_resource_name,
+            identity=self.identity, healthy=self._loop_health, own_thread=isinstance(self.clock, RealClock),
+            clock=self.clock)
+        log.info("attempting to acquire leader lease lock=%s identity=%s", elector.describe(), self.identity)
+        await elector.run()
         raise LeadershipLost(f"leader election lost identity={self.identity}")
+
+    def _loop_health(self) -> str | None:
+        """Called on the election thread: a loop stuck for longer than the renew deadline is not alive."""
+        stall = self.stall_monitor.current_stall()
+        if stall > self.options.leader_elect_renew_deadline:
+            return f"event loop stalled for {stall:.1f}s"
+        return None
 
     def is_leader(self) -> bool:
         return self.elector.is_leader() if self.elector is not None else True
@@ -256,6 +312,7 @@ class ControllerManager:
         """Build and run the controllers until cancelled."""
         factory = SharedInformerFactory(self.client, default_resync=self.options.min_resync_period, clock=self.clock)
         events = await self.client.resource("v1", "events")
+        await asyncio.to_thread(_import_modules, list(self.options.enabled()))
         ctx = ControllerContext(self.client, factory, self.options, self.clock, events)
         self.runners = self._build(ctx)
         factory.start()

@@ -4,9 +4,9 @@ goes back there.
 Start-up order (``Kubelet.run``)::
 
     log server (port known) -> static pods from ``pod_manifest_path`` started (no API server needed)
-    -> API server answers -> register Node (or adopt the existing one) -> node status loop + Lease loop
-    -> informers (own pods by spec.nodeName; configmaps, secrets) -> synced -> cleanup_orphans
-    -> mirror pods of the static pods kept in the API -> serve
+    -> API server answers -> register Node (or adopt the existing one) -> heartbeat (Lease + node status,
+    own thread, loop and client: docs/liveness.md) -> informers (own pods by spec.nodeName; configmaps,
+    secrets) -> synced -> cleanup_orphans -> mirror pods of the static pods kept in the API -> serve
 
 Pod handlers run on the pod informer's listener task (one task, as :class:`PodWorkers` requires): a new
 pod is admitted (``PodWorkers.admit``; a rejected pod is written ``Failed`` with ``OutOf<resource>`` and
@@ -15,6 +15,9 @@ pods that no worker knows (a restart after they finished) are left alone, except
 removed at once. Mirror pods (the API's view of static pods, :mod:`sampan.kubelet.static_pods`) are never
 run: their events go to the static pod manager, which recreates a deleted one. Cancellation stops the
 kubelet; containers keep running and are re-adopted on restart.
+
+A loop-stall monitor measures the kubelet loop's longest turn; ``GET /metrics`` on the kubelet server
+exports it (``sampan_event_loop_stall_seconds_max{component="kubelet"}``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.loopstall import LoopStallMonitor
 from sampan.api import errors
 from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.cache.store import DeletedFinalStateUnknown
@@ -36,6 +42,7 @@ from sampan.client.record import EventRecorder
 from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
+from sampan.kubelet.heartbeat import NodeHeartbeat
 from sampan.kubelet.log_server import LogServer
 from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
 from sampan.kubelet.network.node_cidr import wait_for_pod_cidr
@@ -155,6 +162,13 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     return one(options.runtime)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _is_terminal(pod: Mapping[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
@@ -182,16 +196,25 @@ class Kubelet:
         self.allocatable = capacity
         self.volumes = VolumeManager(options.root_dir / "pods", objects=self.sources.objects,
                                      node_allocatable=capacity)
+        self.registry = CollectorRegistry()
+        self.stall_monitor = LoopStallMonitor("kubelet")
+        self.stall_monitor.register(self.registry)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
-                                    host=options.address,
-                                    port=options.port, follow_poll=options.log_follow_poll)
+                                    host=options.address, port=options.port, follow_poll=options.log_follow_poll,
+                                    registry=self.registry)
         self.sink: APIStatusSink | None = None
         self.routing = RoutingSink(None)
         self.workers: PodWorkers | None = None
         self.static_pods: StaticPods | None = None
-        self.lease: NodeLease | None = None
+        self.heartbeat: NodeHeartbeat | None = None
         self.status_posts = 0
         self.recorder: EventRecorder | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def lease(self) -> NodeLease | None:
+        """The running Lease renewer (on the heartbeat thread), once started."""
+        return self.heartbeat.lease if self.heartbeat is not None else None
 
     def identity(self) -> NodeIdentity:
         return NodeIdentity(name=self.options.node_name, address=self.options.address,
@@ -228,7 +251,12 @@ class Kubelet:
                 await self.register(nodes)
 
     def _node_events(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
+        """Record node condition events; from the heartbeat thread, hand them to the kubelet's loop."""
         if self.recorder is None:
+            return
+        loop = self._loop
+        if loop is not None and _running_loop() is not loop:
+            loop.call_soon_threadsafe(self._node_events, before, after)
             return
         name = self.options.node_name
         for reason in condition_events(((before or {}).get("status") or {}).get("conditions"),
@@ -239,14 +267,6 @@ class Kubelet:
         """Upstream's reference for node events: kind Node, uid = the node's name."""
         return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.options.node_name,
                                                                  "uid": self.options.node_name}}
-
-    async def _status_loop(self, nodes: ResourceClient) -> None:
-        while True:
-            await self.clock.sleep(self.options.node_status_update_frequency)
-            try:
-                await self.post_status(nodes)
-            except errors.APIError as err:
-                log.warning("node status update failed node=%s err=%s", self.options.node_name, err)
 
     # -- pods ------------------------------------------------------------------------------------------
 
@@ -340,20 +360,19 @@ class Kubelet:
                 StaticPodOptions(manifest_path=self.options.pod_manifest_path, node_name=self.options.node_name,
                                  file_check_frequency=self.options.file_check_frequency),
                 self.workers, clock=self.clock)
+        self._loop = asyncio.get_running_loop()
         await self.log_server.start()
         try:
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.stall_monitor.run(), name="kubelet-loop-stall")
                 if self.static_pods is not None:
                     self.static_pods.sync_files()  # before anything can ask which pods are known
                     tg.create_task(self.static_pods.run(), name="kubelet-static-pods")
-                nodes, pods, events, leases = await self._resources()
+                nodes, pods, events, _leases = await self._resources()
                 recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
                                                          clock=self.clock)
                 recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
                 self.sink = self.routing.api = APIStatusSink(pods, events=recorder)
-                self.lease = NodeLease(leases, node_name=self.options.node_name, clock=self.clock,
-                                       options=LeaseOptions(duration=self.options.node_lease_duration,
-                                                            renew_interval=self.options.lease_renew_interval))
                 await self._start(nodes, tg, recorder)
                 if self.static_pods is not None:
                     self.static_pods.connect(MirrorAPI(
@@ -364,7 +383,6 @@ class Kubelet:
             await self._stop()
 
     async def _start(self, nodes: ResourceClient, tg: asyncio.TaskGroup, recorder: EventRecorder) -> None:
-        assert self.lease is not None
         assert self.workers is not None
         while True:
             try:
@@ -374,10 +392,15 @@ class Kubelet:
             except errors.APIError as err:
                 log.warning("node registration failed, retrying node=%s err=%s", self.options.node_name, err)
                 await self.clock.sleep(RETRY_PERIOD)
-        self.lease.node_uid = str((self.node.get("metadata") or {}).get("uid", ""))
+        self.heartbeat = NodeHeartbeat(
+            self.client.config, node_name=self.options.node_name,
+            node_uid=str((self.node.get("metadata") or {}).get("uid", "")),
+            lease_options=LeaseOptions(duration=self.options.node_lease_duration,
+                                       renew_interval=self.options.lease_renew_interval),
+            status_frequency=self.options.node_status_update_frequency, post_status=self.post_status,
+            own_thread=isinstance(self.clock, RealClock), clock=self.clock)
         tg.create_task(recorder.run(), name="kubelet-events")
-        tg.create_task(self.lease.run(), name="kubelet-lease")
-        tg.create_task(self._status_loop(nodes), name="kubelet-node-status")
+        tg.create_task(self.heartbeat.run(), name="kubelet-heartbeat")
         if self._cidr_pending:  # heartbeats go on meanwhile; no pod starts without its network
             await self._take_node_cidr(nodes)
         self.sources.pods.add_event_handler(EventHandlerFuncs(

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sampan._lib.clock import Clock
 from sampan.api.humanize import parse_rfc3339
@@ -94,8 +95,9 @@ class LogServer:
     """Serves container logs found through ``find``; ``start`` binds, ``stop`` closes."""
 
     def __init__(self, find: FindContainers, *, status: ContainerState_, clock: Clock, host: str = "127.0.0.1",
-                 port: int = 10250, follow_poll: float = 0.1) -> None:
+                 port: int = 10250, follow_poll: float = 0.1, registry: CollectorRegistry | None = None) -> None:
         self._find = find
+        self.registry = registry
         self._status = status
         self._clock = clock
         self.host = host
@@ -107,7 +109,13 @@ class LogServer:
         app = web.Application()
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_get("/healthz", self._healthz)
+        if self.registry is not None:
+            app.router.add_get("/metrics", self._metrics)
         return app
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        assert self.registry is not None
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=1.0)

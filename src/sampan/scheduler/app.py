@@ -5,14 +5,18 @@ the API server and nothing else.
 
     SchedulerApp.run()
       ├─ metrics server (/metrics, /healthz)          always, leader or not (as upstream)
-      └─ leader election on Lease kube-system/kube-scheduler  (or straight to "lead" with leader_elect off)
+      ├─ loop-stall monitor (sampan_event_loop_stall_seconds*)
+      └─ leader election on Lease kube-system/kube-scheduler  (or straight to "lead" with leader_elect off),
+         on its own thread, loop and client (docs/liveness.md), so no scheduling work delays a renewal
            └─ lead: informers (pods with the phase selector; nodes; namespaces) → EventHandlers
                     wait until every handler has seen its initial list
                     event recorder task + Scheduler.run (binds through pods/binding, writes pods/status,
                     deletes preemption victims, records events)
 
-Losing leadership ends :meth:`SchedulerApp.run` with :class:`LeadershipLost` (upstream exits the process
-so a restart starts from clean caches); cancelling it stops everything and releases the lease.
+Losing leadership cancels the scheduling work at once (no binding is sent after that) and ends
+:meth:`SchedulerApp.run` with :class:`LeadershipLost` (upstream exits the process so a restart starts from
+clean caches; ``sampan scheduler`` exits 1 and its supervisor restarts it). A loop stalled for longer than
+the renew deadline counts as lost too. Cancelling ``run`` stops everything and releases the lease.
 
 States for tests and probes: :attr:`ready` is set once the caches have synced and scheduling began;
 :attr:`scheduler` is built in ``__init__`` (no I/O), so its queue and stats can be read at any time.
@@ -28,10 +32,11 @@ from dataclasses import dataclass, field
 
 from sampan._lib.backoff import Backoff
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.loopstall import LoopStallMonitor
 from sampan.api import errors
 from sampan.client import Client, RESTConfig, SharedInformerFactory
 from sampan.client.cache.shared_informer import HandlerRegistration
-from sampan.client.leaderelection import LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaseLock
+from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder as ClientEventRecorder
 from sampan.scheduler.api_seams import APIBinder, APIEventRecorder, APIEvictor, APIPodStatusWriter
 from sampan.scheduler.informers import POD_FIELD_SELECTOR, connect
@@ -76,10 +81,12 @@ class SchedulerApp:
         self.clock = clock or RealClock()
         self.identity = options.identity or default_identity()
         self.metrics = SchedulerMetrics(pending=self._pending)
+        self.stall_monitor = LoopStallMonitor("kube-scheduler")
+        self.stall_monitor.register(self.metrics.registry)
         self.scheduler: Scheduler | None = None
         self.metrics_server: MetricsServer | None = None
         self.ready = asyncio.Event()
-        self.elector: LeaderElector | None = None
+        self.elector: IsolatedLeaderElector | None = None
 
     def _pending(self) -> dict[str, int]:
         return self.scheduler.queue.pending() if self.scheduler is not None else {}
@@ -90,15 +97,13 @@ class SchedulerApp:
             self.metrics_server = MetricsServer(self.metrics, bind_address=self.options.metrics_bind_address,
                                                 port=self.options.metrics_port)
             await self.metrics_server.start()
+        monitor = asyncio.create_task(self.stall_monitor.run(), name="scheduler-loop-stall")
         try:
             async with Client(self.options.rest, clock=self.clock) as client:
                 await self._wait_for_api(client)
                 if not self.options.leader_elect:
                     await self._lead(client)
                     return
-                leases = await client.resource("coordination.k8s.io/v1", "leases")
-                lock = LeaseLock(leases, namespace=self.options.lease_namespace, name=self.options.lease_name,
-                                 identity=self.identity)
                 failure: list[BaseException] = []
 
                 async def lead() -> None:
@@ -108,15 +113,26 @@ class SchedulerApp:
                         failure.append(e)
                         raise
 
-                self.elector = LeaderElector(lock, LeaderCallbacks(on_started_leading=lead),
-                                             self.options.leader_election, clock=self.clock)
-                await self.elector.run()
+                self.elector = elector = IsolatedLeaderElector(
+                    self.options.rest, LeaderCallbacks(on_started_leading=lead), self.options.leader_election,
+                    namespace=self.options.lease_namespace, name=self.options.lease_name, identity=self.identity,
+                    healthy=self._loop_health, own_thread=isinstance(self.clock, RealClock), clock=self.clock)
+                await elector.run()
                 if failure:
                     raise failure[0]
-                raise LeadershipLost(f"lost the lease {lock.describe()} identity={self.identity}")
+                raise LeadershipLost(f"lost the lease {elector.describe()} identity={self.identity}")
         finally:
+            monitor.cancel()
+            await asyncio.gather(monitor, return_exceptions=True)
             if self.metrics_server is not None:
                 await self.metrics_server.stop()
+
+    def _loop_health(self) -> str | None:
+        """Called on the election thread: a loop stuck for longer than the renew deadline is not alive."""
+        stall = self.stall_monitor.current_stall()
+        if stall > self.options.leader_election.renew_deadline:
+            return f"event loop stalled for {stall:.1f}s"
+        return None
 
     async def _wait_for_api(self, client: Client) -> None:
         """Wait (with back-off, 0.8 s doubling to 30 s) until the API server answers ``/version``, so a

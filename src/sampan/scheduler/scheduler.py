@@ -2,6 +2,10 @@
 scheduling cycle (snapshot, filter, score, assume, reserve, permit) and then an asynchronous binding
 cycle (wait on permit, pre-bind, bind, post-bind) that runs while the next pod is being scheduled.
 
+Liveness (docs/liveness.md): the loop yields after every pod, so a burst of pods never holds the event
+loop longer than one cycle; bindings are pipelined (each its own task, bounded only by the client's rate
+limiter), never awaited on the hot path.
+
 The informer-facing handlers (``add_pod`` … ``delete_node``) keep the cache and queue in step with
 the cluster; they take wire-format dicts. The outside world is reached only through the seams in
 ``sampan.scheduler.interfaces`` (Binder, PodStatusWriter, Evictor, EventRecorder), all optional, so the
@@ -283,6 +287,9 @@ class Scheduler:
                         await self.schedule_one()
                     except QueueClosed:
                         break
+                    # pop() does not yield while pods are queued: give the loop a turn between pods, so
+                    # informer events, binding responses and probes never wait behind a burst of cycles
+                    await asyncio.sleep(0)
                 for t in background:
                     t.cancel()
         finally:

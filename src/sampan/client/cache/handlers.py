@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sampan._lib.slicing import TimeSlice
+
 log = logging.getLogger(__name__)
 
 
@@ -143,11 +145,17 @@ class Listener:
         return len(self._buf)
 
     async def run(self) -> None:
-        """Call the handler for each notification, in order, until cancelled; handler errors are logged."""
+        """Call the handler for each notification, in order, until cancelled; handler errors are logged.
+        A full buffer is drained in time slices, so a burst never holds the event loop."""
+        slice_ = TimeSlice()
         while True:
-            while not self._buf:
-                self._has_items.clear()
-                await self._has_items.wait()
+            if not self._buf:
+                while not self._buf:
+                    self._has_items.clear()
+                    await self._has_items.wait()
+                slice_.restart()
+            else:
+                await slice_.checkpoint()
             n = self._buf.popleft()
             if len(self._buf) < self.capacity:
                 self._has_room.set()

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from sampan._lib.backoff import Backoff, BackoffPolicy
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.slicing import TimeSlice
 from sampan.api import errors
 from sampan.client.cache.listwatch import ListerWatcher
 from sampan.client.rest import ConnectionFailed
@@ -191,11 +192,13 @@ class Reflector:
         self.stats.watches += 1
         wait_for_room = getattr(self._store, "wait_for_room", None)
         stream = self._lw.watch(resource_version=self.last_sync_resource_version, timeout_seconds=max(1, timeout))
+        slice_ = TimeSlice()  # a burst of buffered events must not hold the loop (docs/liveness.md)
         async for event in stream:
             if wait_for_room is not None:
                 await wait_for_room()
             seen += 1
             self._handle(event)
+            await slice_.checkpoint()
         if seen == 0 and self._clock.monotonic() - started < self.options.short_watch:
             raise ConnectionFailed("watch closed at once without any event")
         self._backoff.reset()

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.slicing import TimeSlice
 from sampan.client.cache.delta_fifo import Delta, DeltaFIFO, DeltaType, FIFOClosed
 from sampan.client.cache.handlers import Kind, Listener, Notification, ResourceEventHandler
 from sampan.client.cache.index import NAMESPACE_INDEX, IndexFunc, namespace_index
@@ -160,8 +161,10 @@ class SharedIndexInformer:
             self._tg = None
 
     async def _process_loop(self) -> None:
+        slice_ = TimeSlice()  # pop() does not suspend while the FIFO has items
         while True:
             try:
+                await slice_.checkpoint()
                 await self.fifo.pop(self._handle_deltas)
             except FIFOClosed:
                 return

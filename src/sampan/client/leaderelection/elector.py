@@ -78,6 +78,8 @@ class LeaderElector:
         self._observed_time = 0.0
         self._leading = False
         self._reported_leader = ""
+        self.renewals = 0
+        """Successful lease writes (acquisitions and renewals), for observability and tests."""
 
     @property
     def identity(self) -> str:
@@ -110,7 +112,7 @@ class LeaderElector:
                 if self.callbacks.on_stopped_leading is not None:
                     self.callbacks.on_stopped_leading()
                 if self.config.release_on_cancel:
-                    await asyncio.shield(self._release())
+                    await asyncio.shield(self.release())
 
     async def _acquire(self) -> None:
         while True:
@@ -157,6 +159,7 @@ class LeaderElector:
                 log.debug("lease create failed lock=%s error=%s", self.lock.describe(), e)
                 return False
             self._observe(desired, "", now)
+            self.renewals += 1
             return True
         except errors.APIError as e:
             log.info("lease read failed lock=%s error=%s", self.lock.describe(), e)
@@ -178,6 +181,7 @@ class LeaderElector:
             log.debug("lease update failed lock=%s error=%s", self.lock.describe(), e)
             return False
         self._observe(desired, "", now)
+        self.renewals += 1
         return True
 
     def _observe(self, record: LeaderElectionRecord, raw: str, now: float) -> None:
@@ -189,7 +193,7 @@ class LeaderElector:
             if self.callbacks.on_new_leader is not None:
                 self.callbacks.on_new_leader(record.holder_identity)
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         """Empty the lease if we still hold it (best effort). A Conflict means a renewal that was in
         flight when we were cancelled moved the lease on: read it again and retry, a few times."""
         for _attempt in range(RELEASE_ATTEMPTS):

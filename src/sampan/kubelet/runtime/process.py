@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
-from sampan.kubelet.runtime import shim
+from sampan.kubelet.runtime import shim, spawn
 from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
@@ -154,6 +155,8 @@ class ProcessRuntime:
         """sandbox id -> ids of its containers in ``_meta_index``."""
         self._exits: dict[str, dict[str, Any]] = {}
         """container id -> its exit.json once read (the shim writes it once)."""
+        self._spawn_pool = spawn.spawn_pool()
+        """Threads that start shims and run exec probes (:mod:`~sampan.kubelet.runtime.spawn`)."""
         self._load_index()
 
     def _load_index(self) -> None:
@@ -318,14 +321,9 @@ class ProcessRuntime:
         d = self._containers / container_id
         if (d / "started.json").exists() or (d / "exit.json").exists():
             raise CreateContainerError(f"container {container_id[:12]} was already started")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", shim.__file__, str(d),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True,
-        )
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), self.options.start_timeout)  # type: ignore[union-attr]
-        finally:
-            await proc.wait()
+        argv = [sys.executable, "-I", shim.__file__, str(d)]
+        line = await asyncio.get_running_loop().run_in_executor(  # off the loop: docs/liveness.md
+            self._spawn_pool, functools.partial(spawn.first_line, argv, timeout=self.options.start_timeout))
         report = json.loads(line or b"{}") if line.strip() else {"error": "shim exited without a report"}
         if "error" in report and not (d / "exit.json").exists():
             shim.write_json_atomic(d / "exit.json", {"exit_code": 128, "reason": "StartError",
@@ -434,20 +432,11 @@ class ProcessRuntime:
             enter.append("-n")
         if enter:
             argv = ["nsenter", "-t", str(status.pid), *enter, "--", *argv]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, env=cfg.get("env"), cwd=cfg.get("cwd") or "/", stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-            )
+        run = functools.partial(spawn.run_captured, argv, env=cfg.get("env"), cwd=cfg.get("cwd") or "/",
+                                timeout=timeout)
+        try:  # on a worker thread: spawning and reaping never hold the event loop (docs/liveness.md)
+            return await asyncio.get_running_loop().run_in_executor(self._spawn_pool, run)
+        except TimeoutError:
+            raise  # a subclass of OSError, but the probe's timeout, not a failed start
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
-            raise
-        return proc.returncode or 0, out
