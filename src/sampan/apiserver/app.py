@@ -39,6 +39,7 @@ from sampan.apiserver.handlers import (
     watch,
 )
 from sampan.apiserver.handlers import list as list_handler
+from sampan.apiserver.handlers import connect
 from sampan.apiserver.handlers import log as log_handler
 from sampan.apiserver.handlers import token as token_handler
 from sampan.apiserver.lifecycle import ensure_system_namespaces
@@ -80,6 +81,9 @@ HANDLERS: dict[str, routes.Handler] = {
     "updatescale": scale.handle_update,
     "evict": eviction.handle,
     "getlog": log_handler.handle,
+    "connectexec": connect.handle_exec,
+    "connectattach": connect.handle_attach,
+    "connectportforward": connect.handle_portforward,
     "createtoken": token_handler.handle,
 }
 

@@ -36,6 +36,9 @@ SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
     "binding": {"create": "bind"},
     "eviction": {"create": "evict"},
     "log": {"get": "getlog"},
+    "pods/exec": {"get": "connectexec", "create": "connectexec"},
+    "pods/attach": {"get": "connectattach", "create": "connectattach"},
+    "pods/portforward": {"get": "connectportforward", "create": "connectportforward"},
     "token": {"create": "createtoken"},
     "scale": {"get": "getscale", "update": "updatescale", "patch": "patch"},
     "status": {"get": "get", "update": "update", "patch": "patch"},
@@ -45,7 +48,8 @@ SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
 A subresource is served — routed, and advertised by discovery — iff it has an entry here whose
 handlers are all registered (:func:`served_subresources`); the streaming work adds ``exec``,
 ``attach``, ``portforward`` and ``proxy`` by adding entries and handlers, nothing else."""
-_OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog", "createtoken"})
+_OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog", "createtoken", "connectexec",
+                        "connectattach", "connectportforward"})
 
 
 @dataclass(frozen=True, slots=True)

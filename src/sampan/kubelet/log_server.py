@@ -94,8 +94,10 @@ class LogServer:
     """Serves container logs found through ``find``; ``start`` binds, ``stop`` closes."""
 
     def __init__(self, find: FindContainers, *, status: ContainerState_, clock: Clock, host: str = "127.0.0.1",
-                 port: int = 10250, follow_poll: float = 0.1) -> None:
+                 port: int = 10250, follow_poll: float = 0.1,
+                 extra_routes: Callable[[web.Application], None] | None = None) -> None:
         self._find = find
+        self._extra_routes = extra_routes
         self._status = status
         self._clock = clock
         self.host = host
@@ -107,6 +109,8 @@ class LogServer:
         app = web.Application()
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_get("/healthz", self._healthz)
+        if self._extra_routes is not None:
+            self._extra_routes(app)
         return app
 
     async def start(self) -> None:

@@ -88,6 +88,17 @@ class ProcessRuntimeOptions:
     """Per-pod network namespaces and addresses; None: pods share the host network."""
 
 
+@dataclass(frozen=True, slots=True)
+class ExecSpec:
+    """A command to run in a container's context (see :meth:`ProcessRuntime.exec_spec`)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    cgroup_procs: tuple[str, ...] = ()
+    """cgroup ``cgroup.procs`` files the process joins before it execs."""
+
+
 def mount_env_name(container_path: str) -> str:
     return "SAMPAN_MOUNT_" + re.sub(r"[^A-Za-z0-9]", "_", container_path).upper()
 
@@ -423,7 +434,9 @@ class ProcessRuntime:
             message="the container's shim exited without recording an exit status", **base,
         )
 
-    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+    async def exec_spec(self, container_id: str, cmd: list[str]) -> ExecSpec:
+        """How to run ``cmd`` in a running container's context: ``nsenter`` into its mount namespace
+        (when it has a private one) and its pod's network namespace, with its env, cwd and cgroups."""
         status = await self.container_status(container_id)
         if status.state is not ContainerState.RUNNING:
             raise NotFoundError(f"container {container_id[:12]} is not running")
@@ -434,9 +447,19 @@ class ProcessRuntime:
             enter.append("-n")
         if enter:
             argv = ["nsenter", "-t", str(status.pid), *enter, "--", *argv]
+        return ExecSpec(argv=argv, env=dict(cfg.get("env") or {}), cwd=cfg.get("cwd") or "/",
+                        cgroup_procs=tuple(cfg.get("cgroup_procs") or ()))
+
+    def sandbox_netns(self, sandbox_id: str) -> str:
+        """The path of the sandbox's network namespace ("" for a pod on the host network)."""
+        return str(self._sandbox(sandbox_id).get("netns") or "")
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+        spec = await self.exec_spec(container_id, cmd)
+        argv = spec.argv
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, env=cfg.get("env"), cwd=cfg.get("cwd") or "/", stdin=asyncio.subprocess.DEVNULL,
+                *argv, env=spec.env, cwd=spec.cwd, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
             )
         except OSError as err:
