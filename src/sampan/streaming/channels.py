@@ -71,11 +71,14 @@ class ChannelError(ValueError):
     """A message that carries no channel (empty) or undecodable base64."""
 
 
-def decode_message(message: bytes | str) -> tuple[int, bytes]:
-    """(channel, payload) of one WebSocket message (binary or base64 text)."""
+def decode_message(message: bytes | str, *, base64_text: bool = False) -> tuple[int, bytes]:
+    """(channel, payload) of one WebSocket message. A text message is ``'0'+channel`` and base64 under
+    a base64 protocol, else ``chr(channel)`` and UTF-8 text (what the Python client sends by default)."""
     if isinstance(message, str):
         if not message:
             raise ChannelError("empty message")
+        if not base64_text:
+            return ord(message[0]), message[1:].encode()
         try:
             return ord(message[0]) - ord("0"), base64.b64decode(message[1:], validate=True)
         except ValueError as err:

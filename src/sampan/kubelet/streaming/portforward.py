@@ -161,7 +161,7 @@ async def serve_websocket(request: web.Request, dial: Dial, *, idle_timeout: flo
                 continue
             idle.touch()
             try:
-                channel, data = channels.decode_message(msg.data)
+                channel, data = channels.decode_message(msg.data, base64_text=b64)
             except channels.ChannelError:
                 continue
             writer = writers.get(channel // 2) if channel % 2 == 0 else None

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CLONE_NEWNET = 0x40000000
 READ_CHUNK = 64 * 1024
+FIRST_SIZE_WAIT = 1.0
+"""How long a TTY exec waits for the client's terminal size before starting the command."""
 
 
 def _preexec(cgroup_procs: tuple[str, ...], *, tty: bool) -> Callable[[], None] | None:
@@ -178,18 +180,32 @@ class ProcessStreaming:
 
     async def _exec_tty(self, spec: ExecSpec, io: CommandIO) -> int:
         master, slave = os.openpty()
+        sized = asyncio.Event()
+        resizer: list[asyncio.Task[None]] = []
+        if io.resize is not None:
+            async def resize(sizes: AsyncIterator[TerminalSize]) -> None:
+                async for size in sizes:
+                    _set_winsize(master, size)
+                    sized.set()
+
+            resizer.append(asyncio.create_task(resize(io.resize)))
+            # clients send the terminal's size first thing: apply it before the command starts
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sized.wait(), FIRST_SIZE_WAIT)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv, env=spec.env, cwd=spec.cwd, stdin=slave, stdout=slave, stderr=slave,
                 start_new_session=True, preexec_fn=_preexec(spec.cgroup_procs, tty=True))
         except OSError as err:
             os.close(master)
+            await _finish(resizer)
             raise StreamingError(shim.exec_error(spec.argv, err)) from None
         finally:
             os.close(slave)
         try:
             return await self._serve_terminal(master, io, proc_wait=proc.wait)
         finally:
+            await _finish(resizer)
             if proc.returncode is None:
                 _kill_group(proc.pid)
                 with contextlib.suppress(ProcessLookupError):
@@ -210,12 +226,6 @@ class ProcessStreaming:
                         await _write_fd(master, chunk)
 
                 tasks.append(asyncio.create_task(copy_in(io.stdin)))
-            if io.resize is not None:
-                async def resize(sizes: AsyncIterator[TerminalSize]) -> None:
-                    async for size in sizes:
-                        _set_winsize(master, size)
-
-                tasks.append(asyncio.create_task(resize(io.resize)))
             sink = io.stdout or io.stderr
             if sink is not None:
                 await _copy_out(lambda: reader.read(READ_CHUNK), sink)
@@ -223,8 +233,8 @@ class ProcessStreaming:
             return int(code)
         finally:
             transport.close()
-            os.close(master)
             await _finish(tasks)
+            os.close(master)
 
     async def attach(self, container_id: str, io: CommandIO) -> None:
         raise StreamingError("attach is not supported by the process runtime yet", code=400)

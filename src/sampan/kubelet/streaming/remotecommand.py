@@ -119,7 +119,7 @@ async def serve_websocket(request: web.Request, opts: CommandOptions, run: Run, 
                     continue
                 idle.touch()
                 try:
-                    channel, data = channels.decode_message(msg.data)
+                    channel, data = channels.decode_message(msg.data, base64_text=b64)
                 except channels.ChannelError:
                     continue
                 if channel == channels.STDIN and opts.stdin and stdin_open and data:
