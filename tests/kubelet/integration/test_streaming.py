@@ -10,7 +10,6 @@ import hashlib
 import os
 import shutil
 import socket
-import sys
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -201,4 +200,24 @@ async def test_tty_and_resize(web: tuple[Cluster, int, Path]) -> None:
         assert b"/dev/pts/" in out
 
 
-_ = sys
+
+
+async def test_attach_with_tty(cluster: Cluster) -> None:
+    await make_pod(cluster, "tty", [{"name": "c", "image": "sh", "command": ["sh"], "stdin": True, "tty": True}])
+    for version in VERSIONS:
+        cmd = (f"stty cols 77 rows 22; {KUBECTL_DIR}/kubectl.{version} --kubeconfig {cluster.server.kubeconfig} "
+               "attach -it tty")
+        proc = await asyncio.create_subprocess_exec("script", "-qec", cmd, "/dev/null", stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        out = b""
+        try:
+            while b"try pressing enter" not in out:
+                out += await asyncio.wait_for(proc.stdout.read(4096), 30)
+            proc.stdin.write(b"echo ATT$((40+2)); stty size\n")
+            await proc.stdin.drain()
+            while b"ATT42" not in out or b"22 77" not in out:
+                out += await asyncio.wait_for(proc.stdout.read(4096), 30)
+        finally:
+            proc.kill()
+            await proc.wait()

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
-from sampan.kubelet.runtime import shim
+from sampan.kubelet.runtime import attach, shim
 from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
@@ -307,6 +307,7 @@ class ProcessRuntime:
             "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
             "memory_oom_control": oom_control, "netns": sandbox.get("netns", ""),
+            "stdin": config.stdin, "tty": config.tty,
         })
         meta = {
             "sandbox_id": sandbox_id, "name": config.name, "attempt": config.attempt, "image": config.image,
@@ -449,6 +450,11 @@ class ProcessRuntime:
             argv = ["nsenter", "-t", str(status.pid), *enter, "--", *argv]
         return ExecSpec(argv=argv, env=dict(cfg.get("env") or {}), cwd=cfg.get("cwd") or "/",
                         cgroup_procs=tuple(cfg.get("cgroup_procs") or ()))
+
+    def attach_socket(self, container_id: str) -> str:
+        """Where the container's shim serves its stdio for attach (see :mod:`.attach`)."""
+        self._meta(container_id)
+        return str(self._containers / container_id / attach.SOCKET_NAME)
 
     def sandbox_netns(self, sandbox_id: str) -> str:
         """The path of the sandbox's network namespace ("" for a pod on the host network)."""

@@ -6,7 +6,8 @@ working directory, joining its cgroups before it execs, in a new session whose p
 the request (cancellation SIGKILLs the group, so a client that goes away leaves nothing behind). With a
 TTY the command gets a pseudo-terminal as its controlling terminal; resizes set its window size.
 
-attach: not yet (the shim owns the container's stdio; it will serve it on a socket).
+attach: the shim of a container started with ``stdin``/``tty`` serves its stdio on
+``<container dir>/attach.sock`` (see :mod:`sampan.kubelet.runtime.attach`).
 
 port-forward: a socket created inside the sandbox's network namespace (``setns`` on a worker thread,
 then back), connected to ``127.0.0.1:<port>`` there; a host-network pod connects on the host.
@@ -26,6 +27,7 @@ import struct
 import termios
 from collections.abc import AsyncIterator, Callable
 
+from sampan.kubelet.runtime import attach as attach_socket
 from sampan.kubelet.runtime import shim
 from sampan.kubelet.runtime.interface import NotFoundError
 from sampan.kubelet.runtime.process import ExecSpec, ProcessRuntime
@@ -237,7 +239,14 @@ class ProcessStreaming:
             os.close(master)
 
     async def attach(self, container_id: str, io: CommandIO) -> None:
-        raise StreamingError("attach is not supported by the process runtime yet", code=400)
+        try:
+            path = self._runtime.attach_socket(container_id)
+            await attach_socket.connect(path, io)
+        except NotFoundError as err:
+            raise StreamingError(err.message, code=404) from None
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise StreamingError("the container was not started with stdin or tty: nothing to attach to",
+                                 code=400) from None
 
     async def port_forward(self, sandbox_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
