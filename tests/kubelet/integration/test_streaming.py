@@ -221,3 +221,54 @@ async def test_attach_with_tty(cluster: Cluster) -> None:
         finally:
             proc.kill()
             await proc.wait()
+
+
+def _processes_with(token: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if token.encode() in fh.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_client_disconnect_leaves_nothing_behind(web: tuple[Cluster, int, Path], version: str) -> None:
+    cluster, _port, _www = web
+    baseline = len(asyncio.all_tasks())
+    token = f"{os.getpid()}{VERSIONS.index(version)}.5"  # an argument of sleep only this exec uses
+    proc = await asyncio.create_subprocess_exec(
+        str(KUBECTL_DIR / f"kubectl.{version}"), "--kubeconfig", str(cluster.server.kubeconfig), "exec", "-i", "web",
+        "--", "sh", "-c", f"echo started; sleep {token}", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"started\n"
+    assert _processes_with(f"sleep {token}")
+    proc.kill()
+    await proc.wait()
+    await wait_for(lambda: asyncio.sleep(0, _processes_with(f"sleep {token}")), lambda pids: not pids,
+                   what="the exec'd process to be killed")
+    await wait_for(lambda: asyncio.sleep(0, len(asyncio.all_tasks())), lambda n: n <= baseline,
+                   what="the streaming tasks to end")
+
+
+async def test_idle_connections_are_closed(web: tuple[Cluster, int, Path]) -> None:
+    cluster, _port, _www = web
+    from sampan.kubelet.streaming.server import StreamingOptions
+
+    assert cluster.kubelet.streaming is not None
+    cluster.kubelet.streaming.options = StreamingOptions(idle_timeout=0.5)
+    for version in VERSIONS:
+        proc = await asyncio.create_subprocess_exec(
+            str(KUBECTL_DIR / f"kubectl.{version}"), "--kubeconfig", str(cluster.server.kubeconfig), "exec", "-i",
+            "web", "--", "cat", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)  # stdin stays open: only the idle timeout ends it
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
