@@ -43,7 +43,8 @@ async def test_session_streams_data_fin_ping_reset_and_end() -> None:
                             client.encode(spdy.SynStream(3, {"streamtype": ["stdout"]})))
     stdin = await session.accept()
     stdout = await session.accept()
-    assert stdin is not None and stdout is not None
+    assert stdin is not None
+    assert stdout is not None
     assert (stdin.header("streamtype"), stdout.header("StreamType")) == ("stdin", "stdout")
     assert frames() == [spdy.SynReply(1, {}), spdy.SynReply(3, {})]
 
@@ -57,7 +58,8 @@ async def test_session_streams_data_fin_ping_reset_and_end() -> None:
     assert spdy.Ping(7) in got
     data = [f for f in got if isinstance(f, spdy.DataFrame)]
     assert b"".join(f.data for f in data) == b"x" * 70000
-    assert data[-1].fin and all(f.stream_id == 3 for f in data)
+    assert data[-1].fin
+    assert all(f.stream_id == 3 for f in data)
 
     pipe.inbound.put_nowait(client.encode(spdy.SynStream(5, {})) + client.encode(spdy.RstStream(5, spdy.CANCEL)))
     reset = await session.accept()

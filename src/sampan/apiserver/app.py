@@ -27,6 +27,7 @@ from sampan.apiserver.context import Scope, ServerContext, storage_prefixes
 from sampan.apiserver.customresources import manager as customresources
 from sampan.apiserver.handlers import (
     binding,
+    connect,
     create,
     delete,
     deletecollection,
@@ -39,7 +40,6 @@ from sampan.apiserver.handlers import (
     watch,
 )
 from sampan.apiserver.handlers import list as list_handler
-from sampan.apiserver.handlers import connect
 from sampan.apiserver.handlers import log as log_handler
 from sampan.apiserver.handlers import token as token_handler
 from sampan.apiserver.lifecycle import ensure_system_namespaces

@@ -72,4 +72,4 @@ async def hijack(request: web.Request, headers: Mapping[str, str]) -> tuple[
     reader = asyncio.StreamReader(limit=READ_LIMIT)
     reader.set_transport(transport)  # pauses reading the client while READ_LIMIT*2 bytes wait
     protocol.set_parser(_FeedParser(reader))  # type: ignore[arg-type]
-    return resp, reader, TransportWriter(transport)  # type: ignore[arg-type]
+    return resp, reader, TransportWriter(transport)

@@ -62,7 +62,7 @@ async def web(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Cluster, 
     port = free_port()
     await make_pod(cluster, "web", [{"name": "c", "image": "python", "command": [
         PY, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(www)]}])
-    yield cluster, port, www
+    return cluster, port, www
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -184,7 +184,8 @@ async def test_python_client_exec_and_portforward(web: tuple[Cluster, int, Path]
     assert code == 3
     assert line == "ping\n"
     assert plain == "plain\n"
-    assert body.startswith("HTTP/1.0 200") and body.endswith("hello from the pod\n")
+    assert body.startswith("HTTP/1.0 200")
+    assert body.endswith("hello from the pod\n")
 
 
 async def test_tty_and_resize(web: tuple[Cluster, int, Path]) -> None:
@@ -209,7 +210,8 @@ async def test_attach_with_tty(cluster: Cluster) -> None:
                "attach -it tty")
         proc = await asyncio.create_subprocess_exec("script", "-qec", cmd, "/dev/null", stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE)
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         out = b""
         try:
             while b"try pressing enter" not in out:

@@ -146,7 +146,8 @@ def _child_setup(procs: list[str], *, tty: bool) -> None:
 def _load_attach() -> Any:
     """The attach module beside this file (the shim runs as a script, not from the package)."""
     spec = importlib.util.spec_from_file_location("sampan_shim_attach", Path(__file__).with_name("attach.py"))
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -263,7 +264,7 @@ def supervise(cdir: Path, cfg: dict[str, Any], report: int) -> int:
                         sel.register(conn, selectors.EVENT_READ, "client")
                     continue
                 if key.data == "client":
-                    if not hub.readable(key.fileobj):  # type: ignore[union-attr, arg-type]
+                    if not hub.readable(key.fileobj):  # type: ignore[union-attr]
                         drop([key.fileobj])
                     continue
                 try:

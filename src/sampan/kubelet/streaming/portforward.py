@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -172,13 +173,15 @@ async def serve_websocket(request: web.Request, dial: Dial, *, idle_timeout: flo
     forwards = [asyncio.ensure_future(forward(i, raw)) for i, raw in enumerate(raw_ports)]
     receiver = asyncio.ensure_future(receive())
     expiry = asyncio.ensure_future(idle.expired())
-    all_done = asyncio.ensure_future(asyncio.gather(*forwards, return_exceptions=True))
+    all_done: asyncio.Future[list[BaseException | None]] = asyncio.ensure_future(
+        asyncio.gather(*forwards, return_exceptions=True))
+    owned: list[asyncio.Future[Any]] = [*forwards, receiver, expiry, all_done]
     try:
-        await asyncio.wait([all_done, receiver, expiry], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(owned[-3:], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for t in [*forwards, receiver, expiry, all_done]:
+        for t in owned:
             t.cancel()
-        for t in [*forwards, receiver, expiry, all_done]:
+        for t in owned:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         with contextlib.suppress(ConnectionError, RuntimeError):

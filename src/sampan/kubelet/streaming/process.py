@@ -73,10 +73,10 @@ def _set_winsize(fd: int, size: TerminalSize) -> None:
             fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size.height, size.width, 0, 0))
 
 
-async def _copy_out(read: Callable[[], asyncio.Future[bytes]] | Callable[[], object], sink: Sink) -> None:
+async def _copy_out(source: asyncio.StreamReader, sink: Sink) -> None:
     while True:
         try:
-            chunk = await read()  # type: ignore[misc]
+            chunk = await source.read(READ_CHUNK)
         except OSError:  # EIO: the pty's last slave closed
             return
         if not chunk:
@@ -152,10 +152,9 @@ class ProcessStreaming:
         outputs: list[asyncio.Task[None]] = []
         inputs: list[asyncio.Task[None]] = []
         try:
-            if io.stdout is not None and proc.stdout is not None:
-                outputs.append(asyncio.create_task(_copy_out(lambda: proc.stdout.read(READ_CHUNK), io.stdout)))  # type: ignore[union-attr]
-            if io.stderr is not None and proc.stderr is not None:
-                outputs.append(asyncio.create_task(_copy_out(lambda: proc.stderr.read(READ_CHUNK), io.stderr)))  # type: ignore[union-attr]
+            for pipe_out, sink in ((proc.stdout, io.stdout), (proc.stderr, io.stderr)):
+                if pipe_out is not None and sink is not None:
+                    outputs.append(asyncio.create_task(_copy_out(pipe_out, sink)))
             if io.stdin is not None and proc.stdin is not None:
                 inputs.append(asyncio.create_task(self._copy_in(io.stdin, proc.stdin)))
             if outputs:
@@ -230,7 +229,7 @@ class ProcessStreaming:
                 tasks.append(asyncio.create_task(copy_in(io.stdin)))
             sink = io.stdout or io.stderr
             if sink is not None:
-                await _copy_out(lambda: reader.read(READ_CHUNK), sink)
+                await _copy_out(reader, sink)
             code = await proc_wait()  # type: ignore[misc]
             return int(code)
         finally:

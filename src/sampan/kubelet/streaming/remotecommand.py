@@ -91,7 +91,8 @@ async def _race(run: Awaitable[int | None], *stops: Awaitable[object]) -> tuple[
     return True, (None if err is not None else main.result()), err
 
 
-async def serve_websocket(request: web.Request, opts: CommandOptions, run: Run, *, idle_timeout: float) -> web.StreamResponse:
+async def serve_websocket(request: web.Request, opts: CommandOptions, run: Run, *,
+                          idle_timeout: float) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=channels.REMOTE_COMMAND_WEBSOCKET, max_msg_size=0, autoping=True)
     await ws.prepare(request)
     protocol = ws.ws_protocol or channels.V1
@@ -214,13 +215,13 @@ async def serve_spdy(request: web.Request, opts: CommandOptions, run: Run, *, pr
         io = CommandIO(stdin=_stream_chunks(streams["stdin"]) if "stdin" in streams else None,
                        stdout=sink("stdout"), stderr=sink("stderr"), tty=opts.tty,
                        resize=_stream_sizes(streams["resize"]) if "resize" in streams else None)
-        finished, code, err = await _race(run(io), asyncio.shield(reading), idle.expired())
+        finished, code, failure = await _race(run(io), asyncio.shield(reading), idle.expired())
         if finished:
             with contextlib.suppress(ConnectionError):
                 for name in ("stdout", "stderr"):
                     if name in streams:
                         await streams[name].close()
-                payload = channels.error_payload(_status_of(code, err, list(opts.command)), protocol)
+                payload = channels.error_payload(_status_of(code, failure, list(opts.command)), protocol)
                 if payload:
                     await streams["error"].write(payload)
                 await streams["error"].close()

@@ -12,6 +12,7 @@ running, no protocol in common) are JSON ``Status`` bodies with the HTTP status 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,7 +64,8 @@ class StreamingServer:
 
     def register(self, app: web.Application) -> None:
         for verb, handler in (("exec", self._exec), ("attach", self._attach)):
-            for path in (f"/{verb}/{{namespace}}/{{pod}}/{{container}}", f"/{verb}/{{namespace}}/{{pod}}/{{uid}}/{{container}}"):
+            for path in (f"/{verb}/{{namespace}}/{{pod}}/{{container}}",
+                         f"/{verb}/{{namespace}}/{{pod}}/{{uid}}/{{container}}"):
                 app.router.add_route("GET", path, handler)
                 app.router.add_route("POST", path, handler)
         for path in ("/portForward/{namespace}/{pod}", "/portForward/{namespace}/{pod}/{uid}"):
@@ -126,7 +128,7 @@ class StreamingServer:
         if sandbox is None:
             return _refuse(f"pod {ns}/{pod} not found", 404)
 
-        async def dial(port: int) -> tuple:  # type: ignore[type-arg]
+        async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
             return await self.runtime.port_forward(sandbox, port)
 
         idle = self.options.idle_timeout
