@@ -34,6 +34,7 @@ from sampan.apiserver.handlers import (
     eviction,
     get,
     patch,
+    proxy,
     reviews,
     scale,
     update,
@@ -84,6 +85,7 @@ HANDLERS: dict[str, routes.Handler] = {
     "connectexec": connect.handle_exec,
     "connectattach": connect.handle_attach,
     "connectportforward": connect.handle_portforward,
+    "proxy": proxy.handle,
     "createtoken": token_handler.handle,
 }
 

@@ -47,7 +47,8 @@ async def kubectl(cluster: Cluster, version: str, *args: str, stdin: bytes | Non
 
 async def make_pod(cluster: Cluster, name: str, containers: list[dict[str, Any]]) -> dict[str, Any]:
     pods = await cluster.rc("v1", "pods")
-    await pods.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+    await pods.create({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
                        "spec": {"nodeName": "node-1", "containers": containers}})
     return await wait_for(lambda: pods.get(name, namespace="default"), running, what=f"{name} Running")  # type: ignore[no-any-return]
 
@@ -79,13 +80,12 @@ async def test_exec_streams_and_exit_code(web: tuple[Cluster, int, Path], versio
     assert code == 0, err
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-async def test_port_forward_pod(web: tuple[Cluster, int, Path], version: str) -> None:
-    cluster, port, www = web
+async def _forward_checks(cluster: Cluster, version: str, target: str, remote: int, www: Path) -> None:
+    """100 sequential requests, 20 concurrent connections and a 10 MiB download through port-forward."""
     local = free_port()
     proc = await asyncio.create_subprocess_exec(
         str(KUBECTL_DIR / f"kubectl.{version}"), "--kubeconfig", str(cluster.server.kubeconfig), "port-forward",
-        "pod/web", f"{local}:{port}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        target, f"{local}:{remote}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -105,6 +105,34 @@ async def test_port_forward_pod(web: tuple[Cluster, int, Path], version: str) ->
     finally:
         proc.terminate()
         await proc.wait()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_port_forward_pod(web: tuple[Cluster, int, Path], version: str) -> None:
+    cluster, port, www = web
+    await _forward_checks(cluster, version, "pod/web", port, www)
+
+
+async def test_port_forward_service_and_proxies(web: tuple[Cluster, int, Path]) -> None:
+    cluster, port, www = web
+    services = await cluster.rc("v1", "services")
+    meta = {"name": "websvc", "namespace": "default"}
+    await services.create({"apiVersion": "v1", "kind": "Service", "metadata": meta,
+                           "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80,
+                                                                            "targetPort": port}]}})
+    await _forward_checks(cluster, VERSIONS[-1], "svc/websvc", 80, www)
+    version = VERSIONS[-1]
+    code, out, err = await kubectl(cluster, version, "get", "--raw",
+                                   f"/api/v1/namespaces/default/pods/web:{port}/proxy/index.html")
+    assert (code, out) == (0, b"hello from the pod\n"), err
+    code, out, err = await kubectl(cluster, version, "get", "--raw", "/api/v1/nodes/node-1/proxy/healthz")
+    assert (code, out) == (0, b"ok"), err
+    endpoints = await cluster.rc("v1", "endpoints")
+    await endpoints.create({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta, "subsets": [
+        {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "http", "port": port}]}]})
+    code, out, err = await kubectl(cluster, version, "get", "--raw",
+                                   "/api/v1/namespaces/default/services/websvc:http/proxy/index.html")
+    assert (code, out) == (0, b"hello from the pod\n"), err
 
 
 @pytest.mark.parametrize("version", VERSIONS)
