@@ -1,6 +1,6 @@
-"""Discovery advertises a subresource iff the server routes it: ``pods/exec``, ``pods/attach``,
-``pods/portforward``, ``pods/proxy``, ``services/proxy`` and ``nodes/proxy`` stay out until their
-handlers exist (clients pick code paths from discovery), and everything advertised answers."""
+"""Discovery advertises a subresource iff the server routes it (clients pick code paths from discovery):
+the streaming and proxy subresources are advertised now that their handlers exist, ones without a
+route (``pods/ephemeralcontainers``, ``pods/resize``) stay out, and everything advertised answers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import client as kclient  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
-UNSERVED = {"pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "services/proxy", "nodes/proxy"}
+UNSERVED = {"pods/ephemeralcontainers", "pods/resize"}
+STREAMING = {"pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "services/proxy", "nodes/proxy"}
 ROUTE_MISSING = "the server could not find the requested resource"
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -53,12 +54,13 @@ def test_unserved_subresources_are_not_advertised(api_client: Any) -> None:
     names = {r.name for r in kclient.CoreV1Api(api_client).get_api_resources().resources}
     assert not names & UNSERVED
     assert {"pods/log", "pods/status", "pods/binding", "pods/eviction", "serviceaccounts/token",
-            "namespaces/finalize"} <= names
+            "namespaces/finalize", *STREAMING} <= names
     aggregated = _get_json(api_client, "/api", AGGREGATED)
     core = aggregated["items"][0]["versions"][0]["resources"]
     advertised = {f'{r["resource"]}/{s["subresource"]}' for r in core for s in r.get("subresources", [])}
     assert not advertised & UNSERVED
     assert "pods/log" in advertised
+    assert advertised >= STREAMING
 
 
 def test_every_advertised_subresource_is_routed(api_client: Any) -> None:
@@ -85,13 +87,14 @@ def test_every_advertised_subresource_is_routed(api_client: Any) -> None:
 def test_registering_a_handler_advertises_the_subresource() -> None:
     serves = routes.served_subresources(HANDLERS)
     assert serves("pods", "log")
-    assert not serves("pods", "exec")
-    assert not serves("services", "proxy")
-    routes.SUBRESOURCE_VERBS["pods/proxy"] = {"get": "proxytest"}
+    assert serves("pods", "exec")
+    assert serves("services", "proxy")
+    assert not serves("pods", "resize")
+    routes.SUBRESOURCE_VERBS["pods/resize"] = {"get": "resizetest"}
     try:
-        with_handler = routes.served_subresources({**HANDLERS, "proxytest": HANDLERS["get"]})
-        assert with_handler("pods", "proxy")
-        assert not with_handler("services", "proxy")  # registered for pods only
-        assert not routes.served_subresources(HANDLERS)("pods", "proxy")  # no handler: not served
+        with_handler = routes.served_subresources({**HANDLERS, "resizetest": HANDLERS["get"]})
+        assert with_handler("pods", "resize")
+        assert not with_handler("nodes", "resize")  # registered for pods only
+        assert not routes.served_subresources(HANDLERS)("pods", "resize")  # no handler: not served
     finally:
-        del routes.SUBRESOURCE_VERBS["pods/proxy"]
+        del routes.SUBRESOURCE_VERBS["pods/resize"]

@@ -29,12 +29,14 @@ from sampan.apiserver.context import Scope, ServerContext, storage_prefixes
 from sampan.apiserver.customresources import manager as customresources
 from sampan.apiserver.handlers import (
     binding,
+    connect,
     create,
     delete,
     deletecollection,
     eviction,
     get,
     patch,
+    proxy,
     reviews,
     scale,
     update,
@@ -82,6 +84,10 @@ HANDLERS: dict[str, routes.Handler] = {
     "updatescale": scale.handle_update,
     "evict": eviction.handle,
     "getlog": log_handler.handle,
+    "connectexec": connect.handle_exec,
+    "connectattach": connect.handle_attach,
+    "connectportforward": connect.handle_portforward,
+    "proxy": proxy.handle,
     "createtoken": token_handler.handle,
 }
 

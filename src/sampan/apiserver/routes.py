@@ -36,6 +36,10 @@ SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
     "binding": {"create": "bind"},
     "eviction": {"create": "evict"},
     "log": {"get": "getlog"},
+    "pods/exec": {"get": "connectexec", "create": "connectexec"},
+    "pods/attach": {"get": "connectattach", "create": "connectattach"},
+    "pods/portforward": {"get": "connectportforward", "create": "connectportforward"},
+    "proxy": {"get": "proxy", "create": "proxy", "update": "proxy", "patch": "proxy", "delete": "proxy"},
     "token": {"create": "createtoken"},
     "scale": {"get": "getscale", "update": "updatescale", "patch": "patch"},
     "status": {"get": "get", "update": "update", "patch": "patch"},
@@ -45,7 +49,8 @@ SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
 A subresource is served — routed, and advertised by discovery — iff it has an entry here whose
 handlers are all registered (:func:`served_subresources`); the streaming work adds ``exec``,
 ``attach``, ``portforward`` and ``proxy`` by adding entries and handlers, nothing else."""
-_OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog", "createtoken"})
+_OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog", "createtoken", "connectexec",
+                        "connectattach", "connectportforward", "proxy"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class Target:
     name: str | None
     subresource: str | None
     watch_path: bool = False
+    proxy_path: str = ""
+    """What follows ``…/proxy/`` (``proxy`` subresources only), without its leading slash."""
 
 
 Handler = Callable[[web.Request, ServerContext, Target], Awaitable[web.StreamResponse]]
@@ -96,6 +103,9 @@ def parse_target(ctx: ServerContext, *, group: str, version: str, raw_tail: str,
     if parts[0] == "namespaces" and len(parts) >= 3 and parts[2] not in _NAMESPACE_SUBRESOURCES:
         namespace = parts[1]
         parts = parts[2:]
+    proxy_path = ""
+    if len(parts) > 3 and parts[2] == "proxy":
+        proxy_path, parts = "/".join(parts[3:]) + ("/" if raw_tail.endswith("/") else ""), parts[:3]
     if len(parts) > 3:
         raise _not_found()
     scope = ctx.scope(group, version, parts[0])
@@ -107,7 +117,7 @@ def parse_target(ctx: ServerContext, *, group: str, version: str, raw_tail: str,
     sub = parts[2] if len(parts) > 2 else None
     if sub is not None and (sub not in scope.info.subresources or not serves(scope.info.resource, sub)):
         raise _not_found()
-    return Target(scope, namespace, name, sub, watch_path)
+    return Target(scope, namespace, name, sub, watch_path, proxy_path)
 
 
 def subresource_verbs(resource: str, sub: str) -> dict[str, str] | None:

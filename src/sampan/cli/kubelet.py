@@ -73,6 +73,7 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         file_check_frequency=parse_duration(args.file_check_frequency),
         static_pod_runtime=args.static_pod_runtime,
         cluster_dns=_cluster_dns(args.cluster_dns), cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf,
+        streaming_connection_idle_timeout=parse_duration(args.streaming_connection_idle_timeout),
     )
 
 
@@ -156,4 +157,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "cluster.local)")
     p.add_argument("--resolv-conf", default="/etc/resolv.conf", help="the node's resolv.conf, for dnsPolicy "
                    "Default and host search paths (default /etc/resolv.conf)")
+    p.add_argument("--streaming-connection-idle-timeout", default="4h", help="close exec/attach/port-forward "
+                   "connections idle this long (default 4h)")
     p.set_defaults(handler=_run)

@@ -77,6 +77,7 @@ def container_config(
         resources=linux_resources(container, pids_limit=pids_limit), attempt=attempt,
         labels={**pod_labels(pod), CONTAINER_NAME: container.get("name", ""), CONTAINER_HASH: spec_hash(container)},
         annotations=dict(md.get("annotations") or {}),
+        stdin=bool(container.get("stdin")), tty=bool(container.get("tty")),
     )
 
 

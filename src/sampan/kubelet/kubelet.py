@@ -60,7 +60,7 @@ from sampan.kubelet.node_status import (
     registration,
 )
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
-from sampan.kubelet.runtime.interface import ContainerStatus, Runtime
+from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
 from sampan.kubelet.sources import KubeletSources
@@ -74,6 +74,8 @@ from sampan.kubelet.static_pods.manager import (
 from sampan.kubelet.static_pods.manifests import is_mirror
 from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.status_manager import pod_key
+from sampan.kubelet.streaming.process import ProcessStreaming
+from sampan.kubelet.streaming.server import DEFAULT_IDLE_TIMEOUT, StreamingOptions, StreamingServer
 from sampan.kubelet.volumes.manager import VolumeManager
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,8 @@ class KubeletOptions:
     static_pod_runtime: str = ""
     """Runtime for static pods when it differs from ``runtime`` ("" = the same): a simulated node can still
     run a real control plane as static pods on the process runtime."""
+    streaming_connection_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    """exec/attach/port-forward connections without traffic this long are closed (upstream: 4h)."""
 
     def __post_init__(self) -> None:
         for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
@@ -199,9 +203,11 @@ class Kubelet:
         self.registry = CollectorRegistry()
         self.stall_monitor = LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
+        self.streaming = self._streaming_server()
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
                                     host=options.address, port=options.port, follow_poll=options.log_follow_poll,
-                                    registry=self.registry)
+                                    registry=self.registry,
+                                    extra_routes=self.streaming.register if self.streaming is not None else None)
         self.sink: APIStatusSink | None = None
         self.routing = RoutingSink(None)
         self.workers: PodWorkers | None = None
@@ -215,6 +221,30 @@ class Kubelet:
     def lease(self) -> NodeLease | None:
         """The running Lease renewer (on the heartbeat thread), once started."""
         return self.heartbeat.lease if self.heartbeat is not None else None
+
+    def _streaming_server(self) -> StreamingServer | None:
+        """exec/attach/port-forward for runtimes that implement the streaming seam (the process runtime)."""
+        if not isinstance(self.runtime, ProcessRuntime):
+            return None
+        return StreamingServer(ProcessStreaming(self.runtime), find_container=self._running_container,
+                               find_sandbox=self._ready_sandbox,
+                               options=StreamingOptions(idle_timeout=self.options.streaming_connection_idle_timeout))
+
+    async def _running_container(self, namespace: str, name: str, container: str) -> str | None:
+        records = await self._find_containers(namespace, name, container)
+        if records and records[0].state is ContainerState.RUNNING:
+            return records[0].id
+        return None
+
+    async def _ready_sandbox(self, namespace: str, name: str) -> str | None:
+        pod = self.sources.pods.indexer.get_by_key(f"{namespace}/{name}")
+        if pod is None:
+            return None
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        for sb in await self.runtime.list_pod_sandboxes():
+            if sb.config.uid == uid and sb.state is SandboxState.READY:
+                return sb.id
+        return None
 
     def identity(self) -> NodeIdentity:
         return NodeIdentity(name=self.options.node_name, address=self.options.address,

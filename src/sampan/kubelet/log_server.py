@@ -95,9 +95,11 @@ class LogServer:
     """Serves container logs found through ``find``; ``start`` binds, ``stop`` closes."""
 
     def __init__(self, find: FindContainers, *, status: ContainerState_, clock: Clock, host: str = "127.0.0.1",
-                 port: int = 10250, follow_poll: float = 0.1, registry: CollectorRegistry | None = None) -> None:
+                 port: int = 10250, follow_poll: float = 0.1, registry: CollectorRegistry | None = None,
+                 extra_routes: Callable[[web.Application], None] | None = None) -> None:
         self._find = find
         self.registry = registry
+        self._extra_routes = extra_routes
         self._status = status
         self._clock = clock
         self.host = host
@@ -111,6 +113,8 @@ class LogServer:
         app.router.add_get("/healthz", self._healthz)
         if self.registry is not None:
             app.router.add_get("/metrics", self._metrics)
+        if self._extra_routes is not None:
+            self._extra_routes(app)
         return app
 
     async def _metrics(self, _request: web.Request) -> web.Response:

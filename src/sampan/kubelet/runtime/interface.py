@@ -111,6 +111,10 @@ class ContainerConfig:
     attempt: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    stdin: bool = False
+    """``spec.containers[].stdin``: the process reads a stdin that ``attach`` writes to."""
+    tty: bool = False
+    """``spec.containers[].tty``: the process runs on a pseudo-terminal (attach resizes it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
-from sampan.kubelet.runtime import shim, spawn
+from sampan.kubelet.runtime import attach, shim, spawn
 from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
@@ -87,6 +87,17 @@ class ProcessRuntimeOptions:
     """How long to wait for an exit after SIGKILL before giving up."""
     network: PodNetwork | None = None
     """Per-pod network namespaces and addresses; None: pods share the host network."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSpec:
+    """A command to run in a container's context (see :meth:`ProcessRuntime.exec_spec`)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    cgroup_procs: tuple[str, ...] = ()
+    """cgroup ``cgroup.procs`` files the process joins before it execs."""
 
 
 def mount_env_name(container_path: str) -> str:
@@ -299,6 +310,7 @@ class ProcessRuntime:
             "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
             "memory_oom_control": oom_control, "netns": sandbox.get("netns", ""),
+            "stdin": config.stdin, "tty": config.tty,
         })
         meta = {
             "sandbox_id": sandbox_id, "name": config.name, "attempt": config.attempt, "image": config.image,
@@ -421,7 +433,9 @@ class ProcessRuntime:
             message="the container's shim exited without recording an exit status", **base,
         )
 
-    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+    async def exec_spec(self, container_id: str, cmd: list[str]) -> ExecSpec:
+        """How to run ``cmd`` in a running container's context: ``nsenter`` into its mount namespace
+        (when it has a private one) and its pod's network namespace, with its env, cwd and cgroups."""
         status = await self.container_status(container_id)
         if status.state is not ContainerState.RUNNING:
             raise NotFoundError(f"container {container_id[:12]} is not running")
@@ -432,8 +446,22 @@ class ProcessRuntime:
             enter.append("-n")
         if enter:
             argv = ["nsenter", "-t", str(status.pid), *enter, "--", *argv]
-        run = functools.partial(spawn.run_captured, argv, env=cfg.get("env"), cwd=cfg.get("cwd") or "/",
-                                timeout=timeout)
+        return ExecSpec(argv=argv, env=dict(cfg.get("env") or {}), cwd=cfg.get("cwd") or "/",
+                        cgroup_procs=tuple(cfg.get("cgroup_procs") or ()))
+
+    def attach_socket(self, container_id: str) -> str:
+        """Where the container's shim serves its stdio for attach (see :mod:`.attach`)."""
+        self._meta(container_id)
+        return str(self._containers / container_id / attach.SOCKET_NAME)
+
+    def sandbox_netns(self, sandbox_id: str) -> str:
+        """The path of the sandbox's network namespace ("" for a pod on the host network)."""
+        return str(self._sandbox(sandbox_id).get("netns") or "")
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+        spec = await self.exec_spec(container_id, cmd)
+        argv = spec.argv
+        run = functools.partial(spawn.run_captured, argv, env=spec.env, cwd=spec.cwd, timeout=timeout)
         try:  # on a worker thread: spawning and reaping never hold the event loop (docs/liveness.md)
             return await asyncio.get_running_loop().run_in_executor(self._spawn_pool, run)
         except TimeoutError:

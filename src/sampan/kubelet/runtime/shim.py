@@ -18,13 +18,17 @@ Files are written atomically (temp file + rename): a reader sees the whole file 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
+import importlib.util
 import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -133,6 +137,22 @@ def _join_cgroups(files: list[str]) -> None:
             fh.write(pid)
 
 
+def _child_setup(procs: list[str], *, tty: bool) -> None:
+    _join_cgroups(procs)
+    if tty:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _load_attach() -> Any:
+    """The attach module beside this file (the shim runs as a script, not from the package)."""
+    spec = importlib.util.spec_from_file_location("sampan_shim_attach", Path(__file__).with_name("attach.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _kill_leftovers(pgid: int, procs_files: list[str]) -> None:
     """The rest of the container dies with its main process: its process group, and anything that left
     the group but not the container's cgroup."""
@@ -182,16 +202,32 @@ def supervise(cdir: Path, cfg: dict[str, Any], report: int) -> int:
     logs = _LogWriter(cfg["log_path"])
     procs: list[str] = cfg.get("cgroup_procs") or []
     argv: list[str] = cfg["argv"]
+    tty, want_stdin = bool(cfg.get("tty")), bool(cfg.get("stdin"))
+    master = slave = -1
+    if tty:
+        master, slave = os.openpty()
+        stdio: dict[str, Any] = {"stdin": slave, "stdout": slave, "stderr": slave}
+    else:
+        stdio = {"stdin": subprocess.PIPE if want_stdin else subprocess.DEVNULL, "stdout": subprocess.PIPE,
+                 "stderr": subprocess.PIPE}
     try:
         child = subprocess.Popen(
-            argv, env=cfg["env"], cwd=cfg.get("cwd") or "/", stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=(lambda: _join_cgroups(procs)) if procs else None,  # single-threaded shim: safe
+            argv, env=cfg["env"], cwd=cfg.get("cwd") or "/", start_new_session=True,
+            preexec_fn=(lambda: _child_setup(procs, tty=tty)) if procs or tty else None,  # single-threaded shim
+            **stdio,
         )
     except OSError as err:
         return fail(exec_error(argv, err))
     except subprocess.SubprocessError as err:
         return fail(f"starting {argv[0]!r}: {err}")
+    finally:
+        if slave >= 0:
+            os.close(slave)
+    hub = None
+    if tty or want_stdin:
+        attach = _load_attach()
+        stdin_fd = master if tty else child.stdin.fileno()  # type: ignore[union-attr]
+        hub = attach.TerminalHub(str(cdir / attach.SOCKET_NAME), input_fd=stdin_fd, pty_fd=master if tty else None)
     started = {"pid": child.pid, "start_ticks": proc_start_ticks(child.pid), "started_at": time.time(),
                "shim_pid": os.getpid(), "shim_start_ticks": proc_start_ticks(os.getpid())}
     write_json_atomic(cdir / "started.json", started)
@@ -199,20 +235,49 @@ def supervise(cdir: Path, cfg: dict[str, Any], report: int) -> int:
     os.close(report)
 
     sel = selectors.DefaultSelector()
-    assert child.stdout is not None
-    assert child.stderr is not None
-    sel.register(child.stdout, selectors.EVENT_READ, "stdout")
-    sel.register(child.stderr, selectors.EVENT_READ, "stderr")
+    outputs: set[str] = set()
+    if tty:
+        sel.register(master, selectors.EVENT_READ, "stdout")
+        outputs.add("stdout")
+    else:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        sel.register(child.stdout, selectors.EVENT_READ, "stdout")
+        sel.register(child.stderr, selectors.EVENT_READ, "stderr")
+        outputs |= {"stdout", "stderr"}
+    if hub is not None:
+        sel.register(hub.listener, selectors.EVENT_READ, "accept")
+
+    def drop(conns: list[Any]) -> None:
+        for conn in conns:
+            sel.unregister(conn)
+            hub.drop(conn)  # type: ignore[union-attr]
+
     status: int | None = None
     drain_deadline: float | None = None
     try:
-        while sel.get_map():
+        while outputs:
             for key, _ in sel.select(timeout=0.05):
-                chunk = os.read(key.fd, 65536)
+                if key.data == "accept":
+                    conn = hub.accept()  # type: ignore[union-attr]
+                    if conn is not None:
+                        sel.register(conn, selectors.EVENT_READ, "client")
+                    continue
+                if key.data == "client":
+                    if not hub.readable(key.fileobj):  # type: ignore[union-attr]
+                        drop([key.fileobj])
+                    continue
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except OSError:  # EIO: the terminal's last user is gone
+                    chunk = b""
                 if chunk:
                     logs.feed(key.data, chunk)
+                    if hub is not None:
+                        drop(hub.broadcast(1 if key.data == "stdout" else 2, chunk))
                 else:
                     sel.unregister(key.fileobj)
+                    outputs.discard(key.data)
             if status is None:
                 status = child.poll()
                 if status is not None:
@@ -226,6 +291,11 @@ def supervise(cdir: Path, cfg: dict[str, Any], report: int) -> int:
     except BaseException:
         _kill_leftovers(child.pid, procs)  # never leave a container running without its supervisor
         raise
+    finally:
+        if hub is not None:
+            hub.close()
+            with contextlib.suppress(OSError):
+                os.unlink(cdir / "attach.sock")
     logs.flush()
     finished = time.time()
     oom = False
