@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from sampan._lib.clock import Clock
 from sampan.api import errors
 from sampan.client import Client, EventHandlerFuncs, SharedInformerFactory, load_config
 from sampan.client.cache import DeletedFinalStateUnknown
@@ -209,8 +210,8 @@ def fast_options(controllers: tuple[str, ...], **overrides: Any) -> ControllerMa
 
 @contextlib.asynccontextmanager
 async def running_manager(client: Client, options: ControllerManagerOptions,
-                          *, timeout: float = 30.0) -> AsyncIterator[ControllerManager]:
-    manager = ControllerManager(client, options)
+                          *, timeout: float = 30.0, clock: Clock | None = None) -> AsyncIterator[ControllerManager]:
+    manager = ControllerManager(client, options, clock=clock)
     async with running(manager.run()) as task:
         started = asyncio.ensure_future(manager.started.wait())
         done, _ = await asyncio.wait({task, started}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -187,6 +187,12 @@ def _service_lb(ctx: ControllerContext) -> Controller:
                                recorder=ctx.recorder("service-lb-controller"))
 
 
+def _cronjob(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.cronjob.controller import CronJobController
+
+    return CronJobController(ctx)
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
     "replicationcontroller": _replicationcontroller,
@@ -204,6 +210,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "disruption": _disruption,
     "service-lb-controller": _service_lb,
     "nodeipam": _nodeipam,
+    "cronjob": _cronjob,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""

@@ -1,0 +1,1 @@
+"""The CronJob controller (upstream ``cronjob-controller``, the v2 controller)."""
