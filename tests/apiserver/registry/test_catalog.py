@@ -21,7 +21,7 @@ EXPECTED = [
     ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
     ("", "pods"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
-    ("apps", "deployments"), ("apps", "replicasets"),
+    ("apps", "controllerrevisions"), ("apps", "daemonsets"), ("apps", "deployments"), ("apps", "replicasets"),
     ("events.k8s.io", "events"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
     ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
@@ -68,7 +68,8 @@ def test_lookups() -> None:
     assert core_ev is not None
     assert new_ev is not None
     assert core_ev is not new_ev
-    assert [s.info.resource for s in CATALOG.resources("apps", "v1")] == ["deployments", "replicasets"]
+    assert [s.info.resource for s in CATALOG.resources("apps", "v1")] == ["controllerrevisions", "daemonsets",
+                                                                    "deployments", "replicasets"]
 
 
 def test_upstream_names() -> None:
@@ -184,7 +185,8 @@ def test_generation_tracking_as_upstream() -> None:
     tracked = {s.info.resource for s in STRATEGIES if s.tracks_generation}
     assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions",
                        "cronjobs", "poddisruptionbudgets", "replicationcontrollers", "ingresses", "networkpolicies",
-                       "validatingadmissionpolicies", "validatingadmissionpolicybindings"}
+                       "validatingadmissionpolicies", "validatingadmissionpolicybindings",
+                       "daemonsets"}
 
 
 def test_status_write_carries_labels_only_when_sent() -> None:

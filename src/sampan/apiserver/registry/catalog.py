@@ -43,6 +43,8 @@ BUILTIN: tuple[str, ...] = (
     "serviceaccounts:ServiceAccountStrategy",
     "deployments:DeploymentStrategy",
     "replicasets:ReplicaSetStrategy",
+    "daemonsets:DaemonSetStrategy",
+    "controllerrevisions:ControllerRevisionStrategy",
     "jobs:JobStrategy",
     "leases:LeaseStrategy",
     "endpointslices:EndpointSliceStrategy",

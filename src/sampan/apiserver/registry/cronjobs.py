@@ -6,7 +6,7 @@ Defaults, as upstream: ``concurrencyPolicy: Allow``, ``suspend: false``, ``succe
 upstream's messages), may not carry ``TZ=``/``CRON_TZ=`` (use ``timeZone``, an IANA zone name);
 ``concurrencyPolicy`` is Allow/Forbid/Replace; deadlines and history limits are non-negative; the job
 template is validated like a Job's (restartPolicy OnFailure or Never), with its field paths under
-``spec.jobTemplate.spec``. Status is a subresource starting empty; no controller runs CronJobs yet.
+``spec.jobTemplate.spec``. Status is a subresource starting empty, written by the cronjob controller.
 Table: Name, Schedule, Timezone, Suspend, Active, Last Schedule, Age, and wide Containers/Images/Selector.
 """
 
