@@ -193,6 +193,12 @@ def _cronjob(ctx: ControllerContext) -> Controller:
     return CronJobController(ctx)
 
 
+def _daemonset(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.daemonset.controller import DaemonSetController
+
+    return DaemonSetController(ctx)
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
     "replicationcontroller": _replicationcontroller,
@@ -211,6 +217,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "service-lb-controller": _service_lb,
     "nodeipam": _nodeipam,
     "cronjob": _cronjob,
+    "daemonset": _daemonset,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
