@@ -19,6 +19,7 @@ import pytest
 from sampan._lib.clock import FakeClock
 from sampan.client import Client
 from sampan.controllers.cronjob.jobs import SCHEDULED_TIMESTAMP
+from sampan.controllers.pods import parse_time
 from tests.controllers.support import fast_options, running_kubelet, running_manager, wait_for
 from tests.support.apiserver import InProcessAPIServer
 
@@ -30,6 +31,17 @@ def cronjob_body(name: str, schedule: str = "*/1 * * * *", **spec: Any) -> dict[
                                                "containers": [{"name": "c", "image": "busybox"}]}}}}
     return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name, "namespace": "default"},
             "spec": {"schedule": schedule, "jobTemplate": template, **spec}}
+
+
+async def create_cronjob(client: Client, clock: FakeClock, body: dict[str, Any]) -> None:
+    """Create the CronJob and bring the fake clock up to its creationTimestamp (the API server's real
+    clock) in case a real second passed since the fake clock started."""
+    cronjobs = await client.resource("batch/v1", "cronjobs")
+    created = await cronjobs.create(body)
+    stamp = parse_time(created["metadata"]["creationTimestamp"])
+    assert stamp is not None
+    if stamp > clock.wall():
+        await clock.advance(stamp - clock.wall())
 
 
 async def to_minute(clock: FakeClock) -> None:
@@ -63,7 +75,7 @@ async def test_runs_on_schedule_records_status_and_prunes_history(client: Client
     cronjobs = await client.resource("batch/v1", "cronjobs")
     async with running_kubelet(client, decide=lambda pod: "Succeeded"), \
             running_manager(client, fast_options(CONTROLLERS), clock=clock):
-        await cronjobs.create(cronjob_body("tick", successfulJobsHistoryLimit=2))
+        await create_cronjob(client, clock, cronjob_body("tick", successfulJobsHistoryLimit=2))
         await wait_for(lambda: clock.sleepers > 0, message="the cronjob waiting for its next minute")
         assert await owned_jobs(client, "tick", clock) == []
         seen: set[str] = set()
@@ -114,7 +126,8 @@ async def test_forbid_skips_while_running_and_suspend_stops(client: Client) -> N
     cronjobs = await client.resource("batch/v1", "cronjobs")
     async with running_kubelet(client, decide=lambda pod: policy["phase"]) as kubelet, \
             running_manager(client, fast_options(CONTROLLERS), clock=clock):
-        await cronjobs.create(cronjob_body("solo", concurrencyPolicy="Forbid", startingDeadlineSeconds=30))
+        await create_cronjob(client, clock, cronjob_body("solo", concurrencyPolicy="Forbid",
+                                                         startingDeadlineSeconds=30))
         await wait_for(lambda: clock.sleepers > 0, message="the cronjob waiting for its next minute")
         await to_minute(clock)
         first = await wait_for(lambda: _names_if(owned_jobs(client, "solo", clock), 1), message="first job")
@@ -157,7 +170,7 @@ async def test_replace_deletes_the_running_job(client: Client) -> None:
     cronjobs = await client.resource("batch/v1", "cronjobs")
     async with running_kubelet(client, decide=lambda pod: "Running"), \
             running_manager(client, fast_options(CONTROLLERS), clock=clock):
-        await cronjobs.create(cronjob_body("swap", concurrencyPolicy="Replace"))
+        await create_cronjob(client, clock, cronjob_body("swap", concurrencyPolicy="Replace"))
         await wait_for(lambda: clock.sleepers > 0, message="the cronjob waiting for its next minute")
         await to_minute(clock)
         first = await wait_for(lambda: _names_if(owned_jobs(client, "swap", clock), 1), message="first job")
@@ -198,3 +211,17 @@ async def test_kubectl_create_job_from_cronjob(client: Client, inproc_apiserver:
 
 async def _complete(jobs: Any, name: str) -> bool:
     return is_complete(await jobs.get(name, namespace="default"))
+
+
+async def test_too_many_missed_starts_only_the_latest(client: Client) -> None:
+    clock = FakeClock(start=time.time())
+    async with running_kubelet(client, decide=lambda pod: "Running"), \
+            running_manager(client, fast_options(CONTROLLERS), clock=clock):
+        await create_cronjob(client, clock, cronjob_body("late"))
+        await to_minute(clock)  # first run, then a long outage: 150 fire times pass unseen
+        await wait_for(lambda: _names_if(owned_jobs(client, "late", clock), 1), message="first job")
+        await clock.advance(150 * 60)
+        latest = f"late-{int(clock.wall()) // 60}"
+        await wait_for(lambda: _reason(client, "late", "TooManyMissedTimes", clock), message="TooManyMissedTimes")
+        names = await wait_for(lambda: _names_if(owned_jobs(client, "late", clock), 2), message="latest started")
+        assert latest in names
