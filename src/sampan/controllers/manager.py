@@ -239,6 +239,8 @@ CONTROLLER_MODULES: dict[str, str] = {
     "disruption": "sampan.controllers.disruption.controller",
     "service-lb-controller": "sampan.controllers.servicelb.controller",
     "nodeipam": "sampan.controllers.nodeipam.controller",
+    "cronjob": "sampan.controllers.cronjob.controller",
+    "daemonset": "sampan.controllers.daemonset.controller",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""
