@@ -117,6 +117,12 @@ def _nodelifecycle(ctx: ControllerContext) -> Controller:
         clock=ctx.clock, recorder=ctx.recorder("node-controller"))
 
 
+def _statefulset(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.statefulset.controller import StatefulSetController
+
+    return StatefulSetController(ctx)
+
+
 def _endpoint(ctx: ControllerContext) -> Controller:
     from sampan.controllers.endpoints.controller import EndpointsController
 
@@ -218,6 +224,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "nodeipam": _nodeipam,
     "cronjob": _cronjob,
     "daemonset": _daemonset,
+    "statefulset": _statefulset,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
@@ -241,6 +248,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "nodeipam": "sampan.controllers.nodeipam.controller",
     "cronjob": "sampan.controllers.cronjob.controller",
     "daemonset": "sampan.controllers.daemonset.controller",
+    "statefulset": "sampan.controllers.statefulset.controller",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""
