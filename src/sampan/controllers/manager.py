@@ -123,6 +123,24 @@ def _statefulset(ctx: ControllerContext) -> Controller:
     return StatefulSetController(ctx)
 
 
+def _pv_binder(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.volume.binder import PersistentVolumeBinder
+
+    return PersistentVolumeBinder(ctx, create_default_class=ctx.options.create_default_storage_class)
+
+
+def _pvc_protection(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.volume.protection import PVCProtectionController
+
+    return PVCProtectionController(ctx)
+
+
+def _pv_protection(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.volume.protection import PVProtectionController
+
+    return PVProtectionController(ctx)
+
+
 def _endpoint(ctx: ControllerContext) -> Controller:
     from sampan.controllers.endpoints.controller import EndpointsController
 
@@ -225,6 +243,9 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "cronjob": _cronjob,
     "daemonset": _daemonset,
     "statefulset": _statefulset,
+    "persistentvolume-binder": _pv_binder,
+    "pvc-protection": _pvc_protection,
+    "pv-protection": _pv_protection,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""

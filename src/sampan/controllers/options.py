@@ -135,6 +135,10 @@ class ControllerManagerOptions:
     """``--root-ca-file``: the PEM bundle published as ``kube-root-ca.crt``; None: the kubeconfig's CA data,
     else an empty ``ca.crt``."""
 
+    # persistentvolume-binder
+    create_default_storage_class: bool = True
+    """Create the default ``local-path`` StorageClass (provisioner ``sampan.io/local-path``) at start."""
+
     def __post_init__(self) -> None:
         parse_controllers(self.controllers)
         for name, n in self.concurrency.items():
