@@ -92,7 +92,8 @@ async def test_default_class_wait_for_first_consumer_and_provisioning(client: Cl
     assert node["metadata"]["name"] == "n1"
     async with running_manager(client, fast_options(VOLUME_CONTROLLERS)):
         sc = await wait_for(lambda: _get_class(client), message="the default class")
-        assert sc["provisioner"] == "sampan.io/local-path" and sc["volumeBindingMode"] == "WaitForFirstConsumer"
+        assert sc["provisioner"] == "sampan.io/local-path"
+        assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
         await pvcs.create(claim_body("data"))
 
         async def waiting() -> bool:

@@ -89,9 +89,9 @@ def find_matching_volume(claim: Mapping[str, Any], volumes: Iterable[Mapping[str
             continue
         ref = (pv.get("spec") or {}).get("claimRef")
         if ref:
-            if ref.get("name") == name and ref.get("namespace") == ns and ref.get("uid") in (None, "", uid):
-                if volume_fits(pv, claim, node=node):
-                    return pv
+            if (ref.get("name") == name and ref.get("namespace") == ns and ref.get("uid") in (None, "", uid)
+                    and volume_fits(pv, claim, node=node)):
+                return pv
             continue
         if (pv.get("status") or {}).get("phase") not in (None, "Available", "Pending"):
             continue
