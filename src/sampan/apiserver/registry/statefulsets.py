@@ -31,6 +31,18 @@ _FORBIDDEN_MSG = ("updates to statefulset spec for fields other than 'replicas',
                   "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
 
 
+def _with_claim_volumes(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec as validated: each claim template stands for a pod volume of its name (mounts may use it)."""
+    names = [as_dict(as_dict(t).get("metadata")).get("name") for t in as_list(spec.get("volumeClaimTemplates"))]
+    template = as_dict(spec.get("template"))
+    pod_spec = as_dict(template.get("spec"))
+    if not names or not pod_spec:
+        return spec
+    volumes = [v for v in as_list(pod_spec.get("volumes")) if as_dict(v).get("name") not in names]
+    volumes += [{"name": n, "persistentVolumeClaim": {"claimName": n}} for n in names if isinstance(n, str) and n]
+    return {**spec, "template": {**template, "spec": {**pod_spec, "volumes": volumes}}}
+
+
 def _immutable_part(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in MUTABLE_SPEC_FIELDS}
 
@@ -80,7 +92,8 @@ class StatefulSetStrategy(BaseStrategy):
 
     def validate_spec(self, obj: Object) -> list[Cause]:
         spec = as_dict(obj.get("spec"))
-        causes = validate_selector_and_template(spec, kind="statefulset", restart_policies=["Always"])
+        causes = validate_selector_and_template(_with_claim_volumes(spec), kind="statefulset",
+                                                restart_policies=["Always"])
         for key in ("replicas", "revisionHistoryLimit", "minReadySeconds"):
             causes += validate_non_negative(spec, key)
         policy = spec.get("podManagementPolicy")
