@@ -154,7 +154,7 @@ class StatefulSetController:
         current_rev = by_name.get(current_name or "", update_rev)
         current, update = current_rev["metadata"]["name"], update_rev["metadata"]["name"]
 
-        requeue = await self._sync_pods(sts, pods, pods_client, ref=ref, current=current_rev, update=update_rev)
+        await self._sync_pods(sts, pods, pods_client, ref=ref, current=current_rev, update=update_rev)
         live = [p for p in self.pod_informer.indexer.by_index(CONTROLLER_UID_INDEX, uid)
                 if identity.is_member(sts, p)]
         status = compute_status(sts, live, current=current, update=update, collision_count=collision_count,
@@ -164,7 +164,10 @@ class StatefulSetController:
             with contextlib.suppress(errors.NotFound):
                 await sts_client.update_status({**sts, "status": status})
         await self._prune(sts, history, revs_client, live, {status["currentRevision"], update})
-        return Result(requeue_after=0.5) if requeue else None
+        min_ready = int((sts.get("spec") or {}).get("minReadySeconds") or 0)
+        if min_ready > 0 and status.get("readyReplicas", 0) != status.get("availableReplicas", 0):
+            return Result(requeue_after=float(min_ready))  # availability changes with no event
+        return None
 
     async def _update_revision(self, sts: dict[str, Any], history: list[dict[str, Any]], client: Any,
                                ref: dict[str, Any], collision_count: int) -> tuple[dict[str, Any], int]:
@@ -186,8 +189,8 @@ class StatefulSetController:
                 collision_count += 1
 
     async def _sync_pods(self, sts: dict[str, Any], pods: list[dict[str, Any]], pods_client: Any, *,
-                         ref: dict[str, Any], current: dict[str, Any], update: dict[str, Any]) -> bool:
-        """Steps 3-5 of the module docstring; True when waiting on something without an event."""
+                         ref: dict[str, Any], current: dict[str, Any], update: dict[str, Any]) -> None:
+        """Steps 3-5 of the module docstring (a pod event triggers the next step)."""
         spec = sts.get("spec") or {}
         raw_replicas = spec.get("replicas")
         replicas = 1 if raw_replicas is None else int(raw_replicas)
@@ -204,33 +207,33 @@ class StatefulSetController:
             if pod is not None and phase(pod) in ("Failed", "Succeeded") and not is_terminating(pod):
                 await self._delete_pod(pods_client, sts, pod, "recreating failed pod")
                 if ordered:
-                    return False
+                    return
                 continue
             if pod is None:
                 use_current = rolling and ordinal - start < partition
                 rev = current if use_current else update
                 await self._create_pod(sts, pods_client, ref=ref, ordinal=ordinal, revision=rev)
                 if ordered:
-                    return False
+                    return
                 continue
             if ordered and not is_healthy(pod):
-                return False
+                return
         condemned = sorted((p for o, p in by_ordinal.items() if o not in wanted),
                            key=identity.ordinal_of, reverse=True)
         healthy_below = all(by_ordinal.get(o) is not None and is_healthy(by_ordinal[o]) for o in wanted)
         for pod in condemned:
             if is_terminating(pod):
                 if ordered:
-                    return False
+                    return
                 continue
             if ordered and not healthy_below:
-                return False
+                return
             await self._scale_down_claims(sts, pod)
             await self._delete_pod(pods_client, sts, pod, "scale down")
             if ordered:
-                return False
+                return
         if not rolling:
-            return False
+            return
         unavailable = sum(1 for o in wanted if by_ordinal.get(o) is None or not is_healthy(by_ordinal[o]))
         budget = _max_unavailable(sts, replicas) - unavailable
         for ordinal in reversed(wanted):
@@ -241,7 +244,7 @@ class StatefulSetController:
             if revision != update_name and not is_terminating(pod) and is_healthy(pod):
                 await self._delete_pod(pods_client, sts, pod, "rolling update")
                 budget -= 1
-        return False
+        return
 
     async def _create_pod(self, sts: dict[str, Any], pods_client: Any, *, ref: dict[str, Any], ordinal: int,
                           revision: dict[str, Any]) -> None:
