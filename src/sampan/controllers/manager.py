@@ -270,6 +270,9 @@ CONTROLLER_MODULES: dict[str, str] = {
     "cronjob": "sampan.controllers.cronjob.controller",
     "daemonset": "sampan.controllers.daemonset.controller",
     "statefulset": "sampan.controllers.statefulset.controller",
+    "persistentvolume-binder": "sampan.controllers.volume.binder",
+    "pvc-protection": "sampan.controllers.volume.protection",
+    "pv-protection": "sampan.controllers.volume.protection",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""
