@@ -117,6 +117,30 @@ def _nodelifecycle(ctx: ControllerContext) -> Controller:
         clock=ctx.clock, recorder=ctx.recorder("node-controller"))
 
 
+def _statefulset(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.statefulset.controller import StatefulSetController
+
+    return StatefulSetController(ctx)
+
+
+def _pv_binder(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.volume.binder import PersistentVolumeBinder
+
+    return PersistentVolumeBinder(ctx, create_default_class=ctx.options.create_default_storage_class)
+
+
+def _pvc_protection(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.volume.protection import PVCProtectionController
+
+    return PVCProtectionController(ctx)
+
+
+def _pv_protection(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.volume.protection import PVProtectionController
+
+    return PVProtectionController(ctx)
+
+
 def _endpoint(ctx: ControllerContext) -> Controller:
     from sampan.controllers.endpoints.controller import EndpointsController
 
@@ -218,6 +242,10 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "nodeipam": _nodeipam,
     "cronjob": _cronjob,
     "daemonset": _daemonset,
+    "statefulset": _statefulset,
+    "persistentvolume-binder": _pv_binder,
+    "pvc-protection": _pvc_protection,
+    "pv-protection": _pv_protection,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
@@ -241,6 +269,10 @@ CONTROLLER_MODULES: dict[str, str] = {
     "nodeipam": "sampan.controllers.nodeipam.controller",
     "cronjob": "sampan.controllers.cronjob.controller",
     "daemonset": "sampan.controllers.daemonset.controller",
+    "statefulset": "sampan.controllers.statefulset.controller",
+    "persistentvolume-binder": "sampan.controllers.volume.binder",
+    "pvc-protection": "sampan.controllers.volume.protection",
+    "pv-protection": "sampan.controllers.volume.protection",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""

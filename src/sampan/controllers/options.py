@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 KNOWN_CONTROLLERS: tuple[str, ...] = (
     "replicaset", "replicationcontroller", "deployment", "job", "ttl-after-finished", "nodelifecycle", "endpoint",
     "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher", "resourcequota",
-    "disruption", "service-lb-controller", "nodeipam", "cronjob", "daemonset",
+    "disruption", "service-lb-controller", "nodeipam", "cronjob", "daemonset", "statefulset",
+    "persistentvolume-binder", "pv-protection", "pvc-protection",
 )
 """Every controller name ``--controllers`` accepts (upstream's names)."""
 
@@ -24,7 +25,8 @@ DEFAULT_CONCURRENCY: Mapping[str, int] = {
     "replicaset": 5, "replicationcontroller": 5, "deployment": 5, "job": 5, "ttl-after-finished": 5,
     "nodelifecycle": 1, "endpoint": 5, "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
     "root-ca-cert-publisher": 1, "resourcequota": 5, "disruption": 1,
-    "service-lb-controller": 1, "nodeipam": 1, "cronjob": 5, "daemonset": 2,
+    "service-lb-controller": 1, "nodeipam": 1, "cronjob": 5, "daemonset": 2, "statefulset": 5,
+    "persistentvolume-binder": 1, "pv-protection": 1, "pvc-protection": 1,
 }
 """Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
 
@@ -36,7 +38,7 @@ CONCURRENCY_FLAGS: Mapping[str, str] = {
     "garbagecollector": "concurrent-gc-syncs", "namespace": "concurrent-namespace-syncs",
     "serviceaccount": "concurrent-serviceaccount-syncs", "resourcequota": "concurrent-resource-quota-syncs",
     "service-lb-controller": "concurrent-service-syncs", "cronjob": "concurrent-cron-job-syncs",
-    "daemonset": "concurrent-daemonset-syncs",
+    "daemonset": "concurrent-daemonset-syncs", "statefulset": "concurrent-statefulset-syncs",
 }
 """The flag that sets each controller's concurrency (upstream's spelling)."""
 
@@ -132,6 +134,10 @@ class ControllerManagerOptions:
     root_ca_file: str | None = None
     """``--root-ca-file``: the PEM bundle published as ``kube-root-ca.crt``; None: the kubeconfig's CA data,
     else an empty ``ca.crt``."""
+
+    # persistentvolume-binder
+    create_default_storage_class: bool = True
+    """Create the default ``local-path`` StorageClass (provisioner ``sampan.io/local-path``) at start."""
 
     def __post_init__(self) -> None:
         parse_controllers(self.controllers)

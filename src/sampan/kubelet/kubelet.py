@@ -76,6 +76,7 @@ from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.status_manager import pod_key
 from sampan.kubelet.streaming.process import ProcessStreaming
 from sampan.kubelet.streaming.server import DEFAULT_IDLE_TIMEOUT, StreamingOptions, StreamingServer
+from sampan.kubelet.volumes.localpath import LOCAL_PATH_DIR_ANNOTATION, LocalPathReclaimer
 from sampan.kubelet.volumes.manager import VolumeManager
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ class KubeletOptions:
     pod_network: str = "host"
     """``auto``: own netns + address per pod when root with iproute2, else host; ``bridge``: required;
     ``host``: every pod shares the node's network (the process runtime only; the CLI defaults to auto)."""
+    local_path_reclaim_period: float = 5.0
+    """How often released ``sampan.io/local-path`` volumes of this node are looked for (and deleted)."""
     pod_cidr: str = ""
     """Where pod addresses come from (inside 100.64.0.0/10), overriding the Node's ``spec.podCIDR``;
     "" = wait for the Node's (set by the node IPAM controller)."""
@@ -184,6 +187,8 @@ class Kubelet:
     def __init__(self, client: Client, options: KubeletOptions, *, clock: Clock | None = None,
                  runtime: Runtime | None = None) -> None:
         self.client = client
+        self.local_path_dir = options.root_dir.resolve() / "local-path"
+        """Where this node's ``sampan.io/local-path`` volumes live (published as a Node annotation)."""
         self.options = options
         self.clock = clock or RealClock()
         self.runtime = runtime or make_runtime(options, self.clock)
@@ -257,7 +262,9 @@ class Kubelet:
     async def register(self, nodes: ResourceClient) -> None:
         """Create the Node, or adopt an existing one (its status is refreshed by the status loop)."""
         try:
-            self.node = await nodes.create(registration(self.identity(), now=self.clock.wall()))
+            body = registration(self.identity(), now=self.clock.wall())
+            body["metadata"]["annotations"][LOCAL_PATH_DIR_ANNOTATION] = str(self.local_path_dir)
+            self.node = await nodes.create(body)
             log.info("node registered node=%s", self.options.node_name)
             self._node_events(None, self.node)
         except errors.AlreadyExists:
@@ -433,6 +440,12 @@ class Kubelet:
         tg.create_task(self.heartbeat.run(), name="kubelet-heartbeat")
         if self._cidr_pending:  # heartbeats go on meanwhile; no pod starts without its network
             await self._take_node_cidr(nodes)
+        reclaimer = LocalPathReclaimer(await self.client.resource("v1", "persistentvolumes"),
+                                       base_dir=self.local_path_dir, clock=self.clock,
+                                       hostname=node_labels(self.options.node_name, self.options.labels).get(
+                                           "kubernetes.io/hostname", self.options.node_name),
+                                       period=self.options.local_path_reclaim_period)
+        tg.create_task(reclaimer.run(), name="kubelet-local-path-reclaimer")
         self.sources.pods.add_event_handler(EventHandlerFuncs(
             on_add_func=self._on_pod, on_update_func=lambda _old, new: self._on_pod(new),
             on_delete_func=self._on_pod_delete))

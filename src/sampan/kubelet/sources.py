@@ -25,9 +25,12 @@ from sampan.client.informers import SharedInformerFactory
 class ListerObjects:
     """An ObjectGetter over the configmap and secret listers (None when not cached)."""
 
-    def __init__(self, configmaps: Lister, secrets: Lister) -> None:
+    def __init__(self, configmaps: Lister, secrets: Lister, claims: Lister | None = None,
+                 volumes: Lister | None = None) -> None:
         self._configmaps = configmaps
         self._secrets = secrets
+        self._claims = claims
+        self._volumes = volumes
 
     @staticmethod
     def _get(lister: Lister, namespace: str, name: str) -> Mapping[str, Any] | None:
@@ -43,6 +46,18 @@ class ListerObjects:
     def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._get(self._secrets, namespace, name)
 
+    def get_claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return None if self._claims is None else self._get(self._claims, namespace, name)
+
+    def get_volume(self, name: str) -> Mapping[str, Any] | None:
+        if self._volumes is None:
+            return None
+        try:
+            volume: Mapping[str, Any] = self._volumes.get(name)
+            return volume
+        except errors.NotFound:
+            return None
+
 
 class KubeletSources:
     """The informers of one kubelet. ``start`` runs them; ``shutdown`` stops them."""
@@ -52,7 +67,9 @@ class KubeletSources:
         self.object_factory = SharedInformerFactory(client)
         self.pods: SharedIndexInformer = self.pod_factory.informer("v1", "pods")
         self.objects = ListerObjects(self.object_factory.lister("v1", "configmaps"),
-                                     self.object_factory.lister("v1", "secrets"))
+                                     self.object_factory.lister("v1", "secrets"),
+                                     self.object_factory.lister("v1", "persistentvolumeclaims"),
+                                     self.object_factory.lister("v1", "persistentvolumes"))
         self.services: Lister = self.object_factory.lister("v1", "services")
         """Every Service, for the service environment variables (upstream's kubelet watches them too)."""
 

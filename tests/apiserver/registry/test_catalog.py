@@ -19,9 +19,10 @@ IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
     ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
-    ("", "pods"),
+    ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("", "pods"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apps", "controllerrevisions"), ("apps", "daemonsets"), ("apps", "deployments"), ("apps", "replicasets"),
+    ("apps", "statefulsets"),
     ("events.k8s.io", "events"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
     ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
@@ -69,7 +70,7 @@ def test_lookups() -> None:
     assert new_ev is not None
     assert core_ev is not new_ev
     assert [s.info.resource for s in CATALOG.resources("apps", "v1")] == ["controllerrevisions", "daemonsets",
-                                                                    "deployments", "replicasets"]
+                                                                    "deployments", "replicasets", "statefulsets"]
 
 
 def test_upstream_names() -> None:
@@ -186,7 +187,7 @@ def test_generation_tracking_as_upstream() -> None:
     assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions",
                        "cronjobs", "poddisruptionbudgets", "replicationcontrollers", "ingresses", "networkpolicies",
                        "validatingadmissionpolicies", "validatingadmissionpolicybindings",
-                       "daemonsets"}
+                       "daemonsets", "statefulsets"}
 
 
 def test_status_write_carries_labels_only_when_sent() -> None:

@@ -75,6 +75,9 @@ BUILTIN: tuple[str, ...] = (
     "webhookconfigurations:ValidatingWebhookConfigurationStrategy",
     "validatingadmissionpolicies:ValidatingAdmissionPolicyStrategy",
     "validatingadmissionpolicies:ValidatingAdmissionPolicyBindingStrategy",
+    "statefulsets:StatefulSetStrategy",
+    "persistentvolumes:PersistentVolumeStrategy",
+    "persistentvolumeclaims:PersistentVolumeClaimStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
 

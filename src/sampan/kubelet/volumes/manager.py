@@ -3,7 +3,10 @@
 Directory layout, as upstream: ``<pods-dir>/<pod-uid>/volumes/kubernetes.io~<plugin>/<volume-name>``.
 :meth:`VolumeManager.setup` is idempotent and re-run on every pod sync, so an updated configmap or secret
 is republished (atomically) into the running pod's volume. ``emptyDir`` is a plain directory (``medium``
-and ``sizeLimit`` are not enforced); ``hostPath`` is the host path itself.
+and ``sizeLimit`` are not enforced); ``hostPath`` is the host path itself. A ``persistentVolumeClaim`` is
+resolved claim -> bound PersistentVolume -> its ``hostPath`` (created per its ``type``, e.g. the
+local-path provisioner's ``DirectoryOrCreate``) or ``local`` path; an unbound claim is a VolumeError the
+pod worker retries, so the containers start once the binder has bound it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from sampan.kubelet.volumes.objects import ObjectGetter, VolumeError
 log = logging.getLogger(__name__)
 
 _PLUGINS = {"emptyDir": "empty-dir", "configMap": "configmap", "secret": "secret", "downwardAPI": "downward-api",
-            "projected": "projected", "hostPath": "host-path"}
+            "projected": "projected", "hostPath": "host-path",
+            "persistentVolumeClaim": "persistent-volume-claim"}
 
 
 def volume_plugin(volume: Mapping[str, Any]) -> str:
@@ -56,6 +60,9 @@ class VolumeManager:
             if plugin == "hostPath":
                 out[name] = sources.prepare_host_path(src)
                 continue
+            if plugin == "persistentVolumeClaim":
+                out[name] = self._claim_path(ns, src)
+                continue
             path = self.pod_dir(md.get("uid", "")) / "volumes" / f"kubernetes.io~{_PLUGINS[plugin]}" / name
             if plugin == "emptyDir":
                 path.mkdir(parents=True, exist_ok=True)
@@ -77,6 +84,25 @@ class VolumeManager:
                     raise VolumeError(f"volume {name!r}: {err}") from err
             out[name] = str(path)
         return out
+
+    def _claim_path(self, namespace: str, source: Mapping[str, Any]) -> str:
+        claim_name = source.get("claimName") or ""
+        claim = self.objects.get_claim(namespace, claim_name)
+        if claim is None:
+            raise VolumeError(f'persistentvolumeclaim "{claim_name}" not found')
+        volume_name = (claim.get("spec") or {}).get("volumeName")
+        if not volume_name or (claim.get("status") or {}).get("phase") != "Bound":
+            raise VolumeError(f'persistentvolumeclaim "{claim_name}" is not bound')
+        pv = self.objects.get_volume(volume_name)
+        if pv is None:
+            raise VolumeError(f'persistentvolume "{volume_name}" not found')
+        spec = pv.get("spec") or {}
+        if spec.get("hostPath"):
+            return sources.prepare_host_path(spec["hostPath"])
+        if (spec.get("local") or {}).get("path"):
+            return sources.prepare_host_path({"path": spec["local"]["path"], "type": "Directory"})
+        raise VolumeError(f'persistentvolume "{volume_name}" has a volume type this kubelet cannot mount '
+                          "(hostPath and local only)")
 
     def teardown(self, uid: str) -> None:
         """Remove the pod's directory (hostPath volumes are never touched)."""

@@ -1,0 +1,101 @@
+"""Which PersistentVolume a claim may bind to (upstream ``FindMatchingVolume``), and the objects'
+small predicates. Pure functions over wire dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sampan.api.quantity import Quantity, parse_or_none
+from sampan.api.selectors import LabelSelector
+
+DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
+                             "storageclass.beta.kubernetes.io/is-default-class")
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
+BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
+PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+
+def storage(resources: Mapping[str, Any] | None) -> Quantity:
+    return parse_or_none((resources or {}).get("storage")) or Quantity(0)
+
+
+def class_of(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("spec") or {}).get("storageClassName") or "")
+
+
+def is_default_class(sc: Mapping[str, Any]) -> bool:
+    annotations = (sc.get("metadata") or {}).get("annotations") or {}
+    return any(annotations.get(a) == "true" for a in DEFAULT_CLASS_ANNOTATIONS)
+
+
+def default_class(classes: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest default class (upstream picks the most recently created one when several are)."""
+    defaults = sorted((c for c in classes if is_default_class(c)),
+                      key=lambda c: (str(c["metadata"].get("creationTimestamp", "")), c["metadata"]["name"]))
+    return defaults[-1] if defaults else None
+
+
+def node_affinity_allows(pv: Mapping[str, Any], node: Mapping[str, Any] | None) -> bool:
+    """Whether a PV's required node affinity admits ``node`` (True without affinity or without a node)."""
+    terms = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms")
+    if not terms or node is None:
+        return True
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    for term in terms:
+        ok = True
+        for req in term.get("matchExpressions") or []:
+            value = labels.get(req.get("key", ""))
+            op, values = req.get("operator"), req.get("values") or []
+            if (op == "In" and value not in values) or (op == "NotIn" and value in values) or (
+                    op == "Exists" and value is None) or (op == "DoesNotExist" and value is not None):
+                ok = False
+        if ok:
+            return True
+    return False
+
+
+def volume_fits(pv: Mapping[str, Any], claim: Mapping[str, Any], *, node: Mapping[str, Any] | None = None) -> bool:
+    """Class, volume mode, access modes (a superset), size, selector and (with a node) node affinity."""
+    pspec, cspec = pv.get("spec") or {}, claim.get("spec") or {}
+    if class_of(pv) != class_of(claim):
+        return False
+    if (pspec.get("volumeMode") or "Filesystem") != (cspec.get("volumeMode") or "Filesystem"):
+        return False
+    if not set(cspec.get("accessModes") or []) <= set(pspec.get("accessModes") or []):
+        return False
+    if storage(pspec.get("capacity")) < storage((cspec.get("resources") or {}).get("requests")):
+        return False
+    if cspec.get("selector") is not None:
+        try:
+            if not LabelSelector.from_dict(cspec["selector"]).matches((pv.get("metadata") or {}).get("labels") or {}):
+                return False
+        except ValueError:
+            return False
+    return node_affinity_allows(pv, node)
+
+
+def find_matching_volume(claim: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]], *,
+                         node: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+    """A volume pre-bound to the claim if one fits, else the smallest available volume that fits."""
+    uid = (claim.get("metadata") or {}).get("uid")
+    name, ns = claim["metadata"]["name"], claim["metadata"].get("namespace")
+    best: Mapping[str, Any] | None = None
+    for pv in volumes:
+        if (pv.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        ref = (pv.get("spec") or {}).get("claimRef")
+        if ref:
+            if (ref.get("name") == name and ref.get("namespace") == ns and ref.get("uid") in (None, "", uid)
+                    and volume_fits(pv, claim, node=node)):
+                return pv
+            continue
+        if (pv.get("status") or {}).get("phase") not in (None, "Available", "Pending"):
+            continue
+        if volume_fits(pv, claim, node=node) and (
+                best is None or storage(pv["spec"].get("capacity")) < storage(best["spec"].get("capacity"))):
+            best = pv
+    return best
