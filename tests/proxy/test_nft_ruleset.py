@@ -17,6 +17,8 @@ from tests.proxy.builders import endpoint, endpoint_slice, service
 
 HOST = Scope(node_name="n1", local_interface="sampan0", host_traffic=True)
 NODE2 = Scope(node_name="n2", local_interface="sampan1", host_traffic=False)
+NODE2_CIDR = Scope(node_name="n2", local_cidr="100.64.1.0/24", host_traffic=False)
+"""``--detect-local-mode NodeCIDR``: the node's pods are told apart by source address."""
 CFG = TableConfig(table="sampan-proxy-n1", scope=HOST, reject_cidrs=("100.96.0.0/16", "100.127.0.0/24"))
 
 
@@ -116,6 +118,16 @@ def test_scopes() -> None:
     assert "hook output" not in node
 
 
+def test_node_cidr_scope_matches_pods_by_source_address() -> None:
+    node = text(service("web", "100.96.0.20", type_="LoadBalancer", node_port=30080, lb_ips=("100.127.0.5",),
+                        etp="Local"), [endpoint("100.64.1.5", "n2")],
+                TableConfig(table="sampan-proxy-n2", scope=NODE2_CIDR))
+    assert "add rule ip sampan-proxy-n2 nat-prerouting ip saddr != 100.64.1.0/24 return" in node
+    assert "ip daddr 100.96.0.20 tcp dport 80 ip saddr != 100.64.1.0/24 jump mark-for-masquerade" in node
+    assert "ip saddr 100.64.1.0/24 goto service-" in node  # short-circuit of this node's pod traffic
+    assert "iifname" not in node
+
+
 def test_partial_sync_rewrites_only_what_changed() -> None:
     svc = service("web", "100.96.0.20")
     old = fragment(svc, [endpoint("100.64.0.5"), endpoint("100.64.0.6")])
@@ -163,7 +175,7 @@ def test_generation_is_deterministic() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None, reason="nft -c needs root and nft")
-@pytest.mark.parametrize("scope", [HOST, NODE2, Scope(node_name="n1")])
+@pytest.mark.parametrize("scope", [HOST, NODE2, NODE2_CIDR, Scope(node_name="n1")])
 def test_nft_accepts_the_text(scope: Scope) -> None:
     """``nft -c`` parses and checks the transaction against the kernel without applying it."""
     cfg = TableConfig(table="sampan-proxy-syntax-check", scope=scope, reject_cidrs=("100.96.0.0/16",))

@@ -2,8 +2,8 @@
 
 Flags keep kube-proxy's names: ``--kubeconfig``, ``--hostname-override``, ``--proxy-mode
 nftables|iptables``, ``--sync-period``, ``--min-sync-period``, ``--healthz-bind-address``,
-``--metrics-bind-address``, ``--pod-bridge-interface`` (local traffic detection, upstream's
-``--detect-local-mode=BridgeInterface``), ``--cleanup``. sampan adds ``--service-cluster-ip-range`` and
+``--metrics-bind-address``, ``--detect-local-mode NodeCIDR|BridgeInterface`` with
+``--pod-bridge-interface`` (local traffic detection), ``--cleanup``. sampan adds ``--service-cluster-ip-range`` and
 ``--load-balancer-ip-range`` (the virtual-IP ranges it routes and guards) and
 ``--handle-host-traffic`` (which one of several proxies on one machine programs host traffic).
 Without root it says that Services will not carry traffic and exits with code 1.
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MODES = ("nftables", "iptables")
+LOCAL_MODES = ("NodeCIDR", "BridgeInterface")
 
 
 def _bool(text: str) -> bool:
@@ -55,6 +56,7 @@ def options_from_args(args: argparse.Namespace) -> ProxyOptions:
         node_name=node, mode=args.proxy_mode, sync_period=sync, min_sync_period=min_sync,
         healthz_bind_address=args.healthz_bind_address, metrics_bind_address=args.metrics_bind_address,
         service_cluster_ip_range=cidrs[0], load_balancer_ip_range=cidrs[1] if len(cidrs) > 1 else "",
+        detect_local_mode=args.detect_local_mode,
         pod_bridge_interface=args.pod_bridge_interface, handle_host_traffic=args.handle_host_traffic,
         vip_interface=args.vip_interface,
     )
@@ -110,6 +112,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="service virtual IPs: routed here, unallocated ones rejected (default 100.96.0.0/16)")
     p.add_argument("--load-balancer-ip-range", default="", help="the load-balancer pool, routed and guarded the "
                    "same way (e.g. 100.127.0.0/24)")
+    p.add_argument("--detect-local-mode", choices=LOCAL_MODES, default="",
+                   help="how this node's pod traffic is told apart: NodeCIDR (from the Node's spec.podCIDR, waiting "
+                   "for it) or BridgeInterface (--pod-bridge-interface); default BridgeInterface when that is given, "
+                   "else none")
     p.add_argument("--pod-bridge-interface", default="", help="this node's pod bridge: traffic from it is local "
                    "pod traffic (upstream's --detect-local-mode=BridgeInterface)")
     p.add_argument("--handle-host-traffic", type=_bool, nargs="?", const=True, default=True, metavar="BOOL",

@@ -170,8 +170,9 @@ def proxy_unavailable(options: UpOptions) -> str:
 
 
 def proxy_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> list[ComponentSpec]:
-    """One kube-proxy per node, each owning its node's nft table and matching traffic from its node's pod
-    bridge (``sampan<i>`` for the pod CIDR 100.64.<i>.0/24); the first also handles host traffic and
+    """One kube-proxy per node, each owning its node's nft table and matching traffic from its node's pods
+    by source address (``--detect-local-mode NodeCIDR``: the pod CIDR the node IPAM controller gave the
+    Node, whatever order the nodes registered in); the first also handles host traffic and
     serves /healthz and /metrics on upstream's ports when free (the others on free ports)."""
     from sampan.cli.supervisor import ComponentSpec
 
@@ -182,7 +183,7 @@ def proxy_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> l
         metrics = PROXY_METRICS_PORT if first and port_is_free(PROXY_METRICS_PORT) else 0
         specs.append(ComponentSpec("proxy" if first else f"proxy-{i + 1}", (
             *base, "proxy", "--kubeconfig", kubeconfig, "--hostname-override", node,
-            "--pod-bridge-interface", f"sampan{i}", f"--handle-host-traffic={str(first).lower()}",
+            "--detect-local-mode", "NodeCIDR", f"--handle-host-traffic={str(first).lower()}",
             "--service-cluster-ip-range", SERVICE_CIDR, "--load-balancer-ip-range", LB_POOL,
             "--healthz-bind-address", f"127.0.0.1:{healthz}", "--metrics-bind-address", f"127.0.0.1:{metrics}")))
     return specs

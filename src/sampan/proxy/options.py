@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 
 MODES = ("nftables", "iptables")
+LOCAL_MODES = ("NodeCIDR", "BridgeInterface")
+"""``--detect-local-mode``: how a node's own pod traffic is told apart (upstream's names)."""
 DEFAULT_SERVICE_CIDR = "100.96.0.0/16"
 TABLE_PREFIX = "sampan-proxy"
 
@@ -47,9 +49,15 @@ class ProxyOptions:
     """Virtual-IP range: routed locally; unallocated addresses in it are rejected."""
     load_balancer_ip_range: str = ""
     """The load-balancer pool (routed and guarded like the service range); "" for none."""
+    detect_local_mode: str = ""
+    """``NodeCIDR``: this node's pod traffic is what comes from the Node's ``spec.podCIDR`` (read from the
+    API at start, waiting for the node IPAM controller to set it); ``BridgeInterface``: what enters from
+    ``pod_bridge_interface``; "": ``BridgeInterface`` when that is given, else no local detection."""
     pod_bridge_interface: str = ""
     """This node's pod bridge (upstream ``--detect-local-mode=BridgeInterface``): traffic entering from it
     is this node's pod traffic. "" for a node without a pod bridge."""
+    local_cidr: str = ""
+    """The resolved pod CIDR of ``NodeCIDR`` mode (set by the server once it has read the Node)."""
     handle_host_traffic: bool = True
     """Also program host-originated traffic (``output`` hook) and traffic from interfaces no node table
     claims. Exactly one proxy per machine should (``sampan up`` gives it to the first node)."""

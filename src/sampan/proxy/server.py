@@ -10,8 +10,10 @@ place (traffic keeps flowing while the proxy restarts); ``cleanup`` removes them
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
+from sampan.api import errors
 from sampan.client import Client, EventHandlerFuncs, SharedInformerFactory, wait_for_cache_sync
 from sampan.proxy import routes
 from sampan.proxy.metrics import HealthState, HTTPEndpoint, ProxyMetrics, health_routes, metrics_routes
@@ -23,12 +25,16 @@ from sampan.proxy.proxier import Backend, Proxier
 
 log = logging.getLogger(__name__)
 
+NODE_CIDR_POLL = 0.5
+"""Seconds between two reads of the Node while waiting for its pod CIDR."""
 SERVICE_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
 
 
 def build_backend(options: ProxyOptions) -> Backend:
-    scope = Scope(node_name=options.node_name, local_interface=options.pod_bridge_interface,
-                  host_traffic=options.handle_host_traffic)
+    node_cidr = options.detect_local_mode == "NodeCIDR"
+    scope = Scope(node_name=options.node_name, host_traffic=options.handle_host_traffic,
+                  local_interface="" if node_cidr else options.pod_bridge_interface,
+                  local_cidr=options.local_cidr if node_cidr else "")
     if options.mode == "iptables":
         from sampan.proxy.iptables.backend import IptablesBackend
 
@@ -57,7 +63,32 @@ class ProxyServer:
             await ep.start()
             self.endpoints.append(ep)
 
+    async def _node_pod_cidr(self) -> str:
+        """The Node's ``spec.podCIDR``, polled until the node is registered and has one."""
+        nodes = await self.client.resource("v1", "nodes")
+        waited = False
+        while True:
+            try:
+                cidr = str(((await nodes.get(self.options.node_name)).get("spec") or {}).get("podCIDR") or "")
+            except (errors.APIError, OSError) as err:
+                cidr = ""
+                log.debug("node not readable yet node=%s err=%s", self.options.node_name, err)
+            if cidr:
+                return cidr
+            if not waited:
+                log.info("waiting for the node's pod CIDR (--detect-local-mode=NodeCIDR) node=%s",
+                         self.options.node_name)
+                waited = True
+            await asyncio.sleep(NODE_CIDR_POLL)
+
     async def run(self) -> None:
+        if self.options.detect_local_mode == "NodeCIDR" and not self.options.local_cidr:
+            cidr = await self._node_pod_cidr()
+            log.info("local traffic: from the node's pod CIDR node=%s cidr=%s", self.options.node_name, cidr)
+            self.options = dataclasses.replace(self.options, local_cidr=cidr)
+            self.proxier = Proxier(build_backend(self.options), sync_period=self.options.sync_period,
+                                   min_sync_period=self.options.min_sync_period, metrics=self.metrics,
+                                   health=self.health)
         o = self.options
         if o.manage_routes:
             await routes.ensure_routes(o.reject_cidrs, device=o.vip_interface)

@@ -50,7 +50,7 @@ def _jumps(cfg: IptablesConfig) -> list[tuple[str, str, bool, list[str]]]:
         mine = ["-m", "mark", "!", "--mark", f"{CLAIM}/{CLAIM}"]
         first = False
     else:
-        mine = ["-i", s.local_interface]
+        mine = s.iptables_local()
         first = True
     out = [("nat", "PREROUTING", first, [*mine, *comment, "-j", cfg.chain("SERVICES")]),
            ("nat", "POSTROUTING", False, [*comment, "-j", cfg.chain("POSTROUTING")]),

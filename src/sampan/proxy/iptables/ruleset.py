@@ -59,7 +59,7 @@ def render(cfg: IptablesConfig, services: Mapping[ServiceKey, ServiceState], *,
     (those not rewritten are deleted)."""
     c = cfg.chain
     scope = cfg.scope
-    not_local = ["!", "-i", scope.local_interface] if scope.local_interface else []
+    not_local = ["!", *scope.iptables_local()] if scope.detects_local else []
     nat: dict[str, list[str]] = {c("SERVICES"): [], c("NODEPORTS"): [], c("MARK-MASQ"): [f"-j MARK --or-mark {MASQ}"],
                                  c("POSTROUTING"): [f"-m mark ! --mark {MASQ}/{MASQ} -j RETURN",
                                                     f"-j MARK --xor-mark {MASQ}", "-j MASQUERADE --random-fully"]}
@@ -112,8 +112,8 @@ def render(cfg: IptablesConfig, services: Mapping[ServiceKey, ServiceState], *,
                 if not svc.external_policy_local:
                     rules.append(f"-j {masq}")
                 elif uses_cluster:
-                    if scope.local_interface:
-                        rules.append(f"-i {scope.local_interface} -j {svc_chain}")
+                    if scope.detects_local:
+                        rules.append(f"{' '.join(scope.iptables_local())} -j {svc_chain}")
                     rules += [f"-m addrtype --src-type LOCAL -j {masq}", f"-m addrtype --src-type LOCAL -j {svc_chain}"]
                 if has_external:
                     rules.append(f"-j {ext_policy}")

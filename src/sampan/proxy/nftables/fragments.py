@@ -36,20 +36,38 @@ MARK_MASQ_CHAIN = "mark-for-masquerade"
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Whose traffic a table handles. ``local_interface``: the node's pod bridge (traffic entering from it
-    comes from this node's pods; "" when the node has none). ``host_traffic``: the table also handles
-    traffic that host processes send (the ``output`` hook) and traffic from interfaces no node claims."""
+    """Whose traffic a table handles: this node's pod traffic is what comes from ``local_cidr`` (the
+    Node's ``spec.podCIDR``, upstream's ``--detect-local-mode=NodeCIDR``) or, without it, what enters from
+    ``local_interface`` (the node's pod bridge, ``BridgeInterface`` mode); neither: the node has no pods
+    of its own. ``host_traffic``: the table also handles traffic that host processes send (the ``output``
+    hook) and traffic no node claims."""
 
     node_name: str = ""
     local_interface: str = ""
     host_traffic: bool = True
+    local_cidr: str = ""
+
+    @property
+    def detects_local(self) -> bool:
+        return bool(self.local_cidr or self.local_interface)
 
     def if_local(self) -> str:
+        """A match for this node's pod traffic ("" when the node has none)."""
+        if self.local_cidr:
+            return f"ip saddr {self.local_cidr}"
         return f'iifname "{self.local_interface}"' if self.local_interface else ""
 
     def if_not_local(self) -> str:
         """A match for traffic not from this node's pods ("" matches everything)."""
+        if self.local_cidr:
+            return f"ip saddr != {self.local_cidr}"
         return f'iifname != "{self.local_interface}"' if self.local_interface else ""
+
+    def iptables_local(self) -> list[str]:
+        """The iptables arguments matching this node's pod traffic ([] when the node has none)."""
+        if self.local_cidr:
+            return ["-s", self.local_cidr]
+        return ["-i", self.local_interface] if self.local_interface else []
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def _scope_rules(cfg: TableConfig, chain: str) -> list[str]:
     if chain.endswith("output") or chain.endswith("output-post") or chain == "nat-postrouting":
         return []
     if not scope.host_traffic:
-        rules = [f'iifname != "{scope.local_interface}" return']
+        rules = [f"{scope.if_not_local()} return".strip()]
         if chain == "nat-prerouting":
             rules.append(f"meta mark set meta mark or {CLAIM_MARK:#x}")
         return rules
