@@ -1,4 +1,5 @@
-"""``sampan down`` stops a cluster started by ``sampan up``; ``sampan status`` shows its health."""
+"""``sampan down`` stops a cluster started by ``sampan up`` and, for the process runtime, its pods and
+their networks (``--keep-workloads`` leaves them for re-adoption); ``sampan status`` shows its health."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def _down(args: argparse.Namespace) -> int:
         if layout.running_pid() is not None:
             os.kill(pid, signal.SIGKILL)
         console.print(f"stopped the cluster in {layout.data_dir}")
+    if state.get("runtime") == "process" and not args.keep_workloads:
+        from sampan.cli.down_workloads import remove_workloads
+
+        for line in asyncio.run(remove_workloads(layout.data_dir)):
+            console.print(f"removed {line}")
     if "dns" in state.get("components", []):
         from sampan.cli.up_dns import DNS_DEVICE, remove_dns_device
 
@@ -78,6 +84,9 @@ def _status(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     down = sub.add_parser("down", help="stop a cluster started with `sampan up --detach`")
     down.add_argument("--data-dir", default=".sampan", help="the cluster's data dir (default .sampan)")
+    down.add_argument("--keep-workloads", action="store_true",
+                      help="leave the process runtime's pods running with their network namespaces and bridges, "
+                      "for a later `sampan up` on the same data dir to re-adopt (default: stop and remove them)")
     down.set_defaults(handler=_down)
     status = sub.add_parser("status", help="show the health of a cluster started with `sampan up`")
     status.add_argument("--data-dir", default=".sampan", help="the cluster's data dir (default .sampan)")

@@ -82,7 +82,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
     layout.pid_file.write_text(str(os.getpid()))
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
-                             "static_pods": list(plane.components) if plane else []}
+                             "static_pods": list(plane.components) if plane else [], "runtime": options.runtime}
     layout.write_state(state)
     await service_network.prepare(state["components"])
     supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
