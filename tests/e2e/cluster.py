@@ -121,7 +121,7 @@ def wait_for(check: Callable[[], T | None], *, what: str, timeout: float = 60, i
 
 def kill_leftover_containers(data_dir: Path) -> None:
     """SIGKILL the process-runtime shims started for ``data_dir`` and their containers' process groups
-    (``sampan down`` leaves containers running so a later ``sampan up`` can re-adopt them), then delete the
+    (``sampan down`` removes them itself; this is the safety net for a run that failed half-way), then delete the
     network namespaces of the sandboxes left under ``data_dir``, so their pod addresses are reclaimed."""
     _kill_shims(data_dir)
     for record in data_dir.glob("kubelet/*/runtime/sandboxes/*/sandbox.json"):
