@@ -42,7 +42,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         for i in range(ENDPOINTS):
             the_lab.add_endpoint(i)
-        with run_apiserver_process(work / "api") as server:
+        # the lab's VIPs are in its own range: the API server allocates and validates cluster IPs there
+        with run_apiserver_process(work / "api", extra_args=("--service-cluster-ip-range", lab.SERVICE_CIDR)) \
+                as server:
             proxy = ProxyProcess(work, server.kubeconfig).start()
             lab.wait_routed("100.124.0.1")
             yield Env(the_lab, Api(server.url), proxy, work)
