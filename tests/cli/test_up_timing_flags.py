@@ -59,7 +59,10 @@ def test_scheduler_metrics_port_falls_back_to_none_when_taken(tmp_path: Path) ->
     from sampan.cli.up import SCHEDULER_PORT, port_is_free
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
-        try:  # hold the port; if something else on the machine already holds it, that serves as well
+        # SO_REUSEADDR as every server sets it: a TIME_WAIT left by an earlier test's scheduler must not
+        # make this bind fail while port_is_free (which sets it too) calls the port free.
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:  # hold the port; if something else on the machine already listens on it, that serves as well
             holder.bind(("127.0.0.1", SCHEDULER_PORT))
             holder.listen()
         except OSError:
