@@ -70,10 +70,11 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     e.task = asyncio.create_task(e.static.run())
     yield e
     e.task.cancel()
+    # Bounded: a teardown that hung once in a full-suite run (not reproduced alone) must fail, not stall CI.
     with contextlib.suppress(asyncio.CancelledError):
-        await e.task
+        await asyncio.wait_for(e.task, 10)
     e.runtime.release.set()
-    await e.workers.aclose()
+    await asyncio.wait_for(e.workers.aclose(), 10)
 
 
 def phase(status: dict[str, Any]) -> str:
