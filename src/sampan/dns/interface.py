@@ -11,37 +11,24 @@ idempotent; :func:`remove_interface` deletes it (``sampan down`` does too, after
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-import shutil
-import socket
+
+from sampan._lib.iproute import IPCommandError, device_exists, run_ip
 
 log = logging.getLogger(__name__)
 
 DNS_DEVICE = "sampan-dns"
 
 
-class InterfaceError(Exception):
+class InterfaceError(IPCommandError):
     """An ``ip`` command failed."""
 
 
 async def _ip(*args: str, ok_if: tuple[str, ...] = ()) -> None:
-    binary = shutil.which("ip") or "/usr/sbin/ip"
-    proc = await asyncio.create_subprocess_exec(binary, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    text = err.decode(errors="replace").strip()
-    if proc.returncode != 0 and not any(m in text for m in ok_if):
-        raise InterfaceError(f"ip {' '.join(args)}: {text or f'exit status {proc.returncode}'}")
+    await run_ip(*args, ok_if=ok_if, error=InterfaceError)
 
 
-def device_exists(name: str) -> bool:
-    try:
-        socket.if_nametoindex(name)
-    except OSError:
-        return False
-    return True
 
 
 def check_address(address: str) -> str:

@@ -18,14 +18,14 @@ as they are, as upstream does.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import os
 import shutil
-import socket
 from collections.abc import Iterable
 from pathlib import Path
+
+from sampan._lib.iproute import IPCommandError, device_exists, run_ip
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +37,14 @@ SYSCTLS = {
 }
 
 
-class RouteError(Exception):
+class RouteError(IPCommandError):
     """An ``ip`` command failed."""
 
 
 async def _ip(*args: str, ok_if: tuple[str, ...] = ()) -> None:
-    binary = shutil.which("ip") or "/usr/sbin/ip"
-    proc = await asyncio.create_subprocess_exec(binary, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    text = err.decode(errors="replace").strip()
-    if proc.returncode != 0 and not any(m in text for m in ok_if):
-        raise RouteError(f"ip {' '.join(args)}: {text or f'exit status {proc.returncode}'}")
+    await run_ip(*args, ok_if=ok_if, error=RouteError)
 
 
-def _device_exists(name: str) -> bool:
-    try:
-        socket.if_nametoindex(name)
-    except OSError:
-        return False
-    return True
 
 
 def check_cidrs(cidrs: Iterable[str]) -> list[str]:
@@ -78,7 +66,7 @@ def check_cidrs(cidrs: Iterable[str]) -> list[str]:
 async def ensure_routes(cidrs: Iterable[str], *, device: str = VIP_DEVICE) -> None:
     """The port-less bridge ``device`` (up) and a route to it for every CIDR; idempotent."""
     nets = check_cidrs(cidrs)
-    if not _device_exists(device):
+    if not device_exists(device):
         await _ip("link", "add", device, "type", "bridge", ok_if=("File exists",))
     await _ip("link", "set", device, "up")
     for net in nets:
@@ -101,7 +89,7 @@ def ensure_sysctls(root: Path = Path("/proc/sys")) -> None:
 
 async def remove_routes(device: str = VIP_DEVICE) -> bool:
     """Remove the ``device`` and with it every route through it; whether it existed."""
-    if not _device_exists(device):
+    if not device_exists(device):
         return False
     await _ip("link", "del", device, ok_if=("Cannot find device",))
     log.info("virtual-IP routes removed device=%s", device)
