@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +22,7 @@ from sampan._lib.loopstall import LoopStallMonitor
 from sampan.apiserver import discovery, health, routes
 from sampan.apiserver.admission import priority
 from sampan.apiserver.admission.chain import close_chain
+from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.cacher.watch_cache import WatchCache
 from sampan.apiserver.config import APIServerConfig
@@ -133,8 +134,11 @@ def build_app(
     clock: Clock | None = None,
     catalog: Catalog | None = None,
     metrics: APIMetrics | None = None,
+    authenticators: Sequence[Authenticator] | None = None,
 ) -> web.Application:
-    """The complete API server application over ``storage`` (which the caller owns and closes)."""
+    """The complete API server application over ``storage`` (which the caller owns and closes).
+
+    ``authenticators`` is the authentication chain; without one every request is the insecure admin."""
     clock = clock or RealClock()
     catalog = catalog or Catalog.builtin()
     if metrics is None:
@@ -143,7 +147,9 @@ def build_app(
     ctx = build_context(config, store, clock=clock, catalog=catalog, metrics=metrics)
     service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,
                                                        node_port_range=config.service_node_port_range))
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes + 1024)
+    chain = list(authenticators) if authenticators is not None else [InsecureAdmin()]
+    app = web.Application(middlewares=[error_middleware, authentication_middleware(chain)],
+                          client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx
 
     checks = health.HealthChecks()
