@@ -11,7 +11,6 @@ previous container). Plain HTTP on loopback only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sampan._lib.clock import Clock
+from sampan._lib.tasks import cancel_and_wait
 from sampan.api.humanize import parse_rfc3339
 from sampan.kubelet import logs
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, RuntimeFailure
@@ -164,14 +164,12 @@ class LogServer:
         await resp.prepare(request)
         await resp.write(body)
         if follow and (q.limit_bytes is None or len(body) < q.limit_bytes):
-            writer = asyncio.ensure_future(self._follow(resp, path, q, offset=offset, sent=len(body)))
+            waits = {asyncio.ensure_future(self._follow(resp, path, q, offset=offset, sent=len(body))),
+                     asyncio.ensure_future(self._until_exited(record.id))}
             try:
-                await asyncio.wait({writer, asyncio.ensure_future(self._until_exited(record.id))},
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                await cancel_and_wait(waits)  # both: the exit poller must not outlive the request
         await resp.write_eof()
         return resp
 

@@ -23,7 +23,6 @@ one task (the future pod informer's handler).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.tasks import cancel_and_wait
 from sampan.kubelet import probes
 from sampan.kubelet.admission import Admission, admit
 from sampan.kubelet.backoff import DEFAULT_POLICY, RestartBackoff
@@ -432,8 +432,4 @@ class PodWorkers:
 
     async def aclose(self) -> None:
         """Cancel every worker (containers keep running: a restarted kubelet re-adopts them)."""
-        for task in list(self._tasks.values()):
-            task.cancel()
-        for task in list(self._tasks.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._tasks.values()))

@@ -22,7 +22,6 @@ run on the loop's task; the informer handlers only record what they saw and wake
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.tasks import cancel_and_wait
 from sampan.api import errors
 from sampan.client.cache.store import Store
 from sampan.client.dynamic import ResourceClient
@@ -286,11 +286,7 @@ class StaticPods:
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for w in waits:
-                w.cancel()
-            for w in waits:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await w
+            await cancel_and_wait(waits)
 
 
 class RoutingSink:
