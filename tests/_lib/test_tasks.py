@@ -27,7 +27,8 @@ async def test_owned_tasks_are_cancelled_and_awaited_and_their_failures_absorbed
     await asyncio.sleep(0)
     forever = asyncio.ensure_future(asyncio.Event().wait())
     await cancel_and_wait([failing, forever])
-    assert forever.cancelled() and failing.done()
+    assert forever.cancelled()
+    assert failing.done()
 
 
 async def test_a_cancel_of_the_caller_while_it_waits_propagates() -> None:
