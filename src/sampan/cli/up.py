@@ -87,6 +87,11 @@ LB_POOL = "100.127.0.0/24"
 PROXY_HEALTHZ_PORT, PROXY_METRICS_PORT = 10256, 10249
 
 
+def ready_timeout(options: UpOptions) -> float:
+    """How long ``sampan up`` waits for readiness: longer with more control-plane processes to start."""
+    return READY_TIMEOUT * (1 + (options.control_plane_nodes - 1) / 2)
+
+
 def available_commands() -> set[str]:
     """The sub-commands this installation has (from :data:`sampan.cli.commands.COMMANDS`, whose modules
     are looked up, not imported: the supervisor must not pay for importing every component)."""
@@ -258,7 +263,7 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
             [sys.executable, "-m", "sampan.cli.main", *argv],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    deadline = time.monotonic() + READY_TIMEOUT
+    deadline = time.monotonic() + ready_timeout(options)
     with console.status("starting the cluster in the background …"):
         while time.monotonic() < deadline:
             if child.poll() is not None:
@@ -271,7 +276,7 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
                 return 0
             time.sleep(DETACHED_POLL)
     child.terminate()
-    console.print(f"[red]the cluster did not become ready in {READY_TIMEOUT:.0f}s[/red]:\n{_log_tail(up_log)}")
+    console.print(f"[red]the cluster did not become ready in {ready_timeout(options):.0f}s[/red]:\n{_log_tail(up_log)}")
     return 1
 
 

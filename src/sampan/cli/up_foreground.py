@@ -28,7 +28,6 @@ from sampan.cli.layout import ClusterLayout
 from sampan.cli.supervisor import Supervisor, SupervisorOptions
 from sampan.cli.up import (
     CONTEXT_NAME,
-    READY_TIMEOUT,
     UpOptions,
     _check_can_start,
     _log_tail,
@@ -37,6 +36,7 @@ from sampan.cli.up import (
     available_commands,
     component_specs,
     node_names,
+    ready_timeout,
 )
 from sampan.cli.user_kubeconfig import merge_context
 
@@ -104,7 +104,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + ready_timeout(options)
         with console.status(f"starting {', '.join(all_names)} …") as status:
             ready = await _wait_ready(options.server, deadline, task)
             missing_now = "" if ready else "the API server"
