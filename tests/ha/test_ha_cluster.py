@@ -129,6 +129,17 @@ def test_200_concurrent_services_on_3_servers_get_distinct_ips(cluster: Cluster)
     assert len({s["spec"]["clusterIP"] for s in stored if s["metadata"]["name"].startswith("svc-")}) == 200
 
 
+def test_a_consistent_list_on_one_server_sees_a_write_acknowledged_by_another(cluster: Cluster) -> None:
+    servers = cluster.apiservers
+    request("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "rw"}})
+    for i in range(60):
+        writer, reader = servers[i % 3], servers[(i + 1) % 3]
+        created = request("POST", f"{writer}/api/v1/namespaces/rw/configmaps", {"metadata": {"name": f"c{i}"}})
+        listed = request("GET", f"{reader}/api/v1/namespaces/rw/configmaps")  # no resourceVersion: consistent
+        assert int(listed["metadata"]["resourceVersion"]) >= int(created["metadata"]["resourceVersion"])
+        assert f"c{i}" in {o["metadata"]["name"] for o in listed["items"]}
+
+
 # -- failover ----------------------------------------------------------------------------------------------
 
 
