@@ -19,8 +19,8 @@ from tests.ha.support import apiserver_argv, kill9, processes, ready, request, w
 from tests.support.apiserver import free_port
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("etcd") is None or shutil.which("haproxy") is None
-                                 and not Path("/usr/sbin/haproxy").exists(), reason="needs etcd and haproxy")]
+              pytest.mark.skipif(shutil.which("etcd") is None or (shutil.which("haproxy") is None
+                                 and not Path("/usr/sbin/haproxy").exists()), reason="needs etcd and haproxy")]
 
 
 def _answered_by_b(lb: str) -> bool:

@@ -107,7 +107,8 @@ def test_every_api_server_is_an_endpoint_of_the_kubernetes_service(cluster: Clus
     status = sampan("status", "--data-dir", str(cluster.data_dir), env={**cluster.env, "COLUMNS": "200"})
     assert status.returncode == 0, status.stderr
     assert status.stdout.count("healthy, leader") == 1
-    assert "scheduler leader" in status.stdout and "scheduler-" in status.stdout
+    assert "scheduler leader" in status.stdout
+    assert "scheduler-" in status.stdout
 
 
 def test_200_concurrent_services_on_3_servers_get_distinct_ips(cluster: Cluster) -> None:
@@ -124,7 +125,8 @@ def test_200_concurrent_services_on_3_servers_get_distinct_ips(cluster: Cluster)
     ips = [ip for ip, _ in results]
     ports = [p for _, ps in results for p in ps]
     assert len(set(ips)) == 200
-    assert len(ports) == 50 and len(set(ports)) == 50
+    assert len(ports) == 50
+    assert len(set(ports)) == 50
     stored = request("GET", f"{cluster.lb}/api/v1/namespaces/default/services")["items"]
     assert len({s["spec"]["clusterIP"] for s in stored if s["metadata"]["name"].startswith("svc-")}) == 200
 
@@ -223,7 +225,7 @@ def _renewed_after(lease: dict[str, Any], when: float) -> bool:
 async def _kill_leader(cluster: Cluster, lease_name: str) -> str:
     """Kill -9 the process holding ``lease_name``; wait for a live holder that renewed after the kill."""
     holder = _lease(cluster, lease_name)["spec"]["holderIdentity"]
-    pids = pids_matching(f"--identity", holder, str(cluster.data_dir))
+    pids = pids_matching("--identity", holder, str(cluster.data_dir))
     assert len(pids) == 1, (holder, pids)
     killed_at = time.time()
     kill9(pids[0])
@@ -247,7 +249,7 @@ async def _kill_etcd_leader(cluster: Cluster) -> str:
     pids = pids_matching(f"--name={leader}", str(cluster.data_dir))
     assert len(pids) == 1
     kill9(pids[0])
-    await _wait(lambda: (new := etcd_leader(cluster.members)) is not None and new != leader or None, 30,
+    await _wait(lambda: ((new := etcd_leader(cluster.members)) is not None and new != leader) or None, 30,
                 "a new etcd leader")
     return leader
 
@@ -317,7 +319,8 @@ async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: 
                 # every LIST after the first was forced by a 410: resumed watches did not relist
                 assert stats.lists - 1 <= stats.expired, stats
             assert sum(i.reflector.stats.watches for i in informers) > WATCHERS  # some watches did break
-            assert len(acked.creates) >= 400 and victims
+            assert len(acked.creates) >= 400
+            assert victims
         finally:
             for factory in factories:
                 await factory.shutdown()
@@ -343,12 +346,14 @@ def test_snapshot_save_then_restore_into_a_new_cluster_brings_a_namespace_back(c
                       "--control-plane-nodes", "3")
     assert restored.returncode == 0, restored.stderr
     again = sampan("etcd", "snapshot", "restore", str(snapshot), "--data-dir", str(new))
-    assert again.returncode != 0 and "restore into a new data dir" in again.stderr
+    assert again.returncode != 0
+    assert "restore into a new data dir" in again.stderr
 
     from sampan.cli import ha_plane
 
     plan = ha_plane.read_plan(new)
-    assert plan is not None and len(plan.members) == 3
+    assert plan is not None
+    assert len(plan.members) == 3
     port = free_port()
     argvs = [list(ha_plane.etcd_argv(m, plan, data_dir=new)) for m in plan.members]
     argvs.append(apiserver_argv(data_dir=new, port=port, etcd_servers=plan.etcd_servers))

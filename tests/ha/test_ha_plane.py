@@ -28,7 +28,8 @@ def test_three_replicas_of_everything_behind_haproxy(tmp_path: Path) -> None:
     assert [n for n in names if n.startswith(("scheduler", "controller-manager"))] == [
         "scheduler-1", "scheduler-2", "scheduler-3",
         "controller-manager-1", "controller-manager-2", "controller-manager-3"]
-    assert "kubelet" in names and "kubelet-2" in names
+    assert "kubelet" in names
+    assert "kubelet-2" in names
     by_name = {s.name: s.argv for s in specs}
     servers = plan.etcd_servers
     assert servers.count("http://127.0.0.1:") == 3
@@ -49,9 +50,11 @@ def test_three_replicas_of_everything_behind_haproxy(tmp_path: Path) -> None:
         assert f"--name=etcd-{i}" in etcd
         assert f"--data-dir={tmp_path / 'etcd' / f'etcd-{i}'}" in etcd
         assert "--initial-cluster=" + plan.initial_cluster() in etcd
-    assert len(ports) == 3 and {str(p) for p in replicated.apiserver_ports} == ports
+    assert len(ports) == 3
+    assert {str(p) for p in replicated.apiserver_ports} == ports
     config = replicated.haproxy_config.read_text()
-    assert "bind 127.0.0.1:7443" in config and "option httpchk GET /readyz" in config
+    assert "bind 127.0.0.1:7443" in config
+    assert "option httpchk GET /readyz" in config
     for i, p in enumerate(replicated.apiserver_ports):
         assert f"server apiserver-{i + 1} 127.0.0.1:{p} check" in config
     assert by_name["haproxy"][-2:] == ("-f", str(replicated.haproxy_config))
@@ -77,7 +80,8 @@ def test_external_etcd_runs_no_members(tmp_path: Path) -> None:
 
 def test_tls_servers_are_checked_over_tls() -> None:
     config = ha_plane.haproxy_config(port=6443, backends=[("apiserver-1", 1)], tls=True)
-    assert "check-ssl verify none" in config and "mode tcp" in config
+    assert "check-ssl verify none" in config
+    assert "mode tcp" in config
 
 
 def test_haproxy_maxconn_fits_the_descriptor_limit() -> None:
@@ -107,4 +111,5 @@ def test_bad_control_plane_flags_are_one_line_errors(tmp_path: Path, argv: list[
 
     result = sampan("up", "--data-dir", str(tmp_path), "--port", "0", *argv, timeout=30)
     assert result.returncode != 0
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -82,6 +82,7 @@ def test_restore_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"not a database" * 100)
     result = sampan("restore", str(bad), "--data-dir", str(tmp_path / "d"))
-    assert result.returncode != 0 and "not a usable SQLite store" in result.stderr
+    assert result.returncode != 0
+    assert "not a usable SQLite store" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "d" / "state.db").exists()

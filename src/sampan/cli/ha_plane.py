@@ -169,7 +169,8 @@ def haproxy_config(*, port: int, backends: Sequence[tuple[str, int]], tls: bool 
     """HAProxy's configuration: TCP on 127.0.0.1:``port`` to ``backends`` ((name, port) on loopback), health
     checks on ``/readyz`` (over TLS without verification when the servers serve TLS). Client and server
     timeouts exceed the longest watch (2 x ``--min-request-timeout`` = 1 h)."""
-    check_ssl = " check-ssl verify none" if tls else ""
+    default_server = (f"inter {CHECK_INTERVAL_MS} fall {CHECK_FALL} rise {CHECK_RISE} on-marked-down shutdown-sessions"
+                      + (" check-ssl verify none" if tls else ""))
     servers = "\n".join(f"    server {name} 127.0.0.1:{p} check" for name, p in backends)
     return f"""# written by `sampan up --control-plane-nodes`; rewritten on every start
 global
@@ -192,7 +193,7 @@ backend sampan-apiservers
     balance leastconn
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter {CHECK_INTERVAL_MS} fall {CHECK_FALL} rise {CHECK_RISE} on-marked-down shutdown-sessions{check_ssl}
+    default-server {default_server}
 {servers}
 """
 

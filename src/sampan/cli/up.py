@@ -344,7 +344,8 @@ def _run(args: argparse.Namespace) -> int:
                          f"share one store), not {args.storage}")
     if args.nodes < 1:
         raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
-    if args.storage == "etcd" and not args.etcd_servers and args.control_plane_nodes == 1:  # etcd runs as a static pod (sampan.cli.control_plane)
+    # one control-plane node: etcd runs as a static pod (sampan.cli.control_plane)
+    if args.storage == "etcd" and not args.etcd_servers and args.control_plane_nodes == 1:
         import shutil
 
         if shutil.which("etcd") is None:
