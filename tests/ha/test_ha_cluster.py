@@ -72,7 +72,7 @@ class Cluster:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data = tmp_path_factory.mktemp("ha") / "cluster"
     env = {**os.environ, "KUBECONFIG": str(data / "kubeconfig")}
-    result = sampan("up", "--data-dir", str(data), "--port", "0", "--control-plane-nodes", "3", "--nodes", "1",
+    result = sampan("up", "--data-dir", str(data), "--port", "0", "--control-plane-nodes", "3", "--nodes", "2",
                     "--runtime", "simulated", "--detach", "--no-merge-kubeconfig",
                     "--leader-elect-lease-duration", f"{LEASE_DURATION:.0f}s", "--leader-elect-renew-deadline", "3s",
                     "--leader-elect-retry-period", "500ms", env=env, timeout=200)
@@ -264,6 +264,25 @@ async def _kill_busiest_apiserver(cluster: Cluster) -> str:
     return victim
 
 
+def _new_leaders_work(cluster: Cluster) -> None:
+    """The scheduler that took over binds a new pod; the controller-manager that took over gives a new
+    namespace its ``default`` ServiceAccount."""
+    request("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "after"}})
+    request("POST", f"{cluster.lb}/api/v1/namespaces/after/pods",
+            {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    wait_until(lambda: request("GET", f"{cluster.lb}/api/v1/namespaces/after/pods/p")["spec"].get("nodeName"),
+               60, "the new scheduler leader to bind a pod")
+
+    def has_default_sa() -> bool:
+        try:
+            request("GET", f"{cluster.lb}/api/v1/namespaces/after/serviceaccounts/default")
+        except urllib.error.HTTPError:
+            return False
+        return True
+
+    wait_until(has_default_sa, 60, "the new controller-manager leader to create the default ServiceAccount")
+
+
 async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: Cluster) -> None:
     from sampan.client import Client
     from sampan.client.cache.handlers import EventHandlerFuncs
@@ -305,6 +324,7 @@ async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: 
             finally:
                 stop.set()
                 await asyncio.gather(*writers)
+            await asyncio.to_thread(_new_leaders_work, cluster)
             final_list = request("GET", f"{cluster.lb}/api/v1/namespaces/{NS}/configmaps")
             final = {o["metadata"]["name"]: int(o["metadata"]["resourceVersion"]) for o in final_list["items"]}
             missing = [n for n in acked.creates if n not in final]
