@@ -82,7 +82,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         ha = ha_plane.load_or_create_plan(options.data_dir, replicas=options.control_plane_nodes,
                                           etcd_servers=options.etcd_servers)
         specs, replicated = ha_plane.replicate(specs, data_dir=options.data_dir, lb_port=options.port, plan=ha,
-                                               hostname=node_names(1)[0])
+                                               hostname=node_names(1)[0], tls=options.server.startswith("https://"))
         plane = None
     all_names = [s.name for s in specs]
     if replicated is None:  # the control plane runs as static pods of the first kubelet (sampan.cli.control_plane)
