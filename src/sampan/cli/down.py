@@ -72,7 +72,7 @@ def _status(args: argparse.Namespace) -> int:
     if control_plane:  # N replicas behind HAProxy: per-member rows instead of one per component
         from sampan.cli.ha_status import control_plane_rows
 
-        for row in control_plane_rows(control_plane, server):
+        for row in control_plane_rows(control_plane, server, layout.kubeconfig):
             table.add_row(*row)
     for name in state.get("components", []):
         if control_plane and (name.startswith(("etcd-", "apiserver-")) or name == "haproxy"):
