@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 T = TypeVar("T")
+
+#: etcd and HAProxy from Debian (scripts/install-system-deps.sh installs both).
+needs_etcd_and_haproxy = pytest.mark.skipif(
+    shutil.which("etcd") is None or (shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists()),
+    reason="needs etcd and haproxy (scripts/install-system-deps.sh)")
 
 
 def sampan(*args: str, env: dict[str, str] | None = None, timeout: float = 150) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ server B's store tells which server answered a request through the balancer.
 
 from __future__ import annotations
 
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,12 +14,10 @@ from pathlib import Path
 import pytest
 
 from sampan.cli import ha_plane
-from tests.ha.support import apiserver_argv, kill9, processes, ready, request, wait_until
+from tests.ha.support import apiserver_argv, kill9, needs_etcd_and_haproxy, processes, ready, request, wait_until
 from tests.support.apiserver import free_port
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("etcd") is None or (shutil.which("haproxy") is None
-                                 and not Path("/usr/sbin/haproxy").exists()), reason="needs etcd and haproxy")]
+pytestmark = [pytest.mark.slow, needs_etcd_and_haproxy]
 
 
 def _answered_by_b(lb: str) -> bool:

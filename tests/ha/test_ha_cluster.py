@@ -33,6 +33,7 @@ from tests.ha.support import (
     etcd_leader,
     kill9,
     metric_sum,
+    needs_etcd_and_haproxy,
     pids_matching,
     processes,
     ready,
@@ -42,7 +43,7 @@ from tests.ha.support import (
 )
 from tests.support.apiserver import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_etcd_and_haproxy]
 
 LEASE_DURATION = 4.0
 WRITERS, WATCHERS = 16, 50

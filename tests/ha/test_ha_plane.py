@@ -10,6 +10,7 @@ import pytest
 from sampan.cli import ha_plane
 from sampan.cli.supervisor import ComponentSpec
 from sampan.cli.up import UpOptions, component_specs, timing_args
+from tests.ha.support import needs_etcd_and_haproxy
 
 
 def _specs(tmp_path: Path) -> list[ComponentSpec]:
@@ -19,6 +20,7 @@ def _specs(tmp_path: Path) -> list[ComponentSpec]:
     return specs
 
 
+@needs_etcd_and_haproxy
 def test_three_replicas_of_everything_behind_haproxy(tmp_path: Path) -> None:
     plan = ha_plane.load_or_create_plan(tmp_path, replicas=3)
     specs, replicated = ha_plane.replicate(_specs(tmp_path), data_dir=tmp_path, lb_port=7443, plan=plan,
@@ -70,6 +72,7 @@ def test_the_etcd_plan_is_kept_across_starts(tmp_path: Path) -> None:
         ha_plane.load_or_create_plan(tmp_path, replicas=5)
 
 
+@needs_etcd_and_haproxy
 def test_external_etcd_runs_no_members(tmp_path: Path) -> None:
     plan = ha_plane.load_or_create_plan(tmp_path, replicas=2, etcd_servers="http://127.0.0.1:2379")
     specs, _ = ha_plane.replicate(_specs(tmp_path), data_dir=tmp_path, lb_port=7443, plan=plan, hostname="vm")

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from sampan.cli import ha_plane
-from tests.ha.support import apiserver_argv, processes, ready, request, wait_until
+from tests.ha.support import apiserver_argv, needs_etcd_and_haproxy, processes, ready, request, wait_until
 from tests.support.apiserver import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_etcd_and_haproxy]
 
 WATCH_CACHE = 5
 
