@@ -129,6 +129,8 @@ def control_plane(tmp: Path, plan: ha_plane.ControlPlanePlan, servers: int,
     lb = f"http://127.0.0.1:{lb_port}"
     with _procs(argvs, tmp / f"logs-{tag}") as pids:
         _wait(lambda: all(_ready(u) for u in [*urls, lb]), 90, "the API servers")
+        # HAProxy marks a server up only after a passing check: give every server its (rise) checks
+        time.sleep((ha_plane.CHECK_RISE + 1) * ha_plane.CHECK_INTERVAL_MS / 1000)
         yield lb, urls, pids
 
 
