@@ -3,6 +3,9 @@
 set -euo pipefail
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+# sampan etcd snapshot save|restore: etcdctl; sampan up --control-plane-nodes N: HAProxy in front of the API servers
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || need+=(haproxy)
 # kube-proxy: nft (default mode), iptables-restore (--proxy-mode iptables)
 command -v nft >/dev/null 2>&1 || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 command -v iptables-restore >/dev/null 2>&1 || [[ -x /usr/sbin/iptables-restore ]] || need+=(iptables)

@@ -25,6 +25,7 @@ MODULES: tuple[str, ...] = (
     "kubeconfig",
     "up",
     "down",
+    "backup",
 )
 
 #: Sub-command name -> the module of :data:`MODULES` that registers it.
@@ -39,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "up": "up",
     "down": "down",
     "status": "down",
+    "etcd": "backup",
+    "backup": "backup",
+    "restore": "backup",
 }
 
 

@@ -84,6 +84,7 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
         allocate_node_cidrs=args.allocate_node_cidrs,
         cluster_cidr=args.cluster_cidr,
         node_cidr_mask_size=args.node_cidr_mask_size,
+        identity=args.identity,
         **durations,
     )
 
@@ -156,6 +157,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="take a Lease before running controllers (default true)")
     p.add_argument("--leader-elect-resource-namespace", default="kube-system")
     p.add_argument("--leader-elect-resource-name", default="kube-controller-manager")
+    p.add_argument("--identity", default="", help="lease holder identity (default <hostname>_<uuid>)")
     for name, default in _DURATIONS.items():
         p.add_argument(f"--{name.replace('_', '-')}", default=default, help=f"duration (default {default})")
     for cname, flag in CONCURRENCY_FLAGS.items():

@@ -68,7 +68,15 @@ def _status(args: argparse.Namespace) -> int:
     table = Table("component", "state")
     table.add_row("supervisor", f"running (pid {pid})")
     static = set(state.get("static_pods") or [])
+    control_plane = state.get("control_plane")
+    if control_plane:  # N replicas behind HAProxy: per-member rows instead of one per component
+        from sampan.cli.ha_status import control_plane_rows
+
+        for row in control_plane_rows(control_plane, server, layout.kubeconfig):
+            table.add_row(*row)
     for name in state.get("components", []):
+        if control_plane and (name.startswith(("etcd-", "apiserver-")) or name == "haproxy"):
+            continue
         how = "static pod of the first node" if name in static else "supervised"
         if name == "apiserver":
             table.add_row(name, ("ready" if server and apiserver_ready(server) else "not ready") + f" ({how})")

@@ -54,6 +54,10 @@ class UpOptions:
     # Extra flags passed through unchanged (timings shrunk for tests): see TIMING_FLAGS.
     controller_manager_args: tuple[str, ...] = ()
     kubelet_args: tuple[str, ...] = ()
+    scheduler_args: tuple[str, ...] = ()
+    control_plane_nodes: int = 1
+    """API servers, schedulers and controller-managers (and etcd members) to run: see
+    :mod:`sampan.cli.ha_plane` for N > 1."""
 
     @property
     def server(self) -> str:
@@ -83,6 +87,11 @@ LB_POOL = "100.127.0.0/24"
 PROXY_HEALTHZ_PORT, PROXY_METRICS_PORT = 10256, 10249
 
 
+def ready_timeout(options: UpOptions) -> float:
+    """How long ``sampan up`` waits for readiness: longer with more control-plane processes to start."""
+    return READY_TIMEOUT * (1 + (options.control_plane_nodes - 1) / 2)
+
+
 def available_commands() -> set[str]:
     """The sub-commands this installation has (from :data:`sampan.cli.commands.COMMANDS`, whose modules
     are looked up, not imported: the supervisor must not pay for importing every component)."""
@@ -110,7 +119,8 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
         # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
         # machine does not crash-loop its scheduler on a taken port.
         "scheduler": ("scheduler", "--kubeconfig", kubeconfig,
-                      "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0)),
+                      "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0),
+                      *options.scheduler_args),
         "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, "--load-balancer-ip-range", LB_POOL,
                                *NODE_IPAM_ARGS,
                                "--secure-port",
@@ -253,7 +263,7 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
             [sys.executable, "-m", "sampan.cli.main", *argv],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    deadline = time.monotonic() + READY_TIMEOUT
+    deadline = time.monotonic() + ready_timeout(options)
     with console.status("starting the cluster in the background …"):
         while time.monotonic() < deadline:
             if child.poll() is not None:
@@ -266,7 +276,7 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
                 return 0
             time.sleep(DETACHED_POLL)
     child.terminate()
-    console.print(f"[red]the cluster did not become ready in {READY_TIMEOUT:.0f}s[/red]:\n{_log_tail(up_log)}")
+    console.print(f"[red]the cluster did not become ready in {ready_timeout(options):.0f}s[/red]:\n{_log_tail(up_log)}")
     return 1
 
 
@@ -280,6 +290,10 @@ TIMING_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--node-status-update-frequency", "kubelet", "duration"),
     ("--node-lease-duration-seconds", "kubelet", "int"),
     ("--node-lease-renew-interval", "kubelet", "duration"),
+    # leader election of the scheduler and the controller-manager (shrunk in HA tests)
+    *((flag, component, "duration") for flag in ("--leader-elect-lease-duration", "--leader-elect-renew-deadline",
+                                                 "--leader-elect-retry-period")
+      for component in ("scheduler", "controller-manager")),
 )
 
 
@@ -312,6 +326,8 @@ def free_port() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.storage is None:  # several API servers share one etcd; one keeps the embedded store
+        args.storage = "etcd" if args.control_plane_nodes > 1 else "sqlite"
     if args.port == 0:  # the API server's URL goes into the kubeconfig and every component: fix it now
         args.port = free_port()
     options = UpOptions(
@@ -319,10 +335,17 @@ def _run(args: argparse.Namespace) -> int:
         etcd_servers=args.etcd_servers, merge_kubeconfig=not args.no_merge_kubeconfig,
         nodes=args.nodes, runtime=args.runtime,
         controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
+        scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
     )
+    if args.control_plane_nodes < 1:
+        raise ValueError(f"--control-plane-nodes must be at least 1, got {args.control_plane_nodes}")
+    if args.control_plane_nodes > 1 and args.storage != "etcd":
+        raise ValueError(f"--control-plane-nodes {args.control_plane_nodes} needs --storage etcd (the API servers "
+                         f"share one store), not {args.storage}")
     if args.nodes < 1:
         raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
-    if args.storage == "etcd" and not args.etcd_servers:  # etcd runs as a static pod (sampan.cli.control_plane)
+    # one control-plane node: etcd runs as a static pod (sampan.cli.control_plane)
+    if args.storage == "etcd" and not args.etcd_servers and args.control_plane_nodes == 1:
         import shutil
 
         if shutil.which("etcd") is None:
@@ -333,12 +356,13 @@ def _run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     if args.detach:
         argv = ["up", "--data-dir", args.data_dir, "--port", str(args.port), "--storage", args.storage,
-                "--nodes", str(args.nodes), "--runtime", args.runtime]
+                "--nodes", str(args.nodes), "--runtime", args.runtime,
+                "--control-plane-nodes", str(args.control_plane_nodes)]
         if args.etcd_servers:
             argv += ["--etcd-servers", args.etcd_servers]
         if args.no_merge_kubeconfig:
             argv.append("--no-merge-kubeconfig")
-        argv += [*options.controller_manager_args, *options.kubelet_args]
+        argv += [*options.controller_manager_args, *options.kubelet_args, *options.scheduler_args]
         return run_detached(options, argv, console)
     import asyncio
 
@@ -352,15 +376,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", default=".sampan", help="where the cluster keeps its state (default .sampan)")
     p.add_argument("--port", type=int, default=6443,
                    help="API server port on 127.0.0.1 (default 6443; 0 picks a free one)")
-    p.add_argument("--storage", choices=("sqlite", "etcd", "memory"), default="sqlite",
-                   help="storage backend (default sqlite)")
+    p.add_argument("--storage", choices=("sqlite", "etcd", "memory"), default=None,
+                   help="storage backend (default sqlite; etcd with --control-plane-nodes > 1)")
+    p.add_argument("--control-plane-nodes", type=int, default=1,
+                   help="API servers, schedulers, controller-managers and etcd members to run, behind HAProxy on "
+                   "--port when more than 1 (default 1)")
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd "
                    "(default: run etcd as a static pod of the first node, as kubeadm does)")
     p.add_argument("--nodes", type=int, default=1, help="how many kubelets (nodes) to run (default 1)")
     p.add_argument("--runtime", choices=("process", "simulated"), default="process",
                    help="the kubelets' container runtime (default process)")
-    for flag, component, kind in TIMING_FLAGS:
-        p.add_argument(flag, default=None, help=f"passed to every {component} ({kind}; default: its own)")
+    for flag in dict.fromkeys(f for f, _, _ in TIMING_FLAGS):
+        targets = " and ".join(c for f, c, _ in TIMING_FLAGS if f == flag)
+        kind = next(k for f, _, k in TIMING_FLAGS if f == flag)
+        p.add_argument(flag, default=None, help=f"passed to every {targets} ({kind}; default: its own)")
     p.add_argument("--detach", action="store_true", help="run in the background; stop with `sampan down`")
     p.add_argument("--no-merge-kubeconfig", action="store_true",
                    help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -27,7 +28,6 @@ from sampan.cli.layout import ClusterLayout
 from sampan.cli.supervisor import Supervisor, SupervisorOptions
 from sampan.cli.up import (
     CONTEXT_NAME,
-    READY_TIMEOUT,
     UpOptions,
     _check_can_start,
     _log_tail,
@@ -36,6 +36,7 @@ from sampan.cli.up import (
     available_commands,
     component_specs,
     node_names,
+    ready_timeout,
 )
 from sampan.cli.user_kubeconfig import merge_context
 
@@ -74,15 +75,26 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     _check_can_start(layout, options)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     specs, missing = component_specs(options, available_commands())
+    replicated = None
+    if options.control_plane_nodes > 1:  # N replicas under the supervisor, behind HAProxy (sampan.cli.ha_plane)
+        from sampan.cli import ha_plane
+
+        ha = ha_plane.load_or_create_plan(options.data_dir, replicas=options.control_plane_nodes,
+                                          etcd_servers=options.etcd_servers)
+        specs, replicated = ha_plane.replicate(specs, data_dir=options.data_dir, lb_port=options.port, plan=ha,
+                                               hostname=node_names(1)[0], tls=options.server.startswith("https://"))
+        plane = None
     all_names = [s.name for s in specs]
-    # The control plane runs as static pods of the first kubelet (sampan.cli.control_plane).
-    specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
-                                         runtime=options.runtime,
-                                         stacked_etcd_store=options.storage == "etcd" and not options.etcd_servers)
+    if replicated is None:  # the control plane runs as static pods of the first kubelet (sampan.cli.control_plane)
+        specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
+                                             runtime=options.runtime,
+                                             stacked_etcd_store=options.storage == "etcd" and not options.etcd_servers)
     layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
     layout.pid_file.write_text(str(os.getpid()))
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
                              "static_pods": list(plane.components) if plane else [], "runtime": options.runtime}
+    if replicated is not None:
+        state["control_plane"] = replicated.state()
     layout.write_state(state)
     await service_network.prepare(state["components"])
     supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
@@ -92,12 +104,12 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + ready_timeout(options)
         with console.status(f"starting {', '.join(all_names)} …") as status:
             ready = await _wait_ready(options.server, deadline, task)
             missing_now = "" if ready else "the API server"
             if ready:
-                names = set(all_names)
+                names = {re.sub(r"-\d+$", "", n) for n in all_names}  # scheduler-2 is a scheduler
                 expected = ClusterExpectation(
                     nodes=tuple(node_names(options.nodes)) if "kubelet" in names else (),
                     service_account="controller-manager" in names, scheduler="scheduler" in names,
@@ -106,7 +118,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
                     options.server, deadline, task, expected=expected,
                     progress=lambda text: status.update(text))
         if missing_now:
-            log_name = "apiserver.log" if missing_now == "the API server" else "kubelet.log"
+            first_apiserver = "apiserver-1.log" if replicated else "apiserver.log"
+            log_name = first_apiserver if missing_now == "the API server" else "kubelet.log"
             log_path = layout.log_dir / log_name
             if plane is not None and log_name == "apiserver.log":
                 log_path = plane.log_path("apiserver") or layout.log_dir / "kubelet.log"
