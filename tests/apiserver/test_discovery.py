@@ -61,9 +61,9 @@ async def test_legacy_api_and_apis(client: TestClient[Any, Any]) -> None:
     assert body["kind"] == "APIGroupList"
     names = [g["name"] for g in body["groups"]]
     assert names == [g for g, _ in make_catalog().groups() if g]
-    assert names[0] == "apps"
+    assert names[:2] == ["apiregistration.k8s.io", "apps"]  # upstream's order
     assert "coordination.k8s.io" in names
-    apps = body["groups"][0]
+    apps = body["groups"][1]
     assert apps["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
     assert apps["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
-from sampan.apiserver import discovery, health, routes
+from sampan.apiserver import aggregator, discovery, health, routes
 from sampan.apiserver.admission import priority
 from sampan.apiserver.admission.chain import close_chain
 from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware
@@ -148,7 +148,8 @@ def build_app(
     service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,
                                                        node_port_range=config.service_node_port_range))
     chain = list(authenticators) if authenticators is not None else [InsecureAdmin()]
-    app = web.Application(middlewares=[error_middleware, authentication_middleware(chain)],
+    app = web.Application(middlewares=[error_middleware, authentication_middleware(chain),
+                                       aggregator.aggregation_middleware(ctx)],
                           client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx
 
@@ -166,8 +167,9 @@ def build_app(
 
     checks.add("etcd", store_check)
     checks.add("informer-sync", cache_check, readiness_only=True)
-    discovery.register(app, catalog, health_checks=checks, metrics=metrics,
-                       serves=routes.served_subresources(HANDLERS))
+    disc = discovery.register(app, catalog, health_checks=checks, metrics=metrics,
+                              serves=routes.served_subresources(HANDLERS))
+    aggregator.install(app, ctx, disc, catalog.groups())
     reviews.register(app)
     routes.register(app, HANDLERS)
     if config.custom_resources:

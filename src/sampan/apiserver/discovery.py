@@ -227,6 +227,41 @@ def group_discovery(group: str, versions: Sequence[tuple[str, Sequence[ResourceI
     }
 
 
+def remote_group_discovery(group: str, versions: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> dict[str, Any]:
+    """One APIGroupDiscovery item of an aggregated group, from its versions' legacy APIResourceList
+    ``resources`` (``parent/sub`` entries become the parent's ``subresources``)."""
+    out_versions = []
+    for ver, resources in versions:
+        entries: dict[str, dict[str, Any]] = {}
+        for r in resources:
+            name = str(r.get("name") or "")
+            if not name or "/" in name:
+                continue
+            entry: dict[str, Any] = {
+                "resource": name,
+                "responseKind": _response_kind(group, ver, str(r.get("kind") or "")),
+                "scope": "Namespaced" if r.get("namespaced") else "Cluster",
+                "singularResource": str(r.get("singularName") or ""),
+                "verbs": list(r.get("verbs") or []),
+            }
+            for key in ("shortNames", "categories"):
+                if r.get(key):
+                    entry[key] = list(r[key])
+            entries[name] = entry
+        for r in resources:
+            parent, _, sub = str(r.get("name") or "").partition("/")
+            if sub and parent in entries:
+                entries[parent].setdefault("subresources", []).append({
+                    "subresource": sub,
+                    "responseKind": _response_kind(str(r.get("group") or group), str(r.get("version") or ver),
+                                                   str(r.get("kind") or "")),
+                    "verbs": list(r.get("verbs") or []),
+                })
+        out_versions.append({"version": ver, "resources": list(entries.values()),
+                             "freshness": "Current" if resources else "Stale"})
+    return {"metadata": {"name": group, "creationTimestamp": None}, "versions": out_versions}
+
+
 def group_discovery_list(items: list[dict[str, Any]], fmt: DiscoveryFormat) -> dict[str, Any]:
     return {
         "kind": "APIGroupDiscoveryList",
@@ -259,15 +294,31 @@ class Discovery:
 
     def __init__(self, catalog: CatalogView, *, serves: ServesSubresource = _all_served) -> None:
         self._serves = serves
+        self._remote: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._remote_order: list[tuple[str, list[str]]] = []
         self.rebuild(catalog)
 
+    def set_remote(self, resource_lists: dict[tuple[str, str], list[dict[str, Any]]],
+                   order: list[tuple[str, list[str]]]) -> None:
+        """Serve the aggregated (remote) group-versions too: ``resource_lists`` maps each (group,
+        version) to the ``resources`` of its APIResourceList; ``order`` lists the remote groups with their
+        versions, preferred first. Built-in and custom groups keep precedence over a remote group of the
+        same name. No-op when nothing changed (ETags stay)."""
+        if resource_lists == self._remote and order == self._remote_order:
+            return
+        self._remote, self._remote_order = resource_lists, order
+        self.rebuild(self._catalog)
+
     def rebuild(self, catalog: CatalogView) -> None:
+        self._catalog = catalog
         by_gv: dict[tuple[str, str], list[ResourceInfo]] = {}
         for s in catalog.strategies():
             by_gv.setdefault((s.info.group, s.info.version), []).append(s.info)
         self.groups = [(g, list(vs)) for g, vs in catalog.groups()]
+        local = {g for g, _ in self.groups}
+        remote = [(g, vs) for g, vs in self._remote_order if g not in local]
         core_versions = next((vs for g, vs in self.groups if g == ""), [])
-        named = [(g, vs) for g, vs in self.groups if g]
+        named = [(g, vs) for g, vs in self.groups if g] + remote
         self.core_versions = core_versions
         serves = self._serves
         self.resource_lists = {gv: _doc(api_resource_list(gv[0], gv[1], infos, serves=serves))
@@ -278,7 +329,9 @@ class Discovery:
         for fmt in (DiscoveryFormat.AGGREGATED_V2, DiscoveryFormat.AGGREGATED_V2BETA1):
             core = ([group_discovery("", [(v, by_gv.get(("", v), [])) for v in core_versions], serves=serves)]
                     if core_versions else [])
-            apis = [group_discovery(g, [(v, by_gv.get((g, v), [])) for v in vs], serves=serves) for g, vs in named]
+            apis = [group_discovery(g, [(v, by_gv.get((g, v), [])) for v in vs], serves=serves)
+                    for g, vs in named if g in local]
+            apis += [remote_group_discovery(g, [(v, self._remote.get((g, v), [])) for v in vs]) for g, vs in remote]
             self.aggregated[("api", fmt)] = _doc(group_discovery_list(core, fmt), fmt.content_type)
             self.aggregated[("apis", fmt)] = _doc(group_discovery_list(apis, fmt), fmt.content_type)
 

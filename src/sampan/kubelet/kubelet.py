@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sampan._lib.clock import Clock, RealClock
@@ -73,6 +74,8 @@ from sampan.kubelet.static_pods.manager import (
 )
 from sampan.kubelet.static_pods.manifests import is_mirror
 from sampan.kubelet.static_pods.runtime import StaticPodRuntime
+from sampan.kubelet.stats.collector import StatsCollector
+from sampan.kubelet.stats.endpoints import StatsEndpoints
 from sampan.kubelet.status_manager import pod_key
 from sampan.kubelet.streaming.process import ProcessStreaming
 from sampan.kubelet.streaming.server import DEFAULT_IDLE_TIMEOUT, StreamingOptions, StreamingServer
@@ -209,10 +212,10 @@ class Kubelet:
         self.stall_monitor = LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
         self.streaming = self._streaming_server()
+        self.stats = StatsEndpoints(StatsCollector(self.runtime), node_name=options.node_name)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
                                     host=options.address, port=options.port, follow_poll=options.log_follow_poll,
-                                    registry=self.registry,
-                                    extra_routes=self.streaming.register if self.streaming is not None else None)
+                                    registry=self.registry, extra_routes=self._extra_routes)
         self.sink: APIStatusSink | None = None
         self.routing = RoutingSink(None)
         self.workers: PodWorkers | None = None
@@ -226,6 +229,12 @@ class Kubelet:
     def lease(self) -> NodeLease | None:
         """The running Lease renewer (on the heartbeat thread), once started."""
         return self.heartbeat.lease if self.heartbeat is not None else None
+
+    def _extra_routes(self, app: web.Application) -> None:
+        """The kubelet server's routes beyond logs: stats always, streaming when the runtime has it."""
+        self.stats.register(app)
+        if self.streaming is not None:
+            self.streaming.register(app)
 
     def _streaming_server(self) -> StreamingServer | None:
         """exec/attach/port-forward for runtimes that implement the streaming seam (the process runtime)."""

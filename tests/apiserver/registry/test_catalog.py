@@ -21,6 +21,7 @@ EXPECTED = [
     ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
     ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("", "pods"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
+    ("apiregistration.k8s.io", "apiservices"),
     ("apps", "controllerrevisions"), ("apps", "daemonsets"), ("apps", "deployments"), ("apps", "replicasets"),
     ("apps", "statefulsets"),
     ("events.k8s.io", "events"),
@@ -47,7 +48,8 @@ EXPECTED = [
 
 def test_discovery_order() -> None:
     assert [(s.info.group, s.info.resource) for s in STRATEGIES] == EXPECTED
-    assert CATALOG.groups() == [("", ["v1"]), ("apps", ["v1"]), ("events.k8s.io", ["v1"]),
+    assert CATALOG.groups() == [("", ["v1"]), ("apiregistration.k8s.io", ["v1"]), ("apps", ["v1"]),
+                                ("events.k8s.io", ["v1"]),
                                 ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
                                 ("networking.k8s.io", ["v1"]), ("policy", ["v1"]),
                                 ("rbac.authorization.k8s.io", ["v1"]),

@@ -55,7 +55,7 @@ def _pod_target(pod: dict[str, Any], port: str) -> tuple[str, str]:
     return ip, port
 
 
-def _service_target(service: dict[str, Any], endpoints: dict[str, Any] | None, port: str) -> tuple[str, str]:
+def service_target(service: dict[str, Any], endpoints: dict[str, Any] | None, port: str) -> tuple[str, str]:
     name = service["metadata"]["name"]
     ports = (service.get("spec") or {}).get("ports") or []
     chosen = next((p for p in ports if port and (p.get("name") == port or str(p.get("port")) == port)), None)
@@ -82,7 +82,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     elif resource == "services":
         eps_scope = ctx.scope("", "v1", "endpoints")
         eps = await _read(ctx, eps_scope, t.namespace or "", name) if eps_scope is not None else None
-        host, port = _service_target(obj, eps, port)
+        host, port = service_target(obj, eps, port)
     else:
         host, kubelet_port = _kubelet_address(obj)
         port = port or str(kubelet_port)

@@ -78,6 +78,7 @@ BUILTIN: tuple[str, ...] = (
     "statefulsets:StatefulSetStrategy",
     "persistentvolumes:PersistentVolumeStrategy",
     "persistentvolumeclaims:PersistentVolumeClaimStrategy",
+    "apiservices:APIServiceStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
 

@@ -1,4 +1,5 @@
-"""cgroup v1 limits for one container: ``memory``, ``cpu`` (CFS quota and shares) and ``pids``.
+"""cgroup v1 limits for one container: ``memory``, ``cpu`` (CFS quota and shares) and ``pids``; and its
+usage counters (``cpuacct.usage``, memory usage and working set) for the kubelet's stats.
 
 A :class:`Cgroups` names one directory per controller, ``/sys/fs/cgroup/<controller>/<parent>/<name>``.
 Invariant: the directories exist from :meth:`create` until :meth:`remove`; a process joins by writing its
@@ -18,7 +19,8 @@ from sampan.kubelet.runtime.interface import LinuxResources
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CONTROLLERS = ("memory", "cpu", "pids")
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+"""``cpuacct`` carries no limit: the container joins it so its CPU time can be read."""
 
 
 def cgroups_v1_usable(root: Path = CGROUP_ROOT) -> bool:
@@ -70,6 +72,29 @@ class Cgroups:
             return int((mem / "memory.failcnt").read_text()) > 0
         except (OSError, ValueError):
             return False
+
+    def cpu_usage_ns(self) -> int | None:
+        """Cumulative CPU time of the cgroup's processes (``cpuacct.usage``); None when unreadable."""
+        try:
+            return int((self.dirs["cpuacct"] / "cpuacct.usage").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def memory_usage(self) -> tuple[int, int] | None:
+        """(usage, working set) in bytes: ``memory.usage_in_bytes`` and that minus ``total_inactive_file``
+        (cAdvisor's working set); None when unreadable."""
+        mem = self.dirs["memory"]
+        try:
+            usage = int((mem / "memory.usage_in_bytes").read_text())
+            inactive = 0
+            for line in (mem / "memory.stat").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "total_inactive_file":
+                    inactive = int(value)
+                    break
+        except (OSError, ValueError):
+            return None
+        return usage, max(0, usage - inactive)
 
     def remove(self) -> bool:
         """Remove the directories (they must hold no process). True when all are gone."""

@@ -66,6 +66,7 @@ from sampan.kubelet.runtime.interface import (
     SandboxState,
     SandboxStatus,
 )
+from sampan.kubelet.runtime.stats import ContainerStats
 
 log = logging.getLogger(__name__)
 
@@ -433,6 +434,21 @@ class ProcessRuntime:
             message="the container's shim exited without recording an exit status", **base,
         )
 
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """From the container's cgroups when it has them, else from ``/proc`` of its main process only
+        (children are not counted then)."""
+        status = await self.container_status(container_id)
+        if status.state is not ContainerState.RUNNING:
+            return None
+        now = time.time()
+        if self._cgroups:
+            cg = Cgroups(self.options.cgroup_parent, container_id)
+            cpu, memory = cg.cpu_usage_ns(), cg.memory_usage()
+            if cpu is not None and memory is not None:
+                return ContainerStats(container_id, now, cpu, memory_working_set_bytes=memory[1],
+                                      memory_usage_bytes=memory[0])
+        return _proc_stats(container_id, status.pid, now)
+
     async def exec_spec(self, container_id: str, cmd: list[str]) -> ExecSpec:
         """How to run ``cmd`` in a running container's context: ``nsenter`` into its mount namespace
         (when it has a private one) and its pod's network namespace, with its env, cwd and cgroups."""
@@ -468,3 +484,16 @@ class ProcessRuntime:
             raise  # a subclass of OSError, but the probe's timeout, not a failed start
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
+
+
+def _proc_stats(container_id: str, pid: int, now: float) -> ContainerStats | None:
+    """CPU time (user + system, with reaped children) and resident memory of one process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime (fields 14-17 of stat)
+    cpu_ns = ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    rss = rss_pages * os.sysconf("SC_PAGE_SIZE")
+    return ContainerStats(container_id, now, cpu_ns, memory_working_set_bytes=rss, memory_usage_bytes=rss)

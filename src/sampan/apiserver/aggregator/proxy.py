@@ -1,0 +1,89 @@
+"""Forwarding a remote group-version's requests to its extension API server.
+
+Runs as a middleware after authentication: the request's user (never the client's credentials) goes
+upstream as ``X-Remote-User``/``X-Remote-Group``/``X-Remote-Extra-*``. Responses are streamed through
+unchanged, so watches on aggregated resources work. Errors are upstream's: no Service or endpoints ->
+503 ``ServiceUnavailable``; the extension server unreachable -> 503 with the dial error.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from multidict import CIMultiDict
+
+from sampan.api import errors
+from sampan.apiserver.aggregator.registry import RemoteAPI, endpoint_of, remote_for_path
+from sampan.apiserver.context import ServerContext
+from sampan.apiserver.handlers.proxy import HOP_BY_HOP
+from sampan.apiserver.userinfo import request_user
+
+CONNECT_TIMEOUT = 5.0
+DROPPED = frozenset({"authorization", "impersonate-user", "impersonate-group", "impersonate-uid", "host"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def tls_for(remote: RemoteAPI) -> ssl.SSLContext | bool:
+    """The client TLS settings for ``remote``: its CA bundle, no verification when asked, else the
+    system's trust store (an extension server with a certificate nothing trusts is then refused)."""
+    if remote.insecure_skip_tls_verify:
+        return False
+    context = ssl.create_default_context()
+    if remote.ca_bundle:
+        context.load_verify_locations(cadata=remote.ca_bundle.decode())
+        context.check_hostname = False  # upstream verifies the service DNS name; we dial an endpoint IP
+    return context
+
+
+def forwarded_headers(request: web.Request) -> CIMultiDict[str]:
+    """The client's headers minus hop-by-hop ones and its credentials, plus who it authenticated as."""
+    headers: CIMultiDict[str] = CIMultiDict(
+        (k, v) for k, v in request.headers.items()
+        if k.lower() not in HOP_BY_HOP and k.lower() not in DROPPED
+        and not k.lower().startswith(("impersonate-extra-", "x-remote-")))
+    user = request_user(request)
+    headers.add("X-Remote-User", user.username)
+    for group in user.groups:
+        headers.add("X-Remote-Group", group)
+    for key, values in user.extra.items():
+        for value in values:
+            headers.add(f"X-Remote-Extra-{key}", value)
+    return headers
+
+
+async def forward(request: web.Request, ctx: ServerContext, remote: RemoteAPI) -> web.StreamResponse:
+    host, port = endpoint_of(ctx, remote)
+    url = f"https://{host}:{port}{request.rel_url.path_qs}"
+    body = await request.read() if request.can_read_body else None
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session, session.request(
+                request.method, url, headers=forwarded_headers(request), data=body, allow_redirects=False,
+                ssl=tls_for(remote)) as upstream:
+            resp = web.StreamResponse(status=upstream.status, headers={
+                k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP})
+            await resp.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
+    except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError, TimeoutError) as err:
+        raise errors.ServiceUnavailable(f"error trying to reach service: {err}") from None
+
+
+def aggregation_middleware(ctx: ServerContext) -> Middleware:
+    """Requests under a remote group-version go to its extension server; everything else passes on."""
+
+    @web.middleware
+    async def aggregate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        remote = remote_for_path(ctx, request.path)
+        if remote is None:
+            return await handler(request)
+        return await forward(request, ctx, remote)
+
+    return aggregate
