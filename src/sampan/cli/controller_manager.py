@@ -32,6 +32,7 @@ _DURATIONS = {
     "node_monitor_period": "5s", "node_monitor_grace_period": "40s", "node_startup_grace_period": "1m",
     "leader_elect_lease_duration": "15s", "leader_elect_renew_deadline": "10s", "leader_elect_retry_period": "2s",
     "namespace_sync_period": "5m", "min_resync_period": "0s", "resource_quota_sync_period": "5m",
+    "horizontal_pod_autoscaler_sync_period": "15s", "horizontal_pod_autoscaler_downscale_stabilization": "5m",
 }
 
 
@@ -85,6 +86,7 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
         cluster_cidr=args.cluster_cidr,
         node_cidr_mask_size=args.node_cidr_mask_size,
         identity=args.identity,
+        horizontal_pod_autoscaler_tolerance=args.horizontal_pod_autoscaler_tolerance,
         **durations,
     )
 
@@ -174,6 +176,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--secondary-node-eviction-rate", type=float, default=0.01)
     p.add_argument("--large-cluster-size-threshold", type=int, default=50)
     p.add_argument("--unhealthy-zone-threshold", type=float, default=0.55)
+    p.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=0.1,
+                   help="ratio of current to target metric within which the HPA does not scale (0.1)")
     p.add_argument("--root-ca-file", default="",
                    help="PEM CA bundle published as ConfigMap kube-root-ca.crt in every namespace (default: the "
                    "kubeconfig's CA; none with a plain-HTTP API server, then ca.crt is empty)")

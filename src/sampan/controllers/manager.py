@@ -223,6 +223,12 @@ def _daemonset(ctx: ControllerContext) -> Controller:
     return DaemonSetController(ctx)
 
 
+def _hpa(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.podautoscaler.controller import HorizontalPodAutoscalerController
+
+    return HorizontalPodAutoscalerController(ctx)
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
     "replicationcontroller": _replicationcontroller,
@@ -246,6 +252,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "persistentvolume-binder": _pv_binder,
     "pvc-protection": _pvc_protection,
     "pv-protection": _pv_protection,
+    "horizontalpodautoscaling": _hpa,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
@@ -273,6 +280,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "persistentvolume-binder": "sampan.controllers.volume.binder",
     "pvc-protection": "sampan.controllers.volume.protection",
     "pv-protection": "sampan.controllers.volume.protection",
+    "horizontalpodautoscaling": "sampan.controllers.podautoscaler.controller",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""

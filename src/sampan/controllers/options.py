@@ -14,7 +14,7 @@ KNOWN_CONTROLLERS: tuple[str, ...] = (
     "replicaset", "replicationcontroller", "deployment", "job", "ttl-after-finished", "nodelifecycle", "endpoint",
     "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher", "resourcequota",
     "disruption", "service-lb-controller", "nodeipam", "cronjob", "daemonset", "statefulset",
-    "persistentvolume-binder", "pv-protection", "pvc-protection",
+    "persistentvolume-binder", "pv-protection", "pvc-protection", "horizontalpodautoscaling",
 )
 """Every controller name ``--controllers`` accepts (upstream's names)."""
 
@@ -26,7 +26,7 @@ DEFAULT_CONCURRENCY: Mapping[str, int] = {
     "nodelifecycle": 1, "endpoint": 5, "endpointslice": 5, "garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
     "root-ca-cert-publisher": 1, "resourcequota": 5, "disruption": 1,
     "service-lb-controller": 1, "nodeipam": 1, "cronjob": 5, "daemonset": 2, "statefulset": 5,
-    "persistentvolume-binder": 1, "pv-protection": 1, "pvc-protection": 1,
+    "persistentvolume-binder": 1, "pv-protection": 1, "pvc-protection": 1, "horizontalpodautoscaling": 5,
 }
 """Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
 
@@ -129,6 +129,14 @@ class ControllerManagerOptions:
     # resourcequota
     resource_quota_sync_period: float = 300.0
     """``--resource-quota-sync-period``: every quota's usage is recalculated this often (upstream 5m)."""
+
+    # horizontalpodautoscaling
+    horizontal_pod_autoscaler_sync_period: float = 15.0
+    """``--horizontal-pod-autoscaler-sync-period``: how often each HPA is reconciled (upstream 15s)."""
+    horizontal_pod_autoscaler_downscale_stabilization: float = 300.0
+    """``--horizontal-pod-autoscaler-downscale-stabilization``: default scale-down window (upstream 5m)."""
+    horizontal_pod_autoscaler_tolerance: float = 0.1
+    """``--horizontal-pod-autoscaler-tolerance``: no change while the ratio is within this of 1.0."""
 
     # root-ca-cert-publisher
     root_ca_file: str | None = None
