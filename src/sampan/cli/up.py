@@ -79,6 +79,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("kubelet", "issue 8"),
     ("proxy", "issue 16"),
     ("dns", "issue 16"),
+    ("metrics-server", "issue 20"),
 )
 
 #: Virtual-IP ranges: the API server's default service range and the LoadBalancer pool.
@@ -127,6 +128,9 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
                                str(CONTROLLER_MANAGER_PORT if port_is_free(CONTROLLER_MANAGER_PORT) else 0),
                                *options.controller_manager_args),
         "dns": dns_argv(options, kubeconfig),
+        # a free port, registered with the aggregation layer through its Endpoints
+        "metrics-server": ("metrics-server", "--kubeconfig", kubeconfig, "--secure-port", "0",
+                           "--cert-dir", str(options.data_dir / "metrics-server")),
     }
     specs: list[ComponentSpec] = []
     missing: list[str] = []
@@ -135,6 +139,8 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             missing.append(f"{name} (not built yet, {issue})")
         elif name == "kubelet":
             specs.extend(kubelet_specs(options, base, kubeconfig))
+        elif name == "metrics-server" and options.runtime == "simulated":
+            missing.append("metrics-server (simulated nodes have no resource usage to measure)")
         elif name == "proxy":
             reason = proxy_unavailable(options)
             if reason:
