@@ -33,14 +33,18 @@ class Pipeline:
     metrics: MetricsServer
     tmp: Path
 
-    async def kubectl(self, *args: str) -> str:
+    async def run_kubectl(self, *args: str) -> tuple[int, str, str]:
         """The real kubectl, run without blocking the loop the in-process API server serves on."""
         proc = await asyncio.create_subprocess_exec(
             "kubectl", "--kubeconfig", str(self.server.kubeconfig), *args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err.decode()
-        return out.decode()
+        return int(proc.returncode or 0), out.decode(), err.decode()
+
+    async def kubectl(self, *args: str) -> str:
+        code, out, err = await self.run_kubectl(*args)
+        assert code == 0, err
+        return out
 
 
 @pytest.fixture
@@ -95,8 +99,9 @@ async def test_kubectl_top_shows_what_the_processes_use(pipeline: Pipeline) -> N
     async with running_manager(pipeline.client, fast_options(("deployment", "replicaset"))):
         await deployments.create(deployment("top", burner(switch)))
         await wait_for(lambda: running_replicas(pipeline.client, "top"), message="a running pod", timeout=30)
-        async def top_lists_pod() -> bool:
-            return "top-" in await pipeline.kubectl("top", "pods", "--no-headers")
+        async def top_lists_pod() -> bool:  # "metrics not available yet" until two scrapes saw it
+            code, out, _ = await pipeline.run_kubectl("top", "pods", "--no-headers")
+            return code == 0 and "top-" in out
 
         await wait_for(top_lists_pod, timeout=30, message="kubectl top pods listing the pod")
     apiservice = await pipeline.kubectl("get", "apiservice", "v1beta1.metrics.k8s.io", "--no-headers")
