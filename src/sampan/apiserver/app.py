@@ -127,6 +127,16 @@ def _guarded(name: str, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     return task
 
 
+def encrypted(storage: Storage, path: str, catalog: Catalog) -> Storage:
+    """``storage`` with the EncryptionConfiguration at ``path`` applied (every built-in resource it names,
+    and the store root for a ``*.*`` rule)."""
+    from sampan.apiserver.encryption.config import load, prefix_rules
+    from sampan.apiserver.encryption.storage import EncryptingStorage
+
+    rules = prefix_rules(load(path), storage_prefixes(catalog.strategies(), storage.root), storage.root)
+    return EncryptingStorage(storage, rules)
+
+
 def build_app(
     config: APIServerConfig,
     storage: Storage,
@@ -143,6 +153,8 @@ def build_app(
     catalog = catalog or Catalog.builtin()
     if metrics is None:
         metrics = APIMetrics(kind_of=lambda g, v, r: (s.info.kind if (s := catalog.lookup(g, v, r)) else None))
+    if config.encryption_provider_config:
+        storage = encrypted(storage, config.encryption_provider_config, catalog)
     store = metrics.instrument(storage)
     ctx = build_context(config, store, clock=clock, catalog=catalog, metrics=metrics)
     service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,

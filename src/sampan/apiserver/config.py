@@ -71,6 +71,9 @@ class APIServerConfig:
     """Create the ``default/kubernetes`` Service and keep its endpoints (off only in unit tests)."""
     custom_resources: bool = True
     """Serve the custom resources CRDs define (registered at runtime; ``sampan.apiserver.customresources``)."""
+    encryption_provider_config: str = ""
+    """``--encryption-provider-config``: an EncryptionConfiguration file; values of the resources it names
+    are encrypted at rest (``sampan.apiserver.encryption``). Empty: stored as they are."""
 
     def __post_init__(self) -> None:
         if not is_loopback(self.bind_address):

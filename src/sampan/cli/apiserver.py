@@ -31,6 +31,10 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         raise ValueError("--storage etcd needs --etcd-servers")
     compaction = parse_duration(args.etcd_compaction_interval)
     bookmark = parse_duration(args.watch_bookmark_interval)
+    if args.encryption_provider_config:
+        from sampan.apiserver.encryption.config import load
+
+        load(args.encryption_provider_config)  # a bad file is a one-line error now, not at the first write
     return APIServerConfig(
         bind_address=args.bind_address,
         port=args.port,
@@ -42,6 +46,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         service_cluster_ip_range=args.service_cluster_ip_range,
         service_node_port_range=args.service_node_port_range,
         advertise_address=args.advertise_address,
+        encryption_provider_config=args.encryption_provider_config,
     )
 
 
@@ -65,6 +70,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--bind-address", default="127.0.0.1", help="listen address; loopback only (default 127.0.0.1)")
     p.add_argument("--port", "--secure-port", type=int, default=6443, help="listen port, 0 for any (default 6443)")
     p.add_argument("--storage", choices=BACKENDS, default="sqlite", help="storage backend (default sqlite)")
+    p.add_argument("--encryption-provider-config", default="", metavar="FILE",
+                   help="EncryptionConfiguration: encrypt these resources at rest (aesgcm, aescbc, secretbox)")
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
     p.add_argument("--default-watch-cache-size", type=int, default=1000,
                    help="recent events kept per resource for watch resumption (default 1000)")

@@ -116,6 +116,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             "--storage", options.storage,
             *(("--etcd-servers", options.etcd_servers) if options.etcd_servers else ()),
             "--service-cluster-ip-range", SERVICE_CIDR,
+            "--encryption-provider-config", str(encryption_config(options.data_dir)),
         ),
         # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
         # machine does not crash-loop its scheduler on a taken port.
@@ -150,6 +151,22 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
         else:
             specs.append(ComponentSpec(name, (*base, *argv[name])))
     return specs, missing
+
+
+def encryption_config(data_dir: Path) -> Path:
+    """``<data-dir>/encryption-config.yaml``: Secrets encrypted at rest with aesgcm (a random key made on
+    the cluster's first start, mode 0600, kept across restarts; identity last so values stored before
+    encryption was on stay readable). Every API server of the cluster reads the same file."""
+    from sampan.apiserver.encryption.config import generate
+
+    path = data_dir / "encryption-config.yaml"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(generate(["secrets"]))
+        tmp.replace(path)
+    return path
 
 
 def node_names(count: int, hostname: str | None = None) -> list[str]:
