@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
@@ -159,9 +160,10 @@ def build_app(
     ctx = build_context(config, store, clock=clock, catalog=catalog, metrics=metrics)
     service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,
                                                        node_port_range=config.service_node_port_range))
-    chain = list(authenticators) if authenticators is not None else [InsecureAdmin()]
+    chain = list(authenticators) if authenticators is not None else _default_chain(config, ctx)
     app = web.Application(middlewares=[error_middleware, authentication_middleware(chain),
                                        aggregator.aggregation_middleware(ctx)],
+>>>>>>> f8d185d (apiserver: authentication chain (x509 client certs, static/service-account/bootstrap tokens, anonymous, insecure port), TLS serving, PKI helpers)
                           client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx
 
@@ -200,6 +202,18 @@ def build_app(
     return app
 
 
+def _default_chain(config: APIServerConfig, ctx: ServerContext) -> list[Authenticator]:
+    """Plain HTTP only (no ``tls``): the insecure admin; with TLS: the configured chain."""
+    if config.tls is None:
+        return [InsecureAdmin()]
+    from sampan.apiserver.authn.chain import build_chain
+    from sampan.apiserver.authn.options import AuthenticationOptions
+
+    options = config.authentication or AuthenticationOptions(client_ca_file=config.tls.client_ca_file)
+    signer = token_handler.signer(ctx)
+    return build_chain(options, ctx, signing_keys=[signer.public_key()], signing_issuer=signer.issuer)
+
+
 def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
     async def run(app: web.Application) -> AsyncIterator[None]:
         config = ctx.config
@@ -227,7 +241,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
 
 
 def _ip_of(address: str) -> str:
-    return "127.0.0.1" if address == "localhost" else address
+    return "127.0.0.1" if address in ("localhost", "0.0.0.0", "", "::") else address
 
 
 def _service_tasks(ctx: ServerContext) -> list[asyncio.Task[None]]:
@@ -256,6 +270,16 @@ def _service_tasks(ctx: ServerContext) -> list[asyncio.Task[None]]:
     return tasks
 
 
+async def _listen(runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
+    """Start one listener of ``runner``; the bound port."""
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    await site.start()
+    server = site._server
+    assert server is not None
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else port
+
+
 class APIServer:
     """A listening API server. States: new -> started (``url`` valid) -> stopped.
 
@@ -279,12 +303,21 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
         self.port = 0
+        self.insecure_port = 0
+        """The bound ``--insecure-port`` (0 when none is served)."""
 
     @property
     def url(self) -> str:
+        """The main listener's URL (``https://`` with TLS)."""
         host = self.config.bind_address
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.config.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def insecure_url(self) -> str:
+        """``http://127.0.0.1:<insecure port>``, or "" when no insecure port is served."""
+        return f"http://127.0.0.1:{self.insecure_port}" if self.insecure_port else ""
 
     @property
     def context(self) -> ServerContext:
@@ -301,18 +334,21 @@ class APIServer:
                                      shutdown_timeout=SHUTDOWN_TIMEOUT, max_line_size=MAX_LINE,
                                      max_field_size=MAX_LINE)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.bind_address, self.config.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        ssl_context = None
+        if self.config.tls is not None:
+            from sampan.apiserver.serving_tls import server_context
+
+            ssl_context = server_context(self.config.tls)
+        self.port = await _listen(self._runner, self.config.bind_address, self.config.port, ssl_context)
+        if self.config.tls is not None and self.config.insecure_port is not None:
+            self.insecure_port = await _listen(self._runner, "127.0.0.1", self.config.insecure_port, None)
         serving = self.context.extras.get(SERVING_PORT_KEY)
         if isinstance(serving, asyncio.Future) and not serving.done():
             serving.set_result(self.port)
             await self._wait_bootstrap()
         await self.context.watch_cache.ready.wait()
-        log.info("apiserver serving url=%s storage=%s", self.url, self.config.storage.backend)
+        log.info("apiserver serving url=%s insecure_url=%s storage=%s", self.url, self.insecure_url or "-",
+                 self.config.storage.backend)
 
     async def _wait_bootstrap(self) -> None:
         """Until the ``kubernetes`` Service exists and this server is in its endpoints (bounded)."""

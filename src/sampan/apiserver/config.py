@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from sampan.apiserver.authn.options import AuthenticationOptions
 
 from sampan.apiserver.services.ranges import IPRange, PortRange
 from sampan.storage.factory import StorageOptions
@@ -15,11 +18,51 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 @dataclass(frozen=True)
+class SecureServing:
+    """HTTPS serving (``--tls-cert-file``, ``--tls-private-key-file``)."""
+
+    cert_file: Path
+    """The serving certificate (PEM, followed by any intermediates)."""
+    key_file: Path
+    client_ca_file: Path | None = None
+    """``--client-ca-file``: the TLS layer asks for client certificates signed by these CAs."""
+
+
+@dataclass(frozen=True)
+class KubeletClientOptions:
+    """How the API server reaches kubelets (logs, exec, port-forward, proxy)."""
+
+    cert_file: Path | None = None
+    """``--kubelet-client-certificate``: the API server's client certificate towards kubelets."""
+    key_file: Path | None = None
+    """``--kubelet-client-key``."""
+    ca_file: Path | None = None
+    """``--kubelet-certificate-authority``: verify kubelets' serving certificates against it (unset:
+    not verified, as upstream)."""
+
+
+@dataclass(frozen=True)
 class APIServerConfig:
     bind_address: str = "127.0.0.1"
-    """Address to listen on. Only loopback is allowed until TLS exists."""
+    """Address to listen on; plain HTTP (no ``tls``) only on loopback."""
     port: int = 6443
-    """TCP port; 0 picks a free one (the bound port is then on :attr:`APIServer.port`)."""
+    """TCP port (HTTPS with ``tls``, else plain HTTP); 0 picks a free one (the bound port is then on
+    :attr:`APIServer.port`)."""
+    tls: SecureServing | None = None
+    """Serve HTTPS on ``port``, requests authenticated by ``authentication``'s chain. None: plain HTTP on a
+    loopback ``port``, every request the insecure admin (embedded servers, tests, ``sampan up --insecure``)."""
+    insecure_port: int | None = None
+    """With ``tls``: also serve plain HTTP on 127.0.0.1 at this port (``--insecure-port``; 0 picks a free
+    one, see :attr:`APIServer.insecure_port`), every request there the insecure admin."""
+    authentication: AuthenticationOptions | None = None
+    """The authentication chain's options (with ``tls``; None: the defaults)."""
+    service_account_signing_key_file: Path | None = None
+    """``--service-account-signing-key-file``: the private key TokenRequest signs with (EC or RSA). None:
+    a key kept under the data dir (sqlite) or in memory."""
+    service_account_issuer: str = ""
+    """``--service-account-issuer`` (the first one): ``iss`` of issued tokens; empty: upstream's
+    conventional ``https://kubernetes.default.svc.cluster.local``."""
+    kubelet_client: KubeletClientOptions = field(default_factory=KubeletClientOptions)
     storage: StorageOptions = field(default_factory=StorageOptions)
     """Which store to open (``sampan apiserver --storage``)."""
     default_watch_cache_size: int = 1000
@@ -76,11 +119,13 @@ class APIServerConfig:
     are encrypted at rest (``sampan.apiserver.encryption``). Empty: stored as they are."""
 
     def __post_init__(self) -> None:
-        if not is_loopback(self.bind_address):
+        if self.tls is None and not is_loopback(self.bind_address):
             raise ValueError(
                 f"refusing to serve plain HTTP on non-loopback address {self.bind_address}; "
-                "TLS is not supported yet, use 127.0.0.1"
+                "serve TLS (--tls-cert-file) or use 127.0.0.1"
             )
+        if self.insecure_port is not None and not 0 <= self.insecure_port <= 65535:
+            raise ValueError(f"--insecure-port {self.insecure_port} out of range 0-65535")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} out of range 0-65535")
         if self.default_watch_cache_size < 1:
@@ -111,4 +156,7 @@ def is_loopback(address: str) -> bool:
     except ValueError:
         return False
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "SYSTEM_NAMESPACES", "APIServerConfig", "StorageOptions", "is_loopback"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES", "SYSTEM_NAMESPACES", "APIServerConfig", "AuthenticationOptions", "KubeletClientOptions",
+    "SecureServing", "StorageOptions", "is_loopback",
+]

@@ -1,15 +1,15 @@
 """Service-account tokens: the signing key and the JWTs the TokenRequest API issues.
 
-One ECDSA P-256 key signs every token (``ES256``, a JWS algorithm upstream accepts for service-account
-keys). With a data directory the key lives in ``<data_dir>/service-account.key`` (PEM, mode 0600),
+One key signs every token: ECDSA P-256 (``ES256``) by default, or the EC/RSA (``RS256``) key of
+``--service-account-signing-key-file`` (:meth:`TokenSigner.from_file`). With a data directory the key lives in ``<data_dir>/service-account.key`` (PEM, mode 0600),
 created on first use and reused across restarts so tokens stay verifiable; without one (memory or etcd
 storage) it lives only in memory. The key id ``kid`` is upstream's: base64url (no padding) of the
 SHA-256 of the public key's PKIX DER.
 
 Claims, as upstream's bound tokens: ``iss``, ``sub`` (``system:serviceaccount:<ns>:<name>``), ``aud``,
 ``exp``/``iat``/``nbf``, ``jti`` and the private ``kubernetes.io`` claim (namespace, serviceaccount
-name/uid, and the bound pod/secret/node when asked). Nothing in sampan *checks* these tokens yet:
-authentication is a later issue.
+name/uid, and the bound pod/secret/node when asked). :mod:`sampan.apiserver.authn.serviceaccount` checks
+them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,38 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class TokenSigner:
-    """Signs JWTs with one EC P-256 key. Immutable after construction."""
+SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, *, issuer: str = ISSUER) -> None:
+
+class TokenSigner:
+    """Signs JWTs with one EC P-256 (``ES256``) or RSA (``RS256``) key. Immutable after construction."""
+
+    def __init__(self, key: SigningKey, *, issuer: str = ISSUER) -> None:
+        if isinstance(key, ec.EllipticCurvePrivateKey) and not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("service account signing keys must be EC P-256 or RSA")
         self._key = key
-        self.issuer = issuer
+        self.issuer = issuer or ISSUER
         der = key.public_key().public_bytes(serialization.Encoding.DER,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
         self.key_id = b64url(hashlib.sha256(der).digest())
+
+    @classmethod
+    def from_file(cls, path: Path, *, issuer: str = ISSUER) -> TokenSigner:
+        """The signer of ``--service-account-signing-key-file``; ValueError (one line) when unusable."""
+        try:
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot load service account signing key {path}: {exc}") from None
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ValueError(f"{path}: service account signing keys must be EC P-256 or RSA")
+        return cls(loaded, issuer=issuer)
+
+    def with_issuer(self, issuer: str) -> TokenSigner:
+        """The same key, another ``iss``."""
+        return TokenSigner(self._key, issuer=issuer)
+
+    def public_key(self) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+        return self._key.public_key()
 
     @classmethod
     def load_or_create(cls, directory: Path | None) -> TokenSigner:
@@ -77,8 +100,11 @@ class TokenSigner:
 
     def sign(self, claims: dict[str, Any]) -> str:
         """A compact JWS (``header.payload.signature``) of ``claims``."""
-        header = {"alg": "ES256", "kid": self.key_id}
+        rsa_key = isinstance(self._key, rsa.RSAPrivateKey)
+        header = {"alg": "RS256" if rsa_key else "ES256", "kid": self.key_id}
         signing_input = f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(claims))}"
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return f"{signing_input}.{b64url(self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
         der = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"

@@ -6,8 +6,8 @@ a ``boundObjectRef`` names a v1 Pod, Secret or Node that must exist (and match i
 and its name/uid go into the token's ``kubernetes.io`` claim. The service account must exist (404).
 The answer echoes the request with ``status.token`` (an ES256 JWT from :mod:`sampan.apiserver.satokens`)
 and ``status.expirationTimestamp``, 201 Created, JSON or protobuf as negotiated. Nothing is stored. With
-``?dryRun=All`` the token is still made, as upstream. Tokens are not checked by anything yet
-(authentication is a later issue).
+``?dryRun=All`` the token is still made, as upstream. :mod:`sampan.apiserver.authn.serviceaccount` checks
+the tokens.
 """
 
 from __future__ import annotations
@@ -40,12 +40,19 @@ _SIGNER_KEY = "serviceaccount-token-signer"
 
 
 def signer(ctx: ServerContext) -> TokenSigner:
-    """The server's signer, made on first use (kept under the data dir with sqlite storage)."""
+    """The server's signer, made on first use: ``--service-account-signing-key-file``'s key, else one kept
+    under the data dir (sqlite storage) or in memory."""
     existing = ctx.extras.get(_SIGNER_KEY)
     if isinstance(existing, TokenSigner):
         return existing
     options = ctx.config.storage
-    made = TokenSigner.load_or_create(options.data_dir if options.backend == "sqlite" else None)
+    if ctx.config.service_account_signing_key_file is not None:
+        made = TokenSigner.from_file(ctx.config.service_account_signing_key_file,
+                                     issuer=ctx.config.service_account_issuer)
+    else:
+        made = TokenSigner.load_or_create(options.data_dir if options.backend == "sqlite" else None)
+        if ctx.config.service_account_issuer:
+            made = made.with_issuer(ctx.config.service_account_issuer)
     ctx.extras[_SIGNER_KEY] = made
     return made
 
