@@ -30,6 +30,7 @@ from sampan.apiserver.config import APIServerConfig
 from sampan.apiserver.context import Scope, ServerContext, storage_prefixes
 from sampan.apiserver.customresources import manager as customresources
 from sampan.apiserver.handlers import (
+    authn_reviews,
     binding,
     connect,
     create,
@@ -163,7 +164,6 @@ def build_app(
     chain = list(authenticators) if authenticators is not None else _default_chain(config, ctx)
     app = web.Application(middlewares=[error_middleware, authentication_middleware(chain),
                                        aggregator.aggregation_middleware(ctx)],
->>>>>>> f8d185d (apiserver: authentication chain (x509 client certs, static/service-account/bootstrap tokens, anonymous, insecure port), TLS serving, PKI helpers)
                           client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx
 
@@ -185,6 +185,7 @@ def build_app(
                               serves=routes.served_subresources(HANDLERS))
     aggregator.install(app, ctx, disc, catalog.groups())
     reviews.register(app)
+    authn_reviews.register(app)
     routes.register(app, HANDLERS)
     if config.custom_resources:
         customresources.install(app, ctx, health_checks=checks)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sampan.apiserver.authn.options import AuthenticationOptions
-
 from sampan.apiserver.services.ranges import IPRange, PortRange
 from sampan.storage.factory import StorageOptions
 

@@ -1,7 +1,11 @@
 """``sampan apiserver``: run the API server in the foreground until SIGINT/SIGTERM.
 
-Flags keep kube-apiserver's names where it has the same knob. Plain HTTP only, so a non-loopback
-``--bind-address`` is refused (one line on stderr, exit code 2).
+Flags keep kube-apiserver's names where it has the same knob. By default the server speaks HTTPS on
+``--secure-port`` (6443) and authenticates every request (:mod:`sampan.apiserver.authn`); without
+``--tls-cert-file`` it makes a self-signed serving certificate under ``--cert-dir``, as upstream.
+``--insecure-port PORT`` adds plain HTTP on 127.0.0.1 where every request is the insecure admin
+(``0`` picks a free port); ``--secure-port 0`` turns HTTPS off. ``--port N`` is sampan's older spelling of
+``--insecure-port N --secure-port 0``. Plain HTTP beyond loopback is refused (one line, exit code 2).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sampan._lib.durations import parse_duration
 
@@ -35,9 +39,9 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         from sampan.apiserver.encryption.config import load
 
         load(args.encryption_provider_config)  # a bad file is a one-line error now, not at the first write
+    serving = _serving(args)
     return APIServerConfig(
-        bind_address=args.bind_address,
-        port=args.port,
+        **serving,
         storage=StorageOptions(backend=args.storage, data_dir=Path(args.data_dir), etcd_servers=servers),
         default_watch_cache_size=args.default_watch_cache_size,
         compaction_interval=compaction,
@@ -48,6 +52,58 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         advertise_address=args.advertise_address,
         encryption_provider_config=args.encryption_provider_config,
     )
+
+
+def _serving(args: argparse.Namespace) -> dict[str, Any]:
+    """The listener, TLS and authentication fields of the config."""
+    from sampan.apiserver.authn.options import AuthenticationOptions
+    from sampan.apiserver.config import KubeletClientOptions, SecureServing
+
+    secure_port = args.secure_port if args.secure_port is not None else (0 if args.port is not None else 6443)
+    insecure_port = args.insecure_port if args.insecure_port is not None else args.port
+    kubelet = KubeletClientOptions(cert_file=_path(args.kubelet_client_certificate),
+                                   key_file=_path(args.kubelet_client_key),
+                                   ca_file=_path(args.kubelet_certificate_authority))
+    common: dict[str, Any] = {"kubelet_client": kubelet,
+                              "service_account_signing_key_file": _path(args.service_account_signing_key_file),
+                              "service_account_issuer": (args.service_account_issuer or [""])[0]}
+    if secure_port == 0:
+        if insecure_port is None:
+            raise ValueError("--secure-port 0 turns HTTPS off: give --insecure-port to serve anything")
+        return {**common, "bind_address": "127.0.0.1", "port": insecure_port}
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        raise ValueError("--tls-cert-file and --tls-private-key-file go together")
+    if args.tls_cert_file:
+        cert, key = Path(args.tls_cert_file), Path(args.tls_private_key_file)
+    else:
+        cert, key = _self_signed(Path(args.cert_dir or Path(args.data_dir) / "pki"), args)
+    authentication = AuthenticationOptions(
+        client_ca_file=_path(args.client_ca_file), token_auth_file=_path(args.token_auth_file),
+        service_account_key_files=tuple(Path(p) for p in args.service_account_key_file or ()),
+        service_account_issuers=tuple(args.service_account_issuer or ()),
+        api_audiences=tuple(a for a in (args.api_audiences or "").split(",") if a),
+        anonymous=args.anonymous_auth == "true")
+    return {**common, "bind_address": args.bind_address, "port": secure_port,
+            "tls": SecureServing(cert_file=cert, key_file=key, client_ca_file=_path(args.client_ca_file)),
+            "insecure_port": insecure_port, "authentication": authentication}
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _self_signed(cert_dir: Path, args: argparse.Namespace) -> tuple[Path, Path]:
+    """kube-apiserver's ``--cert-dir`` behaviour: a self-signed serving certificate, made once."""
+    from sampan._lib.pki import self_signed_serving
+    from sampan.cli.pki import apiserver_serving_spec
+
+    cert, key = cert_dir / "apiserver-self-signed.crt", cert_dir / "apiserver-self-signed.key"
+    extra_ips = [args.bind_address] if args.bind_address not in ("0.0.0.0", "::", "127.0.0.1") else []
+    if args.advertise_address:
+        extra_ips.append(args.advertise_address)
+    self_signed_serving(apiserver_serving_spec(service_cidr=args.service_cluster_ip_range, extra_ips=extra_ips),
+                        cert_path=cert, key_path=key)
+    return cert, key
 
 
 async def _serve(config: APIServerConfig) -> None:
@@ -67,8 +123,33 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("apiserver", help="run the Kubernetes API server")
     p.add_argument("--data-dir", default=".sampan", help="where the sqlite store lives (default .sampan)")
-    p.add_argument("--bind-address", default="127.0.0.1", help="listen address; loopback only (default 127.0.0.1)")
-    p.add_argument("--port", "--secure-port", type=int, default=6443, help="listen port, 0 for any (default 6443)")
+    p.add_argument("--bind-address", default="127.0.0.1",
+                   help="HTTPS listen address, e.g. 0.0.0.0 (default 127.0.0.1)")
+    p.add_argument("--secure-port", type=int, default=None, help="HTTPS port; 0 turns HTTPS off (default 6443)")
+    p.add_argument("--insecure-port", type=int, default=None,
+                   help="also serve plain HTTP on 127.0.0.1:PORT, every request an admin; 0 picks a free port")
+    p.add_argument("--port", type=int, default=None,
+                   help="same as --insecure-port PORT --secure-port 0 (sampan's older spelling)")
+    p.add_argument("--tls-cert-file", default="", help="serving certificate (PEM, then intermediates)")
+    p.add_argument("--tls-private-key-file", default="", help="the serving certificate's key")
+    p.add_argument("--cert-dir", default="",
+                   help="where a self-signed serving certificate goes without --tls-cert-file (default <data-dir>/pki)")
+    p.add_argument("--client-ca-file", default="",
+                   help="CAs whose client certificates authenticate (CN user, O groups)")
+    p.add_argument("--token-auth-file", default="",
+                   help='static bearer tokens, CSV: token,user,uid,"group1,group2"')
+    p.add_argument("--service-account-key-file", action="append",
+                   help="PEM keys verifying service-account tokens (repeatable)")
+    p.add_argument("--service-account-signing-key-file", default="",
+                   help="private key signing service-account tokens")
+    p.add_argument("--service-account-issuer", action="append",
+                   help="iss of service-account tokens; the first one signs (repeatable)")
+    p.add_argument("--api-audiences", default="", help="comma-separated audiences tokens must name (default: issuers)")
+    p.add_argument("--anonymous-auth", choices=("true", "false"), default="true",
+                   help="requests without credentials are system:anonymous on health paths (default true)")
+    p.add_argument("--kubelet-client-certificate", default="", help="client certificate towards kubelets")
+    p.add_argument("--kubelet-client-key", default="", help="its key")
+    p.add_argument("--kubelet-certificate-authority", default="", help="CA verifying kubelets' serving certificates")
     p.add_argument("--storage", choices=BACKENDS, default="sqlite", help="storage backend (default sqlite)")
     p.add_argument("--encryption-provider-config", default="", metavar="FILE",
                    help="EncryptionConfiguration: encrypt these resources at rest (aesgcm, aescbc, secretbox)")

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import datetime
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 
-def _get(server: str, path: str, timeout: float = 2.0) -> dict[str, Any] | None:
+def _get(server: str, path: str, timeout: float = 2.0, *, context: ssl.SSLContext | None = None
+         ) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"{server}{path}", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"{server}{path}", timeout=timeout, context=context) as resp:
             body: dict[str, Any] = json.loads(resp.read())
             return body
     except (urllib.error.URLError, OSError, ValueError):
@@ -65,17 +67,19 @@ class ClusterExpectation:
     since: float = 0.0
     """Wall time the cluster was started: older heartbeats are from a previous run."""
 
-    def missing(self, server: str) -> str:
-        """"" when ready; otherwise a short phrase for what is still missing."""
+    def missing(self, server: str, *, context: ssl.SSLContext | None = None) -> str:
+        """"" when ready; otherwise a short phrase for what is still missing. ``context``: TLS with the
+        admin's certificate (``https`` servers)."""
         if self.nodes:
-            listed = _get(server, "/api/v1/nodes")
+            listed = _get(server, "/api/v1/nodes", context=context)
             if listed is None:
                 return "the API server"
             ready = ready_nodes(listed, since=self.since)
             if not set(self.nodes) <= ready:
                 return f"nodes ({len(set(self.nodes) & ready)}/{len(self.nodes)} Ready)"
-        if self.scheduler and not lease_held(_get(server, SCHEDULER_LEASE), since=self.since):
+        if self.scheduler and not lease_held(_get(server, SCHEDULER_LEASE, context=context), since=self.since):
             return "the scheduler"
-        if self.service_account and _get(server, "/api/v1/namespaces/default/serviceaccounts/default") is None:
+        sa_path = "/api/v1/namespaces/default/serviceaccounts/default"
+        if self.service_account and _get(server, sa_path, context=context) is None:
             return "the default service account"
         return ""

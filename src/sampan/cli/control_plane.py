@@ -59,9 +59,9 @@ def _flag_value(argv: Sequence[str], prefix: str) -> str:
     return next((a[len(prefix):] for a in argv if a.startswith(prefix)), "")
 
 
-def _http_probe(path: str, port: int, *, period: int, failure: int, initial: int, timeout: int = 15
-                ) -> dict[str, Any]:
-    return {"httpGet": {"host": "127.0.0.1", "path": path, "port": port, "scheme": "HTTP"},
+def _http_probe(path: str, port: int, *, period: int, failure: int, initial: int, timeout: int = 15,
+                scheme: str = "HTTP") -> dict[str, Any]:
+    return {"httpGet": {"host": "127.0.0.1", "path": path, "port": port, "scheme": scheme},
             "initialDelaySeconds": initial, "periodSeconds": period, "timeoutSeconds": timeout,
             "failureThreshold": failure}
 
@@ -81,11 +81,12 @@ def static_pod(name: str, argv: Sequence[str], *, probes: Mapping[str, Any] | No
 
 def _probes(component: str, argv: Sequence[str]) -> dict[str, Any]:
     """kubeadm's probes, where the component serves the endpoint."""
-    if component == "apiserver":
-        port = int(_flag(argv, "--port") or 6443)
-        return {"livenessProbe": _http_probe("/livez", port, period=10, failure=8, initial=10),
-                "readinessProbe": _http_probe("/readyz", port, period=1, failure=3, initial=0),
-                "startupProbe": _http_probe("/livez", port, period=1, failure=240, initial=0)}
+    if component == "apiserver":  # HTTPS on --secure-port (anonymous may read the health paths), else --port
+        secure = _flag(argv, "--secure-port")
+        port, scheme = (int(secure), "HTTPS") if secure else (int(_flag(argv, "--port") or 6443), "HTTP")
+        return {"livenessProbe": _http_probe("/livez", port, period=10, failure=8, initial=10, scheme=scheme),
+                "readinessProbe": _http_probe("/readyz", port, period=1, failure=3, initial=0, scheme=scheme),
+                "startupProbe": _http_probe("/livez", port, period=1, failure=240, initial=0, scheme=scheme)}
     if component == "scheduler":
         port = int(_flag(argv, "--secure-port") or 0)
         if port:

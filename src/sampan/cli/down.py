@@ -79,7 +79,10 @@ def _status(args: argparse.Namespace) -> int:
             continue
         how = "static pod of the first node" if name in static else "supervised"
         if name == "apiserver":
-            table.add_row(name, ("ready" if server and apiserver_ready(server) else "not ready") + f" ({how})")
+            from sampan.cli.pki import admin_ssl_context
+
+            ready = bool(server) and apiserver_ready(server, context=admin_ssl_context(layout.data_dir))
+            table.add_row(name, ("ready" if ready else "not ready") + f" ({how})")
         else:
             table.add_row(name, how)
     for line in state.get("missing", []):

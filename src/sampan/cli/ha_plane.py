@@ -252,7 +252,8 @@ def replicate(specs: Sequence[ComponentSpec], *, data_dir: Path, lb_port: int, p
                 etcd = etcd_binary()
                 out += [ComponentSpec(m.name, etcd_argv(m, plan, data_dir=data_dir, etcd=etcd)) for m in plan.members]
             for i, p in enumerate(ports):
-                argv = _with_flag(_with_flag(_with_flag(spec.argv, "--port", str(p)), "--storage", "etcd"),
+                port_flag = "--secure-port" if "--secure-port" in spec.argv else "--port"  # TLS unless --insecure
+                argv = _with_flag(_with_flag(_with_flag(spec.argv, port_flag, str(p)), "--storage", "etcd"),
                                   "--etcd-servers", plan.etcd_servers)
                 out.append(ComponentSpec(f"apiserver-{i + 1}", argv, spec.env))
             cfg.write_text(haproxy_config(port=lb_port, backends=[(f"apiserver-{i + 1}", p)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -58,10 +59,37 @@ class UpOptions:
     control_plane_nodes: int = 1
     """API servers, schedulers and controller-managers (and etcd members) to run: see
     :mod:`sampan.cli.ha_plane` for N > 1."""
+    insecure: bool = False
+    """Plain HTTP, every request an admin (``--insecure``); default: TLS with the cluster's PKI."""
 
     @property
     def server(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'http' if self.insecure else 'https'}://127.0.0.1:{self.port}"
+
+    def kubeconfig_for(self, identity: str) -> str:
+        """The kubeconfig component ``identity`` connects with: its own (TLS, :mod:`sampan.cli.pki`), or the
+        cluster's one plain-HTTP kubeconfig with ``--insecure``."""
+        if self.insecure:
+            return str(ClusterLayout(self.data_dir).kubeconfig)
+        from sampan.cli.pki import ClusterPKI
+
+        return str(ClusterPKI(self.data_dir).kubeconfig(identity))
+
+
+def apiserver_serving_args(options: UpOptions) -> tuple[str, ...]:
+    """The API server's listener, TLS and authentication flags for ``options``."""
+    if options.insecure:
+        return ("--port", str(options.port))
+    from sampan.cli.pki import ClusterPKI
+
+    pki = ClusterPKI(options.data_dir)
+    return ("--secure-port", str(options.port),
+            "--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
+            "--client-ca-file", str(pki.ca_cert),
+            "--service-account-signing-key-file", str(pki.sa_key), "--service-account-key-file", str(pki.sa_key),
+            "--kubelet-client-certificate", str(pki.cert("apiserver-kubelet-client")),
+            "--kubelet-client-key", str(pki.key("apiserver-kubelet-client")),
+            "--kubelet-certificate-authority", str(pki.ca_cert))
 
 
 # Service networking: the service range (DNS at its .10), and per-node pod CIDRs from the node IPAM
@@ -109,10 +137,10 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
     from sampan.cli.up_dns import dns_argv
 
     base = (sys.executable, "-m", "sampan.cli.main")
-    kubeconfig = str(ClusterLayout(options.data_dir).kubeconfig)
+    kubeconfig = options.kubeconfig_for
     argv: dict[str, tuple[str, ...]] = {
         "apiserver": (
-            "apiserver", "--data-dir", str(options.data_dir), "--port", str(options.port),
+            "apiserver", "--data-dir", str(options.data_dir), *apiserver_serving_args(options),
             "--storage", options.storage,
             *(("--etcd-servers", options.etcd_servers) if options.etcd_servers else ()),
             "--service-cluster-ip-range", SERVICE_CIDR,
@@ -120,18 +148,19 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
         ),
         # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
         # machine does not crash-loop its scheduler on a taken port.
-        "scheduler": ("scheduler", "--kubeconfig", kubeconfig,
+        "scheduler": ("scheduler", "--kubeconfig", kubeconfig("scheduler"),
                       "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0),
                       *options.scheduler_args),
-        "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig, "--load-balancer-ip-range", LB_POOL,
+        "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig("controller-manager"),
+                               "--load-balancer-ip-range", LB_POOL,
                                *NODE_IPAM_ARGS,
                                "--secure-port",
                                str(CONTROLLER_MANAGER_PORT if port_is_free(CONTROLLER_MANAGER_PORT) else 0),
                                *options.controller_manager_args),
-        "dns": dns_argv(options, kubeconfig),
+        "dns": dns_argv(options, kubeconfig("dns")),
         # a free port, registered with the aggregation layer through its Endpoints
-        "metrics-server": ("metrics-server", "--kubeconfig", kubeconfig, "--secure-port", "0",
-                           "--cert-dir", str(options.data_dir / "metrics-server")),
+        "metrics-server": ("metrics-server", "--kubeconfig", kubeconfig("metrics-server"), "--secure-port", "0",
+                           "--cert-dir", str(options.data_dir / "metrics-server"), *metrics_server_tls_args(options)),
     }
     specs: list[ComponentSpec] = []
     missing: list[str] = []
@@ -139,7 +168,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
         if name not in available:
             missing.append(f"{name} (not built yet, {issue})")
         elif name == "kubelet":
-            specs.extend(kubelet_specs(options, base, kubeconfig))
+            specs.extend(kubelet_specs(options, base))
         elif name == "metrics-server" and options.runtime == "simulated":
             missing.append("metrics-server (simulated nodes have no resource usage to measure)")
         elif name == "proxy":
@@ -147,7 +176,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             if reason:
                 missing.append(f"proxy ({reason}: Services will not carry traffic)")
             else:
-                specs.extend(proxy_specs(options, base, kubeconfig))
+                specs.extend(proxy_specs(options, base, kubeconfig("proxy")))
         else:
             specs.append(ComponentSpec(name, (*base, *argv[name])))
     return specs, missing
@@ -175,7 +204,7 @@ def node_names(count: int, hostname: str | None = None) -> list[str]:
     return [host if i == 1 else f"{host}-{i}" for i in range(1, count + 1)]
 
 
-def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> list[ComponentSpec]:
+def kubelet_specs(options: UpOptions, base: tuple[str, ...]) -> list[ComponentSpec]:
     """One kubelet per node, each with its own root dir and server port (10250, 10251, … when free, else one
     the kubelet picks and advertises on its Node); pod CIDRs come from the node IPAM controller (distinct
     /24s, so pod addresses and bridges never collide); ClusterFirst pods resolve through CLUSTER_DNS."""
@@ -187,10 +216,33 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) ->
         root = options.data_dir / "kubelet" / node
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
         specs.append(ComponentSpec(name, (
-            *base, "kubelet", "--kubeconfig", kubeconfig, "--node-name", node, "--runtime", options.runtime,
-            "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
+            *base, "kubelet", "--kubeconfig", options.kubeconfig_for(f"kubelet-{node}"), "--node-name", node,
+            "--runtime", options.runtime, "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
             *options.kubelet_args)))
     return specs
+
+
+def kubelet_tls_args(options: UpOptions, node: str) -> tuple[str, ...]:
+    """The kubelet's serving certificate and the CA its clients (the API server) must present."""
+    if options.insecure:
+        return ()
+    from sampan.cli.pki import ClusterPKI
+
+    pki = ClusterPKI(options.data_dir)
+    return ("--tls-cert-file", str(pki.cert(f"kubelet-{node}")), "--tls-private-key-file",
+            str(pki.key(f"kubelet-{node}")), "--client-ca-file", str(pki.ca_cert))
+
+
+def metrics_server_tls_args(options: UpOptions) -> tuple[str, ...]:
+    """How metrics-server scrapes kubelets that serve TLS: its own client certificate, the cluster CA."""
+    if options.insecure:
+        return ()
+    from sampan.cli.pki import ClusterPKI
+
+    pki = ClusterPKI(options.data_dir)
+    return ("--kubelet-scheme", "https", "--kubelet-client-certificate", str(pki.cert("metrics-server")),
+            "--kubelet-client-key", str(pki.key("metrics-server")), "--kubelet-certificate-authority",
+            str(pki.ca_cert))
 
 
 def proxy_unavailable(options: UpOptions) -> str:
@@ -232,12 +284,12 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def apiserver_ready(server: str, timeout: float = 1.0) -> bool:
+def apiserver_ready(server: str, timeout: float = 1.0, *, context: ssl.SSLContext | None = None) -> bool:
     import urllib.error
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{server}/readyz", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"{server}/readyz", timeout=timeout, context=context) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -359,6 +411,7 @@ def _run(args: argparse.Namespace) -> int:
         nodes=args.nodes, runtime=args.runtime,
         controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
         scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
+        insecure=args.insecure,
     )
     if args.control_plane_nodes < 1:
         raise ValueError(f"--control-plane-nodes must be at least 1, got {args.control_plane_nodes}")
@@ -385,6 +438,8 @@ def _run(args: argparse.Namespace) -> int:
             argv += ["--etcd-servers", args.etcd_servers]
         if args.no_merge_kubeconfig:
             argv.append("--no-merge-kubeconfig")
+        if args.insecure:
+            argv.append("--insecure")
         argv += [*options.controller_manager_args, *options.kubelet_args, *options.scheduler_args]
         return run_detached(options, argv, console)
     import asyncio
@@ -414,6 +469,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         kind = next(k for f, _, k in TIMING_FLAGS if f == flag)
         p.add_argument(flag, default=None, help=f"passed to every {targets} ({kind}; default: its own)")
     p.add_argument("--detach", action="store_true", help="run in the background; stop with `sampan down`")
+    p.add_argument("--insecure", action="store_true",
+                   help="plain HTTP without authentication, every request an admin (default: TLS, each component "
+                   "with its own certificate)")
     p.add_argument("--no-merge-kubeconfig", action="store_true",
                    help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")
     p.set_defaults(handler=_run)

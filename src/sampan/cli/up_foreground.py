@@ -13,21 +13,26 @@ import dataclasses
 import os
 import re
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
+import yaml
 from rich.console import Console
 
+from sampan._lib.pki import write_atomic
 from sampan.cli import service_network
 from sampan.cli.cluster_ready import ClusterExpectation
 from sampan.cli.control_plane import prepare_control_plane
 from sampan.cli.kubeconfig import kubeconfig as kubeconfig_doc
 from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.cli.layout import ClusterLayout
+from sampan.cli.pki import ClusterPKI, admin_ssl_context, write_cluster_kubeconfigs
 from sampan.cli.supervisor import Supervisor, SupervisorOptions
 from sampan.cli.up import (
     CONTEXT_NAME,
+    SERVICE_CIDR,
     UpOptions,
     _check_can_start,
     _log_tail,
@@ -44,29 +49,46 @@ from sampan.cli.user_kubeconfig import merge_context
 POLL_INTERVAL = 0.05
 
 
-async def _wait_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None]) -> bool:
+async def _wait_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None], *,
+                      context: ssl.SSLContext | None) -> bool:
     while time.monotonic() < deadline:
         if supervisor_task.done():
             return False
-        if await asyncio.to_thread(apiserver_ready, server):
+        if await asyncio.to_thread(apiserver_ready, server, context=context):
             return True
         await asyncio.sleep(POLL_INTERVAL)
     return False
 
 
 async def _wait_cluster_ready(server: str, deadline: float, supervisor_task: asyncio.Task[None], *,
-                              expected: ClusterExpectation, progress: Callable[[str], None]) -> str:
+                              expected: ClusterExpectation, progress: Callable[[str], None],
+                              context: ssl.SSLContext | None) -> str:
     """Wait until every node is Ready and the default ServiceAccount exists; "" or what is still missing."""
     missing = "the API server"
     while time.monotonic() < deadline:
         if supervisor_task.done():
             return missing
-        missing = await asyncio.to_thread(expected.missing, server)
+        missing = await asyncio.to_thread(expected.missing, server, context=context)
         if not missing:
             return ""
         progress(f"waiting for {missing} …")
         await asyncio.sleep(POLL_INTERVAL)
     return missing
+
+
+def _write_kubeconfigs(options: UpOptions, layout: ClusterLayout) -> tuple[dict[str, Any], ssl.SSLContext | None]:
+    """The cluster's kubeconfig(s) (with ``--insecure`` one plain-HTTP kubeconfig; else the PKI and one
+    kubeconfig per identity, the admin's as ``<data-dir>/kubeconfig``): the admin's document and a TLS
+    context for the CLI's own readiness checks."""
+    if options.insecure:
+        layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
+        return kubeconfig_doc(options.server, name=CONTEXT_NAME), None
+    pki = ClusterPKI(options.data_dir)
+    nodes = node_names(options.nodes)
+    pki.ensure(nodes=nodes, service_cidr=SERVICE_CIDR)
+    admin = write_cluster_kubeconfigs(pki, server=options.server, nodes=nodes)
+    write_atomic(layout.kubeconfig, yaml.safe_dump(admin, sort_keys=False).encode(), private=True)
+    return admin, admin_ssl_context(options.data_dir)
 
 
 async def run_foreground(options: UpOptions, console: Console) -> int:
@@ -89,7 +111,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
                                              runtime=options.runtime,
                                              stacked_etcd_store=options.storage == "etcd" and not options.etcd_servers)
-    layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
+    user_kubeconfig, context = _write_kubeconfigs(options, layout)
     layout.pid_file.write_text(str(os.getpid()))
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
                              "static_pods": list(plane.components) if plane else [], "runtime": options.runtime}
@@ -106,7 +128,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     try:
         deadline = time.monotonic() + ready_timeout(options)
         with console.status(f"starting {', '.join(all_names)} …") as status:
-            ready = await _wait_ready(options.server, deadline, task)
+            ready = await _wait_ready(options.server, deadline, task, context=context)
             missing_now = "" if ready else "the API server"
             if ready:
                 names = {re.sub(r"-\d+$", "", n) for n in all_names}  # scheduler-2 is a scheduler
@@ -116,7 +138,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
                     since=started_at)
                 missing_now = await _wait_cluster_ready(
                     options.server, deadline, task, expected=expected,
-                    progress=lambda text: status.update(text))
+                    progress=lambda text: status.update(text), context=context)
         if missing_now:
             first_apiserver = "apiserver-1.log" if replicated else "apiserver.log"
             log_name = first_apiserver if missing_now == "the API server" else "kubelet.log"
@@ -133,7 +155,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
                  "ready": True}
         layout.write_state(state)
         if options.merge_kubeconfig:
-            target = merge_context(kubeconfig_doc(options.server, name=CONTEXT_NAME))
+            target = merge_context(user_kubeconfig)
             layout.write_state({**state, "merged_kubeconfig": str(target)})
         _print_summary(console, options, layout, all_names, missing)
         with contextlib.suppress(asyncio.CancelledError):

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from sampan.apiserver.authn import INSECURE_ADMIN
 from sampan.apiserver.userinfo import ANONYMOUS, UserInfo
 
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+"""The paths anonymous requests may reach by default (upstream's AuthenticationConfiguration
+``anonymous.conditions``, as kubeadm's public-info-viewer role allows them), each with its sub-paths."""
+
 
 class Anonymous:
-    """Every request that reaches it is ``system:anonymous`` in ``system:unauthenticated`` (upstream's
-    anonymous authenticator; what it may do is authorization's business)."""
+    """A request without credentials is ``system:anonymous`` in ``system:unauthenticated`` (upstream's
+    anonymous authenticator), when its path is one of ``paths`` (or a sub-path of one; ``None``: any
+    path, upstream's plain ``--anonymous-auth``). Elsewhere it stays unauthenticated: 401."""
+
+    def __init__(self, paths: Sequence[str] | None = HEALTH_PATHS) -> None:
+        self._paths = None if paths is None else tuple(p.rstrip("/") for p in paths)
 
     async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
-        return ANONYMOUS
+        if self._paths is None:
+            return ANONYMOUS
+        path = request.path.rstrip("/")
+        if any(path == p or path.startswith(p + "/") for p in self._paths):
+            return ANONYMOUS
+        return None
 
 
 def is_tls(request: web.BaseRequest) -> bool:

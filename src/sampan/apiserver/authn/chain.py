@@ -50,7 +50,7 @@ def build_chain(options: AuthenticationOptions, ctx: ServerContext, *, signing_k
         tokens.append(BootstrapTokens(lookup, clock=ctx.clock))
     chain.append(BearerToken(tokens))
     if options.anonymous:
-        chain.append(Anonymous())
+        chain.append(Anonymous(options.anonymous_paths))
     ctx.extras[TOKEN_AUTHENTICATORS_KEY] = tokens
     ctx.extras[SERVICE_ACCOUNT_TOKENS_KEY] = sa_tokens
     return chain

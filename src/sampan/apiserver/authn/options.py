@@ -26,3 +26,6 @@ class AuthenticationOptions:
     """``--enable-bootstrap-token-auth`` (kubeadm turns it on): ``bootstrap.kubernetes.io/token`` Secrets."""
     anonymous: bool = True
     """``--anonymous-auth``: a request without credentials is ``system:anonymous`` (else 401)."""
+    anonymous_paths: tuple[str, ...] | None = ("/healthz", "/livez", "/readyz", "/version")
+    """Where anonymous requests are allowed (upstream's AuthenticationConfiguration ``anonymous.conditions``;
+    sub-paths included); elsewhere a request without credentials is a 401. None: every path."""

@@ -61,6 +61,8 @@ BUILTIN: tuple[str, ...] = (
     "horizontalpodautoscalers:HorizontalPodAutoscalerStrategy",
     "horizontalpodautoscalers_v1:HorizontalPodAutoscalerV1Strategy",
     "selfsubjectaccessreviews:SelfSubjectAccessReviewStrategy",
+    "authnreviews:TokenReviewStrategy",
+    "authnreviews:SelfSubjectReviewStrategy",
     "customresourcedefinitions:CustomResourceDefinitionStrategy",
     "replicationcontrollers:ReplicationControllerStrategy",
     "ingresses:IngressStrategy",
