@@ -39,8 +39,10 @@ def test_flags_become_config() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--bind-address", "0.0.0.0"], "non-loopback"),
-        (["--bind-address", "10.1.2.3"], "non-loopback"),
+        (["--port", "0", "--bind-address", "0.0.0.0"], "non-loopback"),  # plain HTTP stays on loopback
+        (["--secure-port", "0", "--insecure-port", "0", "--bind-address", "10.1.2.3"], "non-loopback"),
+        (["--secure-port", "0"], "--insecure-port"),
+        (["--tls-cert-file", "/nonexistent.crt"], "--tls-private-key-file"),
         (["--storage", "etcd"], "--etcd-servers"),
         (["--etcd-compaction-interval", "soon"], "invalid duration"),
         (["--default-watch-cache-size", "0"], "at least 1"),

@@ -70,7 +70,7 @@ def _serving(args: argparse.Namespace) -> dict[str, Any]:
     if secure_port == 0:
         if insecure_port is None:
             raise ValueError("--secure-port 0 turns HTTPS off: give --insecure-port to serve anything")
-        return {**common, "bind_address": "127.0.0.1", "port": insecure_port}
+        return {**common, "bind_address": args.bind_address, "port": insecure_port}
     if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
         raise ValueError("--tls-cert-file and --tls-private-key-file go together")
     if args.tls_cert_file:

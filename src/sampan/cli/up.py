@@ -204,10 +204,11 @@ def node_names(count: int, hostname: str | None = None) -> list[str]:
     return [host if i == 1 else f"{host}-{i}" for i in range(1, count + 1)]
 
 
-def kubelet_specs(options: UpOptions, base: tuple[str, ...]) -> list[ComponentSpec]:
+def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | None = None) -> list[ComponentSpec]:
     """One kubelet per node, each with its own root dir and server port (10250, 10251, … when free, else one
     the kubelet picks and advertises on its Node); pod CIDRs come from the node IPAM controller (distinct
-    /24s, so pod addresses and bridges never collide); ClusterFirst pods resolve through CLUSTER_DNS."""
+    /24s, so pod addresses and bridges never collide); ClusterFirst pods resolve through CLUSTER_DNS. Each
+    kubelet connects with its node's own kubeconfig (``system:node:<node>``) unless ``kubeconfig`` is given."""
     from sampan.cli.supervisor import ComponentSpec
 
     specs = []
@@ -216,7 +217,7 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...]) -> list[ComponentSp
         root = options.data_dir / "kubelet" / node
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
         specs.append(ComponentSpec(name, (
-            *base, "kubelet", "--kubeconfig", options.kubeconfig_for(f"kubelet-{node}"), "--node-name", node,
+            *base, "kubelet", "--kubeconfig", kubeconfig or options.kubeconfig_for(f"kubelet-{node}"), "--node-name", node,
             "--runtime", options.runtime, "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
             *options.kubelet_args)))
     return specs
