@@ -1,8 +1,8 @@
 """Service-account tokens: the signing key and the JWTs the TokenRequest API issues.
 
 One key signs every token: ECDSA P-256 (``ES256``) by default, or the EC/RSA (``RS256``) key of
-``--service-account-signing-key-file`` (:meth:`TokenSigner.from_file`). With a data directory the key lives in ``<data_dir>/service-account.key`` (PEM, mode 0600),
-created on first use and reused across restarts so tokens stay verifiable; without one (memory or etcd
+``--service-account-signing-key-file`` (:meth:`TokenSigner.from_file`). With a data directory the
+default key lives in ``<data_dir>/service-account.key`` (PEM, mode 0600), created on first use and reused across restarts so tokens stay verifiable; without one (memory or etcd
 storage) it lives only in memory. The key id ``kid`` is upstream's: base64url (no padding) of the
 SHA-256 of the public key's PKIX DER.
 
@@ -104,7 +104,8 @@ class TokenSigner:
         header = {"alg": "RS256" if rsa_key else "ES256", "kid": self.key_id}
         signing_input = f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(claims))}"
         if isinstance(self._key, rsa.RSAPrivateKey):
-            return f"{signing_input}.{b64url(self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
+            signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+            return f"{signing_input}.{b64url(signature)}"
         der = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"

@@ -22,8 +22,8 @@ from sampan._lib.pki import CertificateAuthority, CertSpec, cert_pem, key_pem, w
 from sampan.apiserver.app import APIServer
 from sampan.apiserver.authn.options import AuthenticationOptions
 from sampan.apiserver.config import SecureServing
-from sampan.client.rest import RESTClient
 from sampan.client.config import RESTConfig
+from sampan.client.rest import RESTClient
 from tests.support.apiserver import run_apiserver_inprocess
 
 STATIC_TOKEN = "s3cr3t-static-token"
@@ -66,9 +66,9 @@ class SecureServer:
                     "client-key-data": base64.b64encode(key).decode()}
         if token is not None:
             user["token"] = token
+        ca_data = base64.b64encode(self.ca.pem).decode()
         doc = {"apiVersion": "v1", "kind": "Config",
-               "clusters": [{"name": "c", "cluster": {"server": self.url,
-                                                     "certificate-authority-data": base64.b64encode(self.ca.pem).decode()}}],
+               "clusters": [{"name": "c", "cluster": {"server": self.url, "certificate-authority-data": ca_data}}],
                "users": [{"name": "u", "user": user}],
                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}], "current-context": "c"}
         path = self.workdir / f"{name}.kubeconfig"
@@ -81,13 +81,13 @@ class SecureServer:
         import ssl
 
         ctx = ssl.create_default_context(cadata=self.ca.pem.decode())
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
-            async with session.request(method, self.url + path, headers=headers, json=json) as resp:
-                body = await resp.read()
-                try:
-                    return resp.status, await resp.json(content_type=None) if body else None
-                except ValueError:
-                    return resp.status, body.decode()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session, \
+                session.request(method, self.url + path, headers=headers, json=json) as resp:
+            body = await resp.read()
+            try:
+                return resp.status, await resp.json(content_type=None) if body else None
+            except ValueError:
+                return resp.status, body.decode()
 
 
 def serving_files(ca: CertificateAuthority, directory: Path) -> tuple[Path, Path]:

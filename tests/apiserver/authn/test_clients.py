@@ -46,7 +46,8 @@ async def test_kubectl_with_admin_certificate_and_tokens(secure: SecureServer, v
     assert json.loads(out)["status"]["userInfo"] == {"username": "kubernetes-admin",
                                                      "groups": ["kubeadm:cluster-admins", "system:authenticated"]}
     code, out, err = await run(kubectl, admin, "auth", "whoami")
-    assert code == 0 and "kubernetes-admin" in out, err
+    assert code == 0, err
+    assert "kubernetes-admin" in out
 
     alice = secure.kubeconfig("alice", token=STATIC_TOKEN)
     code, out, err = await run(kubectl, alice, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")

@@ -41,7 +41,8 @@ async def test_token_review_audiences_and_failures(secure: SecureServer) -> None
     assert (await review(secure, vault, ["vault"]))["status"]["audiences"] == ["vault"]
     wrong = await review(secure, vault)
     assert "authenticated" not in wrong["status"]
-    assert "audiences" in wrong["status"]["error"] and "invalid" in wrong["status"]["error"]
+    assert "audiences" in wrong["status"]["error"]
+    assert "invalid" in wrong["status"]["error"]
     garbage = await review(secure, "garbage")
     assert garbage["status"] == {"user": {}, "error": "invalid bearer token"}
 

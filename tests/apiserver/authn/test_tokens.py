@@ -83,10 +83,11 @@ async def test_forged_expired_and_wrong_audience_tokens_are_401(secure: SecureSe
     not_yet = {**claims, "nbf": now + 3600}
     await rejected(secure, signer.sign(not_yet))
     await rejected(secure, await token_for(secure, "robot", audiences=["vault"]))
-    head, payload, sig = signer.sign(claims).split(".")
+    head, _, sig = signer.sign(claims).split(".")
     tampered = {**claims, "sub": "system:serviceaccount:kube-system:robot"}
-    from sampan.apiserver.satokens import b64url
     import orjson
+
+    from sampan.apiserver.satokens import b64url
 
     await rejected(secure, f"{head}.{b64url(orjson.dumps(tampered))}.{sig}")
     await rejected(secure, "not-a-token-at-all")

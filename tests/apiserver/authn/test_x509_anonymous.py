@@ -84,10 +84,9 @@ async def test_client_refuses_a_server_it_does_not_trust(secure: SecureServer) -
 
 async def test_insecure_port_is_plain_http_admin_on_loopback(secure: SecureServer) -> None:
     assert secure.insecure_url.startswith("http://127.0.0.1:")
-    async with aiohttp.ClientSession() as session:
-        async with session.post(secure.insecure_url + WHOAMI, json={}) as resp:
-            assert resp.status == 201
-            body = await resp.json()
+    async with aiohttp.ClientSession() as session, session.post(secure.insecure_url + WHOAMI, json={}) as resp:
+        assert resp.status == 201
+        body = await resp.json()
     assert body["status"]["userInfo"] == {"username": "system:admin",
                                           "groups": ["system:masters", "system:authenticated"]}
     # plain HTTP is not spoken on the secure port

@@ -25,6 +25,8 @@ EXPECTED = [
     ("apps", "controllerrevisions"), ("apps", "daemonsets"), ("apps", "deployments"), ("apps", "replicasets"),
     ("apps", "statefulsets"),
     ("events.k8s.io", "events"),
+    ("authentication.k8s.io", "selfsubjectreviews"),
+    ("authentication.k8s.io", "tokenreviews"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
     ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
     ("batch", "cronjobs"), ("batch", "jobs"),
@@ -50,7 +52,8 @@ def test_discovery_order() -> None:
     assert [(s.info.group, s.info.resource) for s in STRATEGIES] == EXPECTED
     assert CATALOG.groups() == [("", ["v1"]), ("apiregistration.k8s.io", ["v1"]), ("apps", ["v1"]),
                                 ("events.k8s.io", ["v1"]),
-                                ("authorization.k8s.io", ["v1"]), ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
+                                ("authentication.k8s.io", ["v1"]), ("authorization.k8s.io", ["v1"]),
+                                ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
                                 ("networking.k8s.io", ["v1"]), ("policy", ["v1"]),
                                 ("rbac.authorization.k8s.io", ["v1"]),
                                 ("storage.k8s.io", ["v1"]), ("admissionregistration.k8s.io", ["v1"]),
