@@ -3,8 +3,9 @@
 One key signs every token: ECDSA P-256 (``ES256``) by default, or the EC/RSA (``RS256``) key of
 ``--service-account-signing-key-file`` (:meth:`TokenSigner.from_file`). With a data directory the
 default key lives in ``<data_dir>/service-account.key`` (PEM, mode 0600), created on first use and
-reused across restarts so tokens stay verifiable; without one (memory or etcd storage) it lives only in memory. The key id ``kid`` is upstream's: base64url (no padding) of the
-SHA-256 of the public key's PKIX DER.
+reused across restarts so tokens stay verifiable; without one (memory or etcd storage) it lives only in
+memory. The key id ``kid`` is upstream's: base64url (no padding) of the SHA-256 of the public key's
+PKIX DER.
 
 Claims, as upstream's bound tokens: ``iss``, ``sub`` (``system:serviceaccount:<ns>:<name>``), ``aud``,
 ``exp``/``iat``/``nbf``, ``jti`` and the private ``kubernetes.io`` claim (namespace, serviceaccount
