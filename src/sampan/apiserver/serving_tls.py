@@ -18,6 +18,7 @@ import logging
 import ssl
 from typing import Any
 
+from sampan._lib.pki import server_ssl_context
 from sampan.apiserver.config import SecureServing
 
 log = logging.getLogger(__name__)
@@ -73,17 +74,7 @@ def request_any_client_certificate(ctx: ssl.SSLContext) -> bool:
 
 def server_context(tls: SecureServing) -> ssl.SSLContext:
     """The HTTPS context for ``tls``; ValueError (one line) when a file cannot be loaded."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(["http/1.1"])
-    try:
-        ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
-        if tls.client_ca_file is not None:
-            ctx.load_verify_locations(cafile=str(tls.client_ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"cannot load TLS files ({tls.cert_file}, {tls.key_file}, {tls.client_ca_file}): {exc}"
-                         ) from None
+    ctx = server_ssl_context(tls.cert_file, tls.key_file, client_ca_file=tls.client_ca_file)
     if tls.client_ca_file is not None:
-        ctx.verify_mode = ssl.CERT_OPTIONAL
         request_any_client_certificate(ctx)
     return ctx

@@ -74,6 +74,9 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         static_pod_runtime=args.static_pod_runtime,
         cluster_dns=_cluster_dns(args.cluster_dns), cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf,
         streaming_connection_idle_timeout=parse_duration(args.streaming_connection_idle_timeout),
+        tls_cert_file=Path(args.tls_cert_file) if args.tls_cert_file else None,
+        tls_private_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
+        client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
     )
 
 
@@ -130,8 +133,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "(default: a quarter of its duration, 10s)")
     p.add_argument("--address", default="127.0.0.1", help="node InternalIP and kubelet server address "
                    "(default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=10250, help="kubelet server port, plain HTTP (default 10250; "
+    p.add_argument("--port", type=int, default=10250, help="kubelet server port (default 10250; "
                    "0 picks a free one)")
+    p.add_argument("--tls-cert-file", default="", help="serve HTTPS with this certificate (default: plain HTTP)")
+    p.add_argument("--tls-private-key-file", default="", help="the serving certificate's key")
+    p.add_argument("--client-ca-file", default="",
+                   help="with TLS, require client certificates signed by these CAs (the API server's)")
     p.add_argument("--cpu", default=None, help="CPU capacity (default: the host's CPU count)")
     p.add_argument("--memory", default=None, help="memory capacity, e.g. 8Gi (default: the host's MemTotal)")
     p.add_argument("--max-pods", type=int, default=110, help="pod capacity (default 110)")

@@ -218,7 +218,7 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
         specs.append(ComponentSpec(name, (
             *base, "kubelet", "--kubeconfig", kubeconfig or options.kubeconfig_for(f"kubelet-{node}"),
-            "--node-name", node,
+            "--node-name", node, *kubelet_tls_args(options, node),
             "--runtime", options.runtime, "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
             *options.kubelet_args)))
     return specs

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,13 @@ class KubeletOptions:
     run a real control plane as static pods on the process runtime."""
     streaming_connection_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     """exec/attach/port-forward connections without traffic this long are closed (upstream: 4h)."""
+    tls_cert_file: Path | None = None
+    """``--tls-cert-file``: serve the kubelet API (logs, exec, port-forward, metrics) over HTTPS with this
+    certificate (``--tls-private-key-file`` its key); None: plain HTTP."""
+    tls_private_key_file: Path | None = None
+    client_ca_file: Path | None = None
+    """``--client-ca-file``: with TLS, only clients presenting a certificate signed by these CAs (the API
+    server's kubelet-client certificate) are served."""
 
     def __post_init__(self) -> None:
         for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
@@ -215,6 +223,7 @@ class Kubelet:
         self.stats = StatsEndpoints(StatsCollector(self.runtime), node_name=options.node_name)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
                                     host=options.address, port=options.port, follow_poll=options.log_follow_poll,
+                                    ssl_context=self._serving_tls(),
                                     registry=self.registry, extra_routes=self._extra_routes)
         self.sink: APIStatusSink | None = None
         self.routing = RoutingSink(None)
@@ -235,6 +244,17 @@ class Kubelet:
         self.stats.register(app)
         if self.streaming is not None:
             self.streaming.register(app)
+
+    def _serving_tls(self) -> ssl.SSLContext | None:
+        """The kubelet server's TLS context (client certificates required with a client CA), or None."""
+        options = self.options
+        if options.tls_cert_file is None:
+            return None
+        from sampan._lib.pki import server_ssl_context
+
+        return server_ssl_context(options.tls_cert_file, options.tls_private_key_file or options.tls_cert_file,
+                                  client_ca_file=options.client_ca_file,
+                                  require_client_certificate=options.client_ca_file is not None)
 
     def _streaming_server(self) -> StreamingServer | None:
         """exec/attach/port-forward for runtimes that implement the streaming seam (the process runtime)."""

@@ -5,7 +5,8 @@ Query parameters as upstream's ``PodLogOptions``: ``follow``, ``tailLines``, ``t
 ``limitBytes``, ``sinceSeconds``, ``sinceTime``. The log is the runtime's CRI log file of the container's
 current attempt (``previous``: the attempt before it, kept by the pod worker). Errors are plain-text
 messages with upstream's wording and status codes (404 unknown pod/container, 400 bad parameter or no
-previous container). Plain HTTP on loopback only.
+previous container). HTTPS when given a TLS context (``sampan up``: a serving certificate from the
+cluster CA, clients must present one from it too), else plain HTTP.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -96,8 +98,10 @@ class LogServer:
 
     def __init__(self, find: FindContainers, *, status: ContainerState_, clock: Clock, host: str = "127.0.0.1",
                  port: int = 10250, follow_poll: float = 0.1, registry: CollectorRegistry | None = None,
-                 extra_routes: Callable[[web.Application], None] | None = None) -> None:
+                 extra_routes: Callable[[web.Application], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._find = find
+        self._ssl_context = ssl_context
         self.registry = registry
         self._extra_routes = extra_routes
         self._status = status
@@ -124,14 +128,14 @@ class LogServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_context)
         await site.start()
         server = site._server
         if self.port == 0 and server is not None:
             sockets = getattr(server, "sockets", None) or []
             if sockets:
                 self.port = int(sockets[0].getsockname()[1])
-        log.info("kubelet server listening address=%s:%d", self.host, self.port)
+        log.info("kubelet server listening address=%s:%d tls=%s", self.host, self.port, self._ssl_context is not None)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import urllib.parse
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from aiohttp import web
 from sampan.api import errors
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.handlers.log import _container, _kubelet_address, _read
+from sampan.apiserver.kubelet_client import kubelet_tls
 from sampan.apiserver.routes import Target
 from sampan.streaming.upgrade import TransportWriter, hijack
 
@@ -73,7 +75,7 @@ async def _command(request: web.Request, ctx: ServerContext, t: Target, verb: st
     container = _container(pod, request.query.get("container", ""))
     path = f"/{verb}/{urllib.parse.quote(t.namespace or '')}/{urllib.parse.quote(t.name or '')}/" \
            f"{urllib.parse.quote(container)}?{_query_with(request, container=container)}"
-    return await splice(request, host=host, port=port, path=path)
+    return await splice(request, host=host, port=port, path=path, tls=kubelet_tls(ctx))
 
 
 async def handle_portforward(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
@@ -81,7 +83,7 @@ async def handle_portforward(request: web.Request, ctx: ServerContext, t: Target
     query = request.query_string
     path = f"/portForward/{urllib.parse.quote(t.namespace or '')}/{urllib.parse.quote(t.name or '')}" + \
            (f"?{query}" if query else "")
-    return await splice(request, host=host, port=port, path=path)
+    return await splice(request, host=host, port=port, path=path, tls=kubelet_tls(ctx))
 
 
 def _request_head(request: web.Request, *, host: str, port: int, path: str) -> bytes:
@@ -108,11 +110,13 @@ def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
     return status, headers
 
 
-async def splice(request: web.Request, *, host: str, port: int, path: str) -> web.StreamResponse:
-    """Send the upgrade request to ``host:port`` at ``path``; relay a 101 and copy both ways."""
+async def splice(request: web.Request, *, host: str, port: int, path: str, tls: ssl.SSLContext | None = None
+                 ) -> web.StreamResponse:
+    """Send the upgrade request to ``host:port`` at ``path`` (over ``tls`` when given); relay a 101 and
+    copy both ways."""
     try:
         upstream_reader, upstream_writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=HEAD_LIMIT), CONNECT_TIMEOUT)
+            asyncio.open_connection(host, port, limit=HEAD_LIMIT, ssl=tls), CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as err:
         raise errors.InternalError(f"error dialing backend: dial tcp {host}:{port}: {err}") from None
     try:

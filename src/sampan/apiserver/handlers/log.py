@@ -21,6 +21,7 @@ from aiohttp import web
 from sampan.api import errors
 from sampan.apiserver.cacher.objects import decode_stored
 from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.kubelet_client import kubelet_scheme, kubelet_tls
 from sampan.apiserver.routes import Target
 from sampan.storage import KeyNotFound
 
@@ -86,10 +87,12 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         raise errors.NotFound(f'nodes "{node_name}" not found')
     host, port = _kubelet_address(node)
     params = {k: request.query[k] for k in PASSED_PARAMS if k in request.query}
-    url = f"http://{host}:{port}/containerLogs/{t.namespace}/{t.name}/{container}"
+    url = f"{kubelet_scheme(ctx)}://{host}:{port}/containerLogs/{t.namespace}/{t.name}/{container}"
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
+    tls = kubelet_tls(ctx)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url, params=params) as upstream:
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                session.get(url, params=params, ssl=tls if tls is not None else True) as upstream:
             if upstream.status != 200:
                 message = (await upstream.text()).strip() or f"kubelet answered {upstream.status}"
                 if upstream.status in (400, 404):

@@ -11,6 +11,7 @@ is streamed back. Errors are Statuses: 404 for the object, 503 ``no endpoints av
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiohttp import web
 from sampan.api import errors
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.handlers.log import _kubelet_address, _read
+from sampan.apiserver.kubelet_client import kubelet_scheme, kubelet_tls
 from sampan.apiserver.routes import Target
 
 CONNECT_TIMEOUT = 5.0
@@ -77,6 +79,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     scheme, name, port = split_scheme_name_port(t.name)
     resource = t.scope.info.resource
     obj = await _object(ctx, t, name)
+    tls: ssl.SSLContext | bool = False
     if resource == "pods":
         host, port = _pod_target(obj, port)
     elif resource == "services":
@@ -86,6 +89,8 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     else:
         host, kubelet_port = _kubelet_address(obj)
         port = port or str(kubelet_port)
+        if not scheme and kubelet_scheme(ctx) == "https":
+            scheme, tls = "https", kubelet_tls(ctx) or False
     url = f"{scheme or 'http'}://{host}:{port}/{t.proxy_path}"
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     body = await request.read() if request.can_read_body else None
@@ -93,7 +98,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     try:
         async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session, session.request(
                 request.method, url, params=list(request.query.items()), headers=headers, data=body,
-                allow_redirects=False, ssl=False) as upstream:
+                allow_redirects=False, ssl=tls) as upstream:
             resp = web.StreamResponse(status=upstream.status, headers={
                 k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP})
             await resp.prepare(request)
