@@ -1,6 +1,7 @@
 """``sampan kubeconfig``: print a kubeconfig that points kubectl and client libraries at an API server.
 
-Plain HTTP on loopback for now (no credentials: authentication comes with TLS in a later issue).
+No credentials: for plain-HTTP servers (``sampan apiserver --insecure-port``, ``sampan up --insecure``).
+``sampan up`` writes kubeconfigs with certificates itself (:mod:`sampan.cli.pki`).
 """
 
 from __future__ import annotations
