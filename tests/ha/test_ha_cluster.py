@@ -75,6 +75,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env = {**os.environ, "KUBECONFIG": str(data / "kubeconfig")}
     result = sampan("up", "--data-dir", str(data), "--port", "0", "--control-plane-nodes", "3", "--nodes", "2",
                     "--runtime", "simulated", "--detach", "--no-merge-kubeconfig",
+                    "--insecure",  # these tests probe each server and the balancer with plain urllib requests
                     "--leader-elect-lease-duration", f"{LEASE_DURATION:.0f}s", "--leader-elect-renew-deadline", "3s",
                     "--leader-elect-retry-period", "500ms", env=env, timeout=200)
     try:

@@ -40,7 +40,8 @@ def test_three_replicas_of_everything_behind_haproxy(tmp_path: Path) -> None:
         argv = by_name[f"apiserver-{i}"]
         assert argv[argv.index("--storage") + 1] == "etcd"
         assert argv[argv.index("--etcd-servers") + 1] == servers
-        ports.add(argv[argv.index("--port") + 1])
+        ports.add(argv[argv.index("--secure-port") + 1])  # TLS by default (sampan up --insecure: --port)
+        assert "--port" not in argv
         sched = by_name[f"scheduler-{i}"]
         assert sched[sched.index("--identity") + 1] == f"vm_scheduler-{i}"
         cm = by_name[f"controller-manager-{i}"]
