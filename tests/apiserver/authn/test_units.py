@@ -126,3 +126,24 @@ def test_apiserver_tls_flags(tmp_path: Path) -> None:
     assert cfg.service_account_issuer == "https://a"
     served = load_cert(cfg.tls.cert_file)
     assert served.not_valid_after_utc > datetime.datetime.now(datetime.UTC)
+
+
+def test_service_account_key_files_hold_public_or_private_keys_or_certificates(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from sampan._lib.pki import cert_pem, key_pem
+
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    ca = CertificateAuthority.create()
+    bundle = tmp_path / "keys.pem"
+    bundle.write_bytes(key_pem(ec_key) + rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo) + cert_pem(ca.cert))
+    keys = jws.load_public_keys(bundle)
+    assert len(keys) == 3
+    token = TokenSigner(rsa_key, issuer="i").sign({"iss": "i"})
+    header, _, signing_input, signature = jws.parse(token)
+    assert jws.verify(header, signing_input, signature, keys)
+    (tmp_path / "empty.pem").write_text("nothing here\n")
+    with pytest.raises(ValueError, match="holds no EC or RSA key"):
+        jws.load_public_keys(tmp_path / "empty.pem")
