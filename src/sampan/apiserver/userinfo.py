@@ -1,8 +1,8 @@
 """Who sent a request (upstream's ``user.Info``): the user name, uid, groups and extra attributes that
 authentication attaches to a request and admission sees in its attributes.
 
-sampan has no authenticators yet; a request carries a :class:`UserInfo` under :data:`REQUEST_KEY`
-once one exists, and :func:`request_user` answers ``system:anonymous`` until then.
+:mod:`sampan.apiserver.authn` attaches a :class:`UserInfo` under :data:`REQUEST_KEY` to every request;
+:func:`request_user` answers ``system:anonymous`` for a request that never went through it.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ no credentials of its kind returns ``None`` so the next one runs.
 
 Without a configured chain (the embedded and insecure-port case: tests, ``sampan.testing``) every request
 is :data:`INSECURE_ADMIN`, as upstream's old insecure port treated every request as a cluster admin.
+
+The links (one module each): :mod:`.anonymous` (anonymous requests; plain HTTP on the insecure port),
+:mod:`.x509` (client certificates), :mod:`.tokens` (bearer tokens: finding them, the token union) over
+:mod:`.static_token`, :mod:`.serviceaccount` (with :mod:`.jws`) and :mod:`.bootstrap`; :mod:`.chain`
+assembles them from :mod:`.options`; :mod:`.lookup` is how token checks see objects (the watch cache).
 """
 
 from __future__ import annotations
