@@ -37,6 +37,11 @@ def options_from_args(args: argparse.Namespace) -> MetricsServerOptions:
         raise ValueError("--kubelet-scheme must be http or https")
     return MetricsServerOptions(bind_address=args.bind_address, secure_port=args.secure_port,
                                 metric_resolution=resolution, kubelet_scheme=args.kubelet_scheme,
+                                kubelet_client_certificate=Path(args.kubelet_client_certificate)
+                                if args.kubelet_client_certificate else None,
+                                kubelet_client_key=Path(args.kubelet_client_key) if args.kubelet_client_key else None,
+                                kubelet_certificate_authority=Path(args.kubelet_certificate_authority)
+                                if args.kubelet_certificate_authority else None,
                                 cert_dir=Path(args.cert_dir), register=not args.no_register)
 
 
@@ -65,6 +70,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--secure-port", type=int, default=4443, help="HTTPS port (default 4443; 0 picks one)")
     p.add_argument("--metric-resolution", default="15s", help="interval between kubelet scrapes (default 15s)")
     p.add_argument("--kubelet-scheme", default="http", help="how kubelets serve /metrics/resource (http)")
+    p.add_argument("--kubelet-client-certificate", default="", help="client certificate towards TLS kubelets")
+    p.add_argument("--kubelet-client-key", default="", help="its key")
+    p.add_argument("--kubelet-certificate-authority", default="", help="CA of kubelets' serving certificates")
     p.add_argument("--cert-dir", default=".sampan/metrics-server", help="where the self-signed certificate goes")
     p.add_argument("--no-register", action="store_true",
                    help="do not create the Service, Endpoints and APIService")

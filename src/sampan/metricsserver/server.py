@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from sampan._lib.pki import client_ssl_context
 from sampan._lib.tasks import cancel_and_wait
 from sampan.client import Client
 from sampan.metricsserver import registration
@@ -36,6 +38,12 @@ class MetricsServerOptions:
     scrape_timeout: float = 10.0
     kubelet_scheme: str = "http"
     """How kubelets serve ``/metrics/resource`` here (``https`` once kubelets serve TLS)."""
+    kubelet_client_certificate: Path | None = None
+    """``--kubelet-client-certificate`` (with ``--kubelet-client-key``): presented to kubelets that serve TLS
+    and require client certificates (``sampan up``)."""
+    kubelet_client_key: Path | None = None
+    kubelet_certificate_authority: Path | None = None
+    """``--kubelet-certificate-authority``: verify kubelets' serving certificates (unset: not verified)."""
     cert_dir: Path = Path(".sampan/metrics-server")
     register: bool = True
     """Create/refresh the Service, Endpoints and APIService at start."""
@@ -77,7 +85,12 @@ class MetricsServer:
         self.scrapes += 1
 
     async def _scrape_loop(self) -> None:
-        async with aiohttp.ClientSession() as session:
+        tls: ssl.SSLContext | bool = False  # https kubelets without a client certificate: not verified
+        if self.options.kubelet_client_certificate is not None or self.options.kubelet_certificate_authority:
+            tls = client_ssl_context(ca_file=self.options.kubelet_certificate_authority,
+                                     cert_file=self.options.kubelet_client_certificate,
+                                     key_file=self.options.kubelet_client_key)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as session:
             while True:
                 try:
                     await self.scrape_once(session)
