@@ -108,3 +108,71 @@ async def admin(rbac_server: InProcessAPIServer) -> AsyncIterator[Client]:
         assert await eventually(view_filled), "aggregated roles not filled"
         yield admin
     await client.close()
+
+
+class BearerNames:
+    """A test authenticator: ``Authorization: Bearer <user>[:<group>,<group>…]`` is that user (plus
+    ``system:authenticated``); no header: no opinion (anonymous follows)."""
+
+    async def authenticate(self, request: Any) -> Any:
+        from sampan.apiserver.userinfo import UserInfo
+
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        name, _, groups = header[len("Bearer "):].partition(":")
+        return UserInfo(name, groups=(*[g for g in groups.split(",") if g], "system:authenticated"))
+
+
+class Anonymous:
+    async def authenticate(self, request: Any) -> Any:
+        from sampan.apiserver.userinfo import UserInfo
+
+        return UserInfo("system:anonymous", groups=("system:unauthenticated",))
+
+
+@dataclass
+class SecureServer:
+    url: str
+    context: Any
+
+    def client(self, session: aiohttp.ClientSession, token: str) -> Client:
+        return _TokenClient(session, self.url, token)
+
+
+class _TokenClient(Client):
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+        super().__init__(session, url)
+        self.token = token
+
+    def _headers(self) -> list[tuple[str, str]]:
+        return [("Authorization", f"Bearer {self.token}")]
+
+
+@pytest.fixture
+async def secure_server(tmp_path: Path) -> AsyncIterator[SecureServer]:
+    """A server with an authentication chain (so the default modes are Node,RBAC, as in secure mode)."""
+    from aiohttp import web
+
+    from sampan.apiserver.app import build_app
+    from sampan.apiserver.config import APIServerConfig
+    from sampan.apiserver.routes import CONTEXT_KEY
+    from sampan.storage.memory import MemoryStorage
+
+    storage = MemoryStorage("/registry/")
+    config = APIServerConfig(port=0, kubernetes_service=False)
+    app = build_app(config, storage, authenticators=[BearerNames(), Anonymous()])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    port = getattr(server, "sockets")[0].getsockname()[1]
+    ctx = app[CONTEXT_KEY]
+    await ctx.watch_cache.ready.wait()
+    try:
+        yield SecureServer(f"http://127.0.0.1:{port}", ctx)
+    finally:
+        await runner.cleanup()
+        await storage.close()

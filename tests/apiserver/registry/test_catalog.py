@@ -25,7 +25,10 @@ EXPECTED = [
     ("apps", "controllerrevisions"), ("apps", "daemonsets"), ("apps", "deployments"), ("apps", "replicasets"),
     ("apps", "statefulsets"),
     ("events.k8s.io", "events"),
+    ("authorization.k8s.io", "localsubjectaccessreviews"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
     ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
     ("batch", "cronjobs"), ("batch", "jobs"),
     ("networking.k8s.io", "ingressclasses"), ("networking.k8s.io", "ingresses"),
