@@ -168,7 +168,7 @@ async def secure_server(tmp_path: Path) -> AsyncIterator[SecureServer]:
     await site.start()
     server = site._server
     assert server is not None
-    port = getattr(server, "sockets")[0].getsockname()[1]
+    port = server.sockets[0].getsockname()[1]
     ctx = app[CONTEXT_KEY]
     await ctx.watch_cache.ready.wait()
     try:

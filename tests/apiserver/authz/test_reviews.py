@@ -104,7 +104,8 @@ async def test_subject_access_reviews(admin: Client) -> None:
     ssar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
             "spec": {"resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods"}}}
     r = await bob.post(f"{AUTHZ}/selfsubjectaccessreviews", ssar)
-    assert r.status == 201 and r.body["status"] == {"allowed": False}
+    assert r.status == 201
+    assert r.body["status"] == {"allowed": False}
     r = await admin.as_user("alice").post(f"{AUTHZ}/selfsubjectaccessreviews", ssar)
     assert r.body["status"]["allowed"] is True
 

@@ -15,7 +15,8 @@ kube-apiserver's admission chain.
   validation, right before the store write (again on each retry of a raced update). A plugin is one
   module here, registered with one line in :data:`chain.FACTORIES`.
 * Plugins: ``NamespaceLifecycle`` (:mod:`.namespacelifecycle`), ``LimitRanger`` (:mod:`.limitranger`),
-  ``NodeRestriction`` (:mod:`.noderestriction`), ``PodSecurity`` (:mod:`.podsecurity`), ``Priority`` (:mod:`.priority`), ``DefaultTolerationSeconds``
+  ``NodeRestriction`` (:mod:`.noderestriction`), ``PodSecurity`` (:mod:`.podsecurity`), ``Priority``
+  (:mod:`.priority`), ``DefaultTolerationSeconds``
   (:mod:`.tolerations`), ``MutatingAdmissionWebhook`` and ``ValidatingAdmissionWebhook`` (:mod:`.webhooks`),
   ``ValidatingAdmissionPolicy`` (:mod:`.validatingadmissionpolicy`, matching in :mod:`.policymatch`),
   ``ResourceQuota`` (:mod:`.resourcequota`). Plugins holding resources (HTTP sessions) have an async

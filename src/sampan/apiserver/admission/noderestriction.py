@@ -50,7 +50,7 @@ def _bound_node(pod: dict[str, Any] | None) -> str:
 
 def _uses_api_objects(pod: dict[str, Any]) -> str:
     spec = pod.get("spec") or {}
-    if spec.get("serviceAccountName"):
+    if spec.get("serviceAccountName") not in (None, "", "default"):  # sampan's pod defaults set "default"
         return "service account"
     kinds = {kind for kind, _, _ in pod_references(pod) if kind != "serviceaccount"}
     names = {"secret": "secrets", "configmap": "configmaps", "pvc": "persistentvolumeclaims"}

@@ -49,7 +49,7 @@ def parse_modes(text: str) -> tuple[str, ...]:
         raise ValueError("at least one authorization-mode must be passed")
     for m in modes:
         if m not in MODES:
-            raise ValueError(f"authorization-mode {m!r} is not a valid mode (one of {', '.join(MODES)})")
+            raise ValueError(f'authorization-mode "{m}" is not a valid mode (one of {", ".join(MODES)})')
     if len(set(modes)) != len(modes):
         raise ValueError(f"authorization-mode {text!r} has mode specified more than once")
     return modes

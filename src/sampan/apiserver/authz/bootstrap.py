@@ -260,7 +260,8 @@ def namespaced_roles() -> list[dict[str, Any]]:
     lock = ["get", "update"]
     return [
         _role("Role", "extension-apiserver-authentication-reader",
-              [rule(READ, [""], ["configmaps"], names=["extension-apiserver-authentication"])], namespace="kube-system"),
+              [rule(READ, [""], ["configmaps"], names=["extension-apiserver-authentication"])],
+              namespace="kube-system"),
         _role("Role", "system::leader-locking-kube-controller-manager",
               [rule(["watch"], [""], ["configmaps"]),
                rule(lock, [""], ["configmaps"], names=["kube-controller-manager"])], namespace="kube-system"),

@@ -25,6 +25,7 @@ from sampan.apiserver.authz.decision import SYSTEM_MASTERS
 from sampan.apiserver.authz.rbac import RBACAuthorizer
 from sampan.apiserver.authz.rules import policy_rules
 from sampan.apiserver.context import ServerContext
+from sampan.apiserver.registry.base import as_dict
 from sampan.apiserver.userinfo import UserInfo
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -102,7 +103,7 @@ async def check_write(ctx: ServerContext, attrs: AdmissionAttributes) -> None:
     elif attrs.resource in _BINDINGS:
         if old is not None and obj.get("roleRef") == old.get("roleRef") and obj.get("subjects") == old.get("subjects"):
             return
-        ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+        ref = as_dict(obj.get("roleRef"))
         kind, role_name = str(ref.get("kind") or ""), str(ref.get("name") or "")
         resource = "clusterroles" if kind == "ClusterRole" else "roles"
         if _allowed(ctx, user, "bind", resource, name=role_name, namespace=attrs.namespace):

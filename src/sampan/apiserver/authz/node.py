@@ -48,50 +48,44 @@ def _dicts(value: Any) -> Iterator[dict[str, Any]]:
         yield from (v for v in value if isinstance(v, dict))
 
 
+def _at(obj: Any, *path: str) -> str:
+    """The non-empty string at ``path`` inside nested dicts, "" otherwise."""
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj if isinstance(obj, str) else ""
+
+
+_SECRET_REF_VOLUMES = ("cephfs", "cinder", "flexVolume", "rbd", "scaleIO", "storageos", "iscsi", "azureFile")
+
+
 def pod_references(pod: Mapping[str, Any]) -> set[Ref]:
     """Every secret, configmap, PVC and service account ``pod`` uses."""
-    md = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    ns = str(md.get("namespace") or "")
-    refs: set[Ref] = {("serviceaccount", ns, str(spec.get("serviceAccountName") or "default"))}
-    for s in _dicts(spec.get("imagePullSecrets")):
-        if s.get("name"):
-            refs.add(("secret", ns, str(s["name"])))
-    for v in _dicts(spec.get("volumes")):
-        if isinstance(v.get("secret"), dict) and v["secret"].get("secretName"):
-            refs.add(("secret", ns, str(v["secret"]["secretName"])))
-        if isinstance(v.get("configMap"), dict) and v["configMap"].get("name"):
-            refs.add(("configmap", ns, str(v["configMap"]["name"])))
-        if isinstance(v.get("persistentVolumeClaim"), dict) and v["persistentVolumeClaim"].get("claimName"):
-            refs.add(("pvc", ns, str(v["persistentVolumeClaim"]["claimName"])))
+    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+    ns, pod_name = _at(pod, "metadata", "namespace"), _at(pod, "metadata", "name")
+    found: list[tuple[str, str]] = [("serviceaccount", _at(spec, "serviceAccountName") or "default")]
+    found += [("secret", _at(s, "name")) for s in _dicts(_d(spec).get("imagePullSecrets"))]
+    for v in _dicts(_d(spec).get("volumes")):
+        found += [("secret", _at(v, "secret", "secretName")), ("configmap", _at(v, "configMap", "name")),
+                  ("pvc", _at(v, "persistentVolumeClaim", "claimName")),
+                  ("secret", _at(v, "csi", "nodePublishSecretRef", "name"))]
         if isinstance(v.get("ephemeral"), dict):
-            refs.add(("pvc", ns, f"{md.get('name')}-{v.get('name')}"))
-        for src in _dicts((v.get("projected") or {}).get("sources") if isinstance(v.get("projected"), dict) else None):
-            if isinstance(src.get("secret"), dict) and src["secret"].get("name"):
-                refs.add(("secret", ns, str(src["secret"]["name"])))
-            if isinstance(src.get("configMap"), dict) and src["configMap"].get("name"):
-                refs.add(("configmap", ns, str(src["configMap"]["name"])))
-        for key in ("cephfs", "cinder", "flexVolume", "rbd", "scaleIO", "storageos", "iscsi", "azureFile"):
-            sref = v.get(key, {}).get("secretRef") if isinstance(v.get(key), dict) else None
-            if isinstance(sref, dict) and sref.get("name"):
-                refs.add(("secret", ns, str(sref["name"])))
-        csi = v.get("csi")
-        if isinstance(csi, dict) and isinstance(csi.get("nodePublishSecretRef"), dict):
-            refs.add(("secret", ns, str(csi["nodePublishSecretRef"].get("name") or "")))
-    for c in [*_dicts(spec.get("initContainers")), *_dicts(spec.get("containers")),
-              *_dicts(spec.get("ephemeralContainers"))]:
+            found.append(("pvc", f"{pod_name}-{_at(v, 'name')}"))
+        for src in _dicts(_d(v.get("projected")).get("sources")):
+            found += [("secret", _at(src, "secret", "name")), ("configmap", _at(src, "configMap", "name"))]
+        found += [("secret", _at(v, key, "secretRef", "name")) for key in _SECRET_REF_VOLUMES]
+    containers = [*_dicts(_d(spec).get("initContainers")), *_dicts(_d(spec).get("containers")),
+                  *_dicts(_d(spec).get("ephemeralContainers"))]
+    for c in containers:
         for e in _dicts(c.get("envFrom")):
-            if isinstance(e.get("secretRef"), dict) and e["secretRef"].get("name"):
-                refs.add(("secret", ns, str(e["secretRef"]["name"])))
-            if isinstance(e.get("configMapRef"), dict) and e["configMapRef"].get("name"):
-                refs.add(("configmap", ns, str(e["configMapRef"]["name"])))
+            found += [("secret", _at(e, "secretRef", "name")), ("configmap", _at(e, "configMapRef", "name"))]
         for e in _dicts(c.get("env")):
-            vf = e.get("valueFrom") if isinstance(e.get("valueFrom"), dict) else {}
-            if isinstance(vf.get("secretKeyRef"), dict) and vf["secretKeyRef"].get("name"):
-                refs.add(("secret", ns, str(vf["secretKeyRef"]["name"])))
-            if isinstance(vf.get("configMapKeyRef"), dict) and vf["configMapKeyRef"].get("name"):
-                refs.add(("configmap", ns, str(vf["configMapKeyRef"]["name"])))
-    return refs
+            found += [("secret", _at(e, "valueFrom", "secretKeyRef", "name")),
+                      ("configmap", _at(e, "valueFrom", "configMapKeyRef", "name"))]
+    return {(kind, ns, name) for kind, name in found if name}
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class NodeGraph:
@@ -181,7 +175,8 @@ class NodeAuthorizer:
     def __init__(self, ctx: ServerContext, rules: list[dict[str, Any]]) -> None:
         pods = ctx.scope("", "v1", "pods")
         claims = ctx.scope("", "v1", "persistentvolumeclaims")
-        assert pods is not None and claims is not None
+        assert pods is not None
+        assert claims is not None
         self.graph = NodeGraph()
         self.volumes = ClaimVolumes()
         self._followers = (CacheFollower(pods.cache, self.graph), CacheFollower(claims.cache, self.volumes))

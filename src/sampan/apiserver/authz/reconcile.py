@@ -21,6 +21,7 @@ from sampan.apiserver.authz.coverage import covers
 from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers.objectmeta import new_uid, timestamp
+from sampan.apiserver.registry.base import as_dict, as_list
 from sampan.storage import Conflict, KeyExists, KeyNotFound
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 def _merge_meta(current: dict[str, Any], wanted: dict[str, Any]) -> None:
     md, want = current.setdefault("metadata", {}), wanted["metadata"]
     for key in ("labels", "annotations"):
-        have = md.get(key) if isinstance(md.get(key), dict) else {}
+        have = as_dict(md.get(key))
         md[key] = {**want.get(key, {}), **have}
 
 
@@ -38,14 +39,14 @@ def reconcile_role(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str,
     """``current`` with what ``wanted`` adds (a new dict; equal to ``current`` when nothing is missing)."""
     out = copy.deepcopy(current)
     _merge_meta(out, wanted)
-    rules = out.get("rules") if isinstance(out.get("rules"), list) else []
+    rules = as_list(out.get("rules"))
     for r in wanted.get("rules", []):
         if not covers(rules, [r])[0]:
             rules.append(copy.deepcopy(r))
     out["rules"] = rules
     if "aggregationRule" in wanted:
-        agg = out.get("aggregationRule") if isinstance(out.get("aggregationRule"), dict) else {}
-        selectors = agg.get("clusterRoleSelectors") if isinstance(agg.get("clusterRoleSelectors"), list) else []
+        agg = as_dict(out.get("aggregationRule"))
+        selectors = as_list(agg.get("clusterRoleSelectors"))
         for s in wanted["aggregationRule"]["clusterRoleSelectors"]:
             if s not in selectors:
                 selectors.append(copy.deepcopy(s))
@@ -56,7 +57,7 @@ def reconcile_role(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str,
 def reconcile_binding(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(current)
     _merge_meta(out, wanted)
-    subjects = out.get("subjects") if isinstance(out.get("subjects"), list) else []
+    subjects = as_list(out.get("subjects"))
     for s in wanted.get("subjects", []):
         if s not in subjects:
             subjects.append(copy.deepcopy(s))

@@ -30,7 +30,8 @@ def _d(value: Any) -> Mapping[str, Any]:
 
 def spec_user(spec: Mapping[str, Any]) -> UserInfo:
     """The user a SubjectAccessReview asks about."""
-    groups = spec.get("groups") if isinstance(spec.get("groups"), list) else []
+    raw = spec.get("groups")
+    groups: list[Any] = raw if isinstance(raw, list) else []
     extra = {str(k): tuple(str(x) for x in v) for k, v in _d(spec.get("extra")).items() if isinstance(v, list)}
     return UserInfo(str(spec.get("user") or ""), uid=str(spec.get("uid") or ""),
                     groups=tuple(str(g) for g in groups), extra=extra)

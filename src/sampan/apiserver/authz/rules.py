@@ -39,7 +39,7 @@ def group_matches(rule: Mapping[str, Any], group: str) -> bool:
 
 def resource_matches(rule: Mapping[str, Any], combined: str, subresource: str) -> bool:
     for r in _strings(rule.get("resources")):
-        if r == ALL or r == combined:
+        if r in (ALL, combined):
             return True
         if subresource and r.startswith("*/") and r[2:] == subresource:
             return True
@@ -53,7 +53,7 @@ def name_matches(rule: Mapping[str, Any], name: str) -> bool:
 
 def url_matches(rule: Mapping[str, Any], path: str) -> bool:
     for url in _strings(rule.get("nonResourceURLs")):
-        if url == ALL or url == path:
+        if url in (ALL, path):
             return True
         if url.endswith("*") and path.startswith(url[:-1]):
             return True

@@ -23,6 +23,7 @@ from sampan.apiserver.authz import authorization_of
 from sampan.apiserver.authz.reviews import access_review_status, rules_review_status, spec_user
 from sampan.apiserver.bodies import read_object
 from sampan.apiserver.handlers import objectmeta as om
+from sampan.apiserver.registry.base import as_dict
 from sampan.apiserver.responses import object_response
 from sampan.apiserver.routes import CONTEXT_KEY
 from sampan.apiserver.userinfo import request_user
@@ -44,7 +45,7 @@ async def _read(request: web.Request, resource: str, kind: str, *, namespace: st
         raise errors.BadRequest(f'{body.get("kind")} in version "{body.get("apiVersion")}" cannot be handled as a '
                                 f"{kind}")
     if namespace:
-        md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        md = as_dict(body.get("metadata"))
         if md.get("namespace") not in (None, "", namespace):
             raise errors.BadRequest("the namespace of the provided object does not match the namespace sent on "
                                     "the request")
@@ -57,10 +58,9 @@ async def _read(request: web.Request, resource: str, kind: str, *, namespace: st
 
 def _answer(request: web.Request, scope: Any, kind: str, body: dict[str, Any], status: dict[str, Any]) -> web.Response:
     ctx = request.app[CONTEXT_KEY]
-    raw_spec = body.get("spec")
-    md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    md = as_dict(body.get("metadata"))
     answer = {"kind": kind, "apiVersion": f"{GROUP}/v1", "metadata": {**md, "creationTimestamp": None},
-              "spec": raw_spec if isinstance(raw_spec, dict) else {}, "status": status}
+              "spec": as_dict(body.get("spec")), "status": status}
     return object_response(request, scope, answer, now=ctx.clock.wall(), status=201)
 
 
@@ -97,7 +97,7 @@ async def handle_local_subject_access_review(request: web.Request) -> web.Stream
 async def handle_self_subject_rules_review(request: web.Request) -> web.StreamResponse:
     kind = "SelfSubjectRulesReview"
     scope, body = await _read(request, "selfsubjectrulesreviews", kind)
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    spec = as_dict(body.get("spec"))
     status = rules_review_status(_authorization(request), request_user(request), str(spec.get("namespace") or ""))
     return _answer(request, scope, kind, body, status)
 
