@@ -24,7 +24,7 @@ from typing import Any
 from sampan.apiserver.authz.attributes import Attributes
 from sampan.apiserver.authz.cachefollow import CacheFollower
 from sampan.apiserver.authz.decision import ALLOW, NO_OPINION, Decision
-from sampan.apiserver.authz.rules import rules_allow
+from sampan.apiserver.authz.rules import compile_rules
 from sampan.apiserver.context import ServerContext
 
 NODE_PREFIX = "system:node:"
@@ -180,7 +180,7 @@ class NodeAuthorizer:
         self.graph = NodeGraph()
         self.volumes = ClaimVolumes()
         self._followers = (CacheFollower(pods.cache, self.graph), CacheFollower(claims.cache, self.volumes))
-        self._rules = rules
+        self._rules = compile_rules(rules)
 
     def _sync(self) -> None:
         for f in self._followers:
@@ -199,7 +199,7 @@ class NodeAuthorizer:
             return self._own_object(node, attrs, namespace=LEASE_NAMESPACE, what="node lease")
         if attrs.is_resource_request and attrs.api_group == "storage.k8s.io" and attrs.resource == "csinodes":
             return self._own_object(node, attrs, namespace="", what="CSINode")
-        if rules_allow(self._rules, attrs):
+        if any(r.allows(attrs) for r in self._rules):
             return Decision(ALLOW)
         return Decision(NO_OPINION)
 

@@ -20,7 +20,7 @@ from typing import Any
 from sampan.apiserver.authz.attributes import Attributes
 from sampan.apiserver.authz.cachefollow import CacheFollower
 from sampan.apiserver.authz.decision import ALLOW, NO_OPINION, Decision
-from sampan.apiserver.authz.rules import policy_rules, rule_allows, subject_user_keys
+from sampan.apiserver.authz.rules import CompiledRule, compile_rules, policy_rules, subject_user_keys
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.userinfo import UserInfo
 
@@ -111,6 +111,7 @@ class RuleSource:
     rules: Sequence[Mapping[str, Any]]
     error: str = ""
     subject: str = ""
+    compiled: Sequence[CompiledRule] = ()
 
     def describe(self) -> str:
         """Upstream's ``ClusterRoleBinding "x" of ClusterRole "y" to Group "z"``."""
@@ -133,6 +134,9 @@ class RBACAuthorizer:
 
         self._roles = cache("roles")
         self._cluster_roles = cache("clusterroles")
+        self._compiled: dict[int, tuple[dict[str, Any], tuple[CompiledRule, ...]]] = {}
+        """id(role object) -> (the object, its compiled rules); cached objects are immutable, so an
+        object's identity pins its rules (the object is kept so its id cannot be reused)."""
         self._cluster_index = BindingIndex()
         self._namespace_index = BindingIndex()
         self._followers = (CacheFollower(cache("clusterrolebindings").cache, self._cluster_index),
@@ -166,7 +170,17 @@ class RBACAuthorizer:
                     resource = "clusterrole" if b.role_kind == "ClusterRole" else "role"
                     yield RuleSource(b, (), f'{resource}.{RBAC_GROUP} "{b.role_name}" not found', subject)
                 else:
-                    yield RuleSource(b, policy_rules(role), subject=subject)
+                    yield RuleSource(b, policy_rules(role), subject=subject, compiled=self._compile(role))
+
+    def _compile(self, role: dict[str, Any]) -> tuple[CompiledRule, ...]:
+        hit = self._compiled.get(id(role))
+        if hit is not None and hit[0] is role:
+            return hit[1]
+        if len(self._compiled) > 4096:  # roles replaced over time: start over rather than grow
+            self._compiled.clear()
+        compiled = compile_rules(policy_rules(role))
+        self._compiled[id(role)] = (role, compiled)
+        return compiled
 
     def authorize(self, attrs: Attributes) -> Decision:
         errors: list[str] = []
@@ -174,8 +188,8 @@ class RBACAuthorizer:
             if source.error:
                 errors.append(source.error)
                 continue
-            for rule in source.rules:
-                if rule_allows(rule, attrs):
+            for rule in source.compiled:
+                if rule.allows(attrs):
                     return Decision(ALLOW, f"RBAC: allowed by {source.describe()}")
         reason = ""
         if errors:

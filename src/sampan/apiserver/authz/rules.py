@@ -109,3 +109,37 @@ def policy_rules(role: Mapping[str, Any] | None) -> Sequence[Mapping[str, Any]]:
         return ()
     rules = role.get("rules")
     return [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else ()
+
+
+class CompiledRule:
+    """A PolicyRule as sets, for repeated matching (same semantics as :func:`rule_allows`)."""
+
+    __slots__ = ("all_groups", "all_resources", "all_verbs", "groups", "names", "resources", "sub_wildcards",
+                 "urls", "verbs")
+
+    def __init__(self, rule: Mapping[str, Any]) -> None:
+        self.verbs = frozenset(_strings(rule.get("verbs")))
+        self.groups = frozenset(_strings(rule.get("apiGroups")))
+        self.resources = frozenset(_strings(rule.get("resources")))
+        self.names = frozenset(_strings(rule.get("resourceNames")))
+        self.urls = tuple(_strings(rule.get("nonResourceURLs")))
+        self.all_verbs = ALL in self.verbs
+        self.all_groups = ALL in self.groups
+        self.all_resources = ALL in self.resources
+        self.sub_wildcards = frozenset(r[2:] for r in self.resources if r.startswith("*/"))
+
+    def allows(self, attrs: Attributes) -> bool:
+        if not (self.all_verbs or attrs.verb in self.verbs):
+            return False
+        if not attrs.is_resource_request:
+            return url_matches({"nonResourceURLs": list(self.urls)}, attrs.path) if self.urls else False
+        if not (self.all_groups or attrs.api_group in self.groups):
+            return False
+        if not (self.all_resources or attrs.combined_resource in self.resources
+                or (attrs.subresource and attrs.subresource in self.sub_wildcards)):
+            return False
+        return not self.names or (bool(attrs.name) and attrs.name in self.names)
+
+
+def compile_rules(rules: Iterable[Mapping[str, Any]]) -> tuple[CompiledRule, ...]:
+    return tuple(CompiledRule(r) for r in rules)
