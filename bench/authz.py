@@ -31,13 +31,13 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from sampan.apiserver.app import build_app  # noqa: E402
-from sampan.apiserver.authz import authorization_of  # noqa: E402
-from sampan.apiserver.authz.attributes import Attributes  # noqa: E402
-from sampan.apiserver.config import APIServerConfig  # noqa: E402
-from sampan.apiserver.routes import CONTEXT_KEY  # noqa: E402
-from sampan.apiserver.userinfo import UserInfo  # noqa: E402
-from sampan.storage.memory import MemoryStorage  # noqa: E402
+from sampan.apiserver.app import build_app
+from sampan.apiserver.authz import authorization_of
+from sampan.apiserver.authz.attributes import Attributes
+from sampan.apiserver.config import APIServerConfig
+from sampan.apiserver.routes import CONTEXT_KEY
+from sampan.apiserver.userinfo import UserInfo
+from sampan.storage.memory import MemoryStorage
 
 RBAC = "rbac.authorization.k8s.io"
 NS = "default"
