@@ -32,6 +32,9 @@ def middlewares(authz: Authorization) -> list[Middleware]:
 
 
 async def at_start(ctx: ServerContext) -> None:
+    """Reconcile the bootstrap policy (RBAC on) and wait, bounded, until the watch cache holds it, so the
+    first request the server answers is already judged by the default policy."""
     authz = authorization_of(ctx)
     if authz is not None and authz.rbac is not None:
         await ensure_bootstrap_policy(ctx)
+        await ctx.watch_cache.wait_fresh(timeout=ctx.config.consistent_read_timeout)
