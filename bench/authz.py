@@ -48,7 +48,7 @@ class BearerNames:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        name, _, groups = header[7:].partition(":")
+        name, _, groups = header[7:].partition("|")
         return UserInfo(name, groups=(*[g for g in groups.split(",") if g], "system:authenticated"))
 
 
@@ -73,7 +73,7 @@ async def _run(modes: tuple[str, ...], *, creates: int, concurrency: int, bindin
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[attr-defined]
     ctx = app[CONTEXT_KEY]
     await ctx.watch_cache.ready.wait()
-    admin = {"Authorization": "Bearer root:system:masters"}
+    admin = {"Authorization": "Bearer root|system:masters"}
     user = {"Authorization": "Bearer bench"}
     out: dict[str, float] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:

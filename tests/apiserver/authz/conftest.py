@@ -111,7 +111,7 @@ async def admin(rbac_server: InProcessAPIServer) -> AsyncIterator[Client]:
 
 
 class BearerNames:
-    """A test authenticator: ``Authorization: Bearer <user>[:<group>,<group>…]`` is that user (plus
+    """A test authenticator: ``Authorization: Bearer <user>[|<group>,<group>…]`` is that user (plus
     ``system:authenticated``); no header: no opinion (anonymous follows)."""
 
     async def authenticate(self, request: Any) -> Any:
@@ -120,7 +120,7 @@ class BearerNames:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        name, _, groups = header[len("Bearer "):].partition(":")
+        name, _, groups = header[len("Bearer "):].partition("|")
         return UserInfo(name, groups=(*[g for g in groups.split(",") if g], "system:authenticated"))
 
 

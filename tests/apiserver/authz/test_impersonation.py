@@ -31,7 +31,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def _alice(secure_server: SecureServer, session: aiohttp.ClientSession) -> Client:
-    root = secure_server.client(session, "root:system:masters")
+    root = secure_server.client(session, "root|system:masters")
     assert (await root.post(f"/apis/{RBAC}/v1/clusterroles", ROLE)).status == 201
     assert (await root.post(f"/apis/{RBAC}/v1/clusterrolebindings", BINDING)).status == 201
     alice = secure_server.client(session, "alice")
@@ -73,7 +73,7 @@ async def test_impersonation_allowed_and_refused(secure_server: SecureServer,
 
 
 async def test_malformed_impersonation(secure_server: SecureServer, session: aiohttp.ClientSession) -> None:
-    root = secure_server.client(session, "root:system:masters")
+    root = secure_server.client(session, "root|system:masters")
     r = await root.request("GET", "/api/v1/namespaces", headers=[("Impersonate-Group", "devs")])
     assert r.status == 500
     assert "requested [{Group  devs}] without impersonating a user" in r.body
@@ -90,7 +90,7 @@ async def test_secure_defaults(secure_server: SecureServer, session: aiohttp.Cli
     assert (await bob.get("/apis")).status == 200
     r = await bob.get("/api/v1/namespaces/default/pods")
     assert r.status == 403
-    root = secure_server.client(session, "root:system:masters")
+    root = secure_server.client(session, "root|system:masters")
     assert (await root.get("/api/v1/namespaces/default/pods")).status == 200
-    kubeadm_admin = secure_server.client(session, "kubeadm-admin:kubeadm:cluster-admins")
+    kubeadm_admin = secure_server.client(session, "kubeadm-admin|kubeadm:cluster-admins")
     assert (await kubeadm_admin.get("/api/v1/namespaces/default/secrets")).status == 200

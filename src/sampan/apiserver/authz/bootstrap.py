@@ -181,7 +181,7 @@ def _component_roles() -> list[dict[str, Any]]:
         rule(["create"], ["events.k8s.io"], ["events"]),
         rule(["create"], ["coordination.k8s.io"], ["leases"]),
         rule(["create"], ["policy"], ["poddisruptionbudgets"]),
-        rule(["create"], ["storage.k8s.io"], ["volumeattachments"]),
+        rule(["create"], ["storage.k8s.io"], ["volumeattachments", "storageclasses"]),
         rule(["escalate", "bind"], ["rbac.authorization.k8s.io"], ["clusterroles"]),
         rule(["approve", "sign"], ["certificates.k8s.io"], ["signers"]),
         *reviews,
