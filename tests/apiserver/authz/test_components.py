@@ -107,8 +107,8 @@ async def test_proxy_and_dns_reads(secure_server: SecureServer) -> None:
             return (await proxy.get("/api/v1/services")).status == 200
 
         assert await eventually(allowed)
-        assert (await proxy.get("/apis/discovery.k8s.io/v1/endpointslices", params={"watch": "1",
-                                                                                    "timeoutSeconds": "1"})).status == 200
+        watch = {"watch": "1", "timeoutSeconds": "1"}
+        assert (await proxy.get("/apis/discovery.k8s.io/v1/endpointslices", params=watch)).status == 200
         assert (await proxy.get("/api/v1/nodes/n1")).status == 404
         assert (await proxy.get("/api/v1/secrets")).status == 403
         for path in ("/api/v1/pods", "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices"):
