@@ -117,8 +117,8 @@ async def _run(modes: tuple[str, ...], *, creates: int, concurrency: int, bindin
     authz = authorization_of(ctx)
     assert authz is not None
     who = UserInfo("bench", groups=("system:authenticated",))
-    for label, verb in (("allowed", "create"), ("refused", "delete")):
-        attrs = Attributes(user=who, verb=verb, api_version="v1", resource="configmaps", namespace=NS)
+    for label, namespace in (("allowed", NS), ("refused", "kube-system")):
+        attrs = Attributes(user=who, verb="create", api_version="v1", resource="configmaps", namespace=namespace)
         n = 20000
         t0 = time.perf_counter()
         for _ in range(n):
