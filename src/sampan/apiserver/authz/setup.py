@@ -27,7 +27,11 @@ def install(ctx: ServerContext, *, secure: bool) -> Authorization:
 
 
 def middlewares(authz: Authorization) -> list[Middleware]:
-    """Impersonation, then authorization (they run after authentication, in this order)."""
+    """Impersonation, then authorization (they run after authentication, in this order). A chain that
+    allows everything (``AlwaysAllow`` alone: the insecure / embedded server) skips the per-request
+    check, whose answer is known; impersonation still applies, so ``--as`` works there too."""
+    if authz.modes == ("AlwaysAllow",):
+        return [impersonation_middleware(authz.authorizer)]
     return [impersonation_middleware(authz.authorizer), authorization_middleware(authz.authorizer)]
 
 
