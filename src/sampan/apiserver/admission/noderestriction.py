@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sampan.api import errors
+from sampan.api.podrefs import pod_references
 from sampan.apiserver.admission.interface import Attributes, PluginBase
-from sampan.apiserver.authz.node import pod_references
 
 if TYPE_CHECKING:
     from sampan.apiserver.context import ServerContext

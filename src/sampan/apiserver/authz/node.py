@@ -18,9 +18,9 @@ The graph (:class:`NodeGraph`) is kept from the pods and PVCs in the watch cache
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Mapping
 from typing import Any
 
+from sampan.api.podrefs import Ref, pod_references
 from sampan.apiserver.authz.attributes import Attributes
 from sampan.apiserver.authz.cachefollow import CacheFollower
 from sampan.apiserver.authz.decision import ALLOW, NO_OPINION, Decision
@@ -30,8 +30,6 @@ from sampan.apiserver.context import ServerContext
 NODE_PREFIX = "system:node:"
 NODES_GROUP = "system:nodes"
 LEASE_NAMESPACE = "kube-node-lease"
-Ref = tuple[str, str, str]
-"""(kind, namespace, name): ``secret``, ``configmap``, ``pvc`` or ``serviceaccount``."""
 
 
 def node_name(attrs: Attributes) -> str | None:
@@ -41,51 +39,6 @@ def node_name(attrs: Attributes) -> str | None:
         return None
     name = user.username[len(NODE_PREFIX):]
     return name or None
-
-
-def _dicts(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, list):
-        yield from (v for v in value if isinstance(v, dict))
-
-
-def _at(obj: Any, *path: str) -> str:
-    """The non-empty string at ``path`` inside nested dicts, "" otherwise."""
-    for key in path:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj if isinstance(obj, str) else ""
-
-
-_SECRET_REF_VOLUMES = ("cephfs", "cinder", "flexVolume", "rbd", "scaleIO", "storageos", "iscsi", "azureFile")
-
-
-def pod_references(pod: Mapping[str, Any]) -> set[Ref]:
-    """Every secret, configmap, PVC and service account ``pod`` uses."""
-    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
-    ns, pod_name = _at(pod, "metadata", "namespace"), _at(pod, "metadata", "name")
-    found: list[tuple[str, str]] = [("serviceaccount", _at(spec, "serviceAccountName") or "default")]
-    found += [("secret", _at(s, "name")) for s in _dicts(_d(spec).get("imagePullSecrets"))]
-    for v in _dicts(_d(spec).get("volumes")):
-        found += [("secret", _at(v, "secret", "secretName")), ("configmap", _at(v, "configMap", "name")),
-                  ("pvc", _at(v, "persistentVolumeClaim", "claimName")),
-                  ("secret", _at(v, "csi", "nodePublishSecretRef", "name"))]
-        if isinstance(v.get("ephemeral"), dict):
-            found.append(("pvc", f"{pod_name}-{_at(v, 'name')}"))
-        for src in _dicts(_d(v.get("projected")).get("sources")):
-            found += [("secret", _at(src, "secret", "name")), ("configmap", _at(src, "configMap", "name"))]
-        found += [("secret", _at(v, key, "secretRef", "name")) for key in _SECRET_REF_VOLUMES]
-    containers = [*_dicts(_d(spec).get("initContainers")), *_dicts(_d(spec).get("containers")),
-                  *_dicts(_d(spec).get("ephemeralContainers"))]
-    for c in containers:
-        for e in _dicts(c.get("envFrom")):
-            found += [("secret", _at(e, "secretRef", "name")), ("configmap", _at(e, "configMapRef", "name"))]
-        for e in _dicts(c.get("env")):
-            found += [("secret", _at(e, "valueFrom", "secretKeyRef", "name")),
-                      ("configmap", _at(e, "valueFrom", "configMapKeyRef", "name"))]
-    return {(kind, ns, name) for kind, name in found if name}
-
-
-def _d(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 class NodeGraph:
