@@ -9,7 +9,9 @@ impersonation, before routing, admission and storage (upstream's order).
 * :mod:`.filters` — the impersonation and authorization middlewares and upstream's 403 messages.
 * :mod:`.escalation` — the ``escalate``/``bind`` checks on writes of roles and bindings.
 * :mod:`.bootstrap` / :mod:`.reconcile` — the default policy, applied at start when RBAC is on.
-* :mod:`.reviews` — the (Self|Local)SubjectAccessReview and SelfSubjectRulesReview APIs.
+* :mod:`.reviews` — the answers of the (Self|Local)SubjectAccessReview and SelfSubjectRulesReview APIs
+  (HTTP in :mod:`sampan.apiserver.handlers.reviews`).
+* :mod:`.setup` — wiring into ``build_app``: modes, middlewares, escalation guard, policy at start.
 
 :func:`build` makes the chain for ``--authorization-mode`` (comma separated: ``AlwaysAllow``,
 ``AlwaysDeny``, ``Node``, ``RBAC``) and keeps it in the server context (:func:`authorization_of`).
