@@ -21,6 +21,8 @@ def _pod(name: str, secret: str, configmap: str) -> dict[str, Any]:
 async def test_watches_follow_pods(inproc_apiserver: InProcessAPIServer) -> None:
     client = unthrottled_client(inproc_apiserver.kubeconfig)
     watches = ObjectWatches(client)
+    woken: list[set[str]] = []
+    watches.on_change = woken.append
     try:
         secrets = await client.resource("v1", "secrets")
         configmaps = await client.resource("v1", "configmaps")
@@ -34,6 +36,7 @@ async def test_watches_follow_pods(inproc_apiserver: InProcessAPIServer) -> None
         await configmaps.create({"apiVersion": "v1", "kind": "ConfigMap",
                                  "metadata": {"name": "c1", "namespace": "default"}, "data": {"a": "1"}})
         await wait_for(lambda: watches.get_configmap("default", "c1"), message="configmap arrives by watch")
+        await wait_for(lambda: {"default/p"} in woken, message="the pod using it is woken")
         cm = await configmaps.get("c1", namespace="default")
         cm["data"] = {"a": "2"}
         await configmaps.update(cm)

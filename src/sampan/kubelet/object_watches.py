@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sampan.api.podrefs import pod_references
+from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.cache.shared_informer import SharedIndexInformer
 from sampan.client.dynamic import Client
 from sampan.client.informers import SharedInformerFactory
@@ -54,6 +55,9 @@ class ObjectWatches:
         self._watches: dict[WatchKey, _Watch] = {}
         self._refs: dict[str, set[WatchKey]] = {}
         self._stopping: set[asyncio.Task[None]] = set()
+        self.on_change: Callable[[set[str]], None] | None = None
+        """Called with the keys (``ns/name``) of the pods using an object that arrived or changed, so
+        their workers sync at once instead of at their next period."""
 
     @property
     def watched(self) -> set[WatchKey]:
@@ -64,6 +68,8 @@ class ObjectWatches:
         factory = SharedInformerFactory(self._client, namespace=namespace or None,
                                         field_selector=f"metadata.name={name}")
         informer = factory.informer("v1", _RESOURCES[kind])
+        informer.add_event_handler(EventHandlerFuncs(on_add_func=lambda _obj: self._changed(key),
+                                                     on_update_func=lambda _old, _new: self._changed(key)))
         factory.start()
         watch = self._watches[key] = _Watch(factory, informer)
         log.debug("watching object kind=%s object=%s/%s", kind, namespace, name)
@@ -74,6 +80,11 @@ class ObjectWatches:
         task = asyncio.get_running_loop().create_task(watch.factory.shutdown(), name=f"stop-watch-{key}")
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+    def _changed(self, key: WatchKey) -> None:
+        watch = self._watches.get(key)
+        if watch is not None and watch.pods and self.on_change is not None:
+            self.on_change(set(watch.pods))
 
     def pod_changed(self, pod: Mapping[str, Any]) -> None:
         md = pod.get("metadata") or {}
