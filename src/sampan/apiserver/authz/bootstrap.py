@@ -12,6 +12,10 @@ differs:
   ``escalate``/``bind`` on ClusterRoles for the aggregation controller;
 * ``system:sampan:dns`` for sampan's DNS server (user ``system:sampan:dns``, and the ServiceAccount
   ``kube-system/kube-dns`` as upstream's ``system:kube-dns``): services, endpointslices and pods read;
+* ``system:sampan:metrics-server`` for sampan's metrics-server (user ``system:metrics-server`` and SA
+  ``kube-system/metrics-server``): nodes and pods read, ``nodes/metrics``, and — since it registers
+  itself — services, endpoints and APIServices get/create/update; ``system:aggregated-metrics-reader``
+  (metrics.k8s.io reads) aggregates into view/edit/admin, as upstream's manifests do;
 * ``kubeadm:cluster-admins`` (group) is bound to ``cluster-admin``, as kubeadm does for its admin
   certificate.
 """
@@ -197,6 +201,13 @@ def _component_roles() -> list[dict[str, Any]]:
         rule(["get", "list", "watch", "patch", "update"], [""], ["persistentvolumes", "persistentvolumeclaims"]),
         rule(READ, ["storage.k8s.io"], ["storageclasses"]),
     ]
+    metrics_server = [
+        rule(["get"], [""], ["nodes/metrics"]),
+        rule(READ, [""], ["nodes", "pods"]),
+        rule(["get", "create", "update"], [""], ["services", "endpoints"]),  # sampan's self-registration
+        rule(["get", "create", "update"], ["apiregistration.k8s.io"], ["apiservices"]),
+        *reviews,
+    ]
     dns = [rule(["list", "watch"], [""], ["services", "endpoints", "pods"]),
            rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"])]
     return [
@@ -206,6 +217,10 @@ def _component_roles() -> list[dict[str, Any]]:
         _role("ClusterRole", "system:node-proxier", proxier),
         _role("ClusterRole", "system:node", node),
         _role("ClusterRole", "system:kube-dns", dns),
+        _role("ClusterRole", "system:sampan:metrics-server", metrics_server),
+        _role("ClusterRole", "system:aggregated-metrics-reader",
+              [rule(READ, ["metrics.k8s.io"], ["pods", "nodes"])],
+              labels={f"{AGGREGATE_TO}{r}": "true" for r in ("view", "edit", "admin")}),
         _role("ClusterRole", "system:sampan:dns", dns),
         _role("ClusterRole", "system:monitoring", [rule(["get"], urls=["/healthz", "/healthz/*", "/livez",
                                                                         "/livez/*", "/metrics", "/metrics/slis",
@@ -250,6 +265,8 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _binding(crb, "system:node-proxier", "ClusterRole", "system:node-proxier", ["User:system:kube-proxy"]),
         _binding(crb, "system:kube-dns", "ClusterRole", "system:kube-dns", ["ServiceAccount:kube-system/kube-dns"]),
         _binding(crb, "system:sampan:dns", "ClusterRole", "system:sampan:dns", ["User:system:sampan:dns"]),
+        _binding(crb, "system:sampan:metrics-server", "ClusterRole", "system:sampan:metrics-server",
+                 ["User:system:metrics-server", "ServiceAccount:kube-system/metrics-server"]),
         _binding(crb, "system:node", "ClusterRole", "system:node", []),
         _binding(crb, "system:service-account-issuer-discovery", "ClusterRole",
                  "system:service-account-issuer-discovery", ["Group:system:serviceaccounts"]),
