@@ -24,6 +24,7 @@ from sampan.apiserver import aggregator, discovery, health, routes
 from sampan.apiserver.admission import priority
 from sampan.apiserver.admission.chain import close_chain
 from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware
+from sampan.apiserver.authz import setup as authz_setup
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.cacher.watch_cache import WatchCache
 from sampan.apiserver.config import APIServerConfig
@@ -162,7 +163,10 @@ def build_app(
     service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,
                                                        node_port_range=config.service_node_port_range))
     chain = list(authenticators) if authenticators is not None else _default_chain(config, ctx)
+    # a real authentication chain (TLS serving, or one given) means Node,RBAC by default
+    authorization = authz_setup.install(ctx, secure=authenticators is not None or config.tls is not None)
     app = web.Application(middlewares=[error_middleware, authentication_middleware(chain),
+                                       *authz_setup.middlewares(authorization),
                                        aggregator.aggregation_middleware(ctx)],
                           client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx
@@ -228,6 +232,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
         try:
             await ensure_system_namespaces(ctx, config.system_namespaces)
             await priority.ensure_builtin(ctx)
+            await authz_setup.at_start(ctx)
             tasks.extend(_service_tasks(ctx))
             yield
         finally:

@@ -111,6 +111,10 @@ class APIServerConfig:
     """A server whose master lease is older than this is dropped from the endpoints (upstream: 15 s)."""
     kubernetes_service: bool = True
     """Create the ``default/kubernetes`` Service and keep its endpoints (off only in unit tests)."""
+    authorization_modes: tuple[str, ...] = ()
+    """``--authorization-mode`` (upstream's names: ``Node``, ``RBAC``, ``AlwaysAllow``, ``AlwaysDeny``);
+    empty: ``Node,RBAC`` when an authentication chain is configured, ``AlwaysAllow`` otherwise (the
+    insecure / embedded server, whose every request is the insecure admin anyway)."""
     custom_resources: bool = True
     """Serve the custom resources CRDs define (registered at runtime; ``sampan.apiserver.customresources``)."""
     encryption_provider_config: str = ""

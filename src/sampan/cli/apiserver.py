@@ -28,6 +28,7 @@ BACKENDS = ("sqlite", "etcd", "memory")
 
 def config_from_args(args: argparse.Namespace) -> APIServerConfig:
     """The server options the flags describe; ValueError (one line) for bad values."""
+    from sampan.apiserver.authz import parse_modes
     from sampan.apiserver.config import APIServerConfig, StorageOptions
 
     servers = tuple(s.strip() for s in (args.etcd_servers or "").split(",") if s.strip())
@@ -51,6 +52,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         service_node_port_range=args.service_node_port_range,
         advertise_address=args.advertise_address,
         encryption_provider_config=args.encryption_provider_config,
+        authorization_modes=parse_modes(args.authorization_mode) if args.authorization_mode else (),
     )
 
 
@@ -170,4 +172,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="node ports of NodePort/LoadBalancer Services (default 30000-32767)")
     p.add_argument("--advertise-address", default="",
                    help="address the kubernetes Service's endpoints list for this server (default: bind address)")
+    p.add_argument("--authorization-mode", default="",
+                   help="ordered authorizers: comma-separated AlwaysAllow, AlwaysDeny, Node, RBAC (default: "
+                   "Node,RBAC when requests are authenticated, AlwaysAllow on the insecure port)")
     p.set_defaults(handler=_run)

@@ -229,6 +229,12 @@ def _hpa(ctx: ControllerContext) -> Controller:
     return HorizontalPodAutoscalerController(ctx)
 
 
+def _clusterrole_aggregation(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.clusterroleaggregation.controller import ClusterRoleAggregationController
+
+    return ClusterRoleAggregationController(ctx.client, ctx.informers)
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
     "replicationcontroller": _replicationcontroller,
@@ -253,6 +259,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "pvc-protection": _pvc_protection,
     "pv-protection": _pv_protection,
     "horizontalpodautoscaling": _hpa,
+    "clusterrole-aggregation": _clusterrole_aggregation,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
@@ -281,6 +288,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "pvc-protection": "sampan.controllers.volume.protection",
     "pv-protection": "sampan.controllers.volume.protection",
     "horizontalpodautoscaling": "sampan.controllers.podautoscaler.controller",
+    "clusterrole-aggregation": "sampan.controllers.clusterroleaggregation.controller",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""

@@ -210,6 +210,7 @@ class Kubelet:
         self.ready = asyncio.Event()
         self.rejected: set[str] = set()
         self.sources = KubeletSources(client, node_name=options.node_name)
+        self.sources.objects.on_change = self._objects_changed
         options.root_dir.mkdir(parents=True, exist_ok=True)
         capacity = default_capacity(cpu=options.cpu, memory=options.memory, max_pods=options.max_pods,
                                     root_dir=str(options.root_dir))
@@ -364,6 +365,15 @@ class Kubelet:
         elif md.get("deletionTimestamp") and worker.terminating is None:
             self.sink.killing(pod)
         self.workers.update_pod(pod)
+
+    def _objects_changed(self, pod_keys: set[str]) -> None:
+        """A watched secret, configmap or claim arrived or changed: sync the pods using it now."""
+        for key in pod_keys:
+            pod = self.sources.pods.indexer.get_by_key(key)
+            uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
+            worker = self.workers.workers.get(uid) if self.workers is not None else None
+            if pod is not None and worker is not None:
+                worker.update(pod)
 
     async def _on_pod_delete(self, obj: Any) -> None:
         assert self.workers is not None

@@ -3,9 +3,11 @@
 * pods: one informer with ``fieldSelector=spec.nodeName=<node>`` (the server indexes kubelet watches by
   node, so each kubelet sees only its own pods);
 * services: an informer over all namespaces (service environment variables);
-* configmaps and secrets: informers over all namespaces, read through :class:`ListerObjects`, the
-  :class:`~sampan.kubelet.volumes.objects.ObjectGetter` the volume manager and env resolution use. They are
-  never read from the store.
+* configmaps, secrets, PVCs and PVs: one single-object watch per object this node's pods reference
+  (:class:`~sampan.kubelet.object_watches.ObjectWatches`, the
+  :class:`~sampan.kubelet.volumes.objects.ObjectGetter` the volume manager and env resolution use), since
+  the Node authorizer lets a kubelet read only those. :class:`ListerObjects` is the same getter over
+  ordinary listers (kept for callers that have them).
 
 Two factories, because a factory's selectors apply to every informer it makes.
 """
@@ -16,10 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sampan.api import errors
+from sampan.client.cache import DeletedFinalStateUnknown
+from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.cache.listers import Lister
 from sampan.client.cache.shared_informer import SharedIndexInformer
 from sampan.client.dynamic import Client
 from sampan.client.informers import SharedInformerFactory
+from sampan.kubelet.object_watches import ObjectWatches
 
 
 class ListerObjects:
@@ -66,10 +71,11 @@ class KubeletSources:
         self.pod_factory = SharedInformerFactory(client, field_selector=f"spec.nodeName={node_name}")
         self.object_factory = SharedInformerFactory(client)
         self.pods: SharedIndexInformer = self.pod_factory.informer("v1", "pods")
-        self.objects = ListerObjects(self.object_factory.lister("v1", "configmaps"),
-                                     self.object_factory.lister("v1", "secrets"),
-                                     self.object_factory.lister("v1", "persistentvolumeclaims"),
-                                     self.object_factory.lister("v1", "persistentvolumes"))
+        self.objects = ObjectWatches(client)
+        self.pods.add_event_handler(EventHandlerFuncs(
+            on_add_func=self.objects.pod_changed, on_update_func=lambda _old, new: self.objects.pod_changed(new),
+            on_delete_func=lambda obj: self.objects.pod_removed(obj.obj if isinstance(obj, DeletedFinalStateUnknown)
+                                                                else obj)))
         self.services: Lister = self.object_factory.lister("v1", "services")
         """Every Service, for the service environment variables (upstream's kubelet watches them too)."""
 
@@ -85,3 +91,4 @@ class KubeletSources:
     async def shutdown(self) -> None:
         await self.pod_factory.shutdown()
         await self.object_factory.shutdown()
+        await self.objects.shutdown()

@@ -27,7 +27,10 @@ EXPECTED = [
     ("events.k8s.io", "events"),
     ("authentication.k8s.io", "selfsubjectreviews"),
     ("authentication.k8s.io", "tokenreviews"),
+    ("authorization.k8s.io", "localsubjectaccessreviews"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
     ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
     ("batch", "cronjobs"), ("batch", "jobs"),
     ("networking.k8s.io", "ingressclasses"), ("networking.k8s.io", "ingresses"),

@@ -27,7 +27,7 @@ async def test_review_is_allowed_and_not_stored(api: API) -> None:
     before = await api.snapshot()
     r = await api.post(SSAR, REVIEW)
     assert r.status == 201, r.body
-    assert r.body["status"] == {"allowed": True, "reason": "sampan has no authorization yet"}
+    assert r.body["status"] == {"allowed": True}  # the insecure admin is in system:masters
     assert r.body["spec"] == REVIEW["spec"]
     assert await api.snapshot() == before
     r = await api.post(SSAR, {**REVIEW, "spec": {}})
@@ -42,9 +42,12 @@ async def test_review_is_allowed_and_not_stored(api: API) -> None:
 async def test_review_in_discovery(api: API) -> None:
     r = await api.get("/apis/authorization.k8s.io/v1")
     assert r.status == 200, r.body
-    [res] = r.body["resources"]
-    assert (res["name"], res["kind"], res["namespaced"], res["verbs"]) == (
-        "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, ["create"])
+    served = [(res["name"], res["kind"], res["namespaced"], res["verbs"]) for res in r.body["resources"]]
+    assert served == [
+        ("localsubjectaccessreviews", "LocalSubjectAccessReview", True, ["create"]),
+        ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False, ["create"]),
+        ("selfsubjectrulesreviews", "SelfSubjectRulesReview", False, ["create"]),
+        ("subjectaccessreviews", "SubjectAccessReview", False, ["create"])]
 
 
 async def test_token_request(api: API) -> None:

@@ -15,7 +15,8 @@ kube-apiserver's admission chain.
   validation, right before the store write (again on each retry of a raced update). A plugin is one
   module here, registered with one line in :data:`chain.FACTORIES`.
 * Plugins: ``NamespaceLifecycle`` (:mod:`.namespacelifecycle`), ``LimitRanger`` (:mod:`.limitranger`),
-  ``PodSecurity`` (:mod:`.podsecurity`), ``Priority`` (:mod:`.priority`), ``DefaultTolerationSeconds``
+  ``NodeRestriction`` (:mod:`.noderestriction`), ``PodSecurity`` (:mod:`.podsecurity`), ``Priority``
+  (:mod:`.priority`), ``DefaultTolerationSeconds``
   (:mod:`.tolerations`), ``MutatingAdmissionWebhook`` and ``ValidatingAdmissionWebhook`` (:mod:`.webhooks`),
   ``ValidatingAdmissionPolicy`` (:mod:`.validatingadmissionpolicy`, matching in :mod:`.policymatch`),
   ``ResourceQuota`` (:mod:`.resourcequota`). Plugins holding resources (HTTP sessions) have an async
@@ -51,8 +52,17 @@ async def admit(ctx: ServerContext, attrs: Attributes) -> None:
     await chain_for(ctx).admit(ctx, attrs)
 
 
+REGISTRY_GUARD_KEY = "admission.registry-guard"
+"""``ctx.extras`` key of an async ``(ctx, attrs)`` check run before the validating plugins: the
+registry-level checks upstream makes in a resource's storage (RBAC's escalation check, installed by
+``build_app`` when RBAC is on)."""
+
+
 async def validate(ctx: ServerContext, attrs: Attributes) -> None:
-    """Run the validating hooks of the server's chain."""
+    """Run the registry guard (if any), then the validating hooks of the server's chain."""
+    guard = ctx.extras.get(REGISTRY_GUARD_KEY)
+    if guard is not None:
+        await guard(ctx, attrs)
     await chain_for(ctx).validate(ctx, attrs)
 
 

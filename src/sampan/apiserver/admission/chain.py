@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sampan.apiserver.admission import (
     limitranger,
     namespacelifecycle,
+    noderestriction,
     podsecurity,
     priority,
     resourcequota,
@@ -55,6 +56,7 @@ PluginFactory = Callable[["ServerContext"], Plugin]
 FACTORIES: dict[str, PluginFactory] = {
     "NamespaceLifecycle": lambda ctx: namespacelifecycle.NamespaceLifecyclePlugin(),
     "LimitRanger": lambda ctx: limitranger.LimitRangerPlugin(),
+    "NodeRestriction": lambda ctx: noderestriction.NodeRestrictionPlugin(),
     "PodSecurity": lambda ctx: podsecurity.PodSecurityPlugin(),
     "Priority": lambda ctx: priority.PriorityPlugin(),
     "DefaultTolerationSeconds": lambda ctx: tolerations.DefaultTolerationSecondsPlugin(

@@ -3,9 +3,9 @@
 Defaults, as upstream: ``roleRef.apiGroup`` and a User/Group subject's ``apiGroup`` become
 ``rbac.authorization.k8s.io``. Validation: ``roleRef`` names a Role or ClusterRole (a
 ClusterRoleBinding only a ClusterRole) of that group and cannot change; subjects are ServiceAccounts
-(apiGroup "", a namespace required in cluster bindings), Users or Groups. Bindings are stored only:
-sampan has no authorizer yet, so they grant nothing. Table: Name, Role, Age, and (wide) Users, Groups,
-ServiceAccounts.
+(apiGroup "", a namespace required in cluster bindings), Users or Groups. The RBAC authorizer
+(:mod:`sampan.apiserver.authz.rbac`) reads them from the watch cache. Table: Name, Role, Age, and
+(wide) Users, Groups, ServiceAccounts.
 """
 
 from __future__ import annotations

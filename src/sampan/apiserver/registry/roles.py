@@ -3,7 +3,7 @@
 Validation, as upstream's ``ValidatePolicyRule``: every rule names at least one verb; a resource rule
 names at least one apiGroup and one resource; a rule may not mix resources and nonResourceURLs, and a
 (namespaced) Role may not name nonResourceURLs at all. Names follow the path-segment rule. Roles are
-stored only: sampan has no authorizer yet, so rules grant nothing (every request is allowed).
+read by the RBAC authorizer (:mod:`sampan.apiserver.authz.rbac`); writes pass its escalation check.
 The table is upstream's: Name and "Created At" (RFC 3339, UTC).
 """
 
