@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from sampan.api import errors
 from tests.apiserver.authn.conftest import STATIC_TOKEN, SecureServer
 from tests.apiserver.authn.test_tokens import admin_request, make_sa, token_for
 
@@ -50,10 +53,12 @@ async def test_token_review_audiences_and_failures(secure: SecureServer) -> None
 async def test_token_review_needs_a_token_and_is_create_only(secure: SecureServer) -> None:
     status, body = await secure.raw("POST", TOKEN_REVIEWS, json={"spec": {}},
                                     headers={"Authorization": f"Bearer {STATIC_TOKEN}"})
-    assert status == 400, body
-    assert body["message"] == "token is required for TokenReview in authentication"
-    status, _ = await secure.raw("GET", TOKEN_REVIEWS, headers={"Authorization": f"Bearer {STATIC_TOKEN}"})
-    assert status == 405
+    assert status == 403, body  # alice holds no grant to create tokenreviews (default RBAC policy)
+    with pytest.raises(errors.BadRequest) as bad:
+        await admin_request(secure, "POST", TOKEN_REVIEWS, {"spec": {}})
+    assert bad.value.message == "token is required for TokenReview in authentication"
+    with pytest.raises(errors.MethodNotAllowed):
+        await admin_request(secure, "GET", TOKEN_REVIEWS)
 
 
 async def test_self_subject_review_in_each_version(secure: SecureServer) -> None:
