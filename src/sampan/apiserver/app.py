@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +28,7 @@ from sampan.apiserver.cacher.watch_cache import WatchCache
 from sampan.apiserver.config import APIServerConfig
 from sampan.apiserver.context import Scope, ServerContext, storage_prefixes
 from sampan.apiserver.customresources import manager as customresources
+from sampan.apiserver.flowcontrol import filter as flowcontrol
 from sampan.apiserver.handlers import (
     binding,
     connect,
@@ -186,9 +187,10 @@ def build_app(
     routes.register(app, HANDLERS)
     if config.custom_resources:
         customresources.install(app, ctx, health_checks=checks)
+    flow_control = flowcontrol.install(app, ctx, metrics)  # after authentication (and metrics) middlewares
     stall_monitor = LoopStallMonitor("kube-apiserver")  # sampan_event_loop_stall_seconds* on /metrics
     stall_monitor.register(metrics.registry)
-    app.cleanup_ctx.append(_background(ctx, stall_monitor))
+    app.cleanup_ctx.append(_background(ctx, stall_monitor, flow_control))
 
     async def end_watches(app: web.Application) -> None:
         # on_shutdown runs before aiohttp waits for in-flight handlers: end every watch stream now
@@ -200,7 +202,8 @@ def build_app(
     return app
 
 
-def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
+def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor,
+                extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> Any:
     async def run(app: web.Application) -> AsyncIterator[None]:
         config = ctx.config
         tasks = [
@@ -214,6 +217,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
             await ensure_system_namespaces(ctx, config.system_namespaces)
             await priority.ensure_builtin(ctx)
             tasks.extend(_service_tasks(ctx))
+            tasks.extend(_guarded(f"flowcontrol-{i}", start()) for i, start in enumerate(extra))
             yield
         finally:
             for t in tasks:
