@@ -43,9 +43,10 @@ from sampan.apiserver.userinfo import request_user
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-UIDS_KEY = "sampan.apf.uids"
+UIDS_KEY = web.RequestKey("sampan.apf.uids", tuple[str, str])
 """Request key: (FlowSchema uid, PriorityLevel uid) for the response headers."""
-RELEASE_KEY = "sampan.apf.release"
+Release = Callable[[], None]
+RELEASE_KEY: web.RequestKey[Release] = web.RequestKey("sampan.apf.release")
 """Request key: a callable freeing a WATCH's seats once its response starts."""
 FLOW_SCHEMA_HEADER = "X-Kubernetes-PF-FlowSchema-UID"
 PRIORITY_LEVEL_HEADER = "X-Kubernetes-PF-PriorityLevel-UID"

@@ -122,7 +122,7 @@ class PriorityLevel:
 
     @property
     def lendable_cl(self) -> int:
-        return round(self.nominal_cl * self.spec.lendable_percent / 100)
+        return go_round(self.nominal_cl * self.spec.lendable_percent / 100)
 
     @property
     def min_cl(self) -> int:
@@ -132,7 +132,7 @@ class PriorityLevel:
     def max_cl(self) -> float:
         if self.spec.borrowing_limit_percent is None:
             return math.inf
-        return self.nominal_cl + round(self.nominal_cl * self.spec.borrowing_limit_percent / 100)
+        return self.nominal_cl + go_round(self.nominal_cl * self.spec.borrowing_limit_percent / 100)
 
     @property
     def max_seats(self) -> int:
@@ -242,6 +242,11 @@ class PriorityLevel:
     def reject_all_waiting(self) -> list[Request]:
         """The level is gone: hand back its waiting requests (the controller re-routes them)."""
         return [] if self.queues is None else self.queues.drain()
+
+
+def go_round(x: float) -> int:
+    """Go's ``math.Round``: halves away from zero (Python's ``round`` rounds halves to even)."""
+    return math.floor(x + 0.5)
 
 
 def nominal_limits(server_cl: int, shares: dict[str, int]) -> dict[str, int]:
