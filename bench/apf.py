@@ -16,7 +16,8 @@ tokens to identities (``alice`` in ``system:authenticated``; ``system:node:nK`` 
 It prints lease-renewal latency (p50/p99/max), 429s per client, bindings done and their p99, LISTs
 served. ``--overhead`` instead measures the CPU cost APF adds to one request (classification, seat
 accounting, metrics, headers) in process: ``apf.serve`` around a no-op handler vs the handler alone,
-for an exempt admin request and for a queued-level (global-default) request that finds free seats. Mode "APF on" is the default configuration (upstream's FlowSchemas and levels); "APF off" is
+for an exempt admin request and for a queued-level (global-default) request that finds free seats.
+Mode "APF on" is the default configuration (upstream's FlowSchemas and levels); "APF off" is
 ``--enable-priority-and-fairness=false`` (the plain max-in-flight limiter: 400 read-only, 200 mutating).
 The machine has 2 cores shared by the server and the load generator: compare the modes, not the figures
 to a real cluster.
