@@ -51,6 +51,7 @@ RELEASE_KEY: web.RequestKey[Release] = web.RequestKey("sampan.apf.release")
 FLOW_SCHEMA_HEADER = "X-Kubernetes-PF-FlowSchema-UID"
 PRIORITY_LEVEL_HEADER = "X-Kubernetes-PF-PriorityLevel-UID"
 TOO_MANY = "Too many requests, please try again later.\n"
+MEMO_LIMIT = 4096
 
 
 def too_many_requests(retry_after: int) -> web.Response:
@@ -74,6 +75,8 @@ class APF:
         self.schemas: list[CompiledSchema] = []
         self.all_schemas: list[CompiledSchema] = []
         self.dangling: set[str] = set()
+        self._memo: dict[tuple[Any, ...], CompiledSchema | None] = {}
+        """Classification results by everything matching looks at (cleared on every configuration)."""
         self.generation = 0
         """Bumped by every :meth:`apply_config` (tests wait for it)."""
         self.apply_config(bootstrap.mandatory_schemas() + bootstrap.suggested_schemas(),
@@ -103,6 +106,7 @@ class APF:
         self.all_schemas = sort_schemas(compiled)
         self.dangling = {s.name for s in compiled if s.level not in new_levels}
         self.schemas = [s for s in self.all_schemas if s.name not in self.dangling]
+        self._memo = {}
         for level in new_levels.values():
             self._publish_limits(level)
         self.generation += 1
@@ -133,9 +137,18 @@ class APF:
         return 0 if scope is None else len(scope.cache.objects)
 
     def classify(self, request: web.BaseRequest) -> tuple[CompiledSchema, PriorityLevel, Digest]:
-        digest = Digest(request_user(request), request_info(request.method, request.path, request.query),
-                        request.path)
-        schema = classify(self.schemas, digest)
+        user = request_user(request)
+        info = request_info(request.method, request.path, request.query)
+        digest = Digest(user, info, request.path)
+        key = (user.username, user.groups, info.is_resource, info.verb, info.group, info.resource, info.subresource,
+               info.namespace, "" if info.is_resource else request.path)
+        try:
+            schema = self._memo[key]
+        except KeyError:
+            schema = classify(self.schemas, digest)
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[key] = schema
         level = self.levels.get(schema.level) if schema is not None else None
         if schema is None or level is None:  # only while the mandatory catch-all is being re-created
             level = self.levels[bootstrap.CATCH_ALL]
