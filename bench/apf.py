@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import socket
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def serve(port: int, apf: bool) -> None:
             await web.TCPSite(runner, "127.0.0.1", port).start()
             await asyncio.Event().wait()
 
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(main())
 
 
@@ -97,8 +99,9 @@ def free_port() -> int:
 def server(apf: bool) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    log = open(Path(tempfile.gettempdir()) / f"sampan-bench-apf-{'on' if apf else 'off'}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--apf", str(apf).lower()],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -116,6 +119,7 @@ def server(apf: bool) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
 
 
 # ---- the load ----------------------------------------------------------------------------------
@@ -130,6 +134,9 @@ class Outcome:
     lists_ok: int = 0
     lists_429: int = 0
     list_errors: int = 0
+    longest_stall: float = float("nan")
+    global_default_limit: float = float("nan")
+    global_default_executing: list[int] = field(default_factory=list)
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -225,6 +232,33 @@ async def scheduler(http: aiohttp.ClientSession, url: str, pending: int, stop: f
         await asyncio.sleep(0.05)
 
 
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return float("nan")
+
+
+async def monitor(http: aiohttp.ClientSession, url: str, stop: float, out: Outcome) -> None:
+    """Every second: global-default's executing requests (debug dump); at the end its seat limit and the
+    server's longest event-loop stall (``/metrics``)."""
+    while time.monotonic() < stop:
+        async with http.get(url + "/debug/api_priority_and_fairness/dump_priority_levels") as r:
+            if r.status == 200:
+                for line in (await r.text()).splitlines():
+                    if line.startswith("global-default,"):
+                        out.global_default_executing.append(int(line.split(",")[5]))
+            else:
+                await r.read()
+        await asyncio.sleep(1.0)
+    async with http.get(url + "/metrics") as r:
+        text = await r.text()
+    out.longest_stall = _sample(text, "sampan_event_loop_stall_seconds_max")
+    for line in text.splitlines():
+        if line.startswith('apiserver_flowcontrol_current_limit_seats{priority_level="global-default"}'):
+            out.global_default_limit = float(line.rsplit(" ", 1)[1])
+
+
 async def run_mode(apf: bool, args: argparse.Namespace) -> Outcome:
     out = Outcome()
     with server(apf) as url:
@@ -238,6 +272,7 @@ async def run_mode(apf: bool, args: argparse.Namespace) -> Outcome:
                 for i in range(NODES):
                     tg.create_task(kubelet(http, url, i, stop, args.renew_interval, out))
                 tg.create_task(scheduler(http, url, args.pending, stop, out))
+                tg.create_task(monitor(http, url, stop, out))
     return out
 
 
@@ -321,6 +356,9 @@ def main() -> int:
         ("LISTs served", lambda o: str(o.lists_ok)),
         ("LIST 429s (Retry-After honoured)", lambda o: str(o.lists_429)),
         ("LIST errors", lambda o: str(o.list_errors)),
+        ("global-default executing (max sampled)", lambda o: str(max(o.global_default_executing, default=0))),
+        ("global-default seat limit at the end", lambda o: f"{o.global_default_limit:.0f}"),
+        ("longest event-loop stall (s)", lambda o: f"{o.longest_stall:.3f}"),
     ]
     print("\n| workload | " + " | ".join(f"APF {m}" for m in results) + " |")
     print("|---|" + "---|" * len(results))

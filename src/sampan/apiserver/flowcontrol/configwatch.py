@@ -99,8 +99,8 @@ async def _changed(watchers: list[Any]) -> None:
                 await t
 
 
-async def run_config(ctx: ServerContext, apf: APF, *, settle: float = 0.05) -> None:
-    """See the module docstring; runs until cancelled."""
+async def run_config(ctx: ServerContext, apf: APF, *, settle: float = 0.05, retry: float = 1.0) -> None:
+    """See the module docstring; runs until cancelled. A failed round is retried after ``retry`` seconds."""
     found = scopes(ctx)
     if found is None:
         return
@@ -117,8 +117,10 @@ async def run_config(ctx: ServerContext, apf: APF, *, settle: float = 0.05) -> N
                     await update_statuses(ctx, fs, set(apf.levels))
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("applying the flowcontrol configuration failed")
+                except Exception:  # the store is unavailable, or a write raced: try again soon
+                    log.exception("applying the flowcontrol configuration failed; retrying")
+                    await asyncio.sleep(retry)
+                    continue
                 await _changed(watchers)
                 await asyncio.sleep(settle)
                 for w in watchers:
