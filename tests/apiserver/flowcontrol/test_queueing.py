@@ -147,3 +147,27 @@ def test_list_width_follows_object_count() -> None:
     assert w("/api/v1/pods", {"watch": "true", "resourceVersion": "12"}) == 1
     assert w("/api/v1/configmaps", {"watch": "true"}) == 3
     assert width(request_info("POST", "/api/v1/namespaces/x/pods", {}), {}, count_of=count, max_seats=10) == 1
+
+
+def test_retry_after_grows_while_a_level_keeps_dropping_and_recovers() -> None:
+    from sampan.apiserver.flowcontrol.retryafter import MAX_RETRY_AFTER, DroppedRequests
+
+    clock = [1000.0]
+    drops = DroppedRequests(now=lambda: clock[0])
+    assert drops.retry_after("gd") == 1
+    for _second in range(12):  # 10 drops a second
+        for _ in range(10):
+            drops.record("gd")
+        clock[0] += 1
+    grown = drops.retry_after("gd")
+    assert grown > 1
+    assert drops.retry_after("other") == 1
+    for _ in range(200):  # a drop every 3 s: it shrinks back to 1
+        drops.record("gd")
+        clock[0] += 3
+    assert drops.retry_after("gd") == 1
+    for _ in range(2000):
+        for _ in range(200):
+            drops.record("gd")
+        clock[0] += 1
+    assert drops.retry_after("gd") == MAX_RETRY_AFTER

@@ -6,8 +6,9 @@
    inside it (:mod:`.classify`); FlowSchemas naming a missing level are ignored (``Dangling``);
 2. exempt levels run the request at once; others estimate its width (:mod:`.estimate`) and ask the level
    (:mod:`.levels`): run now, queue, or refuse;
-3. a refused request, or one still queued after ``queue_wait_limit``, gets ``429`` with ``Retry-After``
-   and upstream's text; a queued one whose client goes away leaves its queue;
+3. a refused request, or one still queued after ``queue_wait_limit``, gets ``429`` with upstream's text
+   and a ``Retry-After`` that grows while its level keeps dropping requests (:mod:`.retryafter`); a
+   queued one whose client goes away leaves its queue;
 4. the request executes; its seats are freed when the handler returns, or for a WATCH as soon as the
    response starts (the watch is initialized), so long-running watches hold no seats.
 
@@ -37,6 +38,7 @@ from sampan.apiserver.flowcontrol.classify import CompiledSchema, Digest, classi
 from sampan.apiserver.flowcontrol.levels import LevelSpec, PriorityLevel, new_request, nominal_limits
 from sampan.apiserver.flowcontrol.metrics import APFMetrics
 from sampan.apiserver.flowcontrol.queueset import EXECUTING
+from sampan.apiserver.flowcontrol.retryafter import DroppedRequests
 from sampan.apiserver.metrics import request_info
 from sampan.apiserver.userinfo import request_user
 
@@ -65,12 +67,12 @@ class APF:
     ``--max-mutating-requests-inflight``)."""
 
     def __init__(self, ctx: ServerContext, *, server_cl: int, queue_wait_limit: float,
-                 metrics: APFMetrics, retry_after: int = 1) -> None:
+                 metrics: APFMetrics, drops: DroppedRequests | None = None) -> None:
         self.ctx = ctx
         self.server_cl = server_cl
         self.queue_wait_limit = queue_wait_limit
         self.metrics = metrics
-        self.retry_after = retry_after
+        self.drops = drops or DroppedRequests()
         self.levels: dict[str, PriorityLevel] = {}
         self.schemas: list[CompiledSchema] = []
         self.all_schemas: list[CompiledSchema] = []
@@ -172,7 +174,7 @@ class APF:
         if reason is not None:
             fm.rejected(reason)
             fm.wait_rejected.observe(0.0)
-            return too_many_requests(self.retry_after)
+            return self._reject(level)
         if not req.future.done():
             fm.inqueue.inc()
             try:
@@ -182,7 +184,7 @@ class APF:
                 self._give_up(level, req, timed_out=True)
                 fm.rejected("time-out")
                 fm.wait_rejected.observe(time.monotonic() - req.enqueued_at)
-                return too_many_requests(self.retry_after)
+                return self._reject(level)
             except asyncio.CancelledError:
                 self._give_up(level, req, timed_out=False)
                 fm.rejected("cancelled")
@@ -214,6 +216,10 @@ class APF:
             return await handler(request)
         finally:
             release()
+
+    def _reject(self, level: PriorityLevel) -> web.Response:
+        self.drops.record(level.name)
+        return too_many_requests(self.drops.retry_after(level.name))
 
     @staticmethod
     def _give_up(level: PriorityLevel, req: Any, *, timed_out: bool) -> None:
