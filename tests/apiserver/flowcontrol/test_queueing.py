@@ -171,3 +171,13 @@ def test_retry_after_grows_while_a_level_keeps_dropping_and_recovers() -> None:
             drops.record("gd")
         clock[0] += 1
     assert drops.retry_after("gd") == MAX_RETRY_AFTER
+
+
+async def test_queues_are_created_only_when_dealt() -> None:
+    level = _level(1, queues=10**9, hand=8, limit=5)
+    level.admit(new_request(("fs", "a"), 1))
+    for i in range(20):
+        assert level.admit(new_request(("fs", f"flow-{i}"), 1)) is None
+    assert level.queues is not None
+    assert level.waiting == 20
+    assert len(level.queues.queues) <= 21 * 8

@@ -36,7 +36,7 @@ def dump_queues(apf: APF) -> str:
         qs = apf.levels[name].queues
         if qs is None:
             continue
-        for q in qs.queues:
+        for q in sorted(qs.queues.values(), key=lambda q: q.index):
             rows.append((name, q.index, q.waiting_count, q.executing_count, q.executing_seats,
                          f"{q.finish:.8f}ss", q.waiting_seats, q.waiting_seats, f"{q.finish:.8f}ss"))
     return _table(rows)

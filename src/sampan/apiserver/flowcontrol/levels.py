@@ -148,7 +148,7 @@ class PriorityLevel:
             self.current_cl = nominal_cl
         if spec.queuing is None:
             self.queues = None
-        elif old is None or (len(old.queues), old.hand_size, old.queue_length_limit) != spec.queuing:
+        elif old is None or (old.deck, old.hand_size, old.queue_length_limit) != spec.queuing:
             queues, hand, limit = spec.queuing
             self.queues = QueueSet(queues=queues, hand_size=hand, queue_length_limit=limit)
         if old is not None and old is not self.queues:

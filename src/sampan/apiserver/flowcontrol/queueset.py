@@ -75,7 +75,9 @@ class QueueSet:
     def __init__(self, *, queues: int, hand_size: int, queue_length_limit: int) -> None:
         self.queue_length_limit = queue_length_limit
         self.hand_size = hand_size
-        self.queues = [Queue(i) for i in range(queues)]
+        self.deck = queues
+        self.queues: dict[int, Queue] = {}
+        """Queues by index, created when first dealt (a level may declare millions of queues)."""
         self.active: set[int] = set()
         self.waiting_count = 0
         self.waiting_seats = 0
@@ -88,20 +90,25 @@ class QueueSet:
         if hand is None:
             if len(self._hands) >= HAND_CACHE_LIMIT:
                 self._hands.clear()
-            hand = self._hands[flow] = deal(hash(flow) & 0xFFFFFFFFFFFFFFFF, deck=len(self.queues),
-                                            hand=self.hand_size)
+            hand = self._hands[flow] = deal(hash(flow) & 0xFFFFFFFFFFFFFFFF, deck=self.deck, hand=self.hand_size)
         return hand
+
+    def _queue(self, index: int) -> Queue:
+        q = self.queues.get(index)
+        if q is None:
+            q = self.queues[index] = Queue(index)
+        return q
 
     def choose(self, flow: tuple[str, str]) -> Queue:
         """The queue of ``flow``'s hand holding the fewest seats."""
-        queues = self.queues
-        best = queues[0]
+        best: Queue | None = None
         best_seats = -1
         for i in self._hand(flow):
-            q = queues[i]
+            q = self._queue(i)
             seats = q.waiting_seats + q.executing_seats
-            if best_seats < 0 or seats < best_seats:
+            if best is None or seats < best_seats:
                 best, best_seats = q, seats
+        assert best is not None  # a hand is never empty
         return best
 
     def enqueue(self, req: Request) -> bool:
@@ -202,7 +209,7 @@ class QueueSet:
     def drain(self) -> list[Request]:
         """Remove and return every waiting request (the level is being reconfigured or removed)."""
         out: list[Request] = []
-        for q in self.queues:
+        for q in self.queues.values():
             for r in q.requests:
                 if r.state == WAITING:
                     out.append(r)
