@@ -218,6 +218,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor,
             await priority.ensure_builtin(ctx)
             tasks.extend(_service_tasks(ctx))
             tasks.extend(_guarded(f"flowcontrol-{i}", start()) for i, start in enumerate(extra))
+            await flowcontrol.wait_initialized(ctx, timeout=BOOTSTRAP_TIMEOUT)  # its objects stored: a still store
             yield
         finally:
             for t in tasks:

@@ -10,6 +10,10 @@ PriorityLevelConfigurations the server's watch cache holds, applied without a re
    status: ``False``/``Found`` when the level exists, ``True``/``NotFound`` when it does not);
 3. a watcher the cache closes (reset, overflow) is replaced.
 
+``apf.initialized`` is set after the first round that wrote nothing (the bootstrap objects and every
+status are stored and seen by the cache): the server's start waits for it, so a started server's store
+is still.
+
 :func:`run_borrowing` re-divides seats every ``period`` (:meth:`APF.adjust_borrowing`).
 """
 
@@ -27,6 +31,7 @@ from sampan.apiserver.flowcontrol.controller import APF
 from sampan.apiserver.flowcontrol.ensure import MANAGER, ensure_configuration, scopes
 from sampan.apiserver.handlers.guaranteed import UpdateRequest, update_object
 from sampan.apiserver.handlers.objectmeta import timestamp
+from sampan.apiserver.handlers.reads import cache_is_fresh
 from sampan.apiserver.handlers.writeopts import WriteOptions
 
 log = logging.getLogger(__name__)
@@ -99,7 +104,7 @@ async def _changed(watchers: list[Any]) -> None:
                 await t
 
 
-async def run_config(ctx: ServerContext, apf: APF, *, settle: float = 0.05, retry: float = 1.0) -> None:
+async def run_config(ctx: ServerContext, apf: APF, *, settle: float = 0.01, retry: float = 1.0) -> None:
     """See the module docstring; runs until cancelled. A failed round is retried after ``retry`` seconds."""
     found = scopes(ctx)
     if found is None:
@@ -112,9 +117,12 @@ async def run_config(ctx: ServerContext, apf: APF, *, settle: float = 0.05, retr
         try:
             while not any(w.closed for w in watchers):
                 try:
-                    await ensure_configuration(ctx)
+                    await cache_is_fresh(ctx)  # this round sees every write of the previous one
+                    writes = await ensure_configuration(ctx)
                     apf.apply_config(_objects(fs), _objects(pl))
-                    await update_statuses(ctx, fs, set(apf.levels))
+                    writes += await update_statuses(ctx, fs, set(apf.levels))
+                    if writes == 0:
+                        apf.initialized.set()
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # the store is unavailable, or a write raced: try again soon

@@ -81,6 +81,8 @@ class APF:
         """Classification results by everything matching looks at (cleared on every configuration)."""
         self.generation = 0
         """Bumped by every :meth:`apply_config` (tests wait for it)."""
+        self.initialized = asyncio.Event()
+        """Set once the configuration from the store is in force and its statuses are written."""
         self.apply_config(bootstrap.mandatory_schemas() + bootstrap.suggested_schemas(),
                           bootstrap.mandatory_levels() + bootstrap.suggested_levels())
 

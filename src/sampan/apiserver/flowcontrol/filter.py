@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -89,4 +90,16 @@ def controller(ctx: ServerContext) -> APF | None:
     return found if isinstance(found, APF) else None
 
 
-__all__ = ["APF_KEY", "controller", "install", "max_inflight_middleware"]
+async def wait_initialized(ctx: ServerContext, *, timeout: float) -> bool:
+    """Until APF's first configuration round is done (True), or ``timeout`` (False); True when APF is off."""
+    apf = controller(ctx)
+    if apf is None:
+        return True
+    try:
+        await asyncio.wait_for(apf.initialized.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
+__all__ = ["APF_KEY", "controller", "install", "max_inflight_middleware", "wait_initialized"]
