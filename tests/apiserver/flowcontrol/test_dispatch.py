@@ -113,6 +113,9 @@ async def test_custom_flowschema_live_queueing_429_and_node_leases_unaffected(sm
     dump = (await server.request("GET", "/debug/api_priority_and_fairness/dump_priority_levels")).text
     row = next(line for line in dump.splitlines() if line.startswith("tiny,"))
     assert [c.strip() for c in row.split(",")][4:8] == ["2", "1", "1", "1"]  # waiting, executing, dispatched, rej.
+    requests = (await server.request("GET", "/debug/api_priority_and_fairness/dump_requests")).text.splitlines()
+    assert len([line for line in requests if line.startswith("tiny,")]) == 2
+    assert all("flooder-to-tiny" in line and "flooder" in line for line in requests[1:])
     server.holds.release()
     assert [r.status for r in await asyncio.gather(*held)] == [200, 200, 200]
     text = await server.metrics()

@@ -1,7 +1,10 @@
-"""``/debug/api_priority_and_fairness/dump_priority_levels`` and ``dump_queues``: upstream's
-comma-separated tables of the controller's state (one line per level, or per queue)."""
+"""``/debug/api_priority_and_fairness/dump_priority_levels``, ``dump_queues`` and ``dump_requests``:
+upstream's comma-separated tables of the controller's state (one line per level, per queue, or per
+waiting request)."""
 
 from __future__ import annotations
+
+import time
 
 from aiohttp import web
 
@@ -42,6 +45,25 @@ def dump_queues(apf: APF) -> str:
     return _table(rows)
 
 
+REQUEST_HEADER = ("PriorityLevelName", "FlowSchemaName", "QueueIndex", "RequestIndexInQueue", "FlowDistingsher",
+                  "ArriveTime", "InitialSeats", "FinalSeats", "AdditionalLatency", "StartTime")
+
+
+def dump_requests(apf: APF) -> str:
+    rows: list[tuple[object, ...]] = [REQUEST_HEADER]
+    offset = time.time() - time.monotonic()
+    for name in sorted(apf.levels):
+        qs = apf.levels[name].queues
+        if qs is None:
+            continue
+        for q in sorted(qs.queues.values(), key=lambda q: q.index):
+            waiting = [r for r in q.requests if r.state == "waiting"]
+            for i, r in enumerate(waiting):
+                arrived = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.enqueued_at + offset))
+                rows.append((name, r.flow[0], q.index, i, r.flow[1], arrived, r.width, 0, "0s", "0001-01-01T00:00:00Z"))
+    return _table(rows)
+
+
 def register(app: web.Application, apf: APF) -> None:
     async def levels(request: web.Request) -> web.Response:
         return web.Response(text=dump_priority_levels(apf), content_type="text/plain")
@@ -50,4 +72,8 @@ def register(app: web.Application, apf: APF) -> None:
         return web.Response(text=dump_queues(apf), content_type="text/plain")
 
     app.router.add_get("/debug/api_priority_and_fairness/dump_priority_levels", levels)
+    async def requests(request: web.Request) -> web.Response:
+        return web.Response(text=dump_requests(apf), content_type="text/plain")
+
     app.router.add_get("/debug/api_priority_and_fairness/dump_queues", queues)
+    app.router.add_get("/debug/api_priority_and_fairness/dump_requests", requests)
