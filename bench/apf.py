@@ -51,7 +51,7 @@ JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 
 # ---- the server process ------------------------------------------------------------------------
 
-def serve(port: int, apf: bool) -> None:
+def serve(port: int, apf: bool, borrowing_period: float) -> None:
     """Run an API server on ``port`` with the bench's token authenticator (child process entry)."""
     from aiohttp import web
 
@@ -77,7 +77,8 @@ def serve(port: int, apf: bool) -> None:
     async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="sampan-apf-") as tmp:
             cfg = APIServerConfig(port=port, storage=StorageOptions(backend="memory", data_dir=Path(tmp)),
-                                  enable_priority_and_fairness=apf, kubernetes_service=False)
+                                  enable_priority_and_fairness=apf, kubernetes_service=False,
+                                  apf_borrowing_period=borrowing_period)
             storage = await open_storage(cfg.storage)
             app = build_app(cfg, storage, authenticators=[Tokens(), InsecureAdmin()])
             runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -96,11 +97,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(apf: bool) -> Iterator[str]:
+def server(apf: bool, borrowing_period: float) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(Path(tempfile.gettempdir()) / f"sampan-bench-apf-{'on' if apf else 'off'}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--apf", str(apf).lower()],
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--apf", str(apf).lower(),
+                             "--borrowing-period", str(borrowing_period)],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -261,7 +263,7 @@ async def monitor(http: aiohttp.ClientSession, url: str, stop: float, out: Outco
 
 async def run_mode(apf: bool, args: argparse.Namespace) -> Outcome:
     out = Outcome()
-    with server(apf) as url:
+    with server(apf, args.borrowing_period) as url:
         timeout = aiohttp.ClientTimeout(total=None)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as http:
             await populate(http, url, args.pods, args.pending)
@@ -328,12 +330,14 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per mode")
     parser.add_argument("--renew-interval", type=float, default=1.0, help="seconds between a kubelet's renewals")
     parser.add_argument("--modes", default="on,off", help="which modes to run: on, off or both")
+    parser.add_argument("--borrowing-period", type=float, default=10.0,
+                        help="seconds between APF's re-divisions of seats (upstream 10; 1e9: no borrowing)")
     parser.add_argument("--overhead", action="store_true", help="measure APF's CPU cost per request instead")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--apf", default="true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.apf == "true")
+        serve(args.serve, args.apf == "true", args.borrowing_period)
         return 0
     if args.overhead:
         print("== APF CPU overhead per request (in process, 20,000 requests)")
