@@ -224,3 +224,22 @@ async def test_without_apf_the_max_inflight_limiter_answers_429(tmp_path: Path) 
         assert created.status == 201  # mutating requests have their own limit
         server.holds.release()
         assert [r.status for r in await asyncio.gather(*held)] == [200, 200]
+
+
+async def test_a_write_watched_by_many_holds_final_seats_then_frees_them(server: Server) -> None:
+    headers = {"Authorization": "Bearer alice-token"}
+    watches = [await server.session.get(server.url + "/api/v1/namespaces/default/configmaps?watch=true")
+               for _ in range(30)]
+    try:
+        gd = server.apf.levels["global-default"]
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched", "namespace": "default"}}
+        async with server.session.post(server.url + "/api/v1/namespaces/default/configmaps", json=cm,
+                                       headers=headers) as created:
+            assert created.status == 201
+        await server.wait_for(lambda: gd.seats_in_use == 0 and gd.executing == 0, "final seats released")
+        text = await server.metrics()
+        assert metric(text, "apiserver_flowcontrol_work_estimated_seats_sum", priority_level="global-default",
+                      flow_schema="global-default") == 3  # ceil(30 watchers / 10)
+    finally:
+        for w in watches:
+            w.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from sampan.apiserver.flowcontrol.borrowing import Demand, allocate
 from sampan.apiserver.flowcontrol.estimate import width
@@ -181,3 +182,21 @@ async def test_queues_are_created_only_when_dealt() -> None:
     assert level.queues is not None
     assert level.waiting == 20
     assert len(level.queues.queues) <= 21 * 8
+
+
+def test_mutating_requests_pay_for_their_watch_notifications() -> None:
+    from sampan.apiserver.flowcontrol.estimate import NO_FINAL_WORK, final_work
+
+    def watchers(n: int) -> Callable[[str, str, str], int]:
+        return lambda g, v, r: n
+
+    create = request_info("POST", "/api/v1/namespaces/x/configmaps", {})
+    assert final_work(create, watchers_of=watchers(9), max_seats=10) == NO_FINAL_WORK
+    assert final_work(create, watchers_of=watchers(35), max_seats=10) == (4, 0.005)
+    capped = final_work(create, watchers_of=watchers(1000), max_seats=8)
+    assert capped.seats == 8
+    assert abs(capped.latency - 100 * 0.005 / 8) < 1e-9  # same seat-seconds, stretched
+    event = request_info("POST", "/api/v1/namespaces/x/events", {})
+    assert final_work(event, watchers_of=watchers(1000), max_seats=8) == NO_FINAL_WORK
+    get = request_info("GET", "/api/v1/namespaces/x/configmaps/a", {})
+    assert final_work(get, watchers_of=watchers(1000), max_seats=8) == NO_FINAL_WORK

@@ -9,8 +9,9 @@
 3. a refused request, or one still queued after ``queue_wait_limit``, gets ``429`` with upstream's text
    and a ``Retry-After`` that grows while its level keeps dropping requests (:mod:`.retryafter`); a
    queued one whose client goes away leaves its queue;
-4. the request executes; its seats are freed when the handler returns, or for a WATCH as soon as the
-   response starts (the watch is initialized), so long-running watches hold no seats.
+4. the request executes; its seats are freed when the handler returns (a mutating request with many
+   watchers keeps its *final* seats a few milliseconds longer, for the notifications), or for a WATCH
+   as soon as the response starts (the watch is initialized), so long-running watches hold no seats.
 
 Every response carries ``X-Kubernetes-PF-FlowSchema-UID`` and ``X-Kubernetes-PF-PriorityLevel-UID``.
 
@@ -140,6 +141,10 @@ class APF:
         scope = self.ctx.scope(group, version, resource)
         return 0 if scope is None else len(scope.cache.objects)
 
+    def _watchers(self, group: str, version: str, resource: str) -> int:
+        scope = self.ctx.scope(group, version, resource)
+        return 0 if scope is None else len(scope.cache.watchers)
+
     def classify(self, request: web.BaseRequest) -> tuple[CompiledSchema, PriorityLevel, Digest]:
         user = request_user(request)
         info = request_info(request.method, request.path, request.query)
@@ -171,6 +176,8 @@ class APF:
             finally:
                 fm.executing.dec()
         width = estimate.width(digest.info, request.query, count_of=self._count, max_seats=level.max_seats)
+        final = estimate.final_work(digest.info, watchers_of=self._watchers, max_seats=level.max_seats)
+        width = max(width, final.seats)  # held from dispatch until the final work is done, as upstream reserves
         req = new_request((schema.name, schema.flow(digest)), width)
         reason = level.admit(req)
         if reason is not None:
@@ -217,7 +224,10 @@ class APF:
         try:
             return await handler(request)
         finally:
-            release()
+            if final.seats and not released:  # the watch events it caused: seats kept a little longer
+                asyncio.get_running_loop().call_later(final.latency, release)
+            else:
+                release()
 
     def _reject(self, level: PriorityLevel) -> web.Response:
         self.drops.record(level.name)
