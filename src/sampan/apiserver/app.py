@@ -68,6 +68,9 @@ KUBERNETES_SERVICE_KEY = "kubernetes-service"
 """``ctx.extras`` key of the :class:`KubernetesService` keeping ``default/kubernetes``."""
 BOOTSTRAP_TIMEOUT = 5.0
 """Seconds ``APIServer.start`` waits for the ``kubernetes`` Service's first round."""
+APF_BOOTSTRAP_TIMEOUT = 30.0
+"""Seconds start waits for API Priority and Fairness's objects and statuses to be stored (a loaded
+machine can take several seconds; a store that is down is waited for by the watch cache anyway)."""
 SHUTDOWN_TIMEOUT = 5.0
 MAX_LINE = 64 * 1024
 """Seconds a stopping server waits for in-flight requests (watches are ended at once)."""
@@ -218,7 +221,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor,
             await priority.ensure_builtin(ctx)
             tasks.extend(_service_tasks(ctx))
             tasks.extend(_guarded(f"flowcontrol-{i}", start()) for i, start in enumerate(extra))
-            await flowcontrol.wait_initialized(ctx, timeout=BOOTSTRAP_TIMEOUT)  # its objects stored: a still store
+            await flowcontrol.wait_initialized(ctx, timeout=APF_BOOTSTRAP_TIMEOUT)  # its objects stored: a still store
             yield
         finally:
             for t in tasks:

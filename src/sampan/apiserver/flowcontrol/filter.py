@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,6 +25,8 @@ from sampan.apiserver.flowcontrol.controller import APF, Handler, on_response_pr
 from sampan.apiserver.flowcontrol.metrics import APFMetrics
 from sampan.apiserver.metrics import APIMetrics, request_info
 from sampan.apiserver.userinfo import request_user
+
+log = logging.getLogger(__name__)
 
 APF_KEY = "sampan.apf"
 """``ctx.extras`` key of the :class:`APF` controller (absent when APF is off)."""
@@ -98,6 +101,7 @@ async def wait_initialized(ctx: ServerContext, *, timeout: float) -> bool:
     try:
         await asyncio.wait_for(apf.initialized.wait(), timeout)
     except TimeoutError:
+        log.warning("flowcontrol configuration not in force yet; serving anyway timeout=%.1fs", timeout)
         return False
     return True
 
