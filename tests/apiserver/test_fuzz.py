@@ -73,7 +73,10 @@ def server() -> Iterator[ServerThread]:
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        srv = APIServer(APIServerConfig(port=0, min_request_timeout=5.0), storage=store)
+        # APF off: its controller re-creates the flowcontrol objects a fuzzed deletecollection removed, and
+        # writes FlowSchema statuses, asynchronously; the store must stay still between requests here
+        srv = APIServer(APIServerConfig(port=0, min_request_timeout=5.0, enable_priority_and_fairness=False),
+                        storage=store)
         await srv.start()
         holder["server"] = srv
         ready.set()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +30,7 @@ from sampan.apiserver.cacher.watch_cache import WatchCache
 from sampan.apiserver.config import APIServerConfig
 from sampan.apiserver.context import Scope, ServerContext, storage_prefixes
 from sampan.apiserver.customresources import manager as customresources
+from sampan.apiserver.flowcontrol import filter as flowcontrol
 from sampan.apiserver.handlers import (
     authn_reviews,
     binding,
@@ -70,6 +71,9 @@ KUBERNETES_SERVICE_KEY = "kubernetes-service"
 """``ctx.extras`` key of the :class:`KubernetesService` keeping ``default/kubernetes``."""
 BOOTSTRAP_TIMEOUT = 5.0
 """Seconds ``APIServer.start`` waits for the ``kubernetes`` Service's first round."""
+APF_BOOTSTRAP_TIMEOUT = 30.0
+"""Seconds start waits for API Priority and Fairness's objects and statuses to be stored (a loaded
+machine can take several seconds; a store that is down is waited for by the watch cache anyway)."""
 SHUTDOWN_TIMEOUT = 5.0
 MAX_LINE = 64 * 1024
 """Seconds a stopping server waits for in-flight requests (watches are ended at once)."""
@@ -166,8 +170,7 @@ def build_app(
     # a real authentication chain (TLS serving, or one given) means Node,RBAC by default
     authorization = authz_setup.install(ctx, secure=authenticators is not None or config.tls is not None)
     app = web.Application(middlewares=[error_middleware, authentication_middleware(chain),
-                                       *authz_setup.middlewares(authorization),
-                                       aggregator.aggregation_middleware(ctx)],
+                                       *authz_setup.middlewares(authorization)],
                           client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx
 
@@ -193,9 +196,11 @@ def build_app(
     routes.register(app, HANDLERS)
     if config.custom_resources:
         customresources.install(app, ctx, health_checks=checks)
+    flow_control = flowcontrol.install(app, ctx, metrics)  # after authentication (and metrics) middlewares
+    app.middlewares.append(aggregator.aggregation_middleware(ctx))  # last: aggregated requests are flow-controlled too
     stall_monitor = LoopStallMonitor("kube-apiserver")  # sampan_event_loop_stall_seconds* on /metrics
     stall_monitor.register(metrics.registry)
-    app.cleanup_ctx.append(_background(ctx, stall_monitor))
+    app.cleanup_ctx.append(_background(ctx, stall_monitor, flow_control))
 
     async def end_watches(app: web.Application) -> None:
         # on_shutdown runs before aiohttp waits for in-flight handlers: end every watch stream now
@@ -219,7 +224,8 @@ def _default_chain(config: APIServerConfig, ctx: ServerContext) -> list[Authenti
     return build_chain(options, ctx, signing_keys=[signer.public_key()], signing_issuer=signer.issuer)
 
 
-def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
+def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor,
+                extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> Any:
     async def run(app: web.Application) -> AsyncIterator[None]:
         config = ctx.config
         tasks = [
@@ -234,6 +240,8 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor) -> Any:
             await priority.ensure_builtin(ctx)
             await authz_setup.at_start(ctx)
             tasks.extend(_service_tasks(ctx))
+            tasks.extend(_guarded(f"flowcontrol-{i}", start()) for i, start in enumerate(extra))
+            await flowcontrol.wait_initialized(ctx, timeout=APF_BOOTSTRAP_TIMEOUT)  # its objects stored: a still store
             yield
         finally:
             for t in tasks:

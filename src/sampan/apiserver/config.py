@@ -120,6 +120,16 @@ class APIServerConfig:
     encryption_provider_config: str = ""
     """``--encryption-provider-config``: an EncryptionConfiguration file; values of the resources it names
     are encrypted at rest (``sampan.apiserver.encryption``). Empty: stored as they are."""
+    enable_priority_and_fairness: bool = True
+    """API Priority and Fairness (``--enable-priority-and-fairness``); off: the plain max-in-flight limiter."""
+    max_requests_inflight: int = 400
+    """``--max-requests-inflight``: with APF, part of the server's seats; without, the read-only limit."""
+    max_mutating_requests_inflight: int = 200
+    """``--max-mutating-requests-inflight``: with APF, the rest of the seats; without, the mutating limit."""
+    apf_queue_wait_limit: float = 15.0
+    """Seconds a request may wait in an APF queue before 429 (upstream: a quarter of the 1m request timeout)."""
+    apf_borrowing_period: float = 10.0
+    """Seconds between re-divisions of seats among priority levels by demand (upstream: 10 s)."""
 
     def __post_init__(self) -> None:
         if self.tls is None and not is_loopback(self.bind_address):
@@ -146,6 +156,13 @@ class APIServerConfig:
                 ipaddress.ip_address(self.advertise_address)
             except ValueError:
                 raise ValueError(f"--advertise-address {self.advertise_address!r} is not an IP address") from None
+        if self.max_requests_inflight < 0 or self.max_mutating_requests_inflight < 0:
+            raise ValueError("--max-requests-inflight and --max-mutating-requests-inflight may not be negative")
+        if self.enable_priority_and_fairness and self.max_requests_inflight + self.max_mutating_requests_inflight < 1:
+            raise ValueError("API Priority and Fairness needs --max-requests-inflight + "
+                             "--max-mutating-requests-inflight >= 1")
+        if self.apf_queue_wait_limit <= 0 or self.apf_borrowing_period <= 0:
+            raise ValueError("APF queue wait limit and borrowing period must be positive")
         if self.service_repair_interval <= 0 or self.endpoint_reconciler_interval <= 0 or self.master_lease_ttl <= 0:
             raise ValueError("repair and endpoint reconciler periods must be positive")
 

@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 BACKENDS = ("sqlite", "etcd", "memory")
 
 
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
 def config_from_args(args: argparse.Namespace) -> APIServerConfig:
     """The server options the flags describe; ValueError (one line) for bad values."""
     from sampan.apiserver.authz import parse_modes
@@ -53,6 +61,9 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         advertise_address=args.advertise_address,
         encryption_provider_config=args.encryption_provider_config,
         authorization_modes=parse_modes(args.authorization_mode) if args.authorization_mode else (),
+        enable_priority_and_fairness=args.enable_priority_and_fairness,
+        max_requests_inflight=args.max_requests_inflight,
+        max_mutating_requests_inflight=args.max_mutating_requests_inflight,
     )
 
 
@@ -175,4 +186,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--authorization-mode", default="",
                    help="ordered authorizers: comma-separated AlwaysAllow, AlwaysDeny, Node, RBAC (default: "
                    "Node,RBAC when requests are authenticated, AlwaysAllow on the insecure port)")
+    p.add_argument("--enable-priority-and-fairness", type=_bool, nargs="?", const=True, default=True,
+                   help="API Priority and Fairness; false: the plain max-in-flight limiter (default true)")
+    p.add_argument("--max-requests-inflight", type=int, default=400,
+                   help="read-only requests in flight (without APF) / part of APF's seats (default 400)")
+    p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
+                   help="mutating requests in flight (without APF) / the rest of APF's seats (default 200)")
     p.set_defaults(handler=_run)

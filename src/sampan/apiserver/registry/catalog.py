@@ -84,6 +84,8 @@ BUILTIN: tuple[str, ...] = (
     "persistentvolumes:PersistentVolumeStrategy",
     "persistentvolumeclaims:PersistentVolumeClaimStrategy",
     "apiservices:APIServiceStrategy",
+    "flowschemas:FlowSchemaStrategy",
+    "flowschemas:PriorityLevelConfigurationStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
 
