@@ -8,6 +8,8 @@ Flags keep the kubelet's names where upstream has them: ``--kubeconfig``, ``--ho
 ``--pod-cidr`` the Node's ``spec.podCIDR`` is awaited), ``--cluster-dns``, ``--cluster-domain``, ``--resolv-conf``.
 Static pods: ``--pod-manifest-path`` and ``--file-check-frequency`` (upstream's), ``--static-pod-runtime``
 (sampan's: run static pods on the process runtime under a simulated node).
+CRI (``--runtime containerd``): ``--container-runtime-endpoint``, ``--image-service-endpoint``,
+``--pod-infra-container-image``, ``--serialize-image-pulls`` (upstream's).
 Bad flags give one line on stderr and exit code 2. Stopping the kubelet leaves its containers running;
 the next kubelet on the same ``--root-dir`` re-adopts them.
 """
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 #: ``--runtime`` choices: :data:`sampan.kubelet.kubelet.RUNTIMES` (not imported here, it pulls in the whole
 #: kubelet; tests/cli checks the two agree).
-RUNTIMES = ("process", "simulated")
+RUNTIMES = ("process", "simulated", "containerd")
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,19 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         tls_cert_file=Path(args.tls_cert_file) if args.tls_cert_file else None,
         tls_private_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
         client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
+        container_runtime_endpoint=args.container_runtime_endpoint, image_service_endpoint=args.image_service_endpoint,
+        pod_infra_container_image=args.pod_infra_container_image,
+        serialize_image_pulls=_bool_flag("--serialize-image-pulls", args.serialize_image_pulls),
     )
+
+
+def _bool_flag(flag: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "t"):
+        return True
+    if value in ("false", "0", "f"):
+        return False
+    raise ValueError(f"{flag}: {text!r} is not a boolean")
 
 
 def _cluster_dns(text: str) -> tuple[str, ...]:
@@ -123,7 +137,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--node-name", "--hostname-override", dest="node_name", default="",
                    help="the Node's name (default: this host's name)")
     p.add_argument("--runtime", choices=RUNTIMES, default="process",
-                   help="process: containers are host processes; simulated: nothing runs (default process)")
+                   help="process: containers are host processes; containerd: OCI containers through CRI at "
+                   "--container-runtime-endpoint; simulated: nothing runs (default process)")
     p.add_argument("--root-dir", default="", help="kubelet state: runtime files, pod volumes, logs "
                    "(default /var/lib/sampan/kubelet/<node>)")
     p.add_argument("--node-status-update-frequency", default="10s", help="how often node status is posted "
@@ -166,4 +181,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "Default and host search paths (default /etc/resolv.conf)")
     p.add_argument("--streaming-connection-idle-timeout", default="4h", help="close exec/attach/port-forward "
                    "connections idle this long (default 4h)")
+    p.add_argument("--container-runtime-endpoint", default="",
+                   help="the CRI runtime's socket for --runtime containerd, e.g. unix:///run/containerd/containerd.sock")
+    p.add_argument("--image-service-endpoint", default="",
+                   help="the CRI image service's socket (default: --container-runtime-endpoint)")
+    p.add_argument("--pod-infra-container-image", default="",
+                   help="the sandbox image, pulled at start when absent (the runtime's config names the one it runs)")
+    p.add_argument("--serialize-image-pulls", default="true", help="pull one image at a time (default true)")
     p.set_defaults(handler=_run)

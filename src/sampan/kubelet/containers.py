@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sampan.api.quantity import parse_or_none
-from sampan.kubelet.runtime.interface import ContainerConfig, ContainerStatus, LinuxResources, Mount, PodSandboxConfig
+from sampan.kubelet.runtime.interface import (
+    ContainerConfig,
+    ContainerStatus,
+    LinuxResources,
+    Mount,
+    PodSandboxConfig,
+    SecurityContext,
+)
 from sampan.kubelet.volumes.env import container_env, expand_command
 from sampan.kubelet.volumes.manager import container_mounts
 from sampan.kubelet.volumes.objects import ObjectGetter
@@ -61,6 +68,30 @@ def linux_resources(container: Mapping[str, Any], *, pids_limit: int | None = No
     )
 
 
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def security_context(pod: Mapping[str, Any], container: Mapping[str, Any]) -> SecurityContext:
+    """The container's securityContext with the pod's runAsUser/runAsGroup/supplementalGroups as
+    fallbacks (upstream's merge order: the container's field wins)."""
+    psc = (pod.get("spec") or {}).get("securityContext") or {}
+    csc = container.get("securityContext") or {}
+    caps = csc.get("capabilities") or {}
+    user = _int_or_none(csc.get("runAsUser"))
+    group = _int_or_none(csc.get("runAsGroup"))
+    escalation = csc.get("allowPrivilegeEscalation")
+    return SecurityContext(
+        run_as_user=user if user is not None else _int_or_none(psc.get("runAsUser")),
+        run_as_group=group if group is not None else _int_or_none(psc.get("runAsGroup")),
+        supplemental_groups=tuple(g for g in (psc.get("supplementalGroups") or []) if _int_or_none(g) is not None),
+        read_only_root_fs=bool(csc.get("readOnlyRootFilesystem")), privileged=bool(csc.get("privileged")),
+        allow_privilege_escalation=escalation if isinstance(escalation, bool) else None,
+        capabilities_add=tuple(str(c) for c in caps.get("add") or []),
+        capabilities_drop=tuple(str(c) for c in caps.get("drop") or []),
+    )
+
+
 def container_config(
     pod: Mapping[str, Any], container: Mapping[str, Any], *, attempt: int, volumes: Mapping[str, str],
     objects: ObjectGetter, node_allocatable: Mapping[str, str], pids_limit: int | None = None,
@@ -78,6 +109,9 @@ def container_config(
         labels={**pod_labels(pod), CONTAINER_NAME: container.get("name", ""), CONTAINER_HASH: spec_hash(container)},
         annotations=dict(md.get("annotations") or {}),
         stdin=bool(container.get("stdin")), tty=bool(container.get("tty")),
+        security=security_context(pod, container),
+        termination_message_path=container.get("terminationMessagePath") or "",
+        termination_message_policy=container.get("terminationMessagePolicy") or "File",
     )
 
 

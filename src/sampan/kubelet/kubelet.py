@@ -62,6 +62,8 @@ from sampan.kubelet.node_status import (
     registration,
 )
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
+from sampan.kubelet.runtime.cri.runtime import CRIRuntime, CRIRuntimeOptions
+from sampan.kubelet.runtime.images import ImageService
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
@@ -85,7 +87,7 @@ from sampan.kubelet.volumes.manager import VolumeManager
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("process", "simulated")
+RUNTIMES = ("process", "simulated", "containerd")
 RETRY_PERIOD = 0.1
 """Seconds between attempts to reach the API server at start-up (a refused loopback connect costs nothing;
 with static pods the API server is starting beside the kubelet, so the kubelet connects as soon as it can)."""
@@ -141,11 +143,21 @@ class KubeletOptions:
     client_ca_file: Path | None = None
     """``--client-ca-file``: with TLS, only clients presenting a certificate signed by these CAs (the API
     server's kubelet-client certificate) are served."""
+    container_runtime_endpoint: str = ""
+    """``--container-runtime-endpoint`` of the ``containerd`` runtime (any CRI runtime: ``unix:///…``)."""
+    image_service_endpoint: str = ""
+    """``--image-service-endpoint`` ("" = the runtime endpoint)."""
+    pod_infra_container_image: str = ""
+    """``--pod-infra-container-image``: the sandbox image, pulled if absent at start (the runtime's own
+    config names the one it runs)."""
+    serialize_image_pulls: bool = True
 
     def __post_init__(self) -> None:
         for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
             if runtime not in RUNTIMES:
                 raise ValueError(f"unknown runtime {runtime!r} (want one of {', '.join(RUNTIMES)})")
+        if "containerd" in (self.runtime, self.static_pod_runtime) and not self.container_runtime_endpoint:
+            raise ValueError("the containerd runtime needs --container-runtime-endpoint")
         if self.pod_network not in POD_NETWORK_MODES:
             raise ValueError(f"unknown pod network {self.pod_network!r} (want one of {', '.join(POD_NETWORK_MODES)})")
         if self.pod_cidr:
@@ -170,6 +182,11 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     def one(name: str) -> Runtime:
         if name == "simulated":
             return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
+        if name == "containerd":
+            return CRIRuntime(CRIRuntimeOptions(
+                endpoint=options.container_runtime_endpoint, image_endpoint=options.image_service_endpoint,
+                node_name=options.node_name, log_root=options.root_dir / "logs",
+                serialize_image_pulls=options.serialize_image_pulls))
         network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
         return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
                                                     network=network))
@@ -203,9 +220,13 @@ class Kubelet:
         self.options = options
         self.clock = clock or RealClock()
         self.runtime = runtime or make_runtime(options, self.clock)
-        self._cidr_pending = (runtime is None and options.runtime == "process" and not options.pod_cidr
-                              and wants_pod_network(options.pod_network))
+        wants_network = options.runtime == "containerd" or (
+            options.runtime == "process" and wants_pod_network(options.pod_network))
+        self._cidr_pending = runtime is None and not options.pod_cidr and wants_network
         """True until the Node's podCIDR is known and handed to the process runtime's network."""
+        self.image_service: ImageService | None = (
+            self.runtime.image_service if isinstance(self.runtime, CRIRuntime) else None)
+        """The node's images (CRI ImageService) for the image manager; None for runtimes without images."""
         self.node: dict[str, Any] = {}
         self.ready = asyncio.Event()
         self.rejected: set[str] = set()
@@ -437,6 +458,8 @@ class Kubelet:
                                  file_check_frequency=self.options.file_check_frequency),
                 self.workers, clock=self.clock)
         self._loop = asyncio.get_running_loop()
+        if isinstance(self.runtime, CRIRuntime):
+            await self._start_cri(self.runtime)
         await self.log_server.start()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -496,10 +519,20 @@ class Kubelet:
         self.ready.set()
         log.info("kubelet ready node=%s port=%d", self.options.node_name, self.log_server.port)
 
+    async def _start_cri(self, runtime: CRIRuntime) -> None:
+        """The CRI runtime answers (else the kubelet fails, as upstream's does); a given pod CIDR is handed
+        over at once; the sandbox image is pulled when absent."""
+        await runtime.start()
+        if self.options.pod_cidr:
+            await runtime.set_pod_cidr(self.options.pod_cidr)
+        infra = self.options.pod_infra_container_image
+        if infra and await runtime.image_service.image_status(infra) is None:
+            await runtime.image_service.pull_image(infra)
+
     def _pod_files(self) -> PodNetworkFiles | None:
-        """/etc/hosts, /etc/resolv.conf and service variables: for the process runtime only (hollow
-        simulated nodes run nothing that could read them)."""
-        if self.options.runtime != "process":
+        """/etc/hosts, /etc/resolv.conf and service variables: for the process and containerd runtimes
+        (hollow simulated nodes run nothing that could read them)."""
+        if self.options.runtime not in ("process", "containerd"):
             return None
         services = self.sources.services
         return PodNetworkFiles(self.options.root_dir / "pods", cluster_dns=self.options.cluster_dns,
@@ -510,6 +543,8 @@ class Kubelet:
         cidr = await wait_for_pod_cidr(nodes, self.options.node_name, clock=self.clock, period=RETRY_PERIOD)
         if isinstance(self.runtime, ProcessRuntime):
             self.runtime.set_network(PodNetwork(cidr))
+        elif isinstance(self.runtime, CRIRuntime):
+            await self.runtime.set_pod_cidr(cidr)
         self._cidr_pending = False
         log.info("pod network from the node's pod CIDR node=%s cidr=%s", self.options.node_name, cidr)
         try:
@@ -524,3 +559,5 @@ class Kubelet:
         if self.workers is not None:
             await self.workers.aclose()
         await self.log_server.stop()
+        if isinstance(self.runtime, CRIRuntime):
+            await self.runtime.close()

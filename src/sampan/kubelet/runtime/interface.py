@@ -81,6 +81,22 @@ class LinuxResources:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityContext:
+    """A container's effective ``securityContext`` (pod-level values already merged in); None = the image's
+    or runtime's default. Enforced by runtimes with real isolation (containerd); the process runtime
+    ignores it."""
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    supplemental_groups: tuple[int, ...] = ()
+    read_only_root_fs: bool = False
+    privileged: bool = False
+    allow_privilege_escalation: bool | None = None
+    capabilities_add: tuple[str, ...] = ()
+    capabilities_drop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PodSandboxConfig:
     """What RunPodSandbox needs: the pod's identity. ``attempt`` grows each time the sandbox is recreated."""
 
@@ -115,6 +131,12 @@ class ContainerConfig:
     """``spec.containers[].stdin``: the process reads a stdin that ``attach`` writes to."""
     tty: bool = False
     """``spec.containers[].tty``: the process runs on a pseudo-terminal (attach resizes it)."""
+    security: SecurityContext = field(default_factory=SecurityContext)
+    termination_message_path: str = ""
+    """Where the container may write its termination message ("" = none); the runtime reports the file's
+    content (at most 4 KiB) as the exited container's ``message``."""
+    termination_message_policy: str = "File"
+    """``FallbackToLogsOnError``: a failed container with no message reports its last log lines instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +172,8 @@ class ContainerStatus:
     pid: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    image_ref: str = ""
+    """The image the runtime resolved (CRI ``image_ref``: its id, ``sha256:…``); "" for runtimes without images."""
 
 
 @dataclass(frozen=True, slots=True)
