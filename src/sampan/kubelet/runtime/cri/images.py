@@ -65,7 +65,8 @@ class CRIImageService:
 
     async def image_fs_info(self) -> ImageFsUsage:
         """Bytes the runtime says images use, with the capacity and free space of the filesystem holding
-        them (CRI reports only usage and the mountpoint; the rest comes from statvfs)."""
+        them (CRI reports only usage and the mountpoint; the rest comes from statvfs). Before the runtime's
+        first usage sample, the images' own sizes stand in for the usage."""
         try:
             resp = await self._client.image_fs_info()
         except CRIError as err:
@@ -74,6 +75,8 @@ class CRIImageService:
         for fs in resp.image_filesystems:
             used += int(fs.used_bytes.value)
             mount = fs.fs_id.mountpoint or mount
+        if used == 0:  # containerd samples snapshot usage periodically: none yet right after start
+            used = sum(img.size for img in await self.list_images())
         st = await asyncio.to_thread(_statvfs, mount)
         return ImageFsUsage(used_bytes=used, capacity_bytes=st[0], available_bytes=st[1])
 

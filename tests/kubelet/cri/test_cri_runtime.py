@@ -1,0 +1,216 @@
+"""The CRI runtime (client + Runtime Protocol) against a real private containerd."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sampan.kubelet.runtime.cri.client import CRIClient, CRINotFound
+from sampan.kubelet.runtime.cri.runtime import CRIRuntime, CRIRuntimeOptions
+from sampan.kubelet.runtime.images import ImagePullError
+from sampan.kubelet.runtime.interface import (
+    ContainerConfig,
+    ContainerState,
+    ContainerStatus,
+    LinuxResources,
+    Mount,
+    PodSandboxConfig,
+    SandboxState,
+)
+from tests.kubelet.cri.conftest import BUSYBOX, POD_CIDR, SHELL, Containerd, pytestmark  # noqa: F401
+
+NODE = "cri-node"
+
+
+@pytest.fixture
+async def runtime(containerd: Containerd, tmp_path: Path) -> AsyncIterator[CRIRuntime]:
+    rt = CRIRuntime(CRIRuntimeOptions(endpoint=containerd.endpoint, node_name=NODE, log_root=tmp_path / "logs"))
+    await rt.start()
+    await rt.set_pod_cidr(POD_CIDR)
+    try:
+        yield rt
+    finally:
+        for sb in await rt.list_pod_sandboxes():
+            await rt.stop_pod_sandbox(sb.id)
+            await rt.remove_pod_sandbox(sb.id)
+        await rt.close()
+
+
+def sandbox(name: str = "p") -> PodSandboxConfig:
+    uid = str(uuid.uuid4())
+    return PodSandboxConfig(name=name, namespace="ns", uid=uid, hostname=name,
+                            labels={"io.kubernetes.pod.uid": uid, "io.kubernetes.pod.name": name,
+                                    "io.kubernetes.pod.namespace": "ns"})
+
+
+async def wait_state(rt: CRIRuntime, cid: str, state: ContainerState, timeout: float = 20.0) -> ContainerStatus:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        st = await rt.container_status(cid)
+        if st.state is state:
+            return st
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"container never reached {state}: {st}")
+        await asyncio.sleep(0.05)
+
+
+async def run(rt: CRIRuntime, sid: str, config: ContainerConfig) -> str:
+    cid = await rt.create_container(sid, config)
+    await rt.start_container(cid)
+    return cid
+
+
+def log_text(st: ContainerStatus) -> str:
+    """The container's output from its CRI log (``<time> <stream> <tag> <text>`` lines; tag ``P`` = a
+    partial line, continued by the next)."""
+    out = []
+    for line in Path(st.log_path).read_text().splitlines():
+        _, _, tag, text = line.split(" ", 3)
+        out.append(text if tag == "P" else text + "\n")
+    return "".join(out).rstrip("\n")
+
+
+async def test_client_version_status_and_images(containerd: Containerd) -> None:
+    client = CRIClient(containerd.endpoint)
+    try:
+        version = await client.version()
+        assert version.runtime_name == "containerd" and version.runtime_api_version == "v1"
+        conditions = {c.type: c.status for c in (await client.status()).status.conditions}
+        assert conditions["RuntimeReady"] is True
+        tags = {t for img in await client.list_images() for t in img.repo_tags}
+        assert {"registry.k8s.io/pause:sampan", BUSYBOX, SHELL} <= tags
+        assert await client.image_status("sampan.test/absent:1") is None
+        with pytest.raises(CRINotFound):
+            await client.container_status("0" * 64)
+    finally:
+        await client.close()
+
+
+async def test_image_service(runtime: CRIRuntime) -> None:
+    images = runtime.image_service
+    info = await images.image_status(BUSYBOX)
+    assert info is not None and info.id.startswith("sha256:") and BUSYBOX in info.repo_tags and info.size > 0
+    fs = await images.image_fs_info()
+    assert fs.used_bytes > 0 and fs.capacity_bytes >= fs.available_bytes > 0
+    with pytest.raises(ImagePullError):  # no registry answers there
+        await images.pull_image("127.0.0.1:1/nothing:1")
+
+
+async def test_entrypoint_and_cmd_from_image_and_overrides(runtime: CRIRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox())
+    [sb] = [s for s in await runtime.list_pod_sandboxes() if s.id == sid]
+    assert sb.state is SandboxState.READY and sb.ip.startswith("100.64.250.")
+    cases = {
+        "image": ((), (), "entrypoint from-cmd"),       # ENTRYPOINT + CMD
+        "args": ((), ("x", "y"), "entrypoint x y"),       # args replace CMD
+        "command": (("/bin/echo", "own"), (), "own"),     # command replaces both
+        "both": (("/bin/echo",), ("a", "b"), "a b"),
+    }
+    ids = {}
+    for name, (command, args, _) in cases.items():
+        ids[name] = await run(runtime, sid, ContainerConfig(name=name, image=BUSYBOX, command=command, args=args))
+    for name, (_, _, expected) in cases.items():
+        st = await wait_state(runtime, ids[name], ContainerState.EXITED)
+        assert st.exit_code == 0 and st.reason == "Completed"
+        assert log_text(st) == expected, name
+        assert st.sandbox_id == sid and st.image_ref.startswith("sha256:")
+
+
+async def test_env_mounts_workdir_hosts_and_exec(runtime: CRIRuntime, tmp_path: Path) -> None:
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "data.txt").write_text("from-volume\n")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n100.64.250.9 custom-host\n")
+    sid = await runtime.run_pod_sandbox(sandbox())
+    cid = await run(runtime, sid, ContainerConfig(
+        name="c", image=SHELL, command=("sh", "-c", "echo $GREETING; cat /data/data.txt; pwd; sleep 1000"),
+        env={"GREETING": "hello"}, working_dir="/tmp",
+        mounts=(Mount("/data", str(vol), read_only=True), Mount("/etc/hosts", str(hosts)))))
+    await wait_state(runtime, cid, ContainerState.RUNNING)
+    code, out = await runtime.exec_sync(cid, ["sh", "-c", "cat /etc/hosts; touch /data/x"], 10)
+    assert b"custom-host" in out and code != 0 and b"Read-only" in out
+    code, out = await runtime.exec_sync(cid, ["sh", "-c", "exit 3"], 10)
+    assert code == 3
+    st = await runtime.container_status(cid)
+    deadline = asyncio.get_running_loop().time() + 10
+    while "/tmp" not in log_text(st) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert log_text(st).splitlines() == ["hello", "from-volume", "/tmp"]
+
+
+async def test_oom_killed_with_32mib_limit(runtime: CRIRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox())
+    # busybox's sh grows a 100 MiB string: the 32 MiB limit kills it
+    cid = await run(runtime, sid, ContainerConfig(
+        name="hog", image=SHELL, command=("sh", "-c", "x=$(head -c 104857600 /dev/zero | tr '\\0' a); echo $x"),
+        resources=LinuxResources(memory_limit_bytes=32 << 20)))
+    st = await wait_state(runtime, cid, ContainerState.EXITED, timeout=60)
+    assert st.reason == "OOMKilled" and st.exit_code == 137
+
+
+async def test_graceful_stop_sigterm_then_sigkill(runtime: CRIRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox())
+    polite = await run(runtime, sid, ContainerConfig(name="polite", image=SHELL, command=(
+        "sh", "-c", "trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 0.1; done")))
+    stubborn = await run(runtime, sid, ContainerConfig(name="stubborn", image=SHELL, command=(
+        "sh", "-c", "trap 'echo ignoring-term' TERM; echo ready; while true; do sleep 0.1; done")))
+    for cid in (polite, stubborn):
+        st = await wait_state(runtime, cid, ContainerState.RUNNING)
+        while "ready" not in log_text(st):
+            await asyncio.sleep(0.05)
+    await asyncio.gather(runtime.stop_container(polite, 10), runtime.stop_container(stubborn, 1))
+    p, s = await runtime.container_status(polite), await runtime.container_status(stubborn)
+    assert p.state is ContainerState.EXITED and p.exit_code == 0 and "got-term" in log_text(p)
+    assert s.state is ContainerState.EXITED and s.exit_code == 137 and "ignoring-term" in log_text(s)
+
+
+async def test_termination_message(runtime: CRIRuntime) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox())
+    file_msg = await run(runtime, sid, ContainerConfig(
+        name="file", image=SHELL, command=("sh", "-c", "echo -n bye > /dev/termination-log; exit 1"),
+        termination_message_path="/dev/termination-log"))
+    from_logs = await run(runtime, sid, ContainerConfig(
+        name="logs", image=SHELL, command=("sh", "-c", "echo last words; exit 2"),
+        termination_message_path="/dev/termination-log", termination_message_policy="FallbackToLogsOnError"))
+    assert (await wait_state(runtime, file_msg, ContainerState.EXITED)).message == "bye"
+    assert (await wait_state(runtime, from_logs, ContainerState.EXITED)).message == "last words"
+
+
+async def test_readoption_and_nothing_left_behind(runtime: CRIRuntime, containerd: Containerd,
+                                                  tmp_path: Path) -> None:
+    cfg = sandbox("keep")
+    sid = await runtime.run_pod_sandbox(cfg)
+    cid = await run(runtime, sid, ContainerConfig(name="c", image=SHELL, command=("sleep", "1000"),
+                                                  labels={"io.kubernetes.container.name": "c"}))
+    await wait_state(runtime, cid, ContainerState.RUNNING)
+    [sb] = [s for s in await runtime.list_pod_sandboxes() if s.id == sid]
+    # a second runtime (a restarted kubelet) on the same node sees the same ids; another node sees none
+    again = CRIRuntime(CRIRuntimeOptions(endpoint=containerd.endpoint, node_name=NODE, log_root=tmp_path / "logs"))
+    other = CRIRuntime(CRIRuntimeOptions(endpoint=containerd.endpoint, node_name="other", log_root=tmp_path / "o"))
+    try:
+        assert [s.id for s in await again.list_pod_sandboxes() if s.config.uid == cfg.uid] == [sid]
+        assert [(c.id, c.state) for c in await again.list_containers(sid)] == [(cid, ContainerState.RUNNING)]
+        [readopted] = [s for s in await again.list_pod_sandboxes() if s.id == sid]
+        assert readopted.ip == sb.ip and readopted.config.name == "keep"
+        assert await other.list_pod_sandboxes() == [] and await other.list_containers() == []
+    finally:
+        await again.close()
+        await other.close()
+    log_dir = tmp_path / "logs" / f"ns_keep_{cfg.uid}"
+    assert (log_dir / "c" / "0.log").exists()
+    await runtime.stop_pod_sandbox(sid)
+    await runtime.remove_pod_sandbox(sid)
+    await runtime.remove_pod_sandbox(sid)  # idempotent
+    assert sid not in containerd.ctr("containers", "ls", "-q") and cid not in containerd.ctr("containers", "ls", "-q")
+    assert not log_dir.exists()
+    netns_dir = containerd.layout.directory / "state"
+    assert not [p for p in netns_dir.rglob("cni-*") if p.parent.name == "netns"]
+    leases = [p.name for p in containerd.layout.ipam_dir.rglob("*") if p.name == sb.ip]
+    assert leases == []
+    assert not any(os.path.exists(f"/sys/fs/cgroup/{c}/sampan-pods/pod{cfg.uid}") for c in ("memory", "cpu", "pids"))
