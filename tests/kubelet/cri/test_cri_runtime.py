@@ -65,6 +65,18 @@ async def run(rt: CRIRuntime, sid: str, config: ContainerConfig) -> str:
     return cid
 
 
+async def until_logged(st: ContainerStatus, text: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    for _ in range(int(timeout / 0.05) + 1):
+        if text in log_text(st) or asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.05)
+
+
+def cgroup_exists(uid: str) -> bool:
+    return any(os.path.exists(f"/sys/fs/cgroup/{c}/sampan-pods/pod{uid}") for c in ("memory", "cpu", "pids"))
+
+
 def log_text(st: ContainerStatus) -> str:
     """The container's output from its CRI log (``<time> <stream> <tag> <text>`` lines; tag ``P`` = a
     partial line, continued by the next)."""
@@ -79,7 +91,8 @@ async def test_client_version_status_and_images(containerd: Containerd) -> None:
     client = CRIClient(containerd.endpoint)
     try:
         version = await client.version()
-        assert version.runtime_name == "containerd" and version.runtime_api_version == "v1"
+        assert version.runtime_name == "containerd"
+        assert version.runtime_api_version == "v1"
         conditions = {c.type: c.status for c in (await client.status()).status.conditions}
         assert conditions["RuntimeReady"] is True
         tags = {t for img in await client.list_images() for t in img.repo_tags}
@@ -94,9 +107,13 @@ async def test_client_version_status_and_images(containerd: Containerd) -> None:
 async def test_image_service(runtime: CRIRuntime) -> None:
     images = runtime.image_service
     info = await images.image_status(BUSYBOX)
-    assert info is not None and info.id.startswith("sha256:") and BUSYBOX in info.repo_tags and info.size > 0
+    assert info is not None
+    assert info.id.startswith("sha256:")
+    assert BUSYBOX in info.repo_tags
+    assert info.size > 0
     fs = await images.image_fs_info()
-    assert fs.used_bytes > 0 and fs.capacity_bytes >= fs.available_bytes > 0
+    assert fs.used_bytes > 0
+    assert fs.capacity_bytes >= fs.available_bytes > 0
     with pytest.raises(ImagePullError):  # no registry answers there
         await images.pull_image("127.0.0.1:1/nothing:1")
 
@@ -104,7 +121,8 @@ async def test_image_service(runtime: CRIRuntime) -> None:
 async def test_entrypoint_and_cmd_from_image_and_overrides(runtime: CRIRuntime) -> None:
     sid = await runtime.run_pod_sandbox(sandbox())
     [sb] = [s for s in await runtime.list_pod_sandboxes() if s.id == sid]
-    assert sb.state is SandboxState.READY and sb.ip.startswith("100.64.250.")
+    assert sb.state is SandboxState.READY
+    assert sb.ip.startswith("100.64.250.")
     cases = {
         "image": ((), (), "entrypoint from-cmd"),       # ENTRYPOINT + CMD
         "args": ((), ("x", "y"), "entrypoint x y"),       # args replace CMD
@@ -116,9 +134,11 @@ async def test_entrypoint_and_cmd_from_image_and_overrides(runtime: CRIRuntime) 
         ids[name] = await run(runtime, sid, ContainerConfig(name=name, image=BUSYBOX, command=command, args=args))
     for name, (_, _, expected) in cases.items():
         st = await wait_state(runtime, ids[name], ContainerState.EXITED)
-        assert st.exit_code == 0 and st.reason == "Completed"
+        assert st.exit_code == 0
+        assert st.reason == "Completed"
         assert log_text(st) == expected, name
-        assert st.sandbox_id == sid and st.image_ref.startswith("sha256:")
+        assert st.sandbox_id == sid
+        assert st.image_ref.startswith("sha256:")
 
 
 async def test_env_mounts_workdir_hosts_and_exec(runtime: CRIRuntime, tmp_path: Path) -> None:
@@ -134,13 +154,13 @@ async def test_env_mounts_workdir_hosts_and_exec(runtime: CRIRuntime, tmp_path: 
         mounts=(Mount("/data", str(vol), read_only=True), Mount("/etc/hosts", str(hosts)))))
     await wait_state(runtime, cid, ContainerState.RUNNING)
     code, out = await runtime.exec_sync(cid, ["sh", "-c", "cat /etc/hosts; touch /data/x"], 10)
-    assert b"custom-host" in out and code != 0 and b"Read-only" in out
+    assert b"custom-host" in out
+    assert code != 0
+    assert b"Read-only" in out
     code, out = await runtime.exec_sync(cid, ["sh", "-c", "exit 3"], 10)
     assert code == 3
     st = await runtime.container_status(cid)
-    deadline = asyncio.get_running_loop().time() + 10
-    while "/tmp" not in log_text(st) and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
+    await until_logged(st, "/tmp")
     assert log_text(st).splitlines() == ["hello", "from-volume", "/tmp"]
 
 
@@ -151,7 +171,8 @@ async def test_oom_killed_with_32mib_limit(runtime: CRIRuntime) -> None:
         name="hog", image=SHELL, command=("sh", "-c", "x=$(head -c 104857600 /dev/zero | tr '\\0' a); echo $x"),
         resources=LinuxResources(memory_limit_bytes=32 << 20)))
     st = await wait_state(runtime, cid, ContainerState.EXITED, timeout=60)
-    assert st.reason == "OOMKilled" and st.exit_code == 137
+    assert st.reason == "OOMKilled"
+    assert st.exit_code == 137
 
 
 async def test_graceful_stop_sigterm_then_sigkill(runtime: CRIRuntime) -> None:
@@ -161,13 +182,15 @@ async def test_graceful_stop_sigterm_then_sigkill(runtime: CRIRuntime) -> None:
     stubborn = await run(runtime, sid, ContainerConfig(name="stubborn", image=SHELL, command=(
         "sh", "-c", "trap 'echo ignoring-term' TERM; echo ready; while true; do sleep 0.1; done")))
     for cid in (polite, stubborn):
-        st = await wait_state(runtime, cid, ContainerState.RUNNING)
-        while "ready" not in log_text(st):
-            await asyncio.sleep(0.05)
+        await until_logged(await wait_state(runtime, cid, ContainerState.RUNNING), "ready")
     await asyncio.gather(runtime.stop_container(polite, 10), runtime.stop_container(stubborn, 1))
     p, s = await runtime.container_status(polite), await runtime.container_status(stubborn)
-    assert p.state is ContainerState.EXITED and p.exit_code == 0 and "got-term" in log_text(p)
-    assert s.state is ContainerState.EXITED and s.exit_code == 137 and "ignoring-term" in log_text(s)
+    assert p.state is ContainerState.EXITED
+    assert p.exit_code == 0
+    assert "got-term" in log_text(p)
+    assert s.state is ContainerState.EXITED
+    assert s.exit_code == 137
+    assert "ignoring-term" in log_text(s)
 
 
 async def test_termination_message(runtime: CRIRuntime) -> None:
@@ -197,8 +220,10 @@ async def test_readoption_and_nothing_left_behind(runtime: CRIRuntime, container
         assert [s.id for s in await again.list_pod_sandboxes() if s.config.uid == cfg.uid] == [sid]
         assert [(c.id, c.state) for c in await again.list_containers(sid)] == [(cid, ContainerState.RUNNING)]
         [readopted] = [s for s in await again.list_pod_sandboxes() if s.id == sid]
-        assert readopted.ip == sb.ip and readopted.config.name == "keep"
-        assert await other.list_pod_sandboxes() == [] and await other.list_containers() == []
+        assert readopted.ip == sb.ip
+        assert readopted.config.name == "keep"
+        assert await other.list_pod_sandboxes() == []
+        assert await other.list_containers() == []
     finally:
         await again.close()
         await other.close()
@@ -207,10 +232,11 @@ async def test_readoption_and_nothing_left_behind(runtime: CRIRuntime, container
     await runtime.stop_pod_sandbox(sid)
     await runtime.remove_pod_sandbox(sid)
     await runtime.remove_pod_sandbox(sid)  # idempotent
-    assert sid not in containerd.ctr("containers", "ls", "-q") and cid not in containerd.ctr("containers", "ls", "-q")
+    assert sid not in containerd.ctr("containers", "ls", "-q")
+    assert cid not in containerd.ctr("containers", "ls", "-q")
     assert not log_dir.exists()
     netns_dir = containerd.layout.directory / "state"
     assert not [p for p in netns_dir.rglob("cni-*") if p.parent.name == "netns"]
     leases = [p.name for p in containerd.layout.ipam_dir.rglob("*") if p.name == sb.ip]
     assert leases == []
-    assert not any(os.path.exists(f"/sys/fs/cgroup/{c}/sampan-pods/pod{cfg.uid}") for c in ("memory", "cpu", "pids"))
+    assert not cgroup_exists(cfg.uid)

@@ -17,6 +17,7 @@ import pytest
 from sampan.client import Client, load_config
 from sampan.kubelet.kubelet import Kubelet
 from tests.kubelet.cri.conftest import BUSYBOX, POD_CIDR, SHELL, Containerd, pytestmark  # noqa: F401
+from tests.kubelet.cri.test_cri_runtime import cgroup_exists
 from tests.kubelet.integration.conftest import kubelet_options, wait_for
 from tests.support.apiserver import InProcessAPIServer
 
@@ -145,8 +146,9 @@ async def test_graceful_delete_and_nothing_left(node: Node) -> None:
     assert (vol / "seen").read_text().strip() == "got-term"
     assert [sb for sb in await runtime.list_pod_sandboxes() if sb.config.uid == uid] == []
     listed = node.containerd.ctr("containers", "ls", "-q").split()
-    assert sandbox_id not in listed and container_id not in listed
-    assert not any(Path(f"/sys/fs/cgroup/{c}/sampan-pods/pod{uid}").exists() for c in ("memory", "cpu", "pids"))
+    assert sandbox_id not in listed
+    assert container_id not in listed
+    assert not cgroup_exists(uid)
     assert not list((node.tmp / NODE / "logs").glob(f"*_{uid}"))
 
 
@@ -187,4 +189,5 @@ async def test_kubectl_logs_previous_and_tail(node: Node) -> None:
 
     assert (await kubectl("logs", "crash", "--tail", "1")).strip() == "three"
     previous = await kubectl("logs", "crash", "--previous")
-    assert previous.splitlines()[1:] == ["two", "three"] and previous.startswith("run-")
+    assert previous.splitlines()[1:] == ["two", "three"]
+    assert previous.startswith("run-")
