@@ -20,6 +20,7 @@ every node on this machine reach each other without NAT through the host's conne
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -55,7 +56,13 @@ class ContainerdLayout:
 
     @property
     def socket(self) -> Path:
-        return self.directory / "containerd.sock"
+        """``<directory>/containerd.sock``, or ``/run/sampan/containerd-<hash>.sock`` when that path would
+        not fit a unix socket address (108 bytes, with room for the ``.ttrpc`` sibling)."""
+        path = self.directory.absolute() / "containerd.sock"
+        if len(str(path)) + len(".ttrpc") < 100:
+            return path
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        return Path("/run/sampan") / f"containerd-{digest}.sock"
 
     @property
     def endpoint(self) -> str:
@@ -147,6 +154,7 @@ def start(layout: ContainerdLayout, *, log_file: Path | None = None) -> subproce
     binary = shutil.which("containerd")
     if binary is None:
         raise ContainerdError("containerd is not installed (apt-get install containerd runc)")
+    layout.socket.parent.mkdir(parents=True, exist_ok=True)
     layout.socket.unlink(missing_ok=True)
     out = open(log_file or layout.directory / "containerd.log", "ab")  # noqa: SIM115 - owned by the child
     try:
@@ -181,6 +189,18 @@ def ctr(layout: ContainerdLayout, *args: str, check: bool = True) -> subprocess.
 def import_archive(layout: ContainerdLayout, archive: Path) -> None:
     """``ctr images import`` an OCI/docker archive into the CRI namespace."""
     ctr(layout, "images", "import", str(archive))
+
+
+def stop(proc: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
+    """SIGTERM containerd, SIGKILL after ``timeout``; its containers' shims keep running (re-adopted)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def load_pause_image(layout: ContainerdLayout, ref: str = PAUSE_IMAGE) -> None:

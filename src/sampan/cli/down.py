@@ -41,6 +41,11 @@ def _down(args: argparse.Namespace) -> int:
 
         for line in asyncio.run(remove_workloads(layout.data_dir)):
             console.print(f"removed {line}")
+    if state.get("runtime") == "containerd" and not args.keep_workloads:
+        from sampan.cli.down_workloads import remove_containerd_workloads
+
+        for line in asyncio.run(remove_containerd_workloads(layout.data_dir)):
+            console.print(f"removed {line}")
     if "dns" in state.get("components", []):
         from sampan.cli.up_dns import DNS_DEVICE, remove_dns_device
 

@@ -44,3 +44,50 @@ async def remove_workloads(data_dir: Path) -> list[str]:
             removed.append(f"{len(sandboxes)} pod(s) of node {runtime_root.parent.name} "
                            f"({networks} with their own network)")
     return removed
+
+
+async def remove_containerd_workloads(data_dir: Path) -> list[str]:
+    """``--runtime containerd``: for each node's private containerd under ``<data dir>/containerd``, start it
+    again (it stopped with the cluster), remove every pod sandbox through CRI (containers, netns, IPAM
+    leases go with them), stop it, then delete the node's CNI bridge, the empty pod cgroup parents and,
+    once no ``sampan*`` bridge is left, the forwarding guard. One line per node that had pods."""
+    import asyncio
+    import json
+    import subprocess
+
+    from sampan.cli import containerd_node as cn
+    from sampan.kubelet.network import forwarding
+    from sampan.kubelet.runtime.cri.client import CRIClient
+
+    removed: list[str] = []
+    for directory in sorted((Path(data_dir) / "containerd").glob("*")):
+        layout = cn.ContainerdLayout(directory.absolute())
+        if not layout.config.exists():
+            continue
+        proc = await asyncio.to_thread(cn.start, layout)
+        try:
+            await asyncio.to_thread(cn.wait_ready, layout, proc)
+            client = CRIClient(layout.endpoint)
+            try:
+                sandboxes = await client.list_pod_sandboxes()
+                for sb in sandboxes:
+                    with contextlib.suppress(Exception):
+                        await client.stop_pod_sandbox(sb.id)
+                    with contextlib.suppress(Exception):
+                        await client.remove_pod_sandbox(sb.id)
+            finally:
+                await client.close()
+            if sandboxes:
+                removed.append(f"{len(sandboxes)} pod(s) of node {directory.name} (containerd)")
+        except cn.ContainerdError as err:
+            log.warning("could not clean up containerd pods node=%s err=%s", directory.name, err)
+        finally:
+            await asyncio.to_thread(cn.stop, proc)
+        with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+            bridge = json.loads(layout.cni_template.read_text())["plugins"][0]["bridge"]
+            await asyncio.to_thread(subprocess.run, ["ip", "link", "del", bridge], capture_output=True)
+    for controller in Path("/sys/fs/cgroup").glob("*"):
+        with contextlib.suppress(OSError):
+            (controller / "sampan-pods").rmdir()
+    await forwarding.remove_guard_if_unused()
+    return removed

@@ -6,8 +6,11 @@ and returns once the API server is ready. The cluster's files live under ``--dat
 Components that are not built yet are named, not faked.
 
 ``--nodes N`` starts N kubelets (nodes ``<hostname>``, ``<hostname>-2``, …, each with its own root dir under
-``<data-dir>/kubelet/<node>`` and its own server port, 10250 upward when free) on ``--runtime process`` or
-``simulated``. The cluster counts as ready once every node posted Ready=True in this run and the ``default``
+``<data-dir>/kubelet/<node>`` and its own server port, 10250 upward when free) on ``--runtime process``,
+``containerd`` or ``simulated``. With ``containerd`` each node also gets a private containerd
+(``sampan containerd``, files under ``<data-dir>/containerd/<node>``, CNI bridge ``sampanc<i>``) started
+before its kubelet; ``--container-runtime-endpoint`` uses an existing CRI runtime instead (one node).
+The cluster counts as ready once every node posted Ready=True in this run and the ``default``
 ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the spinner says what it is still waiting for.
 
 The foreground supervisor lives in :mod:`sampan.cli.up_foreground`; this module imports only what the
@@ -52,6 +55,8 @@ class UpOptions:
     merge_kubeconfig: bool = True
     nodes: int = 1
     runtime: str = "process"
+    container_runtime_endpoint: str = ""
+    """An existing CRI runtime for ``--runtime containerd`` ("" = a private containerd per node)."""
     # Extra flags passed through unchanged (timings shrunk for tests): see TIMING_FLAGS.
     controller_manager_args: tuple[str, ...] = ()
     kubelet_args: tuple[str, ...] = ()
@@ -216,10 +221,22 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
         port = KUBELET_PORT + i if port_is_free(KUBELET_PORT + i) else 0
         root = options.data_dir / "kubelet" / node
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
+        cri: tuple[str, ...] = ()
+        if options.runtime == "containerd":
+            endpoint = options.container_runtime_endpoint
+            if not endpoint:
+                from sampan.cli.containerd_node import ContainerdLayout
+
+                layout = ContainerdLayout((options.data_dir / "containerd" / node).absolute())
+                endpoint = layout.endpoint
+                specs.append(ComponentSpec("containerd" if i == 0 else f"containerd-{i + 1}", (
+                    *base, "containerd", "--dir", str(layout.directory), "--bridge", f"sampanc{i + 1}")))
+            cri = ("--container-runtime-endpoint", endpoint)
         specs.append(ComponentSpec(name, (
             *base, "kubelet", "--kubeconfig", kubeconfig or options.kubeconfig_for(f"kubelet-{node}"),
             "--node-name", node, *kubelet_tls_args(options, node),
             "--runtime", options.runtime, "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
+            *cri,
             *options.kubelet_args)))
     return specs
 
@@ -249,7 +266,7 @@ def metrics_server_tls_args(options: UpOptions) -> tuple[str, ...]:
 
 def proxy_unavailable(options: UpOptions) -> str:
     """Why this cluster runs no kube-proxy ("" when it does): it needs root and real pod networks."""
-    if options.runtime != "process":
+    if options.runtime == "simulated":
         return "simulated nodes have no pod network"
     from sampan.proxy.routes import can_program_kernel
 
@@ -410,7 +427,7 @@ def _run(args: argparse.Namespace) -> int:
     options = UpOptions(
         data_dir=Path(args.data_dir), port=args.port, storage=args.storage,
         etcd_servers=args.etcd_servers, merge_kubeconfig=not args.no_merge_kubeconfig,
-        nodes=args.nodes, runtime=args.runtime,
+        nodes=args.nodes, runtime=args.runtime, container_runtime_endpoint=args.container_runtime_endpoint,
         controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
         scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
         insecure=args.insecure,
@@ -435,7 +452,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.detach:
         argv = ["up", "--data-dir", args.data_dir, "--port", str(args.port), "--storage", args.storage,
                 "--nodes", str(args.nodes), "--runtime", args.runtime,
-                "--control-plane-nodes", str(args.control_plane_nodes)]
+                "--control-plane-nodes", str(args.control_plane_nodes),
+                *(("--container-runtime-endpoint", args.container_runtime_endpoint)
+                  if args.container_runtime_endpoint else ())]
         if args.etcd_servers:
             argv += ["--etcd-servers", args.etcd_servers]
         if args.no_merge_kubeconfig:
@@ -464,8 +483,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd "
                    "(default: run etcd as a static pod of the first node, as kubeadm does)")
     p.add_argument("--nodes", type=int, default=1, help="how many kubelets (nodes) to run (default 1)")
-    p.add_argument("--runtime", choices=("process", "simulated"), default="process",
-                   help="the kubelets' container runtime (default process)")
+    p.add_argument("--runtime", choices=("process", "simulated", "containerd"), default="process",
+                   help="the kubelets' container runtime (default process; containerd: real OCI images through "
+                   "CRI, a private containerd per node)")
+    p.add_argument("--container-runtime-endpoint", default="",
+                   help="with --runtime containerd: use this existing CRI runtime (unix:///…) instead of starting "
+                   "a private containerd")
     for flag in dict.fromkeys(f for f, _, _ in TIMING_FLAGS):
         targets = " and ".join(c for f, c, _ in TIMING_FLAGS if f == flag)
         kind = next(k for f, _, k in TIMING_FLAGS if f == flag)

@@ -64,7 +64,7 @@ from sampan.kubelet.node_status import (
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
 from sampan.kubelet.runtime.cri.runtime import CRIRuntime, CRIRuntimeOptions
 from sampan.kubelet.runtime.images import ImageService
-from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, SandboxState
+from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, RuntimeFailure, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
 from sampan.kubelet.sources import KubeletSources
@@ -197,6 +197,13 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     return one(options.runtime)
 
 
+def cri_runtime(runtime: Runtime) -> CRIRuntime | None:
+    """The CRI runtime behind ``runtime`` (itself, or the default of a static-pod split), if any."""
+    if isinstance(runtime, StaticPodRuntime):
+        runtime = runtime.default
+    return runtime if isinstance(runtime, CRIRuntime) else None
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -224,8 +231,8 @@ class Kubelet:
             options.runtime == "process" and wants_pod_network(options.pod_network))
         self._cidr_pending = runtime is None and not options.pod_cidr and wants_network
         """True until the Node's podCIDR is known and handed to the process runtime's network."""
-        self.image_service: ImageService | None = (
-            self.runtime.image_service if isinstance(self.runtime, CRIRuntime) else None)
+        self.cri = cri_runtime(self.runtime)
+        self.image_service: ImageService | None = self.cri.image_service if self.cri is not None else None
         """The node's images (CRI ImageService) for the image manager; None for runtimes without images."""
         self.node: dict[str, Any] = {}
         self.ready = asyncio.Event()
@@ -458,8 +465,8 @@ class Kubelet:
                                  file_check_frequency=self.options.file_check_frequency),
                 self.workers, clock=self.clock)
         self._loop = asyncio.get_running_loop()
-        if isinstance(self.runtime, CRIRuntime):
-            await self._start_cri(self.runtime)
+        if self.cri is not None:
+            await self._start_cri(self.cri)
         await self.log_server.start()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -522,7 +529,16 @@ class Kubelet:
     async def _start_cri(self, runtime: CRIRuntime) -> None:
         """The CRI runtime answers (else the kubelet fails, as upstream's does); a given pod CIDR is handed
         over at once; the sandbox image is pulled when absent."""
-        await runtime.start()
+        attempts = 0
+        while True:
+            try:
+                await runtime.start()
+                break
+            except RuntimeFailure as err:
+                attempts += 1
+                if attempts % 50 == 1:  # once, then every ~5 s
+                    log.warning("container runtime not answering yet, retrying err=%s", err.message)
+                await self.clock.sleep(RETRY_PERIOD)
         if self.options.pod_cidr:
             await runtime.set_pod_cidr(self.options.pod_cidr)
         infra = self.options.pod_infra_container_image
@@ -543,8 +559,8 @@ class Kubelet:
         cidr = await wait_for_pod_cidr(nodes, self.options.node_name, clock=self.clock, period=RETRY_PERIOD)
         if isinstance(self.runtime, ProcessRuntime):
             self.runtime.set_network(PodNetwork(cidr))
-        elif isinstance(self.runtime, CRIRuntime):
-            await self.runtime.set_pod_cidr(cidr)
+        elif self.cri is not None:
+            await self.cri.set_pod_cidr(cidr)
         self._cidr_pending = False
         log.info("pod network from the node's pod CIDR node=%s cidr=%s", self.options.node_name, cidr)
         try:
@@ -559,5 +575,5 @@ class Kubelet:
         if self.workers is not None:
             await self.workers.aclose()
         await self.log_server.stop()
-        if isinstance(self.runtime, CRIRuntime):
-            await self.runtime.close()
+        if self.cri is not None:
+            await self.cri.close()

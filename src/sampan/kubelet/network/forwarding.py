@@ -43,12 +43,18 @@ async def _nft(script: str | None, *args: str) -> tuple[int, str]:
     return int(proc.returncode or 0), out.decode(errors="replace").strip()
 
 
-async def enable(bridge: str) -> None:
-    """Install the guard, then turn forwarding on for ``bridge`` (ForwardingError when either fails:
-    forwarding is never enabled without the guard)."""
+async def install_guard() -> None:
+    """Install (or refresh) the guard table (ForwardingError when nft fails). The containerd runtime's
+    CNI bridges (``sampanc*``) rely on it too."""
     code, out = await _nft(GUARD, "-f", "-")
     if code != 0:
         raise ForwardingError(f"installing the nftables guard: {out}")
+
+
+async def enable(bridge: str) -> None:
+    """Install the guard, then turn forwarding on for ``bridge`` (ForwardingError when either fails:
+    forwarding is never enabled without the guard)."""
+    await install_guard()
     try:
         await asyncio.to_thread(Path(f"/proc/sys/net/ipv4/conf/{bridge}/forwarding").write_text, "1")
     except OSError as err:
