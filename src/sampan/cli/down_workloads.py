@@ -86,8 +86,13 @@ async def remove_containerd_workloads(data_dir: Path) -> list[str]:
         with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
             bridge = json.loads(layout.cni_template.read_text())["plugins"][0]["bridge"]
             await asyncio.to_thread(subprocess.run, ["ip", "link", "del", bridge], capture_output=True)
+    await asyncio.to_thread(_remove_pod_cgroup_parents)
+    await forwarding.remove_guard_if_unused()
+    return removed
+
+
+def _remove_pod_cgroup_parents() -> None:
+    """rmdir ``sampan-pods`` (the CRI runtime's cgroup root) in every hierarchy, when empty."""
     for controller in Path("/sys/fs/cgroup").glob("*"):
         with contextlib.suppress(OSError):
             (controller / "sampan-pods").rmdir()
-    await forwarding.remove_guard_if_unused()
-    return removed
