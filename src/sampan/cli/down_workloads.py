@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
+from typing import Any
 
 from sampan.kubelet.network.cleanup import remove_pod_networks
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
@@ -57,7 +58,7 @@ async def remove_containerd_workloads(data_dir: Path) -> list[str]:
 
     from sampan.cli import containerd_node as cn
     from sampan.kubelet.network import forwarding
-    from sampan.kubelet.runtime.cri.client import CRIClient
+    from sampan.kubelet.runtime.cri.client import CRIClient, CRIError
 
     removed: list[str] = []
     for directory in sorted((Path(data_dir) / "containerd").glob("*")):
@@ -69,7 +70,7 @@ async def remove_containerd_workloads(data_dir: Path) -> list[str]:
             await asyncio.to_thread(cn.wait_ready, layout, proc)
             client = CRIClient(layout.endpoint)
             try:
-                sandboxes = await client.list_pod_sandboxes()
+                sandboxes = await _list_when_ready(client)
                 for sb in sandboxes:
                     with contextlib.suppress(Exception):
                         await client.stop_pod_sandbox(sb.id)
@@ -79,7 +80,7 @@ async def remove_containerd_workloads(data_dir: Path) -> list[str]:
                 await client.close()
             if sandboxes:
                 removed.append(f"{len(sandboxes)} pod(s) of node {directory.name} (containerd)")
-        except cn.ContainerdError as err:
+        except (cn.ContainerdError, CRIError) as err:
             log.warning("could not clean up containerd pods node=%s err=%s", directory.name, err)
         finally:
             await asyncio.to_thread(cn.stop, proc)
@@ -89,6 +90,23 @@ async def remove_containerd_workloads(data_dir: Path) -> list[str]:
     await asyncio.to_thread(_remove_pod_cgroup_parents)
     await forwarding.remove_guard_if_unused()
     return removed
+
+
+async def _list_when_ready(client: Any, timeout: float = 30.0) -> list[Any]:
+    """ListPodSandbox, retried while containerd's CRI plugin is still initialising after a start."""
+    import asyncio
+
+    from sampan.kubelet.runtime.cri.client import CRIError
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return list(await client.list_pod_sandboxes())
+        except CRIError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 def _remove_pod_cgroup_parents() -> None:
