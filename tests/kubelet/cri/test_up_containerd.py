@@ -39,6 +39,9 @@ spec:
     metadata: {{labels: {{app: web}}}}
     spec:
       terminationGracePeriodSeconds: 1
+      topologySpreadConstraints:
+      - {{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+          labelSelector: {{matchLabels: {{app: web}}}}}}
       containers:
       - name: web
         image: {SHELL}
