@@ -9,6 +9,12 @@ command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || need+=(hapro
 # kube-proxy: nft (default mode), iptables-restore (--proxy-mode iptables)
 command -v nft >/dev/null 2>&1 || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 command -v iptables-restore >/dev/null 2>&1 || [[ -x /usr/sbin/iptables-restore ]] || need+=(iptables)
+# the containerd runtime (CRI): containerd + runc, the CNI plugins (Debian puts them in /usr/lib/cni), and a
+# static busybox for the locally built pause and test images
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || [[ -x /usr/sbin/runc ]] || need+=(runc)
+[[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || need+=(containernetworking-plugins)
+[[ -x /bin/busybox ]] || need+=(busybox-static)
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "install-system-deps: need root to install: ${need[*]}" >&2
