@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,53 @@ async def test_kubectl_logs_previous_and_tail(node: Node) -> None:
     previous = await kubectl("logs", "crash", "--previous")
     assert previous.splitlines()[1:] == ["two", "three"]
     assert previous.startswith("run-")
+
+
+async def test_kill_9_of_the_kubelet_with_20_pods(inproc_apiserver: InProcessAPIServer, containerd: Containerd,
+                                                   tmp_path: Path) -> None:
+    """A ``sampan kubelet`` process killed with SIGKILL while 20 pods run: the next one re-adopts the same
+    20 containers (same ids, restartCount unchanged) and starts nothing new."""
+    name = "cri-kill9"
+    argv = [sys.executable, "-m", "sampan.cli.main", "kubelet", "--kubeconfig", str(inproc_apiserver.kubeconfig),
+            "--node-name", name, "--runtime", "containerd", "--container-runtime-endpoint", containerd.endpoint,
+            "--root-dir", str(tmp_path / name), "--port", "0", "--pod-cidr", POD_CIDR,
+            "--node-status-update-frequency", "1s"]
+    log = (tmp_path / "kubelet.log").open("ab")
+    client = Client(load_config(str(inproc_apiserver.kubeconfig)))
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log)
+    try:
+        pods = await client.resource("v1", "pods")
+        names = [f"k{i:02d}" for i in range(20)]
+        for n in names:
+            body = pod(n, [{"name": "c", "image": SHELL, "command": ["sleep", "1000"]}])
+            body["spec"]["nodeName"] = name
+            await pods.create(body)
+
+        async def states() -> dict[str, tuple[str, int]]:
+            items = (await pods.list(namespace="default"))["items"]
+            return {p["metadata"]["name"]: (cs(p).get("containerID", ""), cs(p).get("restartCount", 0))
+                    for p in items if p["spec"].get("nodeName") == name and running(p)}
+
+        before = await wait_for(states, lambda st: len(st) == 20, timeout=90, what="20 pods Running")
+        proc.kill()
+        await proc.wait()
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log)
+        lease = await client.resource("coordination.k8s.io/v1", "leases")
+        first = (await lease.get(name, namespace="kube-node-lease"))["spec"]["renewTime"]
+        await wait_for(lambda: lease.get(name, namespace="kube-node-lease"),
+                       lambda obj: obj["spec"]["renewTime"] != first, what="the new kubelet's lease")
+        await asyncio.sleep(2.0)  # many sync periods of the new kubelet
+        assert await states() == before
+        listed = [ln for ln in containerd.ctr("containers", "ls", "-q").split() if ln]
+        assert all(cid.split("://", 1)[1] in listed for cid, _ in before.values())
+        for n in names:
+            await pods.delete(n, namespace="default", grace_period_seconds=0)
+        await wait_for(lambda: pods.list(namespace="default"),
+                       lambda lst: not [p for p in lst["items"] if p["spec"].get("nodeName") == name],
+                       timeout=60, what="pods gone")
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+        log.close()
+        await client.close()

@@ -33,6 +33,10 @@ _CONTAINER_STATES = {
 }
 
 
+def container_state(value: int) -> ContainerState:
+    return _CONTAINER_STATES.get(value, ContainerState.UNKNOWN)
+
+
 def seconds(ns: int) -> float:
     return ns / 1e9 if ns > 0 else 0.0
 
@@ -112,7 +116,7 @@ def container_status(st: Any, *, sandbox_id: str, message: str = "") -> Containe
     """A CRI ``ContainerStatus``; ``message`` (the termination message) replaces CRI's when given."""
     return ContainerStatus(
         id=st.id, sandbox_id=sandbox_id, name=st.metadata.name, attempt=st.metadata.attempt,
-        image=st.image.image, state=_CONTAINER_STATES.get(st.state, ContainerState.UNKNOWN),
+        image=st.image.image, state=container_state(st.state),
         created_at=seconds(st.created_at), started_at=seconds(st.started_at), finished_at=seconds(st.finished_at),
         exit_code=st.exit_code, reason=st.reason, message=message or st.message, log_path=st.log_path,
         labels=dict(st.labels), annotations=dict(st.annotations), image_ref=st.image_ref,

@@ -100,6 +100,10 @@ class CRIRuntime:
         """sandbox id -> pod IP (fixed for a sandbox's life)."""
         self._sandbox_of: dict[str, str] = {}
         """container id -> its sandbox id (ContainerStatus does not carry it; fixed for a container's life)."""
+        self._settled: dict[str, ContainerStatus] = {}
+        """container id -> its last RUNNING or EXITED status: ListContainers reports the state, and while it
+        is unchanged the status is too (a running container's start time, an exited one's everything), so
+        list_containers asks ContainerStatus only after a transition (one RPC per pod sync, not 1 + N)."""
         self._version = ""
         self._pod_cidr = ""
 
@@ -293,6 +297,7 @@ class CRIRuntime:
         except CRIError as err:
             raise CreateContainerError(err.message) from None
         self._sandbox_of.pop(container_id, None)
+        self._settled.pop(container_id, None)
         if status.log_path:
             for path in (status.log_path, status.log_path.removesuffix(".log") + ".termination-log"):
                 with contextlib.suppress(OSError):
@@ -302,6 +307,10 @@ class CRIRuntime:
         items = await self._wrap(self.client.list_containers(sandbox_id=sandbox_id or "", labels=self._mine))
         out = []
         for item in items:
+            cached = self._settled.get(item.id)
+            if cached is not None and cached.state is convert.container_state(item.state):
+                out.append(cached)  # still running since we last looked, or exited for good: nothing changed
+                continue
             try:
                 out.append(await self._status(item.id, sandbox_id=item.pod_sandbox_id))
             except NotFoundError:
@@ -327,7 +336,10 @@ class CRIRuntime:
                 for item in await self._wrap(self.client.list_containers(labels=self._mine)):
                     self._sandbox_of[item.id] = item.pod_sandbox_id
                 sandbox_id = self._sandbox_of.get(container_id, "")
-        return convert.container_status(st, sandbox_id=sandbox_id, message=message)
+        status = convert.container_status(st, sandbox_id=sandbox_id, message=message)
+        if status.state in (ContainerState.RUNNING, ContainerState.EXITED):
+            self._settled[container_id] = status
+        return status
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
         status = await self.container_status(container_id)
