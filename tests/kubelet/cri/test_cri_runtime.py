@@ -240,3 +240,15 @@ async def test_readoption_and_nothing_left_behind(runtime: CRIRuntime, container
     leases = [p.name for p in containerd.layout.ipam_dir.rglob("*") if p.name == sb.ip]
     assert leases == []
     assert not cgroup_exists(cfg.uid)
+
+
+async def test_host_network_sandbox(runtime: CRIRuntime) -> None:
+    cfg = sandbox("hostnet")
+    sid = await runtime.run_pod_sandbox(PodSandboxConfig(name=cfg.name, namespace=cfg.namespace, uid=cfg.uid,
+                                                         labels=cfg.labels, host_network=True))
+    [sb] = [s for s in await runtime.list_pod_sandboxes() if s.id == sid]
+    assert sb.ip == "127.0.0.1"
+    assert sb.config.host_network
+    cid = await run(runtime, sid, ContainerConfig(name="c", image=SHELL, command=("cat", "/proc/net/dev")))
+    st = await wait_state(runtime, cid, ContainerState.EXITED)
+    assert "sampanct0" in log_text(st)  # the host's interfaces, not a pod namespace's

@@ -67,6 +67,8 @@ class CRIRuntimeOptions:
     pull_if_absent: bool = True
     """CreateContainer pulls a missing image (off once the kubelet's image manager decides pulls)."""
     runtime_name: str = "containerd"
+    host_ip: str = "127.0.0.1"
+    """The node's address: the IP of ``hostNetwork`` pods (the runtime reports none for them)."""
 
 
 def _read_tail(path: str, limit: int) -> str:
@@ -171,8 +173,8 @@ class CRIRuntime:
                                      cgroup_parent=f"{self.options.cgroup_root}/pod{config.uid}")
         sid: str = await self._wrap(self.client.run_pod_sandbox(cfg))
         status = await self._wrap(self.client.pod_sandbox_status(sid))
-        self._ips[sid] = status.network.ip
-        log.info("sandbox created id=%s pod=%s/%s ip=%s", sid[:12], config.namespace, config.name, status.network.ip)
+        self._ips[sid] = status.network.ip or self.options.host_ip
+        log.info("sandbox created id=%s pod=%s/%s ip=%s", sid[:12], config.namespace, config.name, self._ips[sid])
         return sid
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
@@ -222,7 +224,8 @@ class CRIRuntime:
             ip = self._ips.get(item.id)
             if ip is None:
                 try:
-                    ip = self._ips[item.id] = (await self.client.pod_sandbox_status(item.id)).network.ip
+                    status = await self.client.pod_sandbox_status(item.id)
+                    ip = self._ips[item.id] = status.network.ip or self.options.host_ip
                 except CRIError:
                     continue  # removed meanwhile
             out.append(convert.sandbox_status(item, ip=ip))
