@@ -49,7 +49,8 @@ def sandbox_config(config: PodSandboxConfig, *, node: str, log_directory: str, c
     return pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=config.name, uid=config.uid, namespace=config.namespace,
                                        attempt=config.attempt),
-        hostname=config.hostname or config.name, log_directory=log_directory, labels=labels,
+        hostname="" if config.host_network else (config.hostname or config.name),  # host network: the node's
+        log_directory=log_directory, labels=labels,
         annotations=dict(config.annotations),
         linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, security_context=pb.LinuxSandboxSecurityContext(
             namespace_options=namespaces)),
