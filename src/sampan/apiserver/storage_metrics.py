@@ -10,10 +10,24 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from sampan._lib import tracing
 from sampan.storage.interface import KeyValue, ListResult, Storage, Watch
 
 if TYPE_CHECKING:
     from sampan.apiserver.metrics import APIMetrics
+
+
+def _uid_of(value: bytes) -> str:
+    """``metadata.uid`` of a stored JSON object ("" when absent or not JSON). Only called while tracing."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return ""
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    uid = md.get("uid") if isinstance(md, dict) else None
+    return uid if isinstance(uid, str) else ""
 
 
 def _storage_type(key: str, root: str) -> str:
@@ -53,8 +67,28 @@ class InstrumentedStorage:
                                           time.perf_counter() - start, failed=failed)
 
     async def create(self, key: str, value: bytes) -> int:
+        if tracing.STATE.on:
+            return await self._traced_write("create", key, value, self._inner.create(key, value))
         result: int = await self._timed("create", key, self._inner.create(key, value))
         return result
+
+    async def _traced_write(self, operation: str, key: str, value: bytes | None, call: Awaitable[Any]) -> Any:
+        """A write inside a ``storage.<operation>`` span carrying the key, the object's uid (read from the
+        JSON bytes without decoding them) and the revision the store assigned."""
+        attrs: dict[str, tracing.AttrValue] = {"storage.key": key}
+        uid = _uid_of(value) if value is not None else ""
+        if uid:
+            attrs[tracing.UID] = uid
+        with tracing.span(f"storage.{operation}", attrs) as span:
+            result = await self._timed(operation, key, call)
+            rev = result if isinstance(result, int) else getattr(result, "mod_revision", None)
+            if isinstance(rev, int):
+                span.set_attribute(tracing.RV, str(rev))
+            if not uid and isinstance(result, KeyValue):
+                uid = _uid_of(result.value)
+                if uid:
+                    span.set_attribute(tracing.UID, uid)
+            return result
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue:
         result: KeyValue = await self._timed("get", key, self._inner.get(key, revision=revision))
@@ -73,12 +107,18 @@ class InstrumentedStorage:
         return result
 
     async def update(self, key: str, value: bytes, *, expected_mod_revision: int) -> int:
+        if tracing.STATE.on:
+            return await self._traced_write("update", key, value, self._inner.update(
+                key, value, expected_mod_revision=expected_mod_revision))
         result: int = await self._timed(
             "update", key, self._inner.update(key, value, expected_mod_revision=expected_mod_revision)
         )
         return result
 
     async def delete(self, key: str, *, expected_mod_revision: int | None = None) -> KeyValue:
+        if tracing.STATE.on:
+            return await self._traced_write("delete", key, None, self._inner.delete(
+                key, expected_mod_revision=expected_mod_revision))
         result: KeyValue = await self._timed(
             "delete", key, self._inner.delete(key, expected_mod_revision=expected_mod_revision)
         )

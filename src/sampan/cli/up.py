@@ -58,6 +58,8 @@ class UpOptions:
     control_plane_nodes: int = 1
     """API servers, schedulers and controller-managers (and etcd members) to run: see
     :mod:`sampan.cli.ha_plane` for N > 1."""
+    trace: bool = False
+    """Serve the embedded trace store (and the live view) and have every component export spans to it."""
 
     @property
     def server(self) -> str:
@@ -342,6 +344,7 @@ def _run(args: argparse.Namespace) -> int:
         nodes=args.nodes, runtime=args.runtime,
         controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
         scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
+        trace=args.trace,
     )
     if args.control_plane_nodes < 1:
         raise ValueError(f"--control-plane-nodes must be at least 1, got {args.control_plane_nodes}")
@@ -368,6 +371,8 @@ def _run(args: argparse.Namespace) -> int:
             argv += ["--etcd-servers", args.etcd_servers]
         if args.no_merge_kubeconfig:
             argv.append("--no-merge-kubeconfig")
+        if args.trace:
+            argv.append("--trace")
         argv += [*options.controller_manager_args, *options.kubelet_args, *options.scheduler_args]
         return run_detached(options, argv, console)
     import asyncio
@@ -397,6 +402,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         kind = next(k for f, _, k in TIMING_FLAGS if f == flag)
         p.add_argument(flag, default=None, help=f"passed to every {targets} ({kind}; default: its own)")
     p.add_argument("--detach", action="store_true", help="run in the background; stop with `sampan down`")
+    p.add_argument("--trace", action="store_true", help="trace every component into an embedded store "
+                   "(`sampan trace pod/NAME` reads it)")
     p.add_argument("--no-merge-kubeconfig", action="store_true",
                    help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")
     p.set_defaults(handler=_run)

@@ -38,6 +38,7 @@ from sampan.cli.up import (
     node_names,
     ready_timeout,
 )
+from sampan.cli.up_trace import start_observer, with_trace_store
 from sampan.cli.user_kubeconfig import merge_context
 
 #: Seconds between readiness checks (a local GET each; the API server answers in about a millisecond).
@@ -84,6 +85,9 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         specs, replicated = ha_plane.replicate(specs, data_dir=options.data_dir, lb_port=options.port, plan=ha,
                                                hostname=node_names(1)[0], tls=options.server.startswith("https://"))
         plane = None
+    observer = await start_observer(options.trace)  # the embedded trace store, with --trace
+    if observer is not None:
+        specs = with_trace_store(specs, observer.url)
     all_names = [s.name for s in specs]
     if replicated is None:  # the control plane runs as static pods of the first kubelet (sampan.cli.control_plane)
         specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
@@ -92,7 +96,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
     layout.pid_file.write_text(str(os.getpid()))
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
-                             "static_pods": list(plane.components) if plane else [], "runtime": options.runtime}
+                             "static_pods": list(plane.components) if plane else [], "runtime": options.runtime,
+                             "trace_store": observer.url if observer is not None else ""}
     if replicated is not None:
         state["control_plane"] = replicated.state()
     layout.write_state(state)
@@ -144,6 +149,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if observer is not None:
+            await observer.stop()
         if plane is not None:  # the kubelets are stopped; their static pods are not
             await plane.stop()
         if service_network.runs_proxy(state["components"]):

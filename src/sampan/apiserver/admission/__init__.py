@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sampan._lib import tracing
 from sampan.apiserver.admission.chain import Chain, build_chain, chain_for, set_chain
 from sampan.apiserver.admission.interface import Attributes, Operation, Plugin, PluginBase
 from sampan.apiserver.admission.tolerations import add_default_tolerations
@@ -48,12 +49,26 @@ def attributes(scope: Scope, operation: Operation, *, obj: dict[str, Any] | None
 
 async def admit(ctx: ServerContext, attrs: Attributes) -> None:
     """Run the mutating hooks of the server's chain."""
-    await chain_for(ctx).admit(ctx, attrs)
+    if not tracing.STATE.on:
+        await chain_for(ctx).admit(ctx, attrs)
+        return
+    with tracing.span("admission.mutate", _span_attributes(attrs)):
+        await chain_for(ctx).admit(ctx, attrs)
 
 
 async def validate(ctx: ServerContext, attrs: Attributes) -> None:
     """Run the validating hooks of the server's chain."""
-    await chain_for(ctx).validate(ctx, attrs)
+    if not tracing.STATE.on:
+        await chain_for(ctx).validate(ctx, attrs)
+        return
+    with tracing.span("admission.validate", _span_attributes(attrs)):
+        await chain_for(ctx).validate(ctx, attrs)
+
+
+def _span_attributes(attrs: Attributes) -> dict[str, tracing.AttrValue]:
+    out = tracing.object_attributes(attrs.obj or attrs.old, resource=attrs.resource)
+    out.update({"operation": str(attrs.operation), tracing.NAMESPACE: attrs.namespace, tracing.NAME: attrs.name})
+    return out
 
 
 __all__ = ["ANONYMOUS", "Attributes", "Chain", "Operation", "Plugin", "PluginBase", "UserInfo",

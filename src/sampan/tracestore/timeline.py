@@ -1,0 +1,152 @@
+"""From an object's spans to its end-to-end timeline: hops in start order with offsets, durations, nesting
+depth and a label a reader understands, the named gaps between top-level hops, and the create → Running
+time of a pod.
+
+Invariant of :class:`Timeline`: ``covered_ms + gap_ms == total_ms`` (up to rounding), where ``covered_ms`` is
+the union of the top-level hops' intervals and ``gap_ms`` the sum of the gaps between them — the time the
+object spent in some component's hands plus the time it spent in flight between components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sampan._lib.tracing import RV
+
+NS_PER_MS = 1_000_000
+
+
+@dataclass
+class Hop:
+    component: str
+    name: str
+    label: str
+    start_ms: float
+    duration_ms: float
+    depth: int
+    span_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    lag_ms: float | None = None
+    """For an informer delivery: ms from the end of the store write of that resourceVersion to the handler."""
+
+
+@dataclass
+class Gap:
+    after: int
+    before: int
+    ms: float
+    label: str
+
+
+@dataclass
+class Timeline:
+    start_ns: int
+    total_ms: float
+    covered_ms: float
+    gap_ms: float
+    running_ms: float | None
+    """Offset of the end of the status write that first reported the pod Running (None: not yet)."""
+    hops: list[Hop]
+    gaps: list[Gap]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def label(span: Mapping[str, Any]) -> str:
+    """What a reader calls this hop."""
+    name, comp = span.get("name", ""), span.get("component", "")
+    a = span.get("attributes") or {}
+    if name.startswith("HTTP "):
+        return f"{comp}: {name[5:]} {a.get('http.target', '')}"
+    if name == "apiserver.request":
+        return f"API server: {a.get('http.method', '')} {a.get('http.target', '')} → {a.get('http.status_code', '')}"
+    if name.startswith("storage."):
+        return f"store {name[8:]} (revision {a.get(RV, '?')})"
+    if name == "watchcache.dispatch":
+        return f"watch cache: {a.get('watch.event', '')} rv {a.get(RV, '?')} to {a.get('watchers', 0)} watchers"
+    if name == "informer.deliver":
+        return f"{comp}: informer {a.get('event', '')} (rv {a.get(RV, '?')})"
+    if name == "reconcile":
+        return f"{comp}: {a.get('controller', '')} reconcile {a.get('key', '')}"
+    if name == "workqueue.wait":
+        return f"{comp}: {a.get('controller', '')} workqueue wait"
+    if name == "scheduler.cycle":
+        return "scheduler: scheduling cycle"
+    if name in ("scheduler.filter", "scheduler.score"):
+        return f"scheduler: {name[10:]} ({a.get('nodes', '?')} nodes)"
+    if name == "scheduler.bind":
+        return f"scheduler: bind to {a.get('node', '')}"
+    if name == "kubelet.sync":
+        return "kubelet: first pod sync"
+    if name == "kubelet.sandbox":
+        return "kubelet: run pod sandbox"
+    if name == "kubelet.container_start":
+        return f"kubelet: start container {a.get('container', '')}"
+    if name == "kubelet.status_write":
+        return f"kubelet: status write ({a.get('phase', '')})"
+    if name == "kube-proxy.sync":
+        return f"kube-proxy: {'full' if a.get('full') else 'partial'} rule sync"
+    return f"{comp}: {name}"
+
+
+def build(spans: Sequence[Mapping[str, Any]], *, not_before_ns: int | None = None) -> Timeline:
+    """The timeline of ``spans`` (one object's, as the store returns them). Spans starting before
+    ``not_before_ns`` (e.g. kube-proxy syncs of an IP's previous owner) are left out."""
+    chosen = sorted((s for s in spans if not_before_ns is None or s["start_ns"] >= not_before_ns),
+                    key=lambda s: (s["start_ns"], s.get("seq", 0)))
+    if not chosen:
+        return Timeline(0, 0.0, 0.0, 0.0, None, [], [])
+    by_id = {s["span_id"]: s for s in chosen}
+    depth: dict[str, int] = {}
+
+    def depth_of(s: Mapping[str, Any]) -> int:
+        sid = s["span_id"]
+        if sid not in depth:
+            parent = by_id.get(s.get("parent_id") or "")
+            depth[sid] = 0 if parent is None or parent is s else depth_of(parent) + 1
+        return depth[sid]
+
+    start = chosen[0]["start_ns"]
+    writes_by_rv: dict[str, int] = {}
+    for s in chosen:
+        rv = (s.get("attributes") or {}).get(RV)
+        if s["name"].startswith("storage.") and isinstance(rv, str):
+            writes_by_rv.setdefault(rv, s["end_ns"])
+    hops: list[Hop] = []
+    running: float | None = None
+    for s in chosen:
+        a = dict(s.get("attributes") or {})
+        lag = None
+        if s["name"] == "informer.deliver" and a.get(RV) in writes_by_rv:
+            lag = round((s["start_ns"] - writes_by_rv[a[RV]]) / NS_PER_MS, 3)
+        hop = Hop(component=s.get("component", ""), name=s["name"], label=label(s),
+                  start_ms=round((s["start_ns"] - start) / NS_PER_MS, 3),
+                  duration_ms=round((s["end_ns"] - s["start_ns"]) / NS_PER_MS, 3), depth=depth_of(s),
+                  span_id=s["span_id"], attributes=a, lag_ms=lag)
+        hops.append(hop)
+        if running is None and s["name"] == "kubelet.status_write" and a.get("phase") == "Running":
+            running = round((s["end_ns"] - start) / NS_PER_MS, 3)
+    end = max(s["end_ns"] for s in chosen)
+    gaps: list[Gap] = []
+    covered = 0
+    reach = start
+    last_top: int | None = None
+    for i, s in enumerate(chosen):
+        if hops[i].depth != 0:
+            continue
+        if s["start_ns"] > reach:
+            if last_top is not None:
+                ms = round((s["start_ns"] - reach) / NS_PER_MS, 3)
+                gaps.append(Gap(after=last_top, before=i, ms=ms,
+                                label=f"{hops[i].label} {ms:g} ms after {hops[last_top].label}"))
+            covered += s["end_ns"] - s["start_ns"]
+        elif s["end_ns"] > reach:
+            covered += s["end_ns"] - reach
+        reach = max(reach, s["end_ns"])
+        last_top = i
+    total_ms = round((end - start) / NS_PER_MS, 3)
+    return Timeline(start_ns=start, total_ms=total_ms, covered_ms=round(covered / NS_PER_MS, 3),
+                    gap_ms=round(sum(g.ms for g in gaps), 3), running_ms=running, hops=hops, gaps=gaps)
