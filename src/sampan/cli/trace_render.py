@@ -11,6 +11,8 @@ from rich.text import Text
 from sampan.tracestore.timeline import Hop, Timeline
 
 BAR_WIDTH = 40
+MIN_GAP_MS = 1.0
+"""Gaps shorter than this are left out of the table's gap lines (``-o json`` has them all)."""
 COMPONENT_STYLES = {"kube-apiserver": "cyan", "kube-scheduler": "magenta", "kube-controller-manager": "yellow",
                     "kubelet": "green", "kube-proxy": "blue", "coredns": "white"}
 
@@ -41,9 +43,24 @@ def render(console: Console, timeline: Timeline, *, title: str) -> None:
                       "  " * hop.depth + hop.label, "" if hop.lag_ms is None else f"{hop.lag_ms:.1f}ms",
                       _bar(hop, timeline.total_ms))
     console.print(table)
-    for gap in timeline.gaps:
-        console.print(f"  gap: {gap.label}")
-    running = "" if timeline.running_ms is None else f"; create → Running {timeline.running_ms:.1f} ms"
+    if timeline.steps:
+        steps = Table(title="path", show_lines=False)
+        for col in ("step", "start", "dur", "gap before", "waterfall"):
+            steps.add_column(col, justify="right" if col in ("start", "dur", "gap before") else "left",
+                             no_wrap=col == "waterfall")
+        for st in timeline.steps:
+            hop = timeline.hops[st.hop]
+            steps.add_row(st.label, f"+{st.start_ms:.1f}ms", f"{st.duration_ms:.1f}ms",
+                          f"{st.gap_ms:.1f}ms" if st.gap_ms else "", _bar(hop, timeline.total_ms))
+        console.print(steps)
+        for st in timeline.steps:
+            if st.gap_ms >= MIN_GAP_MS:
+                console.print(f"  gap: {st.gap_label}")
+    running = ""
+    if timeline.running_ms is not None and timeline.running_gap_ms is not None:
+        running = (f"; create → Running {timeline.running_ms:.1f} ms = "
+                   f"{timeline.running_ms - timeline.running_gap_ms:.1f} ms in components + "
+                   f"{timeline.running_gap_ms:.1f} ms between them")
     console.print(f"total {timeline.total_ms:.1f} ms = {timeline.covered_ms:.1f} ms in components + "
                   f"{timeline.gap_ms:.1f} ms between them{running}")
 

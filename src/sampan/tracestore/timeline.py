@@ -3,8 +3,9 @@ depth and a label a reader understands, the named gaps between top-level hops, a
 time of a pod.
 
 Invariant of :class:`Timeline`: ``covered_ms + gap_ms == total_ms`` (up to rounding), where ``covered_ms`` is
-the union of the top-level hops' intervals and ``gap_ms`` the sum of the gaps between them — the time the
-object spent in some component's hands plus the time it spent in flight between components.
+the union of the hops' intervals and ``gap_ms`` the sum of the gaps between them — the time some component
+was working on the object plus the time it was in flight between components. The same split holds for the
+pod's create → Running (``running_ms``, ``running_gap_ms``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ class Gap:
 
 
 @dataclass
+class Step:
+    """One milestone of the object's path (see :data:`MILESTONES`) and the gap before it."""
+
+    label: str
+    hop: int
+    start_ms: float
+    duration_ms: float
+    gap_ms: float
+    """From the end of everything before (the previous steps) to this step's start; 0 when they overlap."""
+    gap_label: str
+
+
+@dataclass
 class Timeline:
     start_ns: int
     total_ms: float
@@ -48,8 +62,12 @@ class Timeline:
     gap_ms: float
     running_ms: float | None
     """Offset of the end of the status write that first reported the pod Running (None: not yet)."""
+    running_gap_ms: float | None
+    """Of ``running_ms``, the time no hop was running (the rest was spent inside components)."""
     hops: list[Hop]
     gaps: list[Gap]
+    steps: list[Step] = field(default_factory=list)
+    """The milestones of a pod's path to Running (and on to the Service plumbing), in causal order."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,13 +110,56 @@ def label(span: Mapping[str, Any]) -> str:
     return f"{comp}: {name}"
 
 
+def _attr(h: Hop, key: str) -> Any:
+    return h.attributes.get(key)
+
+
+MILESTONES: tuple[tuple[str, Any], ...] = (
+    ("create request", lambda h: h.name.startswith("HTTP POST") and _attr(h, "k8s.uid") and h.depth <= 1),
+    ("store write", lambda h: h.name == "storage.create"),
+    ("scheduler receipt", lambda h: h.name == "informer.deliver" and h.component == "kube-scheduler"),
+    ("scheduling cycle", lambda h: h.name == "scheduler.cycle"),
+    ("bind request", lambda h: h.name == "scheduler.bind"),
+    ("kubelet receipt", lambda h: h.name == "informer.deliver" and h.component == "kubelet"),
+    ("sandbox", lambda h: h.name == "kubelet.sandbox"),
+    ("container start", lambda h: h.name == "kubelet.container_start"),
+    ("status write (Running)", lambda h: h.name == "kubelet.status_write" and _attr(h, "phase") == "Running"),
+    ("endpoints write", lambda h: h.name.startswith("HTTP ") and _attr(h, "k8s.related_uids")),
+    ("kube-proxy sync", lambda h: h.name == "kube-proxy.sync"),
+)
+"""(step, predicate over a hop): each step is the first matching hop after the previous step's hop."""
+
+
+def _steps(chosen: Sequence[Mapping[str, Any]], hops: Sequence[Hop]) -> list[Step]:
+    picked: list[tuple[str, int]] = []
+    after = -1
+    for step, pred in MILESTONES:
+        i = next((j for j in range(after + 1, len(hops)) if pred(hops[j])), None)
+        if i is not None:
+            picked.append((step, i))
+            after = i
+    out: list[Step] = []
+    reach: float | None = None
+    prev_label = ""
+    for step, i in picked:
+        h = hops[i]
+        gap = 0.0 if reach is None else max(0.0, round(h.start_ms - reach, 3))
+        gap_label = f"{step} {gap:g} ms after the {prev_label} ended" if gap > 0 else ""
+        out.append(Step(label=step, hop=i, start_ms=h.start_ms, duration_ms=h.duration_ms, gap_ms=gap,
+                        gap_label=gap_label))
+        end = round(h.start_ms + h.duration_ms, 3)
+        if reach is None or end > reach:
+            reach, prev_label = end, step
+    return out
+
+
 def build(spans: Sequence[Mapping[str, Any]], *, not_before_ns: int | None = None) -> Timeline:
     """The timeline of ``spans`` (one object's, as the store returns them). Spans starting before
     ``not_before_ns`` (e.g. kube-proxy syncs of an IP's previous owner) are left out."""
     chosen = sorted((s for s in spans if not_before_ns is None or s["start_ns"] >= not_before_ns),
                     key=lambda s: (s["start_ns"], s.get("seq", 0)))
     if not chosen:
-        return Timeline(0, 0.0, 0.0, 0.0, None, [], [])
+        return Timeline(0, 0.0, 0.0, 0.0, None, None, [], [])
     by_id = {s["span_id"]: s for s in chosen}
     depth: dict[str, int] = {}
 
@@ -130,23 +191,35 @@ def build(spans: Sequence[Mapping[str, Any]], *, not_before_ns: int | None = Non
         if running is None and s["name"] == "kubelet.status_write" and a.get("phase") == "Running":
             running = round((s["end_ns"] - start) / NS_PER_MS, 3)
     end = max(s["end_ns"] for s in chosen)
-    gaps: list[Gap] = []
-    covered = 0
-    reach = start
-    last_top: int | None = None
-    for i, s in enumerate(chosen):
-        if hops[i].depth != 0:
-            continue
-        if s["start_ns"] > reach:
-            if last_top is not None:
-                ms = round((s["start_ns"] - reach) / NS_PER_MS, 3)
-                gaps.append(Gap(after=last_top, before=i, ms=ms,
-                                label=f"{hops[i].label} {ms:g} ms after {hops[last_top].label}"))
-            covered += s["end_ns"] - s["start_ns"]
-        elif s["end_ns"] > reach:
-            covered += s["end_ns"] - reach
-        reach = max(reach, s["end_ns"])
-        last_top = i
+    covered, gaps = _cover(chosen, hops, start=start, until=end)
     total_ms = round((end - start) / NS_PER_MS, 3)
+    running_gap = None
+    if running is not None:
+        _, before_running = _cover(chosen, hops, start=start, until=start + int(running * NS_PER_MS))
+        running_gap = round(sum(g.ms for g in before_running), 3)
     return Timeline(start_ns=start, total_ms=total_ms, covered_ms=round(covered / NS_PER_MS, 3),
-                    gap_ms=round(sum(g.ms for g in gaps), 3), running_ms=running, hops=hops, gaps=gaps)
+                    gap_ms=round(sum(g.ms for g in gaps), 3), running_ms=running, running_gap_ms=running_gap,
+                    hops=hops, gaps=gaps, steps=_steps(chosen, hops))
+
+
+def _cover(chosen: Sequence[Mapping[str, Any]], hops: Sequence[Hop], *, start: int, until: int
+           ) -> tuple[int, list[Gap]]:
+    """Nanoseconds of [start, until] inside some hop, and the gaps (no hop running) in between, each named
+    by the hop that ends it and the hop whose end began it."""
+    covered = 0
+    reach, reach_hop = start, 0
+    gaps: list[Gap] = []
+    for i, s in enumerate(chosen):
+        s_start, s_end = s["start_ns"], min(s["end_ns"], until)
+        if s_start >= until:
+            break
+        if s_start > reach:
+            ms = round((s_start - reach) / NS_PER_MS, 3)
+            gaps.append(Gap(after=reach_hop, before=i, ms=ms,
+                            label=f"{hops[i].label} began {ms:g} ms after {hops[reach_hop].label} ended"))
+            covered += s_end - s_start
+        elif s_end > reach:
+            covered += s_end - reach
+        if s_end > reach:
+            reach, reach_hop = s_end, i
+    return covered, gaps
