@@ -109,7 +109,8 @@ async def test_trace_of_a_deployments_pod(tmp_path: Path) -> None:
         reach = max(reach, end)
     assert abs(inside + sum(st["gap_ms"] for st in steps[:9]) - (doc["running_ms"] - steps[0]["start_ms"])) < 0.05
     receipts = [h for h in hops if h["name"] == "informer.deliver" and h["lag_ms"] is not None]
-    assert receipts and all(h["lag_ms"] >= 0 for h in receipts)
+    assert receipts
+    assert all(h["lag_ms"] >= 0 for h in receipts)
     assert abs(doc["covered_ms"] + doc["gap_ms"] - doc["total_ms"]) < 0.01 + 1e-3 * len(hops)
     # create → Running: from the end of the store write to the end of the Running status write, against the
     # watch's ADDED → Running (both sides include one watch delivery)
