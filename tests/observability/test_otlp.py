@@ -1,6 +1,6 @@
 """``--tracing ENDPOINT`` (here through the environment a ``sampan`` process reads) exports OTLP/HTTP to a
 user's collector: a fake collector on loopback decodes the protobuf ExportTraceServiceRequest and finds the
-API server's spans for a create, with the object's uid."""
+API server's request span for a create, with the object's uid, revision and storage step."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class Collector(http.server.BaseHTTPRequestHandler):
             for ss in rs.scope_spans:
                 for s in ss.spans:
                     attrs = {a.key: a.value.string_value for a in s.attributes}
+                    attrs["events"] = ",".join(e.name for e in s.events)
                     Collector.received.append((service, s.name, attrs))
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
@@ -68,13 +69,13 @@ async def test_apiserver_spans_reach_an_otlp_collector(tmp_path: Path) -> None:
             uid = obj["metadata"]["uid"]
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:  # the collector is a thread: poll what it received
-                if any(n == "storage.create" and a.get("k8s.uid") == uid for _, n, a in Collector.received):
+                if any(n == "apiserver.request" and a.get("k8s.uid") == uid for _, n, a in Collector.received):
                     break
                 await asyncio.sleep(0.2)
     finally:
         next(gen, None)
-    writes = [(svc, a) for svc, n, a in Collector.received if n == "storage.create" and a.get("k8s.uid") == uid]
+    writes = [(svc, a) for svc, n, a in Collector.received if n == "apiserver.request" and a.get("k8s.uid") == uid]
     assert writes
     assert writes[0][0] == "kube-apiserver"
     assert writes[0][1]["k8s.resource_version"] == obj["metadata"]["resourceVersion"]
-    assert any(n == "apiserver.request" for _, n, _ in Collector.received)
+    assert "storage.create" in writes[0][1]["events"].split(",")

@@ -73,22 +73,23 @@ class InstrumentedStorage:
         return result
 
     async def _traced_write(self, operation: str, key: str, value: bytes | None, call: Awaitable[Any]) -> Any:
-        """A write inside a ``storage.<operation>`` span carrying the key, the object's uid (read from the
-        JSON bytes without decoding them) and the revision the store assigned."""
+        """A write as a ``storage.<operation>`` step of the request span, with the key, the object's uid
+        (decoded from the stored bytes, only while tracing) and the revision the store assigned."""
         attrs: dict[str, tracing.AttrValue] = {"storage.key": key}
         uid = _uid_of(value) if value is not None else ""
         if uid:
             attrs[tracing.UID] = uid
-        with tracing.span(f"storage.{operation}", attrs) as span:
+        with tracing.step(f"storage.{operation}", attrs) as step:
             result = await self._timed(operation, key, call)
             rev = result if isinstance(result, int) else getattr(result, "mod_revision", None)
-            if isinstance(rev, int):
-                span.set_attribute(tracing.RV, str(rev))
             if not uid and isinstance(result, KeyValue):
                 uid = _uid_of(result.value)
-                if uid:
-                    span.set_attribute(tracing.UID, uid)
-            return result
+            written: dict[str, tracing.AttrValue] = {tracing.UID: uid} if uid else {}
+            if isinstance(rev, int):
+                written[tracing.RV] = str(rev)
+            step.set_attributes(written)
+        tracing.annotate(written)  # the request span names the object it wrote
+        return result
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue:
         result: KeyValue = await self._timed("get", key, self._inner.get(key, revision=revision))

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sampan._lib.tracing import RV
+from sampan._lib.tracing import RV, STEP_DURATION
 
 NS_PER_MS = 1_000_000
 
@@ -153,10 +153,27 @@ def _steps(chosen: Sequence[Mapping[str, Any]], hops: Sequence[Hop]) -> list[Ste
     return out
 
 
+def with_steps(spans: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``spans`` plus one child record per timed step (an event carrying its duration, see
+    :func:`sampan._lib.tracing.step`), so a step shows as a hop of its own."""
+    out: list[Mapping[str, Any]] = []
+    for s in spans:
+        out.append(s)
+        for k, ev in enumerate(s.get("events") or []):
+            attrs = dict(ev.get("attributes") or {})
+            duration = attrs.pop(STEP_DURATION, None)
+            if not isinstance(duration, int) or not isinstance(ev.get("time_ns"), int):
+                continue
+            out.append({"trace_id": s.get("trace_id"), "span_id": f"{s['span_id']}.{k}", "parent_id": s["span_id"],
+                        "name": ev.get("name", ""), "component": s.get("component", ""), "start_ns": ev["time_ns"],
+                        "end_ns": ev["time_ns"] + duration, "attributes": attrs, "seq": s.get("seq", 0)})
+    return out
+
+
 def build(spans: Sequence[Mapping[str, Any]], *, not_before_ns: int | None = None) -> Timeline:
     """The timeline of ``spans`` (one object's, as the store returns them). Spans starting before
     ``not_before_ns`` (e.g. kube-proxy syncs of an IP's previous owner) are left out."""
-    chosen = sorted((s for s in spans if not_before_ns is None or s["start_ns"] >= not_before_ns),
+    chosen = sorted((s for s in with_steps(spans) if not_before_ns is None or s["start_ns"] >= not_before_ns),
                     key=lambda s: (s["start_ns"], s.get("seq", 0)))
     if not chosen:
         return Timeline(0, 0.0, 0.0, 0.0, None, None, [], [])

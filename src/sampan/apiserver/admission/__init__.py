@@ -52,7 +52,7 @@ async def admit(ctx: ServerContext, attrs: Attributes) -> None:
     if not tracing.STATE.on:
         await chain_for(ctx).admit(ctx, attrs)
         return
-    with tracing.span("admission.mutate", _span_attributes(attrs)):
+    with tracing.step("admission.mutate", _span_attributes(attrs)):
         await chain_for(ctx).admit(ctx, attrs)
 
 
@@ -61,7 +61,7 @@ async def validate(ctx: ServerContext, attrs: Attributes) -> None:
     if not tracing.STATE.on:
         await chain_for(ctx).validate(ctx, attrs)
         return
-    with tracing.span("admission.validate", _span_attributes(attrs)):
+    with tracing.step("admission.validate", _span_attributes(attrs)):
         await chain_for(ctx).validate(ctx, attrs)
 
 
