@@ -89,9 +89,33 @@ def span(name: str, attributes: Mapping[str, AttrValue] | None = None, *, start_
     ``set_attribute``/``set_attributes``. ``context`` (from :func:`extract_context`) sets a remote parent."""
     if not STATE.on:
         return NO_SPAN
-    return STATE.tracer.start_as_current_span(name, context=context, attributes=_clean(attributes),
-                                              start_time=start_time_ns, record_exception=False,
-                                              set_status_on_exception=True)
+    return _CurrentSpan(STATE.tracer.start_span(name, context=context, attributes=_clean(attributes),
+                                                start_time=start_time_ns, record_exception=False))
+
+
+class _CurrentSpan:
+    """An SDK span made current for the ``with`` block, then ended (a leaner ``start_as_current_span``)."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Any) -> None:
+        self.span = span
+        self.token: Any = None
+
+    def __enter__(self) -> Any:
+        from opentelemetry import context, trace
+
+        self.token = context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        from opentelemetry import context
+        from opentelemetry.trace import Status, StatusCode
+
+        context.detach(self.token)
+        if exc is not None and not isinstance(exc, GeneratorExit):
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        self.span.end()
 
 
 class _Step:
@@ -156,9 +180,10 @@ def annotate(attributes: Mapping[str, AttrValue]) -> None:
 
 
 def _clean(attributes: Mapping[str, AttrValue] | None) -> dict[str, Any] | None:
+    """Attributes without empty values (sequences as lists, as OpenTelemetry wants)."""
     if not attributes:
         return None
-    return {k: (list(v) if isinstance(v, list | tuple | set | frozenset) else v)
+    return {k: (list(v) if isinstance(v, tuple | set | frozenset) else v)
             for k, v in attributes.items() if v is not None and v != ""}
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 def _uid_of(value: bytes) -> str:
     """``metadata.uid`` of a stored JSON object ("" when absent or not JSON). Only called while tracing."""
+    if not value:
+        return ""
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -75,20 +77,14 @@ class InstrumentedStorage:
     async def _traced_write(self, operation: str, key: str, value: bytes | None, call: Awaitable[Any]) -> Any:
         """A write as a ``storage.<operation>`` step of the request span, with the key, the object's uid
         (decoded from the stored bytes, only while tracing) and the revision the store assigned."""
-        attrs: dict[str, tracing.AttrValue] = {"storage.key": key}
-        uid = _uid_of(value) if value is not None else ""
-        if uid:
-            attrs[tracing.UID] = uid
-        with tracing.step(f"storage.{operation}", attrs) as step:
+        with tracing.step(f"storage.{operation}") as step:
             result = await self._timed(operation, key, call)
             rev = result if isinstance(result, int) else getattr(result, "mod_revision", None)
-            if not uid and isinstance(result, KeyValue):
-                uid = _uid_of(result.value)
-            written: dict[str, tracing.AttrValue] = {tracing.UID: uid} if uid else {}
             if isinstance(rev, int):
-                written[tracing.RV] = str(rev)
-            step.set_attributes(written)
-        tracing.annotate(written)  # the request span names the object it wrote
+                step.set_attribute(tracing.RV, str(rev))
+        # the request span names the object it wrote (its steps inherit the uid in the trace store)
+        uid = _uid_of(value if value is not None else result.value if isinstance(result, KeyValue) else b"")
+        tracing.annotate({tracing.UID: uid, tracing.RV: str(rev) if isinstance(rev, int) else ""})
         return result
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue:

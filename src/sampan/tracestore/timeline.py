@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sampan._lib.tracing import RV, STEP_DURATION
+from sampan._lib.tracing import RV, STEP_DURATION, UID
 
 NS_PER_MS = 1_000_000
 
@@ -84,7 +84,7 @@ def label(span: Mapping[str, Any]) -> str:
     if name.startswith("storage."):
         return f"store {name[8:]} (revision {a.get(RV, '?')})"
     if name == "watchcache.dispatch":
-        return f"watch cache: {a.get('watch.event', '')} rv {a.get(RV, '?')} to {a.get('watchers', 0)} watchers"
+        return f"watch cache: dispatch {a.get('watch.event', '')} rv {a.get(RV, '?')}"
     if name == "informer.deliver":
         return f"{comp}: informer {a.get('event', '')} (rv {a.get(RV, '?')})"
     if name == "reconcile":
@@ -162,6 +162,9 @@ def with_steps(spans: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         for k, ev in enumerate(s.get("events") or []):
             attrs = dict(ev.get("attributes") or {})
             duration = attrs.pop(STEP_DURATION, None)
+            uid = (s.get("attributes") or {}).get(UID)
+            if uid and UID not in attrs:  # a step is about the object its span is about
+                attrs[UID] = uid
             if not isinstance(duration, int) or not isinstance(ev.get("time_ns"), int):
                 continue
             out.append({"trace_id": s.get("trace_id"), "span_id": f"{s['span_id']}.{k}", "parent_id": s["span_id"],

@@ -52,7 +52,7 @@ async def admit(ctx: ServerContext, attrs: Attributes) -> None:
     if not tracing.STATE.on:
         await chain_for(ctx).admit(ctx, attrs)
         return
-    with tracing.step("admission.mutate", _span_attributes(attrs)):
+    with tracing.step("admission.mutate"):
         await chain_for(ctx).admit(ctx, attrs)
 
 
@@ -61,14 +61,8 @@ async def validate(ctx: ServerContext, attrs: Attributes) -> None:
     if not tracing.STATE.on:
         await chain_for(ctx).validate(ctx, attrs)
         return
-    with tracing.step("admission.validate", _span_attributes(attrs)):
+    with tracing.step("admission.validate"):
         await chain_for(ctx).validate(ctx, attrs)
-
-
-def _span_attributes(attrs: Attributes) -> dict[str, tracing.AttrValue]:
-    out = tracing.object_attributes(attrs.obj or attrs.old, resource=attrs.resource)
-    out.update({"operation": str(attrs.operation), tracing.NAMESPACE: attrs.namespace, tracing.NAME: attrs.name})
-    return out
 
 
 __all__ = ["ANONYMOUS", "Attributes", "Chain", "Operation", "Plugin", "PluginBase", "UserInfo",

@@ -126,8 +126,9 @@ class ResourceCache:
 
     def _traced_dispatch(self, wev: WatchEvent) -> None:
         """:meth:`_dispatch` inside a ``watchcache.dispatch`` span (uid, revision, watchers offered)."""
-        attrs = tracing.object_attributes(wev.cur.obj, resource=self.prefix.rstrip("/").rsplit("/", 1)[-1])
-        attrs.update({tracing.RV: str(wev.rv), "watch.event": wev.type, "watchers": len(self.watchers)})
+        md = wev.cur.obj.get("metadata") or {}
+        attrs: dict[str, tracing.AttrValue] = {tracing.UID: md.get("uid") or "", tracing.RV: str(wev.rv),
+                                               "watch.event": wev.type}
         with tracing.span("watchcache.dispatch", attrs):
             if self.watchers:
                 self._dispatch(wev)
