@@ -42,7 +42,8 @@ def _start(tmp_path: Path, name: str, argv: list[str], trace_store: str) -> subp
 
 @contextlib.contextmanager
 def mini_cluster(apiserver: APIServerHandle, tmp_path: Path, *, trace_store: str = "",
-                 controllers: str = "replicaset,deployment") -> Iterator[MiniCluster]:
+                 controllers: str = "replicaset,deployment", cm_args: tuple[str, ...] = (),
+                 kubelet_args: tuple[str, ...] = ()) -> Iterator[MiniCluster]:
     kubeconfig = str(apiserver.kubeconfig)
     cluster = MiniCluster(kubeconfig, ports={n: free_port() for n in ("scheduler", "controller-manager", "kubelet")})
     argvs = {
@@ -52,9 +53,9 @@ def mini_cluster(apiserver: APIServerHandle, tmp_path: Path, *, trace_store: str
         "controller-manager": ["controller-manager", "--kubeconfig", kubeconfig, "--controllers", controllers,
                                "--secure-port", str(cluster.ports["controller-manager"]),
                                "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s",
-                               "--leader-elect-retry-period", "500ms"],
+                               "--leader-elect-retry-period", "500ms", *cm_args],
         "kubelet": ["kubelet", "--kubeconfig", kubeconfig, "--node-name", NODE, "--runtime", "simulated",
-                    "--root-dir", str(tmp_path / "kubelet"), "--port", str(cluster.ports["kubelet"])],
+                    "--root-dir", str(tmp_path / "kubelet"), "--port", str(cluster.ports["kubelet"]), *kubelet_args],
     }
     try:
         for name, argv in argvs.items():

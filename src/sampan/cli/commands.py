@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "down",
     "backup",
     "trace",
+    "dashboard",
 )
 
 #: Sub-command name -> the module of :data:`MODULES` that registers it.
@@ -47,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "backup": "backup",
     "restore": "backup",
     "trace": "trace",
+    "dashboard": "dashboard",
 }
 
 

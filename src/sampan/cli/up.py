@@ -258,6 +258,11 @@ def _print_summary(
         console.print(f"  [yellow]missing[/yellow]: {line}")
     console.print(f"  kubectl: export KUBECONFIG={layout.kubeconfig.resolve()}")
     console.print(f"  logs:    {layout.log_dir.resolve()}/")
+    state = layout.read_state()
+    if state.get("dashboard"):
+        console.print(f"  live:    {state['dashboard']} (sampan dashboard)")
+    if state.get("trace_store"):
+        console.print("  trace:   sampan trace pod/NAME [-n NS]")
 
 
 def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:

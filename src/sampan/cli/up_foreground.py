@@ -38,6 +38,7 @@ from sampan.cli.up import (
     node_names,
     ready_timeout,
 )
+from sampan.cli.up_live import start_live_view
 from sampan.cli.up_trace import start_observer, with_trace_store
 from sampan.cli.user_kubeconfig import merge_context
 
@@ -89,15 +90,19 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     if observer is not None:
         specs = with_trace_store(specs, observer.url)
     all_names = [s.name for s in specs]
+    all_specs = list(specs)  # before the control plane moves into static pods: the live view watches them all
     if replicated is None:  # the control plane runs as static pods of the first kubelet (sampan.cli.control_plane)
         specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
                                              runtime=options.runtime,
                                              stacked_etcd_store=options.storage == "etcd" and not options.etcd_servers)
     layout.kubeconfig.write_text(render_kubeconfig(options.server, name=CONTEXT_NAME))
     layout.pid_file.write_text(str(os.getpid()))
+    live_view, live_client = await start_live_view(all_specs, server=options.server, kubeconfig=str(layout.kubeconfig),
+                                                   trace_store=observer.url if observer is not None else "")
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
                              "static_pods": list(plane.components) if plane else [], "runtime": options.runtime,
-                             "trace_store": observer.url if observer is not None else ""}
+                             "trace_store": observer.url if observer is not None else "",
+                             "dashboard": live_view.url}
     if replicated is not None:
         state["control_plane"] = replicated.state()
     layout.write_state(state)
@@ -151,6 +156,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
                 await task
         if observer is not None:
             await observer.stop()
+        await live_view.stop()
+        await live_client.close()
         if plane is not None:  # the kubelets are stopped; their static pods are not
             await plane.stop()
         if service_network.runs_proxy(state["components"]):
