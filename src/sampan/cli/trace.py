@@ -116,7 +116,8 @@ def _run(args: argparse.Namespace) -> int:
         timeline = build(spans, not_before_ns=not_before)
         if args.output == "json":
             print(json.dumps({"object": {"kind": obj.get("kind"), "namespace": md.get("namespace"),
-                                         "name": md.get("name"), "uid": uid}, **timeline.to_json()}, indent=2))
+                                         "name": md.get("name"), "uid": uid}, **timeline.to_json()},
+                             indent=None if args.follow else 2), flush=True)  # following: one JSON per line
         else:
             trace_render.render(console, timeline, title=f"{obj.get('kind', '')} {md.get('namespace', '')}/"
                                                          f"{md.get('name', '')} ({uid})")
