@@ -1,6 +1,7 @@
 """The live view in a real headless browser (Debian's chromium through chromium-driver and selenium): the
 page shows the node and the components; without a reload it shows a pod that was created, and a kubelet
-killed with SIGKILL as a growing Lease age and then NotReady after the (shrunk) grace period."""
+killed with SIGKILL as a growing Lease age and then NotReady after the (shrunk) grace period; a click on a
+pod asks for its trace (this cluster has no trace store, so the panel says so)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,8 @@ def test_live_view_follows_pods_and_a_dying_node(apiserver: APIServerHandle, tmp
         asyncio.run(create())
         wait_until(driver, "the new pod Running",
                    lambda d: cell_state(d, 'tr.pod[data-pod="live"]', "data-phase") == "Running")
+        driver.find_element("css selector", 'tr.pod[data-pod="live"]').click()  # its trace (no store here: why)
+        wait_until(driver, "the trace panel answer", lambda d: "no trace store" in d.find_element("id", "trace").text)
 
         def lease_age(d: Any) -> float:
             from selenium.webdriver.common.by import By
