@@ -9,6 +9,9 @@ command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || need+=(hapro
 # kube-proxy: nft (default mode), iptables-restore (--proxy-mode iptables)
 command -v nft >/dev/null 2>&1 || [[ -x /usr/sbin/nft ]] || need+=(nftables)
 command -v iptables-restore >/dev/null 2>&1 || [[ -x /usr/sbin/iptables-restore ]] || need+=(iptables)
+# the live view's browser test: Debian's chromium driven by selenium through chromium-driver
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "install-system-deps: need root to install: ${need[*]}" >&2

@@ -27,6 +27,8 @@ MODULES: tuple[str, ...] = (
     "up",
     "down",
     "backup",
+    "trace",
+    "dashboard",
 )
 
 #: Sub-command name -> the module of :data:`MODULES` that registers it.
@@ -45,6 +47,8 @@ COMMANDS: dict[str, str] = {
     "etcd": "backup",
     "backup": "backup",
     "restore": "backup",
+    "trace": "trace",
+    "dashboard": "dashboard",
 }
 
 

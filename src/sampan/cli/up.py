@@ -61,6 +61,8 @@ class UpOptions:
     :mod:`sampan.cli.ha_plane` for N > 1."""
     insecure: bool = False
     """Plain HTTP, every request an admin (``--insecure``); default: TLS with the cluster's PKI."""
+    trace: bool = False
+    """Serve the embedded trace store (and the live view) and have every component export spans to it."""
 
     @property
     def server(self) -> str:
@@ -327,6 +329,11 @@ def _print_summary(
         console.print(f"  [yellow]missing[/yellow]: {line}")
     console.print(f"  kubectl: export KUBECONFIG={layout.kubeconfig.resolve()}")
     console.print(f"  logs:    {layout.log_dir.resolve()}/")
+    state = layout.read_state()
+    if state.get("dashboard"):
+        console.print(f"  live:    {state['dashboard']} (sampan dashboard)")
+    if state.get("trace_store"):
+        console.print("  trace:   sampan trace pod/NAME [-n NS]")
 
 
 def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
@@ -414,6 +421,7 @@ def _run(args: argparse.Namespace) -> int:
         controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
         scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
         insecure=args.insecure,
+        trace=args.trace,
     )
     if args.control_plane_nodes < 1:
         raise ValueError(f"--control-plane-nodes must be at least 1, got {args.control_plane_nodes}")
@@ -442,6 +450,8 @@ def _run(args: argparse.Namespace) -> int:
             argv.append("--no-merge-kubeconfig")
         if args.insecure:
             argv.append("--insecure")
+        if args.trace:
+            argv.append("--trace")
         argv += [*options.controller_manager_args, *options.kubelet_args, *options.scheduler_args]
         return run_detached(options, argv, console)
     import asyncio
@@ -474,6 +484,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--insecure", action="store_true",
                    help="plain HTTP without authentication, every request an admin (default: TLS, each component "
                    "with its own certificate)")
+    p.add_argument("--trace", action="store_true", help="trace every component into an embedded store "
+                   "(`sampan trace pod/NAME` reads it)")
     p.add_argument("--no-merge-kubeconfig", action="store_true",
                    help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")
     p.set_defaults(handler=_run)

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.api import errors
+from sampan.client import metrics as client_metrics
 from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.cache.store import DeletedFinalStateUnknown
 from sampan.client.dynamic import Client, ResourceClient
@@ -46,6 +47,7 @@ from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.heartbeat import NodeHeartbeat
 from sampan.kubelet.log_server import LogServer
+from sampan.kubelet.metrics import KubeletMetrics
 from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
 from sampan.kubelet.network.node_cidr import wait_for_pod_cidr
 from sampan.kubelet.network.pod_files import PodNetworkFiles
@@ -220,6 +222,9 @@ class Kubelet:
         self.registry = CollectorRegistry()
         self.stall_monitor = LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
+        client_metrics.expose(self.registry)  # rest_client_* (client-go's names)
+        self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
+                                      statuses=lambda: self.sink.reported() if self.sink is not None else {})
         self.streaming = self._streaming_server()
         self.stats = StatsEndpoints(StatsCollector(self.runtime), node_name=options.node_name)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
@@ -348,6 +353,7 @@ class Kubelet:
         uid = str(md.get("uid", ""))
         if uid in self.rejected:
             return
+        self.metrics.seen(uid)
         worker = self.workers.workers.get(uid)
         if worker is None:
             if _is_terminal(pod):
@@ -384,6 +390,7 @@ class Kubelet:
             return
         uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
         self.rejected.discard(uid)
+        self.metrics.forget(uid)
         if uid in self.workers.workers:
             self.workers.remove_pod(uid)
             return
@@ -448,7 +455,8 @@ class Kubelet:
                 recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
                                                          clock=self.clock)
                 recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
-                self.sink = self.routing.api = APIStatusSink(pods, events=recorder)
+                self.sink = self.routing.api = APIStatusSink(pods, events=recorder,
+                                                             on_written=self.metrics.status_written)
                 await self._start(nodes, tg, recorder)
                 if self.static_pods is not None:
                     self.static_pods.connect(MirrorAPI(

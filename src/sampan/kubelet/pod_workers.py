@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.tasks import cancel_and_wait
 from sampan.kubelet import probes
@@ -125,7 +126,11 @@ class PodWorker:
             while self.terminating is None:
                 self._next = self.s.options.sync_period
                 try:
-                    await self.sync()
+                    if tracing.STATE.on and self.syncs == 0:  # the pod's start; later syncs trace their actions
+                        with tracing.span("kubelet.sync", self._span_attributes()):
+                            await self.sync()
+                    else:
+                        await self.sync()
                 except RuntimeFailure as err:
                     log.warning("pod sync failed pod=%s err=%s", pod_key(self.pod), err.message)
                 except (OSError, TimeoutError, ValueError) as err:  # a sick runtime: retry next period
@@ -136,6 +141,11 @@ class PodWorker:
         finally:
             self._stop_probes(keep=set())
             self.done = True
+
+    def _span_attributes(self, **extra: tracing.AttrValue) -> dict[str, tracing.AttrValue]:
+        md = self.pod.get("metadata") or {}
+        return {tracing.UID: self.uid, tracing.NAMESPACE: md.get("namespace", ""), tracing.NAME: md.get("name", ""),
+                tracing.KIND: "pods", **extra}
 
     async def _idle(self, seconds: float) -> None:
         if self._wake.is_set():
@@ -160,7 +170,8 @@ class PodWorker:
         if ready:
             self.sandbox_id, self.view.pod_ip = ready[0].id, ready[0].ip
             return
-        self.sandbox_id = await self.s.runtime.run_pod_sandbox(sandbox_config(self.pod, len(sandboxes)))
+        with tracing.span("kubelet.sandbox", self._span_attributes() if tracing.STATE.on else None):
+            self.sandbox_id = await self.s.runtime.run_pod_sandbox(sandbox_config(self.pod, len(sandboxes)))
         self.view.pod_ip = next((sb.ip for sb in await self.s.runtime.list_pod_sandboxes()
                                  if sb.id == self.sandbox_id), "")
         log.info("pod sandbox started pod=%s", pod_key(self.pod))
@@ -256,6 +267,14 @@ class PodWorker:
         await self._start(c, latest.attempt + 1, volumes)
 
     async def _start(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
+        if tracing.STATE.on:
+            with tracing.span("kubelet.container_start", self._span_attributes(
+                    container=str(c.get("name", "")), image=str(c.get("image", "")), attempt=attempt)):
+                await self._start_container(c, attempt, volumes)
+            return
+        await self._start_container(c, attempt, volumes)
+
+    async def _start_container(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
         name = c.get("name", "")
         try:
             files = self.s.options.pod_files
@@ -324,6 +343,10 @@ class PodWorker:
                                     now=self.s.clock.wall(), terminal=terminal)
         if status != self.last_status:
             self.last_status = status
+            if tracing.STATE.on:
+                with tracing.span("kubelet.status_write", self._span_attributes(phase=str(status.get("phase", "")))):
+                    await self.s.sink.update_status(self.pod, status)
+                return
             await self.s.sink.update_status(self.pod, status)
 
     async def _terminate(self, grace: float) -> None:
