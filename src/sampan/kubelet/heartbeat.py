@@ -11,13 +11,22 @@ upstream's kubelet has its own ``heartbeatClient``.
 What crosses threads: ``post_status`` (the kubelet's, which replaces ``Kubelet.node`` whole and hands
 node events back to the kubelet's loop) and the counters read by tests. With ``own_thread=False`` (a fake
 clock in unit tests) both loops run on the caller's loop, still with their own client.
+
+Many kubelets in one process (hollow nodes, :mod:`sampan.kubelet.hollow`) share one :class:`HeartbeatHost`:
+one thread, one loop and one heartbeat client (one connection pool) for every node's Lease and status
+loops, instead of a thread per node. Each node's first renewal is jittered over its interval so N nodes
+spread their writes evenly instead of renewing in lock-step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-from collections.abc import Awaitable, Callable
+import random
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.own_loop import run_in_own_loop
@@ -35,13 +44,53 @@ LEASES = ResourceInfo("coordination.k8s.io", "v1", "leases", "Lease", "lease", T
 PostStatus = Callable[[ResourceClient], Awaitable[None]]
 
 
+class HeartbeatHost:
+    """One thread, event loop and heartbeat client shared by the heartbeats of many nodes in one process.
+
+    ``run`` (awaited by the owner) keeps the thread alive until cancelled; :meth:`submit` runs a coroutine
+    built by a factory on the host's loop with the shared client and returns when it ends (cancelling the
+    caller cancels it on the host's loop). Invariant: every coroutine submitted runs on the host's thread;
+    nothing of the host's loop is touched from another thread except through ``call_soon_threadsafe``."""
+
+    def __init__(self, rest: RESTConfig, *, timeout: float, name: str = "hollow-heartbeats") -> None:
+        self._rest = heartbeat_config(rest, purpose="heartbeat", timeout=timeout)
+        self._name = name
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Client | None = None
+
+    async def run(self) -> None:
+        await run_in_own_loop(self._serve, name=self._name)
+
+    async def _serve(self) -> None:
+        async with Client(self._rest) as client:
+            self._client = client
+            self._loop = asyncio.get_running_loop()
+            self._ready.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self._ready.clear()
+
+    async def submit(self, factory: Callable[[Client], Coroutine[Any, Any, None]]) -> None:
+        """Run ``factory(client)`` on the host's loop until it ends or the caller is cancelled."""
+        await asyncio.to_thread(self._ready.wait)
+        assert self._loop is not None and self._client is not None
+        future: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(factory(self._client), self._loop)
+        try:
+            await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+
 class NodeHeartbeat:
     """Renews ``kube-node-lease/<node>`` every ``lease.renew_interval`` and posts node status every
     ``status_frequency`` until cancelled. ``lease`` is the running :class:`NodeLease` (None before start)."""
 
     def __init__(self, rest: RESTConfig, *, node_name: str, node_uid: str, lease_options: LeaseOptions,
                  status_frequency: float, post_status: PostStatus, own_thread: bool = True,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, host: HeartbeatHost | None = None) -> None:
         self.node_name = node_name
         self.node_uid = node_uid
         self.lease_options = lease_options
@@ -52,9 +101,12 @@ class NodeHeartbeat:
         timeout = max(1.0, min(status_frequency, lease_options.duration / 4))
         self._rest = heartbeat_config(rest, purpose="heartbeat", timeout=timeout)
         self.lease: NodeLease | None = None
+        self._host = host
 
     async def run(self) -> None:
-        if self._own_thread:
+        if self._host is not None:
+            await self._host.submit(self._beat_with)
+        elif self._own_thread:
             await run_in_own_loop(self._beat, name=f"kubelet-heartbeat-{self.node_name}")
         else:
             await self._beat()
@@ -62,17 +114,32 @@ class NodeHeartbeat:
     async def _beat(self) -> None:
         clock = RealClock() if self._own_thread else self._clock
         async with Client(self._rest, clock=clock) as client:
-            self.lease = NodeLease(client.resource_for(LEASES), node_name=self.node_name, clock=clock,
-                                   options=self.lease_options, node_uid=self.node_uid)
-            nodes = client.resource_for(NODES)
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.lease.run(), name="kubelet-lease")
-                tg.create_task(self._status_loop(nodes, clock), name="kubelet-node-status")
+            await self._beats(client, clock)
 
-    async def _status_loop(self, nodes: ResourceClient, clock: Clock) -> None:
+    async def _beat_with(self, client: Client) -> None:
+        """On a shared host: first beats jittered over the interval (N nodes must not renew in step)."""
+        clock = RealClock()
+        await clock.sleep(random.uniform(0, self.lease_options.renew_interval))
+        await self._beats(client, clock, first_status_delay=random.uniform(0, self.status_frequency))
+
+    async def _beats(self, client: Client, clock: Clock, *, first_status_delay: float | None = None) -> None:
+        self.lease = NodeLease(client.resource_for(LEASES), node_name=self.node_name, clock=clock,
+                               options=self.lease_options, node_uid=self.node_uid)
+        nodes = client.resource_for(NODES)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.lease.run(), name="kubelet-lease")
+            tg.create_task(self._status_loop(nodes, clock, first_status_delay), name="kubelet-node-status")
+
+    async def _status_loop(self, nodes: ResourceClient, clock: Clock, first_delay: float | None = None) -> None:
+        if first_delay is not None:
+            await clock.sleep(first_delay)
+            await self._post(nodes)
         while True:
             await clock.sleep(self.status_frequency)
-            try:
-                await self._post_status(nodes)
-            except (errors.APIError, OSError, TimeoutError) as err:
-                log.warning("node status update failed node=%s err=%s", self.node_name, err)
+            await self._post(nodes)
+
+    async def _post(self, nodes: ResourceClient) -> None:
+        try:
+            await self._post_status(nodes)
+        except (errors.APIError, OSError, TimeoutError) as err:
+            log.warning("node status update failed node=%s err=%s", self.node_name, err)

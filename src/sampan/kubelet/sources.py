@@ -8,16 +8,20 @@
   never read from the store.
 
 Two factories, because a factory's selectors apply to every informer it makes.
+
+Many kubelets in one process (hollow nodes) share both: :meth:`KubeletSources.shared` takes the process's
+object factory and a per-node view of the process's one pod informer (:class:`PodSource`, see
+:mod:`sampan.kubelet.hollow_pods`); the owner of the shared parts starts and stops them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sampan.api import errors
+from sampan.client.cache.handlers import ResourceEventHandler
 from sampan.client.cache.listers import Lister
-from sampan.client.cache.shared_informer import SharedIndexInformer
 from sampan.client.dynamic import Client
 from sampan.client.informers import SharedInformerFactory
 
@@ -59,13 +63,30 @@ class ListerObjects:
             return None
 
 
-class KubeletSources:
-    """The informers of one kubelet. ``start`` runs them; ``shutdown`` stops them."""
+class PodCache(Protocol):
+    """What the kubelet reads of its pod cache."""
 
-    def __init__(self, client: Client, *, node_name: str) -> None:
+    def get_by_key(self, key: str) -> Any | None: ...
+    def list(self) -> list[Any]: ...
+
+
+class PodSource(Protocol):
+    """The kubelet's pods: a cache of this node's pods and handlers called for their changes, in order."""
+
+    @property
+    def indexer(self) -> Any: ...
+    def add_event_handler(self, handler: ResourceEventHandler) -> Any: ...
+
+
+class KubeletSources:
+    """The informers of one kubelet. ``start`` runs them; ``shutdown`` stops them (only the ones it owns)."""
+
+    def __init__(self, client: Client, *, node_name: str, pods: PodSource | None = None,
+                 object_factory: SharedInformerFactory | None = None) -> None:
+        self._owned = pods is None
         self.pod_factory = SharedInformerFactory(client, field_selector=f"spec.nodeName={node_name}")
-        self.object_factory = SharedInformerFactory(client)
-        self.pods: SharedIndexInformer = self.pod_factory.informer("v1", "pods")
+        self.object_factory = object_factory or SharedInformerFactory(client)
+        self.pods: PodSource = pods if pods is not None else self.pod_factory.informer("v1", "pods")
         self.objects = ListerObjects(self.object_factory.lister("v1", "configmaps"),
                                      self.object_factory.lister("v1", "secrets"),
                                      self.object_factory.lister("v1", "persistentvolumeclaims"),
@@ -74,8 +95,9 @@ class KubeletSources:
         """Every Service, for the service environment variables (upstream's kubelet watches them too)."""
 
     def start(self) -> None:
-        self.object_factory.start()
-        self.pod_factory.start()
+        if self._owned:
+            self.object_factory.start()
+            self.pod_factory.start()
 
     async def wait_synced(self, timeout: float | None = None) -> bool:
         a = await self.object_factory.wait_for_cache_sync(timeout)
@@ -83,5 +105,6 @@ class KubeletSources:
         return all(a.values()) and all(b.values())
 
     async def shutdown(self) -> None:
-        await self.pod_factory.shutdown()
-        await self.object_factory.shutdown()
+        if self._owned:
+            await self.pod_factory.shutdown()
+            await self.object_factory.shutdown()
