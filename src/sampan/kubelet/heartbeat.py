@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import random
-import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -55,33 +55,49 @@ class HeartbeatHost:
     def __init__(self, rest: RESTConfig, *, timeout: float, name: str = "hollow-heartbeats") -> None:
         self._rest = heartbeat_config(rest, purpose="heartbeat", timeout=timeout)
         self._name = name
-        self._ready = threading.Event()
+        self._started = asyncio.Event()
+        """Set (on the owner's loop) once the host's loop and client exist."""
+        self._owner: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
 
     async def run(self) -> None:
-        await run_in_own_loop(self._serve, name=self._name)
+        self._owner = asyncio.get_running_loop()
+        try:
+            await run_in_own_loop(self._serve, name=self._name)
+        finally:
+            self._started.clear()
 
     async def _serve(self) -> None:
         async with Client(self._rest) as client:
             self._client = client
             self._loop = asyncio.get_running_loop()
-            self._ready.set()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                self._ready.clear()
+            assert self._owner is not None
+            self._owner.call_soon_threadsafe(self._started.set)
+            await asyncio.Event().wait()
 
     async def submit(self, factory: Callable[[Client], Coroutine[Any, Any, None]]) -> None:
         """Run ``factory(client)`` on the host's loop until it ends or the caller is cancelled."""
-        await asyncio.to_thread(self._ready.wait)
-        assert self._loop is not None and self._client is not None
+        await self._started.wait()
+        assert self._loop is not None
+        assert self._client is not None
+        caller = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def finished(_: concurrent.futures.Future[None]) -> None:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
+                caller.call_soon_threadsafe(done.set)
+
         future: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(factory(self._client), self._loop)
+        future.add_done_callback(finished)
         try:
-            await asyncio.wrap_future(future)
+            await done.wait()
         except asyncio.CancelledError:
-            future.cancel()
+            future.cancel()  # cancels the coroutine on the host's loop; wait until it has finished
+            await done.wait()
             raise
+        if not future.cancelled():
+            future.result()
 
 
 class NodeHeartbeat:
