@@ -134,17 +134,22 @@ class NodeHeartbeat:
 
     async def _beat_with(self, client: Client) -> None:
         """On a shared host: first beats jittered over the interval (N nodes must not renew in step)."""
-        clock = RealClock()
-        await clock.sleep(random.uniform(0, self.lease_options.renew_interval))
-        await self._beats(client, clock, first_status_delay=random.uniform(0, self.status_frequency))
+        await self._beats(client, RealClock(), lease_delay=random.uniform(0, self.lease_options.renew_interval),
+                          status_delay=random.uniform(0, self.status_frequency))
 
-    async def _beats(self, client: Client, clock: Clock, *, first_status_delay: float | None = None) -> None:
-        self.lease = NodeLease(client.resource_for(LEASES), node_name=self.node_name, clock=clock,
-                               options=self.lease_options, node_uid=self.node_uid)
+    async def _beats(self, client: Client, clock: Clock, *, lease_delay: float = 0.0,
+                     status_delay: float | None = None) -> None:
+        lease = self.lease = NodeLease(client.resource_for(LEASES), node_name=self.node_name, clock=clock,
+                                       options=self.lease_options, node_uid=self.node_uid)
         nodes = client.resource_for(NODES)
+
+        async def renewals() -> None:
+            await clock.sleep(lease_delay)
+            await lease.run()
+
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.lease.run(), name="kubelet-lease")
-            tg.create_task(self._status_loop(nodes, clock, first_status_delay), name="kubelet-node-status")
+            tg.create_task(renewals(), name="kubelet-lease")
+            tg.create_task(self._status_loop(nodes, clock, status_delay), name="kubelet-node-status")
 
     async def _status_loop(self, nodes: ResourceClient, clock: Clock, first_delay: float | None = None) -> None:
         if first_delay is not None:
