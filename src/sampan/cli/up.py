@@ -9,7 +9,8 @@ Components that are not built yet are named, not faked.
 ``<data-dir>/kubelet/<node>`` and its own server port, 10250 upward when free) on ``--runtime process`` or
 ``simulated``; with ``simulated``, nodes 2..N are hollow nodes in one ``sampan kubelet --nodes N-1`` process
 (:mod:`sampan.kubelet.hollow`; same names and root dirs). The cluster counts as ready once every node posted
-Ready=True in this run and the ``default`` ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the spinner says what it is still waiting for.
+Ready=True in this run and the ``default`` ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the
+spinner says what it is still waiting for.
 
 The foreground supervisor lives in :mod:`sampan.cli.up_foreground`; this module imports only what the
 short-lived ``--detach`` parent needs, so that parent starts fast.
