@@ -45,7 +45,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,20 +66,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+class Component:
+    """One component process, restarted when it exits (as ``sampan up``'s supervisor would): a scheduler
+    or controller-manager that lost its lease exits by design. ``restarts`` counts them; ``cpu`` adds up
+    the CPU of earlier incarnations."""
+
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name, self.argv, self.log = name, argv, log
+        self.restarts = 0
+        self.cpu = 0
+        self.peak_rss = 0
+        self._last_cpu = 0
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with open(self.log, "ab") as f:
+            return subprocess.Popen(self.argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def sample(self) -> dict[str, int]:
+        status = proc_status(self.proc.pid)
+        self.peak_rss = max(self.peak_rss, status["VmHWM"])
+        self._last_cpu = status["cpu"]
+        return status
+
+    def check(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.sample()
+            return
+        print(f"  {self.name} exited with {self.proc.returncode}: restarting it", flush=True)
+        self.restarts += 1
+        self.cpu += self._last_cpu
+        self._last_cpu = 0
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
@@ -227,7 +254,25 @@ async def informer_sync_time(kubeconfig: Path) -> tuple[float, int]:
         return took, count
 
 
-async def drive(args: argparse.Namespace, kubeconfig: Path, pids: dict[str, int]) -> dict[str, Any]:
+async def supervise(components: dict[str, Component]) -> None:
+    while True:
+        for c in components.values():
+            c.check()
+        await asyncio.sleep(1.0)
+
+
+async def drive(args: argparse.Namespace, kubeconfig: Path, components: dict[str, Component]) -> dict[str, Any]:
+    supervisor = asyncio.create_task(supervise(components))
+    try:
+        return await _drive(args, kubeconfig, components)
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+
+
+async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[str, Component]) -> dict[str, Any]:
+    pids = {name: c.proc.pid for name, c in components.items()}
     result: dict[str, Any] = {"nodes": args.nodes, "pods": args.pods, "storage": args.storage}
     rest = dataclasses.replace(load_config(str(kubeconfig)), qps=0.0)
     times, nodes = PodTimes(), NodeWatch()
@@ -338,9 +383,9 @@ def report(result: dict[str, Any]) -> None:
           f"in step at the end: {inf['in_step']}")
     print(f"nodes not Ready after their first Ready: {len(result['node_lapses'])}")
     print(f"API server bytes per pod: {result['apiserver_bytes_per_pod']:.0f}")
-    print("component      peak RSS MiB   CPU s")
+    print("component          peak RSS MiB   CPU s  restarts")
     for name, p in result["components"].items():
-        print(f"  {name:<18} {p['VmHWM'] / 2**20:8.0f} {p['cpu'] / CLK_TCK:9.1f}")
+        print(f"  {name:<18} {p['VmHWM'] / 2**20:8.0f} {p['cpu'] / CLK_TCK:9.1f} {p['restarts']:6d}")
     print(f"  {'all':<18} {sum(p['VmHWM'] for p in result['components'].values()) / 2**20:8.0f}")
     print("API call latency (verb resource: count p50 p99, seconds):")
     for key, v in sorted(result["api"].items(), key=lambda kv: -kv[1]["count"]):
@@ -369,32 +414,34 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig.write_text(render_kubeconfig(url))
     qps = ["--kube-api-qps", str(args.component_qps), "--kube-api-burst", str(args.component_qps)]
     k = ["--kubeconfig", str(kubeconfig)]
+    components: dict[str, Component] = {}
     try:
-        with contextlib.ExitStack() as stack:
-            api = stack.enter_context(process([*SAMPAN, "apiserver", "--port", str(port), "--storage", args.storage,
-                                               "--data-dir", str(work / "data")], work / "apiserver.log"))
-            wait_http(url + "/readyz", api, work / "apiserver.log")
-            procs = {"apiserver": api}
-            procs["controller-manager"] = stack.enter_context(process(
-                [*SAMPAN, "controller-manager", *k, *qps, "--port", "0"], work / "controller-manager.log"))
-            procs["scheduler"] = stack.enter_context(process(
-                [*SAMPAN, "scheduler", *k, *qps, "--port", "0"], work / "scheduler.log"))
-            procs["hollow-nodes"] = stack.enter_context(process(
-                [*SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes", str(args.nodes),
-                 "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet")], work / "hollow-nodes.log"))
-            pids = {name: p.pid for name, p in procs.items()}
-            result = asyncio.run(drive(args, kubeconfig, pids))
-            for name, p in procs.items():
-                if p.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {p.returncode}; see {work}/{name}.log")
-            with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
-                result["api"] = api_latencies(r.read().decode())
-            result["components"] = {name: proc_status(pid) for name, pid in pids.items()}
-            result["loadavg"] = os.getloadavg()
+        components["apiserver"] = Component("apiserver", [
+            *SAMPAN, "apiserver", "--port", str(port), "--storage", args.storage, "--data-dir", str(work / "data")],
+            work / "apiserver.log")
+        wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log")
+        components["controller-manager"] = Component("controller-manager", [
+            *SAMPAN, "controller-manager", *k, *qps, "--port", "0"], work / "controller-manager.log")
+        components["scheduler"] = Component("scheduler", [*SAMPAN, "scheduler", *k, *qps, "--port", "0"],
+                                            work / "scheduler.log")
+        components["hollow-nodes"] = Component("hollow-nodes", [
+            *SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes", str(args.nodes), "--node-name-prefix",
+            "hollow-", "--root-dir", str(work / "kubelet")], work / "hollow-nodes.log")
+        result = asyncio.run(drive(args, kubeconfig, components))
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+            result["api"] = api_latencies(r.read().decode())
+        result["components"] = {}
+        for name, c in components.items():
+            status = c.sample()
+            result["components"][name] = {"VmHWM": c.peak_rss, "cpu": status["cpu"] + c.cpu,
+                                          "restarts": c.restarts}
+        result["loadavg"] = os.getloadavg()
         report(result)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1))
     finally:
+        for c in reversed(components.values()):
+            c.stop()
         if args.keep:
             print(f"work directory kept: {work}")
         else:

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 NODES = ResourceInfo("", "v1", "nodes", "Node", "node", False, subresources=("status",))
 LEASES = ResourceInfo("coordination.k8s.io", "v1", "leases", "Lease", "lease", True)
 
+STOP_TIMEOUT = 5.0
+"""Seconds a cancelled submission waits for its coroutine to finish on the host's loop (the host may be
+stopping too, and then never runs it)."""
+
 PostStatus = Callable[[ResourceClient], Awaitable[None]]
 
 
@@ -93,8 +97,10 @@ class HeartbeatHost:
         try:
             await done.wait()
         except asyncio.CancelledError:
-            future.cancel()  # cancels the coroutine on the host's loop; wait until it has finished
-            await done.wait()
+            future.cancel()  # cancels the coroutine on the host's loop; wait (bounded) until it has finished
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await done.wait()
             raise
         if not future.cancelled():
             future.result()

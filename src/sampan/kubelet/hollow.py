@@ -52,7 +52,7 @@ class HollowOptions:
     prefix: str
     template: KubeletOptions
     first_index: int = 1
-    start_rate: float = 200.0
+    start_rate: float = 50.0
     """Nodes started per second."""
 
     def __post_init__(self) -> None:
