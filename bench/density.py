@@ -352,7 +352,9 @@ async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[st
             result["delete_s"] = time.monotonic() - start
             print(f"delete: every pod gone after {result['delete_s']:.1f} s", flush=True)
         finally:
-            await factory.shutdown()
+            with contextlib.suppress(TimeoutError):  # never let a stuck informer keep the processes alive
+                async with asyncio.timeout(10):
+                    await factory.shutdown()
     result["node_lapses"] = nodes.lapses
     return result
 
@@ -406,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600.0, help="per phase")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--profile-apiserver", action="store_true",
+                    help="run the API server under cProfile and print its top functions afterwards")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-density-"))
     port = free_port()
@@ -416,8 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     k = ["--kubeconfig", str(kubeconfig)]
     components: dict[str, Component] = {}
     try:
+        prof = work / "apiserver.prof"
+        runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] \
+            if args.profile_apiserver else SAMPAN
         components["apiserver"] = Component("apiserver", [
-            *SAMPAN, "apiserver", "--port", str(port), "--storage", args.storage, "--data-dir", str(work / "data")],
+            *runner, "apiserver", "--port", str(port), "--storage", args.storage, "--data-dir", str(work / "data")],
             work / "apiserver.log")
         wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log")
         components["controller-manager"] = Component("controller-manager", [
@@ -437,6 +444,11 @@ def main(argv: list[str] | None = None) -> int:
                                           "restarts": c.restarts}
         result["loadavg"] = os.getloadavg()
         report(result)
+        if args.profile_apiserver:
+            components["apiserver"].stop()
+            import pstats
+
+            pstats.Stats(str(prof)).sort_stats("tottime").print_stats(30)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1))
     finally:

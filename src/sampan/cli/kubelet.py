@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,10 +129,29 @@ async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
+        if _hollow(args):
+            await _stop_within(task, HOLLOW_STOP_GRACE)
         with contextlib.suppress(asyncio.CancelledError):
             await task
     log.info("kubelet stopped node=%s", options.node_name)
     return 0
+
+
+#: Seconds thousands of hollow nodes get to stop once asked; they own nothing outside the process (the
+#: simulated runtime runs nothing), so past it the process exits without waiting further.
+HOLLOW_STOP_GRACE = 15.0
+
+
+async def _stop_within(task: asyncio.Task[None], grace: float) -> None:
+    """Wait for ``task``; once it was cancelled (a signal), give it ``grace`` seconds, then exit the process."""
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.5)
+        if task.cancelling() and not task.done():
+            await asyncio.wait({task}, timeout=grace)
+            if not task.done():
+                log.warning("hollow nodes did not stop within %.0fs; exiting", grace)
+                logging.shutdown()
+                os._exit(0)
 
 
 def _run(args: argparse.Namespace) -> int:
