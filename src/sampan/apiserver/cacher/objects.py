@@ -10,7 +10,6 @@ watch frames) and an event's length-prefixed frame once per variant.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sampan.api import meta
+from sampan.api.jsoncopy import json_copy
 from sampan.apiserver import protobuf_bodies
 
 if TYPE_CHECKING:
@@ -159,8 +159,8 @@ class CachedObject:
                             _labels=self._labels, _fields=self._fields)
 
     def mutable_copy(self) -> dict[str, Any]:
-        """A deep copy of ``obj`` the caller may change."""
-        return copy.deepcopy(self.obj)
+        """A deep copy of ``obj`` the caller may change (a compacted object's decode is one already)."""
+        return self.obj if self._obj is None else json_copy(self._obj)
 
 
 @dataclass(slots=True, eq=False)
