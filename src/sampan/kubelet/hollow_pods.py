@@ -13,7 +13,9 @@ lone kubelet would have (``spec.nodeName=<node>``):
 A pod's ``spec.nodeName`` never changes once set (binding is the only way to set it), so a pod moves
 from "no node" (not watched) to one node and stays there: an add for that node. Invariant: the demux
 runs on the shared informer's one listener task, and registration happens on the same loop without
-awaiting, so no event is lost or duplicated between a node's replay and its live events.
+awaiting, so no event is lost between a node's replay and its live events; a pod cached but not yet
+demultiplexed when its node registers is delivered twice (replay, then live), which the kubelet's
+level-based handlers treat as one add and an update.
 """
 
 from __future__ import annotations
