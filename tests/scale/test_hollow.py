@@ -166,3 +166,33 @@ def test_sampan_up_runs_simulated_nodes_after_the_first_as_one_hollow_process(tm
     assert argv[argv.index("--node-index-start") + 1] == "2"
     process = kubelet_specs(UpOptions(data_dir=tmp_path, nodes=2, runtime="process"), ("sampan",), "kc")
     assert [s.name for s in process] == ["kubelet", "kubelet-2"]
+
+
+@pytest.mark.slow
+def test_sampan_up_with_simulated_nodes_brings_every_hollow_node_ready(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.apiserver import free_port
+
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "user" / "config")}
+    data, port = tmp_path / "cluster", free_port()
+
+    def sampan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sampan.cli.main", *args], env=env, capture_output=True,
+                              text=True, timeout=180, check=False)
+
+    try:
+        up = sampan("up", "--detach", "--data-dir", str(data), "--port", str(port), "--nodes", "4", "--runtime",
+                    "simulated", "--no-merge-kubeconfig")
+        assert up.returncode == 0, up.stdout + up.stderr  # ready = every node posted Ready
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nodes", timeout=30) as r:
+            nodes = json.loads(r.read())["items"]
+        assert len(nodes) == 4
+        assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+                   for n in nodes)
+        assert (data / "logs" / "hollow-kubelets.log").exists()
+    finally:
+        sampan("down", "--data-dir", str(data))
