@@ -7,8 +7,10 @@ Components that are not built yet are named, not faked.
 
 ``--nodes N`` starts N kubelets (nodes ``<hostname>``, ``<hostname>-2``, …, each with its own root dir under
 ``<data-dir>/kubelet/<node>`` and its own server port, 10250 upward when free) on ``--runtime process`` or
-``simulated``. The cluster counts as ready once every node posted Ready=True in this run and the ``default``
-ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the spinner says what it is still waiting for.
+``simulated``; with ``simulated``, nodes 2..N are hollow nodes in one ``sampan kubelet --nodes N-1`` process
+(:mod:`sampan.kubelet.hollow`; same names and root dirs). The cluster counts as ready once every node posted
+Ready=True in this run and the ``default`` ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the
+spinner says what it is still waiting for.
 
 The foreground supervisor lives in :mod:`sampan.cli.up_foreground`; this module imports only what the
 short-lived ``--detach`` parent needs, so that parent starts fast.
@@ -213,8 +215,18 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
     kubelet connects with its node's own kubeconfig (``system:node:<node>``) unless ``kubeconfig`` is given."""
     from sampan.cli.supervisor import ComponentSpec
 
-    specs = []
-    for i, node in enumerate(node_names(options.nodes)):
+    specs, hollow = [], []
+    names = node_names(options.nodes)
+    if options.runtime == "simulated" and options.nodes > 1:  # nodes 2..N: hollow nodes, one process
+        # one process, one client, so one identity for N nodes: the cluster admin's (the Node authorizer
+        # and NodeRestriction cannot tell hollow nodes apart; upstream's kubemark gives each its own)
+        hollow_kubeconfig = kubeconfig or str(ClusterLayout(options.data_dir).kubeconfig)
+        hollow.append(ComponentSpec("hollow-kubelets", (
+            *base, "kubelet", "--kubeconfig", hollow_kubeconfig, "--runtime", "simulated", "--nodes", str(options.nodes - 1),
+            "--node-name-prefix", f"{names[0]}-", "--node-index-start", "2",
+            "--root-dir", str(options.data_dir / "kubelet"), "--cluster-dns", CLUSTER_DNS, *options.kubelet_args)))
+        names = names[:1]
+    for i, node in enumerate(names):
         port = KUBELET_PORT + i if port_is_free(KUBELET_PORT + i) else 0
         root = options.data_dir / "kubelet" / node
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
@@ -223,7 +235,7 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
             "--node-name", node, *kubelet_tls_args(options, node),
             "--runtime", options.runtime, "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
             *options.kubelet_args)))
-    return specs
+    return specs + hollow
 
 
 def kubelet_tls_args(options: UpOptions, node: str) -> tuple[str, ...]:

@@ -62,11 +62,13 @@ from sampan.kubelet.node_status import (
     node_labels,
     node_status,
     registration,
+    same_apart_from_heartbeats,
 )
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
+from sampan.kubelet.shared import SharedParts
 from sampan.kubelet.sources import KubeletSources
 from sampan.kubelet.static_pods.manager import (
     DEFAULT_FILE_CHECK_FREQUENCY,
@@ -101,6 +103,9 @@ class KubeletOptions:
     root_dir: Path
     runtime: str = "process"
     node_status_update_frequency: float = 10.0
+    node_status_report_frequency: float = 0.0
+    """Post an unchanged node status only this often (upstream's ``nodeStatusReportFrequency``, 5m there);
+    0 = post on every update tick. The Lease is the heartbeat either way."""
     node_lease_duration: float = 40.0
     lease_renew_interval: float = 10.0
     """Upstream renews every quarter of the duration (10 s for 40 s)."""
@@ -198,7 +203,9 @@ class Kubelet:
     node is registered and the informers synced."""
 
     def __init__(self, client: Client, options: KubeletOptions, *, clock: Clock | None = None,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, shared: SharedParts | None = None) -> None:
+        """``shared``: many kubelets in one process (hollow nodes) share a pod watch, informers, the heartbeat
+        thread and the stall monitor, and run no kubelet server (:mod:`sampan.kubelet.shared`)."""
         self.client = client
         self.local_path_dir = options.root_dir.resolve() / "local-path"
         """Where this node's ``sampan.io/local-path`` volumes live (published as a Node annotation)."""
@@ -211,8 +218,14 @@ class Kubelet:
         self.node: dict[str, Any] = {}
         self.ready = asyncio.Event()
         self.rejected: set[str] = set()
-        self.sources = KubeletSources(client, node_name=options.node_name)
-        self.sources.objects.on_change = self._objects_changed
+        self.sources = (KubeletSources(client, node_name=options.node_name) if shared is None else
+                        KubeletSources(client, node_name=options.node_name, pods=shared.pods.view(options.node_name),
+                                       object_factory=shared.objects))
+        if self.sources.watches is not None:
+            self.sources.watches.on_change = self._objects_changed
+        self._heartbeat_host = shared.heartbeats if shared is not None else None
+        self._serve = shared is None
+        self._last_status_post = float("-inf")
         options.root_dir.mkdir(parents=True, exist_ok=True)
         capacity = default_capacity(cpu=options.cpu, memory=options.memory, max_pods=options.max_pods,
                                     root_dir=str(options.root_dir))
@@ -220,7 +233,8 @@ class Kubelet:
         self.volumes = VolumeManager(options.root_dir / "pods", objects=self.sources.objects,
                                      node_allocatable=capacity)
         self.registry = CollectorRegistry()
-        self.stall_monitor = LoopStallMonitor("kubelet")
+        self._own_stall_monitor = shared is None
+        self.stall_monitor = shared.stall_monitor if shared is not None else LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
         client_metrics.expose(self.registry)  # rest_client_* (client-go's names)
         self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
@@ -311,9 +325,14 @@ class Kubelet:
         for _attempt in range(3):
             node = dict(self.node)
             node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall())
+            report = self.options.node_status_report_frequency
+            if (report and self.clock.monotonic() - self._last_status_post < report
+                    and same_apart_from_heartbeats(node["status"], self.node.get("status"))):
+                return
             try:
                 before = self.node
                 self.node = await nodes.update(node, subresource="status")
+                self._last_status_post = self.clock.monotonic()
                 self.status_posts += 1
                 self._node_events(before, self.node)
                 return
@@ -444,10 +463,12 @@ class Kubelet:
                                  file_check_frequency=self.options.file_check_frequency),
                 self.workers, clock=self.clock)
         self._loop = asyncio.get_running_loop()
-        await self.log_server.start()
+        if self._serve:
+            await self.log_server.start()
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.stall_monitor.run(), name="kubelet-loop-stall")
+                if self._own_stall_monitor:
+                    tg.create_task(self.stall_monitor.run(), name="kubelet-loop-stall")
                 if self.static_pods is not None:
                     self.static_pods.sync_files()  # before anything can ask which pods are known
                     tg.create_task(self.static_pods.run(), name="kubelet-static-pods")
@@ -482,17 +503,13 @@ class Kubelet:
             lease_options=LeaseOptions(duration=self.options.node_lease_duration,
                                        renew_interval=self.options.lease_renew_interval),
             status_frequency=self.options.node_status_update_frequency, post_status=self.post_status,
-            own_thread=isinstance(self.clock, RealClock), clock=self.clock)
+            own_thread=isinstance(self.clock, RealClock), clock=self.clock, host=self._heartbeat_host)
         tg.create_task(recorder.run(), name="kubelet-events")
         tg.create_task(self.heartbeat.run(), name="kubelet-heartbeat")
         if self._cidr_pending:  # heartbeats go on meanwhile; no pod starts without its network
             await self._take_node_cidr(nodes)
-        reclaimer = LocalPathReclaimer(await self.client.resource("v1", "persistentvolumes"),
-                                       base_dir=self.local_path_dir, clock=self.clock,
-                                       hostname=node_labels(self.options.node_name, self.options.labels).get(
-                                           "kubernetes.io/hostname", self.options.node_name),
-                                       period=self.options.local_path_reclaim_period)
-        tg.create_task(reclaimer.run(), name="kubelet-local-path-reclaimer")
+        if self._serve:
+            await self._reclaim_local_paths(tg)
         self.sources.pods.add_event_handler(EventHandlerFuncs(
             on_add_func=self._on_pod, on_update_func=lambda _old, new: self._on_pod(new),
             on_delete_func=self._on_pod_delete))
@@ -503,6 +520,14 @@ class Kubelet:
             log.info("removed orphaned pod sandboxes count=%d", removed)
         self.ready.set()
         log.info("kubelet ready node=%s port=%d", self.options.node_name, self.log_server.port)
+
+    async def _reclaim_local_paths(self, tg: asyncio.TaskGroup) -> None:
+        reclaimer = LocalPathReclaimer(await self.client.resource("v1", "persistentvolumes"),
+                                       base_dir=self.local_path_dir, clock=self.clock,
+                                       hostname=node_labels(self.options.node_name, self.options.labels).get(
+                                           "kubernetes.io/hostname", self.options.node_name),
+                                       period=self.options.local_path_reclaim_period)
+        tg.create_task(reclaimer.run(), name="kubelet-local-path-reclaimer")
 
     def _pod_files(self) -> PodNetworkFiles | None:
         """/etc/hosts, /etc/resolv.conf and service variables: for the process runtime only (hollow
@@ -531,4 +556,5 @@ class Kubelet:
             await self.sources.shutdown()
         if self.workers is not None:
             await self.workers.aclose()
-        await self.log_server.stop()
+        if self._serve:
+            await self.log_server.stop()

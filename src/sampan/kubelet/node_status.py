@@ -153,6 +153,17 @@ def node_status(identity: NodeIdentity, previous: Mapping[str, Any] | None, *, n
     }
 
 
+def same_apart_from_heartbeats(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Two node statuses equal but for the conditions' ``lastHeartbeatTime`` (upstream's kubelet only posts
+    such a status once ``nodeStatusReportFrequency`` has passed; the Lease is the heartbeat meanwhile)."""
+    def strip(status: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = dict(status or {})
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"}
+                             for c in out.get("conditions") or []]
+        return out
+    return strip(a) == strip(b)
+
+
 def registration(identity: NodeIdentity, *, now: float) -> dict[str, Any]:
     """The Node the kubelet creates when none exists."""
     annotations = {"sampan.io/limits-enforced": str(identity.runtime.enforces_limits).lower(),
