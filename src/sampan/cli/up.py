@@ -222,7 +222,8 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
         # and NodeRestriction cannot tell hollow nodes apart; upstream's kubemark gives each its own)
         hollow_kubeconfig = kubeconfig or str(ClusterLayout(options.data_dir).kubeconfig)
         hollow.append(ComponentSpec("hollow-kubelets", (
-            *base, "kubelet", "--kubeconfig", hollow_kubeconfig, "--runtime", "simulated", "--nodes", str(options.nodes - 1),
+            *base, "kubelet", "--kubeconfig", hollow_kubeconfig, "--runtime", "simulated",
+            "--nodes", str(options.nodes - 1),
             "--node-name-prefix", f"{names[0]}-", "--node-index-start", "2",
             "--root-dir", str(options.data_dir / "kubelet"), "--cluster-dns", CLUSTER_DNS, *options.kubelet_args)))
         names = names[:1]
