@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
+from sampan.cli.kubelet_images import add_image_flags, image_options
 from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR
 from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
 
@@ -77,6 +78,7 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         tls_cert_file=Path(args.tls_cert_file) if args.tls_cert_file else None,
         tls_private_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
         client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
+        **image_options(args),
     )
 
 
@@ -166,4 +168,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "Default and host search paths (default /etc/resolv.conf)")
     p.add_argument("--streaming-connection-idle-timeout", default="4h", help="close exec/attach/port-forward "
                    "connections idle this long (default 4h)")
+    add_image_flags(p)
     p.set_defaults(handler=_run)

@@ -45,6 +45,8 @@ from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.heartbeat import NodeHeartbeat
+from sampan.kubelet.images.gc import ImageGC, ImageGCOptions
+from sampan.kubelet.images.manager import ImageManager, ImageManagerOptions
 from sampan.kubelet.log_server import LogServer
 from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
 from sampan.kubelet.network.node_cidr import wait_for_pod_cidr
@@ -62,6 +64,7 @@ from sampan.kubelet.node_status import (
     registration,
 )
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
+from sampan.kubelet.runtime.images import ImageService
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
@@ -141,6 +144,10 @@ class KubeletOptions:
     client_ca_file: Path | None = None
     """``--client-ca-file``: with TLS, only clients presenting a certificate signed by these CAs (the API
     server's kubelet-client certificate) are served."""
+    image_manager: ImageManagerOptions = field(default_factory=ImageManagerOptions)
+    """``--serialize-image-pulls`` and the pull back-off (runtimes with an ImageService only)."""
+    image_gc: ImageGCOptions = field(default_factory=ImageGCOptions)
+    """``--image-gc-high-threshold``/``--image-gc-low-threshold`` and periods (runtimes with images only)."""
 
     def __post_init__(self) -> None:
         for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
@@ -180,6 +187,13 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     return one(options.runtime)
 
 
+def image_service_of(runtime: Runtime) -> ImageService | None:
+    """The runtime's CRI ImageService (its ``image_service`` attribute), or None for runtimes without
+    images (process, simulated)."""
+    service: ImageService | None = getattr(runtime, "image_service", None)
+    return service
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -196,7 +210,7 @@ class Kubelet:
     node is registered and the informers synced."""
 
     def __init__(self, client: Client, options: KubeletOptions, *, clock: Clock | None = None,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, image_service: ImageService | None = None) -> None:
         self.client = client
         self.local_path_dir = options.root_dir.resolve() / "local-path"
         """Where this node's ``sampan.io/local-path`` volumes live (published as a Node annotation)."""
@@ -217,6 +231,7 @@ class Kubelet:
         self.allocatable = capacity
         self.volumes = VolumeManager(options.root_dir / "pods", objects=self.sources.objects,
                                      node_allocatable=capacity)
+        self.images, self.image_gc = self._image_side(image_service or image_service_of(self.runtime))
         self.registry = CollectorRegistry()
         self.stall_monitor = LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
@@ -234,6 +249,16 @@ class Kubelet:
         self.status_posts = 0
         self.recorder: EventRecorder | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _image_side(self, service: ImageService | None) -> tuple[ImageManager | None, ImageGC | None]:
+        """The image manager and garbage collector when the runtime has images."""
+        if service is None:
+            return None, None
+        manager = ImageManager(service, get_secret=self.sources.objects.get_secret, clock=self.clock,
+                               options=self.options.image_manager)
+        gc = ImageGC(service, list_containers=self.runtime.list_containers, clock=self.clock,
+                     options=self.options.image_gc, node_ref=self._node_ref())
+        return manager, gc
 
     @property
     def lease(self) -> NodeLease | None:
@@ -305,7 +330,8 @@ class Kubelet:
         """One node status update (PUT ``nodes/status`` with the resourceVersion last seen)."""
         for _attempt in range(3):
             node = dict(self.node)
-            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall())
+            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall(),
+                                         images=self.image_gc.node_images() if self.image_gc is not None else None)
             try:
                 before = self.node
                 self.node = await nodes.update(node, subresource="status")
@@ -427,6 +453,7 @@ class Kubelet:
     async def run(self) -> None:
         """Run until cancelled. Static pods start at once; the rest waits for the API server."""
         self.workers = PodWorkers(self.runtime, sink=self.routing, volumes=self.volumes, clock=self.clock,
+                                  images=self.images,
                                   options=PodWorkerOptions(sync_period=self.options.sync_period,
                                                            host_ip=self.options.address,
                                                            node_allocatable=self.allocatable,
@@ -448,6 +475,9 @@ class Kubelet:
                 recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
                                                          clock=self.clock)
                 recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
+                if self.images is not None and self.image_gc is not None:
+                    self.images.events = self.image_gc.events = recorder
+                    tg.create_task(self.image_gc.run(), name="kubelet-image-gc")
                 self.sink = self.routing.api = APIStatusSink(pods, events=recorder)
                 await self._start(nodes, tg, recorder)
                 if self.static_pods is not None:

@@ -133,11 +133,13 @@ _EVENT_REASONS = {
 }
 
 
-def node_status(identity: NodeIdentity, previous: Mapping[str, Any] | None, *, now: float) -> dict[str, Any]:
-    """The status the kubelet posts (``previous``: the node's current status, for transition times)."""
+def node_status(identity: NodeIdentity, previous: Mapping[str, Any] | None, *, now: float,
+                images: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The status the kubelet posts (``previous``: the node's current status, for transition times;
+    ``images``: ``status.images`` when the runtime has images)."""
     info = identity.runtime
     uname = platform.uname()
-    return {
+    return ({"images": images} if images is not None else {}) | {
         "capacity": dict(identity.capacity),
         "allocatable": dict(identity.capacity),
         "conditions": conditions((previous or {}).get("conditions"), now=now),
