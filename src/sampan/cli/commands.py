@@ -27,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "up",
     "down",
     "backup",
+    "image",
 )
 
 #: Sub-command name -> the module of :data:`MODULES` that registers it.
@@ -45,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "etcd": "backup",
     "backup": "backup",
     "restore": "backup",
+    "image": "image",
 }
 
 

@@ -55,6 +55,7 @@ from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
 from sampan.kubelet.network.pod_network import PodNetwork, make_pod_network, wants_pod_network
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
 from sampan.kubelet.node_status import (
+    CRI_SOCKET_ANNOTATION,
     NodeIdentity,
     condition_events,
     default_capacity,
@@ -310,7 +311,8 @@ class Kubelet:
         return NodeIdentity(name=self.options.node_name, address=self.options.address,
                             hostname=default_hostname(), port=self.log_server.port, capacity=self.allocatable,
                             runtime=self.runtime.info(), labels=node_labels(self.options.node_name,
-                                                                           self.options.labels))
+                                                                           self.options.labels),
+                            cri_endpoint=str(getattr(self.runtime, "endpoint", "") or ""))
 
     # -- node ------------------------------------------------------------------------------------------
 
@@ -325,6 +327,15 @@ class Kubelet:
         except errors.AlreadyExists:
             self.node = await nodes.get(self.options.node_name)
             log.info("node already registered, adopting it node=%s", self.options.node_name)
+            await self._publish_cri_endpoint(nodes)
+
+    async def _publish_cri_endpoint(self, nodes: ResourceClient) -> None:
+        """An adopted Node gets this kubelet's CRI endpoint annotation (a new one is registered with it)."""
+        endpoint = self.identity().cri_endpoint
+        if endpoint and ((self.node.get("metadata") or {}).get("annotations") or {}).get(
+                CRI_SOCKET_ANNOTATION) != endpoint:
+            self.node = await nodes.patch(self.options.node_name,
+                                          {"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: endpoint}}})
 
     async def post_status(self, nodes: ResourceClient) -> None:
         """One node status update (PUT ``nodes/status`` with the resourceVersion last seen)."""

@@ -70,7 +70,8 @@ async def test_never_uses_a_present_image_and_fails_with_upstream_message_when_a
         await env.manager.ensure_image(pod, c)
     msg = f'Container image "{WEB}" is not present with pull policy of Never'
     assert (info.value.reason, info.value.message) == ("ErrImageNeverPull", msg)
-    assert env.events.events == [("Warning", "ErrImageNeverPull", msg), ("Warning", "Failed", "Error: ErrImageNeverPull")]
+    assert env.events.events == [("Warning", "ErrImageNeverPull", msg),
+                                 ("Warning", "Failed", "Error: ErrImageNeverPull")]
     env.service.add_local(WEB)
     assert (await env.manager.ensure_image(pod, c)).image == WEB
     assert env.service.pulls == []
