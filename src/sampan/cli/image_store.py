@@ -50,8 +50,8 @@ def archive_kind(path: Path) -> str:
     try:
         with tarfile.open(path) as tar:
             names = {n.lstrip("./") for n in tar.getnames()}
-    except (tarfile.TarError, OSError) as err:
-        raise ImageStoreError(f"{path} is not an image archive (tar): {err}") from None
+    except (tarfile.TarError, OSError):
+        raise ImageStoreError(f"{path} is not an image archive (tar)") from None
     if "index.json" in names and "oci-layout" in names:
         return "oci"
     if "manifest.json" in names:
