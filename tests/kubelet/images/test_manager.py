@@ -72,6 +72,14 @@ async def test_never_uses_a_present_image_and_fails_with_upstream_message_when_a
     assert (info.value.reason, info.value.message) == ("ErrImageNeverPull", msg)
     assert env.events.events == [("Warning", "ErrImageNeverPull", msg),
                                  ("Warning", "Failed", "Error: ErrImageNeverPull")]
+    for _ in range(3):  # every sync meets the condition again: its events repeat only every 10 s
+        with pytest.raises(ImageError):
+            await env.manager.ensure_image(pod, c)
+    assert len(env.events.events) == 2
+    await env.clock.advance(10.0)
+    with pytest.raises(ImageError):
+        await env.manager.ensure_image(pod, c)
+    assert len(env.events.events) == 4
     env.service.add_local(WEB)
     assert (await env.manager.ensure_image(pod, c)).image == WEB
     assert env.service.pulls == []
@@ -107,6 +115,10 @@ async def test_failed_pull_backs_off_doubling_to_the_maximum() -> None:
         assert info.value.message == f'Back-off pulling image "{WEB}": ErrImagePull: {error}'
         assert env.events.events == [("Normal", "BackOff", f'Back-off pulling image "{WEB}"'),
                                      ("Warning", "Failed", "Error: ImagePullBackOff")]
+        with pytest.raises(ImageError) as again:  # a second sync within the window: same error, no new events
+            await env.manager.ensure_image(pod, c)
+        assert (again.value.reason, again.value.message) == (info.value.reason, info.value.message)
+        assert len(env.events.events) == 2
         delays.append(info.value.retry_after)
         pulls = len(env.service.pulls)
         await env.clock.advance(info.value.retry_after)

@@ -17,7 +17,9 @@ Failures raise :class:`ImageError` (a :class:`RuntimeFailure` whose ``reason`` i
 waiting reason and ``message`` upstream's). Events are upstream's: ``Pulling``, ``Pulled`` (with the
 pull time, the time including waiting for other pulls, and the size, or "already present on machine"),
 ``Failed`` (``Failed to pull image …`` then ``Error: <reason>``), ``BackOff``, ``ErrImageNeverPull``,
-``InspectFailed``, ``FailedToRetrieveImagePullSecret``.
+``InspectFailed``, ``FailedToRetrieveImagePullSecret``. Events of a pull attempt are recorded every
+time; those of a standing condition that each sync meets again (back-off, ``Never``, a bad name,
+"already present") at most every ``repeat_events_after`` seconds.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class ImageManagerOptions:
     """``--serialize-image-pulls``: one pull at a time on the node (upstream's default)."""
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
+    repeat_events_after: float = 10.0
+    """A standing condition's events (BackOff, ErrImageNeverPull, …) are recorded again after this long
+    (upstream's pod workers retry a failing pod every 10 s; sampan's sync every second)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.backoff_initial <= self.backoff_max:
@@ -125,6 +130,7 @@ class ImageManager:
         self.clock = clock or RealClock()
         self.options = options or ImageManagerOptions()
         self._backoff: dict[str, _BackoffEntry] = {}
+        self._standing_at: dict[tuple[str, str, str], float] = {}
         self._pull_lock = asyncio.Lock() if self.options.serialize_pulls else None
         self.pulls = 0
         """How many pulls were tried (observability, tests)."""
@@ -133,9 +139,23 @@ class ImageManager:
         if self.events is not None:
             self.events.event(dict(pod), type_, reason, message)
 
-    def _fail(self, pod: Mapping[str, Any], reason: str, message: str, *, retry_after: float = 0.0) -> ImageError:
+    def _fail(self, pod: Mapping[str, Any], reason: str, message: str) -> ImageError:
         self._event(pod, "Warning", "Failed", f"Error: {reason}")
-        return ImageError(reason, message, retry_after=retry_after)
+        return ImageError(reason, message)
+
+    def _standing(self, pod: Mapping[str, Any], events: list[tuple[str, str, str]]) -> None:
+        """Events of a condition that every sync finds again (back-off, Never, bad name, already present):
+        recorded again only after ``repeat_events_after`` seconds, so the recorder's per-object spam
+        filter (25, then one per 5 minutes, as upstream's) keeps room for the events that matter."""
+        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        key = (uid, events[0][1], events[0][2])
+        now = self.clock.monotonic()
+        last = self._standing_at.get(key)
+        if last is not None and now - last < self.options.repeat_events_after:
+            return
+        self._standing_at[key] = now
+        for type_, reason, message in events:
+            self._event(pod, type_, reason, message)
 
     async def ensure_image(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> PulledImage:
         """Make sure ``container``'s image is present per its pull policy. Raises :class:`ImageError`."""
@@ -146,22 +166,23 @@ class ImageManager:
             ref = parse_normalized(image)
         except ReferenceError as err:
             msg = f"Failed to apply default image tag {quoted}: {err}"
-            self._event(pod, "Warning", "InspectFailed", msg)
-            raise self._fail(pod, "InvalidImageName", msg) from None
+            self._standing(pod, [("Warning", "InspectFailed", msg), ("Warning", "Failed", "Error: InvalidImageName")])
+            raise ImageError("InvalidImageName", msg) from None
         try:
             info = await self.service.image_status(image)
         except (RuntimeFailure, OSError) as err:
             msg = f"Failed to inspect image {quoted}: {getattr(err, 'message', None) or err}"
-            self._event(pod, "Warning", "InspectFailed", msg)
-            raise self._fail(pod, "ImageInspectError", msg) from None
+            self._standing(pod, [("Warning", "InspectFailed", msg), ("Warning", "Failed", "Error: ImageInspectError")])
+            raise ImageError("ImageInspectError", msg) from None
         policy = str(container.get("imagePullPolicy") or default_pull_policy(spec_image))
         if policy == "Never" or (policy == "IfNotPresent" and info is not None):
             if info is not None:
-                self._event(pod, "Normal", "Pulled", f"Container image {quoted} already present on machine")
+                self._standing(pod, [("Normal", "Pulled", f"Container image {quoted} already present on machine")])
                 return pulled_image(ref, info, spec_image=spec_image)
             msg = f"Container image {quoted} is not present with pull policy of Never"
-            self._event(pod, "Warning", "ErrImageNeverPull", msg)
-            raise self._fail(pod, "ErrImageNeverPull", msg)
+            self._standing(pod, [("Warning", "ErrImageNeverPull", msg),
+                                 ("Warning", "Failed", "Error: ErrImageNeverPull")])
+            raise ImageError("ErrImageNeverPull", msg)
         return await self._pull(pod, image=image, ref=ref, spec_image=spec_image)
 
     async def _pull(self, pod: Mapping[str, Any], *, image: str, ref: ImageReference, spec_image: str) -> PulledImage:
@@ -171,8 +192,8 @@ class ImageManager:
         now = self.clock.monotonic()
         if entry is not None and now - entry.last < entry.delay:
             msg = f"Back-off pulling image {quoted}"
-            self._event(pod, "Normal", "BackOff", msg)
-            raise self._fail(pod, "ImagePullBackOff", f"{msg}: ErrImagePull: {entry.error}",
+            self._standing(pod, [("Normal", "BackOff", msg), ("Warning", "Failed", "Error: ImagePullBackOff")])
+            raise ImageError("ImagePullBackOff", f"{msg}: ErrImagePull: {entry.error}",
                              retry_after=entry.last + entry.delay - now)
         self._event(pod, "Normal", "Pulling", f"Pulling image {quoted}")
         began = self.clock.monotonic()
@@ -225,9 +246,9 @@ class ImageManager:
             else:
                 found.append(secret)
         if missing:
-            self._event(pod, "Warning", "FailedToRetrieveImagePullSecret",
-                        f"Unable to retrieve some image pull secrets ({', '.join(missing)}); attempting to pull "
-                        "the image may not succeed.")
+            self._standing(pod, [("Warning", "FailedToRetrieveImagePullSecret",
+                                  f"Unable to retrieve some image pull secrets ({', '.join(missing)}); attempting to "
+                                  "pull the image may not succeed.")])
         return found
 
     def _record_failure(self, key: str, error: str) -> None:
@@ -248,6 +269,8 @@ class ImageManager:
         """Drop the back-off entries of a pod that is gone."""
         for key in [k for k in self._backoff if k.startswith(uid + "_")]:
             del self._backoff[key]
+        for standing in [k for k in self._standing_at if k[0] == uid]:
+            del self._standing_at[standing]
 
     async def describe(self, spec_image: str) -> PulledImage | None:
         """``image``/``imageID`` of an image already on the node (a re-adopted container's), else None."""
