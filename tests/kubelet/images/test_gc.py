@@ -63,6 +63,19 @@ async def test_frees_down_to_the_low_threshold_oldest_unused_first_never_in_use_
     assert {used.id, pinned.id, newest.id} <= set(env.service.local)
 
 
+async def test_configured_pinned_images_are_never_collected() -> None:
+    env = Env(min_age=0)
+    env.gc.options = ImageGCOptions(min_age=0, pinned_images=("registry.k8s.io/pause:3.9",))
+    pause = env.service.add_local("registry.k8s.io/pause:3.9", 500)
+    other = env.service.add_local("other:1", 500)
+    await env.gc.detect()
+    await env.clock.advance(10)
+    env.disk(100)
+    await env.gc.run_once()
+    assert env.service.removed == [other.id]
+    assert pause.id in env.service.local
+
+
 async def test_recently_detected_images_are_kept_and_the_shortfall_is_reported() -> None:
     env = Env(min_age=120)
     env.service.add_local("young:1", 300)

@@ -45,6 +45,9 @@ class ImageGCOptions:
     list_period: float = 30.0
     max_images: int = DEFAULT_MAX_IMAGES
     """``--node-status-max-images`` (-1: all)."""
+    pinned_images: tuple[str, ...] = ()
+    """References never collected although no container uses them: the sandbox (pause) image
+    (``--pod-infra-container-image``), for runtimes that do not report it pinned."""
 
     def __post_init__(self) -> None:
         for name in ("high_threshold", "low_threshold"):
@@ -83,12 +86,12 @@ def _spellings(image: str) -> set[str]:
     return out
 
 
-def images_in_use(images: list[ImageInfo], containers: list[ContainerStatus]) -> set[str]:
-    """Ids of the images some container (in any state) was created from."""
+def images_in_use(images: list[ImageInfo], containers: list[ContainerStatus], *,
+                  also: tuple[str, ...] = ()) -> set[str]:
+    """Ids of the images some container (in any state) was created from, and of the ``also`` references."""
     wanted: set[str] = set()
-    for c in containers:
-        if c.image:
-            wanted |= _spellings(c.image)
+    for image in [c.image for c in containers if c.image] + list(also):
+        wanted |= _spellings(image)
     return {i.id for i in images if i.id in wanted or wanted & set(i.repo_tags) or wanted & set(i.repo_digests)}
 
 
@@ -117,7 +120,7 @@ class ImageGC:
         """Refresh the image list and records; (detection time, ids in use)."""
         now = self.clock.wall()
         images = await self.service.list_images()
-        in_use = images_in_use(images, await self.list_containers())
+        in_use = images_in_use(images, await self.list_containers(), also=self.options.pinned_images)
         for image in images:
             record = self.records.get(image.id)
             if record is None:
