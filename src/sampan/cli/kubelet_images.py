@@ -10,6 +10,7 @@ delays, shrunk by tests) and ``--image-gc-period`` (5m).
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from sampan._lib.durations import parse_duration
@@ -31,8 +32,10 @@ def _go_bool(text: str) -> bool:
 
 
 def add_image_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--serialize-image-pulls", type=_go_bool, nargs="?", const=True, default=True,
-                   metavar="BOOL", help="pull one image at a time (default true)")
+    """Add the image flags (``--serialize-image-pulls`` only if the parser does not have it yet)."""
+    with contextlib.suppress(argparse.ArgumentError):
+        p.add_argument("--serialize-image-pulls", type=_go_bool, nargs="?", const=True, default=True,
+                       metavar="BOOL", help="pull one image at a time (default true)")
     p.add_argument("--image-gc-high-threshold", type=int, default=85,
                    help="image filesystem usage percent that starts image garbage collection (default 85; 100 = off)")
     p.add_argument("--image-gc-low-threshold", type=int, default=80,
@@ -52,8 +55,14 @@ def image_options(args: argparse.Namespace) -> dict[str, Any]:
     from sampan.kubelet.images.gc import ImageGCOptions
     from sampan.kubelet.images.manager import ImageManagerOptions
 
+    serialize = args.serialize_image_pulls
+    if isinstance(serialize, str):  # registered elsewhere as a plain string flag
+        try:
+            serialize = _go_bool(serialize)
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"--serialize-image-pulls: {err}") from None
     manager: ImageManagerOptions = ImageManagerOptions(
-        serialize_pulls=args.serialize_image_pulls, backoff_initial=parse_duration(args.image_pull_backoff),
+        serialize_pulls=serialize, backoff_initial=parse_duration(args.image_pull_backoff),
         backoff_max=parse_duration(args.image_pull_backoff_max))
     gc: ImageGCOptions = ImageGCOptions(
         high_threshold=args.image_gc_high_threshold, low_threshold=args.image_gc_low_threshold,

@@ -188,11 +188,28 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     return one(options.runtime)
 
 
+def _runtimes(runtime: Runtime) -> list[Any]:
+    """``runtime``, then the default runtime behind a static-pod split."""
+    return [runtime, *([runtime.default] if isinstance(runtime, StaticPodRuntime) else [])]
+
+
 def image_service_of(runtime: Runtime) -> ImageService | None:
     """The runtime's CRI ImageService (its ``image_service`` attribute), or None for runtimes without
     images (process, simulated)."""
-    service: ImageService | None = getattr(runtime, "image_service", None)
-    return service
+    for candidate in _runtimes(runtime):
+        service: ImageService | None = getattr(candidate, "image_service", None)
+        if service is not None:
+            return service
+    return None
+
+
+def cri_endpoint_of(runtime: Runtime) -> str:
+    """The runtime's CRI endpoint (``unix:///…``: its ``endpoint`` or ``options.endpoint``), "" if none."""
+    for candidate in _runtimes(runtime):
+        endpoint = getattr(candidate, "endpoint", "") or getattr(getattr(candidate, "options", None), "endpoint", "")
+        if isinstance(endpoint, str) and endpoint:
+            return endpoint
+    return ""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -312,7 +329,7 @@ class Kubelet:
                             hostname=default_hostname(), port=self.log_server.port, capacity=self.allocatable,
                             runtime=self.runtime.info(), labels=node_labels(self.options.node_name,
                                                                            self.options.labels),
-                            cri_endpoint=str(getattr(self.runtime, "endpoint", "") or ""))
+                            cri_endpoint=cri_endpoint_of(self.runtime))
 
     # -- node ------------------------------------------------------------------------------------------
 
