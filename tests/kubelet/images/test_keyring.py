@@ -26,7 +26,7 @@ def users(keyring: DockerKeyring, image: str) -> list[str]:
 def test_dockerconfigjson_with_auth_field_decodes_user_and_password() -> None:
     ring = keyring_from_secrets([dockerconfigjson({"127.0.0.1:5000": {"auth": b64("alice:s3cret")}})])
     [auth] = ring.lookup(parse_normalized("127.0.0.1:5000/web:1"))
-    assert (auth.username, auth.password, auth.server_address) == ("alice", "s3cret", "127.0.0.1:5000")
+    assert (auth.username, auth.password, auth.server_address, auth.auth) == ("alice", "s3cret", "", "")
 
 
 def test_dockercfg_secret() -> None:

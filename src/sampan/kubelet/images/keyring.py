@@ -96,7 +96,9 @@ def _entry_auth(key: _Key, entry: Mapping[str, Any]) -> RegistryAuth | None:
         if not sep:
             log.warning("pull secret entry's auth is not user:password, skipped registry=%s", key.raw)
             return None
-    return RegistryAuth(username=username, password=password, auth=auth, server_address=key.raw,
+    # as upstream's keyring: user and password only, no server address (containerd parses it as a URL, and
+    # "127.0.0.1:5000" is none) — the runtime uses the credentials for the registry it pulls from
+    return RegistryAuth(username=username, password=password,
                         identity_token=str(entry.get("identitytoken") or ""),
                         registry_token=str(entry.get("registrytoken") or ""))
 
