@@ -150,7 +150,9 @@ async def test_private_registry_with_and_without_pull_secret(env: Env) -> None:
 
 
 async def test_never_policy_then_sampan_image_load(env: Env) -> None:
-    image = build_image(env.tmp / "offline.tar", name="sampan.test/offline:1", cmd=["sleep", "3600"])
+    # a config of its own: an image id shared with an image pulled earlier (the module's containerd is shared)
+    # would carry that pull's repo digest
+    image = build_image(env.tmp / "offline.tar", name="sampan.test/offline:1", cmd=["sleep", "3601"])
     await env.create("pods", pod("never", image.name, policy="Never"))
     waiting = await env.waiting("never", "ErrImageNeverPull")
     assert waiting["message"] == f'Container image "{image.name}" is not present with pull policy of Never'
