@@ -29,6 +29,7 @@ MODULES: tuple[str, ...] = (
     "backup",
     "trace",
     "dashboard",
+    "image",
 )
 
 #: Sub-command name -> the module of :data:`MODULES` that registers it.
@@ -49,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "restore": "backup",
     "trace": "trace",
     "dashboard": "dashboard",
+    "image": "image",
 }
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
+from sampan.cli.kubelet_images import add_image_flags, image_options
 from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR
 from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
 
@@ -92,6 +93,7 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         sync_period=parse_duration(args.sync_frequency) if args.sync_frequency else (60.0 if hollow else 1.0),
         node_status_report_frequency=(parse_duration(args.node_status_report_frequency)
                                       if args.node_status_report_frequency else (300.0 if hollow else 0.0)),
+        **image_options(args),
     )
 
 
@@ -225,4 +227,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "hollow nodes 1m, upstream's)")
     p.add_argument("--node-status-report-frequency", default="", help="post an unchanged node status this often "
                    "(default: every update; hollow nodes 5m, upstream's)")
+    add_image_flags(p)
     p.set_defaults(handler=_run)

@@ -33,7 +33,8 @@ class EventSink(Protocol):
 
 
 _FAILED_WAITING = frozenset({"CreateContainerConfigError", "CreateContainerError", "StartError",
-                             "RunContainerError", "InvalidImageName"})
+                             "RunContainerError"})
+"""Image waiting reasons are absent: the image manager records their events itself, as upstream's does."""
 
 
 def _statuses(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -46,6 +46,8 @@ from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.heartbeat import NodeHeartbeat
+from sampan.kubelet.images.gc import ImageGC, ImageGCOptions
+from sampan.kubelet.images.manager import ImageManager, ImageManagerOptions
 from sampan.kubelet.log_server import LogServer
 from sampan.kubelet.metrics import KubeletMetrics
 from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
@@ -55,6 +57,7 @@ from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
 from sampan.kubelet.network.pod_network import PodNetwork, make_pod_network, wants_pod_network
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
 from sampan.kubelet.node_status import (
+    CRI_SOCKET_ANNOTATION,
     NodeIdentity,
     condition_events,
     default_capacity,
@@ -65,6 +68,7 @@ from sampan.kubelet.node_status import (
     same_apart_from_heartbeats,
 )
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
+from sampan.kubelet.runtime.images import ImageService
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
@@ -148,6 +152,10 @@ class KubeletOptions:
     client_ca_file: Path | None = None
     """``--client-ca-file``: with TLS, only clients presenting a certificate signed by these CAs (the API
     server's kubelet-client certificate) are served."""
+    image_manager: ImageManagerOptions = field(default_factory=ImageManagerOptions)
+    """``--serialize-image-pulls`` and the pull back-off (runtimes with an ImageService only)."""
+    image_gc: ImageGCOptions = field(default_factory=ImageGCOptions)
+    """``--image-gc-high-threshold``/``--image-gc-low-threshold`` and periods (runtimes with images only)."""
 
     def __post_init__(self) -> None:
         for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
@@ -187,6 +195,30 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     return one(options.runtime)
 
 
+def _runtimes(runtime: Runtime) -> list[Any]:
+    """``runtime``, then the default runtime behind a static-pod split."""
+    return [runtime, *([runtime.default] if isinstance(runtime, StaticPodRuntime) else [])]
+
+
+def image_service_of(runtime: Runtime) -> ImageService | None:
+    """The runtime's CRI ImageService (its ``image_service`` attribute), or None for runtimes without
+    images (process, simulated)."""
+    for candidate in _runtimes(runtime):
+        service: ImageService | None = getattr(candidate, "image_service", None)
+        if service is not None:
+            return service
+    return None
+
+
+def cri_endpoint_of(runtime: Runtime) -> str:
+    """The runtime's CRI endpoint (``unix:///…``: its ``endpoint`` or ``options.endpoint``), "" if none."""
+    for candidate in _runtimes(runtime):
+        endpoint = getattr(candidate, "endpoint", "") or getattr(getattr(candidate, "options", None), "endpoint", "")
+        if isinstance(endpoint, str) and endpoint:
+            return endpoint
+    return ""
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -203,7 +235,8 @@ class Kubelet:
     node is registered and the informers synced."""
 
     def __init__(self, client: Client, options: KubeletOptions, *, clock: Clock | None = None,
-                 runtime: Runtime | None = None, shared: SharedParts | None = None) -> None:
+                 runtime: Runtime | None = None, shared: SharedParts | None = None,
+                 image_service: ImageService | None = None) -> None:
         """``shared``: many kubelets in one process (hollow nodes) share a pod watch, informers, the heartbeat
         thread and the stall monitor, and run no kubelet server (:mod:`sampan.kubelet.shared`)."""
         self.client = client
@@ -232,6 +265,7 @@ class Kubelet:
         self.allocatable = capacity
         self.volumes = VolumeManager(options.root_dir / "pods", objects=self.sources.objects,
                                      node_allocatable=capacity)
+        self.images, self.image_gc = self._image_side(image_service or image_service_of(self.runtime))
         self.registry = CollectorRegistry()
         self._own_stall_monitor = shared is None
         self.stall_monitor = shared.stall_monitor if shared is not None else LoopStallMonitor("kubelet")
@@ -253,6 +287,16 @@ class Kubelet:
         self.status_posts = 0
         self.recorder: EventRecorder | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _image_side(self, service: ImageService | None) -> tuple[ImageManager | None, ImageGC | None]:
+        """The image manager and garbage collector when the runtime has images."""
+        if service is None:
+            return None, None
+        manager = ImageManager(service, get_secret=self.sources.objects.get_secret, clock=self.clock,
+                               options=self.options.image_manager)
+        gc = ImageGC(service, list_containers=self.runtime.list_containers, clock=self.clock,
+                     options=self.options.image_gc, node_ref=self._node_ref())
+        return manager, gc
 
     @property
     def lease(self) -> NodeLease | None:
@@ -304,7 +348,8 @@ class Kubelet:
         return NodeIdentity(name=self.options.node_name, address=self.options.address,
                             hostname=default_hostname(), port=self.log_server.port, capacity=self.allocatable,
                             runtime=self.runtime.info(), labels=node_labels(self.options.node_name,
-                                                                           self.options.labels))
+                                                                           self.options.labels),
+                            cri_endpoint=cri_endpoint_of(self.runtime))
 
     # -- node ------------------------------------------------------------------------------------------
 
@@ -319,12 +364,22 @@ class Kubelet:
         except errors.AlreadyExists:
             self.node = await nodes.get(self.options.node_name)
             log.info("node already registered, adopting it node=%s", self.options.node_name)
+            await self._publish_cri_endpoint(nodes)
+
+    async def _publish_cri_endpoint(self, nodes: ResourceClient) -> None:
+        """An adopted Node gets this kubelet's CRI endpoint annotation (a new one is registered with it)."""
+        endpoint = self.identity().cri_endpoint
+        if endpoint and ((self.node.get("metadata") or {}).get("annotations") or {}).get(
+                CRI_SOCKET_ANNOTATION) != endpoint:
+            self.node = await nodes.patch(self.options.node_name,
+                                          {"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: endpoint}}})
 
     async def post_status(self, nodes: ResourceClient) -> None:
         """One node status update (PUT ``nodes/status`` with the resourceVersion last seen)."""
         for _attempt in range(3):
             node = dict(self.node)
-            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall())
+            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall(),
+                                         images=self.image_gc.node_images() if self.image_gc is not None else None)
             report = self.options.node_status_report_frequency
             if (report and self.clock.monotonic() - self._last_status_post < report
                     and same_apart_from_heartbeats(node["status"], self.node.get("status"))):
@@ -453,6 +508,7 @@ class Kubelet:
     async def run(self) -> None:
         """Run until cancelled. Static pods start at once; the rest waits for the API server."""
         self.workers = PodWorkers(self.runtime, sink=self.routing, volumes=self.volumes, clock=self.clock,
+                                  images=self.images,
                                   options=PodWorkerOptions(sync_period=self.options.sync_period,
                                                            host_ip=self.options.address,
                                                            node_allocatable=self.allocatable,
@@ -476,6 +532,9 @@ class Kubelet:
                 recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
                                                          clock=self.clock)
                 recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
+                if self.images is not None and self.image_gc is not None:
+                    self.images.events = self.image_gc.events = recorder
+                    tg.create_task(self.image_gc.run(), name="kubelet-image-gc")
                 self.sink = self.routing.api = APIStatusSink(pods, events=recorder,
                                                              on_written=self.metrics.status_written)
                 await self._start(nodes, tg, recorder)

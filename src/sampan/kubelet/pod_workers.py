@@ -43,6 +43,7 @@ from sampan.kubelet.containers import (
     sandbox_config,
     spec_hash,
 )
+from sampan.kubelet.images.manager import ImageError, ImageManager
 from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
 from sampan.kubelet.runtime.interface import (
@@ -91,6 +92,8 @@ class _Shared:
     backoff: RestartBackoff
     clock: Clock
     options: PodWorkerOptions
+    images: ImageManager | None = None
+    """Pulls images before containers start (runtimes with an ImageService); None: images are labels."""
 
 
 class PodWorker:
@@ -183,6 +186,7 @@ class PodWorker:
         spec = self.pod.get("spec") or {}
         records = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
         self.view.containers = records
+        await self._learn_images(spec, records)
         try:
             volumes = self.s.volumes.setup(self.pod)
         except VolumeError as err:
@@ -201,6 +205,17 @@ class PodWorker:
             self._stop_probes(keep=running)
         self.view.containers = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
         await self._report()
+
+    async def _learn_images(self, spec: Mapping[str, Any], records: dict[str, list[ContainerStatus]]) -> None:
+        """image/imageID of containers this worker did not start (re-adopted after a kubelet restart)."""
+        if self.s.images is None:
+            return
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            name = c.get("name", "")
+            if name in records and name not in self.view.images:
+                pulled = await self.s.images.describe(str(c.get("image") or ""))
+                if pulled is not None:
+                    self.view.images[name] = (pulled.image, pulled.image_id)
 
     async def _sync_init(self, inits: list[Any], records: dict[str, list[ContainerStatus]],
                          volumes: Mapping[str, str], policy: str) -> bool:
@@ -277,6 +292,9 @@ class PodWorker:
     async def _start_container(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
         name = c.get("name", "")
         try:
+            if self.s.images is not None:
+                pulled = await self.s.images.ensure_image(self.pod, c)
+                self.view.images[name] = (pulled.image, pulled.image_id)
             files = self.s.options.pod_files
             cfg = container_config(self.pod, c, attempt=attempt, volumes=volumes, objects=self.s.volumes.objects,
                                    node_allocatable=self.s.options.node_allocatable,
@@ -289,6 +307,8 @@ class PodWorker:
                      pod_key(self.pod), name, err.reason, err.message)
             if isinstance(err, NotFoundError):  # the sandbox is gone: make a new one next sync
                 self.sandbox_id = ""
+            if isinstance(err, ImageError) and err.retry_after > 0:  # try the pull again when back-off ends
+                self._next = min(self._next, err.retry_after)
             self.view.waiting[name] = (err.reason, err.message)
             return
         self.view.waiting.pop(name, None)
@@ -369,6 +389,8 @@ class PodWorker:
             await self.s.runtime.remove_pod_sandbox(self.sandbox_id)
         self.s.volumes.teardown(self.uid)
         self.s.backoff.forget_pod(self.uid)
+        if self.s.images is not None:
+            self.s.images.forget_pod(self.uid)
         log.info("pod terminated pod=%s", pod_key(self.pod))
 
 
@@ -397,10 +419,11 @@ class PodWorkers:
     its worker has terminated the pod."""
 
     def __init__(self, runtime: Runtime, *, sink: PodStatusSink, volumes: VolumeManager,
-                 options: PodWorkerOptions | None = None, clock: Clock | None = None) -> None:
+                 options: PodWorkerOptions | None = None, clock: Clock | None = None,
+                 images: ImageManager | None = None) -> None:
         clock = clock or RealClock()
         opts = options or PodWorkerOptions()
-        self._shared = _Shared(runtime=runtime, volumes=volumes, sink=sink, clock=clock, options=opts,
+        self._shared = _Shared(runtime=runtime, volumes=volumes, sink=sink, clock=clock, options=opts, images=images,
                                backoff=RestartBackoff(clock=clock, policy=opts.backoff_policy))
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
