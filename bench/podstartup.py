@@ -38,7 +38,7 @@ def up(data_dir: Path, runtime: str) -> None:
         raise SystemExit(f"sampan up --runtime {runtime} failed:\n{done.stdout}\n{done.stderr}")
     if runtime == "containerd":
         archive = data_dir / "busybox.tar"
-        oci.write_archive(oci.busybox_image("busybox"), archive)
+        oci.build_image(archive, name="docker.io/library/busybox:latest", cmd=("sh",))
         for node_dir in (data_dir / "containerd").iterdir():
             cn.import_archive(cn.ContainerdLayout(node_dir.absolute()), archive)
 

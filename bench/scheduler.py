@@ -5,11 +5,11 @@
     .venv/bin/python bench/scheduler.py --workload spread|affinity
 
 Three processes, as in a cluster: ``sampan apiserver`` (storage sqlite by default), ``sampan scheduler``
-(``--leader-elect=false``, client QPS 5000 as scheduler_perf sets it) and this driver. The driver creates
-the nodes (4 cpu, 32Gi, 110 pods, three zones) and the initial pods through the API and waits until those
-are bound; then it opens a watch on pods, creates the measured pods (100m cpu, 500Mi) with 16 requests
-in flight, and counts each pod when the watch shows it bound. Throughput = measured pods / (time the
-last one was seen bound - time the first create was sent), so it includes create, watch delivery to
+(``--leader-elect=false``, or on with ``--leader-elect``; client QPS 5000 as scheduler_perf sets it) and this
+driver. The driver creates the nodes (4 cpu, 32Gi, 110 pods, three zones) and the initial pods through the API
+and waits until those are bound; then it opens a watch on pods, creates the measured pods (100m cpu, 500Mi)
+with 16 requests in flight, and counts each pod when the watch shows it bound. Throughput = measured pods /
+(time the last one was seen bound - time the first create was sent), so it includes create, watch delivery to
 the scheduler, scheduling, the binding POST and the watch delivery back here.
 
 It also prints CPU seconds spent by each process during the measured phase (from /proc), which is the
@@ -207,6 +207,8 @@ def main() -> None:
     ap.add_argument("--pods", type=int, default=10000)
     ap.add_argument("--workload", choices=("basic", "spread", "affinity"), default="basic")
     ap.add_argument("--storage", choices=("sqlite", "memory"), default="sqlite")
+    ap.add_argument("--leader-elect", action="store_true",
+                    help="run the scheduler with leader election on (upstream's default)")
     ap.add_argument("--profile", action="store_true",
                     help="run the scheduler under cProfile and print its top functions afterwards")
     args = ap.parse_args()
@@ -223,7 +225,8 @@ def main() -> None:
             prof = work / "scheduler.prof"
             runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] if args.profile \
                 else sampan
-            with process([*runner, "scheduler", "--kubeconfig", str(kubeconfig), "--leader-elect=false",
+            with process([*runner, "scheduler", "--kubeconfig", str(kubeconfig),
+                          f"--leader-elect={str(args.leader_elect).lower()}",
                           "--secure-port", str(metrics_port), "--kube-api-qps", "5000", "--kube-api-burst", "5000"],
                          work / "scheduler.log") as sched:
                 wait_http(f"http://127.0.0.1:{metrics_port}/healthz", sched, work / "scheduler.log")

@@ -15,6 +15,16 @@ command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || [[ -x /usr/sbin/runc ]] || need+=(runc)
 [[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || need+=(containernetworking-plugins)
 [[ -x /bin/busybox ]] || need+=(busybox-static)
+# the live view's browser test: Debian's chromium driven by selenium through chromium-driver
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# images: a local registry for tests, skopeo to push OCI layouts into it, htpasswd for its auth
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+# sampan image load/ls/rm and their tests: ctr and a private containerd; the test images: busybox-static
+command -v ctr >/dev/null 2>&1 || need+=(containerd)
+[[ -x /bin/busybox ]] && file -L /bin/busybox 2>/dev/null | grep -q "statically linked" || need+=(busybox-static)
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "install-system-deps: need root to install: ${need[*]}" >&2

@@ -54,6 +54,7 @@ from sampan.apiserver.lifecycle import ensure_system_namespaces
 from sampan.apiserver.metrics import APIMetrics
 from sampan.apiserver.registry.catalog import Catalog
 from sampan.apiserver.registry.conversion import storage_gv, view_for
+from sampan.apiserver.request_tracing import TracedAuthenticator, tracing_middleware
 from sampan.apiserver.responses import error_middleware
 from sampan.apiserver.services import hooks as service_hooks
 from sampan.apiserver.services.allocators import ServiceAllocators
@@ -167,9 +168,10 @@ def build_app(
     service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,
                                                        node_port_range=config.service_node_port_range))
     chain = list(authenticators) if authenticators is not None else _default_chain(config, ctx)
+    traced_chain = [TracedAuthenticator(a) for a in chain]  # spans only while tracing is on
     # a real authentication chain (TLS serving, or one given) means Node,RBAC by default
     authorization = authz_setup.install(ctx, secure=authenticators is not None or config.tls is not None)
-    app = web.Application(middlewares=[error_middleware, authentication_middleware(chain),
+    app = web.Application(middlewares=[tracing_middleware, error_middleware, authentication_middleware(traced_chain),
                                        *authz_setup.middlewares(authorization)],
                           client_max_size=config.max_body_bytes + 1024)
     app[routes.CONTEXT_KEY] = ctx

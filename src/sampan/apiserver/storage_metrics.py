@@ -10,10 +10,26 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from sampan._lib import tracing
 from sampan.storage.interface import KeyValue, ListResult, Storage, Watch
 
 if TYPE_CHECKING:
     from sampan.apiserver.metrics import APIMetrics
+
+
+def _uid_of(value: bytes) -> str:
+    """``metadata.uid`` of a stored JSON object ("" when absent or not JSON). Only called while tracing."""
+    if not value:
+        return ""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return ""
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    uid = md.get("uid") if isinstance(md, dict) else None
+    return uid if isinstance(uid, str) else ""
 
 
 def _storage_type(key: str, root: str) -> str:
@@ -53,7 +69,22 @@ class InstrumentedStorage:
                                           time.perf_counter() - start, failed=failed)
 
     async def create(self, key: str, value: bytes) -> int:
+        if tracing.STATE.on:
+            return await self._traced_write("create", key, value, self._inner.create(key, value))
         result: int = await self._timed("create", key, self._inner.create(key, value))
+        return result
+
+    async def _traced_write(self, operation: str, key: str, value: bytes | None, call: Awaitable[Any]) -> Any:
+        """A write as a ``storage.<operation>`` step of the request span, with the key, the object's uid
+        (decoded from the stored bytes, only while tracing) and the revision the store assigned."""
+        with tracing.step(f"storage.{operation}") as step:
+            result = await self._timed(operation, key, call)
+            rev = result if isinstance(result, int) else getattr(result, "mod_revision", None)
+            if isinstance(rev, int):
+                step.set_attribute(tracing.RV, str(rev))
+        # the request span names the object it wrote (its steps inherit the uid in the trace store)
+        uid = _uid_of(value if value is not None else result.value if isinstance(result, KeyValue) else b"")
+        tracing.annotate({tracing.UID: uid, tracing.RV: str(rev) if isinstance(rev, int) else ""})
         return result
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue:
@@ -73,12 +104,18 @@ class InstrumentedStorage:
         return result
 
     async def update(self, key: str, value: bytes, *, expected_mod_revision: int) -> int:
+        if tracing.STATE.on:
+            return await self._traced_write("update", key, value, self._inner.update(
+                key, value, expected_mod_revision=expected_mod_revision))
         result: int = await self._timed(
             "update", key, self._inner.update(key, value, expected_mod_revision=expected_mod_revision)
         )
         return result
 
     async def delete(self, key: str, *, expected_mod_revision: int | None = None) -> KeyValue:
+        if tracing.STATE.on:
+            return await self._traced_write("delete", key, None, self._inner.delete(
+                key, expected_mod_revision=expected_mod_revision))
         result: KeyValue = await self._timed(
             "delete", key, self._inner.delete(key, expected_mod_revision=expected_mod_revision)
         )

@@ -28,6 +28,9 @@ MODULES: tuple[str, ...] = (
     "up",
     "down",
     "backup",
+    "trace",
+    "dashboard",
+    "image",
 )
 
 #: Sub-command name -> the module of :data:`MODULES` that registers it.
@@ -47,6 +50,9 @@ COMMANDS: dict[str, str] = {
     "etcd": "backup",
     "backup": "backup",
     "restore": "backup",
+    "trace": "trace",
+    "dashboard": "dashboard",
+    "image": "image",
 }
 
 

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sampan.testing.oci import PAUSE_IMAGE, pause_image, write_archive
+from sampan.testing.oci import PAUSE_IMAGE, pause_image
 
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin", "/usr/libexec/cni")
 NAMESPACE = "k8s.io"
@@ -206,5 +206,5 @@ def stop(proc: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
 def load_pause_image(layout: ContainerdLayout, ref: str = PAUSE_IMAGE) -> None:
     """Build (once) and import the sandbox image."""
     if not layout.pause_archive.exists():
-        write_archive(pause_image(ref), layout.pause_archive)
+        pause_image(layout.pause_archive, name=ref)
     import_archive(layout, layout.pause_archive)

@@ -8,8 +8,12 @@ Flags keep the kubelet's names where upstream has them: ``--kubeconfig``, ``--ho
 ``--pod-cidr`` the Node's ``spec.podCIDR`` is awaited), ``--cluster-dns``, ``--cluster-domain``, ``--resolv-conf``.
 Static pods: ``--pod-manifest-path`` and ``--file-check-frequency`` (upstream's), ``--static-pod-runtime``
 (sampan's: run static pods on the process runtime under a simulated node).
+Hollow nodes: ``--runtime simulated --nodes N --node-name-prefix hollow-`` runs N kubelets in this one
+process (nodes ``hollow-1`` … ``hollow-N``, see :mod:`sampan.kubelet.hollow`); ``--sync-frequency`` and
+``--node-status-report-frequency`` are upstream's (defaults there 1m and 5m; sampan's lone kubelet uses 1s
+and 0 = every update, hollow nodes upstream's).
 CRI (``--runtime containerd``): ``--container-runtime-endpoint``, ``--image-service-endpoint``,
-``--pod-infra-container-image``, ``--serialize-image-pulls`` (upstream's).
+``--pod-infra-container-image`` (upstream's).
 Bad flags give one line on stderr and exit code 2. Stopping the kubelet leaves its containers running;
 the next kubelet on the same ``--root-dir`` re-adopts them.
 """
@@ -21,11 +25,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
+from sampan.cli.kubelet_images import add_image_flags, image_options
 from sampan.kubelet.network.ipam import DEFAULT_POD_CIDR
 from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
 
@@ -63,6 +69,13 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
     renew = parse_duration(args.node_lease_renew_interval) if args.node_lease_renew_interval else None
     lease_duration = float(args.node_lease_duration_seconds)
     node_name = (args.node_name or default_hostname()).lower()
+    hollow = _hollow(args)
+    if hollow:
+        if args.runtime != "simulated":
+            raise ValueError("--nodes above 1 (hollow nodes) needs --runtime simulated")
+        if args.pod_manifest_path:
+            raise ValueError("--pod-manifest-path is for one kubelet, not hollow nodes")
+        node_name = args.node_name_prefix.lower() or "hollow-"
     if args.pod_network == "bridge" and args.runtime == "process" and unavailable_reason():
         raise ValueError(f"--pod-network bridge: {unavailable_reason()}")
     return KubeletOptions(
@@ -81,17 +94,17 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
         container_runtime_endpoint=args.container_runtime_endpoint, image_service_endpoint=args.image_service_endpoint,
         pod_infra_container_image=args.pod_infra_container_image,
-        serialize_image_pulls=_bool_flag("--serialize-image-pulls", args.serialize_image_pulls),
+        sync_period=parse_duration(args.sync_frequency) if args.sync_frequency else (60.0 if hollow else 1.0),
+        node_status_report_frequency=(parse_duration(args.node_status_report_frequency)
+                                      if args.node_status_report_frequency else (300.0 if hollow else 0.0)),
+        **image_options(args),
     )
 
 
-def _bool_flag(flag: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "t"):
-        return True
-    if value in ("false", "0", "f"):
-        return False
-    raise ValueError(f"{flag}: {text!r} is not a boolean")
+def _hollow(args: argparse.Namespace) -> bool:
+    if args.nodes < 1:
+        raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
+    return bool(args.nodes > 1 or args.node_name_prefix)
 
 
 def _cluster_dns(text: str) -> tuple[str, ...]:
@@ -110,22 +123,50 @@ async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
     from sampan.client import Client, load_config
     from sampan.kubelet.kubelet import Kubelet
 
+    scale = args.nodes if _hollow(args) else 1  # N kubelets' rate limits, one client
     rest = dataclasses.replace(load_config(args.kubeconfig), user_agent=f"kubelet/sampan ({options.node_name})",
-                               qps=float(args.kube_api_qps), burst=int(args.kube_api_burst))
+                               qps=float(args.kube_api_qps) * scale, burst=int(args.kube_api_burst) * scale)
     async with Client(rest) as client:
-        kubelet = Kubelet(client, options)
-        task = asyncio.create_task(kubelet.run(), name="kubelet")
+        if _hollow(args):
+            from sampan.kubelet.hollow import HollowNodes, HollowOptions
+
+            hollow = HollowOptions(count=args.nodes, prefix=options.node_name, template=options,
+                                   first_index=args.node_index_start)
+            task = asyncio.create_task(HollowNodes(client, hollow).run(), name="hollow-nodes")
+        else:
+            task = asyncio.create_task(Kubelet(client, options).run(), name="kubelet")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
+        if _hollow(args):
+            await _stop_within(task, HOLLOW_STOP_GRACE)
         with contextlib.suppress(asyncio.CancelledError):
             await task
     log.info("kubelet stopped node=%s", options.node_name)
     return 0
 
 
+#: Seconds thousands of hollow nodes get to stop once asked; they own nothing outside the process (the
+#: simulated runtime runs nothing), so past it the process exits without waiting further.
+HOLLOW_STOP_GRACE = 15.0
+
+
+async def _stop_within(task: asyncio.Task[None], grace: float) -> None:
+    """Wait for ``task``; once it was cancelled (a signal), give it ``grace`` seconds, then exit the process."""
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.5)
+        if task.cancelling() and not task.done():
+            await asyncio.wait({task}, timeout=grace)
+            if not task.done():
+                log.warning("hollow nodes did not stop within %.0fs; exiting", grace)
+                logging.shutdown()
+                os._exit(0)
+
+
 def _run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
+    if _hollow(args) and not args.root_dir:
+        options = dataclasses.replace(options, root_dir=Path("/var/lib/sampan/kubelet/hollow"))
     options.root_dir.mkdir(parents=True, exist_ok=True)
     return asyncio.run(_serve(args, options))
 
@@ -157,7 +198,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--cpu", default=None, help="CPU capacity (default: the host's CPU count)")
     p.add_argument("--memory", default=None, help="memory capacity, e.g. 8Gi (default: the host's MemTotal)")
     p.add_argument("--max-pods", type=int, default=110, help="pod capacity (default 110)")
-    p.add_argument("--kube-api-qps", type=float, default=50.0, help="client QPS to the API server (default 50)")
+    p.add_argument("--kube-api-qps", type=float, default=50.0, help="client QPS to the API server (default 50; "
+                   "hollow nodes: per node, the process's limit is N times it)")
     p.add_argument("--kube-api-burst", type=int, default=100, help="client burst (default 100)")
     p.add_argument("--node-labels", default="", help="extra node labels, key=value,key2=value2")
     p.add_argument("--pod-network", choices=POD_NETWORK_MODES, default="auto",
@@ -187,5 +229,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="the CRI image service's socket (default: --container-runtime-endpoint)")
     p.add_argument("--pod-infra-container-image", default="",
                    help="the sandbox image, pulled at start when absent (the runtime's config names the one it runs)")
-    p.add_argument("--serialize-image-pulls", default="true", help="pull one image at a time (default true)")
+    p.add_argument("--nodes", type=int, default=1, help="run this many kubelets in this process (hollow nodes, "
+                   "--runtime simulated only; default 1)")
+    p.add_argument("--node-name-prefix", default="", help="hollow nodes are named <prefix>1 … <prefix>N "
+                   "(default hollow-)")
+    p.add_argument("--node-index-start", type=int, default=1, help="number of the first hollow node (default 1)")
+    p.add_argument("--sync-frequency", default="", help="how often each pod is synced again (default 1s; "
+                   "hollow nodes 1m, upstream's)")
+    p.add_argument("--node-status-report-frequency", default="", help="post an unchanged node status this often "
+                   "(default: every update; hollow nodes 5m, upstream's)")
+    add_image_flags(p)
     p.set_defaults(handler=_run)

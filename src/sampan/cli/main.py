@@ -27,6 +27,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sampan", description="Kubernetes, rebuilt in Python.")
     parser.add_argument("--version", action="version", version=f"sampan {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v, -vv)")
+    parser.add_argument("--tracing", metavar="ENDPOINT", default="",
+                        help="export OpenTelemetry spans (OTLP/HTTP) to this collector, e.g. localhost:4318")
+    parser.add_argument("--tracing-config-file", default="",
+                        help="an upstream TracingConfiguration file (endpoint, samplingRatePerMillion)")
+    parser.add_argument("--trace-store", default="", help="export spans to sampan's embedded trace store at this "
+                        "URL (`sampan up --trace` passes it to its components)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in commands.registrars_for(command):
         register(sub)
@@ -42,11 +48,46 @@ GC_GEN0_THRESHOLD = 50_000
 def _command_of(argv: Sequence[str]) -> str | None:
     """The sub-command a command line names: its first word when the only options before it are ``-v``
     flags; None otherwise (e.g. ``--help``, ``--version``), which builds the whole parser."""
-    for word in argv:
+    words = iter(argv)
+    for word in words:
         if word in ("-v", "--verbose") or (word.startswith("-v") and set(word[1:]) == {"v"}):
+            continue
+        if word in _VALUED_GLOBALS:
+            next(words, None)
             continue
         return None if word.startswith("-") else word
     return None
+
+
+_VALUED_GLOBALS = frozenset({"--tracing", "--tracing-config-file", "--trace-store"})
+
+
+#: Sub-commands that are components, with the service name their spans carry (upstream's binary names).
+TRACED_COMPONENTS = {"apiserver": "kube-apiserver", "scheduler": "kube-scheduler",
+                     "controller-manager": "kube-controller-manager", "kubelet": "kubelet", "proxy": "kube-proxy",
+                     "dns": "coredns"}
+
+
+def _configure_tracing(args: argparse.Namespace) -> None:
+    """Tracing for a component process, from ``--tracing``/``--tracing-config-file`` or the environment
+    ``sampan up --trace`` sets for its children (see :mod:`sampan._lib.tracing`). Off otherwise."""
+    import os
+
+    if args.tracing:
+        os.environ["SAMPAN_TRACING_ENDPOINT"] = args.tracing
+    if args.tracing_config_file:
+        os.environ["SAMPAN_TRACING_CONFIG_FILE"] = args.tracing_config_file
+    if args.trace_store:
+        os.environ["SAMPAN_TRACE_STORE"] = args.trace_store
+    component = TRACED_COMPONENTS.get(args.command or "")
+    if component is None:
+        return  # `sampan up` passes the environment on to its components
+    if not any(os.environ.get(k) for k in ("SAMPAN_TRACING_ENDPOINT", "SAMPAN_TRACING_CONFIG_FILE",
+                                           "SAMPAN_TRACE_STORE")):
+        return  # off: opentelemetry is never imported
+    from sampan._lib import tracing
+
+    tracing.configure(component, tracing.config_from_env())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _configure_tracing(args)
         return int(handler(args))
     except (UsageError, ValueError, OSError) as exc:
         print(f"sampan {args.command}: {exc}", file=sys.stderr)

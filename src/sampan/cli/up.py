@@ -7,8 +7,9 @@ Components that are not built yet are named, not faked.
 
 ``--nodes N`` starts N kubelets (nodes ``<hostname>``, ``<hostname>-2``, …, each with its own root dir under
 ``<data-dir>/kubelet/<node>`` and its own server port, 10250 upward when free) on ``--runtime process``,
-``containerd`` or ``simulated``. With ``containerd`` each node also gets a private containerd
-(``sampan containerd``, files under ``<data-dir>/containerd/<node>``, CNI bridge ``sampanc<i>``) started
+``containerd`` or ``simulated``; with ``simulated``, nodes 2..N are hollow nodes in one ``sampan kubelet --nodes N-1``
+process (:mod:`sampan.kubelet.hollow`; same names and root dirs). With ``containerd`` each node also gets a private
+containerd (``sampan containerd``, files under ``<data-dir>/containerd/<node>``, CNI bridge ``sampanc<i>``) started
 before its kubelet; ``--container-runtime-endpoint`` uses an existing CRI runtime instead (one node).
 The cluster counts as ready once every node posted Ready=True in this run and the ``default``
 ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the spinner says what it is still waiting for.
@@ -66,6 +67,8 @@ class UpOptions:
     :mod:`sampan.cli.ha_plane` for N > 1."""
     insecure: bool = False
     """Plain HTTP, every request an admin (``--insecure``); default: TLS with the cluster's PKI."""
+    trace: bool = False
+    """Serve the embedded trace store (and the live view) and have every component export spans to it."""
 
     @property
     def server(self) -> str:
@@ -216,8 +219,19 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
     kubelet connects with its node's own kubeconfig (``system:node:<node>``) unless ``kubeconfig`` is given."""
     from sampan.cli.supervisor import ComponentSpec
 
-    specs = []
-    for i, node in enumerate(node_names(options.nodes)):
+    specs, hollow = [], []
+    names = node_names(options.nodes)
+    if options.runtime == "simulated" and options.nodes > 1:  # nodes 2..N: hollow nodes, one process
+        # one process, one client, so one identity for N nodes: the cluster admin's (the Node authorizer
+        # and NodeRestriction cannot tell hollow nodes apart; upstream's kubemark gives each its own)
+        hollow_kubeconfig = kubeconfig or str(ClusterLayout(options.data_dir).kubeconfig)
+        hollow.append(ComponentSpec("hollow-kubelets", (
+            *base, "kubelet", "--kubeconfig", hollow_kubeconfig, "--runtime", "simulated",
+            "--nodes", str(options.nodes - 1),
+            "--node-name-prefix", f"{names[0]}-", "--node-index-start", "2",
+            "--root-dir", str(options.data_dir / "kubelet"), "--cluster-dns", CLUSTER_DNS, *options.kubelet_args)))
+        names = names[:1]
+    for i, node in enumerate(names):
         port = KUBELET_PORT + i if port_is_free(KUBELET_PORT + i) else 0
         root = options.data_dir / "kubelet" / node
         name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
@@ -238,7 +252,7 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
             "--runtime", options.runtime, "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
             *cri,
             *options.kubelet_args)))
-    return specs
+    return specs + hollow
 
 
 def kubelet_tls_args(options: UpOptions, node: str) -> tuple[str, ...]:
@@ -344,6 +358,11 @@ def _print_summary(
         console.print(f"  [yellow]missing[/yellow]: {line}")
     console.print(f"  kubectl: export KUBECONFIG={layout.kubeconfig.resolve()}")
     console.print(f"  logs:    {layout.log_dir.resolve()}/")
+    state = layout.read_state()
+    if state.get("dashboard"):
+        console.print(f"  live:    {state['dashboard']} (sampan dashboard)")
+    if state.get("trace_store"):
+        console.print("  trace:   sampan trace pod/NAME [-n NS]")
 
 
 def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
@@ -431,6 +450,7 @@ def _run(args: argparse.Namespace) -> int:
         controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
         scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
         insecure=args.insecure,
+        trace=args.trace,
     )
     if args.control_plane_nodes < 1:
         raise ValueError(f"--control-plane-nodes must be at least 1, got {args.control_plane_nodes}")
@@ -461,6 +481,8 @@ def _run(args: argparse.Namespace) -> int:
             argv.append("--no-merge-kubeconfig")
         if args.insecure:
             argv.append("--insecure")
+        if args.trace:
+            argv.append("--trace")
         argv += [*options.controller_manager_args, *options.kubelet_args, *options.scheduler_args]
         return run_detached(options, argv, console)
     import asyncio
@@ -497,6 +519,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--insecure", action="store_true",
                    help="plain HTTP without authentication, every request an admin (default: TLS, each component "
                    "with its own certificate)")
+    p.add_argument("--trace", action="store_true", help="trace every component into an embedded store "
+                   "(`sampan trace pod/NAME` reads it)")
     p.add_argument("--no-merge-kubeconfig", action="store_true",
                    help="don't add a `sampan` context to $KUBECONFIG / ~/.kube/config")
     p.set_defaults(handler=_run)

@@ -43,6 +43,8 @@ from sampan.cli.up import (
     node_names,
     ready_timeout,
 )
+from sampan.cli.up_live import start_live_view
+from sampan.cli.up_trace import start_observer, with_trace_store
 from sampan.cli.user_kubeconfig import merge_context
 
 #: Seconds between readiness checks (a local GET each; the API server answers in about a millisecond).
@@ -106,15 +108,23 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         specs, replicated = ha_plane.replicate(specs, data_dir=options.data_dir, lb_port=options.port, plan=ha,
                                                hostname=node_names(1)[0], tls=options.server.startswith("https://"))
         plane = None
+    observer = await start_observer(options.trace)  # the embedded trace store, with --trace
+    if observer is not None:
+        specs = with_trace_store(specs, observer.url)
     all_names = [s.name for s in specs]
+    all_specs = list(specs)  # before the control plane moves into static pods: the live view watches them all
     if replicated is None:  # the control plane runs as static pods of the first kubelet (sampan.cli.control_plane)
         specs, plane = prepare_control_plane(specs, data_dir=options.data_dir, first_node=node_names(1)[0],
                                              runtime=options.runtime,
                                              stacked_etcd_store=options.storage == "etcd" and not options.etcd_servers)
     user_kubeconfig, context = _write_kubeconfigs(options, layout)
     layout.pid_file.write_text(str(os.getpid()))
+    live_view, live_client = await start_live_view(all_specs, server=options.server, kubeconfig=str(layout.kubeconfig),
+                                                   trace_store=observer.url if observer is not None else "")
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
-                             "static_pods": list(plane.components) if plane else [], "runtime": options.runtime}
+                             "static_pods": list(plane.components) if plane else [], "runtime": options.runtime,
+                             "trace_store": observer.url if observer is not None else "",
+                             "dashboard": live_view.url}
     if replicated is not None:
         state["control_plane"] = replicated.state()
     layout.write_state(state)
@@ -166,6 +176,10 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if observer is not None:
+            await observer.stop()
+        await live_view.stop()
+        await live_client.close()
         if plane is not None:  # the kubelets are stopped; their static pods are not
             await plane.stop()
         if service_network.runs_proxy(state["components"]):

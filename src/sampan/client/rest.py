@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
+from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan.api import errors
+from sampan.client import metrics
 from sampan.client.config import RESTConfig
 from sampan.client.flowcontrol import TokenBucket
 
@@ -78,6 +81,8 @@ class RESTClient:
         connector = aiohttp.TCPConnector(ssl=ssl_ctx if ssl_ctx is not None else False, limit=0)
         self._session = aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
         self._base = config.host.rstrip("/")
+        self._host = self._base.split("://", 1)[-1].split("/", 1)[0]
+        """host[:port], the ``host`` label of the rest_client_* metrics."""
 
     async def __aenter__(self) -> RESTClient:
         return self
@@ -102,6 +107,7 @@ class RESTClient:
         elif self.config.username is not None:
             raw = f"{self.config.username}:{self.config.password or ''}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        tracing.inject(headers)  # traceparent, while tracing is on
         return headers
 
     async def request(
@@ -115,17 +121,39 @@ class RESTClient:
         accept: str = JSON,
     ) -> Any:
         """Send one request and return the decoded JSON body (None for an empty body)."""
+        if tracing.STATE.on and method != "GET":
+            with tracing.span(f"HTTP {method}", {"http.method": method, "http.target": path}) as span:
+                result = await self._request(method, path, params=params, body=body, content_type=content_type,
+                                             accept=accept)
+                if isinstance(result, dict):  # the written object: what the trace store correlates by
+                    span.set_attributes(tracing.object_attributes(result))
+                return result
+        return await self._request(method, path, params=params, body=body, content_type=content_type,
+                                   accept=accept)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+    ) -> Any:
         data = None if body is None else body if isinstance(body, bytes) else orjson.dumps(body)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         attempt = 0
         while True:
             await self._limiter.acquire()
+            started, code = time.monotonic(), "<error>"
             try:
                 async with self._session.request(
                     method, self._base + path, params=_query(params), data=data, timeout=timeout,
                     headers=self._headers(accept, content_type if data is not None else None),
                     server_hostname=self.config.tls_server_name,
                 ) as resp:
+                    code = str(resp.status)
                     raw = await resp.read()
                     if resp.status < 400:
                         return orjson.loads(raw) if raw else None
@@ -140,6 +168,9 @@ class RESTClient:
                 delay = min(1.0, 0.05 * 2**attempt)
             except (TimeoutError, aiohttp.ClientError) as e:
                 raise ConnectionFailed(f"{method} {path} failed: {e or type(e).__name__}") from e
+            finally:
+                metrics.observe_request(method=method, host=self._host, code=code,
+                                        seconds=time.monotonic() - started)
             attempt += 1
             log.debug("retrying request method=%s path=%s attempt=%d delay=%.3f", method, path, attempt, delay)
             await self._clock.sleep(delay)
@@ -166,6 +197,7 @@ class RESTClient:
                 self._base + path, params=_query(params), timeout=timeout, headers=self._headers(JSON, None),
                 server_hostname=self.config.tls_server_name,
             ) as resp:
+                metrics.observe_request(method="GET", host=self._host, code=str(resp.status), seconds=0.0)
                 if resp.status >= 400:
                     raise decode_error(resp.status, await resp.read())
                 buf = b""

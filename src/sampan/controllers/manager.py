@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.client import Client, ResourceClient, SharedInformerFactory
+from sampan.client import metrics as client_metrics
 from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder
 from sampan.controllers.options import KNOWN_CONTROLLERS, ControllerManagerOptions
@@ -322,6 +323,7 @@ class ControllerManager:
         self.registry = CollectorRegistry()
         self.stall_monitor = LoopStallMonitor("kube-controller-manager")
         self.stall_monitor.register(self.registry)
+        client_metrics.expose(self.registry)  # workqueue_*, rest_client_*, leader_election_master_status
 
     async def run(self) -> None:
         """Run until cancelled; with leader election, only while leading (raises LeadershipLost after)."""

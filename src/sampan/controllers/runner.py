@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan.api import errors
 from sampan.client import SharedIndexInformer
@@ -138,9 +140,23 @@ class Runner:
             except ShutDown:
                 return
             try:
-                await self.process(key)
+                if tracing.STATE.on:
+                    await self._traced_process(key, self.queue.last_wait)
+                else:
+                    await self.process(key)
             finally:
                 self.queue.done(key)
+
+    async def _traced_process(self, key: str, waited: float) -> None:
+        """:meth:`process` inside a ``reconcile`` span, after a ``workqueue.wait`` span of the queue time."""
+        namespace, _, name = key.rpartition("/")
+        attrs: dict[str, tracing.AttrValue] = {"controller": self.controller.name, "key": key,
+                                               tracing.NAMESPACE: namespace, tracing.NAME: name}
+        now = time.time_ns()
+        with tracing.span("workqueue.wait", attrs, start_time_ns=now - int(waited * 1e9)):
+            pass
+        with tracing.span("reconcile", attrs):
+            await self.process(key)
 
     async def process(self, key: str) -> None:
         """Reconcile ``key`` once and apply the retry policy (the caller marks the key done)."""

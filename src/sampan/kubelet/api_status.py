@@ -18,7 +18,7 @@ the final delete of a gracefully deleted pod.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from sampan.api import errors
@@ -33,7 +33,8 @@ class EventSink(Protocol):
 
 
 _FAILED_WAITING = frozenset({"CreateContainerConfigError", "CreateContainerError", "StartError",
-                             "RunContainerError", "InvalidImageName"})
+                             "RunContainerError"})
+"""Image waiting reasons are absent: the image manager records their events itself, as upstream's does."""
 
 
 def _statuses(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -70,8 +71,11 @@ class APIStatusSink:
     """Pod status writer for one kubelet. ``writes`` counts successful status writes."""
 
     def __init__(self, pods: ResourceClient, *, events: EventSink | None = None,
-                 field_manager: str = "kubelet") -> None:
+                 field_manager: str = "kubelet",
+                 on_written: Callable[[str, Mapping[str, Any]], None] | None = None) -> None:
         self._pods = pods
+        self._on_written = on_written
+        """Called with (uid, status) after each successful status write (the kubelet's metrics)."""
         self._events = events
         self._field_manager = field_manager
         self.writes = 0
@@ -99,6 +103,12 @@ class APIStatusSink:
         self.writes += 1
         self._record_events(pod, base, status)
         self._reported[uid] = status
+        if self._on_written is not None:
+            self._on_written(uid, status)
+
+    def reported(self) -> Mapping[str, Mapping[str, Any]]:
+        """The last status written per pod uid (read-only)."""
+        return self._reported
 
     def _record_events(self, pod: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
         if self._events is None:

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.api import errors
+from sampan.client import metrics as client_metrics
 from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.cache.store import DeletedFinalStateUnknown
 from sampan.client.dynamic import Client, ResourceClient
@@ -45,7 +46,10 @@ from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
 from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.heartbeat import NodeHeartbeat
+from sampan.kubelet.images.gc import ImageGC, ImageGCOptions
+from sampan.kubelet.images.manager import ImageManager, ImageManagerOptions
 from sampan.kubelet.log_server import LogServer
+from sampan.kubelet.metrics import KubeletMetrics
 from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
 from sampan.kubelet.network.node_cidr import wait_for_pod_cidr
 from sampan.kubelet.network.pod_files import PodNetworkFiles
@@ -53,6 +57,7 @@ from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
 from sampan.kubelet.network.pod_network import PodNetwork, make_pod_network, wants_pod_network
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
 from sampan.kubelet.node_status import (
+    CRI_SOCKET_ANNOTATION,
     NodeIdentity,
     condition_events,
     default_capacity,
@@ -60,6 +65,7 @@ from sampan.kubelet.node_status import (
     node_labels,
     node_status,
     registration,
+    same_apart_from_heartbeats,
 )
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
 from sampan.kubelet.runtime.cri.runtime import CRIRuntime, CRIRuntimeOptions
@@ -67,6 +73,7 @@ from sampan.kubelet.runtime.images import ImageService
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, RuntimeFailure, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
+from sampan.kubelet.shared import SharedParts
 from sampan.kubelet.sources import KubeletSources
 from sampan.kubelet.static_pods.manager import (
     DEFAULT_FILE_CHECK_FREQUENCY,
@@ -101,6 +108,9 @@ class KubeletOptions:
     root_dir: Path
     runtime: str = "process"
     node_status_update_frequency: float = 10.0
+    node_status_report_frequency: float = 0.0
+    """Post an unchanged node status only this often (upstream's ``nodeStatusReportFrequency``, 5m there);
+    0 = post on every update tick. The Lease is the heartbeat either way."""
     node_lease_duration: float = 40.0
     lease_renew_interval: float = 10.0
     """Upstream renews every quarter of the duration (10 s for 40 s)."""
@@ -150,7 +160,10 @@ class KubeletOptions:
     pod_infra_container_image: str = ""
     """``--pod-infra-container-image``: the sandbox image, pulled if absent at start (the runtime's own
     config names the one it runs)."""
-    serialize_image_pulls: bool = True
+    image_manager: ImageManagerOptions = field(default_factory=ImageManagerOptions)
+    """``--serialize-image-pulls`` and the pull back-off (runtimes with an ImageService only)."""
+    image_gc: ImageGCOptions = field(default_factory=ImageGCOptions)
+    """``--image-gc-high-threshold``/``--image-gc-low-threshold`` and periods (runtimes with images only)."""
 
     def __post_init__(self) -> None:
         for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
@@ -186,7 +199,7 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
             return CRIRuntime(CRIRuntimeOptions(
                 endpoint=options.container_runtime_endpoint, image_endpoint=options.image_service_endpoint,
                 node_name=options.node_name, log_root=options.root_dir / "logs", host_ip=options.address,
-                serialize_image_pulls=options.serialize_image_pulls))
+                serialize_image_pulls=False))  # the image manager serializes pulls (--serialize-image-pulls)
         network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
         return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
                                                     network=network))
@@ -202,6 +215,30 @@ def cri_runtime(runtime: Runtime) -> CRIRuntime | None:
     if isinstance(runtime, StaticPodRuntime):
         runtime = runtime.default
     return runtime if isinstance(runtime, CRIRuntime) else None
+
+
+def _runtimes(runtime: Runtime) -> list[Any]:
+    """``runtime``, then the default runtime behind a static-pod split."""
+    return [runtime, *([runtime.default] if isinstance(runtime, StaticPodRuntime) else [])]
+
+
+def image_service_of(runtime: Runtime) -> ImageService | None:
+    """The runtime's CRI ImageService (its ``image_service`` attribute), or None for runtimes without
+    images (process, simulated)."""
+    for candidate in _runtimes(runtime):
+        service: ImageService | None = getattr(candidate, "image_service", None)
+        if service is not None:
+            return service
+    return None
+
+
+def cri_endpoint_of(runtime: Runtime) -> str:
+    """The runtime's CRI endpoint (``unix:///…``: its ``endpoint`` or ``options.endpoint``), "" if none."""
+    for candidate in _runtimes(runtime):
+        endpoint = getattr(candidate, "endpoint", "") or getattr(getattr(candidate, "options", None), "endpoint", "")
+        if isinstance(endpoint, str) and endpoint:
+            return endpoint
+    return ""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -220,7 +257,10 @@ class Kubelet:
     node is registered and the informers synced."""
 
     def __init__(self, client: Client, options: KubeletOptions, *, clock: Clock | None = None,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, shared: SharedParts | None = None,
+                 image_service: ImageService | None = None) -> None:
+        """``shared``: many kubelets in one process (hollow nodes) share a pod watch, informers, the heartbeat
+        thread and the stall monitor, and run no kubelet server (:mod:`sampan.kubelet.shared`)."""
         self.client = client
         self.local_path_dir = options.root_dir.resolve() / "local-path"
         """Where this node's ``sampan.io/local-path`` volumes live (published as a Node annotation)."""
@@ -232,22 +272,31 @@ class Kubelet:
         self._cidr_pending = runtime is None and not options.pod_cidr and wants_network
         """True until the Node's podCIDR is known and handed to the process runtime's network."""
         self.cri = cri_runtime(self.runtime)
-        self.image_service: ImageService | None = self.cri.image_service if self.cri is not None else None
-        """The node's images (CRI ImageService) for the image manager; None for runtimes without images."""
         self.node: dict[str, Any] = {}
         self.ready = asyncio.Event()
         self.rejected: set[str] = set()
-        self.sources = KubeletSources(client, node_name=options.node_name)
-        self.sources.objects.on_change = self._objects_changed
+        self.sources = (KubeletSources(client, node_name=options.node_name) if shared is None else
+                        KubeletSources(client, node_name=options.node_name, pods=shared.pods.view(options.node_name),
+                                       object_factory=shared.objects))
+        if self.sources.watches is not None:
+            self.sources.watches.on_change = self._objects_changed
+        self._heartbeat_host = shared.heartbeats if shared is not None else None
+        self._serve = shared is None
+        self._last_status_post = float("-inf")
         options.root_dir.mkdir(parents=True, exist_ok=True)
         capacity = default_capacity(cpu=options.cpu, memory=options.memory, max_pods=options.max_pods,
                                     root_dir=str(options.root_dir))
         self.allocatable = capacity
         self.volumes = VolumeManager(options.root_dir / "pods", objects=self.sources.objects,
                                      node_allocatable=capacity)
+        self.images, self.image_gc = self._image_side(image_service or image_service_of(self.runtime))
         self.registry = CollectorRegistry()
-        self.stall_monitor = LoopStallMonitor("kubelet")
+        self._own_stall_monitor = shared is None
+        self.stall_monitor = shared.stall_monitor if shared is not None else LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
+        client_metrics.expose(self.registry)  # rest_client_* (client-go's names)
+        self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
+                                      statuses=lambda: self.sink.reported() if self.sink is not None else {})
         self.streaming = self._streaming_server()
         self.stats = StatsEndpoints(StatsCollector(self.runtime), node_name=options.node_name)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
@@ -262,6 +311,16 @@ class Kubelet:
         self.status_posts = 0
         self.recorder: EventRecorder | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _image_side(self, service: ImageService | None) -> tuple[ImageManager | None, ImageGC | None]:
+        """The image manager and garbage collector when the runtime has images."""
+        if service is None:
+            return None, None
+        manager = ImageManager(service, get_secret=self.sources.objects.get_secret, clock=self.clock,
+                               options=self.options.image_manager)
+        gc = ImageGC(service, list_containers=self.runtime.list_containers, clock=self.clock,
+                     options=self.options.image_gc, node_ref=self._node_ref())
+        return manager, gc
 
     @property
     def lease(self) -> NodeLease | None:
@@ -313,7 +372,8 @@ class Kubelet:
         return NodeIdentity(name=self.options.node_name, address=self.options.address,
                             hostname=default_hostname(), port=self.log_server.port, capacity=self.allocatable,
                             runtime=self.runtime.info(), labels=node_labels(self.options.node_name,
-                                                                           self.options.labels))
+                                                                           self.options.labels),
+                            cri_endpoint=cri_endpoint_of(self.runtime))
 
     # -- node ------------------------------------------------------------------------------------------
 
@@ -328,15 +388,30 @@ class Kubelet:
         except errors.AlreadyExists:
             self.node = await nodes.get(self.options.node_name)
             log.info("node already registered, adopting it node=%s", self.options.node_name)
+            await self._publish_cri_endpoint(nodes)
+
+    async def _publish_cri_endpoint(self, nodes: ResourceClient) -> None:
+        """An adopted Node gets this kubelet's CRI endpoint annotation (a new one is registered with it)."""
+        endpoint = self.identity().cri_endpoint
+        if endpoint and ((self.node.get("metadata") or {}).get("annotations") or {}).get(
+                CRI_SOCKET_ANNOTATION) != endpoint:
+            self.node = await nodes.patch(self.options.node_name,
+                                          {"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: endpoint}}})
 
     async def post_status(self, nodes: ResourceClient) -> None:
         """One node status update (PUT ``nodes/status`` with the resourceVersion last seen)."""
         for _attempt in range(3):
             node = dict(self.node)
-            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall())
+            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall(),
+                                         images=self.image_gc.node_images() if self.image_gc is not None else None)
+            report = self.options.node_status_report_frequency
+            if (report and self.clock.monotonic() - self._last_status_post < report
+                    and same_apart_from_heartbeats(node["status"], self.node.get("status"))):
+                return
             try:
                 before = self.node
                 self.node = await nodes.update(node, subresource="status")
+                self._last_status_post = self.clock.monotonic()
                 self.status_posts += 1
                 self._node_events(before, self.node)
                 return
@@ -376,6 +451,7 @@ class Kubelet:
         uid = str(md.get("uid", ""))
         if uid in self.rejected:
             return
+        self.metrics.seen(uid)
         worker = self.workers.workers.get(uid)
         if worker is None:
             if _is_terminal(pod):
@@ -412,6 +488,7 @@ class Kubelet:
             return
         uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
         self.rejected.discard(uid)
+        self.metrics.forget(uid)
         if uid in self.workers.workers:
             self.workers.remove_pod(uid)
             return
@@ -455,6 +532,7 @@ class Kubelet:
     async def run(self) -> None:
         """Run until cancelled. Static pods start at once; the rest waits for the API server."""
         self.workers = PodWorkers(self.runtime, sink=self.routing, volumes=self.volumes, clock=self.clock,
+                                  images=self.images,
                                   options=PodWorkerOptions(sync_period=self.options.sync_period,
                                                            host_ip=self.options.address,
                                                            node_allocatable=self.allocatable,
@@ -467,10 +545,12 @@ class Kubelet:
         self._loop = asyncio.get_running_loop()
         if self.cri is not None:
             await self._start_cri(self.cri)
-        await self.log_server.start()
+        if self._serve:
+            await self.log_server.start()
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.stall_monitor.run(), name="kubelet-loop-stall")
+                if self._own_stall_monitor:
+                    tg.create_task(self.stall_monitor.run(), name="kubelet-loop-stall")
                 if self.static_pods is not None:
                     self.static_pods.sync_files()  # before anything can ask which pods are known
                     tg.create_task(self.static_pods.run(), name="kubelet-static-pods")
@@ -478,7 +558,11 @@ class Kubelet:
                 recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
                                                          clock=self.clock)
                 recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
-                self.sink = self.routing.api = APIStatusSink(pods, events=recorder)
+                if self.images is not None and self.image_gc is not None:
+                    self.images.events = self.image_gc.events = recorder
+                    tg.create_task(self.image_gc.run(), name="kubelet-image-gc")
+                self.sink = self.routing.api = APIStatusSink(pods, events=recorder,
+                                                             on_written=self.metrics.status_written)
                 await self._start(nodes, tg, recorder)
                 if self.static_pods is not None:
                     self.static_pods.connect(MirrorAPI(
@@ -504,17 +588,13 @@ class Kubelet:
             lease_options=LeaseOptions(duration=self.options.node_lease_duration,
                                        renew_interval=self.options.lease_renew_interval),
             status_frequency=self.options.node_status_update_frequency, post_status=self.post_status,
-            own_thread=isinstance(self.clock, RealClock), clock=self.clock)
+            own_thread=isinstance(self.clock, RealClock), clock=self.clock, host=self._heartbeat_host)
         tg.create_task(recorder.run(), name="kubelet-events")
         tg.create_task(self.heartbeat.run(), name="kubelet-heartbeat")
         if self._cidr_pending:  # heartbeats go on meanwhile; no pod starts without its network
             await self._take_node_cidr(nodes)
-        reclaimer = LocalPathReclaimer(await self.client.resource("v1", "persistentvolumes"),
-                                       base_dir=self.local_path_dir, clock=self.clock,
-                                       hostname=node_labels(self.options.node_name, self.options.labels).get(
-                                           "kubernetes.io/hostname", self.options.node_name),
-                                       period=self.options.local_path_reclaim_period)
-        tg.create_task(reclaimer.run(), name="kubelet-local-path-reclaimer")
+        if self._serve:
+            await self._reclaim_local_paths(tg)
         self.sources.pods.add_event_handler(EventHandlerFuncs(
             on_add_func=self._on_pod, on_update_func=lambda _old, new: self._on_pod(new),
             on_delete_func=self._on_pod_delete))
@@ -545,6 +625,14 @@ class Kubelet:
         if infra and await runtime.image_service.image_status(infra) is None:
             await runtime.image_service.pull_image(infra)
 
+    async def _reclaim_local_paths(self, tg: asyncio.TaskGroup) -> None:
+        reclaimer = LocalPathReclaimer(await self.client.resource("v1", "persistentvolumes"),
+                                       base_dir=self.local_path_dir, clock=self.clock,
+                                       hostname=node_labels(self.options.node_name, self.options.labels).get(
+                                           "kubernetes.io/hostname", self.options.node_name),
+                                       period=self.options.local_path_reclaim_period)
+        tg.create_task(reclaimer.run(), name="kubelet-local-path-reclaimer")
+
     def _pod_files(self) -> PodNetworkFiles | None:
         """/etc/hosts, /etc/resolv.conf and service variables: for the process and containerd runtimes
         (hollow simulated nodes run nothing that could read them)."""
@@ -574,6 +662,7 @@ class Kubelet:
             await self.sources.shutdown()
         if self.workers is not None:
             await self.workers.aclose()
-        await self.log_server.stop()
+        if self._serve:
+            await self.log_server.stop()
         if self.cri is not None:
             await self.cri.close()

@@ -23,6 +23,9 @@ from typing import Any
 from sampan.kubelet.runtime.interface import RuntimeInfo
 
 KUBELET_VERSION = "v1.32.0-sampan"
+CRI_SOCKET_ANNOTATION = "kubeadm.alpha.kubernetes.io/cri-socket"
+"""The node's CRI endpoint (kubeadm's annotation), set when the runtime has one: ``sampan image`` finds
+the node's containerd through it."""
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
          "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -64,6 +67,8 @@ class NodeIdentity:
     capacity: Mapping[str, str]
     runtime: RuntimeInfo
     labels: Mapping[str, str]
+    cri_endpoint: str = ""
+    """``unix:///…`` of a CRI runtime (published as :data:`CRI_SOCKET_ANNOTATION`); "" for the others."""
 
 
 def default_capacity(*, cpu: str | None, memory: str | None, max_pods: int,
@@ -133,11 +138,13 @@ _EVENT_REASONS = {
 }
 
 
-def node_status(identity: NodeIdentity, previous: Mapping[str, Any] | None, *, now: float) -> dict[str, Any]:
-    """The status the kubelet posts (``previous``: the node's current status, for transition times)."""
+def node_status(identity: NodeIdentity, previous: Mapping[str, Any] | None, *, now: float,
+                images: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The status the kubelet posts (``previous``: the node's current status, for transition times;
+    ``images``: ``status.images`` when the runtime has images)."""
     info = identity.runtime
     uname = platform.uname()
-    return {
+    return ({"images": images} if images is not None else {}) | {
         "capacity": dict(identity.capacity),
         "allocatable": dict(identity.capacity),
         "conditions": conditions((previous or {}).get("conditions"), now=now),
@@ -153,12 +160,25 @@ def node_status(identity: NodeIdentity, previous: Mapping[str, Any] | None, *, n
     }
 
 
+def same_apart_from_heartbeats(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Two node statuses equal but for the conditions' ``lastHeartbeatTime`` (upstream's kubelet only posts
+    such a status once ``nodeStatusReportFrequency`` has passed; the Lease is the heartbeat meanwhile)."""
+    def strip(status: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = dict(status or {})
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"}
+                             for c in out.get("conditions") or []]
+        return out
+    return strip(a) == strip(b)
+
+
 def registration(identity: NodeIdentity, *, now: float) -> dict[str, Any]:
     """The Node the kubelet creates when none exists."""
     annotations = {"sampan.io/limits-enforced": str(identity.runtime.enforces_limits).lower(),
                    "sampan.io/private-mounts": str(identity.runtime.private_mounts).lower(),
                    "sampan.io/pod-network": f"bridge {identity.runtime.pod_cidr}" if identity.runtime.pod_cidr
                    else "host"}
+    if identity.cri_endpoint:
+        annotations[CRI_SOCKET_ANNOTATION] = identity.cri_endpoint
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": identity.name, "labels": dict(identity.labels), "annotations": annotations},

@@ -40,6 +40,8 @@ class PodRuntimeView:
     pod_ip: str = ""
     host_ip: str = ""
     start_time: float | None = None
+    images: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """(image, imageID) by container name, from the image manager (runtimes with images only)."""
 
 
 def _ts(t: float) -> str:
@@ -65,6 +67,8 @@ def container_status(
     latest = records[0] if records else None
     out: dict[str, Any] = {"name": name, "image": spec.get("image", ""), "imageID": "", "ready": False,
                            "restartCount": latest.attempt if latest else 0, "started": False, "lastState": {}}
+    if latest is not None and name in view.images:
+        out["image"], out["imageID"] = view.images[name]
     previous = next((r for r in records[1:] if r.state is ContainerState.EXITED), None)
     waiting = view.waiting.get(name)
     if latest is not None and latest.state is ContainerState.RUNNING and waiting is None:

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.tasks import cancel_and_wait
 from sampan.kubelet import probes
@@ -42,6 +43,7 @@ from sampan.kubelet.containers import (
     sandbox_config,
     spec_hash,
 )
+from sampan.kubelet.images.manager import ImageError, ImageManager
 from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
 from sampan.kubelet.runtime.interface import (
@@ -90,6 +92,8 @@ class _Shared:
     backoff: RestartBackoff
     clock: Clock
     options: PodWorkerOptions
+    images: ImageManager | None = None
+    """Pulls images before containers start (runtimes with an ImageService); None: images are labels."""
 
 
 class PodWorker:
@@ -125,7 +129,11 @@ class PodWorker:
             while self.terminating is None:
                 self._next = self.s.options.sync_period
                 try:
-                    await self.sync()
+                    if tracing.STATE.on and self.syncs == 0:  # the pod's start; later syncs trace their actions
+                        with tracing.span("kubelet.sync", self._span_attributes()):
+                            await self.sync()
+                    else:
+                        await self.sync()
                 except RuntimeFailure as err:
                     log.warning("pod sync failed pod=%s err=%s", pod_key(self.pod), err.message)
                 except (OSError, TimeoutError, ValueError) as err:  # a sick runtime: retry next period
@@ -136,6 +144,11 @@ class PodWorker:
         finally:
             self._stop_probes(keep=set())
             self.done = True
+
+    def _span_attributes(self, **extra: tracing.AttrValue) -> dict[str, tracing.AttrValue]:
+        md = self.pod.get("metadata") or {}
+        return {tracing.UID: self.uid, tracing.NAMESPACE: md.get("namespace", ""), tracing.NAME: md.get("name", ""),
+                tracing.KIND: "pods", **extra}
 
     async def _idle(self, seconds: float) -> None:
         if self._wake.is_set():
@@ -160,7 +173,8 @@ class PodWorker:
         if ready:
             self.sandbox_id, self.view.pod_ip = ready[0].id, ready[0].ip
             return
-        self.sandbox_id = await self.s.runtime.run_pod_sandbox(sandbox_config(self.pod, len(sandboxes)))
+        with tracing.span("kubelet.sandbox", self._span_attributes() if tracing.STATE.on else None):
+            self.sandbox_id = await self.s.runtime.run_pod_sandbox(sandbox_config(self.pod, len(sandboxes)))
         self.view.pod_ip = next((sb.ip for sb in await self.s.runtime.list_pod_sandboxes()
                                  if sb.id == self.sandbox_id), "")
         log.info("pod sandbox started pod=%s", pod_key(self.pod))
@@ -172,6 +186,7 @@ class PodWorker:
         spec = self.pod.get("spec") or {}
         records = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
         self.view.containers = records
+        await self._learn_images(spec, records)
         try:
             volumes = self.s.volumes.setup(self.pod)
         except VolumeError as err:
@@ -190,6 +205,17 @@ class PodWorker:
             self._stop_probes(keep=running)
         self.view.containers = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
         await self._report()
+
+    async def _learn_images(self, spec: Mapping[str, Any], records: dict[str, list[ContainerStatus]]) -> None:
+        """image/imageID of containers this worker did not start (re-adopted after a kubelet restart)."""
+        if self.s.images is None:
+            return
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            name = c.get("name", "")
+            if name in records and name not in self.view.images:
+                pulled = await self.s.images.describe(str(c.get("image") or ""))
+                if pulled is not None:
+                    self.view.images[name] = (pulled.image, pulled.image_id)
 
     async def _sync_init(self, inits: list[Any], records: dict[str, list[ContainerStatus]],
                          volumes: Mapping[str, str], policy: str) -> bool:
@@ -256,8 +282,19 @@ class PodWorker:
         await self._start(c, latest.attempt + 1, volumes)
 
     async def _start(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
+        if tracing.STATE.on:
+            with tracing.span("kubelet.container_start", self._span_attributes(
+                    container=str(c.get("name", "")), image=str(c.get("image", "")), attempt=attempt)):
+                await self._start_container(c, attempt, volumes)
+            return
+        await self._start_container(c, attempt, volumes)
+
+    async def _start_container(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
         name = c.get("name", "")
         try:
+            if self.s.images is not None:
+                pulled = await self.s.images.ensure_image(self.pod, c)
+                self.view.images[name] = (pulled.image, pulled.image_id)
             files = self.s.options.pod_files
             cfg = container_config(self.pod, c, attempt=attempt, volumes=volumes, objects=self.s.volumes.objects,
                                    node_allocatable=self.s.options.node_allocatable,
@@ -270,6 +307,8 @@ class PodWorker:
                      pod_key(self.pod), name, err.reason, err.message)
             if isinstance(err, NotFoundError):  # the sandbox is gone: make a new one next sync
                 self.sandbox_id = ""
+            if isinstance(err, ImageError) and err.retry_after > 0:  # try the pull again when back-off ends
+                self._next = min(self._next, err.retry_after)
             self.view.waiting[name] = (err.reason, err.message)
             return
         self.view.waiting.pop(name, None)
@@ -324,6 +363,10 @@ class PodWorker:
                                     now=self.s.clock.wall(), terminal=terminal)
         if status != self.last_status:
             self.last_status = status
+            if tracing.STATE.on:
+                with tracing.span("kubelet.status_write", self._span_attributes(phase=str(status.get("phase", "")))):
+                    await self.s.sink.update_status(self.pod, status)
+                return
             await self.s.sink.update_status(self.pod, status)
 
     async def _terminate(self, grace: float) -> None:
@@ -346,6 +389,8 @@ class PodWorker:
             await self.s.runtime.remove_pod_sandbox(self.sandbox_id)
         self.s.volumes.teardown(self.uid)
         self.s.backoff.forget_pod(self.uid)
+        if self.s.images is not None:
+            self.s.images.forget_pod(self.uid)
         log.info("pod terminated pod=%s", pod_key(self.pod))
 
 
@@ -374,10 +419,11 @@ class PodWorkers:
     its worker has terminated the pod."""
 
     def __init__(self, runtime: Runtime, *, sink: PodStatusSink, volumes: VolumeManager,
-                 options: PodWorkerOptions | None = None, clock: Clock | None = None) -> None:
+                 options: PodWorkerOptions | None = None, clock: Clock | None = None,
+                 images: ImageManager | None = None) -> None:
         clock = clock or RealClock()
         opts = options or PodWorkerOptions()
-        self._shared = _Shared(runtime=runtime, volumes=volumes, sink=sink, clock=clock, options=opts,
+        self._shared = _Shared(runtime=runtime, volumes=volumes, sink=sink, clock=clock, options=opts, images=images,
                                backoff=RestartBackoff(clock=clock, policy=opts.backoff_policy))
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

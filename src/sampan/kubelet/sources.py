@@ -10,21 +10,25 @@
   ordinary listers (kept for callers that have them).
 
 Two factories, because a factory's selectors apply to every informer it makes.
+
+Many kubelets in one process (hollow nodes) share both: :meth:`KubeletSources.shared` takes the process's
+object factory and a per-node view of the process's one pod informer (:class:`PodSource`, see
+:mod:`sampan.kubelet.hollow_pods`); the owner of the shared parts starts and stops them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sampan.api import errors
 from sampan.client.cache import DeletedFinalStateUnknown
-from sampan.client.cache.handlers import EventHandlerFuncs
+from sampan.client.cache.handlers import EventHandlerFuncs, ResourceEventHandler
 from sampan.client.cache.listers import Lister
-from sampan.client.cache.shared_informer import SharedIndexInformer
 from sampan.client.dynamic import Client
 from sampan.client.informers import SharedInformerFactory
 from sampan.kubelet.object_watches import ObjectWatches
+from sampan.kubelet.volumes.objects import ObjectGetter
 
 
 class ListerObjects:
@@ -64,24 +68,51 @@ class ListerObjects:
             return None
 
 
-class KubeletSources:
-    """The informers of one kubelet. ``start`` runs them; ``shutdown`` stops them."""
+class PodCache(Protocol):
+    """What the kubelet reads of its pod cache."""
 
-    def __init__(self, client: Client, *, node_name: str) -> None:
+    def get_by_key(self, key: str) -> Any | None: ...
+    def list(self) -> list[Any]: ...
+
+
+class PodSource(Protocol):
+    """The kubelet's pods: a cache of this node's pods and handlers called for their changes, in order."""
+
+    @property
+    def indexer(self) -> Any: ...
+    def add_event_handler(self, handler: ResourceEventHandler) -> Any: ...
+
+
+class KubeletSources:
+    """The informers of one kubelet. ``start`` runs them; ``shutdown`` stops them (only the ones it owns)."""
+
+    def __init__(self, client: Client, *, node_name: str, pods: PodSource | None = None,
+                 object_factory: SharedInformerFactory | None = None) -> None:
+        self._owned = pods is None
         self.pod_factory = SharedInformerFactory(client, field_selector=f"spec.nodeName={node_name}")
-        self.object_factory = SharedInformerFactory(client)
-        self.pods: SharedIndexInformer = self.pod_factory.informer("v1", "pods")
-        self.objects = ObjectWatches(client)
-        self.pods.add_event_handler(EventHandlerFuncs(
-            on_add_func=self.objects.pod_changed, on_update_func=lambda _old, new: self.objects.pod_changed(new),
-            on_delete_func=lambda obj: self.objects.pod_removed(obj.obj if isinstance(obj, DeletedFinalStateUnknown)
-                                                                else obj)))
+        self.object_factory = object_factory or SharedInformerFactory(client)
+        self.pods: PodSource = pods if pods is not None else self.pod_factory.informer("v1", "pods")
+        self.watches: ObjectWatches | None = None
+        self.objects: ObjectGetter
+        if object_factory is not None:  # hollow nodes: the process's shared listers (one identity for all)
+            self.objects = ListerObjects(self.object_factory.lister("v1", "configmaps"),
+                                         self.object_factory.lister("v1", "secrets"),
+                                         self.object_factory.lister("v1", "persistentvolumeclaims"),
+                                         self.object_factory.lister("v1", "persistentvolumes"))
+        else:  # one watch per referenced object: all the Node authorizer lets a kubelet read
+            watches = self.watches = ObjectWatches(client)
+            self.objects = watches
+            self.pods.add_event_handler(EventHandlerFuncs(
+                on_add_func=watches.pod_changed, on_update_func=lambda _old, new: watches.pod_changed(new),
+                on_delete_func=lambda obj: watches.pod_removed(obj.obj if isinstance(obj, DeletedFinalStateUnknown)
+                                                               else obj)))
         self.services: Lister = self.object_factory.lister("v1", "services")
         """Every Service, for the service environment variables (upstream's kubelet watches them too)."""
 
     def start(self) -> None:
-        self.object_factory.start()
-        self.pod_factory.start()
+        if self._owned:
+            self.object_factory.start()
+            self.pod_factory.start()
 
     async def wait_synced(self, timeout: float | None = None) -> bool:
         a = await self.object_factory.wait_for_cache_sync(timeout)
@@ -89,6 +120,8 @@ class KubeletSources:
         return all(a.values()) and all(b.values())
 
     async def shutdown(self) -> None:
-        await self.pod_factory.shutdown()
-        await self.object_factory.shutdown()
-        await self.objects.shutdown()
+        if self._owned:
+            await self.pod_factory.shutdown()
+            await self.object_factory.shutdown()
+        if self.watches is not None:
+            await self.watches.shutdown()

@@ -24,6 +24,8 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from sampan.client import metrics as client_metrics
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -38,6 +40,7 @@ PROGRAMMING_BUCKETS = (0.25, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
 class ProxyMetrics:
     def __init__(self, mode: str = "nftables") -> None:
         r = self.registry = CollectorRegistry()
+        client_metrics.expose(r)  # rest_client_* (client-go's names)
         self.sync_duration = Histogram("kubeproxy_sync_proxy_rules_duration_seconds",
                                        "SyncProxyRules latency in seconds", buckets=SYNC_BUCKETS, registry=r)
         self.full_sync_duration = Histogram("kubeproxy_sync_full_proxy_rules_duration_seconds",

@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from sampan._lib import tracing
 from sampan.client import DeletedFinalStateUnknown
 from sampan.proxy.changes import ChangeTracker
 from sampan.proxy.metrics import HealthState, ProxyMetrics
@@ -120,6 +121,18 @@ class Proxier:
 
     async def sync(self, *, full: bool) -> bool:
         """One sync; True on success. On failure the pending changes are kept and the next sync is full."""
+        if tracing.STATE.on:
+            keys = list(self.tracker.services) if full else list(self.tracker.pending)
+            ips = sorted({e.ip for k in keys if (st := self._state(k)) is not None
+                          for eps in st.endpoints.values() for e in eps})
+            with tracing.span("kube-proxy.sync", {"full": full, "services": len(keys),
+                                                  tracing.ENDPOINT_IPS: ips}) as span:
+                ok = await self._sync(full=full)
+                span.set_attribute("ok", ok)
+                return ok
+        return await self._sync(full=full)
+
+    async def _sync(self, *, full: bool) -> bool:
         pending, trigger_times = self.tracker.take_pending()
         started = time.monotonic()
         try:

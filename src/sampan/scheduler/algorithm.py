@@ -15,6 +15,7 @@ import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from sampan._lib import tracing
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.fit_error import Diagnosis, FitError
 from sampan.scheduler.framework.node_info import NodeInfo
@@ -59,12 +60,21 @@ class Algorithm:
     def schedule_pod(self, fwk: Framework, state: CycleState, pod: PodInfo, snapshot: Snapshot) -> ScheduleResult:
         if not len(snapshot):
             raise NoNodesAvailable()
-        feasible, diagnosis, evaluated = self.find_nodes_that_fit(fwk, state, pod, snapshot)
+        if tracing.STATE.on:
+            with tracing.span("scheduler.filter", {tracing.UID: pod.uid, "nodes": len(snapshot)}) as span:
+                feasible, diagnosis, evaluated = self.find_nodes_that_fit(fwk, state, pod, snapshot)
+                span.set_attribute("feasible", len(feasible))
+        else:
+            feasible, diagnosis, evaluated = self.find_nodes_that_fit(fwk, state, pod, snapshot)
         if not feasible:
             raise FitError(pod, len(snapshot), diagnosis)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
-        scores = self.prioritize(fwk, state, pod, feasible)
+        if tracing.STATE.on:
+            with tracing.span("scheduler.score", {tracing.UID: pod.uid, "nodes": len(feasible)}):
+                scores = self.prioritize(fwk, state, pod, feasible)
+        else:
+            scores = self.prioritize(fwk, state, pod, feasible)
         return ScheduleResult(self.select_host(feasible, scores), evaluated, len(feasible))
 
     def find_nodes_that_fit(

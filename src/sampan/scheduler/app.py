@@ -35,6 +35,7 @@ from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.api import errors
 from sampan.client import Client, RESTConfig, SharedInformerFactory
+from sampan.client import metrics as client_metrics
 from sampan.client.cache.shared_informer import HandlerRegistration
 from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder as ClientEventRecorder
@@ -83,6 +84,7 @@ class SchedulerApp:
         self.metrics = SchedulerMetrics(pending=self._pending)
         self.stall_monitor = LoopStallMonitor("kube-scheduler")
         self.stall_monitor.register(self.metrics.registry)
+        client_metrics.expose(self.metrics.registry)  # rest_client_*, leader_election_master_status
         self.scheduler: Scheduler | None = None
         self.metrics_server: MetricsServer | None = None
         self.ready = asyncio.Event()

@@ -21,6 +21,7 @@ from collections.abc import Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan.scheduler.algorithm import Algorithm, NoNodesAvailable
 from sampan.scheduler.cache import Cache
@@ -216,6 +217,14 @@ class Scheduler:
     # -- the binding cycle (asynchronous) -------------------------------------------------------------
     async def binding_cycle(self, b: PendingBinding) -> bool:
         """Bind the assumed pod; on failure undo the assumption and hand the pod back. True if bound."""
+        if tracing.STATE.on:
+            with tracing.span("scheduler.bind", {**_pod_attributes(b.assumed), "node": b.node_name}) as span:
+                bound = await self._binding_cycle(b)
+                span.set_attribute("bound", bound)
+                return bound
+        return await self._binding_cycle(b)
+
+    async def _binding_cycle(self, b: PendingBinding) -> bool:
         fwk, pod, host = b.framework, b.assumed, b.node_name
         st: Status | None = None
         if b.waiting:
@@ -253,6 +262,13 @@ class Scheduler:
     async def schedule_one(self) -> None:
         q = await self.queue.pop()
         self._cycle_started = self.clock.monotonic()
+        if tracing.STATE.on:
+            with tracing.span("scheduler.cycle", _pod_attributes(q.pod_info)):
+                await self._schedule_popped(q)
+            return
+        await self._schedule_popped(q)
+
+    async def _schedule_popped(self, q: QueuedPodInfo) -> None:
         try:
             b = self.schedule_cycle(q)
         except Exception as exc:  # a plugin bug must not stop the scheduler
@@ -298,6 +314,10 @@ class Scheduler:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             log.info("scheduler stopped")
+
+
+def _pod_attributes(pod: PodInfo) -> dict[str, tracing.AttrValue]:
+    return {tracing.UID: pod.uid, tracing.NAMESPACE: pod.namespace, tracing.NAME: pod.name, tracing.KIND: "pods"}
 
 
 async def _guarded(coro: Coroutine[Any, Any, Any]) -> None:

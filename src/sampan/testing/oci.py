@@ -1,202 +1,151 @@
-"""Build OCI images from scratch (no registry, no daemon): a busybox-static rootfs layer plus an image
-config, written as an OCI image layout (a directory, for ``skopeo copy oci:…``) or as its tar archive
-(for ``ctr -n k8s.io images import`` / ``sampan image load``).
+"""Tiny OCI images built from scratch for tests: a busybox-static root filesystem in one layer.
 
-The output is deterministic: the same inputs give the same digests (tar entries sorted, mtimes 0,
-uid/gid 0), so re-importing an image is a no-op. Layers are plain (uncompressed) tars, which every
-runtime and registry accepts (``application/vnd.oci.image.layer.v1.tar``).
+:func:`build_image` writes an OCI *archive* (a tar of an OCI image layout: ``oci-layout``,
+``index.json``, ``blobs/sha256/…``) that ``skopeo copy oci-archive:PATH docker://…`` pushes to a
+registry and ``ctr images import`` loads. The index names the image twice, as
+``org.opencontainers.image.ref.name`` (what skopeo selects with ``oci-archive:PATH:NAME``) and
+``io.containerd.image.name`` (what ``ctr import`` tags it as). Builds are deterministic: the same
+inputs give the same digests (fixed mtimes, owners and order; gzip without a timestamp).
 
-Images built here:
+:func:`httpd_image` is the HTTP-serving test image: busybox ``httpd -f -p PORT -h /www`` serving
+``/www/index.html``.
 
-* :func:`busybox_image` — ``/bin/busybox`` with a symlink per applet, ``/etc/passwd`` and ``/etc/group``
-  (root, nobody), empty ``/tmp``, ``/proc``, ``/sys``, ``/dev``; ENTRYPOINT/CMD/env/workdir as given.
-* :func:`pause_image` — the pod sandbox (infra) image: the busybox rootfs running
-  ``/bin/sleep 2147483647`` (it only holds the pod's namespaces; CRI stops it with SIGKILL).
+Needs ``/bin/busybox`` to be the static build (Debian's ``busybox-static``).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
-import os
-import shutil
+import platform
 import subprocess
 import tarfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-BUSYBOX = "/bin/busybox"
-PAUSE_IMAGE = "registry.k8s.io/pause:sampan"
-"""The sandbox image ``sampan up --runtime containerd`` builds, imports and configures."""
-
-_LAYER = "application/vnd.oci.image.layer.v1.tar"
-_CONFIG = "application/vnd.oci.image.config.v1+json"
-_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-_PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-_GROUP = "root:x:0:\nnogroup:x:65534:\n"
-
-
-class ImageBuildError(Exception):
-    """The image cannot be built (no static busybox on this machine)."""
+BUSYBOX = Path("/bin/busybox")
+MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_EPOCH = 0
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 @dataclass(frozen=True, slots=True)
-class ImageSpec:
-    """What goes into an image: its reference, a file tree, and the config's process defaults."""
+class OciImage:
+    """A built image: ``name`` (as tagged), ``image_id`` (the config digest, CRI's image id),
+    ``manifest_digest`` (what a registry's repo digest names) and the archive's ``path``."""
 
-    ref: str
-    files: Mapping[str, bytes] = field(default_factory=dict)
-    """Extra regular files (absolute path in the image → content; mode 0755 when it starts with ``#!``)."""
-    entrypoint: Sequence[str] = ()
-    cmd: Sequence[str] = ()
-    env: Sequence[str] = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
-    working_dir: str = ""
-    user: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class BuiltImage:
-    ref: str
+    name: str
+    image_id: str
     manifest_digest: str
-    config_digest: str
-    """The image id as runtimes report it (``sha256:…``)."""
+    path: Path
+    size: int
 
 
-def normalized_ref(ref: str) -> str:
-    """``busybox:1`` → ``docker.io/library/busybox:1`` (how containerd names images)."""
-    name = ref
-    first = name.split("/", 1)[0]
-    if "/" not in name:
-        name = "docker.io/library/" + name
-    elif "." not in first and ":" not in first and first != "localhost":
-        name = "docker.io/" + name
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last and "@" not in last:
-        name += ":latest"
-    return name
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _busybox_path() -> str:
-    path = shutil.which("busybox") or BUSYBOX
-    if not os.path.exists(path):
-        raise ImageBuildError("busybox-static is not installed (apt-get install busybox-static)")
-    return path
+def _canonical(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _applets(busybox: str) -> list[str]:
-    out = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout
-    return sorted({a.strip() for a in out.split() if a.strip() and a.strip() != "busybox"})
+def busybox_applets() -> list[str]:
+    out = subprocess.run([str(BUSYBOX), "--list"], check=True, capture_output=True, text=True).stdout
+    return sorted(a for a in out.split() if a and "/" not in a)
 
 
-def _add(tar: tarfile.TarFile, name: str, *, data: bytes | None = None, kind: bytes = tarfile.REGTYPE,
-         mode: int = 0o644, link: str = "") -> None:
-    info = tarfile.TarInfo(name.lstrip("/"))
-    info.type, info.mode, info.mtime, info.uid, info.gid = kind, mode, 0, 0, 0
+def _add(tar: tarfile.TarFile, name: str, *, data: bytes | None = None, mode: int = 0o644,
+         kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = _EPOCH, 0, 0, "root", "root", mode
+    info.type = kind
     info.linkname = link
     if data is not None:
         info.size = len(data)
     tar.addfile(info, io.BytesIO(data) if data is not None else None)
 
 
-def rootfs_layer(files: Mapping[str, bytes] | None = None) -> bytes:
-    """The busybox rootfs (plus ``files``) as an uncompressed, deterministic tar."""
-    busybox = _busybox_path()
-    entries: dict[str, tuple[str, bytes | None, str, int]] = {}
-    for d in ("bin", "etc", "tmp", "proc", "sys", "dev", "root", "var", "usr", "usr/bin", "sbin"):
-        entries[d] = ("dir", None, "", 0o1777 if d == "tmp" else 0o755)
-    entries["bin/busybox"] = ("file", Path(busybox).read_bytes(), "", 0o755)
-    for applet in _applets(busybox):
-        entries.setdefault(f"bin/{applet}", ("symlink", None, "busybox", 0o777))
-    entries["etc/passwd"] = ("file", _PASSWD.encode(), "", 0o644)
-    entries["etc/group"] = ("file", _GROUP.encode(), "", 0o644)
-    for path, content in (files or {}).items():
-        rel = path.lstrip("/")
-        parts = rel.split("/")
-        for i in range(1, len(parts)):
-            entries.setdefault("/".join(parts[:i]), ("dir", None, "", 0o755))
-        entries[rel] = ("file", content, "", 0o755 if content.startswith(b"#!") else 0o644)
+def rootfs_layer(files: Mapping[str, bytes | str] | None = None, *, busybox: bool = True) -> bytes:
+    """An uncompressed layer tar: busybox and its applets under /bin, /etc/passwd and group, the usual
+    empty directories, then ``files`` (path → content; parent directories created)."""
     buf = io.BytesIO()
+    extra = {k.lstrip("/"): (v.encode() if isinstance(v, str) else v) for k, v in (files or {}).items()}
+    dirs = {"bin", "dev", "etc", "proc", "sys", "tmp", "var", "root", "www"}
+    for path in extra:
+        parts = path.split("/")[:-1]
+        dirs |= {"/".join(parts[:i]) for i in range(1, len(parts) + 1)}
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(entries):
-            kind, data, link, mode = entries[name]
-            if kind == "dir":
-                _add(tar, name, kind=tarfile.DIRTYPE, mode=mode)
-            elif kind == "symlink":
-                _add(tar, name, kind=tarfile.SYMTYPE, mode=mode, link=link)
-            else:
-                _add(tar, name, data=data, mode=mode)
+        for d in sorted(dirs):
+            _add(tar, d, mode=0o1777 if d == "tmp" else 0o755, kind=tarfile.DIRTYPE)
+        if busybox:
+            _add(tar, "bin/busybox", data=BUSYBOX.read_bytes(), mode=0o755)
+            for applet in busybox_applets():
+                if applet != "busybox":
+                    _add(tar, f"bin/{applet}", kind=tarfile.SYMTYPE, link="busybox", mode=0o777)
+        base = {"etc/passwd": b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+                "etc/group": b"root:x:0:\nnogroup:x:65534:\n"}
+        for path, data in sorted({**base, **extra}.items()):
+            _add(tar, path, data=data, mode=0o755 if data.startswith(b"#!") else 0o644)
     return buf.getvalue()
 
 
-def _blob(data: bytes) -> tuple[str, bytes]:
-    return "sha256:" + hashlib.sha256(data).hexdigest(), data
-
-
-def _json(obj: object) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def write_layout(spec: ImageSpec, directory: Path) -> BuiltImage:
-    """Write ``spec`` as an OCI image layout at ``directory`` (created; existing blobs are kept)."""
-    layer_digest, layer = _blob(rootfs_layer(spec.files))
-    config: dict[str, object] = {
-        "architecture": "amd64", "os": "linux",
-        "config": {k: v for k, v in {"Entrypoint": list(spec.entrypoint) or None, "Cmd": list(spec.cmd) or None,
-                                     "Env": list(spec.env), "WorkingDir": spec.working_dir or None,
-                                     "User": spec.user or None}.items() if v is not None},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created_by": "sampan.testing.oci"}],
+def build_image(path: Path, *, name: str, entrypoint: Iterable[str] = (), cmd: Iterable[str] = (),
+                env: Iterable[str] = (), working_dir: str = "", files: Mapping[str, bytes | str] | None = None,
+                exposed_ports: Iterable[str] = (), busybox: bool = True) -> OciImage:
+    """Write an OCI archive of a one-layer image named ``name`` (``127.0.0.1:5000/web:1``) to ``path``."""
+    layer_tar = rootfs_layer(files, busybox=busybox)
+    layer = gzip.compress(layer_tar, mtime=0)
+    arch = _ARCH.get(platform.machine(), platform.machine())
+    runtime_config: dict[str, Any] = {
+        "Env": [DEFAULT_PATH, *env], "Entrypoint": list(entrypoint) or None, "Cmd": list(cmd) or None,
+        "WorkingDir": working_dir, "ExposedPorts": {p: {} for p in exposed_ports} or None}
+    config = {
+        "architecture": arch, "os": "linux", "created": "1970-01-01T00:00:00Z",
+        "config": {k: v for k, v in runtime_config.items() if v not in (None, "")},
+        "rootfs": {"type": "layers", "diff_ids": [_sha256(layer_tar)]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "sampan.testing.oci"}],
     }
-    config_digest, config_bytes = _blob(_json(config))
-    manifest = {"schemaVersion": 2, "mediaType": _MANIFEST,
-                "config": {"mediaType": _CONFIG, "digest": config_digest, "size": len(config_bytes)},
-                "layers": [{"mediaType": _LAYER, "digest": layer_digest, "size": len(layer)}]}
-    manifest_digest, manifest_bytes = _blob(_json(manifest))
-    full = normalized_ref(spec.ref)
-    tag = full.rsplit(":", 1)[-1] if ":" in full.rsplit("/", 1)[-1] else "latest"
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": _MANIFEST, "digest": manifest_digest, "size": len(manifest_bytes),
-        "annotations": {"io.containerd.image.name": full, "org.opencontainers.image.ref.name": tag}}]}
-    blobs = directory / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    for digest, data in ((layer_digest, layer), (config_digest, config_bytes), (manifest_digest, manifest_bytes)):
-        path = blobs / digest.split(":", 1)[1]
-        if not path.exists():
-            path.write_bytes(data)
-    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (directory / "index.json").write_bytes(_json(index))
-    return BuiltImage(ref=full, manifest_digest=manifest_digest, config_digest=config_digest)
-
-
-def write_archive(spec: ImageSpec, path: Path) -> BuiltImage:
-    """Write ``spec`` as an OCI archive (the layout, tarred) at ``path``."""
+    config_blob = _canonical(config)
+    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
+                "config": {"mediaType": MEDIA_CONFIG, "digest": _sha256(config_blob), "size": len(config_blob)},
+                "layers": [{"mediaType": MEDIA_LAYER, "digest": _sha256(layer), "size": len(layer)}]}
+    manifest_blob = _canonical(manifest)
+    index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [{
+        "mediaType": MEDIA_MANIFEST, "digest": _sha256(manifest_blob), "size": len(manifest_blob),
+        "platform": {"architecture": arch, "os": "linux"},
+        "annotations": {"org.opencontainers.image.ref.name": name, "io.containerd.image.name": name}}]}
+    blobs = {_sha256(b): b for b in (layer, config_blob, manifest_blob)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    layout = path.with_name(path.name + ".layout")
-    shutil.rmtree(layout, ignore_errors=True)
-    try:
-        built = write_layout(spec, layout)
-        with tarfile.open(path, "w") as tar:
-            for item in sorted(layout.rglob("*")):
-                info = tar.gettarinfo(str(item), arcname=str(item.relative_to(layout)))
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if item.is_file():
-                    with item.open("rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
-    finally:
-        shutil.rmtree(layout, ignore_errors=True)
-    return built
+    with tarfile.open(path, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add(tar, "blobs", kind=tarfile.DIRTYPE, mode=0o755)
+        _add(tar, "blobs/sha256", kind=tarfile.DIRTYPE, mode=0o755)
+        for digest, blob in sorted(blobs.items()):
+            _add(tar, f"blobs/sha256/{digest.split(':', 1)[1]}", data=blob)
+        _add(tar, "oci-layout", data=_canonical({"imageLayoutVersion": "1.0.0"}))
+        _add(tar, "index.json", data=_canonical(index))
+    return OciImage(name=name, image_id=_sha256(config_blob), manifest_digest=_sha256(manifest_blob), path=path,
+                    size=len(layer) + len(config_blob) + len(manifest_blob))
 
 
-def busybox_image(ref: str = "sampan.test/busybox:1", *, entrypoint: Sequence[str] = (),
-                  cmd: Sequence[str] = ("sh",), files: Mapping[str, bytes] | None = None,
-                  working_dir: str = "", user: str = "") -> ImageSpec:
-    return ImageSpec(ref=ref, entrypoint=tuple(entrypoint), cmd=tuple(cmd), files=dict(files or {}),
-                     working_dir=working_dir, user=user)
+def httpd_image(path: Path, *, name: str, port: int = 8080, index: str = "hello from sampan\n") -> OciImage:
+    """The HTTP-serving test image: ``httpd -f -p PORT -h /www`` with ``/www/index.html`` = ``index``."""
+    return build_image(path, name=name, entrypoint=["/bin/httpd", "-f", "-p", str(port), "-h", "/www"],
+                       files={"www/index.html": index}, exposed_ports=[f"{port}/tcp"])
 
 
-def pause_image(ref: str = PAUSE_IMAGE) -> ImageSpec:
-    return ImageSpec(ref=ref, entrypoint=("/bin/sleep", "2147483647"))
+PAUSE_IMAGE = "registry.k8s.io/pause:sampan"
+"""The sandbox image ``sampan up --runtime containerd`` builds, imports and configures."""
+
+
+def pause_image(path: Path, *, name: str = PAUSE_IMAGE) -> OciImage:
+    """The pod sandbox (infra) image: busybox ``sleep`` only holds the pod's namespaces (CRI stops it with
+    SIGKILL)."""
+    return build_image(path, name=name, entrypoint=("/bin/sleep", "2147483647"))

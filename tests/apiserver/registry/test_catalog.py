@@ -48,6 +48,7 @@ EXPECTED = [
     ("scheduling.k8s.io", "priorityclasses"),
     ("coordination.k8s.io", "leases"),
     ("discovery.k8s.io", "endpointslices"),
+    ("flowcontrol.apiserver.k8s.io", "flowschemas"), ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
 ]
 
 
@@ -61,7 +62,8 @@ def test_discovery_order() -> None:
                                 ("rbac.authorization.k8s.io", ["v1"]),
                                 ("storage.k8s.io", ["v1"]), ("admissionregistration.k8s.io", ["v1"]),
                                 ("apiextensions.k8s.io", ["v1"]), ("scheduling.k8s.io", ["v1"]),
-                                ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"])]
+                                ("coordination.k8s.io", ["v1"]), ("discovery.k8s.io", ["v1"]),
+                                ("flowcontrol.apiserver.k8s.io", ["v1"])]
 
 
 def test_lookups() -> None:
@@ -195,7 +197,7 @@ def test_generation_tracking_as_upstream() -> None:
     assert tracked == {"deployments", "replicasets", "jobs", "endpointslices", "customresourcedefinitions",
                        "cronjobs", "poddisruptionbudgets", "replicationcontrollers", "ingresses", "networkpolicies",
                        "validatingadmissionpolicies", "validatingadmissionpolicybindings",
-                       "daemonsets", "statefulsets"}
+                       "daemonsets", "statefulsets", "flowschemas", "prioritylevelconfigurations"}
 
 
 def test_status_write_carries_labels_only_when_sent() -> None:

@@ -74,10 +74,10 @@ def containerd() -> Iterator[Containerd]:
         cn.wait_ready(layout, proc)
         cn.load_pause_image(layout)
         images = directory / "images"
-        for spec in (oci.busybox_image(BUSYBOX, entrypoint=("/bin/echo", "entrypoint"), cmd=("from-cmd",)),
-                     oci.busybox_image(SHELL, cmd=("sh",))):
-            archive = images / (spec.ref.replace("/", "_").replace(":", "_") + ".tar")
-            oci.write_archive(spec, archive)
+        images.mkdir()
+        for name, entrypoint, cmd in ((BUSYBOX, ("/bin/echo", "entrypoint"), ("from-cmd",)), (SHELL, (), ("sh",))):
+            archive = images / (name.replace("/", "_").replace(":", "_") + ".tar")
+            oci.build_image(archive, name=name, entrypoint=entrypoint, cmd=cmd)
             cn.import_archive(layout, archive)
         yield Containerd(layout, proc)
     finally:

@@ -89,7 +89,7 @@ def test_two_nodes_pod_to_pod_and_down(data_dir: Path) -> None:
     nodes = sorted(n["metadata"]["name"] for n in get("nodes")["items"])
     assert len(nodes) == 2
     archive = data_dir / "shell.tar"
-    oci.write_archive(oci.busybox_image(SHELL), archive)
+    oci.build_image(archive, name=SHELL, cmd=("sh",))
     for node in nodes:  # setup through ctr, as `sampan image load` would
         cn.import_archive(cn.ContainerdLayout(data_dir / "containerd" / node), archive)
     kubectl("apply", "-f", "-", stdin=WEB)

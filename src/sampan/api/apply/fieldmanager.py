@@ -52,6 +52,7 @@ from sampan.api.apply.updater import Conflicts, ManagerSet
 from sampan.api.apply.walk import MISSING
 from sampan.api.apply.zero import zero_object
 from sampan.api.humanize import format_rfc3339
+from sampan.api.jsoncopy import json_copy
 from sampan.api.schema import TypeNode
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def update_managed_fields(
     if operation != UPDATE:
         raise ValueError("update_managed_fields records Update operations; use apply() for Apply")
     t = shapes.root(type_node)
-    result = copy.deepcopy(new)
+    result = json_copy(new)
     api_version = str(new.get("apiVersion") or (old or {}).get("apiVersion") or "")
     live_entries = _meta(old).get("managedFields")
     new_entries = _meta(new).get("managedFields")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sampan._lib import tracing
 from sampan.apiserver.admission.chain import Chain, build_chain, chain_for, set_chain
 from sampan.apiserver.admission.interface import Attributes, Operation, Plugin, PluginBase
 from sampan.apiserver.admission.tolerations import add_default_tolerations
@@ -49,7 +50,11 @@ def attributes(scope: Scope, operation: Operation, *, obj: dict[str, Any] | None
 
 async def admit(ctx: ServerContext, attrs: Attributes) -> None:
     """Run the mutating hooks of the server's chain."""
-    await chain_for(ctx).admit(ctx, attrs)
+    if not tracing.STATE.on:
+        await chain_for(ctx).admit(ctx, attrs)
+        return
+    with tracing.step("admission.mutate"):
+        await chain_for(ctx).admit(ctx, attrs)
 
 
 REGISTRY_GUARD_KEY = "admission.registry-guard"
@@ -63,7 +68,11 @@ async def validate(ctx: ServerContext, attrs: Attributes) -> None:
     guard = ctx.extras.get(REGISTRY_GUARD_KEY)
     if guard is not None:
         await guard(ctx, attrs)
-    await chain_for(ctx).validate(ctx, attrs)
+    if not tracing.STATE.on:
+        await chain_for(ctx).validate(ctx, attrs)
+        return
+    with tracing.step("admission.validate"):
+        await chain_for(ctx).validate(ctx, attrs)
 
 
 __all__ = ["ANONYMOUS", "Attributes", "Chain", "Operation", "Plugin", "PluginBase", "UserInfo",

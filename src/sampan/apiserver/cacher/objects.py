@@ -10,7 +10,6 @@ watch frames) and an event's length-prefixed frame once per variant.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sampan.api import meta
+from sampan.api.jsoncopy import json_copy
 from sampan.apiserver import protobuf_bodies
 
 if TYPE_CHECKING:
@@ -47,42 +47,79 @@ def decode_stored(value: bytes, revision: int) -> dict[str, Any]:
     return obj
 
 
+def exact(data: bytes) -> bytes:
+    """``data`` in a buffer of its own size. ``orjson.dumps`` returns bytes inside a growth buffer several
+    times their length (8 KiB behind a 3 KiB pod); anything kept long (the cache, the memory store) must
+    drop that slack, or it holds ~3x the memory it needs."""
+    return memoryview(data).tobytes()
+
+
 def encode_for_store(obj: Mapping[str, Any]) -> bytes:
     """The stored form of ``obj``: JSON without ``metadata.resourceVersion`` (the store's revision is
     the version). ``obj`` itself is not changed."""
     md = obj.get("metadata")
     if isinstance(md, dict) and "resourceVersion" in md:
         obj = {**obj, "metadata": {k: v for k, v in md.items() if k != "resourceVersion"}}
-    return orjson.dumps(obj)
+    return exact(orjson.dumps(obj))
 
 
-@dataclass(slots=True, eq=False)
 class CachedObject:
-    """One object version as the cache holds it. ``obj`` has ``metadata.resourceVersion == str(rv)``."""
+    """One object version as the cache holds it. ``obj`` has ``metadata.resourceVersion == str(rv)``.
 
-    key: str
-    namespace: str
-    name: str
-    rv: int
-    obj: dict[str, Any]
-    field_values_of: FieldValues
-    _raw: bytes | None = None
-    _labels: dict[str, str] | None = None
-    _fields: Mapping[str, str] | None = None
-    _message: bytes | None = None
-    _views: dict[str, CachedObject] | None = None
-    """This object as other served versions show it (``cacher.views``), built on first use."""
+    Memory (issue 21): an object read from the store is kept *once*, as its JSON encoding (``raw``), with
+    its labels and selectable fields memoized; ``obj`` decodes it on each use (a fresh dict, ~10 µs for a
+    pod) instead of keeping a decoded dict alive beside the bytes — the decoded form of a pod costs about
+    five times its JSON. Objects built from a dict (views, at_revision, deletecollection) keep the dict
+    until :meth:`compact` is called. Read-only either way: never mutate what ``obj`` returns."""
+
+    __slots__ = ("_fields", "_labels", "_message", "_obj", "_raw", "_views", "field_values_of", "key", "name",
+                 "namespace", "rv")
+
+    def __init__(self, key: str, namespace: str, name: str, rv: int, obj: dict[str, Any] | None,
+                 field_values_of: FieldValues, *, _raw: bytes | None = None, _labels: dict[str, str] | None = None,
+                 _fields: Mapping[str, str] | None = None) -> None:
+        if obj is None and _raw is None:
+            raise ValueError("a cached object needs its dict or its JSON")
+        self.key = key
+        self.namespace = namespace
+        self.name = name
+        self.rv = rv
+        self._obj = obj
+        self.field_values_of = field_values_of
+        self._raw = _raw
+        self._labels = _labels
+        self._fields = _fields
+        self._message: bytes | None = None
+        self._views: dict[str, CachedObject] | None = None
+        """This object as other served versions show it (``cacher.views``), built on first use."""
 
     @classmethod
     def from_store(cls, key: str, value: bytes, revision: int, field_values_of: FieldValues) -> CachedObject:
+        """The cache's form of a stored value: compacted (JSON, labels and fields only)."""
         obj = decode_stored(value, revision)
-        return cls(key, meta.namespace(obj), meta.name(obj), revision, obj, field_values_of)
+        co = cls(key, meta.namespace(obj), meta.name(obj), revision, obj, field_values_of)
+        co.compact()
+        return co
+
+    def compact(self) -> None:
+        """Keep only the JSON (plus labels and fields): drop the decoded dict."""
+        _ = self.raw, self.labels, self.fields
+        self._obj = None
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """The object as a dict (decoded from ``raw`` when compacted: a new dict on each call)."""
+        if self._obj is not None:
+            return self._obj
+        assert self._raw is not None
+        decoded: dict[str, Any] = orjson.loads(self._raw)
+        return decoded
 
     @property
     def raw(self) -> bytes:
         """``obj`` as JSON, encoded on first use."""
         if self._raw is None:
-            self._raw = orjson.dumps(self.obj)
+            self._raw = exact(orjson.dumps(self._obj))
         return self._raw
 
     @property
@@ -116,14 +153,14 @@ class CachedObject:
 
     def at_revision(self, rv: int) -> CachedObject:
         """The same content with ``resourceVersion`` ``rv`` (a new read-only object)."""
-        obj = dict(self.obj)
+        obj = self.obj if self._obj is None else dict(self.obj)
         obj["metadata"] = {**meta.metadata(self.obj), "resourceVersion": str(rv)}
         return CachedObject(self.key, self.namespace, self.name, rv, obj, self.field_values_of,
                             _labels=self._labels, _fields=self._fields)
 
     def mutable_copy(self) -> dict[str, Any]:
-        """A deep copy of ``obj`` the caller may change."""
-        return copy.deepcopy(self.obj)
+        """A deep copy of ``obj`` the caller may change (a compacted object's decode is one already)."""
+        return self.obj if self._obj is None else json_copy(self._obj)
 
 
 @dataclass(slots=True, eq=False)

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from sampan._lib import tracing
 from sampan.api import errors
 from sampan.apiserver.cacher.objects import (
     ADDED,
@@ -118,6 +119,21 @@ class ResourceCache:
             self.window_start = self.window[0].rv
         self.window.append(wev)
         self.events_applied += 1
+        if tracing.STATE.on:
+            self._traced_dispatch(wev)
+        elif self.watchers:
+            self._dispatch(wev)
+
+    def _traced_dispatch(self, wev: WatchEvent) -> None:
+        """:meth:`_dispatch` inside a ``watchcache.dispatch`` span (uid, revision, watchers offered)."""
+        md = wev.cur.obj.get("metadata") or {}
+        attrs: dict[str, tracing.AttrValue] = {tracing.UID: md.get("uid") or "", tracing.RV: str(wev.rv),
+                                               "watch.event": wev.type}
+        with tracing.span("watchcache.dispatch", attrs):
+            if self.watchers:
+                self._dispatch(wev)
+
+    def _dispatch(self, wev: WatchEvent) -> None:
         if self.watchers:
             closed: list[CacheWatcher] = []
             for w in self.watchers.candidates(wev):

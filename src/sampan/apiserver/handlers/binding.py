@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from sampan.api import errors, meta
+from sampan.api.jsoncopy import json_copy
 from sampan.apiserver.bodies import read_object
 from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
 from sampan.apiserver.context import ServerContext
@@ -49,7 +49,7 @@ def _check_binding(body: dict[str, Any], *, name: str, namespace: str) -> str:
 
 
 def _schedule(pod: dict[str, Any], node: str, annotations: Any, now: str) -> dict[str, Any]:
-    out = copy.deepcopy(pod)
+    out = json_copy(pod)
     spec = out.setdefault("spec", {})
     spec["nodeName"] = node
     if isinstance(annotations, dict) and annotations:

@@ -21,7 +21,6 @@ DeleteOptions come from the body (JSON/YAML, optional) and the query (``gracePer
 
 from __future__ import annotations
 
-import copy
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from sampan.api import errors, humanize, meta
+from sampan.api.jsoncopy import json_copy
 from sampan.apiserver.bodies import ACCEPTED, JSON_TYPES, YAML_TYPES, decode, media_type, read_raw
 from sampan.apiserver.context import Scope
 from sampan.apiserver.handlers import objectmeta as om
@@ -154,7 +154,7 @@ def plan(scope: Scope, obj: dict[str, Any], *, opts: DeleteOptions, now: float) 
     to store (UPDATE) or answer with."""
     check_preconditions(opts, obj)
     graceful_kind = (scope.info.group, scope.info.resource) == ("", "pods")
-    marked = copy.deepcopy(obj)
+    marked = json_copy(obj)
     md = marked["metadata"]
     if meta.deletion_timestamp(obj):
         current = md.get("deletionGracePeriodSeconds")

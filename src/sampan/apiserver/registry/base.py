@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from sampan.api import humanize, meta, validation
 from sampan.api.errors import Cause
+from sampan.api.jsoncopy import json_copy
 from sampan.api.resources import ResourceInfo
 from sampan.apiserver.registry.strategy import Object, TableColumn
 
@@ -78,7 +79,7 @@ class BaseStrategy:
     def prepare_for_update(self, obj: Object, old: Object) -> None:
         if self.has_status:
             if "status" in old:
-                obj["status"] = copy.deepcopy(old["status"])
+                obj["status"] = json_copy(old["status"])
             else:
                 obj.pop("status", None)
         self.apply_defaults(obj)
@@ -92,7 +93,7 @@ class BaseStrategy:
                    if k in new_meta}
         status = obj.get("status")
         obj.clear()
-        obj.update(copy.deepcopy({k: v for k, v in old.items() if k != "status"}))
+        obj.update(json_copy({k: v for k, v in old.items() if k != "status"}))
         if status is not None:
             obj["status"] = status
         if carried:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from sampan.api import podstatus
 from sampan.api.errors import Cause, forbidden, invalid
+from sampan.api.jsoncopy import json_copy
 from sampan.api.resources import ResourceInfo
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict, as_list
 from sampan.apiserver.registry.pod_defaults import default_pod_spec
@@ -143,7 +144,7 @@ def validate_pod_spec_update(new: dict[str, Any], old: dict[str, Any]) -> list[C
         causes.append(forbidden("spec.schedulingGates", "only deletion is allowed, but found new scheduling gate"))
 
     # Mask the mutable parts, then any difference left is forbidden.
-    masked_new, masked_old = copy.deepcopy(new), copy.deepcopy(old)
+    masked_new, masked_old = json_copy(new), json_copy(old)
     for field in ("containers", "initContainers"):
         olds = as_list(old.get(field))
         for i, c in enumerate(as_list(masked_new.get(field))):

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sampan._lib import tracing
 from sampan._lib.slicing import TimeSlice
 
 log = logging.getLogger(__name__)
@@ -160,9 +161,12 @@ class Listener:
             if len(self._buf) < self.capacity:
                 self._has_room.set()
             try:
-                result = self._call(n)
-                if result is not None:
-                    await result
+                if tracing.STATE.on and not n.initial:
+                    await self._traced_call(n)
+                else:
+                    result = self._call(n)
+                    if result is not None:
+                        await result
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -171,6 +175,17 @@ class Listener:
                 self.handled += 1
                 if n.initial:
                     self.pending_initial -= 1
+
+    async def _traced_call(self, n: Notification) -> None:
+        """The handler call inside an ``informer.deliver`` span (the object's uid and resourceVersion, so
+        the trace store can measure the lag from the write to this handler)."""
+        obj = n.new if isinstance(n.new, dict) else getattr(n.new, "obj", None)
+        attrs = tracing.object_attributes(obj if isinstance(obj, dict) else None)
+        attrs.update({"informer": self.name, "event": n.kind.value, "buffered": len(self._buf)})
+        with tracing.span("informer.deliver", attrs):
+            result = self._call(n)
+            if result is not None:
+                await result
 
     def _call(self, n: Notification) -> Awaitable[None] | None:
         if n.kind is Kind.ADD:

@@ -27,6 +27,7 @@ from typing import Any
 from sampan._lib.backoff import jittered
 from sampan._lib.clock import Clock, RealClock
 from sampan.api import errors
+from sampan.client import metrics
 from sampan.client.leaderelection.lease_lock import LeaderElectionRecord, LeaseLock
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class LeaderElector:
         self._observed_time = 0.0
         self._leading = False
         self._reported_leader = ""
+        metrics.set_leader(lock.name, False)
         self.renewals = 0
         """Successful lease writes (acquisitions and renewals), for observability and tests."""
 
@@ -98,12 +100,15 @@ class LeaderElector:
         try:
             await self._acquire()
             self._leading = True
+            metrics.set_leader(self.lock.name, True)
             log.info("became leader lock=%s identity=%s", self.lock.describe(), self.identity)
             leading_task = asyncio.create_task(self.callbacks.on_started_leading(), name=f"leading-{self.identity}")
             await self._renew_until_lost(leading_task)
         finally:
             was_leading = self._leading
             self._leading = False
+            if was_leading:
+                metrics.set_leader(self.lock.name, False)
             if leading_task is not None:
                 leading_task.cancel()
                 await asyncio.gather(leading_task, return_exceptions=True)

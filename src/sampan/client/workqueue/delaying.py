@@ -110,6 +110,8 @@ class RateLimitingQueue(DelayingQueue[T], Generic[T]):
 
     def add_rate_limited(self, item: T) -> None:
         """Add ``item`` after the delay its failure history earns."""
+        if self._metrics is not None:
+            self._metrics.retry()
         self.add_after(item, self.rate_limiter.when(item))
 
     def forget(self, item: T) -> None:

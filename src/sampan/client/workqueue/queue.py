@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from sampan.client.metrics import queue_metrics
+
 T = TypeVar("T", bound=Hashable)
 
 
@@ -46,12 +48,19 @@ class WorkQueue(Generic[T]):
         self._shutting_down = False
         self._getters: deque[asyncio.Future[None]] = deque()
         self._drainers: list[asyncio.Future[None]] = []
+        self._metrics = queue_metrics(name)
+        """client-go's workqueue_* metrics (None for an unnamed queue)."""
+        self.last_wait = 0.0
+        """Seconds the item the last :meth:`get` returned waited in the queue (named queues only); read it
+        right after ``get`` returns, before the next await."""
 
     def add(self, item: T) -> None:
         """Queue ``item`` unless it is already queued; if it is being processed, queue it after ``done``."""
         if self._shutting_down or item in self._dirty:
             return
         self._dirty.add(item)
+        if self._metrics is not None:
+            self._metrics.add(item)
         if item in self._processing:
             return
         self._queue.append(item)
@@ -80,11 +89,15 @@ class WorkQueue(Generic[T]):
         item = self._queue.popleft()
         self._processing.add(item)
         self._dirty.discard(item)
+        if self._metrics is not None:
+            self.last_wait = self._metrics.get(item)
         return item
 
     def done(self, item: T) -> None:
         """Mark ``item`` processed; requeue it if it was added meanwhile."""
         self._processing.discard(item)
+        if self._metrics is not None:
+            self._metrics.done(item)
         if item in self._dirty:
             self._queue.append(item)
             self._wake_getter()
@@ -98,6 +111,8 @@ class WorkQueue(Generic[T]):
         """Stop accepting items and drop what is queued; waiting ``get`` calls raise :class:`ShutDown`.
         Items in flight may still be marked ``done``."""
         self._shutting_down = True
+        if self._metrics is not None:
+            self._metrics.cleared(len(self._dirty))
         self._queue.clear()
         self._dirty.clear()
         self._wake_all()

@@ -1,0 +1,467 @@
+"""Density (upstream ClusterLoader2's density test, on one machine): a control plane and N hollow nodes,
+pods through Deployments, all Running, then deleted.
+
+    .venv/bin/python bench/density.py --nodes 1000 --pods 30000          # minutes on 2 idle cores
+    .venv/bin/python bench/density.py --nodes 5000 --pods 150000         # the upstream limit
+    .venv/bin/python bench/density.py --nodes 100 --pods 2000 --json out.json   # quick; figures as JSON too
+
+Processes, as in a cluster: ``sampan apiserver`` (``--storage``, default sqlite), ``sampan controller-manager``
+and ``sampan scheduler`` (leader election on; ``--kube-api-qps/--kube-api-burst`` raised to
+``--component-qps`` as upstream's scalability jobs raise them, default 100/100 there; here 500 so the
+saturation phase is bound by the server, not the client) and ``sampan kubelet --runtime simulated --nodes N``
+(hollow nodes, one process). This driver, a user process, keeps an informer of every pod (``sampan.client``)
+and one of every node.
+
+Phases:
+
+1. nodes: start the hollow nodes, wait until all N are Ready.
+2. saturation: create ``ceil(pods / replicas)`` Deployments of ``--replicas`` (upstream: 30 x 5,000) as fast
+   as the controllers go; time until every pod is Running; pods/s.
+3. latency: ``--latency-pods`` bare pods created at ``--latency-rate`` per second (upstream: 100/s); pod
+   start-up = create sent -> Running seen by the watch; p50/p99/p100.
+4. delete: delete the Deployments and the latency pods; time until no pod is left.
+
+Printed: time to all Running, pods/s, API call latency p50/p99 per verb and resource (from the API
+server's own ``apiserver_request_duration_seconds`` histogram, over the whole run), pod start-up latency
+(both phases), peak RSS (VmHWM) and CPU seconds per component, the API server's bytes per pod (RSS growth
+over the saturation phase / pods), the informer's sync time of all pods (measured by a second, fresh
+informer once all pods run) and whether it stayed in step, and whether any node was ever not Ready after
+it first became Ready. The machine may be shared: state the load with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from sampan.cli.kubeconfig import render_kubeconfig
+from sampan.client import Client, load_config
+from sampan.client.cache.handlers import EventHandlerFuncs
+from sampan.client.informers import SharedInformerFactory
+
+SAMPAN = [sys.executable, "-m", "sampan.cli.main"]
+NAMESPACE = "density"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Component:
+    """One component process, restarted when it exits (as ``sampan up``'s supervisor would): a scheduler
+    or controller-manager that lost its lease exits by design. ``restarts`` counts them; ``cpu`` adds up
+    the CPU of earlier incarnations."""
+
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name, self.argv, self.log = name, argv, log
+        self.restarts = 0
+        self.cpu = 0
+        self.peak_rss = 0
+        self._last_cpu = 0
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with open(self.log, "ab") as f:
+            return subprocess.Popen(self.argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def sample(self) -> dict[str, int]:
+        status = proc_status(self.proc.pid)
+        self.peak_rss = max(self.peak_rss, status["VmHWM"])
+        self._last_cpu = status["cpu"]
+        return status
+
+    def check(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.sample()
+            return
+        print(f"  {self.name} exited with {self.proc.returncode}: restarting it", flush=True)
+        self.restarts += 1
+        self.cpu += self._last_cpu
+        self._last_cpu = 0
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1.0) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer; log tail:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (bytes), CPU seconds (user + system) of a live process."""
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) * 1024
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    out["cpu"] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Prometheus' histogram_quantile over cumulative (le, count) buckets (linear within a bucket)."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total == 0:
+        return float("nan")
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if math.isinf(le):
+                return prev_le
+            return prev_le + (le - prev_le) * ((rank - prev_count) / max(count - prev_count, 1e-9))
+        prev_le, prev_count = le, count
+    return prev_le
+
+
+def api_latencies(metrics_text: str) -> dict[str, dict[str, float]]:
+    """{'VERB resource[/sub]': {count, p50, p99}} from apiserver_request_duration_seconds."""
+    grouped: dict[str, dict[float, float]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "apiserver_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_bucket"):
+                continue
+            labels = sample.labels
+            if not labels.get("resource") or labels.get("verb") in ("WATCH", "CONNECT"):
+                continue
+            sub = labels.get("subresource") or ""
+            key = f"{labels['verb']} {labels['resource']}{'/' + sub if sub else ''}"
+            le = float(labels["le"])
+            grouped.setdefault(key, {})[le] = grouped.setdefault(key, {}).get(le, 0.0) + sample.value
+    out = {}
+    for key, by_le in grouped.items():
+        buckets = sorted(by_le.items())
+        out[key] = {"count": buckets[-1][1], "p50": quantile(buckets, 0.5), "p99": quantile(buckets, 0.99)}
+    return out
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"count": 0, "p50": float("nan"), "p99": float("nan"), "p100": float("nan")}
+    s = sorted(values)
+    return {"count": len(s), "p50": s[len(s) // 2], "p99": s[min(len(s) - 1, math.ceil(len(s) * 0.99) - 1)],
+            "p100": s[-1]}
+
+
+class PodTimes:
+    """Watch-observed times of every pod: first seen (ADDED) and first seen Running, by name."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self.running: dict[str, float] = {}
+
+    def observe(self, pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["name"]
+        now = time.monotonic()
+        self.seen.setdefault(name, now)
+        if name not in self.running and (pod.get("status") or {}).get("phase") == "Running":
+            self.running[name] = now
+
+
+class NodeWatch:
+    """Nodes that are Ready, and every node that went not-Ready after it had been Ready."""
+
+    def __init__(self) -> None:
+        self.ready: set[str] = set()
+        self.lapses: list[tuple[str, str]] = []
+
+    def observe(self, node: dict[str, Any]) -> None:
+        name = node["metadata"]["name"]
+        status = next((c.get("status") for c in (node.get("status") or {}).get("conditions") or []
+                       if c.get("type") == "Ready"), None)
+        if status == "True":
+            self.ready.add(name)
+        elif name in self.ready:
+            self.ready.discard(name)
+            self.lapses.append((name, str(status)))
+
+
+async def wait_until(pred: Any, timeout: float, what: str, period: float = 0.5) -> float:
+    start = time.monotonic()
+    while not pred():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(period)
+    return time.monotonic() - start
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9",
+                                                           "resources": {"requests": {"cpu": "10m",
+                                                                                      "memory": "10Mi"}}}]}}}}
+
+
+def latency_pod(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE,
+                                                            "labels": {"density": "latency"}},
+            "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9",
+                                     "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}}}]}}
+
+
+async def informer_sync_time(kubeconfig: Path) -> tuple[float, int]:
+    """A fresh informer of every pod in this (user) process: seconds to sync and items cached."""
+    async with Client(load_config(str(kubeconfig))) as client:
+        factory = SharedInformerFactory(client)
+        informer = factory.informer("v1", "pods")
+        start = time.monotonic()
+        factory.start()
+        await factory.wait_for_cache_sync()
+        took = time.monotonic() - start
+        count = len(informer.indexer)
+        await factory.shutdown()
+        return took, count
+
+
+async def supervise(components: dict[str, Component]) -> None:
+    while True:
+        for c in components.values():
+            c.check()
+        await asyncio.sleep(1.0)
+
+
+async def drive(args: argparse.Namespace, kubeconfig: Path, components: dict[str, Component]) -> dict[str, Any]:
+    supervisor = asyncio.create_task(supervise(components))
+    try:
+        return await _drive(args, kubeconfig, components)
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+
+
+async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[str, Component]) -> dict[str, Any]:
+    pids = {name: c.proc.pid for name, c in components.items()}
+    result: dict[str, Any] = {"nodes": args.nodes, "pods": args.pods, "storage": args.storage}
+    rest = dataclasses.replace(load_config(str(kubeconfig)), qps=0.0)
+    times, nodes = PodTimes(), NodeWatch()
+    async with Client(rest) as client:
+        factory = SharedInformerFactory(client)
+        pod_informer = factory.informer("v1", "pods")
+        pod_informer.add_event_handler(EventHandlerFuncs(on_add_func=times.observe,
+                                                         on_update_func=lambda _o, n: times.observe(n)))
+        node_informer = factory.informer("v1", "nodes")
+        node_informer.add_event_handler(EventHandlerFuncs(on_add_func=nodes.observe,
+                                                          on_update_func=lambda _o, n: nodes.observe(n)))
+        factory.start()
+        await factory.wait_for_cache_sync()
+        try:
+            namespaces = await client.resource("v1", "namespaces")
+            await namespaces.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+            result["nodes_ready_s"] = await wait_until(lambda: len(nodes.ready) >= args.nodes, args.timeout,
+                                                       "nodes Ready")
+            print(f"nodes: {args.nodes} Ready after {result['nodes_ready_s']:.1f} s", flush=True)
+            await asyncio.sleep(args.settle)
+            before = proc_status(pids["apiserver"])
+
+            # saturation
+            deployments = await client.resource("apps/v1", "deployments")
+            count = math.ceil(args.pods / args.replicas)
+            sizes = [min(args.replicas, args.pods - i * args.replicas) for i in range(count)]
+            start = time.monotonic()
+            for i, size in enumerate(sizes):
+                await deployments.create(deployment(f"density-{i}", size), namespace=NAMESPACE)
+
+            def all_running() -> bool:
+                return sum(1 for n in times.running if n.startswith("density-")) >= args.pods
+
+            def progress() -> None:
+                running = sum(1 for n in times.running if n.startswith("density-"))
+                print(f"  {time.monotonic() - start:6.0f} s: {running} running", flush=True)
+
+            await wait_loop(all_running, progress, args.timeout, "all pods Running")
+            took = time.monotonic() - start
+            after = proc_status(pids["apiserver"])
+            saturation = [n for n in times.running if n.startswith("density-")]
+            result["saturation"] = {"seconds": took, "pods_per_s": args.pods / took,
+                                    "startup": percentiles([times.running[n] - times.seen[n] for n in saturation])}
+            result["apiserver_bytes_per_pod"] = (after["VmRSS"] - before["VmRSS"]) / args.pods
+            print(f"saturation: {args.pods} pods Running in {took:.1f} s ({args.pods / took:.0f} pods/s)", flush=True)
+
+            took_sync, cached = await informer_sync_time(kubeconfig)
+            result["informer"] = {"sync_s": took_sync, "items": cached}
+            print(f"informer of every pod: synced {cached} in {took_sync:.1f} s", flush=True)
+
+            # latency
+            pods = await client.resource("v1", "pods")
+            sent: dict[str, float] = {}
+            interval = 1.0 / args.latency_rate
+            next_at = time.monotonic()
+            creates: set[asyncio.Task[Any]] = set()
+            for i in range(args.latency_pods):
+                name = f"latency-{i}"
+                sent[name] = time.monotonic()
+                creates.add(asyncio.create_task(pods.create(latency_pod(name), namespace=NAMESPACE)))
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            await asyncio.gather(*creates)
+            await wait_until(lambda: all(n in times.running for n in sent), args.timeout, "latency pods Running")
+            result["latency"] = {"rate": args.latency_rate,
+                                 "startup": percentiles([times.running[n] - sent[n] for n in sent])}
+            in_step = len(pod_informer.indexer) == args.pods + args.latency_pods
+            result["informer"]["in_step"] = in_step
+            print(f"latency: {args.latency_pods} pods at {args.latency_rate}/s", flush=True)
+
+            # delete
+            start = time.monotonic()
+            for i in range(count):
+                await deployments.delete(f"density-{i}", namespace=NAMESPACE)
+            await pods.delete_collection(namespace=NAMESPACE, label_selector="density=latency")
+            await wait_until(lambda: len(pod_informer.indexer) == 0, args.timeout, "every pod deleted")
+            result["delete_s"] = time.monotonic() - start
+            print(f"delete: every pod gone after {result['delete_s']:.1f} s", flush=True)
+        finally:
+            with contextlib.suppress(TimeoutError):  # never let a stuck informer keep the processes alive
+                async with asyncio.timeout(10):
+                    await factory.shutdown()
+    result["node_lapses"] = nodes.lapses
+    return result
+
+
+async def wait_loop(pred: Any, progress: Any, timeout: float, what: str) -> None:
+    start = last = time.monotonic()
+    while not pred():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        if time.monotonic() - last >= 10:
+            progress()
+            last = time.monotonic()
+        await asyncio.sleep(0.25)
+
+
+def report(result: dict[str, Any]) -> None:
+    print(f"\n== density: {result['nodes']} hollow nodes, {result['pods']} pods, storage {result['storage']} "
+          f"(load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    sat = result["saturation"]
+    print(f"time to all Running: {sat['seconds']:.1f} s   pods/s: {sat['pods_per_s']:.0f}")
+    for phase in ("saturation", "latency"):
+        s = result[phase]["startup"]
+        print(f"pod start-up ({phase}): p50 {s['p50']:.2f} s  p99 {s['p99']:.2f} s  p100 {s['p100']:.2f} s "
+              f"(n={s['count']})")
+    print(f"delete: {result['delete_s']:.1f} s")
+    inf = result["informer"]
+    print(f"informer of all pods in a user process: sync {inf['sync_s']:.1f} s for {inf['items']} pods; "
+          f"in step at the end: {inf['in_step']}")
+    print(f"nodes not Ready after their first Ready: {len(result['node_lapses'])}")
+    print(f"API server bytes per pod: {result['apiserver_bytes_per_pod']:.0f}")
+    print("component          peak RSS MiB   CPU s  restarts")
+    for name, p in result["components"].items():
+        print(f"  {name:<18} {p['VmHWM'] / 2**20:8.0f} {p['cpu'] / CLK_TCK:9.1f} {p['restarts']:6d}")
+    print(f"  {'all':<18} {sum(p['VmHWM'] for p in result['components'].values()) / 2**20:8.0f}")
+    print("API call latency (verb resource: count p50 p99, seconds):")
+    for key, v in sorted(result["api"].items(), key=lambda kv: -kv[1]["count"]):
+        if v["count"] >= 10:
+            print(f"  {key:<40} {v['count']:>8.0f} {v['p50']:7.3f} {v['p99']:7.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--pods", type=int, default=30000)
+    ap.add_argument("--replicas", type=int, default=5000, help="replicas per Deployment (upstream 5,000)")
+    ap.add_argument("--latency-pods", type=int, default=500)
+    ap.add_argument("--latency-rate", type=float, default=100.0)
+    ap.add_argument("--storage", choices=("sqlite", "memory", "etcd"), default="sqlite")
+    ap.add_argument("--component-qps", type=int, default=500, help="controller-manager and scheduler QPS/burst")
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds between all nodes Ready and the first pod")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="per phase")
+    ap.add_argument("--json", default="", help="also write the figures to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--profile-apiserver", action="store_true",
+                    help="run the API server under cProfile and print its top functions afterwards")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="sampan-bench-density-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    kubeconfig = work / "kubeconfig"
+    kubeconfig.write_text(render_kubeconfig(url))
+    qps = ["--kube-api-qps", str(args.component_qps), "--kube-api-burst", str(args.component_qps)]
+    k = ["--kubeconfig", str(kubeconfig)]
+    components: dict[str, Component] = {}
+    try:
+        prof = work / "apiserver.prof"
+        runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] \
+            if args.profile_apiserver else SAMPAN
+        components["apiserver"] = Component("apiserver", [
+            *runner, "apiserver", "--port", str(port), "--storage", args.storage, "--data-dir", str(work / "data")],
+            work / "apiserver.log")
+        wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log")
+        components["controller-manager"] = Component("controller-manager", [
+            *SAMPAN, "controller-manager", *k, *qps, "--port", "0"], work / "controller-manager.log")
+        components["scheduler"] = Component("scheduler", [*SAMPAN, "scheduler", *k, *qps, "--port", "0"],
+                                            work / "scheduler.log")
+        components["hollow-nodes"] = Component("hollow-nodes", [
+            *SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes", str(args.nodes), "--node-name-prefix",
+            "hollow-", "--root-dir", str(work / "kubelet")], work / "hollow-nodes.log")
+        result = asyncio.run(drive(args, kubeconfig, components))
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+            result["api"] = api_latencies(r.read().decode())
+        result["components"] = {}
+        for name, c in components.items():
+            status = c.sample()
+            result["components"][name] = {"VmHWM": c.peak_rss, "cpu": status["cpu"] + c.cpu,
+                                          "restarts": c.restarts}
+        result["loadavg"] = os.getloadavg()
+        report(result)
+        if args.profile_apiserver:
+            components["apiserver"].stop()
+            import pstats
+
+            pstats.Stats(str(prof)).sort_stats("tottime").print_stats(30)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1))
+    finally:
+        for c in reversed(components.values()):
+            c.stop()
+        if args.keep:
+            print(f"work directory kept: {work}")
+        else:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

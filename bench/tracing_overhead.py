@@ -1,0 +1,137 @@
+"""What tracing costs the API server: pod creates/s (16 concurrent clients, sqlite) for the code before
+tracing (a ref of this repository, default ``main``, exported with ``git archive``), this tree with tracing
+off, and this tree with tracing on (spans exported to the embedded trace store in its own process).
+
+    .venv/bin/python bench/tracing_overhead.py                 # 3 rounds of 2,000 creates per variant
+    .venv/bin/python bench/tracing_overhead.py --rounds 5 --count 3000 --baseline-ref main
+
+Rounds are interleaved (before, off, on, before, …) so machine noise hits every variant alike; the median
+round counts. Goals (issue 22): off within 3 % of before, on within 15 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from apiserver import create_pod, ensure_namespace, free_port, run_workers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ready(probe: str) -> bool:
+    try:
+        with urllib.request.urlopen(probe, timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def process(argv: list[str], *, env: dict[str, str], log: Path, probe: str) -> Iterator[int]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(probe):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[2:5]} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+async def creates_per_second(url: str, count: int, ns: str) -> float:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        await ensure_namespace(http, url, ns)
+
+        async def create(_w: int, i: int) -> None:
+            await create_pod(http, url, ns, f"p{i}")
+
+        elapsed, _ = await run_workers(16, count, create)
+    return count / elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_round(variant: str, *, src: Path, store: str, count: int, workdir: Path, n: int) -> tuple[float, float]:
+    """(creates/s, API server CPU µs per create) — the second is what noise from other processes spares."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"PYTHONPATH": str(src)}
+    if variant == "on":
+        env["SAMPAN_TRACE_STORE"] = store
+    data = workdir / f"{variant}-{n}"
+    argv = [sys.executable, "-m", "sampan.cli.main", "apiserver", "--port", str(port), "--storage", "sqlite",
+            "--data-dir", str(data)]
+    with process(argv, env=env, log=workdir / f"{variant}-{n}.log", probe=url + "/readyz") as pid:
+        cpu0 = cpu_seconds(pid)
+        rate = asyncio.run(creates_per_second(url, count, f"bench-{n}"))
+        return rate, (cpu_seconds(pid) - cpu0) * 1e6 / count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline-ref", default="main", help="git ref of the code before tracing (default main)")
+    parser.add_argument("--count", type=int, default=2000, help="creates per round (default 2000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sampan-bench-tracing-") as tmp:
+        workdir = Path(tmp)
+        before = workdir / "before"
+        before.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline_ref, "src"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        store_port = free_port()
+        store = f"http://127.0.0.1:{store_port}"
+        results: dict[str, list[float]] = {"before": [], "off": [], "on": []}
+        cpu: dict[str, list[float]] = {"before": [], "off": [], "on": []}
+        with process([sys.executable, "-m", "sampan.tracestore", "--port", str(store_port)], env={},
+                     log=workdir / "store.log", probe=store + "/healthz"):
+            for n in range(args.rounds):
+                for variant in results:
+                    src = before / "src" if variant == "before" else ROOT / "src"
+                    rate, us = one_round(variant, src=src, store=store, count=args.count, workdir=workdir, n=n)
+                    results[variant].append(rate)
+                    cpu[variant].append(us)
+                    print(f"round {n + 1} {variant:>6}: {rate:7.0f} creates/s  {us:6.0f} µs API server CPU per create",
+                          flush=True)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print(f"\npod creates/s, 16 clients, sqlite, median of {args.rounds} rounds of {args.count}")
+    print(f"{'before (' + args.baseline_ref + ')':>16} {'tracing off':>12} {'tracing on':>12}")
+    print(f"{med['before']:16.0f} {med['off']:12.0f} {med['on']:12.0f}")
+    print(f"{'':>16} {100 * (med['off'] / med['before'] - 1):+11.1f}% {100 * (med['on'] / med['before'] - 1):+11.1f}%"
+          "   (goals: off within 3 %, on within 15 %)")
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    print("API server CPU µs per create (robust to other load on the machine; creates/s is not)")
+    print(f"{c['before']:16.0f} {c['off']:12.0f} {c['on']:12.0f}")
+    print(f"{'':>16} {100 * (c['off'] / c['before'] - 1):+11.1f}% {100 * (c['on'] / c['before'] - 1):+11.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""OpenTelemetry spans of the API server's request chain (through :mod:`sampan._lib.tracing`, free when
+tracing is off): one ``apiserver.request`` span per request (parented by the caller's ``traceparent``), with
+timed steps (span events, far cheaper than spans) for ``authentication``, ``admission.mutate``/
+``admission.validate`` (in :mod:`sampan.apiserver.admission`) and ``storage.<op>`` with the revision and the
+object's uid, which the request span carries too (in :mod:`sampan.apiserver.storage_metrics`); and one
+``watchcache.dispatch`` span per event (in the watch cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from sampan._lib import tracing
+from sampan.apiserver.authn import Authenticator
+from sampan.apiserver.userinfo import UserInfo
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Requests not worth a span (probes and scrapes).
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/metrics", "/version"})
+
+
+@web.middleware
+async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not tracing.STATE.on or request.path in UNTRACED_PATHS:
+        return await handler(request)
+    watch = request.query.get("watch") in ("1", "true")
+    if watch:  # a watch lasts minutes: its dispatches are traced instead
+        return await handler(request)
+    parent = tracing.extract_context(request.headers)
+    with tracing.span("apiserver.request", {"http.method": request.method, "http.target": request.path},
+                      context=parent) as span:
+        response = await handler(request)
+        span.set_attribute("http.status_code", response.status)
+        return response
+
+
+class TracedAuthenticator:
+    """An :class:`Authenticator` with an ``authentication`` span around ``inner`` (when tracing is on)."""
+
+    def __init__(self, inner: Authenticator) -> None:
+        self.inner = inner
+
+    async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
+        if not tracing.STATE.on:
+            return await self.inner.authenticate(request)
+        with tracing.step("authentication") as span:
+            user = await self.inner.authenticate(request)
+            span.set_attribute("user", user.username if user is not None else "")
+            return user

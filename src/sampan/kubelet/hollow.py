@@ -1,0 +1,112 @@
+"""Hollow nodes: N kubelets in one process on the simulated runtime (upstream's kubemark, on one machine).
+
+``sampan kubelet --runtime simulated --nodes N --node-name-prefix hollow-`` runs :class:`HollowNodes`:
+every node is a real :class:`~sampan.kubelet.kubelet.Kubelet` — registration, node status, a Lease renewed
+every 10 s, pod admission, pod workers, status writes — on its own
+:class:`~sampan.kubelet.runtime.simulated.SimulatedRuntime`. What a real process would share is shared
+(:class:`~sampan.kubelet.shared.SharedParts`):
+
+- one pod watch for the process, demultiplexed by ``spec.nodeName``
+  (:class:`~sampan.kubelet.hollow_pods.PodsByNode`), and one informer each for configmaps, secrets,
+  services, PVCs and PVs, instead of six watches per node;
+- one HTTP connection pool (one work client) for every node's pod status writes and events, and one
+  heartbeat thread, loop and client for every node's Lease and node status (jittered so N nodes spread
+  their renewals over the interval instead of renewing in step);
+- one event loop and one loop-stall monitor.
+
+What differs from N separate kubelets: one client-side rate limit for all nodes (``--kube-api-qps`` is
+the process's, so raise it with N); no kubelet server per node (no logs, exec or metrics per node; the
+Node advertises port 0); no local-path volume reclaimer; an unchanged node status is posted only every
+``--node-status-report-frequency`` (upstream's default 5 m; the Lease is the heartbeat), and pods resync
+every ``--sync-frequency`` (upstream's 1 m) rather than the lone kubelet's 1 s PLEG-like period; one
+process crash takes every node down at once. Nodes start at ``start_rate`` per second so N registrations
+do not arrive as one burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sampan._lib.clock import RealClock
+from sampan._lib.loopstall import LoopStallMonitor
+from sampan.client.dynamic import Client
+from sampan.client.informers import SharedInformerFactory
+from sampan.kubelet.heartbeat import HeartbeatHost
+from sampan.kubelet.hollow_pods import PodsByNode
+from sampan.kubelet.kubelet import Kubelet, KubeletOptions
+from sampan.kubelet.shared import SharedParts
+from sampan.kubelet.sources import KubeletSources
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HollowOptions:
+    """How many nodes and how they are named: ``<prefix><first_index>``, ``<prefix><first_index + 1>``, …;
+    ``template`` holds every per-node knob (its ``node_name`` and ``root_dir`` are replaced per node)."""
+
+    count: int
+    prefix: str
+    template: KubeletOptions
+    first_index: int = 1
+    start_rate: float = 50.0
+    """Nodes started per second."""
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError("--nodes must be at least 1")
+        if self.start_rate <= 0:
+            raise ValueError("start rate must be positive")
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}{i}" for i in range(self.first_index, self.first_index + self.count)]
+
+
+class HollowNodes:
+    """Runs the nodes until cancelled. ``kubelets`` maps node name to its kubelet (once created);
+    ``ready_count`` says how many registered and synced."""
+
+    def __init__(self, client: Client, options: HollowOptions) -> None:
+        self.client = client
+        self.options = options
+        self.kubelets: dict[str, Kubelet] = {}
+        self.stall_monitor = LoopStallMonitor("hollow-kubelets")
+        template = options.template
+        timeout = max(1.0, min(template.node_status_update_frequency, template.node_lease_duration / 4))
+        self.shared = SharedParts(pods=PodsByNode(client), objects=SharedInformerFactory(client),
+                                  heartbeats=HeartbeatHost(client.config, timeout=timeout),
+                                  stall_monitor=self.stall_monitor)
+
+    @property
+    def ready_count(self) -> int:
+        return sum(1 for k in self.kubelets.values() if k.ready.is_set())
+
+    def _options(self, name: str) -> KubeletOptions:
+        template = self.options.template
+        return replace(template, node_name=name, root_dir=Path(template.root_dir) / name, port=0)
+
+    async def run(self) -> None:
+        # Ask for the shared object informers before they start (a Kubelet asks again: same objects).
+        KubeletSources(self.client, node_name="", object_factory=self.shared.objects)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.stall_monitor.run(), name="hollow-loop-stall")
+                tg.create_task(self.shared.heartbeats.run(), name="hollow-heartbeats")
+                tg.create_task(self.shared.pods.run(), name="hollow-pods")
+                self.shared.objects.start()
+                await self.shared.objects.wait_for_cache_sync()
+                await self.shared.pods.wait_synced()
+                log.info("hollow nodes: shared informers synced, starting nodes count=%d", self.options.count)
+                clock = RealClock()
+                interval = 1.0 / self.options.start_rate
+                for name in self.options.names():
+                    kubelet = Kubelet(self.client, self._options(name), clock=clock, shared=self.shared)
+                    self.kubelets[name] = kubelet
+                    tg.create_task(kubelet.run(), name=f"kubelet-{name}")
+                    await asyncio.sleep(interval)
+                log.info("hollow nodes: all started count=%d", self.options.count)
+        finally:
+            await self.shared.objects.shutdown()

@@ -1,0 +1,44 @@
+"""How the kubelet finds a runtime's ImageService and CRI endpoint, and publishes the endpoint."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from sampan._lib.clock import FakeClock
+from sampan.kubelet.kubelet import cri_endpoint_of, image_service_of
+from sampan.kubelet.node_status import CRI_SOCKET_ANNOTATION, NodeIdentity, registration
+from sampan.kubelet.runtime.interface import RuntimeInfo
+from sampan.kubelet.runtime.simulated import SimulatedRuntime
+from sampan.kubelet.static_pods.runtime import StaticPodRuntime
+from tests.kubelet.images.fake import FakeImageService
+
+
+class FakeCRIRuntime(SimulatedRuntime):
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(clock=FakeClock())
+        self.image_service = FakeImageService()
+        self.options: Any = SimpleNamespace(endpoint=endpoint)
+
+
+def test_runtimes_without_images_have_no_image_service() -> None:
+    simulated = SimulatedRuntime(clock=FakeClock())
+    assert image_service_of(simulated) is None
+    assert cri_endpoint_of(simulated) == ""
+
+
+def test_image_service_and_endpoint_are_found_behind_the_static_pod_split() -> None:
+    cri = FakeCRIRuntime("unix:///run/sampan/containerd.sock")
+    assert image_service_of(cri) is cri.image_service
+    split = StaticPodRuntime(cri, SimulatedRuntime(clock=FakeClock()))
+    assert image_service_of(split) is cri.image_service
+    assert cri_endpoint_of(split) == "unix:///run/sampan/containerd.sock"
+
+
+def test_registration_publishes_the_cri_endpoint() -> None:
+    info = RuntimeInfo(name="containerd", version="1.6", enforces_limits=True, private_mounts=True)
+    identity = NodeIdentity(name="n1", address="127.0.0.1", hostname="h", port=1, capacity={}, runtime=info,
+                            labels={}, cri_endpoint="unix:///x.sock")
+    assert registration(identity, now=0.0)["metadata"]["annotations"][CRI_SOCKET_ANNOTATION] == "unix:///x.sock"
+    bare = NodeIdentity(name="n1", address="127.0.0.1", hostname="h", port=1, capacity={}, runtime=info, labels={})
+    assert CRI_SOCKET_ANNOTATION not in registration(bare, now=0.0)["metadata"]["annotations"]
