@@ -44,6 +44,8 @@ from sampan.kubelet.containers import (
     spec_hash,
 )
 from sampan.kubelet.images.manager import ImageError, ImageManager
+from sampan.kubelet.static_pods.manifests import CONFIG_SOURCE, SOURCE_FILE
+from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
 from sampan.kubelet.runtime.interface import (
@@ -206,14 +208,22 @@ class PodWorker:
         self.view.containers = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
         await self._report()
 
+    def _images(self) -> ImageManager | None:
+        """The image manager, except for static pods that a static-pod split runs on an image-less runtime
+        (the control plane on the process runtime under a containerd node): their image is a label."""
+        if self.s.images is not None and isinstance(self.s.runtime, StaticPodRuntime) and (
+                (self.pod.get("metadata") or {}).get("annotations") or {}).get(CONFIG_SOURCE) == SOURCE_FILE:
+            return None
+        return self.s.images
+
     async def _learn_images(self, spec: Mapping[str, Any], records: dict[str, list[ContainerStatus]]) -> None:
         """image/imageID of containers this worker did not start (re-adopted after a kubelet restart)."""
-        if self.s.images is None:
+        if self._images() is None:
             return
         for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
             name = c.get("name", "")
             if name in records and name not in self.view.images:
-                pulled = await self.s.images.describe(str(c.get("image") or ""))
+                pulled = await self.s.images.describe(str(c.get("image") or ""))  # type: ignore[union-attr]
                 if pulled is not None:
                     self.view.images[name] = (pulled.image, pulled.image_id)
 
@@ -292,8 +302,9 @@ class PodWorker:
     async def _start_container(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
         name = c.get("name", "")
         try:
-            if self.s.images is not None:
-                pulled = await self.s.images.ensure_image(self.pod, c)
+            images = self._images()
+            if images is not None:
+                pulled = await images.ensure_image(self.pod, c)
                 self.view.images[name] = (pulled.image, pulled.image_id)
             files = self.s.options.pod_files
             cfg = container_config(self.pod, c, attempt=attempt, volumes=volumes, objects=self.s.volumes.objects,
