@@ -44,8 +44,6 @@ from sampan.kubelet.containers import (
     spec_hash,
 )
 from sampan.kubelet.images.manager import ImageError, ImageManager
-from sampan.kubelet.static_pods.manifests import CONFIG_SOURCE, SOURCE_FILE
-from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.network.pod_files import PodNetworkFiles
 from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
 from sampan.kubelet.runtime.interface import (
@@ -56,6 +54,8 @@ from sampan.kubelet.runtime.interface import (
     RuntimeFailure,
     SandboxState,
 )
+from sampan.kubelet.static_pods.manifests import CONFIG_SOURCE, SOURCE_FILE
+from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.status_manager import PodStatusSink, pod_key
 from sampan.kubelet.volumes.manager import VolumeManager
 from sampan.kubelet.volumes.objects import VolumeError
