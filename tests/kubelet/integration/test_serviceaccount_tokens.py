@@ -1,0 +1,53 @@
+"""Projected service-account tokens: the kubelet requests a token bound to the pod through TokenRequest,
+writes it where the pod mounts it, and refreshes it before 80% of its life has passed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from tests.kubelet.integration.conftest import PY, Cluster, wait_for
+
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+READER = (f"import time\nwhile True:\n    print(open({TOKEN_DIR!r} + '/token').read(), "
+          f"open({TOKEN_DIR!r} + '/namespace').read(), flush=True)\n    time.sleep(0.2)\n")
+
+
+def claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+async def test_the_pod_reads_a_token_bound_to_it(cluster: Cluster) -> None:
+    accounts = await cluster.rc("v1", "serviceaccounts")
+    await accounts.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "runner"}},
+                          namespace="default")
+    volume = {"name": "kube-api-access-test", "projected": {"defaultMode": 0o644, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": 600, "path": "token"}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}}
+    pods = await cluster.rc("v1", "pods")
+    created = await pods.create({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader", "namespace": "default"},
+        "spec": {"nodeName": "node-1", "serviceAccountName": "runner", "volumes": [volume],
+                 "terminationGracePeriodSeconds": 0,
+                 "containers": [{"name": "c", "image": "python", "command": [PY, "-c", READER],
+                                 "volumeMounts": [{"name": "kube-api-access-test", "mountPath": TOKEN_DIR,
+                                                   "readOnly": True}]}]}}, namespace="default")
+
+    async def log() -> str:
+        try:
+            return str(await pods.get("reader", namespace="default", subresource="log"))
+        except Exception:  # not running yet
+            return ""
+
+    text = await wait_for(log, lambda t: t.count(".") >= 2, what="the token printed", timeout=30)
+    token, namespace = text.splitlines()[0].split()
+    assert namespace == "default"
+    got = claims(token)
+    assert got["sub"] == "system:serviceaccount:default:runner"
+    assert got["kubernetes.io"]["pod"] == {"name": "reader", "uid": created["metadata"]["uid"]}
+    assert got["exp"] - got["iat"] == 600
+    tokens = cluster.kubelet.volumes.tokens
+    assert tokens is not None
+    assert tokens.requests == 1  # not again on every sync: the token is far from 80% of its life
