@@ -3,12 +3,16 @@ writes it where the pod mounts it, and refreshes it before 80% of its life has p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from tests.kubelet.integration.conftest import PY, Cluster, wait_for
 
+JWT = re.compile(r"[\w-]+\.[\w-]+\.[\w-]+ (\w+)")
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 READER = (f"import time\nwhile True:\n    print(open({TOKEN_DIR!r} + '/token').read(), "
           f"open({TOKEN_DIR!r} + '/namespace').read(), flush=True)\n    time.sleep(0.2)\n")
@@ -36,13 +40,19 @@ async def test_the_pod_reads_a_token_bound_to_it(cluster: Cluster) -> None:
                                                    "readOnly": True}]}]}}, namespace="default")
 
     async def log() -> str:
+        """The container's CRI log file as the kubelet finds it."""
+        records = await cluster.kubelet._find_containers("default", "reader", "c")
+        if not records:
+            return ""
         try:
-            return str(await pods.get("reader", namespace="default", subresource="log"))
-        except Exception:  # not running yet
+            return await asyncio.to_thread(Path(records[0].log_path).read_text)
+        except FileNotFoundError:
             return ""
 
-    text = await wait_for(log, lambda t: t.count(".") >= 2, what="the token printed", timeout=30)
-    token, namespace = text.splitlines()[0].split()
+    text = await wait_for(log, lambda t: JWT.search(t) is not None, what="the token printed", timeout=30)
+    match = JWT.search(text)
+    assert match is not None
+    token, namespace = match.group(0).split()[0], match.group(1)
     assert namespace == "default"
     got = claims(token)
     assert got["sub"] == "system:serviceaccount:default:runner"
