@@ -72,7 +72,8 @@ async def test_mirror_pods_are_left_alone(api: API) -> None:
 
 
 def test_admission_plugin_flags() -> None:
-    assert admission_plugins_off("", "") == ()
+    assert admission_plugins_off("", "") == ("ServiceAccount",)  # a bare API server has no SA controller
+    assert admission_plugins_off("ServiceAccount", "") == ()  # what sampan up asks for
     assert admission_plugins_off("", "ServiceAccount,LimitRanger") == ("LimitRanger", "ServiceAccount")
     with pytest.raises(ValueError, match="unknown admission plugin"):
         admission_plugins_off("", "NoSuchPlugin")
