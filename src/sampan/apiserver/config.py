@@ -117,6 +117,11 @@ class APIServerConfig:
     insecure / embedded server, whose every request is the insecure admin anyway)."""
     custom_resources: bool = True
     """Serve the custom resources CRDs define (registered at runtime; ``sampan.apiserver.customresources``)."""
+    disable_admission_plugins: tuple[str, ...] = ("ServiceAccount",)
+    """Admission plugins not run (``--disable-admission-plugins``). Embedded servers (tests,
+    ``sampan.testing``) leave ServiceAccount off, as controller-runtime's envtest does: without a
+    serviceaccount controller no ``default`` account exists and every pod create would be refused.
+    ``sampan apiserver`` (and so ``sampan up``) runs every plugin unless told otherwise, as upstream."""
     encryption_provider_config: str = ""
     """``--encryption-provider-config``: an EncryptionConfiguration file; values of the resources it names
     are encrypted at rest (``sampan.apiserver.encryption``). Empty: stored as they are."""

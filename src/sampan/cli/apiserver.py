@@ -32,6 +32,30 @@ def _bool(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+OFF_BY_DEFAULT = ("ServiceAccount",)
+"""Plugins a bare ``sampan apiserver`` does not run unless enabled: without a serviceaccount controller no
+``default`` account exists and ServiceAccount would refuse every pod (controller-runtime's envtest turns
+it off for the same reason). ``sampan up``, which runs the controller-manager, enables it."""
+
+
+def admission_plugins_off(enable: str, disable: str) -> tuple[str, ...]:
+    """The plugins not to run: :data:`OFF_BY_DEFAULT` (or ``--disable-admission-plugins`` when given)
+    minus ``--enable-admission-plugins``. ValueError for an unknown name or one named in both."""
+    from sampan.apiserver.admission.chain import FACTORIES, ORDER
+
+    def names(text: str, flag: str) -> set[str]:
+        out = {n.strip() for n in text.split(",") if n.strip()}
+        unknown = sorted(n for n in out if n not in ORDER)
+        if unknown:
+            raise ValueError(f"{flag}: unknown admission plugin(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(n for n in ORDER if n in FACTORIES)}")
+        return out
+
+    on, off = names(enable, "--enable-admission-plugins"), names(disable, "--disable-admission-plugins")
+    if on & off:
+        raise ValueError(f"admission plugins both enabled and disabled: {', '.join(sorted(on & off))}")
+    chosen = (off or set(OFF_BY_DEFAULT)) - on
+    return tuple(n for n in ORDER if n in chosen)
 
 
 def config_from_args(args: argparse.Namespace) -> APIServerConfig:
@@ -64,6 +88,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         enable_priority_and_fairness=args.enable_priority_and_fairness,
         max_requests_inflight=args.max_requests_inflight,
         max_mutating_requests_inflight=args.max_mutating_requests_inflight,
+        disable_admission_plugins=admission_plugins_off(args.enable_admission_plugins, args.disable_admission_plugins),
     )
 
 
@@ -164,6 +189,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--kubelet-client-key", default="", help="its key")
     p.add_argument("--kubelet-certificate-authority", default="", help="CA verifying kubelets' serving certificates")
     p.add_argument("--storage", choices=BACKENDS, default="sqlite", help="storage backend (default sqlite)")
+    p.add_argument("--enable-admission-plugins", default="", metavar="NAMES",
+                   help="admission plugins to run besides the defaults (all but ServiceAccount run by default)")
+    p.add_argument("--disable-admission-plugins", default="", metavar="NAMES",
+                   help="comma-separated admission plugins to turn off (default: ServiceAccount)")
     p.add_argument("--encryption-provider-config", default="", metavar="FILE",
                    help="EncryptionConfiguration: encrypt these resources at rest (aesgcm, aescbc, secretbox)")
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")

@@ -153,6 +153,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             *(("--etcd-servers", options.etcd_servers) if options.etcd_servers else ()),
             "--service-cluster-ip-range", SERVICE_CIDR,
             "--encryption-provider-config", str(encryption_config(options.data_dir)),
+            "--enable-admission-plugins", "ServiceAccount",  # the controller-manager creates the accounts
         ),
         # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
         # machine does not crash-loop its scheduler on a taken port.

@@ -91,6 +91,7 @@ from sampan.kubelet.streaming.process import ProcessStreaming
 from sampan.kubelet.streaming.server import DEFAULT_IDLE_TIMEOUT, StreamingOptions, StreamingServer
 from sampan.kubelet.volumes.localpath import LOCAL_PATH_DIR_ANNOTATION, LocalPathReclaimer
 from sampan.kubelet.volumes.manager import VolumeManager
+from sampan.kubelet.volumes.tokens import ServiceAccountTokens
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,8 @@ class Kubelet:
                                     root_dir=str(options.root_dir))
         self.allocatable = capacity
         self.volumes = VolumeManager(options.root_dir / "pods", objects=self.sources.objects,
-                                     node_allocatable=capacity)
+                                     node_allocatable=capacity,
+                                     tokens=ServiceAccountTokens(self._request_token, wall=self.clock.wall))
         self.images, self.image_gc = self._image_side(image_service or image_service_of(self.runtime))
         self.registry = CollectorRegistry()
         self._own_stall_monitor = shared is None
@@ -326,6 +328,12 @@ class Kubelet:
     def lease(self) -> NodeLease | None:
         """The running Lease renewer (on the heartbeat thread), once started."""
         return self.heartbeat.lease if self.heartbeat is not None else None
+
+    async def _request_token(self, namespace: str, account: str, body: dict[str, Any]) -> dict[str, Any]:
+        """TokenRequest for a pod's projected service-account token."""
+        answer: dict[str, Any] = await self.client.rest.request(
+            "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token", body=body)
+        return answer
 
     def _extra_routes(self, app: web.Application) -> None:
         """The kubelet server's routes beyond logs: stats always, streaming when the runtime has it."""

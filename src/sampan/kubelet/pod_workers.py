@@ -190,6 +190,7 @@ class PodWorker:
         self.view.containers = records
         await self._learn_images(spec, records)
         try:
+            await self.s.volumes.refresh_tokens(self.pod)
             volumes = self.s.volumes.setup(self.pod)
         except VolumeError as err:
             for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):

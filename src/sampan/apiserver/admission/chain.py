@@ -21,6 +21,7 @@ from sampan.apiserver.admission import (
     podsecurity,
     priority,
     resourcequota,
+    serviceaccount,
     tolerations,
     validatingadmissionpolicy,
     webhooks,
@@ -57,6 +58,7 @@ FACTORIES: dict[str, PluginFactory] = {
     "NamespaceLifecycle": lambda ctx: namespacelifecycle.NamespaceLifecyclePlugin(),
     "LimitRanger": lambda ctx: limitranger.LimitRangerPlugin(),
     "NodeRestriction": lambda ctx: noderestriction.NodeRestrictionPlugin(),
+    "ServiceAccount": lambda ctx: serviceaccount.ServiceAccountPlugin(),
     "PodSecurity": lambda ctx: podsecurity.PodSecurityPlugin(),
     "Priority": lambda ctx: priority.PriorityPlugin(),
     "DefaultTolerationSeconds": lambda ctx: tolerations.DefaultTolerationSecondsPlugin(
@@ -111,7 +113,7 @@ def chain_for(ctx: ServerContext) -> Chain:
     """The server's chain (built on first use, kept in ``ctx.extras``)."""
     chain = ctx.extras.get(_EXTRAS_KEY)
     if not isinstance(chain, Chain):
-        chain = ctx.extras[_EXTRAS_KEY] = build_chain(ctx)
+        chain = ctx.extras[_EXTRAS_KEY] = build_chain(ctx, disabled=frozenset(ctx.config.disable_admission_plugins))
     return chain
 
 

@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sampan.api.errors import APIError
 from sampan.kubelet.runtime.interface import Mount
 from sampan.kubelet.volumes import sources
 from sampan.kubelet.volumes.atomic_writer import write_atomic
 from sampan.kubelet.volumes.objects import ObjectGetter, VolumeError
+from sampan.kubelet.volumes.tokens import ServiceAccountTokens
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,22 @@ def volume_plugin(volume: Mapping[str, Any]) -> str:
 class VolumeManager:
     """Volumes of the pods of one node, under ``pods_dir``."""
 
-    def __init__(self, pods_dir: Path, *, objects: ObjectGetter, node_allocatable: Mapping[str, str]) -> None:
+    def __init__(self, pods_dir: Path, *, objects: ObjectGetter, node_allocatable: Mapping[str, str],
+                 tokens: ServiceAccountTokens | None = None) -> None:
         self.pods_dir = Path(pods_dir)
         self.objects = objects
         self.node_allocatable = node_allocatable
+        self.tokens = tokens
+        """Service-account tokens for projected volumes (None: such volumes fail to mount)."""
+
+    async def refresh_tokens(self, pod: Mapping[str, Any]) -> None:
+        """Request the pod's missing or due service-account tokens; VolumeError when the API refuses."""
+        if self.tokens is None:
+            return
+        try:
+            await self.tokens.refresh(pod)
+        except (APIError, OSError) as err:
+            raise VolumeError(f"failed to fetch token: {err}") from err
 
     def pod_dir(self, uid: str) -> Path:
         return self.pods_dir / uid
@@ -75,8 +89,9 @@ class VolumeManager:
                 elif plugin == "downwardAPI":
                     payload = sources.downward_payload(src, pod=pod, node_allocatable=self.node_allocatable)
                 else:
-                    payload = sources.projected_payload(src, pod=pod, objects=self.objects,
-                                                        node_allocatable=self.node_allocatable)
+                    payload = sources.projected_payload(
+                        src, pod=pod, objects=self.objects, node_allocatable=self.node_allocatable,
+                        tokens=self.tokens.token_for if self.tokens is not None else None)
                 try:
                     if write_atomic(path, payload):
                         log.debug("volume updated pod=%s/%s volume=%s", ns, md.get("name"), name)
@@ -105,7 +120,9 @@ class VolumeManager:
                           "(hostPath and local only)")
 
     def teardown(self, uid: str) -> None:
-        """Remove the pod's directory (hostPath volumes are never touched)."""
+        """Remove the pod's directory (hostPath volumes are never touched) and forget its tokens."""
+        if self.tokens is not None:
+            self.tokens.forget(uid)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +101,16 @@ def downward_payload(
     return out
 
 
+TokenGetter = Callable[[Mapping[str, Any], Mapping[str, Any]], str | None]
+"""(pod, serviceAccountToken source) -> the token the kubelet holds for it, if any."""
+
+
 def projected_payload(
     source: Mapping[str, Any], *, pod: Mapping[str, Any], objects: ObjectGetter,
-    node_allocatable: Mapping[str, str],
+    node_allocatable: Mapping[str, str], tokens: TokenGetter | None = None,
 ) -> Payload:
-    """Merge every projected source; serviceAccountToken sources are skipped until the token API lands."""
+    """Merge every projected source; a serviceAccountToken source needs its token from ``tokens``
+    (VolumeError while there is none)."""
     mode = source.get("defaultMode", DEFAULT_MODE)
     ns = (pod.get("metadata") or {}).get("namespace") or "default"
     out: Payload = {}
@@ -117,6 +122,12 @@ def projected_payload(
         elif "downwardAPI" in s:
             out.update(downward_payload(s["downwardAPI"], pod=pod, node_allocatable=node_allocatable,
                                         default_mode=mode))
+        elif "serviceAccountToken" in s:
+            sat = s["serviceAccountToken"] or {}
+            token = tokens(pod, sat) if tokens is not None else None
+            if token is None:
+                raise VolumeError("failed to fetch token: the service account token is not available yet")
+            out[sat.get("path") or "token"] = FileProjection(token.encode(), mode)
     return out
 
 
