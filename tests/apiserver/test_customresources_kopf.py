@@ -118,7 +118,8 @@ def test_kopf_operator_against_sampan_up(tmp_path: Path) -> None:
     """The same against a whole ``sampan up`` cluster (controller-manager, scheduler, one simulated node)."""
     data_dir = tmp_path / "cluster"
     port = free_port()
-    up = subprocess.run([sys.executable, "-m", "sampan.cli.main", "up", "--detach", "--nodes", "1", "--runtime",
+    up = subprocess.run([sys.executable, "-m", "sampan.cli.main", "up", "--detach", "--insecure", "--nodes", "1",
+                         "--runtime",
                          "simulated", "--data-dir", str(data_dir), "--port", str(port), "--no-merge-kubeconfig"],
                         env={**os.environ, "KUBECONFIG": str(tmp_path / "user-kubeconfig")},
                         capture_output=True, text=True, timeout=120, check=False)

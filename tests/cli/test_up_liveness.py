@@ -79,7 +79,8 @@ def test_ready_waits_for_the_scheduler_and_an_exited_scheduler_is_restarted(tmp_
     data = tmp_path / "cluster"
     port = free_port()
     server = f"http://127.0.0.1:{port}"
-    up = sampan("up", "--detach", "--data-dir", str(data), "--port", str(port), "--nodes", "1", "--runtime",
+    up = sampan("up", "--detach", "--insecure", "--data-dir", str(data), "--port", str(port), "--nodes", "1",
+                "--runtime",
                 "simulated", "--no-merge-kubeconfig", env=env)
     assert up.returncode == 0, up.stdout + up.stderr
     lease = get(server + LEASE)  # ready implies the scheduler holds its lease

@@ -185,7 +185,8 @@ def test_sampan_up_with_simulated_nodes_brings_every_hollow_node_ready(tmp_path:
                               text=True, timeout=180, check=False)
 
     try:
-        up = sampan("up", "--detach", "--data-dir", str(data), "--port", str(port), "--nodes", "4", "--runtime",
+        up = sampan("up", "--detach", "--insecure", "--data-dir", str(data), "--port", str(port), "--nodes", "4",
+                    "--runtime",
                     "simulated", "--no-merge-kubeconfig")
         assert up.returncode == 0, up.stdout + up.stderr  # ready = every node posted Ready
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nodes", timeout=30) as r:

@@ -38,7 +38,7 @@ COMPONENT_IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "scheduler": ("system:kube-scheduler", ()),
     "controller-manager": ("system:kube-controller-manager", ()),
     "proxy": ("system:kube-proxy", ()),
-    "dns": ("system:sampan-dns", ()),
+    "dns": ("system:sampan:dns", ()),  # the user the bootstrap RBAC policy binds (authz/bootstrap.py)
     "metrics-server": ("system:metrics-server", ()),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", (ADMIN_GROUP,)),
 }
