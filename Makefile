@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+# native tracebacks: pytest's AST-based ones once crashed a whole run with an INTERNALERROR while formatting
+# a failure (CPython 3.11: "AST constructor recursion depth mismatch")
+PYTEST_ARGS ?= --tb=native
 
 .PHONY: up down test lint typecheck contracts pytest system-deps venv bench clean
 
