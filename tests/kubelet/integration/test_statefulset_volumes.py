@@ -84,8 +84,9 @@ async def test_statefulset_claims_survive_pod_deletion_and_reclaim_delete(cluste
         await wait_for(lambda: _read(directory / "who"), lambda t: t == "db-1\ndb-1\n", what="db-1 wrote again")
 
         # scale to 1: db-2 then db-1 go; claims are retained (whenScaled: Retain)
-        sts = await stss.get("db", namespace="default")
-        await stss.update({**sts, "spec": {**sts["spec"], "replicas": 1}})
+        # a merge patch without a resourceVersion: the controller writes the object concurrently (a PUT of
+        # a stale read was a 409 now and then)
+        await stss.patch("db", {"spec": {"replicas": 1}}, namespace="default")
 
         async def names() -> set[str]:
             return {p["metadata"]["name"] for p in (await pods.list(namespace="default"))["items"]}
