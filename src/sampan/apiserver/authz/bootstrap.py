@@ -209,7 +209,10 @@ def _component_roles() -> list[dict[str, Any]]:
         *reviews,
     ]
     dns = [rule(["list", "watch"], [""], ["services", "endpoints", "pods"]),
-           rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"])]
+           rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+           # --publish-service: sampan's DNS keeps its own Service and EndpointSlice (no controller does)
+           rule(["get", "create"], [""], ["services"]),
+           rule(["get", "create", "update", "delete"], ["discovery.k8s.io"], ["endpointslices"])]
     return [
         _role("ClusterRole", "system:kube-scheduler", scheduler),
         _role("ClusterRole", "system:volume-scheduler", volume_scheduler),
