@@ -270,10 +270,6 @@ def _new_leaders_work(cluster: Cluster) -> None:
     """The scheduler that took over binds a new pod; the controller-manager that took over gives a new
     namespace its ``default`` ServiceAccount."""
     request("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "after"}})
-    request("POST", f"{cluster.lb}/api/v1/namespaces/after/pods",
-            {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
-    wait_until(lambda: request("GET", f"{cluster.lb}/api/v1/namespaces/after/pods/p")["spec"].get("nodeName"),
-               60, "the new scheduler leader to bind a pod")
 
     def has_default_sa() -> bool:
         try:
@@ -282,7 +278,12 @@ def _new_leaders_work(cluster: Cluster) -> None:
             return False
         return True
 
+    # first the account (ServiceAccount admission refuses pods in a namespace that has none yet, as upstream)
     wait_until(has_default_sa, 60, "the new controller-manager leader to create the default ServiceAccount")
+    request("POST", f"{cluster.lb}/api/v1/namespaces/after/pods",
+            {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    wait_until(lambda: request("GET", f"{cluster.lb}/api/v1/namespaces/after/pods/p")["spec"].get("nodeName"),
+               60, "the new scheduler leader to bind a pod")
 
 
 async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: Cluster) -> None:
