@@ -196,8 +196,9 @@ def ready_names(cluster: E2ECluster, selector: str, count: int) -> set[str] | No
 
 
 def proxy_pids(cluster: E2ECluster) -> list[int]:
-    """The kube-proxy processes of this cluster (their command line names its kubeconfig)."""
-    kubeconfig = str(cluster.data_dir / "kubeconfig")
+    """The kube-proxy processes of this cluster (their command line names a kubeconfig under its data dir:
+    each component has its own since the cluster is TLS)."""
+    data_dir = str(cluster.data_dir)
     out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -206,7 +207,7 @@ def proxy_pids(cluster: E2ECluster) -> list[int]:
             words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "proxy" in words and kubeconfig in words and "--hostname-override" in words:
+        if "proxy" in words and "--hostname-override" in words and any(w.startswith(data_dir) for w in words):
             out.append(int(entry.name))
     return out
 
