@@ -19,10 +19,9 @@ from multidict import CIMultiDict
 from sampan.api import errors
 from sampan.apiserver.aggregator.registry import RemoteAPI, endpoint_of, remote_for_path
 from sampan.apiserver.context import ServerContext
-from sampan.apiserver.handlers.proxy import HOP_BY_HOP
+from sampan.apiserver.handlers.proxy import HOP_BY_HOP, relay
 from sampan.apiserver.userinfo import request_user
 
-CONNECT_TIMEOUT = 5.0
 DROPPED = frozenset({"authorization", "impersonate-user", "impersonate-group", "impersonate-uid", "host"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -58,20 +57,9 @@ def forwarded_headers(request: web.Request) -> CIMultiDict[str]:
 
 async def forward(request: web.Request, ctx: ServerContext, remote: RemoteAPI) -> web.StreamResponse:
     host, port = endpoint_of(ctx, remote)
-    url = f"https://{host}:{port}{request.rel_url.path_qs}"
-    body = await request.read() if request.can_read_body else None
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
     try:
-        async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session, session.request(
-                request.method, url, headers=forwarded_headers(request), data=body, allow_redirects=False,
-                ssl=tls_for(remote)) as upstream:
-            resp = web.StreamResponse(status=upstream.status, headers={
-                k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP})
-            await resp.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await resp.write(chunk)
-            await resp.write_eof()
-            return resp
+        return await relay(request, f"https://{host}:{port}{request.rel_url.path_qs}",
+                           headers=forwarded_headers(request), tls=tls_for(remote))
     except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError, TimeoutError) as err:
         raise errors.ServiceUnavailable(f"error trying to reach service: {err}") from None
 

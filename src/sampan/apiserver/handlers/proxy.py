@@ -93,18 +93,26 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             scheme, tls = "https", kubelet_tls(ctx) or False
     url = f"{scheme or 'http'}://{host}:{port}/{t.proxy_path}"
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-    body = await request.read() if request.can_read_body else None
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
     try:
-        async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session, session.request(
-                request.method, url, params=list(request.query.items()), headers=headers, data=body,
-                allow_redirects=False, ssl=tls) as upstream:
-            resp = web.StreamResponse(status=upstream.status, headers={
-                k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP})
-            await resp.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await resp.write(chunk)
-            await resp.write_eof()
-            return resp
+        return await relay(request, url, headers=headers, params=list(request.query.items()), tls=tls)
     except (aiohttp.ClientConnectorError, TimeoutError) as err:
         raise errors.InternalError(f'error trying to reach {resource[:-1]} "{name}": {err}') from None
+
+
+async def relay(request: web.Request, url: str, *, headers: Any, params: Any = None,
+                tls: ssl.SSLContext | bool = False) -> web.StreamResponse:
+    """Send ``request`` (method and body) to ``url`` and stream the answer back unchanged apart from
+    hop-by-hop headers (watches and long responses flow through). Connection errors propagate: the
+    caller words them (``pods/proxy`` and the aggregation layer answer differently)."""
+    body = await request.read() if request.can_read_body else None
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session, session.request(
+            request.method, url, params=params, headers=headers, data=body, allow_redirects=False,
+            ssl=tls) as upstream:
+        resp = web.StreamResponse(status=upstream.status, headers={
+            k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP})
+        await resp.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
