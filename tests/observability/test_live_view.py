@@ -95,9 +95,12 @@ def browser() -> Iterator[Any]:
 
 
 def wait_until(driver: Any, what: str, check: Callable[[Any], Any], timeout: float = 60) -> Any:
+    """Poll `check` until truthy; an element re-rendered between lookup and read is simply looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(check, message=f"page never showed {what}")
+    return WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(check, message=f"page never showed {what}")
 
 
 def cell_state(driver: Any, selector: str, attribute: str) -> str:
@@ -135,7 +138,8 @@ def test_live_view_follows_pods_and_a_dying_node(apiserver: APIServerHandle, tmp
         asyncio.run(create())
         wait_until(driver, "the new pod Running",
                    lambda d: cell_state(d, 'tr.pod[data-pod="live"]', "data-phase") == "Running")
-        driver.find_element("css selector", 'tr.pod[data-pod="live"]').click()  # its trace (no store here: why)
+        wait_until(driver, "the pod row clicked",  # its trace (no store here: why); the row may be re-rendered
+                   lambda d: d.find_element("css selector", 'tr.pod[data-pod="live"]').click() or True)
         wait_until(driver, "the trace panel answer", lambda d: "no trace store" in d.find_element("id", "trace").text)
 
         def lease_age(d: Any) -> float:
