@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime
 import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
 from sampan.api import errors
+from sampan.api.humanize import format_rfc3339
 from sampan.client.dynamic import ResourceClient
 from sampan.client.flowcontrol import TokenBucket
 
@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 NORMAL, WARNING = "Normal", "Warning"
 COMBINED_PREFIX = "(combined from similar events): "
 
-
-def _rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(int(ts), tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +134,7 @@ class EventRecorder:
         key = (obj_key, p.type, p.reason, COMBINED_PREFIX if combined else message)
         previous = self._written.get(key)
         if previous is not None:
-            updated = {**previous, "count": int(previous.get("count") or 1) + 1, "lastTimestamp": _rfc3339(p.at),
+            updated = {**previous, "count": int(previous.get("count") or 1) + 1, "lastTimestamp": format_rfc3339(p.at),
                        "message": message}
             try:
                 result = await self._events.update(updated)
@@ -189,7 +186,7 @@ class EventRecorder:
     def _new_event(self, p: _Pending, message: str) -> dict[str, Any]:
         name = p.ref.get("name") or "unknown"
         namespace = p.ref.get("namespace") or "default"
-        stamp = _rfc3339(p.at)
+        stamp = format_rfc3339(p.at)
         return {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": f"{name}.{self._unique_ns(p.at):x}", "namespace": namespace},

@@ -3,25 +3,17 @@ which a controller deletes its least valuable pods first (upstream's ``ActivePod
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
+
+from sampan.api.humanize import format_rfc3339, parse_rfc3339
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 
-def parse_time(text: Any) -> float | None:
-    """Seconds since the epoch of an RFC 3339 timestamp; None when absent or malformed."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def format_time(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+# The controllers' names for the API's timestamp helpers (metav1.Time: UTC, whole seconds).
+parse_time = parse_rfc3339
+format_time = format_rfc3339
 
 
 def phase(pod: Mapping[str, Any]) -> str:

@@ -15,11 +15,11 @@ import os
 import platform
 import shutil
 import socket
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sampan.api.humanize import format_rfc3339
 from sampan.kubelet.runtime.interface import RuntimeInfo
 
 KUBELET_VERSION = "v1.32.0-sampan"
@@ -98,15 +98,12 @@ def node_labels(name: str, extra: Mapping[str, str] | None = None) -> dict[str, 
     }
 
 
-def _rfc3339(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
 
 def conditions(previous: list[Mapping[str, Any]] | None, *, now: float) -> list[dict[str, Any]]:
     """The four conditions, all healthy, heartbeats at ``now``; transition times kept while unchanged."""
     before = {c.get("type"): c for c in previous or []}
     out = []
-    stamp = _rfc3339(now)
+    stamp = format_rfc3339(now)
     for ctype, status, reason, message in _CONDITIONS:
         old = before.get(ctype) or {}
         transition = old.get("lastTransitionTime") if old.get("status") == status else None

@@ -6,12 +6,12 @@ containers has one, as metrics-server does. ``labelSelector`` filters by the nod
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
+from sampan.api.humanize import format_rfc3339
 from sampan.api.selectors import LabelSelector
 from sampan.metricsserver.scrape import Series, Store
 
@@ -27,9 +27,6 @@ RESOURCE_LIST = {
 Labels = Callable[[], Mapping[str, Mapping[str, str]]]
 """Current labels by object key (node name, or ``namespace/name`` for pods)."""
 
-
-def _time(at: float) -> str:
-    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _usage(series: Series) -> dict[str, str] | None:
@@ -71,9 +68,9 @@ class MetricsAPI:
             if usage is None or ns.node.latest is None:
                 continue
             out.append({"kind": "NodeMetrics", "apiVersion": GROUP_VERSION,
-                        "metadata": {"name": name, "creationTimestamp": _time(ns.scraped_at),
+                        "metadata": {"name": name, "creationTimestamp": format_rfc3339(ns.scraped_at),
                                      "labels": dict(labels.get(name, {}))},
-                        "timestamp": _time(ns.node.latest.timestamp), "window": _window(ns.node.window()),
+                        "timestamp": format_rfc3339(ns.node.latest.timestamp), "window": _window(ns.node.window()),
                         "usage": usage})
         return out
 
@@ -105,9 +102,9 @@ class MetricsAPI:
                 continue
             latest = max(s.latest.timestamp for _, _, s in usages if s.latest is not None)
             out.append({"kind": "PodMetrics", "apiVersion": GROUP_VERSION,
-                        "metadata": {"name": pod, "namespace": pns, "creationTimestamp": _time(latest),
+                        "metadata": {"name": pod, "namespace": pns, "creationTimestamp": format_rfc3339(latest),
                                      "labels": dict(labels.get(f"{pns}/{pod}", {}))},
-                        "timestamp": _time(latest), "window": _window(max(s.window() for _, _, s in usages)),
+                        "timestamp": format_rfc3339(latest), "window": _window(max(s.window() for _, _, s in usages)),
                         "containers": [{"name": c, "usage": u} for c, u, _ in usages]})
         return out
 

@@ -18,12 +18,12 @@ on (see ``interfaces``).
 
 from __future__ import annotations
 
-import datetime
 import logging
 from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
 from sampan.api import errors
+from sampan.api.humanize import format_rfc3339
 from sampan.client.dynamic import ResourceClient
 from sampan.client.record import EventRecorder as ClientEventRecorder
 from sampan.scheduler.framework.pod_info import PodInfo
@@ -34,9 +34,6 @@ POD_SCHEDULED = "PodScheduled"
 DISRUPTION_TARGET = "DisruptionTarget"
 STATUS_RETRIES = 5
 
-
-def _rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(int(ts), tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pod_reference(pod: PodInfo) -> dict[str, Any]:
@@ -66,7 +63,7 @@ def with_condition(status: dict[str, Any], condition: dict[str, Any], *, now: fl
     if old is not None and old.get("status") == new["status"] and old.get("lastTransitionTime"):
         new["lastTransitionTime"] = old["lastTransitionTime"]
     else:
-        new["lastTransitionTime"] = _rfc3339(now)
+        new["lastTransitionTime"] = format_rfc3339(now)
     new.setdefault("lastProbeTime", None)
     if old is not None and all(old.get(k) == new.get(k) for k in ("status", "reason", "message")):
         return status, False

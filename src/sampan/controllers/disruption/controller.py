@@ -26,15 +26,14 @@ eviction decremented the budget meanwhile — is retried by the runner).
 
 from __future__ import annotations
 
-import calendar
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
 from sampan.api import disruption as pdbs
 from sampan.api import errors
+from sampan.api.humanize import format_rfc3339, parse_rfc3339
 from sampan.client import (
     Client,
     DeletedFinalStateUnknown,
@@ -54,17 +53,8 @@ def _d(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def rfc3339(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-def parse_time(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return float(calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        return None
+rfc3339 = format_rfc3339
+parse_time = parse_rfc3339
 
 
 class DisruptionController:

@@ -31,6 +31,7 @@ from typing import Any
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.tasks import cancel_and_wait
 from sampan.api import errors
+from sampan.api.humanize import format_rfc3339_micro
 from sampan.client.cache.store import Store
 from sampan.client.dynamic import ResourceClient
 from sampan.kubelet.api_status import APIStatusSink
@@ -80,13 +81,6 @@ def _rv(obj: Mapping[str, Any]) -> int:
         return 0
 
 
-def _rfc3339(epoch: float) -> str:
-    import datetime
-
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="microseconds").replace(
-        "+00:00", "Z")
-
-
 class StaticPods:
     """Invariants: ``pods`` is what the directory held at the last read; a uid in ``pods`` has a pod worker
     unless another worker of the same ``namespace/name`` still runs (it starts once that one terminated)."""
@@ -129,7 +123,7 @@ class StaticPods:
             self._seen.pop(uid, None)
         desired: dict[str, dict[str, Any]] = {}
         for uid, pod in read.pods.items():
-            seen = self._seen.setdefault(uid, _rfc3339(self.clock.wall()))
+            seen = self._seen.setdefault(uid, format_rfc3339_micro(self.clock.wall()))
             pod["metadata"]["annotations"][CONFIG_SEEN] = seen
             desired[uid] = self.pods.get(uid) or pod
             if uid not in self.pods:

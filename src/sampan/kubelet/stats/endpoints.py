@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from sampan.api.humanize import format_rfc3339
 from sampan.kubelet.stats.collector import ContainerReading, Reading, StatsCollector
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -71,12 +71,9 @@ def resource_metrics_text(reading: Reading) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _time(at: float) -> str:
-    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _cpu(at: float, total_ns: int, nano_cores: int | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"time": _time(at), "usageCoreNanoSeconds": total_ns}
+    out: dict[str, Any] = {"time": format_rfc3339(at), "usageCoreNanoSeconds": total_ns}
     if nano_cores is not None:
         out["usageNanoCores"] = nano_cores
     return out
@@ -99,23 +96,23 @@ def summary(reading: Reading, node_name: str) -> dict[str, Any]:
         at = max(c.stats.timestamp for c in containers)
         pods.append({
             "podRef": {"name": pod, "namespace": ns, "uid": uid},
-            "startTime": _time(min((c.started_at for c in containers if c.started_at), default=at)),
+            "startTime": format_rfc3339(min((c.started_at for c in containers if c.started_at), default=at)),
             "containers": [{
-                "name": c.container, "startTime": _time(c.started_at or c.stats.timestamp),
+                "name": c.container, "startTime": format_rfc3339(c.started_at or c.stats.timestamp),
                 "cpu": _cpu(c.stats.timestamp, c.stats.cpu_usage_core_ns, c.usage_nano_cores),
-                "memory": {"time": _time(c.stats.timestamp), "usageBytes": c.stats.memory_usage_bytes,
+                "memory": {"time": format_rfc3339(c.stats.timestamp), "usageBytes": c.stats.memory_usage_bytes,
                            "workingSetBytes": c.stats.memory_working_set_bytes},
             } for c in containers],
             "cpu": _cpu(at, sum(c.stats.cpu_usage_core_ns for c in containers),
                         _sum_rates(c.usage_nano_cores for c in containers)),
-            "memory": {"time": _time(at), "usageBytes": sum(c.stats.memory_usage_bytes for c in containers),
+            "memory": {"time": format_rfc3339(at), "usageBytes": sum(c.stats.memory_usage_bytes for c in containers),
                        "workingSetBytes": sum(c.stats.memory_working_set_bytes for c in containers)},
         })
     return {
         "node": {
             "nodeName": node_name,
             "cpu": _cpu(n.timestamp, n.cpu_usage_core_ns, n.usage_nano_cores),
-            "memory": {"time": _time(n.timestamp),
+            "memory": {"time": format_rfc3339(n.timestamp),
                        "availableBytes": n.memory_capacity_bytes - n.memory_working_set_bytes,
                        "usageBytes": n.memory_usage_bytes, "workingSetBytes": n.memory_working_set_bytes},
         },
