@@ -36,6 +36,7 @@ from sampan.controllers.daemonset.plan import (
 from sampan.controllers.daemonset.status import daemonset_status
 from sampan.controllers.expectations import UIDTrackingExpectations
 from sampan.controllers.manager import ControllerContext
+from sampan.controllers.owned_pod_events import OwnedPodEvents
 from sampan.controllers.ownership import (
     CONTROLLER_UID_INDEX,
     claim,
@@ -93,8 +94,8 @@ class DaemonSetController:
         self.ds_informer.add_event_handler(EventHandlerFuncs(
             on_add_func=lambda d: queue.add(_key(d)), on_update_func=lambda old, new: queue.add(_key(new)),
             on_delete_func=ds_deleted))
-        self.pod_informer.add_event_handler(EventHandlerFuncs(
-            on_add_func=self._pod_added, on_update_func=self._pod_updated, on_delete_func=self._pod_deleted))
+        self.pod_informer.add_event_handler(OwnedPodEvents(
+            owner_key=self._owner_key, expectations=self.expectations, queue=lambda: self._queue).handlers())
         self.node_informer.add_event_handler(EventHandlerFuncs(
             on_add_func=all_daemonsets, on_update_func=all_daemonsets, on_delete_func=all_daemonsets))
 
@@ -103,28 +104,6 @@ class DaemonSetController:
         if ref is None or ref.get("kind") != "DaemonSet":
             return None
         return f"{pod['metadata'].get('namespace', '')}/{ref['name']}"
-
-    def _pod_added(self, pod: Any) -> None:
-        key = self._owner_key(pod)
-        if key is not None and self._queue is not None:
-            self.expectations.creation_observed(key)
-            if is_terminating(pod):
-                self.expectations.deletion_observed_for(key, _key(pod))
-            self._queue.add(key)
-
-    def _pod_updated(self, old: Any, new: Any) -> None:
-        key = self._owner_key(new) or self._owner_key(old)
-        if key is not None and self._queue is not None:
-            if is_terminating(new):
-                self.expectations.deletion_observed_for(key, _key(new))
-            self._queue.add(key)
-
-    def _pod_deleted(self, obj: Any) -> None:
-        pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-        key = self._owner_key(pod)
-        if key is not None and self._queue is not None:
-            self.expectations.deletion_observed_for(key, _key(pod))
-            self._queue.add(key)
 
     # ---- reconcile ----------------------------------------------------------------------------------------
 

@@ -26,8 +26,9 @@ from sampan.controllers.expectations import UIDTrackingExpectations
 from sampan.controllers.job import status as js
 from sampan.controllers.job.pods import create_pods, wanted
 from sampan.controllers.manager import ControllerContext
+from sampan.controllers.owned_pod_events import OwnedPodEvents
 from sampan.controllers.ownership import CONTROLLER_UID_INDEX, claim, controller_ref, controller_uid_index
-from sampan.controllers.pods import format_time, is_active, is_ready, is_terminating, parse_time, phase
+from sampan.controllers.pods import format_time, is_active, is_ready, parse_time, phase
 from sampan.controllers.runner import Enqueuer, Result
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,8 @@ class JobController:
         self.job_informer.add_event_handler(EventHandlerFuncs(
             on_add_func=lambda j: queue.add(_key(j)), on_update_func=lambda old, new: queue.add(_key(new)),
             on_delete_func=job_deleted))
-        self.pod_informer.add_event_handler(EventHandlerFuncs(
-            on_add_func=self._pod_added, on_update_func=self._pod_updated, on_delete_func=self._pod_deleted))
+        self.pod_informer.add_event_handler(OwnedPodEvents(
+            owner_key=self._owner_key, expectations=self.expectations, queue=lambda: self._queue).handlers())
 
     def _owner_key(self, pod: Any) -> str | None:
         ref = controller_ref(pod)
@@ -88,28 +89,6 @@ class JobController:
         except errors.NotFound:
             return None
         return _key(job) if job["metadata"].get("uid") == ref.get("uid") else None
-
-    def _pod_added(self, pod: Any) -> None:
-        key = self._owner_key(pod)
-        if key is not None and self._queue is not None:
-            self.expectations.creation_observed(key)
-            if is_terminating(pod):
-                self.expectations.deletion_observed_for(key, _key(pod))
-            self._queue.add(key)
-
-    def _pod_updated(self, old: Any, new: Any) -> None:
-        key = self._owner_key(new) or self._owner_key(old)
-        if key is not None and self._queue is not None:
-            if is_terminating(new):
-                self.expectations.deletion_observed_for(key, _key(new))
-            self._queue.add(key)
-
-    def _pod_deleted(self, obj: Any) -> None:
-        pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-        key = self._owner_key(pod)
-        if key is not None and self._queue is not None:
-            self.expectations.deletion_observed_for(key, _key(pod))
-            self._queue.add(key)
 
     # ---- reconcile ----------------------------------------------------------------------------------------
 
