@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -32,16 +33,17 @@ def sampan(*args: str, env: dict[str, str] | None = None, timeout: float = 150) 
 
 
 def request(method: str, url: str, body: dict[str, Any] | None = None, *, timeout: float = 10,
-            content_type: str = "application/json") -> Any:
+            content_type: str = "application/json", context: ssl.SSLContext | None = None) -> Any:
+    """One JSON request; ``context`` (the cluster's CA and a client certificate) for ``https`` URLs."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
         return json.loads(resp.read() or b"null")
 
 
-def ready(url: str) -> bool:
+def ready(url: str, *, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2, context=context) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -89,8 +91,8 @@ def etcd_leader(members: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
-def metric_sum(url: str, name: str) -> float:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+def metric_sum(url: str, name: str, *, context: ssl.SSLContext | None = None) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5, context=context) as resp:
         text = resp.read().decode()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name + "{") or line.startswith(name + " "))

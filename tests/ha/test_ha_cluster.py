@@ -1,5 +1,7 @@
 """``sampan up --control-plane-nodes 3``: 3 etcd members, 3 API servers behind HAProxy, 3 schedulers and
-3 controller-managers, on simulated nodes (no kernel objects). One cluster for the module:
+3 controller-managers, on simulated nodes (no kernel objects). One cluster for the module, secure as
+``sampan up`` makes it by default: every request goes over TLS with the cluster's CA verified and the admin's
+client certificate, to the balancer (TLS passes through it) or to each API server by its own address:
 
 * 200 Services created concurrently through the 3 API servers directly get 200 distinct cluster IPs;
 * the ``kubernetes`` Service lists every API server; ``sampan status`` names the leaders;
@@ -14,8 +16,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -55,6 +59,17 @@ class Cluster:
     data_dir: Path
     env: dict[str, str]
     state: dict[str, Any]
+    tls: ssl.SSLContext
+    """The cluster CA (verified, host names included) and the admin's client certificate."""
+
+    def call(self, method: str, url: str, body: dict[str, Any] | None = None, *, timeout: float = 10) -> Any:
+        return request(method, url, body, timeout=timeout, context=self.tls)
+
+    def ready(self, url: str) -> bool:
+        return ready(url, context=self.tls)
+
+    def watchers(self, url: str) -> float:
+        return metric_sum(url, "apiserver_registered_watchers", context=self.tls)
 
     @property
     def lb(self) -> str:
@@ -75,12 +90,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env = {**os.environ, "KUBECONFIG": str(data / "kubeconfig")}
     result = sampan("up", "--data-dir", str(data), "--port", "0", "--control-plane-nodes", "3", "--nodes", "2",
                     "--runtime", "simulated", "--detach", "--no-merge-kubeconfig",
-                    "--insecure",  # these tests probe each server and the balancer with plain urllib requests
                     "--leader-elect-lease-duration", f"{LEASE_DURATION:.0f}s", "--leader-elect-renew-deadline", "3s",
                     "--leader-elect-retry-period", "500ms", env=env, timeout=200)
     try:
         assert result.returncode == 0, result.stdout + result.stderr
-        yield Cluster(data, env, json.loads((data / "up.json").read_text()))
+        state = json.loads((data / "up.json").read_text())
+        assert state["server"].startswith("https://")
+        assert all(a["url"].startswith("https://") for a in state["control_plane"]["apiservers"])
+        from sampan.cli.pki import admin_ssl_context
+
+        tls = admin_ssl_context(data)
+        assert tls is not None
+        yield Cluster(data, env, state, tls)
     finally:
         sampan("down", "--data-dir", str(data), env=env, timeout=60)
 
@@ -102,13 +123,16 @@ def test_every_api_server_is_an_endpoint_of_the_kubernetes_service(cluster: Clus
     ports = sorted(int(u.rsplit(":", 1)[1]) for u in cluster.apiservers)
 
     def listed() -> bool:
-        ep = request("GET", f"{cluster.lb}/api/v1/namespaces/default/endpoints/kubernetes")
+        ep = cluster.call("GET", f"{cluster.lb}/api/v1/namespaces/default/endpoints/kubernetes")
         return sorted(p["port"] for s in ep.get("subsets") or [] for p in s["ports"]) == ports
 
     wait_until(listed, 30, "the kubernetes endpoints to list all 3 API servers")
     status = sampan("status", "--data-dir", str(cluster.data_dir), env={**cluster.env, "COLUMNS": "200"})
     assert status.returncode == 0, status.stderr
     assert status.stdout.count("healthy, leader") == 1
+    # each API server probed over TLS by its own address, and the balancer passing TLS through
+    assert status.stdout.count(" ready (https://127.0.0.1:") == 4, status.stdout
+    assert "not ready" not in status.stdout, status.stdout
     assert "scheduler leader" in status.stdout
     assert "scheduler-" in status.stdout
 
@@ -119,7 +143,7 @@ def test_200_concurrent_services_on_3_servers_get_distinct_ips(cluster: Cluster)
     def create(i: int) -> tuple[str, list[int]]:
         body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"svc-{i}"},
                 "spec": {"type": "NodePort" if i % 4 == 0 else "ClusterIP", "ports": [{"port": 80}]}}
-        svc = request("POST", f"{servers[i % 3]}/api/v1/namespaces/default/services", body, timeout=60)
+        svc = cluster.call("POST", f"{servers[i % 3]}/api/v1/namespaces/default/services", body, timeout=60)
         return svc["spec"]["clusterIP"], [p["nodePort"] for p in svc["spec"]["ports"] if p.get("nodePort")]
 
     with ThreadPoolExecutor(32) as pool:
@@ -129,17 +153,17 @@ def test_200_concurrent_services_on_3_servers_get_distinct_ips(cluster: Cluster)
     assert len(set(ips)) == 200
     assert len(ports) == 50
     assert len(set(ports)) == 50
-    stored = request("GET", f"{cluster.lb}/api/v1/namespaces/default/services")["items"]
+    stored = cluster.call("GET", f"{cluster.lb}/api/v1/namespaces/default/services")["items"]
     assert len({s["spec"]["clusterIP"] for s in stored if s["metadata"]["name"].startswith("svc-")}) == 200
 
 
 def test_a_consistent_list_on_one_server_sees_a_write_acknowledged_by_another(cluster: Cluster) -> None:
     servers = cluster.apiservers
-    request("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "rw"}})
+    cluster.call("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "rw"}})
     for i in range(60):
         writer, reader = servers[i % 3], servers[(i + 1) % 3]
-        created = request("POST", f"{writer}/api/v1/namespaces/rw/configmaps", {"metadata": {"name": f"c{i}"}})
-        listed = request("GET", f"{reader}/api/v1/namespaces/rw/configmaps")  # no resourceVersion: consistent
+        created = cluster.call("POST", f"{writer}/api/v1/namespaces/rw/configmaps", {"metadata": {"name": f"c{i}"}})
+        listed = cluster.call("GET", f"{reader}/api/v1/namespaces/rw/configmaps")  # no resourceVersion: consistent
         assert int(listed["metadata"]["resourceVersion"]) >= int(created["metadata"]["resourceVersion"])
         assert f"c{i}" in {o["metadata"]["name"] for o in listed["items"]}
 
@@ -216,7 +240,7 @@ async def _wait(pred: Any, timeout: float, what: str) -> Any:
 
 
 def _lease(cluster: Cluster, name: str) -> dict[str, Any]:
-    return dict(request("GET", f"{cluster.lb}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}"))
+    return dict(cluster.call("GET", f"{cluster.lb}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}"))
 
 
 def _renewed_after(lease: dict[str, Any], when: float) -> bool:
@@ -257,43 +281,44 @@ async def _kill_etcd_leader(cluster: Cluster) -> str:
 
 
 async def _kill_busiest_apiserver(cluster: Cluster) -> str:
-    counts = {u: metric_sum(u, "apiserver_registered_watchers") for u in cluster.apiservers}
+    counts = {u: cluster.watchers(u) for u in cluster.apiservers}
     victim = max(counts, key=lambda u: counts[u])
-    pids = pids_matching("apiserver", "--port", victim.rsplit(":", 1)[1], str(cluster.data_dir))
+    pids = pids_matching("apiserver", "--secure-port", victim.rsplit(":", 1)[1], str(cluster.data_dir))
     assert len(pids) == 1
     kill9(pids[0])
-    await _wait(lambda: ready(victim), 60, "the killed API server to be restarted")
+    await _wait(lambda: cluster.ready(victim), 60, "the killed API server to be restarted")
     return victim
 
 
 def _new_leaders_work(cluster: Cluster) -> None:
     """The scheduler that took over binds a new pod; the controller-manager that took over gives a new
     namespace its ``default`` ServiceAccount."""
-    request("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "after"}})
+    cluster.call("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "after"}})
 
     def has_default_sa() -> bool:
         try:
-            request("GET", f"{cluster.lb}/api/v1/namespaces/after/serviceaccounts/default")
+            cluster.call("GET", f"{cluster.lb}/api/v1/namespaces/after/serviceaccounts/default")
         except urllib.error.HTTPError:
             return False
         return True
 
     # first the account (ServiceAccount admission refuses pods in a namespace that has none yet, as upstream)
     wait_until(has_default_sa, 60, "the new controller-manager leader to create the default ServiceAccount")
-    request("POST", f"{cluster.lb}/api/v1/namespaces/after/pods",
+    cluster.call("POST", f"{cluster.lb}/api/v1/namespaces/after/pods",
             {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
-    wait_until(lambda: request("GET", f"{cluster.lb}/api/v1/namespaces/after/pods/p")["spec"].get("nodeName"),
+    wait_until(lambda: cluster.call("GET", f"{cluster.lb}/api/v1/namespaces/after/pods/p")["spec"].get("nodeName"),
                60, "the new scheduler leader to bind a pod")
 
 
 async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: Cluster) -> None:
     from sampan.client import Client
     from sampan.client.cache.handlers import EventHandlerFuncs
-    from sampan.client.config import RESTConfig
+    from sampan.client import load_config
     from sampan.client.informers import SharedInformerFactory
 
-    request("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": NS}})
-    config = RESTConfig(host=cluster.lb, qps=0, timeout=15)
+    cluster.call("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": NS}})
+    config = dataclasses.replace(load_config(cluster.env["KUBECONFIG"]), qps=0, timeout=15)
+    assert config.host == cluster.lb
     logs = [WatcherLog() for _ in range(WATCHERS)]
     acked, stop = Acked(), asyncio.Event()
     async with Client(config) as client:
@@ -309,7 +334,7 @@ async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: 
             for factory in factories:
                 assert all((await factory.wait_for_cache_sync(timeout=60)).values())
             # watches spread over the servers: each one's /metrics counts some of them
-            await _wait(lambda: all(metric_sum(u, "apiserver_registered_watchers") > 0 for u in cluster.apiservers),
+            await _wait(lambda: all(cluster.watchers(u) > 0 for u in cluster.apiservers),
                         30, "watchers on every API server")
             cms = await client.resource("v1", "configmaps")
             writers = [asyncio.create_task(_writer(k, cms, acked, stop)) for k in range(WRITERS)]
@@ -328,7 +353,7 @@ async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: 
                 stop.set()
                 await asyncio.gather(*writers)
             await asyncio.to_thread(_new_leaders_work, cluster)
-            final_list = request("GET", f"{cluster.lb}/api/v1/namespaces/{NS}/configmaps")
+            final_list = cluster.call("GET", f"{cluster.lb}/api/v1/namespaces/{NS}/configmaps")
             final = {o["metadata"]["name"]: int(o["metadata"]["resourceVersion"]) for o in final_list["items"]}
             missing = [n for n in acked.creates if n not in final]
             assert not missing, f"acknowledged creates lost: {missing[:5]}"
@@ -354,13 +379,13 @@ async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: 
 
 def test_snapshot_save_then_restore_into_a_new_cluster_brings_a_namespace_back(cluster: Cluster,
                                                                                tmp_path: Path) -> None:
-    request("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "keep-me"}})
-    request("POST", f"{cluster.lb}/api/v1/namespaces/keep-me/configmaps",
+    cluster.call("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": "keep-me"}})
+    cluster.call("POST", f"{cluster.lb}/api/v1/namespaces/keep-me/configmaps",
             {"metadata": {"name": "cm"}, "data": {"k": "v"}})
     snapshot = tmp_path / "etcd.snapshot"
     saved = sampan("etcd", "snapshot", "save", str(snapshot), "--data-dir", str(cluster.data_dir))
     assert saved.returncode == 0, saved.stderr
-    request("DELETE", f"{cluster.lb}/api/v1/namespaces/keep-me")
+    cluster.call("DELETE", f"{cluster.lb}/api/v1/namespaces/keep-me")
     wait_until(lambda: "keep-me" not in kubectl(cluster, "get", "namespaces", "-o", "name").stdout, 60,
                "the namespace to be gone")
 

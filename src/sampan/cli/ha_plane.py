@@ -224,12 +224,16 @@ class ReplicatedControlPlane:
     plan: ControlPlanePlan
     apiserver_ports: tuple[int, ...]
     haproxy_config: Path
+    tls: bool = True
+    """The API servers serve HTTPS (``sampan up`` without ``--insecure``)."""
 
     def state(self) -> dict[str, Any]:
-        """For ``up.json`` (read by ``sampan status``)."""
+        """For ``up.json`` (read by ``sampan status``): each API server's own URL (``https`` unless
+        ``--insecure``)."""
+        scheme = "https" if self.tls else "http"
         return {"replicas": self.plan.replicas, "etcd_servers": self.plan.etcd_servers,
                 "etcd_members": [{"name": m.name, "client_url": m.client_url} for m in self.plan.members],
-                "apiservers": [{"name": f"apiserver-{i + 1}", "url": f"http://127.0.0.1:{p}"}
+                "apiservers": [{"name": f"apiserver-{i + 1}", "url": f"{scheme}://127.0.0.1:{p}"}
                                for i, p in enumerate(self.apiserver_ports)]}
 
 
@@ -269,4 +273,4 @@ def replicate(specs: Sequence[ComponentSpec], *, data_dir: Path, lb_port: int, p
                 out.append(replace(spec, name=name, argv=argv))
         else:
             out.append(spec)
-    return out, ReplicatedControlPlane(plan, ports, cfg)
+    return out, ReplicatedControlPlane(plan, ports, cfg, tls=tls)

@@ -236,6 +236,14 @@ def _clusterrole_aggregation(ctx: ControllerContext) -> Controller:
     return ClusterRoleAggregationController(ctx.client, ctx.informers)
 
 
+def _validatingadmissionpolicy_status(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.validatingadmissionpolicystatus.controller import (
+        ValidatingAdmissionPolicyStatusController,
+    )
+
+    return ValidatingAdmissionPolicyStatusController(ctx.client, ctx.informers)
+
+
 CONTROLLERS: dict[str, ControllerFactory] = {
     "replicaset": _replicaset,
     "replicationcontroller": _replicationcontroller,
@@ -261,6 +269,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "pv-protection": _pv_protection,
     "horizontalpodautoscaling": _hpa,
     "clusterrole-aggregation": _clusterrole_aggregation,
+    "validatingadmissionpolicy-status-controller": _validatingadmissionpolicy_status,
 }
 """Upstream controller name -> factory. Names in KNOWN_CONTROLLERS without a factory are skipped with a
 warning (not built yet)."""
@@ -290,6 +299,7 @@ CONTROLLER_MODULES: dict[str, str] = {
     "pv-protection": "sampan.controllers.volume.protection",
     "horizontalpodautoscaling": "sampan.controllers.podautoscaler.controller",
     "clusterrole-aggregation": "sampan.controllers.clusterroleaggregation.controller",
+    "validatingadmissionpolicy-status-controller": "sampan.controllers.validatingadmissionpolicystatus.controller",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""

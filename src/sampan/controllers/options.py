@@ -15,7 +15,7 @@ KNOWN_CONTROLLERS: tuple[str, ...] = (
     "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher", "resourcequota",
     "disruption", "service-lb-controller", "nodeipam", "cronjob", "daemonset", "statefulset",
     "persistentvolume-binder", "pv-protection", "pvc-protection", "horizontalpodautoscaling",
-    "clusterrole-aggregation",
+    "clusterrole-aggregation", "validatingadmissionpolicy-status-controller",
 )
 """Every controller name ``--controllers`` accepts (upstream's names)."""
 
@@ -28,7 +28,7 @@ DEFAULT_CONCURRENCY: Mapping[str, int] = {
     "root-ca-cert-publisher": 1, "resourcequota": 5, "disruption": 1,
     "service-lb-controller": 1, "nodeipam": 1, "cronjob": 5, "daemonset": 2, "statefulset": 5,
     "persistentvolume-binder": 1, "pv-protection": 1, "pvc-protection": 1, "horizontalpodautoscaling": 5,
-    "clusterrole-aggregation": 1,
+    "clusterrole-aggregation": 1, "validatingadmissionpolicy-status-controller": 5,
 }
 """Workers per controller (upstream's ``--concurrent-*-syncs`` defaults)."""
 
