@@ -10,6 +10,7 @@ its prefix anyway) and its ``Scope.view`` converts objects on every read and wri
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,26 @@ class Scope:
     def encode(self, obj: dict[str, Any]) -> bytes:
         """The stored bytes of ``obj`` (in this scope's form)."""
         return encode_for_store(obj if self.view is None else self.view.to_storage(obj))
+
+    async def decode_async(self, value: bytes, revision: int) -> dict[str, Any]:
+        """:meth:`decode` without blocking the loop when the view calls out (a conversion webhook)."""
+        if self.view is None or self.view.remote is None:
+            return self.decode(value, revision)
+        obj = decode_stored(value, revision)
+        [out] = await self.view.remote.to_view_many([obj])
+        out.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        return out
+
+    async def encode_async(self, obj: dict[str, Any]) -> bytes:
+        """:meth:`encode` without blocking the loop when the view calls out (a conversion webhook)."""
+        if self.view is None or self.view.remote is None:
+            return self.encode(obj)
+        return encode_for_store(await self.view.remote.to_storage_one(obj))
+
+    async def prepare(self, cos: Iterable[CachedObject]) -> None:
+        """Convert ``cos`` ahead of :meth:`shown` when the view calls out (``View.prepare``)."""
+        if self.view is not None:
+            await self.view.prepare(cos)
 
     def shown(self, co: CachedObject) -> CachedObject:
         """A cached (storage-form) object as this scope serves it."""

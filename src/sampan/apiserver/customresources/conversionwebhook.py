@@ -6,13 +6,17 @@ The request is ``apiextensions.k8s.io/v1`` ``ConversionReview`` with a fresh ``u
 Success`` and as many ``convertedObjects``, each in the desired version, with the same uid/name/
 namespace. Of the metadata, only labels and annotations may change (the rest is restored from the
 original, as upstream). Any failure is 500 ``conversion webhook for <group>/<version>, Kind=<kind>
-failed: <reason>``.
+failed: <reason>`` (the version the objects are converted *from*, as upstream; the reason is the
+webhook's ``result.message`` when it gives one).
 
-The call is **synchronous**: conversion runs inside the scope's pure ``to_storage``/``from_storage``
-functions (``registry.conversion``), which the watch cache and handlers call without awaiting. It
-blocks this server's event loop for the round trip (bounded by :data:`TIMEOUT_SECONDS`); the watch
-cache converts each stored object version at most once per served version (``cacher.views``), so
-reads of unchanged objects do not call again. An object already in the desired version is not sent.
+Like upstream, conversion runs on the request path, bounded by :data:`TIMEOUT_SECONDS`. It is
+**asynchronous** there: :meth:`ConversionWebhook.to_view_many` / :meth:`to_storage_one` (the view's
+``Remote``, ``cacher.views``) go through one aiohttp session per server (:class:`WebhookClient`, TLS
+contexts cached per ``caBundle``), and a LIST or a batch of watch events is converted in **one**
+review; every watcher of a view shares the conversion of an event; a slow or dead webhook delays only
+the requests that need it, never the event loop or the watch cache. The synchronous :meth:`convert`
+remains for the few paths that cannot await (a ValidatingAdmissionPolicy's params of a converted kind);
+it blocks for its round trip. An object already in the desired version is not sent.
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sampan.api import errors
-from sampan.apiserver.admission.webhooks.client import CallError, service_url, ssl_context, target_url, with_timeout
+from sampan.apiserver.admission.webhooks.client import (
+    CallError,
+    WebhookClient,
+    service_url,
+    ssl_context,
+    target_url,
+    with_timeout,
+)
 
 if TYPE_CHECKING:
     from sampan.apiserver.context import ServerContext
@@ -45,48 +56,49 @@ class ConversionWebhook:
     """The conversion webhook of one CRD (its ``spec.conversion.webhook``)."""
 
     def __init__(self, ctx: ServerContext, *, group: str, kind: str, webhook: dict[str, Any],
-                 timeout: float = TIMEOUT_SECONDS) -> None:
+                 client: WebhookClient | None = None, timeout: float = TIMEOUT_SECONDS) -> None:
         self._ctx = ctx
         self.group = group
         self.kind = kind
         self.client_config: dict[str, Any] = dict(webhook.get("clientConfig") or {})
         self.timeout = timeout
+        self._client = client or WebhookClient()
 
     def convert(self, obj: dict[str, Any], api_version: str) -> dict[str, Any]:
-        """``obj`` in ``api_version`` (a new dict; ``obj`` itself is never changed)."""
+        """``obj`` in ``api_version`` (a new dict; ``obj`` itself is never changed), blocking."""
         if obj.get("apiVersion") == api_version:
             return copy.deepcopy(obj)
+        review, uid = _review([obj], api_version)
         try:
-            converted = self._round_trip(obj, api_version)
+            return _converted(self._post(review), uid, [obj], api_version)[0]
         except CallError as err:
-            text = f"conversion webhook for {api_version}, Kind={self.kind} failed: {err}"
-            log.warning("%s", text)
-            raise errors.InternalError(text) from None
-        return converted
+            raise self._failure([obj], err) from None
 
-    def _round_trip(self, obj: dict[str, Any], api_version: str) -> dict[str, Any]:
-        uid = str(uuid.uuid4())
-        review = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
-                  "request": {"uid": uid, "desiredAPIVersion": api_version, "objects": [obj]}}
-        answer = self._post(review)
-        response = answer.get("response")
-        if not isinstance(response, dict):
-            raise CallError("conversion webhook response was absent")
-        if response.get("uid") != uid:
-            raise CallError(f'expected response.uid="{uid}", got "{response.get("uid")}"')
-        raw_result = response.get("result")
-        result: dict[str, Any] = raw_result if isinstance(raw_result, dict) else {}
-        if result.get("status") != "Success":
-            raise CallError(f"conversion webhook error: {result.get('message') or 'unknown'}")
-        objects = response.get("convertedObjects")
-        if not isinstance(objects, list) or len(objects) != 1 or not isinstance(objects[0], dict):
-            raise CallError(f"returned objects count mismatch: expected 1, got "
-                            f"{len(objects) if isinstance(objects, list) else 0}")
-        out: dict[str, Any] = objects[0]
-        if out.get("apiVersion") != api_version:
-            raise CallError(f"invalid apiVersion in converted object: expected {api_version}, "
-                            f"got {out.get('apiVersion')}")
-        return _restore_metadata(out, obj)
+    async def convert_many(self, objs: list[dict[str, Any]], api_version: str) -> list[dict[str, Any]]:
+        """``objs`` in ``api_version`` (new dicts, same order) in one review, awaited (never blocking)."""
+        todo = [i for i, o in enumerate(objs) if o.get("apiVersion") != api_version]
+        out = [copy.deepcopy(o) for o in objs]
+        if not todo:
+            return out
+        sent = [objs[i] for i in todo]
+        review, uid = _review(sent, api_version)
+        try:
+            answer = await self._client.post(self._ctx, self.client_config, review, timeout=self.timeout)
+            converted = _converted(answer, uid, sent, api_version)
+        except CallError as err:
+            raise self._failure(sent, err) from None
+        for i, obj in zip(todo, converted, strict=True):
+            out[i] = obj
+        return out
+
+    def _failure(self, objs: list[dict[str, Any]], err: CallError) -> errors.InternalError:
+        reason = str(err).removeprefix("failed to call webhook: ")
+        text = f"conversion webhook for {objs[0].get('apiVersion', '')}, Kind={self.kind} failed: {reason}"
+        log.warning("%s", text)
+        return errors.InternalError(text)
+
+    async def close(self) -> None:
+        await self._client.close()
 
     def _post(self, review: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -125,6 +137,37 @@ class ConversionWebhook:
         if not isinstance(decoded, dict):
             raise CallError("invalid conversion response: not a JSON object")
         return decoded
+
+
+def _review(objs: list[dict[str, Any]], api_version: str) -> tuple[dict[str, Any], str]:
+    uid = str(uuid.uuid4())
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+            "request": {"uid": uid, "desiredAPIVersion": api_version, "objects": objs}}, uid
+
+
+def _converted(answer: dict[str, Any], uid: str, sent: list[dict[str, Any]], api_version: str) -> list[dict[str, Any]]:
+    """The converted objects of a ConversionReview answer, checked as upstream (CallError otherwise)."""
+    response = answer.get("response")
+    if not isinstance(response, dict):
+        raise CallError("no response provided")
+    if response.get("uid") != uid:
+        raise CallError(f'expected response.uid="{uid}", got "{response.get("uid")}"')
+    raw_result = response.get("result")
+    result: dict[str, Any] = raw_result if isinstance(raw_result, dict) else {}
+    if result.get("status") != "Success":
+        raise CallError(str(result.get("message") or
+                            f"response.result.status was '{result.get('status', '')}', not 'Success'"))
+    objects = response.get("convertedObjects")
+    count = len(objects) if isinstance(objects, list) else 0
+    if not isinstance(objects, list) or count != len(sent) or not all(isinstance(o, dict) for o in objects):
+        raise CallError(f"returned {count} objects, expected {len(sent)}")
+    out = []
+    for obj, original in zip(objects, sent, strict=True):
+        if obj.get("apiVersion") != api_version:
+            raise CallError(f"invalid apiVersion in converted object: expected {api_version}, "
+                            f"got {obj.get('apiVersion')}")
+        out.append(_restore_metadata(obj, original))
+    return out
 
 
 def _restore_metadata(converted: dict[str, Any], original: dict[str, Any]) -> dict[str, Any]:

@@ -223,7 +223,7 @@ def install(app: web.Application, ctx: ServerContext, *, health_checks: health.H
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            manager.registrations.close()
+            await manager.registrations.aclose()
 
     app.cleanup_ctx.append(run)
     return manager

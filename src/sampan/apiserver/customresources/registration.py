@@ -30,6 +30,7 @@ from sampan.api import meta
 from sampan.api.crd import naming
 from sampan.api.crd import openapi as crdopenapi
 from sampan.api.crd import spec as crdspec
+from sampan.apiserver.admission.webhooks.client import WebhookClient
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.customresources.conversionwebhook import ConversionWebhook
@@ -66,10 +67,26 @@ def served_versions(crd: dict[str, Any]) -> list[str]:
     return crdspec.served_versions(crd)
 
 
+@dataclass(frozen=True)
+class WebhookRemote:
+    """A served version's conversions through the CRD's webhook, awaited (``cacher.views.Remote``)."""
+
+    webhook: ConversionWebhook
+    served_gv: str
+    stored_gv: str
+
+    async def to_view_many(self, objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return await self.webhook.convert_many(objs, self.served_gv)
+
+    async def to_storage_one(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return (await self.webhook.convert_many([obj], self.stored_gv))[0]
+
+
 def converted(strategy: Strategy, storage: tuple[str, str], webhook: ConversionWebhook | None = None) -> Strategy:
     """``strategy`` (a non-storage version) as a :class:`Converted` one over the storage version:
     conversion ``None`` only rewrites ``apiVersion`` (deep copies: nothing shared with the cache);
-    ``Webhook`` asks the CRD's conversion webhook (``conversionwebhook``)."""
+    ``Webhook`` asks the CRD's conversion webhook (``conversionwebhook``): awaited through the view's
+    remote on the request path, synchronously only where nothing can await."""
     served_gv, stored_gv = strategy.info.group_version, f"{storage[0]}/{storage[1]}"
 
     def to_storage(self: Any, obj: dict[str, Any]) -> dict[str, Any]:
@@ -83,8 +100,9 @@ def converted(strategy: Strategy, storage: tuple[str, str], webhook: ConversionW
         return {**copy.deepcopy(obj), "apiVersion": served_gv}
 
     base = type(strategy)
+    remote = WebhookRemote(webhook, served_gv, stored_gv) if webhook is not None else None
     cls = type(base.__name__, (Converted, base), {"storage_gv": storage, "to_storage": to_storage,
-                                                  "from_storage": from_storage})
+                                                  "from_storage": from_storage, "remote": remote})
     out: Strategy = cls()
     return out
 
@@ -120,6 +138,8 @@ class Registrations:
         self._builtin_groups = frozenset(s.info.group for s in self._builtin)
         self._shadowed: set[str] = set()
         self.served: dict[GroupResource, Served] = {}
+        self._conversion_client = WebhookClient()
+        """One HTTPS session for every CRD's conversion webhook (closed by :meth:`aclose`)."""
 
     async def sync(self, crds: list[dict[str, Any]]) -> bool:
         """Make the served set match the routable ``crds``; True when anything changed."""
@@ -192,7 +212,7 @@ class Registrations:
         if not isinstance(conv, dict) or conv.get("strategy") != "Webhook" or not isinstance(conv.get("webhook"), dict):
             return None
         return ConversionWebhook(self._ctx, group=gr[0], kind=str(crdspec.names(crd).get("kind", "")),
-                                 webhook=conv["webhook"])
+                                 webhook=conv["webhook"], client=self._conversion_client)
 
     def _remove(self, gr: GroupResource) -> None:
         served = self.served.pop(gr)
@@ -221,3 +241,8 @@ class Registrations:
     def close(self) -> None:
         for gr in list(self.served):
             self._remove(gr)
+
+    async def aclose(self) -> None:
+        """:meth:`close`, and the conversion webhooks' HTTPS session."""
+        self.close()
+        await self._conversion_client.close()

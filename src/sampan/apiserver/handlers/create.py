@@ -87,7 +87,7 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
     try:
         for attempt in range(attempts):
             try:
-                rev = await ctx.store.create(scope.key(namespace, name), scope.encode(obj))
+                rev = await ctx.store.create(scope.key(namespace, name), await scope.encode_async(obj))
                 break
             except KeyExists:
                 if attempt + 1 >= attempts:

@@ -50,7 +50,7 @@ async def delete_object(ctx: ServerContext, scope: Scope, key: str, name: str, o
             raise errors.not_found(info.resource, name, info.group) from None
         except StorageError as exc:
             raise to_api_error(exc, resource=info.resource, group=info.group, name=name) from None
-        obj = scope.decode(kv.value, kv.mod_revision)
+        obj = await scope.decode_async(kv.value, kv.mod_revision)
         outcome, result = plan(scope, obj, opts=opts, now=ctx.clock.wall())
         if outcome is Outcome.UNCHANGED:
             return result, False
@@ -62,7 +62,7 @@ async def delete_object(ctx: ServerContext, scope: Scope, key: str, name: str, o
             return result, outcome is Outcome.REMOVE
         try:
             if outcome is Outcome.UPDATE:
-                rev = await ctx.store.update(key, scope.encode(result), expected_mod_revision=kv.mod_revision)
+                rev = await ctx.store.update(key, await scope.encode_async(result), expected_mod_revision=kv.mod_revision)
                 result["metadata"]["resourceVersion"] = str(rev)
                 log.debug("marked for deletion resource=%s name=%s", info.resource, name)
                 return result, False

@@ -30,10 +30,12 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         cached = scope.cache.objects.get(key)
         if cached is None:
             raise errors.not_found(info.resource, t.name, info.group)
+        await scope.prepare((cached,))
         return object_response(request, scope, scope.shown(cached), now=ctx.clock.wall())
     try:
         kv = await ctx.store.get(key)
     except StorageError as exc:
         raise to_api_error(exc, resource=info.resource, group=info.group, name=t.name) from None
     obj = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, scope.cache.field_values_of)
+    await scope.prepare((obj,))
     return object_response(request, scope, scope.shown(obj), now=ctx.clock.wall())

@@ -52,6 +52,9 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         page = await list_from_store(ctx, scope, flt, opts)
         return list_response(request, scope, page.items, resource_version=page.revision,
                              continue_token=page.continue_token, remaining=page.remaining, now=now)
-    # no await between reading the cache's state and its revision: one consistent snapshot
-    items = [scope.shown(o) for o in scope.cache.sorted_objects(flt)]
-    return list_response(request, scope, items, resource_version=ctx.watch_cache.revision, now=now)
+    # no await between reading the cache's state and its revision: one consistent snapshot (converted
+    # afterwards, in one batch, when the view calls out)
+    stored, revision = scope.cache.sorted_objects(flt), ctx.watch_cache.revision
+    await scope.prepare(stored)
+    items = [scope.shown(o) for o in stored]
+    return list_response(request, scope, items, resource_version=revision, now=now)

@@ -11,6 +11,8 @@ resourceVersion on reads, as upstream:
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 from sampan.api import errors
@@ -67,11 +69,19 @@ def _remaining(ctx: ServerContext, scope: Scope, flt: Filter, prefix: str, last_
 
 
 async def list_from_store(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page:
-    """One page (``limit`` 0: everything) read from the store at one revision, filtered by ``flt``.
+    """One page (``limit`` 0: everything) read from the store at one revision, filtered by ``flt``, in the
+    scope's form (a view that calls out converts the page in one batch, without blocking the loop).
 
     With a continue token the page reads at the token's revision (410 with a fresh token when that
     revision was compacted). The returned token resumes after the last key examined.
     """
+    page = await _stored_page(ctx, scope, flt, opts)
+    await scope.prepare(page.items)
+    return dataclasses.replace(page, items=[scope.shown(co) for co in page.items])
+
+
+async def _stored_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page:
+    """:func:`list_from_store`'s page in the storage form."""
     prefix = scope.list_prefix(flt.namespace)
     start_after: str | None = None
     revision: int | None = None
@@ -104,7 +114,7 @@ async def list_from_store(ctx: ServerContext, scope: Scope, flt: Filter, opts: L
                 co = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, fv)
                 last_key = kv.key
                 if flt.matches(co):
-                    items.append(scope.shown(co))
+                    items.append(co)
                     if limit and len(items) >= limit:
                         more = page.more or i < len(page.kvs) - 1
                         if not more:

@@ -151,6 +151,11 @@ async def _pump(
         while True:
             batch = watcher.take()
             if batch:
+                failure_line = await _convert_ahead(batch, view, use_protobuf=use_protobuf)
+                if failure_line is not None:  # a conversion webhook failed: end the watch with its Status
+                    watcher.expire()
+                    await response.write(failure_line)
+                    return
                 if use_protobuf:
                     chunks, failure = _frames(batch, view)
                     if failure is not None:
@@ -175,6 +180,21 @@ async def _pump(
         watcher.sink = None
         watcher.on_close = None
         timer.cancel()
+
+
+async def _convert_ahead(batch: Sequence[Item], view: View | None, *, use_protobuf: bool) -> bytes | None:
+    """Convert the batch's objects for a view that calls out (one webhook round trip for the batch, shared
+    with every other watcher of the same events); the ERROR event to end the watch with when that fails."""
+    if view is None or view.remote is None:
+        return None
+    try:
+        await view.prepare(item[0].object_for(item[1]) for item in batch if not isinstance(item, Bookmark))
+    except errors.APIError as err:
+        log.warning("ending a watch: %s", err.message)
+        if use_protobuf:
+            return protobuf_bodies.error_frame(err.to_status())
+        return encode_event(ERROR, err.to_status())
+    return None
 
 
 def _abort_if_stuck(watcher: CacheWatcher, transport: asyncio.Transport) -> Callable[[], None]:
@@ -219,10 +239,14 @@ def _direct_sink(transport: asyncio.Transport, counter: Any, shared: Callable[[I
     the writer task; a connection with buffered bytes gets them through the writer (and back-pressure),
     and so do items that fail to encode (the writer ends the stream with an ERROR event)."""
     json = shared is _line
+    remote = view if view is not None and view.remote is not None else None
 
     def sink(items: Sequence[Item]) -> bool:
         if transport.is_closing() or transport.get_write_buffer_size():
             return False
+        if remote is not None and not all(isinstance(i, Bookmark) or remote.shown_already(i[0].object_for(i[1]))
+                                          for i in items):
+            return False  # the writer converts them first (awaiting the conversion webhook)
         if json:  # the hot path: no extra call per event
             lines = [item.line if isinstance(item, Bookmark) else item[0].line(item[1], view) for item in items]
         else:

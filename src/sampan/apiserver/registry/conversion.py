@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-from sampan.apiserver.cacher.views import View
+from sampan.apiserver.cacher.views import Remote, View
 from sampan.apiserver.registry.strategy import Object, Strategy
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ class Converted:
     """(group, version) of the stored form (``("", "v1")`` for events.k8s.io events)."""
     field_labels: ClassVar[dict[str, str]] = {}
     """Field-selector names of the served form -> the storage form's (identity when absent)."""
+    remote: ClassVar[Remote | None] = None
+    """Set when converting calls out (a CRD's conversion webhook): the view awaits it (``cacher.views``)."""
 
     def to_storage(self, obj: Object) -> Object:
         """The served form ``obj`` in the storage form (a new dict)."""
@@ -54,7 +56,7 @@ def view_for(strategy: Strategy) -> View | None:
         return None
     return View(name=strategy.info.group_version, kind=strategy.info.kind, to_view=strategy.from_storage,
                 to_storage=strategy.to_storage, field_label=strategy.storage_field_label,
-                field_values_of=strategy.field_values)
+                field_values_of=strategy.field_values, remote=strategy.remote)
 
 
 __all__ = ["Converted", "storage_gv", "view_for"]

@@ -114,8 +114,8 @@ class WebhookPlugin(PluginBase):
                                                    namespace_labels=_namespace_labels(ctx, attrs.namespace)):
             return False
         target = ctx.scope(attrs.group, version, attrs.resource)
-        obj = _convert(attrs.obj, request_scope, target)
-        old = _convert(attrs.old, request_scope, target)
+        obj = await _convert(attrs.obj, request_scope, target)
+        old = await _convert(attrs.old, request_scope, target)
         review = build_request(attrs, version=version, obj=obj, old=old)
         fail_open = hook.get("failurePolicy") == "Ignore"
         try:
@@ -147,9 +147,9 @@ class WebhookPlugin(PluginBase):
             raise denied(name, response.get("result") or response.get("status"))
         if not self.mutating or not response.get("patch") or attrs.obj is None:
             return False
-        return self._apply_patch(attrs, name, response, obj, request_scope, target)
+        return await self._apply_patch(attrs, name, response, obj, request_scope, target)
 
-    def _apply_patch(self, attrs: Attributes, name: str, response: dict[str, Any], obj: dict[str, Any] | None,
+    async def _apply_patch(self, attrs: Attributes, name: str, response: dict[str, Any], obj: dict[str, Any] | None,
                      request_scope: Scope | None, target: Scope | None) -> bool:
         if response.get("patchType") != "JSONPatch":
             raise internal_error(f'failed calling webhook "{name}": unsupported patch type '
@@ -163,7 +163,7 @@ class WebhookPlugin(PluginBase):
             raise internal_error(f'webhook "{name}" returned a malformed patch: {err}') from None
         if not isinstance(patched, dict) or patched == obj:
             return False
-        back = _convert(patched, target, request_scope)
+        back = await _convert(patched, target, request_scope)
         assert attrs.obj is not None
         assert back is not None
         attrs.obj.clear()
@@ -206,12 +206,21 @@ def _namespace_labels(ctx: ServerContext, namespace: str) -> dict[str, str] | No
     return meta.labels(co.obj) if co is not None else None
 
 
-def _convert(obj: dict[str, Any] | None, source: Scope | None, target: Scope | None) -> dict[str, Any] | None:
-    """``obj`` in ``source``'s form as ``target`` serves it (a deep copy; same scope: a copy)."""
+async def _convert(obj: dict[str, Any] | None, source: Scope | None, target: Scope | None) -> dict[str, Any] | None:
+    """``obj`` in ``source``'s form as ``target`` serves it (a deep copy; same scope: a copy); a conversion
+    webhook is awaited, never called blocking."""
     if obj is None:
         return None
     if source is None or target is None or source is target:
         return copy.deepcopy(obj)
-    stored = source.view.to_storage(obj) if source.view is not None else copy.deepcopy(obj)
-    out = target.view.to_view(stored) if target.view is not None else stored
-    return out
+    if source.view is None:
+        stored = copy.deepcopy(obj)
+    elif source.view.remote is not None:
+        stored = await source.view.remote.to_storage_one(obj)
+    else:
+        stored = source.view.to_storage(obj)
+    if target.view is None:
+        return stored
+    if target.view.remote is not None:
+        return (await target.view.remote.to_view_many([stored]))[0]
+    return target.view.to_view(stored)
