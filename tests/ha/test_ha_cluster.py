@@ -311,9 +311,8 @@ def _new_leaders_work(cluster: Cluster) -> None:
 
 
 async def test_failover_loses_no_acknowledged_write_and_no_watch_event(cluster: Cluster) -> None:
-    from sampan.client import Client
+    from sampan.client import Client, load_config
     from sampan.client.cache.handlers import EventHandlerFuncs
-    from sampan.client import load_config
     from sampan.client.informers import SharedInformerFactory
 
     cluster.call("POST", f"{cluster.lb}/api/v1/namespaces", {"metadata": {"name": NS}})

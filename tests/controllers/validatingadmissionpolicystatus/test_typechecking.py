@@ -25,7 +25,7 @@ SCHEMA = {"type": "object", "properties": {
 @pytest.mark.parametrize(("expr", "issue"), [
     ("object.spec.replicas <= 5", None),
     ("object.spec.labels.team == 'a' && object.spec.anything.x.y > 1 && object.spec.size != 3", None),
-    ("object.spec.ports.all(p, p.port > 0) && size(object.spec.ports) < 3 && has(object.spec.name)", None),
+    ("object.spec.ports.all(p, p.port > 0) && size(object.spec.ports) < 3 &&\n has(object.spec.name)", None),
     ("params.whatever > 1", None),
     ("object.replicas > 1", "ERROR: <input>:1:7: undefined field 'replicas'\n | object.replicas > 1\n | ......^"),
     ("object.spec.name > 1",
@@ -34,7 +34,8 @@ SCHEMA = {"type": "object", "properties": {
     ("object.spec.ports.exists(p, p.prot == 80)", "ERROR: <input>:1:30: undefined field 'prot'"),
     ("has(object.spec.replica)", "ERROR: <input>:1:16: undefined field 'replica'"),
     ("replicas > 1", "ERROR: <input>:1:1: undeclared reference to 'replicas' (in container '')"),
-    ("object.spec.replicas > 1 &&\n  object.spec.nme == 'x'", "ERROR: <input>:2:14: undefined field 'nme'\n |   object"),
+    ("object.spec.replicas > 1 &&\n  object.spec.nme == 'x'",
+     "ERROR: <input>:2:14: undefined field 'nme'\n |   object"),
 ])
 def test_checker_reports_what_cel_go_reports(expr: str, issue: str | None) -> None:
     obj = from_schema(SCHEMA)
@@ -42,7 +43,8 @@ def test_checker_reports_what_cel_go_reports(expr: str, issue: str | None) -> No
     if issue is None:
         assert found is None
     else:
-        assert found is not None and found.startswith(issue), found
+        assert found is not None
+        assert found.startswith(issue), found
 
 
 def _policy(name: str, resources: list[tuple[str, str, str]], validations: list[dict[str, Any]]) -> dict[str, Any]:

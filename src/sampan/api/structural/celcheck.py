@@ -183,7 +183,7 @@ class _Checker:
             pos += 1
         return pos
 
-    def type_of(self, node: Any) -> CelType:  # noqa: C901 - one branch per grammar rule
+    def type_of(self, node: Any) -> CelType:
         from lark import Token, Tree
 
         if isinstance(node, Token):

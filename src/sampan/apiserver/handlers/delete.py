@@ -62,7 +62,8 @@ async def delete_object(ctx: ServerContext, scope: Scope, key: str, name: str, o
             return result, outcome is Outcome.REMOVE
         try:
             if outcome is Outcome.UPDATE:
-                rev = await ctx.store.update(key, await scope.encode_async(result), expected_mod_revision=kv.mod_revision)
+                stored = await scope.encode_async(result)
+                rev = await ctx.store.update(key, stored, expected_mod_revision=kv.mod_revision)
                 result["metadata"]["resourceVersion"] = str(rev)
                 log.debug("marked for deletion resource=%s name=%s", info.resource, name)
                 return result, False

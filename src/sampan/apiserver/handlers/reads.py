@@ -12,7 +12,6 @@ resourceVersion on reads, as upstream:
 from __future__ import annotations
 
 import dataclasses
-
 from dataclasses import dataclass
 
 from sampan.api import errors
