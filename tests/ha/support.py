@@ -79,11 +79,12 @@ def kill9(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def etcd_leader(members: Sequence[dict[str, Any]]) -> str | None:
-    """The name of the member that says it leads (None when none answers as leader)."""
+def etcd_leader(members: Sequence[dict[str, Any]], *, context: ssl.SSLContext | None = None) -> str | None:
+    """The name of the member that says it leads (None when none answers as leader); ``context`` carries
+    etcd's CA and a client certificate for TLS members."""
     for m in members:
         try:
-            status = request("POST", f"{m['client_url']}/v3/maintenance/status", {}, timeout=2)
+            status = request("POST", f"{m['client_url']}/v3/maintenance/status", {}, timeout=2, context=context)
         except (urllib.error.URLError, OSError, ValueError):
             continue
         if str(status["header"]["member_id"]) == str(status.get("leader")):

@@ -61,6 +61,8 @@ class Cluster:
     state: dict[str, Any]
     tls: ssl.SSLContext
     """The cluster CA (verified, host names included) and the admin's client certificate."""
+    etcd_tls: ssl.SSLContext
+    """etcd's CA and its health-check client certificate (the members require client certificates)."""
 
     def call(self, method: str, url: str, body: dict[str, Any] | None = None, *, timeout: float = 10) -> Any:
         return request(method, url, body, timeout=timeout, context=self.tls)
@@ -101,7 +103,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
         tls = admin_ssl_context(data)
         assert tls is not None
-        yield Cluster(data, env, state, tls)
+        from sampan.cli.ha_status import etcd_context
+
+        assert all(m["client_url"].startswith("https://") for m in state["control_plane"]["etcd_members"])
+        etcd_tls = etcd_context(state["control_plane"]["etcd_client"])
+        assert etcd_tls is not None
+        yield Cluster(data, env, state, tls, etcd_tls)
     finally:
         sampan("down", "--data-dir", str(data), env=env, timeout=60)
 
@@ -270,13 +277,17 @@ async def _kill_leader(cluster: Cluster, lease_name: str) -> str:
 
 
 async def _kill_etcd_leader(cluster: Cluster) -> str:
-    leader = etcd_leader(cluster.members)
+    leader = etcd_leader(cluster.members, context=cluster.etcd_tls)
     assert leader is not None
     pids = pids_matching(f"--name={leader}", str(cluster.data_dir))
     assert len(pids) == 1
     kill9(pids[0])
-    await _wait(lambda: ((new := etcd_leader(cluster.members)) is not None and new != leader) or None, 30,
-                "a new etcd leader")
+
+    def new_leader() -> str | None:
+        new = etcd_leader(cluster.members, context=cluster.etcd_tls)
+        return new if new is not None and new != leader else None
+
+    await _wait(new_leader, 30, "a new etcd leader")
     return leader
 
 
@@ -403,7 +414,9 @@ def test_snapshot_save_then_restore_into_a_new_cluster_brings_a_namespace_back(c
     assert len(plan.members) == 3
     port = free_port()
     argvs = [list(ha_plane.etcd_argv(m, plan, data_dir=new)) for m in plan.members]
-    argvs.append(apiserver_argv(data_dir=new, port=port, etcd_servers=plan.etcd_servers))
+    assert plan.tls  # a restored cluster is secure too: etcd's own CA in the new data dir
+    argvs.append(apiserver_argv(data_dir=new, port=port, etcd_servers=plan.etcd_servers)
+                 + list(ha_plane.apiserver_etcd_args(new, plan)))
     with processes(argvs, tmp_path / "logs"):
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: ready(url), 60, "the API server over the restored etcd")

@@ -82,6 +82,39 @@ def test_external_etcd_runs_no_members(tmp_path: Path) -> None:
     assert argv[argv.index("--etcd-servers") + 1] == "http://127.0.0.1:2379"
 
 
+@needs_etcd_and_haproxy
+def test_a_secure_cluster_runs_etcd_over_tls_with_client_certificates(tmp_path: Path) -> None:
+    from sampan.cli.pki import ClusterPKI
+
+    plan = ha_plane.load_or_create_plan(tmp_path, replicas=3, tls=True)
+    assert plan.tls
+    assert plan.etcd_servers.count("https://127.0.0.1:") == 3
+    assert ha_plane.read_plan(tmp_path) == plan  # the scheme is part of the stored membership
+    specs, replicated = ha_plane.replicate(_specs(tmp_path), data_dir=tmp_path, lb_port=7443, plan=plan,
+                                           hostname="vm", tls=True)
+    by_name = {s.name: s.argv for s in specs}
+    etcd_dir = ClusterPKI(tmp_path).etcd_dir
+    member = by_name["etcd-1"]
+    for flag in ("--client-cert-auth=true", "--peer-client-cert-auth=true", f"--trusted-ca-file={etcd_dir / 'ca.crt'}",
+                 f"--cert-file={etcd_dir / 'server.crt'}", f"--peer-cert-file={etcd_dir / 'peer.crt'}",
+                 f"--listen-peer-urls={plan.members[0].peer_url}"):
+        assert flag in member
+    assert plan.members[0].peer_url.startswith("https://")
+    server = by_name["apiserver-1"]
+    assert server[server.index("--etcd-cafile") + 1] == str(etcd_dir / "ca.crt")
+    assert server[server.index("--etcd-certfile") + 1] == str(ClusterPKI(tmp_path).dir / "apiserver-etcd-client.crt")
+    assert replicated.state()["etcd_client"][1] == str(etcd_dir / "healthcheck-client.crt")
+    assert all(a["url"].startswith("https://") for a in replicated.state()["apiservers"])
+
+
+def test_a_plan_written_before_etcd_tls_stays_plain(tmp_path: Path) -> None:
+    (tmp_path / ha_plane.PLAN_FILE).write_text(
+        '{"replicas": 1, "external_etcd": "", "members": [{"name": "etcd-1", "client_port": 1, "peer_port": 2}]}')
+    plan = ha_plane.load_or_create_plan(tmp_path, replicas=1, tls=True)
+    assert not plan.tls
+    assert plan.etcd_servers == "http://127.0.0.1:1"
+
+
 def test_tls_servers_are_checked_over_tls() -> None:
     config = ha_plane.haproxy_config(port=6443, backends=[("apiserver-1", 1)], tls=True)
     assert "check-ssl verify none" in config

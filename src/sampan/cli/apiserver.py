@@ -66,6 +66,10 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
     servers = tuple(s.strip() for s in (args.etcd_servers or "").split(",") if s.strip())
     if args.storage == "etcd" and not servers:
         raise ValueError("--storage etcd needs --etcd-servers")
+    etcd_tls_files = (args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile)
+    if any(etcd_tls_files) and not all(etcd_tls_files):
+        raise ValueError("--etcd-cafile, --etcd-certfile and --etcd-keyfile go together")
+    etcd_tls = etcd_tls_files if all(etcd_tls_files) else None
     compaction = parse_duration(args.etcd_compaction_interval)
     bookmark = parse_duration(args.watch_bookmark_interval)
     if args.encryption_provider_config:
@@ -75,7 +79,8 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
     serving = _serving(args)
     return APIServerConfig(
         **serving,
-        storage=StorageOptions(backend=args.storage, data_dir=Path(args.data_dir), etcd_servers=servers),
+        storage=StorageOptions(backend=args.storage, data_dir=Path(args.data_dir), etcd_servers=servers,
+                               etcd_tls=etcd_tls),
         default_watch_cache_size=args.default_watch_cache_size,
         compaction_interval=compaction,
         bookmark_interval=bookmark,
@@ -196,6 +201,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--encryption-provider-config", default="", metavar="FILE",
                    help="EncryptionConfiguration: encrypt these resources at rest (aesgcm, aescbc, secretbox)")
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
+    p.add_argument("--etcd-cafile", default="", help="the CA of https etcd members (with --etcd-certfile/keyfile)")
+    p.add_argument("--etcd-certfile", default="", help="client certificate towards etcd (PEM)")
+    p.add_argument("--etcd-keyfile", default="", help="client key towards etcd (PEM)")
     p.add_argument("--default-watch-cache-size", type=int, default=1000,
                    help="recent events kept per resource for watch resumption (default 1000)")
     p.add_argument("--etcd-compaction-interval", default="5m",

@@ -64,7 +64,19 @@ def cluster_etcd_endpoints(data_dir: Path) -> list[str]:
     return [a.split("=", 1)[1] for a in command if a.startswith("--advertise-client-urls=")]
 
 
-def snapshot_save(target: Path, *, endpoints: list[str]) -> str:
+def etcdctl_tls_args(data_dir: Path) -> list[str]:
+    """etcdctl's ``--cacert/--cert/--key`` (the health-check client's) when the cluster's etcd is TLS."""
+    from sampan.cli.ha_plane import read_plan
+    from sampan.cli.pki import ClusterPKI
+
+    plan = read_plan(data_dir)
+    if plan is None or not plan.tls:
+        return []
+    ca, cert, key = ClusterPKI(data_dir).etcd_client("healthcheck-client")
+    return [f"--cacert={ca}", f"--cert={cert}", f"--key={key}"]
+
+
+def snapshot_save(target: Path, *, endpoints: list[str], tls_args: list[str] | None = None) -> str:
     """Save a snapshot from the first endpoint that gives one; which one it was."""
     if not endpoints:
         raise ValueError("no etcd endpoint: pass --endpoint, or --data-dir of a cluster that runs etcd")
@@ -72,7 +84,8 @@ def snapshot_save(target: Path, *, endpoints: list[str]) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     for url in endpoints:
         try:
-            _run_etcdctl("snapshot", "save", str(target), f"--endpoints={url}", "--command-timeout=60s")
+            _run_etcdctl("snapshot", "save", str(target), f"--endpoints={url}", "--command-timeout=60s",
+                         *(tls_args or []))
             return url
         except ValueError as err:
             errors.append(str(err))
@@ -98,8 +111,12 @@ def snapshot_restore(snapshot: Path, *, data_dir: Path, control_plane_nodes: int
         members = [(name, peer, data_dir / "etcd")]
         cluster = f"{name}={peer}"
     else:
-        plan = ha_plane.ControlPlanePlan(control_plane_nodes, ha_plane.new_members(control_plane_nodes))
+        # secure by default, as a new cluster: members over TLS with etcd's own CA in the new data dir
+        plan = ha_plane.ControlPlanePlan(control_plane_nodes, ha_plane.new_members(control_plane_nodes, tls=True))
         ha_plane.save_plan(data_dir, plan)
+        from sampan.cli.pki import ClusterPKI
+
+        ClusterPKI(data_dir).ensure_etcd()
         members = [(m.name, m.peer_url, ha_plane.member_data_dir(data_dir, m)) for m in plan.members]
         cluster = plan.initial_cluster()
     for name, peer, member_dir in members:
@@ -162,7 +179,7 @@ def sqlite_restore(backup: Path, *, data_dir: Path) -> None:
 def _snapshot(args: argparse.Namespace) -> int:
     if args.action == "save":
         endpoints = [args.endpoint] if args.endpoint else cluster_etcd_endpoints(Path(args.data_dir))
-        url = snapshot_save(Path(args.file), endpoints=endpoints)
+        url = snapshot_save(Path(args.file), endpoints=endpoints, tls_args=etcdctl_tls_args(Path(args.data_dir)))
         print(f"saved a snapshot of {url} to {args.file}")
     else:
         dirs = snapshot_restore(Path(args.file), data_dir=Path(args.data_dir),

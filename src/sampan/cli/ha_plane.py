@@ -6,8 +6,12 @@ when it dies, each with its log under ``<data-dir>/logs``):
 
 * ``etcd-1`` … ``etcd-N``: one etcd cluster of N members on loopback, each with its own client and peer
   port and its data in ``<data-dir>/etcd/etcd-<i>`` (none with ``--etcd-servers``: the user's cluster);
+  unless the cluster was created ``--insecure``, client and peer traffic is TLS with client certificates
+  (``--client-cert-auth``, ``--peer-client-cert-auth``; etcd's own CA under ``<data-dir>/pki/etcd``, as
+  kubeadm lays it out);
 * ``apiserver-1`` … ``apiserver-N``: stateless peers over that cluster (``--storage etcd``, every member in
-  ``--etcd-servers``), each with its own watch cache, on free loopback ports;
+  ``--etcd-servers``, ``--etcd-cafile/certfile/keyfile`` when etcd is TLS), each with its own watch cache,
+  on free loopback ports;
 * ``haproxy``: Debian's HAProxy on the cluster's ``--port`` in TCP mode (TLS passes through untouched),
   balancing new connections to the server with the fewest (``leastconn``: long watches spread out),
   health-checking ``GET /readyz`` every second; a server that fails two checks is drained and its open
@@ -21,8 +25,8 @@ kubelets would tie the number of control-plane replicas to ``--nodes`` and resta
 kubelets; the supervisor already restarts processes with back-off, and the kubelets, kube-proxies, DNS
 and the kubeconfig only ever see the balancer's address (``--port``), exactly as with one API server.
 
-Invariant: the etcd members' names and ports are fixed when the cluster is first created and kept in
-``<data-dir>/control-plane.json`` (an etcd member's peer URL is part of the cluster's stored membership),
+Invariant: the etcd members' names, ports and scheme (``tls``) are fixed when the cluster is first created and
+kept in ``<data-dir>/control-plane.json`` (an etcd member's peer URL is part of the cluster's stored membership),
 so a later ``sampan up`` on the same data dir, or a ``sampan etcd snapshot restore``, finds the same
 cluster. The API servers' ports are chosen afresh on every start.
 """
@@ -52,14 +56,15 @@ class EtcdMember:
     name: str
     client_port: int
     peer_port: int
+    tls: bool = False
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.peer_port}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,11 @@ class ControlPlanePlan:
     replicas: int
     members: tuple[EtcdMember, ...]
     external_etcd: str = ""
+
+    @property
+    def tls(self) -> bool:
+        """The members serve and talk to each other over TLS."""
+        return bool(self.members) and self.members[0].tls
 
     @property
     def etcd_servers(self) -> str:
@@ -92,14 +102,14 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def new_members(replicas: int) -> tuple[EtcdMember, ...]:
+def new_members(replicas: int, *, tls: bool = False) -> tuple[EtcdMember, ...]:
     ports = _free_ports(2 * replicas)
-    return tuple(EtcdMember(f"etcd-{i + 1}", ports[2 * i], ports[2 * i + 1]) for i in range(replicas))
+    return tuple(EtcdMember(f"etcd-{i + 1}", ports[2 * i], ports[2 * i + 1], tls) for i in range(replicas))
 
 
 def save_plan(data_dir: Path, plan: ControlPlanePlan) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"replicas": plan.replicas, "external_etcd": plan.external_etcd,
+    doc = {"replicas": plan.replicas, "external_etcd": plan.external_etcd, "tls": plan.tls,
            "members": [{"name": m.name, "client_port": m.client_port, "peer_port": m.peer_port}
                        for m in plan.members]}
     tmp = data_dir / f".{PLAN_FILE}.tmp"
@@ -110,16 +120,19 @@ def save_plan(data_dir: Path, plan: ControlPlanePlan) -> None:
 def read_plan(data_dir: Path) -> ControlPlanePlan | None:
     try:
         doc = json.loads((data_dir / PLAN_FILE).read_text())
-        members = tuple(EtcdMember(str(m["name"]), int(m["client_port"]), int(m["peer_port"]))
+        tls = bool(doc.get("tls"))  # plans written before etcd TLS: plain HTTP, as their stored membership
+        members = tuple(EtcdMember(str(m["name"]), int(m["client_port"]), int(m["peer_port"]), tls)
                         for m in doc.get("members") or [])
         return ControlPlanePlan(int(doc["replicas"]), members, str(doc.get("external_etcd") or ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def load_or_create_plan(data_dir: Path, *, replicas: int, etcd_servers: str = "") -> ControlPlanePlan:
-    """The stored plan of this data dir, or a new one (stored). ValueError (one line) when the stored
-    cluster has another number of etcd members than asked for: membership changes are not supported."""
+def load_or_create_plan(data_dir: Path, *, replicas: int, etcd_servers: str = "", tls: bool = False
+                        ) -> ControlPlanePlan:
+    """The stored plan of this data dir, or a new one (stored; its etcd over TLS with ``tls``). ValueError
+    (one line) when the stored cluster has another number of etcd members than asked for: membership
+    changes are not supported."""
     stored = read_plan(data_dir)
     if etcd_servers:
         plan = ControlPlanePlan(replicas, (), etcd_servers)
@@ -129,7 +142,7 @@ def load_or_create_plan(data_dir: Path, *, replicas: int, etcd_servers: str = ""
                              f"--control-plane-nodes {len(stored.members)} (membership changes are not supported)")
         plan = stored
     else:
-        plan = ControlPlanePlan(replicas, new_members(replicas))
+        plan = ControlPlanePlan(replicas, new_members(replicas, tls=tls))
     if plan != stored:
         save_plan(data_dir, plan)
     return plan
@@ -153,12 +166,36 @@ def haproxy_binary() -> str:
 
 def etcd_argv(member: EtcdMember, plan: ControlPlanePlan, *, data_dir: Path, etcd: str = "etcd") -> tuple[str, ...]:
     """One member of the plan's cluster. The ``--initial-*`` flags only matter on the first start (a member
-    with data reads its membership from it)."""
-    return (etcd, f"--name={member.name}", f"--data-dir={member_data_dir(data_dir, member)}",
+    with data reads its membership from it). With TLS: kubeadm's flags over ``<data-dir>/pki/etcd``
+    (:meth:`ClusterPKI.ensure_etcd` must have run)."""
+    return (etcd, f"--name={member.name}", *_etcd_tls_flags(data_dir, member.tls),
+            f"--data-dir={member_data_dir(data_dir, member)}",
             f"--listen-client-urls={member.client_url}", f"--advertise-client-urls={member.client_url}",
             f"--listen-peer-urls={member.peer_url}", f"--initial-advertise-peer-urls={member.peer_url}",
             f"--initial-cluster={plan.initial_cluster()}", "--initial-cluster-state=new",
             f"--initial-cluster-token={CLUSTER_TOKEN}", "--snapshot-count=10000")
+
+
+def _etcd_tls_flags(data_dir: Path, tls: bool) -> tuple[str, ...]:
+    if not tls:
+        return ()
+    from sampan.cli.pki import ClusterPKI
+
+    d = ClusterPKI(data_dir).etcd_dir
+    return (f"--cert-file={d / 'server.crt'}", f"--key-file={d / 'server.key'}", "--client-cert-auth=true",
+            f"--trusted-ca-file={d / 'ca.crt'}", f"--peer-cert-file={d / 'peer.crt'}",
+            f"--peer-key-file={d / 'peer.key'}", "--peer-client-cert-auth=true",
+            f"--peer-trusted-ca-file={d / 'ca.crt'}")
+
+
+def apiserver_etcd_args(data_dir: Path, plan: ControlPlanePlan) -> tuple[str, ...]:
+    """The API server's ``--etcd-cafile/certfile/keyfile`` for the plan's etcd (none when it is plain HTTP)."""
+    if not plan.tls:
+        return ()
+    from sampan.cli.pki import ClusterPKI
+
+    ca, cert, key = ClusterPKI(data_dir).etcd_client("apiserver-etcd-client")
+    return ("--etcd-cafile", str(ca), "--etcd-certfile", str(cert), "--etcd-keyfile", str(key))
 
 
 def member_data_dir(data_dir: Path, member: EtcdMember) -> Path:
@@ -226,12 +263,15 @@ class ReplicatedControlPlane:
     haproxy_config: Path
     tls: bool = True
     """The API servers serve HTTPS (``sampan up`` without ``--insecure``)."""
+    etcd_client: tuple[str, str, str] | None = None
+    """(etcd CA, certificate, key) ``sampan status`` probes TLS etcd members with."""
 
     def state(self) -> dict[str, Any]:
         """For ``up.json`` (read by ``sampan status``): each API server's own URL (``https`` unless
         ``--insecure``)."""
         scheme = "https" if self.tls else "http"
         return {"replicas": self.plan.replicas, "etcd_servers": self.plan.etcd_servers,
+                "etcd_client": list(self.etcd_client or ()),
                 "etcd_members": [{"name": m.name, "client_url": m.client_url} for m in self.plan.members],
                 "apiservers": [{"name": f"apiserver-{i + 1}", "url": f"{scheme}://127.0.0.1:{p}"}
                                for i, p in enumerate(self.apiserver_ports)]}
@@ -259,6 +299,8 @@ def replicate(specs: Sequence[ComponentSpec], *, data_dir: Path, lb_port: int, p
                 port_flag = "--secure-port" if "--secure-port" in spec.argv else "--port"  # TLS unless --insecure
                 argv = _with_flag(_with_flag(_with_flag(spec.argv, port_flag, str(p)), "--storage", "etcd"),
                                   "--etcd-servers", plan.etcd_servers)
+                for flag, value in zip(*[iter(apiserver_etcd_args(data_dir, plan))] * 2, strict=True):
+                    argv = _with_flag(argv, flag, value)
                 out.append(ComponentSpec(f"apiserver-{i + 1}", argv, spec.env))
             cfg.write_text(haproxy_config(port=lb_port, backends=[(f"apiserver-{i + 1}", p)
                                                                   for i, p in enumerate(ports)], tls=tls))
@@ -273,4 +315,10 @@ def replicate(specs: Sequence[ComponentSpec], *, data_dir: Path, lb_port: int, p
                 out.append(replace(spec, name=name, argv=argv))
         else:
             out.append(spec)
-    return out, ReplicatedControlPlane(plan, ports, cfg, tls=tls)
+    etcd_client = None
+    if plan.tls:
+        from sampan.cli.pki import ClusterPKI
+
+        ca, cert, key = ClusterPKI(data_dir).etcd_client("healthcheck-client")
+        etcd_client = (str(ca), str(cert), str(key))
+    return out, ReplicatedControlPlane(plan, ports, cfg, tls=tls, etcd_client=etcd_client)

@@ -16,7 +16,7 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,27 @@ TIMEOUT = 2.0
 LEASES = (("scheduler", "kube-scheduler"), ("controller-manager", "kube-controller-manager"))
 
 
-def _request(url: str, body: bytes | None = None) -> Any:
+def _request(url: str, body: bytes | None = None, *, context: ssl.SSLContext | None = None) -> Any:
     req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
                                  headers={"Content-Type": "application/json"} if body is not None else {})
-    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+    with urllib.request.urlopen(req, timeout=TIMEOUT, context=context) as resp:
         return json.loads(resp.read() or b"null")
 
 
-def etcd_member_status(client_url: str) -> tuple[bool, bool]:
+def etcd_context(files: Sequence[str]) -> ssl.SSLContext | None:
+    """A client context for TLS etcd members from (CA, certificate, key); None for plain HTTP ones."""
+    if len(files) != 3:
+        return None
+    ca, cert, key = files
+    context = ssl.create_default_context(cafile=ca)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def etcd_member_status(client_url: str, *, context: ssl.SSLContext | None = None) -> tuple[bool, bool]:
     """(answers, is the leader) of one member."""
     try:
-        status = _request(f"{client_url}/v3/maintenance/status", b"{}")
+        status = _request(f"{client_url}/v3/maintenance/status", b"{}", context=context)
     except (urllib.error.URLError, OSError, ValueError):
         return False, False
     member = str((status.get("header") or {}).get("member_id", ""))
@@ -83,8 +93,12 @@ def lease_holders(kubeconfig: Path) -> dict[str, str]:
 def control_plane_rows(control_plane: Mapping[str, Any], server: str, kubeconfig: Path) -> list[tuple[str, str]]:
     """(component, state) rows for ``sampan status``."""
     rows: list[tuple[str, str]] = []
+    try:
+        context = etcd_context(list(control_plane.get("etcd_client") or []))
+    except (OSError, ssl.SSLError):
+        context = None  # certificates gone: the members show as not answering
     for member in control_plane.get("etcd_members") or []:
-        answers, leader = etcd_member_status(str(member["client_url"]))
+        answers, leader = etcd_member_status(str(member["client_url"]), context=context)
         state = ("healthy, leader" if leader else "healthy") if answers else "not answering"
         rows.append((str(member["name"]), f"{state} ({member['client_url']})"))
     if not control_plane.get("etcd_members"):

@@ -7,6 +7,11 @@
 and one serving certificate per kubelet (``kubelet-<node>.crt``). Each certificate is issued once and kept
 (:func:`sampan._lib.pki.issue_once`), so restarting a cluster keeps every identity.
 
+``<data-dir>/pki/etcd/`` (only for a replicated control plane, :mod:`sampan.cli.ha_plane`): etcd's own CA, as
+kubeadm keeps it (``ca.crt``, CN ``etcd-ca``), the members' serving and peer certificate (``server.crt``,
+``peer.crt``: ``localhost``, ``127.0.0.1``, this host), ``healthcheck-client.crt`` (``sampan status``, backups)
+and ``pki/apiserver-etcd-client.crt`` (the API servers towards etcd).
+
 ``<data-dir>/kubeconfigs/``: one kubeconfig per identity (``admin.conf``, ``scheduler.conf``,
 ``controller-manager.conf``, ``kubelet-<node>.conf``, ``proxy.conf``, ``dns.conf``) with the CA and the
 client certificate and key embedded (``*-data``), as kubeadm writes them.
@@ -128,6 +133,30 @@ class ClusterPKI:
 
             write_atomic(self.sa_key, key_pem(new_key()), private=True)
         return ca
+
+    @property
+    def etcd_dir(self) -> Path:
+        return self.dir / "etcd"
+
+    def etcd_client(self, name: str) -> tuple[Path, Path, Path]:
+        """(etcd CA, certificate, key) of etcd client ``name`` (``apiserver-etcd-client``,
+        ``healthcheck-client``)."""
+        base = self.dir if name == "apiserver-etcd-client" else self.etcd_dir
+        return self.etcd_dir / "ca.crt", base / f"{name}.crt", base / f"{name}.key"
+
+    def ensure_etcd(self) -> None:
+        """Create whatever is missing of etcd's PKI (see the module docstring); each issued once."""
+        ca = CertificateAuthority.load_or_create(self.etcd_dir / "ca.crt", self.etcd_dir / "ca.key",
+                                                 common_name="etcd-ca")
+        names, addresses = host_names_and_addresses()
+        for leaf in ("server", "peer"):
+            issue_once(ca, CertSpec(socket.gethostname() or "etcd", dns_names=tuple(names),
+                                    ip_addresses=tuple(addresses), server=True, client=True),
+                       cert_path=self.etcd_dir / f"{leaf}.crt", key_path=self.etcd_dir / f"{leaf}.key")
+        for client, cn in (("healthcheck-client", "kube-etcd-healthcheck-client"),
+                           ("apiserver-etcd-client", "kube-apiserver-etcd-client")):
+            _, cert, key = self.etcd_client(client)
+            issue_once(ca, CertSpec(cn), cert_path=cert, key_path=key)
 
     def write_kubeconfig(self, identity: str, *, server: str, cert_name: str | None = None) -> Path:
         """``kubeconfigs/<identity>.conf`` for ``server`` with the CA and ``cert_name``'s certificate."""

@@ -104,7 +104,9 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         from sampan.cli import ha_plane
 
         ha = ha_plane.load_or_create_plan(options.data_dir, replicas=options.control_plane_nodes,
-                                          etcd_servers=options.etcd_servers)
+                                          etcd_servers=options.etcd_servers, tls=not options.insecure)
+        if ha.tls:  # etcd's CA and certificates, before any member starts
+            ClusterPKI(options.data_dir).ensure_etcd()
         specs, replicated = ha_plane.replicate(specs, data_dir=options.data_dir, lb_port=options.port, plan=ha,
                                                hostname=node_names(1)[0], tls=options.server.startswith("https://"))
         plane = None

@@ -18,8 +18,10 @@ class StorageOptions:
     data_dir: Path = Path(".sampan")
     """Where ``sqlite`` keeps ``state.db``."""
     etcd_servers: tuple[str, ...] = field(default_factory=tuple)
-    """etcd client URLs (``http://127.0.0.1:2379``), for ``etcd``."""
+    """etcd client URLs (``http://127.0.0.1:2379``, ``https://`` with ``etcd_tls``), for ``etcd``."""
     root: str = DEFAULT_ROOT
+    etcd_tls: tuple[str, str, str] | None = None
+    """(CA file, client certificate file, client key file) for ``https`` etcd members."""
 
 
 async def open_storage(options: StorageOptions) -> Storage:
@@ -38,5 +40,8 @@ async def open_storage(options: StorageOptions) -> Storage:
 
         if not options.etcd_servers:
             raise ValueError("--storage etcd needs --etcd-servers")
-        return await EtcdStorage.open(list(options.etcd_servers), root=options.root)
+        from sampan.storage.etcd import EtcdTLS
+
+        tls = EtcdTLS(*options.etcd_tls) if options.etcd_tls is not None else None
+        return await EtcdStorage.open(list(options.etcd_servers), root=options.root, tls=tls)
     raise ValueError(f"unknown storage backend {options.backend!r}; expected one of {', '.join(BACKENDS)}")

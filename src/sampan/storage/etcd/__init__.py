@@ -5,6 +5,7 @@ gRPC failures to storage errors; ``store`` implements reads, compare-and-swap wr
 with etcd transactions; ``watch`` turns one etcd watch stream into a bounded storage watch.
 """
 
+from sampan.storage.etcd.connection import EtcdTLS
 from sampan.storage.etcd.store import EtcdStorage
 
-__all__ = ["EtcdStorage"]
+__all__ = ["EtcdStorage", "EtcdTLS"]

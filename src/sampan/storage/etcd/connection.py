@@ -5,6 +5,10 @@ Several members are reached through a single channel whose target lists every me
 connection is ready, so a dead member only fails the calls that were in flight on it. Those calls
 raise :class:`~sampan.storage.errors.Unavailable` ("may or may not have happened"); the caller
 decides whether to retry.
+
+With :class:`EtcdTLS` (``https://`` member URLs) the channel is TLS with a client certificate, as
+kube-apiserver's ``--etcd-cafile``/``--etcd-certfile``/``--etcd-keyfile``: the members' certificate is
+verified against the CA for the host name of the first URL (every member's certificate must name it).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aetcd import rpc
@@ -31,14 +37,33 @@ _MAX_MESSAGE = 2**31 - 1
 _DEFAULT_PORT = 2379
 
 
-def _split_url(url: str) -> tuple[str, int]:
-    """``http://host:port`` (or ``host:port``) -> (host, port). Raises ValueError for anything else."""
+@dataclass(frozen=True)
+class EtcdTLS:
+    """Client TLS towards etcd: the CA that signed the members' serving certificates, and our client
+    certificate and key (PEM files)."""
+
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+    def credentials(self) -> Any:
+        import grpc
+
+        return grpc.ssl_channel_credentials(root_certificates=Path(self.ca_file).read_bytes(),
+                                            private_key=Path(self.key_file).read_bytes(),
+                                            certificate_chain=Path(self.cert_file).read_bytes())
+
+
+def _split_url(url: str, *, tls: bool = False) -> tuple[str, int]:
+    """``http://host:port`` (``https://`` with ``tls``; or ``host:port``) -> (host, port). Raises ValueError
+    for anything else."""
     text = url.strip()
-    parsed = urllib.parse.urlsplit(text if "://" in text else f"http://{text}")
-    if parsed.scheme == "https":
-        raise ValueError(f"etcd server {url!r}: TLS (https) is not supported yet; use http://")
-    if parsed.scheme != "http" or not parsed.hostname or parsed.path not in ("", "/"):
-        raise ValueError(f"etcd server {url!r} is not of the form http://host:port")
+    scheme = "https" if tls else "http"
+    parsed = urllib.parse.urlsplit(text if "://" in text else f"{scheme}://{text}")
+    if parsed.scheme == "https" and not tls:
+        raise ValueError(f"etcd server {url!r}: https needs --etcd-cafile, --etcd-certfile and --etcd-keyfile")
+    if parsed.scheme != scheme or not parsed.hostname or parsed.path not in ("", "/"):
+        raise ValueError(f"etcd server {url!r} is not of the form {scheme}://host:port")
     try:
         port = parsed.port or _DEFAULT_PORT
     except ValueError as e:
@@ -46,14 +71,19 @@ def _split_url(url: str) -> tuple[str, int]:
     return parsed.hostname, port
 
 
-async def resolve_target(urls: list[str]) -> str:
+def server_name(urls: list[str]) -> str:
+    """The host name the members' certificates are checked against: the first URL's."""
+    return urllib.parse.urlsplit(urls[0].strip()).hostname or "localhost"
+
+
+async def resolve_target(urls: list[str], *, tls: bool = False) -> str:
     """A gRPC target naming every member by IPv4 address (host names are resolved once, here)."""
     if not urls:
         raise ValueError("no etcd servers given")
     loop = asyncio.get_running_loop()
     addresses: list[str] = []
     for url in urls:
-        host, port = _split_url(url)
+        host, port = _split_url(url, tls=tls)
         try:
             infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
         except OSError as e:
@@ -64,8 +94,9 @@ async def resolve_target(urls: list[str]) -> str:
     return "ipv4:" + ",".join(addresses)
 
 
-def open_channel(target: str) -> Any:
-    """An insecure gRPC channel to ``target`` with large message limits and keep-alive pings.
+def open_channel(target: str, *, tls: EtcdTLS | None = None, name: str = "localhost") -> Any:
+    """A gRPC channel to ``target`` (TLS with ``tls``, checking the members' certificates for ``name``)
+    with large message limits and keep-alive pings.
 
     Keep-alive is every 10 s (etcd refuses pings more often than every 5 s by default) so a member
     that vanished without closing its connection is noticed.
@@ -79,6 +110,9 @@ def open_channel(target: str) -> Any:
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2_000),
     ]
+    if tls is not None:
+        return rpc.secure_channel(target, tls.credentials(),
+                                  options=[*options, ("grpc.ssl_target_name_override", name)])
     return rpc.insecure_channel(target, options=options)
 
 

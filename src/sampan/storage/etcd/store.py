@@ -40,7 +40,14 @@ from sampan.storage.errors import (
     ValueTooLarge,
     WatchClosed,
 )
-from sampan.storage.etcd.connection import is_too_large, open_channel, resolve_target, translate
+from sampan.storage.etcd.connection import (
+    EtcdTLS,
+    is_too_large,
+    open_channel,
+    resolve_target,
+    server_name,
+    translate,
+)
 from sampan.storage.etcd.watch import EtcdWatch, decode_key, encode_key
 from sampan.storage.interface import MAX_VALUE_BYTES, KeyValue, ListResult, Watch
 from sampan.storage.keys import DEFAULT_ROOT, check_key, check_prefix, check_value
@@ -104,11 +111,14 @@ class EtcdStorage:
         request_timeout: float = 10.0,
         dial_timeout: float = 10.0,
         watch_queue_size: int = 4096,
+        tls: EtcdTLS | None = None,
     ) -> EtcdStorage:
-        """Connect to the members at ``urls`` (``http://host:port``); wait up to ``dial_timeout`` for
-        one to answer. Raises ValueError for a bad URL, Unavailable when no member answers."""
-        target = await resolve_target(urls)
-        store = cls(open_channel(target), root=root, request_timeout=request_timeout, watch_queue_size=watch_queue_size)
+        """Connect to the members at ``urls`` (``http://host:port``, ``https://`` with ``tls``); wait up to
+        ``dial_timeout`` for one to answer. Raises ValueError for a bad URL, Unavailable when no member
+        answers."""
+        target = await resolve_target(urls, tls=tls is not None)
+        channel = open_channel(target, tls=tls, name=server_name(urls))
+        store = cls(channel, root=root, request_timeout=request_timeout, watch_queue_size=watch_queue_size)
         try:
             request = rpc.RangeRequest(key=COMPACT_REV_KEY)
             await store._kv_stub.Range(request, timeout=dial_timeout, wait_for_ready=True)
