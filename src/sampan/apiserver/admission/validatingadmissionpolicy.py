@@ -87,6 +87,7 @@ class ValidatingAdmissionPolicyPlugin(PluginBase):
         if not bindings:
             return
         policies = {p["metadata"]["name"]: p for p in _objects(ctx, "validatingadmissionpolicies")}
+        await _convert_params(ctx, bindings, policies)
         namespace = namespace_object(ctx, attrs)
         failures: list[Failure] = []
         for binding in bindings:
@@ -107,6 +108,19 @@ class ValidatingAdmissionPolicyPlugin(PluginBase):
         denied = [f for f in failures if "Deny" in f.actions]
         if denied:
             raise _denial(attrs, denied[0])
+
+
+async def _convert_params(ctx: ServerContext, bindings: list[dict[str, Any]], policies: dict[str, Any]) -> None:
+    """Params of a kind served through a conversion webhook, converted ahead (awaited, memoized per stored
+    object version) so that reading them below never blocks the loop; a failure is the webhook's 500."""
+    for binding in bindings:
+        policy = policies.get(_d(binding.get("spec")).get("policyName", ""))
+        kind = _d(_d(policy.get("spec")).get("paramKind")) if policy is not None else {}
+        if not kind:
+            continue
+        scope = _scope_of(ctx, str(kind.get("apiVersion", "")), str(kind.get("kind", "")))
+        if scope is not None and scope.view is not None and scope.view.remote is not None:
+            await scope.prepare(scope.cache.sorted_objects(Filter()))
 
 
 def _denial(attrs: Attributes, f: Failure) -> errors.APIError:

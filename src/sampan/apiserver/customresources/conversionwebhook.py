@@ -15,8 +15,9 @@ Like upstream, conversion runs on the request path, bounded by :data:`TIMEOUT_SE
 contexts cached per ``caBundle``), and a LIST or a batch of watch events is converted in **one**
 review; every watcher of a view shares the conversion of an event; a slow or dead webhook delays only
 the requests that need it, never the event loop or the watch cache. The synchronous :meth:`convert`
-remains for the few paths that cannot await (a ValidatingAdmissionPolicy's params of a converted kind);
-it blocks for its round trip. An object already in the desired version is not sent.
+remains only as the fallback of a view's ``show`` for an object nobody prepared (no request path leaves
+one: a ValidatingAdmissionPolicy converts its params of a converted kind ahead); it blocks for its round
+trip. An object already in the desired version is not sent.
 """
 
 from __future__ import annotations
