@@ -105,3 +105,39 @@ async def test_status_controller_writes_type_checking(client: Client) -> None:
         await policies.update(policy)
         status = await wait_for(lambda: checked("replicas", 2), message="the new generation type-checked")
         assert status["typeChecking"] == {}
+
+        # a CRD's changed schema is used for the next generation checked (documents cached by hash)
+        await policies.create(_policy("colors", [("example.com", "v1", "widgets")],
+                                      [{"expression": "object.spec.color == 'red'"}]))
+        status = await wait_for(lambda: checked("colors", 1), message="colors policy type-checked")
+        assert "undefined field 'color'" in status["typeChecking"]["expressionWarnings"][0]["warning"]
+        crd = await crds.get("widgets.example.com")
+        props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        props["color"] = {"type": "string"}
+        await crds.update(crd)
+
+        async def schema_served() -> bool:
+            doc = await client.rest.request("GET", "/openapi/v3/apis/example.com/v1")
+            return "color" in str(doc)
+
+        await wait_for(schema_served, message="the new schema served")
+        policy = await policies.get("colors")
+        policy["spec"]["validations"][0]["message"] = "must be red"
+        await policies.update(policy)
+        status = await wait_for(lambda: checked("colors", 2), message="colors generation 2 type-checked")
+        assert status["typeChecking"] == {}
+
+
+def test_variables_are_typed_by_their_expressions() -> None:
+    from sampan.controllers.validatingadmissionpolicystatus.controller import warnings_for
+
+    policy = _policy("v", [("apps", "v1", "deployments")], [
+        {"expression": "variables.replicas > 'three'"},
+        {"expression": "variables.missing == 1"},
+        {"expression": "variables.ports.all(p, p.port > 0) && variables.replicas < 10"}])
+    policy["spec"]["variables"] = [{"name": "replicas", "expression": "object.spec.replicas"},
+                                   {"name": "ports", "expression": "object.spec.ports"}]
+    warnings = warnings_for(policy, [(("apps", "v1", "Deployment"), from_schema(SCHEMA))])
+    assert [w["fieldRef"] for w in warnings] == ["spec.validations[0].expression", "spec.validations[1].expression"]
+    assert "found no matching overload for '_>_' applied to '(int, string)'" in warnings[0]["warning"]
+    assert "undefined field 'missing'" in warnings[1]["warning"]

@@ -157,6 +157,14 @@ def check(expr: str, variables: Mapping[str, CelType]) -> str | None:
     return None
 
 
+def infer(expr: str, variables: Mapping[str, CelType]) -> CelType | None:
+    """The type of ``expr`` over ``variables``; None when it does not parse or check."""
+    try:
+        return _Checker(expr, variables).type_of(_parser().parse(expr))
+    except Exception:
+        return None
+
+
 @functools.cache
 def _parser() -> Any:
     """celpy's parser (with positions), built on first use (building it takes a noticeable moment)."""

@@ -12,9 +12,8 @@ upstream; at most :data:`MAX_TYPES` of them, sorted by group, version, kind); ``
 per type, ``<group>/<version>, Kind=<kind>: <cel-go issue>`` lines, as upstream.
 
 Schemas come from the API server's ``/openapi/v3`` documents (built-ins and CRD structural schemas alike:
-upstream combines its compiled-in definitions with the discovery-served ones), fetched per group-version
-and cached until a CRD changes nothing they hold: the cache is dropped on every reconcile that misses a
-kind, so a new CRD is found.
+upstream combines its compiled-in definitions with the discovery-served ones), cached per document hash
+(:class:`SchemaSource`), so a CRD's changed schema is used for the next policy generation checked.
 """
 
 from __future__ import annotations
@@ -75,10 +74,15 @@ def warnings_for(policy: dict[str, Any], object_types: Sequence[tuple[GVK, CelTy
 def _variables(spec: dict[str, Any], obj_type: CelType, params: CelType) -> dict[str, CelType]:
     declared: dict[str, CelType] = {"object": obj_type, "oldObject": obj_type, "params": params, "request": DYN,
                                     "namespaceObject": DYN, "authorizer": DYN}
-    # each declared variable is a field of ``variables`` (typed dyn: its own expression is not checked here);
-    # using an undeclared one is an undefined field, as upstream
-    fields = {str(_d(var).get("name", "")): DYN for var in _l(spec.get("variables"))}
+    # each variable is a field of ``variables`` typed by its expression (earlier variables visible, as
+    # upstream compiles them in order); one whose expression does not check is dyn (reported where used
+    # only if that use is wrong); using an undeclared one is an undefined field
+    fields: dict[str, CelType] = {}
     declared["variables"] = CelType("object", name="variables", fields=fields)
+    for var in _l(spec.get("variables")):
+        var = _d(var)
+        expr = var.get("expression")
+        fields[str(var.get("name", ""))] = (celcheck.infer(expr, declared) or DYN) if isinstance(expr, str) else DYN
     return declared
 
 
@@ -99,22 +103,33 @@ def matched_gvrs(policy: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 class SchemaSource:
-    """OpenAPI v3 schemas per group-version, read from the API server and cached."""
+    """OpenAPI v3 schemas per group-version, read from the API server: the index (``/openapi/v3``, small) is
+    read once per policy checked, and a group-version's document again only when its hash changed there (a
+    CRD's new schema is seen; unchanged documents are not fetched again)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._docs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._index: dict[str, str] = {}
+        self._docs: dict[str, dict[str, Any]] = {}
+        """serverRelativeURL (with its hash) -> the document's ``components.schemas``."""
 
-    def forget(self) -> None:
-        self._docs.clear()
+    async def refresh(self) -> None:
+        index = await self._client.rest.request("GET", "/openapi/v3")
+        paths = _d(_d(index).get("paths"))
+        self._index = {str(p): str(_d(v).get("serverRelativeURL", "")) for p, v in paths.items()}
+        wanted = set(self._index.values())
+        self._docs = {url: doc for url, doc in self._docs.items() if url in wanted}
 
     async def _components(self, group: str, version: str) -> dict[str, Any]:
-        key = (group, version)
-        if key not in self._docs:
-            path = f"/openapi/v3/api/{version}" if not group else f"/openapi/v3/apis/{group}/{version}"
-            doc = await self._client.rest.request("GET", path)
-            self._docs[key] = _d(_d(_d(doc).get("components")).get("schemas"))
-        return self._docs[key]
+        url = self._index.get(f"api/{version}" if not group else f"apis/{group}/{version}")
+        if not url:
+            return {}
+        if url not in self._docs:
+            path, _, query = url.partition("?")
+            params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+            doc = await self._client.rest.request("GET", path, params=params)
+            self._docs[url] = _d(_d(_d(doc).get("components")).get("schemas"))
+        return self._docs[url]
 
     async def object_type(self, gvk: GVK) -> CelType | None:
         """The CEL type of kind ``gvk`` (None when its schema is not served)."""
@@ -163,15 +178,14 @@ class ValidatingAdmissionPolicyStatusController:
         return (gvr[0], gvr[1], info.kind)
 
     async def _types(self, policy: dict[str, Any]) -> tuple[list[tuple[GVK, CelType]], CelType]:
+        await self.schemas.refresh()
         gvks = [g for g in [await self._kind_of(gvr) for gvr in matched_gvrs(policy)] if g is not None]
         gvks = sorted(set(gvks))[:MAX_TYPES]
         types: list[tuple[GVK, CelType]] = []
         for gvk in gvks:
             found = await self.schemas.object_type(gvk)
-            if found is None:  # a CRD created since the documents were read: read them again next time
-                self.schemas.forget()
-                continue
-            types.append((gvk, found))
+            if found is not None:
+                types.append((gvk, found))
         params = DYN
         kind = _d(_d(policy.get("spec")).get("paramKind"))
         if kind.get("apiVersion") and kind.get("kind"):
