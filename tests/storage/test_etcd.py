@@ -61,6 +61,19 @@ async def test_bad_urls_are_refused_clearly(url: str) -> None:
         await EtcdStorage.open([url])
 
 
+async def test_https_members_need_client_tls_and_http_ones_refuse_it() -> None:
+    from sampan.storage.etcd import EtcdTLS
+    from sampan.storage.etcd.connection import resolve_target, server_name
+
+    with pytest.raises(ValueError, match="https needs --etcd-cafile, --etcd-certfile and --etcd-keyfile"):
+        await EtcdStorage.open(["https://127.0.0.1:2379"])
+    with pytest.raises(ValueError, match="is not of the form https://host:port"):
+        await EtcdStorage.open(["http://127.0.0.1:2379"], tls=EtcdTLS("ca", "cert", "key"))
+    urls = ["https://localhost:2379", "https://127.0.0.1:2380"]
+    assert await resolve_target(urls, tls=True) == "ipv4:127.0.0.1:2379,127.0.0.1:2380"
+    assert server_name(urls) == "localhost"
+
+
 async def test_no_urls_is_refused() -> None:
     with pytest.raises(ValueError, match="no etcd servers"):
         await EtcdStorage.open([])
