@@ -134,3 +134,23 @@ async def test_a_failed_conversion_is_a_500_and_not_remembered(api: API, server:
     r = await api.get(f"{V2}/f")
     assert r.status == 200, r.body
     assert r.body["apiVersion"] == "conv.example.com/v2"
+
+
+async def test_policy_params_of_a_converted_kind_are_converted(api: API, server: WebhookServer,
+                                                               certs: Certificates) -> None:
+    """A ValidatingAdmissionPolicy whose paramKind is the v2 (webhook-converted) version reads the params in
+    v2's schema: stored as v1 ``hostPort: "db:7"``, seen as ``spec.port == 7``."""
+    from tests.apiserver.admission.test_validatingadmissionpolicy import binding, deployment, install, policy, until
+
+    await register(api, {"url": server.url("/convert"), "caBundle": certs.ca_bundle})
+    await _create_v1(api, "limits", "db:7")
+    check = {"expression": "object.spec.replicas <= params.spec.port", "messageExpression":
+             "'at most ' + string(params.spec.port) + ' replicas'"}
+    await install(api, policy("by-param", check, paramKind={"apiVersion": "conv.example.com/v2",
+                                                            "kind": "EndpointRef"}),
+                  binding("by-param-b", "by-param", ["Deny"], paramRef={"name": "limits", "namespace": "default",
+                                                                        "parameterNotFoundAction": "Deny"}))
+    r = await until(api, deployment("eight", 8), 422)
+    assert r.body["message"].endswith("denied request: at most 7 replicas"), r.body
+    r = await api.post("/apis/apps/v1/namespaces/default/deployments", deployment("seven", 7), dryRun="All")
+    assert r.status == 201, r.body
