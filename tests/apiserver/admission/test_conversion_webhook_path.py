@@ -1,7 +1,7 @@
 """CRD conversion webhooks on the request path, as upstream converts, but never blocking the server: a held
 (slow) webhook delays only the requests that need it; a LIST is one review for all its objects; a watch event
 is converted once however many watchers see it; a failure is a 500 (GET) or an ERROR event (watch) and is not
-remembered, so the next read converts again."""
+remembered, so the next read converts again; a ValidatingAdmissionPolicy reads params of a converted kind."""
 
 from __future__ import annotations
 
