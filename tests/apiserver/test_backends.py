@@ -42,7 +42,7 @@ async def test_sqlite_subprocess_keeps_data_across_restart(apiserver: APIServerH
         async with s.get(apiserver.url + "/readyz?verbose") as r:
             assert r.status == 200
     apiserver.process.terminate()
-    apiserver.process.wait(timeout=10)
+    apiserver.process.wait(timeout=60)  # a loaded machine may be slow to flush and exit
     from tests.support.apiserver import run_apiserver_process
 
     with run_apiserver_process(apiserver.data_dir.parent, storage="sqlite") as again:

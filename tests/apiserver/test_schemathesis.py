@@ -37,7 +37,7 @@ GROUP_VERSIONS = ("api/v1", "apis/apps/v1", "apis/batch/v1", "apis/apiextensions
                   "apis/coordination.k8s.io/v1")
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 24
-EXAMPLES = 4
+EXAMPLES = 2
 NAME = "fz"
 _SKIPPED_PATH = re.compile(r"/watch/|/(proxy|exec|attach|portforward)(/|$)")
 _STREAMING_PARAMS = frozenset({"watch", "allowWatchBookmarks", "follow"})

@@ -4,6 +4,7 @@ pytest) mid-run, or a worker killed with SIGKILL."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -85,14 +86,14 @@ def test_sigint_mid_run_leaves_nothing(tmp_path: Path) -> None:
     project.write({"test_records.py": RECORDING_TESTS})
     env = {**project.env(), "PAUSE": "60"}
     proc = subprocess.Popen(project.argv("-n", "2"), cwd=project.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while len({r["worker"] for r in _records(project)}) < 2:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "both workers should have started a test"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to pytest
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
         out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
