@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 from aiohttp import web
@@ -95,17 +95,19 @@ def _protobuf_parts(head: dict[str, object], items: Sequence[CachedObject]) -> t
         return None
 
 
-def _pieces(sizes: Sequence[int], *, budget: int) -> Iterator[tuple[int, int]]:
-    """``[start, end)`` index ranges of consecutive items whose sizes add up to about ``budget``."""
+def _pieces(sizes: Iterable[int], *, budget: int) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` index ranges of consecutive items whose sizes add up to about ``budget`` (lazy:
+    the sizes are read as the pieces are written)."""
     start = 0
     total = 0
-    for i, size in enumerate(sizes):
+    end = 0
+    for end, size in enumerate(sizes, 1):
         total += size
         if total >= budget:
-            yield start, i + 1
-            start, total = i + 1, 0
-    if start < len(sizes):
-        yield start, len(sizes)
+            yield start, end
+            start, total = end, 0
+    if start < end:
+        yield start, end
 
 
 async def _start(request: web.Request, *, content_type: str, length: int) -> web.StreamResponse:
@@ -127,11 +129,10 @@ async def _stream_json(request: web.Request, head: dict[str, object],
     raws = [o.raw for o in items]
     opening = orjson.dumps(head)[:-1] + b',"items":['
     closing = b"]}\n"
-    sizes = [len(r) + 1 for r in raws]  # each item and the comma before the next
-    length = len(opening) + sum(sizes) - 1 + len(closing)
+    length = len(opening) + sum(map(len, raws)) + len(raws) - 1 + len(closing)  # items and commas
     response = await _start(request, content_type=JSON_CT, length=length)
     await _send(response, opening)
-    for start, end in _pieces(sizes, budget=PIECE_BYTES):
+    for start, end in _pieces((len(r) + 1 for r in raws), budget=PIECE_BYTES):
         piece = b",".join(raws[start:end])
         await _send(response, piece if start == 0 else b"," + piece)
     await response.write(closing)

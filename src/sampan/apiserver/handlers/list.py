@@ -1,13 +1,17 @@
 """LIST a collection: from the watch cache (rv "0", consistent "", not-older-than N; a paged consistent
 list and a continuation at the cache's current revision) or from the store (``limit`` with a rv other
-than "" and "0", other continuations, ``resourceVersionMatch=Exact``), as upstream's cacher decides. Label and field selectors apply either way. Large lists are written in slices
+than "" and "0", other continuations, ``resourceVersionMatch=Exact``), as upstream's cacher decides.
+Label and field selectors apply either way. Large lists are written in slices
 (:mod:`sampan.apiserver.liststream`) so they neither hold the event loop nor escape flow control."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from sampan.api.selectors import FieldRequirement, FieldSelector
+from sampan.apiserver.cacher.objects import CachedObject
 from sampan.apiserver.cacher.watcher import Filter
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.handlers.reads import (
@@ -68,7 +72,12 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
                                continue_token=page.continue_token, remaining=page.remaining, now=now)
     # no await between reading the cache's state and its revision: one consistent snapshot (converted
     # afterwards, in one batch, when the view calls out)
-    stored, revision = scope.cache.sorted_objects(flt), ctx.watch_cache.revision
-    await scope.prepare(stored)
-    items = [scope.shown(o) for o in stored]
+    revision = ctx.watch_cache.revision
+    items: Sequence[CachedObject]
+    if flt.everything and flt.namespace is None and scope.view is None:
+        items = scope.cache.all_objects()
+    else:
+        stored = scope.cache.sorted_objects(flt)
+        await scope.prepare(stored)
+        items = [scope.shown(o) for o in stored]
     return await send_list(request, scope, items, resource_version=revision, now=now)
