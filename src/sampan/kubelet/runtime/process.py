@@ -167,6 +167,9 @@ class ProcessRuntime:
         """sandbox id -> ids of its containers in ``_meta_index``."""
         self._exits: dict[str, dict[str, Any]] = {}
         """container id -> its exit.json once read (the shim writes it once)."""
+        self._started: dict[str, dict[str, Any]] = {}
+        """container id -> its started.json once read (the shim writes it once): a status check of a
+        running container reads no file, only its /proc entry."""
         self._spawn_pool = spawn.spawn_pool()
         """Threads that start shims and run exec probes (:mod:`~sampan.kubelet.runtime.spawn`)."""
         self._load_index()
@@ -190,6 +193,7 @@ class ProcessRuntime:
     def _unindex_container(self, container_id: str) -> None:
         meta = self._meta_index.pop(container_id, None)
         self._exits.pop(container_id, None)
+        self._started.pop(container_id, None)
         if meta is not None:
             ids = self._by_sandbox.get(str(meta.get("sandbox_id", "")))
             if ids is not None:
@@ -258,11 +262,11 @@ class ProcessRuntime:
         for c in await self.list_containers(sandbox_id):
             await self.remove_container(c.id)
         await self._teardown_network(sandbox_id, data)
-        shutil.rmtree(self._sandboxes / sandbox_id, ignore_errors=True)
         self._sandbox_index.pop(sandbox_id, None)
         if not self._by_sandbox.get(sandbox_id):
             self._by_sandbox.pop(sandbox_id, None)
-        shutil.rmtree(data.get("log_dir", ""), ignore_errors=True)
+        dirs = [self._sandboxes / sandbox_id, Path(data["log_dir"]) if data.get("log_dir") else None]
+        await asyncio.to_thread(_remove_trees, dirs)  # off the loop (docs/liveness.md)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         out = []
@@ -298,11 +302,10 @@ class ProcessRuntime:
         oom_control = ""
         if self._cgroups:
             cg = Cgroups(self.options.cgroup_parent, cid)
-            try:
-                cg.create(config.resources)
+            try:  # cgroupfs mkdirs and writes can take long on a busy host: off the loop (docs/liveness.md)
+                await asyncio.to_thread(cg.create, config.resources)
             except OSError as err:
-                cg.remove()
-                shutil.rmtree(d, ignore_errors=True)
+                await asyncio.to_thread(_discard_container_files, cg, d)
                 raise CreateContainerError(f"setting cgroup limits: {err}") from err
             cg_procs, cg_dirs = cg.procs_files(), [str(p) for p in cg.dirs.values()]
             oom_control = str(cg.dirs["memory"] / "memory.oom_control")
@@ -382,15 +385,9 @@ class ProcessRuntime:
         except NotFoundError:
             return
         await self.stop_container(container_id, 0)
-        if self._cgroups:
-            Cgroups(self.options.cgroup_parent, container_id).remove()
-        _remove_links(meta.get("links") or [])
-        try:
-            os.unlink(meta["log_path"])
-        except OSError:
-            pass
-        shutil.rmtree(d, ignore_errors=True)
-        self._unindex_container(container_id)
+        self._unindex_container(container_id)  # gone for every reader before its files go
+        cg = Cgroups(self.options.cgroup_parent, container_id) if self._cgroups else None
+        await asyncio.to_thread(_remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         out = []
@@ -411,7 +408,11 @@ class ProcessRuntime:
             "log_path": meta["log_path"], "labels": meta.get("labels") or {},
             "annotations": meta.get("annotations") or {},
         }
-        started = _read_json(d / "started.json")
+        started = self._started.get(container_id)
+        if started is None:
+            started = _read_json(d / "started.json")
+            if started is not None:
+                self._started[container_id] = started
         exited = self._exits.get(container_id)
         if exited is None:
             exited = _read_json(d / "exit.json")
@@ -484,6 +485,29 @@ class ProcessRuntime:
             raise  # a subclass of OSError, but the probe's timeout, not a failed start
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
+
+
+def _discard_container_files(cg: Cgroups, d: Path) -> None:
+    cg.remove()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _remove_container_files(cg: Cgroups | None, d: Path, meta: dict[str, Any]) -> None:
+    """A removed container's cgroups, mount links, log and state directory (blocking: a worker thread)."""
+    if cg is not None:
+        cg.remove()
+    _remove_links(meta.get("links") or [])
+    try:
+        os.unlink(meta["log_path"])
+    except OSError:
+        pass
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _remove_trees(dirs: list[Path | None]) -> None:
+    for d in dirs:
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _proc_stats(container_id: str, pid: int, now: float) -> ContainerStats | None:
