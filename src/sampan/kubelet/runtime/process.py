@@ -219,9 +219,8 @@ class ProcessRuntime:
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
         sid = secrets.token_hex(16)
         d = self._sandboxes / sid
-        d.mkdir(parents=True)
         logdir = self._logs / f"{config.namespace}_{config.name}_{config.uid}"
-        logdir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
         data = {"config": asdict(config), "state": SandboxState.READY.value, "created_at": time.time(),
                 "log_dir": str(logdir)}
         network = self.options.network
@@ -232,7 +231,7 @@ class ProcessRuntime:
                 shutil.rmtree(d, ignore_errors=True)
                 raise CreateContainerError(f"failed to set up the sandbox network: {err}") from None
             data.update(ip=attachment.ip, netns=attachment.netns, pod_cidr=attachment.pod_cidr)
-        shim.write_json_atomic(d / "sandbox.json", data)
+        await asyncio.to_thread(shim.write_json_atomic, d / "sandbox.json", data)
         self._sandbox_index[sid] = data
         log.info("sandbox created id=%s pod=%s/%s", sid, config.namespace, config.name)
         return sid
@@ -244,7 +243,7 @@ class ProcessRuntime:
                 await self.stop_container(c.id, 0)
         await self._teardown_network(sandbox_id, data)
         data["state"] = SandboxState.NOTREADY.value
-        shim.write_json_atomic(self._sandboxes / sandbox_id / "sandbox.json", data)
+        await asyncio.to_thread(shim.write_json_atomic, self._sandboxes / sandbox_id / "sandbox.json", dict(data))
 
     async def _teardown_network(self, sandbox_id: str, data: dict[str, Any]) -> None:
         """CRI: StopPodSandbox releases the network; idempotent, so RemovePodSandbox calls it too."""
@@ -291,9 +290,8 @@ class ProcessRuntime:
             )
         cid = secrets.token_hex(32)
         d = self._containers / cid
-        d.mkdir(parents=True)
         log_path = Path(sandbox["log_dir"]) / config.name / f"{config.attempt}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": sandbox["config"].get("hostname") or sandbox["config"]["name"]}
         env.update(config.env)
         links = [] if self._private_mounts else _expose_mounts(config.mounts, env)
@@ -309,7 +307,7 @@ class ProcessRuntime:
                 raise CreateContainerError(f"setting cgroup limits: {err}") from err
             cg_procs, cg_dirs = cg.procs_files(), [str(p) for p in cg.dirs.values()]
             oom_control = str(cg.dirs["memory"] / "memory.oom_control")
-        shim.write_json_atomic(d / "config.json", {
+        await asyncio.to_thread(shim.write_json_atomic, d / "config.json", {
             "argv": argv, "env": env, "cwd": config.working_dir or "/",
             "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
@@ -321,7 +319,7 @@ class ProcessRuntime:
             "created_at": time.time(), "labels": dict(config.labels), "annotations": dict(config.annotations),
             "log_path": str(log_path), "links": links,
         }
-        shim.write_json_atomic(d / "meta.json", meta)
+        await asyncio.to_thread(shim.write_json_atomic, d / "meta.json", meta)
         self._index_container(cid, meta)
         log.debug("container created id=%s name=%s", cid[:12], config.name)
         return cid
@@ -485,6 +483,12 @@ class ProcessRuntime:
             raise  # a subclass of OSError, but the probe's timeout, not a failed start
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
+
+
+def _make_dirs(new: Path, shared: Path) -> None:
+    """``new`` must not exist yet (a fresh id); ``shared`` may."""
+    new.mkdir(parents=True)
+    shared.mkdir(parents=True, exist_ok=True)
 
 
 def _discard_container_files(cg: Cgroups, d: Path) -> None:
