@@ -125,3 +125,20 @@ async def test_streamed_lists_equal_lists_built_whole(server: Server, monkeypatc
     # a paged read from the store goes the same way
     streamed = await fetch("application/json", "?limit=20")
     assert len(json.loads(streamed[0])["items"]) == 20
+
+
+async def test_a_client_that_leaves_mid_stream_frees_the_seats(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    global_default = server.apf.levels["global-default"]
+    gate = Gate(monkeypatch, after=2)
+    response = await server.session.get(server.url + "/api/v1/configmaps", headers=ALICE)
+    try:
+        await server.wait_for(lambda: gate.sent >= 2, "the list is mid-stream")
+        assert global_default.seats_in_use > 0
+        response.close()  # the client goes away with the body half read
+    finally:
+        gate.open()
+        response.close()
+    await server.wait_for(lambda: global_default.seats_in_use == 0, "seats returned")
+    after = await server.request("GET", CMS, token="alice-token")
+    assert after.status == 200
+    assert len(after.json()["items"]) == ITEMS
