@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -411,8 +412,9 @@ def main() -> int:
         return 0
     results: dict[str, Outcome] = {}
     for mode in args.modes.split(","):
-        print(f"== APF {mode}: {args.lists} LIST workers x {args.pods} pods, {NODES} kubelets, {args.duration:.0f}s",
-              flush=True)
+        load = os.getloadavg()[0]
+        print(f"== APF {mode}: {args.lists} LIST workers x {args.pods} pods, {NODES} kubelets, {args.duration:.0f}s "
+              f"(machine load average {load:.1f} on {os.cpu_count()} CPUs)", flush=True)
         results[mode] = asyncio.run(run_mode(mode == "on", args))
     rows = [
         ("lease renewals done", lambda o: str(len(o.lease_latencies))),
