@@ -10,8 +10,11 @@ tokens to identities (``alice`` in ``system:authenticated``; ``system:node:nK`` 
 
 * ``--lists`` workers as alice, each sending cluster-wide LISTs of pods back to back (a 429 is
   counted and retried after its ``Retry-After``, as client-go does);
-* ``--nodes`` kubelets renewing their Lease (GET + PUT) every ``--renew-interval`` seconds;
+* 50 kubelets renewing their Lease (GET + PUT) every ``--renew-interval`` seconds;
 * the scheduler binding pending pods one after another.
+
+The kubelets and the scheduler run in a second client process (``--same-process``: on the LIST
+generator's loop, whose own lag then inflates their latencies, as in figures before session 4).
 
 It prints lease-renewal latency (p50/p99/max), 429s per client, bindings done and their p99, LISTs
 served. ``--overhead`` instead measures the CPU cost APF adds to one request (classification, seat
@@ -29,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -78,7 +82,8 @@ def serve(port: int, apf: bool, borrowing_period: float) -> None:
         with tempfile.TemporaryDirectory(prefix="sampan-apf-") as tmp:
             cfg = APIServerConfig(port=port, storage=StorageOptions(backend="memory", data_dir=Path(tmp)),
                                   enable_priority_and_fairness=apf, kubernetes_service=False,
-                                  apf_borrowing_period=borrowing_period)
+                                  apf_borrowing_period=borrowing_period,
+                                  authorization_modes=("AlwaysAllow",))  # flow control is under test, not RBAC
             storage = await open_storage(cfg.storage)
             app = build_app(cfg, storage, authenticators=[Tokens(), InsecureAdmin()])
             runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -139,6 +144,9 @@ class Outcome:
     longest_stall: float = float("nan")
     global_default_limit: float = float("nan")
     global_default_executing: list[int] = field(default_factory=list)
+    load_stalls: dict[str, float] = field(default_factory=dict)
+    """During the load: wake-ups of the stall monitor later than 0.1 / 0.5 / 1.0 s."""
+    load_wakeups: int = 0
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -241,9 +249,22 @@ def _sample(text: str, name: str) -> float:
     return float("nan")
 
 
+def _stall_buckets(text: str) -> dict[str, float]:
+    """``le`` -> cumulative count of the server's loop-stall histogram."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("sampan_event_loop_stall_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 async def monitor(http: aiohttp.ClientSession, url: str, stop: float, out: Outcome) -> None:
-    """Every second: global-default's executing requests (debug dump); at the end its seat limit and the
-    server's longest event-loop stall (``/metrics``)."""
+    """Every second: global-default's executing requests (debug dump); at the end its seat limit, the
+    server's longest event-loop stall since it started and the stalls during the load alone (the
+    difference of the stall histogram between the start and the end of the load)."""
+    async with http.get(url + "/metrics") as r:
+        before = _stall_buckets(await r.text())
     while time.monotonic() < stop:
         async with http.get(url + "/debug/api_priority_and_fairness/dump_priority_levels") as r:
             if r.status == 200:
@@ -256,25 +277,65 @@ async def monitor(http: aiohttp.ClientSession, url: str, stop: float, out: Outco
     async with http.get(url + "/metrics") as r:
         text = await r.text()
     out.longest_stall = _sample(text, "sampan_event_loop_stall_seconds_max")
+    after = _stall_buckets(text)
+    cumulative = {le: after[le] - before.get(le, 0.0) for le in after}
+    total = cumulative.get("+Inf", 0.0)
+    out.load_stalls = {le: total - n for le, n in cumulative.items() if le in ("0.1", "0.5", "1.0")}
+    out.load_wakeups = int(total)
     for line in text.splitlines():
         if line.startswith('apiserver_flowcontrol_current_limit_seats{priority_level="global-default"}'):
             out.global_default_limit = float(line.rsplit(" ", 1)[1])
 
 
+async def heartbeats(url: str, *, duration: float, pending: int, interval: float, out: Outcome) -> None:
+    """The kubelets' renewals and the scheduler's bindings for ``duration`` seconds."""
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as http:
+        stop = time.monotonic() + duration
+        async with asyncio.TaskGroup() as tg:
+            for i in range(NODES):
+                tg.create_task(kubelet(http, url, i, stop, interval, out))
+            tg.create_task(scheduler(http, url, pending, stop, out))
+
+
+def heartbeats_process(url: str, args: argparse.Namespace) -> None:
+    """Child process entry: run :func:`heartbeats`, print the outcome as JSON on stdout."""
+    out = Outcome()
+    asyncio.run(heartbeats(url, duration=args.duration, pending=args.pending, interval=args.renew_interval, out=out))
+    sys.stdout.write(orjson.dumps({"lease_latencies": out.lease_latencies, "lease_429": out.lease_429,
+                                   "lease_errors": out.lease_errors, "binds": out.binds,
+                                   "bind_429": out.bind_429}).decode())
+
+
 async def run_mode(apf: bool, args: argparse.Namespace) -> Outcome:
+    """One mode. The kubelets and the scheduler run in a process of their own (as they do in a cluster),
+    so their latencies are the server's, not the LIST load generator's loop lag; ``--same-process``
+    runs them on the load generator's loop instead (how figures before session 4 were taken)."""
     out = Outcome()
     with server(apf, args.borrowing_period) as url:
         timeout = aiohttp.ClientTimeout(total=None)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as http:
             await populate(http, url, args.pods, args.pending)
+            child = None
+            if not args.same_process:
+                child = await asyncio.create_subprocess_exec(
+                    sys.executable, __file__, "--heartbeats", url, "--duration", str(args.duration),
+                    "--pending", str(args.pending), "--renew-interval", str(args.renew_interval),
+                    stdout=asyncio.subprocess.PIPE)
             stop = time.monotonic() + args.duration
             async with asyncio.TaskGroup() as tg:
                 for _ in range(args.lists):
                     tg.create_task(lister(http, url, stop, out))
-                for i in range(NODES):
-                    tg.create_task(kubelet(http, url, i, stop, args.renew_interval, out))
-                tg.create_task(scheduler(http, url, args.pending, stop, out))
+                if child is None:
+                    tg.create_task(heartbeats(url, duration=args.duration, pending=args.pending,
+                                              interval=args.renew_interval, out=out))
                 tg.create_task(monitor(http, url, stop, out))
+            if child is not None:
+                stdout, _ = await child.communicate()
+                got = orjson.loads(stdout)
+                out.lease_latencies, out.lease_429, out.lease_errors = (got["lease_latencies"], got["lease_429"],
+                                                                         got["lease_errors"])
+                out.binds, out.bind_429 = got["binds"], got["bind_429"]
     return out
 
 
@@ -333,11 +394,17 @@ def main() -> int:
     parser.add_argument("--borrowing-period", type=float, default=10.0,
                         help="seconds between APF's re-divisions of seats (upstream 10; 1e9: no borrowing)")
     parser.add_argument("--overhead", action="store_true", help="measure APF's CPU cost per request instead")
+    parser.add_argument("--same-process", action="store_true",
+                        help="run kubelets and scheduler on the LIST load generator's loop (old figures)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--heartbeats", help=argparse.SUPPRESS)
     parser.add_argument("--apf", default="true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.apf == "true", args.borrowing_period)
+        return 0
+    if args.heartbeats:
+        heartbeats_process(args.heartbeats, args)
         return 0
     if args.overhead:
         print("== APF CPU overhead per request (in process, 20,000 requests)")
@@ -345,8 +412,9 @@ def main() -> int:
         return 0
     results: dict[str, Outcome] = {}
     for mode in args.modes.split(","):
-        print(f"== APF {mode}: {args.lists} LIST workers x {args.pods} pods, {NODES} kubelets, {args.duration:.0f}s",
-              flush=True)
+        load = os.getloadavg()[0]
+        print(f"== APF {mode}: {args.lists} LIST workers x {args.pods} pods, {NODES} kubelets, {args.duration:.0f}s "
+              f"(machine load average {load:.1f} on {os.cpu_count()} CPUs)", flush=True)
         results[mode] = asyncio.run(run_mode(mode == "on", args))
     rows = [
         ("lease renewals done", lambda o: str(len(o.lease_latencies))),
@@ -362,7 +430,9 @@ def main() -> int:
         ("LIST errors", lambda o: str(o.list_errors)),
         ("global-default executing (max sampled)", lambda o: str(max(o.global_default_executing, default=0))),
         ("global-default seat limit at the end", lambda o: f"{o.global_default_limit:.0f}"),
-        ("longest event-loop stall (s)", lambda o: f"{o.longest_stall:.3f}"),
+        ("longest event-loop stall since start (s)", lambda o: f"{o.longest_stall:.3f}"),
+        ("loop stalls > 0.1 / 0.5 / 1 s during the load", lambda o: " / ".join(
+            str(int(o.load_stalls.get(le, 0))) for le in ("0.1", "0.5", "1.0")) + f" (of {o.load_wakeups} wake-ups)"),
     ]
     print("\n| workload | " + " | ".join(f"APF {m}" for m in results) + " |")
     print("|---|" + "---|" * len(results))

@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import shutil
 import signal
 import socket
 import subprocess
@@ -388,6 +389,8 @@ def main() -> None:
                     help="process: real processes and exec probes (run as root, under flock /tmp/sampan-net.lock)")
     ap.add_argument("--kubelet-hold", type=float, default=30.0, help="seconds the pods run with probes")
     ap.add_argument("--deployment-replicas", type=int, default=1000)
+    ap.add_argument("--keep-logs", metavar="DIR", help="copy each phase's component logs to DIR/<phase>/ "
+                    "(with SAMPAN_STALL_TRACE_MS=100 in the environment they show what held a loop)")
     ap.add_argument("--storage", choices=("sqlite", "memory"), default="sqlite")
     args = ap.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
@@ -412,6 +415,12 @@ def main() -> None:
                     for log in sorted(work.glob("*.log")):
                         print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-1500:]}", file=sys.stderr)
                     raise
+                finally:
+                    if args.keep_logs:
+                        keep = Path(args.keep_logs) / phase
+                        keep.mkdir(parents=True, exist_ok=True)
+                        for log in work.glob("*.log"):
+                            shutil.copy(log, keep / log.name)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ serving needs on top of it:
 * :func:`message_of` / :func:`wrap` — an object's bare message (what a list item or a watch event
   carries) and its envelope, so a cached object is encoded once and shared by GETs, lists and watchers;
 * :func:`list_body` — a ``<Kind>List`` assembled from memoized item messages (no re-encoding);
+  :func:`list_prefix` / :func:`list_items` / :data:`LIST_SUFFIX` — the same bytes in pieces, for
+  streaming a large list;
 * :func:`watch_frame` — one length-prefixed ``WatchEvent`` frame around an envelope.
 
 Invariant: every byte string built here equals what :func:`sampan.api.protobuf.encode` /
@@ -19,7 +21,7 @@ generated marshallers write.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sampan.api import protobuf
@@ -53,13 +55,19 @@ def message_of(obj: Mapping[str, Any]) -> bytes:
     return raw
 
 
-def wrap(api_version: str, kind: str, message: bytes) -> bytes:
-    """``k8s\\0`` + ``runtime.Unknown{typeMeta, raw=message, "", ""}``."""
+def _envelope_head(api_version: str, kind: str) -> bytearray:
+    """``k8s\\0`` + ``runtime.Unknown``'s typeMeta field: what precedes the ``raw`` field."""
     type_meta = bytearray()
     wire.write_bytes(type_meta, b"\x0a", api_version.encode())
     wire.write_bytes(type_meta, b"\x12", kind.encode())
     out = bytearray(protobuf.MAGIC)
     wire.write_bytes(out, b"\x0a", type_meta)
+    return out
+
+
+def wrap(api_version: str, kind: str, message: bytes) -> bytes:
+    """``k8s\\0`` + ``runtime.Unknown{typeMeta, raw=message, "", ""}``."""
+    out = _envelope_head(api_version, kind)
     wire.write_bytes(out, b"\x12", message)
     out += _TRAILER
     return bytes(out)
@@ -88,6 +96,32 @@ def list_body(head: Mapping[str, Any], item_messages: Iterable[bytes]) -> bytes:
     for item in item_messages:
         wire.write_bytes(out, b"\x12", item)
     return wrap(str(head.get("apiVersion") or ""), str(head.get("kind") or ""), bytes(out))
+
+
+def list_prefix(head: Mapping[str, Any], item_messages: Sequence[bytes]) -> bytes:
+    """The bytes of :func:`list_body` before its first item: envelope, ``raw``'s length (which counts every
+    item, so all must be known) and the list's own head. ``list_prefix(h, ms) + list_items(ms) +
+    LIST_SUFFIX == list_body(h, ms)``, and ``list_items`` may be called on consecutive slices of ``ms``,
+    so a large list can be written in pieces without being built whole. Raises like :func:`message_of`."""
+    head_message = message_of(head)
+    length = len(head_message) + sum(1 + len(wire.varint_bytes(len(m))) + len(m) for m in item_messages)
+    out = _envelope_head(str(head.get("apiVersion") or ""), str(head.get("kind") or ""))
+    out += b"\x12"
+    wire.write_varint(out, length)
+    out += head_message
+    return bytes(out)
+
+
+def list_items(item_messages: Iterable[bytes]) -> bytes:
+    """Items as the list's field 2, in order (see :func:`list_prefix`)."""
+    out = bytearray()
+    for item in item_messages:
+        wire.write_bytes(out, b"\x12", item)
+    return bytes(out)
+
+
+LIST_SUFFIX = _TRAILER
+"""What follows the last item of a list body (see :func:`list_prefix`)."""
 
 
 def watch_frame(event_type: str, envelope: bytes) -> bytes:

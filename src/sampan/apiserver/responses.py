@@ -99,6 +99,18 @@ def _encoded_response(body: bytes, *, status: int = 200, content_type: str) -> w
     return web.Response(body=body, status=status, headers={"Content-Type": content_type})
 
 
+def list_head(scope: Scope, *, resource_version: int, continue_token: str = "",
+              remaining: int | None = None) -> dict[str, Any]:
+    """A list's ``kind``, ``apiVersion`` and ``metadata`` (everything but its items)."""
+    info = scope.info
+    md: dict[str, Any] = {"resourceVersion": str(resource_version)}
+    if continue_token:
+        md["continue"] = continue_token
+    if remaining is not None:
+        md["remainingItemCount"] = remaining
+    return {"kind": info.list_kind_name, "apiVersion": info.group_version, "metadata": md}
+
+
 def list_response(
     request: web.Request,
     scope: Scope,
@@ -109,15 +121,10 @@ def list_response(
     remaining: int | None = None,
     now: float,
 ) -> web.Response:
-    """A ``<Kind>List`` of ``items`` in the negotiated representation."""
+    """A ``<Kind>List`` of ``items`` in the negotiated representation, built whole (see
+    :mod:`sampan.apiserver.liststream` for large lists)."""
     rep = representation(request)
-    info = scope.info
-    md: dict[str, Any] = {"resourceVersion": str(resource_version)}
-    if continue_token:
-        md["continue"] = continue_token
-    if remaining is not None:
-        md["remainingItemCount"] = remaining
-    head = {"kind": info.list_kind_name, "apiVersion": info.group_version, "metadata": md}
+    head = list_head(scope, resource_version=resource_version, continue_token=continue_token, remaining=remaining)
     if rep.is_protobuf:
         encoded = _protobuf_list(head, items)
         if encoded is not None:

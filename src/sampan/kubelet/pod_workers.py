@@ -32,6 +32,8 @@ from typing import Any
 from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.tasks import cancel_and_wait
+from sampan.api.podresources import pod_requests
+from sampan.api.quantity import Quantity
 from sampan.kubelet import probes
 from sampan.kubelet.admission import Admission, admit
 from sampan.kubelet.backoff import DEFAULT_POLICY, RestartBackoff
@@ -439,12 +441,28 @@ class PodWorkers:
                                backoff=RestartBackoff(clock=clock, policy=opts.backoff_policy))
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._requests: dict[str, tuple[str, Mapping[str, Quantity]]] = {}
 
     def admit(self, pod: Mapping[str, Any]) -> Admission:
         """Whether a new pod fits beside the running ones (call before the first :meth:`update_pod`)."""
         running = [w.pod for w in self.workers.values()
                    if w.terminating is None and (w.last_status or {}).get("phase") not in ("Succeeded", "Failed")]
-        return admit(pod, allocatable=self._shared.options.node_allocatable, admitted=running)
+        return admit(pod, allocatable=self._shared.options.node_allocatable, admitted=running,
+                     requests_of=self._requests_of)
+
+    def _requests_of(self, pod: Mapping[str, Any]) -> Mapping[str, Quantity]:
+        """``pod_requests`` memoized per pod uid and resourceVersion (admission sums every running pod's)."""
+        md = pod.get("metadata") or {}
+        uid, rv = md.get("uid", ""), md.get("resourceVersion", "")
+        hit = self._requests.get(uid)
+        if hit is not None and hit[0] == rv and uid:
+            return hit[1]
+        found = pod_requests(pod)
+        if uid:
+            if len(self._requests) > 4 * len(self.workers) + 64:  # forget pods that are gone
+                self._requests = {u: v for u, v in self._requests.items() if u in self.workers}
+            self._requests[uid] = (rv, found)
+        return found
 
     def update_pod(self, pod: Mapping[str, Any]) -> None:
         """A pod bound to this node was added or changed (a deletion timestamp starts termination)."""

@@ -58,6 +58,7 @@ class ResourceCache:
         self._watcher_capacity = watcher_capacity
         self.objects: dict[str, CachedObject] = {}
         self._sorted_keys: list[str] | None = None
+        self._all: tuple[CachedObject, ...] | None = None
         self.window: collections.deque[WatchEvent] = collections.deque(maxlen=window_size)
         self.window_start = 0
         self.watchers = WatcherSet()
@@ -84,6 +85,7 @@ class ResourceCache:
                 log.warning("skipping undecodable stored object key=%s", kv.key)
         self.objects = objects
         self._sorted_keys = None
+        self._all = None
         self.window.clear()
         self.window_start = revision
         for w in list(self.watchers):
@@ -100,6 +102,7 @@ class ResourceCache:
 
     def _apply(self, event: Event) -> None:
         prev = self.objects.get(event.key)
+        self._all = None
         if event.type is EventType.DELETED:
             if prev is None:
                 return
@@ -164,13 +167,43 @@ class ResourceCache:
             return [objs[k] for k in keys]
         return [o for o in (objs[k] for k in keys) if flt.matches(o)]
 
+    def all_objects(self) -> tuple[CachedObject, ...]:
+        """Every current object in key order, shared by every caller until the next change (hundreds of
+        concurrent full LISTs of an unchanged resource build it once)."""
+        if self._all is None:
+            self._all = tuple(self.sorted_objects(Filter()))
+        return self._all
+
+    def page(self, flt: Filter, *, prefix: str, start_after: str | None,
+             limit: int) -> tuple[list[CachedObject], str | None]:
+        """Up to ``limit`` current objects under ``prefix`` matching ``flt``, in key order, after the key
+        ``start_after`` (None: from the first), and the key the next page starts after — None when no key
+        under ``prefix`` follows the page (as a paged store read: a page that filled up while more keys
+        follow gets a continuation even if none of them match)."""
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self.objects)
+        keys = self._sorted_keys
+        objs = self.objects
+        lo = bisect.bisect_left(keys, prefix)
+        if start_after is not None:
+            lo = max(lo, bisect.bisect_right(keys, start_after))
+        hi = bisect.bisect_left(keys, _prefix_end(prefix)) if prefix else len(keys)
+        out: list[CachedObject] = []
+        for i in range(lo, hi):
+            co = objs[keys[i]]
+            if flt.matches(co):
+                out.append(co)
+                if len(out) >= limit:
+                    return out, (keys[i] if i < hi - 1 else None)
+        return out, None
+
     def count_after(self, prefix: str, key: str) -> int:
         """How many current keys under ``prefix`` sort after ``key`` (a paged list's remainder)."""
         if self._sorted_keys is None:
             self._sorted_keys = sorted(self.objects)
         keys = self._sorted_keys
         lo = bisect.bisect_right(keys, key)
-        hi = bisect.bisect_left(keys, prefix[:-1] + chr(ord(prefix[-1]) + 1)) if prefix else len(keys)
+        hi = bisect.bisect_left(keys, _prefix_end(prefix)) if prefix else len(keys)
         return max(0, hi - lo)
 
     def events_since(self, rv: int, flt: Filter) -> list[Item]:
@@ -249,3 +282,8 @@ class ResourceCache:
 
 
 __all__ = ["ADDED", "DELETED", "MODIFIED", "ResourceCache"]
+
+
+def _prefix_end(prefix: str) -> str:
+    """The least string above every string that starts with ``prefix`` (non-empty)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -1,17 +1,29 @@
-"""LIST a collection: from the watch cache (rv "0", consistent "", not-older-than N) or from the store
-(``limit`` with rv other than "0", ``continue``, ``resourceVersionMatch=Exact``), as upstream's cacher
-decides. Label and field selectors apply either way."""
+"""LIST a collection: from the watch cache (rv "0", consistent "", not-older-than N; a paged consistent
+list and a continuation at the cache's current revision) or from the store (``limit`` with a rv other
+than "" and "0", other continuations, ``resourceVersionMatch=Exact``), as upstream's cacher decides.
+Label and field selectors apply either way. Large lists are written in slices
+(:mod:`sampan.apiserver.liststream`) so they neither hold the event loop nor escape flow control."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from sampan.api.selectors import FieldRequirement, FieldSelector
+from sampan.apiserver.cacher.objects import CachedObject
 from sampan.apiserver.cacher.watcher import Filter
 from sampan.apiserver.context import ServerContext
-from sampan.apiserver.handlers.reads import cache_is_fresh, list_from_store, wait_not_older_than
+from sampan.apiserver.handlers.reads import (
+    Page,
+    cache_is_fresh,
+    list_from_store,
+    page_from_cache,
+    wait_not_older_than,
+)
 from sampan.apiserver.listoptions import EXACT, ListOptions, parse_list_options
-from sampan.apiserver.responses import list_response, representation
+from sampan.apiserver.liststream import send_list
+from sampan.apiserver.responses import representation
 from sampan.apiserver.routes import Target
 
 
@@ -26,11 +38,13 @@ def filter_for(t: Target, opts: ListOptions) -> Filter:
 
 
 def from_store(opts: ListOptions) -> bool:
-    """Upstream's ``shouldDelegateList``: which lists the cache cannot answer."""
+    """Upstream's ``shouldDelegateList``: which lists the cache cannot answer. As upstream with
+    consistent lists from the cache (1.31+), a paged consistent list (``limit``, resourceVersion "") is
+    not one of them; a continuation may be answered by the cache too (:func:`page_from_cache`)."""
     rv = opts.resource_version
     return bool(
         opts.continue_token
-        or (opts.limit > 0 and rv != "0")
+        or (opts.limit > 0 and rv not in ("0", ""))
         or opts.resource_version_match == EXACT
     )
 
@@ -48,13 +62,22 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             use_store = not await cache_is_fresh(ctx)
         elif rv != "0":
             await wait_not_older_than(ctx, int(rv))
-    if use_store:
+    page: Page | None = None
+    if opts.limit > 0 and (opts.continue_token or (opts.resource_version == "" and not use_store)):
+        page = await page_from_cache(ctx, scope, flt, opts)  # rv "0" ignores the limit (below), as upstream's cache
+    if page is None and use_store:
         page = await list_from_store(ctx, scope, flt, opts)
-        return list_response(request, scope, page.items, resource_version=page.revision,
-                             continue_token=page.continue_token, remaining=page.remaining, now=now)
+    if page is not None:
+        return await send_list(request, scope, page.items, resource_version=page.revision,
+                               continue_token=page.continue_token, remaining=page.remaining, now=now)
     # no await between reading the cache's state and its revision: one consistent snapshot (converted
     # afterwards, in one batch, when the view calls out)
-    stored, revision = scope.cache.sorted_objects(flt), ctx.watch_cache.revision
-    await scope.prepare(stored)
-    items = [scope.shown(o) for o in stored]
-    return list_response(request, scope, items, resource_version=revision, now=now)
+    revision = ctx.watch_cache.revision
+    items: Sequence[CachedObject]
+    if flt.everything and flt.namespace is None and scope.view is None:
+        items = scope.cache.all_objects()
+    else:
+        stored = scope.cache.sorted_objects(flt)
+        await scope.prepare(stored)
+        items = [scope.shown(o) for o in stored]
+    return await send_list(request, scope, items, resource_version=revision, now=now)

@@ -1,5 +1,5 @@
 """Read-path helpers shared by get, list, watch and deletecollection: resourceVersion semantics against
-the watch cache, and store-backed (paged, exact-revision) lists.
+the watch cache, paged lists from the watch cache, and store-backed (paged, exact-revision) lists.
 
 resourceVersion on reads, as upstream:
 * ``""``  — most recent: a consistent read (the cache waits until it has seen the store's current
@@ -67,6 +67,46 @@ def _remaining(ctx: ServerContext, scope: Scope, flt: Filter, prefix: str, last_
     return scope.cache.count_after(prefix, last_key)
 
 
+def _continue_from(opts: ListOptions, prefix: str) -> continuetoken.ContinueToken | None:
+    """The request's continue token (400 when malformed or combined with a resourceVersion)."""
+    if not opts.continue_token:
+        return None
+    if opts.resource_version not in ("", "0"):
+        raise errors.BadRequest("specifying resource version is not allowed when using continue")
+    return continuetoken.decode(opts.continue_token, prefix=prefix)
+
+
+async def page_from_cache(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page | None:
+    """:func:`_cache_page` in the scope's form (a view that calls out converts the page in one batch)."""
+    page = _cache_page(ctx, scope, flt, opts)
+    if page is None:
+        return None
+    await scope.prepare(page.items)
+    return dataclasses.replace(page, items=[scope.shown(co) for co in page.items])
+
+
+def _cache_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page | None:
+    """A paged list (``limit``, optionally ``continue``) in the storage form from the watch cache, or None
+    when the cache cannot answer it exactly and the store must (see ``handlers/list.py``).
+
+    The cache holds one revision: its current one. A first page is read there (the caller has made sure
+    the cache is fresh enough), and so is a continuation whose token's revision *is* the cache's revision
+    (nothing changed since the previous page); any other continuation reads the store at the token's
+    revision. Synchronous: the state, the revision and the remaining count are one snapshot.
+    """
+    prefix = scope.list_prefix(flt.namespace)
+    token = _continue_from(opts, prefix)
+    revision = ctx.watch_cache.revision
+    if not ctx.watch_cache.ready.is_set() or (token is not None and token.revision != revision):
+        return None
+    items, last_key = scope.cache.page(flt, prefix=prefix, start_after=token.start_after if token else None,
+                                       limit=opts.limit)
+    if last_key is None:
+        return Page(items, revision)
+    tok = continuetoken.encode(revision=revision, last_key=last_key, prefix=prefix)
+    return Page(items, revision, tok, _remaining(ctx, scope, flt, prefix, last_key, revision))
+
+
 async def list_from_store(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page:
     """One page (``limit`` 0: everything) read from the store at one revision, filtered by ``flt``, in the
     scope's form (a view that calls out converts the page in one batch, without blocking the loop).
@@ -84,11 +124,8 @@ async def _stored_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: List
     prefix = scope.list_prefix(flt.namespace)
     start_after: str | None = None
     revision: int | None = None
-    token = None
-    if opts.continue_token:
-        if opts.resource_version not in ("", "0"):
-            raise errors.BadRequest("specifying resource version is not allowed when using continue")
-        token = continuetoken.decode(opts.continue_token, prefix=prefix)
+    token = _continue_from(opts, prefix)
+    if token is not None:
         start_after = token.start_after
         revision = None if token.revision == -1 else token.revision
     elif opts.resource_version not in ("", "0"):

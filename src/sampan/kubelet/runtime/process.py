@@ -167,6 +167,9 @@ class ProcessRuntime:
         """sandbox id -> ids of its containers in ``_meta_index``."""
         self._exits: dict[str, dict[str, Any]] = {}
         """container id -> its exit.json once read (the shim writes it once)."""
+        self._started: dict[str, dict[str, Any]] = {}
+        """container id -> its started.json once read (the shim writes it once): a status check of a
+        running container reads no file, only its /proc entry."""
         self._spawn_pool = spawn.spawn_pool()
         """Threads that start shims and run exec probes (:mod:`~sampan.kubelet.runtime.spawn`)."""
         self._load_index()
@@ -190,6 +193,7 @@ class ProcessRuntime:
     def _unindex_container(self, container_id: str) -> None:
         meta = self._meta_index.pop(container_id, None)
         self._exits.pop(container_id, None)
+        self._started.pop(container_id, None)
         if meta is not None:
             ids = self._by_sandbox.get(str(meta.get("sandbox_id", "")))
             if ids is not None:
@@ -215,9 +219,8 @@ class ProcessRuntime:
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
         sid = secrets.token_hex(16)
         d = self._sandboxes / sid
-        d.mkdir(parents=True)
         logdir = self._logs / f"{config.namespace}_{config.name}_{config.uid}"
-        logdir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
         data = {"config": asdict(config), "state": SandboxState.READY.value, "created_at": time.time(),
                 "log_dir": str(logdir)}
         network = self.options.network
@@ -228,7 +231,7 @@ class ProcessRuntime:
                 shutil.rmtree(d, ignore_errors=True)
                 raise CreateContainerError(f"failed to set up the sandbox network: {err}") from None
             data.update(ip=attachment.ip, netns=attachment.netns, pod_cidr=attachment.pod_cidr)
-        shim.write_json_atomic(d / "sandbox.json", data)
+        await asyncio.to_thread(shim.write_json_atomic, d / "sandbox.json", data)
         self._sandbox_index[sid] = data
         log.info("sandbox created id=%s pod=%s/%s", sid, config.namespace, config.name)
         return sid
@@ -240,7 +243,7 @@ class ProcessRuntime:
                 await self.stop_container(c.id, 0)
         await self._teardown_network(sandbox_id, data)
         data["state"] = SandboxState.NOTREADY.value
-        shim.write_json_atomic(self._sandboxes / sandbox_id / "sandbox.json", data)
+        await asyncio.to_thread(shim.write_json_atomic, self._sandboxes / sandbox_id / "sandbox.json", dict(data))
 
     async def _teardown_network(self, sandbox_id: str, data: dict[str, Any]) -> None:
         """CRI: StopPodSandbox releases the network; idempotent, so RemovePodSandbox calls it too."""
@@ -258,11 +261,11 @@ class ProcessRuntime:
         for c in await self.list_containers(sandbox_id):
             await self.remove_container(c.id)
         await self._teardown_network(sandbox_id, data)
-        shutil.rmtree(self._sandboxes / sandbox_id, ignore_errors=True)
         self._sandbox_index.pop(sandbox_id, None)
         if not self._by_sandbox.get(sandbox_id):
             self._by_sandbox.pop(sandbox_id, None)
-        shutil.rmtree(data.get("log_dir", ""), ignore_errors=True)
+        dirs = [self._sandboxes / sandbox_id, Path(data["log_dir"]) if data.get("log_dir") else None]
+        await asyncio.to_thread(_remove_trees, dirs)  # off the loop (docs/liveness.md)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         out = []
@@ -287,9 +290,8 @@ class ProcessRuntime:
             )
         cid = secrets.token_hex(32)
         d = self._containers / cid
-        d.mkdir(parents=True)
         log_path = Path(sandbox["log_dir"]) / config.name / f"{config.attempt}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": sandbox["config"].get("hostname") or sandbox["config"]["name"]}
         env.update(config.env)
         links = [] if self._private_mounts else _expose_mounts(config.mounts, env)
@@ -298,15 +300,14 @@ class ProcessRuntime:
         oom_control = ""
         if self._cgroups:
             cg = Cgroups(self.options.cgroup_parent, cid)
-            try:
-                cg.create(config.resources)
+            try:  # cgroupfs mkdirs and writes can take long on a busy host: off the loop (docs/liveness.md)
+                await asyncio.to_thread(cg.create, config.resources)
             except OSError as err:
-                cg.remove()
-                shutil.rmtree(d, ignore_errors=True)
+                await asyncio.to_thread(_discard_container_files, cg, d)
                 raise CreateContainerError(f"setting cgroup limits: {err}") from err
             cg_procs, cg_dirs = cg.procs_files(), [str(p) for p in cg.dirs.values()]
             oom_control = str(cg.dirs["memory"] / "memory.oom_control")
-        shim.write_json_atomic(d / "config.json", {
+        await asyncio.to_thread(shim.write_json_atomic, d / "config.json", {
             "argv": argv, "env": env, "cwd": config.working_dir or "/",
             "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
@@ -318,7 +319,7 @@ class ProcessRuntime:
             "created_at": time.time(), "labels": dict(config.labels), "annotations": dict(config.annotations),
             "log_path": str(log_path), "links": links,
         }
-        shim.write_json_atomic(d / "meta.json", meta)
+        await asyncio.to_thread(shim.write_json_atomic, d / "meta.json", meta)
         self._index_container(cid, meta)
         log.debug("container created id=%s name=%s", cid[:12], config.name)
         return cid
@@ -382,15 +383,9 @@ class ProcessRuntime:
         except NotFoundError:
             return
         await self.stop_container(container_id, 0)
-        if self._cgroups:
-            Cgroups(self.options.cgroup_parent, container_id).remove()
-        _remove_links(meta.get("links") or [])
-        try:
-            os.unlink(meta["log_path"])
-        except OSError:
-            pass
-        shutil.rmtree(d, ignore_errors=True)
-        self._unindex_container(container_id)
+        self._unindex_container(container_id)  # gone for every reader before its files go
+        cg = Cgroups(self.options.cgroup_parent, container_id) if self._cgroups else None
+        await asyncio.to_thread(_remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         out = []
@@ -411,7 +406,11 @@ class ProcessRuntime:
             "log_path": meta["log_path"], "labels": meta.get("labels") or {},
             "annotations": meta.get("annotations") or {},
         }
-        started = _read_json(d / "started.json")
+        started = self._started.get(container_id)
+        if started is None:
+            started = _read_json(d / "started.json")
+            if started is not None:
+                self._started[container_id] = started
         exited = self._exits.get(container_id)
         if exited is None:
             exited = _read_json(d / "exit.json")
@@ -484,6 +483,35 @@ class ProcessRuntime:
             raise  # a subclass of OSError, but the probe's timeout, not a failed start
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
+
+
+def _make_dirs(new: Path, shared: Path) -> None:
+    """``new`` must not exist yet (a fresh id); ``shared`` may."""
+    new.mkdir(parents=True)
+    shared.mkdir(parents=True, exist_ok=True)
+
+
+def _discard_container_files(cg: Cgroups, d: Path) -> None:
+    cg.remove()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _remove_container_files(cg: Cgroups | None, d: Path, meta: dict[str, Any]) -> None:
+    """A removed container's cgroups, mount links, log and state directory (blocking: a worker thread)."""
+    if cg is not None:
+        cg.remove()
+    _remove_links(meta.get("links") or [])
+    try:
+        os.unlink(meta["log_path"])
+    except OSError:
+        pass
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _remove_trees(dirs: list[Path | None]) -> None:
+    for d in dirs:
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _proc_stats(container_id: str, pid: int, now: float) -> ContainerStats | None:
