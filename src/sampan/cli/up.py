@@ -178,8 +178,6 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             missing.append(f"{name} (not built yet, {issue})")
         elif name == "kubelet":
             specs.extend(kubelet_specs(options, base))
-        elif name == "metrics-server" and options.runtime == "simulated":
-            missing.append("metrics-server (simulated nodes have no resource usage to measure)")
         elif name == "proxy":
             reason = proxy_unavailable(options)
             if reason:

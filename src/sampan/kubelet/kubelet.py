@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.api import errors
+from sampan.api.quantity import parse_or_none
 from sampan.client import metrics as client_metrics
 from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.cache.store import DeletedFinalStateUnknown
@@ -300,7 +301,10 @@ class Kubelet:
         self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
                                       statuses=lambda: self.sink.reported() if self.sink is not None else {})
         self.streaming = self._streaming_server()
-        self.stats = StatsEndpoints(StatsCollector(self.runtime), node_name=options.node_name)
+        memory_capacity = parse_or_none(capacity.get("memory"))
+        self.stats = StatsEndpoints(StatsCollector(
+            self.runtime, memory_capacity_bytes=memory_capacity.value() if memory_capacity is not None else None),
+            node_name=options.node_name)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
                                     host=options.address, port=options.port, follow_poll=options.log_follow_poll,
                                     ssl_context=self._serving_tls(),
