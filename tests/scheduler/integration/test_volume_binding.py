@@ -15,18 +15,15 @@ from typing import Any
 import pytest
 
 from sampan._lib.tasks import cancel_and_wait
-from sampan.client import Client, load_config
+from sampan.client import Client
 from sampan.kubelet.kubelet import Kubelet, KubeletOptions
-from sampan.scheduler.app import SchedulerApp, SchedulerAppOptions
-from sampan.scheduler.framework.config import load_config as load_scheduler_config
-from sampan.scheduler.scheduler import SchedulerOptions
 from tests.controllers.support import fast_options, running_manager, unthrottled_client, wait_for
 from tests.support.apiserver import InProcessAPIServer
+from tests.support.scheduler import running_scheduler
 
 pytestmark = pytest.mark.slow
 CONTROLLERS = ("statefulset", "persistentvolume-binder", "pvc-protection", "pv-protection")
 NODES = ("node-a", "node-b")
-SCHEDULER_CONFIG = "podInitialBackoffSeconds: 0.1\npodMaxBackoffSeconds: 0.5\n"
 
 
 @contextlib.asynccontextmanager
@@ -41,19 +38,6 @@ async def simulated_nodes(client: Client, root: Path) -> AsyncIterator[list[Kube
         yield kubelets
     finally:
         await cancel_and_wait(tasks)
-
-
-@contextlib.asynccontextmanager
-async def running_scheduler(kubeconfig: Path) -> AsyncIterator[SchedulerApp]:
-    app = SchedulerApp(SchedulerAppOptions(
-        rest=load_config(str(kubeconfig)), leader_elect=False, metrics_port=None,
-        scheduler=SchedulerOptions(config=load_scheduler_config(SCHEDULER_CONFIG), backoff_flush_period=0.1)))
-    task = asyncio.create_task(app.run())
-    try:
-        await asyncio.wait_for(app.ready.wait(), 30)
-        yield app
-    finally:
-        await cancel_and_wait([task])
 
 
 def statefulset() -> dict[str, Any]:
