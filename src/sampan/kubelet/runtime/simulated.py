@@ -193,7 +193,7 @@ class SimulatedRuntime:
     async def remove_container(self, container_id: str) -> None:
         c = self._containers.pop(container_id, None)
         if c is not None:
-            self._retired_cpu_ns += self._cpu_ns(c)
+            self._retired_cpu_ns += self._cpu_ns(c, self._now_ms())
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         return [self._current(c) for c in self._containers.values()
@@ -210,25 +210,30 @@ class SimulatedRuntime:
         return 0, b""
 
     # -- synthetic stats (StatsProvider, NodeUsageProvider) -----------------------------------------------
-    def _cpu_ns(self, c: _Container) -> int:
+    def _now_ms(self) -> int:
+        return int(self._clock.wall() * 1000)
+
+    def _cpu_ns(self, c: _Container, now_ms: int) -> int:
         cur = self._current(c)
         if not c.start_requested or cur.state is ContainerState.CREATED:
             return 0
-        end = cur.finished_at if cur.state is ContainerState.EXITED else self._clock.wall()
-        return c.usage.cpu_ns(end - cur.started_at)
+        end_ms = int(cur.finished_at * 1000) if cur.state is ContainerState.EXITED else now_ms
+        return c.usage.cpu_ns(min(end_ms, now_ms) - int(cur.started_at * 1000))
 
     async def container_stats(self, container_id: str) -> ContainerStats | None:
         """The container's synthetic counters while it runs (None otherwise)."""
         c = self._containers.get(container_id)
         if c is None or self._current(c).state is not ContainerState.RUNNING:
             return None
-        return ContainerStats(container_id=container_id, timestamp=self._clock.wall(),
-                              cpu_usage_core_ns=self._cpu_ns(c), memory_working_set_bytes=c.usage.memory_bytes,
+        now_ms = self._now_ms()
+        return ContainerStats(container_id=container_id, timestamp=now_ms / 1000,
+                              cpu_usage_core_ns=self._cpu_ns(c, now_ms), memory_working_set_bytes=c.usage.memory_bytes,
                               memory_usage_bytes=c.usage.memory_bytes)
 
     def node_usage(self) -> tuple[float, int, int]:
         """(time, cumulative CPU ns, working set bytes) of the whole simulated node: its containers' sums."""
-        cpu = self._retired_cpu_ns + sum(self._cpu_ns(c) for c in self._containers.values())
+        now_ms = self._now_ms()
+        cpu = self._retired_cpu_ns + sum(self._cpu_ns(c, now_ms) for c in self._containers.values())
         memory = sum(c.usage.memory_bytes for c in self._containers.values()
                      if self._current(c).state is ContainerState.RUNNING)
-        return self._clock.wall(), cpu, memory
+        return now_ms / 1000, cpu, memory

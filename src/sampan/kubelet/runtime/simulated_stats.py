@@ -8,8 +8,10 @@ so ``kubectl top`` and the HPA see stable figures on simulated and hollow nodes.
 * ``sim.sampan.io/<container-name>.memory-usage`` / ``sim.sampan.io/memory-usage``: a memory quantity
   (``64Mi``); otherwise the container's memory request (else its limit), else 0.
 
-Invariant: cumulative CPU is ``rate * seconds running`` on the runtime's clock (never decreasing while the
-container lives); the node's counter adds what removed containers had used, so it never goes back either.
+Invariant: cumulative CPU is ``rate * milliseconds running / 1000`` on the runtime's clock, read at whole
+milliseconds (the resolution of ``/metrics/resource`` timestamps, so the rate a scraper computes is exact),
+never decreasing while the container lives; the node's counter adds what removed containers had used, so
+it never goes back either.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ class SyntheticUsage:
     memory_bytes: int = 0
     """Working set (and usage) in bytes."""
 
-    def cpu_ns(self, seconds_running: float) -> int:
-        return int(self.nano_cores * max(0.0, seconds_running))
+    def cpu_ns(self, ms_running: int) -> int:
+        """Cumulative CPU after ``ms_running`` whole milliseconds (integers: rates come out exact)."""
+        return self.nano_cores * max(0, ms_running) // 1000
 
 
 def _annotation(annotations: Mapping[str, str], container: str, key: str) -> str | None:

@@ -121,10 +121,10 @@ class VolumeBinding:
         taken: set[str] = set()
         volumes = list(self._volumes.volumes())
         for claim in st.to_bind:
-            pv = rules.find_volume_for_claim(claim, volumes, labels=labels, node_name=node.name, taken=taken)
-            if pv is not None:
-                taken.add(str(pv["metadata"]["name"]))
-                decision.static.append((dict(pv), claim))
+            found = rules.find_volume_for_claim(claim, volumes, labels=labels, node_name=node.name, taken=taken)
+            if found is not None:
+                taken.add(str(found["metadata"]["name"]))
+                decision.static.append((dict(found), claim))
                 continue
             sc = self._volumes.storage_class(rules.class_of(claim))
             if sc is None or not rules.can_provision_on(sc, raw, labels=labels):
