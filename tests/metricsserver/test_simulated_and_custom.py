@@ -1,9 +1,10 @@
 """The metrics pipeline on a simulated node, and the HPA's other metric types through the aggregation layer.
 
-Real parts: an in-process API server, a kubelet on the simulated runtime (synthetic, deterministic usage
-from the ``sim.sampan.io/*-usage`` annotations), the metrics-server scraping it, the real kubectl's ``top``,
-the deployment/replicaset/HPA controllers, and a small custom-metrics extension API server over HTTPS
-registered as ``v1beta2.custom.metrics.k8s.io`` (no external metrics API is registered)."""
+Real parts: an in-process API server, two hollow nodes serving their kubelet servers (the simulated
+runtime: synthetic, deterministic usage from the ``sim.sampan.io/*-usage`` annotations, else the requests),
+the metrics-server scraping them, the real kubectl's ``top``, the deployment/replicaset/HPA controllers, and
+a small custom-metrics extension API server over HTTPS registered as ``v1beta2.custom.metrics.k8s.io`` (no
+external metrics API is registered)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from aiohttp import web
 from sampan._lib.tasks import cancel_and_wait
 from sampan.api.selectors import LabelSelector
 from sampan.client import Client
-from sampan.kubelet.kubelet import Kubelet, KubeletOptions
+from sampan.kubelet.hollow import HollowNodes, HollowOptions
+from sampan.kubelet.kubelet import KubeletOptions
 from sampan.metricsserver.server import MetricsServer, MetricsServerOptions
 from sampan.testing.webhooks import make_certificates
 from tests.controllers.support import fast_options, running_manager, unthrottled_client, wait_for
@@ -102,9 +104,9 @@ async def register_custom_metrics(client: Client, port: int) -> None:
 @pytest.fixture
 async def env(inproc_apiserver: InProcessAPIServer, tmp_path: Path) -> AsyncIterator[Env]:
     client = unthrottled_client(inproc_apiserver.kubeconfig)
-    kubelet = Kubelet(client, KubeletOptions(node_name="sim-1", root_dir=tmp_path / "sim-1", runtime="simulated",
-                                             port=0, cpu="4", memory="8Gi", node_status_update_frequency=0.5,
-                                             lease_renew_interval=0.5, sync_period=0.2))
+    nodes = HollowNodes(client, HollowOptions(count=2, prefix="sim-", serve=True, template=KubeletOptions(
+        node_name="sim-", root_dir=tmp_path / "nodes", runtime="simulated", cpu="4", memory="8Gi",
+        node_status_update_frequency=0.5, lease_renew_interval=0.5, sync_period=0.2)))
     metrics = MetricsServer(client, MetricsServerOptions(secure_port=0, metric_resolution=0.5,
                                                          cert_dir=tmp_path / "certs"))
     custom = CustomMetrics(client)
@@ -120,9 +122,9 @@ async def env(inproc_apiserver: InProcessAPIServer, tmp_path: Path) -> AsyncIter
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
     custom.port = int(runner.addresses[0][1])
-    tasks = [asyncio.create_task(kubelet.run()), asyncio.create_task(metrics.run())]
+    tasks = [asyncio.create_task(nodes.run()), asyncio.create_task(metrics.run())]
     try:
-        await asyncio.wait_for(kubelet.ready.wait(), 30)
+        await wait_for(lambda: nodes.ready_count == 2, timeout=30, message="two hollow nodes ready")
         await asyncio.wait_for(metrics.serving.wait(), 30)
         await register_custom_metrics(client, custom.port)
         yield Env(inproc_apiserver, client, custom)
@@ -150,7 +152,8 @@ def hpa(name: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def test_kubectl_top_on_a_simulated_node(env: Env) -> None:
-    """Synthetic usage is exact: 250m and 64Mi for the annotated pod, the node's total its pods' sum."""
+    """Synthetic usage is exact: 250m and 64Mi for the annotated pod, the node's total its pods' sum; the
+    other hollow node is listed too (idle)."""
     deployments = await env.client.resource("apps/v1", "deployments")
     async with running_manager(env.client, fast_options(("deployment", "replicaset"))):
         await deployments.create(deployment("top", **{"sim.sampan.io/cpu-usage": "250m",
@@ -166,8 +169,10 @@ async def test_kubectl_top_on_a_simulated_node(env: Env) -> None:
     assert (cpu, memory) == ("250m", "64Mi")
     code, out = await env.kubectl("top", "nodes", "--no-headers")
     assert code == 0
-    node, node_cpu, _cpu_pct, node_memory, _mem_pct = out.split()
-    assert (node, node_cpu, node_memory) == ("sim-1", "250m", "64Mi")
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+    assert rows["sim-1"][0::2] == ["250m", "64Mi"]
+    assert rows["sim-1"][1] == "6%"  # 250m of 4 cores
+    assert rows["sim-2"][0::2] == ["0m", "0Mi"]
 
 
 async def test_hpa_on_pods_object_and_missing_external_metrics(env: Env) -> None:
@@ -206,15 +211,18 @@ async def test_hpa_on_pods_object_and_missing_external_metrics(env: Env) -> None
             "metric": {"name": "requests_per_second"}, "current": {"averageValue": "30"}}}
         conditions = {c["type"]: c for c in web["status"]["conditions"]}
         assert conditions["ScalingActive"]["reason"] == "ValidMetricFound"
-        assert ("SuccessfulRescale", "New size: 3; reason: pods metric requests_per_second above target") in \
-            await hpa_events("web")
+        rescaled = ("SuccessfulRescale", "New size: 3; reason: pods metric requests_per_second above target")
+        await wait_for(lambda: _has(hpa_events("web"), rescaled), message="the rescale event")  # written async
 
         # Object: 250 hits against a value of 100 with one ready pod -> ceil(2.5) = 3; the unreadable external
         # metric is reported but does not stop a scale up
         await wait_for(lambda: _is(replicas("other"), 3), timeout=60, message="other scaled to 3")
         other = await hpas.get("other", namespace="default")
         assert other["status"]["currentMetrics"][0]["object"]["current"] == {"value": "250"}
-        assert any(r == "FailedGetExternalMetric" for r, _ in await hpa_events("other"))
+        async def external_failed() -> bool:
+            return any(r == "FailedGetExternalMetric" for r, _ in await hpa_events("other"))
+
+        await wait_for(external_failed, message="a FailedGetExternalMetric event for other")
 
         # External only, and no external metrics API: ScalingActive False with upstream's reason
         async def idle_inactive() -> dict[str, Any] | None:
@@ -232,6 +240,10 @@ async def test_hpa_on_pods_object_and_missing_external_metrics(env: Env) -> None
         # the load drops: back to one replica after the (shrunk) stabilization window
         env.custom.per_pod = "1"
         await wait_for(lambda: _is(replicas("web"), 1), timeout=60, message="web scaled back to 1")
+
+
+async def _has(items: Any, item: Any) -> bool:
+    return item in await items
 
 
 async def _is(value: Any, expected: int) -> bool:
