@@ -191,8 +191,8 @@ class HorizontalPodAutoscalerController:
         if best is None or (first_error is not None and best[0] < current):
             assert first_error is not None
             raise first_error
-        for err in skipped:  # upstream records each metric it could not read, even when others decide
-            self.recorder.event(hpa, "Warning", err.reason, err.message)
+        for failure in skipped:  # upstream records each metric it could not read, even when others decide
+            self.recorder.event(hpa, "Warning", failure.reason, failure.message)
         return best[0], best[1], current_metrics
 
     async def _write_status(self, hpa: dict[str, Any], status: dict[str, Any], *,
