@@ -164,6 +164,9 @@ def test_sampan_up_runs_simulated_nodes_after_the_first_as_one_hollow_process(tm
     argv = list(specs[1].argv)
     assert argv[argv.index("--nodes") + 1] == "3"
     assert argv[argv.index("--node-index-start") + 1] == "2"
+    assert "--serve-hollow-nodes" in argv  # small clusters: kubectl top covers hollow nodes too
+    big = kubelet_specs(UpOptions(data_dir=tmp_path, nodes=50, runtime="simulated"), ("sampan",), "kc")
+    assert "--serve-hollow-nodes" not in big[1].argv
     process = kubelet_specs(UpOptions(data_dir=tmp_path, nodes=2, runtime="process"), ("sampan",), "kc")
     assert [s.name for s in process] == ["kubelet", "kubelet-2"]
 
@@ -194,6 +197,8 @@ def test_sampan_up_with_simulated_nodes_brings_every_hollow_node_ready(tmp_path:
         assert len(nodes) == 4
         assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
                    for n in nodes)
+        # every node, hollow ones included, serves its kubelet API (metrics-server scrapes them)
+        assert all(n["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] > 0 for n in nodes)
         assert (data / "logs" / "hollow-kubelets.log").exists()
     finally:
         sampan("down", "--data-dir", str(data))

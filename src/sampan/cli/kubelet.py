@@ -131,7 +131,7 @@ async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
             from sampan.kubelet.hollow import HollowNodes, HollowOptions
 
             hollow = HollowOptions(count=args.nodes, prefix=options.node_name, template=options,
-                                   first_index=args.node_index_start)
+                                   first_index=args.node_index_start, serve=args.serve_hollow_nodes)
             task = asyncio.create_task(HollowNodes(client, hollow).run(), name="hollow-nodes")
         else:
             task = asyncio.create_task(Kubelet(client, options).run(), name="kubelet")
@@ -234,6 +234,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--node-name-prefix", default="", help="hollow nodes are named <prefix>1 … <prefix>N "
                    "(default hollow-)")
     p.add_argument("--node-index-start", type=int, default=1, help="number of the first hollow node (default 1)")
+    p.add_argument("--serve-hollow-nodes", action="store_true", help="each hollow node runs its kubelet server on a "
+                   "free port (logs, exec, /metrics/resource with the simulated runtime's synthetic usage)")
     p.add_argument("--sync-frequency", default="", help="how often each pod is synced again (default 1s; "
                    "hollow nodes 1m, upstream's)")
     p.add_argument("--node-status-report-frequency", default="", help="post an unchanged node status this often "

@@ -178,8 +178,6 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             missing.append(f"{name} (not built yet, {issue})")
         elif name == "kubelet":
             specs.extend(kubelet_specs(options, base))
-        elif name == "metrics-server" and options.runtime == "simulated":
-            missing.append("metrics-server (simulated nodes have no resource usage to measure)")
         elif name == "proxy":
             reason = proxy_unavailable(options)
             if reason:
@@ -213,6 +211,11 @@ def node_names(count: int, hostname: str | None = None) -> list[str]:
     return [host if i == 1 else f"{host}-{i}" for i in range(1, count + 1)]
 
 
+HOLLOW_SERVE_MAX_NODES = 20
+"""Up to this many nodes, hollow nodes run their kubelet servers (one port each) so ``kubectl top`` covers them;
+bigger simulated clusters keep upstream kubemark's cheaper shape (no server per hollow node)."""
+
+
 def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | None = None) -> list[ComponentSpec]:
     """One kubelet per node, each with its own root dir and server port (10250, 10251, … when free, else one
     the kubelet picks and advertises on its Node); pod CIDRs come from the node IPAM controller (distinct
@@ -226,8 +229,12 @@ def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | N
         # one process, one client, so one identity for N nodes: the cluster admin's (the Node authorizer
         # and NodeRestriction cannot tell hollow nodes apart; upstream's kubemark gives each its own)
         hollow_kubeconfig = kubeconfig or str(ClusterLayout(options.data_dir).kubeconfig)
+        # small clusters: every hollow node serves its stats (metrics-server scrapes it), with node 2's
+        # serving certificate (every node certificate names this host's addresses)
+        serving = (("--serve-hollow-nodes", *kubelet_tls_args(options, names[1]))
+                   if options.nodes <= HOLLOW_SERVE_MAX_NODES else ())
         hollow.append(ComponentSpec("hollow-kubelets", (
-            *base, "kubelet", "--kubeconfig", hollow_kubeconfig, "--runtime", "simulated",
+            *base, "kubelet", "--kubeconfig", hollow_kubeconfig, "--runtime", "simulated", *serving,
             "--nodes", str(options.nodes - 1),
             "--node-name-prefix", f"{names[0]}-", "--node-index-start", "2",
             "--root-dir", str(options.data_dir / "kubelet"), "--cluster-dns", CLUSTER_DNS, *options.kubelet_args)))

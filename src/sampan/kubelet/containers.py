@@ -59,12 +59,15 @@ def linux_resources(container: Mapping[str, Any], *, pids_limit: int | None = No
     mem = parse_or_none(limits.get("memory")) if "memory" in limits else None
     cpu = parse_or_none(limits.get("cpu")) if "cpu" in limits else None
     req_cpu = parse_or_none(requests.get("cpu")) if "cpu" in requests else cpu
+    req_mem = parse_or_none(requests.get("memory")) if "memory" in requests else mem
     return LinuxResources(
         memory_limit_bytes=mem.value() if mem is not None and not mem.is_zero() else None,
         cpu_quota_us=cpu.milli_value() * CPU_PERIOD_US // 1000 if cpu is not None and not cpu.is_zero() else None,
         cpu_period_us=CPU_PERIOD_US,
         cpu_shares=max(2, req_cpu.milli_value() * 1024 // 1000) if req_cpu is not None else None,
         pids_limit=pids_limit,
+        cpu_request_milli=req_cpu.milli_value() if req_cpu is not None else None,
+        memory_request_bytes=req_mem.value() if req_mem is not None else None,
     )
 
 

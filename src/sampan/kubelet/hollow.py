@@ -15,12 +15,12 @@ every 10 s, pod admission, pod workers, status writes — on its own
 - one event loop and one loop-stall monitor.
 
 What differs from N separate kubelets: one client-side rate limit for all nodes (``--kube-api-qps`` is
-the process's, so raise it with N); no kubelet server per node (no logs, exec or metrics per node; the
-Node advertises port 0); no local-path volume reclaimer; an unchanged node status is posted only every
-``--node-status-report-frequency`` (upstream's default 5 m; the Lease is the heartbeat), and pods resync
-every ``--sync-frequency`` (upstream's 1 m) rather than the lone kubelet's 1 s PLEG-like period; one
-process crash takes every node down at once. Nodes start at ``start_rate`` per second so N registrations
-do not arrive as one burst.
+the process's, so raise it with N); no kubelet server per node unless ``serve`` (``--serve-hollow-nodes``;
+without it no logs, exec or metrics per node and the Node advertises port 0); no local-path volume
+reclaimer; an unchanged node status is posted only every ``--node-status-report-frequency`` (upstream's
+default 5 m; the Lease is the heartbeat), and pods resync every ``--sync-frequency`` (upstream's 1 m) rather
+than the lone kubelet's 1 s PLEG-like period; one process crash takes every node down at once. Nodes start
+at ``start_rate`` per second so N registrations do not arrive as one burst.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ class HollowOptions:
     first_index: int = 1
     start_rate: float = 50.0
     """Nodes started per second."""
+    serve: bool = False
+    """Each node runs its kubelet server (a port of its own, advertised on its Node): logs, exec and the stats
+    endpoints, so metrics-server, ``kubectl top`` and the HPA see the simulated runtime's synthetic usage."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -103,7 +106,8 @@ class HollowNodes:
                 clock = RealClock()
                 interval = 1.0 / self.options.start_rate
                 for name in self.options.names():
-                    kubelet = Kubelet(self.client, self._options(name), clock=clock, shared=self.shared)
+                    kubelet = Kubelet(self.client, self._options(name), clock=clock, shared=self.shared,
+                                      serve=self.options.serve)
                     self.kubelets[name] = kubelet
                     tg.create_task(kubelet.run(), name=f"kubelet-{name}")
                     await asyncio.sleep(interval)

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.api import errors
+from sampan.api.quantity import parse_or_none
 from sampan.client import metrics as client_metrics
 from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.cache.store import DeletedFinalStateUnknown
@@ -259,9 +260,10 @@ class Kubelet:
 
     def __init__(self, client: Client, options: KubeletOptions, *, clock: Clock | None = None,
                  runtime: Runtime | None = None, shared: SharedParts | None = None,
-                 image_service: ImageService | None = None) -> None:
+                 image_service: ImageService | None = None, serve: bool | None = None) -> None:
         """``shared``: many kubelets in one process (hollow nodes) share a pod watch, informers, the heartbeat
-        thread and the stall monitor, and run no kubelet server (:mod:`sampan.kubelet.shared`)."""
+        thread and the stall monitor, and run no kubelet server (:mod:`sampan.kubelet.shared`) unless ``serve``
+        (then each serves logs, exec and its stats on a port of its own, so metrics-server can scrape it)."""
         self.client = client
         self.local_path_dir = options.root_dir.resolve() / "local-path"
         """Where this node's ``sampan.io/local-path`` volumes live (published as a Node annotation)."""
@@ -283,6 +285,7 @@ class Kubelet:
             self.sources.watches.on_change = self._objects_changed
         self._heartbeat_host = shared.heartbeats if shared is not None else None
         self._serve = shared is None
+        self._serve_http = shared is None if serve is None else serve
         self._last_status_post = float("-inf")
         options.root_dir.mkdir(parents=True, exist_ok=True)
         capacity = default_capacity(cpu=options.cpu, memory=options.memory, max_pods=options.max_pods,
@@ -300,7 +303,10 @@ class Kubelet:
         self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
                                       statuses=lambda: self.sink.reported() if self.sink is not None else {})
         self.streaming = self._streaming_server()
-        self.stats = StatsEndpoints(StatsCollector(self.runtime), node_name=options.node_name)
+        memory_capacity = parse_or_none(capacity.get("memory"))
+        self.stats = StatsEndpoints(StatsCollector(
+            self.runtime, memory_capacity_bytes=memory_capacity.value() if memory_capacity is not None else None),
+            node_name=options.node_name)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
                                     host=options.address, port=options.port, follow_poll=options.log_follow_poll,
                                     ssl_context=self._serving_tls(),
@@ -553,7 +559,7 @@ class Kubelet:
         self._loop = asyncio.get_running_loop()
         if self.cri is not None:
             await self._start_cri(self.cri)
-        if self._serve:
+        if self._serve_http:
             await self.log_server.start()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -670,7 +676,7 @@ class Kubelet:
             await self.sources.shutdown()
         if self.workers is not None:
             await self.workers.aclose()
-        if self._serve:
+        if self._serve_http:
             await self.log_server.stop()
         if self.cri is not None:
             await self.cri.close()

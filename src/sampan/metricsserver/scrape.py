@@ -46,7 +46,10 @@ class Series:
     def nano_cores(self) -> int | None:
         if self.previous is None or self.latest is None:
             return None
-        elapsed = self.latest.timestamp - self.previous.timestamp
+        # samples carry millisecond timestamps: the difference of two epoch floats is only good to ~1e-7 s
+        elapsed = round((self.latest.timestamp - self.previous.timestamp) * 1000) / 1000
+        if elapsed <= 0:
+            return None
         return int((self.latest.cpu_seconds - self.previous.cpu_seconds) / elapsed * 1e9)
 
     def window(self) -> float:

@@ -9,6 +9,9 @@ kube-scheduler writes to the API server:
   write that would change nothing is skipped (so a pod retried a hundred times costs no writes).
 - :class:`APIEvictor`: a preemption victim gets the ``DisruptionTarget`` condition (best effort), is
   deleted (uid precondition, so a re-created pod of the same name survives) and a ``Preempted`` event.
+- :class:`APIVolumeWriter`: VolumeBinding's PreBind writes: the volume with its new ``claimRef`` (an update
+  with the cached resourceVersion, so a volume changed meanwhile is a Conflict and the pod is retried) and
+  the claim's ``volume.kubernetes.io/selected-node`` annotation (read-modify-write, retried on Conflict).
 - :class:`APIEventRecorder`: ``Scheduled`` / ``FailedScheduling`` events through the client's
   aggregating :class:`~sampan.client.record.EventRecorder` (never blocks; drops when full).
 
@@ -157,3 +160,30 @@ class APIEventRecorder:
 
     def event(self, pod: PodInfo, *, type_: str, reason: str, message: str) -> None:
         self._recorder.event(pod_reference(pod), type_, reason, message)
+
+
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+
+
+class APIVolumeWriter:
+    def __init__(self, volumes: ResourceClient, claims: ResourceClient) -> None:
+        self._volumes = volumes
+        self._claims = claims
+
+    async def bind_volume(self, volume: dict[str, Any]) -> None:
+        await self._volumes.update(volume)
+
+    async def select_node(self, claim: dict[str, Any], node_name: str) -> None:
+        md = claim["metadata"]
+        for _ in range(STATUS_RETRIES):
+            current = await self._claims.get(md["name"], namespace=md.get("namespace"))
+            annotations = (current.get("metadata") or {}).get("annotations") or {}
+            if annotations.get(SELECTED_NODE) == node_name:
+                return
+            current["metadata"]["annotations"] = {**annotations, SELECTED_NODE: node_name}
+            try:
+                await self._claims.update(current, namespace=md.get("namespace"))
+                return
+            except errors.Conflict:
+                continue
+        raise errors.Conflict(f"could not set {SELECTED_NODE} on claim {md['name']!r}: too many conflicts")

@@ -8,7 +8,7 @@ the API server and nothing else.
       ├─ loop-stall monitor (sampan_event_loop_stall_seconds*)
       └─ leader election on Lease kube-system/kube-scheduler  (or straight to "lead" with leader_elect off),
          on its own thread, loop and client (docs/liveness.md), so no scheduling work delays a renewal
-           └─ lead: informers (pods with the phase selector; nodes; namespaces) → EventHandlers
+           └─ lead: informers (pods with the phase selector; nodes; namespaces; PVCs, PVs, classes) → EventHandlers
                     wait until every handler has seen its initial list
                     event recorder task + Scheduler.run (binds through pods/binding, writes pods/status,
                     deletes preemption victims, records events)
@@ -39,7 +39,7 @@ from sampan.client import metrics as client_metrics
 from sampan.client.cache.shared_informer import HandlerRegistration
 from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder as ClientEventRecorder
-from sampan.scheduler.api_seams import APIBinder, APIEventRecorder, APIEvictor, APIPodStatusWriter
+from sampan.scheduler.api_seams import APIBinder, APIEventRecorder, APIEvictor, APIPodStatusWriter, APIVolumeWriter
 from sampan.scheduler.informers import POD_FIELD_SELECTOR, connect
 from sampan.scheduler.metrics import MetricsServer, SchedulerMetrics
 from sampan.scheduler.scheduler import Scheduler, SchedulerOptions
@@ -158,11 +158,16 @@ class SchedulerApp:
             status_writer=APIPodStatusWriter(pods, clock=self.clock),
             evictor=APIEvictor(pods, recorder=client_recorder, clock=self.clock),
             recorder=APIEventRecorder(client_recorder), metrics=self.metrics,
+            volume_writer=APIVolumeWriter(await client.resource("v1", "persistentvolumes"),
+                                          await client.resource("v1", "persistentvolumeclaims")),
         )
         pod_factory = SharedInformerFactory(client, field_selector=POD_FIELD_SELECTOR, clock=self.clock)
         factory = SharedInformerFactory(client, clock=self.clock)
         regs = connect(sched.handlers, pods=pod_factory.informer("v1", "pods"),
-                       nodes=factory.informer("v1", "nodes"), namespaces=factory.informer("v1", "namespaces"))
+                       nodes=factory.informer("v1", "nodes"), namespaces=factory.informer("v1", "namespaces"),
+                       claims=factory.informer("v1", "persistentvolumeclaims"),
+                       volumes=factory.informer("v1", "persistentvolumes"),
+                       classes=factory.informer("storage.k8s.io/v1", "storageclasses"))
         pod_factory.start()
         factory.start()
         try:

@@ -7,6 +7,8 @@ upstream's event handlers do.
   have not finished go to the queue; updates to a pod we have assumed are ignored (its binding is in
   flight). Pods for other schedulers are ignored.
 - Node add/update/delete update the cache; add and relevant updates move unschedulable pods.
+- PersistentVolumeClaims, PersistentVolumes and StorageClasses feed the volume cache (VolumeBinding); any
+  add or update moves unschedulable pods that VolumeBinding rejected.
 
 Malformed objects are logged and skipped (never raised into the informer).
 """
@@ -17,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sampan.scheduler.cache import Cache
+from sampan.scheduler.cache import Cache, VolumeCache
 from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.runtime import Framework
@@ -52,8 +54,10 @@ def _parse(pod: dict[str, Any]) -> PodInfo | None:
 
 
 class EventHandlers:
-    def __init__(self, cache: Cache, queue: SchedulingQueue, frameworks: Mapping[str, Framework]) -> None:
+    def __init__(self, cache: Cache, queue: SchedulingQueue, frameworks: Mapping[str, Framework], *,
+                 volumes: VolumeCache | None = None) -> None:
         self.cache = cache
+        self.volumes = volumes if volumes is not None else VolumeCache()
         self.queue = queue
         self.frameworks = frameworks
 
@@ -148,3 +152,31 @@ class EventHandlers:
 
     def delete_namespace(self, obj: dict[str, Any]) -> None:
         self.cache.namespace_labels.pop((obj.get("metadata") or {}).get("name") or "", None)
+
+    # -- volumes (VolumeBinding): claims, volumes and classes; a change may make a pod schedulable ----------
+    def set_claim(self, obj: dict[str, Any]) -> None:
+        self.volumes.set_claim(obj)
+        self.queue.move_all_to_active_or_backoff(_VOLUME_EVENTS[ev.PERSISTENT_VOLUME_CLAIM])
+
+    def delete_claim(self, obj: dict[str, Any]) -> None:
+        self.volumes.delete_claim(obj)
+
+    def set_volume(self, obj: dict[str, Any]) -> None:
+        self.volumes.set_volume(obj)
+        self.queue.move_all_to_active_or_backoff(_VOLUME_EVENTS[ev.PERSISTENT_VOLUME])
+
+    def delete_volume(self, obj: dict[str, Any]) -> None:
+        self.volumes.delete_volume(obj)
+
+    def set_class(self, obj: dict[str, Any]) -> None:
+        self.volumes.set_class(obj)
+        self.queue.move_all_to_active_or_backoff(_VOLUME_EVENTS[ev.STORAGE_CLASS])
+
+    def delete_class(self, obj: dict[str, Any]) -> None:
+        self.volumes.delete_class(obj)
+
+
+_VOLUME_EVENTS = {
+    kind: ev.ClusterEvent(kind, ev.ActionType.ADD | ev.ActionType.UPDATE, f"{kind}Change")
+    for kind in (ev.PERSISTENT_VOLUME_CLAIM, ev.PERSISTENT_VOLUME, ev.STORAGE_CLASS)
+}

@@ -8,6 +8,7 @@
   selector (it finished) arrives as a delete.
 - **nodes**: add / update / delete update the cache and move unschedulable pods.
 - **namespaces**: labels for affinity terms with a ``namespaceSelector``.
+- **persistentvolumeclaims**, **persistentvolumes**, **storageclasses**: the VolumeBinding plugin's cache.
 
 Deletes may carry a ``DeletedFinalStateUnknown`` tombstone (the object vanished while the watch was
 down); it is unwrapped to the last known object before the handlers see it. The handlers are
@@ -48,7 +49,9 @@ def _on_delete(fn: Any) -> Any:
 
 
 def connect(handlers: EventHandlers, *, pods: SharedIndexInformer, nodes: SharedIndexInformer,
-            namespaces: SharedIndexInformer | None = None) -> list[HandlerRegistration]:
+            namespaces: SharedIndexInformer | None = None, claims: SharedIndexInformer | None = None,
+            volumes: SharedIndexInformer | None = None, classes: SharedIndexInformer | None = None,
+            ) -> list[HandlerRegistration]:
     """Register the scheduler's handlers on the informers; returns the registrations (their
     ``has_synced`` tells when the initial lists have reached the scheduler)."""
     regs = [
@@ -63,4 +66,17 @@ def connect(handlers: EventHandlers, *, pods: SharedIndexInformer, nodes: Shared
         regs.append(namespaces.add_event_handler(EventHandlerFuncs(
             on_add_func=handlers.set_namespace, on_update_func=lambda old, new: handlers.set_namespace(new),
             on_delete_func=_on_delete(handlers.delete_namespace)), name="scheduler-namespaces"))
+    for informer, on_set, on_delete, name in (
+            (claims, handlers.set_claim, handlers.delete_claim, "scheduler-pvcs"),
+            (volumes, handlers.set_volume, handlers.delete_volume, "scheduler-pvs"),
+            (classes, handlers.set_class, handlers.delete_class, "scheduler-storageclasses")):
+        if informer is not None:
+            regs.append(informer.add_event_handler(EventHandlerFuncs(
+                on_add_func=on_set, on_update_func=_second(on_set), on_delete_func=_on_delete(on_delete)), name=name))
     return regs
+
+
+def _second(fn: Any) -> Any:
+    def handle(old: Any, new: Any) -> None:
+        fn(new)
+    return handle

@@ -24,13 +24,13 @@ from typing import Any
 from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan.scheduler.algorithm import Algorithm, NoNodesAvailable
-from sampan.scheduler.cache import Cache
+from sampan.scheduler.cache import Cache, VolumeCache
 from sampan.scheduler.eventhandlers import EventHandlers
 from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.config import SchedulerConfig
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.fit_error import FitError
-from sampan.scheduler.framework.interface import Binder, QueuedPodInfo
+from sampan.scheduler.framework.interface import Binder, QueuedPodInfo, VolumeWriter
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.registry import Registry
 from sampan.scheduler.framework.runtime import Framework
@@ -91,7 +91,7 @@ class Scheduler:
         self, options: SchedulerOptions | None = None, *, clock: Clock | None = None,
         registry: Registry | None = None, binder: Binder | None = None, status_writer: PodStatusWriter | None = None,
         evictor: Evictor | None = None, recorder: EventRecorder | None = None, rng: random.Random | None = None,
-        metrics: MetricsSink | None = None,
+        metrics: MetricsSink | None = None, volume_writer: VolumeWriter | None = None,
     ) -> None:
         self.options = options or SchedulerOptions()
         cfg = self.options.config
@@ -102,6 +102,7 @@ class Scheduler:
         self.metrics = metrics
         self._cycle_started = 0.0
         self.cache = Cache(clock=self.clock, ttl=self.options.assumed_pod_ttl)
+        self.volumes = VolumeCache()
         self.snapshot = Snapshot()
         self.algorithm = Algorithm(percentage_of_nodes_to_score=cfg.percentage_of_nodes_to_score, rng=rng)
         reg = registry or in_tree_registry()
@@ -110,7 +111,8 @@ class Scheduler:
         nominator_holder: list[SchedulingQueue] = []
         for profile in cfg.profiles:
             fwk = Framework(profile, reg, clock=self.clock, binder=binder,
-                            nominator=_LazyNominator(nominator_holder))
+                            nominator=_LazyNominator(nominator_holder), volumes=self.volumes,
+                            volume_writer=volume_writer)
             self.frameworks[profile.scheduler_name] = fwk
         first = next(iter(self.frameworks.values()))
         sorts = {f.queue_sort.name for f in self.frameworks.values()}
@@ -130,7 +132,7 @@ class Scheduler:
             ),
         )
         nominator_holder.append(self.queue)
-        self.handlers = EventHandlers(self.cache, self.queue, self.frameworks)
+        self.handlers = EventHandlers(self.cache, self.queue, self.frameworks, volumes=self.volumes)
         self.stats = SchedulerStats()
         self._tasks: set[asyncio.Task[None]] = set()
 

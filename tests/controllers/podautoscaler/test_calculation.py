@@ -82,3 +82,58 @@ def test_disabled_scale_down() -> None:
     up, down = behavior.rules({"scaleDown": {"selectPolicy": "Disabled"}}, default_down_window=0)
     assert behavior.limit(behavior.History(), now=0, current=4, desired=1, min_replicas=1, max_replicas=10,
                           up=up, down=down) == (4, "ScaleDownDisabled")
+
+
+def test_pods_metric_plain_calculation() -> None:
+    """Pods metrics: the mean over the per-pod target; readiness does not matter; missing pods are filled in
+    against the direction of the change (upstream's calcPlainMetricReplicas)."""
+    from sampan.controllers.podautoscaler.replicas import calculate_plain
+
+    pods = [pod("a"), pod("b", ready=False), pod("c")]
+    def plain(values: dict[str, float], current: int = 3) -> int:
+        return calculate_plain(current=current, pods=pods, values=values, target_average=10_000,
+                               tolerance=0.1).replicas
+    assert plain({"a": 30_000, "b": 30_000, "c": 30_000}) == 9
+    assert plain({"a": 10_500, "b": 9_800, "c": 10_000}) == 3  # within tolerance
+    assert plain({"a": 1_000, "b": 1_000, "c": 1_000}) == 1
+    assert plain({"a": 40_000, "b": 40_000}) == 8  # c missing counts as 0 when scaling up: ceil(80/3/10 * 3)
+    assert plain({"a": 2_000}) == 3  # a alone says down, but two missing pods at target: 7.3/10 -> ceil(2.2)=3
+    with pytest.raises(MetricsError) as err:
+        plain({})
+    assert err.value.reason == "FailedGetPodsMetric"
+
+
+def test_object_and_external_targets() -> None:
+    from sampan.controllers.podautoscaler.replicas import replicas_for_ratio, replicas_for_total
+
+    assert replicas_for_ratio(current=2, ratio=2.5, ready_pods=2, tolerance=0.1) == 5
+    assert replicas_for_ratio(current=2, ratio=1.05, ready_pods=2, tolerance=0.1) == 2
+    assert replicas_for_ratio(current=4, ratio=0.5, ready_pods=3, tolerance=0.1) == 2  # ready pods, not spec
+    assert replicas_for_ratio(current=0, ratio=2.2, ready_pods=0, tolerance=0.1) == 3
+    assert replicas_for_total(current=2, total=250_000, target_average=100_000, tolerance=0.1) == 3
+    assert replicas_for_total(current=3, total=310_000, target_average=100_000, tolerance=0.1) == 3
+
+
+def test_container_resource_counts_one_container() -> None:
+    two = {"metadata": {"name": "a"}, "spec": {"containers": [
+        {"name": "app", "resources": {"requests": {"cpu": "100m"}}},
+        {"name": "sidecar", "resources": {"requests": {"cpu": "900m"}}}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    metrics = {"a": {"metadata": {"name": "a"}, "containers": [
+        {"name": "app", "usage": {"cpu": "100m"}}, {"name": "sidecar", "usage": {"cpu": "0"}}]}}
+    whole = calculate(current=1, pods=[two], metrics=metrics, resource="cpu", target_utilization=50,
+                      target_average=None, tolerance=0.1)
+    app = calculate(current=1, pods=[two], metrics=metrics, resource="cpu", target_utilization=50,
+                    target_average=None, tolerance=0.1, container="app", reason="FailedGetContainerResourceMetric")
+    assert (whole.replicas, whole.utilization) == (1, 10)  # 100m of 1000m requested: scale down is capped at 1
+    assert (app.replicas, app.utilization) == (2, 100)
+    with pytest.raises(MetricsError) as err:
+        calculate(current=1, pods=[two], metrics=metrics, resource="cpu", target_utilization=50,
+                  target_average=None, tolerance=0.1, container="absent", reason="FailedGetContainerResourceMetric")
+    assert err.value.reason == "FailedGetContainerResourceMetric"
+
+
+def test_milli_quantity_prints_like_upstream() -> None:
+    from sampan.controllers.podautoscaler.sources import milli_quantity
+
+    assert [milli_quantity(v) for v in (1500, 3000, 0, 2_000_000, 250)] == ["1500m", "3", "0", "2k", "250m"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sampan.client import Client
@@ -105,6 +106,12 @@ async def test_default_class_wait_for_first_consumer_and_provisioning(client: Cl
         await pods.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user", "namespace": "default"},
                            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}],
                                     "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}})
+        # the scheduler's VolumeBinding plugin picks the node (PreBind); the binder never guesses it
+        await asyncio.sleep(0.3)
+        assert not (await pvcs.get("data", namespace="default"))["spec"].get("volumeName")
+        c = await pvcs.get("data", namespace="default")
+        c["metadata"].setdefault("annotations", {})["volume.kubernetes.io/selected-node"] = "n1"
+        await pvcs.update(c)
 
         async def bound() -> dict[str, Any] | None:
             c = await pvcs.get("data", namespace="default")

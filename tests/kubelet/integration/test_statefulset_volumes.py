@@ -1,8 +1,8 @@
 """A StatefulSet with a volumeClaimTemplate on a real kubelet (process runtime) with the real StatefulSet
-controller, PV binder (default ``local-path`` class), protection controllers and garbage collector: each
-pod gets its own provisioned, bound claim under the kubelet's ``local-path`` dir; a file db-1 writes
-survives deleting the pod; deleting the claim removes the volume's directory (reclaim Delete).
-Run under ``flock /tmp/sampan-net.lock`` (process runtime)."""
+controller, the scheduler (its VolumeBinding plugin selects the node), PV binder (default ``local-path``
+class), protection controllers and garbage collector: each pod gets its own provisioned, bound claim under
+the kubelet's ``local-path`` dir; a file db-1 writes survives deleting the pod; deleting the claim removes
+the volume's directory (reclaim Delete). Run under ``flock /tmp/sampan-net.lock`` (process runtime)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from tests.controllers.support import fast_options, running_manager
 from tests.kubelet.integration.conftest import PY, Cluster, wait_for
+from tests.support.scheduler import running_scheduler
 
 CONTROLLERS = ("statefulset", "persistentvolume-binder", "pvc-protection", "pv-protection", "garbagecollector")
 
@@ -32,7 +33,7 @@ def sts_body(mount: str) -> dict[str, Any]:
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
             "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
                      "template": {"metadata": {"labels": {"app": "db"}}, "spec": {
-                         "nodeName": "node-1", "terminationGracePeriodSeconds": 1,
+                         "terminationGracePeriodSeconds": 1,
                          "containers": [{"name": "c", "image": "python", "command": [PY, "-c", script],
                                          "env": [{"name": "POD_NAME", "valueFrom": {
                                              "fieldRef": {"fieldPath": "metadata.name"}}}],
@@ -50,7 +51,8 @@ async def test_statefulset_claims_survive_pod_deletion_and_reclaim_delete(cluste
     local = cluster.kubelet.local_path_dir
     node = await (await cluster.rc("v1", "nodes")).get("node-1")
     assert node["metadata"]["annotations"]["sampan.io/local-path-dir"] == str(local)
-    async with running_manager(cluster.client, fast_options(CONTROLLERS)):
+    async with running_manager(cluster.client, fast_options(CONTROLLERS)), \
+            running_scheduler(cluster.server.kubeconfig):
         await stss.create(sts_body(f"/tmp/sampan-test-{uuid.uuid4().hex[:8]}"))
 
         def all_ready(s: dict[str, Any]) -> bool:

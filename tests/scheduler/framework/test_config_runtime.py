@@ -19,7 +19,9 @@ def test_default_profile_matches_upstream_order_and_weights() -> None:
     fwk = Framework(cfg.profiles[0], in_tree_registry())
     assert names(fwk, "filter") == [
         "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts", "NodeResourcesFit",
-        "PodTopologySpread", "InterPodAffinity"]
+        "VolumeBinding", "PodTopologySpread", "InterPodAffinity"]
+    assert names(fwk, "reserve") == ["VolumeBinding"]
+    assert names(fwk, "preBind") == ["VolumeBinding"]
     assert names(fwk, "postFilter") == ["DefaultPreemption"]
     assert names(fwk, "bind") == ["DefaultBinder"]
     assert fwk.score_weights == {

@@ -1,15 +1,18 @@
 """The HPA controller: every ``sync_period`` (15 s) each HorizontalPodAutoscaler is reconciled.
 
 ``reconcile(key)``: read the target's ``scale`` subresource (any kind serving one: Deployments,
-ReplicaSets, StatefulSets, custom resources), list its pods by ``status.selector``, read their
-PodMetrics from ``metrics.k8s.io`` (the aggregation layer), compute a recommendation per Resource
-metric (:mod:`.replicas`; the largest wins), stabilize and bound it (:mod:`.behavior`, min/max
-replicas), write the new ``spec.replicas`` to the scale subresource with a ``SuccessfulRescale`` event,
-and write the HPA's status (current/desired replicas, currentMetrics, lastScaleTime, the conditions
+ReplicaSets, StatefulSets, custom resources), list its pods by ``status.selector``, compute a
+recommendation per metric from the metrics APIs behind the aggregation layer (:mod:`.sources`:
+Resource and ContainerResource from ``metrics.k8s.io``, Pods and Object from ``custom.metrics.k8s.io``,
+External from ``external.metrics.k8s.io``; the calculations in :mod:`.replicas`; the largest wins),
+stabilize and bound it (:mod:`.behavior`, min/max replicas), write the new ``spec.replicas`` to the
+scale subresource with a ``SuccessfulRescale`` event, and write the HPA's status (current/desired
+replicas, currentMetrics, lastScaleTime, the conditions
 AbleToScale, ScalingActive and ScalingLimited with upstream's reasons).
 
-Only ``Resource`` metrics (cpu, memory; Utilization and AverageValue) are computed; other metric types
-make ScalingActive False (``InvalidMetricSourceType``) and are written down in the README as missing.
+A metric that cannot be read makes ScalingActive False with upstream's reason (``FailedGetPodsMetric``,
+``FailedGetObjectMetric``, ``FailedGetExternalMetric``, ...) and a Warning event of that reason, unless
+another metric is valid and does not scale down.
 """
 
 from __future__ import annotations
@@ -19,20 +22,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from sampan.api import errors
-from sampan.api.quantity import Quantity
 from sampan.api.selectors import LabelSelector
 from sampan.client import EventHandlerFuncs, SharedIndexInformer
 from sampan.client.cache import split_meta_namespace_key
 from sampan.controllers.manager import ControllerContext
 from sampan.controllers.podautoscaler import behavior
-from sampan.controllers.podautoscaler.replicas import MetricsError, Recommendation, calculate
+from sampan.controllers.podautoscaler.replicas import MetricsError
+from sampan.controllers.podautoscaler.sources import MetricSources
 from sampan.controllers.pods import format_time
 from sampan.controllers.runner import Enqueuer, Result
 
 log = logging.getLogger(__name__)
-
-METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
-
 
 def _key(obj: Any) -> str:
     md = obj["metadata"]
@@ -45,10 +45,6 @@ def _condition(kind: str, status: bool, reason: str, message: str, *, now: str,
     prev = next((c for c in old if c.get("type") == kind), None)
     when = prev.get("lastTransitionTime", now) if prev is not None and prev.get("status") == value else now
     return {"type": kind, "status": value, "lastTransitionTime": when, "reason": reason, "message": message}
-
-
-def _metric_text(resource: str, utilization: bool) -> str:
-    return f"{resource} resource utilization (percentage of request)" if utilization else f"{resource} resource"
 
 
 class HorizontalPodAutoscalerController:
@@ -162,6 +158,9 @@ class HorizontalPodAutoscalerController:
 
     async def _recommend(self, hpa: dict[str, Any], scale: dict[str, Any],
                          current: int) -> tuple[int, str, list[dict[str, Any]]]:
+        """The largest recommendation over the HPA's metrics, as upstream: a metric that cannot be read is
+        skipped unless every metric failed, or the others would scale down (then the first error is raised,
+        so a broken metric never shrinks the target)."""
         ns = hpa["metadata"]["namespace"]
         selector = str((scale.get("status") or {}).get("selector") or "")
         if not selector:
@@ -169,41 +168,31 @@ class HorizontalPodAutoscalerController:
         match = LabelSelector.parse(selector)
         pods = [p for p in self.pod_lister.namespaced(ns).list()
                 if match.matches((p.get("metadata") or {}).get("labels") or {})]
-        try:
-            listed = await self.ctx.client.rest.request("GET", METRICS_PATH.format(namespace=ns),
-                                                        params={"labelSelector": selector})
-        except errors.APIError as err:
-            raise MetricsError("FailedGetResourceMetric", f"unable to get metrics for resource: unable to fetch "
-                               f"metrics from resource metrics API: {err}") from None
-        metrics = {m["metadata"]["name"]: m for m in (listed or {}).get("items") or []}
-        best: tuple[int, str] | None = None
-        current_metrics: list[dict[str, Any]] = []
+        sources = MetricSources(self.ctx.client, namespace=ns, selector=selector, pods=pods, current=current,
+                                status_replicas=int((scale.get("status") or {}).get("replicas") or 0),
+                                tolerance=self.options.horizontal_pod_autoscaler_tolerance)
         specs = (hpa.get("spec") or {}).get("metrics") or [
             {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
                                                                          "averageUtilization": 80}}}]
+        best: tuple[int, str] | None = None
+        current_metrics: list[dict[str, Any]] = []
+        first_error: MetricsError | None = None
+        skipped: list[MetricsError] = []
         for m in specs:
-            if m.get("type") != "Resource":
-                raise MetricsError("InvalidMetricSourceType", f"metric type {m.get('type')!r} is not supported "
-                                   "by sampan's HPA controller yet (only Resource)")
-            res = m.get("resource") or {}
-            resource, tgt = str(res.get("name") or ""), res.get("target") or {}
-            utilization = tgt.get("type") == "Utilization"
-            target_avg = (float(Quantity.parse(tgt["averageValue"])) * (1000 if resource == "cpu" else 1)
-                          if not utilization and tgt.get("averageValue") is not None else None)
-            if not utilization and target_avg is None:
-                raise MetricsError("InvalidMetricSourceType", f"the {resource} target has no averageValue")
-            rec: Recommendation = calculate(
-                current=current, pods=pods, metrics=metrics, resource=resource,
-                target_utilization=int(tgt.get("averageUtilization") or 0) if utilization else None,
-                target_average=target_avg, tolerance=self.options.horizontal_pod_autoscaler_tolerance)
-            value = f"{int(rec.average_value)}m" if resource == "cpu" else str(int(rec.average_value))
-            current_entry: dict[str, Any] = {"averageValue": value}
-            if rec.utilization is not None:
-                current_entry["averageUtilization"] = rec.utilization
-            current_metrics.append({"type": "Resource", "resource": {"name": resource, "current": current_entry}})
-            if best is None or rec.replicas > best[0]:
-                best = (rec.replicas, _metric_text(resource, utilization))
-        assert best is not None
+            try:
+                computed = await sources.compute(m)
+            except MetricsError as err:
+                first_error = first_error or err
+                skipped.append(err)
+                continue
+            current_metrics.append(computed.status)
+            if best is None or computed.replicas > best[0]:
+                best = (computed.replicas, computed.text)
+        if best is None or (first_error is not None and best[0] < current):
+            assert first_error is not None
+            raise first_error
+        for failure in skipped:  # upstream records each metric it could not read, even when others decide
+            self.recorder.event(hpa, "Warning", failure.reason, failure.message)
         return best[0], best[1], current_metrics
 
     async def _write_status(self, hpa: dict[str, Any], status: dict[str, Any], *,

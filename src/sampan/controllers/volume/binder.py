@@ -1,7 +1,7 @@
 """The PersistentVolume binder (upstream ``persistentvolume-binder``) with the built-in ``sampan.io/local-path``
 provisioner.
 
-Keys: ``claim/<ns>/<name>`` and ``volume/<name>``; handlers only enqueue (a class, pod or node change
+Keys: ``claim/<ns>/<name>`` and ``volume/<name>``; handlers only enqueue (a class or node change
 re-queues the pending claims).
 
 A claim (``sync_claim``):
@@ -11,12 +11,13 @@ A claim (``sync_claim``):
 * unbound: a fitting volume (:func:`~sampan.controllers.volume.matching.find_matching_volume`) is bound
   (volume ``claimRef`` first, then the claim's ``volumeName`` and the ``bind-completed``/``bound-by-
   controller`` annotations, then both statuses ``Bound``). Else, for a class whose binding mode is
-  ``WaitForFirstConsumer`` the claim waits for a node: the ``volume.kubernetes.io/selected-node``
-  annotation (set by the scheduler upstream; here by this controller from the first scheduled pod using the
-  claim) — event ``WaitForFirstConsumer`` "waiting for first consumer to be created before binding"; for a
-  ``sampan.io/local-path`` class a volume is provisioned (below) and bound next time; with no class and no
-  volume the event is ``FailedBinding`` "no persistent volumes available for this claim and no storage class
-  is set"; a class of another provisioner gets ``ExternalProvisioning``.
+  ``WaitForFirstConsumer`` the claim is left to the scheduler (its VolumeBinding plugin): only a volume it
+  pre-bound to the claim (``claimRef``) is bound here, and without one the claim waits for the
+  ``volume.kubernetes.io/selected-node`` annotation the scheduler sets when it picks a node for a pod using
+  the claim — event ``WaitForFirstConsumer`` "waiting for first consumer to be created before binding"; once
+  selected, a ``sampan.io/local-path`` class provisions a volume on that node (below), bound next time; with
+  no class and no volume the event is ``FailedBinding`` "no persistent volumes available for this claim and
+  no storage class is set"; a class of another provisioner gets ``ExternalProvisioning``.
 * bound to a volume that is gone: phase ``Lost``.
 
 A volume (``sync_volume``): unbound -> ``Available``; bound to a live claim -> ``Bound``; its claim gone ->
@@ -76,16 +77,15 @@ class PersistentVolumeBinder:
         self.pv_informer, self.pvc_informer = f.informer("v1", "persistentvolumes"), f.informer(
             "v1", "persistentvolumeclaims")
         self.sc_informer = f.informer("storage.k8s.io/v1", "storageclasses")
-        self.pod_informer, self.node_informer = f.informer("v1", "pods"), f.informer("v1", "nodes")
+        self.node_informer = f.informer("v1", "nodes")
         self.pvs, self.pvcs = f.lister("v1", "persistentvolumes"), f.lister("v1", "persistentvolumeclaims")
         self.classes, self.nodes = f.lister("storage.k8s.io/v1", "storageclasses"), f.lister("v1", "nodes")
-        self.pods = f.lister("v1", "pods")
         self.recorder = ctx.recorder("persistentvolume-controller")
         self.create_default_class = create_default_class
         self._queue: Enqueuer | None = None
 
     def informers(self) -> Sequence[SharedIndexInformer]:
-        return (self.pv_informer, self.pvc_informer, self.sc_informer, self.pod_informer, self.node_informer)
+        return (self.pv_informer, self.pvc_informer, self.sc_informer, self.node_informer)
 
     def watch(self, queue: Enqueuer) -> None:
         self._queue = queue
@@ -112,14 +112,6 @@ class PersistentVolumeBinder:
             else:
                 pending_claims()
 
-        def pod_changed(pod: Any) -> None:
-            pod = _obj(pod)
-            ns = pod["metadata"].get("namespace", "")
-            for vol in (pod.get("spec") or {}).get("volumes") or []:
-                name = (vol.get("persistentVolumeClaim") or {}).get("claimName")
-                if name:
-                    queue.add(f"claim/{ns}/{name}")
-
         self.pvc_informer.add_event_handler(EventHandlerFuncs(
             on_add_func=claim_key, on_update_func=lambda o, n: claim_key(n), on_delete_func=claim_key))
         self.pv_informer.add_event_handler(EventHandlerFuncs(
@@ -127,8 +119,6 @@ class PersistentVolumeBinder:
         self.sc_informer.add_event_handler(EventHandlerFuncs(on_add_func=pending_claims,
                                                              on_update_func=pending_claims))
         self.node_informer.add_event_handler(EventHandlerFuncs(on_add_func=pending_claims))
-        self.pod_informer.add_event_handler(EventHandlerFuncs(on_add_func=pod_changed,
-                                                              on_update_func=lambda o, n: pod_changed(n)))
 
     async def background(self) -> None:
         """Create the default ``local-path`` class once (kept if it exists or was changed)."""
@@ -169,17 +159,14 @@ class PersistentVolumeBinder:
         annotations = claim["metadata"].get("annotations") or {}
         wait = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
         selected = annotations.get(m.SELECTED_NODE)
-        if wait and not selected:
-            selected = self._consumer_node(claim)
-            if selected:
-                claim["metadata"]["annotations"] = {**annotations, m.SELECTED_NODE: selected}
-                await client.update(claim)
-                return None
         node = self._node(selected) if selected else None
-        if wait and not selected:
+        # delayed binding: only a volume the scheduler pre-bound to this claim (its claimRef) is taken here
+        candidates = [v for v in self.pvs.list() if ((v.get("spec") or {}).get("claimRef") or {}).get("name")] \
+            if wait else self.pvs.list()
+        pv = m.find_matching_volume(claim, candidates, node=node)
+        if pv is None and wait and not selected:
             self.recorder.event(claim, "Normal", "WaitForFirstConsumer", WAIT_MSG)
             return None
-        pv = m.find_matching_volume(claim, self.pvs.list(), node=node)
         if pv is not None:
             await self._bind(claim, dict(pv))
             return None
@@ -295,17 +282,6 @@ class PersistentVolumeBinder:
             return node
         except errors.NotFound:
             return None
-
-    def _consumer_node(self, claim: Mapping[str, Any]) -> str | None:
-        """The node of the first scheduled, live pod that uses the claim."""
-        ns, name = claim["metadata"].get("namespace", ""), claim["metadata"]["name"]
-        for pod in self.pods.namespaced(ns).list():
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node and not pod["metadata"].get("deletionTimestamp") and any(
-                    (v.get("persistentVolumeClaim") or {}).get("claimName") == name
-                    for v in (pod.get("spec") or {}).get("volumes") or []):
-                return str(node)
-        return None
 
     # ---- volumes ------------------------------------------------------------------------------------------
 

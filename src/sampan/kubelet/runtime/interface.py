@@ -78,6 +78,11 @@ class LinuxResources:
     cpu_period_us: int = 100_000
     cpu_shares: int | None = None
     pids_limit: int | None = None
+    cpu_request_milli: int | None = None
+    """``resources.requests.cpu`` (else the limit) in millicores: no cgroup knob, but the simulated runtime's
+    synthetic usage defaults to it."""
+    memory_request_bytes: int | None = None
+    """``resources.requests.memory`` (else the limit): likewise informative only."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ its annotations (the kubelet copies the pod's annotations onto each container), 
 * ``sim.sampan.io/start-delay``: seconds from StartContainer until it is RUNNING (default 0);
 * ``sim.sampan.io/run-seconds``: seconds it runs before exiting (default: forever);
 * ``sim.sampan.io/exit-code``: its exit code when it exits (default 0);
-* ``sim.sampan.io/oom``: ``"true"`` makes the exit an OOM kill (exit code 137).
+* ``sim.sampan.io/oom``: ``"true"`` makes the exit an OOM kill (exit code 137);
+* ``sim.sampan.io/cpu-usage`` / ``sim.sampan.io/memory-usage``: the synthetic usage it reports through
+  ``container_stats`` (default: its requests; see :mod:`~sampan.kubelet.runtime.simulated_stats`).
 
 Per-container keys ``sim.sampan.io/<container-name>.exit-code`` (and so on) override the pod-wide ones.
 """
@@ -32,6 +34,8 @@ from sampan.kubelet.runtime.interface import (
     SandboxStatus,
     exit_reason,
 )
+from sampan.kubelet.runtime.simulated_stats import SyntheticUsage, usage_for
+from sampan.kubelet.runtime.stats import ContainerStats
 
 PREFIX = "sim.sampan.io/"
 
@@ -58,6 +62,7 @@ class SimulatedRuntimeOptions:
 class _Container:
     status: ContainerStatus
     behaviour: Behaviour
+    usage: SyntheticUsage = field(default_factory=SyntheticUsage)
     start_requested: float = 0.0
     stopped: tuple[float, int, str] | None = None
     """(finished_at, exit_code, reason) once stopped from outside."""
@@ -95,6 +100,8 @@ class SimulatedRuntime:
         self._sandboxes: dict[str, SandboxStatus] = {}
         self._containers: dict[str, _Container] = {}
         self.starts = 0
+        self._retired_cpu_ns = 0
+        """CPU time of removed containers, so the node's cumulative counter never decreases."""
         """How many containers were started (tests check for duplicates)."""
 
     def info(self) -> RuntimeInfo:
@@ -122,7 +129,7 @@ class SimulatedRuntime:
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         for cid, c in list(self._containers.items()):
             if c.status.sandbox_id == sandbox_id:
-                del self._containers[cid]
+                await self.remove_container(cid)
         self._sandboxes.pop(sandbox_id, None)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
@@ -133,13 +140,14 @@ class SimulatedRuntime:
         if self.options.require_command and not (config.command or config.args):
             raise ContainerConfigError(f"container {config.name!r} has no command")
         behaviour = behaviour_for(config, self.options)
+        usage = usage_for(config)
         cid = secrets.token_hex(32)
         status = ContainerStatus(
             id=cid, sandbox_id=sandbox_id, name=config.name, attempt=config.attempt, image=config.image,
             state=ContainerState.CREATED, created_at=self._clock.wall(), labels=dict(config.labels),
             annotations=dict(config.annotations),
         )
-        self._containers[cid] = _Container(status=status, behaviour=behaviour)
+        self._containers[cid] = _Container(status=status, behaviour=behaviour, usage=usage)
         return cid
 
     def _get(self, container_id: str) -> _Container:
@@ -183,7 +191,9 @@ class SimulatedRuntime:
             c.stopped = (self._clock.wall(), 0, "")
 
     async def remove_container(self, container_id: str) -> None:
-        self._containers.pop(container_id, None)
+        c = self._containers.pop(container_id, None)
+        if c is not None:
+            self._retired_cpu_ns += self._cpu_ns(c, self._now_ms())
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         return [self._current(c) for c in self._containers.values()
@@ -198,3 +208,32 @@ class SimulatedRuntime:
         if st.state is not ContainerState.RUNNING:
             raise NotFoundError(f"container {container_id[:12]} is not running")
         return 0, b""
+
+    # -- synthetic stats (StatsProvider, NodeUsageProvider) -----------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self._clock.wall() * 1000)
+
+    def _cpu_ns(self, c: _Container, now_ms: int) -> int:
+        cur = self._current(c)
+        if not c.start_requested or cur.state is ContainerState.CREATED:
+            return 0
+        end_ms = int(cur.finished_at * 1000) if cur.state is ContainerState.EXITED else now_ms
+        return c.usage.cpu_ns(min(end_ms, now_ms) - int(cur.started_at * 1000))
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """The container's synthetic counters while it runs (None otherwise)."""
+        c = self._containers.get(container_id)
+        if c is None or self._current(c).state is not ContainerState.RUNNING:
+            return None
+        now_ms = self._now_ms()
+        return ContainerStats(container_id=container_id, timestamp=now_ms / 1000,
+                              cpu_usage_core_ns=self._cpu_ns(c, now_ms), memory_working_set_bytes=c.usage.memory_bytes,
+                              memory_usage_bytes=c.usage.memory_bytes)
+
+    def node_usage(self) -> tuple[float, int, int]:
+        """(time, cumulative CPU ns, working set bytes) of the whole simulated node: its containers' sums."""
+        now_ms = self._now_ms()
+        cpu = self._retired_cpu_ns + sum(self._cpu_ns(c, now_ms) for c in self._containers.values())
+        memory = sum(c.usage.memory_bytes for c in self._containers.values()
+                     if self._current(c).state is ContainerState.RUNNING)
+        return now_ms / 1000, cpu, memory

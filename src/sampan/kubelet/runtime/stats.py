@@ -29,3 +29,12 @@ class StatsProvider(Protocol):
     async def container_stats(self, container_id: str) -> ContainerStats | None:
         """The container's counters now; None when it is not running or cannot be measured."""
         ...
+
+
+@runtime_checkable
+class NodeUsageProvider(Protocol):
+    """A runtime whose node is not the host (the simulated runtime): the node's figures come from it."""
+
+    def node_usage(self) -> tuple[float, int, int]:
+        """(epoch seconds, cumulative CPU ns, memory working set bytes) of the node."""
+        ...

@@ -7,5 +7,6 @@
   ``usageNanoCores`` from the last two readings).
 
 Containers are found through the runtime (labels name their pod), measured through the runtime's
-:class:`~sampan.kubelet.runtime.stats.StatsProvider`; node figures come from ``/proc``.
+:class:`~sampan.kubelet.runtime.stats.StatsProvider`; node figures come from ``/proc``, or, for a runtime
+whose node is not the host (the simulated runtime: synthetic usage), from the runtime itself.
 """

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sampan.kubelet.containers import CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID
 from sampan.kubelet.runtime.interface import ContainerState, Runtime
-from sampan.kubelet.runtime.stats import ContainerStats, StatsProvider
+from sampan.kubelet.runtime.stats import ContainerStats, NodeUsageProvider, StatsProvider
 from sampan.kubelet.stats import node as node_stats
 
 
@@ -50,16 +50,25 @@ def _rate(prev: tuple[float, int] | None, now: tuple[float, int]) -> int | None:
 
 
 class StatsCollector:
-    def __init__(self, runtime: Runtime, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, runtime: Runtime, *, wall: Callable[[], float] = time.time,
+                 memory_capacity_bytes: int | None = None) -> None:
+        """``memory_capacity_bytes``: the node's capacity when the runtime reports its own node usage (a
+        simulated node's ``--memory``); the host's otherwise."""
         self._runtime = runtime
         self._wall = wall
+        self._memory_capacity = memory_capacity_bytes
         self._last: dict[str, tuple[float, int]] = {}
         self._last_node: tuple[float, int] | None = None
 
     async def read(self) -> Reading:
-        now = self._wall()
-        cpu = node_stats.cpu_usage_ns()
-        capacity, usage, working = node_stats.memory()
+        if isinstance(self._runtime, NodeUsageProvider):
+            now, cpu, working = self._runtime.node_usage()
+            capacity = self._memory_capacity if self._memory_capacity is not None else node_stats.memory()[0]
+            usage = working
+        else:
+            now = self._wall()
+            cpu = node_stats.cpu_usage_ns()
+            capacity, usage, working = node_stats.memory()
         node = NodeReading(now, cpu, _rate(self._last_node, (now, cpu)), capacity, usage, working)
         self._last_node = (now, cpu)
         reading = Reading(node)

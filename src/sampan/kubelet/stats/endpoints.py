@@ -45,7 +45,7 @@ def resource_metrics_text(reading: Reading) -> str:
     samples: dict[str, list[str]] = {name: [] for name in _HELP}
 
     def add(name: str, value: float, at: float, **labels: str) -> None:
-        samples[name].append(f"{name}{_labels(**labels)} {value!r} {int(at * 1000)}")
+        samples[name].append(f"{name}{_labels(**labels)} {value!r} {round(at * 1000)}")
 
     n = reading.node
     add("node_cpu_usage_seconds_total", n.cpu_usage_core_ns / 1e9, n.timestamp)

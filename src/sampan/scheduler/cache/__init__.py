@@ -1,5 +1,6 @@
 """The scheduler cache: node infos with bound and assumed pods, and the snapshot plugins read."""
 
 from sampan.scheduler.cache.cache import Cache, CacheError
+from sampan.scheduler.cache.volumes import VolumeCache
 
-__all__ = ["Cache", "CacheError"]
+__all__ = ["Cache", "CacheError", "VolumeCache"]

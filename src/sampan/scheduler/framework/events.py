@@ -34,6 +34,9 @@ class ActionType(enum.IntFlag):
 POD = "Pod"
 ASSIGNED_POD = "AssignedPod"
 NODE = "Node"
+PERSISTENT_VOLUME_CLAIM = "PersistentVolumeClaim"
+PERSISTENT_VOLUME = "PersistentVolume"
+STORAGE_CLASS = "StorageClass"
 WILDCARD = "*"
 
 

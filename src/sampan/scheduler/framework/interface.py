@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.events import ClusterEvent
@@ -23,6 +23,9 @@ from sampan.scheduler.framework.node_info import NodeInfo
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.snapshot import Snapshot
 from sampan.scheduler.framework.status import Status
+
+if TYPE_CHECKING:
+    from sampan.scheduler.cache.volumes import VolumeCache
 
 MAX_NODE_SCORE = 100
 MIN_NODE_SCORE = 0
@@ -191,12 +194,30 @@ class Binder(Protocol):
         ...
 
 
+class VolumeWriter(Protocol):
+    """The VolumeBinding plugin's API writes (upstream's volume binder); implemented over the API client."""
+
+    async def bind_volume(self, volume: dict[str, Any]) -> None:
+        """Update the PersistentVolume (its ``claimRef`` set), or raise."""
+        ...
+
+    async def select_node(self, claim: dict[str, Any], node_name: str) -> None:
+        """Set ``volume.kubernetes.io/selected-node`` on the claim, or raise."""
+        ...
+
+
 class Handle(Protocol):
     """What the framework gives plugins: the cycle's snapshot, nominated pods, the filter chain
-    (for preemption's what-if runs) and the binder."""
+    (for preemption's what-if runs), the binder, and the volume cache and writer (VolumeBinding)."""
 
     @property
     def binder(self) -> Binder | None: ...
+
+    @property
+    def volumes(self) -> VolumeCache | None: ...
+
+    @property
+    def volume_writer(self) -> VolumeWriter | None: ...
 
     @property
     def snapshot(self) -> Snapshot: ...

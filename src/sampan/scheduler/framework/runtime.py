@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from sampan._lib.clock import Clock, RealClock
+from sampan.scheduler.cache.volumes import VolumeCache
 from sampan.scheduler.framework.config import EXTENSION_POINTS, Profile
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.events import ClusterEvent
@@ -42,6 +43,7 @@ from sampan.scheduler.framework.interface import (
     ReservePlugin,
     ScoreNormalizer,
     ScorePlugin,
+    VolumeWriter,
 )
 from sampan.scheduler.framework.node_info import NodeInfo
 from sampan.scheduler.framework.pod_info import PodInfo
@@ -105,9 +107,12 @@ class Framework:
     def __init__(
         self, profile: Profile, registry: Registry, *, clock: Clock | None = None,
         nominator: Nominator | None = None, extra_args: dict[str, Any] | None = None,
-        binder: Binder | None = None,
+        binder: Binder | None = None, volumes: VolumeCache | None = None,
+        volume_writer: VolumeWriter | None = None,
     ) -> None:
         self.binder = binder
+        self.volumes = volumes
+        self.volume_writer = volume_writer
         self.profile = profile
         self.profile_name = profile.scheduler_name
         self.clock = clock or RealClock()

@@ -18,6 +18,7 @@ from sampan.scheduler.plugins import (
     podtopologyspread,
     prioritysort,
     tainttoleration,
+    volumebinding,
 )
 
 
@@ -35,5 +36,6 @@ def in_tree_registry() -> Registry:
         podtopologyspread.NAME: podtopologyspread.new,
         imagelocality.NAME: imagelocality.new,
         defaultpreemption.NAME: defaultpreemption.new,
+        volumebinding.NAME: volumebinding.new,
         defaultbinder.NAME: defaultbinder.new,
     })
