@@ -271,6 +271,24 @@ def test_hpa_targets_cell() -> None:
     assert format_targets(metrics) == ", ".join(["<unknown>/1k"] * 4) + " + 1 more..."
 
 
+def test_hpa_targets_cell_pairs_each_metric_with_its_current_value() -> None:
+    metrics = [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}},
+        {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1Gi"}}},
+        {"type": "Object", "object": {"target": {"type": "AverageValue", "averageValue": "10"}}},
+        {"type": "External", "external": {"target": {"type": "Value", "value": "3"}}},
+    ]
+    current = [
+        {"type": "Resource",
+         "resource": {"name": "cpu", "current": {"averageUtilization": 120, "averageValue": "120m"}}},
+        {"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "600Mi"}}},
+        {"type": "Object", "object": {"current": {"averageValue": "7"}}},
+    ]
+    assert format_targets(metrics, current) == "cpu: 120%/50%, memory: 600Mi/1Gi, 7/10 (avg), <unknown>/3"
+    # a status of another type at that index is not this metric's
+    assert format_targets(metrics[:1], [current[2]]) == "cpu: <unknown>/50%"
+
+
 # ---- self subject access reviews -------------------------------------------------------------------
 
 def test_ssar_validation() -> None:

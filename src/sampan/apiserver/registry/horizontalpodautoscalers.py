@@ -104,7 +104,8 @@ class HorizontalPodAutoscalerStrategy(BaseStrategy):
         spec, status = as_dict(obj.get("spec")), as_dict(obj.get("status"))
         ref = as_dict(spec.get("scaleTargetRef"))
         low = spec.get("minReplicas")
-        return [f"{ref.get('kind', '')}/{ref.get('name', '')}", format_targets(spec.get("metrics")),
+        targets = format_targets(spec.get("metrics"), status.get("currentMetrics"))
+        return [f"{ref.get('kind', '')}/{ref.get('name', '')}", targets,
                 str(low) if low is not None else "<unset>", as_int(spec.get("maxReplicas")),
                 as_int(status.get("currentReplicas")), age_cell(obj, now)]
 
@@ -140,24 +141,36 @@ def _validate_metric(metric: Any, path: str) -> list[Cause]:
     return causes
 
 
-def format_targets(metrics: Any) -> str:
-    """The Targets cell before any status exists: ``cpu: <unknown>/80%`` per metric (first four, then
-    ``+ N more...``), ``<none>`` without metrics."""
+def format_targets(metrics: Any, current_metrics: Any = None) -> str:
+    """The Targets cell, as kubectl prints it: ``cpu: 120%/50%`` per metric, pairing ``spec.metrics[i]``
+    with ``status.currentMetrics[i]`` of the same type (``<unknown>`` where there is none yet); Object and
+    External average targets end in `` (avg)``; the first four metrics, then ``+ N more...``; ``<none>``
+    without metrics."""
+    statuses = as_list(current_metrics)
     shown: list[str] = []
-    for metric in as_list(metrics):
+    for i, metric in enumerate(as_list(metrics)):
         metric = as_dict(metric)
-        source = as_dict(metric.get(_SOURCE_KEY.get(str(metric.get("type")), "")))
+        mtype = str(metric.get("type"))
+        key = _SOURCE_KEY.get(mtype, "")
+        source = as_dict(metric.get(key))
         target = as_dict(source.get("target"))
-        if target.get("type") == "Utilization":
-            goal = f"{target.get('averageUtilization')}%"
-        elif target.get("type") == "AverageValue":
-            goal = str(target.get("averageValue"))
-            if metric.get("type") == "Object" or metric.get("type") == "External":
-                goal += " (avg)"
+        status = as_dict(statuses[i]) if i < len(statuses) else {}
+        current = as_dict(as_dict(status.get(key)).get("current")) if status.get("type") == mtype else {}
+        prefix = f"{source.get('name')}: " if mtype in ("Resource", "ContainerResource") else ""
+        if not key:
+            shown.append("<unknown type>")
+        elif mtype in ("Resource", "ContainerResource") and target.get("averageValue") is None:
+            now = current.get("averageUtilization")
+            goal = target.get("averageUtilization")
+            shown.append(f"{prefix}{'<unknown>' if now is None else f'{now}%'}/"
+                         f"{'<auto>' if goal is None else f'{goal}%'}")
+        elif target.get("averageValue") is not None:
+            now = current.get("averageValue")
+            avg = " (avg)" if mtype in ("Object", "External") else ""
+            shown.append(f"{prefix}{'<unknown>' if now is None else now}/{target.get('averageValue')}{avg}")
         else:
-            goal = str(target.get("value"))
-        prefix = f"{source.get('name')}: " if metric.get("type") in ("Resource", "ContainerResource") else ""
-        shown.append(f"{prefix}<unknown>/{goal}")
+            now = current.get("value")
+            shown.append(f"{prefix}{'<unknown>' if now is None else now}/{target.get('value')}")
     if not shown:
         return "<none>"
     if len(shown) > 4:
