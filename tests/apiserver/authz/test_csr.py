@@ -82,7 +82,8 @@ async def test_csr_validation_requester_approval_and_signing(secure_server: Secu
         r = await bob.put(f"{CSRS}/n1/approval", approved)
         assert r.status == 403
         r = await signer.put(f"{CSRS}/n1/approval", approved)
-        assert r.status == 403 and "cannot update resource \"certificatesigningrequests/approval\"" in r.body["message"]
+        assert r.status == 403
+        assert "cannot update resource \"certificatesigningrequests/approval\"" in r.body["message"]
         bind = {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": {"name": "approve-only"},
                 "rules": [{"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/approval"],
                            "verbs": ["update"]}]}
@@ -101,7 +102,9 @@ async def test_csr_validation_requester_approval_and_signing(secure_server: Secu
         r = await admin.put(f"{CSRS}/n1/approval", approved)
         assert r.status == 200, r.body
         condition = r.body["status"]["conditions"][0]
-        assert condition["type"] == "Approved" and condition["lastUpdateTime"] and condition["lastTransitionTime"]
+        assert condition["type"] == "Approved"
+        assert condition["lastUpdateTime"]
+        assert condition["lastTransitionTime"]
         assert r.body["spec"]["username"] == "bob"
         # Approved and Denied exclude each other; an Approved condition is never removed
         both = {**r.body, "status": {"conditions": [condition, {"type": "Denied", "status": "True"}]}}
@@ -110,7 +113,8 @@ async def test_csr_validation_requester_approval_and_signing(secure_server: Secu
         assert "status.conditions[1].type: Invalid value: \"Denied\": Approved and Denied conditions are mutually " \
                "exclusive" in _causes(r2.body)
         r2 = await admin.put(f"{CSRS}/n1/approval", {**r.body, "status": {}})
-        assert r2.status == 422 and "updates may not remove a condition of type \"Approved\"" in r2.body["message"]
+        assert r2.status == 422
+        assert "updates may not remove a condition of type \"Approved\"" in r2.body["message"]
         # the status path keeps the approval; signing needs `sign`
         ca = pki.CertificateAuthority.create()
         import datetime
@@ -120,7 +124,8 @@ async def test_csr_validation_requester_approval_and_signing(secure_server: Secu
         issued_b64 = base64.b64encode(pki.cert_pem(cert)).decode()
         issued = {**r.body, "status": {"certificate": issued_b64}}
         r3 = await signer.put(f"{CSRS}/n1/status", issued)
-        assert r3.status == 403 and r3.body["message"].endswith(
+        assert r3.status == 403
+        assert r3.body["message"].endswith(
             f'user not permitted to sign requests with signerName "{KUBELET_CLIENT}"')
         r3 = await admin.put(f"{CSRS}/n1/status", issued)
         assert r3.status == 200, r3.body
@@ -128,14 +133,17 @@ async def test_csr_validation_requester_approval_and_signing(secure_server: Secu
         assert [c["type"] for c in r3.body["status"]["conditions"]] == ["Approved"]
         other = base64.b64encode(pki.cert_pem(ca.cert)).decode()
         r4 = await admin.put(f"{CSRS}/n1/status", {**r3.body, "status": {**r3.body["status"], "certificate": other}})
-        assert r4.status == 422 and "updates may not modify existing certificate content" in r4.body["message"]
+        assert r4.status == 422
+        assert "updates may not modify existing certificate content" in r4.body["message"]
         # the object path keeps spec and status
         r5 = await admin.put(f"{CSRS}/n1", {**r3.body, "spec": {**r3.body["spec"], "username": "eve"},
                                               "status": {}})
         assert r5.status == 200
-        assert r5.body["spec"]["username"] == "bob" and r5.body["status"]["certificate"] == issued_b64
+        assert r5.body["spec"]["username"] == "bob"
+        assert r5.body["status"]["certificate"] == issued_b64
         # CertificateSubjectRestriction: no system:masters through the kube-apiserver-client signer
         masters = _csr("masters", signerName="kubernetes.io/kube-apiserver-client",
                        request=_request("mallory", ("system:masters",)))
         r6 = await admin.post(CSRS, masters)
-        assert r6.status == 403 and "with system:masters group is not allowed" in r6.body["message"]
+        assert r6.status == 403
+        assert "with system:masters group is not allowed" in r6.body["message"]

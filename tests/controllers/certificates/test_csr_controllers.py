@@ -22,7 +22,7 @@ from sampan.client import Client
 from sampan.client.config import RESTConfig
 from sampan.controllers.certificates.cleaner import deadline
 from tests.apiserver.authz.conftest import RBAC, SecureServer, eventually
-from tests.apiserver.authz.conftest import secure_server as secure_server  # noqa: F401  (fixture)
+from tests.apiserver.authz.conftest import secure_server as secure_server
 from tests.controllers.support import fast_options, running_manager
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -40,11 +40,12 @@ def _binding(name: str, role: str, group: str) -> dict[str, Any]:
             "subjects": [{"kind": "Group", "apiGroup": RBAC, "name": group}]}
 
 
-async def test_approve_sign_and_fail(secure_server: SecureServer, tmp_path: Path) -> None:  # noqa: F811
+async def test_approve_sign_and_fail(secure_server: SecureServer, tmp_path: Path) -> None:
     ca = pki.CertificateAuthority.create()
     pki.write_atomic(tmp_path / "ca.crt", ca.pem)
     pki.write_atomic(tmp_path / "ca.key", pki.key_pem(ca.key), private=True)
-    options = fast_options(("csrsigning", "csrapproving", "csrcleaner"), cluster_signing_cert_file=str(tmp_path / "ca.crt"),
+    options = fast_options(("csrsigning", "csrapproving", "csrcleaner"),
+                           cluster_signing_cert_file=str(tmp_path / "ca.crt"),
                            cluster_signing_key_file=str(tmp_path / "ca.key"), cluster_signing_duration=7200.0)
     kcm = Client(RESTConfig(host=secure_server.url, bearer_token="system:kube-controller-manager", qps=0))
     prefix = "system:certificates.k8s.io:certificatesigningrequests:"
@@ -88,7 +89,8 @@ async def test_approve_sign_and_fail(secure_server: SecureServer, tmp_path: Path
                 obj = await eventually(lambda n=name: issued(n), timeout=20)
                 assert obj is not None, name
                 approved = obj["status"]["conditions"][0]
-                assert approved["type"] == "Approved" and approved["reason"] == "AutoApproved"
+                assert approved["type"] == "Approved"
+                assert approved["reason"] == "AutoApproved"
                 assert approved["message"].startswith(reason)
                 cert = x509.load_pem_x509_certificate(base64.b64decode(obj["status"]["certificate"]))
                 assert ca.signed(cert)

@@ -243,11 +243,12 @@ def _certificate_roles() -> list[dict[str, Any]]:
     nodes; ``sampan token create`` does the same)."""
     prefix = "system:certificates.k8s.io:"
     csrs = "certificatesigningrequests"
-    roles = [_role("ClusterRole", f"{prefix}{csrs}:{sub}", [rule(["create"], ["certificates.k8s.io"], [f"{csrs}/{sub}"])])
+    roles = [_role("ClusterRole", f"{prefix}{csrs}:{sub}",
+                   [rule(["create"], ["certificates.k8s.io"], [f"{csrs}/{sub}"])])
              for sub in ("nodeclient", "selfnodeclient")]
     for signer in ("kube-apiserver-client", "kube-apiserver-client-kubelet", "kubelet-serving", "legacy-unknown"):
-        roles.append(_role("ClusterRole", f"{prefix}{signer}-approver",
-                           [rule(["approve"], ["certificates.k8s.io"], ["signers"], names=[f"kubernetes.io/{signer}"])]))
+        approve = rule(["approve"], ["certificates.k8s.io"], ["signers"], names=[f"kubernetes.io/{signer}"])
+        roles.append(_role("ClusterRole", f"{prefix}{signer}-approver", [approve]))
     return roles
 
 
