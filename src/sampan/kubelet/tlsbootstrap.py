@@ -198,6 +198,8 @@ class ClientCertificateRotator:
         self._retry = retry
         self._timeout = timeout
         self.rotations = 0
+        self.contexts_reloaded = 0
+        """TLS contexts reloaded by the last rotation."""
 
     async def run(self) -> None:
         while True:
@@ -221,6 +223,6 @@ class ClientCertificateRotator:
         pem = await request_certificate(self._client, key, node_name=self._node, poll=self._poll,
                                         timeout=self._timeout)
         current = install_certificate(self._cert_dir, pem, key)
-        reloaded = reload_client_certificates(str(current))
+        reloaded = self.contexts_reloaded = reload_client_certificates(str(current))
         self.rotations += 1
         log.info("rotated client certificate node=%s contexts_reloaded=%d", self._node, reloaded)
