@@ -5,6 +5,7 @@ by the csrapproving controller via ``selfnodeclient``, signed by csrsigning), in
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from cryptography import x509
 from sampan._lib import pki
 from sampan.client import Client
 from sampan.client.config import RESTConfig
+from sampan.kubelet import tlsbootstrap as tb
 from sampan.kubelet.tlsbootstrap import (
     CURRENT,
     ClientCertificateRotator,
@@ -23,7 +25,7 @@ from sampan.kubelet.tlsbootstrap import (
     rotation_deadline,
 )
 from tests.apiserver.authz.conftest import RBAC, SecureServer
-from tests.apiserver.authz.conftest import secure_server as secure_server  # noqa: F401  (fixture)
+from tests.apiserver.authz.conftest import secure_server as secure_server
 from tests.controllers.support import fast_options, running_manager
 
 
@@ -35,7 +37,7 @@ def test_rotation_deadline_is_between_70_and_90_percent() -> None:
     assert rotation_deadline(cert, jitter=lambda: 1.0) == start + life * 0.9
 
 
-async def test_rotate_renews_through_a_csr(secure_server: SecureServer, tmp_path: Path) -> None:  # noqa: F811
+async def test_rotate_renews_through_a_csr(secure_server: SecureServer, tmp_path: Path) -> None:
     ca = pki.CertificateAuthority.create()
     pki.write_atomic(tmp_path / "ca.crt", ca.pem)
     pki.write_atomic(tmp_path / "ca.key", pki.key_pem(ca.key), private=True)
@@ -60,16 +62,47 @@ async def test_rotate_renews_through_a_csr(secure_server: SecureServer, tmp_path
             assert (await admin.post(f"/apis/{RBAC}/v1/clusterrolebindings", binding)).status == 201
             rotator = ClientCertificateRotator(node, cert_dir=cert_dir, node_name="n1", poll=0.05, timeout=30)
             await rotator.rotate()
+            # the serving certificate: a kubelet-serving CSR that an admin approves
+            serving_kind = tb.serving_kind("n1", ["127.0.0.1"])
+            placeholder = tb.ensure_serving_placeholder(cert_dir, serving_kind)
+            server_ctx = pki.server_ssl_context(placeholder, placeholder)
+            assert tb.is_placeholder(cert_dir, serving_kind)
+            serving = tb.CertificateRotator(node, cert_dir=cert_dir, node_name="n1", kind=serving_kind, poll=0.05,
+                                            timeout=30)
+
+            async def approve_pending() -> None:
+                path = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+                while True:
+                    for obj in (await admin.get(path)).body["items"]:
+                        if obj["spec"]["signerName"] == tb.KUBELET_SERVING_SIGNER and not obj["status"]:
+                            obj["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "T"}]}
+                            await admin.put(f"{path}/{obj['metadata']['name']}/approval", obj)
+                            return
+                    await asyncio.sleep(0.05)
+
+            await asyncio.gather(serving.rotate(), approve_pending())
     finally:
         await kcm.close()
         await node.close()
     renewed = current_certificate(cert_dir)
-    assert renewed is not None and renewed.serial_number != first.serial_number
+    assert renewed is not None
+    assert renewed.serial_number != first.serial_number
     assert renewed.subject.rfc4514_string() == "CN=system:node:n1,O=system:nodes"
     assert ca.signed(renewed)
-    assert (cert_dir / CURRENT).is_symlink() and len(list(cert_dir.glob("kubelet-client-2*.pem"))) == 2
-    assert rotator.rotations == 1 and rotator.contexts_reloaded >= 1
+    assert (cert_dir / CURRENT).is_symlink()
+    assert len(list(cert_dir.glob("kubelet-client-2*.pem"))) == 2
+    assert rotator.rotations == 1
+    assert rotator.contexts_reloaded >= 1
     # the context built from the file now holds the new certificate (cert_store_stats cannot show the leaf;
     # loading it again proves key and certificate match)
     context.load_cert_chain(str(current))
     assert x509.load_pem_x509_certificate((cert_dir / CURRENT).read_bytes()) == renewed
+    served = current_certificate(cert_dir, serving_kind)
+    assert served is not None
+    assert ca.signed(served)
+    assert not tb.is_placeholder(cert_dir, serving_kind)
+    san = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["n1"]
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert serving.contexts_reloaded >= 1
+    assert server_ctx is not None

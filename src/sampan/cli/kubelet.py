@@ -167,15 +167,23 @@ async def _kubelet_with_rotation(client: Any, options: KubeletOptions, args: arg
     """The kubelet, plus its client-certificate rotator with ``--rotate-certificates`` (both stop together)."""
     from sampan.kubelet.kubelet import Kubelet
 
-    if not args.rotate_certificates:
+    serving_rotation = args.rotate_server_certificates and not args.tls_cert_file
+    if not args.rotate_certificates and not serving_rotation:
         await Kubelet(client, options).run()
         return
-    from sampan.kubelet.tlsbootstrap import ClientCertificateRotator
+    from sampan.kubelet.tlsbootstrap import CertificateRotator, is_placeholder, serving_kind
 
-    rotator = ClientCertificateRotator(client, cert_dir=_cert_dir(args, options), node_name=options.node_name)
+    cert_dir = _cert_dir(args, options)
     async with asyncio.TaskGroup() as group:
         group.create_task(Kubelet(client, options).run(), name="kubelet-main")
-        group.create_task(rotator.run(), name="kubelet-client-cert-rotation")
+        if args.rotate_certificates:
+            rotator = CertificateRotator(client, cert_dir=cert_dir, node_name=options.node_name)
+            group.create_task(rotator.run(), name="kubelet-client-cert-rotation")
+        if serving_rotation:
+            kind = serving_kind(options.node_name, [options.address])
+            serving = CertificateRotator(client, cert_dir=cert_dir, node_name=options.node_name, kind=kind,
+                                         replace_first=is_placeholder(cert_dir, kind))
+            group.create_task(serving.run(), name="kubelet-serving-cert-rotation")
 
 
 #: Seconds thousands of hollow nodes get to stop once asked; they own nothing outside the process (the
@@ -201,6 +209,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.bootstrap_kubeconfig and _hollow(args):
         raise ValueError("--bootstrap-kubeconfig: hollow nodes share one identity; bootstrap a single kubelet")
     options = options_from_args(args)
+    if args.rotate_server_certificates and not args.tls_cert_file:
+        from sampan.kubelet.tlsbootstrap import ensure_serving_placeholder, serving_kind
+
+        serving = ensure_serving_placeholder(_cert_dir(args, options), serving_kind(options.node_name,
+                                                                                    [options.address]))
+        options = dataclasses.replace(options, tls_cert_file=serving, tls_private_key_file=serving)
     if _hollow(args) and not args.root_dir:
         options = dataclasses.replace(options, root_dir=Path("/var/lib/sampan/kubelet/hollow"))
     options.root_dir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +248,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "(default <root-dir>/pki)")
     p.add_argument("--rotate-certificates", type=_flag, nargs="?", const=True, default=False,
                    help="renew the client certificate through a CSR at 70-90%% of its lifetime (default false)")
+    p.add_argument("--rotate-server-certificates", type=_flag, nargs="?", const=True, default=False,
+                   help="without --tls-cert-file: serve with a certificate from a kubernetes.io/kubelet-serving "
+                   "CSR (approved by an admin), renewed at 70-90%% of its lifetime (default false)")
     p.add_argument("--tls-cert-file", default="", help="serve HTTPS with this certificate (default: plain HTTP)")
     p.add_argument("--tls-private-key-file", default="", help="the serving certificate's key")
     p.add_argument("--client-ca-file", default="",

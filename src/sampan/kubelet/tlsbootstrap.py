@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import ipaddress
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sampan._lib import csr, pki
+from sampan._lib.pki import reload_server_certificates
 from sampan.api import errors
 from sampan.client import Client, RESTConfig, load_kubeconfig
 from sampan.client.config import reload_client_certificates
@@ -46,6 +49,7 @@ from sampan.client.config import reload_client_certificates
 log = logging.getLogger(__name__)
 
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+KUBELET_SERVING_SIGNER = "kubernetes.io/kubelet-serving"
 CLIENT_USAGES = ["digital signature", "client auth"]
 CURRENT = "kubelet-client-current.pem"
 PENDING_KEY = "kubelet-client.key.tmp"
@@ -55,8 +59,38 @@ class BootstrapError(RuntimeError):
     """The certificate could not be obtained (denied, failed, or not issued in time)."""
 
 
-def current_certificate(cert_dir: Path) -> x509.Certificate | None:
-    path = cert_dir / CURRENT
+@dataclass(frozen=True)
+class Kind:
+    """Which of the kubelet's certificates: its client identity or its serving certificate."""
+
+    prefix: str
+    """File names: ``<prefix>-<timestamp>.pem``, ``<prefix>-current.pem``, ``<prefix>.key.tmp``."""
+    signer: str
+    usages: tuple[str, ...]
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    reload: Callable[[str], int] = reload_client_certificates
+    """Reloads the live TLS contexts built from the current file; answers how many."""
+
+
+CLIENT = Kind("kubelet-client", KUBELET_CLIENT_SIGNER, tuple(CLIENT_USAGES))
+
+
+def serving_kind(node_name: str, addresses: Sequence[str]) -> Kind:
+    """The kubelet-serving certificate of ``node_name`` for ``addresses`` (IPs; names become DNS SANs)."""
+    ips, names = [], [node_name]
+    for a in addresses:
+        try:
+            ipaddress.ip_address(a)
+            ips.append(a)
+        except ValueError:
+            names.append(a)
+    return Kind("kubelet-server", KUBELET_SERVING_SIGNER, ("digital signature", "server auth"),
+                tuple(dict.fromkeys(names)), tuple(dict.fromkeys(ips)), reload_server_certificates)
+
+
+def current_certificate(cert_dir: Path, kind: Kind = CLIENT) -> x509.Certificate | None:
+    path = cert_dir / f"{kind.prefix}-current.pem"
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError):
@@ -67,8 +101,8 @@ def _valid(cert: x509.Certificate | None, now: datetime.datetime) -> bool:
     return cert is not None and cert.not_valid_before_utc <= now < cert.not_valid_after_utc
 
 
-def _pending_key(cert_dir: Path) -> pki.PrivateKey:
-    path = cert_dir / PENDING_KEY
+def _pending_key(cert_dir: Path, kind: Kind = CLIENT) -> pki.PrivateKey:
+    path = cert_dir / f"{kind.prefix}.key.tmp"
     try:
         return pki.load_key(path)
     except (OSError, ValueError):
@@ -77,19 +111,20 @@ def _pending_key(cert_dir: Path) -> pki.PrivateKey:
         return key
 
 
-async def request_certificate(client: Client, key: pki.PrivateKey, *, node_name: str, poll: float = 0.5,
-                              timeout: float = 300.0) -> bytes:
-    """Create a kubelet-client CSR for ``node_name`` with ``key`` and wait for its certificate (PEM)."""
-    request = csr.make_request(key, common_name=f"system:node:{node_name}", organizations=["system:nodes"])
+async def request_certificate(client: Client, key: pki.PrivateKey, *, node_name: str, kind: Kind = CLIENT,
+                              poll: float = 0.5, timeout: float = 300.0) -> bytes:
+    """Create a CSR of ``kind`` for ``node_name`` with ``key`` and wait for its certificate (PEM)."""
+    request = csr.make_request(key, common_name=f"system:node:{node_name}", organizations=["system:nodes"],
+                               dns_names=kind.dns_names, ip_addresses=kind.ip_addresses)
     body: dict[str, Any] = {
         "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
         "metadata": {"generateName": "csr-"},
-        "spec": {"request": base64.b64encode(request).decode(), "signerName": KUBELET_CLIENT_SIGNER,
-                 "usages": CLIENT_USAGES}}
+        "spec": {"request": base64.b64encode(request).decode(), "signerName": kind.signer,
+                 "usages": list(kind.usages)}}
     csrs = await client.resource("certificates.k8s.io/v1", "certificatesigningrequests")
     created = await csrs.create(body)
     name = created["metadata"]["name"]
-    log.info("requested client certificate csr=%s node=%s", name, node_name)
+    log.info("requested certificate csr=%s signer=%s node=%s", name, kind.signer, node_name)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -109,19 +144,38 @@ async def request_certificate(client: Client, key: pki.PrivateKey, *, node_name:
         await asyncio.sleep(poll)
 
 
-def install_certificate(cert_dir: Path, cert_pem: bytes, key: pki.PrivateKey) -> Path:
-    """Write ``kubelet-client-<ts>.pem`` (certificate + key) and point ``kubelet-client-current.pem`` at it."""
+def install_certificate(cert_dir: Path, cert_pem: bytes, key: pki.PrivateKey, kind: Kind = CLIENT) -> Path:
+    """Write ``<prefix>-<ts>.pem`` (certificate + key) and point ``<prefix>-current.pem`` at it."""
     cert_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d-%H-%M-%S-%f")
-    path = cert_dir / f"kubelet-client-{stamp}.pem"
+    path = cert_dir / f"{kind.prefix}-{stamp}.pem"
     pki.write_atomic(path, cert_pem + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                         serialization.NoEncryption()), private=True)
-    link = cert_dir / f".{CURRENT}.tmp"
+    current = cert_dir / f"{kind.prefix}-current.pem"
+    link = cert_dir / f".{current.name}.tmp"
     link.unlink(missing_ok=True)
     link.symlink_to(path.name)
-    os.replace(link, cert_dir / CURRENT)
-    (cert_dir / PENDING_KEY).unlink(missing_ok=True)
-    return cert_dir / CURRENT
+    os.replace(link, current)
+    (cert_dir / f"{kind.prefix}.key.tmp").unlink(missing_ok=True)
+    return current
+
+
+def is_placeholder(cert_dir: Path, kind: Kind) -> bool:
+    """True when the current serving certificate is the self-signed placeholder (replace it at once)."""
+    cert = current_certificate(cert_dir, kind)
+    return cert is None or cert.issuer.rfc4514_string() == f"CN={kind.dns_names[0]}-ca"
+
+
+def ensure_serving_placeholder(cert_dir: Path, kind: Kind) -> Path:
+    """``<cert-dir>/kubelet-server-current.pem``; a self-signed one (as upstream's kubelet makes when it has
+    no serving certificate) until a kubelet-serving CSR is issued."""
+    current = cert_dir / f"{kind.prefix}-current.pem"
+    if current_certificate(cert_dir, kind) is None:
+        ca = pki.CertificateAuthority.create(f"{kind.dns_names[0]}-ca")
+        cert, key = ca.issue(pki.CertSpec(kind.dns_names[0], dns_names=kind.dns_names,
+                                          ip_addresses=kind.ip_addresses, server=True, client=False))
+        install_certificate(cert_dir, pki.cert_pem(cert), key, kind)
+    return current
 
 
 def write_kubeconfig(path: Path, *, config: RESTConfig, client_pem: Path) -> None:
@@ -183,17 +237,20 @@ def rotation_deadline(cert: x509.Certificate, *, jitter: Callable[[], float] = r
     return start + (end - start) * (0.7 + 0.2 * jitter())
 
 
-class ClientCertificateRotator:
-    """Renews the kubelet's client certificate before it expires (see the module docstring).
+class CertificateRotator:
+    """Renews one of the kubelet's certificates before it expires (see the module docstring).
 
-    States: *waiting* (until the rotation deadline of the current certificate) → *requesting* (a CSR
-    is pending; failures retry after ``retry`` seconds) → *waiting* with the new certificate."""
+    States: *waiting* (until the rotation deadline of the current certificate; a serving placeholder that
+    no cluster CA signed is replaced at once) → *requesting* (a CSR is pending; failures retry after
+    ``retry`` seconds) → *waiting* with the new certificate."""
 
-    def __init__(self, client: Client, *, cert_dir: Path, node_name: str, poll: float = 0.5,
-                 retry: float = 10.0, timeout: float = 900.0) -> None:
+    def __init__(self, client: Client, *, cert_dir: Path, node_name: str, kind: Kind = CLIENT, poll: float = 0.5,
+                 retry: float = 10.0, timeout: float = 900.0, replace_first: bool = False) -> None:
         self._client = client
         self._cert_dir = cert_dir
         self._node = node_name
+        self._kind = kind
+        self._replace_first = replace_first
         self._poll = poll
         self._retry = retry
         self._timeout = timeout
@@ -203,26 +260,34 @@ class ClientCertificateRotator:
 
     async def run(self) -> None:
         while True:
-            cert = current_certificate(self._cert_dir)
+            cert = current_certificate(self._cert_dir, self._kind)
             if cert is None:
-                log.warning("no client certificate to rotate cert_dir=%s", self._cert_dir)
+                log.warning("no certificate to rotate cert_dir=%s kind=%s", self._cert_dir, self._kind.prefix)
                 await asyncio.sleep(self._retry)
                 continue
-            wait = (rotation_deadline(cert) - datetime.datetime.now(datetime.UTC)).total_seconds()
+            wait = 0.0 if self._replace_first else (rotation_deadline(cert) - datetime.datetime.now(datetime.UTC)
+                                                    ).total_seconds()
             if wait > 0:
-                log.info("client certificate rotation scheduled in_seconds=%.0f node=%s", wait, self._node)
+                log.info("certificate rotation scheduled kind=%s in_seconds=%.0f node=%s", self._kind.prefix, wait,
+                         self._node)
                 await asyncio.sleep(wait)
             try:
                 await self.rotate()
+                self._replace_first = False
             except (BootstrapError, errors.APIError, OSError) as exc:
-                log.warning("client certificate rotation failed node=%s error=%s", self._node, exc)
+                log.warning("certificate rotation failed kind=%s node=%s error=%s", self._kind.prefix, self._node,
+                            exc)
                 await asyncio.sleep(self._retry)
 
     async def rotate(self) -> None:
-        key = _pending_key(self._cert_dir)
-        pem = await request_certificate(self._client, key, node_name=self._node, poll=self._poll,
+        key = _pending_key(self._cert_dir, self._kind)
+        pem = await request_certificate(self._client, key, node_name=self._node, kind=self._kind, poll=self._poll,
                                         timeout=self._timeout)
-        current = install_certificate(self._cert_dir, pem, key)
-        reloaded = self.contexts_reloaded = reload_client_certificates(str(current))
+        current = install_certificate(self._cert_dir, pem, key, self._kind)
+        reloaded = self.contexts_reloaded = self._kind.reload(str(current))
         self.rotations += 1
-        log.info("rotated client certificate node=%s contexts_reloaded=%d", self._node, reloaded)
+        log.info("rotated certificate kind=%s node=%s contexts_reloaded=%d", self._kind.prefix, self._node, reloaded)
+
+
+ClientCertificateRotator = CertificateRotator
+"""The client rotator (``kind=CLIENT``, the default)."""
