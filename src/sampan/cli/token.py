@@ -97,9 +97,17 @@ async def _create(args: argparse.Namespace) -> str:
                 pass
     token = f"{token_id}.{secret}"
     if args.bootstrap_kubeconfig:
-        with open(args.bootstrap_kubeconfig, "w", encoding="utf-8") as f:
-            f.write(bootstrap_kubeconfig_text(config, token))
+        _write_private(args.bootstrap_kubeconfig, bootstrap_kubeconfig_text(config, token))
     return token
+
+
+def _write_private(path: str, text: str) -> None:
+    """``text`` to ``path``, mode 0600 (it holds a credential)."""
+    from pathlib import Path
+
+    from sampan._lib.pki import write_atomic
+
+    write_atomic(Path(path), text.encode(), private=True)
 
 
 def _run(args: argparse.Namespace) -> int:
