@@ -190,13 +190,14 @@ def _csrsigning(ctx: ControllerContext) -> Controller:
 
     o = ctx.options
     ca = CertificateAuthority(load_cert(Path(o.cluster_signing_cert_file)), load_key(Path(o.cluster_signing_key_file)))
-    return CSRSigningController(ctx.client, ctx.informers, ca=ca, signing_duration=o.cluster_signing_duration)
+    return CSRSigningController(ctx.client, ctx.informers, ca=ca, signing_duration=o.cluster_signing_duration,
+                                clock=ctx.clock)
 
 
 def _csrapproving(ctx: ControllerContext) -> Controller:
     from sampan.controllers.certificates.approver import CSRApprovingController
 
-    return CSRApprovingController(ctx.client, ctx.informers)
+    return CSRApprovingController(ctx.client, ctx.informers, clock=ctx.clock)
 
 
 def _csrcleaner(ctx: ControllerContext) -> Controller:

@@ -17,10 +17,10 @@ this controller will not approve wait for a human (``kubectl certificate approve
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
+from sampan._lib.clock import Clock, RealClock
 from sampan.api import errors, humanize
 from sampan.client import Client, EventHandlerFuncs, SharedIndexInformer, SharedInformerFactory
 from sampan.controllers.certificates import requests as r
@@ -51,8 +51,9 @@ def recognizer(obj: dict[str, Any]) -> str | None:
 class CSRApprovingController:
     name = "csrapproving"
 
-    def __init__(self, client: Client, factory: SharedInformerFactory) -> None:
+    def __init__(self, client: Client, factory: SharedInformerFactory, *, clock: Clock | None = None) -> None:
         self._client = client
+        self._clock = clock or RealClock()
         self._informer = factory.informer(r.CSR_API, "certificatesigningrequests")
         self.csrs = factory.lister(r.CSR_API, "certificatesigningrequests")
 
@@ -86,7 +87,7 @@ class CSRApprovingController:
         which = recognizer(obj)
         if which is None or not await self._allowed(obj, which):
             return
-        now = humanize.format_rfc3339(time.time())
+        now = humanize.format_rfc3339(self._clock.wall())
         status = dict(obj.get("status") or {})
         status["conditions"] = [*r.conditions(obj), {
             "type": r.APPROVED, "status": "True", "reason": "AutoApproved", "message": MESSAGES[which],

@@ -15,11 +15,11 @@ from __future__ import annotations
 import base64
 import datetime
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from sampan._lib import csr
+from sampan._lib.clock import Clock, RealClock
 from sampan._lib.pki import CertificateAuthority, cert_pem
 from sampan.api import errors, humanize
 from sampan.client import Client, EventHandlerFuncs, SharedIndexInformer, SharedInformerFactory
@@ -46,8 +46,9 @@ class CSRSigningController:
     name = "csrsigning"
 
     def __init__(self, client: Client, factory: SharedInformerFactory, *, ca: CertificateAuthority,
-                 signing_duration: float) -> None:
+                 signing_duration: float, clock: Clock | None = None) -> None:
         self._client = client
+        self._clock = clock or RealClock()
         self._ca = ca
         self._duration = signing_duration
         self._informer = factory.informer(r.CSR_API, "certificatesigningrequests")
@@ -76,7 +77,7 @@ class CSRSigningController:
             problem, request = f"unable to parse csr {key!r}: {exc}", None
         status = dict(obj.get("status") or {})
         if problem or request is None:
-            now = humanize.format_rfc3339(time.time())
+            now = humanize.format_rfc3339(self._clock.wall())
             status["conditions"] = [*r.conditions(obj), {
                 "type": r.FAILED, "status": "True", "reason": "SignerValidationFailure", "message": problem,
                 "lastUpdateTime": now, "lastTransitionTime": now}]
