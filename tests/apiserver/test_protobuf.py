@@ -233,7 +233,7 @@ async def test_empty_protobuf_list(api: API) -> None:
     ("method", "path"),
     [
         ("GET", f"{CMS}/missing"),
-        ("POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests"),
+        ("POST", "/apis/resource.k8s.io/v1beta1/namespaces/default/resourceclaims"),
         ("POST", "/apis/autoscaling/v2beta2/namespaces/default/horizontalpodautoscalers"),  # v2 and v1 only
     ],
 )

@@ -9,19 +9,23 @@ it only in its cleanup.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
+from tests.e2e import secure_clients as secure
 from tests.e2e.cluster import (
     E2ECluster,
     all_ready,
@@ -324,6 +328,87 @@ spec:
     wait_for(lambda: cluster.run("get", "pod", "graceful").returncode != 0, what="graceful pod removed")
     # The handler finished (no SIGKILL inside the grace period) before the pod was removed.
     assert (tmp_path / "exited").read_text() == "clean exit"
+
+
+def test_in_cluster_client_reaches_the_api_through_the_kubernetes_service(cluster: E2ECluster) -> None:
+    """The official client's load_incluster_config() in a pod: the projected token and ca.crt, the
+    ``kubernetes`` Service's cluster IP (kube-proxy DNATs it to the API server), what its Role grants
+    (list pods) and a 403 for the rest (secrets)."""
+    cluster.apply(secure.LISTER_RBAC)
+    cluster.apply(secure.python_pod("in-cluster", "pod-lister", ["-c", secure.IN_CLUSTER]))
+    wait_for(lambda: phase(cluster.pod("in-cluster")) in ("Succeeded", "Failed"), what="the in-cluster pod done",
+             timeout=60, describe=lambda: cluster.run("logs", "in-cluster").stdout)
+    out = cluster.kubectl("logs", "in-cluster")
+    assert "HOST https://100.96.0.1:443 100.96.0.1" in out, out
+    assert "in-cluster" in next(line for line in out.splitlines() if line.startswith("PODS")), out
+    assert "SECRETS 403" in out, out
+    assert phase(cluster.pod("in-cluster")) == "Succeeded"
+
+
+def test_kopf_operator_runs_in_a_pod_under_rbac(cluster: E2ECluster, tmp_path: Path) -> None:
+    cluster.apply(secure.OPERATOR_RBAC)
+    wait_for(lambda: cluster.run("get", "widgets").returncode == 0, what="the Widget CRD served", timeout=30)
+    cluster.kubectl("apply", "-f", "-", stdin=secure.operator_pod(tmp_path))
+    cluster.apply(secure.WIDGET)
+
+    def handled() -> bool:
+        made = cluster.run("get", "configmap", "w1-made", "-o", "jsonpath={.data.size}").stdout
+        status = cluster.run("get", "widget", "w1", "-o", "jsonpath={.status.create_fn.made}").stdout
+        return made == "3" and status == "w1-made"
+
+    wait_for(handled, what="the operator's ConfigMap and status", timeout=60,
+             describe=lambda: cluster.run("logs", "widget-operator").stdout[-3000:])
+    cluster.kubectl("delete", "pod", "widget-operator", "--wait=false")
+
+
+def test_node_joins_with_a_bootstrap_token_and_csrs_via_kubectl(cluster: E2ECluster, tmp_path: Path) -> None:
+    """kubeadm join, sampan's way: ``sampan token create``, then a kubelet with only the bootstrap
+    kubeconfig gets its certificate through an auto-approved CSR and registers a Ready Node; ``kubectl get
+    csr`` shows upstream's columns; ``kubectl certificate approve|deny`` decide a user's requests."""
+    boot = tmp_path / "bootstrap.conf"
+    made = subprocess.run([sys.executable, "-m", "sampan.cli.main", "token", "create", "--kubeconfig",
+                           str(cluster.data_dir / "kubeconfig"), "--bootstrap-kubeconfig", str(boot)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert made.returncode == 0, made.stderr
+    token_id = made.stdout.strip().split(".")[0]
+    assert cluster.get("secret", "-n", "kube-system", f"bootstrap-token-{token_id}")["type"] == \
+        "bootstrap.kubernetes.io/token"
+    cert_dir = tmp_path / "pki"
+    log = (tmp_path / "joiner.log").open("wb")
+    kubelet = subprocess.Popen(
+        [sys.executable, "-m", "sampan.cli.main", "kubelet", "--bootstrap-kubeconfig", str(boot),
+         "--kubeconfig", str(tmp_path / "joiner.conf"), "--cert-dir", str(cert_dir), "--rotate-certificates",
+         "--runtime", "simulated", "--node-name", "joiner", "--port", "0", "--root-dir", str(tmp_path / "joiner")],
+        stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        def ready() -> bool:
+            got = cluster.run("get", "node", "joiner", "-o", "json")
+            return got.returncode == 0 and any(c["type"] == "Ready" and c["status"] == "True"
+                                               for c in json.loads(got.stdout)["status"].get("conditions", []))
+
+        wait_for(ready, what="node joiner Ready", timeout=90,
+                 describe=lambda: (tmp_path / "joiner.log").read_text()[-3000:])
+        cert = x509.load_pem_x509_certificate((cert_dir / "kubelet-client-current.pem").read_bytes())
+        assert cert.subject.rfc4514_string() == "CN=system:node:joiner,O=system:nodes"
+        header, *rows = cluster.kubectl("get", "csr").splitlines()
+        assert header.split() == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
+        row = next(r.split() for r in rows if f"system:bootstrap:{token_id}" in r)
+        assert row[2:] == ["kubernetes.io/kube-apiserver-client-kubelet", f"system:bootstrap:{token_id}", "<none>",
+                           "Approved,Issued"]
+    finally:
+        kubelet.terminate()
+        kubelet.wait(timeout=30)
+        log.close()
+        cluster.run("delete", "node", "joiner", "--wait=false")  # nothing may be scheduled on it later
+    for name in ("jane", "joe"):
+        cluster.kubectl("create", "-f", "-", stdin=secure.client_csr(name, name))
+    assert "approved" in cluster.kubectl("certificate", "approve", "jane")
+    assert "denied" in cluster.kubectl("certificate", "deny", "joe")
+    wait_for(lambda: "Approved,Issued" in cluster.kubectl("get", "csr", "jane"), what="jane's certificate",
+             timeout=60)
+    assert cluster.kubectl("get", "csr", "joe", "--no-headers").split()[3:] == ["kubernetes-admin", "24h", "Denied"]
+    issued = cluster.get("csr", "jane")["status"]["certificate"]
+    assert x509.load_pem_x509_certificate(base64.b64decode(issued)).subject.rfc4514_string() == "CN=jane,O=dev"
 
 
 def test_stopped_kubelet_node_goes_not_ready_and_pods_move(cluster: E2ECluster) -> None:

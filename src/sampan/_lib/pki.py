@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import os
 import ssl
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +214,22 @@ def self_signed_serving(spec: CertSpec, *, cert_path: Path, key_path: Path) -> N
     write_atomic(cert_path, cert_pem(cert) + ca.pem)
 
 
+_SERVER_CONTEXTS: dict[tuple[str, str], weakref.WeakSet[ssl.SSLContext]] = {}
+"""(cert file, key file) -> live server contexts loaded from them (:func:`reload_server_certificates`)."""
+
+
+def reload_server_certificates(cert_file: str) -> int:
+    """Load ``cert_file`` (and its key) again into every live server context of this process built from it,
+    so new TLS handshakes present the renewed certificate (a kubelet rotating its serving certificate)."""
+    count = 0
+    for (cert, key), contexts in list(_SERVER_CONTEXTS.items()):
+        if cert == cert_file:
+            for ctx in list(contexts):
+                ctx.load_cert_chain(cert, key)
+                count += 1
+    return count
+
+
 def server_ssl_context(cert_file: Path, key_file: Path, *, client_ca_file: Path | None = None,
                        require_client_certificate: bool = False) -> ssl.SSLContext:
     """A TLS 1.2+ server context serving ``cert_file``; with ``client_ca_file`` it asks for client
@@ -228,6 +245,7 @@ def server_ssl_context(cert_file: Path, key_file: Path, *, client_ca_file: Path 
             ctx.verify_mode = ssl.CERT_REQUIRED if require_client_certificate else ssl.CERT_OPTIONAL
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"cannot load TLS files ({cert_file}, {key_file}, {client_ca_file}): {exc}") from None
+    _SERVER_CONTEXTS.setdefault((str(cert_file), str(key_file)), weakref.WeakSet()).add(ctx)
     return ctx
 
 

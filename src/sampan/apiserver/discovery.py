@@ -72,6 +72,7 @@ SUBRESOURCES: dict[str, SubresourceKind] = {
     "resize": SubresourceKind(None, None, None, _GET_PATCH_UPDATE),
     "token": SubresourceKind("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
     "finalize": SubresourceKind(None, None, None, ("update",)),
+    "approval": SubresourceKind(None, None, None, _GET_PATCH_UPDATE),
 }
 _PROXY_KINDS = {"pods": "PodProxyOptions", "nodes": "NodeProxyOptions", "services": "ServiceProxyOptions"}
 

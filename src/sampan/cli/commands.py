@@ -31,6 +31,7 @@ MODULES: tuple[str, ...] = (
     "trace",
     "dashboard",
     "image",
+    "token",
 )
 
 #: Sub-command name -> the module of :data:`MODULES` that registers it.
@@ -44,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "proxy": "proxy",
     "metrics-server": "metrics_server",
     "kubeconfig": "kubeconfig",
+    "token": "token",
     "up": "up",
     "down": "down",
     "status": "down",

@@ -33,6 +33,7 @@ _DURATIONS = {
     "leader_elect_lease_duration": "15s", "leader_elect_renew_deadline": "10s", "leader_elect_retry_period": "2s",
     "namespace_sync_period": "5m", "min_resync_period": "0s", "resource_quota_sync_period": "5m",
     "horizontal_pod_autoscaler_sync_period": "15s", "horizontal_pod_autoscaler_downscale_stabilization": "5m",
+    "cluster_signing_duration": "8760h",
 }
 
 
@@ -63,6 +64,12 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
             raise ValueError(f"--{name.replace('_', '-')}: invalid duration {text!r}") from None
     if args.root_ca_file and not os.access(args.root_ca_file, os.R_OK):
         raise ValueError(f"--root-ca-file: cannot read {args.root_ca_file!r}")
+    for flag in ("cluster_signing_cert_file", "cluster_signing_key_file"):
+        path = getattr(args, flag)
+        if path and not os.access(path, os.R_OK):
+            raise ValueError(f"--{flag.replace('_', '-')}: cannot read {path!r}")
+    if bool(args.cluster_signing_cert_file) != bool(args.cluster_signing_key_file):
+        raise ValueError("--cluster-signing-cert-file and --cluster-signing-key-file go together")
     concurrency = dict(DEFAULT_CONCURRENCY)
     for cname, flag in CONCURRENCY_FLAGS.items():
         value = getattr(args, flag.replace("-", "_"))
@@ -81,6 +88,8 @@ def options_from_args(args: argparse.Namespace) -> ControllerManagerOptions:
         large_cluster_size_threshold=args.large_cluster_size_threshold,
         unhealthy_zone_threshold=args.unhealthy_zone_threshold,
         root_ca_file=args.root_ca_file or None,
+        cluster_signing_cert_file=args.cluster_signing_cert_file,
+        cluster_signing_key_file=args.cluster_signing_key_file,
         load_balancer_ip_range=_lb_range(args.load_balancer_ip_range),
         allocate_node_cidrs=args.allocate_node_cidrs,
         cluster_cidr=args.cluster_cidr,
@@ -181,6 +190,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--root-ca-file", default="",
                    help="PEM CA bundle published as ConfigMap kube-root-ca.crt in every namespace (default: the "
                    "kubeconfig's CA; none with a plain-HTTP API server, then ca.crt is empty)")
+    p.add_argument("--cluster-signing-cert-file", default="",
+                   help="CA certificate the kubernetes.io/* CSR signers issue with (csrsigning; unset: not run)")
+    p.add_argument("--cluster-signing-key-file", default="", help="that CA's private key (PEM)")
     p.add_argument("--load-balancer-ip-range", default="", help="addresses for LoadBalancer Services, inside "
                    "100.64.0.0/10 (e.g. 100.127.0.0/24; default none: they stay pending)")
     p.add_argument("--allocate-node-cidrs", type=_bool, nargs="?", const=True, default=False,

@@ -28,7 +28,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sampan._lib.durations import parse_duration
 from sampan.cli.kubelet_images import add_image_flags, image_options
@@ -101,6 +101,15 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
     )
 
 
+def _flag(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("true", "1", "yes", "t"):
+        return True
+    if low in ("false", "0", "no", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
 def _hollow(args: argparse.Namespace) -> bool:
     if args.nodes < 1:
         raise ValueError(f"--nodes must be at least 1, got {args.nodes}")
@@ -121,9 +130,13 @@ def _cluster_dns(text: str) -> tuple[str, ...]:
 
 async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
     from sampan.client import Client, load_config
-    from sampan.kubelet.kubelet import Kubelet
 
     scale = args.nodes if _hollow(args) else 1  # N kubelets' rate limits, one client
+    if args.bootstrap_kubeconfig:
+        from sampan.kubelet.tlsbootstrap import bootstrap_kubeconfig
+
+        await bootstrap_kubeconfig(kubeconfig=Path(args.kubeconfig), bootstrap=Path(args.bootstrap_kubeconfig),
+                                   cert_dir=_cert_dir(args, options), node_name=options.node_name)
     rest = dataclasses.replace(load_config(args.kubeconfig), user_agent=f"kubelet/sampan ({options.node_name})",
                                qps=float(args.kube_api_qps) * scale, burst=int(args.kube_api_burst) * scale)
     async with Client(rest) as client:
@@ -134,7 +147,7 @@ async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
                                    first_index=args.node_index_start, serve=args.serve_hollow_nodes)
             task = asyncio.create_task(HollowNodes(client, hollow).run(), name="hollow-nodes")
         else:
-            task = asyncio.create_task(Kubelet(client, options).run(), name="kubelet")
+            task = asyncio.create_task(_kubelet_with_rotation(client, options, args), name="kubelet")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
@@ -144,6 +157,33 @@ async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
             await task
     log.info("kubelet stopped node=%s", options.node_name)
     return 0
+
+
+def _cert_dir(args: argparse.Namespace, options: KubeletOptions) -> Path:
+    return Path(args.cert_dir) if args.cert_dir else options.root_dir / "pki"
+
+
+async def _kubelet_with_rotation(client: Any, options: KubeletOptions, args: argparse.Namespace) -> None:
+    """The kubelet, plus its client-certificate rotator with ``--rotate-certificates`` (both stop together)."""
+    from sampan.kubelet.kubelet import Kubelet
+
+    serving_rotation = args.rotate_server_certificates and not args.tls_cert_file
+    if not args.rotate_certificates and not serving_rotation:
+        await Kubelet(client, options).run()
+        return
+    from sampan.kubelet.tlsbootstrap import CertificateRotator, is_placeholder, serving_kind
+
+    cert_dir = _cert_dir(args, options)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(Kubelet(client, options).run(), name="kubelet-main")
+        if args.rotate_certificates:
+            rotator = CertificateRotator(client, cert_dir=cert_dir, node_name=options.node_name)
+            group.create_task(rotator.run(), name="kubelet-client-cert-rotation")
+        if serving_rotation:
+            kind = serving_kind(options.node_name, [options.address])
+            serving = CertificateRotator(client, cert_dir=cert_dir, node_name=options.node_name, kind=kind,
+                                         replace_first=is_placeholder(cert_dir, kind))
+            group.create_task(serving.run(), name="kubelet-serving-cert-rotation")
 
 
 #: Seconds thousands of hollow nodes get to stop once asked; they own nothing outside the process (the
@@ -164,7 +204,17 @@ async def _stop_within(task: asyncio.Task[None], grace: float) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.bootstrap_kubeconfig and not args.kubeconfig:
+        raise ValueError("--bootstrap-kubeconfig needs --kubeconfig: the file the bootstrapped credentials go to")
+    if args.bootstrap_kubeconfig and _hollow(args):
+        raise ValueError("--bootstrap-kubeconfig: hollow nodes share one identity; bootstrap a single kubelet")
     options = options_from_args(args)
+    if args.rotate_server_certificates and not args.tls_cert_file:
+        from sampan.kubelet.tlsbootstrap import ensure_serving_placeholder, serving_kind
+
+        serving = ensure_serving_placeholder(_cert_dir(args, options), serving_kind(options.node_name,
+                                                                                    [options.address]))
+        options = dataclasses.replace(options, tls_cert_file=serving, tls_private_key_file=serving)
     if _hollow(args) and not args.root_dir:
         options = dataclasses.replace(options, root_dir=Path("/var/lib/sampan/kubelet/hollow"))
     options.root_dir.mkdir(parents=True, exist_ok=True)
@@ -191,6 +241,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "(default 127.0.0.1)")
     p.add_argument("--port", type=int, default=10250, help="kubelet server port (default 10250; "
                    "0 picks a free one)")
+    p.add_argument("--bootstrap-kubeconfig", default="",
+                   help="kubeconfig with a bootstrap token: when --kubeconfig is missing, request a client "
+                   "certificate through a CertificateSigningRequest and write --kubeconfig (TLS bootstrap)")
+    p.add_argument("--cert-dir", default="", help="where bootstrapped and rotated certificates live "
+                   "(default <root-dir>/pki)")
+    p.add_argument("--rotate-certificates", type=_flag, nargs="?", const=True, default=False,
+                   help="renew the client certificate through a CSR at 70-90%% of its lifetime (default false)")
+    p.add_argument("--rotate-server-certificates", type=_flag, nargs="?", const=True, default=False,
+                   help="without --tls-cert-file: serve with a certificate from a kubernetes.io/kubelet-serving "
+                   "CSR (approved by an admin), renewed at 70-90%% of its lifetime (default false)")
     p.add_argument("--tls-cert-file", default="", help="serve HTTPS with this certificate (default: plain HTTP)")
     p.add_argument("--tls-private-key-file", default="", help="the serving certificate's key")
     p.add_argument("--client-ca-file", default="",

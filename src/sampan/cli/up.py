@@ -100,6 +100,16 @@ def apiserver_serving_args(options: UpOptions) -> tuple[str, ...]:
             "--kubelet-certificate-authority", str(pki.ca_cert))
 
 
+def controller_manager_signing_args(options: UpOptions) -> tuple[str, ...]:
+    """The cluster CA as the controller-manager's CSR signing CA (kubeadm passes the same); none when insecure."""
+    if options.insecure:
+        return ()
+    from sampan.cli.pki import ClusterPKI
+
+    pki = ClusterPKI(options.data_dir)
+    return ("--cluster-signing-cert-file", str(pki.ca_cert), "--cluster-signing-key-file", str(pki.ca_key))
+
+
 # Service networking: the service range (DNS at its .10), and per-node pod CIDRs from the node IPAM
 # controller (each kubelet waits for its Node's spec.podCIDR: 100.64.<i>.0/24).
 SERVICE_CIDR = "100.96.0.0/16"
@@ -162,7 +172,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
                       *options.scheduler_args),
         "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig("controller-manager"),
                                "--load-balancer-ip-range", LB_POOL,
-                               *NODE_IPAM_ARGS,
+                               *NODE_IPAM_ARGS, *controller_manager_signing_args(options),
                                "--secure-port",
                                str(CONTROLLER_MANAGER_PORT if port_is_free(CONTROLLER_MANAGER_PORT) else 0),
                                *options.controller_manager_args),

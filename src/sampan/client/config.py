@@ -10,6 +10,7 @@ import dataclasses
 import os
 import ssl
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 
 
@@ -97,9 +98,28 @@ def heartbeat_config(config: RESTConfig, *, purpose: str, timeout: float | None)
     return dataclasses.replace(config, qps=0.0, user_agent=f"{config.user_agent} {purpose}", timeout=timeout)
 
 
+_FILE_CONTEXTS: dict[tuple[str, str | None], weakref.WeakSet[ssl.SSLContext]] = {}
+"""(cert file, key file) -> the live TLS contexts loaded from them (for :func:`reload_client_certificates`)."""
+
+
+def reload_client_certificates(cert_file: str) -> int:
+    """Load ``cert_file`` (and its key file) again into every live TLS context of this process that was
+    built from it, so new connections present the renewed certificate (client-go's rotating client
+    certificates; a kubelet rotating its own). Returns how many contexts were reloaded."""
+    count = 0
+    for (cert, key), contexts in list(_FILE_CONTEXTS.items()):
+        if cert != cert_file:
+            continue
+        for ctx in list(contexts):
+            ctx.load_cert_chain(cert, key)
+            count += 1
+    return count
+
+
 def _load_client_cert(ctx: ssl.SSLContext, cfg: RESTConfig) -> None:
     if cfg.cert_file and not cfg.cert_data:
         ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+        _FILE_CONTEXTS.setdefault((cfg.cert_file, cfg.key_file), weakref.WeakSet()).add(ctx)
         return
     # ssl wants files: write the PEM data to private temporary files just long enough to load them.
     with tempfile.TemporaryDirectory(prefix="sampan-tls-") as tmp:

@@ -182,6 +182,30 @@ def _root_ca_cert_publisher(ctx: ControllerContext) -> Controller:
     return RootCACertPublisher(ctx.client, ctx.informers, root_ca=root_ca)
 
 
+def _csrsigning(ctx: ControllerContext) -> Controller:
+    from pathlib import Path
+
+    from sampan._lib.pki import CertificateAuthority, load_cert, load_key
+    from sampan.controllers.certificates.signer import CSRSigningController
+
+    o = ctx.options
+    ca = CertificateAuthority(load_cert(Path(o.cluster_signing_cert_file)), load_key(Path(o.cluster_signing_key_file)))
+    return CSRSigningController(ctx.client, ctx.informers, ca=ca, signing_duration=o.cluster_signing_duration,
+                                clock=ctx.clock)
+
+
+def _csrapproving(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.certificates.approver import CSRApprovingController
+
+    return CSRApprovingController(ctx.client, ctx.informers, clock=ctx.clock)
+
+
+def _csrcleaner(ctx: ControllerContext) -> Controller:
+    from sampan.controllers.certificates.cleaner import CSRCleaner
+
+    return CSRCleaner(ctx.client, ctx.informers, clock=ctx.clock)
+
+
 def _nodeipam(ctx: ControllerContext) -> Controller:
     from sampan.controllers.nodeipam.cidrs import CIDRSet
     from sampan.controllers.nodeipam.controller import NodeIPAMController
@@ -261,6 +285,9 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "disruption": _disruption,
     "service-lb-controller": _service_lb,
     "nodeipam": _nodeipam,
+    "csrsigning": _csrsigning,
+    "csrapproving": _csrapproving,
+    "csrcleaner": _csrcleaner,
     "cronjob": _cronjob,
     "daemonset": _daemonset,
     "statefulset": _statefulset,

@@ -15,7 +15,8 @@ KNOWN_CONTROLLERS: tuple[str, ...] = (
     "endpointslice", "garbagecollector", "namespace", "serviceaccount", "root-ca-cert-publisher", "resourcequota",
     "disruption", "service-lb-controller", "nodeipam", "cronjob", "daemonset", "statefulset",
     "persistentvolume-binder", "pv-protection", "pvc-protection", "horizontalpodautoscaling",
-    "clusterrole-aggregation", "validatingadmissionpolicy-status-controller",
+    "clusterrole-aggregation", "validatingadmissionpolicy-status-controller", "csrsigning", "csrapproving",
+    "csrcleaner",
 )
 """Every controller name ``--controllers`` accepts (upstream's names)."""
 
@@ -145,6 +146,14 @@ class ControllerManagerOptions:
     """``--root-ca-file``: the PEM bundle published as ``kube-root-ca.crt``; None: the kubeconfig's CA data,
     else an empty ``ca.crt``."""
 
+    # csrsigning (does nothing unless both files are set, as upstream without a signing CA)
+    cluster_signing_cert_file: str = ""
+    """``--cluster-signing-cert-file``: the CA certificate the built-in ``kubernetes.io/*`` signers issue with."""
+    cluster_signing_key_file: str = ""
+    """``--cluster-signing-key-file``: that CA's private key."""
+    cluster_signing_duration: float = 365 * 24 * 3600.0
+    """``--cluster-signing-duration``: the longest lifetime of an issued certificate (upstream 8760h)."""
+
     # persistentvolume-binder
     create_default_storage_class: bool = True
     """Create the default ``local-path`` StorageClass (provisioner ``sampan.io/local-path``) at start."""
@@ -166,7 +175,11 @@ class ControllerManagerOptions:
 
     def enabled(self) -> tuple[str, ...]:
         chosen = enabled_controllers(self.controllers)
-        return chosen if self.allocate_node_cidrs else tuple(c for c in chosen if c != "nodeipam")
+        if not self.allocate_node_cidrs:
+            chosen = tuple(c for c in chosen if c != "nodeipam")
+        if not (self.cluster_signing_cert_file and self.cluster_signing_key_file):
+            chosen = tuple(c for c in chosen if c != "csrsigning")
+        return chosen
 
     def workers(self, name: str) -> int:
         return int(self.concurrency.get(name, 1))

@@ -33,6 +33,7 @@ EXPECTED = [
     ("authorization.k8s.io", "subjectaccessreviews"),
     ("autoscaling", "horizontalpodautoscalers"), ("autoscaling", "horizontalpodautoscalers"),  # v2, v1
     ("batch", "cronjobs"), ("batch", "jobs"),
+    ("certificates.k8s.io", "certificatesigningrequests"),
     ("networking.k8s.io", "ingressclasses"), ("networking.k8s.io", "ingresses"),
     ("networking.k8s.io", "networkpolicies"),
     ("policy", "poddisruptionbudgets"),
@@ -57,7 +58,7 @@ def test_discovery_order() -> None:
     assert CATALOG.groups() == [("", ["v1"]), ("apiregistration.k8s.io", ["v1"]), ("apps", ["v1"]),
                                 ("events.k8s.io", ["v1"]),
                                 ("authentication.k8s.io", ["v1"]), ("authorization.k8s.io", ["v1"]),
-                                ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]),
+                                ("autoscaling", ["v2", "v1"]), ("batch", ["v1"]), ("certificates.k8s.io", ["v1"]),
                                 ("networking.k8s.io", ["v1"]), ("policy", ["v1"]),
                                 ("rbac.authorization.k8s.io", ["v1"]),
                                 ("storage.k8s.io", ["v1"]), ("admissionregistration.k8s.io", ["v1"]),

@@ -42,6 +42,7 @@ API_PACKAGES: dict[str, str] = {
     "networking/v1": "networking.k8s.io/v1",
     "storage/v1": "storage.k8s.io/v1",
     "admissionregistration/v1": "admissionregistration.k8s.io/v1",
+    "certificates/v1": "certificates.k8s.io/v1",
 }
 MACHINERY_PACKAGES: dict[str, str] = {
     "pkg/apis/meta/v1": "meta/v1",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sampan.apiserver.admission import (
+    certificates,
     limitranger,
     namespacelifecycle,
     noderestriction,
@@ -44,6 +45,9 @@ ORDER: tuple[str, ...] = (
     "DefaultTolerationSeconds",
     "DefaultStorageClass",
     "RuntimeClass",
+    "CertificateApproval",
+    "CertificateSigning",
+    "CertificateSubjectRestriction",
     "DefaultIngressClass",
     "MutatingAdmissionPolicy",
     "MutatingAdmissionWebhook",
@@ -68,6 +72,9 @@ FACTORIES: dict[str, PluginFactory] = {
     "MutatingAdmissionWebhook": lambda ctx: webhooks.WebhookPlugin(mutating=True),
     "ValidatingAdmissionWebhook": lambda ctx: webhooks.WebhookPlugin(mutating=False),
     "ResourceQuota": lambda ctx: resourcequota.ResourceQuotaPlugin(),
+    "CertificateApproval": lambda ctx: certificates.CertificateApprovalPlugin(),
+    "CertificateSigning": lambda ctx: certificates.CertificateSigningPlugin(),
+    "CertificateSubjectRestriction": lambda ctx: certificates.CertificateSubjectRestrictionPlugin(),
 }
 
 _EXTRAS_KEY = "admission.chain"

@@ -231,10 +231,25 @@ def _component_roles() -> list[dict[str, Any]]:
         _role("ClusterRole", "system:auth-delegator", reviews),
         _role("ClusterRole", "system:node-bootstrapper",
               [rule(["create", "get", "list", "watch"], ["certificates.k8s.io"], ["certificatesigningrequests"])]),
+        *_certificate_roles(),
         _role("ClusterRole", "system:service-account-issuer-discovery",
               [rule(["get"], urls=["/.well-known/openid-configuration", "/.well-known/openid-configuration/",
                                    "/openid/v1/jwks", "/openid/v1/jwks/"])]),
     ]
+
+
+def _certificate_roles() -> list[dict[str, Any]]:
+    """Upstream's CSR roles, unbound by default (kubeadm binds the node-client ones to bootstrap tokens and
+    nodes; ``sampan token create`` does the same)."""
+    prefix = "system:certificates.k8s.io:"
+    csrs = "certificatesigningrequests"
+    roles = [_role("ClusterRole", f"{prefix}{csrs}:{sub}",
+                   [rule(["create"], ["certificates.k8s.io"], [f"{csrs}/{sub}"])])
+             for sub in ("nodeclient", "selfnodeclient")]
+    for signer in ("kube-apiserver-client", "kube-apiserver-client-kubelet", "kubelet-serving", "legacy-unknown"):
+        approve = rule(["approve"], ["certificates.k8s.io"], ["signers"], names=[f"kubernetes.io/{signer}"])
+        roles.append(_role("ClusterRole", f"{prefix}{signer}-approver", [approve]))
+    return roles
 
 
 def cluster_roles() -> list[dict[str, Any]]:

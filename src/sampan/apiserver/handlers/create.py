@@ -67,6 +67,9 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
                                  name=md.get("name") or "", user=opts.user, dry_run=opts.dry, warnings=opts.warnings)
     await admission.admit(ctx, attrs)
     om.call_strategy(scope, scope.strategy.prepare_for_create, obj)
+    stamp_requester = getattr(scope.strategy, "stamp_requester", None)
+    if stamp_requester is not None:  # CSRs record who asked (upstream's PrepareForCreate reads the user)
+        stamp_requester(obj, opts.user)
     md = obj["metadata"]
     if om.tracks_generation(scope, obj):
         md["generation"] = 1

@@ -195,7 +195,11 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
         if (req.subresource in (None, "scale") and om.tracks_generation(scope, new) and "generation" in old_md
                 and om.call_strategy(scope, scope.strategy.spec_changed, new, old)):
             new["metadata"]["generation"] = int(old_md["generation"]) + 1
-        causes = om.call_strategy(scope, scope.strategy.validate_update, new, old)
+        per_path = getattr(scope.strategy, "validate_subresource_update", None)
+        if per_path is not None:  # a kind whose every write path has its own rules (CSRs)
+            causes = om.call_strategy(scope, per_path, req.subresource, new, old)
+        else:
+            causes = om.call_strategy(scope, scope.strategy.validate_update, new, old)
         if req.subresource == "status":  # upstream's ValidateXStatusUpdate
             causes = causes + om.call_strategy(scope, validate_status_update, scope.strategy, new, old)
         om.raise_invalid(scope, req.name, causes)
@@ -264,5 +268,8 @@ def prepare(scope: Scope, subresource: str | None, new: dict[str, Any], old: dic
             new_spec.pop("finalizers", None)
         if rv:
             new["metadata"]["resourceVersion"] = rv
-    else:
-        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+    else:  # a kind's own subresource (CSR ``approval``): its ``prepare_for_<sub>_update`` hook
+        hook = getattr(strategy, f"prepare_for_{subresource}_update", None)
+        if hook is None:
+            raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        om.call_strategy(scope, hook, new, old)

@@ -156,7 +156,7 @@ def ignored_paths(scope: Scope, subresource: str | None) -> list[ssa.Path]:
     """The fields a write through this endpoint resets (upstream's ResetFieldsStrategy): ``status`` for a
     main-resource write of a kind with status, ``spec`` (and labels/annotations' siblings) for a
     status write."""
-    if subresource == "status":
+    if subresource in ("status", "approval"):
         return [ssa.make_path("spec")]
     if getattr(scope.strategy, "has_status", False):
         return [ssa.make_path("status")]

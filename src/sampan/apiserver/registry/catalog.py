@@ -86,6 +86,7 @@ BUILTIN: tuple[str, ...] = (
     "apiservices:APIServiceStrategy",
     "flowschemas:FlowSchemaStrategy",
     "flowschemas:PriorityLevelConfigurationStrategy",
+    "certificatesigningrequests:CertificateSigningRequestStrategy",
 )
 """``module:Class`` under this package, one per built-in resource."""
 
