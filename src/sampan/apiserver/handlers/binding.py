@@ -19,6 +19,7 @@ from sampan.apiserver.bodies import read_object
 from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.handlers import objectmeta as om
+from sampan.apiserver.handlers.guaranteed import cached_state
 from sampan.apiserver.responses import raw_response
 from sampan.apiserver.routes import Target
 from sampan.apiserver.storage_errors import to_api_error
@@ -76,20 +77,27 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     node = _check_binding(body, name=t.name, namespace=t.namespace)
     annotations = (body.get("metadata") or {}).get("annotations")
     key = scope.key(t.namespace, t.name)
+    fresh = dry  # first guess from the watch cache (as GuaranteedUpdate); judged again on the store's state
     for _ in range(MAX_ATTEMPTS):
-        try:
-            kv = await ctx.store.get(key)
-        except KeyNotFound:
-            raise errors.not_found("pods", t.name) from None
-        except StorageError as exc:
-            raise to_api_error(exc, resource="pods", group="", name=t.name) from None
+        kv = None if fresh else cached_state(scope, key)
+        if kv is None:
+            fresh = True
+            try:
+                kv = await ctx.store.get(key)
+            except KeyNotFound:
+                raise errors.not_found("pods", t.name) from None
+            except StorageError as exc:
+                raise to_api_error(exc, resource="pods", group="", name=t.name) from None
         pod = decode_stored(kv.value, kv.mod_revision)
         current = (pod.get("spec") or {}).get("nodeName")
-        if current:
-            raise errors.conflict("pods/binding", t.name, f'pod {t.name} is already assigned to node "{current}"')
-        if meta.deletion_timestamp(pod):
-            raise errors.conflict("pods/binding", t.name,
-                                  f"pod {t.name} is being deleted, cannot be assigned to a host")
+        refused = (f'pod {t.name} is already assigned to node "{current}"' if current else
+                   f"pod {t.name} is being deleted, cannot be assigned to a host" if meta.deletion_timestamp(pod)
+                   else "")
+        if refused:
+            if not fresh:
+                fresh = True
+                continue
+            raise errors.conflict("pods/binding", t.name, refused)
         if dry:
             break
         bound = _schedule(pod, node, annotations, om.timestamp(ctx.clock.wall()))
@@ -97,6 +105,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             await ctx.store.update(key, encode_for_store(bound), expected_mod_revision=kv.mod_revision)
             break
         except Conflict:
+            fresh = True
             continue
         except StorageError as exc:
             raise to_api_error(exc, resource="pods", group="", name=t.name) from None

@@ -50,7 +50,7 @@ from sampan.apiserver.listoptions import parse_resource_version
 from sampan.apiserver.registry.status_validation import validate_status_update
 from sampan.apiserver.services import hooks as service_hooks
 from sampan.apiserver.storage_errors import MODIFIED, to_api_error
-from sampan.storage import Conflict, KeyNotFound, StorageError
+from sampan.storage import Conflict, KeyNotFound, KeyValue, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -160,54 +160,30 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
     scope, info = req.scope, req.scope.info
     now = ctx.clock.wall()
     attempt = 0
+    fresh = req.opts.dry  # whether ``kv`` came from the store (True) or, first, from the watch cache
     while True:
         attempt += 1
+        kv = None if fresh else cached_state(scope, key)
+        if kv is None:
+            fresh = True
+            try:
+                kv = await ctx.store.get(key)
+            except KeyNotFound:
+                raise errors.not_found(info.resource, req.name, info.group) from None
+            except StorageError as exc:
+                raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
         try:
-            kv = await ctx.store.get(key)
-        except KeyNotFound:
-            raise errors.not_found(info.resource, req.name, info.group) from None
-        except StorageError as exc:
-            raise to_api_error(exc, resource=info.resource, group=info.group, name=req.name) from None
-        if scope.view is not None and scope.view.remote is not None:  # one conversion webhook call, then a copy
-            old = await scope.decode_async(kv.value, kv.mod_revision)
-            new = req.transform(copy.deepcopy(old))
-        else:
-            old = scope.decode(kv.value, kv.mod_revision)
-            new = req.transform(scope.decode(kv.value, kv.mod_revision))  # a second decode: a deep copy, 10x cheaper
-        om.check_body(new, scope, namespace=req.namespace or None, name=req.name)
-        uid = new["metadata"].get("uid")
-        if uid and uid != meta.uid(old):
-            raise errors.Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                                  f"{meta.uid(old)}", details={"name": req.name, "kind": info.resource})
-        expected = _expected_version(new)
-        if expected is not None and expected != kv.mod_revision:
-            raise errors.conflict(info.resource, req.name, MODIFIED, info.group)
-        new_md, old_md = new["metadata"], old["metadata"]
-        merge_system_fields(new_md, old_md)
-        new_md["generation"] = old_md.get("generation")
-        if new_md["generation"] is None:
-            del new_md["generation"]
-        attrs = admission.attributes(scope, "UPDATE", obj=new, old=old, namespace=req.namespace, name=req.name,
-                                     subresource=req.subresource, user=req.opts.user, dry_run=req.opts.dry,
-                                     warnings=req.opts.warnings)
-        await admission.admit(ctx, attrs)
-        prepare(scope, req.subresource, new, old)
-        if (req.subresource in (None, "scale") and om.tracks_generation(scope, new) and "generation" in old_md
-                and om.call_strategy(scope, scope.strategy.spec_changed, new, old)):
-            new["metadata"]["generation"] = int(old_md["generation"]) + 1
-        per_path = getattr(scope.strategy, "validate_subresource_update", None)
-        if per_path is not None:  # a kind whose every write path has its own rules (CSRs)
-            causes = om.call_strategy(scope, per_path, req.subresource, new, old)
-        else:
-            causes = om.call_strategy(scope, scope.strategy.validate_update, new, old)
-        if req.subresource == "status":  # upstream's ValidateXStatusUpdate
-            causes = causes + om.call_strategy(scope, validate_status_update, scope.strategy, new, old)
-        om.raise_invalid(scope, req.name, causes)
-        if not req.managed_by_transform:
-            new = record_update(scope, old, new, manager=req.opts.manager, now=now, subresource=req.subresource)
-        new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+            old, new, attrs = await _prepare_update(ctx, req, kv, now)
+        except errors.APIError:
+            if fresh:
+                raise
+            fresh = True  # judged on a possibly stale cached state: judge again on the store's
+            continue
         if same(new, old):
-            return old, False
+            if fresh:
+                return old, False
+            fresh = True  # "no change" only counts against the current state
+            continue
         attrs.obj = new
         await admission.validate(ctx, attrs)
         deleting = should_delete_during_update(scope, new, old)
@@ -231,6 +207,7 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
             # against the newer object above (409 there); anything else is simply re-applied.
             log.debug("update raced another write, retrying resource=%s name=%s attempt=%d",
                       info.resource, req.name, attempt)
+            fresh = True
             continue
         except BaseException as exc:
             if allocation is not None:
@@ -244,6 +221,65 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
             await allocation.commit()
         new["metadata"]["resourceVersion"] = str(rev)
         return new, True
+
+
+def cached_state(scope: Scope, key: str) -> KeyValue | None:
+    """The watch cache's state of ``key`` as a store read would return it, or None if it holds none.
+
+    Upstream's Cacher hands GuaranteedUpdate the cached object as a first guess (``cachedExistingObject``):
+    it saves the store read on the hot write paths (pod status, Leases). The guess may be stale; callers
+    only use it under a compare-and-swap and judge again on a store read whenever it fails, a check
+    refuses it, or it makes the write a no-op."""
+    cached = scope.cache.objects.get(key)
+    if cached is None:
+        return None
+    return KeyValue(key, cached.raw, 0, cached.rv)
+
+
+async def _prepare_update(ctx: ServerContext, req: UpdateRequest, kv: KeyValue,
+                          now: float) -> tuple[dict[str, Any], dict[str, Any], admission.Attributes]:
+    """Steps 1-4 of the module docstring on the state ``kv``: (old, new, admission attributes). Raises
+    the request's APIError (precondition, admission, validation)."""
+    scope, info = req.scope, req.scope.info
+    if scope.view is not None and scope.view.remote is not None:  # one conversion webhook call, then a copy
+        old = await scope.decode_async(kv.value, kv.mod_revision)
+        new = req.transform(copy.deepcopy(old))
+    else:
+        old = scope.decode(kv.value, kv.mod_revision)
+        new = req.transform(scope.decode(kv.value, kv.mod_revision))  # a second decode: a deep copy, 10x cheaper
+    om.check_body(new, scope, namespace=req.namespace or None, name=req.name)
+    uid = new["metadata"].get("uid")
+    if uid and uid != meta.uid(old):
+        raise errors.Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                              f"{meta.uid(old)}", details={"name": req.name, "kind": info.resource})
+    expected = _expected_version(new)
+    if expected is not None and expected != kv.mod_revision:
+        raise errors.conflict(info.resource, req.name, MODIFIED, info.group)
+    new_md, old_md = new["metadata"], old["metadata"]
+    merge_system_fields(new_md, old_md)
+    new_md["generation"] = old_md.get("generation")
+    if new_md["generation"] is None:
+        del new_md["generation"]
+    attrs = admission.attributes(scope, "UPDATE", obj=new, old=old, namespace=req.namespace, name=req.name,
+                                 subresource=req.subresource, user=req.opts.user, dry_run=req.opts.dry,
+                                 warnings=req.opts.warnings)
+    await admission.admit(ctx, attrs)
+    prepare(scope, req.subresource, new, old)
+    if (req.subresource in (None, "scale") and om.tracks_generation(scope, new) and "generation" in old_md
+            and om.call_strategy(scope, scope.strategy.spec_changed, new, old)):
+        new["metadata"]["generation"] = int(old_md["generation"]) + 1
+    per_path = getattr(scope.strategy, "validate_subresource_update", None)
+    if per_path is not None:  # a kind whose every write path has its own rules (CSRs)
+        causes = om.call_strategy(scope, per_path, req.subresource, new, old)
+    else:
+        causes = om.call_strategy(scope, scope.strategy.validate_update, new, old)
+    if req.subresource == "status":  # upstream's ValidateXStatusUpdate
+        causes = causes + om.call_strategy(scope, validate_status_update, scope.strategy, new, old)
+    om.raise_invalid(scope, req.name, causes)
+    if not req.managed_by_transform:
+        new = record_update(scope, old, new, manager=req.opts.manager, now=now, subresource=req.subresource)
+    new["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    return old, new, attrs
 
 
 def prepare(scope: Scope, subresource: str | None, new: dict[str, Any], old: dict[str, Any]) -> None:
