@@ -29,7 +29,9 @@ def recursive_difference(s: FieldSet, other: FieldSet) -> FieldSet:
     """``s`` without every path that is in ``other`` or lies below a path in ``other``."""
     if not other:
         return s
-    return frozenset(p for p in s if not any(p[:i] in other for i in range(1, len(p) + 1)))
+    heads = {q[0] for q in other if q}  # a path whose first element starts no path of ``other`` is kept at once
+    return frozenset(p for p in s
+                     if not p or p[0] not in heads or not any(p[:i] in other for i in range(1, len(p) + 1)))
 
 
 def with_prefix(s: FieldSet, pe: PathElement) -> FieldSet:

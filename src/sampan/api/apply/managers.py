@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sampan.api.apply.fieldset import FieldsError, from_fields_v1, to_fields_v1
+import orjson
+
+from sampan.api.apply.fieldset import FieldsError, FieldSet, from_fields_v1, to_fields_v1
 from sampan.api.apply.path import go_json
 from sampan.api.apply.updater import ManagerSet
 
@@ -23,6 +25,48 @@ APPLY = "Apply"
 UPDATE = "Update"
 ANCIENT_CHANGES = "ancient-changes"
 MAX_UPDATE_MANAGERS = 10
+#: Field sets remembered per direction (decoded fieldsV1 and encoded field sets); the memo is emptied when full.
+MEMO_SIZE = 8192
+
+
+class _FieldsMemo:
+    """fieldsV1 <-> field set, each computed once per distinct value (issue 21: every write of a pod
+    decodes and re-encodes all its managedFields entries, and most entries repeat: the same manager
+    owning the same fields of the next write, or of the next pod from the same template).
+
+    Both forms are immutable here: a field set is a frozenset, and an encoding is kept as JSON bytes and
+    decoded into a fresh dict on each use, so callers may change what they get."""
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self._size = size
+        self._decoded: dict[bytes, FieldSet] = {}
+        self._encoded: dict[FieldSet, bytes] = {}
+
+    def decode(self, fields: Any) -> FieldSet:
+        try:
+            key = orjson.dumps(fields)
+        except TypeError:
+            return from_fields_v1(fields)
+        found = self._decoded.get(key)
+        if found is None:
+            found = from_fields_v1(fields)  # raises FieldsError: nothing is remembered then
+            if len(self._decoded) >= self._size:
+                self._decoded.clear()
+            self._decoded[key] = found
+        return found
+
+    def encode(self, s: FieldSet) -> dict[str, Any]:
+        found = self._encoded.get(s)
+        if found is None:
+            found = orjson.dumps(to_fields_v1(s))
+            if len(self._encoded) >= self._size:
+                self._encoded.clear()
+            self._encoded[s] = found
+        out: dict[str, Any] = orjson.loads(found)
+        return out
+
+
+_memo = _FieldsMemo()
 
 
 class ManagedFieldsError(ValueError):
@@ -110,7 +154,7 @@ def decode(entries: Any) -> Managed:
         ident = Identity(manager=manager, operation=operation,
                          api_version="" if operation == APPLY else api_version, subresource=subresource)
         try:
-            fields = from_fields_v1(entry.get("fieldsV1"))
+            fields = _memo.decode(entry.get("fieldsV1"))
         except FieldsError as err:
             raise ManagedFieldsError(f"error decoding set of entry {i}: {err}") from err
         managed.fields[ident] = ManagerSet(fields, api_version, operation == APPLY)
@@ -131,7 +175,7 @@ def encode(managed: Managed) -> list[dict[str, Any]] | None:
         if t:
             entry["time"] = t
         entry["fieldsType"] = "FieldsV1"
-        entry["fieldsV1"] = to_fields_v1(ms.fields)
+        entry["fieldsV1"] = _memo.encode(ms.fields)
         if ident.subresource:
             entry["subresource"] = ident.subresource
         entries.append(entry)

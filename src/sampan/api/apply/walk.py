@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from sampan.api.apply import shapes
 from sampan.api.apply.fieldset import EMPTY, FieldSet, recursive_difference
 from sampan.api.apply.path import Path, PathElement, field
@@ -140,7 +142,23 @@ def _empty(v: Any) -> bool:
     return v is MISSING or not v
 
 
+def _same_tree(lhs: Any, rhs: Any) -> bool:
+    """True when two containers are certainly the same JSON (equal and spelled alike), so nothing below
+    them changed; False also when unsure (the walk then decides). Issue 21: most of a pod is unchanged
+    by a write (a status write leaves spec and metadata alone), and C-speed equality saves the walk."""
+    if type(lhs) is not type(rhs) or type(lhs) not in (dict, list):
+        return False
+    if lhs is rhs:
+        return True
+    try:
+        return bool(lhs == rhs) and orjson.dumps(lhs) == orjson.dumps(rhs)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+
+
 def _compare(lhs: Any, rhs: Any, t: TypeRef, path: Path, acc: tuple[set[Path], set[Path], set[Path]]) -> None:
+    if _same_tree(lhs, rhs):
+        return
     added, modified, removed = acc
     if lhs is MISSING:
         sh = shapes.shape(t, rhs)
