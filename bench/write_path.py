@@ -68,9 +68,10 @@ def status_patch(uid: str, i: int) -> dict[str, Any]:
     now = "2026-01-01T00:00:00Z"
     cond = [{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
             for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")]
+    ip = f"100.96.{i // 250}.{i % 250}"
     return {"metadata": {"uid": uid},
-            "status": {"phase": "Running", "conditions": cond, "hostIP": "100.64.0.1", "podIP": f"100.96.{i // 250}.{i % 250}",
-                       "podIPs": [{"ip": f"100.96.{i // 250}.{i % 250}"}], "startTime": now,
+            "status": {"phase": "Running", "conditions": cond, "hostIP": "100.64.0.1", "podIP": ip,
+                       "podIPs": [{"ip": ip}], "startTime": now,
                        "containerStatuses": [{"name": "pause", "ready": True, "restartCount": 0, "started": True,
                                               "image": "registry.k8s.io/pause:3.9", "imageID": "sha256:e6f1",
                                               "containerID": f"simulated://{i:064x}",
