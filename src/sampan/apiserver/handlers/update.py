@@ -10,13 +10,13 @@ deleted deletes it. The loop itself is :func:`~sampan.apiserver.handlers.guarant
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
 from aiohttp import web
 
 from sampan.api import errors
+from sampan.api.jsoncopy import json_copy
 from sampan.apiserver.bodies import read_body
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.fieldvalidation import add_warning_headers
@@ -47,7 +47,7 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         parse_resource_version(precondition)  # 400 before anything is read
 
     def transform(_old: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(body)
+        return json_copy(body)
 
     req = UpdateRequest(scope, t.namespace or "", t.name, t.subresource, transform, opts)
     obj, _ = await update_object(ctx, req)
