@@ -317,7 +317,8 @@ async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[st
             result["saturation"] = {"seconds": took, "pods_per_s": args.pods / took,
                                     "startup": percentiles([times.running[n] - times.seen[n] for n in saturation])}
             result["apiserver_bytes_per_pod"] = (after["VmRSS"] - before["VmRSS"]) / args.pods
-            print(f"saturation: {args.pods} pods Running in {took:.1f} s ({args.pods / took:.0f} pods/s)", flush=True)
+            print(f"saturation: {args.pods} pods Running in {took:.1f} s ({args.pods / took:.0f} pods/s); start-up "
+                  f"{fmt_startup(result['saturation']['startup'])}", flush=True)
 
             took_sync, cached = await informer_sync_time(kubeconfig)
             result["informer"] = {"sync_s": took_sync, "items": cached}
@@ -341,22 +342,29 @@ async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[st
                                  "startup": percentiles([times.running[n] - sent[n] for n in sent])}
             in_step = len(pod_informer.indexer) == args.pods + args.latency_pods
             result["informer"]["in_step"] = in_step
-            print(f"latency: {args.latency_pods} pods at {args.latency_rate}/s", flush=True)
+            print(f"latency: {args.latency_pods} pods at {args.latency_rate}/s; start-up "
+                  f"{fmt_startup(result['latency']['startup'])}", flush=True)
 
             # delete
-            start = time.monotonic()
-            for i in range(count):
-                await deployments.delete(f"density-{i}", namespace=NAMESPACE)
-            await pods.delete_collection(namespace=NAMESPACE, label_selector="density=latency")
-            await wait_until(lambda: len(pod_informer.indexer) == 0, args.timeout, "every pod deleted")
-            result["delete_s"] = time.monotonic() - start
-            print(f"delete: every pod gone after {result['delete_s']:.1f} s", flush=True)
+            result["delete_s"] = float("nan")
+            if not args.skip_delete:
+                start = time.monotonic()
+                for i in range(count):
+                    await deployments.delete(f"density-{i}", namespace=NAMESPACE)
+                await pods.delete_collection(namespace=NAMESPACE, label_selector="density=latency")
+                await wait_until(lambda: len(pod_informer.indexer) == 0, args.timeout, "every pod deleted")
+                result["delete_s"] = time.monotonic() - start
+                print(f"delete: every pod gone after {result['delete_s']:.1f} s", flush=True)
         finally:
             with contextlib.suppress(TimeoutError):  # never let a stuck informer keep the processes alive
                 async with asyncio.timeout(10):
                     await factory.shutdown()
     result["node_lapses"] = nodes.lapses
     return result
+
+
+def fmt_startup(s: dict[str, float]) -> str:
+    return f"p50 {s['p50']:.2f} s  p99 {s['p99']:.2f} s  p100 {s['p100']:.2f} s (n={s['count']})"
 
 
 async def wait_loop(pred: Any, progress: Any, timeout: float, what: str) -> None:
@@ -376,9 +384,7 @@ def report(result: dict[str, Any]) -> None:
     sat = result["saturation"]
     print(f"time to all Running: {sat['seconds']:.1f} s   pods/s: {sat['pods_per_s']:.0f}")
     for phase in ("saturation", "latency"):
-        s = result[phase]["startup"]
-        print(f"pod start-up ({phase}): p50 {s['p50']:.2f} s  p99 {s['p99']:.2f} s  p100 {s['p100']:.2f} s "
-              f"(n={s['count']})")
+        print(f"pod start-up ({phase}): {fmt_startup(result[phase]['startup'])}")
     print(f"delete: {result['delete_s']:.1f} s")
     inf = result["informer"]
     print(f"informer of all pods in a user process: sync {inf['sync_s']:.1f} s for {inf['items']} pods; "
@@ -408,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600.0, help="per phase")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--skip-delete", action="store_true",
+                    help="stop after the latency phase (the delete phase of a big run takes longer than the rest)")
     ap.add_argument("--profile-apiserver", action="store_true",
                     help="run the API server under cProfile and print its top functions afterwards")
     args = ap.parse_args(argv)
