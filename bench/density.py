@@ -91,7 +91,7 @@ class Component:
 
     def check(self) -> None:
         if self.proc.poll() is None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, KeyError):  # KeyError: exited, not reaped yet (no VmHWM)
                 self.sample()
             return
         print(f"  {self.name} exited with {self.proc.returncode}: restarting it", flush=True)
