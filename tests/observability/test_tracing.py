@@ -4,6 +4,7 @@ the store correlates an object's spans and rejects bad input with a Status, and 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -37,17 +38,25 @@ async def test_client_and_server_spans_linked(inproc_apiserver: InProcessAPIServ
     with tracing.enabled_for_tests(exporter):
         async with Client(load_config(str(inproc_apiserver.kubeconfig))) as client:
             cms = await client.resource("v1", "configmaps")
-            created = await cms.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
-                                       namespace="default")
-    spans = {s.name: s for s in exporter.get_finished_spans()}
+            unwatched = await cms.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "u"}},
+                                         namespace="default")
+            await cms.get("u", namespace="default")  # a read outside traced work: no span
+            events = cms.watch(namespace="default", resource_version=unwatched["metadata"]["resourceVersion"])
+            for name in ("c", "d"):  # "c" arrives once the watch is registered (dispatched or replayed); "d" after
+                created = await cms.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}},
+                                           namespace="default")
+                event = await asyncio.wait_for(anext(events), 30)
+                assert event["object"]["metadata"]["name"] == name
+            await events.aclose()  # type: ignore[attr-defined]
+    finished = exporter.get_finished_spans()
     uid, rv = created["metadata"]["uid"], created["metadata"]["resourceVersion"]
+    spans = {s.name: s for s in finished if s.attributes.get(tracing.UID) == uid}
     post, request = spans["HTTP POST"], spans["apiserver.request"]
-    assert post.attributes[tracing.UID] == uid
     assert post.attributes[tracing.RV] == rv
     assert request.parent is not None
     assert request.parent.span_id == post.context.span_id  # linked by traceparent
     assert request.context.trace_id == post.context.trace_id
-    assert request.attributes[tracing.UID] == uid  # the request span names what it wrote
+    assert request.resource.attributes["service.name"] == "test"
     steps = {e.name: e for e in request.events}  # cheap timed steps, not spans
     assert list(steps) == ["authentication", "admission.mutate", "admission.validate", "storage.create"]
     write = steps["storage.create"].attributes
@@ -55,6 +64,38 @@ async def test_client_and_server_spans_linked(inproc_apiserver: InProcessAPIServ
     assert write[tracing.STEP_DURATION] >= 0
     assert spans["watchcache.dispatch"].attributes[tracing.RV] == rv
     assert set(spans) == {"HTTP POST", "apiserver.request", "watchcache.dispatch"}
+    # the unwatched create: its request, no dispatch to nobody; the GET outside traced work: nothing
+    first = unwatched["metadata"]["uid"]
+    assert sorted(s.name for s in finished if s.attributes.get(tracing.UID) == first) == [
+        "HTTP POST", "apiserver.request"]
+    assert not [s for s in finished if s.attributes.get("http.method") == "GET"
+                and "/configmaps/u" in str(s.attributes.get("http.target"))]
+
+
+def test_traceparent_and_sampling() -> None:
+    """W3C traceparent in and out; a malformed one starts a new trace; a trace's sampling decision is made
+    once, from its id (upstream's ratio sampler), and children follow their parent's."""
+    exporter = InMemorySpanExporter()
+    with tracing.enabled_for_tests(exporter):
+        parent = tracing.extract_context({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+        assert parent is not None and parent.sampled
+        with tracing.span("server", context=parent):
+            headers: dict[str, str] = {}
+            tracing.inject(headers)
+        for bad in ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "zz-" + "0" * 32 + "-" + "1" * 16 + "-01",
+                    "00-" + "0" * 32 + "-b7ad6b7169203331-01", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"):
+            assert tracing.extract_context({"traceparent": bad}) is None
+        unsampled = tracing.extract_context({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"})
+        with tracing.span("dropped", context=unsampled), tracing.span("child"):
+            pass
+        tracing.STATE.bound = 0  # samplingRatePerMillion: 0
+        with tracing.span("never"), tracing.step("never either"):
+            pass
+    (server,) = exporter.get_finished_spans()
+    assert server.name == "server"
+    assert f"{server.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+    assert server.parent is not None and server.parent.is_remote and server.parent.span_id == 0xb7ad6b7169203331
+    assert headers["traceparent"] == f"00-0af7651916cd43dd8448eb211c80319c-{server.context.span_id:016x}-01"
 
 
 def test_tracing_config_file(tmp_path: Path) -> None:

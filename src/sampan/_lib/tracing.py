@@ -1,33 +1,50 @@
-"""The one door to OpenTelemetry for every component: spans around the work done on an object, linked
-across components by the object's uid and resourceVersion (attributes :data:`UID`, :data:`RV`).
+"""The one door to tracing for every component: spans around the work done on an object, linked across
+components by the object's uid and resourceVersion (attributes :data:`UID`, :data:`RV`) and by W3C
+``traceparent``, exported as OpenTelemetry (OTLP) or to sampan's embedded store.
 
 Off by default, and then free: :data:`STATE.on` is False, :func:`span` returns a shared no-op context
-manager, and hot sites guard themselves with ``if tracing.STATE.on:`` (one attribute read) before building
-attributes. opentelemetry is imported only by :func:`configure`. States::
+manager, hot sites guard themselves with ``if tracing.STATE.on:`` (one attribute read) before building
+attributes, and opentelemetry is never imported. States::
 
     off --configure(exporters)--> on --shutdown()--> off
 
-Exporters: OTLP/HTTP to a user's collector (``opentelemetry-exporter-otlp-proto-http``, the ``otlp`` extra;
-the endpoint as upstream's TracingConfiguration writes it) and/or sampan's embedded store (JSON batches
-POSTed to ``<store>/v1/spans``, see :mod:`sampan.tracestore`). Spans are batched and exported on a thread,
-never on the component's event loop.
+While on, the hot path never touches the OpenTelemetry SDK (whose per-span cost — sampler, id generator,
+bounded attribute maps with locks, processor callbacks — was a third of a create's CPU): a span is one
+small :class:`Span` (ids from ``random.getrandbits``, a plain attribute dict, events as tuples) made current
+in a :class:`~contextvars.ContextVar` and, once ended, appended to a bounded deque. A thread of
+:mod:`sampan._lib.trace_export` drains the deque every 200 ms and converts the batch: to JSON for the
+embedded store, to SDK ``ReadableSpan`` objects for the OTLP exporter. Sampling is upstream's
+``ParentBased(TraceIdRatioBased(samplingRatePerMillion))``, decided once per trace from its id.
 
-Cross-process parentage: :func:`inject` writes a W3C ``traceparent`` header into a request,
-:func:`extract_context` reads it on the server, so a client span parents the API server's request span.
+Invariants: a span is recorded (appended) at most once, at its end, and only when sampled; a child has its
+parent's trace id and sampling decision; the deque holds at most :data:`BUFFER_SPANS` spans (the oldest
+are dropped, with a warning, when an exporter cannot keep up).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import contextvars
 import logging
-import os
 import time
-import urllib.request
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from random import getrandbits
 from typing import Any
 
-import orjson
+from sampan._lib.tracing_config import (
+    ENV_CONFIG_FILE,
+    ENV_ENDPOINT,
+    ENV_STORE,
+    TracingConfig,
+    config_from_env,
+    load_tracing_config_file,
+    otlp_url,
+)
+
+__all__ = ["ENV_CONFIG_FILE", "ENV_ENDPOINT", "ENV_STORE", "TracingConfig", "config_from_env",
+           "load_tracing_config_file", "otlp_url"]
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +57,28 @@ RELATED_UIDS = "k8s.related_uids"
 """Other objects a span worked for (e.g. the pods an EndpointSlice write points at)."""
 ENDPOINT_IPS = "net.endpoint_ips"
 """Endpoint addresses a span programmed (kube-proxy); the trace store finds a pod's syncs by its IP."""
+STEP_DURATION = "sampan.step_duration_ns"
+"""The event attribute that makes an event a timed step (the trace store shows it as a child hop)."""
 
-ENV_STORE = "SAMPAN_TRACE_STORE"
-ENV_ENDPOINT = "SAMPAN_TRACING_ENDPOINT"
-ENV_CONFIG_FILE = "SAMPAN_TRACING_CONFIG_FILE"
+BUFFER_SPANS = 50_000
+"""Ended spans waiting for the export thread, at most (about 20 MB)."""
 
 AttrValue = str | int | float | bool | Sequence[str]
 
+_ID64 = (1 << 64) - 1
+
 
 class _State:
-    __slots__ = ("component", "on", "provider", "tracer")
+    __slots__ = ("bound", "buffer", "component", "on", "pipeline", "record")
 
     def __init__(self) -> None:
         self.on = False
-        self.tracer: Any = None
-        self.provider: Any = None
         self.component = ""
+        self.bound = 1 << 64
+        """A trace is sampled when the low 64 bits of its id are below this (upstream's ratio sampler)."""
+        self.buffer: deque[Span] = deque(maxlen=BUFFER_SPANS)
+        self.record: Callable[[Span], None] = self.buffer.append
+        self.pipeline: Any = None
 
 
 STATE = _State()
@@ -83,54 +106,99 @@ class _NoSpan:
 NO_SPAN = _NoSpan()
 
 
-def span(name: str, attributes: Mapping[str, AttrValue] | None = None, *, start_time_ns: int | None = None,
-         context: Any = None) -> Any:
-    """A context manager for one span (the no-op :data:`NO_SPAN` while off). The value it yields has
-    ``set_attribute``/``set_attributes``. ``context`` (from :func:`extract_context`) sets a remote parent."""
-    if not STATE.on:
-        return NO_SPAN
-    return _CurrentSpan(STATE.tracer.start_span(name, context=context, attributes=_clean(attributes),
-                                                start_time=start_time_ns, record_exception=False))
+class RemoteParent:
+    """A caller's span, from its ``traceparent`` header (see :func:`extract_context`)."""
+
+    __slots__ = ("sampled", "span_id", "trace_id")
+
+    def __init__(self, trace_id: int, span_id: int, sampled: bool) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.sampled = sampled
 
 
-class _CurrentSpan:
-    """An SDK span made current for the ``with`` block, then ended (a leaner ``start_as_current_span``)."""
+class Span:
+    """One span: created by :func:`span`, current for its ``with`` block, recorded at its end if sampled.
+    Times are Unix ns; ``events`` are ``(name, time_ns, attributes)``; ``error`` is "" or the exception."""
 
-    __slots__ = ("span", "token")
+    __slots__ = ("attributes", "end_ns", "error", "events", "name", "parent_id", "remote_parent", "sampled",
+                 "span_id", "start_ns", "token", "trace_id")
 
-    def __init__(self, span: Any) -> None:
-        self.span = span
-        self.token: Any = None
+    def __init__(self, name: str, attributes: dict[str, AttrValue], parent: Span | RemoteParent | None,
+                 start_ns: int | None) -> None:
+        self.name = name
+        self.attributes = attributes
+        if parent is None:
+            self.trace_id = getrandbits(128) or 1
+            self.parent_id = 0
+            self.sampled = (self.trace_id & _ID64) < STATE.bound
+        else:
+            self.trace_id = parent.trace_id
+            self.parent_id = parent.span_id
+            self.sampled = parent.sampled
+        self.remote_parent = isinstance(parent, RemoteParent)
+        self.span_id = getrandbits(64) or 1
+        self.start_ns = start_ns or time.time_ns()
+        self.end_ns = 0
+        self.events: list[tuple[str, int, dict[str, AttrValue]]] = []
+        self.error = ""
+        self.token: contextvars.Token[Span | RemoteParent | None] | None = None
 
-    def __enter__(self) -> Any:
-        from opentelemetry import context, trace
+    def set_attribute(self, key: str, value: AttrValue) -> None:
+        self.attributes[key] = value
 
-        self.token = context.attach(trace.set_span_in_context(self.span))
-        return self.span
+    def set_attributes(self, attrs: Mapping[str, AttrValue]) -> None:
+        self.attributes.update(attrs)
+
+    def __enter__(self) -> Span:
+        self.token = _CURRENT.set(self)
+        return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        from opentelemetry import context
-        from opentelemetry.trace import Status, StatusCode
-
-        context.detach(self.token)
+        self.end_ns = time.time_ns()
+        if self.token is not None:
+            try:
+                _CURRENT.reset(self.token)
+            except ValueError:  # ended in another context than it started in (e.g. another task)
+                pass
         if exc is not None and not isinstance(exc, GeneratorExit):
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        self.span.end()
+            self.error = f"{type(exc).__name__}: {exc}"
+        if self.sampled:
+            STATE.record(self)
+
+
+_CURRENT: contextvars.ContextVar[Span | RemoteParent | None] = contextvars.ContextVar("sampan_span",
+                                                                                        default=None)
+
+
+def current() -> Span | RemoteParent | None:
+    """The span current in this context (a :class:`RemoteParent` inside a request with no span yet)."""
+    return _CURRENT.get()
+
+
+def span(name: str, attributes: Mapping[str, AttrValue] | None = None, *, start_time_ns: int | None = None,
+         context: RemoteParent | None = None) -> Any:
+    """A context manager for one span (the no-op :data:`NO_SPAN` while off). The value it yields has
+    ``set_attribute``/``set_attributes``. ``context`` (from :func:`extract_context`) sets a remote parent;
+    otherwise the current span is the parent."""
+    if not STATE.on:
+        return NO_SPAN
+    return Span(name, dict(attributes) if attributes else {}, context or _CURRENT.get(), start_time_ns)
 
 
 class _Step:
     """A timed step recorded as an event on the current span (cheaper than a span: the API server's hot
     path has one span per request, with authentication, admission and the storage write as steps). With
-    no recording span current (work outside a request), the step is a span of its own."""
+    no span current (work outside a request), the step is a span of its own."""
 
-    __slots__ = ("attrs", "name", "own", "span", "start")
+    __slots__ = ("attrs", "name", "own", "parent", "start")
 
     def __init__(self, name: str, attrs: dict[str, AttrValue]) -> None:
         self.name = name
         self.attrs = attrs
         self.start = 0
-        self.span: Any = None
-        self.own: Any = None
+        self.parent: Span | None = None
+        self.own: Span | None = None
 
     def set_attribute(self, key: str, value: AttrValue) -> None:
         self.attrs[key] = value
@@ -139,50 +207,42 @@ class _Step:
         self.attrs.update(attrs)
 
     def __enter__(self) -> _Step:
-        from opentelemetry import trace
-
-        self.span = trace.get_current_span()
+        cur = _CURRENT.get()
         self.start = time.time_ns()
-        if not self.span.is_recording():
-            self.own = STATE.tracer.start_span(self.name, start_time=self.start, record_exception=False)
+        if isinstance(cur, Span):
+            self.parent = cur
+        else:
+            self.own = Span(self.name, self.attrs, cur, self.start)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        end = time.time_ns()
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if self.own is not None:
-            self.own.set_attributes(_clean(self.attrs) or {})
-            self.own.end(end_time=end)
-        elif self.span.is_recording():
-            self.attrs[STEP_DURATION] = end - self.start
-            self.span.add_event(self.name, _clean(self.attrs), timestamp=self.start)
-
-
-STEP_DURATION = "sampan.step_duration_ns"
-"""The event attribute that makes an event a timed step (the trace store shows it as a child hop)."""
+            self.own.__exit__(exc_type, exc, tb)
+        elif self.parent is not None and self.parent.sampled:
+            self.attrs[STEP_DURATION] = time.time_ns() - self.start
+            self.parent.events.append((self.name, self.start, self.attrs))
 
 
 def step(name: str, attributes: Mapping[str, AttrValue] | None = None) -> Any:
     """A timed step of the current span (an event with its duration); the no-op :data:`NO_SPAN` while off."""
     if not STATE.on:
         return NO_SPAN
-    return _Step(name, dict(attributes or {}))
+    return _Step(name, dict(attributes) if attributes else {})
 
 
 def annotate(attributes: Mapping[str, AttrValue]) -> None:
     """Set attributes on the current span (e.g. the uid and revision a request wrote); no-op while off."""
     if not STATE.on:
         return
-    from opentelemetry import trace
-
-    current = trace.get_current_span()
-    if current.is_recording():
-        current.set_attributes(_clean(attributes) or {})
+    cur = _CURRENT.get()
+    if isinstance(cur, Span) and cur.sampled:
+        cur.attributes.update(attributes)
 
 
-def _clean(attributes: Mapping[str, AttrValue] | None) -> dict[str, Any] | None:
-    """Attributes without empty values (sequences as lists, as OpenTelemetry wants)."""
+def clean(attributes: Mapping[str, AttrValue] | None) -> dict[str, Any]:
+    """Attributes without empty values (sequences as lists, as OpenTelemetry wants). Export time only."""
     if not attributes:
-        return None
+        return {}
     return {k: (list(v) if isinstance(v, tuple | set | frozenset) else v)
             for k, v in attributes.items() if v is not None and v != ""}
 
@@ -226,193 +286,82 @@ def inject(headers: MutableMapping[str, str]) -> None:
     """Add ``traceparent`` for the current span to outgoing request ``headers`` (no-op while off)."""
     if not STATE.on:
         return
-    from opentelemetry.propagate import inject as _inject
+    cur = _CURRENT.get()
+    if cur is not None:
+        headers["traceparent"] = f"00-{cur.trace_id:032x}-{cur.span_id:016x}-{'01' if cur.sampled else '00'}"
 
-    _inject(headers)
 
-
-def extract_context(headers: Mapping[str, str]) -> Any:
-    """The remote parent context carried by incoming ``headers`` (None while off or without one)."""
-    if not STATE.on or "traceparent" not in headers:
+def extract_context(headers: Mapping[str, str]) -> RemoteParent | None:
+    """The remote parent carried by incoming ``headers``' W3C ``traceparent`` (None while off, without one,
+    or when it is malformed: the request then starts a trace of its own, as the W3C spec says)."""
+    if not STATE.on:
         return None
-    from opentelemetry.propagate import extract
-
-    return extract(dict(headers))
-
-
-@dataclass(frozen=True)
-class TracingConfig:
-    """Where spans go. ``endpoint``: an OTLP/HTTP collector (``host:port`` or a URL; upstream's
-    TracingConfiguration ``endpoint``); ``store``: the embedded store's base URL;
-    ``sampling_rate_per_million``: as upstream (default 1,000,000 here: every span, since it is opt-in)."""
-
-    endpoint: str = ""
-    store: str = ""
-    sampling_rate_per_million: int = 1_000_000
-
-    @property
-    def wanted(self) -> bool:
-        return bool(self.endpoint or self.store)
-
-
-def load_tracing_config_file(path: str) -> TracingConfig:
-    """Parse upstream's ``TracingConfiguration`` (apiserver.config.k8s.io or kubelet's ``tracing`` stanza):
-    ``endpoint`` and ``samplingRatePerMillion``. Raises ValueError with a one-line message."""
-    import yaml
-
+    value = headers.get("traceparent")
+    if not value:
+        return None
+    parts = value.strip().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16 \
+            or len(parts[3]) != 2 or (parts[0] == "00" and len(parts) != 4):
+        return None
     try:
-        with open(path) as f:
-            doc = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"tracing config {path}: {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"tracing config {path}: not a mapping")
-    if doc.get("kind") not in (None, "TracingConfiguration"):
-        raise ValueError(f"tracing config {path}: kind {doc.get('kind')!r} is not TracingConfiguration")
-    if isinstance(doc.get("tracing"), dict):  # a KubeletConfiguration's stanza
-        doc = doc["tracing"]
-    rate = doc.get("samplingRatePerMillion", 1_000_000)
-    if not isinstance(rate, int) or isinstance(rate, bool) or not 0 <= rate <= 1_000_000:
-        raise ValueError(f"tracing config {path}: samplingRatePerMillion must be an integer in [0, 1000000]")
-    endpoint = doc.get("endpoint", "localhost:4317")
-    if not isinstance(endpoint, str):
-        raise ValueError(f"tracing config {path}: endpoint must be a string")
-    return TracingConfig(endpoint=endpoint, sampling_rate_per_million=rate)
-
-
-def config_from_env(environ: Mapping[str, str] | None = None) -> TracingConfig:
-    """The configuration the environment asks for (``sampan up --trace`` passes it to its children)."""
-    env = os.environ if environ is None else environ
-    base = TracingConfig()
-    if env.get(ENV_CONFIG_FILE):
-        base = load_tracing_config_file(env[ENV_CONFIG_FILE])
-    return TracingConfig(endpoint=env.get(ENV_ENDPOINT) or base.endpoint, store=env.get(ENV_STORE, ""),
-                         sampling_rate_per_million=base.sampling_rate_per_million)
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+        int(parts[0], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return RemoteParent(trace_id, span_id, bool(flags & 1))
 
 
 def configure(component: str, config: TracingConfig) -> bool:
-    """Turn tracing on for this process as ``component`` (the OpenTelemetry service.name). Returns whether
-    it is on. Without the OTLP exporter installed, an endpoint is logged and skipped."""
+    """Turn tracing on for this process as ``component`` (the OpenTelemetry ``service.name``) with an
+    export thread for the sinks ``config`` names. Returns whether it is on. Without the OTLP exporter
+    installed, an endpoint is logged and skipped."""
     if not config.wanted:
         return False
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from sampan._lib import trace_export
 
-    sampler = ParentBased(TraceIdRatioBased(config.sampling_rate_per_million / 1_000_000))
-    provider = TracerProvider(resource=Resource.create({"service.name": component}), sampler=sampler)
-    exporters = 0
-    if config.store:
-        exporter: Any = StoreExporter(config.store)  # duck-typed: the SDK is imported only here
-        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
-        exporters += 1
-    if config.endpoint:
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            log.warning("tracing endpoint ignored: install sampan[otlp] endpoint=%s", config.endpoint)
-        else:
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_url(config.endpoint))))
-            exporters += 1
-    if not exporters:
+    sinks = trace_export.sinks_for(component, config)
+    if not sinks:
         return False
-    with contextlib.suppress(Exception):
-        trace.set_tracer_provider(provider)
-    STATE.provider = provider
-    STATE.tracer = provider.get_tracer("sampan")
+    STATE.buffer.clear()
+    STATE.record = STATE.buffer.append
+    STATE.pipeline = trace_export.ExportThread(STATE.buffer, sinks)
+    STATE.pipeline.start()
+    STATE.bound = round(config.sampling_rate_per_million * (1 << 64) / 1_000_000)
     STATE.component = component
     STATE.on = True
+    atexit.register(shutdown)
     log.info("tracing on component=%s store=%s endpoint=%s", component, config.store, config.endpoint)
     return True
 
 
-def otlp_url(endpoint: str) -> str:
-    """``host:port`` (upstream writes the gRPC port 4317) -> the OTLP/HTTP traces URL on that host."""
-    if "://" in endpoint:
-        url = endpoint.rstrip("/")
-        return url if url.endswith("/v1/traces") else url + "/v1/traces"
-    return f"http://{endpoint}/v1/traces"
-
-
 def shutdown() -> None:
-    """Flush and stop exporting; back to off."""
-    provider, STATE.provider = STATE.provider, None
+    """Export what is buffered and stop the export thread; back to off."""
     STATE.on = False
-    STATE.tracer = None
-    if provider is not None:
-        provider.shutdown()
+    pipeline, STATE.pipeline = STATE.pipeline, None
+    STATE.record = STATE.buffer.append
+    if pipeline is not None:
+        pipeline.stop()
 
 
-def force_flush() -> None:
-    if STATE.provider is not None:
-        STATE.provider.force_flush()
-
-
-def span_record(s: Any, component: str) -> dict[str, Any]:
-    """One finished SDK span as the embedded store's JSON record."""
-    ctx = s.get_span_context()
-    parent = s.parent
-    return {
-        "trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}",
-        "parent_id": f"{parent.span_id:016x}" if parent is not None else "",
-        "name": s.name, "component": component, "start_ns": s.start_time, "end_ns": s.end_time,
-        "attributes": _plain(s.attributes),
-        "events": [{"name": e.name, "time_ns": e.timestamp, "attributes": _plain(e.attributes)} for e in s.events],
-        "error": not s.status.is_ok,
-    }
-
-
-def _plain(attrs: Any) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in (attrs or {}).items()}
-
-
-class StoreExporter:
-    """A SpanExporter (duck-typed, as the SDK only calls these methods) that POSTs span batches as JSON
-    to the embedded store. Runs on the batch processor's thread; a store that is down loses the batch."""
-
-    def __init__(self, base_url: str, *, timeout: float = 2.0) -> None:
-        self.url = base_url.rstrip("/") + "/v1/spans"
-        self.timeout = timeout
-
-    def export(self, spans: Sequence[Any]) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        body = orjson.dumps({"spans": [span_record(s, _service(s)) for s in spans]})
-        req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                resp.read()
-        except OSError as e:
-            log.debug("span export failed url=%s err=%s", self.url, e)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-def _service(s: Any) -> str:
-    res = getattr(s, "resource", None)
-    name = res.attributes.get("service.name") if res is not None else None
-    return str(name or STATE.component)
+def force_flush(timeout: float = 10.0) -> None:
+    """Export every span ended so far (blocks the caller until the export thread has sent them)."""
+    if STATE.pipeline is not None:
+        STATE.pipeline.flush(timeout)
 
 
 @contextlib.contextmanager
 def enabled_for_tests(exporter: Any) -> Iterator[None]:
-    """Tracing on with a given SDK exporter (e.g. InMemorySpanExporter) for the duration; then off."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    """Tracing on for the duration, each span handed at its end to ``exporter`` (an OpenTelemetry SDK
+    ``SpanExporter``, e.g. ``InMemorySpanExporter``) as an SDK ``ReadableSpan``; then off."""
+    from sampan._lib import trace_export
 
-    provider = TracerProvider(resource=Resource.create({"service.name": "test"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    STATE.provider, STATE.tracer, STATE.component, STATE.on = provider, provider.get_tracer("sampan"), "test", True
+    sink = trace_export.SDKSink(exporter, "test")
+    STATE.record = lambda s: sink.export([s])
+    STATE.bound, STATE.component, STATE.on = 1 << 64, "test", True
     try:
         yield
     finally:
-        shutdown()
+        STATE.on = False
+        STATE.record = STATE.buffer.append

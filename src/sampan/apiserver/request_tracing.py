@@ -1,9 +1,10 @@
 """OpenTelemetry spans of the API server's request chain (through :mod:`sampan._lib.tracing`, free when
-tracing is off): one ``apiserver.request`` span per request (parented by the caller's ``traceparent``), with
+tracing is off): one ``apiserver.request`` span per write (and per read made inside a caller's traced work,
+i.e. with a ``traceparent``; reads outside any are no hop of anyone's trace), parented by the caller, with
 timed steps (span events, far cheaper than spans) for ``authentication``, ``admission.mutate``/
 ``admission.validate`` (in :mod:`sampan.apiserver.admission`) and ``storage.<op>`` with the revision and the
 object's uid, which the request span carries too (in :mod:`sampan.apiserver.storage_metrics`); and one
-``watchcache.dispatch`` span per event (in the watch cache).
+``watchcache.dispatch`` span per event offered to at least one watcher (in the watch cache).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Requests not worth a span (probes and scrapes).
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/metrics", "/version"})
+#: Methods traced only as part of a caller's trace (a ``traceparent``): reads change nothing to follow.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @web.middleware
@@ -30,6 +33,8 @@ async def tracing_middleware(request: web.Request, handler: Handler) -> web.Stre
     if watch:  # a watch lasts minutes: its dispatches are traced instead
         return await handler(request)
     parent = tracing.extract_context(request.headers)
+    if parent is None and request.method in READ_METHODS:
+        return await handler(request)  # a read outside any traced work (kubectl get, a relist) is no hop
     with tracing.span("apiserver.request", {"http.method": request.method, "http.target": request.path},
                       context=parent) as span:
         response = await handler(request)

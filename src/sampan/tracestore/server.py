@@ -1,6 +1,6 @@
 """The embedded trace store's HTTP face (aiohttp), served by ``sampan up --trace``:
 
-- ``POST /v1/spans`` ``{"spans": [...]}``: ingest (the components' :class:`~sampan._lib.tracing.StoreExporter`);
+- ``POST /v1/spans`` ``{"spans": [...]}``: ingest (the components' :class:`~sampan._lib.trace_export.StoreSink`);
   a body that is not JSON or too large is a 400/413 with a Status, never stored;
 - ``GET /v1/spans?uid=U[&after=SEQ]``: the spans about object ``U`` (see
   :meth:`~sampan.tracestore.store.SpanStore.for_uid`), plus ``last_seq`` for ``--follow``;

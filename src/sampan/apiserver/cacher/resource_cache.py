@@ -122,10 +122,11 @@ class ResourceCache:
             self.window_start = self.window[0].rv
         self.window.append(wev)
         self.events_applied += 1
-        if tracing.STATE.on:
-            self._traced_dispatch(wev)
-        elif self.watchers:
-            self._dispatch(wev)
+        if self.watchers:  # a dispatch to nobody is no hop of anyone's trace
+            if tracing.STATE.on:
+                self._traced_dispatch(wev)
+            else:
+                self._dispatch(wev)
 
     def _traced_dispatch(self, wev: WatchEvent) -> None:
         """:meth:`_dispatch` inside a ``watchcache.dispatch`` span (uid, revision, watchers offered)."""
@@ -133,8 +134,7 @@ class ResourceCache:
         attrs: dict[str, tracing.AttrValue] = {tracing.UID: md.get("uid") or "", tracing.RV: str(wev.rv),
                                                "watch.event": wev.type}
         with tracing.span("watchcache.dispatch", attrs):
-            if self.watchers:
-                self._dispatch(wev)
+            self._dispatch(wev)
 
     def _dispatch(self, wev: WatchEvent) -> None:
         if self.watchers:
