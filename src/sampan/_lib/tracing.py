@@ -265,15 +265,20 @@ def object_attributes(obj: Mapping[str, Any] | None, *, resource: str = "") -> d
 
 
 def _target_uids(obj: Mapping[str, Any]) -> list[str]:
-    """The pods an EndpointSlice or Endpoints object points at (``targetRef.uid``)."""
+    """The pods an EndpointSlice or Endpoints object points at (``targetRef.uid``), and for an
+    EndpointSlice its owner (the Service) too: a write of it belongs to their traces."""
     addresses: list[Any] = []
+    out: list[str] = []
     if obj.get("kind") == "EndpointSlice":
         addresses = obj.get("endpoints") or []
+        for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+            uid = ref.get("uid") if isinstance(ref, dict) else None
+            if isinstance(uid, str) and uid:
+                out.append(uid)
     elif obj.get("kind") == "Endpoints":
         for subset in obj.get("subsets") or []:
             if isinstance(subset, dict):
                 addresses += (subset.get("addresses") or []) + (subset.get("notReadyAddresses") or [])
-    out = []
     for a in addresses:
         ref = a.get("targetRef") if isinstance(a, dict) else None
         uid = ref.get("uid") if isinstance(ref, dict) else None

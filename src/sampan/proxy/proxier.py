@@ -57,27 +57,48 @@ class Proxier:
         self.syncs = {"full": 0, "partial": 0, "failed": 0}
         self._wake = asyncio.Event()
         self._need_full = True
+        self._traced_uids: set[str] = set()
+        """While tracing: uids of the objects changed since the last successful sync."""
 
     # -- informer handlers ---------------------------------------------------------------------------
     def on_service(self, obj: Any) -> None:
         if self.tracker.service_updated(_obj(obj)):
+            if tracing.STATE.on:
+                self._note_traced(_obj(obj))
             self.metrics.service_changes.inc()
             self.request_sync()
 
     def on_service_delete(self, obj: Any) -> None:
         if self.tracker.service_deleted(_obj(obj)):
+            if tracing.STATE.on:
+                self._note_traced(_obj(obj))
             self.metrics.service_changes.inc()
             self.request_sync()
 
     def on_slice(self, obj: Any) -> None:
         if self.tracker.slice_updated(_obj(obj)):
+            if tracing.STATE.on:
+                self._note_traced(_obj(obj))
             self.metrics.endpoint_changes.inc()
             self.request_sync()
 
     def on_slice_delete(self, obj: Any) -> None:
         if self.tracker.slice_updated(_obj(obj), deleted=True):
+            if tracing.STATE.on:
+                self._note_traced(_obj(obj))
             self.metrics.endpoint_changes.inc()
             self.request_sync()
+
+    def _note_traced(self, obj: Any) -> None:
+        """Remember which objects a coming sync programs (the Service, the EndpointSlice and the pods it
+        points at): the sync span names them, so the trace of each shows the rule sync it led to."""
+        attrs = tracing.object_attributes(obj if isinstance(obj, dict) else None)
+        uid = attrs.get(tracing.UID)
+        if isinstance(uid, str):
+            self._traced_uids.add(uid)
+        related = attrs.get(tracing.RELATED_UIDS)
+        if isinstance(related, list):
+            self._traced_uids.update(related)
 
     def request_sync(self) -> None:
         self.metrics.last_queued.set(time.time())
@@ -125,10 +146,14 @@ class Proxier:
             keys = list(self.tracker.services) if full else list(self.tracker.pending)
             ips = sorted({e.ip for k in keys if (st := self._state(k)) is not None
                           for eps in st.endpoints.values() for e in eps})
+            uids, self._traced_uids = self._traced_uids, set()
             with tracing.span("kube-proxy.sync", {"full": full, "services": len(keys),
-                                                  tracing.ENDPOINT_IPS: ips}) as span:
+                                                  tracing.ENDPOINT_IPS: ips,
+                                                  tracing.RELATED_UIDS: sorted(uids)}) as span:
                 ok = await self._sync(full=full)
                 span.set_attribute("ok", ok)
+                if not ok:  # the retry programs them
+                    self._traced_uids |= uids
                 return ok
         return await self._sync(full=full)
 

@@ -125,6 +125,7 @@ MILESTONES: tuple[tuple[str, Any], ...] = (
     ("container start", lambda h: h.name == "kubelet.container_start"),
     ("status write (Running)", lambda h: h.name == "kubelet.status_write" and _attr(h, "phase") == "Running"),
     ("endpoints write", lambda h: h.name.startswith("HTTP ") and _attr(h, "k8s.related_uids")),
+    ("kube-proxy receipt", lambda h: h.name == "informer.deliver" and h.component == "kube-proxy"),
     ("kube-proxy sync", lambda h: h.name == "kube-proxy.sync"),
 )
 """(step, predicate over a hop): each step is the first matching hop after the previous step's hop."""
