@@ -135,11 +135,11 @@ def main() -> int:
         if v == "before" or ("before" not in variants and v == "off"):
             rel = "(reference)"
         elif v == "off":
-            rel = f"{100 * (med['off'] / med['before'] - 1):+6.1f}% creates/s {100 * (c['off'] / c['before'] - 1):+6.1f}% CPU" \
-                  "   (goal: within 3 % of before)"
+            rel = (f"{100 * (med['off'] / med['before'] - 1):+6.1f}% creates/s "
+                   f"{100 * (c['off'] / c['before'] - 1):+6.1f}% CPU   (goal: within 3 % of before)")
         else:
-            rel = f"{100 * (med['on'] / med['off'] - 1):+6.1f}% creates/s {100 * (c['on'] / c['off'] - 1):+6.1f}% CPU" \
-                  "   vs tracing off (goal: within 15 %)"
+            rel = (f"{100 * (med['on'] / med['off'] - 1):+6.1f}% creates/s "
+                   f"{100 * (c['on'] / c['off'] - 1):+6.1f}% CPU   vs tracing off (goal: within 15 %)")
         print(f"{labels[v]:>18} {med[v]:8.0f} creates/s {c[v]:7.0f} µs CPU/create  {rel}")
     return 0
 

@@ -1,7 +1,9 @@
 """The live view in a real headless browser (Debian's chromium through chromium-driver and selenium): the
-page shows the node and the components; without a reload it shows a pod that was created, and a kubelet
-killed with SIGKILL as a growing Lease age and then NotReady after the (shrunk) grace period; a click on a
-pod asks for its trace (this cluster has no trace store, so the panel says so)."""
+page shows the node and the components; without a reload it shows a pod that was created (and the
+scheduler's and kubelet's pod informers delivering it in the informer panel, the API Priority and Fairness
+panel's priority levels dispatching requests), and a kubelet killed with SIGKILL as a growing Lease age and
+then NotReady after the (shrunk) grace period; a click on a pod asks for its trace (this cluster has no
+trace store, so the panel says so)."""
 
 from __future__ import annotations
 
@@ -138,6 +140,15 @@ def test_live_view_follows_pods_and_a_dying_node(apiserver: APIServerHandle, tmp
         asyncio.run(create())
         wait_until(driver, "the new pod Running",
                    lambda d: cell_state(d, 'tr.pod[data-pod="live"]', "data-phase") == "Running")
+        for component in ("kube-scheduler", f"kubelet {NODE}"):  # their pod informers delivered the new pod
+            wait_until(driver, f"{component}'s pod informer delivering", lambda d, c=component: int(cell_state(
+                d, f'#informers tr[data-component="{c}"][data-informer="v1/pods"]', "data-deliveries") or 0) > 0)
+
+        def dispatched(d: Any) -> int:
+            return int(cell_state(d, '#apf tr[data-level="exempt"]', "data-dispatched") or 0)
+
+        first_count = wait_until(driver, "the exempt priority level dispatching", dispatched)
+        wait_until(driver, "APF dispatch counts moving", lambda d: dispatched(d) > first_count)
         wait_until(driver, "the pod row clicked",  # its trace (no store here: why); the row may be re-rendered
                    lambda d: d.find_element("css selector", 'tr.pod[data-pod="live"]').click() or True)
         wait_until(driver, "the trace panel answer", lambda d: "no trace store" in d.find_element("id", "trace").text)

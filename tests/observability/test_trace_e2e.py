@@ -5,7 +5,7 @@ filter, the bind request, the kubelet's receipt, sandbox and container start and
 then (a Service selects the pod) the EndpointSlice controller's write naming the pod, kube-proxy's receipt
 of that slice and its rule sync naming the pod; the timeline's parts add up to its total, and its create →
 Running matches what a watch saw. ``sampan trace service/web`` links the Service to the same slice write
-and rule sync.
+and rule sync; the live view's informer panel shows the scheduler's write → handler lag from the traces.
 
 kube-proxy runs in the test process (the real server, informers and sync loop) over a backend that records
 syncs instead of programming the kernel: what is under test is the spans' linkage, and the kernel side has
@@ -27,6 +27,7 @@ import pytest
 
 from sampan._lib import tracing
 from sampan.client import Client, load_config
+from sampan.dashboard.snapshot import ComponentTarget, SnapshotSource
 from sampan.proxy.options import ProxyOptions
 from sampan.proxy.server import ProxyServer
 from tests.observability.cluster import NODE, mini_cluster, threaded_trace_store, wait_for
@@ -83,12 +84,22 @@ async def test_trace_of_a_deployments_pod(tmp_path: Path) -> None:
             proxy_task = asyncio.create_task(proxy.run())
             try:
                 doc, service_doc = await _deploy_and_trace(cluster.kubeconfig, store.url, nodes, pods, backend)
+                # the live view's informer panel: the scheduler's pod informer, its lag from the metrics and
+                # (a trace store is on) the write → handler lag from the traces
+                source = SnapshotSource(client, [ComponentTarget(
+                    "kube-scheduler", metrics=f"http://127.0.0.1:{cluster.ports['scheduler']}/metrics")],
+                    f"{apiserver.url}/metrics", trace_store=store.url)
+                informers = (await source.snapshot())["informers"]
             finally:
                 proxy_task.cancel()
                 await asyncio.gather(proxy_task, return_exceptions=True)
                 tracing.shutdown()
 
     _check_pod_trace(doc)
+    pods_row = next(r for r in informers if r["component"] == "kube-scheduler" and r["informer"] == "v1/pods")
+    assert pods_row["deliveries"] > 0
+    assert pods_row["trace"] is not None
+    assert pods_row["trace"]["max_ms"] >= pods_row["trace"]["mean_ms"] >= 0
     _check_service_trace(service_doc, pod_uid=doc["object"]["uid"])
 
 
@@ -172,8 +183,10 @@ def _check_pod_trace(doc: dict[str, Any]) -> None:
     assert uid in write["attributes"]["k8s.related_uids"]
     assert receipt["attributes"]["k8s.resource"] == "EndpointSlice"
     assert uid in receipt["attributes"]["k8s.related_uids"]
-    assert sync["component"] == "kube-proxy" and uid in sync["attributes"]["k8s.related_uids"]
-    assert seen["ip"] and seen["ip"] in sync["attributes"]["net.endpoint_ips"]
+    assert sync["component"] == "kube-proxy"
+    assert uid in sync["attributes"]["k8s.related_uids"]
+    assert seen["ip"]
+    assert seen["ip"] in sync["attributes"]["net.endpoint_ips"]
     # the path adds up: time inside its steps (their union) plus the named gaps between them is the whole
     # create → Running
     reach, inside = steps[0]["start_ms"], 0.0
@@ -205,6 +218,7 @@ def _check_service_trace(doc: dict[str, Any], *, pod_uid: str) -> None:
     i = first(hops, lambda h: h["component"] == "kube-controller-manager" and h["name"].startswith("HTTP ")
               and uid in h["attributes"].get("k8s.related_uids", []) and pod_uid in h["attributes"].get(
                   "k8s.related_uids", []), "the EndpointSlice write naming the Service and the pod", i)
-    i = first(hops, lambda h: h["component"] == "kube-proxy" and h["name"] == "informer.deliver", "kube-proxy's receipt", i)
+    i = first(hops, lambda h: h["component"] == "kube-proxy" and h["name"] == "informer.deliver",
+              "kube-proxy's receipt", i)
     first(hops, lambda h: h["name"] == "kube-proxy.sync" and uid in h["attributes"].get("k8s.related_uids", []),
           "the rule sync naming the Service", i)

@@ -78,12 +78,14 @@ def test_traceparent_and_sampling() -> None:
     exporter = InMemorySpanExporter()
     with tracing.enabled_for_tests(exporter):
         parent = tracing.extract_context({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
-        assert parent is not None and parent.sampled
+        assert parent is not None
+        assert parent.sampled
         with tracing.span("server", context=parent):
             headers: dict[str, str] = {}
             tracing.inject(headers)
-        for bad in ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "zz-" + "0" * 32 + "-" + "1" * 16 + "-01",
-                    "00-" + "0" * 32 + "-b7ad6b7169203331-01", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"):
+        for bad in ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+                    "zz-" + "0" * 32 + "-" + "1" * 16 + "-01", "00-" + "0" * 32 + "-b7ad6b7169203331-01",
+                    "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"):
             assert tracing.extract_context({"traceparent": bad}) is None
         unsampled = tracing.extract_context({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"})
         with tracing.span("dropped", context=unsampled), tracing.span("child"):
@@ -94,7 +96,9 @@ def test_traceparent_and_sampling() -> None:
     (server,) = exporter.get_finished_spans()
     assert server.name == "server"
     assert f"{server.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
-    assert server.parent is not None and server.parent.is_remote and server.parent.span_id == 0xb7ad6b7169203331
+    assert server.parent is not None
+    assert server.parent.is_remote
+    assert server.parent.span_id == 0xb7ad6b7169203331
     assert headers["traceparent"] == f"00-0af7651916cd43dd8448eb211c80319c-{server.context.span_id:016x}-01"
 
 

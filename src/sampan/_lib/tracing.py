@@ -124,6 +124,10 @@ class Span:
     __slots__ = ("attributes", "end_ns", "error", "events", "name", "parent_id", "remote_parent", "sampled",
                  "span_id", "start_ns", "token", "trace_id")
 
+    trace_id: int
+    span_id: int
+    sampled: bool
+
     def __init__(self, name: str, attributes: dict[str, AttrValue], parent: Span | RemoteParent | None,
                  start_ns: int | None) -> None:
         self.name = name

@@ -60,6 +60,7 @@ async def start_live_view(specs: Sequence[ComponentSpec], *, server: str, kubeco
     from sampan.dashboard.snapshot import SnapshotSource
 
     client = Client(load_config(kubeconfig))
-    view = LiveView(SnapshotSource(client, targets(specs, server), f"{server}/metrics"), trace_store=trace_store)
+    view = LiveView(SnapshotSource(client, targets(specs, server), f"{server}/metrics", trace_store=trace_store),
+                    trace_store=trace_store)
     await view.start()
     return view, client

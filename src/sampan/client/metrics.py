@@ -6,7 +6,12 @@
   ``name`` = the queue's name (a controller's name); unnamed queues report nothing, as upstream;
 - ``rest_client_requests_total{code,method,host}`` and ``rest_client_request_duration_seconds{verb,host}``
   for every request a :class:`~sampan.client.rest.RESTClient` makes (``code`` ``<error>`` when no answer);
-- ``leader_election_master_status{name}``: 1 while this process leads the lock ``name``, else 0.
+- ``leader_election_master_status{name}``: 1 while this process leads the lock ``name``, else 0;
+- informer delivery, per ``informer`` (``v1/pods``…) and ``handler`` (no upstream names: client-go dropped
+  its reflector metrics): ``sampan_informer_pending_notifications``, ``sampan_informer_oldest_pending_seconds``
+  (how far the handler lags behind its informer now), ``sampan_informer_notifications_total`` and
+  ``sampan_informer_notification_wait_seconds_total`` (their ratio is the mean delivery lag), read at scrape
+  time from the live listeners (nothing is recorded per notification).
 
 :data:`REGISTRY` holds them; a component exposes them by registering :data:`COLLECTOR` into its own
 registry (``registry.register(COLLECTOR)``; the same collector may sit in several registries).
@@ -15,11 +20,12 @@ registry (``registry.register(COLLECTOR)``; the same collector may sit in severa
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Hashable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -133,6 +139,50 @@ class _InFlightCollector(Collector):
 
 
 REGISTRY.register(_InFlightCollector())
+
+
+_LISTENERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def track_listener(listener: Any) -> None:
+    """Report ``listener`` (a :class:`~sampan.client.cache.handlers.Listener`: ``informer``, ``name``,
+    ``closed``, ``handled``, ``wait_total``, ``len()``, ``oldest_pending_age(now)``) until it is closed or
+    garbage."""
+    _LISTENERS.add(listener)
+
+
+class _InformerCollector(Collector):
+    """The informer delivery metrics, summed over the live listeners of each (informer, handler)."""
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["informer", "handler"]
+        pending = GaugeMetricFamily("sampan_informer_pending_notifications", "Notifications an informer has "
+                                    "queued for a handler and the handler has not taken yet.", labels=labels)
+        oldest = GaugeMetricFamily("sampan_informer_oldest_pending_seconds", "Age of the oldest notification "
+                                   "queued for a handler (0 when the handler is caught up).", labels=labels)
+        handled = CounterMetricFamily("sampan_informer_notifications", "Notifications handed to a handler.",
+                                      labels=labels)
+        waited = CounterMetricFamily("sampan_informer_notification_wait_seconds", "Seconds the handled "
+                                     "notifications waited for their handler, summed.", labels=labels)
+        now = time.monotonic()
+        sums: dict[tuple[str, str], list[float]] = {}
+        for listener in list(_LISTENERS):
+            if listener.closed:
+                continue
+            row = sums.setdefault((listener.informer, listener.name), [0.0, 0.0, 0.0, 0.0])
+            row[0] += len(listener)
+            row[1] = max(row[1], listener.oldest_pending_age(now))
+            row[2] += listener.handled
+            row[3] += listener.wait_total
+        for key, (n, age, count, wait) in sorted(sums.items()):
+            pending.add_metric(list(key), n)
+            oldest.add_metric(list(key), age)
+            handled.add_metric(list(key), count)
+            waited.add_metric(list(key), wait)
+        yield from (pending, oldest, handled, waited)
+
+
+REGISTRY.register(_InformerCollector())
 
 
 class _RegistryCollector(Collector):

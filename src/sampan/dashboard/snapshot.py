@@ -1,10 +1,12 @@
 """One picture of the cluster's machinery, gathered over HTTP like any client: nodes with the age of their
 last Lease renewal and Ready condition, pods and phases, leader Leases, each component's health endpoint,
-the API server's watch metrics (streams open and events/s per kind) and the controller-manager's and
-scheduler's queue metrics.
+the API server's watch metrics (streams open and events/s per kind), the controller-manager's and
+scheduler's queue metrics, each component's informer delivery lag (its metrics; with a trace store, also
+the write → handler lag from the traces) and API Priority and Fairness per priority level (see
+:mod:`.panels`).
 
-:class:`SnapshotSource` keeps the previous watch-event counters to turn them into rates; otherwise it holds
-nothing between snapshots.
+:class:`SnapshotSource` keeps the previous counters to turn them into rates; otherwise it holds nothing
+between snapshots.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
+import orjson
 
 from sampan.api import errors
 from sampan.client import Client
 from sampan.client.leaderelection.lease_lock import parse_time
+from sampan.dashboard.panels import APFPanel, InformerPanel, families, pending_pods, workqueues
 
 LEADER_LEASES = {"kube-scheduler": "kube-scheduler", "kube-controller-manager": "kube-controller-manager"}
 
@@ -41,8 +44,11 @@ class SnapshotSource:
     client: Client
     components: list[ComponentTarget]
     apiserver_metrics: str
+    trace_store: str = ""
     _last_events: dict[str, float] = field(default_factory=dict)
     _last_time: float = 0.0
+    _informers: InformerPanel = field(default_factory=InformerPanel)
+    _apf: APFPanel = field(default_factory=APFPanel)
 
     async def snapshot(self) -> dict[str, Any]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
@@ -53,6 +59,7 @@ class SnapshotSource:
             health = await asyncio.gather(*(self._alive(http, c) for c in self.components))
             api_text = await self._text(http, self.apiserver_metrics)
             metric_texts = await asyncio.gather(*(self._text(http, c.metrics) for c in self.components))
+            traced = await self._traced_lag(http)
         now = time.time()
         holders = {lease["metadata"]["name"]: (lease.get("spec") or {}).get("holderIdentity") or ""
                    for lease in leases}
@@ -63,9 +70,21 @@ class SnapshotSource:
             "nodes": [_node(n, node_leases, now) for n in nodes],
             "pods": [_pod(p) for p in pods],
             "watches": self._watches(api_text, now),
-            "workqueues": _workqueues(metric_texts),
-            "pending_pods": _pending(metric_texts),
+            "workqueues": workqueues(metric_texts),
+            "pending_pods": pending_pods(metric_texts),
+            "informers": self._informers.rows([(c.name, t) for c, t in zip(self.components, metric_texts, strict=True)
+                                               if c.name != "kube-apiserver"], now, traced),
+            "apf": self._apf.rows(api_text, now),
         }
+
+    async def _traced_lag(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
+        """The trace store's write → handler lag per component and informer ([] without a store)."""
+        text = await self._text(http, f"{self.trace_store}/v1/informer-lag" if self.trace_store else None)
+        try:
+            rows = orjson.loads(text).get("informers") if text else []
+        except (orjson.JSONDecodeError, AttributeError):
+            return []
+        return [r for r in rows or [] if isinstance(r, dict)]
 
     async def _list(self, api_version: str, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
         try:
@@ -100,7 +119,7 @@ class SnapshotSource:
     def _watches(self, text: str, now: float) -> list[dict[str, Any]]:
         watchers: dict[str, float] = {}
         events: dict[str, float] = {}
-        for family in _families(text):
+        for family in families(text):
             for s in family.samples:
                 kind = s.labels.get("kind", "")
                 if s.name == "apiserver_registered_watchers":
@@ -114,36 +133,6 @@ class SnapshotSource:
             out.append({"kind": kind, "watchers": int(watchers.get(kind, 0)), "events_per_s": round(max(rate, 0.0), 2)})
         self._last_events, self._last_time = events, now
         return out
-
-
-def _families(text: str) -> list[Any]:
-    if not text:
-        return []
-    try:
-        return list(text_string_to_metric_families(text))
-    except ValueError:
-        return []
-
-
-def _workqueues(texts: list[str]) -> list[dict[str, Any]]:
-    queues: dict[str, dict[str, float]] = {}
-    wanted = {"workqueue_depth": "depth", "workqueue_adds_total": "adds", "workqueue_retries_total": "retries"}
-    for text in texts:
-        for family in _families(text):
-            for s in family.samples:
-                if s.name in wanted:
-                    queues.setdefault(s.labels.get("name", ""), {})[wanted[s.name]] = s.value
-    return [{"name": name, **{k: int(v) for k, v in q.items()}} for name, q in sorted(queues.items())]
-
-
-def _pending(texts: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for text in texts:
-        for family in _families(text):
-            for s in family.samples:
-                if s.name == "scheduler_pending_pods":
-                    out[s.labels.get("queue", "")] = int(s.value)
-    return out
 
 
 def _node(node: Mapping[str, Any], leases: list[dict[str, Any]], now: float) -> dict[str, Any]:

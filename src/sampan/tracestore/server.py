@@ -4,7 +4,9 @@
   a body that is not JSON or too large is a 400/413 with a Status, never stored;
 - ``GET /v1/spans?uid=U[&after=SEQ]``: the spans about object ``U`` (see
   :meth:`~sampan.tracestore.store.SpanStore.for_uid`), plus ``last_seq`` for ``--follow``;
-- ``GET /v1/spans?recent=N``: the latest N spans; ``GET /healthz``.
+- ``GET /v1/spans?recent=N``: the latest N spans;
+- ``GET /v1/informer-lag``: per component and informer, the write → handler lag of the latest deliveries
+  (:meth:`~sampan.tracestore.store.SpanStore.informer_lag`); ``GET /healthz``.
 
 States: new -> started (``port`` bound; 0 asked for any free port) -> stopped.
 """
@@ -59,11 +61,15 @@ def add_routes(app: web.Application, store: SpanStore) -> None:
         return web.Response(body=orjson.dumps({"spans": spans, "last_seq": store.last_seq}),
                             content_type="application/json")
 
+    async def informer_lag(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps({"informers": store.informer_lag()}), content_type="application/json")
+
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     app.router.add_post("/v1/spans", ingest)
     app.router.add_get("/v1/spans", query)
+    app.router.add_get("/v1/informer-lag", informer_lag)
     app.router.add_get("/healthz", healthz)
 
 

@@ -4,19 +4,28 @@ Invariants: ``_spans`` holds at most ``capacity`` spans keyed by their ingest se
 first); every live span is listed under its uid(s) in ``_by_uid`` and under its trace in ``_by_trace``,
 and ``_by_id`` maps its span id to its sequence number. The index lists may also hold evicted sequence
 numbers; readers skip them, and eviction prunes the lists it empties.
+
+For the live view's informer-lag panel the store also keeps, bounded, when each revision's store write
+ended (from the API server's ``storage.*`` steps) and the latest informer deliveries; a delivery's lag is
+the time from the end of its revision's write to its handler's start, computed when asked (the two come
+from different processes, in either order).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sampan._lib.tracing import ENDPOINT_IPS, RELATED_UIDS, UID
+from sampan._lib.tracing import ENDPOINT_IPS, RELATED_UIDS, RV, STEP_DURATION, UID
 
 Span = dict[str, Any]
 
 DEFAULT_CAPACITY = 200_000
+RECENT_DELIVERIES = 5_000
+"""Informer deliveries kept for :meth:`SpanStore.informer_lag`."""
+WRITES_KEPT = 50_000
+"""Revisions whose write end time is kept."""
 
 
 def _uids(span: Mapping[str, Any]) -> list[str]:
@@ -48,6 +57,8 @@ class SpanStore:
         self._by_trace: dict[str, list[int]] = {}
         self._by_id: dict[str, int] = {}
         self._seq = 0
+        self._write_end: OrderedDict[str, int] = OrderedDict()
+        self._deliveries: deque[tuple[str, str, str, int]] = deque(maxlen=RECENT_DELIVERIES)
 
     def __len__(self) -> int:
         return len(self._spans)
@@ -70,10 +81,40 @@ class SpanStore:
             self._by_trace.setdefault(span["trace_id"], []).append(seq)
             for uid in _uids(span):
                 self._by_uid.setdefault(uid, []).append(seq)
+            self._note_lag_inputs(span)
             n += 1
         while len(self._spans) > self.capacity:
             self._evict()
         return n
+
+    def _note_lag_inputs(self, span: Span) -> None:
+        attrs = span["attributes"] if isinstance(span.get("attributes"), dict) else {}
+        if span["name"] == "informer.deliver":
+            rv = attrs.get(RV)
+            if isinstance(rv, str):
+                self._deliveries.append((str(span.get("component", "")), str(attrs.get("informer", "")), rv,
+                                         span["start_ns"]))
+            return
+        for ev in span.get("events") or ():
+            a = ev.get("attributes") if isinstance(ev, dict) else None
+            if not isinstance(a, dict) or not str(ev.get("name", "")).startswith("storage."):
+                continue
+            rv, duration, at = a.get(RV), a.get(STEP_DURATION), ev.get("time_ns")
+            if isinstance(rv, str) and isinstance(duration, int) and isinstance(at, int):
+                self._write_end[rv] = at + duration
+                if len(self._write_end) > WRITES_KEPT:
+                    self._write_end.popitem(last=False)
+
+    def informer_lag(self) -> list[dict[str, Any]]:
+        """Per (component, informer), over the latest deliveries whose write is known: how many, and the mean
+        and max ms from the end of the store write to the handler."""
+        groups: dict[tuple[str, str], list[float]] = {}
+        for component, informer, rv, start in self._deliveries:
+            end = self._write_end.get(rv)
+            if end is not None:
+                groups.setdefault((component, informer), []).append(max(0.0, (start - end) / 1e6))
+        return [{"component": c, "informer": i, "count": len(v), "mean_ms": round(sum(v) / len(v), 3),
+                 "max_ms": round(max(v), 3)} for (c, i), v in sorted(groups.items())]
 
     def _evict(self) -> None:
         seq, span = self._spans.popitem(last=False)

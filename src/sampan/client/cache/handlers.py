@@ -15,6 +15,7 @@ import asyncio
 import enum
 import inspect
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from sampan._lib import tracing
 from sampan._lib.slicing import TimeSlice
+from sampan.client import metrics
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,14 @@ class Notification:
 class Listener:
     """Feeds one handler from a bounded buffer (see the module docstring for the overflow policy).
 
-    Invariant: ``pending_initial`` counts initial-list notifications queued but not yet handled.
+    Invariants: ``pending_initial`` counts initial-list notifications queued but not yet handled;
+    ``_queued_at`` holds the monotonic arrival time of exactly the buffered notifications, in order, so the
+    oldest one's age and the total wait of the delivered ones (``wait_total``) are known without any per-
+    notification metric call (they are read at scrape time, see :func:`sampan.client.metrics.track_listener`).
     """
 
-    def __init__(self, handler: ResourceEventHandler, *, capacity: int, resync_period: float, name: str = "") -> None:
+    def __init__(self, handler: ResourceEventHandler, *, capacity: int, resync_period: float, name: str = "",
+                 informer: str = "") -> None:
         if capacity < 1:
             raise ValueError(f"handler buffer capacity must be >= 1, got {capacity}")
         self.handler = handler
@@ -102,16 +108,22 @@ class Listener:
         self.name = name
         self.pending_initial = 0
         self.handled = 0
+        self.informer = informer
+        self.wait_total = 0.0
+        """Seconds the handled notifications waited in the buffer, summed."""
         self._buf: deque[Notification] = deque()
+        self._queued_at: deque[float] = deque()
         self._has_items = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
         self._closed = False
+        metrics.track_listener(self)
 
     def close(self) -> None:
         """The handler was removed: drop what is buffered and never block a producer again."""
         self._closed = True
         self._buf.clear()
+        self._queued_at.clear()
         self.pending_initial = 0
         self._has_room.set()
 
@@ -140,10 +152,20 @@ class Listener:
         if n.initial:
             self.pending_initial += 1
         self._buf.append(n)
+        self._queued_at.append(time.monotonic())
         self._has_items.set()
 
     def __len__(self) -> int:
         return len(self._buf)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def oldest_pending_age(self, now: float) -> float:
+        """Seconds the oldest buffered notification has waited (0.0 when caught up)."""
+        queued = self._queued_at
+        return max(0.0, now - queued[0]) if queued else 0.0
 
     async def run(self) -> None:
         """Call the handler for each notification, in order, until cancelled; handler errors are logged.
@@ -158,6 +180,7 @@ class Listener:
             else:
                 await slice_.checkpoint()
             n = self._buf.popleft()
+            self.wait_total += time.monotonic() - self._queued_at.popleft()
             if len(self._buf) < self.capacity:
                 self._has_room.set()
             try:
@@ -181,7 +204,8 @@ class Listener:
         the trace store can measure the lag from the write to this handler)."""
         obj = n.new if isinstance(n.new, dict) else getattr(n.new, "obj", None)
         attrs = tracing.object_attributes(obj if isinstance(obj, dict) else None)
-        attrs.update({"informer": self.name, "event": n.kind.value, "buffered": len(self._buf)})
+        attrs.update({"informer": self.informer, "handler": self.name, "event": n.kind.value,
+                      "buffered": len(self._buf)})
         with tracing.span("informer.deliver", attrs):
             result = self._call(n)
             if result is not None:

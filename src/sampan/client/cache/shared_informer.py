@@ -99,7 +99,7 @@ class SharedIndexInformer:
                      self._resync_check)
             period = self._resync_check
         listener = Listener(handler, capacity=self._handler_buffer, resync_period=period,
-                            name=name or type(handler).__name__)
+                            name=name or type(handler).__name__, informer=self.name)
         listener.next_resync = self._clock.monotonic() + period
         self._listeners.append(listener)
         if self._started:
