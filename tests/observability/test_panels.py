@@ -14,14 +14,16 @@ def informer_page(count: float, wait: float, *, pending: float = 0, oldest: floa
             f"sampan_informer_oldest_pending_seconds{{{labels}}} {oldest}\n"
             f"sampan_informer_notifications_total{{{labels}}} {count}\n"
             f"sampan_informer_notification_wait_seconds_total{{{labels}}} {wait}\n"
-            f'sampan_informer_notifications_total{{informer="v1/pods",handler="other"}} {count}\n')
+            f'sampan_informer_notifications_total{{informer="v1/pods",handler="other"}} {count}\n'
+            'reflector_lists_total{name="v1/pods"} 3\nsampan_reflector_expired_total{name="v1/pods"} 1\n')
 
 
 def test_informer_panel_rates_and_interval_mean_lag() -> None:
     panel = InformerPanel()
     first = panel.rows([("kube-scheduler", informer_page(10, 0.5))], 100.0)
     assert first == [{"component": "kube-scheduler", "informer": "v1/pods", "pending": 0, "oldest_s": 0.0,
-                      "deliveries": 20, "per_s": 0.0, "lag_ms": None, "trace": None}]
+                      "deliveries": 20, "lists": 3, "relists_410": 1, "per_s": 0.0, "lag_ms": None,
+                      "trace": None}]
     traced = [{"component": "kube-scheduler", "informer": "v1/pods", "count": 3, "mean_ms": 1.5, "max_ms": 4.0}]
     (row,) = panel.rows([("kube-scheduler", informer_page(14, 0.6, pending=2, oldest=0.25))], 102.0, traced)
     assert row["deliveries"] == 28  # both handlers of the informer, summed

@@ -72,6 +72,35 @@ def fetch_spans(store: str, uid: str, *, ip: str = "", after: int = 0) -> tuple[
     return list(doc.get("spans") or []), int(doc.get("last_seq") or 0)
 
 
+def _named_spans(console: Any, store: str, name: str, *, as_json: bool) -> int:
+    """The latest spans called ``name`` (work about no single object, e.g. ``reflector.relist``): a table of
+    when, which component, how long, and their attributes."""
+    import json
+    import time
+    import urllib.request
+
+    from rich.table import Table
+
+    try:
+        with urllib.request.urlopen(f"{store.rstrip('/')}/v1/spans?recent=10000", timeout=5) as resp:
+            spans = [s for s in json.loads(resp.read()).get("spans") or [] if s.get("name") == name]
+    except OSError as e:
+        raise TraceError(f"cannot reach the trace store at {store}: {e}") from None
+    if as_json:
+        print(json.dumps(spans, indent=2))
+        return 0
+    table = Table(title=f"{len(spans)} latest {name} span(s)")
+    for col in ("time", "component", "ms", "attributes"):
+        table.add_column(col)
+    for s in spans:
+        start = s["start_ns"]
+        when = time.strftime("%H:%M:%S", time.localtime(start / 1e9)) + f".{start // 1_000_000 % 1000:03d}"
+        attrs = "  ".join(f"{k}={v}" for k, v in sorted((s.get("attributes") or {}).items()))
+        table.add_row(when, s.get("component", ""), f"{(s['end_ns'] - s['start_ns']) / 1e6:.1f}", attrs)
+    console.print(table)
+    return 0
+
+
 def store_url(args: argparse.Namespace) -> str:
     if args.store:
         return str(args.store)
@@ -106,6 +135,10 @@ def _run(args: argparse.Namespace) -> int:
     console = Console()
     try:
         store = store_url(args)
+        if args.spans:
+            return _named_spans(console, store, args.spans, as_json=args.output == "json")
+        if not args.target:
+            raise TraceError("give KIND/NAME (or --spans NAME)")
         obj = asyncio.run(lookup(_kubeconfig(args), args.target, args.namespace))
         md = obj.get("metadata") or {}
         uid, ip = str(md.get("uid", "")), str((obj.get("status") or {}).get("podIP") or "")
@@ -144,7 +177,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("trace", help="the end-to-end timeline of an object (needs `sampan up --trace`)")
-    p.add_argument("target", help="KIND/NAME, e.g. pod/web-1 or deployment.apps/web")
+    p.add_argument("target", nargs="?", default="", help="KIND/NAME, e.g. pod/web-1 or deployment.apps/web")
+    p.add_argument("--spans", default="", metavar="NAME", help="instead of an object: the latest spans called NAME "
+                   "(work about no single object, e.g. reflector.relist)")
     p.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table", help="table (default) or json")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing hops as they happen")

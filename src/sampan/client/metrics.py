@@ -11,7 +11,10 @@
   its reflector metrics): ``sampan_informer_pending_notifications``, ``sampan_informer_oldest_pending_seconds``
   (how far the handler lags behind its informer now), ``sampan_informer_notifications_total`` and
   ``sampan_informer_notification_wait_seconds_total`` (their ratio is the mean delivery lag), read at scrape
-  time from the live listeners (nothing is recorded per notification).
+  time from the live listeners (nothing is recorded per notification);
+- reflectors, per ``name`` (the informer's): client-go's former ``reflector_lists_total``,
+  ``reflector_watches_total``, ``reflector_last_resource_version`` and ``sampan_reflector_expired_total``
+  (410 Expired/Gone answers that forced a relist), read at scrape time from the live reflectors.
 
 :data:`REGISTRY` holds them; a component exposes them by registering :data:`COLLECTOR` into its own
 registry (``registry.register(COLLECTOR)``; the same collector may sit in several registries).
@@ -183,6 +186,43 @@ class _InformerCollector(Collector):
 
 
 REGISTRY.register(_InformerCollector())
+
+_REFLECTORS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def track_reflector(reflector: Any) -> None:
+    """Report ``reflector`` (a :class:`~sampan.client.cache.reflector.Reflector`: ``name``, ``stats``,
+    ``last_sync_resource_version``) until it is garbage."""
+    _REFLECTORS.add(reflector)
+
+
+class _ReflectorCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        lists = CounterMetricFamily("reflector_lists", "Total number of API lists done by the reflectors",
+                                    labels=["name"])
+        watches = CounterMetricFamily("reflector_watches", "Total number of API watches done by the reflectors",
+                                      labels=["name"])
+        expired = CounterMetricFamily("sampan_reflector_expired", "410 answers (resourceVersion too old) that "
+                                      "made a reflector list again from the latest version", labels=["name"])
+        last_rv = GaugeMetricFamily("reflector_last_resource_version", "Last resource version seen for the "
+                                    "reflectors", labels=["name"])
+        sums: dict[str, list[float]] = {}
+        for r in list(_REFLECTORS):
+            row = sums.setdefault(r.name, [0.0, 0.0, 0.0, 0.0])
+            row[0] += r.stats.lists
+            row[1] += r.stats.watches
+            row[2] += r.stats.expired
+            rv = r.last_sync_resource_version
+            row[3] = max(row[3], float(rv) if rv.isdigit() else 0.0)
+        for name, (n_lists, n_watches, n_expired, rv) in sorted(sums.items()):
+            lists.add_metric([name], n_lists)
+            watches.add_metric([name], n_watches)
+            expired.add_metric([name], n_expired)
+            last_rv.add_metric([name], rv)
+        yield from (lists, watches, expired, last_rv)
+
+
+REGISTRY.register(_ReflectorCollector())
 
 
 class _RegistryCollector(Collector):

@@ -55,7 +55,8 @@ def _delta(now: float, before: float | None) -> float:
 class InformerPanel:
     """Per component and informer (handlers summed): notifications pending, the oldest one's age, deliveries
     per second and the mean wait of the notifications delivered since the last snapshot (in ms; None when
-    none were); with a trace store, the write → handler lag from the traces (``trace``: mean and max ms)."""
+    none were), its reflector's LISTs and the relists a 410 forced; with a trace store, the write → handler
+    lag from the traces (``trace``: mean and max ms)."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, str], tuple[float, float]] = {}
@@ -67,9 +68,13 @@ class InformerPanel:
         acc: dict[tuple[str, str], list[float]] = {}
         for component, text in pages:
             for s in samples(text):
+                if s.name in ("reflector_lists_total", "sampan_reflector_expired_total"):
+                    row = acc.setdefault((component, s.labels.get("name", "")), [0.0] * 6)
+                    row[4 if s.name == "reflector_lists_total" else 5] += s.value
+                    continue
                 if not s.name.startswith("sampan_informer_"):
                     continue
-                row = acc.setdefault((component, s.labels.get("informer", "")), [0.0, 0.0, 0.0, 0.0])
+                row = acc.setdefault((component, s.labels.get("informer", "")), [0.0] * 6)
                 if s.name == "sampan_informer_pending_notifications":
                     row[0] += s.value
                 elif s.name == "sampan_informer_oldest_pending_seconds":
@@ -81,13 +86,14 @@ class InformerPanel:
         by_trace = {(str(t.get("component", "")), str(t.get("informer", ""))): t for t in traced}
         dt = now - self._last_time if self._last_time else 0.0
         out = []
-        for (component, informer), (pending, oldest, count, wait) in sorted(acc.items()):
+        for (component, informer), (pending, oldest, count, wait, lists, expired) in sorted(acc.items()):
             before = self._last.get((component, informer))
             delivered = _delta(count, before[0] if before else None)
             waited = _delta(wait, before[1] if before else None)
             trace = by_trace.get((component.split(" ")[0], informer))
             out.append({"component": component, "informer": informer, "pending": int(pending),
-                        "oldest_s": round(oldest, 3), "deliveries": int(count),
+                        "oldest_s": round(oldest, 3), "deliveries": int(count), "lists": int(lists),
+                        "relists_410": int(expired),
                         "per_s": round(delivered / dt, 2) if dt > 0 else 0.0,
                         "lag_ms": round(1000 * waited / delivered, 3) if delivered > 0 else None,
                         "trace": {"mean_ms": trace["mean_ms"], "max_ms": trace["max_ms"]} if trace else None})

@@ -19,6 +19,12 @@ server said the last one is gone.
 
 Invariant: ``last_sync_resource_version`` only moves to versions the store has seen (from a list, an event
 or a bookmark), so resuming from it never skips an event.
+
+Seen from outside: :class:`ReflectorStats` on ``/metrics`` (``reflector_lists_total``,
+``reflector_watches_total``, ``reflector_last_resource_version`` — client-go's old names — and
+``sampan_reflector_expired_total``, see :mod:`sampan.client.metrics`), and while tracing, one
+``reflector.relist`` span per relist forced by a 410 (the version that expired, the server's message, and
+the LIST that followed as its child).
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sampan._lib import tracing
 from sampan._lib.backoff import Backoff, BackoffPolicy
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.slicing import TimeSlice
 from sampan.api import errors
+from sampan.client import metrics
 from sampan.client.cache.listwatch import ListerWatcher
 from sampan.client.rest import ConnectionFailed
 
@@ -69,6 +77,8 @@ class ReflectorStats:
     expired: int = 0
     """410 answers (LIST or WATCH) that forced a relist from the latest version."""
     watch_errors: int = 0
+    items: int = 0
+    """Items of the last LIST."""
 
 
 def is_expired(err: BaseException) -> bool:
@@ -106,7 +116,9 @@ class Reflector:
         self._backoff = Backoff(self.options.backoff, clock=self._clock, rng=self._rng)
         self.last_sync_resource_version = ""
         self._version_unavailable = False
+        self._expired_because = ""
         self.stats = ReflectorStats()
+        metrics.track_reflector(self)
 
     async def run(self) -> None:
         """LIST and WATCH until cancelled; errors are logged and retried after a back-off."""
@@ -134,6 +146,7 @@ class Reflector:
                 if is_expired(e):
                     self.stats.expired += 1
                     self._version_unavailable = True
+                    self._expired_because = _describe(e)
                     log.info("watch version expired, relisting name=%s rv=%s", self.name,
                              self.last_sync_resource_version)
                     return
@@ -150,6 +163,16 @@ class Reflector:
         return self.last_sync_resource_version or "0"
 
     async def _list(self) -> None:
+        if tracing.STATE.on and self._version_unavailable:
+            with tracing.span("reflector.relist", {"informer": self.name, "expired_rv":
+                                                   self.last_sync_resource_version,
+                                                   "reason": self._expired_because}) as span:
+                await self._list_once()
+                span.set_attributes({tracing.RV: self.last_sync_resource_version})
+            return
+        await self._list_once()
+
+    async def _list_once(self) -> None:
         self.stats.lists += 1
         rv_asked = self._relist_version()
         try:
@@ -159,8 +182,10 @@ class Reflector:
                 raise
             self.stats.expired += 1
             self._version_unavailable = True
+            self._expired_because = _describe(e)
             items, rv = await self._list_pages("")
         self._version_unavailable = False
+        self.stats.items = len(items)
         self._store.replace(items, rv)
         self.last_sync_resource_version = rv
         log.debug("reflector listed name=%s items=%d rv=%s", self.name, len(items), rv)
