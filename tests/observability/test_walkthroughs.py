@@ -44,6 +44,10 @@ def test_walkthrough_runs(doc: Path, tmp_path: Path) -> None:
         assert "'create request', 'store write', 'scheduler receipt'" in out
     elif doc.stem == "node-dies":
         assert "condition met" in out
+    elif doc.stem == "relist-after-410":
+        assert re.search(r'^sampan_reflector_expired_total\{name="v1/pods"\} [1-9]', out, re.M)
+        assert "too old resource version" in out  # the relist span's reason
+        assert "Running" in out
     elif doc.stem == "scheduler-preempts":
         assert "Preempted" in out
         assert "scheduling cycle" in out

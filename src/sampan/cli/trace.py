@@ -72,9 +72,9 @@ def fetch_spans(store: str, uid: str, *, ip: str = "", after: int = 0) -> tuple[
     return list(doc.get("spans") or []), int(doc.get("last_seq") or 0)
 
 
-def _named_spans(console: Any, store: str, name: str, *, as_json: bool) -> int:
-    """The latest spans called ``name`` (work about no single object, e.g. ``reflector.relist``): a table of
-    when, which component, how long, and their attributes."""
+def _named_spans(console: Any, store: str, name: str, *, component: str, as_json: bool) -> int:
+    """The latest spans called ``name`` (work about no single object, e.g. ``reflector.relist``), of
+    ``component`` if given: a table of when, which component, how long, and their attributes."""
     import json
     import time
     import urllib.request
@@ -83,7 +83,8 @@ def _named_spans(console: Any, store: str, name: str, *, as_json: bool) -> int:
 
     try:
         with urllib.request.urlopen(f"{store.rstrip('/')}/v1/spans?recent=10000", timeout=5) as resp:
-            spans = [s for s in json.loads(resp.read()).get("spans") or [] if s.get("name") == name]
+            spans = [s for s in json.loads(resp.read()).get("spans") or [] if s.get("name") == name
+                     and (not component or s.get("component") == component)]
     except OSError as e:
         raise TraceError(f"cannot reach the trace store at {store}: {e}") from None
     if as_json:
@@ -136,7 +137,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         store = store_url(args)
         if args.spans:
-            return _named_spans(console, store, args.spans, as_json=args.output == "json")
+            return _named_spans(console, store, args.spans, component=args.component,
+                                as_json=args.output == "json")
         if not args.target:
             raise TraceError("give KIND/NAME (or --spans NAME)")
         obj = asyncio.run(lookup(_kubeconfig(args), args.target, args.namespace))
@@ -180,6 +182,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("target", nargs="?", default="", help="KIND/NAME, e.g. pod/web-1 or deployment.apps/web")
     p.add_argument("--spans", default="", metavar="NAME", help="instead of an object: the latest spans called NAME "
                    "(work about no single object, e.g. reflector.relist)")
+    p.add_argument("--component", default="", help="with --spans: only this component's (e.g. kubelet)")
     p.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table", help="table (default) or json")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing hops as they happen")
