@@ -5,6 +5,7 @@ off, and this tree with tracing on (spans exported to the embedded trace store i
     .venv/bin/python bench/tracing_overhead.py                 # 3 rounds of 2,000 creates per variant
     .venv/bin/python bench/tracing_overhead.py --rounds 5 --count 3000 --baseline-ref main
     .venv/bin/python bench/tracing_overhead.py --variants off,on   # this tree only: on vs off
+    .venv/bin/python bench/tracing_overhead.py --micro             # the span work of one create, in-process
 
 Rounds are interleaved (before, off, on, before, …) so machine noise hits every variant alike; the median
 round counts. Goals (issue 22): off within 3 % of before, on within 15 %.
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from apiserver import create_pod, ensure_namespace, free_port, run_workers
@@ -94,13 +96,58 @@ def one_round(variant: str, *, src: Path, store: str, count: int, workdir: Path,
         return rate, (cpu_seconds(pid) - cpu0) * 1e6 / count
 
 
+def micro(count: int) -> None:
+    """CPU µs the tracing facade spends on one create's API-server spans (a request span with its four
+    steps and the uid/revision annotation, one watch-cache dispatch span) and on exporting them (the store's
+    JSON), in this process: a figure other load on the machine barely moves."""
+    from sampan._lib import trace_export, tracing
+
+    def one_create() -> None:
+        with tracing.span("apiserver.request", {"http.method": "POST", "http.target": "/api/v1/namespaces/b/pods"}
+                          ) as request:
+            for step in ("authentication", "admission.mutate", "admission.validate", "storage.create"):
+                with tracing.step(step) as st:
+                    st.set_attribute(tracing.RV, "123")
+            tracing.annotate({tracing.UID: "6f1c4c1e-0b4e-4f7e-9a57-3f1d2c9b8a71", tracing.RV: "123"})
+            request.set_attribute("http.status_code", 201)
+        with tracing.span("watchcache.dispatch", {tracing.UID: "6f1c4c1e", tracing.RV: "123", "watch.event": "ADDED"}):
+            pass
+
+    tracing.STATE.on = True
+    try:
+        one_create()
+        tracing.STATE.buffer.clear()
+        t0 = time.process_time()
+        for _ in range(count):
+            one_create()
+        t1 = time.process_time()
+        spans = list(tracing.STATE.buffer)
+        tracing.STATE.buffer.clear()
+        for i in range(0, len(spans), trace_export.BATCH):
+            orjson.dumps({"spans": [trace_export.span_record(s, "kube-apiserver")
+                                    for s in spans[i:i + trace_export.BATCH]]})
+        t2 = time.process_time()
+    finally:
+        tracing.STATE.on = False
+    print(f"tracing on, per create: {1e6 * (t1 - t0) / count:.1f} µs recording spans, "
+          f"{1e6 * (t2 - t1) / count:.1f} µs exporting them (JSON for the store)")
+    t0 = time.process_time()
+    for _ in range(count):
+        one_create()
+    print(f"tracing off, per create: {1e6 * (time.process_time() - t0) / count:.2f} µs")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline-ref", default="main", help="git ref of the code before tracing (default main)")
     parser.add_argument("--count", type=int, default=2000, help="creates per round (default 2000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
     parser.add_argument("--variants", default="before,off,on", help="comma-separated subset of before,off,on")
+    parser.add_argument("--micro", action="store_true", help="only the in-process span cost of one create")
     args = parser.parse_args()
+    if args.micro:
+        micro(max(args.count, 1000) * 5)
+        return 0
     variants = [v for v in ("before", "off", "on") if v in args.variants.split(",")]
     if "off" not in variants:
         parser.error("--variants must include off")
