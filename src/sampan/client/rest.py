@@ -183,6 +183,21 @@ class RESTClient:
         except ValueError:
             return None
 
+    async def get_text(self, path: str) -> str:
+        """GET a path that is not JSON (e.g. ``/metrics``) with this client's credentials: the body as text.
+        No retries; an error status raises its APIError, no answer :class:`ConnectionFailed`."""
+        await self._limiter.acquire()
+        try:
+            async with self._session.get(self._base + path, headers=self._headers("text/plain", None),
+                                         timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                                         server_hostname=self.config.tls_server_name) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise decode_error(resp.status, raw)
+                return raw.decode(errors="replace")
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise ConnectionFailed(f"GET {path} failed: {e or type(e).__name__}") from e
+
     async def stream(self, path: str, *, params: Params | None = None, read_timeout: float | None = None
                      ) -> AsyncIterator[dict[str, Any]]:
         """GET ``path`` and yield each newline-delimited JSON object of the response (a watch stream).

@@ -23,6 +23,7 @@ import orjson
 from sampan.api import errors
 from sampan.client import Client
 from sampan.client.leaderelection.lease_lock import parse_time
+from sampan.client.rest import ConnectionFailed
 from sampan.dashboard.panels import APFPanel, InformerPanel, families, pending_pods, workqueues
 
 LEADER_LEASES = {"kube-scheduler": "kube-scheduler", "kube-controller-manager": "kube-controller-manager"}
@@ -57,8 +58,8 @@ class SnapshotSource:
                 self._list("coordination.k8s.io/v1", "leases", "kube-system"),
                 self._list("coordination.k8s.io/v1", "leases", "kube-node-lease"))
             health = await asyncio.gather(*(self._alive(http, c) for c in self.components))
-            api_text = await self._text(http, self.apiserver_metrics)
-            metric_texts = await asyncio.gather(*(self._text(http, c.metrics) for c in self.components))
+            api_text = await self._apiserver_metrics(http)
+            metric_texts = await asyncio.gather(*(self._metrics(http, c) for c in self.components))
             traced = await self._traced_lag(http)
         now = time.time()
         holders = {lease["metadata"]["name"]: (lease.get("spec") or {}).get("holderIdentity") or ""
@@ -76,6 +77,14 @@ class SnapshotSource:
                                                if c.name != "kube-apiserver"], now, traced),
             "apf": self._apf.rows(api_text, now),
         }
+
+    async def _apiserver_metrics(self, http: aiohttp.ClientSession) -> str:
+        """The API server's /metrics, read with the client's credentials (a secure port wants them), else
+        from ``apiserver_metrics`` as is."""
+        try:
+            return await self.client.rest.get_text("/metrics")
+        except (errors.APIError, ConnectionFailed):
+            return await self._text(http, self.apiserver_metrics)
 
     async def _traced_lag(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
         """The trace store's write → handler lag per component and informer ([] without a store)."""
@@ -95,6 +104,16 @@ class SnapshotSource:
             return []
 
     async def _alive(self, http: aiohttp.ClientSession, c: ComponentTarget) -> bool | None:
+        if c.name == "kube-apiserver":  # asked with the client's credentials and CA (a secure port wants them)
+            try:
+                await self.client.rest.get_text("/readyz")
+                return True
+            except errors.APIError:
+                return False
+            except ConnectionFailed:
+                pass  # no answer there: try the target's own URL
+        if c.health is None and c.name.startswith("kubelet "):
+            return await self._via_node_proxy(c, "healthz") is not None
         if c.health is None:
             return None  # nothing to ask: shown as unknown
         try:
@@ -102,6 +121,20 @@ class SnapshotSource:
                 return r.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
+
+    async def _metrics(self, http: aiohttp.ClientSession, c: ComponentTarget) -> str:
+        if c.metrics is None and c.name.startswith("kubelet "):
+            return await self._via_node_proxy(c, "metrics") or ""
+        return await self._text(http, c.metrics)
+
+    async def _via_node_proxy(self, c: ComponentTarget, path: str) -> str | None:
+        """A kubelet whose port the view does not know (it serves TLS): its ``path`` through the API server's
+        ``nodes/NAME/proxy`` (as ``kubectl get --raw`` scrapes it); None when that fails."""
+        node = c.name.split(" ", 1)[1]
+        try:
+            return await self.client.rest.get_text(f"/api/v1/nodes/{node}/proxy/{path}")
+        except (errors.APIError, ConnectionFailed):
+            return None
 
     async def _text(self, http: aiohttp.ClientSession, url: str | None) -> str:
         if not url:
