@@ -4,8 +4,13 @@ the browser test (test_live_view.py) shows the same panels filled by a real clus
 
 from __future__ import annotations
 
+import pytest
+
+from sampan.api import errors
+from sampan.client import Client, load_config
 from sampan.dashboard.panels import APFPanel, InformerPanel
 from sampan.tracestore.store import SpanStore
+from tests.support.apiserver import InProcessAPIServer
 
 
 def informer_page(count: float, wait: float, *, pending: float = 0, oldest: float = 0) -> str:
@@ -74,3 +79,12 @@ def test_store_informer_lag_from_write_to_handler() -> None:
                             "attributes": {"k8s.resource_version": "7", "sampan.step_duration_ns": 5 * ms}}]}])
     assert store.informer_lag() == [{"component": "kubelet", "informer": "v1/pods", "count": 1, "mean_ms": 7.0,
                                      "max_ms": 7.0}]
+
+
+async def test_rest_get_text_reads_metrics_with_the_clients_credentials(inproc_apiserver: InProcessAPIServer) -> None:
+    """What the live view reads the API server's /metrics and /readyz with (its secure port wants credentials)."""
+    async with Client(load_config(str(inproc_apiserver.kubeconfig))) as client:
+        text = await client.rest.get_text("/metrics")
+        assert "apiserver_flowcontrol_dispatched_requests_total" in text
+        with pytest.raises(errors.NotFound):
+            await client.rest.get_text("/api/v1/namespaces/default/configmaps/none")
