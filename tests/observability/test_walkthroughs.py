@@ -35,8 +35,12 @@ def test_walkthrough_runs(doc: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", "COLUMNS": "160",
            "HOME": str(tmp_path)}
     env.pop("KUBECONFIG", None)
-    run = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=500)
+    try:
+        run = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=500)
+    finally:  # a step that hung was killed with its shell, before the shell's trap could stop the cluster
+        subprocess.run(["sampan", "down", "--data-dir", ".sampan-demo"], cwd=tmp_path, env=env,
+                       capture_output=True, timeout=120)
     assert run.returncode == 0, f"{doc.name} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     out = run.stdout
     if doc.stem == "trace-a-pod":
