@@ -23,6 +23,7 @@ from sampan._lib.loopstall import LoopStallMonitor
 from sampan.apiserver import aggregator, discovery, health, routes
 from sampan.apiserver.admission import priority
 from sampan.apiserver.admission.chain import close_chain
+from sampan.apiserver.audit import setup as audit
 from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware
 from sampan.apiserver.authz import setup as authz_setup
 from sampan.apiserver.cacher.resource_cache import ResourceCache
@@ -171,9 +172,12 @@ def build_app(
     traced_chain = [TracedAuthenticator(a) for a in chain]  # spans only while tracing is on
     # a real authentication chain (TLS serving, or one given) means Node,RBAC by default
     authorization = authz_setup.install(ctx, secure=authenticators is not None or config.tls is not None)
-    app = web.Application(middlewares=[tracing_middleware, error_middleware, authentication_middleware(traced_chain),
-                                       *authz_setup.middlewares(authorization)],
-                          client_max_size=config.max_body_bytes + 1024)
+    app = web.Application(client_max_size=config.max_body_bytes + 1024)
+    audited = audit.install(app, config.audit, metrics.registry)  # outside the error filter: sees every status
+    app.middlewares.extend([tracing_middleware, *(audited.outer if audited else ()), error_middleware,
+                            authentication_middleware(traced_chain),
+                            *(audited.after_authentication if audited else ()),
+                            *authz_setup.middlewares(authorization)])
     app[routes.CONTEXT_KEY] = ctx
 
     checks = health.HealthChecks()

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sampan.apiserver.audit.options import AuditOptions
 from sampan.apiserver.authn.options import AuthenticationOptions
 from sampan.apiserver.services.ranges import IPRange, PortRange
 from sampan.storage.factory import StorageOptions
@@ -125,6 +126,9 @@ class APIServerConfig:
     encryption_provider_config: str = ""
     """``--encryption-provider-config``: an EncryptionConfiguration file; values of the resources it names
     are encrypted at rest (``sampan.apiserver.encryption``). Empty: stored as they are."""
+    audit: AuditOptions = field(default_factory=AuditOptions)
+    """``--audit-policy-file``, ``--audit-log-*``, ``--audit-webhook-*`` (:mod:`sampan.apiserver.audit`);
+    the default audits nothing."""
     enable_priority_and_fairness: bool = True
     """API Priority and Fairness (``--enable-priority-and-fairness``); off: the plain max-in-flight limiter."""
     max_requests_inflight: int = 400

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sampan._lib.durations import parse_duration
+from sampan.cli import apiserver_audit
 
 if TYPE_CHECKING:
     from sampan.apiserver.config import APIServerConfig
@@ -89,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         service_node_port_range=args.service_node_port_range,
         advertise_address=args.advertise_address,
         encryption_provider_config=args.encryption_provider_config,
+        audit=apiserver_audit.options_from_args(args),
         authorization_modes=parse_modes(args.authorization_mode) if args.authorization_mode else (),
         enable_priority_and_fairness=args.enable_priority_and_fairness,
         max_requests_inflight=args.max_requests_inflight,
@@ -200,6 +202,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="comma-separated admission plugins to turn off (default: ServiceAccount)")
     p.add_argument("--encryption-provider-config", default="", metavar="FILE",
                    help="EncryptionConfiguration: encrypt these resources at rest (aesgcm, aescbc, secretbox)")
+    apiserver_audit.add_flags(p)
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
     p.add_argument("--etcd-cafile", default="", help="the CA of https etcd members (with --etcd-certfile/keyfile)")
     p.add_argument("--etcd-certfile", default="", help="client certificate towards etcd (PEM)")
