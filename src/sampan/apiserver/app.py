@@ -24,7 +24,7 @@ from sampan.apiserver import aggregator, discovery, health, routes
 from sampan.apiserver.admission import priority
 from sampan.apiserver.admission.chain import close_chain
 from sampan.apiserver.audit import setup as audit
-from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware
+from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware, clusterinfo
 from sampan.apiserver.authz import setup as authz_setup
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.cacher.watch_cache import WatchCache
@@ -245,6 +245,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor,
             await ensure_system_namespaces(ctx, config.system_namespaces)
             await priority.ensure_builtin(ctx)
             await authz_setup.at_start(ctx)
+            await clusterinfo.publish(ctx)  # kube-system/extension-apiserver-authentication
             tasks.extend(_service_tasks(ctx))
             tasks.extend(_guarded(f"flowcontrol-{i}", start()) for i, start in enumerate(extra))
             await flowcontrol.wait_initialized(ctx, timeout=APF_BOOTSTRAP_TIMEOUT)  # its objects stored: a still store

@@ -63,6 +63,10 @@ class APIServerConfig:
     """``--service-account-issuer`` (the first one): ``iss`` of issued tokens; empty: upstream's
     conventional ``https://kubernetes.default.svc.cluster.local``."""
     kubelet_client: KubeletClientOptions = field(default_factory=KubeletClientOptions)
+    proxy_client_cert_file: Path | None = None
+    """``--proxy-client-cert-file`` (with ``--proxy-client-key-file``): the front-proxy client certificate
+    the aggregation layer presents to extension API servers (their request-header authentication)."""
+    proxy_client_key_file: Path | None = None
     storage: StorageOptions = field(default_factory=StorageOptions)
     """Which store to open (``sampan apiserver --storage``)."""
     default_watch_cache_size: int = 1000
