@@ -283,8 +283,10 @@ def kubelet_tls_args(options: UpOptions, node: str) -> tuple[str, ...]:
     from sampan.cli.pki import ClusterPKI
 
     pki = ClusterPKI(options.data_dir)
+    from sampan.cli.up_security import KUBELET_AUTH_ARGS
+
     return ("--tls-cert-file", str(pki.cert(f"kubelet-{node}")), "--tls-private-key-file",
-            str(pki.key(f"kubelet-{node}")), "--client-ca-file", str(pki.ca_cert))
+            str(pki.key(f"kubelet-{node}")), "--client-ca-file", str(pki.ca_cert), *KUBELET_AUTH_ARGS)
 
 
 def metrics_server_tls_args(options: UpOptions) -> tuple[str, ...]:

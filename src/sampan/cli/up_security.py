@@ -10,6 +10,9 @@ if TYPE_CHECKING:
     from sampan.cli.pki import ClusterPKI
 
 AUDIT_MAX_SIZE_MB, AUDIT_MAX_BACKUPS = 100, 5
+KUBELET_AUTH_ARGS = ("--anonymous-auth", "false", "--authentication-token-webhook", "--authorization-mode", "Webhook")
+"""kubeadm's kubelet configuration: no anonymous callers, tokens checked with TokenReview, every request
+authorized with a SubjectAccessReview on ``nodes/<subresource>``."""
 
 
 def audit_policy(data_dir: Path) -> Path:
