@@ -108,3 +108,9 @@ async def test_kubectl_requests_are_audited_as_upstream(tmp_path: Path) -> None:
         assert started["verb"] == "watch"
         assert started["responseStatus"]["code"] == 200
         await find(log, lambda e: e["auditID"] == "my-watch" and e["stage"] == "ResponseComplete")
+        # a client that walks away from a stream: the request still completes in the log
+        async with aiohttp.ClientSession() as session, session.get(
+                f"{srv.url}/api/v1/namespaces/default/configmaps", params={"watch": "1"},
+                headers={"Audit-ID": "left"}) as resp:
+            await resp.content.readline()  # the first event: the stream is open
+        await find(log, lambda e: e["auditID"] == "left" and e["stage"] == "ResponseComplete")

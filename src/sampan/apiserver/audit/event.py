@@ -105,6 +105,8 @@ class AuditContext:
     impersonated: UserInfo | None = None
     object_ref: dict[str, str] | None = None
     emitted: set[str] = field(default_factory=set)
+    started_code: int | None = None
+    """The status sent once the response headers went out (a cancelled stream still completes with it)."""
 
     def annotate(self, key: str, value: str) -> None:
         """Add an annotation (the first value of a key wins, as upstream)."""

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -85,6 +86,10 @@ def audit_middleware(auditor: Auditor) -> Middleware:
             except web.HTTPException as exc:
                 _complete(auditor, ac, request, exc.status, None)
                 raise
+            except asyncio.CancelledError:  # the client left a long-running request (an exec, a log follow)
+                if ac.started_code is not None:
+                    _complete(auditor, ac, request, ac.started_code, None)
+                raise
             except Exception:
                 if ac.info is None:
                     auditor.decide(ac, request, UserInfo(""))
@@ -142,6 +147,7 @@ def response_prepare(auditor: Auditor | None) -> Callable[[web.Request, web.Stre
         if not isinstance(ac, AuditContext):
             return
         response.headers[AUDIT_ID_HEADER] = ac.audit_id
+        ac.started_code = response.status
         if auditor is not None and _is_long_running(ac) and ac.decision.recorded:
             user = request_user(request)
             if ac.user.username and user != ac.user:

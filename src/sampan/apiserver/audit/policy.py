@@ -208,7 +208,7 @@ kind: Policy
 omitStages: [RequestReceived]
 omitManagedFields: true
 rules:
-  # the noise of every heartbeat and probe
+  # the noise of every heartbeat, probe and discovery
   - level: None
     resources:
       - group: coordination.k8s.io
@@ -220,7 +220,7 @@ rules:
       - group: events.k8s.io
         resources: [events]
   - level: None
-    nonResourceURLs: [/healthz*, /livez*, /readyz*, /version, /metrics, /openapi*, /api, /apis, /api/*]
+    nonResourceURLs: [/healthz*, /livez*, /readyz*, /version, /metrics, /openapi*, /api, /api/*, /apis, /apis/*]
   - level: None
     users: [system:kube-proxy]
     verbs: [watch]
