@@ -76,9 +76,9 @@ def _json_list(value: str | None) -> tuple[str, ...]:
 async def load_authentication(client: Client, *, attempts: int = 30, delay: float = 1.0) -> DelegatedAuthentication:
     """The ConfigMap's settings (an empty :class:`DelegatedAuthentication` when it does not exist); the
     API server unreachable is retried ``attempts`` times, then the error propagates (start fails)."""
-    configmaps = await client.resource("v1", "configmaps")
     for attempt in range(attempts):
         try:
+            configmaps = await client.resource("v1", "configmaps")
             cm = await configmaps.get(NAME, namespace=NAMESPACE)
             break
         except NotFound:
