@@ -108,6 +108,20 @@ async def test_kubectl_requests_are_audited_as_upstream(tmp_path: Path) -> None:
         assert started["verb"] == "watch"
         assert started["responseStatus"]["code"] == 200
         await find(log, lambda e: e["auditID"] == "my-watch" and e["stage"] == "ResponseComplete")
+        # admission plugins' audit annotations land in the event (PodSecurity in audit mode)
+        async with aiohttp.ClientSession() as session:
+            ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                "name": "psa", "labels": {"pod-security.kubernetes.io/audit": "restricted"}}}
+            async with session.post(f"{srv.url}/api/v1/namespaces", json=ns) as resp:
+                assert resp.status == 201
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"},
+                   "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+            async with session.post(f"{srv.url}/api/v1/namespaces/psa/pods", json=pod) as resp:
+                assert resp.status == 201
+        psa = await find(log, lambda e: e.get("objectRef", {}).get("namespace") == "psa"
+                         and e.get("objectRef", {}).get("resource") == "pods" and e["stage"] == "ResponseComplete")
+        assert "restricted" in psa["annotations"]["pod-security.kubernetes.io/audit-violations"]
+
         # a client that walks away from a stream: the request still completes in the log
         async with aiohttp.ClientSession() as session, session.get(
                 f"{srv.url}/api/v1/namespaces/default/configmaps", params={"watch": "1"},
