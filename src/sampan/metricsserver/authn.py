@@ -12,10 +12,11 @@ by the API server): the front-proxy CA (``requestheader-client-ca-file``), the p
 * a client certificate of the cluster CA (a direct, authenticated caller: its common name is the user).
 
 Anything else — no certificate, a certificate of another CA, ``X-Remote-User`` from anyone but the front
-proxy — is a 401 ``Unauthorized`` Status. ``/healthz``, ``/livez`` and ``/readyz`` stay open (upstream's
-``--authorization-always-allow-paths``). When the cluster publishes no request-header CA at all (an
-``--insecure`` cluster, whose API server itself treats every caller as the admin), callers are not
-checked and a warning says so.
+proxy — is a 401 ``Unauthorized`` Status. The caller is then authorized by the API server
+(:mod:`.authz`, a SubjectAccessReview; 403 ``Forbidden`` when refused). ``/healthz``, ``/livez`` and
+``/readyz`` stay open (upstream's ``--authorization-always-allow-paths``). When the cluster publishes no
+request-header CA at all (an ``--insecure`` cluster, whose API server itself treats every caller as the
+admin), callers are not checked and a warning says so.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sampan.api.errors import NotFound
 from sampan.client import Client
+from sampan.metricsserver.authz import Caller, DelegatedAuthorizer, question
 
 log = logging.getLogger(__name__)
 
 NAMESPACE, NAME = "kube-system", "extension-apiserver-authentication"
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 USER_KEY = "sampan.metrics-server.user"
+AUTHENTICATED = "system:authenticated"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -129,6 +132,11 @@ def _common_name(cert: x509.Certificate) -> str:
     return str(names[0].value) if names else ""
 
 
+def _forbidden(message: str) -> web.Response:
+    return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                              "message": message, "reason": "Forbidden", "code": 403}, status=403)
+
+
 def _unauthorized() -> web.Response:
     return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                               "message": "Unauthorized", "reason": "Unauthorized", "code": 401}, status=401)
@@ -140,8 +148,8 @@ class Authenticator:
         self._proxies = _cas(settings.requestheader_ca)
         self._clients = _cas(settings.client_ca)
 
-    def user_of(self, request: web.BaseRequest) -> str | None:
-        """The authenticated user name, or None (see the module docstring)."""
+    def user_of(self, request: web.BaseRequest) -> Caller | None:
+        """The authenticated caller (``system:authenticated`` added), or None (see the module docstring)."""
         transport = request.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -153,24 +161,35 @@ class Authenticator:
         if _issued_by_one_of(cert, self._proxies):
             if self.settings.allowed_names and _common_name(cert) not in self.settings.allowed_names:
                 return None
-            return next((v for h in self.settings.username_headers for v in request.headers.getall(h, []) if v), None)
-        if _issued_by_one_of(cert, self._clients):
-            return _common_name(cert) or None
-        return None
+            name = next((v for h in self.settings.username_headers for v in request.headers.getall(h, []) if v), "")
+            groups = [v for h in self.settings.group_headers for v in request.headers.getall(h, [])]
+        elif _issued_by_one_of(cert, self._clients):
+            name = _common_name(cert)
+            groups = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+        else:
+            return None
+        if not name:
+            return None
+        return Caller(name, tuple(dict.fromkeys([*groups, AUTHENTICATED])))
 
 
-def authentication_middleware(settings: DelegatedAuthentication) -> Middleware:
+def authentication_middleware(settings: DelegatedAuthentication, authorizer: DelegatedAuthorizer) -> Middleware:
+    """Authentication, then delegated authorization (:mod:`.authz`), of every request but health checks."""
     authenticator = Authenticator(settings)
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not settings.enforced or request.path in OPEN_PATHS:
             return await handler(request)
-        user = authenticator.user_of(request)
-        if user is None:
+        caller = authenticator.user_of(request)
+        if caller is None:
             log.info("unauthenticated request refused path=%s remote=%s", request.path, request.remote)
             return _unauthorized()
-        request[USER_KEY] = user
+        q = question(request.path)
+        if not await authorizer.allowed(caller, q):
+            log.info("forbidden user=%s verb=%s resource=%s path=%s", caller.name, q.verb, q.resource, request.path)
+            return _forbidden(q.describe(caller.name))
+        request[USER_KEY] = caller
         return await handler(request)
 
     return authenticate

@@ -23,6 +23,7 @@ from sampan.client import Client
 from sampan.metricsserver import registration
 from sampan.metricsserver.api import MetricsAPI
 from sampan.metricsserver.authn import authentication_middleware, load_authentication
+from sampan.metricsserver.authz import DelegatedAuthorizer
 from sampan.metricsserver.scrape import Store, kubelet_url, scrape
 from sampan.metricsserver.tls import self_signed_context
 
@@ -106,7 +107,7 @@ class MetricsServer:
 
     async def run(self) -> None:
         settings = await load_authentication(self.client)  # who may call us: the front proxy (see authn)
-        app = web.Application(middlewares=[authentication_middleware(settings)])
+        app = web.Application(middlewares=[authentication_middleware(settings, DelegatedAuthorizer(self.client))])
         self.api.register(app)
         for path in ("/healthz", "/livez", "/readyz"):
             app.router.add_get(path, self._healthz)

@@ -128,7 +128,18 @@ async def test_front_proxy_certificate_is_the_only_way_to_name_a_user(tmp_path: 
                 status, _ = await call(direct, tls(pki, cert=(tmp_path / "i.crt", tmp_path / "i.key"), verify=False),
                                        {"X-Remote-User": "system:admin"})
                 assert status == 401  # right CA, a name not in requestheader-allowed-names
-                status, _ = await call(direct, tls(pki, cert=front_proxy, verify=False), {"X-Remote-User": "alice"})
+                # the front proxy's word is believed, then the API server decides (SubjectAccessReview)
+                status, body = await call(direct, tls(pki, cert=front_proxy, verify=False), {"X-Remote-User": "alice"})
+                assert status == 403
+                assert body["message"] == ('nodes.metrics.k8s.io is forbidden: User "alice" cannot list resource '
+                                           '"nodes" in API group "metrics.k8s.io" at the cluster scope')
+                status, _ = await call(direct, tls(pki, cert=front_proxy, verify=False),
+                                       {"X-Remote-User": "alice", "X-Remote-Group": "kubeadm:cluster-admins"})
+                assert status == 200
+                # a client certificate of the cluster CA authenticates, and is authorized like anyone
+                status, _ = await call(direct, tls(pki, cert=(pki.cert("proxy"), pki.key("proxy")), verify=False))
+                assert status == 403
+                status, _ = await call(direct, tls(pki, cert=(pki.cert("admin"), pki.key("admin")), verify=False))
                 assert status == 200
                 status, _ = await call(f"https://127.0.0.1:{metrics.port}/healthz", tls(pki, verify=False))
                 assert status == 200
