@@ -103,3 +103,12 @@ async def test_full_buffer_drops_instead_of_waiting(tmp_path: Path) -> None:
     await backend.flush()
     lines = (tmp_path / "a.log").read_bytes().splitlines()
     assert [orjson.loads(line)["auditID"] for line in lines] == ["0", "1", "2"]
+
+
+def test_dash_writes_to_standard_output(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    f = RotatingFile("-", max_size=1)  # never rotated
+    f.write(b'{"a":1}\n')
+    f.write(b'{"a":2}\n')
+    f.close()
+    assert capfdbinary.readouterr().out == b'{"a":1}\n{"a":2}\n'
+    assert f.rotations == 0

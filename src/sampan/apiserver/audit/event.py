@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from sampan.apiserver.audit.policy import (
     COMPLETE,
     METADATA,
@@ -69,16 +67,6 @@ def _without_managed_fields(obj: Any) -> Any:
     if isinstance(obj, dict) and isinstance(obj.get("items"), list):
         obj = {**obj, "items": [_without_managed_fields(i) for i in obj["items"]]}
     return obj
-
-
-def decode_json(body: bytes | None) -> Any:
-    """A JSON body, or None when absent or not JSON (protobuf and YAML bodies are not recorded)."""
-    if not body or body[:1] not in (b"{", b"["):
-        return None
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def response_status(code: int, body: Any) -> dict[str, Any]:
