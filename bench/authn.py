@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--authorization", action="store_true",
                         help="also pass --authorization-mode Node,RBAC to the secure server")
+    parser.add_argument("--audit", action="store_true",
+                        help="one more run: tls+x509 with audit on (sampan up's policy, RequestResponse for "
+                             "configmaps, a log file)")
     args = parser.parse_args()
     rows: list[tuple[str, float, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="sampan-bench-authn-") as tmp:
@@ -159,14 +162,33 @@ def main() -> None:
                                               {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                                                "spec": {}}, admin_ctx))
             token = str(answer["status"]["token"])  # type: ignore[index]
-            # under --authorization the ServiceAccount needs a grant: edit in its namespace
+            # under RBAC (the secure default) the ServiceAccount needs a grant: cluster-admin in its namespace
+            # (edit is aggregated, and no clusterrole-aggregation controller runs here)
             asyncio.run(request_json(url, "/apis/rbac.authorization.k8s.io/v1/namespaces/bench/rolebindings", {
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "bench"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
                 "subjects": [{"kind": "ServiceAccount", "name": "bench", "namespace": "bench"}]}, admin_ctx))
             rate, lat = asyncio.run(creates(url, count=args.count, clients=args.clients, ssl_ctx=token_ctx,
                                             token=token, namespace="bench"))
             rows.append(("tls+token", rate, pct(lat, 50), pct(lat, 99)))
+
+        if args.audit:
+            from sampan.apiserver.audit.policy import DEFAULT_POLICY
+
+            # every create at RequestResponse (the heaviest level), the rest as sampan up's policy says
+            policy = DEFAULT_POLICY.replace("rules:\n", "rules:\n  - level: RequestResponse\n    verbs: [create]\n", 1)
+            (work / "audit-policy.yaml").write_text(policy)
+            port = free_port()
+            url = f"https://127.0.0.1:{port}"
+            audited = [*secure, "--audit-policy-file", str(work / "audit-policy.yaml"), "--audit-log-path",
+                       str(work / "audit.log"), "--data-dir", str(work / "audited")]
+            audited[audited.index("--secure-port") + 1] = str(port)
+            with apiserver(audited, url, admin_ctx, work / "audited.log"):
+                rate, lat = asyncio.run(creates(url, count=args.count, clients=args.clients, ssl_ctx=admin_ctx,
+                                                token=None, namespace="default"))
+                rows.append(("x509+audit", rate, pct(lat, 50), pct(lat, 99)))
+            lines = len((work / "audit.log").read_bytes().splitlines())
+            print(f"audit log: {lines} events, {(work / 'audit.log').stat().st_size // 1024} KiB")
 
     plain = rows[0][1]
     authz = " + authorization (Node,RBAC)" if args.authorization else ""

@@ -109,8 +109,44 @@ def test_sampan_up_is_tls_and_authenticated(cluster: tuple[Path, int, dict[str, 
     # the kubelet's server refuses a client without a certificate from the cluster CA
     kubelet_port = json.loads(kubectl("get", "node", node, "-o", "json", env=env).stdout)[
         "status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+    with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)) as kubelet_refused:
         urllib.request.urlopen(f"https://127.0.0.1:{kubelet_port}/healthz", context=insecure, timeout=5)
+    assert getattr(kubelet_refused.value, "code", 401) == 401  # --anonymous-auth=false
+    # a certificate of the cluster CA without RBAC: 403 from the kubelet (SubjectAccessReview on nodes/proxy)
+    from sampan._lib.pki import CertificateAuthority, CertSpec, cert_pem, key_pem, write_atomic
+
+    cert, key = CertificateAuthority.load_or_create(pki / "ca.crt", pki / "ca.key").issue(CertSpec("nobody"))
+    write_atomic(data / "nobody.crt", cert_pem(cert))
+    write_atomic(data / "nobody.key", key_pem(key), private=True)
+    nobody = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    nobody.check_hostname = False
+    nobody.load_cert_chain(str(data / "nobody.crt"), str(data / "nobody.key"))
+    with pytest.raises(urllib.error.HTTPError) as forbidden:
+        urllib.request.urlopen(f"https://127.0.0.1:{kubelet_port}/healthz", context=nobody, timeout=5)
+    assert forbidden.value.code == 403
+
+    # the aggregation layer's front proxy is published for extension API servers
+    cm = json.loads(kubectl("get", "configmap", "-n", "kube-system", "extension-apiserver-authentication", "-o",
+                            "json", env=env).stdout)
+    assert json.loads(cm["data"]["requestheader-allowed-names"]) == ["front-proxy-client"]
+    assert subject(pki / "front-proxy-client.crt") == ("front-proxy-client", [])
+
+    # the audit log (default policy): the deployment's create, a refused read, secrets only as metadata
+    assert kubectl("--as", "nobody", "get", "secrets", env=env).returncode != 0
+    deadline = time.monotonic() + 30
+    while True:
+        log = data / "logs" / "audit.log"
+        events = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        created = [e for e in events if e["verb"] == "create" and e.get("objectRef", {}).get("name") == "web"]
+        refused = [e for e in events if e.get("impersonatedUser", {}).get("username") == "nobody"]
+        if (created and refused) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert created[0]["user"]["username"] == "kubernetes-admin"
+    assert created[0]["responseStatus"]["code"] == 201
+    assert refused[0]["annotations"]["authorization.k8s.io/decision"] == "forbid"
+    assert refused[0]["responseStatus"]["code"] == 403
+    assert not any("requestObject" in e for e in events if e.get("objectRef", {}).get("resource") == "secrets")
 
 
 def test_sampan_up_insecure_is_plain_http(cluster: tuple[Path, int, dict[str, str]]) -> None:

@@ -23,7 +23,8 @@ from sampan._lib.loopstall import LoopStallMonitor
 from sampan.apiserver import aggregator, discovery, health, routes
 from sampan.apiserver.admission import priority
 from sampan.apiserver.admission.chain import close_chain
-from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware
+from sampan.apiserver.audit import setup as audit
+from sampan.apiserver.authn import Authenticator, InsecureAdmin, authentication_middleware, clusterinfo
 from sampan.apiserver.authz import setup as authz_setup
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.apiserver.cacher.watch_cache import WatchCache
@@ -171,9 +172,12 @@ def build_app(
     traced_chain = [TracedAuthenticator(a) for a in chain]  # spans only while tracing is on
     # a real authentication chain (TLS serving, or one given) means Node,RBAC by default
     authorization = authz_setup.install(ctx, secure=authenticators is not None or config.tls is not None)
-    app = web.Application(middlewares=[tracing_middleware, error_middleware, authentication_middleware(traced_chain),
-                                       *authz_setup.middlewares(authorization)],
-                          client_max_size=config.max_body_bytes + 1024)
+    app = web.Application(client_max_size=config.max_body_bytes + 1024)
+    audited = audit.install(app, config.audit, metrics.registry)  # outside the error filter: sees every status
+    app.middlewares.extend([tracing_middleware, *(audited.outer if audited else ()), error_middleware,
+                            authentication_middleware(traced_chain),
+                            *(audited.after_authentication if audited else ()),
+                            *authz_setup.middlewares(authorization)])
     app[routes.CONTEXT_KEY] = ctx
 
     checks = health.HealthChecks()
@@ -241,6 +245,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor,
             await ensure_system_namespaces(ctx, config.system_namespaces)
             await priority.ensure_builtin(ctx)
             await authz_setup.at_start(ctx)
+            await clusterinfo.publish(ctx)  # kube-system/extension-apiserver-authentication
             tasks.extend(_service_tasks(ctx))
             tasks.extend(_guarded(f"flowcontrol-{i}", start()) for i, start in enumerate(extra))
             await flowcontrol.wait_initialized(ctx, timeout=APF_BOOTSTRAP_TIMEOUT)  # its objects stored: a still store

@@ -41,6 +41,10 @@ _NoAliasLoader.yaml_implicit_resolvers = {
 }
 
 
+BODY_KEY = "sampan.request-body"
+"""Where :func:`read_raw` keeps the bytes it read on the request."""
+
+
 def media_type(request: web.BaseRequest) -> str:
     """The request's Content-Type without parameters, lower case ("" when absent)."""
     raw = request.headers.get("Content-Type", "")
@@ -58,7 +62,9 @@ async def read_raw(request: web.BaseRequest, *, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {max_bytes}")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    request[BODY_KEY] = body  # the audit log's requestObject (Request level and above)
+    return body
 
 
 async def read_object(request: web.BaseRequest, *, max_bytes: int, expect: str) -> dict[str, Any]:
@@ -88,6 +94,19 @@ def decode_typed(raw: bytes, *, ctype: str, expect: str) -> dict[str, Any]:
     if not raw.strip():
         raise errors.BadRequest(f"the body of the request is empty; expected a {expect} object")
     return decode(raw, yaml_body=ctype in YAML_TYPES, expect=expect)
+
+
+def decode_quietly(raw: bytes, *, ctype: str) -> Any:
+    """``raw`` decoded by its media type, or None when it does not decode (for the audit log, which
+    records what a request sent without ever failing it)."""
+    try:
+        if ctype == PROTOBUF_TYPE:
+            return protobuf_bodies.decode_request(raw) if raw else None
+        if not raw.strip():
+            return None
+        return orjson.loads(raw) if ctype not in YAML_TYPES else decode(raw, yaml_body=True, expect="")
+    except Exception:
+        return None
 
 
 def decode(raw: bytes, *, yaml_body: bool, expect: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sampan.apiserver.audit.options import AuditOptions
 from sampan.apiserver.authn.options import AuthenticationOptions
 from sampan.apiserver.services.ranges import IPRange, PortRange
 from sampan.storage.factory import StorageOptions
@@ -62,6 +63,10 @@ class APIServerConfig:
     """``--service-account-issuer`` (the first one): ``iss`` of issued tokens; empty: upstream's
     conventional ``https://kubernetes.default.svc.cluster.local``."""
     kubelet_client: KubeletClientOptions = field(default_factory=KubeletClientOptions)
+    proxy_client_cert_file: Path | None = None
+    """``--proxy-client-cert-file`` (with ``--proxy-client-key-file``): the front-proxy client certificate
+    the aggregation layer presents to extension API servers (their request-header authentication)."""
+    proxy_client_key_file: Path | None = None
     storage: StorageOptions = field(default_factory=StorageOptions)
     """Which store to open (``sampan apiserver --storage``)."""
     default_watch_cache_size: int = 1000
@@ -125,6 +130,9 @@ class APIServerConfig:
     encryption_provider_config: str = ""
     """``--encryption-provider-config``: an EncryptionConfiguration file; values of the resources it names
     are encrypted at rest (``sampan.apiserver.encryption``). Empty: stored as they are."""
+    audit: AuditOptions = field(default_factory=AuditOptions)
+    """``--audit-policy-file``, ``--audit-log-*``, ``--audit-webhook-*`` (:mod:`sampan.apiserver.audit`);
+    the default audits nothing."""
     enable_priority_and_fairness: bool = True
     """API Priority and Fairness (``--enable-priority-and-fairness``); off: the plain max-in-flight limiter."""
     max_requests_inflight: int = 400

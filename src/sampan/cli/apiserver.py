@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sampan._lib.durations import parse_duration
+from sampan.cli import apiserver_audit, apiserver_frontproxy
 
 if TYPE_CHECKING:
     from sampan.apiserver.config import APIServerConfig
@@ -89,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         service_node_port_range=args.service_node_port_range,
         advertise_address=args.advertise_address,
         encryption_provider_config=args.encryption_provider_config,
+        audit=apiserver_audit.options_from_args(args),
         authorization_modes=parse_modes(args.authorization_mode) if args.authorization_mode else (),
         enable_priority_and_fairness=args.enable_priority_and_fairness,
         max_requests_inflight=args.max_requests_inflight,
@@ -109,7 +111,8 @@ def _serving(args: argparse.Namespace) -> dict[str, Any]:
                                    ca_file=_path(args.kubelet_certificate_authority))
     common: dict[str, Any] = {"kubelet_client": kubelet,
                               "service_account_signing_key_file": _path(args.service_account_signing_key_file),
-                              "service_account_issuer": (args.service_account_issuer or [""])[0]}
+                              "service_account_issuer": (args.service_account_issuer or [""])[0],
+                              **apiserver_frontproxy.proxy_client_fields(args)}
     if secure_port == 0:
         if insecure_port is None:
             raise ValueError("--secure-port 0 turns HTTPS off: give --insecure-port to serve anything")
@@ -125,7 +128,7 @@ def _serving(args: argparse.Namespace) -> dict[str, Any]:
         service_account_key_files=tuple(Path(p) for p in args.service_account_key_file or ()),
         service_account_issuers=tuple(args.service_account_issuer or ()),
         api_audiences=tuple(a for a in (args.api_audiences or "").split(",") if a),
-        anonymous=args.anonymous_auth == "true")
+        anonymous=args.anonymous_auth == "true", requestheader=apiserver_frontproxy.requestheader_options(args))
     return {**common, "bind_address": args.bind_address, "port": secure_port,
             "tls": SecureServing(cert_file=cert, key_file=key, client_ca_file=_path(args.client_ca_file)),
             "insecure_port": insecure_port, "authentication": authentication}
@@ -200,6 +203,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="comma-separated admission plugins to turn off (default: ServiceAccount)")
     p.add_argument("--encryption-provider-config", default="", metavar="FILE",
                    help="EncryptionConfiguration: encrypt these resources at rest (aesgcm, aescbc, secretbox)")
+    apiserver_audit.add_flags(p)
+    apiserver_frontproxy.add_flags(p)
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
     p.add_argument("--etcd-cafile", default="", help="the CA of https etcd members (with --etcd-certfile/keyfile)")
     p.add_argument("--etcd-certfile", default="", help="client certificate towards etcd (PEM)")

@@ -301,6 +301,8 @@ def replicate(specs: Sequence[ComponentSpec], *, data_dir: Path, lb_port: int, p
                                   "--etcd-servers", plan.etcd_servers)
                 for flag, value in zip(*[iter(apiserver_etcd_args(data_dir, plan))] * 2, strict=True):
                     argv = _with_flag(argv, flag, value)
+                if "--audit-log-path" in argv:  # one audit log per server (each rotates its own)
+                    argv = _with_flag(argv, "--audit-log-path", str(data_dir / "logs" / f"audit-apiserver-{i + 1}.log"))
                 out.append(ComponentSpec(f"apiserver-{i + 1}", argv, spec.env))
             cfg.write_text(haproxy_config(port=lb_port, backends=[(f"apiserver-{i + 1}", p)
                                                                   for i, p in enumerate(ports)], tls=tls))

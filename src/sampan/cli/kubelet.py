@@ -37,6 +37,7 @@ from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
 
 if TYPE_CHECKING:
     from sampan.kubelet.kubelet import KubeletOptions
+    from sampan.kubelet.server_auth import KubeletAuthOptions
 
 #: ``--runtime`` choices: :data:`sampan.kubelet.kubelet.RUNTIMES` (not imported here, it pulls in the whole
 #: kubelet; tests/cli checks the two agree).
@@ -92,6 +93,7 @@ def options_from_args(args: argparse.Namespace) -> KubeletOptions:
         tls_cert_file=Path(args.tls_cert_file) if args.tls_cert_file else None,
         tls_private_key_file=Path(args.tls_private_key_file) if args.tls_private_key_file else None,
         client_ca_file=Path(args.client_ca_file) if args.client_ca_file else None,
+        server_auth=server_auth_options(args),
         container_runtime_endpoint=args.container_runtime_endpoint, image_service_endpoint=args.image_service_endpoint,
         pod_infra_container_image=args.pod_infra_container_image,
         sync_period=parse_duration(args.sync_frequency) if args.sync_frequency else (60.0 if hollow else 1.0),
@@ -221,6 +223,18 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args, options))
 
 
+def server_auth_options(args: argparse.Namespace) -> KubeletAuthOptions:
+    """The kubelet API's authentication/authorization options (:mod:`sampan.kubelet.server_auth`)."""
+    from sampan.kubelet.server_auth import KubeletAuthOptions
+
+    return KubeletAuthOptions(anonymous_auth=args.anonymous_auth == "true",
+                              token_webhook=args.authentication_token_webhook,
+                              authorization_mode=args.authorization_mode,
+                              token_cache_ttl=parse_duration(args.authentication_token_webhook_cache_ttl),
+                              authorized_ttl=parse_duration(args.authorization_webhook_cache_authorized_ttl),
+                              unauthorized_ttl=parse_duration(args.authorization_webhook_cache_unauthorized_ttl))
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("kubelet", help="run the node agent (kubelet)")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
@@ -255,6 +269,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tls-private-key-file", default="", help="the serving certificate's key")
     p.add_argument("--client-ca-file", default="",
                    help="with TLS, require client certificates signed by these CAs (the API server's)")
+    p.add_argument("--anonymous-auth", choices=("true", "false"), default="true",
+                   help="requests to the kubelet API without credentials are system:anonymous (default true)")
+    p.add_argument("--authentication-token-webhook", action="store_true",
+                   help="check bearer tokens with TokenReview against the API server")
+    p.add_argument("--authentication-token-webhook-cache-ttl", default="2m", help="token answers kept (2m)")
+    p.add_argument("--authorization-mode", choices=("AlwaysAllow", "Webhook"), default="AlwaysAllow",
+                   help="Webhook: SubjectAccessReview on nodes/<subresource> for every request (default AlwaysAllow)")
+    p.add_argument("--authorization-webhook-cache-authorized-ttl", default="5m", help="allowed answers kept (5m)")
+    p.add_argument("--authorization-webhook-cache-unauthorized-ttl", default="30s", help="denied answers kept (30s)")
     p.add_argument("--cpu", default=None, help="CPU capacity (default: the host's CPU count)")
     p.add_argument("--memory", default=None, help="memory capacity, e.g. 8Gi (default: the host's MemTotal)")
     p.add_argument("--max-pods", type=int, default=110, help="pod capacity (default 110)")

@@ -2,7 +2,9 @@
 
 ``<data-dir>/pki/``: ``ca.crt``/``ca.key`` (the cluster CA, CN ``kubernetes``), ``apiserver.crt`` (serving:
 ``localhost``, ``127.0.0.1``, this host's names and addresses, the ``kubernetes`` Service IP and DNS names),
-``apiserver-kubelet-client.crt`` (the API server towards kubelets, O ``kubeadm:cluster-admins``),
+``apiserver-kubelet-client.crt`` (the API server towards kubelets, bound to ``system:kubelet-api-admin``),
+``front-proxy-ca.crt``/``.key`` and ``front-proxy-client.crt`` (the aggregation layer towards extension API
+servers, a CA of its own as kubeadm's),
 ``sa.key``/``sa.pub`` (service-account token signing), one client certificate per component identity
 and one serving certificate per kubelet (``kubelet-<node>.crt``). Each certificate is issued once and kept
 (:func:`sampan._lib.pki.issue_once`), so restarting a cluster keeps every identity.
@@ -45,8 +47,10 @@ COMPONENT_IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "proxy": ("system:kube-proxy", ()),
     "dns": ("system:sampan:dns", ()),  # the user the bootstrap RBAC policy binds (authz/bootstrap.py)
     "metrics-server": ("system:metrics-server", ()),
-    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", (ADMIN_GROUP,)),
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ()),  # bound to system:kubelet-api-admin
 }
+FRONT_PROXY_CLIENT = "front-proxy-client"
+"""The aggregation layer's identity towards extension API servers (kubeadm's name; a CA of its own)."""
 
 
 def service_ip(service_cidr: str) -> str:
@@ -104,6 +108,14 @@ class ClusterPKI:
     def sa_key(self) -> Path:
         return self.dir / "sa.key"
 
+    @property
+    def front_proxy_ca_cert(self) -> Path:
+        return self.dir / "front-proxy-ca.crt"
+
+    @property
+    def front_proxy_ca_key(self) -> Path:
+        return self.dir / "front-proxy-ca.key"
+
     def cert(self, name: str) -> Path:
         return self.dir / f"{name}.crt"
 
@@ -128,6 +140,10 @@ class ClusterPKI:
                                     dns_names=tuple(dict.fromkeys([node, *names])), ip_addresses=tuple(addresses),
                                     server=True, client=False),
                        cert_path=self.cert(f"kubelet-{node}"), key_path=self.key(f"kubelet-{node}"))
+        front_proxy = CertificateAuthority.load_or_create(self.front_proxy_ca_cert, self.front_proxy_ca_key,
+                                                          common_name="front-proxy-ca")
+        issue_once(front_proxy, CertSpec(FRONT_PROXY_CLIENT), cert_path=self.cert(FRONT_PROXY_CLIENT),
+                   key_path=self.key(FRONT_PROXY_CLIENT))
         if not self.sa_key.exists():
             from sampan._lib.pki import key_pem, new_key
 

@@ -89,6 +89,7 @@ def apiserver_serving_args(options: UpOptions) -> tuple[str, ...]:
     if options.insecure:
         return ("--port", str(options.port))
     from sampan.cli.pki import ClusterPKI
+    from sampan.cli.up_security import front_proxy_args
 
     pki = ClusterPKI(options.data_dir)
     return ("--secure-port", str(options.port),
@@ -97,7 +98,7 @@ def apiserver_serving_args(options: UpOptions) -> tuple[str, ...]:
             "--service-account-signing-key-file", str(pki.sa_key), "--service-account-key-file", str(pki.sa_key),
             "--kubelet-client-certificate", str(pki.cert("apiserver-kubelet-client")),
             "--kubelet-client-key", str(pki.key("apiserver-kubelet-client")),
-            "--kubelet-certificate-authority", str(pki.ca_cert))
+            "--kubelet-certificate-authority", str(pki.ca_cert), *front_proxy_args(pki))
 
 
 def controller_manager_signing_args(options: UpOptions) -> tuple[str, ...]:
@@ -153,6 +154,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
     """The processes to run, and a line per component that this installation cannot start yet."""
     from sampan.cli.supervisor import ComponentSpec
     from sampan.cli.up_dns import dns_argv
+    from sampan.cli.up_security import audit_args
 
     base = (sys.executable, "-m", "sampan.cli.main")
     kubeconfig = options.kubeconfig_for
@@ -164,6 +166,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             "--service-cluster-ip-range", SERVICE_CIDR,
             "--encryption-provider-config", str(encryption_config(options.data_dir)),
             "--enable-admission-plugins", "ServiceAccount",  # the controller-manager creates the accounts
+            *audit_args(options.data_dir),
         ),
         # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
         # machine does not crash-loop its scheduler on a taken port.
@@ -280,8 +283,10 @@ def kubelet_tls_args(options: UpOptions, node: str) -> tuple[str, ...]:
     from sampan.cli.pki import ClusterPKI
 
     pki = ClusterPKI(options.data_dir)
+    from sampan.cli.up_security import KUBELET_AUTH_ARGS
+
     return ("--tls-cert-file", str(pki.cert(f"kubelet-{node}")), "--tls-private-key-file",
-            str(pki.key(f"kubelet-{node}")), "--client-ca-file", str(pki.ca_cert))
+            str(pki.key(f"kubelet-{node}")), "--client-ca-file", str(pki.ca_cert), *KUBELET_AUTH_ARGS)
 
 
 def metrics_server_tls_args(options: UpOptions) -> tuple[str, ...]:

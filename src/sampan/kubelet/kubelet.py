@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from sampan._lib.clock import Clock, RealClock
@@ -74,6 +75,7 @@ from sampan.kubelet.runtime.images import ImageService
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, RuntimeFailure, SandboxState
 from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
 from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
+from sampan.kubelet.server_auth import KubeletAuth, KubeletAuthOptions
 from sampan.kubelet.shared import SharedParts
 from sampan.kubelet.sources import KubeletSources
 from sampan.kubelet.static_pods.manager import (
@@ -153,6 +155,9 @@ class KubeletOptions:
     certificate (``--tls-private-key-file`` its key); None: plain HTTP."""
     tls_private_key_file: Path | None = None
     client_ca_file: Path | None = None
+    server_auth: KubeletAuthOptions = field(default_factory=KubeletAuthOptions)
+    """Authentication and authorization of the kubelet API's callers (``--anonymous-auth``,
+    ``--authentication-token-webhook``, ``--authorization-mode``; :mod:`sampan.kubelet.server_auth`)."""
     """``--client-ca-file``: with TLS, only clients presenting a certificate signed by these CAs (the API
     server's kubelet-client certificate) are served."""
     container_runtime_endpoint: str = ""
@@ -309,7 +314,7 @@ class Kubelet:
             node_name=options.node_name)
         self.log_server = LogServer(self._find_containers, status=self.runtime.container_status, clock=self.clock,
                                     host=options.address, port=options.port, follow_poll=options.log_follow_poll,
-                                    ssl_context=self._serving_tls(),
+                                    ssl_context=self._serving_tls(), middlewares=self._server_auth(),
                                     registry=self.registry, extra_routes=self._extra_routes)
         self.sink: APIStatusSink | None = None
         self.routing = RoutingSink(None)
@@ -348,7 +353,8 @@ class Kubelet:
             self.streaming.register(app)
 
     def _serving_tls(self) -> ssl.SSLContext | None:
-        """The kubelet server's TLS context (client certificates required with a client CA), or None."""
+        """The kubelet server's TLS context, or None. With a client CA, client certificates are required
+        at the TLS layer unless bearer tokens may authenticate too (``--authentication-token-webhook``)."""
         options = self.options
         if options.tls_cert_file is None:
             return None
@@ -356,7 +362,20 @@ class Kubelet:
 
         return server_ssl_context(options.tls_cert_file, options.tls_private_key_file or options.tls_cert_file,
                                   client_ca_file=options.client_ca_file,
-                                  require_client_certificate=options.client_ca_file is not None)
+                                  require_client_certificate=options.client_ca_file is not None
+                                  and not options.server_auth.token_webhook)
+
+    def _server_auth(self) -> list[Middleware]:
+        """The kubelet API's authentication/authorization filter (none when everything is allowed)."""
+        if self.options.server_auth.default:
+            return []
+
+        async def review(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            answer: dict[str, Any] = await self.client.rest.request("POST", path, body=body)
+            return answer
+
+        self.server_auth = KubeletAuth(self.options.server_auth, node_name=self.options.node_name, review=review)
+        return [self.server_auth.middleware()]
 
     def _streaming_server(self) -> StreamingServer | None:
         """exec/attach/port-forward for runtimes that implement the streaming seam (the process runtime)."""

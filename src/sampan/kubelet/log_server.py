@@ -15,10 +15,11 @@ import asyncio
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from sampan._lib.clock import Clock
@@ -99,8 +100,9 @@ class LogServer:
     def __init__(self, find: FindContainers, *, status: ContainerState_, clock: Clock, host: str = "127.0.0.1",
                  port: int = 10250, follow_poll: float = 0.1, registry: CollectorRegistry | None = None,
                  extra_routes: Callable[[web.Application], None] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, middlewares: Sequence[Middleware] = ()) -> None:
         self._find = find
+        self._middlewares = tuple(middlewares)
         self._ssl_context = ssl_context
         self.registry = registry
         self._extra_routes = extra_routes
@@ -112,7 +114,7 @@ class LogServer:
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=self._middlewares)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_get("/healthz", self._healthz)
         if self.registry is not None:

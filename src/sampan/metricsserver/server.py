@@ -22,6 +22,8 @@ from sampan._lib.tasks import cancel_and_wait
 from sampan.client import Client
 from sampan.metricsserver import registration
 from sampan.metricsserver.api import MetricsAPI
+from sampan.metricsserver.authn import authentication_middleware, load_authentication
+from sampan.metricsserver.authz import DelegatedAuthorizer
 from sampan.metricsserver.scrape import Store, kubelet_url, scrape
 from sampan.metricsserver.tls import self_signed_context
 
@@ -104,13 +106,15 @@ class MetricsServer:
         return web.Response(text="ok")
 
     async def run(self) -> None:
-        app = web.Application()
+        settings = await load_authentication(self.client)  # who may call us: the front proxy (see authn)
+        app = web.Application(middlewares=[authentication_middleware(settings, DelegatedAuthorizer(self.client))])
         self.api.register(app)
         for path in ("/healthz", "/livez", "/readyz"):
             app.router.add_get(path, self._healthz)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         context = self_signed_context(self.options.cert_dir, host=self.options.bind_address)
+        settings.server_context(context)
         site = web.TCPSite(runner, self.options.bind_address, self.options.secure_port, ssl_context=context)
         await site.start()
         self.port = int(runner.addresses[0][1])

@@ -31,6 +31,7 @@ from sampan._lib import tracing
 from sampan.apiserver.admission.chain import Chain, build_chain, chain_for, set_chain
 from sampan.apiserver.admission.interface import Attributes, Operation, Plugin, PluginBase
 from sampan.apiserver.admission.tolerations import add_default_tolerations
+from sampan.apiserver.audit.context import annotate_all
 from sampan.apiserver.userinfo import ANONYMOUS, UserInfo
 
 if TYPE_CHECKING:
@@ -50,11 +51,15 @@ def attributes(scope: Scope, operation: Operation, *, obj: dict[str, Any] | None
 
 async def admit(ctx: ServerContext, attrs: Attributes) -> None:
     """Run the mutating hooks of the server's chain."""
-    if not tracing.STATE.on:
-        await chain_for(ctx).admit(ctx, attrs)
-        return
-    with tracing.step("admission.mutate"):
-        await chain_for(ctx).admit(ctx, attrs)
+    try:
+        if not tracing.STATE.on:
+            await chain_for(ctx).admit(ctx, attrs)
+            return
+        with tracing.step("admission.mutate"):
+            await chain_for(ctx).admit(ctx, attrs)
+    finally:
+        if attrs.annotations:
+            annotate_all(attrs.annotations)
 
 
 REGISTRY_GUARD_KEY = "admission.registry-guard"
@@ -68,11 +73,15 @@ async def validate(ctx: ServerContext, attrs: Attributes) -> None:
     guard = ctx.extras.get(REGISTRY_GUARD_KEY)
     if guard is not None:
         await guard(ctx, attrs)
-    if not tracing.STATE.on:
-        await chain_for(ctx).validate(ctx, attrs)
-        return
-    with tracing.step("admission.validate"):
-        await chain_for(ctx).validate(ctx, attrs)
+    try:
+        if not tracing.STATE.on:
+            await chain_for(ctx).validate(ctx, attrs)
+            return
+        with tracing.step("admission.validate"):
+            await chain_for(ctx).validate(ctx, attrs)
+    finally:
+        if attrs.annotations:
+            annotate_all(attrs.annotations)  # into the request's audit events
 
 
 __all__ = ["ANONYMOUS", "Attributes", "Chain", "Operation", "Plugin", "PluginBase", "UserInfo",

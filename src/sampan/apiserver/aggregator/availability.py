@@ -105,11 +105,13 @@ class AvailabilityController:
             reason = "ServiceNotFound" if "not found" in err.message else "MissingEndpoints"
             return Probe("False", reason, err.message, [])
         url = f"https://{host}:{port}/apis/{remote.group}/{remote.version}"
+        config = self._ctx.config  # the front-proxy certificate: extension servers believe X-Remote-User only from it
+        tls = tls_for(remote, proxy_cert=config.proxy_client_cert_file, proxy_key=config.proxy_client_key_file)
         try:
             timeout = aiohttp.ClientTimeout(total=self._timeout)
             async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
-                    url, ssl=tls_for(remote), headers={"Accept": "application/json",
-                                                       "X-Remote-User": AGGREGATOR_USER.username}) as resp:
+                    url, ssl=tls, headers={"Accept": "application/json",
+                                           "X-Remote-User": AGGREGATOR_USER.username}) as resp:
                 body = await resp.read()
                 if resp.status != 200:
                     raise ValueError(f"bad status from {url}: {resp.status}")

@@ -1,15 +1,18 @@
 """Forwarding a remote group-version's requests to its extension API server.
 
 Runs as a middleware after authentication: the request's user (never the client's credentials) goes
-upstream as ``X-Remote-User``/``X-Remote-Group``/``X-Remote-Extra-*``. Responses are streamed through
-unchanged, so watches on aggregated resources work. Errors are upstream's: no Service or endpoints ->
-503 ``ServiceUnavailable``; the extension server unreachable -> 503 with the dial error.
+upstream as ``X-Remote-User``/``X-Remote-Group``/``X-Remote-Extra-*``, believed by the extension server
+because the connection presents the front-proxy client certificate (``--proxy-client-cert-file``).
+Responses are streamed through unchanged, so watches on aggregated resources work. Errors are upstream's:
+no Service or endpoints -> 503 ``ServiceUnavailable``; the extension server unreachable -> 503 with the dial error.
 """
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -27,15 +30,31 @@ DROPPED = frozenset({"authorization", "impersonate-user", "impersonate-group", "
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def tls_for(remote: RemoteAPI) -> ssl.SSLContext | bool:
+def tls_for(remote: RemoteAPI, *, proxy_cert: Path | None = None, proxy_key: Path | None = None
+            ) -> ssl.SSLContext | bool:
     """The client TLS settings for ``remote``: its CA bundle, no verification when asked, else the
-    system's trust store (an extension server with a certificate nothing trusts is then refused)."""
-    if remote.insecure_skip_tls_verify:
+    system's trust store (an extension server with a certificate nothing trusts is then refused); the
+    front-proxy client certificate (``--proxy-client-cert-file``) presented when configured."""
+    return _tls(remote.ca_bundle, remote.insecure_skip_tls_verify, proxy_cert, proxy_key)
+
+
+@functools.lru_cache(maxsize=64)
+def _tls(ca_bundle: bytes | None, insecure: bool, proxy_cert: Path | None, proxy_key: Path | None
+         ) -> ssl.SSLContext | bool:
+    """One context per distinct setting (contexts are immutable once made; loading one costs milliseconds)."""
+    if insecure and proxy_cert is None:
         return False
-    context = ssl.create_default_context()
-    if remote.ca_bundle:
-        context.load_verify_locations(cadata=remote.ca_bundle.decode())
-        context.check_hostname = False  # upstream verifies the service DNS name; we dial an endpoint IP
+    if insecure:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context()
+        if ca_bundle:
+            context.load_verify_locations(cadata=ca_bundle.decode())
+            context.check_hostname = False  # upstream verifies the service DNS name; we dial an endpoint IP
+    if proxy_cert is not None:
+        context.load_cert_chain(str(proxy_cert), str(proxy_key) if proxy_key else None)
     return context
 
 
@@ -59,7 +78,9 @@ async def forward(request: web.Request, ctx: ServerContext, remote: RemoteAPI) -
     host, port = endpoint_of(ctx, remote)
     try:
         return await relay(request, f"https://{host}:{port}{request.rel_url.path_qs}",
-                           headers=forwarded_headers(request), tls=tls_for(remote))
+                           headers=forwarded_headers(request),
+                           tls=tls_for(remote, proxy_cert=ctx.config.proxy_client_cert_file,
+                                       proxy_key=ctx.config.proxy_client_key_file))
     except (aiohttp.ClientConnectorError, aiohttp.ClientSSLError, TimeoutError) as err:
         raise errors.ServiceUnavailable(f"error trying to reach service: {err}") from None
 

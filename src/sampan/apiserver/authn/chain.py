@@ -1,7 +1,8 @@
 """Assembling the authentication chain from the server's options, in upstream's order:
 
-insecure port (plain HTTP is the insecure admin) → x509 client certificates → bearer tokens (static
-token file, service-account JWTs, bootstrap tokens) → anonymous (when ``--anonymous-auth``).
+insecure port (plain HTTP is the insecure admin) → request headers from a front proxy → x509 client
+certificates → bearer tokens (static token file, service-account JWTs, bootstrap tokens) → anonymous
+(when ``--anonymous-auth``).
 
 The token authenticators are also kept on the context (:data:`TOKEN_AUTHENTICATORS_KEY`) for
 TokenReview, which judges a token exactly as a request carrying it would be judged.
@@ -15,6 +16,7 @@ from sampan.apiserver.authn.bootstrap import BootstrapTokens
 from sampan.apiserver.authn.jws import PublicKey, load_public_keys
 from sampan.apiserver.authn.lookup import WatchCacheLookup
 from sampan.apiserver.authn.options import AuthenticationOptions
+from sampan.apiserver.authn.requestheader import RequestHeader
 from sampan.apiserver.authn.serviceaccount import ServiceAccountTokens
 from sampan.apiserver.authn.static_token import StaticTokens
 from sampan.apiserver.authn.tokens import BearerToken, TokenAuthenticator
@@ -32,6 +34,9 @@ def build_chain(options: AuthenticationOptions, ctx: ServerContext, *, signing_k
     """The chain for ``options``; ``signing_keys``/``signing_issuer`` are the TokenRequest signer's (its
     tokens always verify here). ValueError (one line) for unreadable files."""
     chain: list[Authenticator] = [InsecurePort()]
+    if options.requestheader is not None:
+        chain.append(RequestHeader(options.requestheader, load_ca_bundle(options.requestheader.client_ca_file),
+                                   clock=ctx.clock))
     if options.client_ca_file is not None:
         chain.append(ClientCertificate(load_ca_bundle(options.client_ca_file), clock=ctx.clock))
     lookup = WatchCacheLookup(ctx)

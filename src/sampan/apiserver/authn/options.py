@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sampan.apiserver.authn.requestheader import RequestHeaderOptions
+
 
 @dataclass(frozen=True)
 class AuthenticationOptions:
@@ -29,3 +31,6 @@ class AuthenticationOptions:
     anonymous_paths: tuple[str, ...] | None = ("/healthz", "/livez", "/readyz", "/version")
     """Where anonymous requests are allowed (upstream's AuthenticationConfiguration ``anonymous.conditions``;
     sub-paths included); elsewhere a request without credentials is a 401. None: every path."""
+    requestheader: RequestHeaderOptions | None = None
+    """``--requestheader-*``: trust user names in headers from proxies with a certificate of that CA (the
+    aggregation layer's front proxy)."""

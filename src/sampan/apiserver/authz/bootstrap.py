@@ -16,6 +16,9 @@ differs:
   ``kube-system/metrics-server``): nodes and pods read, ``nodes/metrics``, and — since it registers
   itself — services, endpoints and APIServices get/create/update; ``system:aggregated-metrics-reader``
   (metrics.k8s.io reads) aggregates into view/edit/admin, as upstream's manifests do;
+* ``system:kubelet-api-admin`` (upstream's: the kubelet API) is bound to the API server's kubelet client
+  (user ``kube-apiserver-kubelet-client``); metrics-server may read ``extension-apiserver-authentication``
+  (``metrics-server-auth-reader``, as its upstream manifests);
 * ``kubeadm:cluster-admins`` (group) is bound to ``cluster-admin``, as kubeadm does for its admin
   certificate.
 """
@@ -229,6 +232,9 @@ def _component_roles() -> list[dict[str, Any]]:
                                                                         "/livez/*", "/metrics", "/metrics/slis",
                                                                         "/readyz", "/readyz/*"])]),
         _role("ClusterRole", "system:auth-delegator", reviews),
+        _role("ClusterRole", "system:kubelet-api-admin", [
+            rule(["get", "list", "watch", "proxy"], [""], ["nodes"]),
+            rule(["*"], [""], ["nodes/proxy", "nodes/metrics", "nodes/log", "nodes/spec", "nodes/stats"])]),
         _role("ClusterRole", "system:node-bootstrapper",
               [rule(["create", "get", "list", "watch"], ["certificates.k8s.io"], ["certificatesigningrequests"])]),
         *_certificate_roles(),
@@ -286,6 +292,8 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _binding(crb, "system:sampan:metrics-server", "ClusterRole", "system:sampan:metrics-server",
                  ["User:system:metrics-server", "ServiceAccount:kube-system/metrics-server"]),
         _binding(crb, "system:node", "ClusterRole", "system:node", []),
+        _binding(crb, "system:sampan:kube-apiserver-kubelet-client", "ClusterRole", "system:kubelet-api-admin",
+                 ["User:kube-apiserver-kubelet-client"]),
         _binding(crb, "system:service-account-issuer-discovery", "ClusterRole",
                  "system:service-account-issuer-discovery", ["Group:system:serviceaccounts"]),
     ]
@@ -312,6 +320,8 @@ def role_bindings() -> list[dict[str, Any]]:
         _binding(rb, "system::extension-apiserver-authentication-reader", "Role",
                  "extension-apiserver-authentication-reader",
                  ["User:system:kube-controller-manager", "User:system:kube-scheduler"], namespace="kube-system"),
+        _binding(rb, "metrics-server-auth-reader", "Role", "extension-apiserver-authentication-reader",
+                 ["User:system:metrics-server", "ServiceAccount:kube-system/metrics-server"], namespace="kube-system"),
         _binding(rb, "system::leader-locking-kube-controller-manager", "Role",
                  "system::leader-locking-kube-controller-manager",
                  ["User:system:kube-controller-manager", "ServiceAccount:kube-system/kube-controller-manager"],

@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from sampan.api import errors
+from sampan.apiserver.audit.context import annotate
 from sampan.apiserver.authz.attributes import Attributes, RequestInfo, request_info
 from sampan.apiserver.authz.decision import Authorizer
 from sampan.apiserver.authz.rules import SERVICE_ACCOUNT_PREFIX
@@ -35,6 +36,8 @@ AUTHENTICATED, UNAUTHENTICATED, ANONYMOUS_USER = "system:authenticated", "system
 IMPERSONATE_USER, IMPERSONATE_GROUP, IMPERSONATE_UID = "Impersonate-User", "Impersonate-Group", "Impersonate-Uid"
 IMPERSONATE_EXTRA_PREFIX = "Impersonate-Extra-"
 AUTHENTICATION_GROUP = "authentication.k8s.io"
+DECISION_ANNOTATION, REASON_ANNOTATION = "authorization.k8s.io/decision", "authorization.k8s.io/reason"
+"""The audit annotations of the authorization decision (upstream's)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -83,6 +86,8 @@ def authorization_middleware(authorizer: Authorizer) -> Middleware:
     async def authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
         attrs = Attributes.of(request_user(request), request_attributes(request))
         decision = authorizer.authorize(attrs)
+        annotate(DECISION_ANNOTATION, "allow" if decision.allowed else "forbid")
+        annotate(REASON_ANNOTATION, decision.reason)
         if not decision.allowed:
             log.debug("forbidden user=%s verb=%s resource=%s ns=%s reason=%s", attrs.user.username, attrs.verb,
                       attrs.combined_resource, attrs.namespace, decision.reason)
