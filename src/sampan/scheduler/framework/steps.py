@@ -28,7 +28,7 @@ def run_to_end(steps: Steps[T]) -> T:
         try:
             next(steps)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
 
 
 async def run_sliced(steps: Steps[T], slice_: TimeSlice) -> T:
@@ -37,5 +37,5 @@ async def run_sliced(steps: Steps[T], slice_: TimeSlice) -> T:
         try:
             next(steps)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
         await slice_.checkpoint()
