@@ -43,7 +43,7 @@ async def test_a_long_filter_yields_to_the_loop_and_decides_as_the_unsliced_cycl
     b = await sched.schedule_cycle_sliced(_pop(sched, "p"))
     other.cancel()
     assert b is not None
-    # 2000 nodes -> 680 to find -> three Filter chunks, plus PreFilter/PreScore/Score safe points
+    # 2000 nodes -> 680 to find -> two Filter chunks, plus the PreFilter, PreScore and per-Score-plugin safe points
     assert turns - before >= 3
     assert sched.cycle_slice.yields >= 3
     # same decision as the cycle run to the end without yielding (same RNG, same cluster)
