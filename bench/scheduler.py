@@ -164,6 +164,9 @@ def scrape(url: str) -> dict[str, float]:
                      r'\{[^}]*result="(\w+)"[^}]*\} ([0-9.e+]+)$', line)
         if m:
             out[f"{m.group(1)}[{m.group(2)}]"] = out.get(f"{m.group(1)}[{m.group(2)}]", 0.0) + float(m.group(3))
+        m = re.match(r'^sampan_event_loop_stall_seconds_max(?:\{[^}]*\})? ([0-9.e+-]+)$', line)
+        if m:
+            out["stall_max"] = max(out.get("stall_max", 0.0), float(m.group(1)))
     return out
 
 
@@ -197,7 +200,8 @@ async def drive(args: argparse.Namespace, kubeconfig: Path, pids: dict[str, int]
         print(f"scheduler metrics: attempts scheduled={m.get('scheduler_schedule_attempts_total[scheduled]', 0):.0f} "
               f"unschedulable={m.get('scheduler_schedule_attempts_total[unschedulable]', 0):.0f} "
               f"error={m.get('scheduler_schedule_attempts_total[error]', 0):.0f}; "
-              f"mean e2e (first attempt -> bound) {mean * 1000:.0f} ms")
+              f"mean e2e (first attempt -> bound) {mean * 1000:.0f} ms; "
+              f"longest event-loop stall {m.get('stall_max', float('nan')) * 1000:.0f} ms")
 
 
 def main() -> None:

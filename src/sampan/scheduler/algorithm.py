@@ -7,6 +7,10 @@ then filters nodes round-robin from ``next_start_node_index`` and stops once
 but at least 100. ``prioritize`` runs PreScore and Score; ``select_host`` picks the highest total,
 breaking ties uniformly at random (reservoir sampling with the injected RNG). No feasible node raises
 ``FitError``; a plugin error raises ``PluginError``.
+
+Each phase is a generator of ``Steps`` (framework/steps.py) with a safe point after every chunk of at
+most ``FILTER_CHUNK`` nodes and between Score plugins; ``schedule_pod_steps`` is what the scheduler runs
+sliced on its event loop, ``schedule_pod``/``find_nodes_that_fit`` run the same steps to the end.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.runtime import Framework
 from sampan.scheduler.framework.snapshot import Snapshot
 from sampan.scheduler.framework.status import Code, PluginError, Status
+from sampan.scheduler.framework.steps import Steps, run_to_end
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+FILTER_CHUNK = 512
+"""Most nodes filtered between two safe points (a few ms of Filter plugins on a 2-core machine)."""
 
 
 class NoNodesAvailable(Exception):
@@ -58,28 +65,38 @@ class Algorithm:
         self.next_start_node_index = 0
 
     def schedule_pod(self, fwk: Framework, state: CycleState, pod: PodInfo, snapshot: Snapshot) -> ScheduleResult:
+        return run_to_end(self.schedule_pod_steps(fwk, state, pod, snapshot))
+
+    def schedule_pod_steps(
+        self, fwk: Framework, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> Steps[ScheduleResult]:
         if not len(snapshot):
             raise NoNodesAvailable()
         if tracing.STATE.on:
             with tracing.span("scheduler.filter", {tracing.UID: pod.uid, "nodes": len(snapshot)}) as span:
-                feasible, diagnosis, evaluated = self.find_nodes_that_fit(fwk, state, pod, snapshot)
+                feasible, diagnosis, evaluated = yield from self.find_nodes_that_fit_steps(fwk, state, pod, snapshot)
                 span.set_attribute("feasible", len(feasible))
         else:
-            feasible, diagnosis, evaluated = self.find_nodes_that_fit(fwk, state, pod, snapshot)
+            feasible, diagnosis, evaluated = yield from self.find_nodes_that_fit_steps(fwk, state, pod, snapshot)
         if not feasible:
             raise FitError(pod, len(snapshot), diagnosis)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1)
         if tracing.STATE.on:
             with tracing.span("scheduler.score", {tracing.UID: pod.uid, "nodes": len(feasible)}):
-                scores = self.prioritize(fwk, state, pod, feasible)
+                scores = yield from self.prioritize_steps(fwk, state, pod, feasible)
         else:
-            scores = self.prioritize(fwk, state, pod, feasible)
+            scores = yield from self.prioritize_steps(fwk, state, pod, feasible)
         return ScheduleResult(self.select_host(feasible, scores), evaluated, len(feasible))
 
     def find_nodes_that_fit(
         self, fwk: Framework, state: CycleState, pod: PodInfo, snapshot: Snapshot
     ) -> tuple[list[NodeInfo], Diagnosis, int]:
+        return run_to_end(self.find_nodes_that_fit_steps(fwk, state, pod, snapshot))
+
+    def find_nodes_that_fit_steps(
+        self, fwk: Framework, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> Steps[tuple[list[NodeInfo], Diagnosis, int]]:
         diagnosis = Diagnosis()
         all_nodes = snapshot.node_infos
         result, st = fwk.run_pre_filter_plugins(state, pod, all_nodes)
@@ -104,14 +121,16 @@ class Algorithm:
                 if ni.name not in result.node_names:
                     diagnosis.node_to_status[ni.name] = excluded
             diagnosis.unschedulable_plugins.update(result.plugins)
-        feasible, evaluated = self._filter(fwk, state, pod, nodes, diagnosis)
+        yield  # PreFilter can be long (affinity over every node): a safe point before filtering
+        feasible, evaluated = yield from self._filter(fwk, state, pod, nodes, diagnosis)
         return feasible, diagnosis, evaluated
 
     def _filter(
         self, fwk: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo], diagnosis: Diagnosis
-    ) -> tuple[list[NodeInfo], int]:
-        """Filter in chunks of exactly the number of feasible nodes still wanted, plugin by plugin
-        (batch hooks), so the result equals a node-by-node scan that stops at ``to_find``."""
+    ) -> Steps[tuple[list[NodeInfo], int]]:
+        """Filter in chunks of at most the number of feasible nodes still wanted (and ``FILTER_CHUNK``),
+        plugin by plugin (batch hooks), so the result equals a node-by-node scan that stops at
+        ``to_find``. A safe point after every chunk."""
         n = len(nodes)
         if n == 0:
             return [], 0
@@ -125,7 +144,7 @@ class Algorithm:
         feasible: list[NodeInfo] = []
         pos = 0
         while pos < n and len(feasible) < to_find:
-            chunk = order[pos:pos + to_find - len(feasible)]
+            chunk = order[pos:pos + min(to_find - len(feasible), FILTER_CHUNK)]
             pos += len(chunk)
             if nominated:
                 chunk = self._filter_nominated(fwk, state, pod, chunk, nominated, diagnosis)
@@ -143,6 +162,7 @@ class Algorithm:
                 gone = {i for i, _ in rejected}
                 chunk = [ni for i, ni in enumerate(chunk) if i not in gone]
             feasible.extend(chunk)
+            yield
         self.next_start_node_index = (start + pos) % n
         return feasible, pos
 
@@ -166,12 +186,18 @@ class Algorithm:
         return kept
 
     def prioritize(self, fwk: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        return run_to_end(self.prioritize_steps(fwk, state, pod, nodes))
+
+    def prioritize_steps(
+        self, fwk: Framework, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Steps[list[int]]:
         if not fwk.points["score"]:
             return [1] * len(nodes)
         st = fwk.run_pre_score_plugins(state, pod, nodes)
         if st is not None:
             raise PluginError(f"running PreScore plugin {st.plugin!r}: {st.message}")
-        return fwk.run_score_plugins(state, pod, nodes)
+        yield
+        return (yield from fwk.score_steps(state, pod, nodes))
 
     def select_host(self, nodes: Sequence[NodeInfo], scores: Sequence[int]) -> str:
         """A node with the highest score, uniformly among ties."""

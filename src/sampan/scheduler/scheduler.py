@@ -1,10 +1,14 @@
-"""Scheduler: the outer loop. Pods come from the queue one at a time; each goes through a synchronous
-scheduling cycle (snapshot, filter, score, assume, reserve, permit) and then an asynchronous binding
-cycle (wait on permit, pre-bind, bind, post-bind) that runs while the next pod is being scheduled.
+"""Scheduler: the outer loop. Pods come from the queue one at a time; each goes through a scheduling
+cycle (snapshot, filter, score, assume, reserve, permit) and then an asynchronous binding cycle (wait on
+permit, pre-bind, bind, post-bind) that runs while the next pod is being scheduled.
 
-Liveness (docs/liveness.md): the loop yields after every pod, so a burst of pods never holds the event
-loop longer than one cycle; bindings are pipelined (each its own task, bounded only by the client's rate
-limiter), never awaited on the hot path.
+Liveness (docs/liveness.md): the loop yields after every pod, and inside a cycle at the algorithm's safe
+points (after each chunk of Filter, between Score plugins) once ``slice_budget`` (10 ms) of work has run,
+so no loop turn holds a whole cycle over thousands of nodes. That is safe because the cycle reads only its
+snapshot, which the cache refreshes at the start of the cycle by copying the NodeInfos that changed
+(generation numbers, as upstream) and never touches during it; a pod deleted while its cycle was
+suspended is dropped before it is assumed. Bindings are pipelined (each its own task, bounded only by the
+client's rate limiter), never awaited on the hot path.
 
 The informer-facing handlers (``add_pod`` … ``delete_node``) keep the cache and queue in step with
 the cluster; they take wire-format dicts. The outside world is reached only through the seams in
@@ -23,6 +27,7 @@ from typing import Any
 
 from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
+from sampan._lib.slicing import DEFAULT_BUDGET, TimeSlice
 from sampan.scheduler.algorithm import Algorithm, NoNodesAvailable
 from sampan.scheduler.cache import Cache, VolumeCache
 from sampan.scheduler.eventhandlers import EventHandlers
@@ -36,6 +41,7 @@ from sampan.scheduler.framework.registry import Registry
 from sampan.scheduler.framework.runtime import Framework
 from sampan.scheduler.framework.snapshot import Snapshot
 from sampan.scheduler.framework.status import Code, PluginError, Status
+from sampan.scheduler.framework.steps import Steps, run_sliced, run_to_end
 from sampan.scheduler.interfaces import EventRecorder, Evictor, MetricsSink, PodStatusWriter
 from sampan.scheduler.plugins import in_tree_registry
 from sampan.scheduler.queue import QueueClosed, QueueOptions, SchedulingQueue
@@ -51,7 +57,9 @@ SCHEDULER_ERROR = "SchedulerError"
 class SchedulerOptions:
     """``config``: profiles and back-off; ``assumed_pod_ttl``: how long a bound-but-unconfirmed pod
     keeps its resources (30 s); ``cache_cleanup_period``: how often expired assumed pods are dropped (1 s);
-    ``unschedulable_flush_period``/``max_unschedulable``: the queue's leftover flush (30 s / 5 min)."""
+    ``unschedulable_flush_period``/``max_unschedulable``: the queue's leftover flush (30 s / 5 min);
+    ``slice_budget``: work a cycle does before it gives the event loop a turn at a safe point (10 ms; 0 =
+    at every safe point)."""
 
     config: SchedulerConfig = field(default_factory=SchedulerConfig)
     assumed_pod_ttl: float = 30.0
@@ -59,6 +67,7 @@ class SchedulerOptions:
     backoff_flush_period: float = 1.0
     unschedulable_flush_period: float = 30.0
     max_unschedulable: float = 300.0
+    slice_budget: float = DEFAULT_BUDGET
 
 
 @dataclass
@@ -135,10 +144,20 @@ class Scheduler:
         self.handlers = EventHandlers(self.cache, self.queue, self.frameworks, volumes=self.volumes)
         self.stats = SchedulerStats()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.cycle_slice = TimeSlice(self.options.slice_budget)
 
-    # -- the scheduling cycle (synchronous) ---------------------------------------------------------
+    # -- the scheduling cycle ------------------------------------------------------------------------
     def schedule_cycle(self, q: QueuedPodInfo) -> PendingBinding | None:
-        """Run one scheduling cycle; returns the binding work, or None when the pod was handed back."""
+        """Run one scheduling cycle without yielding; returns the binding work, or None when the pod was
+        handed back."""
+        return run_to_end(self._cycle_steps(q))
+
+    async def schedule_cycle_sliced(self, q: QueuedPodInfo) -> PendingBinding | None:
+        """``schedule_cycle``, giving the event loop a turn every ``slice_budget`` of work."""
+        self.cycle_slice.restart()
+        return await run_sliced(self._cycle_steps(q), self.cycle_slice)
+
+    def _cycle_steps(self, q: QueuedPodInfo) -> Steps[PendingBinding | None]:
         pod = q.pod_info
         fwk = self.frameworks.get(pod.scheduler_name)
         if fwk is None or self.cache.is_assumed(pod.uid) or self.cache.get_pod(pod.uid) is not None:
@@ -148,13 +167,17 @@ class Scheduler:
         self.cache.update_snapshot(self.snapshot)
         fwk.snapshot = self.snapshot
         state = CycleState()
+        popped = self.queue.in_flight(pod.uid)
         try:
-            result = self.algorithm.schedule_pod(fwk, state, pod, self.snapshot)
+            result = yield from self.algorithm.schedule_pod_steps(fwk, state, pod, self.snapshot)
         except FitError as fe:
             self._on_fit_error(fwk, state, q, fe, cycle)
             return None
         except (NoNodesAvailable, PluginError) as exc:
             self._fail(q, cycle, plugins=set(), reason=SCHEDULER_ERROR, message=str(exc))
+            return None
+        if popped and not self.queue.in_flight(pod.uid):
+            log.debug("pod deleted during its scheduling cycle pod=%s", pod.key)
             return None
         host = result.suggested_host
         assumed = pod.with_node(host)
@@ -272,7 +295,7 @@ class Scheduler:
 
     async def _schedule_popped(self, q: QueuedPodInfo) -> None:
         try:
-            b = self.schedule_cycle(q)
+            b = await self.schedule_cycle_sliced(q)
         except Exception as exc:  # a plugin bug must not stop the scheduler
             log.exception("scheduling cycle failed pod=%s", q.pod_info.key)
             if self.cache.is_assumed(q.pod_info.uid):

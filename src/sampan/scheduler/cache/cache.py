@@ -18,6 +18,11 @@ Invariants: a pod is on exactly one NodeInfo iff its state is Assumed or Added; 
 can be forgotten or expire, and an Assumed pod expires only after ``finish_binding`` (a binding still in
 flight never expires). ``ttl`` (default 30 s) bounds how long a lost confirmation keeps resources
 reserved. Mutated only from the scheduler's event loop, synchronously.
+
+Snapshots: every change to a NodeInfo bumps its ``generation`` and moves its name to the end of
+``_recent`` (names ordered by last change, so by generation). ``update_snapshot`` walks ``_recent`` from
+the newest end and copies into the snapshot only the NodeInfos newer than the snapshot's generation:
+O(changed nodes) per scheduling cycle, and the snapshot never shares a mutable NodeInfo with the cache.
 """
 
 from __future__ import annotations
@@ -62,7 +67,17 @@ class Cache:
         self._affinity_dirty = True
         self._affinity_changed: dict[str, NodeInfo] = {}
         self._images_dirty = True
+        self._recent: dict[str, None] = {}
         self.namespace_labels: dict[str, dict[str, str]] = {}
+
+    def _touched(self, name: str) -> None:
+        """``name``'s NodeInfo just changed (its generation grew): it is now the newest in ``_recent``."""
+        self._recent.pop(name, None)
+        self._recent[name] = None
+
+    def _drop(self, name: str) -> None:
+        del self._nodes[name]
+        self._recent.pop(name, None)
 
     # -- nodes -------------------------------------------------------------------------------
     def add_node(self, node: dict[str, Any]) -> NodeInfo:
@@ -82,6 +97,7 @@ class Cache:
                 self._nodes_dirty = self._affinity_dirty = True
             if old_images != ni.images or not had_node:
                 self._images_dirty = True
+        self._touched(ni.name)
         return ni
 
     update_node = add_node
@@ -92,8 +108,10 @@ class Cache:
             return
         if ni.pods:
             ni.node = None  # pods still point here until their deletion arrives
+            ni.mark_changed()
+            self._touched(name)
         else:
-            del self._nodes[name]
+            self._drop(name)
         self._nodes_dirty = self._images_dirty = self._affinity_dirty = True
 
     def node(self, name: str) -> NodeInfo | None:
@@ -109,11 +127,13 @@ class Cache:
         if ni is None:
             ni = NodeInfo(name=name)
             self._nodes[name] = ni
+            self._touched(name)
         return ni
 
     def _place(self, pod: PodInfo, node_name: str) -> None:
         ni = self._node_for(node_name)
         ni.add_pod(pod)
+        self._touched(node_name)
         if _has_affinity(pod):
             self._affinity_changed[node_name] = ni
 
@@ -121,11 +141,12 @@ class Cache:
         ni = self._nodes.get(state.node_name)
         if ni is None:
             return
-        ni.remove_pod(state.pod.uid)
+        if ni.remove_pod(state.pod.uid) is not None:
+            self._touched(state.node_name)
         if _has_affinity(state.pod):
             self._affinity_changed[state.node_name] = ni
         if ni.node is None and not ni.pods:
-            del self._nodes[state.node_name]
+            self._drop(state.node_name)
             self._nodes_dirty = True
 
     def assume_pod(self, pod: PodInfo, node_name: str) -> None:
@@ -203,18 +224,37 @@ class Cache:
 
     # -- snapshot ----------------------------------------------------------------------------
     def update_snapshot(self, snap: Snapshot) -> None:
-        """Bring ``snap`` up to date; cheap when only pods moved (NodeInfos are shared)."""
-        if self._nodes_dirty:
-            snap.set_nodes(self._nodes.values())
+        """Bring ``snap`` up to date: copy the NodeInfos changed since its ``generation`` into it (in
+        place), then rebuild the node list / affinity subsets / image counts only if what they depend on
+        moved. A fresh snapshot (generation 0) gets everything."""
+        fresh = snap.generation == 0
+        mine = snap.all_infos
+        newest = snap.generation
+        for name in reversed(self._recent):
+            ni = self._nodes[name]
+            if ni.generation <= snap.generation:
+                break
+            newest = max(newest, ni.generation)
+            copy = mine.get(name)
+            if copy is None:
+                mine[name] = ni.clone()
+            else:
+                copy.copy_from(ni)
+        snap.generation = newest
+        if self._nodes_dirty or fresh:
+            for name in [n for n in mine if n not in self._nodes]:
+                del mine[name]
+            snap.set_nodes(mine[name] for name in self._nodes)
             self._nodes_dirty = False
             self._affinity_dirty = True
-        if self._affinity_dirty:
+        if self._affinity_dirty or fresh:
             snap.refresh_affinity()
             self._affinity_dirty = False
         elif self._affinity_changed:
-            snap.refresh_affinity(self._affinity_changed.values())
+            snap.refresh_affinity([mine[n] for n in self._affinity_changed if n in mine])
         self._affinity_changed.clear()
-        if self._images_dirty:
+        if self._images_dirty or fresh:
             snap.refresh_images()
             self._images_dirty = False
-        snap.namespace_labels = self.namespace_labels
+        if snap.namespace_labels != self.namespace_labels:
+            snap.namespace_labels = dict(self.namespace_labels)

@@ -120,25 +120,35 @@ class NodeInfo:
         return (ip, protocol, port) in used or ("0.0.0.0", protocol, port) in used
 
     def clone(self) -> NodeInfo:
-        """A copy whose pod list and counters can change without touching this one (preemption dry runs)."""
+        """A copy whose pod list and counters can change without touching this one (preemption dry runs,
+        the scheduling cycle's snapshot)."""
         c = NodeInfo.__new__(NodeInfo)
-        c.node = self.node
-        c.name = self.name
-        c.labels = self.labels
-        c.allocatable = self.allocatable
-        c.taints = self.taints
-        c.prefer_no_schedule_taints = self.prefer_no_schedule_taints
-        c.unschedulable = self.unschedulable
-        c.images = self.images
-        c.requested = self.requested.clone()
-        c.non_zero_cpu = self.non_zero_cpu
-        c.non_zero_memory = self.non_zero_memory
-        c.pods = list(self.pods)
-        c.pods_with_affinity = list(self.pods_with_affinity)
-        c.pods_with_required_anti_affinity = list(self.pods_with_required_anti_affinity)
-        c.used_ports = Counter(self.used_ports)
-        c.generation = self.generation
+        c.copy_from(self)
         return c
+
+    def copy_from(self, src: NodeInfo) -> None:
+        """Become a copy of ``src`` in place (same generation; the node object, labels, allocatable, taints
+        and images are shared: ``set_node`` replaces them, never mutates them)."""
+        self.node = src.node
+        self.name = src.name
+        self.labels = src.labels
+        self.allocatable = src.allocatable
+        self.taints = src.taints
+        self.prefer_no_schedule_taints = src.prefer_no_schedule_taints
+        self.unschedulable = src.unschedulable
+        self.images = src.images
+        self.requested = src.requested.clone()
+        self.non_zero_cpu = src.non_zero_cpu
+        self.non_zero_memory = src.non_zero_memory
+        self.pods = list(src.pods)
+        self.pods_with_affinity = list(src.pods_with_affinity)
+        self.pods_with_required_anti_affinity = list(src.pods_with_required_anti_affinity)
+        self.used_ports = Counter(src.used_ports)
+        self.generation = src.generation
+
+    def mark_changed(self) -> None:
+        """Bump the generation for a change made from outside (the node object went away)."""
+        self.generation = next_generation()
 
     def __repr__(self) -> str:
         return f"NodeInfo({self.name}, pods={len(self.pods)})"

@@ -50,6 +50,7 @@ from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.registry import Registry
 from sampan.scheduler.framework.snapshot import Snapshot
 from sampan.scheduler.framework.status import Code, PluginError, Status, error, is_success
+from sampan.scheduler.framework.steps import Steps, run_to_end
 from sampan.scheduler.framework.waiting import WaitingPods
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,10 @@ class Framework:
 
     def run_score_plugins(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
         """Weighted total score per node (same order as ``nodes``). Raises PluginError naming the plugin."""
+        return run_to_end(self.score_steps(state, pod, nodes))
+
+    def score_steps(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Steps[list[int]]:
+        """``run_score_plugins`` with a safe point after each Score plugin (framework/steps.py)."""
         totals: list[int] | None = None
         skip = state.skip_score
         for name, batch, normalize, weight in self._scorers:
@@ -326,6 +331,7 @@ class Framework:
                 totals = [t + s for t, s in zip(totals, scores, strict=True)]
             else:
                 totals = [t + s * weight for t, s in zip(totals, scores, strict=True)]
+            yield
         return totals if totals is not None else [0] * len(nodes)
 
     def run_reserve_plugins_reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status | None:

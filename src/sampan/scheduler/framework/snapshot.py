@@ -3,9 +3,14 @@
 ``node_infos`` lists every NodeInfo that has a node object, interleaved by zone (label
 ``topology.kubernetes.io/zone``) like upstream's node tree, so that sampling a prefix of the list visits
 every zone. ``have_pods_with_affinity`` / ``have_pods_with_required_anti_affinity`` are the subsets with
-such pods; ``image_num_nodes`` counts the nodes holding each image. The NodeInfo objects are shared with
-the cache, not copied: a snapshot is valid only within one synchronous scheduling cycle (nothing awaits
-between taking it and assuming the pod), and only the cache mutates them.
+such pods; ``image_num_nodes`` counts the nodes holding each image.
+
+A snapshot refreshed by ``Cache.update_snapshot`` owns its NodeInfos: copies of the cache's, kept in
+``all_infos`` by name (nodeless ones included). ``generation`` is the newest cache NodeInfo generation it
+has copied; a refresh copies only the NodeInfos changed since (upstream's UpdateSnapshot), in place, so
+the lists above stay valid. Between two refreshes nothing changes it, so a scheduling cycle may yield to
+the event loop (informer events mutate the cache meanwhile) and still see one consistent cluster.
+``from_nodes`` (tests, preemption-free tools) shares the NodeInfos it is given.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ REGION_LABEL = "topology.kubernetes.io/region"
 
 class Snapshot:
     __slots__ = (
-        "_affinity", "_affinity_list", "_anti", "_anti_list", "by_name", "image_num_nodes", "namespace_labels",
-        "node_infos",
+        "_affinity", "_affinity_list", "_anti", "_anti_list", "all_infos", "by_name", "generation", "image_num_nodes",
+        "namespace_labels", "node_infos",
     )
 
     def __init__(self) -> None:
@@ -34,6 +39,8 @@ class Snapshot:
         self._anti_list: list[NodeInfo] | None = None
         self.image_num_nodes: Counter[str] = Counter()
         self.namespace_labels: dict[str, dict[str, str]] = {}
+        self.all_infos: dict[str, NodeInfo] = {}
+        self.generation = 0
 
     @classmethod
     def from_nodes(cls, infos: Iterable[NodeInfo], *, namespace_labels: dict[str, dict[str, str]] | None = None

@@ -153,6 +153,10 @@ class SchedulingQueue:
         self._closed = True
         self._wakeup.set()
 
+    def in_flight(self, uid: str) -> bool:
+        """Whether the pod was popped and its cycle has not ended (False once it is deleted meanwhile)."""
+        return uid in self._in_flight
+
     def done(self, uid: str) -> None:
         """The pod's cycle ended (scheduled, or handed back with ``add_unschedulable``)."""
         self._in_flight.pop(uid, None)
