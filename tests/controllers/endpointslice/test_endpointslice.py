@@ -37,6 +37,14 @@ def test_desired_slices_conditions_ports_and_chunks() -> None:
     assert [e["addresses"] for s in only_metrics for e in s.endpoints] == [["10.0.0.99"]]
 
 
+def test_unnamed_service_port_keeps_an_empty_name() -> None:
+    """kubectl describe service dereferences every slice port's name: upstream always writes it."""
+    service = {"metadata": {"name": "np", "namespace": "default"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080, "targetPort": 80}]}}
+    (only,) = desired_slices(service, [pod("p0", ip="10.0.0.10", ready=True)])
+    assert only.ports_json() == [{"name": "", "port": 80, "protocol": "TCP"}]
+
+
 async def _slices(client: Client, service: str = "web") -> list[dict[str, Any]]:
     api = await client.resource("discovery.k8s.io/v1", "endpointslices")
     items = (await api.list(namespace="default", label_selector=f"{SERVICE_NAME_LABEL}={service}"))["items"]

@@ -32,7 +32,9 @@ class DesiredSlice:
     endpoints: list[dict[str, Any]] = field(default_factory=list)
 
     def ports_json(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in (("name", n), ("port", p), ("protocol", proto), ("appProtocol", app)) if v != ""}
+        """Upstream always writes ``name`` (``""`` for an unnamed Service port): kubectl describe
+        dereferences it, so leaving it out crashes ``kubectl describe service``."""
+        return [{"name": n, "port": p, "protocol": proto, **({"appProtocol": app} if app else {})}
                 for n, p, proto, app in self.ports]
 
 
