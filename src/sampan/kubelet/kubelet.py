@@ -402,11 +402,13 @@ class Kubelet:
         return None
 
     def identity(self) -> NodeIdentity:
+        """The Hostname address follows the node's ``kubernetes.io/hostname`` label (upstream: the
+        overridden hostname), so the second node of one machine does not report the first one's name."""
+        labels = node_labels(self.options.node_name, self.options.labels)
         return NodeIdentity(name=self.options.node_name, address=self.options.address,
-                            hostname=default_hostname(), port=self.log_server.port, capacity=self.allocatable,
-                            runtime=self.runtime.info(), labels=node_labels(self.options.node_name,
-                                                                           self.options.labels),
-                            cri_endpoint=cri_endpoint_of(self.runtime))
+                            hostname=labels.get("kubernetes.io/hostname") or default_hostname(),
+                            port=self.log_server.port, capacity=self.allocatable,
+                            runtime=self.runtime.info(), labels=labels, cri_endpoint=cri_endpoint_of(self.runtime))
 
     # -- node ------------------------------------------------------------------------------------------
 

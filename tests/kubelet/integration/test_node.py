@@ -28,6 +28,7 @@ async def test_node_registers_ready_with_host_capacity(cluster: Cluster) -> None
     assert status["capacity"]["memory"].endswith("Ki")
     assert status["allocatable"] == status["capacity"]
     assert {"type": "InternalIP", "address": "127.0.0.1"} in status["addresses"]
+    assert {"type": "Hostname", "address": "node-1"} in status["addresses"]  # not the machine's hostname
     assert status["daemonEndpoints"]["kubeletEndpoint"]["Port"] == cluster.kubelet.log_server.port
     assert status["nodeInfo"]["kubeletVersion"].startswith("v1.")
     assert status["nodeInfo"]["containerRuntimeVersion"].startswith("process://")
