@@ -28,7 +28,7 @@ def local_apiservices(groups: list[tuple[str, list[str]]]) -> list[dict[str, Any
     out = []
     for index, (group, versions) in enumerate(groups):
         for rank, version in enumerate(versions):
-            name = f"{version}.{group}" if group else version
+            name = f"{version}.{group}"  # the core group's is "v1." (trailing dot), as upstream
             out.append({
                 "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": name},
                 "spec": {"group": group, "version": version,

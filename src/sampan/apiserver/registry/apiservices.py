@@ -4,8 +4,8 @@ An APIService named ``<version>.<group>`` either points at a Service (``spec.ser
 server the aggregator proxies ``/apis/<group>/<version>`` to) or has no service (``Local``: served by
 this API server; the aggregator's auto-registration keeps one per built-in group-version, as upstream).
 
-Validation, as upstream's ``ValidateAPIService``: the name is ``<version>.<group>`` of the spec (``v1`` for
-the core group, named with its version only); ``groupPriorityMinimum`` in 1..20000 and
+Validation, as upstream's ``ValidateAPIService``: the name is ``<version>.<group>`` of the spec (``v1.`` for
+the core group, with the trailing dot, as upstream); ``groupPriorityMinimum`` in 1..20000 and
 ``versionPriority`` in 1..1000 (both required); a service needs a name and namespace and a port in
 1..65535 (443 by default); ``insecureSkipTLSVerify`` and ``caBundle`` exclude each other; a Local
 APIService has neither. Status (conditions ``Available``) only through ``/status``. Table as
@@ -27,7 +27,7 @@ AVAILABLE_COLUMN = TableColumn("Available", description="Whether this service is
 
 def expected_name(spec: dict[str, Any]) -> str:
     group, version = str(spec.get("group") or ""), str(spec.get("version") or "")
-    return f"{version}.{group}" if group else version
+    return f"{version}.{group}"
 
 
 def available_cell(obj: Object) -> str:
