@@ -171,3 +171,8 @@ def test_job_table() -> None:
     assert s.field_values(obj)["status.successful"] == "1"
     obj["status"] = {}
     assert s.table_row(obj, NOW)[1:4] == ["Running", "0/1 of 3", ""]
+    for conditions, shown in ((["SuccessCriteriaMet"], "SuccessCriteriaMet"),
+                              (["SuccessCriteriaMet", "FailureTarget"], "FailureTarget"),
+                              (["SuccessCriteriaMet", "Complete"], "Complete")):
+        obj["status"] = {"conditions": [{"type": t, "status": "True"} for t in conditions]}
+        assert s.table_row(obj, NOW)[1] == shown

@@ -155,6 +155,8 @@ def job_status(obj: Object) -> str:
         return "Suspended"
     if _condition(obj, "FailureTarget"):
         return "FailureTarget"
+    if _condition(obj, "SuccessCriteriaMet"):  # upstream 1.31+: a success policy was met, pods finishing
+        return "SuccessCriteriaMet"
     return "Running"
 
 
