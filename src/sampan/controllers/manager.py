@@ -327,6 +327,9 @@ CONTROLLER_MODULES: dict[str, str] = {
     "horizontalpodautoscaling": "sampan.controllers.podautoscaler.controller",
     "clusterrole-aggregation": "sampan.controllers.clusterroleaggregation.controller",
     "validatingadmissionpolicy-status-controller": "sampan.controllers.validatingadmissionpolicystatus.controller",
+    "csrsigning": "sampan.controllers.certificates.signer",
+    "csrapproving": "sampan.controllers.certificates.approver",
+    "csrcleaner": "sampan.controllers.certificates.cleaner",
 }
 """The module each factory imports: loaded on a worker thread before the factories run, so importing
 (CPU-bound, ~0.2 s for all of them) never stalls the event loop (docs/liveness.md)."""

@@ -73,7 +73,7 @@ async def test_indexed_job_and_ttl_after_finished(client: Client) -> None:
     async with running_kubelet(client, decide=lambda pod: "Succeeded"), \
             running_manager(client, fast_options(CONTROLLERS)):
         await jobs.create(job_body("idx", completions=3, parallelism=3, completionMode="Indexed",
-                                   ttlSecondsAfterFinished=1))
+                                   ttlSecondsAfterFinished=5))  # long enough to read it on a loaded machine
         await wait_for(lambda: condition(client, "idx", "Complete"), message="Complete")
         job = await jobs.get("idx", namespace="default")
         assert job["status"]["completedIndexes"] == "0-2"
