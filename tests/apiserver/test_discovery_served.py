@@ -5,13 +5,16 @@ route (``pods/ephemeralcontainers``, ``pods/resize``) stay out, and everything a
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sampan.apiserver import routes
 from sampan.apiserver.app import HANDLERS
+from tests.support.apiserver import write_kubeconfig
 from tests.support.pyclient import official_client
 
 kubernetes = pytest.importorskip("kubernetes")
@@ -98,3 +101,26 @@ def test_registering_a_handler_advertises_the_subresource() -> None:
         assert not routes.served_subresources(HANDLERS)("pods", "resize")  # no handler: not served
     finally:
         del routes.SUBRESOURCE_VERBS["pods/resize"]
+
+
+def test_unserved_ephemeralcontainers_gives_kubectl_debug_its_clear_error(api_client: Any, tmp_path: Path) -> None:
+    """An unserved subresource is upstream's 404 with empty (not absent) ``details``: ``kubectl debug``
+    then says ephemeral containers are disabled, instead of panicking on nil details."""
+    core = kclient.CoreV1Api(api_client)
+    core.create_namespace({"metadata": {"name": "dbg"}})
+    core.create_namespaced_pod("dbg", {"metadata": {"name": "p"},
+                                       "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    request = api_client.param_serialize("PATCH", "/api/v1/namespaces/dbg/pods/p/ephemeralcontainers",
+                                         header_params={"Content-Type": "application/strategic-merge-patch+json"},
+                                         body={}, auth_settings=["BearerToken"])
+    response = api_client.call_api(*request)
+    response.read()
+    assert response.status == 404
+    body = json.loads(response.data)
+    assert (body["reason"], body["message"], body["details"]) == ("NotFound", ROUTE_MISSING, {})
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api_client.configuration.host)
+    out = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "-n", "dbg", "debug", "p", "--image=busybox",
+                          "--profile=general"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "ephemeral containers are disabled for this cluster" in out.stderr, out.stderr
+    assert "panic" not in out.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sampan.kubelet.api_status import container_events
+from sampan.kubelet.api_status import container_events, pod_ref
 from sampan.kubelet.log_server import BadLogRequest, parse_query
 from sampan.kubelet.node_status import condition_events, conditions, default_capacity, host_memory_bytes
 
@@ -51,8 +51,10 @@ def test_container_events_for_start_backoff_and_config_error() -> None:
     assert [e[1] for e in container_events(running, restarted)] == ["Created", "Started"]
     backoff = {"containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff",
                                                                          "message": "back-off 10s"}}}]}
-    assert [e[:2] for e in container_events(running, backoff)] == [("Warning", "BackOff")]
+    assert container_events(running, backoff, pod="p_ns(u1)") == [
+        ("Warning", "BackOff", "Back-off restarting failed container c in pod p_ns(u1)")]  # upstream's text
     assert container_events(backoff, backoff) == []
+    assert pod_ref({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}) == "p_ns(u1)"
     bad = {"containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "CreateContainerConfigError",
                                                                      "message": 'configmap "x" not found'}}}]}
     assert container_events({}, bad) == [("Warning", "Failed", 'Error: configmap "x" not found')]

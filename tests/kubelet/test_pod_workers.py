@@ -231,10 +231,20 @@ async def test_readiness_probe_drives_ready_condition(env: Env, health: dict[str
     assert cond(env.status(pod), "Ready")["status"] == "True"
 
 
+class RecordedEvents:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.seen.append((type_, reason, message))
+
+
 async def test_liveness_failure_restarts_container(env: Env, health: dict[str, Any]) -> None:
     probe = {"httpGet": {"path": "/live", "port": health["port"]}, "periodSeconds": 1, "failureThreshold": 2}
     pod = make_pod(containers=[{"name": "c", "image": "img", "livenessProbe": probe}],
                    terminationGracePeriodSeconds=5)
+    events = RecordedEvents()
+    env.workers.set_events(events)
     env.workers.update_pod(pod)
     await until(lambda: env.status(pod).get("phase") == "Running", what="Running")
     await env.tick(times=3)
@@ -247,6 +257,10 @@ async def test_liveness_failure_restarts_container(env: Env, health: dict[str, A
     c = env.cs(pod)
     assert c["restartCount"] == 1
     assert c["lastState"]["terminated"]["exitCode"] == 143  # stopped with SIGTERM and a grace period
+    # upstream's events: one Unhealthy per failed probe, then Killing with the reason
+    assert ("Warning", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500") in events.seen
+    assert ("Normal", "Killing", "Container c failed liveness probe, will be restarted") in events.seen
+    assert events.seen.index(("Normal", "Killing", "Container c failed liveness probe, will be restarted")) >= 2
 
 
 async def test_missing_volume_source_keeps_pod_creating(env: Env) -> None:

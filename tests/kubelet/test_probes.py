@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 
@@ -178,3 +179,23 @@ async def test_gate_holds_probes_back() -> None:
         await until(lambda: worker.result, what="ready")
     finally:
         task.cancel()
+
+
+class _FailingExec:
+    """Only ``exec_sync``: a command that fails with or without output."""
+
+    def __init__(self, output: bytes) -> None:
+        self.output = output
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
+        return 1, self.output
+
+
+async def test_exec_failure_message_is_the_command_output() -> None:
+    """Upstream's ``Unhealthy`` text: ``Liveness probe failed: cat: can't open '/tmp/healthy': ...``."""
+    spec = {"exec": {"command": ["cat", "/tmp/healthy"]}}
+    said = make_handler(spec, container={}, container_id="x", pod_ip="",
+                        runtime=cast(Any, _FailingExec(b"cat: can't open '/tmp/healthy': No such file\n")))
+    assert (await said(1)) == ProbeOutcome(False, "cat: can't open '/tmp/healthy': No such file")
+    silent = make_handler(spec, container={}, container_id="x", pod_ip="", runtime=cast(Any, _FailingExec(b"")))
+    assert (await silent(1)) == ProbeOutcome(False, "command ['cat', '/tmp/healthy'] exited with 1")

@@ -100,7 +100,7 @@ class APIError(Exception):
             "message": self.message,
             "reason": self.reason,
         }
-        if self.details:
+        if self.details is not None:
             status["details"] = ordered_details(self.details)
         status["code"] = self.code
         return status
@@ -130,6 +130,13 @@ class Forbidden(APIError):
 
 class NotFound(APIError):
     code, reason = 404, "NotFound"
+
+
+def no_such_resource() -> NotFound:
+    """Upstream's 404 for a path that names no resource (or no served subresource): ``details`` is there
+    but empty, so clients get empty, non-nil StatusDetails — ``kubectl debug`` tells "ephemeral containers
+    are disabled for this cluster" by exactly that (and dereferences ``details`` unchecked)."""
+    return NotFound("the server could not find the requested resource", details={})
 
 
 class MethodNotAllowed(APIError):

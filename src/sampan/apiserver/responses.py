@@ -208,7 +208,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except errors.APIError as err:
         return status_response(err, protobuf=wants_protobuf(request))
     except web.HTTPNotFound:
-        return status_response(errors.NotFound("the server could not find the requested resource"),
+        return status_response(errors.no_such_resource(),
                                protobuf=wants_protobuf(request))
     except web.HTTPMethodNotAllowed:
         return status_response(

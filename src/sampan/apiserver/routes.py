@@ -72,7 +72,7 @@ Handler = Callable[[web.Request, ServerContext, Target], Awaitable[web.StreamRes
 
 
 def _not_found() -> errors.NotFound:
-    return errors.NotFound("the server could not find the requested resource")
+    return errors.no_such_resource()
 
 
 def _segments(raw_tail: str) -> list[str]:

@@ -45,8 +45,16 @@ def _statuses(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return out
 
 
-def container_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """``(type, reason, message)`` for each container transition from ``old`` to ``new`` status."""
+def pod_ref(pod: Mapping[str, Any]) -> str:
+    """Upstream's ``format.Pod``: ``<name>_<namespace>(<uid>)``, as kubelet messages name a pod."""
+    md = pod.get("metadata") or {}
+    return f"{md.get('name', '')}_{md.get('namespace', '')}({md.get('uid', '')})"
+
+
+def container_events(old: Mapping[str, Any] | None, new: Mapping[str, Any], *,
+                     pod: str = "") -> list[tuple[str, str, str]]:
+    """``(type, reason, message)`` for each container transition from ``old`` to ``new`` status; ``pod``
+    is the pod as :func:`pod_ref` names it (upstream's ``BackOff`` text ends with it)."""
     before = _statuses(old or {})
     events: list[tuple[str, str, str]] = []
     for name, cs in _statuses(new).items():
@@ -60,8 +68,8 @@ def container_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> l
         reason = waiting.get("reason")
         if reason and reason != prev_waiting.get("reason"):
             if reason == "CrashLoopBackOff":
-                events.append(("Warning", "BackOff", "Back-off restarting failed container "
-                                                     f"{name} in pod {waiting.get('message', '')}".rstrip()))
+                events.append(("Warning", "BackOff",
+                               f"Back-off restarting failed container {name} in pod {pod}".rstrip()))
             elif reason in _FAILED_WAITING:
                 events.append(("Warning", "Failed", f"Error: {waiting.get('message') or reason}"))
     return events
@@ -113,7 +121,7 @@ class APIStatusSink:
     def _record_events(self, pod: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
         if self._events is None:
             return
-        for type_, reason, message in container_events(old, new):
+        for type_, reason, message in container_events(old, new, pod=pod_ref(pod)):
             self._events.event(dict(pod), type_, reason, message)
 
     def killing(self, pod: Mapping[str, Any]) -> None:

@@ -593,6 +593,7 @@ class Kubelet:
                 recorder = self.recorder = EventRecorder(events, component="kubelet", host=self.options.node_name,
                                                          clock=self.clock)
                 recorder.event(self._node_ref(), "Normal", "Starting", "Starting kubelet.")
+                self.workers.set_events(recorder)
                 if self.images is not None and self.image_gc is not None:
                     self.images.events = self.image_gc.events = recorder
                     tg.create_task(self.image_gc.run(), name="kubelet-image-gc")

@@ -36,6 +36,7 @@ from sampan.api.podresources import pod_requests
 from sampan.api.quantity import Quantity
 from sampan.kubelet import probes
 from sampan.kubelet.admission import Admission, admit
+from sampan.kubelet.api_status import EventSink
 from sampan.kubelet.backoff import DEFAULT_POLICY, RestartBackoff
 from sampan.kubelet.containers import (
     CONTAINER_HASH,
@@ -98,6 +99,8 @@ class _Shared:
     options: PodWorkerOptions
     images: ImageManager | None = None
     """Pulls images before containers start (runtimes with an ImageService); None: images are labels."""
+    events: EventSink | None = None
+    """Where probe events go (``Unhealthy``, ``Killing``); None: not recorded."""
 
 
 class PodWorker:
@@ -270,6 +273,8 @@ class PodWorker:
             if failed is not None:
                 log.info("container failed %s probe, will be restarted pod=%s container=%s",
                          failed, pod_key(self.pod), c.get("name"))
+                self._event("Normal", "Killing", f"Container {c.get('name', '')} failed {failed} probe, "
+                                                 "will be restarted")
                 self._stop_probes(keep=set(), only=latest.id)
                 await self.s.runtime.stop_container(latest.id, grace_period(self.pod))
                 return None
@@ -342,7 +347,8 @@ class PodWorker:
                                           runtime=self.s.runtime)
             gate = functools.partial(self._startup_ok, st.id) if kind != probes.STARTUP else _always
             worker = probes.ProbeWorker(kind, probes.ProbeTiming.from_spec(spec), handler, started_at=st.started_at,
-                                        clock=self.s.clock, on_change=self._wake.set, gate=gate)
+                                        clock=self.s.clock, on_change=self._wake.set, gate=gate,
+                                        on_failure=functools.partial(self._probe_failed, kind))
             task = asyncio.create_task(_guarded(worker.run, f"{pod_key(self.pod)} {c.get('name')} {kind}"))
             self._probes[key] = (worker, task)
         for (cid, kind), (worker, _) in self._probes.items():
@@ -357,6 +363,13 @@ class PodWorker:
             if kind == probes.STARTUP and not worker.result and worker.probes >= worker.timing.failure_threshold:
                 return kind
         return None
+
+    def _probe_failed(self, kind: str, message: str) -> None:
+        self._event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}")
+
+    def _event(self, type_: str, reason: str, message: str) -> None:
+        if self.s.events is not None:
+            self.s.events.event(dict(self.pod), type_, reason, message)
 
     def _startup_ok(self, cid: str) -> bool:
         entry = self._probes.get((cid, probes.STARTUP))
@@ -463,6 +476,10 @@ class PodWorkers:
                 self._requests = {u: v for u, v in self._requests.items() if u in self.workers}
             self._requests[uid] = (rv, found)
         return found
+
+    def set_events(self, events: EventSink | None) -> None:
+        """Record probe events (``Unhealthy``, ``Killing``) to ``events`` from now on."""
+        self._shared.events = events
 
     def update_pod(self, pod: Mapping[str, Any]) -> None:
         """A pod bound to this node was added or changed (a deletion timestamp starts termination)."""

@@ -137,7 +137,8 @@ def make_handler(
             except RuntimeFailure as err:
                 return ProbeOutcome(False, err.message)
             text = out.decode(errors="replace").strip()
-            return ProbeOutcome(code == 0, text if code == 0 else f"command {cmd!r} exited with {code}: {text}")
+            # upstream's message is the command's output ("cat: can't open '/tmp/healthy': ...")
+            return ProbeOutcome(code == 0, text if code == 0 or text else f"command {cmd!r} exited with {code}")
 
         return run_exec
     if "httpGet" in probe:
@@ -178,8 +179,12 @@ class ProbeWorker:
     def __init__(
         self, kind: str, timing: ProbeTiming, handler: Handler, *, started_at: float, clock: Clock,
         on_change: Callable[[], None], gate: Callable[[], bool] = lambda: True,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_failure`` is called with the message of every failed probe (the kubelet's ``Unhealthy``
+        event, which upstream records per failure, not per flip)."""
         self.kind, self.timing, self.handler = kind, timing, handler
+        self.on_failure = on_failure
         self.started_at, self.clock, self.on_change, self.gate = started_at, clock, on_change, gate
         self.result = kind == LIVENESS
         self.message = ""
@@ -197,6 +202,8 @@ class ProbeWorker:
         threshold = self.timing.success_threshold if outcome.success else self.timing.failure_threshold
         if not outcome.success:
             self.message = outcome.message
+            if self.on_failure is not None:
+                self.on_failure(outcome.message)
         if self._streak >= threshold and self.result != outcome.success:
             self.result = outcome.success
             log.debug("probe result changed kind=%s success=%s message=%s", self.kind, self.result, outcome.message)
