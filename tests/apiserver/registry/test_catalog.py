@@ -19,7 +19,7 @@ IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
     ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
-    ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("", "pods"),
+    ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("", "pods"), ("", "podtemplates"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apiregistration.k8s.io", "apiservices"),
     ("apps", "controllerrevisions"), ("apps", "daemonsets"), ("apps", "deployments"), ("apps", "replicasets"),
@@ -136,6 +136,8 @@ def test_row_width_and_fields(strategy: Any) -> None:
         assert row[names.index("Created At")] == "2024-01-01T00:00:00Z"
     elif strategy.info.kind == "CSIStorageCapacity":  # upstream's table has no age
         assert names == ["Name", "StorageClassName", "Capacity"]
+    elif strategy.info.kind == "PodTemplate":  # nor has this one
+        assert names == ["Name", "Containers", "Images", "Pod Labels"]
     else:
         assert names[0] == "Last Seen"
     values = strategy.field_values(obj)

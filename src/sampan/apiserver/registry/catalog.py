@@ -41,6 +41,7 @@ BUILTIN: tuple[str, ...] = (
     "secrets:SecretStrategy",
     "events:EventStrategy",
     "serviceaccounts:ServiceAccountStrategy",
+    "podtemplates:PodTemplateStrategy",
     "deployments:DeploymentStrategy",
     "replicasets:ReplicaSetStrategy",
     "daemonsets:DaemonSetStrategy",
