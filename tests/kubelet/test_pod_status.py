@@ -80,6 +80,19 @@ def test_init_failure_with_never_fails_the_pod() -> None:
     assert pod_summary({**p2, "status": st2}, T0)[1] == "Init:Error"
 
 
+def test_init_container_is_ready_only_once_it_succeeded() -> None:
+    p = pod(initContainers=[{"name": "i", "image": "x"}, {"name": "side", "image": "x", "restartPolicy": "Always"}])
+    running = {"i": [rec("i", 0, ContainerState.RUNNING)], "side": [rec("side", 0, ContainerState.RUNNING)]}
+    st = compute_pod_status(p, PodRuntimeView(containers=running), now=T0)
+    assert [c["ready"] for c in st["initContainerStatuses"]] == [False, True]  # a sidecar is ready when running
+    done = {**running, "i": [rec("i", 0, ContainerState.EXITED, 0)]}
+    st = compute_pod_status(p, PodRuntimeView(containers=done), now=T0)
+    assert [c["ready"] for c in st["initContainerStatuses"]] == [True, True]
+    failed = {**running, "i": [rec("i", 0, ContainerState.EXITED, 1)]}
+    assert compute_pod_status(p, PodRuntimeView(containers=failed), now=T0)["initContainerStatuses"][0]["ready"] \
+        is False
+
+
 def test_readiness_startup_and_gates() -> None:
     p = pod(readinessGates=[{"conditionType": "example.com/lb"}])
     p["spec"]["containers"][0]["readinessProbe"] = {"exec": {"command": ["true"]}}

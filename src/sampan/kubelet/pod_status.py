@@ -59,9 +59,12 @@ def _terminated(c: ContainerStatus) -> dict[str, Any]:
 
 
 def container_status(
-    spec: Mapping[str, Any], view: PodRuntimeView, *, default_waiting: str,
+    spec: Mapping[str, Any], view: PodRuntimeView, *, default_waiting: str, init: bool = False,
 ) -> dict[str, Any]:
-    """One entry of ``containerStatuses`` / ``initContainerStatuses``."""
+    """One entry of ``containerStatuses`` / ``initContainerStatuses``. As upstream's prober manager, an
+    init container (``init``, not a sidecar) is ready exactly when it has exited with code 0; a running
+    one is not ready."""
+    run_to_completion = init and spec.get("restartPolicy") != "Always"
     name = spec.get("name", "")
     records = view.containers.get(name) or []
     latest = records[0] if records else None
@@ -75,10 +78,11 @@ def container_status(
         started = view.started.get(latest.id, True)
         out["state"] = {"running": {"startedAt": _ts(latest.started_at)}}
         out["started"] = started
-        out["ready"] = started and view.ready.get(latest.id, "readinessProbe" not in spec)
+        out["ready"] = not run_to_completion and started and view.ready.get(latest.id, "readinessProbe" not in spec)
         out["containerID"] = f"{CONTAINER_ID_SCHEME}://{latest.id}"
     elif latest is not None and latest.state is ContainerState.EXITED and waiting is None:
         out["state"] = {"terminated": _terminated(latest)}
+        out["ready"] = run_to_completion and out["state"]["terminated"]["exitCode"] == 0
         out["containerID"] = f"{CONTAINER_ID_SCHEME}://{latest.id}"
     else:
         reason, message = waiting or (default_waiting, "")
@@ -151,7 +155,7 @@ def compute_pod_status(
     spec = pod.get("spec") or {}
     previous = pod.get("status") or {}
     init_specs = spec.get("initContainers") or []
-    init = [container_status(c, view, default_waiting="PodInitializing") for c in init_specs]
+    init = [container_status(c, view, default_waiting="PodInitializing", init=True) for c in init_specs]
     initialized = all("terminated" in s["state"] and s["state"]["terminated"]["exitCode"] == 0 for s in init)
     regular = [container_status(c, view, default_waiting="ContainerCreating" if initialized else "PodInitializing")
                for c in spec.get("containers") or []]
