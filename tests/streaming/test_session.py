@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from sampan.streaming import spdy
+from sampan.streaming.flow import DEFAULT_WINDOW, RECEIVE_WINDOW, SESSION_RECEIVE_WINDOW
 from sampan.streaming.session import SpdySession
 
 
@@ -46,7 +47,9 @@ async def test_session_streams_data_fin_ping_reset_and_end() -> None:
     assert stdin is not None
     assert stdout is not None
     assert (stdin.header("streamtype"), stdout.header("StreamType")) == ("stdin", "stdout")
-    assert frames() == [spdy.SynReply(1, {}), spdy.SynReply(3, {})]
+    assert frames() == [spdy.Settings(((0, spdy.SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW),)),
+                        spdy.WindowUpdate(0, SESSION_RECEIVE_WINDOW - DEFAULT_WINDOW),
+                        spdy.SynReply(1, {}), spdy.SynReply(3, {})]
 
     pipe.inbound.put_nowait(client.encode(spdy.DataFrame(1, b"hello")) +
                             client.encode(spdy.DataFrame(1, b"", spdy.FLAG_FIN)) + client.encode(spdy.Ping(7)))
@@ -81,5 +84,5 @@ async def test_protocol_error_ends_the_session_with_goaway() -> None:
     session = SpdySession(pipe)
     pipe.inbound.put_nowait(b"\x80\x02\x00\x06\x00\x00\x00\x04\x00\x00\x00\x01")  # SPDY/2 PING
     await session.run()
-    assert isinstance(spdy.FrameDecoder().feed(bytes(pipe.outbound))[0], spdy.GoAway)
+    assert isinstance(spdy.FrameDecoder().feed(bytes(pipe.outbound))[-1], spdy.GoAway)
     assert await session.accept() is None

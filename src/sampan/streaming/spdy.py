@@ -31,6 +31,9 @@ STREAM_ID_MASK = 0x7FFFFFFF
 
 # RST_STREAM status codes
 PROTOCOL_ERROR, INVALID_STREAM, REFUSED_STREAM, UNSUPPORTED_VERSION, CANCEL, INTERNAL_ERROR = 1, 2, 3, 4, 5, 6
+FLOW_CONTROL_ERROR = 7
+SETTINGS_INITIAL_WINDOW_SIZE = 7
+"""The SETTINGS id of the receiver's initial per-stream window (SPDY/3.1 §2.6.4)."""
 
 _DICTIONARY_WORDS = (
     "options head post put delete trace accept accept-charset accept-encoding accept-language "

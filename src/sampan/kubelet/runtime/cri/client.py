@@ -142,6 +142,22 @@ class CRIClient:
                                                                           timeout=seconds),
                                 timeout=(seconds + self.timeout) if seconds else None)
 
+    async def exec(self, container_id: str, cmd: list[str], *, stdin: bool, stdout: bool, stderr: bool,
+                   tty: bool) -> str:
+        """The one-time URL of the runtime's streaming server that runs ``cmd`` in the container."""
+        resp = await self._call(self._rt, "Exec", pb.ExecRequest(container_id=container_id, cmd=cmd, tty=tty,
+                                                                 stdin=stdin, stdout=stdout, stderr=stderr))
+        return str(resp.url)
+
+    async def attach(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool, tty: bool) -> str:
+        resp = await self._call(self._rt, "Attach", pb.AttachRequest(container_id=container_id, stdin=stdin, tty=tty,
+                                                                     stdout=stdout, stderr=stderr))
+        return str(resp.url)
+
+    async def port_forward(self, sandbox_id: str, ports: list[int]) -> str:
+        resp = await self._call(self._rt, "PortForward", pb.PortForwardRequest(pod_sandbox_id=sandbox_id, port=ports))
+        return str(resp.url)
+
     # -- ImageService ----------------------------------------------------------------------------
 
     async def pull_image(self, image: str, *, auth: Any = None, sandbox_config: Any = None) -> str:
