@@ -195,7 +195,8 @@ async def test_client_and_server_sessions_move_megabytes_both_ways_on_concurrent
     results = await asyncio.wait_for(asyncio.gather(*(roundtrip(i) for i in payloads)), 30)
     await asyncio.wait_for(serving, 10)
     assert all(results[i] == payloads[i] for i in payloads)
-    assert client.send_windows.peer_takes_part and server.send_windows.peer_takes_part
+    assert client.send_windows.peer_takes_part
+    assert server.send_windows.peer_takes_part
     await client.close()
     await server.close()
     for r in runners:
