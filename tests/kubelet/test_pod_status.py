@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from sampan.api.podstatus import pod_summary
@@ -50,10 +52,19 @@ def test_crash_loop_counts_as_stopped_and_keeps_running_phase() -> None:
     st = compute_pod_status(pod(), view, now=T0)
     a = st["containerStatuses"][0]
     assert a["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-    assert a["lastState"]["terminated"]["containerID"] == "sampan://a-3"
+    assert a["lastState"]["terminated"]["containerID"] == "sampan://a-3"  # a record naming no runtime
     assert a["restartCount"] == 3
     assert st["phase"] == "Running"
     assert pod_summary({**pod(), "status": st}, T0)[1] == "CrashLoopBackOff"
+
+
+def test_container_id_scheme_is_the_runtime_name() -> None:
+    running = dataclasses.replace(rec("a", 1, ContainerState.RUNNING), runtime_name="containerd")
+    exited = dataclasses.replace(rec("a", 0, ContainerState.EXITED, 1), runtime_name="containerd")
+    st = compute_pod_status(pod(), PodRuntimeView(containers={"a": [running, exited]}), now=T0)
+    a = st["containerStatuses"][0]
+    assert a["containerID"] == f"containerd://{running.id}"
+    assert a["lastState"]["terminated"]["containerID"] == f"containerd://{exited.id}"
 
 
 def test_terminal_phases() -> None:

@@ -68,7 +68,7 @@ async def test_pod_runs_and_reports_running_ready(env: Env) -> None:
     c = env.cs(pod)
     assert "running" in c["state"]
     assert (c["ready"], c["started"], c["restartCount"]) == (True, True, 0)
-    assert c["containerID"].startswith("sampan://")
+    assert c["containerID"].startswith("simulated://")  # <runtime name>://<id>, as upstream
     assert [cond(st, t)["status"] for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")] == ["True"] * 4
     assert (st["podIP"], st["hostIP"], st["qosClass"]) == ("127.0.0.1", "127.0.0.1", "BestEffort")
     assert st["startTime"]

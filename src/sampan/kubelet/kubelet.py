@@ -90,7 +90,7 @@ from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.stats.collector import StatsCollector
 from sampan.kubelet.stats.endpoints import StatsEndpoints
 from sampan.kubelet.status_manager import pod_key
-from sampan.kubelet.streaming.process import ProcessStreaming
+from sampan.kubelet.streaming.runtimes import streaming_for
 from sampan.kubelet.streaming.server import DEFAULT_IDLE_TIMEOUT, StreamingOptions, StreamingServer
 from sampan.kubelet.volumes.localpath import LOCAL_PATH_DIR_ANNOTATION, LocalPathReclaimer
 from sampan.kubelet.volumes.manager import VolumeManager
@@ -378,10 +378,11 @@ class Kubelet:
         return [self.server_auth.middleware()]
 
     def _streaming_server(self) -> StreamingServer | None:
-        """exec/attach/port-forward for runtimes that implement the streaming seam (the process runtime)."""
-        if not isinstance(self.runtime, ProcessRuntime):
+        """exec/attach/port-forward for runtimes that implement the streaming seam (process, CRI)."""
+        streaming = streaming_for(self.runtime)
+        if streaming is None:
             return None
-        return StreamingServer(ProcessStreaming(self.runtime), find_container=self._running_container,
+        return StreamingServer(streaming, find_container=self._running_container,
                                find_sandbox=self._ready_sandbox,
                                options=StreamingOptions(idle_timeout=self.options.streaming_connection_idle_timeout))
 

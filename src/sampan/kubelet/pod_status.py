@@ -22,6 +22,12 @@ from sampan.api.podstatus import qos_class
 from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus
 
 CONTAINER_ID_SCHEME = "sampan"
+"""The ``containerID`` scheme of a record that names no runtime (upstream: ``<runtime name>://<id>``)."""
+
+
+def container_id(c: ContainerStatus) -> str:
+    """The API's ``containerID``: ``containerd://<id>``, ``process://<id>``…"""
+    return f"{c.runtime_name or CONTAINER_ID_SCHEME}://{c.id}"
 
 
 @dataclass(slots=True)
@@ -52,7 +58,7 @@ def _terminated(c: ContainerStatus) -> dict[str, Any]:
     reason = c.reason or ("Completed" if c.exit_code == 0 else "Error")
     out: dict[str, Any] = {"exitCode": c.exit_code, "reason": reason,
                            "startedAt": _ts(c.started_at) or None, "finishedAt": _ts(c.finished_at) or None,
-                           "containerID": f"{CONTAINER_ID_SCHEME}://{c.id}"}
+                           "containerID": container_id(c)}
     if c.message:
         out["message"] = c.message
     return out
@@ -79,11 +85,11 @@ def container_status(
         out["state"] = {"running": {"startedAt": _ts(latest.started_at)}}
         out["started"] = started
         out["ready"] = not run_to_completion and started and view.ready.get(latest.id, "readinessProbe" not in spec)
-        out["containerID"] = f"{CONTAINER_ID_SCHEME}://{latest.id}"
+        out["containerID"] = container_id(latest)
     elif latest is not None and latest.state is ContainerState.EXITED and waiting is None:
         out["state"] = {"terminated": _terminated(latest)}
         out["ready"] = run_to_completion and out["state"]["terminated"]["exitCode"] == 0
-        out["containerID"] = f"{CONTAINER_ID_SCHEME}://{latest.id}"
+        out["containerID"] = container_id(latest)
     else:
         reason, message = waiting or (default_waiting, "")
         out["state"] = {"waiting": {"reason": reason, **({"message": message} if message else {})}}

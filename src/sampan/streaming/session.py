@@ -245,11 +245,17 @@ class SpdySession:
                     stream.replied.set()
                     self.send_windows.wake()
             case spdy.Settings(entries=entries):
+                joined = not self.send_windows.peer_takes_part
                 for _flags, key, value in entries:
                     if key == spdy.SETTINGS_INITIAL_WINDOW_SIZE:
                         self.send_windows.set_initial(value)
+                if joined and self.send_windows.peer_takes_part:
+                    self._restart_receive_windows()
             case spdy.WindowUpdate(stream_id=sid, delta=delta):
+                joined = not self.send_windows.peer_takes_part
                 await self.send_windows.update(sid, delta)
+                if joined:
+                    self._restart_receive_windows()
             case spdy.Ping(id=pid):
                 if self._peers_id(pid):
                     await self.send(spdy.Ping(pid))
@@ -275,10 +281,22 @@ class SpdySession:
         if frame.fin:
             stream._remote_end()
 
+    def _restart_receive_windows(self) -> None:
+        """The peer just showed it takes part in flow control: count its windows from here on (what it sent
+        before, ignoring them, is not held against it)."""
+        for stream in self.streams.values():
+            stream.receive = ReceiveWindow(stream.receive.size)
+            stream.receive.available -= stream._buffered
+        self._session_receive = ReceiveWindow(self._session_receive.size)
+
     async def _consumed(self, stream: SpdyStream | None, n: int) -> None:
         """The application took ``n`` bytes: return window credit to the peer (WINDOW_UPDATE) once half a
-        window has been consumed, per stream (unless it is finished) and for the session."""
-        if n <= 0 or self.closed:
+        window has been consumed, per stream (unless it is finished) and for the session.
+
+        Only to a peer that takes part in flow control: spdystream ignores WINDOW_UPDATE, and a frame it has
+        not read when it closes its socket makes its kernel answer with a TCP reset, which discards the
+        end of its output still in our receive buffer (seen as truncated ``kubectl exec`` output)."""
+        if n <= 0 or self.closed or not self.send_windows.peer_takes_part:
             return
         with contextlib.suppress(ConnectionError):
             if stream is not None and not stream.remote_closed and (credit := stream.receive.consume(n)):

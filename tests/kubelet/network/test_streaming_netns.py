@@ -40,14 +40,17 @@ async def test_exec_and_port_forward_inside_the_pod_namespace(netnode: NetNode) 
     deadline = loop.time() + 10
     while True:  # the server binds the pod's loopback only: the host cannot reach it, port-forward can
         try:
-            reader, writer = await streaming.port_forward(sid, 8080)
+            conn = await streaming.port_forward(sid, 8080)
             break
         except StreamingError:
             assert loop.time() < deadline
             await asyncio.sleep(0.1)
-    writer.write(b"GET / HTTP/1.0\r\n\r\n")
-    assert (await reader.read()).startswith(b"HTTP/1.0 200")
-    writer.close()
+    await conn.write(b"GET / HTTP/1.0\r\n\r\n")
+    answer = b""
+    while chunk := await conn.read():
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.0 200")
+    await conn.close()
     with pytest.raises(StreamingError, match="connection refused"):
         await streaming.port_forward(sid, 8081)
 

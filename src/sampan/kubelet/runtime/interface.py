@@ -179,6 +179,9 @@ class ContainerStatus:
     annotations: Mapping[str, str] = field(default_factory=dict)
     image_ref: str = ""
     """The image the runtime resolved (CRI ``image_ref``: its id, ``sha256:…``); "" for runtimes without images."""
+    runtime_name: str = ""
+    """The runtime that runs it (``containerd``, ``process``, ``simulated``): the scheme of the API's
+    ``containerID`` (``containerd://<id>``), as upstream's ``<runtime name>://<id>``."""
 
 
 @dataclass(frozen=True, slots=True)

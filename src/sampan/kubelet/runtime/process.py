@@ -404,7 +404,7 @@ class ProcessRuntime:
             "id": container_id, "sandbox_id": meta["sandbox_id"], "name": meta["name"],
             "attempt": meta["attempt"], "image": meta["image"], "created_at": meta["created_at"],
             "log_path": meta["log_path"], "labels": meta.get("labels") or {},
-            "annotations": meta.get("annotations") or {},
+            "annotations": meta.get("annotations") or {}, "runtime_name": "process",
         }
         started = self._started.get(container_id)
         if started is None:

@@ -145,7 +145,7 @@ class SimulatedRuntime:
         status = ContainerStatus(
             id=cid, sandbox_id=sandbox_id, name=config.name, attempt=config.attempt, image=config.image,
             state=ContainerState.CREATED, created_at=self._clock.wall(), labels=dict(config.labels),
-            annotations=dict(config.annotations),
+            annotations=dict(config.annotations), runtime_name="simulated",
         )
         self._containers[cid] = _Container(status=status, behaviour=behaviour, usage=usage)
         return cid

@@ -47,6 +47,10 @@ class StaticPodRuntime:
             raise NotFoundError(f"no sandbox or container {object_id}")
         return owner
 
+    async def owner(self, object_id: str) -> Runtime:
+        """The runtime that runs this sandbox or container (NotFoundError if neither does)."""
+        return await self._find(object_id)
+
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
         rt = self.static if config.annotations.get(CONFIG_SOURCE) == SOURCE_FILE else self.default
         sandbox_id = await rt.run_pod_sandbox(config)

@@ -3,12 +3,13 @@
 A protocol handler (WebSocket or SPDY) turns the client's channels into a :class:`CommandIO` and asks a
 :class:`StreamingRuntime` to run a command, attach, or open a connection to a port. The runtime never
 sees a protocol; the handlers never see a process. The process runtime implements it in
-:mod:`.process`; the containerd runtime will implement it over CRI ``Exec``/``Attach``/``PortForward``.
+:mod:`.process`, a CRI runtime (containerd) in :mod:`.cri` over CRI ``Exec``/``Attach``/``PortForward``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,6 +41,56 @@ class CommandIO:
     resize: AsyncIterator[TerminalSize] | None = None
 
 
+class PortConnection(Protocol):
+    """One forwarded connection to a port inside a pod, as a byte stream with half-close."""
+
+    async def read(self) -> bytes:
+        """The next chunk from the pod; b"" once it closed its side."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def write_eof(self) -> None:
+        """The client finished sending (half-close towards the pod)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def error(self) -> str:
+        """After the connection ended: the runtime's message if forwarding failed after dialling
+        (a CRI runtime reports refusals this way), else ""."""
+        ...
+
+
+class TCPConnection:
+    """A :class:`PortConnection` over an asyncio TCP connection (runtimes that dial the pod themselves)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, chunk: int = 64 * 1024) -> None:
+        self._reader, self._writer, self._chunk = reader, writer, chunk
+
+    async def read(self) -> bytes:
+        try:
+            return await self._reader.read(self._chunk)
+        except ConnectionError:
+            return b""
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def write_eof(self) -> None:
+        if self._writer.can_write_eof():
+            self._writer.write_eof()
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._writer.wait_closed()
+
+    async def error(self) -> str:
+        return ""
+
+
 class StreamingRuntime(Protocol):
     async def exec(self, container_id: str, cmd: list[str], io: CommandIO) -> int:
         """Run ``cmd`` in the container until it exits; its exit code. Cancellation kills it.
@@ -50,6 +101,7 @@ class StreamingRuntime(Protocol):
         """Connect ``io`` to the container's main process until either side ends."""
         ...
 
-    async def port_forward(self, sandbox_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A TCP connection to ``port`` on the pod's loopback/network namespace; StreamingError if refused."""
+    async def port_forward(self, sandbox_id: str, port: int) -> PortConnection:
+        """A connection to ``port`` on the pod's loopback/network namespace; StreamingError if refused
+        (or, for runtimes that learn it later, :meth:`PortConnection.error` once it ended)."""
         ...

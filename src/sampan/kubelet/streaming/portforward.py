@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sampan.kubelet.streaming.interface import StreamingError
+from sampan.kubelet.streaming.interface import PortConnection, StreamingError
 from sampan.streaming import channels
 from sampan.streaming.idle import IdleWatch
 from sampan.streaming.session import SpdySession, SpdyStream
@@ -29,9 +29,11 @@ from sampan.streaming.transport import ByteStream
 
 log = logging.getLogger(__name__)
 
-Dial = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+QUEUE = 64
+"""Client messages buffered per forwarded port (the WebSocket reader waits beyond that)."""
+
+Dial = Callable[[int], Awaitable[PortConnection]]
 """port -> a connection to it inside the pod (StreamingError if refused)."""
-CHUNK = 64 * 1024
 
 
 def parse_port(raw: str) -> int:
@@ -44,16 +46,14 @@ def parse_port(raw: str) -> int:
     return port
 
 
-async def _pump_to_pod(stream: SpdyStream, writer: asyncio.StreamWriter) -> None:
+async def _pump_to_pod(stream: SpdyStream, conn: PortConnection) -> None:
     while chunk := await stream.read():
-        writer.write(chunk)
-        await writer.drain()
-    if writer.can_write_eof():
-        writer.write_eof()
+        await conn.write(chunk)
+    await conn.write_eof()
 
 
-async def _pump_from_pod(reader: asyncio.StreamReader, stream: SpdyStream) -> None:
-    while chunk := await reader.read(CHUNK):
+async def _pump_from_pod(conn: PortConnection, stream: SpdyStream) -> None:
+    while chunk := await conn.read():
         await stream.write(chunk)
     await stream.close()
 
@@ -61,7 +61,7 @@ async def _pump_from_pod(reader: asyncio.StreamReader, stream: SpdyStream) -> No
 async def _forward_pair(session: SpdySession, error: SpdyStream, data: SpdyStream, dial: Dial) -> None:
     try:
         port = parse_port(data.header("port"))
-        reader, writer = await dial(port)
+        conn = await dial(port)
     except StreamingError as err:
         with contextlib.suppress(ConnectionError):
             await error.write(err.message.encode())
@@ -71,13 +71,14 @@ async def _forward_pair(session: SpdySession, error: SpdyStream, data: SpdyStrea
         session.forget(data)
         return
     try:
-        await asyncio.gather(_pump_to_pod(data, writer), _pump_from_pod(reader, data))
+        await asyncio.gather(_pump_to_pod(data, conn), _pump_from_pod(conn, data))
+        if message := await conn.error():
+            with contextlib.suppress(ConnectionError):
+                await error.write(message.encode())
     except (ConnectionError, OSError) as err:
         log.debug("port-forward connection ended err=%r", err)
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await writer.wait_closed()
+        await conn.close()
         with contextlib.suppress(ConnectionError):
             await error.close()
             await data.close()
@@ -136,25 +137,38 @@ async def serve_websocket(request: web.Request, dial: Dial, *, idle_timeout: flo
             else:
                 await ws.send_bytes(message)
 
-    writers: dict[int, asyncio.StreamWriter] = {}
+    # the client may send as soon as it has the port prefixes, before the dial completes (a CRI runtime
+    # takes a round trip): its bytes wait in the port's queue, which a pump empties into the connection
+    inbound: dict[int, asyncio.Queue[bytes]] = {i: asyncio.Queue(QUEUE) for i in range(len(raw_ports))}
+
+    async def to_pod(queue: asyncio.Queue[bytes], conn: PortConnection) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while True:
+                await conn.write(await queue.get())
 
     async def forward(index: int, raw: str) -> None:
         try:
             port = parse_port(raw)
             await send(2 * index, channels.port_prefix(port))
             await send(2 * index + 1, channels.port_prefix(port))
-            reader, writer = await dial(port)
+            conn = await dial(port)
         except StreamingError as err:
+            inbound.pop(index, None)
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await send(2 * index + 1, err.message.encode())
             return
-        writers[index] = writer
+        pump = asyncio.ensure_future(to_pod(inbound[index], conn))
         try:
-            while chunk := await reader.read(CHUNK):
+            while chunk := await conn.read():
                 await send(2 * index, chunk)
+            if message := await conn.error():
+                await send(2 * index + 1, message.encode())
         finally:
-            writers.pop(index, None)
-            writer.close()
+            inbound.pop(index, None)
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            await conn.close()
 
     async def receive() -> None:
         async for msg in ws:
@@ -165,10 +179,9 @@ async def serve_websocket(request: web.Request, dial: Dial, *, idle_timeout: flo
                 channel, data = channels.decode_message(msg.data, base64_text=b64)
             except channels.ChannelError:
                 continue
-            writer = writers.get(channel // 2) if channel % 2 == 0 else None
-            if writer is not None and data:
-                writer.write(data)
-                await writer.drain()
+            queue = inbound.get(channel // 2) if channel % 2 == 0 else None
+            if queue is not None and data:
+                await queue.put(data)
 
     forwards = [asyncio.ensure_future(forward(i, raw)) for i, raw in enumerate(raw_ports)]
     receiver = asyncio.ensure_future(receive())

@@ -31,7 +31,7 @@ from sampan.kubelet.runtime import attach as attach_socket
 from sampan.kubelet.runtime import shim
 from sampan.kubelet.runtime.interface import NotFoundError
 from sampan.kubelet.runtime.process import ExecSpec, ProcessRuntime
-from sampan.kubelet.streaming.interface import CommandIO, Sink, StreamingError
+from sampan.kubelet.streaming.interface import CommandIO, Sink, StreamingError, TCPConnection
 from sampan.streaming.channels import TerminalSize
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class ProcessStreaming:
             raise StreamingError("the container was not started with stdin or tty: nothing to attach to",
                                  code=400) from None
 
-    async def port_forward(self, sandbox_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def port_forward(self, sandbox_id: str, port: int) -> TCPConnection:
         try:
             netns = self._runtime.sandbox_netns(sandbox_id)
         except NotFoundError as err:
@@ -261,4 +261,4 @@ class ProcessStreaming:
             sock.close()
             raise StreamingError(f"failed to connect to localhost:{port} {where}, IPv4: dial tcp4 "
                                  f"127.0.0.1:{port}: connect: {os.strerror(err.errno or 0).lower()}") from None
-        return await asyncio.open_connection(sock=sock)
+        return TCPConnection(*await asyncio.open_connection(sock=sock))

@@ -12,7 +12,6 @@ running, no protocol in common) are JSON ``Status`` bodies with the HTTP status 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from sampan.kubelet.streaming import portforward, remotecommand
-from sampan.kubelet.streaming.interface import CommandIO, StreamingError, StreamingRuntime
+from sampan.kubelet.streaming.interface import CommandIO, PortConnection, StreamingError, StreamingRuntime
 from sampan.streaming import channels
 from sampan.streaming.transport import StreamBytes, WebSocketBytes
 from sampan.streaming.upgrade import hijack, is_upgrade
@@ -128,7 +127,7 @@ class StreamingServer:
         if sandbox is None:
             return _refuse(f"pod {ns}/{pod} not found", 404)
 
-        async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async def dial(port: int) -> PortConnection:
             return await self.runtime.port_forward(sandbox, port)
 
         idle = self.options.idle_timeout

@@ -113,14 +113,15 @@ def sandbox_status(item: Any, *, ip: str) -> SandboxStatus:
     return SandboxStatus(id=item.id, config=cfg, state=state, created_at=seconds(item.created_at), ip=ip)
 
 
-def container_status(st: Any, *, sandbox_id: str, message: str = "") -> ContainerStatus:
-    """A CRI ``ContainerStatus``; ``message`` (the termination message) replaces CRI's when given."""
+def container_status(st: Any, *, sandbox_id: str, message: str = "", runtime_name: str = "containerd") -> ContainerStatus:
+    """A CRI ``ContainerStatus``; ``message`` (the termination message) replaces CRI's when given;
+    ``runtime_name`` (CRI Version's ``runtime_name``) is the scheme of its ``containerID``."""
     return ContainerStatus(
         id=st.id, sandbox_id=sandbox_id, name=st.metadata.name, attempt=st.metadata.attempt,
         image=st.image.image, state=container_state(st.state),
         created_at=seconds(st.created_at), started_at=seconds(st.started_at), finished_at=seconds(st.finished_at),
         exit_code=st.exit_code, reason=st.reason, message=message or st.message, log_path=st.log_path,
-        labels=dict(st.labels), annotations=dict(st.annotations), image_ref=st.image_ref,
+        labels=dict(st.labels), annotations=dict(st.annotations), image_ref=st.image_ref, runtime_name=runtime_name,
     )
 
 

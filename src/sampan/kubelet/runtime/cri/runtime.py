@@ -339,7 +339,7 @@ class CRIRuntime:
                 for item in await self._wrap(self.client.list_containers(labels=self._mine)):
                     self._sandbox_of[item.id] = item.pod_sandbox_id
                 sandbox_id = self._sandbox_of.get(container_id, "")
-        status = convert.container_status(st, sandbox_id=sandbox_id, message=message)
+        status = convert.container_status(st, sandbox_id=sandbox_id, message=message, runtime_name=self.info().name)
         if status.state in (ContainerState.RUNNING, ContainerState.EXITED):
             self._settled[container_id] = status
         return status

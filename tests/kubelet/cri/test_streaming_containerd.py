@@ -1,0 +1,160 @@
+"""exec, cp, port-forward and the Python client's stream()/portforward() into containerd pods, end to end:
+the real kubectl (1.27: SPDY/3.1; 1.33: WebSocket v5 and SPDY-in-WebSocket port-forward) -> in-process
+API server -> the kubelet's streaming server -> CRI Exec/PortForward -> containerd's streaming server
+(the kubelet is a SPDY client of it). Multi-MB transfers in both directions go through each path, and the
+pods' containerIDs carry upstream's ``containerd://`` scheme."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import socket
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kubelet.cri.conftest import SHELL, pytestmark  # noqa: F401
+from tests.kubelet.cri.test_kubelet_containerd import Node, cs, node, pod, running  # noqa: F401
+from tests.kubelet.integration.conftest import wait_for
+
+KUBECTL_DIR = Path(os.path.realpath(shutil.which("kubectl") or "/nonexistent")).parent
+VERSIONS = [v for v in ("1.27", "1.33") if (KUBECTL_DIR / f"kubectl.{v}").exists()]
+MiB = 1024 * 1024
+WEB = ("mkdir -p /www && echo hello from the pod > /www/index.html && head -c 10485760 /dev/urandom > /www/big.bin"
+       " && sha256sum /www/big.bin > /www/big.sha && exec httpd -f -p 8080 -h /www")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def kubectl(node: Node, version: str, *args: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    proc = await asyncio.create_subprocess_exec(
+        str(KUBECTL_DIR / f"kubectl.{version}"), "--kubeconfig", str(node.server.kubeconfig), *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 90)
+    return proc.returncode or 0, out, err
+
+
+async def port_forward_download(node: Node, version: str) -> tuple[bytes, bytes]:
+    """index.html and big.bin through ``kubectl port-forward pod/web``."""
+    local = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        str(KUBECTL_DIR / f"kubectl.{version}"), "--kubeconfig", str(node.server.kubeconfig), "port-forward",
+        "pod/web", f"{local}:8080", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert b"Forwarding from" in await asyncio.wait_for(proc.stdout.readline(), 30)
+
+        def get(path: str) -> bytes:
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}{path}", timeout=60) as r:
+                return bytes(r.read())
+
+        small = await asyncio.gather(*(asyncio.to_thread(get, "/index.html") for _ in range(5)))
+        assert set(small) == {b"hello from the pod\n"}
+        return small[0], await asyncio.to_thread(get, "/big.bin")
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VERSIONS, reason="versioned kubectl binaries not installed")
+async def test_exec_cp_and_port_forward_into_containerd_pods(node: Node, tmp_path: Path) -> None:
+    pods = await node.pods()
+    await pods.create(pod("web", [{"name": "c", "image": SHELL, "command": ["sh", "-c", WEB]}]))
+    web = await wait_for(lambda: pods.get("web", namespace="default"), running, timeout=60, what="web Running")
+    assert cs(web)["containerID"].startswith("containerd://")
+    [sandbox] = [sb for sb in await node.kubelet.runtime.list_pod_sandboxes()
+                 if sb.config.uid == web["metadata"]["uid"]]
+    big_sha = ""
+    src = tmp_path / "five.bin"
+    src.write_bytes(os.urandom(5 * MiB))
+    for version in VERSIONS:
+        code, out, err = await kubectl(node, version, "exec", "web", "--", "sh", "-c",
+                                       "echo out; echo err >&2; exit 3")
+        assert code == 3, err
+        assert out == b"out\n"
+        assert b"err\n" in err
+        assert b"command terminated with exit code 3" in err
+        code, out, err = await kubectl(node, version, "exec", "-i", "web", "--", "cat", stdin=b"hi\n")
+        assert (code, out) == (0, b"hi\n"), err
+        code, out, err = await kubectl(node, version, "exec", "web", "--", "hostname")
+        assert (code, out) == (0, b"web\n"), err  # inside the container, not on the host
+        while not big_sha:
+            code, out, err = await kubectl(node, version, "exec", "web", "--", "cat", "/www/big.sha")
+            big_sha = out.split()[0].decode() if code == 0 and out else ""
+
+        # kubectl cp (tar through exec) 5 MiB in and back out, through SPDY (1.27) and WebSocket (1.33)
+        code, _out, err = await kubectl(node, version, "cp", str(src), f"default/web:/tmp/five-{version}.bin")
+        assert code == 0, err
+        code, out, err = await kubectl(node, version, "exec", "web", "--", "sha256sum", f"/tmp/five-{version}.bin")
+        assert out.split()[0].decode() == hashlib.sha256(src.read_bytes()).hexdigest(), err
+        back = tmp_path / f"back-{version}.bin"
+        code, _out, err = await kubectl(node, version, "cp", f"default/web:/tmp/five-{version}.bin", str(back))
+        assert code == 0, err
+        assert back.read_bytes() == src.read_bytes()
+
+        # port-forward: 10 MiB from httpd in the pod arrives intact
+        index, big = await port_forward_download(node, version)
+        assert index == b"hello from the pod\n"
+        assert hashlib.sha256(big).hexdigest() == big_sha
+
+    # a port nothing listens on: containerd's refusal comes back on the error stream
+    streaming = node.kubelet.streaming
+    assert streaming is not None
+    conn = await streaming.runtime.port_forward(sandbox.id, 8099)
+    assert await conn.read() == b""
+    assert "8099" in await conn.error()
+    await conn.close()
+
+
+async def test_python_client_stream_and_portforward(node: Node) -> None:
+    pytest.importorskip("kubernetes")
+    from kubernetes import client, config
+    from kubernetes.stream import portforward, stream
+
+    pods = await node.pods()
+    await pods.create(pod("web", [{"name": "c", "image": SHELL, "command": ["sh", "-c", WEB]}]))
+    await wait_for(lambda: pods.get("web", namespace="default"), running, timeout=60, what="web Running")
+    api = client.CoreV1Api(config.new_client_from_config(str(node.server.kubeconfig)))
+
+    def run() -> tuple[int | None, str, str, bytes]:
+        resp = stream(api.connect_get_namespaced_pod_exec, "web", "default",
+                      command=["sh", "-c", "echo out; echo err >&2; exit 3"], stderr=True, stdout=True, stdin=False,
+                      tty=False, _preload_content=False)
+        resp.run_forever(timeout=30)
+        out, code = resp.read_stdout(), resp.returncode
+        plain = stream(api.connect_get_namespaced_pod_exec, "web", "default", command=["echo", "plain"],
+                       stderr=True, stdout=True, stdin=False, tty=False)
+        data = b""
+        for _ in range(50):  # httpd may still be starting
+            pf = portforward(api.connect_get_namespaced_pod_portforward, "web", "default", ports="8080")
+            sock = pf.socket(8080)
+            sock.setblocking(True)
+            sock.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            sock.close()
+            pf.close()
+            if data:
+                break
+            time.sleep(0.2)
+        return code, out, plain, data
+
+    code, out, plain, body = await asyncio.to_thread(run)
+    assert code == 3
+    assert out == "out\n"
+    assert plain == "plain\n"
+    assert body.startswith(b"HTTP/1.1 200 OK")
+    assert body.endswith(b"hello from the pod\n")
+
