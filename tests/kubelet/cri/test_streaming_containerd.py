@@ -158,3 +158,37 @@ async def test_python_client_stream_and_portforward(node: Node) -> None:
     assert body.startswith(b"HTTP/1.1 200 OK")
     assert body.endswith(b"hello from the pod\n")
 
+
+
+@pytest.mark.skipif(not VERSIONS or shutil.which("script") is None, reason="needs kubectl binaries and script(1)")
+async def test_tty_exec_resize_and_attach(node: Node) -> None:
+    pods = await node.pods()
+    await pods.create(pod("tty", [{"name": "c", "image": SHELL, "command": ["sh"], "stdin": True, "tty": True}]))
+    await wait_for(lambda: pods.get("tty", namespace="default"), running, timeout=60, what="tty Running")
+    for version in VERSIONS:
+        kubectl_cmd = f"{KUBECTL_DIR}/kubectl.{version} --kubeconfig {node.server.kubeconfig}"
+        # the size reaches the runtime on the resize stream while the command starts: ask after a moment
+        script = f"stty cols 91 rows 37; {kubectl_cmd} exec -it tty -- sh -c 'sleep 1; stty size; tty'"
+        proc = await asyncio.create_subprocess_exec("script", "-qec", script, "/dev/null", stdin=asyncio.subprocess.PIPE,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(b""), 60)
+        assert b"37 91" in out, (version, out, err)
+        assert b"/dev/pts/" in out
+
+        attach = f"stty cols 77 rows 22; {kubectl_cmd} attach -it tty"
+        proc = await asyncio.create_subprocess_exec("script", "-qec", attach, "/dev/null", stdin=asyncio.subprocess.PIPE,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        seen = b""
+        try:
+            while b"try pressing enter" not in seen:
+                seen += await asyncio.wait_for(proc.stdout.read(4096), 30)
+            proc.stdin.write(f"echo ATT$((40+{VERSIONS.index(version)})); stty size\n".encode())
+            await proc.stdin.drain()
+            want = f"ATT{40 + VERSIONS.index(version)}".encode()
+            while want not in seen or b"22 77" not in seen:
+                seen += await asyncio.wait_for(proc.stdout.read(4096), 30)
+        finally:
+            proc.kill()
+            await proc.wait()
