@@ -224,13 +224,13 @@ class SpdySession:
                 if self.role == "client":
                     await self.send(spdy.RstStream(sid, spdy.REFUSED_STREAM))
                     return
-                stream = SpdyStream(self, sid, headers)
-                self.streams[sid] = stream
+                accepted = SpdyStream(self, sid, headers)
+                self.streams[sid] = accepted
                 self._last_stream = max(self._last_stream, sid)
                 if flags & spdy.FLAG_FIN:
-                    stream._remote_end()
+                    accepted._remote_end()
                 await self.send(spdy.SynReply(sid, {}))
-                await self._accepted.put(stream)
+                await self._accepted.put(accepted)
             case spdy.SynReply(stream_id=sid, flags=flags):
                 stream = self.streams.get(sid)
                 if stream is not None:

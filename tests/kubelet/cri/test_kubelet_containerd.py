@@ -73,10 +73,11 @@ def options(tmp: Path, containerd: Containerd) -> Any:
                                container_runtime_endpoint=containerd.endpoint, pod_cidr=POD_CIDR)
 
 
-@pytest.fixture
-async def node(inproc_apiserver: InProcessAPIServer, containerd: Containerd, tmp_path: Path) -> AsyncIterator[Node]:
-    client = Client(load_config(str(inproc_apiserver.kubeconfig)))
-    n = Node(inproc_apiserver, client, None, None, containerd, tmp_path)  # type: ignore[arg-type]
+@contextlib.asynccontextmanager
+async def running_node(server: InProcessAPIServer, containerd: Containerd, tmp_path: Path) -> AsyncIterator[Node]:
+    """A kubelet on ``containerd`` registered with ``server``; its sandboxes are removed at the end."""
+    client = Client(load_config(str(server.kubeconfig)))
+    n = Node(server, client, None, None, containerd, tmp_path)  # type: ignore[arg-type]
     await n.start()
     try:
         yield n
@@ -87,6 +88,12 @@ async def node(inproc_apiserver: InProcessAPIServer, containerd: Containerd, tmp
             await runtime.stop_pod_sandbox(sb.id)
             await runtime.remove_pod_sandbox(sb.id)
         await client.close()
+
+
+@pytest.fixture
+async def node(inproc_apiserver: InProcessAPIServer, containerd: Containerd, tmp_path: Path) -> AsyncIterator[Node]:
+    async with running_node(inproc_apiserver, containerd, tmp_path) as n:
+        yield n
 
 
 async def test_pod_from_image_entrypoint_ip_and_logs(node: Node) -> None:

@@ -13,20 +13,28 @@ import shutil
 import socket
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.kubelet.cri.conftest import SHELL, pytestmark  # noqa: F401
-from tests.kubelet.cri.test_kubelet_containerd import Node, cs, node, pod, running  # noqa: F401
+from tests.kubelet.cri.conftest import SHELL, Containerd, pytestmark  # noqa: F401
+from tests.kubelet.cri.test_kubelet_containerd import Node, cs, pod, running, running_node
 from tests.kubelet.integration.conftest import wait_for
+from tests.support.apiserver import InProcessAPIServer
 
 KUBECTL_DIR = Path(os.path.realpath(shutil.which("kubectl") or "/nonexistent")).parent
 VERSIONS = [v for v in ("1.27", "1.33") if (KUBECTL_DIR / f"kubectl.{v}").exists()]
 MiB = 1024 * 1024
+PIPE = asyncio.subprocess.PIPE
 WEB = ("mkdir -p /www && echo hello from the pod > /www/index.html && head -c 10485760 /dev/urandom > /www/big.bin"
        " && sha256sum /www/big.bin > /www/big.sha && exec httpd -f -p 8080 -h /www")
+
+
+@pytest.fixture
+async def node(inproc_apiserver: InProcessAPIServer, containerd: Containerd, tmp_path: Path) -> AsyncIterator[Node]:
+    async with running_node(inproc_apiserver, containerd, tmp_path) as n:
+        yield n
 
 
 def free_port() -> int:
@@ -169,15 +177,15 @@ async def test_tty_exec_resize_and_attach(node: Node) -> None:
         kubectl_cmd = f"{KUBECTL_DIR}/kubectl.{version} --kubeconfig {node.server.kubeconfig}"
         # the size reaches the runtime on the resize stream while the command starts: ask after a moment
         script = f"stty cols 91 rows 37; {kubectl_cmd} exec -it tty -- sh -c 'sleep 1; stty size; tty'"
-        proc = await asyncio.create_subprocess_exec("script", "-qec", script, "/dev/null", stdin=asyncio.subprocess.PIPE,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec("script", "-qec", script, "/dev/null", stdin=PIPE, stdout=PIPE,
+                                                    stderr=PIPE)
         out, err = await asyncio.wait_for(proc.communicate(b""), 60)
         assert b"37 91" in out, (version, out, err)
         assert b"/dev/pts/" in out
 
         attach = f"stty cols 77 rows 22; {kubectl_cmd} attach -it tty"
-        proc = await asyncio.create_subprocess_exec("script", "-qec", attach, "/dev/null", stdin=asyncio.subprocess.PIPE,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec("script", "-qec", attach, "/dev/null", stdin=PIPE, stdout=PIPE,
+                                                    stderr=PIPE)
         assert proc.stdin is not None
         assert proc.stdout is not None
         seen = b""

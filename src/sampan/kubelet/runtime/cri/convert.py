@@ -113,7 +113,8 @@ def sandbox_status(item: Any, *, ip: str) -> SandboxStatus:
     return SandboxStatus(id=item.id, config=cfg, state=state, created_at=seconds(item.created_at), ip=ip)
 
 
-def container_status(st: Any, *, sandbox_id: str, message: str = "", runtime_name: str = "containerd") -> ContainerStatus:
+def container_status(st: Any, *, sandbox_id: str, message: str = "",
+                     runtime_name: str = "containerd") -> ContainerStatus:
     """A CRI ``ContainerStatus``; ``message`` (the termination message) replaces CRI's when given;
     ``runtime_name`` (CRI Version's ``runtime_name``) is the scheme of its ``containerID``."""
     return ContainerStatus(
