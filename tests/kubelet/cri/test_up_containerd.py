@@ -74,7 +74,7 @@ def data_dir() -> Iterator[Path]:
 def test_two_nodes_pod_to_pod_and_down(data_dir: Path) -> None:
     env = {**os.environ, "KUBECONFIG": str(data_dir / "kubeconfig")}
 
-    def kubectl(*args: str, stdin: str | None = None) -> str:
+    def kubectl(*args: str, stdin: str | None = None) -> str:  # the dispatcher: the server's minor (1.32)
         proc = subprocess.run(["kubectl", *args], input=stdin, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
@@ -117,6 +117,28 @@ def test_two_nodes_pod_to_pod_and_down(data_dir: Path) -> None:
     assert done["status"]["phase"] == "Succeeded", kubectl("logs", "client")
     assert kubectl("logs", "client").strip() == f"hello from {target['metadata']['name']}"
 
+    # exec and port-forward through the API server and the TLS kubelet into containerd (CRI streaming), and
+    # exec into a control-plane static pod, which this containerd node runs on the process runtime
+    name = target["metadata"]["name"]
+    assert kubectl("exec", name, "--", "hostname").strip() == name
+    assert kubectl("exec", "-i", name, "--", "cat", stdin="piped\n") == "piped\n"
+    assert target["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
+    apiserver_pod = next(p for p in get("pods", "-n", "kube-system")["items"]
+                         if p["metadata"]["name"].startswith("kube-apiserver"))
+    assert apiserver_pod["status"]["containerStatuses"][0]["containerID"].startswith("process://")
+    assert kubectl("exec", "-n", "kube-system", apiserver_pod["metadata"]["name"], "--", "echo", "cp") == "cp\n"
+    local = free_port()
+    forward = subprocess.Popen(["kubectl", "port-forward", f"pod/{name}", f"{local}:8080"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert forward.stdout is not None
+        assert b"Forwarding from" in forward.stdout.readline()
+        body = poll(lambda: _http("127.0.0.1", port=local), bool, timeout=20, what="port-forward")
+        assert body.strip() == f"hello from {name}"
+    finally:
+        forward.terminate()
+        forward.wait(10)
+
     down = subprocess.run([sys.executable, "-m", "sampan.cli.main", "down", "--data-dir", str(data_dir)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert down.returncode == 0, down.stderr
@@ -128,9 +150,9 @@ def test_two_nodes_pod_to_pod_and_down(data_dir: Path) -> None:
     assert shims.strip() == ""
 
 
-def _http(ip: str) -> str:
+def _http(ip: str, *, port: int = 8080) -> str:
     try:
-        with urllib.request.urlopen(f"http://{ip}:8080/", timeout=2) as resp:
+        with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=2) as resp:
             return str(resp.read().decode())
     except OSError:
         return ""
