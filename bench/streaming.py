@@ -3,6 +3,11 @@
 
     .venv/bin/python bench/streaming.py            # ~1-2 minutes
     .venv/bin/python bench/streaming.py --quick    # fewer rounds
+    .venv/bin/python bench/streaming.py --quick --runtime containerd   # through CRI streaming
+
+With ``--runtime containerd`` a private containerd is started (as the CRI tests do), the pod runs busybox
+``httpd`` in its own network namespace, and "direct" is a download from the pod IP; every streaming path
+then goes kubelet -> CRI Exec/PortForward -> containerd's streaming server.
 
 It runs an API server and a kubelet (process runtime, host network, so the "pod IP" is 127.0.0.1 and
 the direct figure is a plain loopback connection) in this process, starts a pod serving a file over
@@ -22,14 +27,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -72,9 +80,18 @@ def download(url: str) -> float:
     return n / (time.perf_counter() - start) / 1e6
 
 
+def serving(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError as err:
+        return bool(getattr(err, "code", None))  # an HTTP error answer (404...) is a server too
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runtime", choices=("process", "containerd"), default="process")
     args = parser.parse_args()
     rounds = 5 if args.quick else 20
     tmp = Path(tempfile.mkdtemp(prefix="sampan-bench-streaming-"))
@@ -82,23 +99,35 @@ async def main() -> None:
     www.mkdir()
     (www / "big.bin").write_bytes(os.urandom(SIZE))
     port = free_port()
+    containerd = start_containerd(tmp) if args.runtime == "containerd" else None
     async with run_apiserver_inprocess(tmp / "apiserver") as server:
         client = Client(load_config(str(server.kubeconfig)))
-        kubelet = Kubelet(client, KubeletOptions(node_name="node-1", root_dir=tmp / "node", port=0, sync_period=0.2))
+        options = KubeletOptions(node_name="node-1", root_dir=tmp / "node", port=0, sync_period=0.2)
+        container: dict[str, object] = {"name": "c", "image": "python", "command": [
+            sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(www)]}
+        if containerd is not None:
+            options = dataclasses.replace(options, runtime="containerd", pod_cidr=POD_CIDR,
+                                          container_runtime_endpoint=containerd[0].endpoint)
+            port = 8080
+            serve = f"mkdir /www; head -c {SIZE} /dev/urandom > /www/big.bin; exec httpd -f -p 8080 -h /www"
+            container = {"name": "c", "image": SHELL, "command": ["sh", "-c", serve]}
+        kubelet = Kubelet(client, options)
         task = asyncio.create_task(kubelet.run())
         try:
             await asyncio.wait_for(kubelet.ready.wait(), 30)
             pods = await client.resource("v1", "pods")
-            command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(www)]
             await pods.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"},
-                               "spec": {"nodeName": "node-1",
-                                        "containers": [{"name": "c", "image": "python", "command": command}]}})
+                               "spec": {"nodeName": "node-1", "containers": [container]}})
             while True:
                 p = await pods.get("web", namespace="default")
                 if (p.get("status") or {}).get("phase") == "Running":
                     break
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
+            pod_ip = p["status"]["podIP"] if containerd is not None else "127.0.0.1"
+            for _ in range(300):  # the server is up (containerd: once the file is written)
+                if await asyncio.to_thread(serving, f"http://{pod_ip}:{port}/"):
+                    break
+                await asyncio.sleep(0.1)
             kc = ["--kubeconfig", str(server.kubeconfig)]
             print(f"exec round trip ({rounds} rounds), ms")
             for version in ("1.27", "1.33"):
@@ -125,7 +154,7 @@ async def main() -> None:
             runs = await asyncio.to_thread(py_exec)
             print(f"  python client stream()     p50 {pct(runs, .5):7.1f}  p99 {pct(runs, .99):7.1f}")
             print(f"port-forward download of {SIZE >> 20} MiB, MB/s")
-            direct = await asyncio.to_thread(download, f"http://127.0.0.1:{port}/big.bin")
+            direct = await asyncio.to_thread(download, f"http://{pod_ip}:{port}/big.bin")
             print(f"  direct to the pod          {direct:8.1f}")
             for version in ("1.27", "1.33"):
                 local = free_port()
@@ -163,7 +192,39 @@ async def main() -> None:
                     await kubelet.runtime.stop_container(ctr.id, 0)
                 await kubelet.runtime.remove_pod_sandbox(sb.id)
             await client.close()
+    if containerd is not None:
+        stop_containerd(*containerd)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+POD_CIDR = "100.64.251.0/24"
+BRIDGE = "sampanbs0"
+SHELL = "sampan.test/shell:1"
+
+
+def start_containerd(tmp: Path) -> tuple[Any, subprocess.Popen[bytes]]:
+    """A private containerd (like tests/kubelet/cri/conftest.py) with the pause and busybox shell images."""
+    from sampan.cli import containerd_node as cn
+    from sampan.testing import oci
+
+    directory = Path(tempfile.mkdtemp(prefix="sampan-bs-", dir="/tmp"))  # short socket paths
+    layout = cn.ContainerdLayout(directory)
+    cn.write_config(layout, bridge=BRIDGE)
+    proc = cn.start(layout)
+    cn.wait_ready(layout, proc)
+    cn.load_pause_image(layout)
+    archive = directory / "shell.tar"
+    oci.build_image(archive, name=SHELL, cmd=("sh",))
+    cn.import_archive(layout, archive)
+    return layout, proc
+
+
+def stop_containerd(layout: Any, proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(10)
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+    subprocess.run(["umount", "-R", str(layout.directory / "root")], capture_output=True)
+    shutil.rmtree(layout.directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
