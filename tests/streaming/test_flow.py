@@ -9,6 +9,8 @@ import asyncio
 import hashlib
 import os
 
+import pytest
+
 from sampan.streaming import spdy
 from sampan.streaming.flow import DEFAULT_WINDOW, RECEIVE_WINDOW
 from sampan.streaming.session import SpdySession, SpdyStream
@@ -201,3 +203,21 @@ async def test_client_and_server_sessions_move_megabytes_both_ways_on_concurrent
     await server.close()
     for r in runners:
         await asyncio.wait_for(r, 5)
+
+
+async def test_open_fails_at_once_when_the_peer_goes_away_or_refuses() -> None:
+    pipe = Pipe()
+    session = SpdySession(pipe, role="client")
+    runner = asyncio.ensure_future(session.run())
+    peer = Peer(pipe)
+    opening = asyncio.ensure_future(session.open({"streamtype": "error"}))
+    await peer.frames()
+    peer.send(spdy.RstStream(1, spdy.REFUSED_STREAM))
+    with pytest.raises(ConnectionResetError, match="refused"):
+        await asyncio.wait_for(opening, 5)
+    opening = asyncio.ensure_future(session.open({"streamtype": "stdout"}))
+    await peer.frames()
+    pipe.inbound.put_nowait(b"")  # the server closes before replying
+    await runner
+    with pytest.raises(ConnectionResetError, match="went away"):
+        await asyncio.wait_for(opening, 5)

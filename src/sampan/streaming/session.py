@@ -60,6 +60,8 @@ class SpdyStream:
         self.receive = ReceiveWindow(RECEIVE_WINDOW)
         self.send_window = session.send_windows.initial
         self.replied = asyncio.Event()
+        """Set by the peer's SYN_REPLY (``reply_seen``), or by a reset or the end of the session."""
+        self.reply_seen = False
         self.remote_closed = False
         self.local_closed = False
         self.reset = False
@@ -144,6 +146,7 @@ class SpdySession:
         self.send_windows = SendWindows(self)
         self._session_receive = ReceiveWindow(DEFAULT_WINDOW)
         self._announced = False
+        self._ended = False
 
     async def send(self, frame: spdy.Frame) -> None:
         async with self._write_lock:
@@ -158,6 +161,8 @@ class SpdySession:
 
     async def open(self, headers: dict[str, str], *, timeout: float = REPLY_TIMEOUT) -> SpdyStream:
         """Open a stream (client role) and wait for the peer's SYN_REPLY."""
+        if self._ended:
+            raise ConnectionResetError("SPDY session ended")
         await self.announce()
         sid = self._next_id
         self._next_id += 2
@@ -169,8 +174,8 @@ class SpdySession:
             await asyncio.wait_for(asyncio.shield(replied), timeout)
         finally:
             replied.cancel()
-        if stream.reset:
-            raise ConnectionResetError(f"the peer refused stream {sid} ({headers})")
+        if stream.reset or not stream.reply_seen:
+            raise ConnectionResetError(f"the peer refused stream {sid} ({headers}) or went away")
         return stream
 
     async def announce(self) -> None:
@@ -204,8 +209,10 @@ class SpdySession:
             self._end()
 
     def _end(self) -> None:
+        self._ended = True
         for stream in self.streams.values():
             stream._remote_end()
+            stream.replied.set()
         self.send_windows.wake(ended=True)
         with contextlib.suppress(asyncio.QueueFull):
             self._accepted.put_nowait(None)
@@ -234,6 +241,7 @@ class SpdySession:
             case spdy.SynReply(stream_id=sid, flags=flags):
                 stream = self.streams.get(sid)
                 if stream is not None:
+                    stream.reply_seen = True
                     stream.replied.set()
                     if flags & spdy.FLAG_FIN:
                         stream._remote_end()
