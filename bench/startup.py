@@ -63,7 +63,8 @@ def down(data_dir: Path) -> None:
 def pod(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "startup"}},
             "spec": {"terminationGracePeriodSeconds": 0,
-                     "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}
+                     "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                     "command": ["sleep", "3600"]}]}}
 
 
 async def pod_latencies(kubeconfig: Path, count: int, rate: float) -> list[float]:
