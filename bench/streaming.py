@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -186,14 +187,18 @@ async def main() -> None:
             rate = await asyncio.to_thread(py_forward)
             print(f"  python client portforward  {rate:8.1f}   ({rate / direct:.2f} of direct)")
         finally:
-            task.cancel()
-            for sb in await kubelet.runtime.list_pod_sandboxes():
-                for ctr in await kubelet.runtime.list_containers(sb.id):
-                    await kubelet.runtime.stop_container(ctr.id, 0)
-                await kubelet.runtime.remove_pod_sandbox(sb.id)
-            await client.close()
-    if containerd is not None:
-        stop_containerd(*containerd)
+            try:  # the pod goes before the kubelet stops (stopping it closes the runtime's gRPC channel)
+                for sb in await kubelet.runtime.list_pod_sandboxes():
+                    for ctr in await kubelet.runtime.list_containers(sb.id):
+                        await kubelet.runtime.stop_container(ctr.id, 0)
+                    await kubelet.runtime.remove_pod_sandbox(sb.id)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await client.close()
+                if containerd is not None:
+                    stop_containerd(*containerd)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
