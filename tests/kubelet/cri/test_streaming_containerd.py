@@ -192,7 +192,8 @@ async def test_tty_exec_resize_and_attach(node: Node) -> None:
         try:
             while b"try pressing enter" not in seen:
                 seen += await asyncio.wait_for(proc.stdout.read(4096), 30)
-            proc.stdin.write(f"echo ATT$((40+{VERSIONS.index(version)})); stty size\n".encode())
+            # typed-ahead input may reach the shell before the runtime applied the size (as upstream): ask later
+            proc.stdin.write(f"echo ATT$((40+{VERSIONS.index(version)})); sleep 1; stty size\n".encode())
             await proc.stdin.drain()
             want = f"ATT{40 + VERSIONS.index(version)}".encode()
             while want not in seen or b"22 77" not in seen:
