@@ -175,6 +175,34 @@ async def test_oom_killed_with_32mib_limit(runtime: CRIRuntime) -> None:
     assert st.exit_code == 137
 
 
+async def test_container_stats_from_cri(runtime: CRIRuntime) -> None:
+    """CRI ContainerStats: cumulative CPU grows while the container burns it; memory is measured; a stopped
+    container has no stats (the kubelet's /metrics/resource and kubectl top read these)."""
+    sid = await runtime.run_pod_sandbox(sandbox())
+    burn = ContainerConfig(name="burn", image=SHELL, command=("sh", "-c", "while :; do :; done"))
+    cid = await run(runtime, sid, burn)
+    await wait_state(runtime, cid, ContainerState.RUNNING)
+    first = None
+    for _ in range(200):  # containerd has figures once its first cgroup read is done
+        first = await runtime.container_stats(cid)
+        if first is not None and first.cpu_usage_core_ns > 0:
+            break
+        await asyncio.sleep(0.05)
+    assert first is not None
+    assert first.container_id == cid
+    assert first.memory_working_set_bytes > 0
+    later = first
+    for _ in range(200):
+        later = await runtime.container_stats(cid) or first
+        if later.cpu_usage_core_ns > first.cpu_usage_core_ns and later.timestamp > first.timestamp:
+            break
+        await asyncio.sleep(0.05)
+    assert later.cpu_usage_core_ns > first.cpu_usage_core_ns
+    await runtime.stop_container(cid, 0)
+    await wait_state(runtime, cid, ContainerState.EXITED)
+    assert await runtime.container_stats(cid) is None
+
+
 async def test_graceful_stop_sigterm_then_sigkill(runtime: CRIRuntime) -> None:
     sid = await runtime.run_pod_sandbox(sandbox())
     polite = await run(runtime, sid, ContainerConfig(name="polite", image=SHELL, command=(

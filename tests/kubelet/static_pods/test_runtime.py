@@ -42,3 +42,17 @@ async def test_sandboxes_and_containers_go_to_the_runtime_of_their_pod() -> None
     assert await static.list_pod_sandboxes() == []
     with pytest.raises(NotFoundError):
         await again.container_status("nope")
+
+
+async def test_stats_come_from_the_owning_runtime() -> None:
+    default, static = SimulatedRuntime(), SimulatedRuntime()
+    rt = StaticPodRuntime(default, static)
+    sb = await rt.run_pod_sandbox(sandbox("web", static=False))
+    cid = await rt.create_container(sb, ContainerConfig(name="c", image="i", command=("x",)))
+    await rt.start_container(cid)
+    stats = await rt.container_stats(cid)
+    assert stats is not None
+    assert stats.container_id == cid
+    await rt.stop_container(cid, 0)
+    assert await rt.container_stats(cid) is None  # the owner has no figures for a stopped container
+    assert await rt.container_stats("nope") is None

@@ -18,6 +18,7 @@ from sampan.kubelet.runtime.interface import (
     RuntimeInfo,
     SandboxStatus,
 )
+from sampan.kubelet.runtime.stats import ContainerStats, StatsProvider
 from sampan.kubelet.static_pods.manifests import CONFIG_SOURCE, SOURCE_FILE
 
 
@@ -99,3 +100,12 @@ class StaticPodRuntime:
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
         return await (await self._find(container_id)).exec_sync(container_id, cmd, timeout)
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """The owning runtime's figures (see :class:`~sampan.kubelet.runtime.stats.StatsProvider`); None when
+        it cannot measure or no longer runs the container."""
+        try:
+            owner = await self._find(container_id)
+        except NotFoundError:
+            return None
+        return await owner.container_stats(container_id) if isinstance(owner, StatsProvider) else None

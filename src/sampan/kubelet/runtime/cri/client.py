@@ -136,6 +136,10 @@ class CRIClient:
         resp = await self._call(self._rt, "ContainerStatus", pb.ContainerStatusRequest(container_id=container_id))
         return resp.status
 
+    async def container_stats(self, container_id: str) -> Any:
+        resp = await self._call(self._rt, "ContainerStats", pb.ContainerStatsRequest(container_id=container_id))
+        return resp.stats
+
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> Any:
         seconds = max(1, math.ceil(timeout)) if timeout > 0 else 0
         return await self._call(self._rt, "ExecSync", pb.ExecSyncRequest(container_id=container_id, cmd=cmd,

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from sampan.kubelet.runtime.interface import (
     RuntimeInfo,
     SandboxStatus,
 )
+from sampan.kubelet.runtime.stats import ContainerStats
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +345,24 @@ class CRIRuntime:
         if status.state in (ContainerState.RUNNING, ContainerState.EXITED):
             self._settled[container_id] = status
         return status
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """CRI ``ContainerStats`` (what containerd reads from the container's cgroup); None when the container
+        is not running or the runtime has no figures for it yet."""
+        status = await self.container_status(container_id)
+        if status.state is not ContainerState.RUNNING:
+            return None
+        try:
+            stats = await self.client.container_stats(container_id)
+        except CRIError as err:
+            log.debug("no stats for container %s: %s", container_id[:12], err.message)
+            return None
+        if not stats.HasField("cpu") or not stats.HasField("memory"):
+            return None
+        stamp = (stats.cpu.timestamp or stats.memory.timestamp) / 1e9 or time.time()
+        return ContainerStats(container_id, stamp, int(stats.cpu.usage_core_nano_seconds.value),
+                              memory_working_set_bytes=int(stats.memory.working_set_bytes.value),
+                              memory_usage_bytes=int(stats.memory.usage_bytes.value))
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
         status = await self.container_status(container_id)
