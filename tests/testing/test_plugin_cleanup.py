@@ -85,8 +85,11 @@ def test_sigint_mid_run_leaves_nothing(tmp_path: Path) -> None:
     project = Project(tmp_path)
     project.write({"test_records.py": RECORDING_TESTS})
     env = {**project.env(), "PAUSE": "60"}
+    # a terminal's Ctrl-C finds SIGINT at its default disposition; a suite started in the background by a
+    # non-interactive shell inherits it ignored (and Python then installs no KeyboardInterrupt handler)
     proc = subprocess.Popen(project.argv("-n", "2"), cwd=project.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len({r["worker"] for r in _records(project)}) < 2:
