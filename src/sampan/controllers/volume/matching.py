@@ -6,25 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sampan.api.quantity import Quantity, parse_or_none
-from sampan.api.selectors import LabelSelector
+from sampan.api.volumes import BIND_COMPLETED as BIND_COMPLETED
+from sampan.api.volumes import BOUND_BY_CONTROLLER as BOUND_BY_CONTROLLER
+from sampan.api.volumes import SELECTED_NODE as SELECTED_NODE
+from sampan.api.volumes import class_of as class_of
+from sampan.api.volumes import storage as storage
+from sampan.api.volumes import volume_fits_claim
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
                              "storageclass.beta.kubernetes.io/is-default-class")
-SELECTED_NODE = "volume.kubernetes.io/selected-node"
-BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
-BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
-
-
-def storage(resources: Mapping[str, Any] | None) -> Quantity:
-    return parse_or_none((resources or {}).get("storage")) or Quantity(0)
-
-
-def class_of(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("spec") or {}).get("storageClassName") or "")
 
 
 def is_default_class(sc: Mapping[str, Any]) -> bool:
@@ -60,22 +53,7 @@ def node_affinity_allows(pv: Mapping[str, Any], node: Mapping[str, Any] | None) 
 
 def volume_fits(pv: Mapping[str, Any], claim: Mapping[str, Any], *, node: Mapping[str, Any] | None = None) -> bool:
     """Class, volume mode, access modes (a superset), size, selector and (with a node) node affinity."""
-    pspec, cspec = pv.get("spec") or {}, claim.get("spec") or {}
-    if class_of(pv) != class_of(claim):
-        return False
-    if (pspec.get("volumeMode") or "Filesystem") != (cspec.get("volumeMode") or "Filesystem"):
-        return False
-    if not set(cspec.get("accessModes") or []) <= set(pspec.get("accessModes") or []):
-        return False
-    if storage(pspec.get("capacity")) < storage((cspec.get("resources") or {}).get("requests")):
-        return False
-    if cspec.get("selector") is not None:
-        try:
-            if not LabelSelector.from_dict(cspec["selector"]).matches((pv.get("metadata") or {}).get("labels") or {}):
-                return False
-        except ValueError:
-            return False
-    return node_affinity_allows(pv, node)
+    return volume_fits_claim(pv, claim) and node_affinity_allows(pv, node)
 
 
 def find_matching_volume(claim: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]], *,

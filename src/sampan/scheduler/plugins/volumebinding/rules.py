@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sampan.api.quantity import Quantity, parse_or_none
-from sampan.api.selectors import LabelSelector
+from sampan.api.volumes import BIND_COMPLETED
+from sampan.api.volumes import BOUND_BY_CONTROLLER as BOUND_BY_CONTROLLER
+from sampan.api.volumes import SELECTED_NODE as SELECTED_NODE
+from sampan.api.volumes import class_of as class_of
+from sampan.api.volumes import storage as _storage
+from sampan.api.volumes import volume_fits_claim as volume_fits_claim
 from sampan.scheduler.framework.selectors import compile_node_selector
 
-SELECTED_NODE = "volume.kubernetes.io/selected-node"
-BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
-BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
 LOCAL_PATH_PROVISIONER = "sampan.io/local-path"
@@ -35,14 +36,6 @@ def pod_claim_names(pod: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def class_of(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("spec") or {}).get("storageClassName") or "")
-
-
-def _storage(resources: Mapping[str, Any] | None) -> Quantity:
-    return parse_or_none((resources or {}).get("storage")) or Quantity(0)
-
-
 def volume_node_affinity_matches(pv: Mapping[str, Any], labels: Mapping[str, str], node_name: str) -> bool:
     """Whether the volume's required node affinity admits the node (True without affinity; False when the
     affinity cannot be parsed)."""
@@ -53,27 +46,6 @@ def volume_node_affinity_matches(pv: Mapping[str, Any], labels: Mapping[str, str
         return compile_node_selector(required, where="spec.nodeAffinity.required").matches(labels, node_name)
     except ValueError:
         return False
-
-
-def volume_fits_claim(pv: Mapping[str, Any], claim: Mapping[str, Any]) -> bool:
-    """Class, volume mode, access modes (a superset), size and the claim's selector."""
-    pspec, cspec = pv.get("spec") or {}, claim.get("spec") or {}
-    if class_of(pv) != class_of(claim):
-        return False
-    if (pspec.get("volumeMode") or "Filesystem") != (cspec.get("volumeMode") or "Filesystem"):
-        return False
-    if not set(cspec.get("accessModes") or []) <= set(pspec.get("accessModes") or []):
-        return False
-    if _storage(pspec.get("capacity")) < _storage((cspec.get("resources") or {}).get("requests")):
-        return False
-    if cspec.get("selector") is not None:
-        try:
-            selector = LabelSelector.from_dict(cspec["selector"])
-        except ValueError:
-            return False
-        if not selector.matches((pv.get("metadata") or {}).get("labels") or {}):
-            return False
-    return True
 
 
 def find_volume_for_claim(claim: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]], *,
