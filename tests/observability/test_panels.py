@@ -4,6 +4,9 @@ the browser test (test_live_view.py) shows the same panels filled by a real clus
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
 from sampan.api import errors
@@ -88,3 +91,48 @@ async def test_rest_get_text_reads_metrics_with_the_clients_credentials(inproc_a
         assert "apiserver_flowcontrol_dispatched_requests_total" in text
         with pytest.raises(errors.NotFound):
             await client.rest.get_text("/api/v1/namespaces/default/configmaps/none")
+
+
+async def test_components_without_endpoints_are_alive_by_their_leader_lease(
+        inproc_apiserver: InProcessAPIServer) -> None:
+    """A scheduler and controller-manager run with ``--secure-port 0`` (no /healthz to ask): the live view
+    goes by their leader-election Lease — unknown before one exists, alive while its holder renews it,
+    not alive once released or lapsed."""
+    from sampan.cli.supervisor import ComponentSpec
+    from sampan.cli.up_live import targets
+    from sampan.client.leaderelection import LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaseLock
+    from sampan.dashboard.snapshot import SnapshotSource
+
+    specs = [ComponentSpec("scheduler", ("scheduler", "--kubeconfig", "k", "--secure-port", "0")),
+             ComponentSpec("controller-manager", ("controller-manager", "--secure-port", "0"))]
+    server = inproc_apiserver.url
+    async with Client(load_config(str(inproc_apiserver.kubeconfig))) as client:
+        source = SnapshotSource(client, targets(specs, server)[1:], f"{server}/metrics")
+        assert [(c.name, c.health, c.lease) for c in source.components] == [
+            ("kube-scheduler", None, "kube-scheduler"), ("kube-controller-manager", None, "kube-controller-manager")]
+
+        async def states() -> dict[str, tuple[bool | None, str]]:
+            snap = await source.snapshot()
+            return {c["name"]: (c["alive"], c["leader"]) for c in snap["components"]}
+
+        assert await states() == {"kube-scheduler": (None, ""), "kube-controller-manager": (None, "")}
+        leases = await client.resource("coordination.k8s.io/v1", "leases")
+        await leases.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                             "metadata": {"name": "kube-controller-manager", "namespace": "kube-system"},
+                             "spec": {"holderIdentity": "gone_1", "leaseDurationSeconds": 15,
+                                      "renewTime": "2020-01-01T00:00:00.000000Z"}}, namespace="kube-system")
+        lock = LeaseLock(leases, namespace="kube-system", name="kube-scheduler", identity="sched_1")
+        elector = LeaderElector(lock, LeaderCallbacks(on_started_leading=asyncio.Event().wait),
+                                LeaderElectionConfig(lease_duration=3, renew_deadline=2, retry_period=0.2))
+        task = asyncio.create_task(elector.run())
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while (got := await states())["kube-scheduler"] != (True, "sched_1"):
+                assert asyncio.get_running_loop().time() < deadline, got
+                await asyncio.sleep(0.1)
+            assert got["kube-controller-manager"] == (False, "gone_1")  # renewed years ago
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert (await states())["kube-scheduler"][0] is False  # released on the way out

@@ -7,7 +7,8 @@ gateway without forwarding — and publishes the ``kube-system/kube-dns`` Servic
 :data:`CLUSTER_DNS_IP`, the kubelets' ``--cluster-dns``) with an EndpointSlice naming that address;
 kube-proxy DNATs the VIP to it. ``/health`` (8080) and ``/metrics`` (9153, the Service's ``metrics``
 port) are served on the same address. Otherwise (no root, simulated nodes) it listens on
-127.0.0.1:10053 (or a free port) for the host alone and publishes the Service without endpoints.
+127.0.0.1:10053 (or a free port) for the host alone, with ``/health`` and ``/metrics`` on free loopback
+ports, and publishes the Service without endpoints.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import errno
 import os
 import shutil
 
-from sampan.cli.up import UpOptions, port_is_free
+from sampan.cli.up import UpOptions, free_port, port_is_free
 
 #: The DNS server's own address: inside 100.64.0.0/10, outside the pod (100.64.0.0/16), service
 #: (100.96.0.0/16) and load-balancer (100.127.0.0/24) ranges.
@@ -52,7 +53,9 @@ def dns_argv(options: UpOptions, kubeconfig: str) -> tuple[str, ...]:
         return (*common, "--listen", f"{DNS_ADDRESS}:53", "--setup-interface", DNS_DEVICE,
                 "--health", f"{DNS_ADDRESS}:8080", "--metrics", f"{DNS_ADDRESS}:9153")
     port = LOOPBACK_PORT if port_is_free(LOOPBACK_PORT) else 0
-    return (*common, "--listen", f"127.0.0.1:{port}", "--health", "", "--metrics", "")
+    # /health and /metrics on free loopback ports, so the live view sees it alive or not
+    return (*common, "--listen", f"127.0.0.1:{port}", "--health", f"127.0.0.1:{free_port()}",
+            "--metrics", f"127.0.0.1:{free_port()}")
 
 
 def remove_dns_device() -> bool:

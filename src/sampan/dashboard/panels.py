@@ -15,25 +15,24 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def families(text: str) -> list[Any]:
+def samples(text: str, prefixes: tuple[str, ...]) -> Iterable[Any]:
+    """The samples of a Prometheus page whose names start with one of ``prefixes``: only those lines are
+    parsed (prometheus-client's parser is pure Python, and an API server's page has thousands of samples
+    the live view does not show)."""
     if not text:
         return []
+    lines = [line for line in text.splitlines() if line.startswith(prefixes)]
     try:
-        return list(text_string_to_metric_families(text))
+        return [s for family in text_string_to_metric_families("\n".join(lines) + "\n") for s in family.samples]
     except ValueError:
         return []
-
-
-def samples(text: str) -> Iterable[Any]:
-    for family in families(text):
-        yield from family.samples
 
 
 def workqueues(texts: Sequence[str]) -> list[dict[str, Any]]:
     queues: dict[str, dict[str, float]] = {}
     wanted = {"workqueue_depth": "depth", "workqueue_adds_total": "adds", "workqueue_retries_total": "retries"}
     for text in texts:
-        for s in samples(text):
+        for s in samples(text, tuple(wanted)):
             if s.name in wanted:
                 queues.setdefault(s.labels.get("name", ""), {})[wanted[s.name]] = s.value
     return [{"name": name, **{k: int(v) for k, v in q.items()}} for name, q in sorted(queues.items())]
@@ -42,7 +41,7 @@ def workqueues(texts: Sequence[str]) -> list[dict[str, Any]]:
 def pending_pods(texts: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for text in texts:
-        for s in samples(text):
+        for s in samples(text, ("scheduler_pending_pods",)):
             if s.name == "scheduler_pending_pods":
                 out[s.labels.get("queue", "")] = int(s.value)
     return out
@@ -67,7 +66,7 @@ class InformerPanel:
         """``pages``: (component name, its /metrics text); ``traced``: the store's ``informer-lag`` rows."""
         acc: dict[tuple[str, str], list[float]] = {}
         for component, text in pages:
-            for s in samples(text):
+            for s in samples(text, ("reflector_lists_total", "sampan_reflector_expired_total", "sampan_informer_")):
                 if s.name in ("reflector_lists_total", "sampan_reflector_expired_total"):
                     row = acc.setdefault((component, s.labels.get("name", "")), [0.0] * 6)
                     row[4 if s.name == "reflector_lists_total" else 5] += s.value
@@ -118,7 +117,7 @@ class APFPanel:
 
     def rows(self, text: str, now: float) -> list[dict[str, Any]]:
         levels: dict[str, dict[str, float]] = {}
-        for s in samples(text):
+        for s in samples(text, (*self.GAUGES, *self.COUNTERS, "apiserver_flowcontrol_nominal_limit_seats")):
             level = s.labels.get("priority_level")
             if level is None:
                 continue

@@ -24,7 +24,7 @@ from sampan.api import errors
 from sampan.client import Client
 from sampan.client.leaderelection.lease_lock import parse_time
 from sampan.client.rest import ConnectionFailed
-from sampan.dashboard.panels import APFPanel, InformerPanel, families, pending_pods, workqueues
+from sampan.dashboard.panels import APFPanel, InformerPanel, pending_pods, samples, workqueues
 
 LEADER_LEASES = {"kube-scheduler": "kube-scheduler", "kube-controller-manager": "kube-controller-manager"}
 
@@ -32,7 +32,12 @@ LEADER_LEASES = {"kube-scheduler": "kube-scheduler", "kube-controller-manager": 
 @dataclass(frozen=True)
 class ComponentTarget:
     """A component to show: ``health`` is an URL answering 200 while it lives (None: no endpoint);
-    ``metrics`` its Prometheus page; ``lease`` the kube-system Lease it leads with, if any."""
+    ``metrics`` its Prometheus page; ``lease`` the kube-system Lease it leads with, if any.
+
+    Without ``health``, a component with a ``lease`` is alive while that Lease is held and renewed within
+    its ``leaseDurationSeconds`` (what its standby replicas go by), not alive once it lapses, and unknown
+    without a Lease (no leader election, or not started yet); a kubelet is asked through the API server's
+    node proxy; anything else is unknown."""
 
     name: str
     health: str | None = None
@@ -57,7 +62,8 @@ class SnapshotSource:
                 self._list("v1", "nodes"), self._list("v1", "pods"),
                 self._list("coordination.k8s.io/v1", "leases", "kube-system"),
                 self._list("coordination.k8s.io/v1", "leases", "kube-node-lease"))
-            health = await asyncio.gather(*(self._alive(http, c) for c in self.components))
+            now = time.time()
+            health = await asyncio.gather(*(self._alive(http, c, leases, now) for c in self.components))
             api_text = await self._apiserver_metrics(http)
             metric_texts = await asyncio.gather(*(self._metrics(http, c) for c in self.components))
             traced = await self._traced_lag(http)
@@ -103,7 +109,8 @@ class SnapshotSource:
         except errors.APIError:
             return []
 
-    async def _alive(self, http: aiohttp.ClientSession, c: ComponentTarget) -> bool | None:
+    async def _alive(self, http: aiohttp.ClientSession, c: ComponentTarget, leases: list[dict[str, Any]],
+                     now: float) -> bool | None:
         if c.name == "kube-apiserver":  # asked with the client's credentials and CA (a secure port wants them)
             try:
                 await self.client.rest.get_text("/readyz")
@@ -114,6 +121,8 @@ class SnapshotSource:
                 pass  # no answer there: try the target's own URL
         if c.health is None and c.name.startswith("kubelet "):
             return await self._via_node_proxy(c, "healthz") is not None
+        if c.health is None and c.lease:
+            return lease_held(next((x for x in leases if x["metadata"]["name"] == c.lease), None), now)
         if c.health is None:
             return None  # nothing to ask: shown as unknown
         try:
@@ -152,13 +161,12 @@ class SnapshotSource:
     def _watches(self, text: str, now: float) -> list[dict[str, Any]]:
         watchers: dict[str, float] = {}
         events: dict[str, float] = {}
-        for family in families(text):
-            for s in family.samples:
-                kind = s.labels.get("kind", "")
-                if s.name == "apiserver_registered_watchers":
-                    watchers[kind] = watchers.get(kind, 0.0) + s.value
-                elif s.name == "apiserver_watch_events_total":
-                    events[kind] = events.get(kind, 0.0) + s.value
+        for s in samples(text, ("apiserver_registered_watchers", "apiserver_watch_events_total")):
+            kind = s.labels.get("kind", "")
+            if s.name == "apiserver_registered_watchers":
+                watchers[kind] = watchers.get(kind, 0.0) + s.value
+            elif s.name == "apiserver_watch_events_total":
+                events[kind] = events.get(kind, 0.0) + s.value
         dt = now - self._last_time if self._last_time else 0.0
         out = []
         for kind in sorted(set(watchers) | set(events)):
@@ -166,6 +174,18 @@ class SnapshotSource:
             out.append({"kind": kind, "watchers": int(watchers.get(kind, 0)), "events_per_s": round(max(rate, 0.0), 2)})
         self._last_events, self._last_time = events, now
         return out
+
+
+def lease_held(lease: Mapping[str, Any] | None, now: float) -> bool | None:
+    """Whether a leader-election Lease is held by someone who renewed it within its duration: None without
+    a Lease, False when it lapsed or was released (empty holder)."""
+    if lease is None:
+        return None
+    spec = lease.get("spec") or {}
+    renewed = parse_time(spec.get("renewTime"))
+    if not spec.get("holderIdentity") or renewed is None:
+        return False
+    return now - renewed <= float(spec.get("leaseDurationSeconds") or 15)
 
 
 def _node(node: Mapping[str, Any], leases: list[dict[str, Any]], now: float) -> dict[str, Any]:
