@@ -97,25 +97,29 @@ async def test_components_without_endpoints_are_alive_by_their_leader_lease(
         inproc_apiserver: InProcessAPIServer) -> None:
     """A scheduler and controller-manager run with ``--secure-port 0`` (no /healthz to ask): the live view
     goes by their leader-election Lease — unknown before one exists, alive while its holder renews it,
-    not alive once released or lapsed."""
+    not alive once released or lapsed. A kubelet serving TLS (``sampan up``'s) is asked through the node
+    proxy, not over plain HTTP on its port (here it has no Node: not alive)."""
     from sampan.cli.supervisor import ComponentSpec
     from sampan.cli.up_live import targets
     from sampan.client.leaderelection import LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaseLock
     from sampan.dashboard.snapshot import SnapshotSource
 
     specs = [ComponentSpec("scheduler", ("scheduler", "--kubeconfig", "k", "--secure-port", "0")),
-             ComponentSpec("controller-manager", ("controller-manager", "--secure-port", "0"))]
+             ComponentSpec("controller-manager", ("controller-manager", "--secure-port", "0")),
+             ComponentSpec("kubelet", ("kubelet", "--node-name", "n1", "--tls-cert-file", "c", "--port", "10250"))]
     server = inproc_apiserver.url
     async with Client(load_config(str(inproc_apiserver.kubeconfig))) as client:
         source = SnapshotSource(client, targets(specs, server)[1:], f"{server}/metrics")
         assert [(c.name, c.health, c.lease) for c in source.components] == [
-            ("kube-scheduler", None, "kube-scheduler"), ("kube-controller-manager", None, "kube-controller-manager")]
+            ("kube-scheduler", None, "kube-scheduler"), ("kube-controller-manager", None, "kube-controller-manager"),
+            ("kubelet n1", None, None)]
 
         async def states() -> dict[str, tuple[bool | None, str]]:
             snap = await source.snapshot()
             return {c["name"]: (c["alive"], c["leader"]) for c in snap["components"]}
 
-        assert await states() == {"kube-scheduler": (None, ""), "kube-controller-manager": (None, "")}
+        assert await states() == {"kube-scheduler": (None, ""), "kube-controller-manager": (None, ""),
+                                  "kubelet n1": (False, "")}
         leases = await client.resource("coordination.k8s.io/v1", "leases")
         await leases.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                              "metadata": {"name": "kube-controller-manager", "namespace": "kube-system"},

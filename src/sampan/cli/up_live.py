@@ -1,6 +1,8 @@
 """The live view ``sampan up`` serves (:mod:`sampan.dashboard`): which component answers where, read from
 the command lines the supervisor runs (``--secure-port``, ``--port``, ``--healthz-bind-address``,
-``--metrics-bind-address``); a port 0 (picked by the component) leaves that component's state unknown."""
+``--metrics-bind-address``). A kubelet serving TLS is asked through the API server's node proxy; a scheduler or
+controller-manager without a port (0) is alive by its leader-election Lease (see
+:class:`sampan.dashboard.snapshot.ComponentTarget`)."""
 
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ def targets(specs: Sequence[ComponentSpec], server: str) -> list[ComponentTarget
             port = _flag(argv, "--secure-port")
             health, metrics = _url(f":{port}", "/healthz"), _url(f":{port}", "/metrics")
             out.append(ComponentTarget(name, health, metrics, lease=name))
-        elif kind == "kubelet":
-            port = _flag(argv, "--port")
+        elif kind == "kubelet":  # over TLS with authentication: asked through the API server's node proxy
+            port = "" if "--tls-cert-file" in argv else _flag(argv, "--port")
             out.append(ComponentTarget(f"kubelet {_flag(argv, '--node-name')}", _url(f":{port}", "/healthz"),
                                        _url(f":{port}", "/metrics")))
         elif kind == "proxy":
