@@ -169,7 +169,7 @@ def build_app(
     service_hooks.install(ctx, ServiceAllocators.build(store, service_cidr=config.service_cluster_ip_range,
                                                        node_port_range=config.service_node_port_range))
     chain = list(authenticators) if authenticators is not None else _default_chain(config, ctx)
-    traced_chain = [TracedAuthenticator(a) for a in chain]  # spans only while tracing is on
+    traced_chain = [TracedAuthenticator(chain)]  # one step per request, only while tracing is on
     # a real authentication chain (TLS serving, or one given) means Node,RBAC by default
     authorization = authz_setup.install(ctx, secure=authenticators is not None or config.tls is not None)
     app = web.Application(client_max_size=config.max_body_bytes + 1024)

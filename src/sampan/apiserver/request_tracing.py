@@ -9,7 +9,7 @@ object's uid, which the request span carries too (in :mod:`sampan.apiserver.stor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -43,15 +43,23 @@ async def tracing_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 class TracedAuthenticator:
-    """An :class:`Authenticator` with an ``authentication`` span around ``inner`` (when tracing is on)."""
+    """The whole authentication ``chain`` as one :class:`Authenticator` (the first user any of them yields),
+    timed as one ``authentication`` step naming the authenticator that answered (when tracing is on)."""
 
-    def __init__(self, inner: Authenticator) -> None:
-        self.inner = inner
+    def __init__(self, chain: Sequence[Authenticator]) -> None:
+        self.chain = list(chain)
+
+    async def _first(self, request: web.BaseRequest) -> tuple[UserInfo | None, str]:
+        for authenticator in self.chain:
+            user = await authenticator.authenticate(request)
+            if user is not None:
+                return user, type(authenticator).__name__
+        return None, ""
 
     async def authenticate(self, request: web.BaseRequest) -> UserInfo | None:
         if not tracing.STATE.on:
-            return await self.inner.authenticate(request)
+            return (await self._first(request))[0]
         with tracing.step("authentication") as span:
-            user = await self.inner.authenticate(request)
-            span.set_attribute("user", user.username if user is not None else "")
+            user, by = await self._first(request)
+            span.set_attributes({"user": user.username if user is not None else "", "authenticator": by})
             return user
