@@ -70,3 +70,23 @@ def test_any_kind_follow_and_errors(apiserver: APIServerHandle, tmp_path: Path) 
                           capture_output=True, text=True, timeout=60)
     assert gone.returncode == 1
     assert "no trace store" in gone.stderr
+
+
+def test_table_shows_one_row_per_informer_for_its_handlers() -> None:
+    """A write delivered to the 3 handlers of one informer is one table row; other repeats stay apart."""
+    from sampan.cli.trace_render import collapsed
+    from sampan.tracestore.timeline import Hop
+
+    def hop(name: str, label: str, start: float, *, component: str = "kube-controller-manager") -> Hop:
+        return Hop(component, name, label, start, 0.5, 0, f"{start}")
+
+    hops = [hop("apiserver.request", "POST", 0.0, component="kube-apiserver"),
+            *(hop("informer.deliver", "informer add (rv 5)", 1.0 + i) for i in range(3)),
+            hop("informer.deliver", "informer add (rv 5)", 4.0, component="kubelet"),
+            hop("reconcile", "replicaset reconcile", 5.0), hop("reconcile", "replicaset reconcile", 6.0)]
+    rows = [(h.component, h.label, n, end) for h, n, end in collapsed(hops)]
+    assert rows == [("kube-apiserver", "POST", 1, 0.5),
+                    ("kube-controller-manager", "informer add (rv 5)", 3, 3.5),
+                    ("kubelet", "informer add (rv 5)", 1, 4.5),
+                    ("kube-controller-manager", "replicaset reconcile", 1, 5.5),
+                    ("kube-controller-manager", "replicaset reconcile", 1, 6.5)]

@@ -26,6 +26,23 @@ def _bar(hop: Hop, total_ms: float) -> Text:
                 style=COMPONENT_STYLES.get(hop.component, "white"))
 
 
+def collapsed(hops: list[Hop]) -> list[tuple[Hop, int, float]]:
+    """The table's rows: (hop, how many, end ms). Consecutive deliveries of one write to the handlers of one
+    component's informer (a controller-manager's pod informer has one per controller) are one row; ``-o
+    json`` keeps every hop."""
+    rows: list[tuple[Hop, int, float]] = []
+    for hop in hops:
+        end = hop.start_ms + hop.duration_ms
+        if rows and hop.name == "informer.deliver":
+            first, n, last_end = rows[-1]
+            if (first.name, first.component, first.label, first.depth) == (hop.name, hop.component, hop.label,
+                                                                           hop.depth):
+                rows[-1] = (first, n + 1, max(last_end, end))
+                continue
+        rows.append((hop, 1, end))
+    return rows
+
+
 def render(console: Console, timeline: Timeline, *, title: str) -> None:
     if not timeline.hops:
         console.print(f"no spans for {title} yet (is the cluster running with `sampan up --trace`?)")
@@ -37,11 +54,11 @@ def render(console: Console, timeline: Timeline, *, title: str) -> None:
     table.add_column("hop")
     table.add_column("lag", justify="right")
     table.add_column("waterfall", no_wrap=True)
-    for hop in timeline.hops:
-        table.add_row(f"+{hop.start_ms:.1f}ms", f"{hop.duration_ms:.1f}ms",
+    for hop, n, end_ms in collapsed(timeline.hops):
+        table.add_row(f"+{hop.start_ms:.1f}ms", f"{end_ms - hop.start_ms:.1f}ms",
                       Text(hop.component, style=COMPONENT_STYLES.get(hop.component, "white")),
-                      "  " * hop.depth + hop.label, "" if hop.lag_ms is None else f"{hop.lag_ms:.1f}ms",
-                      _bar(hop, timeline.total_ms))
+                      "  " * hop.depth + hop.label + (f" ({n} handlers)" if n > 1 else ""),
+                      "" if hop.lag_ms is None else f"{hop.lag_ms:.1f}ms", _bar(hop, timeline.total_ms))
     console.print(table)
     if timeline.steps:
         steps = Table(title="path", show_lines=False)
