@@ -291,9 +291,11 @@ def _service_tasks(ctx: ServerContext) -> list[asyncio.Task[None]]:
     return tasks
 
 
-async def _listen(runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
+async def _listen(runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None, *,
+                  reuse_port: bool = False) -> int:
     """Start one listener of ``runner``; the bound port."""
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None,
+                       ssl_context=ssl_context)
     await site.start()
     server = site._server
     assert server is not None
@@ -360,9 +362,12 @@ class APIServer:
             from sampan.apiserver.serving_tls import server_context
 
             ssl_context = server_context(self.config.tls)
-        self.port = await _listen(self._runner, self.config.bind_address, self.config.port, ssl_context)
+        reuse = self.config.reuse_port
+        self.port = await _listen(self._runner, self.config.bind_address, self.config.port, ssl_context,
+                                  reuse_port=reuse)
         if self.config.tls is not None and self.config.insecure_port is not None:
-            self.insecure_port = await _listen(self._runner, "127.0.0.1", self.config.insecure_port, None)
+            self.insecure_port = await _listen(self._runner, "127.0.0.1", self.config.insecure_port, None,
+                                               reuse_port=reuse)
         serving = self.context.extras.get(SERVING_PORT_KEY)
         if isinstance(serving, asyncio.Future) and not serving.done():
             serving.set_result(self.port)

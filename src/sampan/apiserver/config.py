@@ -51,6 +51,9 @@ class APIServerConfig:
     tls: SecureServing | None = None
     """Serve HTTPS on ``port``, requests authenticated by ``authentication``'s chain. None: plain HTTP on a
     loopback ``port``, every request the insecure admin (embedded servers, tests, ``sampan up --insecure``)."""
+    reuse_port: bool = False
+    """Bind with ``SO_REUSEPORT``, so several processes (``sampan apiserver --workers N``) serve one port
+    and the kernel spreads connections over them."""
     insecure_port: int | None = None
     """With ``tls``: also serve plain HTTP on 127.0.0.1 at this port (``--insecure-port``; 0 picks a free
     one, see :attr:`APIServer.insecure_port`), every request there the insecure admin."""

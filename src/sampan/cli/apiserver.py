@@ -162,6 +162,13 @@ async def _serve(config: APIServerConfig) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if args.workers > 1:
+        from sampan.cli import apiserver_workers
+
+        apiserver_workers.worker_config(config, workers=args.workers)  # refuses a store workers cannot share
+        return apiserver_workers.run(config, workers=args.workers)
     asyncio.run(_serve(config))
     return 0
 
@@ -234,4 +241,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="read-only requests in flight (without APF) / part of APF's seats (default 400)")
     p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
                    help="mutating requests in flight (without APF) / the rest of APF's seats (default 200)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="API server processes serving the same port over the same store (SO_REUSEPORT; "
+                        "--storage sqlite or etcd; in-flight limits are split between them) (default 1)")
     p.set_defaults(handler=_run)

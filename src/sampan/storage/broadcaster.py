@@ -109,6 +109,12 @@ class Broadcaster:
             if sub.error is not None:
                 log.info("watcher closed prefix=%s reason=%s", sub.prefix, sub.error)
 
+    def reset(self, error: Exception) -> None:
+        """Close every current subscriber with ``error`` (their events were lost); new ones may come."""
+        for sub in self._subs:
+            sub.close(error)
+        self._subs.clear()
+
     def close(self) -> None:
         self._closed = True
         for sub in self._subs:

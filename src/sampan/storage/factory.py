@@ -22,6 +22,8 @@ class StorageOptions:
     root: str = DEFAULT_ROOT
     etcd_tls: tuple[str, str, str] | None = None
     """(CA file, client certificate file, client key file) for ``https`` etcd members."""
+    shared: bool = False
+    """``sqlite``: open ``state.db`` as one of several processes sharing it (API server workers)."""
 
 
 async def open_storage(options: StorageOptions) -> Storage:
@@ -34,7 +36,7 @@ async def open_storage(options: StorageOptions) -> Storage:
         from sampan.storage.sqlite import SqliteStorage
 
         options.data_dir.mkdir(parents=True, exist_ok=True)
-        return await SqliteStorage.open(options.data_dir / "state.db", root=options.root)
+        return await SqliteStorage.open(options.data_dir / "state.db", root=options.root, shared_store=options.shared)
     if options.backend == "etcd":
         from sampan.storage.etcd import EtcdStorage
 

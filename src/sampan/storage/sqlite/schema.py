@@ -158,6 +158,17 @@ class FileLock:
             raise Unavailable(f"sqlite store {self.path.with_suffix('')} is in use by another process") from None
         self._fd = fd
 
+    def try_acquire(self, *, exclusive: bool) -> bool:
+        """Take the lock exclusively or shared (several members of a ``shared`` group); False if taken."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

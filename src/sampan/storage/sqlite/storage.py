@@ -9,6 +9,10 @@ event loop that opened it.
 Invariant: ``_current`` (the revision of the last write delivered to the loop) is advanced in the
 same loop callback that publishes the events and resolves the writers, so a caller that heard
 "revision N" sees ``current_revision() >= N``.
+
+Opened with ``shared=True`` the file is one store for several processes (:mod:`.shared`): the
+revisions come from the counters all members map, and every event (this process's own writes too)
+reaches the broadcaster through the :class:`~sampan.storage.sqlite.shared.Tailer`, in revision order.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sampan.storage.broadcaster import Broadcaster, BroadcastWatch
 from sampan.storage.errors import InvalidKey, Unavailable, WatchClosed
 from sampan.storage.interface import Event, KeyValue, ListResult, Watch
 from sampan.storage.keys import DEFAULT_ROOT, check_key, check_prefix, check_value
-from sampan.storage.sqlite import ops, reader, schema
+from sampan.storage.sqlite import ops, reader, schema, shared
 from sampan.storage.sqlite.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -47,13 +51,21 @@ class SqliteStorage:
         lock: schema.FileLock,
         watch_queue_size: int,
         read_threads: int,
+        shared_state: shared.SharedState | None = None,
     ) -> None:
         """Use :meth:`open`; this takes over an initialized write connection and the file lock."""
         self._path = path
         self._root = root
         self._lock = lock
         self._broadcaster = Broadcaster(watch_queue_size)
-        self._writer = Writer(conn, loop=asyncio.get_running_loop(), revision=revision, on_commit=self._committed)
+        self._shared = shared_state
+        self._tailer: shared.Tailer | None = None
+        loop = asyncio.get_running_loop()
+        if shared_state is not None:
+            self._tailer = shared.Tailer(path, shared_state.counters, root=root, after=revision, loop=loop,
+                                         on_events=self._tailed, on_reset=self._reset_watchers)
+        self._writer = Writer(conn, loop=loop, revision=revision, on_commit=self._committed, shared=shared_state,
+                              after_commit=self._tailer.nudge if self._tailer else None)
         self._pool = reader.ReadPool(path, threads=read_threads)
         self._current = revision
         self._compacted = compacted
@@ -61,6 +73,8 @@ class SqliteStorage:
         self.compact_chunk = DEFAULT_COMPACT_CHUNK
         """Log ids deleted per compaction request (tests shrink it)."""
         self._writer.start()
+        if self._tailer is not None:
+            self._tailer.start()
 
     @classmethod
     async def open(
@@ -70,11 +84,18 @@ class SqliteStorage:
         root: str = DEFAULT_ROOT,
         watch_queue_size: int = 4096,
         read_threads: int = reader.DEFAULT_READ_THREADS,
+        shared_store: bool = False,
     ) -> SqliteStorage:
-        """Open (creating if needed) the store in file ``path``. Raises Unavailable when it cannot."""
+        """Open (creating if needed) the store in file ``path``; with ``shared_store`` as one member of a
+        group of processes sharing it (:mod:`.shared`). Raises Unavailable when it cannot."""
         lock = schema.FileLock(path)
+        loop = asyncio.get_running_loop()
+        state: shared.SharedState | None = None
         try:
-            conn, current, compacted = await asyncio.get_running_loop().run_in_executor(None, _open_writer, path, lock)
+            if shared_store:
+                conn, state, current, compacted = await loop.run_in_executor(None, shared.join, path, lock)
+            else:
+                conn, current, compacted = await loop.run_in_executor(None, _open_writer, path, lock)
         except (OSError, sqlite3.Error) as err:
             raise Unavailable(f"cannot open sqlite store {path}: {err}") from err
         store = cls(
@@ -86,8 +107,10 @@ class SqliteStorage:
             lock=lock,
             watch_queue_size=watch_queue_size,
             read_threads=read_threads,
+            shared_state=state,
         )
-        log.info("sqlite store opened path=%s revision=%d compacted=%d", path, current, compacted)
+        log.info("sqlite store opened path=%s revision=%d compacted=%d shared=%s", path, current, compacted,
+                 shared_store)
         return store
 
     @property
@@ -100,8 +123,16 @@ class SqliteStorage:
         return self._writer
 
     def _committed(self, events: Sequence[Event], revision: int) -> None:
+        if self._shared is None:  # shared: the tailer publishes every member's events, in order
+            self._current = max(self._current, revision)
+            self._broadcaster.publish(events)
+
+    def _tailed(self, events: Sequence[Event], revision: int) -> None:
         self._current = max(self._current, revision)
         self._broadcaster.publish(events)
+
+    def _reset_watchers(self, error: Exception) -> None:
+        self._broadcaster.reset(error)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -135,8 +166,8 @@ class SqliteStorage:
     async def compact(self, revision: int) -> None:
         """Record ``revision`` as compacted (durably, first), then delete old rows in chunks."""
         self._check_open()
-        revision = min(revision, self._current)
-        if revision <= self._compacted:
+        revision = min(revision, await self.current_revision())
+        if revision <= await self.compacted_revision():
             return
         await self._writer.submit(ops.SetCompacted(revision))
         self._compacted = max(self._compacted, revision)
@@ -185,9 +216,13 @@ class SqliteStorage:
         return BroadcastWatch(self._broadcaster, self._history, prefix, after_revision)
 
     async def current_revision(self) -> int:
+        if self._shared is not None:
+            return self._shared.counters.current
         return self._current
 
     async def compacted_revision(self) -> int:
+        if self._shared is not None:
+            return self._shared.counters.compacted
         return self._compacted
 
     async def close(self) -> None:
@@ -198,8 +233,12 @@ class SqliteStorage:
         try:
             await self._writer.stop()
             await self._pool.close()
+            if self._tailer is not None:
+                await self._tailer.stop()
         finally:
             self._broadcaster.close()
+            if self._shared is not None and not self._writer.alive:
+                self._shared.close()
             if not self._writer.alive:  # never let another process in while our writer may still write
                 self._lock.release()
             log.info("sqlite store closed path=%s revision=%d", self._path, self._current)

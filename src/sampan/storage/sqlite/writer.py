@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from sampan.storage.errors import StorageError, Unavailable, WatchClosed
 from sampan.storage.interface import Event, KeyValue
 from sampan.storage.sqlite import ops
+from sampan.storage.sqlite.shared import SELECT_WRITE_REVISION, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,16 @@ class Writer:
         max_batch: int = DEFAULT_MAX_BATCH,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_pending: int = DEFAULT_MAX_PENDING,
+        shared: SharedState | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
+        """With ``shared`` (a store several processes write), every transaction runs under the shared
+        write lock, starts from the revision in the database (another process may have written) and
+        stores the new counters before the lock is released; ``after_commit`` is then called on the
+        writer thread."""
         self._conn = conn
+        self._shared = shared
+        self._after_commit = after_commit
         self._loop = loop
         self._on_commit = on_commit
         self._max_batch = max_batch
@@ -158,13 +167,27 @@ class Writer:
                 return batch, False
 
     def _commit(self, batch: list[tuple[ops.Request, asyncio.Future[Result]]]) -> None:
+        if self._shared is None:
+            self._transaction(batch)
+            return
+        with self._shared.write_lock.held():
+            self._transaction(batch)
+        if self._after_commit is not None:
+            self._after_commit()
+
+    def _transaction(self, batch: list[tuple[ops.Request, asyncio.Future[Result]]]) -> None:
         conn = self._conn
         revision = self.revision
+        compacted = 0
         events: list[Event] = []
         completions: list[Completion] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if self._shared is not None:  # another process may have written since our last commit
+                revision = self.revision = max(self.revision, int(conn.execute(SELECT_WRITE_REVISION).fetchone()[0]))
             for request, fut in batch:
+                if isinstance(request, ops.SetCompacted):
+                    compacted = max(compacted, request.revision)
                 try:
                     applied = ops.apply(conn, request, revision)
                 except StorageError as err:
@@ -189,6 +212,9 @@ class Writer:
             self.revision = revision
             self.commits += 1
             self.batched += len(batch)
+            if self._shared is not None:  # before anyone hears of this revision, in any process
+                counters = self._shared.counters
+                counters.store(current=revision, compacted=max(counters.compacted, compacted))
         self._deliver(completions, events, revision)
 
     def _rollback(self) -> None:
