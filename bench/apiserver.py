@@ -3,6 +3,12 @@
     .venv/bin/python bench/apiserver.py              # sqlite and etcd, a few minutes
     .venv/bin/python bench/apiserver.py --quick      # smaller counts, ~1 minute
     .venv/bin/python bench/apiserver.py --backends sqlite --watchers 200
+    nice -n 10 .venv/bin/python bench/apiserver.py --backends sqlite --workers 1,2 --rounds 3
+
+With ``--workers 1,2`` only the 64-client create workload runs, against ``sampan apiserver --workers N``
+for each N in turn, ``--rounds`` times interleaved (1 2 1 2 ...): creates/s, p50/p99, the server's CPU
+(all its processes) per create and as a share of one core, the load average, and each N's medians.
+The load generator can be split over ``--client-procs`` processes (64 clients in all).
 
 For each backend (etcd: a single member started via ``sampan.testing.etcd``) it starts the server as
 its own process and measures, one workload at a time:
@@ -89,13 +95,30 @@ def _ready(url: str) -> bool:
         return False
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live children (the workers of ``--workers``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+SERVER_PIDS: dict[str, int] = {}
+
+
 @contextlib.contextmanager
-def apiserver(workdir: Path, storage: str, etcd_urls: list[str]) -> Iterator[str]:
+def apiserver(workdir: Path, storage: str, etcd_urls: list[str], workers: int = 1) -> Iterator[str]:
     """``sampan apiserver`` as a child process (blocking start: this is a benchmark, not a server)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "sampan.cli.main", "apiserver", "--port", str(port), "--storage", storage,
-            "--data-dir", str(workdir / "data")]
+            "--data-dir", str(workdir / "data"), "--workers", str(workers)]
     if etcd_urls:
         argv += ["--etcd-servers", ",".join(etcd_urls)]
     log = open(workdir / "apiserver.log", "wb")  # noqa: SIM115 - closed below
@@ -106,6 +129,12 @@ def apiserver(workdir: Path, storage: str, etcd_urls: list[str]) -> Iterator[str
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("apiserver did not start: " + (workdir / "apiserver.log").read_text()[-2000:])
             time.sleep(0.1)
+        if workers > 1:  # every worker up: each serves /readyz only once its cache is loaded
+            time.sleep(3)
+            deadline = time.monotonic() + 60
+            while not all(_ready(url) for _ in range(8 * workers)) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        SERVER_PIDS[url] = proc.pid
         yield url
     finally:
         proc.terminate()
@@ -315,6 +344,85 @@ async def bench_watch(http: aiohttp.ClientSession, url: str, res: Results, *, wa
             f"  max {ms(max(latencies) if latencies else float('nan'))}")
 
 
+# ---- workers: creates/s of 1 vs N API server processes, interleaved ------------------------------
+
+
+def create_client_process(url: str, ns: str, prefix: str, clients: int, count: int,
+                          out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """A helper process: ``count`` pod creates over ``clients`` connections; puts (elapsed, latencies)."""
+
+    async def main() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            async def create(_w: int, i: int) -> None:
+                await create_pod(http, url, ns, f"{prefix}-{i}")
+
+            out.put(await run_workers(clients, count, create))
+
+    asyncio.run(main())
+
+
+async def creates_round(url: str, *, count: int, procs: int, tag: str) -> tuple[float, float, float, float]:
+    """64 clients (over ``procs`` processes) create ``count`` pods: (creates/s, p50, p99, server CPU s)."""
+    ns = f"bench-w-{tag}"
+    async with aiohttp.ClientSession() as http:
+        await ensure_namespace(http, url, ns)
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    per = count // procs
+    children = [ctx.Process(target=create_client_process, args=(url, ns, f"c{j}", 64 // procs, per, out))
+                for j in range(procs)]
+    cpu0 = process_cpu(SERVER_PIDS[url])
+    t0 = time.perf_counter()
+    for c in children:
+        c.start()
+    latencies: list[float] = []
+    slowest = 0.0
+    for _ in children:
+        elapsed, lat = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 600)
+        slowest = max(slowest, elapsed)
+        latencies += lat
+    wall = time.perf_counter() - t0
+    cpu = process_cpu(SERVER_PIDS[url]) - cpu0
+    for c in children:
+        c.join(30)
+    del wall
+    return per * procs / slowest, pct(latencies, 50), pct(latencies, 99), cpu
+
+
+def run_workers_bench(args: argparse.Namespace, tmp: Path) -> int:
+    counts = [int(w) for w in args.workers.split(",")]
+    figures: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
+    for backend in args.backends.split(","):
+        for r in range(args.rounds):
+            for n in counts:
+                workdir = tmp / f"{backend}-w{n}-r{r}"
+                workdir.mkdir()
+                with contextlib.ExitStack() as stack:
+                    etcd_urls: list[str] = []
+                    if backend == "etcd":
+                        cluster = asyncio.run(EtcdCluster.start(workdir / "etcd"))
+                        stack.callback(lambda c=cluster: asyncio.run(c.stop()))
+                        etcd_urls = cluster.client_urls
+                    url = stack.enter_context(apiserver(workdir, backend, etcd_urls, workers=n))
+                    asyncio.run(creates_round(url, count=args.count // 4, procs=args.client_procs, tag="warm"))
+                    rate, p50, p99, cpu = asyncio.run(creates_round(url, count=args.count, procs=args.client_procs,
+                                                                    tag="run"))
+                load = os.getloadavg()[0]
+                figures.setdefault((backend, n), []).append((rate, p50, p99, cpu))
+                print(f"  {backend} workers={n} round {r + 1}: {rate:6.0f} creates/s  p50 {ms(p50)}  p99 {ms(p99)}"
+                      f"  server CPU {cpu / args.count * 1e6:.0f} us/create, {cpu * rate / args.count:.2f} cores"
+                      f"  (load {load:.1f})", flush=True)
+    print("\n| store | workers | creates/s (median) | p50 | p99 (median) | server CPU per create | cores used |")
+    print("|---|---|---|---|---|---|---|")
+    for (backend, n), rows in figures.items():
+        rate = statistics.median(r[0] for r in rows)
+        p50 = statistics.median(r[1] for r in rows)
+        p99 = statistics.median(r[2] for r in rows)
+        cpu = statistics.median(r[3] for r in rows) / args.count
+        print(f"| {backend} | {n} | {rate:.0f} | {ms(p50)} | {ms(p99)} | {cpu * 1e6:.0f} us | {cpu * rate:.2f} |")
+    return 0
+
+
 # ---- driver -------------------------------------------------------------------------------------
 
 
@@ -344,9 +452,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="pod creates per second during the watch test")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of creates during the watch test")
     parser.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
+    parser.add_argument("--workers", default="", help="e.g. 1,2: compare API server process counts (creates only)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --workers: interleaved rounds")
+    parser.add_argument("--client-procs", type=int, default=1, help="with --workers: load generator processes")
     args = parser.parse_args()
     if args.quick:
         args.count, args.list_size, args.watchers, args.duration = 200, 2000, 100, 3.0
+    if args.workers:
+        with tempfile.TemporaryDirectory(prefix="sampan-bench-") as tmp:
+            return run_workers_bench(args, Path(tmp))
     results: dict[str, Results] = {}
     with tempfile.TemporaryDirectory(prefix="sampan-bench-") as tmp:
         for name in args.backends.split(","):

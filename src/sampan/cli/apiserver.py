@@ -81,7 +81,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
     return APIServerConfig(
         **serving,
         storage=StorageOptions(backend=args.storage, data_dir=Path(args.data_dir), etcd_servers=servers,
-                               etcd_tls=etcd_tls),
+                               etcd_tls=etcd_tls, shared=args.shared_store and args.storage == "sqlite"),
         default_watch_cache_size=args.default_watch_cache_size,
         compaction_interval=compaction,
         bookmark_interval=bookmark,
@@ -241,6 +241,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="read-only requests in flight (without APF) / part of APF's seats (default 400)")
     p.add_argument("--max-mutating-requests-inflight", type=int, default=200,
                    help="mutating requests in flight (without APF) / the rest of APF's seats (default 200)")
+    p.add_argument("--shared-store", action="store_true",
+                   help="sqlite: open state.db as one of several API server processes sharing it (what "
+                        "--workers does; lets separate servers on their own ports share one store)")
     p.add_argument("--workers", type=int, default=1,
                    help="API server processes serving the same port over the same store (SO_REUSEPORT; "
                         "--storage sqlite or etcd; in-flight limits are split between them) (default 1)")
