@@ -84,7 +84,8 @@ async def test_members_over_one_store_agree(tmp_path: Path) -> None:
                         listed = await r.json()
                     assert int(listed["metadata"]["resourceVersion"]) >= rv
                     assert name in {o["metadata"]["name"] for o in listed["items"]}
-            assert written == sorted(written) and len(set(written)) == len(written)
+            assert written == sorted(written)
+            assert len(set(written)) == len(written)
             async with asyncio.timeout(60):
                 seen_a, seen_b = await asyncio.gather(*watches)
             # every event once, in order, the same on both (whoever wrote it)
