@@ -12,7 +12,7 @@ from sampan.storage.interface import Storage
 from sampan.storage.memory import MemoryStorage
 from sampan.testing.etcd import EtcdCluster, EtcdOptions
 
-BACKENDS = ["memory", "sqlite", "etcd"]
+BACKENDS = ["memory", "sqlite", "sqlite-shared", "etcd"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -31,6 +31,17 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         from sampan.storage.sqlite import SqliteStorage
 
         s = await SqliteStorage.open(tmp_path / "state.db")
+    elif backend == "sqlite-shared":  # one member of a group of two (API server workers), the other idle
+        from sampan.storage.sqlite import SqliteStorage
+
+        s = await SqliteStorage.open(tmp_path / "state.db", shared_store=True)
+        other = await SqliteStorage.open(tmp_path / "state.db", shared_store=True)
+        try:
+            yield s
+        finally:
+            await s.close()
+            await other.close()
+        return
     else:  # pragma: no cover - every backend is listed above
         raise AssertionError(backend)
     try:

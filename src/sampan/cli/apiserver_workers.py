@@ -12,16 +12,19 @@ kernel spreads connections (a watch stays on the worker its connection reached).
 
 APF: the in-flight limits given are the whole server's; each worker gets ``ceil(limit / N)`` seats,
 so N workers together admit about what one process would. The parent restarts a worker that dies
-(after a second) and, on SIGINT/SIGTERM, stops every worker and waits for them.
+(after a second) and, on SIGINT/SIGTERM, stops every worker and waits for them; a worker whose parent
+dies (even by SIGKILL) gets SIGTERM from the kernel (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import time
@@ -68,10 +71,23 @@ def reserve_port(host: str, port: int) -> tuple[int, socket.socket]:
     return int(sock.getsockname()[1]), sock
 
 
-def _worker_main(config: APIServerConfig, index: int) -> None:
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the parent dies (even by SIGKILL), so no worker is orphaned."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _worker_main(config: APIServerConfig, index: int, parent: int) -> None:
     import asyncio
 
     from sampan.cli.apiserver import _serve
+
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        return
 
     log.info("apiserver worker %d starting pid=%d", index, multiprocessing.current_process().pid)
     asyncio.run(_serve(config))
@@ -99,7 +115,7 @@ def run(config: APIServerConfig, *, workers: int) -> int:
     procs: dict[int, BaseProcess] = {}
 
     def start(index: int) -> None:
-        proc = ctx.Process(target=_worker_main, args=(shared, index), name=f"apiserver-worker-{index}")
+        proc = ctx.Process(target=_worker_main, args=(shared, index, os.getpid()), name=f"apiserver-worker-{index}")
         proc.start()
         procs[index] = proc
 

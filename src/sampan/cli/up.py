@@ -68,6 +68,8 @@ class UpOptions:
     insecure: bool = False
     """Plain HTTP, every request an admin (``--insecure``); default: TLS with the cluster's PKI."""
     trace: bool = False
+    apiserver_workers: int = 1
+    """``sampan apiserver --workers``: API server processes on the one port (one control-plane node)."""
     """Serve the embedded trace store (and the live view) and have every component export spans to it."""
 
     @property
@@ -163,6 +165,7 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             "apiserver", "--data-dir", str(options.data_dir), *apiserver_serving_args(options),
             "--storage", options.storage,
             *(("--etcd-servers", options.etcd_servers) if options.etcd_servers else ()),
+            *(("--workers", str(options.apiserver_workers)) if options.apiserver_workers > 1 else ()),
             "--service-cluster-ip-range", SERVICE_CIDR,
             "--encryption-provider-config", str(encryption_config(options.data_dir)),
             "--enable-admission-plugins", "ServiceAccount",  # the controller-manager creates the accounts
@@ -474,7 +477,10 @@ def _run(args: argparse.Namespace) -> int:
         scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
         insecure=args.insecure,
         trace=args.trace,
+        apiserver_workers=args.apiserver_workers,
     )
+    if args.apiserver_workers > 1 and (args.control_plane_nodes > 1 or args.storage == "memory"):
+        raise ValueError("--apiserver-workers needs one control-plane node and --storage sqlite or etcd")
     if args.control_plane_nodes < 1:
         raise ValueError(f"--control-plane-nodes must be at least 1, got {args.control_plane_nodes}")
     if args.control_plane_nodes > 1 and args.storage != "etcd":
@@ -496,6 +502,7 @@ def _run(args: argparse.Namespace) -> int:
         argv = ["up", "--data-dir", args.data_dir, "--port", str(args.port), "--storage", args.storage,
                 "--nodes", str(args.nodes), "--runtime", args.runtime,
                 "--control-plane-nodes", str(args.control_plane_nodes),
+                "--apiserver-workers", str(args.apiserver_workers),
                 *(("--container-runtime-endpoint", args.container_runtime_endpoint)
                   if args.container_runtime_endpoint else ())]
         if args.etcd_servers:
@@ -525,6 +532,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--control-plane-nodes", type=int, default=1,
                    help="API servers, schedulers, controller-managers and etcd members to run, behind HAProxy on "
                    "--port when more than 1 (default 1)")
+    p.add_argument("--apiserver-workers", type=int, default=1,
+                   help="API server processes serving the one port over the one store (sampan apiserver --workers; "
+                   "uses both cores) (default 1)")
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd "
                    "(default: run etcd as a static pod of the first node, as kubeadm does)")
     p.add_argument("--nodes", type=int, default=1, help="how many kubelets (nodes) to run (default 1)")
