@@ -372,7 +372,6 @@ async def creates_round(url: str, *, count: int, procs: int, tag: str) -> tuple[
     children = [ctx.Process(target=create_client_process, args=(url, ns, f"c{j}", 64 // procs, per, out))
                 for j in range(procs)]
     cpu0 = process_cpu(SERVER_PIDS[url])
-    t0 = time.perf_counter()
     for c in children:
         c.start()
     latencies: list[float] = []
@@ -381,11 +380,9 @@ async def creates_round(url: str, *, count: int, procs: int, tag: str) -> tuple[
         elapsed, lat = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 600)
         slowest = max(slowest, elapsed)
         latencies += lat
-    wall = time.perf_counter() - t0
     cpu = process_cpu(SERVER_PIDS[url]) - cpu0
     for c in children:
         c.join(30)
-    del wall
     return per * procs / slowest, pct(latencies, 50), pct(latencies, 99), cpu
 
 
@@ -401,7 +398,7 @@ def run_workers_bench(args: argparse.Namespace, tmp: Path) -> int:
                     etcd_urls: list[str] = []
                     if backend == "etcd":
                         cluster = asyncio.run(EtcdCluster.start(workdir / "etcd"))
-                        stack.callback(lambda c=cluster: asyncio.run(c.stop()))
+                        stack.callback(cluster.kill_all)
                         etcd_urls = cluster.client_urls
                     url = stack.enter_context(apiserver(workdir, backend, etcd_urls, workers=n))
                     asyncio.run(creates_round(url, count=args.count // 4, procs=args.client_procs, tag="warm"))
