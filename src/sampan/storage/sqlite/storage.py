@@ -10,7 +10,7 @@ Invariant: ``_current`` (the revision of the last write delivered to the loop) i
 same loop callback that publishes the events and resolves the writers, so a caller that heard
 "revision N" sees ``current_revision() >= N``.
 
-Opened with ``shared=True`` the file is one store for several processes (:mod:`.shared`): the
+Opened with ``shared_store=True`` the file is one store for several processes (:mod:`.shared`): the
 revisions come from the counters all members map, and every event (this process's own writes too)
 reaches the broadcaster through the :class:`~sampan.storage.sqlite.shared.Tailer`, in revision order.
 """
