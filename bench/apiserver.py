@@ -356,13 +356,17 @@ def create_client_process(url: str, ns: str, prefix: str, clients: int, count: i
             async def create(_w: int, i: int) -> None:
                 await create_pod(http, url, ns, f"{prefix}-{i}")
 
-            out.put(await run_workers(clients, count, create))
+            cpu0 = time.process_time()
+            elapsed, lat = await run_workers(clients, count, create)
+            out.put((elapsed, lat, time.process_time() - cpu0))
 
     asyncio.run(main())
 
 
-async def creates_round(url: str, *, count: int, procs: int, tag: str) -> tuple[float, float, float, float]:
-    """64 clients (over ``procs`` processes) create ``count`` pods: (creates/s, p50, p99, server CPU s)."""
+async def creates_round(url: str, *, count: int, procs: int,
+                        tag: str) -> tuple[float, float, float, float, float]:
+    """64 clients (over ``procs`` processes) create ``count`` pods: (creates/s, p50, p99, server CPU s,
+    load generator CPU s)."""
     ns = f"bench-w-{tag}"
     async with aiohttp.ClientSession() as http:
         await ensure_namespace(http, url, ns)
@@ -375,20 +379,21 @@ async def creates_round(url: str, *, count: int, procs: int, tag: str) -> tuple[
     for c in children:
         c.start()
     latencies: list[float] = []
-    slowest = 0.0
+    slowest = client_cpu = 0.0
     for _ in children:
-        elapsed, lat = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 600)
+        elapsed, lat, used = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 600)
         slowest = max(slowest, elapsed)
         latencies += lat
+        client_cpu += used
     cpu = process_cpu(SERVER_PIDS[url]) - cpu0
     for c in children:
         c.join(30)
-    return per * procs / slowest, pct(latencies, 50), pct(latencies, 99), cpu
+    return per * procs / slowest, pct(latencies, 50), pct(latencies, 99), cpu, client_cpu
 
 
 def run_workers_bench(args: argparse.Namespace, tmp: Path) -> int:
     counts = [int(w) for w in args.workers.split(",")]
-    figures: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
+    figures: dict[tuple[str, int], list[tuple[float, float, float, float, float]]] = {}
     for backend in args.backends.split(","):
         for r in range(args.rounds):
             for n in counts:
@@ -402,21 +407,24 @@ def run_workers_bench(args: argparse.Namespace, tmp: Path) -> int:
                         etcd_urls = cluster.client_urls
                     url = stack.enter_context(apiserver(workdir, backend, etcd_urls, workers=n))
                     asyncio.run(creates_round(url, count=args.count // 4, procs=args.client_procs, tag="warm"))
-                    rate, p50, p99, cpu = asyncio.run(creates_round(url, count=args.count, procs=args.client_procs,
-                                                                    tag="run"))
+                    row = asyncio.run(creates_round(url, count=args.count, procs=args.client_procs, tag="run"))
+                rate, p50, p99, cpu, client = row
                 load = os.getloadavg()[0]
-                figures.setdefault((backend, n), []).append((rate, p50, p99, cpu))
+                figures.setdefault((backend, n), []).append(row)
                 print(f"  {backend} workers={n} round {r + 1}: {rate:6.0f} creates/s  p50 {ms(p50)}  p99 {ms(p99)}"
                       f"  server CPU {cpu / args.count * 1e6:.0f} us/create, {cpu * rate / args.count:.2f} cores"
-                      f"  (load {load:.1f})", flush=True)
-    print("\n| store | workers | creates/s (median) | p50 | p99 (median) | server CPU per create | cores used |")
-    print("|---|---|---|---|---|---|---|")
+                      f"  client CPU {client / args.count * 1e6:.0f} us/create  (load {load:.1f})", flush=True)
+    print("\n| store | workers | creates/s (median) | p50 | p99 (median) | server CPU per create | server cores"
+          " | client CPU per create |")
+    print("|---|---|---|---|---|---|---|---|")
     for (backend, n), rows in figures.items():
         rate = statistics.median(r[0] for r in rows)
         p50 = statistics.median(r[1] for r in rows)
         p99 = statistics.median(r[2] for r in rows)
         cpu = statistics.median(r[3] for r in rows) / args.count
-        print(f"| {backend} | {n} | {rate:.0f} | {ms(p50)} | {ms(p99)} | {cpu * 1e6:.0f} us | {cpu * rate:.2f} |")
+        client = statistics.median(r[4] for r in rows) / args.count
+        print(f"| {backend} | {n} | {rate:.0f} | {ms(p50)} | {ms(p99)} | {cpu * 1e6:.0f} us | {cpu * rate:.2f}"
+              f" | {client * 1e6:.0f} us |")
     return 0
 
 

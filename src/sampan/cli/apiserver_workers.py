@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 STOP_GRACE = 20.0
 #: Seconds between a worker's death and its restart.
 RESTART_DELAY = 1.0
+#: A worker that dies within this many seconds of its start this many times in a row stops the server
+#: (it cannot start: a store it cannot open, a bad flag), rather than restarting forever.
+EARLY_DEATH_SECONDS = 15.0
+EARLY_DEATHS = 5
 
 
 def worker_config(config: APIServerConfig, *, workers: int) -> APIServerConfig:
@@ -85,10 +89,11 @@ def _worker_main(config: APIServerConfig, index: int, parent: int) -> None:
 
     from sampan.cli.apiserver import _serve
 
+    for sig in (signal.SIGTERM, signal.SIGINT):  # not the parent's flag-setting handlers
+        signal.signal(sig, signal.SIG_DFL)
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above took effect
         return
-
     log.info("apiserver worker %d starting pid=%d", index, multiprocessing.current_process().pid)
     asyncio.run(_serve(config))
 
@@ -113,25 +118,37 @@ def run(config: APIServerConfig, *, workers: int) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     procs: dict[int, BaseProcess] = {}
+    started: dict[int, float] = {}
+    early_deaths: dict[int, int] = {}
 
     def start(index: int) -> None:
         proc = ctx.Process(target=_worker_main, args=(shared, index, os.getpid()), name=f"apiserver-worker-{index}")
         proc.start()
         procs[index] = proc
+        started[index] = time.monotonic()
 
     log.info("apiserver starting workers=%d port=%d insecure_port=%s storage=%s", workers, port, insecure,
              config.storage.backend)
+    code = 0
     for i in range(workers):
         start(i)
     try:
         while not stopping:
             multiprocessing.connection.wait([p.sentinel for p in procs.values()], timeout=0.5)
             for index, proc in list(procs.items()):
-                if proc.exitcode is not None and not stopping:
-                    log.error("apiserver worker %d exited code=%s; restarting", index, proc.exitcode)
-                    time.sleep(RESTART_DELAY)
-                    if not stopping:
-                        start(index)
+                if proc.exitcode is None or stopping:
+                    continue
+                early = time.monotonic() - started[index] < EARLY_DEATH_SECONDS
+                early_deaths[index] = early_deaths.get(index, 0) + 1 if early else 0
+                if early_deaths[index] >= EARLY_DEATHS:
+                    log.error("apiserver worker %d exited code=%s %d times right after starting; stopping",
+                              index, proc.exitcode, EARLY_DEATHS)
+                    stopping, code = True, 1
+                    break
+                log.error("apiserver worker %d exited code=%s; restarting", index, proc.exitcode)
+                time.sleep(RESTART_DELAY)
+                if not stopping:
+                    start(index)
     finally:
         for proc in procs.values():
             if proc.exitcode is None:
@@ -145,4 +162,4 @@ def run(config: APIServerConfig, *, workers: int) -> int:
         for sock in held:
             sock.close()
     log.info("apiserver workers stopped")
-    return 0
+    return code
