@@ -6,6 +6,7 @@ serves one port with N supervised processes."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -28,9 +29,15 @@ CMS = "/api/v1/namespaces/default/configmaps"
 
 @contextlib.contextmanager
 def _two_members(tmp_path: Path) -> Iterator[tuple[APIServerHandle, APIServerHandle]]:
-    shared = ["--shared-store", "--data-dir", str(tmp_path / "store"), "--default-watch-cache-size", "20"]
-    with run_apiserver_process(tmp_path / "a", storage="sqlite", extra_args=shared) as a, \
-            run_apiserver_process(tmp_path / "b", storage="sqlite", extra_args=shared) as b:
+    """Two servers on their own ports over one store, started at the same time."""
+    shared = ["--shared-store", "--data-dir", str(tmp_path / "store"), "--default-watch-cache-size", "10"]
+    with contextlib.ExitStack() as stack, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        servers = [run_apiserver_process(tmp_path / n, storage="sqlite", extra_args=shared) for n in "ab"]
+        entered = [pool.submit(s.__enter__) for s in servers]
+        for server, fut in zip(servers, entered, strict=True):
+            if fut.exception() is None:  # waits; a server that started is stopped on the way out
+                stack.push(server.__exit__)
+        a, b = (f.result() for f in entered)
         yield a, b
 
 
@@ -70,9 +77,9 @@ async def test_members_over_one_store_agree(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http:
             async with http.get(a.url + CMS, headers=JSON) as r:
                 start = (await r.json())["metadata"]["resourceVersion"]
-            watches = [asyncio.create_task(_watch(http, s.url, start, 30)) for s in (a, b)]
+            watches = [asyncio.create_task(_watch(http, s.url, start, 16)) for s in (a, b)]
             written: list[int] = []
-            for i in range(15):
+            for i in range(8):
                 for writer, reader in ((a, b), (b, a)):
                     name = f"cm-{i}-{writer.port}"
                     rv = int((await _post(http, writer.url, CMS, _cm(name)))["metadata"]["resourceVersion"])
@@ -93,7 +100,7 @@ async def test_members_over_one_store_agree(tmp_path: Path) -> None:
             assert [rv for _, _, rv in seen_a] == written
             assert {t for t, _, _ in seen_a} == {"ADDED"}
 
-            # a watch from before both caches' windows (20 events) is 410 Gone on either; a recent one resumes
+            # a watch from before both caches' windows (10 events) is 410 Gone on either; a recent one resumes
             for server in (a, b):
                 gone = await _watch(http, server.url, start, 1)
                 assert gone == [("ERROR", "Expired", 410)]
@@ -111,7 +118,7 @@ async def test_members_over_one_store_agree(tmp_path: Path) -> None:
                 spec = (await _post(http, server.url, "/api/v1/namespaces/default/services", svc))["spec"]
                 return spec["clusterIP"], spec["ports"][0]["nodePort"]
 
-            made = await asyncio.gather(*(service(s, i) for i in range(12) for s in (a, b)))
+            made = await asyncio.gather(*(service(s, i) for i in range(8) for s in (a, b)))
             assert len({ip for ip, _ in made}) == len(made)
             assert len({port for _, port in made}) == len(made)
 

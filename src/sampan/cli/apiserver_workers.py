@@ -95,7 +95,11 @@ def _worker_main(config: APIServerConfig, index: int, parent: int) -> None:
     if os.getppid() != parent:  # the parent died before the line above took effect
         return
     log.info("apiserver worker %d starting pid=%d", index, multiprocessing.current_process().pid)
-    asyncio.run(_serve(config))
+    try:
+        asyncio.run(_serve(config))
+    except Exception as exc:  # one line per failed start (the parent counts them), not a traceback
+        log.error("apiserver worker %d failed: %s: %s", index, type(exc).__name__, exc)
+        raise SystemExit(1) from None
 
 
 def run(config: APIServerConfig, *, workers: int) -> int:
