@@ -54,3 +54,23 @@ def test_bad_flags_are_one_line_errors(capsys: pytest.CaptureFixture[str], argv:
     assert message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_unreachable_store_is_a_one_line_error(capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An etcd that never answers ends start-up with one line and exit code 1, not a traceback (the dial
+    timeout is replaced by an immediate failure so the test does not wait 10 s)."""
+    from sampan.storage.errors import Unavailable
+    from sampan.storage.etcd.store import EtcdStorage
+
+    async def unreachable(*_args: object, **_kwargs: object) -> EtcdStorage:
+        raise Unavailable("no etcd member answered at http://127.0.0.1:1 within 10.0s: Deadline Exceeded")
+
+    monkeypatch.setattr(EtcdStorage, "open", unreachable)
+    code = main(["apiserver", "--insecure-port", "0", "--secure-port", "0", "--storage", "etcd",
+                 "--etcd-servers", "http://127.0.0.1:1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1] == ("sampan apiserver: storage unavailable: no etcd member answered at http://127.0.0.1:1 "
+                       "within 10.0s: Deadline Exceeded")
+    assert not any("Traceback" in line for line in err)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,7 +170,13 @@ def _run(args: argparse.Namespace) -> int:
 
         apiserver_workers.worker_config(config, workers=args.workers)  # refuses a store workers cannot share
         return apiserver_workers.run(config, workers=args.workers)
-    asyncio.run(_serve(config))
+    from sampan.storage.errors import Unavailable
+
+    try:
+        asyncio.run(_serve(config))
+    except Unavailable as exc:  # the store never answered: one line, not a traceback
+        print(f"sampan apiserver: storage unavailable: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
