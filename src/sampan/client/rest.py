@@ -83,6 +83,21 @@ class RESTClient:
         self._base = config.host.rstrip("/")
         self._host = self._base.split("://", 1)[-1].split("/", 1)[0]
         """host[:port], the ``host`` label of the rest_client_* metrics."""
+        self._owns_session = True
+
+    def sharing(self, config: RESTConfig) -> RESTClient:
+        """A client for the same server that sends ``config``'s credentials, user agent and timeout over this
+        client's connections and token bucket (many identities in one process over one pool: hollow nodes,
+        each its own ``system:node:<name>`` by bearer token). The view never closes the shared session; its
+        owner does. ``config`` must name the same server; TLS (CA, client certificate) stays this client's,
+        so give the identity as a token, not a certificate."""
+        if config.host.rstrip("/") != self._base:
+            raise ValueError(f"a shared client must talk to {self._base}, not {config.host}")
+        view = object.__new__(RESTClient)
+        view.__dict__.update(self.__dict__)
+        view.config = config
+        view._owns_session = False
+        return view
 
     async def __aenter__(self) -> RESTClient:
         return self
@@ -91,7 +106,8 @@ class RESTClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._session.close()
+        if self._owns_session:
+            await self._session.close()
 
     @property
     def closed(self) -> bool:
