@@ -420,6 +420,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", type=float, default=5.0, help="seconds between all nodes Ready and the first pod")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per phase")
     ap.add_argument("--json", default="", help="also write the figures to this file")
+    ap.add_argument("--max-inflight", default="40,20", metavar="READ,MUTATING",
+                    help="the API server's --max-requests-inflight and --max-mutating-requests-inflight: APF's seats "
+                    "(default 40,20; upstream's 400,200 are sized for a goroutine per request on many cores: one "
+                    "event loop never fills 600 seats, so APF never queues and cannot order anything; '' keeps them)")
     ap.add_argument("--insecure", action="store_true",
                     help="the old shape: plain HTTP, every component the insecure port's admin (exempt from APF)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
@@ -428,6 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-apiserver", action="store_true",
                     help="run the API server under cProfile and print its top functions afterwards")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below: stop every component
+    inflight: list[str] = []
+    if args.max_inflight:
+        read, _, mutating = args.max_inflight.partition(",")
+        inflight = ["--max-requests-inflight", read, "--max-mutating-requests-inflight", mutating or read]
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-density-"))
     port = free_port()
     if args.insecure:
@@ -446,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] \
             if args.profile_apiserver else SAMPAN
         components["apiserver"] = Component("apiserver", [
-            *runner, "apiserver", *ids.apiserver_args, "--storage", args.storage, "--data-dir", str(work / "data")],
+            *runner, "apiserver", *ids.apiserver_args, *inflight, "--storage", args.storage, "--data-dir", str(work / "data")],
             work / "apiserver.log")
         tls = ids.ssl_context()
         wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log", context=tls)
