@@ -39,3 +39,15 @@ def test_a_decode_error_still_turns_the_gc_back_on() -> None:
     with pytest.raises(orjson.JSONDecodeError):
         decode_json(b"[" * BULK_DECODE_BYTES)
     assert gc.isenabled()
+
+
+def test_a_delta_fifo_replace_of_many_objects_leaves_the_gc_on() -> None:
+    from sampan.client.cache.delta_fifo import DeltaFIFO
+
+    fifo = DeltaFIFO()
+    objs = orjson.loads(page(2000))["items"]
+    for obj in objs:
+        obj["metadata"]["namespace"] = "d"
+    fifo.replace(objs, "7")
+    assert gc.isenabled()
+    assert len(fifo.list_keys()) == 2000

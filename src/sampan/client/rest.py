@@ -15,7 +15,6 @@ Retries only where safe, i.e. where the server did not act on the request: 429 a
 from __future__ import annotations
 
 import base64
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -24,7 +23,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from sampan._lib import tracing
+from sampan._lib import gcpause, tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan.api import errors
 from sampan.client import metrics
@@ -48,19 +47,13 @@ BULK_DECODE_BYTES = 64 * 1024
 
 
 def decode_json(body: bytes) -> Any:
-    """``orjson.loads(body)``; a big body (a LIST page) is decoded with CPython's cyclic GC paused. Decoding
-    a page of 500 pods allocates ~40,000 containers, and with the GC on, every 700 of them start a young
-    collection that also walks what the earlier pages left (an informer keeps them): 3/4 of a 150,000-pod
-    sync was spent there (bench/informer_sync.py). One ``loads`` call runs no Python code, so nothing else
-    of this thread runs while the GC is paused; the first allocation afterwards collects as usual. The GC
-    is only paused if it was on (a caller that turned it off keeps it off)."""
-    if len(body) < BULK_DECODE_BYTES or not gc.isenabled():
+    """``orjson.loads(body)``; a big body (a LIST page) is decoded with CPython's cyclic GC paused
+    (:mod:`sampan._lib.gcpause`): a page of 500 pods is ~40,000 containers, and with the GC on an
+    informer's sync spent 3/4 of its decoding in collections (bench/informer_sync.py)."""
+    if len(body) < BULK_DECODE_BYTES:
         return orjson.loads(body)
-    gc.disable()
-    try:
+    with gcpause.paused():
         return orjson.loads(body)
-    finally:
-        gc.enable()
 
 
 def decode_error(http_code: int, body: bytes) -> errors.APIError:
