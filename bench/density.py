@@ -56,7 +56,7 @@ from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.informers import SharedInformerFactory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import density_cluster  # noqa: E402  (next to this script)
+import density_cluster
 
 SAMPAN = [sys.executable, "-m", "sampan.cli.main"]
 NAMESPACE = "density"
@@ -455,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] \
             if args.profile_apiserver else SAMPAN
         components["apiserver"] = Component("apiserver", [
-            *runner, "apiserver", *ids.apiserver_args, *inflight, "--storage", args.storage, "--data-dir", str(work / "data")],
+            *runner, "apiserver", *ids.apiserver_args, *inflight, "--storage", args.storage,
+            "--data-dir", str(work / "data")],
             work / "apiserver.log")
         tls = ids.ssl_context()
         wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log", context=tls)

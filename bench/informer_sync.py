@@ -42,7 +42,7 @@ from sampan.client.rest import decode_json
 from sampan.storage.factory import StorageOptions, open_storage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from density import free_port, proc_status, wait_http  # noqa: E402
+from density import free_port, proc_status, wait_http
 
 NAMESPACE = "density"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -54,7 +54,8 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         kubeconfig = tmp_path / "hollow.kubeconfig"
         kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "c", "cluster": {"server": s.url, "certificate-authority": str(tmp_path / "ca.crt")}}],
+            "clusters": [{"name": "c", "cluster": {"server": s.url,
+                                                   "certificate-authority": str(tmp_path / "ca.crt")}}],
             "users": [{"name": "u", "user": {"token": "process-token"}}],
             "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}], "current-context": "c"}))
         yield Cluster(s.url, s.server.insecure_url, kubeconfig, tokens)
