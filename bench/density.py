@@ -5,6 +5,12 @@ pods through Deployments, all Running, then deleted.
     .venv/bin/python bench/density.py --nodes 5000 --pods 150000         # the upstream limit
     .venv/bin/python bench/density.py --nodes 100 --pods 2000 --json out.json   # quick; figures as JSON too
 
+Identities, as in a cluster (``bench/density_cluster.py``): HTTPS only, the scheduler and controller-manager
+with client certificates of their own, each hollow node the token of ``system:node:<name>``, this driver
+``kubernetes-admin`` (kubeadm's admin group, not ``system:masters``), so API Priority and Fairness classifies
+each (printed per priority level at the end); ``--max-inflight`` sizes APF's seats (default 40,20: one
+event loop never fills upstream's 600, and then APF never queues). ``--insecure``: the old shape.
+
 Processes, as in a cluster: ``sampan apiserver`` (``--storage``, default sqlite), ``sampan controller-manager``
 and ``sampan scheduler`` (leader election on; ``--kube-api-qps/--kube-api-burst`` raised to
 ``--component-qps`` as upstream's scalability jobs raise them, default 100/100 there; here 500 so the
