@@ -5,6 +5,12 @@ pods through Deployments, all Running, then deleted.
     .venv/bin/python bench/density.py --nodes 5000 --pods 150000         # the upstream limit
     .venv/bin/python bench/density.py --nodes 100 --pods 2000 --json out.json   # quick; figures as JSON too
 
+Identities, as in a cluster (``bench/density_cluster.py``): HTTPS only, the scheduler and controller-manager
+with client certificates of their own, each hollow node the token of ``system:node:<name>``, this driver
+``kubernetes-admin`` (kubeadm's admin group, not ``system:masters``), so API Priority and Fairness classifies
+each (printed per priority level at the end); ``--max-inflight`` sizes APF's seats (default 40,20: one
+event loop never fills upstream's 600, and then APF never queues). ``--insecure``: the old shape.
+
 Processes, as in a cluster: ``sampan apiserver`` (``--storage``, default sqlite), ``sampan controller-manager``
 and ``sampan scheduler`` (leader election on; ``--kube-api-qps/--kube-api-burst`` raised to
 ``--component-qps`` as upstream's scalability jobs raise them, default 100/100 there; here 500 so the
@@ -40,6 +46,7 @@ import math
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -50,10 +57,12 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.client import Client, load_config
 from sampan.client.cache.handlers import EventHandlerFuncs
 from sampan.client.informers import SharedInformerFactory
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import density_cluster
 
 SAMPAN = [sys.executable, "-m", "sampan.cli.main"]
 NAMESPACE = "density"
@@ -110,10 +119,11 @@ class Component:
                 self.proc.wait()
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0,
+              context: ssl.SSLContext | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1.0) as r:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1.0, context=context) as r:
             if r.status == 200:
                 return
         time.sleep(0.1)
@@ -395,6 +405,9 @@ def report(result: dict[str, Any]) -> None:
     for name, p in result["components"].items():
         print(f"  {name:<18} {p['VmHWM'] / 2**20:8.0f} {p['cpu'] / CLK_TCK:9.1f} {p['restarts']:6d}")
     print(f"  {'all':<18} {sum(p['VmHWM'] for p in result['components'].values()) / 2**20:8.0f}")
+    print("API Priority and Fairness (priority level: dispatched rejected wait-p99-s flow schemas):")
+    for level, v in sorted(result.get("apf", {}).items(), key=lambda kv: -kv[1]["dispatched"]):
+        print(f"  {level:<18} {v['dispatched']:>9.0f} {v['rejected']:>6.0f} {v['wait_p99']:7.3f}  {v['schemas']}")
     print("API call latency (verb resource: count p50 p99, seconds):")
     for key, v in sorted(result["api"].items(), key=lambda kv: -kv[1]["count"]):
         if v["count"] >= 10:
@@ -413,38 +426,61 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settle", type=float, default=5.0, help="seconds between all nodes Ready and the first pod")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per phase")
     ap.add_argument("--json", default="", help="also write the figures to this file")
+    ap.add_argument("--max-inflight", default="40,20", metavar="READ,MUTATING",
+                    help="the API server's --max-requests-inflight and --max-mutating-requests-inflight: APF's seats "
+                    "(default 40,20; upstream's 400,200 are sized for a goroutine per request on many cores: one "
+                    "event loop never fills 600 seats, so APF never queues and cannot order anything; '' keeps them)")
+    ap.add_argument("--insecure", action="store_true",
+                    help="the old shape: plain HTTP, every component the insecure port's admin (exempt from APF)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-delete", action="store_true",
                     help="stop after the latency phase (the delete phase of a big run takes longer than the rest)")
     ap.add_argument("--profile-apiserver", action="store_true",
                     help="run the API server under cProfile and print its top functions afterwards")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below: stop every component
+    inflight: list[str] = []
+    if args.max_inflight:
+        read, _, mutating = args.max_inflight.partition(",")
+        inflight = ["--max-requests-inflight", read, "--max-mutating-requests-inflight", mutating or read]
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-density-"))
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    kubeconfig = work / "kubeconfig"
-    kubeconfig.write_text(render_kubeconfig(url))
+    if args.insecure:
+        url, ids = f"http://127.0.0.1:{port}", density_cluster.insecure(work, port)
+    else:
+        url, ids = f"https://127.0.0.1:{port}", density_cluster.secure(work, port, nodes=args.nodes)
+    kubeconfig = ids.kubeconfigs["admin"]
     qps = ["--kube-api-qps", str(args.component_qps), "--kube-api-burst", str(args.component_qps)]
-    k = ["--kubeconfig", str(kubeconfig)]
+
+    def k(component: str) -> list[str]:
+        return ["--kubeconfig", str(ids.kubeconfigs[component])]
+
     components: dict[str, Component] = {}
     try:
         prof = work / "apiserver.prof"
         runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] \
             if args.profile_apiserver else SAMPAN
         components["apiserver"] = Component("apiserver", [
-            *runner, "apiserver", "--port", str(port), "--storage", args.storage, "--data-dir", str(work / "data")],
+            *runner, "apiserver", *ids.apiserver_args, *inflight, "--storage", args.storage,
+            "--data-dir", str(work / "data")],
             work / "apiserver.log")
-        wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log")
+        tls = ids.ssl_context()
+        wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log", context=tls)
         components["controller-manager"] = Component("controller-manager", [
-            *SAMPAN, "controller-manager", *k, *qps, "--port", "0"], work / "controller-manager.log")
-        components["scheduler"] = Component("scheduler", [*SAMPAN, "scheduler", *k, *qps, "--port", "0"],
-                                            work / "scheduler.log")
+            *SAMPAN, "controller-manager", *k("controller-manager"), *qps, "--port", "0"],
+            work / "controller-manager.log")
+        components["scheduler"] = Component("scheduler", [
+            *SAMPAN, "scheduler", *k("scheduler"), *qps, "--port", "0"], work / "scheduler.log")
         components["hollow-nodes"] = Component("hollow-nodes", [
-            *SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes", str(args.nodes), "--node-name-prefix",
-            "hollow-", "--root-dir", str(work / "kubelet")], work / "hollow-nodes.log")
+            *SAMPAN, "kubelet", *k("hollow-nodes"), *ids.hollow_args, "--runtime", "simulated", "--nodes",
+            str(args.nodes), "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet")],
+            work / "hollow-nodes.log")
         result = asyncio.run(drive(args, kubeconfig, components))
-        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
-            result["api"] = api_latencies(r.read().decode())
+        with urllib.request.urlopen(url + "/metrics", timeout=30, context=tls) as r:
+            metrics_text = r.read().decode()
+        result["api"] = api_latencies(metrics_text)
+        result["apf"] = density_cluster.apf_summary(metrics_text, quantile=quantile)
+        result["identities"] = "insecure" if args.insecure else "tls"
         result["components"] = {}
         for name, c in components.items():
             status = c.sample()

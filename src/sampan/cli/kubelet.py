@@ -143,10 +143,11 @@ async def _serve(args: argparse.Namespace, options: KubeletOptions) -> int:
                                qps=float(args.kube_api_qps) * scale, burst=int(args.kube_api_burst) * scale)
     async with Client(rest) as client:
         if _hollow(args):
-            from sampan.kubelet.hollow import HollowNodes, HollowOptions
+            from sampan.kubelet.hollow import HollowNodes, HollowOptions, node_tokens
 
             hollow = HollowOptions(count=args.nodes, prefix=options.node_name, template=options,
-                                   first_index=args.node_index_start, serve=args.serve_hollow_nodes)
+                                   first_index=args.node_index_start, serve=args.serve_hollow_nodes,
+                                   tokens=node_tokens(args.hollow_node_tokens) if args.hollow_node_tokens else {})
             task = asyncio.create_task(HollowNodes(client, hollow).run(), name="hollow-nodes")
         else:
             task = asyncio.create_task(_kubelet_with_rotation(client, options, args), name="kubelet")
@@ -319,6 +320,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--node-index-start", type=int, default=1, help="number of the first hollow node (default 1)")
     p.add_argument("--serve-hollow-nodes", action="store_true", help="each hollow node runs its kubelet server on a "
                    "free port (logs, exec, /metrics/resource with the simulated runtime's synthetic usage)")
+    p.add_argument("--hollow-node-tokens", default="", metavar="FILE",
+                   help="hollow nodes: each node sends its own identity, the bearer token of user system:node:<name> "
+                   "from this CSV (the API server's --token-auth-file format: token,user,uid,groups); the kubeconfig's "
+                   "identity is kept for the process's shared watches (default: every node uses the kubeconfig's)")
     p.add_argument("--sync-frequency", default="", help="how often each pod is synced again (default 1s; "
                    "hollow nodes 1m, upstream's)")
     p.add_argument("--node-status-report-frequency", default="", help="post an unchanged node status this often "

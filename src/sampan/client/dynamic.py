@@ -205,6 +205,15 @@ class Client:
         self.rest = RESTClient(config, clock=clock)
         self.discovery = Discovery(self.rest)
 
+    def sharing(self, config: RESTConfig) -> Client:
+        """A client sending ``config``'s credentials over this client's connections, token bucket and
+        discovery cache (:meth:`RESTClient.sharing`); closing it leaves this client open."""
+        view = object.__new__(Client)
+        view.config = config
+        view.rest = self.rest.sharing(config)
+        view.discovery = self.discovery
+        return view
+
     async def __aenter__(self) -> Client:
         return self
 

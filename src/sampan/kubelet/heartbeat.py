@@ -139,8 +139,10 @@ class NodeHeartbeat:
             await self._beats(client, clock)
 
     async def _beat_with(self, client: Client) -> None:
-        """On a shared host: first beats jittered over the interval (N nodes must not renew in step)."""
-        await self._beats(client, RealClock(), lease_delay=random.uniform(0, self.lease_options.renew_interval),
+        """On a shared host: first beats jittered over the interval (N nodes must not renew in step); each
+        node's requests carry its own credentials (its ``system:node:<name>`` token) over the host's pool."""
+        await self._beats(client.sharing(self._rest), RealClock(),
+                          lease_delay=random.uniform(0, self.lease_options.renew_interval),
                           status_delay=random.uniform(0, self.status_frequency))
 
     async def _beats(self, client: Client, clock: Clock, *, lease_delay: float = 0.0,

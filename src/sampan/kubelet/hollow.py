@@ -26,8 +26,11 @@ at ``start_rate`` per second so N registrations do not arrive as one burst.
 from __future__ import annotations
 
 import asyncio
+import csv
+import dataclasses
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sampan._lib.clock import RealClock
@@ -57,6 +60,11 @@ class HollowOptions:
     serve: bool = False
     """Each node runs its kubelet server (a port of its own, advertised on its Node): logs, exec and the stats
     endpoints, so metrics-server, ``kubectl top`` and the HPA see the simulated runtime's synthetic usage."""
+
+    tokens: Mapping[str, str] = field(default_factory=dict)
+    """Node name -> bearer token of ``system:node:<name>``: that node's requests (registration, Lease, status,
+    pod status, events) carry its own identity over the process's shared connections, so the Node authorizer,
+    NodeRestriction and API Priority and Fairness see N kubelets. The shared watches keep the client's."""
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -91,6 +99,14 @@ class HollowNodes:
         template = self.options.template
         return replace(template, node_name=name, root_dir=Path(template.root_dir) / name, port=0)
 
+    def _client(self, name: str) -> Client:
+        token = self.options.tokens.get(name)
+        if not token:
+            return self.client
+        config = dataclasses.replace(self.client.config, bearer_token=token, bearer_token_file=None,
+                                     username=None, password=None)
+        return self.client.sharing(config)
+
     async def run(self) -> None:
         # Ask for the shared object informers before they start (a Kubelet asks again: same objects).
         KubeletSources(self.client, node_name="", object_factory=self.shared.objects)
@@ -106,7 +122,7 @@ class HollowNodes:
                 clock = RealClock()
                 interval = 1.0 / self.options.start_rate
                 for name in self.options.names():
-                    kubelet = Kubelet(self.client, self._options(name), clock=clock, shared=self.shared,
+                    kubelet = Kubelet(self._client(name), self._options(name), clock=clock, shared=self.shared,
                                       serve=self.options.serve)
                     self.kubelets[name] = kubelet
                     tg.create_task(kubelet.run(), name=f"kubelet-{name}")
@@ -114,3 +130,18 @@ class HollowNodes:
                 log.info("hollow nodes: all started count=%d", self.options.count)
         finally:
             await self.shared.objects.shutdown()
+
+
+NODE_USER_PREFIX = "system:node:"
+
+
+def node_tokens(path: str) -> dict[str, str]:
+    """Node name -> token from a ``token,user,uid[,groups]`` CSV (rows of users ``system:node:<name>``;
+    other rows are ignored). ValueError (one line) for an unreadable file."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as err:
+        raise ValueError(f"cannot read hollow node tokens {path}: {err.strerror}") from None
+    return {row[1].strip().removeprefix(NODE_USER_PREFIX): row[0].strip() for row in rows
+            if len(row) >= 2 and row[1].strip().startswith(NODE_USER_PREFIX) and row[0].strip()}

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sampan._lib import gcpause
 from sampan.client.cache.store import DeletedFinalStateUnknown, KeyFunc, KeyListerGetter, meta_namespace_key
 
 
@@ -119,10 +120,11 @@ class DeltaFIFO:
         """The full state as of ``resource_version``: queue each object, tombstone what disappeared."""
         action = DeltaType.REPLACED if self._emit_replaced else DeltaType.SYNC
         keys: set[str] = set()
-        for obj in objs:
-            key = self._key_func(obj)
-            keys.add(key)
-            self._queue_action(action, obj, key=key)
+        with gcpause.paused():  # one synchronous pass over a whole LIST (150,000 pods): no collections inside
+            for obj in objs:
+                key = self._key_func(obj)
+                keys.add(key)
+                self._queue_action(action, obj, key=key)
         queued_deletions = 0
         for key, deltas in list(self._items.items()):
             if key in keys:
