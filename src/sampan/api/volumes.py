@@ -13,6 +13,9 @@ from sampan.api.selectors import LabelSelector
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
+#: The finalizers that keep a claim in use by a pod, and a volume bound to a claim, from going away.
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
 
 
 def storage(resources: Mapping[str, Any] | None) -> Quantity:
