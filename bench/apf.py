@@ -33,18 +33,17 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import orjson
+
+from server_process import free_port, process, wait_http
 
 NODES = 50
 TOKENS = {"alice": ("alice", ("system:authenticated",)),
@@ -95,38 +94,16 @@ def serve(port: int, apf: bool, borrowing_period: float) -> None:
     asyncio.run(main())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(apf: bool, borrowing_period: float) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(Path(tempfile.gettempdir()) / f"sampan-bench-apf-{'on' if apf else 'off'}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--apf", str(apf).lower(),
-                             "--borrowing-period", str(borrowing_period)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("API server did not start")
-            time.sleep(0.1)
+    log = Path(tempfile.gettempdir()) / f"sampan-bench-apf-{'on' if apf else 'off'}.log"
+    with process([sys.executable, __file__, "--serve", str(port), "--apf", str(apf).lower(),
+                  "--borrowing-period", str(borrowing_period)], log, grace=10) as proc:
+        wait_http(url + "/readyz", proc, log)
         time.sleep(0.5)  # the flowcontrol configuration from the store is in force
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 # ---- the load ----------------------------------------------------------------------------------

@@ -21,32 +21,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.client import Client, ResourceClient, load_config
+from server_process import cpu_seconds, free_port, process, wait_http
 
 ZONES = ("zone-a", "zone-b", "zone-c")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_node(i: int) -> dict[str, Any]:
@@ -75,37 +64,6 @@ def make_pod(name: str, workload: str, i: int) -> dict[str, Any]:
             "weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
                                              "labelSelector": {"matchLabels": {"group": group}}}}]}}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": spec}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    """Wait until ``url`` answers 200; if ``proc`` dies or time runs out, fail with its log's tail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1.0) as r:
-            if r.status == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer; log tail:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-@contextlib.contextmanager
-def process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def create_all(rc: ResourceClient, objs: list[dict[str, Any]], *, namespace: str | None,

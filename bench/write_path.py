@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -37,15 +34,11 @@ from typing import Any
 import aiohttp
 import orjson
 
+from server_process import cpu_seconds, free_port, process, wait_http
+
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 MERGE = {"Content-Type": "application/merge-patch+json", "Accept": "application/json"}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NS = "density"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def pct(values: list[float], p: float) -> float:
@@ -76,12 +69,6 @@ def status_patch(uid: str, i: int) -> dict[str, Any]:
                                               "image": "registry.k8s.io/pause:3.9", "imageID": "sha256:e6f1",
                                               "containerID": f"simulated://{i:064x}",
                                               "state": {"running": {"startedAt": now}}, "lastState": {}}]}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run(concurrency: int, total: int, op: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
@@ -175,23 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        with open(work / "apiserver.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "sampan.cli.main", "apiserver", "--port", str(port),
-                                     "--storage", args.storage, "--data-dir", str(work / "data")],
-                                    stdout=log, stderr=subprocess.STDOUT)
+        with process([sys.executable, "-m", "sampan.cli.main", "apiserver", "--port", str(port),
+                      "--storage", args.storage, "--data-dir", str(work / "data")], work / "apiserver.log") as proc:
+            wait_http(url + "/readyz", proc, work / "apiserver.log")
             spy: subprocess.Popen[bytes] | None = None
             try:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                            if r.status == 200:
-                                break
-                    except OSError:
-                        pass
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("apiserver did not start: " + (work / "apiserver.log").read_text()[-2000:])
-                    time.sleep(0.1)
                 if args.profile:
                     fmt = "speedscope" if args.profile.endswith(".json") else "flamegraph"
                     spy = subprocess.Popen(["py-spy", "record", "--pid", str(proc.pid), "--rate", "50",
@@ -204,12 +179,6 @@ def main(argv: list[str] | None = None) -> int:
                 if spy is not None:
                     spy.send_signal(2)
                     spy.wait(60)
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
     return 0
 
 

@@ -1,5 +1,5 @@
 """A small HTTP server for a component's ``GET /metrics`` (Prometheus text) and ``GET /healthz``, for the
-components that serve nothing else (the controller-manager; upstream serves both on its secure port,
+components that serve nothing else (the controller-manager and the scheduler; upstream serves both on its secure port,
 plain HTTP here). States: new -> started (``port`` is the bound one; 0 asked for any free port) -> stopped.
 """
 

@@ -117,6 +117,14 @@ def ensure_map(obj: Object, *path: str) -> Object:
     return cur
 
 
+def add_finalizer(obj: Object, finalizer: str) -> None:
+    """Append ``finalizer`` to ``metadata.finalizers`` unless it is there (a non-list value is left alone:
+    validation reports it)."""
+    fins = obj.setdefault("metadata", {}).setdefault("finalizers", [])
+    if isinstance(fins, list) and finalizer not in fins:
+        fins.append(finalizer)
+
+
 def set_default(obj: Object, path: str, value: Any) -> None:
     """Set ``value`` at the dotted ``path`` unless a non-None value is already there."""
     *parents, last = path.split(".")

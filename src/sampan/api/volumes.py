@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sampan.api.nodeselectors import compile_node_selector
 from sampan.api.quantity import Quantity, parse_or_none
 from sampan.api.selectors import LabelSelector
 
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
+#: The finalizers that keep a claim in use by a pod, and a volume bound to a claim, from going away.
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
 
 
 def storage(resources: Mapping[str, Any] | None) -> Quantity:
@@ -44,3 +48,15 @@ def volume_fits_claim(pv: Mapping[str, Any], claim: Mapping[str, Any]) -> bool:
         if not selector.matches((pv.get("metadata") or {}).get("labels") or {}):
             return False
     return True
+
+
+def volume_node_affinity_matches(pv: Mapping[str, Any], labels: Mapping[str, str], node_name: str) -> bool:
+    """Whether the volume's required node affinity admits the node (True without affinity; False when the
+    affinity cannot be parsed)."""
+    required = ((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required")
+    if required is None:
+        return True
+    try:
+        return compile_node_selector(required, where="spec.nodeAffinity.required").matches(labels, node_name)
+    except ValueError:
+        return False

@@ -14,37 +14,39 @@ before its kubelet; ``--container-runtime-endpoint`` uses an existing CRI runtim
 The cluster counts as ready once every node posted Ready=True in this run and the ``default``
 ServiceAccount exists (:mod:`sampan.cli.cluster_ready`); the spinner says what it is still waiting for.
 
-The foreground supervisor lives in :mod:`sampan.cli.up_foreground`; this module imports only what the
-short-lived ``--detach`` parent needs, so that parent starts fast.
+This module holds the options and the control plane's process specs; the nodes' (kubelets, containerd,
+kube-proxy) are in :mod:`sampan.cli.up_nodes`, the ``--detach`` parent in :mod:`sampan.cli.up_detached`, the
+foreground supervisor in :mod:`sampan.cli.up_foreground`. It imports only what the short-lived ``--detach``
+parent needs, so that parent starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
 import ssl
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sampan._lib.durations import parse_duration
 from sampan.cli.layout import ClusterLayout
+from sampan.cli.up_nodes import LB_POOL as LB_POOL
+from sampan.cli.up_nodes import SERVICE_CIDR as SERVICE_CIDR
+from sampan.cli.up_nodes import free_port as free_port
+from sampan.cli.up_nodes import kubelet_specs as kubelet_specs
+from sampan.cli.up_nodes import node_names as node_names
+from sampan.cli.up_nodes import port_is_free as port_is_free
+from sampan.cli.up_nodes import proxy_specs, proxy_unavailable
 
 if TYPE_CHECKING:
-    from rich.console import Console
 
     from sampan.cli.supervisor import ComponentSpec
 
 CONTEXT_NAME = "sampan"
 READY_TIMEOUT = 60.0
-KUBELET_PORT = 10250
 SCHEDULER_PORT = 10259
 CONTROLLER_MANAGER_PORT = 10257
-#: How often ``--detach`` re-reads ``up.json`` for ``ready`` (a small local file; polling is cheap).
-DETACHED_POLL = 0.05
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,8 @@ def controller_manager_signing_args(options: UpOptions) -> tuple[str, ...]:
     return ("--cluster-signing-cert-file", str(pki.ca_cert), "--cluster-signing-key-file", str(pki.ca_key))
 
 
-# Service networking: the service range (DNS at its .10), and per-node pod CIDRs from the node IPAM
-# controller (each kubelet waits for its Node's spec.podCIDR: 100.64.<i>.0/24).
-SERVICE_CIDR = "100.96.0.0/16"
-CLUSTER_DNS = "100.96.0.10"
+# Per-node pod CIDRs from the node IPAM controller (each kubelet waits for its Node's spec.podCIDR:
+# 100.64.<i>.0/24); the service range (DNS at its .10) and the LoadBalancer pool are in sampan.cli.up_nodes.
 NODE_IPAM_ARGS = ("--allocate-node-cidrs", "--cluster-cidr", "100.64.0.0/16", "--node-cidr-mask-size", "24")
 
 # Components in start order: (sub-command, issue that builds it). A component starts only when its
@@ -131,10 +131,6 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("metrics-server", "issue 20"),
 )
 
-#: Virtual-IP ranges: the API server's default service range and the LoadBalancer pool.
-SERVICE_CIDR = "100.96.0.0/16"
-LB_POOL = "100.127.0.0/24"
-PROXY_HEALTHZ_PORT, PROXY_METRICS_PORT = 10256, 10249
 
 
 def ready_timeout(options: UpOptions) -> float:
@@ -221,77 +217,6 @@ def encryption_config(data_dir: Path) -> Path:
     return path
 
 
-def node_names(count: int, hostname: str | None = None) -> list[str]:
-    """``<hostname>``, ``<hostname>-2``, … (lower-cased, as node names must be)."""
-    host = (hostname or socket.gethostname()).lower()
-    return [host if i == 1 else f"{host}-{i}" for i in range(1, count + 1)]
-
-
-HOLLOW_SERVE_MAX_NODES = 20
-"""Up to this many nodes, hollow nodes run their kubelet servers (one port each) so ``kubectl top`` covers them;
-bigger simulated clusters keep upstream kubemark's cheaper shape (no server per hollow node)."""
-
-
-def kubelet_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str | None = None) -> list[ComponentSpec]:
-    """One kubelet per node, each with its own root dir and server port (10250, 10251, … when free, else one
-    the kubelet picks and advertises on its Node); pod CIDRs come from the node IPAM controller (distinct
-    /24s, so pod addresses and bridges never collide); ClusterFirst pods resolve through CLUSTER_DNS. Each
-    kubelet connects with its node's own kubeconfig (``system:node:<node>``) unless ``kubeconfig`` is given."""
-    from sampan.cli.supervisor import ComponentSpec
-
-    specs, hollow = [], []
-    names = node_names(options.nodes)
-    if options.runtime == "simulated" and options.nodes > 1:  # nodes 2..N: hollow nodes, one process
-        # one process, one client, so one identity for N nodes: the cluster admin's (the Node authorizer
-        # and NodeRestriction cannot tell hollow nodes apart; upstream's kubemark gives each its own)
-        hollow_kubeconfig = kubeconfig or str(ClusterLayout(options.data_dir).kubeconfig)
-        # small clusters: every hollow node serves its stats (metrics-server scrapes it), with node 2's
-        # serving certificate (every node certificate names this host's addresses)
-        serving = (("--serve-hollow-nodes", *kubelet_tls_args(options, names[1]))
-                   if options.nodes <= HOLLOW_SERVE_MAX_NODES else ())
-        hollow.append(ComponentSpec("hollow-kubelets", (
-            *base, "kubelet", "--kubeconfig", hollow_kubeconfig, "--runtime", "simulated", *serving,
-            "--nodes", str(options.nodes - 1),
-            "--node-name-prefix", f"{names[0]}-", "--node-index-start", "2",
-            "--root-dir", str(options.data_dir / "kubelet"), "--cluster-dns", CLUSTER_DNS, *options.kubelet_args)))
-        names = names[:1]
-    for i, node in enumerate(names):
-        port = KUBELET_PORT + i if port_is_free(KUBELET_PORT + i) else 0
-        root = options.data_dir / "kubelet" / node
-        name = "kubelet" if i == 0 else f"kubelet-{i + 1}"
-        cri: tuple[str, ...] = ()
-        if options.runtime == "containerd":
-            endpoint = options.container_runtime_endpoint
-            if not endpoint:
-                from sampan.cli.containerd_node import ContainerdLayout
-
-                layout = ContainerdLayout((options.data_dir / "containerd" / node).absolute())
-                endpoint = layout.endpoint
-                specs.append(ComponentSpec("containerd" if i == 0 else f"containerd-{i + 1}", (
-                    *base, "containerd", "--dir", str(layout.directory), "--bridge", f"sampanc{i + 1}")))
-            cri = ("--container-runtime-endpoint", endpoint)
-        specs.append(ComponentSpec(name, (
-            *base, "kubelet", "--kubeconfig", kubeconfig or options.kubeconfig_for(f"kubelet-{node}"),
-            "--node-name", node, *kubelet_tls_args(options, node),
-            "--runtime", options.runtime, "--root-dir", str(root), "--port", str(port), "--cluster-dns", CLUSTER_DNS,
-            *cri,
-            *options.kubelet_args)))
-    return specs + hollow
-
-
-def kubelet_tls_args(options: UpOptions, node: str) -> tuple[str, ...]:
-    """The kubelet's serving certificate and the CA its clients (the API server) must present."""
-    if options.insecure:
-        return ()
-    from sampan.cli.pki import ClusterPKI
-
-    pki = ClusterPKI(options.data_dir)
-    from sampan.cli.up_security import KUBELET_AUTH_ARGS
-
-    return ("--tls-cert-file", str(pki.cert(f"kubelet-{node}")), "--tls-private-key-file",
-            str(pki.key(f"kubelet-{node}")), "--client-ca-file", str(pki.ca_cert), *KUBELET_AUTH_ARGS)
-
-
 def metrics_server_tls_args(options: UpOptions) -> tuple[str, ...]:
     """How metrics-server scrapes kubelets that serve TLS: its own client certificate, the cluster CA."""
     if options.insecure:
@@ -304,45 +229,6 @@ def metrics_server_tls_args(options: UpOptions) -> tuple[str, ...]:
             str(pki.ca_cert))
 
 
-def proxy_unavailable(options: UpOptions) -> str:
-    """Why this cluster runs no kube-proxy ("" when it does): it needs root and real pod networks."""
-    if options.runtime == "simulated":
-        return "simulated nodes have no pod network"
-    from sampan.proxy.routes import can_program_kernel
-
-    return can_program_kernel()
-
-
-def proxy_specs(options: UpOptions, base: tuple[str, ...], kubeconfig: str) -> list[ComponentSpec]:
-    """One kube-proxy per node, each owning its node's nft table and matching traffic from its node's pods
-    by source address (``--detect-local-mode NodeCIDR``: the pod CIDR the node IPAM controller gave the
-    Node, whatever order the nodes registered in); the first also handles host traffic and
-    serves /healthz and /metrics on upstream's ports when free (the others on free ports)."""
-    from sampan.cli.supervisor import ComponentSpec
-
-    specs = []
-    for i, node in enumerate(node_names(options.nodes)):
-        first = i == 0
-        healthz = PROXY_HEALTHZ_PORT if first and port_is_free(PROXY_HEALTHZ_PORT) else 0
-        metrics = PROXY_METRICS_PORT if first and port_is_free(PROXY_METRICS_PORT) else 0
-        specs.append(ComponentSpec("proxy" if first else f"proxy-{i + 1}", (
-            *base, "proxy", "--kubeconfig", kubeconfig, "--hostname-override", node,
-            "--detect-local-mode", "NodeCIDR", f"--handle-host-traffic={str(first).lower()}",
-            "--service-cluster-ip-range", SERVICE_CIDR, "--load-balancer-ip-range", LB_POOL,
-            "--healthz-bind-address", f"127.0.0.1:{healthz}", "--metrics-bind-address", f"127.0.0.1:{metrics}")))
-    return specs
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def apiserver_ready(server: str, timeout: float = 1.0, *, context: ssl.SSLContext | None = None) -> bool:
     import urllib.error
     import urllib.request
@@ -352,71 +238,6 @@ def apiserver_ready(server: str, timeout: float = 1.0, *, context: ssl.SSLContex
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def _log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _check_can_start(layout: ClusterLayout, options: UpOptions) -> None:
-    pid = layout.running_pid()
-    if pid is not None:
-        raise ValueError(
-            f"a cluster is already running for {layout.data_dir} (pid {pid}); "
-            f"`sampan down --data-dir {layout.data_dir}` stops it"
-        )
-    if options.port and not port_is_free(options.port):
-        raise ValueError(f"port {options.port} on 127.0.0.1 is in use; pick another with --port")
-
-
-def _print_summary(
-    console: Console, options: UpOptions, layout: ClusterLayout, started: list[str], missing: list[str]
-) -> None:
-    console.print(f"[green]cluster ready[/green] at {options.server} (data in {options.data_dir})")
-    console.print(f"  running: {', '.join(started)}")
-    nodes = layout.read_state().get("nodes") or []
-    if nodes:
-        console.print(f"  nodes:   {', '.join(nodes)} (Ready, runtime {options.runtime})")
-    for line in missing:
-        console.print(f"  [yellow]missing[/yellow]: {line}")
-    console.print(f"  kubectl: export KUBECONFIG={layout.kubeconfig.resolve()}")
-    console.print(f"  logs:    {layout.log_dir.resolve()}/")
-    state = layout.read_state()
-    if state.get("dashboard"):
-        console.print(f"  live:    {state['dashboard']} (sampan dashboard)")
-    if state.get("trace_store"):
-        console.print("  trace:   sampan trace pod/NAME [-n NS]")
-
-
-def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
-    """Start ``sampan up`` (foreground mode) as a background session and wait until it is ready."""
-    layout = ClusterLayout(options.data_dir)
-    _check_can_start(layout, options)
-    layout.log_dir.mkdir(parents=True, exist_ok=True)
-    up_log = layout.log_dir / "up.log"
-    with up_log.open("ab") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "sampan.cli.main", *argv],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    deadline = time.monotonic() + ready_timeout(options)
-    with console.status("starting the cluster in the background …"):
-        while time.monotonic() < deadline:
-            if child.poll() is not None:
-                console.print(f"[red]sampan up exited[/red] (code {child.returncode}):\n{_log_tail(up_log)}")
-                return 1
-            state = layout.read_state()
-            if state.get("ready") and (not options.merge_kubeconfig or "merged_kubeconfig" in state):
-                _print_summary(console, options, layout, state.get("components", []), state.get("missing", []))
-                console.print(f"  stop:    sampan down --data-dir {options.data_dir}")
-                return 0
-            time.sleep(DETACHED_POLL)
-    child.terminate()
-    console.print(f"[red]the cluster did not become ready in {ready_timeout(options):.0f}s[/red]:\n{_log_tail(up_log)}")
-    return 1
 
 
 # Timing flags ``sampan up`` passes through to one component: (flag, component, kind). Unset flags are not
@@ -455,13 +276,6 @@ def timing_args(args: argparse.Namespace, component: str) -> tuple[str, ...]:
             raise ValueError(f"{flag}: invalid value {value!r}") from None
         out += [flag, value]
     return tuple(out)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -514,6 +328,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.trace:
             argv.append("--trace")
         argv += [*options.controller_manager_args, *options.kubelet_args, *options.scheduler_args]
+        from sampan.cli.up_detached import run_detached
+
         return run_detached(options, argv, console)
     import asyncio
 

@@ -34,15 +34,13 @@ from sampan.cli.up import (
     CONTEXT_NAME,
     SERVICE_CIDR,
     UpOptions,
-    _check_can_start,
-    _log_tail,
-    _print_summary,
     apiserver_ready,
     available_commands,
     component_specs,
     node_names,
     ready_timeout,
 )
+from sampan.cli.up_detached import check_can_start, log_tail, print_summary
 from sampan.cli.up_live import start_live_view
 from sampan.cli.up_trace import start_observer, with_trace_store
 from sampan.cli.user_kubeconfig import merge_context
@@ -96,7 +94,7 @@ def _write_kubeconfigs(options: UpOptions, layout: ClusterLayout) -> tuple[dict[
 async def run_foreground(options: UpOptions, console: Console) -> int:
     options = dataclasses.replace(options, data_dir=options.data_dir.absolute())  # static pods run in /
     layout = ClusterLayout(options.data_dir)
-    _check_can_start(layout, options)
+    check_can_start(layout, options)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     specs, missing = component_specs(options, available_commands())
     replicated = None
@@ -158,7 +156,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
             if plane is not None and log_name == "apiserver.log":
                 log_path = plane.log_path("apiserver") or layout.log_dir / "kubelet.log"
             console.print(f"[red]the cluster did not become ready[/red] (waiting for {missing_now}); "
-                          f"{log_path.name} says:\n{_log_tail(log_path)}")
+                          f"{log_path.name} says:\n{log_tail(log_path)}")
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -169,7 +167,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         if options.merge_kubeconfig:
             target = merge_context(user_kubeconfig)
             layout.write_state({**state, "merged_kubeconfig": str(target)})
-        _print_summary(console, options, layout, all_names, missing)
+        print_summary(console, options, layout, all_names, missing)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         return 0

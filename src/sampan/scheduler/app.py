@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from sampan._lib.backoff import Backoff
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
+from sampan._lib.metrics_server import RegistryServer
 from sampan.api import errors
 from sampan.client import Client, RESTConfig, SharedInformerFactory
 from sampan.client import metrics as client_metrics
@@ -41,7 +42,7 @@ from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks,
 from sampan.client.record import EventRecorder as ClientEventRecorder
 from sampan.scheduler.api_seams import APIBinder, APIEventRecorder, APIEvictor, APIPodStatusWriter, APIVolumeWriter
 from sampan.scheduler.informers import POD_FIELD_SELECTOR, connect
-from sampan.scheduler.metrics import MetricsServer, SchedulerMetrics
+from sampan.scheduler.metrics import SchedulerMetrics
 from sampan.scheduler.scheduler import Scheduler, SchedulerOptions
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class SchedulerApp:
         self.stall_monitor.register(self.metrics.registry)
         client_metrics.expose(self.metrics.registry)  # rest_client_*, leader_election_master_status
         self.scheduler: Scheduler | None = None
-        self.metrics_server: MetricsServer | None = None
+        self.metrics_server: RegistryServer | None = None
         self.ready = asyncio.Event()
         self.elector: IsolatedLeaderElector | None = None
 
@@ -96,8 +97,9 @@ class SchedulerApp:
     async def run(self) -> None:
         """Run until cancelled (or until leadership is lost: :class:`LeadershipLost`)."""
         if self.options.metrics_port is not None:
-            self.metrics_server = MetricsServer(self.metrics, bind_address=self.options.metrics_bind_address,
-                                                port=self.options.metrics_port)
+            self.metrics_server = RegistryServer(self.metrics.registry, name="scheduler",
+                                                 bind_address=self.options.metrics_bind_address,
+                                                 port=self.options.metrics_port)
             await self.metrics_server.start()
         monitor = asyncio.create_task(self.stall_monitor.run(), name="scheduler-loop-stall")
         try:

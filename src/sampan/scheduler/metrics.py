@@ -11,7 +11,7 @@ HTTP server that exposes them.
   from the queue at scrape time (no bookkeeping on the hot path).
 
 Each :class:`SchedulerMetrics` owns its ``CollectorRegistry`` (several schedulers in one test process never
-share counters). :class:`MetricsServer` serves ``GET /metrics`` and ``GET /healthz`` on loopback.
+share counters). ``sampan._lib.metrics_server.RegistryServer`` serves its registry (``GET /metrics``, ``GET /healthz``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -73,43 +72,3 @@ class SchedulerMetrics:
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))
-
-
-class MetricsServer:
-    """``GET /metrics`` (Prometheus text format) and ``GET /healthz`` on ``bind_address:port`` (0: any
-    free port; the bound one is in :attr:`port` after :meth:`start`)."""
-
-    def __init__(self, metrics: SchedulerMetrics, *, bind_address: str = "127.0.0.1", port: int = 10259) -> None:
-        self._metrics = metrics
-        self._bind = bind_address
-        self.port = port
-        self._runner: web.AppRunner | None = None
-
-    async def _serve_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self._metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def _serve_healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/metrics", self._serve_metrics)
-        app.router.add_get("/healthz", self._serve_healthz)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._bind, self.port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
-        log.info("scheduler metrics serving address=%s port=%d", self._bind, self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._bind}:{self.port}"

@@ -12,8 +12,10 @@ import copy
 from typing import Any, ClassVar
 
 from sampan.api.errors import Cause, forbidden, invalid, not_supported
+from sampan.api.meta import add_finalizer
 from sampan.api.resources import ResourceInfo
 from sampan.api.selectors import LabelSelector
+from sampan.api.volumes import PVC_PROTECTION
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict
 from sampan.apiserver.registry.persistentvolumes import (
     VOLUME_MODES,
@@ -23,7 +25,6 @@ from sampan.apiserver.registry.persistentvolumes import (
 )
 from sampan.apiserver.registry.strategy import Object, TableColumn
 
-PVC_PROTECTION = "kubernetes.io/pvc-protection"
 _IMMUTABLE_MSG = "spec is immutable after creation except resources.requests and volumeAttributesClassName for " \
     "bound claims"
 
@@ -52,10 +53,7 @@ class PersistentVolumeClaimStrategy(BaseStrategy):
 
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)
-        md = obj.setdefault("metadata", {})
-        finalizers = md.setdefault("finalizers", [])
-        if isinstance(finalizers, list) and PVC_PROTECTION not in finalizers:
-            finalizers.append(PVC_PROTECTION)
+        add_finalizer(obj, PVC_PROTECTION)
 
     def validate_spec(self, obj: Object) -> list[Cause]:
         spec = as_dict(obj.get("spec"))

@@ -12,15 +12,16 @@ from typing import Any, ClassVar
 
 from sampan.api import validation
 from sampan.api.errors import Cause, invalid, not_supported, required
+from sampan.api.meta import add_finalizer
 from sampan.api.quantity import parse_or_none
 from sampan.api.resources import ResourceInfo
+from sampan.api.volumes import PV_PROTECTION
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict, as_list
 from sampan.apiserver.registry.strategy import Object, TableColumn
 
 ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
 RECLAIM_POLICIES = ["Delete", "Recycle", "Retain"]
 VOLUME_MODES = ["Block", "Filesystem"]
-PV_PROTECTION = "kubernetes.io/pv-protection"
 VOLUME_SOURCES = ("hostPath", "local", "nfs", "csi", "iscsi", "fc", "gcePersistentDisk", "awsElasticBlockStore",
                   "azureDisk", "azureFile", "cephfs", "rbd", "cinder", "flexVolume", "flocker", "glusterfs",
                   "photonPersistentDisk", "portworxVolume", "quobyte", "scaleIO", "storageos", "vsphereVolume")
@@ -87,10 +88,7 @@ class PersistentVolumeStrategy(BaseStrategy):
 
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)
-        md = obj.setdefault("metadata", {})
-        finalizers = md.setdefault("finalizers", [])
-        if isinstance(finalizers, list) and PV_PROTECTION not in finalizers:
-            finalizers.append(PV_PROTECTION)
+        add_finalizer(obj, PV_PROTECTION)
 
     def validate_spec(self, obj: Object) -> list[Cause]:
         spec = as_dict(obj.get("spec"))

@@ -13,6 +13,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from sampan.api.nodeselectors import compile_node_selector
 from sampan.controllers.nodelifecycle.taints import tolerates
 
 _NO_EXECUTE = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
@@ -34,33 +35,13 @@ def daemon_tolerations(pod_spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _requirement_matches(req: Mapping[str, Any], values_of: Mapping[str, str]) -> bool:
-    key, op = req.get("key", ""), req.get("operator", "")
-    values = [str(v) for v in req.get("values") or []]
-    present = key in values_of
-    if op == "In":
-        return present and values_of[key] in values
-    if op == "NotIn":
-        return not present or values_of[key] not in values
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt") and present and len(values) == 1:
-        try:
-            have, limit = int(values_of[key]), int(values[0])
-        except ValueError:
-            return False
-        return have > limit if op == "Gt" else have < limit
-    return False
-
-
-def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> bool:
-    exprs, fields = term.get("matchExpressions") or [], term.get("matchFields") or []
-    if not exprs and not fields:
+def _affinity_matches(required: Any, labels: Mapping[str, str], name: str) -> bool:
+    """The template's required node affinity admits the node (an unparsable one admits none)."""
+    try:
+        return compile_node_selector(required, where="requiredDuringSchedulingIgnoredDuringExecution") \
+            .matches(labels, name)
+    except ValueError:
         return False
-    return all(_requirement_matches(r, labels) for r in exprs) and \
-        all(_requirement_matches(r, {"metadata.name": name}) for r in fields)
 
 
 def should_run(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -72,8 +53,7 @@ def should_run(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> tuple[bo
         return False, False
     required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
                 .get("requiredDuringSchedulingIgnoredDuringExecution"))
-    terms = (required or {}).get("nodeSelectorTerms") or []
-    if required is not None and not any(_term_matches(t, labels, name) for t in terms):
+    if required is not None and not _affinity_matches(required, labels, name):
         return False, False
     tolerations = daemon_tolerations(pod_spec)
     run = keep = True

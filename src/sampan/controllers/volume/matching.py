@@ -11,7 +11,7 @@ from sampan.api.volumes import BOUND_BY_CONTROLLER as BOUND_BY_CONTROLLER
 from sampan.api.volumes import SELECTED_NODE as SELECTED_NODE
 from sampan.api.volumes import class_of as class_of
 from sampan.api.volumes import storage as storage
-from sampan.api.volumes import volume_fits_claim
+from sampan.api.volumes import volume_fits_claim, volume_node_affinity_matches
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
                              "storageclass.beta.kubernetes.io/is-default-class")
@@ -34,21 +34,10 @@ def default_class(classes: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | N
 
 def node_affinity_allows(pv: Mapping[str, Any], node: Mapping[str, Any] | None) -> bool:
     """Whether a PV's required node affinity admits ``node`` (True without affinity or without a node)."""
-    terms = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms")
-    if not terms or node is None:
+    if node is None:
         return True
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    for term in terms:
-        ok = True
-        for req in term.get("matchExpressions") or []:
-            value = labels.get(req.get("key", ""))
-            op, values = req.get("operator"), req.get("values") or []
-            if (op == "In" and value not in values) or (op == "NotIn" and value in values) or (
-                    op == "Exists" and value is None) or (op == "DoesNotExist" and value is not None):
-                ok = False
-        if ok:
-            return True
-    return False
+    md = node.get("metadata") or {}
+    return volume_node_affinity_matches(pv, md.get("labels") or {}, str(md.get("name") or ""))
 
 
 def volume_fits(pv: Mapping[str, Any], claim: Mapping[str, Any], *, node: Mapping[str, Any] | None = None) -> bool:

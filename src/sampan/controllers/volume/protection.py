@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sampan.api import errors
+from sampan.api.volumes import PV_PROTECTION as PV_PROTECTION
+from sampan.api.volumes import PVC_PROTECTION as PVC_PROTECTION
 from sampan.client import EventHandlerFuncs, SharedIndexInformer
 from sampan.client.cache import DeletedFinalStateUnknown
 from sampan.controllers.manager import ControllerContext
@@ -18,8 +20,6 @@ from sampan.controllers.runner import Enqueuer, Result
 
 log = logging.getLogger(__name__)
 
-PVC_PROTECTION = "kubernetes.io/pvc-protection"
-PV_PROTECTION = "kubernetes.io/pv-protection"
 
 
 def _obj(o: Any) -> Any:

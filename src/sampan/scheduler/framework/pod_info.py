@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sampan.api.selectors import IN, LabelSelector, Requirement
-from sampan.scheduler.framework.resources import Resource, pod_requests
-from sampan.scheduler.framework.selectors import (
+from sampan.api.nodeselectors import (
     NodeSelector,
     NodeSelectorTerm,
     compile_node_selector,
     compile_node_selector_term,
 )
+from sampan.api.selectors import IN, LabelSelector, Requirement
+from sampan.scheduler.framework.resources import Resource, pod_requests
 from sampan.scheduler.framework.taints import Toleration, parse_tolerations
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"

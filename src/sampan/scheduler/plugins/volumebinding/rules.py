@@ -12,7 +12,7 @@ from sampan.api.volumes import SELECTED_NODE as SELECTED_NODE
 from sampan.api.volumes import class_of as class_of
 from sampan.api.volumes import storage as _storage
 from sampan.api.volumes import volume_fits_claim as volume_fits_claim
-from sampan.scheduler.framework.selectors import compile_node_selector
+from sampan.api.volumes import volume_node_affinity_matches as volume_node_affinity_matches
 
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
@@ -34,18 +34,6 @@ def pod_claim_names(pod: Mapping[str, Any]) -> list[str]:
         elif vol.get("ephemeral") is not None:
             out.append(f"{pod_name}-{vol.get('name', '')}")
     return out
-
-
-def volume_node_affinity_matches(pv: Mapping[str, Any], labels: Mapping[str, str], node_name: str) -> bool:
-    """Whether the volume's required node affinity admits the node (True without affinity; False when the
-    affinity cannot be parsed)."""
-    required = ((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required")
-    if required is None:
-        return True
-    try:
-        return compile_node_selector(required, where="spec.nodeAffinity.required").matches(labels, node_name)
-    except ValueError:
-        return False
 
 
 def find_volume_for_claim(claim: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]], *,

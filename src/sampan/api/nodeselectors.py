@@ -1,5 +1,6 @@
 """Compiled node selectors, parsed once from wire-format dicts (label selectors of pods come from
-``sampan.api.selectors.LabelSelector.from_dict``).
+``sampan.api.selectors.LabelSelector.from_dict``). The one implementation of node-selector matching: the
+scheduler (node affinity, volume binding), the DaemonSet controller and the PV binder all use it.
 
 ``NodeSelectorTerm`` is one term of a v1.NodeSelector:
 label expressions (In, NotIn, Exists, DoesNotExist, Gt, Lt) and field expressions (``metadata.name``

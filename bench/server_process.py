@@ -1,0 +1,63 @@
+"""Servers as child processes, for the bench scripts: a free loopback port, a process whose output goes to a
+log file and that is always stopped (SIGTERM, then SIGKILL after ``grace`` seconds), waiting until a health
+URL answers 200 (failing with the log's tail when the process dies or time runs out), and a process's CPU
+seconds from /proc. The scripts import it as a sibling module (``python bench/<script>.py`` puts bench/ on
+``sys.path``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers 200; if ``proc`` dies or time runs out, fail with its log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1.0) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer; log tail:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@contextlib.contextmanager
+def process(argv: list[str], log: Path, *, env: dict[str, str] | None = None,
+            grace: float = 15.0) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` running in its own session with stdout and stderr in ``log`` (``env`` added to ours); stopped
+    on exit."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **env} if env else None)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(grace)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
