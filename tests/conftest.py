@@ -16,7 +16,6 @@ import pytest
 
 from tests.support.apiserver import APIServerHandle, InProcessAPIServer, run_apiserver_inprocess, run_apiserver_process
 
-
 # Tests that share the host's global state (network namespaces, bridges and nftables rules with fixed
 # names, node ports, `sampan up` clusters and their supervisors, containerd, HAProxy, the process table)
 # run one after another on a single xdist worker; every other test is spread over the workers.
