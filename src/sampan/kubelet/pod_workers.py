@@ -315,11 +315,13 @@ class PodWorker:
                 pulled = await images.ensure_image(self.pod, c)
                 self.view.images[name] = (pulled.image, pulled.image_id)
             files = self.s.options.pod_files
+            # the pod's hosts/resolv.conf files are read and written on a worker thread (docs/liveness.md)
+            extra_mounts = await asyncio.to_thread(files.mounts, self.pod, c, self.view.pod_ip) if files else ()
             cfg = container_config(self.pod, c, attempt=attempt, volumes=volumes, objects=self.s.volumes.objects,
                                    node_allocatable=self.s.options.node_allocatable,
                                    pids_limit=self.s.options.pids_limit,
                                    service_env=files.env(self.pod) if files else None,
-                                   extra_mounts=files.mounts(self.pod, c, self.view.pod_ip) if files else ())
+                                   extra_mounts=extra_mounts)
             cid = await self.s.runtime.create_container(self.sandbox_id, cfg)
         except RuntimeFailure as err:
             log.info("container not created pod=%s container=%s reason=%s message=%s",

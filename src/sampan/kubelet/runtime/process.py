@@ -46,12 +46,14 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
-from sampan.kubelet.runtime import attach, shim, spawn
+from sampan.kubelet.runtime import attach, shim
 from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
@@ -62,13 +64,19 @@ from sampan.kubelet.runtime.interface import (
     Mount,
     NotFoundError,
     PodSandboxConfig,
+    RuntimeFailure,
     RuntimeInfo,
     SandboxState,
     SandboxStatus,
 )
+from sampan.kubelet.runtime.spawner import Spawner, SpawnerGone
 from sampan.kubelet.runtime.stats import ContainerStats
 
 log = logging.getLogger(__name__)
+
+FILE_WORKERS = 2
+"""Threads for file-system work (see ``ProcessRuntime._file_pool``)."""
+T = TypeVar("T")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -170,9 +178,19 @@ class ProcessRuntime:
         self._started: dict[str, dict[str, Any]] = {}
         """container id -> its started.json once read (the shim writes it once): a status check of a
         running container reads no file, only its /proc entry."""
-        self._spawn_pool = spawn.spawn_pool()
-        """Threads that start shims and run exec probes (:mod:`~sampan.kubelet.runtime.spawn`)."""
+        self._configs: dict[str, dict[str, Any]] = {}
+        """container id -> its config.json once read by ``exec_spec`` (written once, at create)."""
+        self._file_pool = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix="sampan-runtime-files")
+        """Threads for the runtime's file-system work: few, so a burst of 110 pod starts keeps few threads
+        contending with the event loop for the GIL (docs/liveness.md)."""
+        self._spawner = Spawner()
+        """The helper process that starts shims and runs exec probes (:mod:`~sampan.kubelet.runtime.spawner`):
+        the kubelet itself never forks for them."""
         self._load_index()
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on one of the runtime's file threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._file_pool, functools.partial(fn, *args))
 
     def _load_index(self) -> None:
         """Re-adoption: rebuild the index from the state files (unreadable ones are skipped, as before)."""
@@ -194,6 +212,7 @@ class ProcessRuntime:
         meta = self._meta_index.pop(container_id, None)
         self._exits.pop(container_id, None)
         self._started.pop(container_id, None)
+        self._configs.pop(container_id, None)
         if meta is not None:
             ids = self._by_sandbox.get(str(meta.get("sandbox_id", "")))
             if ids is not None:
@@ -220,7 +239,7 @@ class ProcessRuntime:
         sid = secrets.token_hex(16)
         d = self._sandboxes / sid
         logdir = self._logs / f"{config.namespace}_{config.name}_{config.uid}"
-        await asyncio.to_thread(_make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
+        await self._off_loop(_make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
         data = {"config": asdict(config), "state": SandboxState.READY.value, "created_at": time.time(),
                 "log_dir": str(logdir)}
         network = self.options.network
@@ -231,7 +250,7 @@ class ProcessRuntime:
                 shutil.rmtree(d, ignore_errors=True)
                 raise CreateContainerError(f"failed to set up the sandbox network: {err}") from None
             data.update(ip=attachment.ip, netns=attachment.netns, pod_cidr=attachment.pod_cidr)
-        await asyncio.to_thread(shim.write_json_atomic, d / "sandbox.json", data)
+        await self._off_loop(shim.write_json_atomic, d / "sandbox.json", data)
         self._sandbox_index[sid] = data
         log.info("sandbox created id=%s pod=%s/%s", sid, config.namespace, config.name)
         return sid
@@ -243,7 +262,7 @@ class ProcessRuntime:
                 await self.stop_container(c.id, 0)
         await self._teardown_network(sandbox_id, data)
         data["state"] = SandboxState.NOTREADY.value
-        await asyncio.to_thread(shim.write_json_atomic, self._sandboxes / sandbox_id / "sandbox.json", dict(data))
+        await self._off_loop(shim.write_json_atomic, self._sandboxes / sandbox_id / "sandbox.json", dict(data))
 
     async def _teardown_network(self, sandbox_id: str, data: dict[str, Any]) -> None:
         """CRI: StopPodSandbox releases the network; idempotent, so RemovePodSandbox calls it too."""
@@ -265,7 +284,7 @@ class ProcessRuntime:
         if not self._by_sandbox.get(sandbox_id):
             self._by_sandbox.pop(sandbox_id, None)
         dirs = [self._sandboxes / sandbox_id, Path(data["log_dir"]) if data.get("log_dir") else None]
-        await asyncio.to_thread(_remove_trees, dirs)  # off the loop (docs/liveness.md)
+        await self._off_loop(_remove_trees, dirs)  # off the loop (docs/liveness.md)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         out = []
@@ -291,7 +310,7 @@ class ProcessRuntime:
         cid = secrets.token_hex(32)
         d = self._containers / cid
         log_path = Path(sandbox["log_dir"]) / config.name / f"{config.attempt}.log"
-        await asyncio.to_thread(_make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
+        await self._off_loop(_make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": sandbox["config"].get("hostname") or sandbox["config"]["name"]}
         env.update(config.env)
         links = [] if self._private_mounts else _expose_mounts(config.mounts, env)
@@ -301,13 +320,13 @@ class ProcessRuntime:
         if self._cgroups:
             cg = Cgroups(self.options.cgroup_parent, cid)
             try:  # cgroupfs mkdirs and writes can take long on a busy host: off the loop (docs/liveness.md)
-                await asyncio.to_thread(cg.create, config.resources)
+                await self._off_loop(cg.create, config.resources)
             except OSError as err:
-                await asyncio.to_thread(_discard_container_files, cg, d)
+                await self._off_loop(_discard_container_files, cg, d)
                 raise CreateContainerError(f"setting cgroup limits: {err}") from err
             cg_procs, cg_dirs = cg.procs_files(), [str(p) for p in cg.dirs.values()]
             oom_control = str(cg.dirs["memory"] / "memory.oom_control")
-        await asyncio.to_thread(shim.write_json_atomic, d / "config.json", {
+        await self._off_loop(shim.write_json_atomic, d / "config.json", {
             "argv": argv, "env": env, "cwd": config.working_dir or "/",
             "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
@@ -319,7 +338,7 @@ class ProcessRuntime:
             "created_at": time.time(), "labels": dict(config.labels), "annotations": dict(config.annotations),
             "log_path": str(log_path), "links": links,
         }
-        await asyncio.to_thread(shim.write_json_atomic, d / "meta.json", meta)
+        await self._off_loop(shim.write_json_atomic, d / "meta.json", meta)
         self._index_container(cid, meta)
         log.debug("container created id=%s name=%s", cid[:12], config.name)
         return cid
@@ -336,8 +355,12 @@ class ProcessRuntime:
         if (d / "started.json").exists() or (d / "exit.json").exists():
             raise CreateContainerError(f"container {container_id[:12]} was already started")
         argv = [sys.executable, "-I", shim.__file__, str(d)]
-        line = await asyncio.get_running_loop().run_in_executor(  # off the loop: docs/liveness.md
-            self._spawn_pool, functools.partial(spawn.first_line, argv, timeout=self.options.start_timeout))
+        try:  # started by the spawn helper: the kubelet never forks (docs/liveness.md)
+            _, out = await self._spawner.run(argv, env=None, cwd="/", timeout=self.options.start_timeout,
+                                             merge_stderr=False)
+        except SpawnerGone as err:
+            raise CreateContainerError(f"starting the shim: {err}") from None
+        line = out.split(b"\n", 1)[0]
         report = json.loads(line or b"{}") if line.strip() else {"error": "shim exited without a report"}
         if "error" in report and not (d / "exit.json").exists():
             shim.write_json_atomic(d / "exit.json", {"exit_code": 128, "reason": "StartError",
@@ -385,7 +408,7 @@ class ProcessRuntime:
         await self.stop_container(container_id, 0)
         self._unindex_container(container_id)  # gone for every reader before its files go
         cg = Cgroups(self.options.cgroup_parent, container_id) if self._cgroups else None
-        await asyncio.to_thread(_remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
+        await self._off_loop(_remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         out = []
@@ -411,6 +434,10 @@ class ProcessRuntime:
             started = _read_json(d / "started.json")
             if started is not None:
                 self._started[container_id] = started
+        if started and container_id not in self._exits and _alive(started.get("pid"), started.get("start_ticks")):
+            # the main process runs, so the shim has not written exit.json: one /proc read, no other file
+            return ContainerStatus(state=ContainerState.RUNNING, started_at=started.get("started_at", 0.0),
+                                   pid=started.get("pid", 0), **base)
         exited = self._exits.get(container_id)
         if exited is None:
             exited = _read_json(d / "exit.json")
@@ -454,7 +481,9 @@ class ProcessRuntime:
         status = await self.container_status(container_id)
         if status.state is not ContainerState.RUNNING:
             raise NotFoundError(f"container {container_id[:12]} is not running")
-        cfg = _read_json(self._containers / container_id / "config.json") or {}
+        cfg = self._configs.get(container_id)
+        if cfg is None:  # config.json never changes once written: read once, not on every exec probe
+            cfg = self._configs[container_id] = _read_json(self._containers / container_id / "config.json") or {}
         argv = list(cmd)
         enter = ["-m"] if self._private_mounts and cfg.get("mounts") else []
         if cfg.get("netns"):
@@ -476,11 +505,12 @@ class ProcessRuntime:
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
         spec = await self.exec_spec(container_id, cmd)
         argv = spec.argv
-        run = functools.partial(spawn.run_captured, argv, env=spec.env, cwd=spec.cwd, timeout=timeout)
-        try:  # on a worker thread: spawning and reaping never hold the event loop (docs/liveness.md)
-            return await asyncio.get_running_loop().run_in_executor(self._spawn_pool, run)
+        try:  # by the spawn helper: the kubelet's loop and GIL never pay for a fork (docs/liveness.md)
+            return await self._spawner.run(argv, env=spec.env, cwd=spec.cwd, timeout=timeout)
         except TimeoutError:
             raise  # a subclass of OSError, but the probe's timeout, not a failed start
+        except SpawnerGone as err:
+            raise RuntimeFailure(f"running {argv[0]!r}: {err}") from None
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
 
