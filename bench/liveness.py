@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import shutil
 import signal
 import socket
@@ -132,6 +133,12 @@ def control_loop(work: Path) -> Iterator[Callable[[], float]]:
     finally:
         proc.kill()
         proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stall(port: int) -> float:
@@ -268,9 +275,11 @@ async def scheduler_phase(kubeconfig: Path, work: Path, args: argparse.Namespace
                                     done.set_result(time.perf_counter())
 
                     counter = asyncio.create_task(count())
+                    cpu0 = cpu_seconds(lp.pid)
                     first = await create_all(pods, [pod(f"p-{i}") for i in range(args.pods)], namespace="default")
                     try:
                         last = await asyncio.wait_for(asyncio.shield(done), 600)
+                        sched_cpu = cpu_seconds(lp.pid) - cpu0
                     finally:
                         counter.cancel()
                         await asyncio.gather(counter, return_exceptions=True)
@@ -286,6 +295,8 @@ async def scheduler_phase(kubeconfig: Path, work: Path, args: argparse.Namespace
           "32 clients")
     print(f"  bound {len(bound)}/{args.pods} in {last - first:.1f}s -> {rate:,.0f} pods/s (first create -> last "
           f"bind){'' if qps < 1000 else '  goal >= 300: ' + verdict(rate >= 300)}")
+    print(f"  scheduler CPU {sched_cpu:.1f}s over the burst = {sched_cpu / args.pods * 1000:.1f} ms per pod "
+          f"(-> at most {args.pods / sched_cpu:,.0f} pods/s on one free core)")
     print(f"  leader alive: {alive}; holder afterwards: {holder!r}; standby alive: {standby_alive}; "
           f"standby ever leader: {'standby' in watch.holders()}  -> "
           f"{verdict(alive and holder == 'leader' and 'standby' not in watch.holders())}")

@@ -502,6 +502,10 @@ class ProcessRuntime:
         """The path of the sandbox's network namespace ("" for a pod on the host network)."""
         return str(self._sandbox(sandbox_id).get("netns") or "")
 
+    async def aclose(self) -> None:
+        """Stop the spawn helper (the containers, each under its shim, keep running)."""
+        await self._spawner.aclose()
+
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
         spec = await self.exec_spec(container_id, cmd)
         argv = spec.argv
