@@ -141,6 +141,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the live direct children of ``pid`` (reaped ones count in its own cutime, not here)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    total += cpu_seconds(int(entry.name))
+    return total
+
+
 def stall(port: int) -> float:
     """The component's longest loop stall so far, from its /metrics."""
     return _metric(port, "sampan_event_loop_stall_seconds_max{")
@@ -354,7 +366,11 @@ async def kubelet_phase(kubeconfig: Path, work: Path, args: argparse.Namespace) 
                                    ) == len(objs)
 
                     ready_at = await poll(all_ready, 600, "every pod Ready")
+                    await asyncio.sleep(2.0)  # the last starts settle
+                    cpu0, helper0 = cpu_seconds(kp.pid), children_cpu_seconds(kp.pid)
                     await asyncio.sleep(args.kubelet_hold)  # probes keep running for all of them
+                    hold_cpu = cpu_seconds(kp.pid) - cpu0
+                    helper_cpu = children_cpu_seconds(kp.pid) - helper0
                     t1 = time.perf_counter()
                     await pods.delete_collection(namespace="default")
 
@@ -375,6 +391,9 @@ async def kubelet_phase(kubeconfig: Path, work: Path, args: argparse.Namespace) 
           "1s, created at once, held, deleted at once")
     print(f"  all Ready in {ready_at - t0:.1f}s; held {args.kubelet_hold:g}s; all deleted in {gone_at - t1:.1f}s; "
           f"kubelet alive: {alive}")
+    probes_run = 2 * len(objs) * args.kubelet_hold
+    print(f"  while held: kubelet CPU {hold_cpu:.1f}s = {hold_cpu / probes_run * 1000:.2f} ms per exec probe "
+          f"(its live child processes, e.g. a spawn helper, {helper_cpu / probes_run * 1000:.2f} ms more)")
     print(f"  Lease renewals seen: {len(watch.versions)}; longest renewTime gap {gap:.2f}s (renew interval "
           f"{NODE_RENEW_INTERVAL:g}s + 1s = {limit:g}s) -> {verdict(gap <= limit)}")
     print(f"  node NotReady/Unknown seen: {len(not_ready)} -> {verdict(not not_ready)}")
