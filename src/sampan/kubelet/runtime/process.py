@@ -40,7 +40,6 @@ import functools
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -54,6 +53,7 @@ from typing import Any, TypeVar
 
 from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
 from sampan.kubelet.runtime import attach, shim
+from sampan.kubelet.runtime import process_files as files
 from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
@@ -61,7 +61,6 @@ from sampan.kubelet.runtime.interface import (
     ContainerState,
     ContainerStatus,
     CreateContainerError,
-    Mount,
     NotFoundError,
     PodSandboxConfig,
     RuntimeFailure,
@@ -109,52 +108,6 @@ class ExecSpec:
     """cgroup ``cgroup.procs`` files the process joins before it execs."""
 
 
-def mount_env_name(container_path: str) -> str:
-    return "SAMPAN_MOUNT_" + re.sub(r"[^A-Za-z0-9]", "_", container_path).upper()
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _exists(path: str) -> bool:
-    return os.path.exists(path)
-
-
-def _alive(pid: Any, ticks: Any) -> bool:
-    return isinstance(pid, int) and pid > 0 and ticks is not None and shim.proc_start_ticks(pid) == ticks
-
-
-def _expose_mounts(mounts: tuple[Mount, ...], env: dict[str, str]) -> list[str]:
-    """Without a private mount namespace: env vars, and a symlink where the mount path is free.
-    Returns the symlinks created (removed with the container)."""
-    links = []
-    for m in mounts:
-        env[mount_env_name(m.container_path)] = m.host_path
-        if os.path.lexists(m.container_path):
-            continue
-        try:
-            os.makedirs(os.path.dirname(m.container_path) or "/", exist_ok=True)
-            os.symlink(m.host_path, m.container_path)
-            links.append(m.container_path)
-        except OSError:
-            log.debug("no symlink for mount path=%s", m.container_path)
-    return links
-
-
-def _remove_links(links: list[str]) -> None:
-    for link in links:
-        try:
-            if os.path.islink(link):
-                os.unlink(link)
-        except OSError:
-            pass
-
-
 class ProcessRuntime:
     """Host processes behind the CRI-shaped :class:`~sampan.kubelet.runtime.interface.Runtime` Protocol."""
 
@@ -195,11 +148,11 @@ class ProcessRuntime:
     def _load_index(self) -> None:
         """Re-adoption: rebuild the index from the state files (unreadable ones are skipped, as before)."""
         for d in self._sandboxes.iterdir():
-            data = _read_json(d / "sandbox.json")
+            data = files.read_json(d / "sandbox.json")
             if data is not None:
                 self._sandbox_index[d.name] = data
         for d in self._containers.iterdir():
-            meta = _read_json(d / "meta.json")
+            meta = files.read_json(d / "meta.json")
             if meta is not None:
                 self._index_container(d.name, meta)
         log.debug("runtime index loaded sandboxes=%d containers=%d", len(self._sandbox_index), len(self._meta_index))
@@ -239,7 +192,7 @@ class ProcessRuntime:
         sid = secrets.token_hex(16)
         d = self._sandboxes / sid
         logdir = self._logs / f"{config.namespace}_{config.name}_{config.uid}"
-        await self._off_loop(_make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
+        await self._off_loop(files.make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
         data = {"config": asdict(config), "state": SandboxState.READY.value, "created_at": time.time(),
                 "log_dir": str(logdir)}
         network = self.options.network
@@ -284,14 +237,14 @@ class ProcessRuntime:
         if not self._by_sandbox.get(sandbox_id):
             self._by_sandbox.pop(sandbox_id, None)
         dirs = [self._sandboxes / sandbox_id, Path(data["log_dir"]) if data.get("log_dir") else None]
-        await self._off_loop(_remove_trees, dirs)  # off the loop (docs/liveness.md)
+        await self._off_loop(files.remove_trees, dirs)  # off the loop (docs/liveness.md)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         out = []
         for sid, data in sorted(self._sandbox_index.items()):
             cfg = PodSandboxConfig(**data["config"])
             state = SandboxState(data["state"])
-            if data.get("netns") and not _exists(data["netns"]):  # its namespace is gone (a reboot): not ready
+            if data.get("netns") and not files.exists(data["netns"]):  # its namespace is gone (a reboot): not ready
                 state = SandboxState.NOTREADY
             out.append(SandboxStatus(id=sid, config=cfg, state=state,
                                      created_at=data["created_at"], ip=data.get("ip") or self.options.pod_ip))
@@ -310,10 +263,10 @@ class ProcessRuntime:
         cid = secrets.token_hex(32)
         d = self._containers / cid
         log_path = Path(sandbox["log_dir"]) / config.name / f"{config.attempt}.log"
-        await self._off_loop(_make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
+        await self._off_loop(files.make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": sandbox["config"].get("hostname") or sandbox["config"]["name"]}
         env.update(config.env)
-        links = [] if self._private_mounts else _expose_mounts(config.mounts, env)
+        links = [] if self._private_mounts else files.expose_mounts(config.mounts, env)
         cg_procs: list[str] = []
         cg_dirs: list[str] = []
         oom_control = ""
@@ -322,7 +275,7 @@ class ProcessRuntime:
             try:  # cgroupfs mkdirs and writes can take long on a busy host: off the loop (docs/liveness.md)
                 await self._off_loop(cg.create, config.resources)
             except OSError as err:
-                await self._off_loop(_discard_container_files, cg, d)
+                await self._off_loop(files.discard_container_files, cg, d)
                 raise CreateContainerError(f"setting cgroup limits: {err}") from err
             cg_procs, cg_dirs = cg.procs_files(), [str(p) for p in cg.dirs.values()]
             oom_control = str(cg.dirs["memory"] / "memory.oom_control")
@@ -371,7 +324,7 @@ class ProcessRuntime:
         if status.state is not ContainerState.RUNNING:
             return
         d = self._containers / container_id
-        started = _read_json(d / "started.json") or {}
+        started = files.read_json(d / "started.json") or {}
         if timeout > 0 and self._signal(started, signal.SIGTERM) and await self._wait_exit(d, timeout):
             return
         self._signal(started, signal.SIGKILL)
@@ -380,7 +333,7 @@ class ProcessRuntime:
 
     def _signal(self, started: dict[str, Any], sig: signal.Signals) -> bool:
         pid = started.get("pid")
-        if not _alive(pid, started.get("start_ticks")):
+        if not files.alive(pid, started.get("start_ticks")):
             return False
         try:
             os.killpg(int(pid), sig)  # type: ignore[arg-type]
@@ -391,9 +344,10 @@ class ProcessRuntime:
     async def _wait_exit(self, d: Path, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not (d / "exit.json").exists():
-            started = _read_json(d / "started.json") or {}
-            if not _alive(started.get("shim_pid"), started.get("shim_start_ticks")) and not (d / "exit.json").exists():
-                return not _alive(started.get("pid"), started.get("start_ticks"))
+            started = files.read_json(d / "started.json") or {}
+            shim_alive = files.alive(started.get("shim_pid"), started.get("shim_start_ticks"))
+            if not shim_alive and not (d / "exit.json").exists():
+                return not files.alive(started.get("pid"), started.get("start_ticks"))
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(self.options.poll_interval)
@@ -408,7 +362,7 @@ class ProcessRuntime:
         await self.stop_container(container_id, 0)
         self._unindex_container(container_id)  # gone for every reader before its files go
         cg = Cgroups(self.options.cgroup_parent, container_id) if self._cgroups else None
-        await self._off_loop(_remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
+        await self._off_loop(files.remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         out = []
@@ -431,16 +385,16 @@ class ProcessRuntime:
         }
         started = self._started.get(container_id)
         if started is None:
-            started = _read_json(d / "started.json")
+            started = files.read_json(d / "started.json")
             if started is not None:
                 self._started[container_id] = started
-        if started and container_id not in self._exits and _alive(started.get("pid"), started.get("start_ticks")):
+        if started and container_id not in self._exits and files.alive(started.get("pid"), started.get("start_ticks")):
             # the main process runs, so the shim has not written exit.json: one /proc read, no other file
             return ContainerStatus(state=ContainerState.RUNNING, started_at=started.get("started_at", 0.0),
                                    pid=started.get("pid", 0), **base)
         exited = self._exits.get(container_id)
         if exited is None:
-            exited = _read_json(d / "exit.json")
+            exited = files.read_json(d / "exit.json")
             if exited is not None:
                 self._exits[container_id] = exited
         if started:
@@ -451,7 +405,7 @@ class ProcessRuntime:
                                    message=exited.get("message", ""), **base)
         if not started:
             return ContainerStatus(state=ContainerState.CREATED, **base)
-        if _alive(started.get("pid"), started.get("start_ticks")) or _alive(
+        if files.alive(started.get("pid"), started.get("start_ticks")) or files.alive(
             started.get("shim_pid"), started.get("shim_start_ticks")
         ):
             return ContainerStatus(state=ContainerState.RUNNING, **base)
@@ -473,7 +427,7 @@ class ProcessRuntime:
             if cpu is not None and memory is not None:
                 return ContainerStats(container_id, now, cpu, memory_working_set_bytes=memory[1],
                                       memory_usage_bytes=memory[0])
-        return _proc_stats(container_id, status.pid, now)
+        return files.proc_stats(container_id, status.pid, now)
 
     async def exec_spec(self, container_id: str, cmd: list[str]) -> ExecSpec:
         """How to run ``cmd`` in a running container's context: ``nsenter`` into its mount namespace
@@ -483,7 +437,7 @@ class ProcessRuntime:
             raise NotFoundError(f"container {container_id[:12]} is not running")
         cfg = self._configs.get(container_id)
         if cfg is None:  # config.json never changes once written: read once, not on every exec probe
-            cfg = self._configs[container_id] = _read_json(self._containers / container_id / "config.json") or {}
+            cfg = self._configs[container_id] = files.read_json(self._containers / container_id / "config.json") or {}
         argv = list(cmd)
         enter = ["-m"] if self._private_mounts and cfg.get("mounts") else []
         if cfg.get("netns"):
@@ -517,45 +471,3 @@ class ProcessRuntime:
             raise RuntimeFailure(f"running {argv[0]!r}: {err}") from None
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
-
-
-def _make_dirs(new: Path, shared: Path) -> None:
-    """``new`` must not exist yet (a fresh id); ``shared`` may."""
-    new.mkdir(parents=True)
-    shared.mkdir(parents=True, exist_ok=True)
-
-
-def _discard_container_files(cg: Cgroups, d: Path) -> None:
-    cg.remove()
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def _remove_container_files(cg: Cgroups | None, d: Path, meta: dict[str, Any]) -> None:
-    """A removed container's cgroups, mount links, log and state directory (blocking: a worker thread)."""
-    if cg is not None:
-        cg.remove()
-    _remove_links(meta.get("links") or [])
-    try:
-        os.unlink(meta["log_path"])
-    except OSError:
-        pass
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def _remove_trees(dirs: list[Path | None]) -> None:
-    for d in dirs:
-        if d is not None:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def _proc_stats(container_id: str, pid: int, now: float) -> ContainerStats | None:
-    """CPU time (user + system, with reaped children) and resident memory of one process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime (fields 14-17 of stat)
-    cpu_ns = ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-    rss = rss_pages * os.sysconf("SC_PAGE_SIZE")
-    return ContainerStats(container_id, now, cpu_ns, memory_working_set_bytes=rss, memory_usage_bytes=rss)
