@@ -196,6 +196,14 @@ async def _serve() -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-if __name__ == "__main__":
+def _main() -> None:
+    if sys.version_info < (3, 12) and hasattr(os, "pidfd_open"):
+        # Python 3.11 waits for each child on a thread of its own; a pidfd per child is cheaper (3.12+
+        # does this by default)
+        asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
         asyncio.run(_serve())
+
+
+if __name__ == "__main__":
+    _main()
