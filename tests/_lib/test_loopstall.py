@@ -35,6 +35,27 @@ async def test_a_blocking_turn_is_measured_and_exported() -> None:
     assert monitor.longest == 0.0
 
 
+async def test_a_stall_spent_waiting_is_told_apart_from_one_spent_running() -> None:
+    monitor = LoopStallMonitor("test", interval=0.01)
+    task = asyncio.create_task(monitor.run())
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(0.3)  # noqa: ASYNC251 - holds the loop using no CPU (as when waiting for a core or the GIL)
+        await asyncio.sleep(0.05)
+        assert monitor.longest >= 0.25
+        assert monitor.longest_cpu < monitor.longest / 2
+        waited = monitor.longest_cpu
+        hold_loop(0.3)  # a CPU-bound turn
+        await asyncio.sleep(0.05)
+        assert monitor.longest_cpu > waited
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    registry = CollectorRegistry()
+    monitor.register(registry)
+    assert 'sampan_event_loop_stall_cpu_seconds_max{component="test"}' in generate_latest(registry).decode()
+
+
 async def test_current_stall_is_seen_from_another_thread() -> None:
     monitor = LoopStallMonitor("test", interval=0.01)
     task = asyncio.create_task(monitor.run())

@@ -6,6 +6,9 @@ a heartbeat timer would suffer: a callback that holds the loop for 300 ms makes 
 
 - ``longest``: the longest lateness seen since start (``sampan_event_loop_stall_seconds_max``);
 - a histogram of lateness per wake-up (``sampan_event_loop_stall_seconds``);
+- ``longest_cpu``: the most CPU time the loop thread itself used between two wake-ups
+  (``sampan_event_loop_stall_cpu_seconds_max``). A stall much longer than it was spent waiting — for a
+  core (a loaded machine), or for the GIL held by another thread — not running the component's code;
 - ``last_tick``: ``time.monotonic()`` of the last wake-up, readable from any thread, so a heartbeat thread
   can tell a loop that is merely busy from one that is wedged (:meth:`LoopStallMonitor.current_stall`).
 
@@ -58,6 +61,7 @@ class LoopStallMonitor:
         self.interval = interval
         self.warn_after = warn_after
         self.longest = 0.0
+        self.longest_cpu = 0.0
         self.last_tick = time.monotonic()
         self.running = False
         self._counts = [0] * (len(STALL_BUCKETS) + 1)
@@ -79,7 +83,12 @@ class LoopStallMonitor:
 
     def reset(self) -> None:
         """Forget the longest stall so far (a benchmark phase starts)."""
-        self.longest = 0.0
+        self.longest = self.longest_cpu = 0.0
+
+    def observe_cpu(self, seconds: float) -> None:
+        """Record the loop thread's CPU time between two wake-ups."""
+        if seconds > self.longest_cpu:
+            self.longest_cpu = seconds
 
     def current_stall(self) -> float:
         """How long the loop has gone without a wake-up beyond what was due (0 while it keeps up). Safe to
@@ -104,8 +113,10 @@ class LoopStallMonitor:
         try:
             while True:
                 due = loop.time() + self.interval
+                cpu = time.thread_time()
                 await asyncio.sleep(self.interval)
                 self.observe(loop.time() - due)
+                self.observe_cpu(time.thread_time() - cpu)
         finally:
             self.running = False
             stop.set()
@@ -151,6 +162,12 @@ class _StallCollector(Collector):
                                     labels=["component"])
         longest.add_metric([m.component], m.longest)
         yield longest
+        cpu = GaugeMetricFamily("sampan_event_loop_stall_cpu_seconds_max", "Most CPU time the event loop's "
+                                "thread used between two wake-ups of the stall monitor's timer, since start: "
+                                "a stall much longer than this was spent waiting for a core or the GIL.",
+                                labels=["component"])
+        cpu.add_metric([m.component], m.longest_cpu)
+        yield cpu
         hist = HistogramMetricFamily("sampan_event_loop_stall_seconds", "Lateness of each wake-up of a "
                                      "periodic timer on the component's event loop.", labels=["component"])
         buckets, total = m.histogram()

@@ -703,3 +703,5 @@ class Kubelet:
             await self.log_server.stop()
         if self.cri is not None:
             await self.cri.close()
+        if isinstance(self.runtime, ProcessRuntime):
+            await self.runtime.aclose()  # its spawn helper

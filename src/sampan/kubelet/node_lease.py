@@ -75,9 +75,11 @@ class NodeLease:
     async def run(self) -> None:
         """Renew until cancelled."""
         while True:
+            stamped = self._clock.monotonic()
             try:
                 await self.renew()
-                delay = self.options.renew_interval
+                # the next renewTime is due renew_interval after this one's, however long the request took
+                delay = max(0.0, self.options.renew_interval - (self._clock.monotonic() - stamped))
             except (errors.APIError, OSError, TimeoutError) as err:
                 log.warning("failed to renew node lease node=%s err=%s", self.node_name, err)
                 delay = self.options.retry_interval

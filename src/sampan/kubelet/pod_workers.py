@@ -1,444 +1,32 @@
-"""One worker per pod: drives the pod's containers through the runtime and reports its status.
+"""All pod workers of one kubelet: admission, one :class:`~sampan.kubelet.pod_worker.PodWorker` per pod
+(see there for what a worker does), removal and orphan clean-up.
 
-A :class:`PodWorker` repeatedly *syncs* its pod (level-based, idempotent, like upstream's ``SyncPod``):
-
-1. find or create the pod's sandbox (an existing one is re-adopted, so a restarted kubelet never
-   duplicates containers);
-2. set up (or refresh) volumes;
-3. run init containers one at a time, in order, each to successful completion;
-4. then start every regular container; restart exited ones per ``restartPolicy`` (Always / OnFailure /
-   Never) behind the CrashLoopBackOff back-off; run liveness/readiness/startup probe workers for
-   running containers and restart a container whose liveness (or startup) probe fails;
-5. compute the status and hand it to the :class:`PodStatusSink` when it changed.
-
-It syncs again after ``sync_period`` (the PLEG relist period), when the pod spec changes, or when a
-probe result flips. Worker states::
-
-    syncing <-> idle --(deletion / remove)--> terminating (SIGTERM, grace, SIGKILL) --> terminated
-
-:class:`PodWorkers` owns the workers (one TaskGroup); its mutators are synchronous and called from
-one task (the future pod informer's handler).
+:class:`PodWorkers` owns the workers' tasks; its mutators are synchronous and called from one task (the
+pod informer's handler).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.tasks import cancel_and_wait
 from sampan.api.podresources import pod_requests
 from sampan.api.quantity import Quantity
-from sampan.kubelet import probes
 from sampan.kubelet.admission import Admission, admit
 from sampan.kubelet.api_status import EventSink
-from sampan.kubelet.backoff import DEFAULT_POLICY, RestartBackoff
-from sampan.kubelet.containers import (
-    CONTAINER_HASH,
-    POD_UID,
-    container_config,
-    group_by_name,
-    sandbox_config,
-    spec_hash,
-)
-from sampan.kubelet.images.manager import ImageError, ImageManager
-from sampan.kubelet.network.pod_files import PodNetworkFiles
-from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
-from sampan.kubelet.runtime.interface import (
-    ContainerState,
-    ContainerStatus,
-    NotFoundError,
-    Runtime,
-    RuntimeFailure,
-    SandboxState,
-)
-from sampan.kubelet.static_pods.manifests import CONFIG_SOURCE, SOURCE_FILE
-from sampan.kubelet.static_pods.runtime import StaticPodRuntime
+from sampan.kubelet.backoff import RestartBackoff
+from sampan.kubelet.containers import POD_UID
+from sampan.kubelet.images.manager import ImageManager
+from sampan.kubelet.pod_worker import PodWorker, PodWorkerOptions, WorkerShared, grace_period, guarded
+from sampan.kubelet.runtime.interface import Runtime
 from sampan.kubelet.status_manager import PodStatusSink, pod_key
 from sampan.kubelet.volumes.manager import VolumeManager
-from sampan.kubelet.volumes.objects import VolumeError
 
-log = logging.getLogger(__name__)
-
-DEFAULT_GRACE = 30.0
-_PROBES = (("startupProbe", probes.STARTUP), ("livenessProbe", probes.LIVENESS), ("readinessProbe", probes.READINESS))
-
-
-@dataclass(frozen=True, slots=True)
-class PodWorkerOptions:
-    sync_period: float = 1.0
-    """Seconds between syncs of an idle pod (upstream's PLEG relist period)."""
-    host_ip: str = "127.0.0.1"
-    node_allocatable: Mapping[str, str] = field(default_factory=dict)
-    pids_limit: int | None = None
-    backoff_policy: Any = DEFAULT_POLICY
-    pod_files: PodNetworkFiles | None = None
-    """/etc/hosts, /etc/resolv.conf and service variables for each container (None: neither)."""
-
-
-def grace_period(pod: Mapping[str, Any]) -> float:
-    md, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    for v in (md.get("deletionGracePeriodSeconds"), spec.get("terminationGracePeriodSeconds")):
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return float(max(0, v))
-    return DEFAULT_GRACE
-
-
-@dataclass(slots=True)
-class _Shared:
-    runtime: Runtime
-    volumes: VolumeManager
-    sink: PodStatusSink
-    backoff: RestartBackoff
-    clock: Clock
-    options: PodWorkerOptions
-    images: ImageManager | None = None
-    """Pulls images before containers start (runtimes with an ImageService); None: images are labels."""
-    events: EventSink | None = None
-    """Where probe events go (``Unhealthy``, ``Killing``); None: not recorded."""
-
-
-class PodWorker:
-    """Drives one pod. ``pod`` is the latest spec seen; ``terminating`` the grace to stop with, once set."""
-
-    def __init__(self, pod: Mapping[str, Any], shared: _Shared) -> None:
-        self.pod = pod
-        self.s = shared
-        self.uid = (pod.get("metadata") or {}).get("uid", "")
-        self.terminating: float | None = None
-        self.done = False
-        self.view = PodRuntimeView(host_ip=shared.options.host_ip)
-        self.sandbox_id = ""
-        self.last_status: dict[str, Any] | None = (pod.get("status") or None) and dict(pod["status"])
-        self._wake = asyncio.Event()
-        self._probes: dict[tuple[str, str], tuple[probes.ProbeWorker, asyncio.Task[None]]] = {}
-        self._next: float = shared.options.sync_period
-        self.syncs = 0
-        """How many syncs have completed (observability, and tests waiting for a quiet period)."""
-
-    def update(self, pod: Mapping[str, Any]) -> None:
-        self.pod = pod
-        if (pod.get("metadata") or {}).get("deletionTimestamp") and self.terminating is None:
-            self.terminate(grace_period(pod))
-        self._wake.set()
-
-    def terminate(self, grace: float) -> None:
-        self.terminating = grace if self.terminating is None else min(grace, self.terminating)
-        self._wake.set()
-
-    async def run(self) -> None:
-        try:
-            while self.terminating is None:
-                self._next = self.s.options.sync_period
-                try:
-                    if tracing.STATE.on and self.syncs == 0:  # the pod's start; later syncs trace their actions
-                        with tracing.span("kubelet.sync", self._span_attributes()):
-                            await self.sync()
-                    else:
-                        await self.sync()
-                except RuntimeFailure as err:
-                    log.warning("pod sync failed pod=%s err=%s", pod_key(self.pod), err.message)
-                except (OSError, TimeoutError, ValueError) as err:  # a sick runtime: retry next period
-                    log.warning("pod sync failed pod=%s err=%r", pod_key(self.pod), err)
-                self.syncs += 1
-                await self._idle(self._next)
-            await self._terminate(self.terminating)
-        finally:
-            self._stop_probes(keep=set())
-            self.done = True
-
-    def _span_attributes(self, **extra: tracing.AttrValue) -> dict[str, tracing.AttrValue]:
-        md = self.pod.get("metadata") or {}
-        return {tracing.UID: self.uid, tracing.NAMESPACE: md.get("namespace", ""), tracing.NAME: md.get("name", ""),
-                tracing.KIND: "pods", **extra}
-
-    async def _idle(self, seconds: float) -> None:
-        if self._wake.is_set():
-            self._wake.clear()
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self.s.clock.sleep(seconds))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
-        self._wake.clear()
-
-    # -- sync ----------------------------------------------------------------------------------------
-
-    async def _ensure_sandbox(self) -> None:
-        if self.sandbox_id:  # known from an earlier sync; forgotten when the runtime no longer has it
-            return
-        sandboxes = [sb for sb in await self.s.runtime.list_pod_sandboxes() if sb.config.uid == self.uid]
-        ready = [sb for sb in sandboxes if sb.state is SandboxState.READY]
-        if ready:
-            self.sandbox_id, self.view.pod_ip = ready[0].id, ready[0].ip
-            return
-        with tracing.span("kubelet.sandbox", self._span_attributes() if tracing.STATE.on else None):
-            self.sandbox_id = await self.s.runtime.run_pod_sandbox(sandbox_config(self.pod, len(sandboxes)))
-        self.view.pod_ip = next((sb.ip for sb in await self.s.runtime.list_pod_sandboxes()
-                                 if sb.id == self.sandbox_id), "")
-        log.info("pod sandbox started pod=%s", pod_key(self.pod))
-
-    async def sync(self) -> None:
-        await self._ensure_sandbox()
-        if self.view.start_time is None:
-            self.view.start_time = self.s.clock.wall()
-        spec = self.pod.get("spec") or {}
-        records = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
-        self.view.containers = records
-        await self._learn_images(spec, records)
-        try:
-            await self.s.volumes.refresh_tokens(self.pod)
-            volumes = self.s.volumes.setup(self.pod)
-        except VolumeError as err:
-            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-                if c.get("name") not in records:
-                    self.view.waiting[c.get("name", "")] = ("ContainerCreating", f"MountVolume.SetUp failed: {err}")
-            await self._report()
-            return
-        policy = spec.get("restartPolicy") or "Always"
-        if await self._sync_init(spec.get("initContainers") or [], records, volumes, policy):
-            running = set()
-            for c in spec.get("containers") or []:
-                cid = await self._sync_container(c, records.get(c.get("name", ""), []), volumes, policy)
-                if cid:
-                    running.add(cid)
-            self._stop_probes(keep=running)
-        self.view.containers = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
-        await self._report()
-
-    def _images(self) -> ImageManager | None:
-        """The image manager, except for static pods that a static-pod split runs on an image-less runtime
-        (the control plane on the process runtime under a containerd node): their image is a label."""
-        if self.s.images is not None and isinstance(self.s.runtime, StaticPodRuntime) and (
-                (self.pod.get("metadata") or {}).get("annotations") or {}).get(CONFIG_SOURCE) == SOURCE_FILE:
-            return None
-        return self.s.images
-
-    async def _learn_images(self, spec: Mapping[str, Any], records: dict[str, list[ContainerStatus]]) -> None:
-        """image/imageID of containers this worker did not start (re-adopted after a kubelet restart)."""
-        if self._images() is None:
-            return
-        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-            name = c.get("name", "")
-            if name in records and name not in self.view.images:
-                pulled = await self.s.images.describe(str(c.get("image") or ""))  # type: ignore[union-attr]
-                if pulled is not None:
-                    self.view.images[name] = (pulled.image, pulled.image_id)
-
-    async def _sync_init(self, inits: list[Any], records: dict[str, list[ContainerStatus]],
-                         volumes: Mapping[str, str], policy: str) -> bool:
-        """Advance init containers; True once all have succeeded."""
-        for c in inits:
-            name = c.get("name", "")
-            rs = records.get(name, [])
-            latest = rs[0] if rs else None
-            if latest is not None and latest.state is ContainerState.EXITED and latest.exit_code == 0:
-                continue
-            if latest is None:
-                await self._start(c, 0, volumes)
-            elif latest.state is ContainerState.EXITED and policy != "Never":
-                await self._restart_after_backoff(c, rs, volumes)
-            return False
-        return True
-
-    async def _sync_container(self, c: Mapping[str, Any], rs: list[ContainerStatus],
-                              volumes: Mapping[str, str], policy: str) -> str | None:
-        """Bring one regular container to its desired state; returns its id when it is running."""
-        latest = rs[0] if rs else None
-        if latest is None:
-            await self._start(c, 0, volumes)
-            return None
-        if latest.state is ContainerState.CREATED:
-            await self.s.runtime.start_container(latest.id)
-            return None
-        if latest.state is ContainerState.RUNNING and latest.labels.get(CONTAINER_HASH, spec_hash(c)) != spec_hash(c):
-            log.info("container spec changed, will be restarted pod=%s container=%s", pod_key(self.pod), c.get("name"))
-            self._stop_probes(keep=set(), only=latest.id)
-            await self.s.runtime.stop_container(latest.id, grace_period(self.pod))
-            for old in rs[1:]:
-                await self.s.runtime.remove_container(old.id)
-            await self._start(c, latest.attempt + 1, volumes)
-            return None
-        if latest.state is ContainerState.RUNNING:
-            self.view.waiting.pop(c.get("name", ""), None)
-            failed = self._ensure_probes(c, latest)
-            if failed is not None:
-                log.info("container failed %s probe, will be restarted pod=%s container=%s",
-                         failed, pod_key(self.pod), c.get("name"))
-                self._event("Normal", "Killing", f"Container {c.get('name', '')} failed {failed} probe, "
-                                                 "will be restarted")
-                self._stop_probes(keep=set(), only=latest.id)
-                await self.s.runtime.stop_container(latest.id, grace_period(self.pod))
-                return None
-            return latest.id
-        restart = policy == "Always" or (policy == "OnFailure" and latest.exit_code != 0)
-        if restart:
-            await self._restart_after_backoff(c, rs, volumes)
-        return None
-
-    async def _restart_after_backoff(self, c: Mapping[str, Any], rs: list[ContainerStatus],
-                                     volumes: Mapping[str, str]) -> None:
-        name, latest = c.get("name", ""), rs[0]
-        left = self.s.backoff.remaining(f"{self.uid}/{name}", latest.finished_at)
-        if left > 0:
-            md = self.pod.get("metadata") or {}
-            delay = self.s.backoff.delay(f"{self.uid}/{name}")
-            self.view.waiting[name] = ("CrashLoopBackOff", f"back-off {_dur(delay)} restarting failed container={name} "
-                                       f"pod={md.get('name')}_{md.get('namespace')}({self.uid})")
-            self._next = min(self._next, left)
-            return
-        for old in rs[1:]:  # keep the newest exited record for lastState and --previous logs
-            await self.s.runtime.remove_container(old.id)
-        await self._start(c, latest.attempt + 1, volumes)
-
-    async def _start(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
-        if tracing.STATE.on:
-            with tracing.span("kubelet.container_start", self._span_attributes(
-                    container=str(c.get("name", "")), image=str(c.get("image", "")), attempt=attempt)):
-                await self._start_container(c, attempt, volumes)
-            return
-        await self._start_container(c, attempt, volumes)
-
-    async def _start_container(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
-        name = c.get("name", "")
-        try:
-            images = self._images()
-            if images is not None:
-                pulled = await images.ensure_image(self.pod, c)
-                self.view.images[name] = (pulled.image, pulled.image_id)
-            files = self.s.options.pod_files
-            cfg = container_config(self.pod, c, attempt=attempt, volumes=volumes, objects=self.s.volumes.objects,
-                                   node_allocatable=self.s.options.node_allocatable,
-                                   pids_limit=self.s.options.pids_limit,
-                                   service_env=files.env(self.pod) if files else None,
-                                   extra_mounts=files.mounts(self.pod, c, self.view.pod_ip) if files else ())
-            cid = await self.s.runtime.create_container(self.sandbox_id, cfg)
-        except RuntimeFailure as err:
-            log.info("container not created pod=%s container=%s reason=%s message=%s",
-                     pod_key(self.pod), name, err.reason, err.message)
-            if isinstance(err, NotFoundError):  # the sandbox is gone: make a new one next sync
-                self.sandbox_id = ""
-            if isinstance(err, ImageError) and err.retry_after > 0:  # try the pull again when back-off ends
-                self._next = min(self._next, err.retry_after)
-            self.view.waiting[name] = (err.reason, err.message)
-            return
-        self.view.waiting.pop(name, None)
-        await self.s.runtime.start_container(cid)
-        log.debug("container started pod=%s container=%s attempt=%d", pod_key(self.pod), name, attempt)
-
-    # -- probes --------------------------------------------------------------------------------------
-
-    def _ensure_probes(self, c: Mapping[str, Any], st: ContainerStatus) -> str | None:
-        """Start the probe workers of a running container; returns the probe kind that failed, if any."""
-        for field_name, kind in _PROBES:
-            spec = c.get(field_name)
-            key = (st.id, kind)
-            if not spec or key in self._probes:
-                continue
-            handler = probes.make_handler(spec, container=c, container_id=st.id, pod_ip=self.view.pod_ip,
-                                          runtime=self.s.runtime)
-            gate = functools.partial(self._startup_ok, st.id) if kind != probes.STARTUP else _always
-            worker = probes.ProbeWorker(kind, probes.ProbeTiming.from_spec(spec), handler, started_at=st.started_at,
-                                        clock=self.s.clock, on_change=self._wake.set, gate=gate,
-                                        on_failure=functools.partial(self._probe_failed, kind))
-            task = asyncio.create_task(_guarded(worker.run, f"{pod_key(self.pod)} {c.get('name')} {kind}"))
-            self._probes[key] = (worker, task)
-        for (cid, kind), (worker, _) in self._probes.items():
-            if cid != st.id:
-                continue
-            if kind == probes.READINESS:
-                self.view.ready[cid] = worker.result
-            elif kind == probes.STARTUP:
-                self.view.started[cid] = worker.result
-            if kind == probes.LIVENESS and not worker.result:
-                return kind
-            if kind == probes.STARTUP and not worker.result and worker.probes >= worker.timing.failure_threshold:
-                return kind
-        return None
-
-    def _probe_failed(self, kind: str, message: str) -> None:
-        self._event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}")
-
-    def _event(self, type_: str, reason: str, message: str) -> None:
-        if self.s.events is not None:
-            self.s.events.event(dict(self.pod), type_, reason, message)
-
-    def _startup_ok(self, cid: str) -> bool:
-        entry = self._probes.get((cid, probes.STARTUP))
-        return entry is None or entry[0].result
-
-    def _stop_probes(self, *, keep: set[str], only: str | None = None) -> None:
-        for key in list(self._probes):
-            cid = key[0]
-            if (only is not None and cid == only) or (only is None and cid not in keep):
-                self._probes.pop(key)[1].cancel()
-                self.view.ready.pop(cid, None)
-                self.view.started.pop(cid, None)
-
-    # -- status and termination ------------------------------------------------------------------------
-
-    async def _report(self, *, terminal: bool = False) -> None:
-        status = compute_pod_status({**self.pod, "status": self.last_status or {}}, self.view,
-                                    now=self.s.clock.wall(), terminal=terminal)
-        if status != self.last_status:
-            self.last_status = status
-            if tracing.STATE.on:
-                with tracing.span("kubelet.status_write", self._span_attributes(phase=str(status.get("phase", "")))):
-                    await self.s.sink.update_status(self.pod, status)
-                return
-            await self.s.sink.update_status(self.pod, status)
-
-    async def _terminate(self, grace: float) -> None:
-        log.info("pod terminating pod=%s grace=%.0fs", pod_key(self.pod), grace)
-        self._stop_probes(keep=set())
-        if not self.sandbox_id:
-            for sb in await self.s.runtime.list_pod_sandboxes():
-                if sb.config.uid == self.uid:
-                    self.sandbox_id = sb.id
-        if self.sandbox_id:
-            running = [c for c in await self.s.runtime.list_containers(self.sandbox_id)
-                       if c.state is ContainerState.RUNNING]
-            await asyncio.gather(*(self.s.runtime.stop_container(c.id, grace) for c in running))
-            await self.s.runtime.stop_pod_sandbox(self.sandbox_id)
-            self.view.containers = group_by_name(await self.s.runtime.list_containers(self.sandbox_id))
-        self.view.waiting.clear()
-        await self._report(terminal=True)
-        await self.s.sink.terminated(self.pod)
-        if self.sandbox_id:
-            await self.s.runtime.remove_pod_sandbox(self.sandbox_id)
-        self.s.volumes.teardown(self.uid)
-        self.s.backoff.forget_pod(self.uid)
-        if self.s.images is not None:
-            self.s.images.forget_pod(self.uid)
-        log.info("pod terminated pod=%s", pod_key(self.pod))
-
-
-def _always() -> bool:
-    return True
-
-
-def _dur(seconds: float) -> str:
-    whole = int(seconds)
-    m, s = divmod(whole, 60)
-    return f"{m}m{s}s" if m else f"{s}s"
-
-
-async def _guarded(run: Callable[[], Awaitable[None]], what: str) -> None:
-    """Run a background coroutine; log (never propagate) its failure."""
-    try:
-        await run()
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("background task failed task=%s", what)
+__all__ = ["PodWorkerOptions", "PodWorkers"]
 
 
 class PodWorkers:
@@ -450,8 +38,8 @@ class PodWorkers:
                  images: ImageManager | None = None) -> None:
         clock = clock or RealClock()
         opts = options or PodWorkerOptions()
-        self._shared = _Shared(runtime=runtime, volumes=volumes, sink=sink, clock=clock, options=opts, images=images,
-                               backoff=RestartBackoff(clock=clock, policy=opts.backoff_policy))
+        self._shared = WorkerShared(runtime=runtime, volumes=volumes, sink=sink, clock=clock, options=opts,
+                                    images=images, backoff=RestartBackoff(clock=clock, policy=opts.backoff_policy))
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._requests: dict[str, tuple[str, Mapping[str, Quantity]]] = {}
@@ -491,7 +79,7 @@ class PodWorkers:
         worker = self.workers[uid] = PodWorker(pod, self._shared)
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             worker.terminate(grace_period(pod))
-        task = asyncio.create_task(_guarded(worker.run, f"pod worker {pod_key(pod)}"))
+        task = asyncio.create_task(guarded(worker.run, f"pod worker {pod_key(pod)}"))
         self._tasks[uid] = task
         task.add_done_callback(functools.partial(self._forget, uid))
 

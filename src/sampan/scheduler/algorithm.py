@@ -99,7 +99,7 @@ class Algorithm:
     ) -> Steps[tuple[list[NodeInfo], Diagnosis, int]]:
         diagnosis = Diagnosis()
         all_nodes = snapshot.node_infos
-        result, st = fwk.run_pre_filter_plugins(state, pod, all_nodes)
+        result, st = yield from fwk.pre_filter_steps(state, pod, all_nodes)
         if st is not None:
             if st.code == Code.ERROR:
                 raise PluginError(st.message)
@@ -193,10 +193,9 @@ class Algorithm:
     ) -> Steps[list[int]]:
         if not fwk.points["score"]:
             return [1] * len(nodes)
-        st = fwk.run_pre_score_plugins(state, pod, nodes)
+        st = yield from fwk.pre_score_steps(state, pod, nodes)
         if st is not None:
             raise PluginError(f"running PreScore plugin {st.plugin!r}: {st.message}")
-        yield
         return (yield from fwk.score_steps(state, pod, nodes))
 
     def select_host(self, nodes: Sequence[NodeInfo], scores: Sequence[int]) -> str:

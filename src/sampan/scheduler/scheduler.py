@@ -171,7 +171,7 @@ class Scheduler:
         try:
             result = yield from self.algorithm.schedule_pod_steps(fwk, state, pod, self.snapshot)
         except FitError as fe:
-            self._on_fit_error(fwk, state, q, fe, cycle)
+            yield from self._on_fit_error(fwk, state, q, fe, cycle, popped=popped)
             return None
         except (NoNodesAvailable, PluginError) as exc:
             self._fail(q, cycle, plugins=set(), reason=SCHEDULER_ERROR, message=str(exc))
@@ -196,11 +196,18 @@ class Scheduler:
             return None
         return PendingBinding(fwk, state, q, assumed, host, cycle, waiting=False, started=self._cycle_started)
 
-    def _on_fit_error(self, fwk: Framework, state: CycleState, q: QueuedPodInfo, fe: FitError, cycle: int) -> None:
+    def _on_fit_error(
+        self, fwk: Framework, state: CycleState, q: QueuedPodInfo, fe: FitError, cycle: int, *, popped: bool,
+    ) -> Steps[None]:
+        """PostFilter (preemption), sliced like the rest of the cycle, then the pod goes back to the queue.
+        A pod deleted during the PostFilter's yields is dropped: nothing is nominated or evicted for it."""
         nominated: str | None = None
         victims: tuple[PodInfo, ...] = ()
         if fwk.points["postFilter"]:
-            result, st = fwk.run_post_filter_plugins(state, q.pod_info, fe.diagnosis.node_to_status)
+            result, st = yield from fwk.post_filter_steps(state, q.pod_info, fe.diagnosis.node_to_status)
+            if popped and not self.queue.in_flight(q.pod_info.uid):
+                log.debug("pod deleted during its preemption dry runs pod=%s", q.pod_info.key)
+                return
             if st.code == Code.SUCCESS and result is not None:
                 nominated, victims = result.nominated_node_name, result.victims
             elif st.code != Code.SUCCESS:

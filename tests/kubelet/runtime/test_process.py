@@ -26,7 +26,8 @@ from sampan.kubelet.runtime.interface import (
     PodSandboxConfig,
     SandboxState,
 )
-from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions, mount_env_name
+from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
+from sampan.kubelet.runtime.process_files import mount_env_name
 from tests.kubelet.conftest import remove_empty_cgroup_parents, until
 
 PY = sys.executable

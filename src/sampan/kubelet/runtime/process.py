@@ -40,18 +40,20 @@ import functools
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
-from sampan.kubelet.runtime import attach, shim, spawn
+from sampan.kubelet.runtime import attach, shim
+from sampan.kubelet.runtime import process_files as files
 from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
@@ -59,16 +61,21 @@ from sampan.kubelet.runtime.interface import (
     ContainerState,
     ContainerStatus,
     CreateContainerError,
-    Mount,
     NotFoundError,
     PodSandboxConfig,
+    RuntimeFailure,
     RuntimeInfo,
     SandboxState,
     SandboxStatus,
 )
+from sampan.kubelet.runtime.spawner import Spawner, SpawnerGone
 from sampan.kubelet.runtime.stats import ContainerStats
 
 log = logging.getLogger(__name__)
+
+FILE_WORKERS = 2
+"""Threads for file-system work (see ``ProcessRuntime._file_pool``)."""
+T = TypeVar("T")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -101,52 +108,6 @@ class ExecSpec:
     """cgroup ``cgroup.procs`` files the process joins before it execs."""
 
 
-def mount_env_name(container_path: str) -> str:
-    return "SAMPAN_MOUNT_" + re.sub(r"[^A-Za-z0-9]", "_", container_path).upper()
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _exists(path: str) -> bool:
-    return os.path.exists(path)
-
-
-def _alive(pid: Any, ticks: Any) -> bool:
-    return isinstance(pid, int) and pid > 0 and ticks is not None and shim.proc_start_ticks(pid) == ticks
-
-
-def _expose_mounts(mounts: tuple[Mount, ...], env: dict[str, str]) -> list[str]:
-    """Without a private mount namespace: env vars, and a symlink where the mount path is free.
-    Returns the symlinks created (removed with the container)."""
-    links = []
-    for m in mounts:
-        env[mount_env_name(m.container_path)] = m.host_path
-        if os.path.lexists(m.container_path):
-            continue
-        try:
-            os.makedirs(os.path.dirname(m.container_path) or "/", exist_ok=True)
-            os.symlink(m.host_path, m.container_path)
-            links.append(m.container_path)
-        except OSError:
-            log.debug("no symlink for mount path=%s", m.container_path)
-    return links
-
-
-def _remove_links(links: list[str]) -> None:
-    for link in links:
-        try:
-            if os.path.islink(link):
-                os.unlink(link)
-        except OSError:
-            pass
-
-
 class ProcessRuntime:
     """Host processes behind the CRI-shaped :class:`~sampan.kubelet.runtime.interface.Runtime` Protocol."""
 
@@ -170,18 +131,28 @@ class ProcessRuntime:
         self._started: dict[str, dict[str, Any]] = {}
         """container id -> its started.json once read (the shim writes it once): a status check of a
         running container reads no file, only its /proc entry."""
-        self._spawn_pool = spawn.spawn_pool()
-        """Threads that start shims and run exec probes (:mod:`~sampan.kubelet.runtime.spawn`)."""
+        self._configs: dict[str, dict[str, Any]] = {}
+        """container id -> its config.json once read by ``exec_spec`` (written once, at create)."""
+        self._file_pool = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix="sampan-runtime-files")
+        """Threads for the runtime's file-system work: few, so a burst of 110 pod starts keeps few threads
+        contending with the event loop for the GIL (docs/liveness.md)."""
+        self._spawner = Spawner()
+        """The helper process that starts shims and runs exec probes (:mod:`~sampan.kubelet.runtime.spawner`):
+        the kubelet itself never forks for them."""
         self._load_index()
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on one of the runtime's file threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._file_pool, functools.partial(fn, *args))
 
     def _load_index(self) -> None:
         """Re-adoption: rebuild the index from the state files (unreadable ones are skipped, as before)."""
         for d in self._sandboxes.iterdir():
-            data = _read_json(d / "sandbox.json")
+            data = files.read_json(d / "sandbox.json")
             if data is not None:
                 self._sandbox_index[d.name] = data
         for d in self._containers.iterdir():
-            meta = _read_json(d / "meta.json")
+            meta = files.read_json(d / "meta.json")
             if meta is not None:
                 self._index_container(d.name, meta)
         log.debug("runtime index loaded sandboxes=%d containers=%d", len(self._sandbox_index), len(self._meta_index))
@@ -194,6 +165,7 @@ class ProcessRuntime:
         meta = self._meta_index.pop(container_id, None)
         self._exits.pop(container_id, None)
         self._started.pop(container_id, None)
+        self._configs.pop(container_id, None)
         if meta is not None:
             ids = self._by_sandbox.get(str(meta.get("sandbox_id", "")))
             if ids is not None:
@@ -220,7 +192,7 @@ class ProcessRuntime:
         sid = secrets.token_hex(16)
         d = self._sandboxes / sid
         logdir = self._logs / f"{config.namespace}_{config.name}_{config.uid}"
-        await asyncio.to_thread(_make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
+        await self._off_loop(files.make_dirs, d, logdir)  # every file operation off the loop (docs/liveness.md)
         data = {"config": asdict(config), "state": SandboxState.READY.value, "created_at": time.time(),
                 "log_dir": str(logdir)}
         network = self.options.network
@@ -231,7 +203,7 @@ class ProcessRuntime:
                 shutil.rmtree(d, ignore_errors=True)
                 raise CreateContainerError(f"failed to set up the sandbox network: {err}") from None
             data.update(ip=attachment.ip, netns=attachment.netns, pod_cidr=attachment.pod_cidr)
-        await asyncio.to_thread(shim.write_json_atomic, d / "sandbox.json", data)
+        await self._off_loop(shim.write_json_atomic, d / "sandbox.json", data)
         self._sandbox_index[sid] = data
         log.info("sandbox created id=%s pod=%s/%s", sid, config.namespace, config.name)
         return sid
@@ -243,7 +215,7 @@ class ProcessRuntime:
                 await self.stop_container(c.id, 0)
         await self._teardown_network(sandbox_id, data)
         data["state"] = SandboxState.NOTREADY.value
-        await asyncio.to_thread(shim.write_json_atomic, self._sandboxes / sandbox_id / "sandbox.json", dict(data))
+        await self._off_loop(shim.write_json_atomic, self._sandboxes / sandbox_id / "sandbox.json", dict(data))
 
     async def _teardown_network(self, sandbox_id: str, data: dict[str, Any]) -> None:
         """CRI: StopPodSandbox releases the network; idempotent, so RemovePodSandbox calls it too."""
@@ -265,14 +237,14 @@ class ProcessRuntime:
         if not self._by_sandbox.get(sandbox_id):
             self._by_sandbox.pop(sandbox_id, None)
         dirs = [self._sandboxes / sandbox_id, Path(data["log_dir"]) if data.get("log_dir") else None]
-        await asyncio.to_thread(_remove_trees, dirs)  # off the loop (docs/liveness.md)
+        await self._off_loop(files.remove_trees, dirs)  # off the loop (docs/liveness.md)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
         out = []
         for sid, data in sorted(self._sandbox_index.items()):
             cfg = PodSandboxConfig(**data["config"])
             state = SandboxState(data["state"])
-            if data.get("netns") and not _exists(data["netns"]):  # its namespace is gone (a reboot): not ready
+            if data.get("netns") and not files.exists(data["netns"]):  # its namespace is gone (a reboot): not ready
                 state = SandboxState.NOTREADY
             out.append(SandboxStatus(id=sid, config=cfg, state=state,
                                      created_at=data["created_at"], ip=data.get("ip") or self.options.pod_ip))
@@ -291,23 +263,23 @@ class ProcessRuntime:
         cid = secrets.token_hex(32)
         d = self._containers / cid
         log_path = Path(sandbox["log_dir"]) / config.name / f"{config.attempt}.log"
-        await asyncio.to_thread(_make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
+        await self._off_loop(files.make_dirs, d, log_path.parent)  # off the loop (docs/liveness.md)
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": sandbox["config"].get("hostname") or sandbox["config"]["name"]}
         env.update(config.env)
-        links = [] if self._private_mounts else _expose_mounts(config.mounts, env)
+        links = [] if self._private_mounts else files.expose_mounts(config.mounts, env)
         cg_procs: list[str] = []
         cg_dirs: list[str] = []
         oom_control = ""
         if self._cgroups:
             cg = Cgroups(self.options.cgroup_parent, cid)
             try:  # cgroupfs mkdirs and writes can take long on a busy host: off the loop (docs/liveness.md)
-                await asyncio.to_thread(cg.create, config.resources)
+                await self._off_loop(cg.create, config.resources)
             except OSError as err:
-                await asyncio.to_thread(_discard_container_files, cg, d)
+                await self._off_loop(files.discard_container_files, cg, d)
                 raise CreateContainerError(f"setting cgroup limits: {err}") from err
             cg_procs, cg_dirs = cg.procs_files(), [str(p) for p in cg.dirs.values()]
             oom_control = str(cg.dirs["memory"] / "memory.oom_control")
-        await asyncio.to_thread(shim.write_json_atomic, d / "config.json", {
+        await self._off_loop(shim.write_json_atomic, d / "config.json", {
             "argv": argv, "env": env, "cwd": config.working_dir or "/",
             "mounts": [asdict(m) for m in config.mounts], "private_mounts": self._private_mounts,
             "log_path": str(log_path), "cgroup_procs": cg_procs, "cgroup_dirs": cg_dirs,
@@ -319,7 +291,7 @@ class ProcessRuntime:
             "created_at": time.time(), "labels": dict(config.labels), "annotations": dict(config.annotations),
             "log_path": str(log_path), "links": links,
         }
-        await asyncio.to_thread(shim.write_json_atomic, d / "meta.json", meta)
+        await self._off_loop(shim.write_json_atomic, d / "meta.json", meta)
         self._index_container(cid, meta)
         log.debug("container created id=%s name=%s", cid[:12], config.name)
         return cid
@@ -336,8 +308,12 @@ class ProcessRuntime:
         if (d / "started.json").exists() or (d / "exit.json").exists():
             raise CreateContainerError(f"container {container_id[:12]} was already started")
         argv = [sys.executable, "-I", shim.__file__, str(d)]
-        line = await asyncio.get_running_loop().run_in_executor(  # off the loop: docs/liveness.md
-            self._spawn_pool, functools.partial(spawn.first_line, argv, timeout=self.options.start_timeout))
+        try:  # started by the spawn helper: the kubelet never forks (docs/liveness.md)
+            _, out = await self._spawner.run(argv, env=None, cwd="/", timeout=self.options.start_timeout,
+                                             merge_stderr=False)
+        except SpawnerGone as err:
+            raise CreateContainerError(f"starting the shim: {err}") from None
+        line = out.split(b"\n", 1)[0]
         report = json.loads(line or b"{}") if line.strip() else {"error": "shim exited without a report"}
         if "error" in report and not (d / "exit.json").exists():
             shim.write_json_atomic(d / "exit.json", {"exit_code": 128, "reason": "StartError",
@@ -348,7 +324,7 @@ class ProcessRuntime:
         if status.state is not ContainerState.RUNNING:
             return
         d = self._containers / container_id
-        started = _read_json(d / "started.json") or {}
+        started = files.read_json(d / "started.json") or {}
         if timeout > 0 and self._signal(started, signal.SIGTERM) and await self._wait_exit(d, timeout):
             return
         self._signal(started, signal.SIGKILL)
@@ -357,7 +333,7 @@ class ProcessRuntime:
 
     def _signal(self, started: dict[str, Any], sig: signal.Signals) -> bool:
         pid = started.get("pid")
-        if not _alive(pid, started.get("start_ticks")):
+        if not files.alive(pid, started.get("start_ticks")):
             return False
         try:
             os.killpg(int(pid), sig)  # type: ignore[arg-type]
@@ -368,9 +344,10 @@ class ProcessRuntime:
     async def _wait_exit(self, d: Path, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not (d / "exit.json").exists():
-            started = _read_json(d / "started.json") or {}
-            if not _alive(started.get("shim_pid"), started.get("shim_start_ticks")) and not (d / "exit.json").exists():
-                return not _alive(started.get("pid"), started.get("start_ticks"))
+            started = files.read_json(d / "started.json") or {}
+            shim_alive = files.alive(started.get("shim_pid"), started.get("shim_start_ticks"))
+            if not shim_alive and not (d / "exit.json").exists():
+                return not files.alive(started.get("pid"), started.get("start_ticks"))
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(self.options.poll_interval)
@@ -385,7 +362,7 @@ class ProcessRuntime:
         await self.stop_container(container_id, 0)
         self._unindex_container(container_id)  # gone for every reader before its files go
         cg = Cgroups(self.options.cgroup_parent, container_id) if self._cgroups else None
-        await asyncio.to_thread(_remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
+        await self._off_loop(files.remove_container_files, cg, d, meta)  # off the loop (docs/liveness.md)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         out = []
@@ -408,12 +385,16 @@ class ProcessRuntime:
         }
         started = self._started.get(container_id)
         if started is None:
-            started = _read_json(d / "started.json")
+            started = files.read_json(d / "started.json")
             if started is not None:
                 self._started[container_id] = started
+        if started and container_id not in self._exits and files.alive(started.get("pid"), started.get("start_ticks")):
+            # the main process runs, so the shim has not written exit.json: one /proc read, no other file
+            return ContainerStatus(state=ContainerState.RUNNING, started_at=started.get("started_at", 0.0),
+                                   pid=started.get("pid", 0), **base)
         exited = self._exits.get(container_id)
         if exited is None:
-            exited = _read_json(d / "exit.json")
+            exited = files.read_json(d / "exit.json")
             if exited is not None:
                 self._exits[container_id] = exited
         if started:
@@ -424,7 +405,7 @@ class ProcessRuntime:
                                    message=exited.get("message", ""), **base)
         if not started:
             return ContainerStatus(state=ContainerState.CREATED, **base)
-        if _alive(started.get("pid"), started.get("start_ticks")) or _alive(
+        if files.alive(started.get("pid"), started.get("start_ticks")) or files.alive(
             started.get("shim_pid"), started.get("shim_start_ticks")
         ):
             return ContainerStatus(state=ContainerState.RUNNING, **base)
@@ -446,7 +427,7 @@ class ProcessRuntime:
             if cpu is not None and memory is not None:
                 return ContainerStats(container_id, now, cpu, memory_working_set_bytes=memory[1],
                                       memory_usage_bytes=memory[0])
-        return _proc_stats(container_id, status.pid, now)
+        return files.proc_stats(container_id, status.pid, now)
 
     async def exec_spec(self, container_id: str, cmd: list[str]) -> ExecSpec:
         """How to run ``cmd`` in a running container's context: ``nsenter`` into its mount namespace
@@ -454,7 +435,9 @@ class ProcessRuntime:
         status = await self.container_status(container_id)
         if status.state is not ContainerState.RUNNING:
             raise NotFoundError(f"container {container_id[:12]} is not running")
-        cfg = _read_json(self._containers / container_id / "config.json") or {}
+        cfg = self._configs.get(container_id)
+        if cfg is None:  # config.json never changes once written: read once, not on every exec probe
+            cfg = self._configs[container_id] = files.read_json(self._containers / container_id / "config.json") or {}
         argv = list(cmd)
         enter = ["-m"] if self._private_mounts and cfg.get("mounts") else []
         if cfg.get("netns"):
@@ -473,55 +456,18 @@ class ProcessRuntime:
         """The path of the sandbox's network namespace ("" for a pod on the host network)."""
         return str(self._sandbox(sandbox_id).get("netns") or "")
 
+    async def aclose(self) -> None:
+        """Stop the spawn helper (the containers, each under its shim, keep running)."""
+        await self._spawner.aclose()
+
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
         spec = await self.exec_spec(container_id, cmd)
         argv = spec.argv
-        run = functools.partial(spawn.run_captured, argv, env=spec.env, cwd=spec.cwd, timeout=timeout)
-        try:  # on a worker thread: spawning and reaping never hold the event loop (docs/liveness.md)
-            return await asyncio.get_running_loop().run_in_executor(self._spawn_pool, run)
+        try:  # by the spawn helper: the kubelet's loop and GIL never pay for a fork (docs/liveness.md)
+            return await self._spawner.run(argv, env=spec.env, cwd=spec.cwd, timeout=timeout)
         except TimeoutError:
             raise  # a subclass of OSError, but the probe's timeout, not a failed start
+        except SpawnerGone as err:
+            raise RuntimeFailure(f"running {argv[0]!r}: {err}") from None
         except OSError as err:
             return 126, shim.exec_error(argv, err).encode()
-
-
-def _make_dirs(new: Path, shared: Path) -> None:
-    """``new`` must not exist yet (a fresh id); ``shared`` may."""
-    new.mkdir(parents=True)
-    shared.mkdir(parents=True, exist_ok=True)
-
-
-def _discard_container_files(cg: Cgroups, d: Path) -> None:
-    cg.remove()
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def _remove_container_files(cg: Cgroups | None, d: Path, meta: dict[str, Any]) -> None:
-    """A removed container's cgroups, mount links, log and state directory (blocking: a worker thread)."""
-    if cg is not None:
-        cg.remove()
-    _remove_links(meta.get("links") or [])
-    try:
-        os.unlink(meta["log_path"])
-    except OSError:
-        pass
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def _remove_trees(dirs: list[Path | None]) -> None:
-    for d in dirs:
-        if d is not None:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def _proc_stats(container_id: str, pid: int, now: float) -> ContainerStats | None:
-    """CPU time (user + system, with reaped children) and resident memory of one process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime (fields 14-17 of stat)
-    cpu_ns = ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-    rss = rss_pages * os.sysconf("SC_PAGE_SIZE")
-    return ContainerStats(container_id, now, cpu_ns, memory_working_set_bytes=rss, memory_usage_bytes=rss)

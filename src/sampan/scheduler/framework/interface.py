@@ -13,7 +13,7 @@ the API server.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -103,6 +103,16 @@ class PreFilterPlugin(Plugin, Protocol):
 
 
 @runtime_checkable
+class SlicedPreFilterPlugin(PreFilterPlugin, Protocol):
+    """A PreFilter whose work is long (a walk over every node): ``pre_filter_steps`` is the same
+    computation with safe points (framework/steps.py), which the framework runs sliced."""
+
+    def pre_filter_steps(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Generator[None, None, tuple[PreFilterResult | None, Status | None]]: ...
+
+
+@runtime_checkable
 class FilterPlugin(Plugin, Protocol):
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None: ...
 
@@ -129,8 +139,27 @@ class PostFilterPlugin(Plugin, Protocol):
 
 
 @runtime_checkable
+class SlicedPostFilterPlugin(PostFilterPlugin, Protocol):
+    """A PostFilter with safe points (``post_filter_steps``, e.g. between preemption dry runs), run
+    sliced by the framework."""
+
+    def post_filter_steps(
+        self, state: CycleState, pod: PodInfo, statuses: NodeToStatus
+    ) -> Generator[None, None, tuple[PostFilterResult | None, Status | None]]: ...
+
+
+@runtime_checkable
 class PreScorePlugin(Plugin, Protocol):
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status | None: ...
+
+
+@runtime_checkable
+class SlicedPreScorePlugin(PreScorePlugin, Protocol):
+    """A PreScore with safe points (``pre_score_steps``), run sliced by the framework."""
+
+    def pre_score_steps(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Generator[None, None, Status | None]: ...
 
 
 @runtime_checkable

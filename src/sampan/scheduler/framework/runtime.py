@@ -43,6 +43,9 @@ from sampan.scheduler.framework.interface import (
     ReservePlugin,
     ScoreNormalizer,
     ScorePlugin,
+    SlicedPostFilterPlugin,
+    SlicedPreFilterPlugin,
+    SlicedPreScorePlugin,
     VolumeWriter,
 )
 from sampan.scheduler.framework.node_info import NodeInfo
@@ -149,6 +152,10 @@ class Framework:
         if not self.points["bind"]:
             raise ValueError(f"profile {profile.scheduler_name!r}: at least one bind plugin is required")
         self.queue_sort: QueueSortPlugin = self.points["queueSort"][0]
+        self._pre_filters: list[tuple[PreFilterPlugin, SlicedPreFilterPlugin | None]] = [
+            (p, p if isinstance(p, SlicedPreFilterPlugin) else None) for p in self.points["preFilter"]]
+        self._pre_scores: list[tuple[PreScorePlugin, SlicedPreScorePlugin | None]] = [
+            (p, p if isinstance(p, SlicedPreScorePlugin) else None) for p in self.points["preScore"]]
         self._filters: list[tuple[str, Any, BatchFilter]] = [
             (p.name, p.filter, p.filter_nodes if isinstance(p, BatchFilterPlugin) else _batch_filter(p.filter))
             for p in self.points["filter"]
@@ -194,10 +201,21 @@ class Framework:
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status | None]:
         """Merged result, and the first rejection (with ``plugin`` set) or None."""
+        return run_to_end(self.pre_filter_steps(state, pod, nodes))
+
+    def pre_filter_steps(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Steps[tuple[PreFilterResult | None, Status | None]]:
+        """``run_pre_filter_plugins`` with a safe point after each plugin and inside a
+        :class:`SlicedPreFilterPlugin`'s own walk (framework/steps.py)."""
         result: PreFilterResult | None = None
-        for p in self.points["preFilter"]:
+        for p, sliced in self._pre_filters:
             try:
-                r, st = p.pre_filter(state, pod, nodes)
+                if sliced is not None:
+                    r, st = yield from sliced.pre_filter_steps(state, pod, nodes)
+                else:
+                    r, st = p.pre_filter(state, pod, nodes)
+                yield
             except PluginError as exc:
                 return None, error(f"running PreFilter plugin {p.name!r}: {exc}").with_plugin(p.name)
             if st is not None and st.code == Code.SKIP:
@@ -277,11 +295,22 @@ class Framework:
     ) -> tuple[PostFilterResult | None, Status]:
         """Runs until one plugin succeeds (or errs, or is unresolvable); otherwise all rejections'
         reasons together, with the last non-empty result (e.g. "clear the nomination")."""
+        return run_to_end(self.post_filter_steps(state, pod, statuses))
+
+    def post_filter_steps(
+        self, state: CycleState, pod: PodInfo, statuses: NodeToStatus
+    ) -> Steps[tuple[PostFilterResult | None, Status]]:
+        """``run_post_filter_plugins`` with a safe point after each plugin and inside a
+        :class:`SlicedPostFilterPlugin`'s own work (preemption's dry runs)."""
         result: PostFilterResult | None = None
         reasons: list[str] = []
         plugin = ""
         for p in self.points["postFilter"]:
-            r, st = p.post_filter(state, pod, statuses)
+            if isinstance(p, SlicedPostFilterPlugin):
+                r, st = yield from p.post_filter_steps(state, pod, statuses)
+            else:
+                r, st = p.post_filter(state, pod, statuses)
+            yield
             if is_success(st):
                 return r, Status(Code.SUCCESS)
             assert st is not None
@@ -296,8 +325,17 @@ class Framework:
         return result, Status(Code.UNSCHEDULABLE, *reasons, plugin=plugin)
 
     def run_pre_score_plugins(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status | None:
-        for p in self.points["preScore"]:
-            st = p.pre_score(state, pod, nodes)
+        return run_to_end(self.pre_score_steps(state, pod, nodes))
+
+    def pre_score_steps(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Steps[Status | None]:
+        """``run_pre_score_plugins`` with a safe point after each plugin and inside a
+        :class:`SlicedPreScorePlugin`'s own walk."""
+        for p, sliced_score in self._pre_scores:
+            if sliced_score is not None:
+                st = yield from sliced_score.pre_score_steps(state, pod, nodes)
+            else:
+                st = p.pre_score(state, pod, nodes)
+            yield
             if st is not None and st.code == Code.SKIP:
                 state.skip_score.add(p.name)
             elif not is_success(st):

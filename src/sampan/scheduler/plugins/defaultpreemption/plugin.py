@@ -17,6 +17,7 @@ from sampan.scheduler.framework.fit_error import Diagnosis, fit_message
 from sampan.scheduler.framework.interface import Handle, NodeToStatus, PostFilterResult
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.status import Code, Status, unresolvable
+from sampan.scheduler.framework.steps import Steps, run_to_end
 from sampan.scheduler.plugins.defaultpreemption.preemption import (
     NOT_HELPFUL,
     Candidate,
@@ -47,6 +48,13 @@ class DefaultPreemption:
     def post_filter(
         self, state: CycleState, pod: PodInfo, statuses: NodeToStatus
     ) -> tuple[PostFilterResult | None, Status | None]:
+        return run_to_end(self.post_filter_steps(state, pod, statuses))
+
+    def post_filter_steps(
+        self, state: CycleState, pod: PodInfo, statuses: NodeToStatus
+    ) -> Steps[tuple[PostFilterResult | None, Status | None]]:
+        """PostFilter with a safe point after each node's dry run (framework/steps.py): a dry run works
+        on clones of the cycle's snapshot NodeInfo and CycleState, which no event changes during a yield."""
         why = self._ineligible(pod)
         if why:
             return None, Status(Code.UNSCHEDULABLE, "preemption: " + why)
@@ -69,6 +77,7 @@ class DefaultPreemption:
                     break
             else:
                 result[n.name] = st if st is not None else unresolvable("expected at least one victim pod")
+            yield
         best = pick_one_node(candidates)
         if best is None:
             msg = fit_message(len(result), Diagnosis(node_to_status=result))

@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 
 from sampan.scheduler.framework.node_info import NodeInfo
 from sampan.scheduler.framework.pod_info import AffinityTerm, PodInfo
+from sampan.scheduler.framework.steps import Steps, run_to_end
 
 TopologyCounts = Counter[tuple[str, str]]
+
+NODE_CHUNK = 64
+"""PreFilter and PreScore offer a safe point (framework/steps.py) after every this many nodes."""
 
 
 def matches_all(terms: Iterable[AffinityTerm], pod: PodInfo) -> bool:
@@ -57,16 +61,29 @@ def build_filter_state(
     pod: PodInfo, *, all_nodes: Sequence[NodeInfo], anti_nodes: Sequence[NodeInfo],
     ns_labels: dict[str, dict[str, str]],
 ) -> FilterState:
+    return run_to_end(build_filter_state_steps(pod, all_nodes=all_nodes, anti_nodes=anti_nodes, ns_labels=ns_labels))
+
+
+def build_filter_state_steps(
+    pod: PodInfo, *, all_nodes: Sequence[NodeInfo], anti_nodes: Sequence[NodeInfo],
+    ns_labels: dict[str, dict[str, str]],
+) -> Steps[FilterState]:
+    """``build_filter_state`` with a safe point after every ``NODE_CHUNK`` nodes: it reads only the
+    cycle's snapshot (its NodeInfos are copies no event changes during a yield) and its own counts."""
     st = FilterState(pod, ns_labels)
     own_ns = ns_labels.get(pod.namespace)
-    for node in anti_nodes:
+    for i, node in enumerate(anti_nodes, 1):
+        if i % NODE_CHUNK == 0:
+            yield
         labels = node.labels
         for existing in node.pods_with_required_anti_affinity:
             for t in existing.required_anti_affinity:
                 if t.topology_key in labels and t.matches(pod, own_ns):
                     st.existing_anti[(t.topology_key, labels[t.topology_key])] += 1
     if pod.required_affinity or pod.required_anti_affinity:
-        for node in all_nodes:
+        for i, node in enumerate(all_nodes, 1):
+            if i % NODE_CHUNK == 0:
+                yield
             labels = node.labels
             for existing in node.pods:
                 if pod.required_affinity and matches_all(pod.required_affinity, existing):

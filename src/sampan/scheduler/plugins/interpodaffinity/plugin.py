@@ -13,14 +13,15 @@ from sampan.scheduler.framework.interface import Handle, PreFilterExtensions, Pr
 from sampan.scheduler.framework.node_info import NodeInfo
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.status import SKIP, Status, unresolvable, unschedulable
+from sampan.scheduler.framework.steps import Steps, run_to_end
 from sampan.scheduler.plugins.interpodaffinity.filtering import (
     FilterState,
-    build_filter_state,
+    build_filter_state_steps,
     satisfies_affinity,
     satisfies_anti_affinity,
     satisfies_existing_anti_affinity,
 )
-from sampan.scheduler.plugins.interpodaffinity.scoring import build_topology_score, node_score, normalize
+from sampan.scheduler.plugins.interpodaffinity.scoring import build_topology_score_steps, node_score, normalize
 
 NAME = "InterPodAffinity"
 ERR_AFFINITY = "node(s) didn't match pod affinity rules"
@@ -47,14 +48,20 @@ class InterPodAffinity:
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status | None]:
+        return run_to_end(self.pre_filter_steps(state, pod, nodes))
+
+    def pre_filter_steps(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Steps[tuple[PreFilterResult | None, Status | None]]:
+        """PreFilter with safe points every ``NODE_CHUNK`` nodes (the framework slices it)."""
         snap = self._handle.snapshot
         own_terms = pod.required_affinity or pod.required_anti_affinity
         if not own_terms and not snap.have_pods_with_required_anti_affinity:
             return None, SKIP
-        state.write(_FILTER_KEY, build_filter_state(
+        state.write(_FILTER_KEY, (yield from build_filter_state_steps(
             pod, all_nodes=nodes, anti_nodes=snap.have_pods_with_required_anti_affinity,
             ns_labels=snap.namespace_labels,
-        ))
+        )))
         return None, None
 
     def pre_filter_extensions(self) -> PreFilterExtensions | None:
@@ -82,12 +89,17 @@ class InterPodAffinity:
 
     # -- score -------------------------------------------------------------------------------
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status | None:
+        return run_to_end(self.pre_score_steps(state, pod, nodes))
+
+    def pre_score_steps(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Steps[Status | None]:
+        """PreScore with safe points every ``NODE_CHUNK`` nodes (the framework slices it)."""
         snap = self._handle.snapshot
         has_preferred = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
         if not has_preferred and not snap.have_pods_with_affinity:
             return SKIP
         candidates = snap.node_infos if has_preferred else snap.have_pods_with_affinity
-        ts = build_topology_score(pod, candidates, hard_weight=self.hard_weight, ns_labels=snap.namespace_labels)
+        ts = yield from build_topology_score_steps(pod, candidates, hard_weight=self.hard_weight,
+                                                   ns_labels=snap.namespace_labels)
         if not ts:
             return SKIP
         state.write(_SCORE_KEY, ts)

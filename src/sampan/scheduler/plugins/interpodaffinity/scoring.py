@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from sampan.scheduler.framework.interface import MAX_NODE_SCORE
 from sampan.scheduler.framework.node_info import NodeInfo
 from sampan.scheduler.framework.pod_info import PodInfo
+from sampan.scheduler.framework.steps import Steps, run_to_end
+from sampan.scheduler.plugins.interpodaffinity.filtering import NODE_CHUNK
 
 TopologyScore = dict[str, dict[str, int]]
 
@@ -23,10 +25,20 @@ TopologyScore = dict[str, dict[str, int]]
 def build_topology_score(
     pod: PodInfo, nodes: Sequence[NodeInfo], *, hard_weight: int, ns_labels: dict[str, dict[str, str]]
 ) -> TopologyScore:
+    return run_to_end(build_topology_score_steps(pod, nodes, hard_weight=hard_weight, ns_labels=ns_labels))
+
+
+def build_topology_score_steps(
+    pod: PodInfo, nodes: Sequence[NodeInfo], *, hard_weight: int, ns_labels: dict[str, dict[str, str]]
+) -> Steps[TopologyScore]:
+    """``build_topology_score`` with a safe point after every ``NODE_CHUNK`` nodes (reads only the
+    cycle's snapshot and its own sums)."""
     scores: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
     own_ns = ns_labels.get(pod.namespace)
     has_preferred = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
-    for node in nodes:
+    for i, node in enumerate(nodes, 1):
+        if i % NODE_CHUNK == 0:
+            yield
         labels = node.labels
         existing_pods = node.pods if has_preferred else node.pods_with_affinity
         for existing in existing_pods:

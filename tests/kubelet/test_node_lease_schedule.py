@@ -1,0 +1,46 @@
+"""The node Lease is renewed on a fixed schedule: a slow renewal request does not push the next renewTime
+later (the gap between renewTimes stays the renew interval, not interval + request time)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sampan._lib.clock import FakeClock
+from sampan.client.leaderelection.lease_lock import parse_time
+from sampan.kubelet.node_lease import LeaseOptions, NodeLease
+
+
+class _SlowLeases:
+    """A Lease API whose update takes ``latency`` seconds of the fake clock after the request was built."""
+
+    def __init__(self, clock: FakeClock, latency: float) -> None:
+        self.clock, self.latency = clock, latency
+        self.renew_times: list[float] = []
+        self.done = asyncio.Event()
+
+    async def get(self, name: str, *, namespace: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": namespace}, "spec": {}}
+
+    async def update(self, obj: dict[str, Any], *, namespace: str) -> dict[str, Any]:
+        self.renew_times.append(parse_time(obj["spec"]["renewTime"]) or 0.0)
+        await self.clock.sleep(self.latency)  # the request is in flight
+        self.done.set()
+        return obj
+
+
+async def test_a_slow_renewal_does_not_delay_the_next_renew_time() -> None:
+    clock = FakeClock()
+    leases = _SlowLeases(clock, latency=3.0)
+    lease = NodeLease(leases, node_name="n1", clock=clock, options=LeaseOptions(renew_interval=10.0))  # type: ignore[arg-type]
+    task = asyncio.create_task(lease.run())
+    try:
+        for _ in range(40):
+            await clock.advance(1.0)
+        assert len(leases.renew_times) >= 4
+        gaps = [b - a for a, b in zip(leases.renew_times, leases.renew_times[1:], strict=False)]
+        assert gaps
+        assert all(abs(g - 10.0) < 1e-6 for g in gaps), gaps
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
