@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from sampan.cli.ha_status import MemberStatus, etcd_member_status
+
 T = TypeVar("T")
 
 #: etcd and HAProxy from Debian (scripts/install-system-deps.sh installs both).
@@ -79,17 +81,19 @@ def kill9(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def etcd_leader(members: Sequence[dict[str, Any]], *, context: ssl.SSLContext | None = None) -> str | None:
-    """The name of the member that says it leads (None when none answers as leader); ``context`` carries
-    etcd's CA and a client certificate for TLS members."""
-    for m in members:
-        try:
-            status = request("POST", f"{m['client_url']}/v3/maintenance/status", {}, timeout=2, context=context)
-        except (urllib.error.URLError, OSError, ValueError):
-            continue
-        if str(status["header"]["member_id"]) == str(status.get("leader")):
-            return str(m["name"])
-    return None
+def etcd_statuses(members: Sequence[dict[str, Any]], *,
+                  context: ssl.SSLContext | None = None) -> dict[str, MemberStatus]:
+    """Each member's ``/v3/maintenance/status`` answer (``context``: etcd's CA and a client certificate for
+    TLS members)."""
+    return {str(m["name"]): etcd_member_status(str(m["client_url"]), context=context) for m in members}
+
+
+def etcd_leader(members: Sequence[dict[str, Any]], *,
+                context: ssl.SSLContext | None = None) -> tuple[str, int] | None:
+    """(name, raft term) of the member that says it leads; None when none does. A leader at a higher term
+    than an earlier one was elected after it, even if it is the same member restarted."""
+    leaders = [(name, s.term) for name, s in etcd_statuses(members, context=context).items() if s.leader]
+    return max(leaders, key=lambda nt: nt[1]) if leaders else None
 
 
 def metric_sum(url: str, name: str, *, context: ssl.SSLContext | None = None) -> float:

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 TIMEOUT = 2.0
 #: (component, Lease name in kube-system) of the leader-elected components.
@@ -42,14 +42,29 @@ def etcd_context(files: Sequence[str]) -> ssl.SSLContext | None:
     return context
 
 
-def etcd_member_status(client_url: str, *, context: ssl.SSLContext | None = None) -> tuple[bool, bool]:
-    """(answers, is the leader) of one member."""
+class MemberStatus(NamedTuple):
+    """One member's answer: whether it answered, whether it says it leads, and its raft term (0 when unknown).
+    A member that leads at a higher term than an earlier leader was elected after it (by a quorum), even
+    when it is the same member restarted."""
+
+    answers: bool
+    leader: bool
+    term: int
+
+
+def etcd_member_status(client_url: str, *, context: ssl.SSLContext | None = None) -> MemberStatus:
     try:
         status = _request(f"{client_url}/v3/maintenance/status", b"{}", context=context)
     except (urllib.error.URLError, OSError, ValueError):
-        return False, False
+        return MemberStatus(False, False, 0)
+    if not isinstance(status, dict):
+        return MemberStatus(False, False, 0)
     member = str((status.get("header") or {}).get("member_id", ""))
-    return True, bool(member) and member == str(status.get("leader", ""))
+    try:
+        term = int(status.get("raftTerm") or 0)
+    except (TypeError, ValueError):
+        term = 0
+    return MemberStatus(True, bool(member) and member == str(status.get("leader", "")), term)
 
 
 def ready(url: str) -> bool:
@@ -98,8 +113,8 @@ def control_plane_rows(control_plane: Mapping[str, Any], server: str, kubeconfig
     except (OSError, ssl.SSLError):
         context = None  # certificates gone: the members show as not answering
     for member in control_plane.get("etcd_members") or []:
-        answers, leader = etcd_member_status(str(member["client_url"]), context=context)
-        state = ("healthy, leader" if leader else "healthy") if answers else "not answering"
+        answers, leader, term = etcd_member_status(str(member["client_url"]), context=context)
+        state = (f"healthy, leader at raft term {term}" if leader else "healthy") if answers else "not answering"
         rows.append((str(member["name"]), f"{state} ({member['client_url']})"))
     if not control_plane.get("etcd_members"):
         rows.append(("etcd", f"external ({control_plane.get('etcd_servers', '')})"))
