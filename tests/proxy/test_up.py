@@ -227,6 +227,9 @@ def test_services_carry_traffic_on_two_nodes(cluster: E2ECluster) -> None:
     scaling, and a kill -9 of kube-proxy."""
     assert routed_to_vip_device("100.96.0.50")  # the range is routed before anything is sent
     assert routed_to_vip_device("100.127.0.200")
+    # the DNS component creates its Service when it starts, which may be just after the cluster is ready
+    wait_for(lambda: cluster.run("get", "service", "kube-dns", "-n", "kube-system").returncode == 0 or None,
+             "the kube-dns Service", timeout=60)
     assert cluster_ip(cluster, "kube-dns", "kube-system") == CLUSTER_DNS
     cluster.apply(deployment())
     cluster.kubectl("expose", "deployment", "web", "--port", "80", "--target-port", "8080")
