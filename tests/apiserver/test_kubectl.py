@@ -308,6 +308,9 @@ def test_explain_uses_openapi_v3(kubectl: Kubectl) -> None:
     out = kubectl.out("explain", "deployment.spec.strategy")
     assert "GROUP:      apps" in out
     assert "FIELD: strategy <DeploymentStrategy>" in out
+    assert "enum: Recreate, RollingUpdate" in out  # upstream's +enum values, in the field list
+    out = kubectl.out("explain", "pods.spec.restartPolicy")
+    assert "ENUM:\n    Always\n    Never\n    OnFailure\n" in out
 
 
 def test_apply_of_a_new_object_creates_it(kubectl: Kubectl, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_bad_values_are_one_line_errors(flag: str, value: str, component: str) -
         timing_args(args, component)
 
 
-def test_scheduler_metrics_port_falls_back_to_none_when_taken(tmp_path: Path) -> None:
+def test_scheduler_metrics_port_falls_back_to_a_free_one_when_taken(tmp_path: Path) -> None:
     import socket
 
     from sampan.cli.up import SCHEDULER_PORT, port_is_free
@@ -69,4 +69,8 @@ def test_scheduler_metrics_port_falls_back_to_none_when_taken(tmp_path: Path) ->
             assert not port_is_free(SCHEDULER_PORT)
         specs, _ = component_specs(UpOptions(data_dir=tmp_path), {"apiserver", "scheduler"})
     scheduler = next(s.argv for s in specs if s.name == "scheduler")
-    assert scheduler[scheduler.index("--secure-port") + 1] == "0"
+    port = scheduler[scheduler.index("--secure-port") + 1]
+    assert port not in ("0", str(SCHEDULER_PORT))
+    # the API server probes this cluster's scheduler for `kubectl get componentstatuses`, not another one's
+    apiserver = next(s.argv for s in specs if s.name == "apiserver")
+    assert f"scheduler=http://127.0.0.1:{port}/healthz" in apiserver

@@ -42,22 +42,22 @@ def test_capacity_from_host_or_flags(tmp_path) -> None:
     assert cap["pods"] == "7"
 
 
-def test_container_events_for_start_backoff_and_config_error() -> None:
+def test_container_events_for_start_and_config_error() -> None:
     running = {"containerStatuses": [{"name": "c", "containerID": "x://1", "state": {"running": {}}}]}
-    assert container_events({}, running) == [("Normal", "Created", "Created container c"),
-                                             ("Normal", "Started", "Started container c")]
+    assert container_events({}, running) == [("Normal", "Created", "Created container c", "spec.containers{c}"),
+                                             ("Normal", "Started", "Started container c", "spec.containers{c}")]
     assert container_events(running, running) == []
     restarted = {"containerStatuses": [{"name": "c", "containerID": "x://2", "state": {"running": {}}}]}
     assert [e[1] for e in container_events(running, restarted)] == ["Created", "Started"]
+    init = {"initContainerStatuses": [{"name": "i", "containerID": "x://3", "state": {"running": {}}}]}
+    assert {e[3] for e in container_events({}, init)} == {"spec.initContainers{i}"}
     backoff = {"containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff",
                                                                          "message": "back-off 10s"}}}]}
-    assert container_events(running, backoff, pod="p_ns(u1)") == [
-        ("Warning", "BackOff", "Back-off restarting failed container c in pod p_ns(u1)")]  # upstream's text
-    assert container_events(backoff, backoff) == []
+    assert container_events(running, backoff) == []  # the pod worker records BackOff on each sync in back-off
     assert pod_ref({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}}) == "p_ns(u1)"
     bad = {"containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "CreateContainerConfigError",
                                                                      "message": 'configmap "x" not found'}}}]}
-    assert container_events({}, bad) == [("Warning", "Failed", 'Error: configmap "x" not found')]
+    assert container_events({}, bad) == [("Warning", "Failed", 'Error: configmap "x" not found', "spec.containers{c}")]
 
 
 def test_log_query_parsing() -> None:

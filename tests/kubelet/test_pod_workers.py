@@ -234,9 +234,11 @@ async def test_readiness_probe_drives_ready_condition(env: Env, health: dict[str
 class RecordedEvents:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, str]] = []
+        self.field_paths: list[str] = []
 
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str, *, field_path: str = "") -> None:
         self.seen.append((type_, reason, message))
+        self.field_paths.append(field_path)
 
 
 async def test_liveness_failure_restarts_container(env: Env, health: dict[str, Any]) -> None:

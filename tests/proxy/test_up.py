@@ -39,7 +39,9 @@ SERVER = ("import http.server,os\n"
 
 # In a pod: its resolv.conf nameservers; the API server through the `kubernetes` Service's name and VIP
 # (endpoint 127.0.0.1:<port>: DNAT to loopback); a warm-up until all three replicas answered through the
-# cluster DNS name (they become ready one by one), then 300 counted requests.
+# cluster DNS name (they become ready one by one, and this node's proxy programs each when its EndpointSlice
+# says ready: a warm-up bounded by a request count could end after a few seconds of answers from the first
+# one), then 300 counted requests.
 CLIENT = ("import collections,json,time,urllib.request\n"
           "ns=[l.split()[1] for l in open('/etc/resolv.conf') if l.startswith('nameserver')]\n"
           "print('nameservers',ns,flush=True)\n"
@@ -51,16 +53,16 @@ CLIENT = ("import collections,json,time,urllib.request\n"
           "    except Exception as e: api='ERR '+repr(e); time.sleep(0.2)\n"
           "print('api',api,flush=True)\n"
           "seen=set()\n"
-          "for _ in range(1200):\n"
+          "end=time.monotonic()+240\n"
+          "while len(seen)<3 and time.monotonic()<end:\n"
           "    try: seen.add(urllib.request.urlopen('http://" + NAME + "/',timeout=3).read())\n"
           "    except Exception: time.sleep(0.1)\n"
-          "    if len(seen)==3: break\n"
           "print('warm',len(seen),flush=True)\n"
           "c=collections.Counter()\n"
           "for _ in range(300):\n"
           "    try: c[urllib.request.urlopen('http://" + NAME + "/',timeout=3).read().decode()]+=1\n"
           "    except Exception as e: c['ERR '+type(e).__name__]+=1\n"
-          "print(json.dumps({'nameservers':ns,'api':api,'counts':c}), flush=True)\n"
+          "print(json.dumps({'nameservers':ns,'api':api,'warm':len(seen),'counts':c}), flush=True)\n"
           "time.sleep(3600)\n")
 
 PROBE_SERVER = SERVER.replace("os.environ['POD_NAME']", "'ready'")
@@ -189,6 +191,13 @@ def hits(url: str, count: int) -> collections.Counter[str]:
     return got
 
 
+def slice_ready_pods(cluster: E2ECluster, service: str) -> set[str]:
+    """The pods a Service's EndpointSlices list as ready."""
+    slices = cluster.get("endpointslices", "-l", f"kubernetes.io/service-name={service}")["items"]
+    return {str((e.get("targetRef") or {}).get("name")) for s in slices for e in s.get("endpoints") or []
+            if (e.get("conditions") or {}).get("ready")}
+
+
 def ready_names(cluster: E2ECluster, selector: str, count: int) -> set[str] | None:
     pods = cluster.pods(selector)
     ready = {p["metadata"]["name"] for p in pods if all_ready(p) and not p["metadata"].get("deletionTimestamp")}
@@ -218,6 +227,9 @@ def test_services_carry_traffic_on_two_nodes(cluster: E2ECluster) -> None:
     scaling, and a kill -9 of kube-proxy."""
     assert routed_to_vip_device("100.96.0.50")  # the range is routed before anything is sent
     assert routed_to_vip_device("100.127.0.200")
+    # the DNS component creates its Service when it starts, which may be just after the cluster is ready
+    wait_for(lambda: cluster.run("get", "service", "kube-dns", "-n", "kube-system").returncode == 0 or None,
+             "the kube-dns Service", timeout=60)
     assert cluster_ip(cluster, "kube-dns", "kube-system") == CLUSTER_DNS
     cluster.apply(deployment())
     cluster.kubectl("expose", "deployment", "web", "--port", "80", "--target-port", "8080")
@@ -225,6 +237,7 @@ def test_services_carry_traffic_on_two_nodes(cluster: E2ECluster) -> None:
                   + "".join(pod_yaml(f"client-{i}", CLIENT, node=node) for i, node in enumerate(cluster.nodes)))
     names = wait_for(lambda: ready_names(cluster, "app=web", 3), "3 ready web pods", timeout=90)
     assert len({cluster.pod(n)["spec"]["nodeName"] for n in names}) == 2
+    wait_for(lambda: slice_ready_pods(cluster, "web") == names or None, "web's EndpointSlices list 3 ready", timeout=60)
     vip = cluster_ip(cluster, "web")
     assert routed_to_vip_device(vip)
 
@@ -233,6 +246,7 @@ def test_services_carry_traffic_on_two_nodes(cluster: E2ECluster) -> None:
         report = client_report(cluster, f"client-{i}", timeout=240)
         assert report["nameservers"] == [CLUSTER_DNS], report
         assert report["api"].startswith("v"), report  # kubernetes.default.svc through the VIP to 127.0.0.1
+        assert report["warm"] == 3, report  # every endpoint answered before the counted requests
         assert set(report["counts"]) == names, report
         assert sum(report["counts"].values()) == 300
 

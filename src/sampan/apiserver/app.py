@@ -35,6 +35,7 @@ from sampan.apiserver.flowcontrol import filter as flowcontrol
 from sampan.apiserver.handlers import (
     authn_reviews,
     binding,
+    componentstatuses,
     connect,
     create,
     delete,
@@ -198,6 +199,7 @@ def build_app(
                               serves=routes.served_subresources(HANDLERS))
     aggregator.install(app, ctx, disc, catalog.groups())
     reviews.register(app)
+    componentstatuses.register(app)
     authn_reviews.register(app)
     routes.register(app, HANDLERS)
     if config.custom_resources:

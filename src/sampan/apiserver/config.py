@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from sampan.storage.factory import StorageOptions
 
 #: Upstream's request body limit (``--max-request-body-bytes`` defaults to 3 MiB).
 DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
+
+COMPONENT_STATUS_SERVERS = {"scheduler": "http://127.0.0.1:10259/healthz",
+                            "controller-manager": "http://127.0.0.1:10257/healthz"}
+"""Where upstream's kube-apiserver looks for the scheduler and controller-manager (``componentstatuses``)."""
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -71,6 +76,8 @@ class APIServerConfig:
     the aggregation layer presents to extension API servers (their request-header authentication)."""
     proxy_client_key_file: Path | None = None
     storage: StorageOptions = field(default_factory=StorageOptions)
+    component_status_servers: Mapping[str, str] = field(default_factory=lambda: dict(COMPONENT_STATUS_SERVERS))
+    """``componentstatuses``: component name -> its health URL (etcd members are added from ``storage``)."""
     """Which store to open (``sampan apiserver --storage``)."""
     default_watch_cache_size: int = 1000
     """Recent events kept per resource type for watch resumption. Upstream's flag defaults to 100 but its

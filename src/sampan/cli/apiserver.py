@@ -79,6 +79,14 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
 
         load(args.encryption_provider_config)  # a bad file is a one-line error now, not at the first write
     serving = _serving(args)
+    from sampan.apiserver.config import COMPONENT_STATUS_SERVERS
+
+    components = dict(COMPONENT_STATUS_SERVERS)
+    for item in args.component_status_server:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise ValueError(f"--component-status-server: want NAME=http(s)://..., got {item!r}")
+        components[name] = url
     return APIServerConfig(
         **serving,
         storage=StorageOptions(backend=args.storage, data_dir=Path(args.data_dir), etcd_servers=servers,
@@ -97,6 +105,7 @@ def config_from_args(args: argparse.Namespace) -> APIServerConfig:
         max_requests_inflight=args.max_requests_inflight,
         max_mutating_requests_inflight=args.max_mutating_requests_inflight,
         disable_admission_plugins=admission_plugins_off(args.enable_admission_plugins, args.disable_admission_plugins),
+        component_status_servers=components,
     )
 
 
@@ -220,6 +229,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     apiserver_audit.add_flags(p)
     apiserver_frontproxy.add_flags(p)
     p.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs, for --storage etcd")
+    p.add_argument("--component-status-server", action="append", default=[], metavar="NAME=URL",
+                   help="a component `kubectl get componentstatuses` probes (its /healthz URL); replaces the "
+                        "default of that name (scheduler: 127.0.0.1:10259, controller-manager: 127.0.0.1:10257)")
     p.add_argument("--etcd-cafile", default="", help="the CA of https etcd members (with --etcd-certfile/keyfile)")
     p.add_argument("--etcd-certfile", default="", help="client certificate towards etcd (PEM)")
     p.add_argument("--etcd-keyfile", default="", help="client key towards etcd (PEM)")

@@ -156,6 +156,11 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
 
     base = (sys.executable, "-m", "sampan.cli.main")
     kubeconfig = options.kubeconfig_for
+    # /metrics and /healthz on upstream's 10259/10257 when free; else on another free port, so a second
+    # cluster on this machine neither crash-loops on a taken port nor reports the first one's health in
+    # `kubectl get componentstatuses` (the API server is told where to probe)
+    scheduler_port = SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else free_port()
+    cm_port = CONTROLLER_MANAGER_PORT if port_is_free(CONTROLLER_MANAGER_PORT) else free_port()
     argv: dict[str, tuple[str, ...]] = {
         "apiserver": (
             "apiserver", "--data-dir", str(options.data_dir), *apiserver_serving_args(options),
@@ -166,17 +171,15 @@ def component_specs(options: UpOptions, available: set[str]) -> tuple[list[Compo
             "--encryption-provider-config", str(encryption_config(options.data_dir)),
             "--enable-admission-plugins", "ServiceAccount",  # the controller-manager creates the accounts
             *audit_args(options.data_dir),
+            "--component-status-server", f"scheduler=http://127.0.0.1:{scheduler_port}/healthz",
+            "--component-status-server", f"controller-manager=http://127.0.0.1:{cm_port}/healthz",
         ),
-        # /metrics and /healthz on upstream's 10259 when free; else none, so a second cluster on this
-        # machine does not crash-loop its scheduler on a taken port.
-        "scheduler": ("scheduler", "--kubeconfig", kubeconfig("scheduler"),
-                      "--secure-port", str(SCHEDULER_PORT if port_is_free(SCHEDULER_PORT) else 0),
+        "scheduler": ("scheduler", "--kubeconfig", kubeconfig("scheduler"), "--secure-port", str(scheduler_port),
                       *options.scheduler_args),
         "controller-manager": ("controller-manager", "--kubeconfig", kubeconfig("controller-manager"),
                                "--load-balancer-ip-range", LB_POOL,
                                *NODE_IPAM_ARGS, *controller_manager_signing_args(options),
-                               "--secure-port",
-                               str(CONTROLLER_MANAGER_PORT if port_is_free(CONTROLLER_MANAGER_PORT) else 0),
+                               "--secure-port", str(cm_port),
                                *options.controller_manager_args),
         "dns": dns_argv(options, kubeconfig("dns")),
         # a free port, registered with the aggregation layer through its Endpoints

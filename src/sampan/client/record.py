@@ -59,6 +59,7 @@ class EventRecorder:
         *,
         component: str,
         host: str = "",
+        reporting_instance: str | None = None,
         clock: Clock | None = None,
         queue_size: int = 1000,
         cache_size: int = 4096,
@@ -72,6 +73,9 @@ class EventRecorder:
         self._events = events
         self.component = component
         self.host = host
+        #: ``reportingInstance``; when given apart from ``host``, events carry no ``source.host`` (upstream's
+        #: events/v1 recorders, e.g. the scheduler's ``default-scheduler-<hostname>``, leave it empty).
+        self.reporting_instance = host if reporting_instance is None else reporting_instance
         self._clock = clock or RealClock()
         self._queue: deque[_Pending] = deque()
         self._queue_size = queue_size
@@ -87,15 +91,19 @@ class EventRecorder:
         self._last_ns = 0
         self.written = collections.Counter[str]()
 
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """Record an event about ``obj`` (type ``Normal`` or ``Warning``); never blocks."""
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str, *, field_path: str = "") -> None:
+        """Record an event about ``obj`` (type ``Normal`` or ``Warning``); never blocks. ``field_path`` names
+        the part of the object the event is about (``spec.containers{web}``: ``involvedObject.fieldPath``)."""
         if type_ not in (NORMAL, WARNING):
             raise ValueError(f"event type must be Normal or Warning, got {type_!r}")
         if len(self._queue) >= self._queue_size:
             self.dropped += 1
             log.warning("event queue full, dropping event reason=%s", reason)
             return
-        self._queue.append(_Pending(object_reference(obj), type_, reason, message, self._clock.wall()))
+        ref = object_reference(obj)
+        if field_path:
+            ref["fieldPath"] = field_path
+        self._queue.append(_Pending(ref, type_, reason, message, self._clock.wall()))
         self._ready.set()
 
     async def run(self) -> None:
@@ -131,7 +139,7 @@ class EventRecorder:
             self.dropped += 1
             return
         message, combined = self._aggregate(obj_key, p)
-        key = (obj_key, p.type, p.reason, COMBINED_PREFIX if combined else message)
+        key = (obj_key, p.ref.get("fieldPath", ""), p.type, p.reason, COMBINED_PREFIX if combined else message)
         previous = self._written.get(key)
         if previous is not None:
             updated = {**previous, "count": int(previous.get("count") or 1) + 1, "lastTimestamp": format_rfc3339(p.at),
@@ -193,5 +201,5 @@ class EventRecorder:
             "involvedObject": p.ref, "reason": p.reason, "message": message, "type": p.type,
             "source": {"component": self.component, **({"host": self.host} if self.host else {})},
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
-            "reportingComponent": self.component, "reportingInstance": self.host,
+            "reportingComponent": self.component, "reportingInstance": self.reporting_instance,
         }

@@ -12,7 +12,8 @@ the final delete of a gracefully deleted pod.
   actually removes a gracefully deleted pod — only when the pod has a ``deletionTimestamp`` (a pod that
   merely vanished from the API needs nothing).
 * Events: container transitions seen between two statuses become upstream's kubelet events
-  (``Started``, ``BackOff``, ``Failed``), recorded through the event recorder (never blocks).
+  (``Created``, ``Started``, ``Failed``), recorded through the event recorder (never blocks), with the
+  container's ``involvedObject.fieldPath`` (``spec.containers{NAME}``) as upstream's.
 """
 
 from __future__ import annotations
@@ -29,7 +30,21 @@ log = logging.getLogger(__name__)
 
 
 class EventSink(Protocol):
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str, *, field_path: str = "") -> None: ...
+
+
+_SPEC_LISTS = (("initContainers", "initContainerStatuses"), ("containers", "containerStatuses"),
+               ("ephemeralContainers", "ephemeralContainerStatuses"))
+
+
+def container_field_path(pod: Mapping[str, Any], name: str) -> str:
+    """Upstream's ``involvedObject.fieldPath`` of a container's events: ``spec.containers{NAME}``,
+    ``spec.initContainers{NAME}`` or ``spec.ephemeralContainers{NAME}`` ("" when the pod has no such one)."""
+    spec = pod.get("spec") or {}
+    for key, _ in _SPEC_LISTS:
+        if any((c or {}).get("name") == name for c in spec.get(key) or []):
+            return f"spec.{key}{{{name}}}"
+    return ""
 
 
 _FAILED_WAITING = frozenset({"CreateContainerConfigError", "CreateContainerError", "StartError",
@@ -45,33 +60,36 @@ def _statuses(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return out
 
 
+def _field_paths(status: Mapping[str, Any]) -> dict[str, str]:
+    """Container name -> its events' ``fieldPath``, from which status list it is in."""
+    return {str(cs.get("name", "")): f"spec.{spec_key}{{{cs.get('name', '')}}}"
+            for spec_key, status_key in _SPEC_LISTS for cs in status.get(status_key) or []}
+
+
 def pod_ref(pod: Mapping[str, Any]) -> str:
     """Upstream's ``format.Pod``: ``<name>_<namespace>(<uid>)``, as kubelet messages name a pod."""
     md = pod.get("metadata") or {}
     return f"{md.get('name', '')}_{md.get('namespace', '')}({md.get('uid', '')})"
 
 
-def container_events(old: Mapping[str, Any] | None, new: Mapping[str, Any], *,
-                     pod: str = "") -> list[tuple[str, str, str]]:
-    """``(type, reason, message)`` for each container transition from ``old`` to ``new`` status; ``pod``
-    is the pod as :func:`pod_ref` names it (upstream's ``BackOff`` text ends with it)."""
+def container_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """``(type, reason, message, fieldPath)`` for each container transition from ``old`` to ``new`` status.
+    ``BackOff`` is not among them: the pod worker records it on every sync in back-off, as upstream."""
     before = _statuses(old or {})
-    events: list[tuple[str, str, str]] = []
+    paths = _field_paths(new)
+    events: list[tuple[str, str, str, str]] = []
     for name, cs in _statuses(new).items():
         prev = before.get(name) or {}
         state, prev_state = cs.get("state") or {}, prev.get("state") or {}
+        path = paths.get(name, "")
         if "running" in state and ("running" not in prev_state or cs.get("containerID") != prev.get("containerID")):
-            events.append(("Normal", "Created", f"Created container {name}"))
-            events.append(("Normal", "Started", f"Started container {name}"))
+            events.append(("Normal", "Created", f"Created container {name}", path))
+            events.append(("Normal", "Started", f"Started container {name}", path))
         waiting = state.get("waiting") or {}
         prev_waiting = prev_state.get("waiting") or {}
         reason = waiting.get("reason")
-        if reason and reason != prev_waiting.get("reason"):
-            if reason == "CrashLoopBackOff":
-                events.append(("Warning", "BackOff",
-                               f"Back-off restarting failed container {name} in pod {pod}".rstrip()))
-            elif reason in _FAILED_WAITING:
-                events.append(("Warning", "Failed", f"Error: {waiting.get('message') or reason}"))
+        if reason and reason != prev_waiting.get("reason") and reason in _FAILED_WAITING:
+            events.append(("Warning", "Failed", f"Error: {waiting.get('message') or reason}", path))
     return events
 
 
@@ -121,16 +139,19 @@ class APIStatusSink:
     def _record_events(self, pod: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
         if self._events is None:
             return
-        for type_, reason, message in container_events(old, new, pod=pod_ref(pod)):
-            self._events.event(dict(pod), type_, reason, message)
+        for type_, reason, message, path in container_events(old, new):
+            self._events.event(dict(pod), type_, reason, message, field_path=path)
 
     def killing(self, pod: Mapping[str, Any]) -> None:
         """Record ``Killing`` for each running container of a pod that starts terminating."""
         if self._events is None:
             return
-        for name, cs in _statuses(self._reported.get(str((pod.get("metadata") or {}).get("uid", ""))) or {}).items():
+        reported = self._reported.get(str((pod.get("metadata") or {}).get("uid", ""))) or {}
+        paths = _field_paths(reported)
+        for name, cs in _statuses(reported).items():
             if "running" in (cs.get("state") or {}):
-                self._events.event(dict(pod), "Normal", "Killing", f"Stopping container {name}")
+                self._events.event(dict(pod), "Normal", "Killing", f"Stopping container {name}",
+                                   field_path=paths.get(name, ""))
 
     async def terminated(self, pod: Mapping[str, Any]) -> None:
         md = pod.get("metadata") or {}

@@ -126,6 +126,8 @@ class KubeletOptions:
     memory: str | None = None
     max_pods: int = 110
     sync_period: float = 1.0
+    backoff_event_period: float = 10.0
+    """How often a container in CrashLoopBackOff has its ``BackOff`` event recorded again (upstream: 10 s)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     log_follow_poll: float = 0.1
     pod_network: str = "host"
@@ -186,7 +188,7 @@ class KubeletOptions:
             except IPAMError as err:
                 raise ValueError(str(err)) from None
         for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period",
-                     "file_check_frequency"):
+                     "file_check_frequency", "backoff_event_period"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
         if self.max_pods < 1:
@@ -572,7 +574,8 @@ class Kubelet:
                                   options=PodWorkerOptions(sync_period=self.options.sync_period,
                                                            host_ip=self.options.address,
                                                            node_allocatable=self.allocatable,
-                                                           pod_files=self._pod_files()))
+                                                           pod_files=self._pod_files(),
+                                                           backoff_event_period=self.options.backoff_event_period))
         if self.options.pod_manifest_path is not None:
             self.static_pods = self.routing.static = StaticPods(
                 StaticPodOptions(manifest_path=self.options.pod_manifest_path, node_name=self.options.node_name,

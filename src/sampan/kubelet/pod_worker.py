@@ -31,7 +31,7 @@ from typing import Any
 from sampan._lib import tracing
 from sampan._lib.clock import Clock
 from sampan.kubelet import probes
-from sampan.kubelet.api_status import EventSink
+from sampan.kubelet.api_status import EventSink, container_field_path, pod_ref
 from sampan.kubelet.backoff import DEFAULT_POLICY, RestartBackoff
 from sampan.kubelet.containers import (
     CONTAINER_HASH,
@@ -73,6 +73,9 @@ class PodWorkerOptions:
     backoff_policy: Any = DEFAULT_POLICY
     pod_files: PodNetworkFiles | None = None
     """/etc/hosts, /etc/resolv.conf and service variables for each container (None: neither)."""
+    backoff_event_period: float = 10.0
+    """While a container waits in CrashLoopBackOff, its ``BackOff`` event is recorded again this often
+    (upstream re-syncs a pod in back-off every 10 s and records it each time; the recorder counts them)."""
 
 
 def grace_period(pod: Mapping[str, Any]) -> float:
@@ -112,6 +115,8 @@ class PodWorker:
         self._wake = asyncio.Event()
         self._probes: dict[tuple[str, str], tuple[probes.ProbeWorker, asyncio.Task[None]]] = {}
         self._next: float = shared.options.sync_period
+        self._backoff_event_at: dict[str, float] = {}
+        """Container name -> monotonic time its last ``BackOff`` event was recorded."""
         self.syncs = 0
         """How many syncs have completed (observability, and tests waiting for a quiet period)."""
 
@@ -268,7 +273,7 @@ class PodWorker:
                 log.info("container failed %s probe, will be restarted pod=%s container=%s",
                          failed, pod_key(self.pod), c.get("name"))
                 self._event("Normal", "Killing", f"Container {c.get('name', '')} failed {failed} probe, "
-                                                 "will be restarted")
+                                                 "will be restarted", container=str(c.get("name", "")))
                 self._stop_probes(keep=set(), only=latest.id)
                 await self.s.runtime.stop_container(latest.id, grace_period(self.pod))
                 return None
@@ -287,8 +292,10 @@ class PodWorker:
             delay = self.s.backoff.delay(f"{self.uid}/{name}")
             self.view.waiting[name] = ("CrashLoopBackOff", f"back-off {_dur(delay)} restarting failed container={name} "
                                        f"pod={md.get('name')}_{md.get('namespace')}({self.uid})")
-            self._next = min(self._next, left)
+            self._backoff_event(name)
+            self._next = min(self._next, left, self.s.options.backoff_event_period)
             return
+        self._backoff_event_at.pop(name, None)
         for old in rs[1:]:  # keep the newest exited record for lastState and --previous logs
             await self.s.runtime.remove_container(old.id)
         await self._start(c, latest.attempt + 1, volumes)
@@ -344,7 +351,8 @@ class PodWorker:
             gate = functools.partial(self._startup_ok, st.id) if kind != probes.STARTUP else _always
             worker = probes.ProbeWorker(kind, probes.ProbeTiming.from_spec(spec), handler, started_at=st.started_at,
                                         clock=self.s.clock, on_change=self._wake.set, gate=gate,
-                                        on_failure=functools.partial(self._probe_failed, kind))
+                                        on_failure=functools.partial(self._probe_failed, kind,
+                                                                     str(c.get("name", ""))))
             task = asyncio.create_task(guarded(worker.run, f"{pod_key(self.pod)} {c.get('name')} {kind}"))
             self._probes[key] = (worker, task)
         for (cid, kind), (worker, _) in self._probes.items():
@@ -360,12 +368,24 @@ class PodWorker:
                 return kind
         return None
 
-    def _probe_failed(self, kind: str, message: str) -> None:
-        self._event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}")
+    def _probe_failed(self, kind: str, container: str, message: str) -> None:
+        self._event("Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {message}", container=container)
 
-    def _event(self, type_: str, reason: str, message: str) -> None:
+    def _backoff_event(self, name: str) -> None:
+        """``BackOff`` on entering back-off and again every ``backoff_event_period`` while it lasts (the
+        recorder folds the repeats into one Event's ``count``)."""
+        now = self.s.clock.monotonic()
+        last = self._backoff_event_at.get(name)
+        if last is not None and now - last < self.s.options.backoff_event_period:
+            return
+        self._backoff_event_at[name] = now
+        self._event("Warning", "BackOff", f"Back-off restarting failed container {name} in pod {pod_ref(self.pod)}",
+                    container=name)
+
+    def _event(self, type_: str, reason: str, message: str, *, container: str = "") -> None:
         if self.s.events is not None:
-            self.s.events.event(dict(self.pod), type_, reason, message)
+            path = container_field_path(self.pod, container) if container else ""
+            self.s.events.event(dict(self.pod), type_, reason, message, field_path=path)
 
     def _startup_ok(self, cid: str) -> bool:
         entry = self._probes.get((cid, probes.STARTUP))

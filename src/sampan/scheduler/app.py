@@ -154,7 +154,10 @@ class SchedulerApp:
         pods = await client.resource("v1", "pods")
         events = await client.resource("v1", "events")
         first_profile = self.options.scheduler.config.profiles[0].scheduler_name
-        client_recorder = ClientEventRecorder(events, component=first_profile, host=self.identity, clock=self.clock)
+        # Upstream's events recorder reports as ``<schedulerName>-<hostname>``, not the lease identity.
+        client_recorder = ClientEventRecorder(events, component=first_profile,
+                                              reporting_instance=f"{first_profile}-{socket.gethostname()}",
+                                              clock=self.clock)
         self.scheduler = sched = Scheduler(
             self.options.scheduler, clock=self.clock, binder=APIBinder(pods),
             status_writer=APIPodStatusWriter(pods, clock=self.clock),

@@ -112,6 +112,9 @@ async def test_suspended_job_runs_no_pods_until_resumed(client: Client) -> None:
         await jobs.create(job_body("later", suspend=True))
         await wait_for(lambda: condition(client, "later", "Suspended"), message="Suspended")
         assert await job_pods(client, "later") == []
+        status = (await jobs.get("later", namespace="default"))["status"]
+        # counts upstream writes even when 0 (pointers there), and its always-present uncountedTerminatedPods
+        assert (status["ready"], status["terminating"], status["uncountedTerminatedPods"]) == (0, 0, {})
         for _ in range(10):
             job = await jobs.get("later", namespace="default")
             try:

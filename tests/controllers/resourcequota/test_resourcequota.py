@@ -14,6 +14,7 @@ import pytest
 
 from sampan.api import errors
 from sampan.client import Client
+from sampan.client.dynamic import PatchType
 from tests.controllers.clients import unthrottled_client
 from tests.controllers.support import fast_options, running_manager, wait_for
 from tests.support.apiserver import InProcessAPIServer
@@ -60,6 +61,21 @@ async def test_controller_fills_status_and_releases_usage(inproc_apiserver: InPr
                 "pods": "1", "requests.cpu": "300m", "count/configmaps": "2", "count/deployments.apps": "0",
                 "services.nodeports": "0"}), message="usage released after a delete")
             await pods.create(pod("c"), namespace="default")
+            # a claim's deletion releases its quota at once too (not at the next full resync)
+            claims = await client.resource("v1", "persistentvolumeclaims")
+            await quotas.create({"metadata": {"name": "storage"}, "spec": {"hard": {
+                "persistentvolumeclaims": "3", "requests.storage": "10Gi"}}}, namespace="default")
+            await claims.create({"metadata": {"name": "data"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+                namespace="default")
+            await wait_for(lambda: used_is(client, "storage", {"persistentvolumeclaims": "1",
+                                                                "requests.storage": "1Gi"}), message="claim charged")
+            await claims.delete("data", namespace="default")
+            # what the pvc-protection controller does for an unused claim: the delete then completes
+            await claims.patch("data", {"metadata": {"finalizers": None}}, patch_type=PatchType.MERGE,
+                               namespace="default")
+            await wait_for(lambda: used_is(client, "storage", {"persistentvolumeclaims": "0", "requests.storage": "0"}),
+                           message="claim released")
             # a change of spec.hard is picked up
             q = await quotas.get("q", namespace="default")
             q["spec"]["hard"] = {"pods": "5"}

@@ -86,9 +86,11 @@ class FakeImageService:
 class RecordingEvents:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []
+        self.field_paths: list[str] = []
 
-    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str, *, field_path: str = "") -> None:
         self.events.append((type_, reason, message))
+        self.field_paths.append(field_path)
 
     def reasons(self) -> list[str]:
         return [r for _, r, _ in self.events]

@@ -40,7 +40,8 @@ class Cluster:
 def kubelet_options(tmp_path: Path, *, name: str = "node-1", runtime: str = "process") -> KubeletOptions:
     return KubeletOptions(node_name=name, root_dir=tmp_path / name, runtime=runtime,
                           node_status_update_frequency=0.2, lease_renew_interval=0.1, node_lease_duration=2,
-                          port=0, sync_period=0.1, log_follow_poll=0.02, local_path_reclaim_period=0.2)
+                          port=0, sync_period=0.1, log_follow_poll=0.02, local_path_reclaim_period=0.2,
+                          backoff_event_period=0.2)
 
 
 async def wait_for(fetch: Callable[[], Awaitable[Any]], pred: Callable[[Any], bool], *, timeout: float = 20.0,

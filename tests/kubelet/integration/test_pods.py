@@ -136,9 +136,17 @@ async def test_crashing_container_goes_crashloopbackoff(cluster: Cluster) -> Non
         code, out, err = await kubectl(cluster, "logs", "crash", "--previous")
         assert (code, out) == (0, "boom\n"), err
     events = await cluster.rc("v1", "events")
-    await wait_for(lambda: events.list(namespace="default"),
-                   lambda lst: any(e["reason"] == "BackOff" and e["type"] == "Warning" for e in lst["items"]),
-                   what="BackOff event")
+
+    def backoff(lst: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for e in lst["items"] if e["reason"] == "BackOff" and e["involvedObject"]["name"] == "crash"]
+
+    # recorded again on every sync in back-off (here every 0.2 s), folded by the recorder into one Event
+    lst = await wait_for(lambda: events.list(namespace="default"),
+                         lambda lst: any(e["count"] >= 3 for e in backoff(lst)), what="a repeated BackOff event")
+    ev = max(backoff(lst), key=lambda e: e["count"])
+    assert ev["type"] == "Warning"
+    assert ev["message"].startswith("Back-off restarting failed container c in pod crash_default(")
+    assert ev["involvedObject"]["fieldPath"] == "spec.containers{c}"  # per container, as upstream
 
 
 async def test_graceful_delete_removes_pod_after_container_stops(cluster: Cluster, tmp_path) -> None:
@@ -166,6 +174,11 @@ async def test_graceful_delete_removes_pod_after_container_stops(cluster: Cluste
     assert marker.read_text() == "bye"  # stopped with SIGTERM, not killed
     events = (await (await cluster.rc("v1", "events")).list(namespace="default"))["items"]
     assert any(e["reason"] == "Killing" and e["message"] == "Stopping container c" for e in events)
+    # container events name the container, as upstream's kubelet does (kubectl describe's "spec.containers{c}")
+    mine = [e for e in events if e["involvedObject"]["name"] == "graceful"
+            and e["reason"] in ("Created", "Started", "Killing")]
+    assert {e["reason"] for e in mine} == {"Created", "Started", "Killing"}
+    assert {e["involvedObject"].get("fieldPath") for e in mine} == {"spec.containers{c}"}
     assert not [sb for sb in await cluster.kubelet.runtime.list_pod_sandboxes()
                 if sb.config.uid == p["metadata"]["uid"]]
 

@@ -3,6 +3,8 @@ pod shows (condition, event, metrics) — all through a real API server."""
 
 from __future__ import annotations
 
+import socket
+
 import aiohttp
 
 from tests.scheduler.integration.cluster import Cluster, node, pod
@@ -48,6 +50,10 @@ async def test_resource_fit(cluster: Cluster) -> None:
         assert await cluster.wait_bound("p") == "large"
         scheduled = await cluster.wait_event("p", "Scheduled")
         assert scheduled["message"] == "Successfully assigned default/p to large"
+        # as upstream's events recorder: named after the profile and host, not the lease identity
+        assert scheduled["source"] == {"component": "default-scheduler"}
+        assert scheduled["reportingComponent"] == "default-scheduler"
+        assert scheduled["reportingInstance"] == f"default-scheduler-{socket.gethostname()}"
         # the node now has 2 cpu left: two more fit, the third does not
         await cluster.add_pods(pod("q1", cpu="1"), pod("q2", cpu="1"), pod("q3", cpu="1500m"))
         assert await cluster.wait_bound("q1") in ("small", "large")

@@ -14,7 +14,8 @@ the shape kube-apiserver serves in ``/openapi/v3``:
   ``Quantity`` -> ``oneOf: [{type: string}, {type: number}]``: what kube-openapi writes into 1.32's
   ``/openapi/v3`` for types with ``OpenAPIV3OneOfTypes`` (``type: string`` is only the v2 form), so a
   ``targetPort: 80`` or ``cpu: 1`` the server returns conforms to its own schema;
-* the ``enum`` the JSON-Schema generator adds to ``apiVersion`` and ``kind`` is dropped.
+* the ``enum`` the JSON-Schema generator adds to ``apiVersion`` and ``kind`` is dropped, and upstream's
+  ``+enum`` lists of the best-known string fields are put back (:mod:`.enums`).
 
 :func:`definitions` is cached for the process: every server in a test process shares one copy.
 Component schemas are treated as read-only by everything downstream.
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sampan.api.schema import raw_definitions
+from sampan.apiserver.openapi.enums import ENUMS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,11 @@ def definitions() -> dict[str, Schema]:
     """Every upstream definition by its full name (``io.k8s.api.core.v1.Pod``), converted to OpenAPI 3."""
     defs = raw_definitions()
     out = {name: convert(schema) for name, schema in defs.items()}
+    for name, fields in ENUMS.items():
+        props = (out.get(name) or {}).get("properties") or {}
+        for field, values in fields.items():
+            if isinstance(props.get(field), dict) and props[field].get("type") == "string":
+                props[field]["enum"] = list(values)
     out[_INT_OR_STRING] = {
         "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
                        "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to "

@@ -33,6 +33,7 @@ GROUP_PRIORITY = (
 
 BUILTIN: tuple[str, ...] = (
     "namespaces:NamespaceStrategy",
+    "componentstatuses:ComponentStatusStrategy",
     "configmaps:ConfigMapStrategy",
     "pods:PodStrategy",
     "nodes:NodeStrategy",

@@ -177,6 +177,11 @@ class JobController:
                 requeue = remaining if requeue is None else min(requeue, remaining)
         status["active"] = len(active)
         status["ready"] = sum(1 for p in active if is_ready(p))
+        # as upstream's (JobPodReplacementPolicy, on by default since 1.29): pods being deleted that have not
+        # finished, written even when 0 (a pointer there), and the always-present uncountedTerminatedPods
+        status["terminating"] = sum(1 for p in pods if p["metadata"].get("deletionTimestamp")
+                                    and phase(p) not in ("Succeeded", "Failed"))
+        status.setdefault("uncountedTerminatedPods", {})
         status = {k: v for k, v in status.items() if v is not None}
         if status != old:
             jobs = await self.ctx.client.resource("batch/v1", "jobs")

@@ -2,7 +2,7 @@
 
 Keys are ``namespace/name`` of quotas. A quota is queued when it is added, when its ``spec.hard``
 changes, every ``sync_period`` (the full resync), and — replenishment — when an object it may count is
-deleted (pods, services, config maps, secrets, replication controllers), when a pod
+deleted (pods, services, config maps, secrets, replication controllers, claims), when a pod
 finishes or starts terminating, and when a service changes type. The API server's ``ResourceQuota``
 admission charges ``status.used`` on every create; this controller only puts the truth back (releasing
 what deleted objects held, and what failed creates were charged).
@@ -39,9 +39,9 @@ from sampan.controllers.runner import Enqueuer
 
 log = logging.getLogger(__name__)
 
-REPLENISHED = ("pods", "services", "configmaps", "secrets", "replicationcontrollers")
-"""core/v1 resources whose deletions trigger a recalculation of their namespace's quotas (sampan serves no
-persistentvolumeclaims; claims and ``count/`` resources are recounted by the full resync)."""
+REPLENISHED = ("pods", "services", "configmaps", "secrets", "replicationcontrollers", "persistentvolumeclaims")
+"""core/v1 resources whose deletions trigger a recalculation of their namespace's quotas (other ``count/``
+resources are recounted by the full resync)."""
 
 
 def _d(value: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sampan._lib.clock import Clock, RealClock
-from sampan.kubelet.api_status import EventSink
+from sampan.kubelet.api_status import EventSink, container_field_path
 from sampan.kubelet.images.keyring import keyring_from_secrets
 from sampan.kubelet.images.reference import (
     ImageReference,
@@ -135,15 +135,16 @@ class ImageManager:
         self.pulls = 0
         """How many pulls were tried (observability, tests)."""
 
-    def _event(self, pod: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    def _event(self, pod: Mapping[str, Any], type_: str, reason: str, message: str, *, container: str = "") -> None:
         if self.events is not None:
-            self.events.event(dict(pod), type_, reason, message)
+            path = container_field_path(pod, container) if container else ""
+            self.events.event(dict(pod), type_, reason, message, field_path=path)
 
-    def _fail(self, pod: Mapping[str, Any], reason: str, message: str) -> ImageError:
-        self._event(pod, "Warning", "Failed", f"Error: {reason}")
+    def _fail(self, pod: Mapping[str, Any], reason: str, message: str, *, container: str = "") -> ImageError:
+        self._event(pod, "Warning", "Failed", f"Error: {reason}", container=container)
         return ImageError(reason, message)
 
-    def _standing(self, pod: Mapping[str, Any], events: list[tuple[str, str, str]]) -> None:
+    def _standing(self, pod: Mapping[str, Any], events: list[tuple[str, str, str]], *, container: str = "") -> None:
         """Events of a condition that every sync finds again (back-off, Never, bad name, already present):
         recorded again only after ``repeat_events_after`` seconds, so the recorder's per-object spam
         filter (25, then one per 5 minutes, as upstream's) keeps room for the events that matter."""
@@ -155,47 +156,53 @@ class ImageManager:
             return
         self._standing_at[key] = now
         for type_, reason, message in events:
-            self._event(pod, type_, reason, message)
+            self._event(pod, type_, reason, message, container=container)
 
     async def ensure_image(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> PulledImage:
         """Make sure ``container``'s image is present per its pull policy. Raises :class:`ImageError`."""
         spec_image = str(container.get("image") or "")
+        name = str(container.get("name") or "")
         quoted = go_quote(spec_image)
         try:
             image = apply_default_tag(spec_image)
             ref = parse_normalized(image)
         except ReferenceError as err:
             msg = f"Failed to apply default image tag {quoted}: {err}"
-            self._standing(pod, [("Warning", "InspectFailed", msg), ("Warning", "Failed", "Error: InvalidImageName")])
+            self._standing(pod, [("Warning", "InspectFailed", msg), ("Warning", "Failed", "Error: InvalidImageName")],
+                           container=name)
             raise ImageError("InvalidImageName", msg) from None
         try:
             info = await self.service.image_status(image)
         except (RuntimeFailure, OSError) as err:
             msg = f"Failed to inspect image {quoted}: {getattr(err, 'message', None) or err}"
-            self._standing(pod, [("Warning", "InspectFailed", msg), ("Warning", "Failed", "Error: ImageInspectError")])
+            self._standing(pod, [("Warning", "InspectFailed", msg), ("Warning", "Failed", "Error: ImageInspectError")],
+                           container=name)
             raise ImageError("ImageInspectError", msg) from None
         policy = str(container.get("imagePullPolicy") or default_pull_policy(spec_image))
         if policy == "Never" or (policy == "IfNotPresent" and info is not None):
             if info is not None:
-                self._standing(pod, [("Normal", "Pulled", f"Container image {quoted} already present on machine")])
+                self._standing(pod, [("Normal", "Pulled", f"Container image {quoted} already present on machine")],
+                               container=name)
                 return pulled_image(ref, info, spec_image=spec_image)
             msg = f"Container image {quoted} is not present with pull policy of Never"
             self._standing(pod, [("Warning", "ErrImageNeverPull", msg),
-                                 ("Warning", "Failed", "Error: ErrImageNeverPull")])
+                                 ("Warning", "Failed", "Error: ErrImageNeverPull")], container=name)
             raise ImageError("ErrImageNeverPull", msg)
-        return await self._pull(pod, image=image, ref=ref, spec_image=spec_image)
+        return await self._pull(pod, image=image, ref=ref, spec_image=spec_image, name=name)
 
-    async def _pull(self, pod: Mapping[str, Any], *, image: str, ref: ImageReference, spec_image: str) -> PulledImage:
+    async def _pull(self, pod: Mapping[str, Any], *, image: str, ref: ImageReference, spec_image: str,
+                    name: str = "") -> PulledImage:
         quoted = go_quote(spec_image)
         key = f"{(pod.get('metadata') or {}).get('uid', '')}_{spec_image}"
         entry = self._backoff.get(key)
         now = self.clock.monotonic()
         if entry is not None and now - entry.last < entry.delay:
             msg = f"Back-off pulling image {quoted}"
-            self._standing(pod, [("Normal", "BackOff", msg), ("Warning", "Failed", "Error: ImagePullBackOff")])
+            self._standing(pod, [("Normal", "BackOff", msg), ("Warning", "Failed", "Error: ImagePullBackOff")],
+                           container=name)
             raise ImageError("ImagePullBackOff", f"{msg}: ErrImagePull: {entry.error}",
                              retry_after=entry.last + entry.delay - now)
-        self._event(pod, "Normal", "Pulling", f"Pulling image {quoted}")
+        self._event(pod, "Normal", "Pulling", f"Pulling image {quoted}", container=name)
         began = self.clock.monotonic()
         try:
             async with self._pull_lock if self._pull_lock is not None else contextlib.nullcontext():
@@ -204,16 +211,17 @@ class ImageManager:
                 await self._pull_with_credentials(pod, image=image, ref=ref)
                 pulled = self.clock.monotonic() - started
         except ImagePullError as err:
-            self._event(pod, "Warning", "Failed", f"Failed to pull image {quoted}: {err.message}")
+            self._event(pod, "Warning", "Failed", f"Failed to pull image {quoted}: {err.message}", container=name)
             self._record_failure(key, err.message)
             log.info("image pull failed pod=%s image=%s err=%s", pod_key(pod), spec_image, err.message)
-            raise self._fail(pod, "ErrImagePull", err.message) from None
+            raise self._fail(pod, "ErrImagePull", err.message, container=name) from None
         self._backoff.pop(key, None)
         info = await self.service.image_status(image)
         size = info.size if info is not None else 0
         self._event(pod, "Normal", "Pulled",
                     f"Successfully pulled image {quoted} in {go_duration(pulled)} "
-                    f"({go_duration(self.clock.monotonic() - began)} including waiting). Image size: {size} bytes.")
+                    f"({go_duration(self.clock.monotonic() - began)} including waiting). Image size: {size} bytes.",
+                    container=name)
         log.info("image pulled pod=%s image=%s seconds=%.3f", pod_key(pod), spec_image, pulled)
         if info is None:
             return PulledImage(image=spec_image, image_id="")
