@@ -11,8 +11,8 @@ a FIN on the runtime's stdin stream, and the exit code comes back on its error s
 
 Lifetimes: every session (and its reader task) is closed before the call returns or is cancelled; a
 cancelled exec (its client went away) closes the connection and kills the exec's process tree, which the
-runtime alone would leave running (CRI has no call for it; see :mod:`.cri_exec`). Port-forward opens one runtime session per forwarded connection (a fresh
-one-time URL each), closed with the connection.
+runtime alone would leave running (CRI has no call for it; see :mod:`.cri_exec`). Port-forward opens one
+runtime session per forwarded connection (a fresh one-time URL each), closed with the connection.
 """
 
 from __future__ import annotations

@@ -139,8 +139,8 @@ class ExecWatch:
     """The runtime reported the command's end: nothing is left to kill."""
 
     def release(self) -> None:
-        if self.unlock is not None:
-            self.unlock, unlock = None, self.unlock
+        unlock, self.unlock = self.unlock, None
+        if unlock is not None:
             unlock()
 
     async def find(self, *, deadline: float = FIND_DEADLINE, period: float = FIND_PERIOD) -> None:

@@ -102,6 +102,9 @@ class CRIRuntime:
         self.images: CRIImageService | None = None
         self._ips: dict[str, str] = {}
         """sandbox id -> pod IP (fixed for a sandbox's life)."""
+        self._sandboxes: dict[str, Any] = {}
+        """sandbox id -> its PodSandboxStatus (metadata, labels and annotations are fixed for its life):
+        CreateContainer needs them, and asking again for every container start is one RPC per start."""
         self._sandbox_of: dict[str, str] = {}
         """container id -> its sandbox id (ContainerStatus does not carry it; fixed for a container's life)."""
         self._settled: dict[str, ContainerStatus] = {}
@@ -176,6 +179,7 @@ class CRIRuntime:
         sid: str = await self._wrap(self.client.run_pod_sandbox(cfg))
         status = await self._wrap(self.client.pod_sandbox_status(sid))
         self._ips[sid] = status.network.ip or self.options.host_ip
+        self._sandboxes[sid] = status
         log.info("sandbox created id=%s pod=%s/%s ip=%s", sid[:12], config.namespace, config.name, self._ips[sid])
         return sid
 
@@ -186,6 +190,8 @@ class CRIRuntime:
         try:
             status = await self.client.pod_sandbox_status(sandbox_id)
         except CRINotFound:
+            self._ips.pop(sandbox_id, None)
+            self._sandboxes.pop(sandbox_id, None)
             return
         except CRIError as err:
             raise CreateContainerError(err.message) from None
@@ -198,6 +204,7 @@ class CRIRuntime:
         except CRIError as err:
             raise CreateContainerError(err.message) from None
         self._ips.pop(sandbox_id, None)
+        self._sandboxes.pop(sandbox_id, None)
         md = status.metadata
         shutil.rmtree(self.options.log_root / f"{md.namespace}_{md.name}_{md.uid}", ignore_errors=True)
         await asyncio.to_thread(self._remove_pod_cgroups, md.uid)
@@ -237,12 +244,14 @@ class CRIRuntime:
     # -- containers --------------------------------------------------------------------------------
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
-        try:
-            sb = await self.client.pod_sandbox_status(sandbox_id)
-        except CRINotFound:
-            raise NotFoundError(f"pod sandbox {sandbox_id!r} not found") from None
-        except CRIError as err:
-            raise CreateContainerError(err.message) from None
+        sb = self._sandboxes.get(sandbox_id)
+        if sb is None:
+            try:
+                sb = self._sandboxes[sandbox_id] = await self.client.pod_sandbox_status(sandbox_id)
+            except CRINotFound:
+                raise NotFoundError(f"pod sandbox {sandbox_id!r} not found") from None
+            except CRIError as err:
+                raise CreateContainerError(err.message) from None
         if self.options.pull_if_absent:
             await self._ensure_image(config.image)
         md = sb.metadata
