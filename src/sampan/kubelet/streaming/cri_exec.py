@@ -144,16 +144,16 @@ class ExecWatch:
             unlock()
 
     async def find(self, *, deadline: float = FIND_DEADLINE, period: float = FIND_PERIOD) -> None:
-        """Poll until the exec's process shows up (or ``deadline`` passes), then let the next exec look."""
-        try:
-            loop = asyncio.get_running_loop()
-            end = loop.time() + deadline
-            while not self.found and loop.time() < end:
-                self.found = await asyncio.to_thread(exec_roots, self.ns, self.before, self.cmd)
-                if not self.found:
-                    await asyncio.sleep(period)
-        finally:
-            self.release()
+        """Poll until the exec's process shows up (or ``deadline`` passes), then let the next exec look.
+        Cancelled meanwhile (the client went away before the process was seen), the container's lock stays
+        held, so :meth:`kill` can still look once for it; ``kill`` releases it."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline
+        while not self.found and loop.time() < end:
+            self.found = await asyncio.to_thread(exec_roots, self.ns, self.before, self.cmd)
+            if not self.found:
+                await asyncio.sleep(period)
+        self.release()
 
     def kill(self) -> list[int]:
         """Kill the exec's process tree (synchronous: callable while being cancelled). A last look for it
