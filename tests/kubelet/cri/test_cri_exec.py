@@ -104,7 +104,7 @@ async def test_a_watch_cancelled_before_it_saw_the_process_still_kills_it() -> N
         finder = asyncio.ensure_future(watch.find(period=1000))
         await asyncio.sleep(0.3)  # its first look found nothing; it now sleeps
         late = subprocess.Popen(["nsenter", "-t", str(inner[0]), "--pid", "sleep", "1000.75"])  # noqa: ASYNC220
-        while not any(_cmdline(p) == ["sleep", "1000.75"] for p in _in_ns(ns)) and time.monotonic() < deadline:
+        while not any(_cmdline(p) == ["sleep", "1000.75"] for p in _in_ns(ns)) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         finder.cancel()
         with pytest.raises(asyncio.CancelledError):
