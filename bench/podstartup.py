@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,11 +45,56 @@ def up(data_dir: Path, runtime: str) -> None:
             cn.import_archive(cn.ContainerdLayout(node_dir.absolute()), archive)
 
 
+def cpu_by_component(data_dir: Path) -> dict[str, float]:
+    """CPU seconds (own + reaped children: runc under its shim, CNI plugins under containerd) of every
+    process whose command line names ``data_dir``, by component (``kubelet``, ``containerd``, ``shims``…)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            raw = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        if str(data_dir).encode() not in b" ".join(argv):
+            continue
+        words = [a.decode(errors="replace") for a in argv if a]
+        if "sampan.cli.main" in words:
+            name = words[words.index("sampan.cli.main") + 1]
+        elif words and "containerd-shim" in words[0]:
+            name = "shims (+runc)"
+        else:
+            name = os.path.basename(words[0]) if words else "?"
+        fields = raw[raw.rfind(b")") + 2:].split()
+        out[name] = out.get(name, 0.0) + sum(int(f) for f in fields[11:15]) / tick
+    return out
+
+
+def busy_seconds() -> float:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(tmp: Path, runtime: str, pods: int, rate: float) -> list[float]:
     data_dir = tmp / runtime
     up(data_dir, runtime)
     try:
-        return asyncio.run(pod_latencies(data_dir / "kubeconfig", pods, rate))
+        load = os.getloadavg()[0]
+        before, busy, wall = cpu_by_component(data_dir), busy_seconds(), time.perf_counter()
+        end: list[tuple[dict[str, float], float, float]] = []
+        latencies = asyncio.run(pod_latencies(data_dir / "kubeconfig", pods, rate, on_running=lambda: end.append(
+            (cpu_by_component(data_dir), busy_seconds(), time.perf_counter()))))
+        after, busy, wall = end[0][0], end[0][1] - busy, end[0][2] - wall
+        used = {name: after[name] - before.get(name, 0.0) for name in after}
+        print(f"{runtime}: {wall:.1f} s from first create to all Running; machine busy {busy / wall:.2f} of "
+              f"{os.cpu_count()} cores (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after); "
+              "CPU per pod by component: " + ", ".join(
+                  f"{name} {sec / pods * 1000:.0f} ms" for name, sec in sorted(used.items(), key=lambda kv: -kv[1])
+                  if sec > 0.005 * pods), flush=True)
+        return latencies
     finally:
         down(data_dir)
 

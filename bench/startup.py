@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,10 @@ def pod(name: str) -> dict[str, Any]:
                                      "command": ["sleep", "3600"]}]}}
 
 
-async def pod_latencies(kubeconfig: Path, count: int, rate: float) -> list[float]:
-    """Create ``count`` pods at ``rate``/s; seconds from each POST to its first Running seen by a watch."""
+async def pod_latencies(kubeconfig: Path, count: int, rate: float,
+                        on_running: Callable[[], None] | None = None) -> list[float]:
+    """Create ``count`` pods at ``rate``/s; seconds from each POST to its first Running seen by a watch.
+    ``on_running`` is called once all are Running, before they are deleted."""
     sent: dict[str, float] = {}
     running: dict[str, float] = {}
     async with Client(load_config(str(kubeconfig))) as client:
@@ -103,6 +106,8 @@ async def pod_latencies(kubeconfig: Path, count: int, rate: float) -> list[float
             await asyncio.wait_for(all_running.wait(), timeout=120)
         finally:
             watcher.cancel()
+        if on_running is not None:
+            on_running()
         await pods.delete_collection(namespace="default", label_selector="bench=startup")
         deadline = time.monotonic() + 60  # let the kubelet stop them and release their sandboxes
         while (await pods.list(namespace="default", label_selector="bench=startup"))["items"]:

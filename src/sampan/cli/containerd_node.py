@@ -86,14 +86,16 @@ class ContainerdLayout:
 
 
 def cni_template(*, bridge: str, ipam_dir: Path) -> str:
-    """containerd's Go template for the CNI conflist (``{{.PodCIDR}}`` filled from UpdateRuntimeConfig)."""
+    """containerd's Go template for the CNI conflist (``{{.PodCIDR}}`` filled from UpdateRuntimeConfig).
+    No ``loopback`` plugin: containerd's CRI adds its own loopback network to every sandbox (go-cni's
+    ``WithLoNetwork``), so one here would run the plugin twice per ADD and DEL."""
     conf = {
         "cniVersion": "0.4.0", "name": f"{bridge}-net",
         "plugins": [{
             "type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
             "ipam": {"type": "host-local", "dataDir": str(ipam_dir), "ranges": [[{"subnet": "{{.PodCIDR}}"}]],
                      "routes": [{"dst": "0.0.0.0/0"}]},
-        }, {"type": "loopback"}],
+        }],
     }
     return json.dumps(conf, indent=2)
 

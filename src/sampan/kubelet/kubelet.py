@@ -208,7 +208,8 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
             return CRIRuntime(CRIRuntimeOptions(
                 endpoint=options.container_runtime_endpoint, image_endpoint=options.image_service_endpoint,
                 node_name=options.node_name, log_root=options.root_dir / "logs", host_ip=options.address,
-                serialize_image_pulls=False))  # the image manager serializes pulls (--serialize-image-pulls)
+                serialize_image_pulls=False,  # the image manager serializes pulls (--serialize-image-pulls)
+                relist_period=min(options.sync_period, 1.0)))
         network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
         return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
                                                     network=network))

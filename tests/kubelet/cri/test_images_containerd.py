@@ -91,7 +91,7 @@ async def env(inproc_apiserver: InProcessAPIServer, containerd: Containerd, regi
         pods = await client.resource("v1", "pods")
         for p in (await pods.list(namespace="default")).get("items") or []:
             with contextlib.suppress(Exception):
-                await pods.delete(p["metadata"]["name"], namespace="default", body={"gracePeriodSeconds": 0})
+                await pods.delete(p["metadata"]["name"], namespace="default", grace_period_seconds=0)
         with contextlib.suppress(AssertionError):
             await wait_for(lambda: pods.list(namespace="default"), lambda lst: not lst.get("items"), timeout=30,
                            what="pods gone")

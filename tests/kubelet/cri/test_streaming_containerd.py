@@ -74,6 +74,34 @@ async def port_forward_download(node: Node, version: str) -> tuple[bytes, bytes]
         await proc.wait()
 
 
+def host_processes_with(token: str) -> list[int]:
+    """Host pids whose command line contains ``token`` (a container's processes are visible here)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if token.encode() in fh.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+async def disconnect_kills_the_exec(node: Node, version: str) -> None:
+    token = f"{os.getpid()}{VERSIONS.index(version)}.7"  # an argument of sleep only this exec uses
+    proc = await asyncio.create_subprocess_exec(
+        str(KUBECTL_DIR / f"kubectl.{version}"), "--kubeconfig", str(node.server.kubeconfig), "exec", "-i", "web",
+        "--", "sh", "-c", f"echo started; sleep {token}; echo never", stdin=PIPE, stdout=PIPE)
+    assert proc.stdout is not None
+    assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"started\n"
+    assert host_processes_with(f"sleep {token}")
+    proc.kill()
+    await proc.wait()
+    await wait_for(lambda: asyncio.sleep(0, host_processes_with(token)), lambda pids: not pids, timeout=30,
+                   what="the exec'd sh and sleep to be killed")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not VERSIONS, reason="versioned kubectl binaries not installed")
 async def test_exec_cp_and_port_forward_into_containerd_pods(node: Node, tmp_path: Path) -> None:
@@ -110,6 +138,10 @@ async def test_exec_cp_and_port_forward_into_containerd_pods(node: Node, tmp_pat
         code, _out, err = await kubectl(node, version, "cp", f"default/web:/tmp/five-{version}.bin", str(back))
         assert code == 0, err
         assert back.read_bytes() == src.read_bytes()
+
+        # a client that goes away mid-command: its process tree in the container is killed (containerd alone
+        # would leave it running: CRI has no call to end an exec)
+        await disconnect_kills_the_exec(node, version)
 
         # port-forward: 10 MiB from httpd in the pod arrives intact
         index, big = await port_forward_download(node, version)

@@ -10,10 +10,9 @@ to SPDY for the kubelet. So every client protocol works whatever the runtime spe
 a FIN on the runtime's stdin stream, and the exit code comes back on its error stream as a ``Status``.
 
 Lifetimes: every session (and its reader task) is closed before the call returns or is cancelled; a
-cancelled exec closes the connection, which the runtime sees as the client going away (its exec
-process loses stdin and its output; containerd, like upstream, leaves a process that ignores that
-running until it exits). Port-forward opens one runtime session per forwarded connection (a fresh
-one-time URL each), closed with the connection.
+cancelled exec (its client went away) closes the connection and kills the exec's process tree, which the
+runtime alone would leave running (CRI has no call for it; see :mod:`.cri_exec`). Port-forward opens one
+runtime session per forwarded connection (a fresh one-time URL each), closed with the connection.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sampan.kubelet.runtime.cri.client import CRIClient, CRIError
+from sampan.kubelet.streaming.cri_exec import ExecWatch, ExecWatcher
 from sampan.kubelet.streaming.interface import CommandIO, Sink, StreamingError
 from sampan.streaming import channels
 from sampan.streaming.dial import UpgradeRefused, upgrade
@@ -141,6 +141,7 @@ class CRIStreaming:
 
     def __init__(self, client: Callable[[], CRIClient]) -> None:
         self._client = client
+        self._watcher = ExecWatcher(client)
 
     async def _url(self, call: Awaitable[str]) -> str:
         try:
@@ -149,10 +150,15 @@ class CRIStreaming:
             raise StreamingError(err.message) from None
 
     async def exec(self, container_id: str, cmd: list[str], io: CommandIO) -> int:
-        url = await self._url(self._client().exec(container_id, cmd, stdin=io.stdin is not None,
-                                                  stdout=io.stdout is not None, stderr=io.stderr is not None and not
-                                                  io.tty, tty=io.tty))
-        return await self._remote_command(url, io)
+        watch = await self._watcher.begin(container_id, cmd)
+        try:
+            url = await self._url(self._client().exec(container_id, cmd, stdin=io.stdin is not None,
+                                                      stdout=io.stdout is not None,
+                                                      stderr=io.stderr is not None and not io.tty, tty=io.tty))
+            return await self._remote_command(url, io, watch=watch)
+        finally:
+            if watch is not None:  # a command that has not ended: its client went away (or the runtime's
+                watch.kill()       # connection broke); kill() does nothing once the runtime reported its end
 
     async def attach(self, container_id: str, io: CommandIO) -> None:
         url = await self._url(self._client().attach(container_id, stdin=io.stdin is not None,
@@ -160,7 +166,7 @@ class CRIStreaming:
                                                     stderr=io.stderr is not None and not io.tty, tty=io.tty))
         await self._remote_command(url, io)
 
-    async def _remote_command(self, url: str, io: CommandIO) -> int:
+    async def _remote_command(self, url: str, io: CommandIO, *, watch: ExecWatch | None = None) -> int:
         conn = await _Connected.to(url, channels.REMOTE_COMMAND_SPDY)
         tasks: list[asyncio.Future[Any]] = []
         try:
@@ -173,6 +179,8 @@ class CRIStreaming:
                 if wanted:
                     opened[name] = await conn.session.open({"streamtype": name})
             error = opened["error"]
+            if watch is not None:  # the runtime starts the process once every stream is open
+                tasks.append(asyncio.ensure_future(watch.find()))
             outputs = [asyncio.ensure_future(_copy_out(opened[name], sink)) for name, sink in
                        (("stdout", io.stdout), ("stderr", io.stderr)) if name in opened and sink is not None]
             tasks += outputs
@@ -181,6 +189,8 @@ class CRIStreaming:
             if io.resize is not None and "resize" in opened:
                 tasks.append(asyncio.ensure_future(_copy_sizes(io.resize, opened["resize"])))
             status = await _read_all(error)
+            if watch is not None:
+                watch.finished = True
             await asyncio.gather(*outputs)
             return exit_code_of(status, conn.protocol)
         except (ConnectionError, TimeoutError) as err:

@@ -136,6 +136,13 @@ class CRIClient:
         resp = await self._call(self._rt, "ContainerStatus", pb.ContainerStatusRequest(container_id=container_id))
         return resp.status
 
+    async def container_info(self, container_id: str) -> dict[str, str]:
+        """ContainerStatus with ``verbose``: the runtime's extra information (containerd: ``info`` is a JSON
+        document with the container's host ``pid``, its OCI spec, its sandbox id)."""
+        resp = await self._call(self._rt, "ContainerStatus",
+                                pb.ContainerStatusRequest(container_id=container_id, verbose=True))
+        return dict(resp.info)
+
     async def container_stats(self, container_id: str) -> Any:
         resp = await self._call(self._rt, "ContainerStats", pb.ContainerStatsRequest(container_id=container_id))
         return resp.stats

@@ -34,6 +34,7 @@ from typing import Any
 from sampan.kubelet.runtime.cri import convert
 from sampan.kubelet.runtime.cri.client import CRIClient, CRIError, CRINotFound
 from sampan.kubelet.runtime.cri.images import CRIImageService
+from sampan.kubelet.runtime.cri.relist import SharedListing
 from sampan.kubelet.runtime.images import ImagePullError
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
@@ -71,6 +72,9 @@ class CRIRuntimeOptions:
     runtime_name: str = "containerd"
     host_ip: str = "127.0.0.1"
     """The node's address: the IP of ``hostNetwork`` pods (the runtime reports none for them)."""
+    relist_period: float = 1.0
+    """How old a node-wide container listing may be when a pod worker asks for its sandbox's containers
+    (upstream's PLEG relist period; 0: one ListContainers per call). See :mod:`.relist`."""
 
 
 def _read_tail(path: str, limit: int) -> str:
@@ -102,6 +106,9 @@ class CRIRuntime:
         self.images: CRIImageService | None = None
         self._ips: dict[str, str] = {}
         """sandbox id -> pod IP (fixed for a sandbox's life)."""
+        self._sandboxes: dict[str, Any] = {}
+        """sandbox id -> its PodSandboxStatus (metadata, labels and annotations are fixed for its life):
+        CreateContainer needs them, and asking again for every container start is one RPC per start."""
         self._sandbox_of: dict[str, str] = {}
         """container id -> its sandbox id (ContainerStatus does not carry it; fixed for a container's life)."""
         self._settled: dict[str, ContainerStatus] = {}
@@ -110,6 +117,8 @@ class CRIRuntime:
         list_containers asks ContainerStatus only after a transition (one RPC per pod sync, not 1 + N)."""
         self._version = ""
         self._pod_cidr = ""
+        self._listing = SharedListing(lambda: self.client.list_containers(labels=self._mine),
+                                      max_age=options.relist_period)
 
     @property
     def client(self) -> CRIClient:
@@ -137,6 +146,7 @@ class CRIRuntime:
         log.info("container runtime runtime=%s api=%s", self._version, version.runtime_api_version)
 
     async def close(self) -> None:
+        await self._listing.close()
         if self._client is not None:
             await self._client.close()
 
@@ -174,18 +184,25 @@ class CRIRuntime:
         cfg = convert.sandbox_config(config, node=self.options.node_name, log_directory=str(log_dir),
                                      cgroup_parent=f"{self.options.cgroup_root}/pod{config.uid}")
         sid: str = await self._wrap(self.client.run_pod_sandbox(cfg))
+        self._listing.changed(sid)
         status = await self._wrap(self.client.pod_sandbox_status(sid))
         self._ips[sid] = status.network.ip or self.options.host_ip
+        self._sandboxes[sid] = status
         log.info("sandbox created id=%s pod=%s/%s ip=%s", sid[:12], config.namespace, config.name, self._ips[sid])
         return sid
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
-        await self._wrap(self.client.stop_pod_sandbox(sandbox_id))
+        try:
+            await self._wrap(self.client.stop_pod_sandbox(sandbox_id))
+        finally:
+            self._listing.changed(sandbox_id)
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         try:
             status = await self.client.pod_sandbox_status(sandbox_id)
         except CRINotFound:
+            self._ips.pop(sandbox_id, None)
+            self._sandboxes.pop(sandbox_id, None)
             return
         except CRIError as err:
             raise CreateContainerError(err.message) from None
@@ -198,6 +215,8 @@ class CRIRuntime:
         except CRIError as err:
             raise CreateContainerError(err.message) from None
         self._ips.pop(sandbox_id, None)
+        self._sandboxes.pop(sandbox_id, None)
+        self._listing.forget(sandbox_id)
         md = status.metadata
         shutil.rmtree(self.options.log_root / f"{md.namespace}_{md.name}_{md.uid}", ignore_errors=True)
         await asyncio.to_thread(self._remove_pod_cgroups, md.uid)
@@ -237,12 +256,14 @@ class CRIRuntime:
     # -- containers --------------------------------------------------------------------------------
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
-        try:
-            sb = await self.client.pod_sandbox_status(sandbox_id)
-        except CRINotFound:
-            raise NotFoundError(f"pod sandbox {sandbox_id!r} not found") from None
-        except CRIError as err:
-            raise CreateContainerError(err.message) from None
+        sb = self._sandboxes.get(sandbox_id)
+        if sb is None:
+            try:
+                sb = self._sandboxes[sandbox_id] = await self.client.pod_sandbox_status(sandbox_id)
+            except CRINotFound:
+                raise NotFoundError(f"pod sandbox {sandbox_id!r} not found") from None
+            except CRIError as err:
+                raise CreateContainerError(err.message) from None
         if self.options.pull_if_absent:
             await self._ensure_image(config.image)
         md = sb.metadata
@@ -261,7 +282,10 @@ class CRIRuntime:
             node=self.options.node_name, log_directory=str(log_dir),
             cgroup_parent=f"{self.options.cgroup_root}/pod{md.uid}")
         cfg = convert.container_config(config, node=self.options.node_name, log_path=rel_log, extra_mounts=extra)
-        cid: str = await self._wrap(self.client.create_container(sandbox_id, cfg, sandbox_cfg))
+        try:
+            cid: str = await self._wrap(self.client.create_container(sandbox_id, cfg, sandbox_cfg))
+        finally:
+            self._listing.changed(sandbox_id)
         self._sandbox_of[cid] = sandbox_id
         log.debug("container created id=%s name=%s", cid[:12], config.name)
         return cid
@@ -277,8 +301,14 @@ class CRIRuntime:
         except RuntimeFailure as err:
             raise ImagePullError(err.message) from None
 
+    def _changed(self, container_id: str) -> None:
+        self._listing.changed(self._sandbox_of.get(container_id, ""))
+
     async def start_container(self, container_id: str) -> None:
-        await self._wrap(self.client.start_container(container_id))
+        try:
+            await self._wrap(self.client.start_container(container_id))
+        finally:
+            self._changed(container_id)
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         try:
@@ -287,6 +317,8 @@ class CRIRuntime:
             return
         except CRIError as err:
             raise CreateContainerError(err.message) from None
+        finally:
+            self._changed(container_id)
 
     async def remove_container(self, container_id: str) -> None:
         try:
@@ -301,6 +333,8 @@ class CRIRuntime:
             pass
         except CRIError as err:
             raise CreateContainerError(err.message) from None
+        finally:
+            self._changed(container_id)
         self._sandbox_of.pop(container_id, None)
         self._settled.pop(container_id, None)
         if status.log_path:
@@ -309,9 +343,14 @@ class CRIRuntime:
                     os.unlink(path)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
-        items = await self._wrap(self.client.list_containers(sandbox_id=sandbox_id or "", labels=self._mine))
+        """The node's containers (of one sandbox); a pod worker's per-sync call is served by a node-wide
+        listing shared with the other workers (:mod:`.relist`)."""
+        items = await self._wrap(self._listing.get(sandbox_id or ""))
         out = []
         for item in items:
+            if sandbox_id and item.pod_sandbox_id != sandbox_id:
+                continue
+            self._sandbox_of[item.id] = item.pod_sandbox_id
             cached = self._settled.get(item.id)
             if cached is not None and cached.state is convert.container_state(item.state):
                 out.append(cached)  # still running since we last looked, or exited for good: nothing changed
