@@ -92,6 +92,12 @@ async def test_api_group_and_resource_lists(client: TestClient[Any, Any]) -> Non
     assert by_name["deployments/status"]["kind"] == "Deployment"
     assert "group" not in by_name["deployments/status"]
 
+    # `kubectl get api-extensions` lists the admission policies too, as upstream's storage declares
+    admission, _ = await get_json(client, "/apis/admissionregistration.k8s.io/v1")
+    categories = {r["name"]: r.get("categories") for r in admission["resources"] if "/" not in r["name"]}
+    assert categories["validatingadmissionpolicies"] == categories["validatingadmissionpolicybindings"] == [
+        "api-extensions"]
+
     core, _ = await get_json(client, "/api/v1?timeout=32s", "application/json, */*")
     assert core["groupVersion"] == "v1"
     ns = {r["name"]: r for r in core["resources"]}

@@ -79,6 +79,9 @@ async def test_rollout_status_finishes(apiserver: APIServerHandle,
         assert done.returncode == 0, done.stderr
         d = await deps.get("web", namespace="default")
         assert d["status"]["availableReplicas"] == 5
+        # managedFields name the controller-manager as upstream's does (SSA conflicts quote it)
+        managers = {(f["manager"], f.get("subresource", "")) for f in d["metadata"]["managedFields"]}
+        assert ("kube-controller-manager", "status") in managers, managers
     assert controller_manager.poll() is None
 
 

@@ -85,7 +85,7 @@ class Components:
         options = ControllerManagerOptions(controllers=("*",) if everything else ("namespace",),
                                            leader_elect=False, kube_api_qps=COMPONENT_QPS,
                                            kube_api_burst=COMPONENT_BURST)
-        client = await self._client("sampan-controller-manager")
+        client = await self._client("kube-controller-manager/sampan")
         self._start("controller-manager", _closing(client, ControllerManager(client, options).run()))
         self.controllers = want
 
@@ -96,7 +96,7 @@ class Components:
         from sampan.scheduler.app import SchedulerApp, SchedulerAppOptions
 
         rest = dataclasses.replace(load_kubeconfig(str(self.kubeconfig)), qps=COMPONENT_QPS, burst=COMPONENT_BURST,
-                                   user_agent="sampan-scheduler")
+                                   user_agent="kube-scheduler/sampan")
         self._start("scheduler", SchedulerApp(SchedulerAppOptions(rest=rest, leader_elect=False,
                                                                   metrics_port=None)).run())
 

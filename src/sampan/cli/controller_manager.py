@@ -106,7 +106,7 @@ async def _serve(args: argparse.Namespace, options: ControllerManagerOptions) ->
     from sampan.controllers.manager import ControllerManager, LeadershipLost
 
     config = dataclasses.replace(load_config(args.kubeconfig), qps=options.kube_api_qps,
-                                 burst=options.kube_api_burst, user_agent="sampan-controller-manager")
+                                 burst=options.kube_api_burst, user_agent="kube-controller-manager/sampan")
     from sampan._lib.metrics_server import RegistryServer
 
     async with Client(config) as client:

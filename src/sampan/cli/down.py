@@ -36,12 +36,26 @@ def _down(args: argparse.Namespace) -> int:
         if layout.running_pid() is not None:
             os.kill(pid, signal.SIGKILL)
         console.print(f"stopped the cluster in {layout.data_dir}")
-    if state.get("runtime") == "process" and not args.keep_workloads:
+    # A supervisor that was killed, or died in a failed start, leaves its components running: stop them
+    # (the kubelets first of all, before their pods go).
+    from sampan.cli.leftovers import stop_leftovers
+
+    left = stop_leftovers(layout.pid_dir)
+    if left:
+        console.print(f"stopped {', '.join(left)} (left running by an earlier sampan up)")
+    runtime = state.get("runtime")
+    if runtime in ("process", None) and not args.keep_workloads:  # None: up.json is gone, look anyway
         from sampan.cli.down_workloads import remove_workloads
 
         for line in asyncio.run(remove_workloads(layout.data_dir)):
             console.print(f"removed {line}")
-    if state.get("runtime") == "containerd" and not args.keep_workloads:
+    else:  # the static control plane never outlives its cluster (sampan.cli.control_plane)
+        from sampan.cli.control_plane import stop_static_pods
+
+        for root in sorted((layout.data_dir / "kubelet").glob("*/runtime")):
+            if stopped := asyncio.run(stop_static_pods(root)):
+                console.print(f"removed {stopped} static pod(s) of node {root.parent.name}")
+    if runtime == "containerd" and not args.keep_workloads:
         from sampan.cli.down_workloads import remove_containerd_workloads
 
         for line in asyncio.run(remove_containerd_workloads(layout.data_dir)):

@@ -5,6 +5,7 @@
 ``<data-dir>/up.pid``        pid of the ``sampan up`` supervisor, while it runs
 ``<data-dir>/up.json``       how the running cluster was started (port, components)
 ``<data-dir>/logs/*.log``    one log per component
+``<data-dir>/pids/*.pid``    the supervised components' pids, while they run (:mod:`sampan.cli.leftovers`)
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class ClusterLayout:
     @property
     def state_file(self) -> Path:
         return self.data_dir / "up.json"
+
+    @property
+    def pid_dir(self) -> Path:
+        return self.data_dir / "pids"
 
     @property
     def log_dir(self) -> Path:

@@ -51,7 +51,7 @@ def options_from_args(args: argparse.Namespace) -> SchedulerAppOptions:
     Scheduler(SchedulerOptions(config=sched_config))  # builds every profile's plugins: bad args fail here
     rest = load_config(args.kubeconfig)
     rest = dataclasses.replace(rest, qps=float(args.kube_api_qps), burst=int(args.kube_api_burst),
-                               user_agent="sampan-scheduler/0.1")
+                               user_agent="kube-scheduler/sampan")
     election = LeaderElectionConfig(
         lease_duration=parse_duration(args.leader_elect_lease_duration),
         renew_deadline=parse_duration(args.leader_elect_renew_deadline),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sampan._lib.clock import Clock, RealClock
+from sampan.cli import leftovers
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ class SupervisorOptions:
     """A child that ran this long before exiting restarts after ``initial_backoff`` again."""
     stop_grace: float = 10.0
     """Seconds between SIGTERM and SIGKILL when stopping."""
+    pid_dir: Path | None = None
+    """Where each running child's pid is recorded (:mod:`sampan.cli.leftovers`), so ``sampan down`` can stop
+    children a dead supervisor left behind; None = not recorded."""
 
 
 class Child:
@@ -64,11 +68,17 @@ class Child:
                     start_new_session=True,
                 )
                 log.info("started component=%s pid=%d", self.spec.name, self.process.pid)
+                pid_dir = self._options.pid_dir
+                if pid_dir is not None:
+                    leftovers.record(pid_dir, self.spec.name, self.process.pid)
                 try:
                     code = await self.process.wait()
                 except asyncio.CancelledError:
                     await self._stop()
                     raise
+                finally:
+                    if pid_dir is not None and (self.process.returncode is not None):
+                        leftovers.forget(pid_dir, self.spec.name)
             ran = self._clock.monotonic() - started
             if ran >= self._options.stable_after:
                 backoff = self._options.initial_backoff

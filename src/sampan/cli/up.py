@@ -44,7 +44,9 @@ if TYPE_CHECKING:
     from sampan.cli.supervisor import ComponentSpec
 
 CONTEXT_NAME = "sampan"
-READY_TIMEOUT = 60.0
+#: Default of ``--wait``: how long ``sampan up`` waits for the cluster to be ready (per control-plane node
+#: beyond the first, half as long again). Generous: a loaded 2-core machine needs well over a minute.
+READY_TIMEOUT = 120.0
 SCHEDULER_PORT = 10259
 CONTROLLER_MANAGER_PORT = 10257
 
@@ -73,6 +75,8 @@ class UpOptions:
     apiserver_workers: int = 1
     """``sampan apiserver --workers``: API server processes on the one port (one control-plane node)."""
     """Serve the embedded trace store (and the live view) and have every component export spans to it."""
+    wait: float | None = None
+    """``--wait``: seconds to wait for readiness; None = :data:`READY_TIMEOUT`, scaled by control-plane nodes."""
 
     @property
     def server(self) -> str:
@@ -132,9 +136,11 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
 )
 
 
-
 def ready_timeout(options: UpOptions) -> float:
-    """How long ``sampan up`` waits for readiness: longer with more control-plane processes to start."""
+    """How long ``sampan up`` waits for readiness: ``--wait`` when given, else longer with more
+    control-plane processes to start."""
+    if options.wait is not None:
+        return options.wait
     return READY_TIMEOUT * (1 + (options.control_plane_nodes - 1) / 2)
 
 
@@ -281,6 +287,19 @@ def timing_args(args: argparse.Namespace, component: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _wait_seconds(value: str | None) -> float | None:
+    """``--wait``'s seconds (a Go duration such as ``5m`` or bare seconds); None when not given."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise ValueError(f"--wait: invalid value {value!r} (a positive duration such as 90s or 5m)")
+    return seconds
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.storage is None:  # several API servers share one etcd; one keeps the embedded store
         args.storage = "etcd" if args.control_plane_nodes > 1 else "sqlite"
@@ -293,7 +312,7 @@ def _run(args: argparse.Namespace) -> int:
         controller_manager_args=timing_args(args, "controller-manager"), kubelet_args=timing_args(args, "kubelet"),
         scheduler_args=timing_args(args, "scheduler"), control_plane_nodes=args.control_plane_nodes,
         insecure=args.insecure,
-        trace=args.trace,
+        trace=args.trace, wait=_wait_seconds(args.wait),
         apiserver_workers=args.apiserver_workers,
     )
     if args.apiserver_workers > 1 and (args.control_plane_nodes > 1 or args.storage == "memory"):
@@ -330,6 +349,8 @@ def _run(args: argparse.Namespace) -> int:
             argv.append("--insecure")
         if args.trace:
             argv.append("--trace")
+        if options.wait is not None:
+            argv += ["--wait", f"{options.wait}s"]
         argv += [*options.controller_manager_args, *options.kubelet_args, *options.scheduler_args]
         from sampan.cli.up_detached import run_detached
 
@@ -368,6 +389,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         kind = next(k for f, _, k in TIMING_FLAGS if f == flag)
         p.add_argument(flag, default=None, help=f"passed to every {targets} ({kind}; default: its own)")
     p.add_argument("--detach", action="store_true", help="run in the background; stop with `sampan down`")
+    p.add_argument("--wait", default=None, metavar="DURATION",
+                   help=f"how long to wait for the cluster to be ready before giving up and stopping it (e.g. 90s, "
+                   f"5m; default {READY_TIMEOUT:.0f}s, half as long again per extra control-plane node)")
     p.add_argument("--insecure", action="store_true",
                    help="plain HTTP without authentication, every request an admin (default: TLS, each component "
                    "with its own certificate)")

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 #: How often ``--detach`` re-reads ``up.json`` for ``ready`` (a small local file; polling is cheap).
 DETACHED_POLL = 0.05
+#: How long ``--detach`` waits, after the ``--wait`` deadline, for its background ``sampan up`` to give up
+#: and stop what it started (the kubelets, then the static control plane).
+DETACHED_CLEANUP_GRACE = 60.0
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -76,7 +79,9 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
             [sys.executable, "-m", "sampan.cli.main", *argv],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    deadline = time.monotonic() + ready_timeout(options)
+    # The background `sampan up` gives up by itself at its own deadline and then stops what it started:
+    # wait for that, so a failed start returns only once nothing of it is left running.
+    deadline = time.monotonic() + ready_timeout(options) + DETACHED_CLEANUP_GRACE
     with console.status("starting the cluster in the background …"):
         while time.monotonic() < deadline:
             if child.poll() is not None:
@@ -88,6 +93,12 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
                 console.print(f"  stop:    sampan down --data-dir {options.data_dir}")
                 return 0
             time.sleep(DETACHED_POLL)
-    child.terminate()
-    console.print(f"[red]the cluster did not become ready in {ready_timeout(options):.0f}s[/red]:\n{log_tail(up_log)}")
+    child.terminate()  # stuck: SIGTERM makes it stop its components
+    try:
+        child.wait(DETACHED_CLEANUP_GRACE)
+    except subprocess.TimeoutExpired:
+        console.print(f"[red]the background sampan up (pid {child.pid}) is still stopping[/red]; "
+                      f"`sampan down --data-dir {options.data_dir}` removes what is left")
+    console.print(f"[red]the cluster did not become ready in {ready_timeout(options):.0f}s[/red] "
+                  f"(more time: --wait):\n{log_tail(up_log)}")
     return 1

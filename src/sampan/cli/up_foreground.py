@@ -129,7 +129,7 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
         state["control_plane"] = replicated.state()
     layout.write_state(state)
     await service_network.prepare(state["components"])
-    supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir))
+    supervisor = Supervisor(specs, SupervisorOptions(log_dir=layout.log_dir, pid_dir=layout.pid_dir))
     started_at = time.time()
     task = asyncio.create_task(supervisor.run(), name="supervisor")
     loop = asyncio.get_running_loop()
@@ -155,7 +155,8 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
             log_path = layout.log_dir / log_name
             if plane is not None and log_name == "apiserver.log":
                 log_path = plane.log_path("apiserver") or layout.log_dir / "kubelet.log"
-            console.print(f"[red]the cluster did not become ready[/red] (waiting for {missing_now}); "
+            console.print(f"[red]the cluster did not become ready in {ready_timeout(options):.0f}s[/red] "
+                          f"(waiting for {missing_now}; more time: --wait); "
                           f"{log_path.name} says:\n{log_tail(log_path)}")
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

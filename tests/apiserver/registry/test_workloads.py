@@ -91,7 +91,14 @@ def test_deployment_update() -> None:
     moved = copy.deepcopy(old)
     moved["spec"]["selector"] = {"matchLabels": {"app": "web", "v": "2"}}
     moved["spec"]["template"]["metadata"]["labels"]["v"] = "2"
-    assert [c.field for c in s.validate_update(moved, old)] == ["spec.selector"]
+    assert [c.describe() for c in s.validate_update(moved, old)] == [
+        'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web", "v":"2"}, '
+        'MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable']  # upstream's Go rendering
+    moved["spec"]["selector"] = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}
+    assert [c.describe() for c in s.validate_update(moved, old)] == [
+        'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:'
+        '[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"app", Operator:"In", Values:[]string{"web"}}}}'
+        ': field is immutable']
 
 
 def test_replicaset() -> None:

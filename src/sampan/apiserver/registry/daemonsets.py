@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sampan.api import meta, validation
+from sampan.api import meta
 from sampan.api.errors import Cause, invalid, not_supported
 from sampan.api.resources import ResourceInfo
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict, as_int
@@ -24,6 +24,7 @@ from sampan.apiserver.registry.workloads import (
     template_cells,
     validate_non_negative,
     validate_selector_and_template,
+    validate_selector_unchanged,
 )
 
 UPDATE_STRATEGY_TYPES = ["OnDelete", "RollingUpdate"]
@@ -115,9 +116,8 @@ class DaemonSetStrategy(BaseStrategy):
         return causes
 
     def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
-        return validation.validate_immutable(
-            as_dict(obj.get("spec")).get("selector"), as_dict(old.get("spec")).get("selector"), "spec.selector"
-        )
+        return validate_selector_unchanged(as_dict(obj.get("spec")).get("selector"),
+                                           as_dict(old.get("spec")).get("selector"))
 
     def row_cells(self, obj: Object, now: float) -> list[Any]:
         spec, status = as_dict(obj.get("spec")), as_dict(obj.get("status"))

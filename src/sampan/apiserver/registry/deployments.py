@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from sampan.api import validation
 from sampan.api.errors import Cause, forbidden, invalid, not_supported
 from sampan.api.resources import ResourceInfo
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict, as_int
@@ -20,6 +19,7 @@ from sampan.apiserver.registry.workloads import (
     template_cells,
     validate_non_negative,
     validate_selector_and_template,
+    validate_selector_unchanged,
 )
 
 STRATEGY_TYPES = ["Recreate", "RollingUpdate"]
@@ -86,9 +86,8 @@ class DeploymentStrategy(BaseStrategy):
         return causes
 
     def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
-        return validation.validate_immutable(
-            as_dict(obj.get("spec")).get("selector"), as_dict(old.get("spec")).get("selector"), "spec.selector"
-        )
+        return validate_selector_unchanged(as_dict(obj.get("spec")).get("selector"),
+                                           as_dict(old.get("spec")).get("selector"))
 
     def row_cells(self, obj: Object, now: float) -> list[Any]:
         spec, status = as_dict(obj.get("spec")), as_dict(obj.get("status"))

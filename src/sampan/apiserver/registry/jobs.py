@@ -23,6 +23,7 @@ from sampan.apiserver.registry.workloads import (
     template_cells,
     validate_non_negative,
     validate_selector_and_template,
+    validate_selector_unchanged,
 )
 
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
@@ -97,7 +98,7 @@ class JobStrategy(BaseStrategy):
 
     def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
         new_spec, old_spec = as_dict(obj.get("spec")), as_dict(old.get("spec"))
-        causes = validation.validate_immutable(new_spec.get("selector"), old_spec.get("selector"), "spec.selector")
+        causes = validate_selector_unchanged(new_spec.get("selector"), old_spec.get("selector"))
         causes += validation.validate_immutable(new_spec.get("completionMode"), old_spec.get("completionMode"),
                                                 "spec.completionMode")
         if new_spec.get("completionMode") != "Indexed":

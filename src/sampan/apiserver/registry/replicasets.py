@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sampan.api import validation
 from sampan.api.errors import Cause
 from sampan.api.resources import ResourceInfo
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict, as_int
@@ -18,6 +17,7 @@ from sampan.apiserver.registry.workloads import (
     template_cells,
     validate_non_negative,
     validate_selector_and_template,
+    validate_selector_unchanged,
 )
 
 
@@ -56,9 +56,8 @@ class ReplicaSetStrategy(BaseStrategy):
         return causes + validate_non_negative(spec, "replicas") + validate_non_negative(spec, "minReadySeconds")
 
     def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
-        return validation.validate_immutable(
-            as_dict(obj.get("spec")).get("selector"), as_dict(old.get("spec")).get("selector"), "spec.selector"
-        )
+        return validate_selector_unchanged(as_dict(obj.get("spec")).get("selector"),
+                                           as_dict(old.get("spec")).get("selector"))
 
     def field_values(self, obj: Object) -> dict[str, str]:
         values = dict(super().field_values(obj))

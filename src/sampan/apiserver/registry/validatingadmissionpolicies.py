@@ -77,6 +77,7 @@ class ValidatingAdmissionPolicyStrategy(BaseStrategy):
     info = ResourceInfo(
         group=GROUP, version="v1", resource="validatingadmissionpolicies", kind="ValidatingAdmissionPolicy",
         singular="validatingadmissionpolicy", namespaced=False, subresources=("status",),
+        categories=("api-extensions",),
     )
     has_status = True
     tracks_generation = True
@@ -149,6 +150,7 @@ class ValidatingAdmissionPolicyBindingStrategy(BaseStrategy):
     info = ResourceInfo(
         group=GROUP, version="v1", resource="validatingadmissionpolicybindings",
         kind="ValidatingAdmissionPolicyBinding", singular="validatingadmissionpolicybinding", namespaced=False,
+        categories=("api-extensions",),
     )
     tracks_generation = True
     columns: ClassVar[tuple[TableColumn, ...]] = (

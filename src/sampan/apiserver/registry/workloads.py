@@ -94,6 +94,35 @@ def default_template(obj: Object) -> None:
     default_pod_template(obj)
 
 
+def _go_strings(values: Any) -> str:
+    if not isinstance(values, list):
+        return "[]string(nil)"
+    return "[]string{" + ", ".join(f'"{v}"' for v in values) + "}"
+
+
+def go_label_selector(selector: Any) -> str:
+    """Go's ``%#v`` of a ``metav1.LabelSelector``, as upstream's "field is immutable" message prints it."""
+    sel = as_dict(selector)
+    exprs = sel.get("matchExpressions")
+    if isinstance(exprs, list):
+        shown = ", ".join(
+            f'v1.LabelSelectorRequirement{{Key:"{as_dict(e).get("key", "")}", '
+            f'Operator:"{as_dict(e).get("operator", "")}", Values:{_go_strings(as_dict(e).get("values"))}}}'
+            for e in exprs)
+        expressions = "[]v1.LabelSelectorRequirement{" + shown + "}"
+    else:
+        expressions = "[]v1.LabelSelectorRequirement(nil)"
+    return f"v1.LabelSelector{{MatchLabels:{go_map(sel.get('matchLabels'))}, MatchExpressions:{expressions}}}"
+
+
+def validate_selector_unchanged(new: Any, old: Any) -> list[Cause]:
+    """Upstream's ``ValidateImmutableField`` on ``spec.selector`` of the apps and batch workloads."""
+    if new == old:
+        return []
+    shown = "null" if new is None else go_label_selector(new)
+    return [Cause("FieldValueInvalid", "spec.selector", f"Invalid value: {shown}: {validation.FIELD_IMMUTABLE}")]
+
+
 def go_map(labels: Any) -> str:
     """Go's ``%#v`` of a ``map[string]string``, as upstream's message prints the template labels."""
     if not isinstance(labels, dict):
