@@ -72,9 +72,9 @@ class UpOptions:
     insecure: bool = False
     """Plain HTTP, every request an admin (``--insecure``); default: TLS with the cluster's PKI."""
     trace: bool = False
+    """Serve the embedded trace store (and the live view) and have every component export spans to it."""
     apiserver_workers: int = 1
     """``sampan apiserver --workers``: API server processes on the one port (one control-plane node)."""
-    """Serve the embedded trace store (and the live view) and have every component export spans to it."""
     wait: float | None = None
     """``--wait``: seconds to wait for readiness; None = :data:`READY_TIMEOUT`, scaled by control-plane nodes."""
 
