@@ -102,6 +102,24 @@ async def test_patch_types(client: Client) -> None:
         await cms.patch("pt", {}, patch_type=PatchType.APPLY, namespace="default")
 
 
+async def test_dry_run_on_every_write_verb_stores_nothing(client: Client) -> None:
+    """Like the official client's ``dry_run="All"`` on create/replace/patch/delete/deletecollection."""
+    cms = await client.resource("v1", "configmaps")
+    stored = await cms.create(cm("dry", a="1"), namespace="default")
+    rv = stored["metadata"]["resourceVersion"]
+    changed = {**stored, "data": {"a": "2"}}
+    assert (await cms.update(changed, namespace="default", dry_run=True))["data"] == {"a": "2"}
+    patched = await cms.patch("dry", {"data": {"b": "3"}}, namespace="default", dry_run=True)
+    assert patched["data"] == {"a": "1", "b": "3"}
+    applied = await cms.patch("dry", {**cm("dry", c="4"), "metadata": {"name": "dry"}}, namespace="default",
+                              patch_type=PatchType.APPLY, field_manager="qa", force=True, dry_run=True)
+    assert applied["data"]["c"] == "4"
+    await cms.delete("dry", namespace="default", dry_run=True)
+    await cms.delete_collection(namespace="default", field_selector="metadata.name=dry", dry_run=True)
+    after = await cms.get("dry", namespace="default")
+    assert after["data"] == {"a": "1"} and after["metadata"]["resourceVersion"] == rv
+
+
 async def test_connection_refused_is_a_clear_error() -> None:
     async with RESTClient(RESTConfig(host=f"http://127.0.0.1:{free_port()}"), max_retries=1) as rest:
         with pytest.raises(ConnectionFailed, match="cannot connect"):

@@ -119,21 +119,24 @@ class ResourceClient:
                      ) -> dict[str, Any]:
         path = self._path(name if subresource else None, self._ns(namespace, obj), subresource)
         result: dict[str, Any] = await self.rest.request(
-            "POST", path, body=obj, params={"dryRun": "All" if dry_run else None, "fieldManager": field_manager})
+            "POST", path, body=obj, params={"dryRun": _dry_run(dry_run), "fieldManager": field_manager})
         return result
 
     async def update(self, obj: dict[str, Any], *, namespace: str | None = None, subresource: str | None = None,
-                     field_manager: str | None = None) -> dict[str, Any]:
-        """PUT the object (its metadata.resourceVersion makes it a compare-and-swap: stale -> Conflict)."""
+                     field_manager: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """PUT the object (its metadata.resourceVersion makes it a compare-and-swap: stale -> Conflict).
+        ``dry_run``: the server validates and admits it and answers the result, but stores nothing."""
         name = (obj.get("metadata") or {}).get("name")
         if not name:
             raise ValueError("update needs metadata.name")
         path = self._path(str(name), self._ns(namespace, obj), subresource)
-        result: dict[str, Any] = await self.rest.request("PUT", path, body=obj, params={"fieldManager": field_manager})
+        result: dict[str, Any] = await self.rest.request(
+            "PUT", path, body=obj, params={"fieldManager": field_manager, "dryRun": _dry_run(dry_run)})
         return result
 
-    async def update_status(self, obj: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
-        return await self.update(obj, namespace=namespace, subresource="status")
+    async def update_status(self, obj: dict[str, Any], *, namespace: str | None = None, dry_run: bool = False
+                            ) -> dict[str, Any]:
+        return await self.update(obj, namespace=namespace, subresource="status", dry_run=dry_run)
 
     async def patch(
         self,
@@ -145,15 +148,16 @@ class ResourceClient:
         subresource: str | None = None,
         field_manager: str | None = None,
         force: bool | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """PATCH with any of the four types; ``patch`` is a dict/list (JSON-encoded) or raw bytes.
-        Server-side apply (``PatchType.APPLY``) requires ``field_manager``."""
+        Server-side apply (``PatchType.APPLY``) requires ``field_manager``. ``dry_run``: nothing is stored."""
         if patch_type is PatchType.APPLY and not field_manager:
             raise ValueError("server-side apply needs a field_manager")
         path = self._path(name, self._ns(namespace), subresource)
         result: dict[str, Any] = await self.rest.request(
             "PATCH", path, body=patch, content_type=str(patch_type),
-            params={"fieldManager": field_manager, "force": force},
+            params={"fieldManager": field_manager, "force": force, "dryRun": _dry_run(dry_run)},
         )
         return result
 
@@ -166,21 +170,29 @@ class ResourceClient:
         grace_period_seconds: int | None = None,
         uid: str | None = None,
         resource_version: str | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """DELETE; returns what the server returns (the object, or a Status). ``uid``/``resource_version``
-        are preconditions."""
+        are preconditions; ``dry_run``: the answer is what a real delete would answer, nothing changes."""
         body = _delete_options(propagation_policy, grace_period_seconds, uid, resource_version)
-        result: dict[str, Any] = await self.rest.request("DELETE", self._path(name, self._ns(namespace)), body=body)
+        result: dict[str, Any] = await self.rest.request("DELETE", self._path(name, self._ns(namespace)), body=body,
+                                                         params={"dryRun": _dry_run(dry_run)})
         return result
 
     async def delete_collection(self, *, namespace: str | None = None, label_selector: str | None = None,
-                                field_selector: str | None = None, propagation_policy: str | None = None
-                                ) -> dict[str, Any]:
+                                field_selector: str | None = None, propagation_policy: str | None = None,
+                                dry_run: bool = False) -> dict[str, Any]:
         body = _delete_options(propagation_policy, None, None, None)
-        params = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None}
+        params = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None,
+                  "dryRun": _dry_run(dry_run)}
         result: dict[str, Any] = await self.rest.request("DELETE", self._path(None, namespace), params=params,
                                                          body=body)
         return result
+
+
+def _dry_run(requested: bool) -> str | None:
+    """The ``dryRun`` query value: ``All`` (the only one upstream accepts) or absent."""
+    return "All" if requested else None
 
 
 def _delete_options(policy: str | None, grace: int | None, uid: str | None, rv: str | None) -> dict[str, Any] | None:
