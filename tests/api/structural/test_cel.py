@@ -74,7 +74,20 @@ def test_evaluation_errors_fail_the_rule() -> None:
     found = run({"max": 2})  # self.min is absent: a CEL "no such key" error
     assert len(found) == 1
     assert found[0][1] == "spec"
-    assert "evaluation error" in found[0][2]
+    assert found[0][2] == 'Invalid value: "object": no such key: min evaluating rule: self.min <= self.max'
+
+
+def test_evaluation_errors_use_cel_go_wording() -> None:
+    def error_of(rule: str, value: dict[str, Any]) -> str:
+        schema = {"type": "object", "x-kubernetes-validations": [{"rule": rule}],
+                  "properties": {k: {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                                 for k in value}}
+        [cause] = cel.evaluate(value, schema)
+        return cause.message.removeprefix('Invalid value: "object": ')
+
+    assert error_of("self.m['k'] == 1", {"m": {}}) == "no such key: k evaluating rule: self.m['k'] == 1"
+    assert error_of("self.m.a / self.m.b > 0", {"m": {"a": 1, "b": 0}}).startswith("division by zero evaluating")
+    assert error_of("self.m.a + 9223372036854775807 > 0", {"m": {"a": 1}}).startswith("integer overflow evaluating")
 
 
 def test_validate_runs_schema_and_rules() -> None:

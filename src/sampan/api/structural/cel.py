@@ -7,7 +7,8 @@ on updates, and only where the old object has a value correlated with the new on
 
 A failed rule yields a cause at the node's path (plus ``fieldPath``) with the rule's ``reason``
 (``FieldValueInvalid`` by default): ``message`` if given, else the string ``messageExpression``
-evaluates to, else ``failed rule: <rule>``. An evaluation error is a failed rule whose message says so.
+evaluates to, else ``failed rule: <rule>``. An evaluation error fails the rule with cel-go's wording,
+``<error> evaluating rule: <rule>`` (e.g. ``no such key: min evaluating rule: self.min <= self.max``).
 
 Limits against upstream: celpy implements the CEL standard library; the Kubernetes extension libraries
 (``quantity()``, ``url()``, ``isSorted()``, ``indexOf()``, ``format()`` …) are absent and rules that
@@ -176,7 +177,7 @@ def _run(rule: dict[str, Any], value: Any, old: Any, s: dict[str, Any], path: st
     try:
         result = _compile(expr).evaluate(activation)
     except Exception as err:
-        out.append(_cause(rule, s, path, f"{_default_message(expr)}: evaluation error: {' '.join(str(err).split())}"))
+        out.append(_cause(rule, s, path, f"{_evaluation_error(err)} evaluating rule: {' '.join(expr.split())}"))
         return
     if isinstance(result, celpy.celtypes.BoolType) and bool(result):
         return
@@ -184,6 +185,30 @@ def _run(rule: dict[str, Any], value: Any, old: Any, s: dict[str, Any], path: st
         out.append(_cause(rule, s, path, f"{_default_message(expr)}: rule did not evaluate to a bool"))
         return
     out.append(_cause(rule, s, path, _message(rule, activation, expr)))
+
+
+_MISSING_MEMBER = re.compile(r"no such member in mapping: '(.*)'")
+
+
+def _evaluation_error(err: Exception) -> str:
+    """cel-go's wording for a runtime error (``no such key: min``, ``division by zero``...), from celpy's
+    ``CELEvalError(message, exception type, exception args)``: never a Python tuple or class repr."""
+    args = err.args
+    message = str(args[0]) if args else type(err).__name__
+    kind = args[1] if len(args) > 1 else None
+    detail = args[2] if len(args) > 2 and isinstance(args[2], tuple) else ()
+    if kind is KeyError:
+        missing = _MISSING_MEMBER.fullmatch(message)
+        key = missing.group(1) if missing else (str(detail[0]) if detail else "")
+        return f"no such key: {key}" if key else "no such key"
+    if kind is ZeroDivisionError:
+        return "division by zero"  # celpy does not tell ``/`` from ``%`` (cel-go: "modulus by zero")
+    if kind is IndexError:
+        return "index out of range"
+    if detail == ("overflow",):
+        return "integer overflow"
+    extra = "; ".join(str(d) for d in detail)
+    return " ".join(f"{message}: {extra}".split()) if extra else " ".join(message.split())
 
 
 def _default_message(expr: str) -> str:
