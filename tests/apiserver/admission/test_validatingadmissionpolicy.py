@@ -237,3 +237,14 @@ def test_kubectl_deny_then_warn(kubectl: Kubectl) -> None:
     assert proc.stdout.strip() == "deployment.apps/web created"
     assert ("Warning: Validation failed for ValidatingAdmissionPolicy 'max-replicas' with binding "
             "'max-replicas-binding': replicas must be no greater than 5") in proc.stderr
+
+
+def test_runtime_errors_read_as_upstream_not_as_python_reprs() -> None:
+    import celpy
+
+    from sampan.apiserver.admission.validatingadmissionpolicy import PolicyError, _eval
+
+    activation = {"object": celpy.json_to_cel({"spec": {}})}
+    with pytest.raises(PolicyError) as err:
+        _eval("object.spec.replicas <= 5", activation)
+    assert str(err.value) == "expression 'object.spec.replicas <= 5' resulted in error: no such key: replicas"

@@ -177,7 +177,7 @@ def _run(rule: dict[str, Any], value: Any, old: Any, s: dict[str, Any], path: st
     try:
         result = _compile(expr).evaluate(activation)
     except Exception as err:
-        out.append(_cause(rule, s, path, f"{_evaluation_error(err)} evaluating rule: {' '.join(expr.split())}"))
+        out.append(_cause(rule, s, path, f"{evaluation_error(err)} evaluating rule: {' '.join(expr.split())}"))
         return
     if isinstance(result, celpy.celtypes.BoolType) and bool(result):
         return
@@ -190,7 +190,7 @@ def _run(rule: dict[str, Any], value: Any, old: Any, s: dict[str, Any], path: st
 _MISSING_MEMBER = re.compile(r"no such member in mapping: '(.*)'")
 
 
-def _evaluation_error(err: Exception) -> str:
+def evaluation_error(err: Exception) -> str:
     """cel-go's wording for a runtime error (``no such key: min``, ``division by zero``...), from celpy's
     ``CELEvalError(message, exception type, exception args)``: never a Python tuple or class repr."""
     args = err.args

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sampan.api import errors
 from sampan.api.selectors import LabelSelector
-from sampan.api.structural.cel import program
+from sampan.api.structural.cel import evaluation_error, program
 from sampan.apiserver.admission.interface import Attributes, PluginBase
 from sampan.apiserver.admission.policymatch import matches, namespace_object
 from sampan.apiserver.cacher.watcher import Filter
@@ -237,9 +237,9 @@ def _eval(expr: str, activation: dict[str, Any]) -> Any:
     try:
         result = program(expr).evaluate(activation)
     except Exception as err:
-        raise PolicyError(f"expression '{expr}' resulted in error: {' '.join(str(err).split())}") from err
+        raise PolicyError(f"expression '{expr}' resulted in error: {evaluation_error(err)}") from err
     if isinstance(result, celpy.CELEvalError):
-        raise PolicyError(f"expression '{expr}' resulted in error: {' '.join(str(result).split())}")
+        raise PolicyError(f"expression '{expr}' resulted in error: {evaluation_error(result)}")
     return result
 
 
