@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 #: Client rate limits of the in-host components: tests want reactions, not upstream's 20 QPS.
 COMPONENT_QPS = 1000.0
 COMPONENT_BURST = 2000
+# The garbage collector sees a CRD created mid-test (and so deletes what its objects own) within this many
+# seconds, not upstream's 30: tests create CRDs and owners seconds before they expect the cascade.
+TEST_GC_DISCOVERY_PERIOD = 2.0
 #: Node heartbeats in a test cluster (upstream 10 s): nodes turn Ready within a second.
 NODE_STATUS_FREQUENCY = 1.0
 NODE_PREFIX = "sampan-node-"
@@ -84,7 +87,8 @@ class Components:
 
         options = ControllerManagerOptions(controllers=("*",) if everything else ("namespace",),
                                            leader_elect=False, kube_api_qps=COMPONENT_QPS,
-                                           kube_api_burst=COMPONENT_BURST)
+                                           kube_api_burst=COMPONENT_BURST,
+                                           garbage_collector_discovery_period=TEST_GC_DISCOVERY_PERIOD)
         client = await self._client("kube-controller-manager/sampan")
         self._start("controller-manager", _closing(client, ControllerManager(client, options).run()))
         self.controllers = want

@@ -157,7 +157,8 @@ def _endpointslice(ctx: ControllerContext) -> Controller:
 def _garbagecollector(ctx: ControllerContext) -> Controller:
     from sampan.controllers.garbagecollector.controller import GarbageCollector
 
-    return GarbageCollector(ctx.client, ctx.informers, clock=ctx.clock)
+    return GarbageCollector(ctx.client, ctx.informers, clock=ctx.clock,
+                            discovery_period=ctx.options.garbage_collector_discovery_period)
 
 
 def _namespace(ctx: ControllerContext) -> Controller:

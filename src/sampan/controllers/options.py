@@ -116,6 +116,9 @@ class ControllerManagerOptions:
     # namespace (CM2)
     namespace_sync_period: float = 300.0
 
+    # garbage collector: how often it re-discovers resources (new CRDs); upstream hard-codes 30 s
+    garbage_collector_discovery_period: float = 30.0
+
     # job
     job_backoff_base: float = 10.0
     """First delay before re-creating a failed Job pod (doubles per failure, upstream's DefaultJobPodFailureBackOff)."""

@@ -8,7 +8,9 @@ up new resources. ``reconcile`` waits for that first sync.
 ``delete:<uid>`` (attempt to delete), with the live object from the API:
 
 * gone, or a different uid → forget the node (its dependents are re-checked);
-* a virtual node (only named by owner references) that exists → nothing; absent → forget it;
+* a virtual node (only named by owner references) that exists → check again after a back-off until an
+  informer observes it (upstream's fix for k8s#56121); absent → forget it; of a kind discovery has not
+  found yet → check again after a back-off;
 * being deleted in the foreground → when no dependent that blocks owner deletion remains, remove the
   ``foregroundDeletion`` finalizer; otherwise make sure those dependents are being deleted;
 * otherwise classify its owner references: *solid* (owner exists), *dangling* (owner absent or another
@@ -150,14 +152,17 @@ class GarbageCollector:
     async def _attempt_to_delete(self, node: Node) -> Result | None:
         info = self._info(node)
         if info is None:
+            # a kind not discovered yet (a CRD made a moment ago): retry with back-off, as upstream does
             log.debug("unknown owner kind apiVersion=%s kind=%s", node.api_version, node.kind)
-            return None
+            return Result(requeue=True)
         obj = await self._live(info, node.namespace, node.name)
         if obj is None or obj["metadata"].get("uid") != node.uid:
             self._enqueue(self.graph.remove_uid(node.uid) if not node.observed else set())
             return None
         if not node.observed:
-            return None  # a virtual owner that exists: its informer will deliver it
+            # a virtual owner that exists: check again (back-off) until an informer delivers it, else an
+            # owner deleted before its kind's informer started would hold its dependents forever (k8s#56121)
+            return Result(requeue=True)
         md = obj["metadata"]
         finalizers = md.get("finalizers") or []
         if md.get("deletionTimestamp"):
