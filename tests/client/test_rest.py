@@ -117,7 +117,8 @@ async def test_dry_run_on_every_write_verb_stores_nothing(client: Client) -> Non
     await cms.delete("dry", namespace="default", dry_run=True)
     await cms.delete_collection(namespace="default", field_selector="metadata.name=dry", dry_run=True)
     after = await cms.get("dry", namespace="default")
-    assert after["data"] == {"a": "1"} and after["metadata"]["resourceVersion"] == rv
+    assert after["data"] == {"a": "1"}
+    assert after["metadata"]["resourceVersion"] == rv
 
 
 async def test_connection_refused_is_a_clear_error() -> None:
