@@ -8,7 +8,8 @@ the API server and nothing else.
       ├─ loop-stall monitor (sampan_event_loop_stall_seconds*)
       └─ leader election on Lease kube-system/kube-scheduler  (or straight to "lead" with leader_elect off),
          on its own thread, loop and client (docs/liveness.md), so no scheduling work delays a renewal
-           └─ lead: informers (pods with the phase selector; nodes; namespaces; PVCs, PVs, classes) → EventHandlers
+           └─ lead: informers (pods with the phase selector; nodes; namespaces; PVCs, PVs, classes; services,
+                    RCs, RSs, StatefulSets) → EventHandlers
                     wait until every handler has seen its initial list
                     event recorder task + Scheduler.run (binds through pods/binding, writes pods/status,
                     deletes preemption victims, records events)
@@ -172,7 +173,11 @@ class SchedulerApp:
                        nodes=factory.informer("v1", "nodes"), namespaces=factory.informer("v1", "namespaces"),
                        claims=factory.informer("v1", "persistentvolumeclaims"),
                        volumes=factory.informer("v1", "persistentvolumes"),
-                       classes=factory.informer("storage.k8s.io/v1", "storageclasses"))
+                       classes=factory.informer("storage.k8s.io/v1", "storageclasses"),
+                       workloads={"Service": factory.informer("v1", "services"),
+                                  "ReplicationController": factory.informer("v1", "replicationcontrollers"),
+                                  "ReplicaSet": factory.informer("apps/v1", "replicasets"),
+                                  "StatefulSet": factory.informer("apps/v1", "statefulsets")})
         pod_factory.start()
         factory.start()
         try:

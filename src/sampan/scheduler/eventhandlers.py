@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sampan.scheduler.cache import Cache, VolumeCache
+from sampan.scheduler.cache import Cache, VolumeCache, WorkloadCache
 from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.runtime import Framework
@@ -55,9 +55,10 @@ def _parse(pod: dict[str, Any]) -> PodInfo | None:
 
 class EventHandlers:
     def __init__(self, cache: Cache, queue: SchedulingQueue, frameworks: Mapping[str, Framework], *,
-                 volumes: VolumeCache | None = None) -> None:
+                 volumes: VolumeCache | None = None, workloads: WorkloadCache | None = None) -> None:
         self.cache = cache
         self.volumes = volumes if volumes is not None else VolumeCache()
+        self.workloads = workloads if workloads is not None else WorkloadCache()
         self.queue = queue
         self.frameworks = frameworks
 
@@ -174,6 +175,13 @@ class EventHandlers:
 
     def delete_class(self, obj: dict[str, Any]) -> None:
         self.volumes.delete_class(obj)
+
+    # -- services and controllers (PodTopologySpread's default selector); read at the next cycle -------------
+    def set_workload(self, kind: str, obj: dict[str, Any]) -> None:
+        self.workloads.set(kind, obj)
+
+    def delete_workload(self, kind: str, obj: dict[str, Any]) -> None:
+        self.workloads.delete(kind, obj)
 
 
 _VOLUME_EVENTS = {

@@ -9,6 +9,8 @@
 - **nodes**: add / update / delete update the cache and move unschedulable pods.
 - **namespaces**: labels for affinity terms with a ``namespaceSelector``.
 - **persistentvolumeclaims**, **persistentvolumes**, **storageclasses**: the VolumeBinding plugin's cache.
+- **services**, **replicationcontrollers**, **replicasets**, **statefulsets** (``workloads``, by kind): their
+  selectors, for PodTopologySpread's system default constraints.
 
 Deletes may carry a ``DeletedFinalStateUnknown`` tombstone (the object vanished while the watch was
 down); it is unwrapped to the last known object before the handlers see it. The handlers are
@@ -51,6 +53,7 @@ def _on_delete(fn: Any) -> Any:
 def connect(handlers: EventHandlers, *, pods: SharedIndexInformer, nodes: SharedIndexInformer,
             namespaces: SharedIndexInformer | None = None, claims: SharedIndexInformer | None = None,
             volumes: SharedIndexInformer | None = None, classes: SharedIndexInformer | None = None,
+            workloads: dict[str, SharedIndexInformer] | None = None,
             ) -> list[HandlerRegistration]:
     """Register the scheduler's handlers on the informers; returns the registrations (their
     ``has_synced`` tells when the initial lists have reached the scheduler)."""
@@ -73,7 +76,18 @@ def connect(handlers: EventHandlers, *, pods: SharedIndexInformer, nodes: Shared
         if informer is not None:
             regs.append(informer.add_event_handler(EventHandlerFuncs(
                 on_add_func=on_set, on_update_func=_second(on_set), on_delete_func=_on_delete(on_delete)), name=name))
+    for kind, informer in (workloads or {}).items():
+        regs.append(informer.add_event_handler(EventHandlerFuncs(
+            on_add_func=_with_kind(handlers.set_workload, kind),
+            on_update_func=_second(_with_kind(handlers.set_workload, kind)),
+            on_delete_func=_on_delete(_with_kind(handlers.delete_workload, kind))), name=f"scheduler-{kind}"))
     return regs
+
+
+def _with_kind(fn: Any, kind: str) -> Any:
+    def handle(obj: Any) -> None:
+        fn(kind, obj)
+    return handle
 
 
 def _second(fn: Any) -> Any:

@@ -29,7 +29,7 @@ from sampan._lib import tracing
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.slicing import DEFAULT_BUDGET, TimeSlice
 from sampan.scheduler.algorithm import Algorithm, NoNodesAvailable
-from sampan.scheduler.cache import Cache, VolumeCache
+from sampan.scheduler.cache import Cache, VolumeCache, WorkloadCache
 from sampan.scheduler.eventhandlers import EventHandlers
 from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.config import SchedulerConfig
@@ -112,6 +112,7 @@ class Scheduler:
         self._cycle_started = 0.0
         self.cache = Cache(clock=self.clock, ttl=self.options.assumed_pod_ttl)
         self.volumes = VolumeCache()
+        self.workloads = WorkloadCache()
         self.snapshot = Snapshot()
         self.algorithm = Algorithm(percentage_of_nodes_to_score=cfg.percentage_of_nodes_to_score, rng=rng)
         reg = registry or in_tree_registry()
@@ -121,7 +122,7 @@ class Scheduler:
         for profile in cfg.profiles:
             fwk = Framework(profile, reg, clock=self.clock, binder=binder,
                             nominator=_LazyNominator(nominator_holder), volumes=self.volumes,
-                            volume_writer=volume_writer)
+                            volume_writer=volume_writer, workloads=self.workloads)
             self.frameworks[profile.scheduler_name] = fwk
         first = next(iter(self.frameworks.values()))
         sorts = {f.queue_sort.name for f in self.frameworks.values()}
@@ -141,7 +142,8 @@ class Scheduler:
             ),
         )
         nominator_holder.append(self.queue)
-        self.handlers = EventHandlers(self.cache, self.queue, self.frameworks, volumes=self.volumes)
+        self.handlers = EventHandlers(self.cache, self.queue, self.frameworks, volumes=self.volumes,
+                                      workloads=self.workloads)
         self.stats = SchedulerStats()
         self._tasks: set[asyncio.Task[None]] = set()
         self.cycle_slice = TimeSlice(self.options.slice_budget)

@@ -57,3 +57,22 @@ async def test_spreading_across_zones(cluster: Cluster) -> None:
         placed = [await cluster.wait_bound(n) for n in names]
     zones = Counter(n[0] for n in placed)
     assert zones == {"a": 2, "b": 2, "c": 2}
+
+
+async def test_default_spreading_by_service_selector(cluster: Cluster) -> None:
+    """No constraints of their own: the system defaults select by the pods' Service (read through the
+    scheduler's services informer). ``vm`` runs control-plane pods; upstream places vm-2, vm, vm-2."""
+    await cluster.add_nodes(node("vm", cpu="2", memory="4Gi"), node("vm-2", cpu="2", memory="4Gi"))
+    await cluster.add_pods(pod("etcd-vm", cpu="100m", memory="100Mi", node_name="vm"),
+                           pod("kube-apiserver-vm", cpu="250m", node_name="vm"),
+                           pod("kube-controller-manager-vm", cpu="200m", node_name="vm"),
+                           pod("kube-scheduler-vm", cpu="100m", node_name="vm"), namespace="kube-system")
+    services = await cluster.client.resource("v1", "services")
+    await services.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}, namespace="default")
+    async with cluster.scheduler():
+        for i in range(3):  # one at a time, so each sees the previous one bound
+            await cluster.add_pods(pod(f"web-{i}", labels={"app": "web"}))
+            await cluster.wait_bound(f"web-{i}")
+        placed = [await cluster.node_of(f"web-{i}") for i in range(3)]
+    assert placed == ["vm-2", "vm", "vm-2"]

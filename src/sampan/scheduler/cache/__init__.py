@@ -2,5 +2,6 @@
 
 from sampan.scheduler.cache.cache import Cache, CacheError
 from sampan.scheduler.cache.volumes import VolumeCache
+from sampan.scheduler.cache.workloads import WorkloadCache
 
-__all__ = ["Cache", "CacheError", "VolumeCache"]
+__all__ = ["Cache", "CacheError", "VolumeCache", "WorkloadCache"]

@@ -26,6 +26,7 @@ from sampan.scheduler.framework.status import Status
 
 if TYPE_CHECKING:
     from sampan.scheduler.cache.volumes import VolumeCache
+    from sampan.scheduler.cache.workloads import WorkloadCache
 
 MAX_NODE_SCORE = 100
 MIN_NODE_SCORE = 0
@@ -244,6 +245,11 @@ class Handle(Protocol):
 
     @property
     def volumes(self) -> VolumeCache | None: ...
+
+    @property
+    def workloads(self) -> WorkloadCache:
+        """Services and controllers, for PodTopologySpread's default selector."""
+        ...
 
     @property
     def volume_writer(self) -> VolumeWriter | None: ...

@@ -277,6 +277,12 @@ def _parse_affinity(p: PodInfo, aff: dict[str, Any]) -> None:
                                          where=f"spec.affinity.{kind}.preferredDuringSchedulingIgnoredDuringExecution"))
 
 
+def parse_spread_constraints(raw: Any, labels: dict[str, str]) -> tuple[SpreadConstraint, ...]:
+    """topologySpreadConstraints (a pod's, or PodTopologySpread's ``defaultConstraints``) with defaults
+    applied; ValueError names the field."""
+    return _spread_constraints(raw, labels)
+
+
 def _spread_constraints(raw: Any, labels: dict[str, str]) -> tuple[SpreadConstraint, ...]:
     if not raw:
         return ()

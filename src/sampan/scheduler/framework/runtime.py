@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sampan._lib.clock import Clock, RealClock
 from sampan.scheduler.cache.volumes import VolumeCache
+from sampan.scheduler.cache.workloads import WorkloadCache
 from sampan.scheduler.framework.config import EXTENSION_POINTS, Profile
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.events import ClusterEvent
@@ -112,9 +113,10 @@ class Framework:
         self, profile: Profile, registry: Registry, *, clock: Clock | None = None,
         nominator: Nominator | None = None, extra_args: dict[str, Any] | None = None,
         binder: Binder | None = None, volumes: VolumeCache | None = None,
-        volume_writer: VolumeWriter | None = None,
+        volume_writer: VolumeWriter | None = None, workloads: WorkloadCache | None = None,
     ) -> None:
         self.binder = binder
+        self.workloads = workloads if workloads is not None else WorkloadCache()
         self.volumes = volumes
         self.volume_writer = volume_writer
         self.profile = profile

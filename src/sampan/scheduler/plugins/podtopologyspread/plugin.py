@@ -1,9 +1,17 @@
 """PodTopologySpread plugin (see the package docstring). PreFilter SKIPs pods without DoNotSchedule
-constraints, PreScore pods without ScheduleAnyway constraints. (Upstream's cluster-level default
-constraints for pods owned by services/controllers are not applied yet.)"""
+constraints, PreScore pods without ScheduleAnyway constraints.
+
+Default constraints (as upstream): a pod with no ``topologySpreadConstraints`` of its own gets the
+plugin's default constraints, selecting the pod's *default selector* (its Services' selectors plus its
+controlling RC/ReplicaSet/StatefulSet's selector, see :mod:`sampan.scheduler.cache.workloads`); none when
+that selector is empty. Args ``defaultingType: System`` (the default) uses the system defaults
+(hostname maxSkew 3, zone maxSkew 5, both ScheduleAnyway) and then scores nodes lacking a key instead
+of ignoring them; ``defaultingType: List`` uses ``defaultConstraints`` (no labelSelector allowed).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +19,7 @@ from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.interface import Handle, PreFilterExtensions, PreFilterResult
 from sampan.scheduler.framework.node_info import NodeInfo
-from sampan.scheduler.framework.pod_info import PodInfo
+from sampan.scheduler.framework.pod_info import PodInfo, SpreadConstraint, parse_spread_constraints
 from sampan.scheduler.framework.status import SKIP, Status, unresolvable, unschedulable
 from sampan.scheduler.plugins.podtopologyspread import filtering, scoring
 from sampan.scheduler.plugins.podtopologyspread.common import MatchCounter
@@ -21,14 +29,35 @@ ERR_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
 ERR_NODE_LABEL = ERR_CONSTRAINTS + " (missing required label)"
 _FILTER_KEY = "PreFilter" + NAME
 _SCORE_KEY = "PreScore" + NAME
+ZONE_LABEL = "topology.kubernetes.io/zone"
+SYSTEM_DEFAULT_CONSTRAINTS: tuple[dict[str, Any], ...] = (
+    {"maxSkew": 3, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"},
+    {"maxSkew": 5, "topologyKey": ZONE_LABEL, "whenUnsatisfiable": "ScheduleAnyway"},
+)
 
 
 class PodTopologySpread:
     name = NAME
 
-    def __init__(self, handle: Handle) -> None:
+    def __init__(self, handle: Handle, *, defaults: tuple[SpreadConstraint, ...] = (),
+                 system_defaulted: bool = True) -> None:
         self._handle = handle
         self._counter = MatchCounter()
+        self._defaults = defaults
+        self._system_defaulted = system_defaulted
+
+    def _constraints(self, pod: PodInfo, when: str) -> tuple[SpreadConstraint, ...]:
+        """The pod's own constraints of kind ``when``, or the defaults of that kind with its default selector."""
+        if pod.spread_constraints:
+            return tuple(c for c in pod.spread_constraints if c.when_unsatisfiable == when)
+        defaults = tuple(c for c in self._defaults if c.when_unsatisfiable == when)
+        if not defaults:
+            return ()
+        selector = self._handle.workloads.default_selector(
+            namespace=pod.namespace, labels=pod.labels, metadata=pod.pod.get("metadata") or {})
+        if selector.empty:
+            return ()
+        return tuple(dataclasses.replace(c, selector=selector) for c in defaults)
 
     def events_to_register(self) -> list[ev.ClusterEvent]:
         return [
@@ -40,7 +69,7 @@ class PodTopologySpread:
     def pre_filter(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> tuple[PreFilterResult | None, Status | None]:
-        hard = tuple(c for c in pod.spread_constraints if c.when_unsatisfiable == "DoNotSchedule")
+        hard = self._constraints(pod, "DoNotSchedule")
         if not hard:
             return None, SKIP
         state.write(_FILTER_KEY, filtering.build_filter_state(pod, hard, nodes, self._counter))
@@ -66,11 +95,13 @@ class PodTopologySpread:
         return None if ok else unschedulable(ERR_CONSTRAINTS)
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Status | None:
-        soft = tuple(c for c in pod.spread_constraints if c.when_unsatisfiable == "ScheduleAnyway")
+        soft = self._constraints(pod, "ScheduleAnyway")
         if not soft:
             return SKIP
+        require_all = bool(pod.spread_constraints) or not self._system_defaulted
         state.write(_SCORE_KEY, scoring.build_score_state(
-            pod, soft, feasible=nodes, all_nodes=self._handle.snapshot.node_infos, counter=self._counter))
+            pod, soft, feasible=nodes, all_nodes=self._handle.snapshot.node_infos, counter=self._counter,
+            require_all_keys=require_all))
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
@@ -81,4 +112,24 @@ class PodTopologySpread:
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> PodTopologySpread:
-    return PodTopologySpread(handle)
+    """Args: ``defaultingType`` (System | List) and ``defaultConstraints``; ValueError on bad args."""
+    defaulting = args.get("defaultingType") or "System"
+    raw = args.get("defaultConstraints") or []
+    if defaulting not in ("System", "List"):
+        raise ValueError(f'defaultingType: Unsupported value: "{defaulting}": supported values: "List", "System"')
+    if defaulting == "System":
+        if raw:
+            raise ValueError('defaultConstraints: Invalid value: when .defaultingType is "System", '
+                             "defaultConstraints must be empty")
+        raw = list(SYSTEM_DEFAULT_CONSTRAINTS)
+    if not isinstance(raw, list):
+        raise ValueError("defaultConstraints: must be a list")
+    for i, c in enumerate(raw):
+        if isinstance(c, dict) and c.get("labelSelector") is not None:
+            raise ValueError(f"defaultConstraints[{i}].labelSelector: Forbidden: "
+                             "constraint must not define a selector, as they deduced for each pod")
+    try:
+        defaults = parse_spread_constraints(raw, {})
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("spec.topologySpreadConstraints", "defaultConstraints")) from None
+    return PodTopologySpread(handle, defaults=defaults, system_defaulted=defaulting == "System")

@@ -3,8 +3,8 @@
 PreScore: nodes (among the feasible ones) lacking a constraint key are *ignored* (score 0). For each
 non-hostname constraint, the domains of the feasible nodes get the count of matching pods over all
 nodes passing the inclusion policies; each constraint's weight is log(number of domains + 2). Score:
-sum over constraints of ``count * weight + maxSkew - 1`` (hostname constraints count the node's own
-pods), rounded. Normalize: ``100 * (max + min - score) / max`` (100 for all when max is 0).
+sum over constraints of ``count * weight + maxSkew - 1`` over the keys the node has (hostname constraints
+count the node's own pods), rounded. Normalize: ``100 * (max + min - score) / max`` (100 for all when max is 0).
 """
 
 from __future__ import annotations
@@ -35,29 +35,31 @@ class ScoreState:
 
 def build_score_state(
     pod: PodInfo, constraints: tuple[SpreadConstraint, ...], *, feasible: Sequence[NodeInfo],
-    all_nodes: Sequence[NodeInfo], counter: MatchCounter,
+    all_nodes: Sequence[NodeInfo], counter: MatchCounter, require_all_keys: bool = True,
 ) -> ScoreState:
+    """``require_all_keys`` False (system default constraints, as upstream): nodes lacking a key are not
+    ignored; their domain is the empty value, which counts in the number of domains but never scores."""
     ignored: set[str] = set()
     counts: list[dict[str, int]] = [{} for _ in constraints]
     for node in feasible:
-        if not has_all_keys(node, constraints):
+        if require_all_keys and not has_all_keys(node, constraints):
             ignored.add(node.name)
             continue
         for i, c in enumerate(constraints):
             if c.topology_key != HOSTNAME_LABEL:
-                counts[i].setdefault(node.labels[c.topology_key], 0)
+                counts[i].setdefault(node.labels.get(c.topology_key, ""), 0)
     sizes = [
         len(feasible) - len(ignored) if c.topology_key == HOSTNAME_LABEL else len(counts[i])
         for i, c in enumerate(constraints)
     ]
     tables = [counter.table(c, pod.namespace) for c in constraints]
     for node in all_nodes:
-        if not has_all_keys(node, constraints):
+        if require_all_keys and not has_all_keys(node, constraints):
             continue
         for i, c in enumerate(constraints):
             if c.topology_key == HOSTNAME_LABEL or not node_included(c, pod, node):
                 continue
-            value = node.labels[c.topology_key]
+            value = node.labels.get(c.topology_key, "")
             if value in counts[i]:
                 counts[i][value] += counter.count(tables[i], node, c, pod.namespace)
     return ScoreState(constraints, ignored, counts, [math.log(s + 2) for s in sizes])
