@@ -47,10 +47,13 @@ def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
 
 def sandbox_config(pod: Mapping[str, Any], attempt: int) -> PodSandboxConfig:
     md = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
     return PodSandboxConfig(name=md.get("name", ""), namespace=md.get("namespace") or "default", uid=md.get("uid", ""),
                             attempt=attempt, hostname=(pod.get("spec") or {}).get("hostname") or md.get("name", ""),
                             labels=pod_labels(pod), annotations=dict(md.get("annotations") or {}),
-                            host_network=bool((pod.get("spec") or {}).get("hostNetwork")))
+                            host_network=bool(spec.get("hostNetwork")), host_pid=bool(spec.get("hostPID")),
+                            host_ipc=bool(spec.get("hostIPC")),
+                            share_process_namespace=bool(spec.get("shareProcessNamespace")))
 
 
 def linux_resources(container: Mapping[str, Any], *, pids_limit: int | None = None) -> LinuxResources:

@@ -109,3 +109,21 @@ async def test_kubelet_writes_only_its_own(admin: Client) -> None:
     assert (await n1.get("/apis/apps/v1/deployments")).status == 403
     r = await admin.as_user("system:node:n1").get("/api/v1/namespaces/default/secrets/one")
     assert r.status == 403  # not in system:nodes: not a kubelet
+
+
+async def test_kubelet_lists_and_deletes_persistentvolumes_for_local_path_reclaim(admin: Client) -> None:
+    """The kubelet's local-path reclaimer lists volumes every few seconds and deletes its node's released
+    ones: released volumes are bound to no pod, so only the ``system:sampan:local-path-provisioner`` role
+    (bound to ``system:nodes``) lets it (regression: ``cannot list persistentvolumes`` every 5 s)."""
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "released"},
+          "spec": {"capacity": {"storage": "1Mi"}, "accessModes": ["ReadWriteOnce"],
+                   "hostPath": {"path": "/tmp/sampan-nowhere"}}}
+    assert (await admin.post("/api/v1/persistentvolumes", pv)).status == 201
+    n1 = _kubelet(admin, "n1")
+    r = await n1.get("/api/v1/persistentvolumes")
+    assert r.status == 200, r.body
+    assert [v["metadata"]["name"] for v in r.body["items"]] == ["released"]
+    r = await n1.post("/api/v1/persistentvolumes", {**pv, "metadata": {"name": "made-by-a-node"}})
+    assert r.status == 403  # reading and deleting only: a node creates no volume
+    assert (await n1.delete("/api/v1/persistentvolumes/released")).status == 200
+    assert (await n1.get("/api/v1/namespaces/default/secrets")).status == 403  # nothing else widened

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sampan.kubelet.containers import security_context
+from sampan.kubelet.containers import sandbox_config, security_context
 from sampan.kubelet.runtime.cri import convert
 from sampan.kubelet.runtime.cri.client import grpc_target
 from sampan.kubelet.runtime.cri.protos import pb
@@ -86,6 +86,30 @@ def test_sandbox_round_trip_and_states() -> None:
     status = convert.container_status(st, sandbox_id="s")
     assert (status.state, status.exit_code) == (ContainerState.EXITED, 137)
     assert (status.reason, status.attempt) == ("OOMKilled", 3)
+
+
+@pytest.mark.parametrize(("spec", "pid", "ipc", "network"), [
+    ({}, pb.CONTAINER, pb.POD, pb.POD),  # upstream: a pid namespace per container by default
+    ({"shareProcessNamespace": True}, pb.POD, pb.POD, pb.POD),
+    ({"hostPID": True, "hostIPC": True, "hostNetwork": True}, pb.NODE, pb.NODE, pb.NODE),
+    ({"hostPID": True, "shareProcessNamespace": True}, pb.NODE, pb.POD, pb.POD),
+])
+def test_namespace_modes_as_upstreams_kubelet(spec: dict[str, bool], pid: int, ipc: int, network: int) -> None:
+    """The pod's namespace modes go to RunPodSandbox and, through the sandbox's labels (all CreateContainer
+    gets back from the runtime), to every container of the pod."""
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": {"containers": [], **spec}}
+    cfg = sandbox_config(pod, 0)
+    msg = convert.sandbox_config(cfg, node="n1", log_directory="/l", cgroup_parent="/sampan-pods/podu")
+    opts = msg.linux.security_context.namespace_options
+    assert (opts.pid, opts.ipc, opts.network) == (pid, ipc, network)
+    back = convert.sandbox_status(pb.PodSandbox(id="s", metadata=msg.metadata, labels=msg.labels), ip="").config
+    assert back == PodSandboxConfig(name="p", namespace="ns", uid="u", labels=dict(msg.labels),
+                                    host_network=cfg.host_network, host_pid=cfg.host_pid, host_ipc=cfg.host_ipc,
+                                    share_process_namespace=cfg.share_process_namespace)
+    container = convert.container_config(ContainerConfig(name="c", image="busybox"), node="n1", log_path="c/0.log",
+                                         namespaces=convert.namespace_options(back))
+    copts = container.linux.security_context.namespace_options
+    assert (copts.pid, copts.ipc, copts.network) == (pid, ipc, network)
 
 
 def test_security_context_merges_pod_level() -> None:

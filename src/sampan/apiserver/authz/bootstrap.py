@@ -224,6 +224,11 @@ def _component_roles() -> list[dict[str, Any]]:
         _role("ClusterRole", "system:node", node),
         _role("ClusterRole", "system:kube-dns", dns),
         _role("ClusterRole", "system:sampan:metrics-server", metrics_server),
+        # the deleter of the sampan.io/local-path provisioner, which runs in every kubelet (it must reach the
+        # node's disk): released volumes belong to no pod, so the Node authorizer cannot relate them to a
+        # node; upstream's local-path provisioner (rancher) has its own ClusterRole for the same reads
+        _role("ClusterRole", "system:sampan:local-path-provisioner",
+              [rule(["get", "list", "watch", "delete"], [""], ["persistentvolumes"])]),
         _role("ClusterRole", "system:aggregated-metrics-reader",
               [rule(READ, ["metrics.k8s.io"], ["pods", "nodes"])],
               labels={f"{AGGREGATE_TO}{r}": "true" for r in ("view", "edit", "admin")}),
@@ -292,6 +297,8 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         _binding(crb, "system:sampan:metrics-server", "ClusterRole", "system:sampan:metrics-server",
                  ["User:system:metrics-server", "ServiceAccount:kube-system/metrics-server"]),
         _binding(crb, "system:node", "ClusterRole", "system:node", []),
+        _binding(crb, "system:sampan:local-path-provisioner", "ClusterRole", "system:sampan:local-path-provisioner",
+                 ["Group:system:nodes"]),
         _binding(crb, "system:sampan:kube-apiserver-kubelet-client", "ClusterRole", "system:kubelet-api-admin",
                  ["User:kube-apiserver-kubelet-client"]),
         _binding(crb, "system:service-account-issuer-discovery", "ClusterRole",

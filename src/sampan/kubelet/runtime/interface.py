@@ -114,6 +114,13 @@ class PodSandboxConfig:
     annotations: Mapping[str, str] = field(default_factory=dict)
     host_network: bool = False
     """``spec.hostNetwork``: the pod shares the node's network namespace and address."""
+    host_pid: bool = False
+    """``spec.hostPID``: the pod's containers see the node's processes (pid namespace NODE)."""
+    host_ipc: bool = False
+    """``spec.hostIPC``: the node's IPC namespace."""
+    share_process_namespace: bool = False
+    """``spec.shareProcessNamespace``: one pid namespace for the whole pod (POD); otherwise each container
+    has its own (CONTAINER), as upstream's kubelet asks."""
 
 
 @dataclass(frozen=True, slots=True)

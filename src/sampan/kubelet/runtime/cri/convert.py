@@ -26,6 +26,13 @@ NODE_LABEL = "sampan.io/node"
 """Label on every sandbox and container this kubelet creates: several nodes may share one runtime, and a
 kubelet lists (and re-adopts, and cleans up) only its own."""
 HOST_NETWORK_LABEL = "sampan.io/host-network"
+HOST_PID_LABEL = "sampan.io/host-pid"
+HOST_IPC_LABEL = "sampan.io/host-ipc"
+SHARE_PID_LABEL = "sampan.io/share-process-namespace"
+"""The sandbox's namespace choices, kept as labels (set only when true) so CreateContainer, which gets the
+sandbox back from the runtime, gives its containers the same ones."""
+_NAMESPACE_LABELS = (("host_network", HOST_NETWORK_LABEL), ("host_pid", HOST_PID_LABEL),
+                     ("host_ipc", HOST_IPC_LABEL), ("share_process_namespace", SHARE_PID_LABEL))
 TERMINATION_POLICY_ANNOTATION = "io.kubernetes.container.terminationMessagePolicy"
 
 _CONTAINER_STATES = {
@@ -41,11 +48,26 @@ def seconds(ns: int) -> float:
     return ns / 1e9 if ns > 0 else 0.0
 
 
+def namespace_options(config: PodSandboxConfig) -> Any:
+    """The pod's CRI namespace modes, upstream's kubelet's choice: network and IPC per pod unless
+    ``hostNetwork``/``hostIPC`` (NODE); pid per *container* unless ``shareProcessNamespace`` (POD) or
+    ``hostPID`` (NODE). Given to RunPodSandbox and to every CreateContainer of the pod."""
+    pid = pb.NODE if config.host_pid else pb.POD if config.share_process_namespace else pb.CONTAINER
+    return pb.NamespaceOption(network=pb.NODE if config.host_network else pb.POD,
+                              ipc=pb.NODE if config.host_ipc else pb.POD, pid=pid)
+
+
+def namespace_labels(labels: dict[str, str]) -> dict[str, bool]:
+    """The :class:`PodSandboxConfig` namespace fields a sandbox's labels record."""
+    return {attr: labels.get(label) == "true" for attr, label in _NAMESPACE_LABELS}
+
+
 def sandbox_config(config: PodSandboxConfig, *, node: str, log_directory: str, cgroup_parent: str) -> Any:
     labels = {**config.labels, NODE_LABEL: node}
-    namespaces = pb.NamespaceOption(network=pb.NODE if config.host_network else pb.POD)
-    if config.host_network:
-        labels[HOST_NETWORK_LABEL] = "true"
+    namespaces = namespace_options(config)
+    for attr, label in _NAMESPACE_LABELS:
+        if getattr(config, attr):
+            labels[label] = "true"
     return pb.PodSandboxConfig(
         metadata=pb.PodSandboxMetadata(name=config.name, uid=config.uid, namespace=config.namespace,
                                        attempt=config.attempt),
@@ -84,11 +106,16 @@ def security(sc: SecurityContext) -> Any:
 
 
 def container_config(config: ContainerConfig, *, node: str, log_path: str,
-                     extra_mounts: tuple[tuple[str, str], ...] = ()) -> Any:
-    """``log_path`` is relative to the sandbox's log directory (CRI's rule)."""
+                     extra_mounts: tuple[tuple[str, str], ...] = (), namespaces: Any = None) -> Any:
+    """``log_path`` is relative to the sandbox's log directory (CRI's rule); ``namespaces`` is the pod's
+    :func:`namespace_options` (absent, CRI's zero value would put the container in the pod's pid
+    namespace)."""
     mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.read_only)
               for m in config.mounts]
     mounts += [pb.Mount(container_path=c, host_path=h) for c, h in extra_mounts]
+    sc = security(config.security)
+    if namespaces is not None:
+        sc.namespace_options.CopyFrom(namespaces)
     return pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name=config.name, attempt=config.attempt),
         image=pb.ImageSpec(image=config.image, user_specified_image=config.image),
@@ -98,7 +125,7 @@ def container_config(config: ContainerConfig, *, node: str, log_path: str,
         annotations={**config.annotations, TERMINATION_POLICY_ANNOTATION: config.termination_message_policy},
         stdin=config.stdin, tty=config.tty,
         linux=pb.LinuxContainerConfig(resources=resources(config.resources),
-                                      security_context=security(config.security)),
+                                      security_context=sc),
     )
 
 
@@ -107,8 +134,7 @@ def sandbox_status(item: Any, *, ip: str) -> SandboxStatus:
     md = item.metadata
     labels = dict(item.labels)
     cfg = PodSandboxConfig(name=md.name, namespace=md.namespace, uid=md.uid, attempt=md.attempt,
-                           labels=labels, annotations=dict(item.annotations),
-                           host_network=labels.get(HOST_NETWORK_LABEL) == "true")
+                           labels=labels, annotations=dict(item.annotations), **namespace_labels(labels))
     state = SandboxState.READY if item.state == pb.SANDBOX_READY else SandboxState.NOTREADY
     return SandboxStatus(id=item.id, config=cfg, state=state, created_at=seconds(item.created_at), ip=ip)
 

@@ -276,12 +276,13 @@ class CRIRuntime:
             term.write_bytes(b"")
             term.chmod(0o666)
             extra = ((config.termination_message_path, str(term)),)
-        sandbox_cfg = convert.sandbox_config(
-            PodSandboxConfig(name=md.name, namespace=md.namespace, uid=md.uid, attempt=md.attempt,
-                             labels=dict(sb.labels), annotations=dict(sb.annotations)),
-            node=self.options.node_name, log_directory=str(log_dir),
-            cgroup_parent=f"{self.options.cgroup_root}/pod{md.uid}")
-        cfg = convert.container_config(config, node=self.options.node_name, log_path=rel_log, extra_mounts=extra)
+        pod = PodSandboxConfig(name=md.name, namespace=md.namespace, uid=md.uid, attempt=md.attempt,
+                               labels=dict(sb.labels), annotations=dict(sb.annotations),
+                               **convert.namespace_labels(dict(sb.labels)))
+        sandbox_cfg = convert.sandbox_config(pod, node=self.options.node_name, log_directory=str(log_dir),
+                                             cgroup_parent=f"{self.options.cgroup_root}/pod{md.uid}")
+        cfg = convert.container_config(config, node=self.options.node_name, log_path=rel_log, extra_mounts=extra,
+                                       namespaces=convert.namespace_options(pod))
         try:
             cid: str = await self._wrap(self.client.create_container(sandbox_id, cfg, sandbox_cfg))
         finally:
