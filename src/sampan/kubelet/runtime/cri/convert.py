@@ -7,6 +7,7 @@ Capabilities: Kubernetes writes ``NET_ADMIN``, CRI runtimes take the same names 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sampan.kubelet.runtime.cri.protos import pb
@@ -57,9 +58,12 @@ def namespace_options(config: PodSandboxConfig) -> Any:
                               ipc=pb.NODE if config.host_ipc else pb.POD, pid=pid)
 
 
-def namespace_labels(labels: dict[str, str]) -> dict[str, bool]:
-    """The :class:`PodSandboxConfig` namespace fields a sandbox's labels record."""
-    return {attr: labels.get(label) == "true" for attr, label in _NAMESPACE_LABELS}
+def with_namespace_labels(config: PodSandboxConfig) -> PodSandboxConfig:
+    """``config`` with the namespace fields its (the runtime's sandbox's) labels record."""
+    labels = config.labels
+    return replace(config, host_network=labels.get(HOST_NETWORK_LABEL) == "true",
+                   host_pid=labels.get(HOST_PID_LABEL) == "true", host_ipc=labels.get(HOST_IPC_LABEL) == "true",
+                   share_process_namespace=labels.get(SHARE_PID_LABEL) == "true")
 
 
 def sandbox_config(config: PodSandboxConfig, *, node: str, log_directory: str, cgroup_parent: str) -> Any:
@@ -133,8 +137,9 @@ def sandbox_status(item: Any, *, ip: str) -> SandboxStatus:
     """A ``PodSandbox`` (ListPodSandbox) or ``PodSandboxStatus`` as the kubelet's SandboxStatus."""
     md = item.metadata
     labels = dict(item.labels)
-    cfg = PodSandboxConfig(name=md.name, namespace=md.namespace, uid=md.uid, attempt=md.attempt,
-                           labels=labels, annotations=dict(item.annotations), **namespace_labels(labels))
+    cfg = with_namespace_labels(PodSandboxConfig(name=md.name, namespace=md.namespace, uid=md.uid,
+                                                 attempt=md.attempt, labels=labels,
+                                                 annotations=dict(item.annotations)))
     state = SandboxState.READY if item.state == pb.SANDBOX_READY else SandboxState.NOTREADY
     return SandboxStatus(id=item.id, config=cfg, state=state, created_at=seconds(item.created_at), ip=ip)
 

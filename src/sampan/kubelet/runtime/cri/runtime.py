@@ -276,9 +276,9 @@ class CRIRuntime:
             term.write_bytes(b"")
             term.chmod(0o666)
             extra = ((config.termination_message_path, str(term)),)
-        pod = PodSandboxConfig(name=md.name, namespace=md.namespace, uid=md.uid, attempt=md.attempt,
-                               labels=dict(sb.labels), annotations=dict(sb.annotations),
-                               **convert.namespace_labels(dict(sb.labels)))
+        pod = convert.with_namespace_labels(PodSandboxConfig(
+            name=md.name, namespace=md.namespace, uid=md.uid, attempt=md.attempt, labels=dict(sb.labels),
+            annotations=dict(sb.annotations)))
         sandbox_cfg = convert.sandbox_config(pod, node=self.options.node_name, log_directory=str(log_dir),
                                              cgroup_parent=f"{self.options.cgroup_root}/pod{md.uid}")
         cfg = convert.container_config(config, node=self.options.node_name, log_path=rel_log, extra_mounts=extra,
