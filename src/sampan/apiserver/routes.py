@@ -45,6 +45,7 @@ SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
     "status": {"get": "get", "update": "update", "patch": "patch"},
     "finalize": {"update": "update"},
     "certificatesigningrequests/approval": {"get": "get", "update": "update", "patch": "patch"},
+    "pods/ephemeralcontainers": {"get": "get", "update": "update", "patch": "patch"},
 }
 """Subresource (``sub``, or ``resource/sub`` for one resource only) -> request verb -> handler name.
 A subresource is served — routed, and advertised by discovery — iff it has an entry here whose

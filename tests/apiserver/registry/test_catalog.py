@@ -18,7 +18,8 @@ STRATEGIES = CATALOG.strategies()
 IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
-    ("", "bindings"), ("", "componentstatuses"), ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
+    ("", "bindings"), ("", "componentstatuses"), ("", "configmaps"), ("", "endpoints"), ("", "events"),
+    ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
     ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("", "pods"), ("", "podtemplates"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apiregistration.k8s.io", "apiservices"),
