@@ -149,3 +149,23 @@ def test_qualified_name_matches_regex(key: str) -> None:
 def test_label_value_matches_regex(value: str) -> None:
     ok = LABEL_VALUE_RE.fullmatch(value) is not None and len(value) <= 63
     assert (v.label_value(value) == []) is ok
+
+
+def test_immutable_values_print_as_go_not_python() -> None:
+    def said(new: object, go_type: str = "") -> str:
+        (cause,) = v.validate_immutable(new, "old", "f", go_type=go_type)
+        return cause.describe()
+
+    assert said("x") == 'f: Invalid value: "x": field is immutable'
+    assert said(None) == "f: Invalid value: null: field is immutable"
+    assert said(False) == "f: Invalid value: false: field is immutable"
+    assert said(3) == "f: Invalid value: 3: field is immutable"
+    assert said(["Persistent", "Ephemeral"], "[]storage.VolumeLifecycleMode") == \
+        'f: Invalid value: []storage.VolumeLifecycleMode{"Persistent", "Ephemeral"}: field is immutable'
+    assert said({"b": "2", "a": "1"}, "map[string]string") == \
+        'f: Invalid value: map[string]string{"a":"1", "b":"2"}: field is immutable'
+    assert said({"spec": {"containers": []}}, "core.PodTemplateSpec") == \
+        "f: Invalid value: core.PodTemplateSpec{...}: field is immutable"
+    for value in ({"k": 1}, [{"k": 1}], [1, 2]):
+        assert not re.search(r"[{\[]'|': |True|None", said(value)), said(value)
+    assert v.validate_immutable({"a": 1}, {"a": 1}, "f") == []

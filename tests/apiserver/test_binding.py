@@ -53,3 +53,31 @@ async def test_bad_bindings_change_nothing(api: API) -> None:
     r = await api.post("/api/v1/namespaces/default/configmaps/x/binding", binding("n1"))
     assert r.status == 404
     assert await api.snapshot() == before
+
+
+async def test_bindings_collection_binds_the_pod_its_body_names(api: API) -> None:
+    listing = (await api.get("/api/v1")).body["resources"]
+    (entry,) = [r for r in listing if r["name"] == "bindings"]
+    assert (entry["kind"], entry["verbs"], entry["namespaced"], entry["singularName"]) == \
+        ("Binding", ["create"], True, "binding")
+    assert "pods/binding" in {r["name"] for r in listing}
+    await make_pod(api, "q")
+    before = await api.snapshot()
+    no_name = binding("n1")
+    del no_name["metadata"]["name"]
+    r = await api.post("/api/v1/namespaces/default/bindings", no_name)
+    assert r.status == 422, r.body
+    assert "metadata.name: Required value" in r.body["message"]
+    r = await api.post("/api/v1/namespaces/default/bindings", binding("n1", name="missing"))
+    assert r.status == 404, r.body
+    r = await api.get("/api/v1/namespaces/default/bindings")
+    assert r.status == 405, r.body
+    assert await api.snapshot() == before
+    r = await api.post("/api/v1/namespaces/default/bindings", binding("n1", name="q"))
+    assert (r.status, r.body["status"]) == (201, "Success"), r.body
+    pod = (await api.get(f"{PODS}/q")).body
+    assert pod["spec"]["nodeName"] == "n1"
+    assert pod["metadata"]["annotations"]["why"] == "fit"
+    again = await api.post("/api/v1/namespaces/default/bindings", binding("n2", name="q"))
+    assert again.status == 409
+    assert 'is already assigned to node "n1"' in again.body["message"]

@@ -1,10 +1,11 @@
 """Discovery advertises a subresource iff the server routes it (clients pick code paths from discovery):
 the streaming and proxy subresources are advertised now that their handlers exist, ones without a
-route (``pods/ephemeralcontainers``, ``pods/resize``) stay out, and everything advertised answers."""
+route (``pods/resize``) stay out, and everything advertised answers."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import client as kclient  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
-UNSERVED = {"pods/ephemeralcontainers", "pods/resize"}
+UNSERVED = {"pods/resize"}
 STREAMING = {"pods/exec", "pods/attach", "pods/portforward", "pods/proxy", "services/proxy", "nodes/proxy"}
 ROUTE_MISSING = "the server could not find the requested resource"
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -103,24 +104,49 @@ def test_registering_a_handler_advertises_the_subresource() -> None:
         del routes.SUBRESOURCE_VERBS["pods/resize"]
 
 
-def test_unserved_ephemeralcontainers_gives_kubectl_debug_its_clear_error(api_client: Any, tmp_path: Path) -> None:
-    """An unserved subresource is upstream's 404 with empty (not absent) ``details``: ``kubectl debug``
-    then says ephemeral containers are disabled, instead of panicking on nil details."""
-    core = kclient.CoreV1Api(api_client)
-    core.create_namespace({"metadata": {"name": "dbg"}})
-    core.create_namespaced_pod("dbg", {"metadata": {"name": "p"},
-                                       "spec": {"containers": [{"name": "c", "image": "x"}]}})
-    request = api_client.param_serialize("PATCH", "/api/v1/namespaces/dbg/pods/p/ephemeralcontainers",
+def _patch(api_client: Any, path: str, body: Any) -> tuple[int, Any]:
+    request = api_client.param_serialize("PATCH", path,
                                          header_params={"Content-Type": "application/strategic-merge-patch+json"},
-                                         body={}, auth_settings=["BearerToken"])
+                                         body=body, auth_settings=["BearerToken"])
     response = api_client.call_api(*request)
     response.read()
-    assert response.status == 404
-    body = json.loads(response.data)
-    assert (body["reason"], body["message"], body["details"]) == ("NotFound", ROUTE_MISSING, {})
+    return response.status, json.loads(response.data)
+
+
+def test_ephemeralcontainers_add_only_as_upstream(api_client: Any, tmp_path: Path) -> None:
+    """``kubectl debug`` adds an ephemeral container through the subresource; the ones there may not be
+    changed or removed, and ports/probes/resources are refused; nothing else of the pod changes."""
+    core = kclient.CoreV1Api(api_client)
+    core.create_namespace({"metadata": {"name": "dbg"}})
+    core.create_namespaced_pod("dbg", {"metadata": {"name": "p", "labels": {"a": "b"}},
+                                       "spec": {"containers": [{"name": "c", "image": "x"}]}})
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api_client.configuration.host)
     out = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "-n", "dbg", "debug", "p", "--image=busybox",
-                          "--profile=general"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1
-    assert "ephemeral containers are disabled for this cluster" in out.stderr, out.stderr
-    assert "panic" not in out.stderr
+                          "--profile=general", "--container=dbg", "--target=c"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    pod = core.read_namespaced_pod("p", "dbg")
+    (added,) = pod.spec.ephemeral_containers
+    assert (added.name, added.image, added.target_container_name) == ("dbg", "busybox", "c")
+    assert added.termination_message_policy == "File"  # defaulted as a container
+    path = "/api/v1/namespaces/dbg/pods/p/ephemeralcontainers"
+    status, got = _patch(api_client, path, {"spec": {"ephemeralContainers": [{"name": "dbg", "image": "other"}]}})
+    assert status == 422, got
+    assert 'existing ephemeral containers "dbg" may not be changed' in got["message"]
+    status, got = _patch(api_client, path, {"spec": {"ephemeralContainers": [
+        {"name": "e2", "image": "i", "ports": [{"containerPort": 80}], "targetContainerName": "nope"}]}})
+    assert status == 422, got
+    assert re.search(r"spec\.ephemeralContainers\[\d\]\.ports: Forbidden: cannot be set for an Ephemeral Container",
+                     got["message"]), got
+    assert re.search(r'spec\.ephemeralContainers\[\d\]\.targetContainerName: Not found: "nope"', got["message"]), got
+    status, got = _patch(api_client, path, {"metadata": {"labels": {"a": "changed"}}, "spec": {
+        "containers": [{"name": "c", "image": "changed"}], "ephemeralContainers": [{"name": "e3", "image": "i"}]}})
+    assert status == 200, got
+    assert sorted(c["name"] for c in got["spec"]["ephemeralContainers"]) == ["dbg", "e3"]
+    assert got["metadata"]["labels"] == {"a": "b"}
+    assert got["spec"]["containers"][0]["image"] == "x"
+    request = api_client.param_serialize("GET", path, auth_settings=["BearerToken"])
+    response = api_client.call_api(*request)
+    response.read()
+    assert response.status == 200
+    assert json.loads(response.data)["kind"] == "Pod"

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
+
 from sampan.api.errors import Cause, forbidden, invalid, required, too_long
 
 NameRule = Callable[[str], list[str]]
@@ -356,17 +358,38 @@ def validate_object_meta_update(obj: Any, old: Any) -> list[Cause]:
     return causes
 
 
-def validate_immutable(new: Any, old: Any, path: str) -> list[Cause]:
-    """Upstream ``ValidateImmutableField``."""
+def validate_immutable(new: Any, old: Any, path: str, *, go_type: str = "") -> list[Cause]:
+    """Upstream ``ValidateImmutableField``: ``<path>: Invalid value: <new>: field is immutable``.
+
+    Scalars print as upstream's (strings quoted, ``null`` for nil); a list or object prints as Go's
+    ``%#v`` of ``go_type`` (the Go type upstream validates, e.g. ``core.PodTemplateSpec``) where that
+    is short (lists of strings, string maps), else as ``<go_type>{...}``: never a Python repr."""
     if new == old:
         return []
-    shown = new if isinstance(new, str | int | bool) else ("null" if new is None else _short(new))
-    return [invalid(path, shown, FIELD_IMMUTABLE)]
+    return [Cause("FieldValueInvalid", path, f"Invalid value: {go_value(new, go_type)}: {FIELD_IMMUTABLE}")]
 
 
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def go_value(value: Any, go_type: str = "") -> str:
+    """A Go ``%#v``-like rendering of a JSON value as upstream's field errors print it (see
+    :func:`validate_immutable`); ``go_type`` names the Go type of a list or object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()
+    if isinstance(value, list):
+        kind = go_type or "[]interface {}"
+        if all(isinstance(v, str) for v in value):
+            return kind + "{" + ", ".join(go_value(v) for v in value) + "}"
+        return kind + "{...}"
+    kind = go_type or "map[string]interface {}"
+    if isinstance(value, dict) and kind.startswith("map[string]string") and \
+            all(isinstance(v, str) for v in value.values()):
+        return kind + "{" + ", ".join(f"{go_value(k)}:{go_value(value[k])}" for k in sorted(value)) + "}"
+    return kind + "{...}"
 
 
 def _as_prefix(rule: NameRule) -> NameRule:

@@ -45,11 +45,16 @@ SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
     "status": {"get": "get", "update": "update", "patch": "patch"},
     "finalize": {"update": "update"},
     "certificatesigningrequests/approval": {"get": "get", "update": "update", "patch": "patch"},
+    "pods/ephemeralcontainers": {"get": "get", "update": "update", "patch": "patch"},
 }
 """Subresource (``sub``, or ``resource/sub`` for one resource only) -> request verb -> handler name.
 A subresource is served — routed, and advertised by discovery — iff it has an entry here whose
 handlers are all registered (:func:`served_subresources`); the streaming work adds ``exec``,
 ``attach``, ``portforward`` and ``proxy`` by adding entries and handlers, nothing else."""
+COLLECTION_VERBS: dict[tuple[str, str], dict[str, str]] = {("", "bindings"): {"create": "bind"}}
+"""(group, resource) -> request verb -> handler name, for create-only collections answered by another
+verb's handler (``POST …/bindings`` binds the pod its body names, as ``pods/<name>/binding``); any
+other verb on them is 405."""
 _OWN_VERBS = frozenset({"bind", "evict", "getscale", "updatescale", "getlog", "createtoken", "connectexec",
                         "connectattach", "connectportforward", "proxy"})
 
@@ -176,6 +181,8 @@ def make_resource_handler(
             if request.method == "POST" and not target.watch_path:
                 verb = "create"
             verb = (subresource_verbs(target.scope.info.resource, target.subresource) or {}).get(verb, "")
+        elif (collection := COLLECTION_VERBS.get((group, target.scope.info.resource))) is not None:
+            verb = collection.get(verb, "")
         handler = handlers.get(verb)
         if handler is None or (verb not in target.scope.info.verbs and verb not in _OWN_VERBS):
             raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")

@@ -18,7 +18,8 @@ STRATEGIES = CATALOG.strategies()
 IDS = [f"{s.info.group or 'core'}/{s.info.resource}" for s in STRATEGIES]
 
 EXPECTED = [
-    ("", "configmaps"), ("", "endpoints"), ("", "events"), ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
+    ("", "bindings"), ("", "componentstatuses"), ("", "configmaps"), ("", "endpoints"), ("", "events"),
+    ("", "limitranges"), ("", "namespaces"), ("", "nodes"),
     ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("", "pods"), ("", "podtemplates"),
     ("", "replicationcontrollers"), ("", "resourcequotas"), ("", "secrets"), ("", "serviceaccounts"), ("", "services"),
     ("apiregistration.k8s.io", "apiservices"),
@@ -138,6 +139,8 @@ def test_row_width_and_fields(strategy: Any) -> None:
         assert names == ["Name", "StorageClassName", "Capacity"]
     elif strategy.info.kind == "PodTemplate":  # nor has this one
         assert names == ["Name", "Containers", "Images", "Pod Labels"]
+    elif strategy.info.kind == "ComponentStatus":  # nor this one
+        assert names == ["Name", "Status", "Message", "Error"]
     else:
         assert names[0] == "Last Seen"
     values = strategy.field_values(obj)

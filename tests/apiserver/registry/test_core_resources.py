@@ -225,7 +225,8 @@ def test_service_validation_and_update() -> None:
     assert s.validate_update(put, old) == []
     moved = copy.deepcopy(old)
     moved["spec"]["clusterIP"] = moved["spec"]["clusterIPs"][0] = "100.96.0.11"
-    assert [c.field for c in s.validate_update(moved, old)] == ["spec.clusterIPs[0]"]
+    assert [c.describe() for c in s.validate_update(moved, old)] == [
+        'spec.clusterIPs[0]: Invalid value: []string{"100.96.0.11"}: may not change once set']  # upstream 1.32
 
 
 def test_service_put_keeps_node_ports() -> None:
@@ -238,3 +239,22 @@ def test_service_put_keeps_node_ports() -> None:
     s.prepare_for_update(put, old)
     assert [p.get("nodePort") for p in put["spec"]["ports"]] == [30080, None]
     assert put["spec"]["clusterIP"] == "100.96.0.9"
+
+
+def test_ephemeral_containers_may_not_be_removed_or_changed() -> None:
+    from sampan.apiserver.registry import pod_ephemeral
+
+    old = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}],
+                                               "ephemeralContainers": [{"name": "d", "image": "busybox",
+                                                                        "imagePullPolicy": "Always",
+                                                                        "terminationMessagePolicy": "File"}]}}
+    removed = copy.deepcopy(old)
+    removed["spec"]["ephemeralContainers"] = []
+    assert [c.describe() for c in pod_ephemeral.validate_update(removed, old)] == [
+        'spec.ephemeralContainers: Forbidden: existing ephemeral containers "d" may not be removed\n']
+    clash = copy.deepcopy(old)
+    clash["spec"]["ephemeralContainers"].append({"name": "c", "image": "i", "imagePullPolicy": "Always",
+                                                 "terminationMessagePolicy": "File", "readinessProbe": {}})
+    assert [c.describe() for c in pod_ephemeral.validate_update(clash, old)] == [
+        'spec.ephemeralContainers[1].name: Duplicate value: "c"',
+        "spec.ephemeralContainers[1].readinessProbe: Forbidden: cannot be set for an Ephemeral Container"]

@@ -4,6 +4,9 @@
 * a pod already assigned to a node, or being deleted, is 409 Conflict;
 * the pod gets condition ``PodScheduled=True`` and the Binding's annotations;
 * the answer is a ``Status`` Success with code 201.
+
+``POST namespaces/<ns>/bindings`` (the collection form) does the same for the pod the Binding's
+``metadata.name`` names (required: 422 otherwise).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sampan.api import errors, meta
 from sampan.api.jsoncopy import json_copy
 from sampan.apiserver.bodies import read_object
 from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
-from sampan.apiserver.context import ServerContext
+from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.guaranteed import cached_state
 from sampan.apiserver.responses import raw_response
@@ -68,15 +71,38 @@ def _schedule(pod: dict[str, Any], node: str, annotations: Any, now: str) -> dic
 
 
 async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.StreamResponse:
-    scope = t.scope
-    assert t.name is not None
-    if (scope.info.group, scope.info.resource) != ("", "pods") or not t.namespace:
+    resource = (t.scope.info.group, t.scope.info.resource)
+    collection = resource == ("", "bindings") and t.name is None and t.subresource is None
+    if not t.namespace or not (collection or (resource == ("", "pods") and t.name is not None)):
         raise errors.NotFound("the server could not find the requested resource")
-    dry = om.dry_run(request)
     body = await read_object(request, max_bytes=ctx.config.max_body_bytes, expect="Binding")
-    node = _check_binding(body, name=t.name, namespace=t.namespace)
+    name = t.name
+    if collection:
+        name = _named_pod(body)
+    assert name is not None
+    scope = ctx.scope("", "v1", "pods") if collection else t.scope
+    if scope is None:
+        raise errors.NotFound("the server could not find the requested resource")
+    node = _check_binding(body, name=name, namespace=t.namespace)
+    await _bind(ctx, scope, body, namespace=t.namespace, name=name, node=node, dry=om.dry_run(request))
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+    return raw_response(orjson.dumps(status), status=201)
+
+
+def _named_pod(body: dict[str, Any]) -> str:
+    """The pod a collection-form Binding names (its ``metadata.name``); 422 when it names none."""
+    md = body.get("metadata")
+    name = md.get("name") if isinstance(md, dict) else None
+    if not isinstance(name, str) or not name:
+        raise errors.invalid_object("Binding", "", [errors.required("metadata.name")])
+    return name
+
+
+async def _bind(ctx: ServerContext, scope: Scope, body: dict[str, Any], *, namespace: str, name: str,
+                node: str, dry: bool) -> None:
+    """Set ``spec.nodeName`` of pod ``namespace/name`` to ``node`` (409 if assigned or being deleted)."""
     annotations = (body.get("metadata") or {}).get("annotations")
-    key = scope.key(t.namespace, t.name)
+    key = scope.key(namespace, name)
     fresh = dry  # first guess from the watch cache (as GuaranteedUpdate); judged again on the store's state
     for _ in range(MAX_ATTEMPTS):
         kv = None if fresh else cached_state(scope, key)
@@ -85,19 +111,19 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             try:
                 kv = await ctx.store.get(key)
             except KeyNotFound:
-                raise errors.not_found("pods", t.name) from None
+                raise errors.not_found("pods", name) from None
             except StorageError as exc:
-                raise to_api_error(exc, resource="pods", group="", name=t.name) from None
+                raise to_api_error(exc, resource="pods", group="", name=name) from None
         pod = decode_stored(kv.value, kv.mod_revision)
         current = (pod.get("spec") or {}).get("nodeName")
-        refused = (f'pod {t.name} is already assigned to node "{current}"' if current else
-                   f"pod {t.name} is being deleted, cannot be assigned to a host" if meta.deletion_timestamp(pod)
+        refused = (f'pod {name} is already assigned to node "{current}"' if current else
+                   f"pod {name} is being deleted, cannot be assigned to a host" if meta.deletion_timestamp(pod)
                    else "")
         if refused:
             if not fresh:
                 fresh = True
                 continue
-            raise errors.conflict("pods/binding", t.name, refused)
+            raise errors.conflict("pods/binding", name, refused)
         if dry:
             break
         bound = _schedule(pod, node, annotations, om.timestamp(ctx.clock.wall()))
@@ -108,8 +134,6 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
             fresh = True
             continue
         except StorageError as exc:
-            raise to_api_error(exc, resource="pods", group="", name=t.name) from None
+            raise to_api_error(exc, resource="pods", group="", name=name) from None
     else:
-        raise errors.conflict("pods/binding", t.name, "the pod is being modified too often; try again")
-    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-    return raw_response(orjson.dumps(status), status=201)
+        raise errors.conflict("pods/binding", name, "the pod is being modified too often; try again")

@@ -38,6 +38,7 @@ BUILTIN: tuple[str, ...] = (
     "pods:PodStrategy",
     "nodes:NodeStrategy",
     "services:ServiceStrategy",
+    "bindings:BindingStrategy",
     "endpoints:EndpointsStrategy",
     "secrets:SecretStrategy",
     "events:EventStrategy",

@@ -34,7 +34,8 @@ class ControllerRevisionStrategy(BaseStrategy):
         return []
 
     def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
-        return validation.validate_immutable(obj.get("data"), old.get("data"), "data")
+        return validation.validate_immutable(obj.get("data"), old.get("data"), "data",
+                                             go_type="runtime.RawExtension")
 
     def spec_changed(self, obj: Object, old: Object) -> bool:
         return False

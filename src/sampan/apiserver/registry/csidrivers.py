@@ -96,7 +96,8 @@ class CSIDriverStrategy(BaseStrategy):
                                                "spec.attachedRequired")
         return causes + validation.validate_immutable(new_spec.get("volumeLifecycleModes"),
                                                       old_spec.get("volumeLifecycleModes"),
-                                                      "spec.volumeLifecycleModes")
+                                                      "spec.volumeLifecycleModes",
+                                                      go_type="[]storage.VolumeLifecycleMode")
 
     def spec_changed(self, obj: Object, old: Object) -> bool:
         return False

@@ -48,7 +48,8 @@ class CSINodeStrategy(BaseStrategy):
             before = as_dict(before)
             for after in new_drivers:
                 if after.get("name") == before.get("name"):
-                    causes += validation.validate_immutable(after, before, "spec.drivers")
+                    causes += validation.validate_immutable(after, before, "spec.drivers",
+                                                                  go_type="storage.CSINodeDriver")
         return causes
 
     def row_cells(self, obj: Object, now: float) -> list[Any]:

@@ -107,7 +107,7 @@ class JobStrategy(BaseStrategy):
         # The template may change only while the job is suspended (upstream: scheduling directives).
         if not (old_spec.get("suspend") is True and new_spec.get("suspend") is True):
             causes += validation.validate_immutable(new_spec.get("template"), old_spec.get("template"),
-                                                    "spec.template")
+                                                    "spec.template", go_type="core.PodTemplateSpec")
         return causes
 
     def field_values(self, obj: Object) -> dict[str, str]:

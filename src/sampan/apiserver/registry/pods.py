@@ -14,10 +14,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from sampan.api import podstatus
+from sampan.api import podstatus, validation
 from sampan.api.errors import Cause, forbidden, invalid
 from sampan.api.jsoncopy import json_copy
 from sampan.api.resources import ResourceInfo
+from sampan.apiserver.registry import pod_ephemeral
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy, age_cell, as_dict, as_list
 from sampan.apiserver.registry.pod_defaults import default_pod_spec
 from sampan.apiserver.registry.pod_validation import validate_pod_spec
@@ -100,6 +101,16 @@ class PodStrategy(BaseStrategy):
 
     def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
         return validate_pod_spec_update(as_dict(obj.get("spec")), as_dict(old.get("spec")))
+
+    def prepare_for_ephemeralcontainers_update(self, obj: Object, old: Object) -> None:
+        pod_ephemeral.prepare_update(obj, old)
+
+    def validate_subresource_update(self, subresource: str | None, obj: Object, old: Object) -> list[Cause]:
+        """Per write path: ``ephemeralcontainers`` has its own rules (:mod:`.pod_ephemeral`)."""
+        if subresource == "ephemeralcontainers":
+            causes = self.validate(obj) + validation.validate_object_meta_update(obj, old)
+            return causes + pod_ephemeral.validate_update(obj, old)
+        return self.validate_update(obj, old)
 
     def field_values(self, obj: Object) -> Mapping[str, str]:
         values = dict(super().field_values(obj))

@@ -150,7 +150,12 @@ class ServiceStrategy(BaseStrategy):
         if prev.get("type") == "ExternalName" or spec.get("type") == "ExternalName":
             return []
         if prev.get("clusterIP") and spec.get("clusterIP") != prev.get("clusterIP"):
-            return [invalid("spec.clusterIPs[0]", spec.get("clusterIP") or "", validation.FIELD_IMMUTABLE)]
+            # Upstream: the whole new list, as Go's %#v of a []string.
+            ips = as_list(spec.get("clusterIPs"))
+            if not ips or ips[0] != spec.get("clusterIP"):
+                ips = [spec.get("clusterIP") or ""]
+            return [Cause("FieldValueInvalid", "spec.clusterIPs[0]",
+                          f"Invalid value: {validation.go_value(ips, '[]string')}: may not change once set")]
         prev_hc, hc = prev.get("healthCheckNodePort"), spec.get("healthCheckNodePort")
         if prev_hc and hc and hc != prev_hc and spec.get("type") == prev.get("type") == "LoadBalancer":
             return [invalid("spec.healthCheckNodePort", hc, "field is immutable")]
