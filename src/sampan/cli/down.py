@@ -60,7 +60,9 @@ def _down(args: argparse.Namespace) -> int:
 
         for line in asyncio.run(remove_containerd_workloads(layout.data_dir)):
             console.print(f"removed {line}")
-    if "dns" in state.get("components", []):
+    if state.get("dns_device", state.get("runtime") == "process" and "dns" in state.get("components", [])):
+        # only the cluster whose DNS set the device up removes it: a second cluster on this machine (DNS on
+        # loopback, see sampan.cli.up_dns) must leave the first one's device alone
         from sampan.cli.up_dns import DNS_DEVICE, remove_dns_device
 
         if remove_dns_device():

@@ -124,7 +124,9 @@ async def run_foreground(options: UpOptions, console: Console) -> int:
     state: dict[str, Any] = {"server": options.server, "components": all_names, "missing": missing,
                              "static_pods": list(plane.components) if plane else [], "runtime": options.runtime,
                              "trace_store": observer.url if observer is not None else "",
-                             "dashboard": live_view.url}
+                             "dashboard": live_view.url,
+                             # whether this cluster's DNS owns the host's DNS device (sampan.cli.up_dns)
+                             "dns_device": any("--setup-interface" in s.argv for s in all_specs)}
     if replicated is not None:
         state["control_plane"] = replicated.state()
     layout.write_state(state)
