@@ -81,3 +81,14 @@ def test_failed_detached_up_and_down_after_a_killed_up_leave_nothing_running(tmp
     while processes_mentioning(data):
         assert time.monotonic() < deadline, processes_mentioning(data)
         time.sleep(0.1)
+
+
+def test_the_not_ready_sentence_is_found_however_the_console_wrapped_it(tmp_path: Path) -> None:
+    from sampan.cli.up_detached import not_ready_line
+
+    log = tmp_path / "up.log"
+    assert not_ready_line(log) == ""  # no log yet
+    log.write_text("INFO started\nthe cluster did not become ready in 1s (waiting for the API server; more "
+                   "time:\n--wait); apiserver.log says:\nINFO a\nINFO b\n")
+    assert not_ready_line(log) == ("the cluster did not become ready in 1s (waiting for the API server; "
+                                   "more time: --wait)")

@@ -34,6 +34,21 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def not_ready_line(path: Path) -> str:
+    """The background ``sampan up``'s own "did not become ready" line, if it wrote one ("" otherwise): printed
+    before the log's tail, which the components' log lines quoted after it can push out of view."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    start = text.rfind("the cluster did not become ready")
+    if start < 0:
+        return ""
+    flat = " ".join(text[start:start + 400].split())  # a console wraps it over several lines of the log
+    end = flat.find("); ")  # the sentence ends where the log quote begins
+    return flat[:end + 1] if end > 0 else flat
+
+
 def check_can_start(layout: ClusterLayout, options: UpOptions) -> None:
     """Raise ``ValueError`` (one line for the user) when a cluster already runs on this data dir or the API
     server's port is taken."""
@@ -85,7 +100,9 @@ def run_detached(options: UpOptions, argv: list[str], console: Console) -> int:
     with console.status("starting the cluster in the background …"):
         while time.monotonic() < deadline:
             if child.poll() is not None:
-                console.print(f"[red]sampan up exited[/red] (code {child.returncode}):\n{log_tail(up_log)}")
+                reason = not_ready_line(up_log)
+                console.print(f"[red]sampan up exited[/red] (code {child.returncode})"
+                              f"{': ' + reason if reason else ''}:\n{log_tail(up_log)}", highlight=False)
                 return 1
             state = layout.read_state()
             if state.get("ready") and (not options.merge_kubeconfig or "merged_kubeconfig" in state):
