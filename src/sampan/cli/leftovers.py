@@ -15,14 +15,12 @@ import signal
 import time
 from pathlib import Path
 
+from sampan._lib.procstat import read_proc_stat
+
 
 def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
-    return fields[19] if len(fields) > 19 else None
+    st = read_proc_stat(pid)
+    return str(st.start_ticks) if st is not None else None
 
 
 def record(pid_dir: Path, name: str, pid: int) -> None:

@@ -14,29 +14,27 @@ from dataclasses import replace
 
 import pytest
 
-from sampan.kubelet.streaming.cri_exec import ExecWatch, _cmdline, _in_ns, _pid_ns, _stat, exec_roots, kill_tree
+from sampan._lib.procstat import read_proc_stat
+from sampan.kubelet.streaming.cri_exec import ExecWatch, _cmdline, _in_ns, _pid_ns, exec_roots, kill_tree
 
 
 def _wait_gone(pids: list[int], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(_stat(p) is None or _state(p) == "Z" for p in pids):
+        if all(read_proc_stat(p) is None or _state(p) == "Z" for p in pids):
             return True
         time.sleep(0.05)
     return False
 
 
 def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return ""
-    return raw[raw.rfind(b")") + 2:].split()[0].decode()
+    st = read_proc_stat(pid)
+    return st.state if st is not None else ""
 
 
 def _children(pid: int) -> list[int]:
-    return [p for p in (int(e) for e in os.listdir("/proc") if e.isdigit()) if (st := _stat(p)) and st.ppid == pid]
+    pids = (int(e) for e in os.listdir("/proc") if e.isdigit())
+    return [p for p in pids if (st := read_proc_stat(p)) and st.ppid == pid]
 
 
 def test_kill_tree_kills_descendants_and_skips_a_reused_pid() -> None:
@@ -47,9 +45,9 @@ def test_kill_tree_kills_descendants_and_skips_a_reused_pid() -> None:
             time.sleep(0.05)
         kids = _children(root.pid)
         assert len(kids) == 2
-        me = _stat(root.pid)
+        me = read_proc_stat(root.pid)
         assert me is not None
-        assert kill_tree([replace(me, start=me.start + 1)]) == []  # another process's start time: untouched
+        assert kill_tree([replace(me, start_ticks=me.start_ticks + 1)]) == []  # another process's start time: untouched
         assert _state(root.pid) in ("S", "R")
         assert kill_tree([me]) == sorted([root.pid, *kids])
         root.wait(10)

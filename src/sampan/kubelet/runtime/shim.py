@@ -46,7 +46,10 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def proc_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/pid/stat); None if gone."""
+    """The process's start time in clock ticks since boot (field 22 of /proc/pid/stat); None if gone.
+
+    The shim runs as a stand-alone script on the standard library alone, so it keeps its own reading of
+    what :func:`sampan._lib.procstat.read_proc_stat` reads for the rest of sampan."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

@@ -35,35 +35,14 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from sampan._lib.procstat import PROC, ProcStat, read_proc_stat
 from sampan.kubelet.runtime.cri.client import CRIClient, CRIError
 
 log = logging.getLogger(__name__)
 
-PROC = "/proc"
 FIND_PERIOD = 0.05
 FIND_DEADLINE = 10.0
 """How long the exec's process is looked for after its streams opened (the runtime starts it then)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Proc:
-    pid: int
-    ppid: int
-    start: int
-    """``starttime`` of ``/proc/<pid>/stat``: with the pid, names one process for its whole life."""
-
-
-def _stat(pid: int, proc: str = PROC) -> _Proc | None:
-    try:
-        with open(f"{proc}/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid ... starttime is the 20th
-    try:
-        return _Proc(pid, int(fields[1]), int(fields[19]))
-    except (IndexError, ValueError):
-        return None
 
 
 def _pid_ns(pid: int, proc: str = PROC) -> str:
@@ -88,15 +67,15 @@ def _all_pids(proc: str = PROC) -> list[int]:
         return []
 
 
-def _in_ns(ns: str, proc: str = PROC) -> dict[int, _Proc]:
+def _in_ns(ns: str, proc: str = PROC) -> dict[int, ProcStat]:
     out = {}
     for pid in _all_pids(proc):
-        if _pid_ns(pid, proc) == ns and (st := _stat(pid, proc)) is not None:
+        if _pid_ns(pid, proc) == ns and (st := read_proc_stat(pid, proc)) is not None:
             out[pid] = st
     return out
 
 
-def exec_roots(ns: str, before: Iterable[int], cmd: list[str], proc: str = PROC) -> list[_Proc]:
+def exec_roots(ns: str, before: Iterable[int], cmd: list[str], proc: str = PROC) -> list[ProcStat]:
     """The processes an exec started in pid namespace ``ns`` since ``before`` was taken (see the module doc)."""
     old = set(before)
     now = _in_ns(ns, proc)
@@ -105,21 +84,22 @@ def exec_roots(ns: str, before: Iterable[int], cmd: list[str], proc: str = PROC)
     return matching or (roots if len(roots) == 1 else [])
 
 
-def kill_tree(roots: Iterable[_Proc], proc: str = PROC) -> list[int]:
+def kill_tree(roots: Iterable[ProcStat], proc: str = PROC) -> list[int]:
     """SIGSTOP ``roots`` and every descendant (until no new one appears), then SIGKILL them all; returns
     the pids killed. Roots whose pid now names another process are skipped."""
-    stopped: dict[int, _Proc] = {}
-    frontier = [r for r in roots if (st := _stat(r.pid, proc)) is not None and st.start == r.start]
+    stopped: dict[int, ProcStat] = {}
+    frontier = [r for r in roots
+                if (st := read_proc_stat(r.pid, proc)) is not None and st.start_ticks == r.start_ticks]
     while frontier:
         for p in frontier:
             with contextlib.suppress(OSError):
                 os.kill(p.pid, signal.SIGSTOP)
             stopped[p.pid] = p
         frontier = [st for pid in _all_pids(proc) if pid not in stopped
-                    and (st := _stat(pid, proc)) is not None and st.ppid in stopped]
+                    and (st := read_proc_stat(pid, proc)) is not None and st.ppid in stopped]
     for p in stopped.values():
-        st = _stat(p.pid, proc)
-        if st is not None and st.start == p.start:
+        st = read_proc_stat(p.pid, proc)
+        if st is not None and st.start_ticks == p.start_ticks:
             with contextlib.suppress(OSError):
                 os.kill(p.pid, signal.SIGKILL)
     return sorted(stopped)
@@ -134,7 +114,7 @@ class ExecWatch:
     before: set[int]
     unlock: Callable[[], None] | None
     """Lets the container's next exec look (called once)."""
-    found: list[_Proc] = field(default_factory=list)
+    found: list[ProcStat] = field(default_factory=list)
     finished: bool = False
     """The runtime reported the command's end: nothing is left to kill."""
 
