@@ -206,7 +206,8 @@ async def test_hpa_on_pods_object_and_missing_external_metrics(env: Env) -> None
 
         # Pods: 30 per pod against 10 -> 3 replicas
         await wait_for(lambda: _is(replicas("web"), 3), timeout=60, message="web scaled to 3")
-        web = await hpas.get("web", namespace="default")
+        # the controller writes the scale before the status, so wait for the status of that same pass
+        web = await wait_for(lambda: _with_metrics(hpas, "web"), message="web's status metrics")
         assert web["status"]["currentMetrics"][0] == {"type": "Pods", "pods": {
             "metric": {"name": "requests_per_second"}, "current": {"averageValue": "30"}}}
         conditions = {c["type"]: c for c in web["status"]["conditions"]}
@@ -217,7 +218,7 @@ async def test_hpa_on_pods_object_and_missing_external_metrics(env: Env) -> None
         # Object: 250 hits against a value of 100 with one ready pod -> ceil(2.5) = 3; the unreadable external
         # metric is reported but does not stop a scale up
         await wait_for(lambda: _is(replicas("other"), 3), timeout=60, message="other scaled to 3")
-        other = await hpas.get("other", namespace="default")
+        other = await wait_for(lambda: _with_metrics(hpas, "other"), message="other's status metrics")
         assert other["status"]["currentMetrics"][0]["object"]["current"] == {"value": "250"}
         async def external_failed() -> bool:
             return any(r == "FailedGetExternalMetric" for r, _ in await hpa_events("other"))
@@ -240,6 +241,12 @@ async def test_hpa_on_pods_object_and_missing_external_metrics(env: Env) -> None
         # the load drops: back to one replica after the (shrunk) stabilization window
         env.custom.per_pod = "1"
         await wait_for(lambda: _is(replicas("web"), 1), timeout=60, message="web scaled back to 1")
+
+
+async def _with_metrics(hpas: Any, name: str) -> dict[str, Any] | None:
+    """The HPA once its status carries currentMetrics (the pass that rescaled writes them after the scale)."""
+    got: dict[str, Any] = await hpas.get(name, namespace="default")
+    return got if (got.get("status") or {}).get("currentMetrics") else None
 
 
 async def _has(items: Any, item: Any) -> bool:
