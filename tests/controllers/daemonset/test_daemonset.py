@@ -48,7 +48,7 @@ async def status_is(client: Client, name: str, **want: int) -> dict[str, Any] | 
     dss = await client.resource("apps/v1", "daemonsets")
     ds = await dss.get(name, namespace="default")
     status = ds.get("status") or {}
-    return ds if all(status.get(k) == v for k, v in want.items()) else None
+    return ds if all(status.get(k, 0) == v for k, v in want.items()) else None  # absent = 0, as Go reads it
 
 
 async def set_image(client: Client, name: str, image: str) -> None:

@@ -262,3 +262,37 @@ async def test_recreate_never_runs_old_and_new_pods_together(client: Client) -> 
         await wait_for(lambda: rollout_done(client, "rec"), message="recreate rollout")
         watcher.cancel()
         assert mixed == []
+
+
+async def test_zero_counts_are_absent_as_upstream_stores_them(client: Client) -> None:
+    """Go's omitempty: a Deployment scaled to 0 has no replica counts at all, its ReplicaSet keeps the
+    required ``replicas: 0`` but drops the optional zero counts; the scale subresource still reads 0."""
+    deps = await client.resource("apps/v1", "deployments")
+    async with running_kubelet(client), running_manager(client, fast_options(CONTROLLERS)):
+        await deps.create(deploy_body("idle", 2, "nginx:1"))
+        await wait_for(lambda: rollout_done(client, "idle"), message="first rollout")
+        await edit_spec(client, "idle", lambda spec: spec.__setitem__("replicas", 0))
+
+        async def scaled_down() -> dict[str, Any] | None:
+            d = await deps.get("idle", namespace="default")
+            status = d.get("status") or {}
+            return status if status.get("observedGeneration") == 2 and "replicas" not in status else None
+
+        status = await wait_for(scaled_down, message="the deployment's status at 0 replicas")
+        assert not {"replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
+                    "unavailableReplicas"} & status.keys()
+        [rs] = await replica_sets(client, "idle")
+        rss = await client.resource("apps/v1", "replicasets")
+        rs_status = await wait_for(lambda: _rs_status_at_zero(rss, rs["metadata"]["name"]), message="rs at 0")
+        assert rs_status["replicas"] == 0
+        assert not {"readyReplicas", "availableReplicas", "fullyLabeledReplicas"} & rs_status.keys()
+        scale = await deps.get("idle", namespace="default", subresource="scale")
+        assert scale["spec"]["replicas"] == 0
+        assert scale["status"]["replicas"] == 0
+
+
+async def _rs_status_at_zero(rss: Any, name: str) -> dict[str, Any] | None:
+    rs = await rss.get(name, namespace="default")
+    status: dict[str, Any] = rs.get("status") or {}
+    observed = status.get("observedGeneration") == rs["metadata"]["generation"]
+    return status if observed and status.get("replicas") == 0 else None

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sampan.api import errors
+from sampan.api.omitempty import DAEMON_SET_STATUS, drop_zero
 from sampan.api.selectors import LabelSelector
 from sampan.client import EventHandlerFuncs, SharedIndexInformer
 from sampan.client.cache import DeletedFinalStateUnknown, split_meta_namespace_key
@@ -153,9 +154,10 @@ class DaemonSetController:
         await self._cleanup_history(ds, revisions, pods, keep=digest)
         status = daemonset_status(ds, nodes, updated=updated, available=available)
         old = ds.get("status") or {}
-        if any(old.get(k) != v for k, v in status.items()):
+        written = {**{k: v for k, v in old.items() if k not in status}, **drop_zero(status, DAEMON_SET_STATUS)}
+        if written != old:
             client = await self.ctx.client.resource("apps/v1", "daemonsets")
-            await client.update_status({**ds, "status": {**old, **status}})
+            await client.update_status({**ds, "status": written})
         if min_ready and status["numberReady"] > status["numberAvailable"]:
             return Result(requeue_after=float(min_ready))
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sampan.api.omitempty import DEPLOYMENT_STATUS, drop_zero
 from sampan.controllers.deployment.revisions import replicas, status_int
 from sampan.controllers.deployment.scaling import desired, fenceposts
 from sampan.controllers.pods import format_time, parse_time
@@ -69,13 +70,13 @@ def calculate_status(d: Mapping[str, Any], all_rss: Sequence[Mapping[str, Any]],
     else:
         set_condition(status, AVAILABLE, "False", "MinimumReplicasUnavailable",
                       "Deployment does not have minimum availability.", now)
-    return status
+    return drop_zero(status, DEPLOYMENT_STATUS)
 
 
 def is_complete(d: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
     n = desired(d)
-    return bool(status.get("updatedReplicas") == n and status.get("replicas") == n
-                and status.get("availableReplicas") == n
+    return bool(int(status.get("updatedReplicas") or 0) == n and int(status.get("replicas") or 0) == n
+                and int(status.get("availableReplicas") or 0) == n
                 and int(status.get("observedGeneration") or 0) >= int((d.get("metadata") or {}).get("generation") or 0))
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sampan.api import errors
+from sampan.api.omitempty import JOB_STATUS, drop_zero
 from sampan.api.selectors import LabelSelector
 from sampan.client import EventHandlerFuncs, SharedIndexInformer
 from sampan.client.cache import DeletedFinalStateUnknown, split_meta_namespace_key
@@ -182,7 +183,7 @@ class JobController:
         status["terminating"] = sum(1 for p in pods if p["metadata"].get("deletionTimestamp")
                                     and phase(p) not in ("Succeeded", "Failed"))
         status.setdefault("uncountedTerminatedPods", {})
-        status = {k: v for k, v in status.items() if v is not None}
+        status = drop_zero({k: v for k, v in status.items() if v is not None}, JOB_STATUS)
         if status != old:
             jobs = await self.ctx.client.resource("batch/v1", "jobs")
             await jobs.update_status({**job, "status": status})

@@ -229,7 +229,8 @@ class ReplicaSetController:
             raise manage_error
         min_ready = int(spec.get("minReadySeconds") or 0)
         replicas = desired_replicas(spec)
-        if min_ready > 0 and status["readyReplicas"] == replicas and status["availableReplicas"] != replicas:
+        if min_ready > 0 and status.get("readyReplicas", 0) == replicas \
+                and status.get("availableReplicas", 0) != replicas:
             return Result(requeue_after=float(min_ready))
         return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sampan.api.omitempty import REPLICA_SET_STATUS, drop_zero
 from sampan.api.selectors import LabelSelector
 from sampan.controllers.pods import format_time, is_available, is_ready
 
@@ -43,7 +44,7 @@ def calculate_status(rs: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], *
         conditions.append({**failure, "reason": reason, "message": str(manage_error)})
     if conditions:
         status["conditions"] = conditions
-    return status
+    return drop_zero(status, REPLICA_SET_STATUS)
 
 
 def status_differs(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
