@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sampan.api import structural
+from sampan.api.errors import Cause
 from sampan.api.structural import cel
 
 SCHEMA: dict[str, Any] = {
@@ -91,8 +92,23 @@ def test_evaluation_errors_use_cel_go_wording() -> None:
 
 
 def test_validate_runs_schema_and_rules() -> None:
+    found = structural.validate({"spec": {"min": 2, "max": 1, "secret": "ab"}}, SCHEMA)
+    assert [c.field for c in found] == ["spec", "spec.secret"]
+
+
+def test_blocking_causes_skip_the_rules_as_upstream() -> None:
+    """A wrong type (or a missing, unsupported, too long or too many value) stops the CEL rules, which
+    would otherwise fail on it with an evaluation error: upstream's field-less note stands for them."""
+    note = ("<nil>", 'Invalid value: "null": some validation rules were not checked because the object was '
+                     "invalid; correct the existing errors to complete validation")
     found = structural.validate({"spec": {"min": "x", "max": 1}}, SCHEMA)
-    assert [c.field for c in found] == ["spec.min", "spec"]
+    assert [(c.field, c.message) for c in found][1:] == [note]
+    assert found[0].type == "FieldValueTypeInvalid"
+    required = structural.validate({"spec": {"min": 2, "max": 1}}, SCHEMA,
+                                   earlier=[Cause("FieldValueRequired", "metadata.name", "Required value")])
+    assert [(c.field, c.message) for c in required] == [note]
+    assert structural.validate({"spec": {"min": "x"}}, {"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"min": {"type": "integer"}}}}})[-1].field == "spec.min"
 
 
 def test_compile_cache_and_errors() -> None:

@@ -13,6 +13,7 @@ upstream's custom-resource handler does. Nothing here imports the API server.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sampan.api.errors import Cause
@@ -30,10 +31,27 @@ def prepare(obj: Any, schema: Any) -> None:
     apply_defaults(obj, schema)
 
 
-def validate(obj: Any, schema: Any, old: Any = _NO_OLD) -> list[Cause]:
-    """Schema validation then CEL rules (transition rules only when ``old`` is given)."""
+BLOCKING_CAUSES = frozenset({"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong",
+                             "FieldValueTooMany", "FieldValueTypeInvalid"})
+"""Causes after which upstream does not run a CRD's CEL rules (``hasBlockingErr``): the rules were
+compiled for values of the schema's types, so they would only fail in confusing ways."""
+
+RULES_NOT_CHECKED = Cause("FieldValueInvalid", "<nil>", 'Invalid value: "null": some validation rules were not '
+                          "checked because the object was invalid; correct the existing errors to complete validation")
+"""Upstream's field-less note (``field.Invalid(nil, nil, …)``) that stands for the skipped CEL rules."""
+
+
+def validate(obj: Any, schema: Any, old: Any = _NO_OLD, *, earlier: Sequence[Cause] = ()) -> list[Cause]:
+    """Schema validation then CEL rules (transition rules only when ``old`` is given).
+
+    ``earlier`` are the causes the caller already found (object metadata, apiVersion/kind). As upstream,
+    when any of those or the schema's causes is blocking (:data:`BLOCKING_CAUSES`), the CEL rules are not
+    evaluated and :data:`RULES_NOT_CHECKED` is added instead. Returns only the causes found here.
+    """
     causes = values.validate(obj, schema)
     if cel.has_rules(schema):
+        if any(c.type in BLOCKING_CAUSES for c in (*earlier, *causes)):
+            return [*causes, RULES_NOT_CHECKED]
         new_view = _cel_view(obj)
         causes += cel.evaluate(new_view, schema) if old is _NO_OLD else cel.evaluate(new_view, schema, _cel_view(old))
     return causes
@@ -47,4 +65,4 @@ def _cel_view(obj: Any) -> Any:
     return {**obj, "metadata": md}
 
 
-__all__ = ["apply_defaults", "check_schema", "prepare", "prune", "validate"]
+__all__ = ["BLOCKING_CAUSES", "RULES_NOT_CHECKED", "apply_defaults", "check_schema", "prepare", "prune", "validate"]

@@ -69,13 +69,15 @@ class CustomResourceStrategy(BaseStrategy):
 
     def validate(self, obj: Object) -> list[Cause]:
         causes = validation.validate_object_meta(obj, namespaced=self.info.namespaced, name_rule=self.name_rule)
-        return causes + self._identity(obj) + structural.validate(obj, self.schema)
+        causes += self._identity(obj)
+        return causes + structural.validate(obj, self.schema, earlier=causes)
 
     def validate_update(self, obj: Object, old: Object) -> list[Cause]:
         causes = validation.validate_object_meta(obj, namespaced=self.info.namespaced, name_rule=self.name_rule)
         if isinstance(obj.get("metadata"), dict):  # junk metadata is already reported above
             causes += validation.validate_object_meta_update(obj, old)
-        return causes + self._identity(obj) + structural.validate(obj, self.schema, old)
+        causes += self._identity(obj)
+        return causes + structural.validate(obj, self.schema, old, earlier=causes)
 
     def _identity(self, obj: Object) -> list[Cause]:
         causes: list[Cause] = []
