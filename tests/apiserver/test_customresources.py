@@ -125,6 +125,21 @@ async def test_invalid_objects_are_refused_with_causes(api: API) -> None:
                                  "spec": {}})
     assert r.status == 422
     assert r.body["details"]["causes"][0]["field"] == "spec.size"
+    ruled = copy.deepcopy(WIDGET_CRD)
+    ruled["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] = [
+        {"rule": "self.size < 10", "message": "too big"}]
+    await api.put(f"{CRDS}/widgets.example.com", {**ruled, "metadata": (await api.get(
+        f"{CRDS}/widgets.example.com")).body["metadata"]})
+
+    async def rules_apply() -> bool:
+        return "too big" in str((await api.post(WIDGETS, widget("big", size=11), dryRun="All")).body)
+
+    await eventually(rules_apply, "the CEL rule to apply")
+    r = await api.post(WIDGETS, widget("bad", size="big"))  # a wrong type stops the rules, as upstream
+    assert r.status == 422 and r.body["message"] == (
+        'Widget.example.com "bad" is invalid: [spec.size: Invalid value: "string": spec.size in body must be of '
+        'type integer: "string", <nil>: Invalid value: "null": some validation rules were not checked because '
+        'the object was invalid; correct the existing errors to complete validation]'), r.body
     r = await api.post(WIDGETS, widget("pruned", extra="dropped"))
     assert r.status == 201
     assert "extra" not in r.body["spec"]
@@ -301,13 +316,27 @@ async def test_registration_from_existing_crds(api: API) -> None:
 async def test_every_served_version_shows_the_same_objects(api: API) -> None:
     crd = copy.deepcopy(WIDGET_CRD)
     v1 = crd["spec"]["versions"][0]
-    v1beta1 = {**copy.deepcopy(v1), "name": "v1beta1", "storage": False}
+    v1beta1 = {**copy.deepcopy(v1), "name": "v1beta1", "storage": False, "deprecated": True}
     v1alpha1 = {**copy.deepcopy(v1), "name": "v1alpha1", "storage": False, "served": False}
     crd["spec"]["versions"] = [v1, v1beta1, v1alpha1]
+    bad = copy.deepcopy(crd)
+    bad["spec"]["versions"][0]["deprecationWarning"] = "v1 is fine"
+    r = await api.post(CRDS, bad)
+    assert r.status == 422 and r.body["details"]["causes"] == [{
+        "reason": "FieldValueInvalid", "field": "spec.versions[0].deprecationWarning",
+        "message": 'Invalid value: "v1 is fine": can only be set for deprecated versions'}], r.body
     await create_crd(api, crd)
     beta = "/apis/example.com/v1beta1/namespaces/default/widgets"
     r = await api.post(beta, {**widget("w1"), "apiVersion": "example.com/v1beta1"})
     assert r.status == 201, r.body
+    # every answer of a deprecated version warns, errors and watches too; the preferred version does not
+    warning = '299 - "example.com/v1beta1 Widget is deprecated; use example.com/v1 Widget"'
+    assert r.headers.getall("Warning") == [warning]
+    assert (await api.get(f"{beta}/missing")).headers.getall("Warning") == [warning]
+    watch = await api.watch(beta, timeoutSeconds="1")
+    assert watch.resp.headers.getall("Warning") == [warning]
+    watch.resp.close()
+    assert "Warning" not in (await api.get(f"{WIDGETS}/w1")).headers
     assert r.body["apiVersion"] == "example.com/v1beta1"
     assert (await api.get(f"{WIDGETS}/w1")).body["apiVersion"] == "example.com/v1"
     listed = await api.get(beta)

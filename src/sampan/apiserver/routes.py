@@ -27,10 +27,13 @@ from aiohttp import web
 from sampan.api import errors
 from sampan.apiserver.context import Scope, ServerContext
 from sampan.apiserver.listoptions import parse_bool
+from sampan.apiserver.warning_headers import header_value
 
 log = logging.getLogger(__name__)
 
 CONTEXT_KEY = web.AppKey("sampan.context", ServerContext)
+DEPRECATION_KEY = web.RequestKey("sampan.deprecation_warning", str)
+"""Request key: the ``Warning`` a deprecated version's responses carry (set once its scope is known)."""
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 SUBRESOURCE_VERBS: dict[str, dict[str, str]] = {
     "binding": {"create": "bind"},
@@ -176,6 +179,9 @@ def make_resource_handler(
         if not raw_path.startswith(prefix):
             raise _not_found()
         target = parse_target(ctx, group=group, version=version, raw_tail=raw_path[len(prefix):], serves=serves)
+        deprecation = getattr(target.scope.strategy, "deprecation_warning", None)
+        if deprecation:
+            request[DEPRECATION_KEY] = deprecation
         verb = _verb(request, target)
         if target.subresource is not None:
             if request.method == "POST" and not target.watch_path:
@@ -197,3 +203,19 @@ def register(app: web.Application, handlers: dict[str, Handler]) -> None:
     grouped = make_resource_handler(handlers, core=False)
     app.router.add_route("*", "/api/{version}/{tail:.+}", core)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", grouped)
+    app.on_response_prepare.append(_deprecation_warning)
+
+
+async def _deprecation_warning(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp ``on_response_prepare`` signal: a deprecated version's warning comes first on every answer
+    (errors and watches too), as upstream records it before serving the request."""
+    text = request.get(DEPRECATION_KEY)
+    if not text:
+        return
+    first = header_value(text)
+    if first is None:
+        return
+    others = [v for v in response.headers.getall("Warning", ()) if v != first]
+    response.headers.popall("Warning", None)
+    for value in (first, *others):
+        response.headers.add("Warning", value)

@@ -7,6 +7,7 @@ raising, so it can run before validation.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 GROUP = "apiextensions.k8s.io"
@@ -55,6 +56,40 @@ def served_versions(crd: Any) -> list[str]:
 def storage_version(crd: Any) -> str | None:
     found = [v.get("name") for v in versions(crd) if v.get("storage") is True]
     return found[0] if len(found) == 1 and isinstance(found[0], str) else None
+
+
+_KUBE_VERSION = re.compile(r"v([1-9][0-9]*)(?:(alpha|beta)([1-9][0-9]*))?")
+_STABILITY = {None: 3, "beta": 2, "alpha": 1}
+
+
+def version_priority(name: str) -> tuple[int, int, int]:
+    """Sort key of a version name, greater is preferred, as apimachinery's kube-aware comparison:
+    GA before beta before alpha, then the higher major and minor (v2 > v1 > v1beta2 > v1alpha1); a name
+    that is not kube-like (``v1.0``, ``foo``) ranks below all of them."""
+    m = _KUBE_VERSION.fullmatch(name)
+    if m is None:
+        return (0, 0, 0)
+    return (_STABILITY[m.group(2)], int(m.group(1)), int(m.group(3) or 0))
+
+
+def deprecation_warning(crd: Any, version_name: str) -> str | None:
+    """The ``Warning`` every request to a deprecated served version gets (None when not deprecated):
+    its ``deprecationWarning``, else upstream's default ``<group>/<version> <Kind> is deprecated``,
+    naming the preferred served, non-deprecated version above it (``; use <group>/<v> <Kind>``)."""
+    v = version(crd, version_name) or {}
+    if v.get("deprecated") is not True:
+        return None
+    custom = v.get("deprecationWarning")
+    if isinstance(custom, str):
+        return custom
+    kind = names(crd).get("kind", "")
+    text = f"{group(crd)}/{version_name} {kind} is deprecated"
+    rank = version_priority(version_name)
+    newer = [str(o["name"]) for o in versions(crd) if o.get("served") is True and o.get("deprecated") is not True
+             and isinstance(o.get("name"), str) and version_priority(o["name"]) > rank]
+    if newer:
+        text += f"; use {group(crd)}/{max(newer, key=version_priority)} {kind}"
+    return text
 
 
 def schema(crd: Any, version_name: str) -> dict[str, Any] | None:

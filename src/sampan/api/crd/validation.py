@@ -182,7 +182,31 @@ def _version(v: dict[str, Any], path: str) -> list[Cause]:
     if cols is not None and not isinstance(cols, list):
         causes.append(invalid(f"{path}.additionalPrinterColumns", str(cols), "must be a list"))
     causes += _selectable(v.get("selectableFields"), f"{path}.selectableFields")
+    warning = v.get("deprecationWarning")
+    causes += [invalid(f"{path}.deprecationWarning", warning, msg)
+               for msg in _deprecation_warning_errors(v.get("deprecated") is True, warning)]
     return causes
+
+
+def _deprecation_warning_errors(deprecated: bool, warning: Any) -> list[str]:
+    """Upstream's ``validateDeprecationWarning``: set only on deprecated versions, 1-256 printable chars."""
+    if warning is None:
+        return []
+    if not deprecated:
+        return ["can only be set for deprecated versions"]
+    if not isinstance(warning, str):
+        return []
+    found = []
+    if len(warning.encode()) > 256:
+        found.append("must be <= 256 characters long")
+    if not warning:
+        found.append("must not be an empty string")
+    for i, ch in enumerate(warning):
+        if not ch.isprintable() and ch != " ":
+            found.append("must only contain printable UTF-8 characters; non-printable character found at index "
+                         f"{len(warning[:i].encode())}")
+            break
+    return found
 
 
 def _json_path(value: Any, path: str, *, under: tuple[str, ...], where: str, simple: bool = False) -> list[Cause]:

@@ -50,6 +50,9 @@ class CustomResourceStrategy(BaseStrategy):
     scale: ClassVar[dict[str, str] | None] = None
     """``specReplicasPath``/``statusReplicasPath``/``labelSelectorPath`` when ``scale`` is enabled."""
     tracks_generation: ClassVar[bool] = True
+    deprecation_warning: ClassVar[str | None] = None
+    """Sent as a ``Warning`` header with every response of a deprecated version (see
+    :func:`sampan.api.crd.spec.deprecation_warning`)."""
 
     # ---- writes -------------------------------------------------------------------------------
 
@@ -150,6 +153,7 @@ def custom_strategy(crd: Object, version: str) -> CustomResourceStrategy:
         "printer_paths": paths,
         "scale": {k: v for k, v in scale.items() if isinstance(v, str)} if scale else None,
         "selectable_fields": tuple((p.lstrip("."), p.lstrip(".")) for p in crdspec.selectable_fields(crd, version)),
+        "deprecation_warning": crdspec.deprecation_warning(crd, version),
     }
     cls = type(f"{info.kind or 'Custom'}Strategy", (CustomResourceStrategy,), attrs)
     strategy: CustomResourceStrategy = cls()
