@@ -345,7 +345,8 @@ _IMMUTABLE_META = ("name", "namespace", "uid", "creationTimestamp")
 
 
 def validate_object_meta_update(obj: Any, old: Any) -> list[Cause]:
-    """Upstream ``ValidateObjectMetaUpdate``: name, namespace, uid and creationTimestamp are immutable."""
+    """Upstream ``ValidateObjectMetaUpdate``: name, namespace, uid and creationTimestamp are immutable,
+    and an object being deleted takes no new finalizers."""
     new_meta = (obj or {}).get("metadata") or {}
     old_meta = (old or {}).get("metadata") or {}
     causes: list[Cause] = []
@@ -355,7 +356,17 @@ def validate_object_meta_update(obj: Any, old: Any) -> list[Cause]:
             continue
         if new_meta.get(key) != old_meta.get(key):
             causes.append(invalid(f"metadata.{key}", new_meta.get(key) or "", FIELD_IMMUTABLE))
+    if old_meta.get("deletionTimestamp"):
+        new_finalizers = _strings(new_meta.get("finalizers"))
+        extra = sorted(set(new_finalizers) - set(_strings(old_meta.get("finalizers"))))
+        if extra:
+            causes.append(forbidden("metadata.finalizers", "no new finalizers can be added if the object is being "
+                                    f"deleted, found new finalizers {go_value(extra, '[]string')}"))
     return causes
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def validate_immutable(new: Any, old: Any, path: str, *, go_type: str = "") -> list[Cause]:
