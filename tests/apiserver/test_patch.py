@@ -56,6 +56,11 @@ async def test_json_patch_and_failed_test_op_is_422_unchanged(api: API) -> None:
                                           {"op": "remove", "path": "/data/k"}], JSON_PATCH)
     assert bad.status == 422, bad.body
     assert bad.reason == "Invalid"
+    # upstream's generic message, with the patch's own error as the one cause (users need the why)
+    assert bad.body["message"] == "the server rejected our request due to an error in our request"
+    assert bad.body["details"] == {"causes": [{
+        "reason": "UnexpectedServerResponse",
+        "message": "operation 0 (test /data/k): testing value /data/k failed: test failed"}]}
     assert await api.snapshot() == before
 
 

@@ -8,7 +8,8 @@ Errors as upstream:
 * more than :data:`MAX_OPERATIONS` operations -> 413 RequestEntityTooLarge with upstream's wording;
 * an operation that does not apply (a failing ``test``, a missing member, an index out of range) -> 422
   Invalid with upstream's generic message, ``the server rejected our request due to an error in our
-  request``; the precise reason is kept on :attr:`PatchNotApplied.detail` and logged at DEBUG.
+  request``, and the precise reason as the one ``UnexpectedServerResponse`` cause (as upstream's
+  ``NewGenericServerResponse`` carries the patch library's error), also on :attr:`PatchNotApplied.detail`.
 
 Operations apply in order to a private copy: either every operation applies or the input is untouched.
 """
@@ -35,7 +36,7 @@ class PatchNotApplied(Invalid):
     """422: an operation of a well-formed JSON patch does not apply. ``detail`` says which and why."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(GENERIC_422)
+        super().__init__(GENERIC_422, details={"causes": [{"reason": "UnexpectedServerResponse", "message": detail}]})
         self.detail = detail
 
 
