@@ -130,7 +130,7 @@ async def test_orphan_finalizer_strips_owner_references(inproc_apiserver: InProc
         assert [r["name"] for r in dep["metadata"]["ownerReferences"]] == ["other-owner"]
         secret = await _exists(client, "secrets", "dep-secret")
         assert secret is not None
-        assert not secret["metadata"].get("ownerReferences")
+        assert "ownerReferences" not in secret["metadata"]  # removed, not left as [] (Go omits it)
 
 
 @pytest.mark.parametrize("policy", ["Foreground", "Orphan"])

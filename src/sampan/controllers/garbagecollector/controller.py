@@ -176,8 +176,8 @@ class GarbageCollector:
         if solid:
             if dangling or waiting:
                 drop = {r["uid"] for r in dangling + waiting}
-                await self._put(info, {**obj, "metadata": {
-                    **md, "ownerReferences": [r for r in owners if r.get("uid") not in drop]}})
+                await self._put(info, {**obj, "metadata": _with_owner_references(
+                    md, [r for r in owners if r.get("uid") not in drop])})
                 log.info("removed dangling owner references object=%s uids=%s", _describe(node), sorted(drop))
             return None
         if waiting and node.dependents:
@@ -250,7 +250,7 @@ class GarbageCollector:
             refs = live["metadata"].get("ownerReferences") or []
             kept = [r for r in refs if r.get("uid") != owner.uid]
             if len(kept) != len(refs):
-                await self._put(dep.info, {**live, "metadata": {**live["metadata"], "ownerReferences": kept}})
+                await self._put(dep.info, {**live, "metadata": _with_owner_references(live["metadata"], kept)})
         info = self._info(owner)
         if info is None:
             return
@@ -273,3 +273,12 @@ class GarbageCollector:
 def _describe(node: Node) -> str:
     where = f"{node.namespace}/{node.name}" if node.namespace else node.name
     return f"{node.kind}:{where}"
+
+
+def _with_owner_references(md: dict[str, Any], refs: list[Any]) -> dict[str, Any]:
+    """``md`` with ``refs`` as its owner references; none left removes the field, as upstream's objects
+    never carry an empty ``ownerReferences`` (Go omits it)."""
+    out = {k: v for k, v in md.items() if k != "ownerReferences"}
+    if refs:
+        out["ownerReferences"] = refs
+    return out
