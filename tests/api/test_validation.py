@@ -129,8 +129,13 @@ def test_owner_references() -> None:
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "s", "uid": "2", "controller": True},
             {"kind": "", "name": "x"}]
     described = [c.describe() for c in v.validate_owner_references(refs)]
-    assert "metadata.ownerReferences[2].apiVersion: Invalid value: \"\": version must not be empty" in described
-    assert any("Only one reference can have Controller set to true" in d for d in described)
+    # upstream reports a reference's fields on the list's path, without an index
+    assert described[1:] == ['metadata.ownerReferences.apiVersion: Invalid value: "": version must not be empty',
+                             'metadata.ownerReferences.kind: Invalid value: "": kind must not be empty',
+                             'metadata.ownerReferences.uid: Invalid value: "": uid must not be empty']
+    assert described[0].startswith('metadata.ownerReferences: Invalid value: [{"apiVersion":"apps/v1"')
+    assert described[0].endswith(': Only one reference can have Controller set to true. Found "true" in references '
+                                 "for ReplicaSet/r and ReplicaSet/s")
 
 
 QUALIFIED_RE = re.compile(

@@ -282,30 +282,34 @@ def validate_finalizers(finalizers: Any, path: str = "metadata.finalizers") -> l
 
 
 def validate_owner_references(refs: Any, path: str = "metadata.ownerReferences") -> list[Cause]:
-    """Upstream ``ValidateOwnerReferences``: apiVersion, kind, name, uid required; one controller."""
+    """Upstream ``ValidateOwnerReferences``: apiVersion, kind, name, uid required (reported on the list's
+    path without an index, as upstream); one controller (each further one names the first)."""
     if refs is None:
         return []
     if not isinstance(refs, list):
         return [invalid(path, str(refs), "must be a list")]
     causes: list[Cause] = []
-    controllers = 0
+    first_controller = ""
     for i, ref in enumerate(refs):
-        item = f"{path}[{i}]"
         if not isinstance(ref, dict):
-            causes.append(invalid(item, str(ref), "must be an object"))
+            causes.append(invalid(f"{path}[{i}]", str(ref), "must be an object"))
             continue
         gv = ref.get("apiVersion")
         if not gv or not isinstance(gv, str):
-            causes.append(invalid(f"{item}.apiVersion", gv or "", "version must not be empty"))
+            causes.append(invalid(f"{path}.apiVersion", gv or "", "version must not be empty"))
         for key in ("kind", "name"):
             if not ref.get(key):
-                causes.append(invalid(f"{item}.{key}", ref.get(key) or "", f"{key} must not be empty"))
+                causes.append(invalid(f"{path}.{key}", ref.get(key) or "", f"{key} must not be empty"))
         if not ref.get("uid"):
-            causes.append(invalid(f"{item}.uid", ref.get("uid") or "", "uid must not be empty"))
+            causes.append(invalid(f"{path}.uid", ref.get("uid") or "", "uid must not be empty"))
         if ref.get("controller") is True:
-            controllers += 1
-    if controllers > 1:
-        causes.append(invalid(path, "", "Only one reference can have Controller set to true"))
+            current = f"{ref.get('kind', '')}/{ref.get('name', '')}"
+            if not first_controller:
+                first_controller = current
+                continue
+            causes.append(Cause("FieldValueInvalid", path, f"Invalid value: {orjson.dumps(refs).decode()}: Only one "
+                                f'reference can have Controller set to true. Found "true" in references for '
+                                f"{first_controller} and {current}"))
     return causes
 
 
