@@ -136,7 +136,8 @@ async def test_invalid_objects_are_refused_with_causes(api: API) -> None:
 
     await eventually(rules_apply, "the CEL rule to apply")
     r = await api.post(WIDGETS, widget("bad", size="big"))  # a wrong type stops the rules, as upstream
-    assert r.status == 422 and r.body["message"] == (
+    assert r.status == 422
+    assert r.body["message"] == (
         'Widget.example.com "bad" is invalid: [spec.size: Invalid value: "string": spec.size in body must be of '
         'type integer: "string", <nil>: Invalid value: "null": some validation rules were not checked because '
         'the object was invalid; correct the existing errors to complete validation]'), r.body
@@ -212,6 +213,39 @@ async def test_patch_types(api: API) -> None:
     assert r.status == 201, r.body
     assert r.body["spec"] == {"size": 6, "color": "red"}
     assert any(m["manager"] == "me" for m in r.body["metadata"]["managedFields"])
+
+
+async def test_server_side_apply_follows_the_crd_list_types(api: API) -> None:
+    """Server-side apply types custom objects by their CRD schema, as upstream: a ``map`` list's items are
+    owned per key (two managers apply their own conditions without a conflict), a ``set`` per value."""
+    crd = copy.deepcopy(WIDGET_CRD)
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    schema["spec"]["properties"]["ports"] = {
+        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+        "items": {"type": "object", "required": ["name"],
+                  "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}}
+    schema["spec"]["properties"]["tags"] = {"type": "array", "x-kubernetes-list-type": "set",
+                                            "items": {"type": "string"}}
+    await create_crd(api, crd)
+
+    async def apply(manager: str, spec: dict[str, Any]) -> Any:
+        body = {**widget("w", **spec), "metadata": {"name": "w"}}
+        return await api.request("PATCH", f"{WIDGETS}/w", body, params={"fieldManager": manager},
+                                 headers={"Content-Type": "application/apply-patch+yaml"})
+
+    assert (await apply("a", {"ports": [{"name": "http", "port": 80}], "tags": ["x"]})).status == 201
+    r = await apply("b", {"ports": [{"name": "grpc", "port": 90}], "tags": ["y"]})
+    assert r.status == 200, r.body
+    assert r.body["spec"]["ports"] == [{"name": "http", "port": 80}, {"name": "grpc", "port": 90}]
+    assert r.body["spec"]["tags"] == ["x", "y"]
+    r = await apply("a", {"ports": [{"name": "grpc", "port": 91}]})
+    assert r.status == 409, r.body
+    assert r.body["details"]["causes"] == [{"reason": "FieldManagerConflict", "message": 'conflict with "b"',
+                                            "field": '.spec.ports[name="grpc"].port'}]
+    r = await apply("a", {})  # a gives up its items only
+    assert r.status == 200, r.body
+    assert r.body["spec"]["ports"] == [{"name": "grpc", "port": 90}]
+    assert r.body["spec"]["tags"] == ["y"]
 
 
 async def test_discovery_lists_custom_resources_with_new_etag(api: API) -> None:
@@ -322,7 +356,8 @@ async def test_every_served_version_shows_the_same_objects(api: API) -> None:
     bad = copy.deepcopy(crd)
     bad["spec"]["versions"][0]["deprecationWarning"] = "v1 is fine"
     r = await api.post(CRDS, bad)
-    assert r.status == 422 and r.body["details"]["causes"] == [{
+    assert r.status == 422
+    assert r.body["details"]["causes"] == [{
         "reason": "FieldValueInvalid", "field": "spec.versions[0].deprecationWarning",
         "message": 'Invalid value: "v1 is fine": can only be set for deprecated versions'}], r.body
     await create_crd(api, crd)

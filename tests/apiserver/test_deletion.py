@@ -86,7 +86,8 @@ async def test_finalizers_block_removal_until_the_last_is_cleared(api: API) -> N
     obj = (await api.get(f"{CMS}/fin")).body
     obj["metadata"]["finalizers"] = ["a/y", "b/z", "b/a"]
     r = await api.put(f"{CMS}/fin", obj)  # no new finalizers once deleting, as upstream
-    assert r.status == 422 and r.body["message"] == (
+    assert r.status == 422
+    assert r.body["message"] == (
         'ConfigMap "fin" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object '
         'is being deleted, found new finalizers []string{"b/a", "b/z"}'), r.body
     obj["metadata"]["finalizers"] = ["a/y"]

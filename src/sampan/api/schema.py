@@ -101,6 +101,19 @@ def type_named(name: str) -> TypeNode | None:
     return _build({"$ref": _DEFS_PREFIX + name})
 
 
+_OBJECT_META_REF = {"$ref": _DEFS_PREFIX + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+
+
+def type_for_custom_resource(schema: Mapping[str, Any]) -> TypeNode:
+    """The root type of a custom resource from its CRD version's structural schema, as upstream's
+    server-side apply types it: the schema's ``x-kubernetes-list-type``/``-list-map-keys``/``-map-type``
+    decide list and map ownership, ``apiVersion`` and ``kind`` are strings and ``metadata`` is always
+    ObjectMeta (whatever the CRD says of it). Fields the schema leaves open are deduced."""
+    props = dict(schema.get("properties") or {})
+    props.update(apiVersion={"type": "string"}, kind={"type": "string"}, metadata=_OBJECT_META_REF)
+    return _build({**schema, "type": "object", "properties": props})
+
+
 def _resolve(schema: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
     """Follow ``$ref`` chains; returns the target schema and its definition name (if any)."""
     name = None

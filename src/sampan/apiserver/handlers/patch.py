@@ -136,7 +136,7 @@ async def _apply(ctx: ServerContext, scope: Scope, t: Target, raw: bytes, opts: 
     ssa.check_applied_kind(applied, api_version=info.group_version, kind=info.kind)
     om.check_body(applied, scope, namespace=t.namespace, name=t.name)
     writeopts.check_fields(scope, applied, opts=opts, raw=raw, decoded=False)
-    node = writeopts.type_node(scope)
+    node = writeopts.apply_type(scope)
     sub = t.subresource or ""
     ignored = writeopts.ignored_paths(scope, t.subresource)
     now = ctx.clock.wall()
@@ -196,7 +196,7 @@ async def _apply_scale(ctx: ServerContext, scope: Scope, t: Target, raw: bytes, 
     if replicas is not None:
         paths = scale_view.custom_paths(scope)
         crdscale.set_replicas(config, (paths or {}).get("specReplicasPath", ".spec.replicas"), replicas)
-    node = writeopts.type_node(scope)
+    node = writeopts.apply_type(scope)
     ignored = writeopts.ignored_paths(scope, "scale")
     now = ctx.clock.wall()
 

@@ -164,13 +164,24 @@ def ignored_paths(scope: Scope, subresource: str | None) -> list[ssa.Path]:
 
 
 def type_node(scope: Scope) -> Any:
+    """The built-in kind's type (None for custom resources: no strategic merge, no typed decoding)."""
     info = scope.info
     return type_for_kind(info.group, info.version, info.kind)
+
+
+def apply_type(scope: Scope) -> Any:
+    """The type server-side apply and managedFields work with: the built-in kind's, or a custom
+    resource's from its CRD schema (its list types and map keys decide ownership, as upstream)."""
+    node = type_node(scope)
+    if node is not None:
+        return node
+    apply_type_of = getattr(scope.strategy, "apply_type", None)
+    return apply_type_of() if callable(apply_type_of) else None
 
 
 def record_update(scope: Scope, old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, now: float,
                   subresource: str | None = None) -> dict[str, Any]:
     """``new`` with managedFields recording ``manager``'s create (``old`` None) or update."""
     sub = subresource if subresource in ("status", "scale") else ""
-    return ssa.update_managed_fields(old, new, manager=manager, now=now, type_node=type_node(scope),
+    return ssa.update_managed_fields(old, new, manager=manager, now=now, type_node=apply_type(scope),
                                      subresource=sub, ignored=ignored_paths(scope, subresource))

@@ -32,6 +32,7 @@ from sampan.api import humanize, jsonpath, meta, structural, validation
 from sampan.api.crd import spec as crdspec
 from sampan.api.errors import Cause
 from sampan.api.resources import ResourceInfo
+from sampan.api.schema import TypeNode, type_for_custom_resource
 from sampan.apiserver.registry.base import AGE_COLUMN, NAME_COLUMN, BaseStrategy
 from sampan.apiserver.registry.strategy import Object, TableColumn
 
@@ -55,6 +56,13 @@ class CustomResourceStrategy(BaseStrategy):
     :func:`sampan.api.crd.spec.deprecation_warning`)."""
 
     # ---- writes -------------------------------------------------------------------------------
+
+    def apply_type(self) -> TypeNode:
+        """The type server-side apply uses for this version's objects (built once per strategy)."""
+        node = self.__dict__.get("_apply_type")
+        if node is None:
+            node = self.__dict__["_apply_type"] = type_for_custom_resource(self.schema)
+        return node
 
     def apply_defaults(self, obj: Object) -> None:
         structural.prepare(obj, self.schema)
