@@ -70,9 +70,20 @@ def parse_rfc3339(text: str | None) -> float | None:
     return parsed.timestamp()
 
 
+_last_rfc3339: tuple[int, str] = (-1, "")
+"""The last second :func:`format_rfc3339` formatted (a server stamps many objects within one second)."""
+
+
 def format_rfc3339(epoch: float) -> str:
     """A metav1.Time: UTC, whole seconds, ``Z`` suffix."""
-    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last_rfc3339
+    second = int(epoch)
+    last = _last_rfc3339  # one read of the pair: safe against another thread replacing it
+    if last[0] == second:
+        return last[1]
+    text = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_rfc3339 = (second, text)
+    return text
 
 
 def format_rfc3339_micro(epoch: float) -> str:

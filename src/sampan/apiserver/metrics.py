@@ -167,6 +167,17 @@ class APIMetrics:
                                            buckets=STORAGE_BUCKETS, registry=self.registry)
         self.storage_errors = Counter("etcd_request_errors_total", "Etcd failed request counts for each "
                                       "operation and object type.", ["operation", "type"], registry=self.registry)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, values: tuple[str, ...]) -> Any:
+        """``metric.labels(*values)``, memoized: every request touches four or five children, and
+        prometheus_client's lookup (str() of each value, a lock) showed up per request. Bounded by the
+        label combinations the registry holds anyway; these metrics never remove a child."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     # ---- request middleware ----------------------------------------------------------------------
 
@@ -192,7 +203,7 @@ class APIMetrics:
             if info.verb == "watch":
                 self.watchers.labels(info.group, info.version, kind).inc()
         else:
-            self.inflight.labels(request_kind).inc()
+            self._child(self.inflight, (request_kind,)).inc()
         start = time.perf_counter()
         code = 500
         try:
@@ -206,15 +217,15 @@ class APIMetrics:
             code = err.status
             raise
         finally:
-            self.durations.labels(*base).observe(time.perf_counter() - start)
-            self.requests.labels(*base, str(code)).inc()
+            self._child(self.durations, base).observe(time.perf_counter() - start)
+            self._child(self.requests, (*base, str(code))).inc()
             if long_running:
                 self.longrunning.labels(verb, info.group, info.version, info.resource, info.subresource,
                                         info.scope, COMPONENT).dec()
                 if info.verb == "watch":
                     self.watchers.labels(info.group, info.version, kind).dec()
             else:
-                self.inflight.labels(request_kind).dec()
+                self._child(self.inflight, (request_kind,)).dec()
 
     def _kind(self, info: RequestInfo) -> str:
         if self._kind_of is not None:
@@ -241,7 +252,7 @@ class APIMetrics:
     # ---- storage ------------------------------------------------------------------------------------
 
     def observe_storage(self, operation: str, resource: str, seconds: float, *, failed: bool = False) -> None:
-        self.storage_durations.labels(operation, resource).observe(seconds)
+        self._child(self.storage_durations, (operation, resource)).observe(seconds)
         if failed:
             self.storage_errors.labels(operation, resource).inc()
 

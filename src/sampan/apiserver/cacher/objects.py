@@ -94,11 +94,15 @@ class CachedObject:
         """This object as other served versions show it (``cacher.views``), built on first use."""
 
     @classmethod
-    def from_store(cls, key: str, value: bytes, revision: int, field_values_of: FieldValues) -> CachedObject:
-        """The cache's form of a stored value: compacted (JSON, labels and fields only)."""
+    def from_store(cls, key: str, value: bytes, revision: int, field_values_of: FieldValues, *,
+                   compact: bool = True) -> CachedObject:
+        """The cache's form of a stored value: compacted (JSON, labels and fields only). Not ``compact``:
+        the decoded dict is kept and labels, fields and JSON are only computed if asked for (a one-off
+        read such as a GET, answered and dropped: its selectable fields are never needed)."""
         obj = decode_stored(value, revision)
         co = cls(key, meta.namespace(obj), meta.name(obj), revision, obj, field_values_of)
-        co.compact()
+        if compact:
+            co.compact()
         return co
 
     def compact(self) -> None:

@@ -36,6 +36,6 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         kv = await ctx.store.get(key)
     except StorageError as exc:
         raise to_api_error(exc, resource=info.resource, group=info.group, name=t.name) from None
-    obj = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, scope.cache.field_values_of)
+    obj = CachedObject.from_store(kv.key, kv.value, kv.mod_revision, scope.cache.field_values_of, compact=False)
     await scope.prepare((obj,))
     return object_response(request, scope, scope.shown(obj), now=ctx.clock.wall())
