@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from sampan.api import errors
-from sampan.api.apply import lastapplied, shapes, updater
+from sampan.api.apply import createmem, lastapplied, shapes, updater
 from sampan.api.apply.conflicts import conflict_error
 from sampan.api.apply.fieldset import EMPTY, FieldSet
 from sampan.api.apply.managers import (
@@ -168,10 +168,18 @@ def update_managed_fields(
     if not managed.fields and not creating:
         return result
     who = identity(manager, UPDATE, api_version, subresource)
+    ignored_set, stamp = _ignored(ignored), _timestamp(now)
     try:
-        base = old if old is not None else zero_object(t, result)
-        managed = _update_chain(base, result, t, managed, who,
-                                api_version=api_version, ignored=_ignored(ignored), now=_timestamp(now))
+        if old is None and not managed.fields:  # a create from nothing: objects alike own alike (memo)
+            start = managed
+            managed = createmem.created(
+                t, result, who, api_version=api_version, ignored=ignored_set, now=stamp,
+                compute=lambda: _update_chain(zero_object(t, result), result, t, start, who,
+                                              api_version=api_version, ignored=ignored_set, now=stamp))
+        else:
+            base = old if old is not None else zero_object(t, result)
+            managed = _update_chain(base, result, t, managed, who, api_version=api_version, ignored=ignored_set,
+                                    now=stamp)
     except ShapeError as err:
         log.warning("managedFields not updated, kept the live ones manager=%s error=%s", manager, err)
         _set_managed_fields(result, copy.deepcopy(live_entries) if isinstance(live_entries, list) else None)
