@@ -89,3 +89,7 @@ def test_the_memo_is_bounded() -> None:
     for i in range(createmem.LIMIT + 20):
         create(t, as_created(pod([{"name": f"c{i}", "image": "x"}]), "n", "u"))
     assert len(createmem._memo) == createmem.LIMIT
+    createmem.clear()
+    big = as_created(pod([{"name": "c", "image": "x" * createmem.MAX_KEY_BYTES}]), "n", "u")
+    assert create(t, big)["metadata"]["managedFields"]  # walked, not kept
+    assert createmem._memo == {}

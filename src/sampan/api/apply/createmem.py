@@ -11,8 +11,8 @@ copy with the request's time.
 
 Invariants: an entry is used only for a create from nothing (no live object, no managedFields sent) whose
 three values are non-empty strings; the entry holds its type so a type that was replaced (a CRD's new
-schema) can never match by a reused ``id``; the memo is bounded (oldest entries dropped first); a walk
-that raises is never stored.
+schema) can never match by a reused ``id``; the memo is bounded (oldest entries dropped first, objects
+over 16 KiB of JSON never kept); a walk that raises is never stored.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from sampan.api.apply.shapes import TypeRef
 
 LIMIT = 256
 """Entries kept (a key is an object's JSON: a few KiB for a pod)."""
+MAX_KEY_BYTES = 16 * 1024
+"""Larger objects (a big ConfigMap) are walked every time: the memo stays under LIMIT x this (4 MiB)."""
 _BLANKED = ("name", "uid", "creationTimestamp")
 
 _Key = tuple[int, Identity, str, FieldSet, bytes]
@@ -44,6 +46,8 @@ def _key(t: TypeRef, new: Any, who: Identity, api_version: str, ignored: FieldSe
     try:
         spelled = orjson.dumps({**new, "metadata": {**md, **dict.fromkeys(_BLANKED, "-")}})
     except (TypeError, orjson.JSONEncodeError):
+        return None
+    if len(spelled) > MAX_KEY_BYTES:
         return None
     return id(t), who, api_version, ignored, spelled
 
