@@ -74,8 +74,12 @@ def server() -> Iterator[ServerThread]:
 
     async def main() -> None:
         # APF off: its controller re-creates the flowcontrol objects a fuzzed deletecollection removed, and
-        # writes FlowSchema statuses, asynchronously; the store must stay still between requests here
-        srv = APIServer(APIServerConfig(port=0, min_request_timeout=5.0, enable_priority_and_fairness=False),
+        # writes FlowSchema statuses, asynchronously; the store must stay still between requests here. For
+        # the same reason the server's own periodic writes (its master lease, renewed every 10 s, and the
+        # service repair loops) wait an hour: a renewal between two snapshots failed a run.
+        srv = APIServer(APIServerConfig(port=0, min_request_timeout=5.0, enable_priority_and_fairness=False,
+                                        endpoint_reconciler_interval=3600.0, master_lease_ttl=7200.0,
+                                        service_repair_interval=3600.0),
                         storage=store)
         await srv.start()
         holder["server"] = srv
