@@ -19,6 +19,31 @@ class Server:
     def __init__(self) -> None:
         self.flaky_calls = 0
         self.big = "x" * 200_000
+        self.peers: set[object] = set()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.release = asyncio.Event()
+        self.closing = asyncio.Event()
+
+    async def slow(self, request: web.Request) -> web.Response:
+        """Answers once ``release`` is set; records the connection (peer address) each request came on."""
+        self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.release.wait()
+        finally:
+            self.in_flight -= 1
+        return web.json_response({"ok": True})
+
+    async def endless(self, request: web.Request) -> web.StreamResponse:
+        """A watch that stays open until the client goes away."""
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await resp.write(b'{"type": "BOOKMARK", "object": {}}\n')
+        await self.closing.wait()
+        return resp
 
     async def flaky(self, request: web.Request) -> web.Response:
         self.flaky_calls += 1
@@ -65,6 +90,8 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
     app.router.add_get("/500", srv.plain_500)
     app.router.add_get("/stream", srv.stream)
     app.router.add_get("/broken", srv.broken)
+    app.router.add_get("/slow", srv.slow)
+    app.router.add_get("/endless", srv.endless)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -73,6 +100,7 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
     try:
         yield srv, f"http://127.0.0.1:{port}"
     finally:
+        srv.closing.set()
         await runner.cleanup()
 
 
@@ -114,3 +142,26 @@ async def test_broken_stream_raises_connection_failed(server: tuple[Server, str]
         with pytest.raises(ConnectionFailed):
             await consume(rest)
     assert len(got) == 1
+
+
+async def test_requests_share_a_bounded_pool_and_watches_never_take_its_place(server: tuple[Server, str]) -> None:
+    """``max_connections`` bounds the connections (so a burst is never a storm of new connections, each a TLS
+    handshake on the server); requests beyond it wait for a free one; open watches use a pool of their own."""
+    srv, url = server
+    async with RESTClient(RESTConfig(host=url, qps=0, max_connections=3)) as rest:
+        watches = [rest.stream("/endless") for _ in range(4)]  # more watches than the request pool holds
+        for w in watches:
+            assert (await anext(w))["type"] == "BOOKMARK"
+        burst = [asyncio.create_task(rest.request("GET", "/slow")) for _ in range(12)]
+        async with asyncio.timeout(30):
+            while srv.in_flight < 3:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # room for a fourth request to arrive, if the bound let it
+        assert srv.in_flight == 3
+        srv.release.set()
+        async with asyncio.timeout(30):
+            assert await asyncio.gather(*burst) == [{"ok": True}] * 12
+        for w in watches:
+            await w.aclose()
+    assert srv.most_in_flight == 3
+    assert len(srv.peers) == 3  # the waiting requests reused the pool's connections

@@ -124,7 +124,7 @@ async def test_hollow_nodes_register_renew_and_run_their_own_pods(apiserver: API
 
 async def test_unchanged_node_status_is_not_posted_again_within_the_report_frequency(
         apiserver: APIServerHandle, tmp_path: Path) -> None:
-    async with hollow(apiserver, tmp_path) as (_client, nodes):
+    async with hollow(apiserver, tmp_path) as (client, nodes):
         async def ready() -> bool:
             return nodes.ready_count == NODES
 
@@ -140,6 +140,22 @@ async def test_unchanged_node_status_is_not_posted_again_within_the_report_frequ
 
         await eventually(renewed_thrice, "three more renewals")  # 1.5 s: the status loop ticked too
         assert kubelet.status_posts == posts
+
+        # Another writer (the node lifecycle controller, after a late Lease) marks the node Unknown: the
+        # kubelet compares with the server's copy, not its own last post, and reports Ready again at once.
+        node_api = await client.resource("v1", "nodes")
+        node = await node_api.get("hollow-1")
+        for c in node["status"]["conditions"]:
+            if c["type"] == "Ready":
+                c.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+        await node_api.update(node, subresource="status")
+
+        async def ready_again() -> bool:
+            got = await node_api.get("hollow-1")
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in got["status"]["conditions"])
+
+        await eventually(ready_again, "hollow-1 Ready again well within the report frequency (300 s)")
+        assert kubelet.status_posts > posts
 
 
 @pytest.mark.parametrize("argv", [["--nodes", "3"], ["--nodes", "0", "--runtime", "simulated"],

@@ -44,6 +44,13 @@ class RESTConfig:
     burst: int = 10
     timeout: float | None = None
     """Per-request timeout in seconds for non-watch requests; None means none."""
+    max_connections: int = 64
+    """Connections a client keeps at most for non-watch requests (0: no limit); a request beyond them waits,
+    inside its ``timeout``, for one to be free. Upstream's client multiplexes every request over one HTTP/2
+    connection; over HTTP/1.1 each request in flight needs a connection of its own, and without a bound a
+    burst against a slow server opened hundreds, each a TLS handshake on the server's event loop (issue 21:
+    handshakes took a quarter of the API server's loop at 1,000 hollow nodes). Watches use a pool of
+    their own, without a limit (each holds its connection for its lifetime)."""
     user_agent: str = "sampan-client/0.1"
     namespace: str = "default"
     """The namespace of the kubeconfig context (or the pod's, in cluster)."""

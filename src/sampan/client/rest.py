@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -92,8 +93,11 @@ class RESTClient:
         self._limiter = TokenBucket(config.qps, config.burst, clock=self._clock)
         self._max_retries = max_retries
         ssl_ctx = config.ssl_context()
-        connector = aiohttp.TCPConnector(ssl=ssl_ctx if ssl_ctx is not None else False, limit=0)
-        self._session = aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+        tls: ssl.SSLContext | bool = ssl_ctx if ssl_ctx is not None else False
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, limit=config.max_connections))
+        """Requests (bounded: ``config.max_connections``)."""
+        self._watch_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, limit=0))
+        """Watch streams: each holds its connection while it lasts, so they never take a request's place."""
         self._base = config.host.rstrip("/")
         self._host = self._base.split("://", 1)[-1].split("/", 1)[0]
         """host[:port], the ``host`` label of the rest_client_* metrics."""
@@ -122,6 +126,7 @@ class RESTClient:
     async def close(self) -> None:
         if self._owns_session:
             await self._session.close()
+            await self._watch_session.close()
 
     @property
     def closed(self) -> bool:
@@ -238,7 +243,7 @@ class RESTClient:
         await self._limiter.acquire()
         timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
         try:
-            async with self._session.get(
+            async with self._watch_session.get(
                 self._base + path, params=_query(params), timeout=timeout, headers=self._headers(JSON, None),
                 server_hostname=self.config.tls_server_name,
             ) as resp:

@@ -446,7 +446,9 @@ class Kubelet:
             report = self.options.node_status_report_frequency
             if (report and self.clock.monotonic() - self._last_status_post < report
                     and same_apart_from_heartbeats(node["status"], self.node.get("status"))):
-                return
+                if not await self._server_copy_changed(nodes):
+                    return
+                continue  # someone else wrote the status: compute it again from the server's copy
             try:
                 before = self.node
                 self.node = await nodes.update(node, subresource="status")
@@ -458,6 +460,20 @@ class Kubelet:
                 self.node = await nodes.get(self.options.node_name)
             except errors.NotFound:  # deleted under us: register again
                 await self.register(nodes)
+
+    async def _server_copy_changed(self, nodes: ResourceClient) -> bool:
+        """Whether the server's Node differs from the one this kubelet last wrote or read (then it becomes
+        ``self.node``). Upstream's ``tryUpdateNodeStatus`` compares the fresh status with the server's node
+        (from its cache), not with what it posted last: after the node lifecycle controller marked the node
+        ``Unknown`` (a Lease that came late under load), a kubelet comparing with its own last post saw
+        nothing to report and left the node NotReady until the next report period (5 minutes; issue 21).
+        Read with ``resourceVersion=0``: from the API server's watch cache."""
+        current = await nodes.get(self.options.node_name, resource_version="0")
+        seen = (self.node.get("metadata") or {}).get("resourceVersion")
+        if (current.get("metadata") or {}).get("resourceVersion") == seen:
+            return False
+        before, self.node = self.node, current
+        return not same_apart_from_heartbeats(current.get("status"), before.get("status"))
 
     def _node_events(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
         """Record node condition events; from the heartbeat thread, hand them to the kubelet's loop."""
