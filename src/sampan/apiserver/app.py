@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sampan._lib import urgent as urgent_lane
 from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.apiserver import aggregator, discovery, health, routes
@@ -236,6 +237,7 @@ def _background(ctx: ServerContext, stall_monitor: LoopStallMonitor,
                 extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> Any:
     async def run(app: web.Application) -> AsyncIterator[None]:
         config = ctx.config
+        urgent_lane.install(asyncio.get_running_loop())  # heartbeats' requests run first (flowcontrol)
         tasks = [
             _guarded("loop-stall", stall_monitor.run()),
             _guarded("watch-cache", ctx.watch_cache.run()),

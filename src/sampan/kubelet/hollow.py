@@ -87,8 +87,11 @@ class HollowNodes:
         self.stall_monitor = LoopStallMonitor("hollow-kubelets")
         template = options.template
         timeout = max(1.0, min(template.node_status_update_frequency, template.node_lease_duration / 4))
+        # every node's Lease and status share one heartbeat client: a connection per 4 nodes at most (each
+        # node has at most two heartbeat requests in flight; the bound only stops a storm of new connections)
         self.shared = SharedParts(pods=PodsByNode(client), objects=SharedInformerFactory(client),
-                                  heartbeats=HeartbeatHost(client.config, timeout=timeout),
+                                  heartbeats=HeartbeatHost(replace(client.config, max_connections=max(
+                                      client.config.max_connections, options.count // 4)), timeout=timeout),
                                   stall_monitor=self.stall_monitor)
 
     @property

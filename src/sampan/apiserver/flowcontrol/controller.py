@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sampan._lib.urgent import urgent
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.flowcontrol import bootstrap, estimate
 from sampan.apiserver.flowcontrol.borrowing import Demand, allocate, smoothed
@@ -55,6 +56,10 @@ FLOW_SCHEMA_HEADER = "X-Kubernetes-PF-FlowSchema-UID"
 PRIORITY_LEVEL_HEADER = "X-Kubernetes-PF-PriorityLevel-UID"
 TOO_MANY = "Too many requests, please try again later.\n"
 MEMO_LIMIT = 4096
+URGENT_LEVELS = frozenset({"leader-election", "node-high"})
+"""Levels whose requests, once dispatched, run ahead of all other work on the event loop
+(:mod:`sampan._lib.urgent`): leader-election renewals, kubelets' Leases and node status — the heartbeats
+that keep components and nodes alive (DESIGN.md §6). Health probes (the ``probes`` FlowSchema) too."""
 
 
 def too_many_requests(retry_after: int) -> web.Response:
@@ -172,6 +177,9 @@ class APF:
             fm.dispatched.inc()
             fm.executing.inc()
             try:
+                if schema.name == "probes":
+                    with urgent():
+                        return await handler(request)
                 return await handler(request)
             finally:
                 fm.executing.dec()
@@ -222,6 +230,9 @@ class APF:
         if digest.info.verb == "watch":
             request[RELEASE_KEY] = release
         try:
+            if level.name in URGENT_LEVELS:
+                with urgent():
+                    return await handler(request)
             return await handler(request)
         finally:
             if final.seats and not released:  # the watch events it caused: seats kept a little longer
