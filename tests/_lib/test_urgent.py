@@ -35,7 +35,8 @@ async def test_marked_task_runs_all_its_steps_before_ordinary_ones() -> None:
     first, last = log.index("beat"), len(log) - 1 - log[::-1].index("beat")
     assert last - first + 1 < 20 + 2 * 20, log[first:last + 1]
     await asyncio.gather(*busy)
-    assert log.count("beat") == 20 and all(log.count(f"work{i}") == 50 for i in range(20))
+    assert log.count("beat") == 20
+    assert all(log.count(f"work{i}") == 50 for i in range(20))
 
 
 async def test_urgent_callbacks_jump_the_queue_and_ordinary_order_is_kept() -> None:
@@ -45,13 +46,16 @@ async def test_urgent_callbacks_jump_the_queue_and_ordinary_order_is_kept() -> N
         pass
     assert not urgent.URGENT.get()  # the mark ends with the block
     marked = contextvars.copy_context()
-    marked.run(urgent.URGENT.set, True)
+    marked.run(urgent.URGENT.set, urgent.HEARTBEAT)
+    critical = contextvars.copy_context()
+    critical.run(urgent.URGENT.set, urgent.CRITICAL)
     order: list[object] = []
     for i in range(5):
         loop.call_soon(order.append, i)
     loop.call_soon(order.append, "u1", context=marked)
     loop.call_soon(order.append, "u2", context=marked)
+    loop.call_soon(order.append, "c", context=critical)
     done = loop.create_future()
     loop.call_soon(done.set_result, None)
     await done
-    assert order == ["u1", "u2", 0, 1, 2, 3, 4]
+    assert order == ["c", "u1", "u2", 0, 1, 2, 3, 4]

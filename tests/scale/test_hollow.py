@@ -48,7 +48,7 @@ async def hollow(apiserver: APIServerHandle, tmp_path: Path) -> AsyncIterator[tu
     rest = dataclasses.replace(load_config(str(apiserver.kubeconfig)), qps=0.0)
     template = KubeletOptions(node_name="", root_dir=tmp_path / "kubelet", runtime="simulated", port=0,
                               node_status_update_frequency=1.0, lease_renew_interval=0.5, sync_period=60.0,
-                              node_status_report_frequency=300.0)
+                              node_status_report_frequency=300.0, node_status_recheck_period=1.0)
     async with Client(rest) as client:
         nodes = HollowNodes(client, HollowOptions(count=NODES, prefix="hollow-", template=template))
         task = asyncio.create_task(nodes.run())

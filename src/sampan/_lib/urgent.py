@@ -8,7 +8,10 @@ has one goroutine per request on many cores and does not see this.
 
 Mechanism: :func:`install` swaps the running loop's queue of ready callbacks (CPython's
 ``BaseEventLoop._ready``, a deque) for an :class:`UrgentFirst` deque. Its ``append`` puts a callback whose
-context has :data:`URGENT` set into a second deque; ``popleft`` serves that one first. A request handler
+context has :data:`URGENT` set into one of two more deques (:data:`CRITICAL`: leader election and probes;
+:data:`HEARTBEAT`: node Leases and status); ``popleft`` serves them first, critical before heartbeat. Two
+lanes, because 1,000 registering nodes fill the heartbeat lane for minutes and a leader-election renewal
+behind them came late again. A request handler
 marks itself with ``with urgent():`` (a context variable set in the task's own context and reset on exit):
 every step its task schedules from then on (``call_soon`` of a task step, a future's done callback) carries
 that context, so the request runs to its end ahead of the queue, waiting only for real I/O (the store's
@@ -16,8 +19,8 @@ commit, the socket). Callbacks with no context (I/O readiness, timers, thread ha
 
 Invariants: every appended handle is popped exactly once; order is FIFO within each class; ``len`` counts
 both. Urgent work can starve the rest only while it keeps coming: callers mark only bounded, cheap work
-(the API server: requests of the exempt, leader-election and node-high priority levels, which APF caps by
-their seats). A loop without a ``_ready`` deque (another implementation) is left alone: :func:`install`
+(the API server: requests of the leader-election and node-high priority levels and probes, which APF caps
+by their seats). A loop without a ``_ready`` deque (another implementation) is left alone: :func:`install`
 returns False.
 """
 
@@ -33,42 +36,55 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("sampan_urgent", default=False)
-"""True in the context of a task whose steps run first (set through :func:`urgent`)."""
+HEARTBEAT = 1
+"""Urgency of work that keeps many things alive and tolerates seconds of delay (kubelets' Leases: 40 s)."""
+CRITICAL = 2
+"""Urgency of the few requests whose delay restarts a component (leader election: 10 s) or fails a probe."""
+URGENT: contextvars.ContextVar[int] = contextvars.ContextVar("sampan_urgent", default=0)
+"""The urgency of the current task's steps: 0 ordinary, :data:`HEARTBEAT` or :data:`CRITICAL` (set through
+:func:`urgent`); higher runs first."""
 
 
 class UrgentFirst(collections.deque[Any]):
-    """The loop's ready queue with an urgent lane in front (see the module docstring). The deque itself holds
-    the ordinary callbacks; ``urgent`` the urgent ones."""
+    """The loop's ready queue with urgent lanes in front (see the module docstring). The deque itself holds
+    the ordinary callbacks; ``critical`` and ``heartbeat`` the urgent ones, served in that order."""
 
     def __init__(self, items: Any = ()) -> None:
         super().__init__(items)
-        self.urgent: collections.deque[Any] = collections.deque()
+        self.critical: collections.deque[Any] = collections.deque()
+        self.heartbeat: collections.deque[Any] = collections.deque()
         self.served_urgent = 0
         """Urgent callbacks run so far (observability, tests)."""
 
     def append(self, handle: Any) -> None:
         ctx = getattr(handle, "_context", None)
-        if ctx is not None and ctx.get(URGENT, False):
-            self.urgent.append(handle)
+        level = ctx.get(URGENT, 0) if ctx is not None else 0
+        if level >= CRITICAL:
+            self.critical.append(handle)
+        elif level:
+            self.heartbeat.append(handle)
         else:
             super().append(handle)
 
     def popleft(self) -> Any:
-        if self.urgent:
+        if self.critical:
             self.served_urgent += 1
-            return self.urgent.popleft()
+            return self.critical.popleft()
+        if self.heartbeat:
+            self.served_urgent += 1
+            return self.heartbeat.popleft()
         return super().popleft()
 
     def clear(self) -> None:
-        self.urgent.clear()
+        self.critical.clear()
+        self.heartbeat.clear()
         super().clear()
 
     def __len__(self) -> int:
-        return super().__len__() + len(self.urgent)
+        return super().__len__() + len(self.critical) + len(self.heartbeat)
 
     def __bool__(self) -> bool:
-        return bool(self.urgent) or super().__len__() > 0
+        return bool(self.critical) or bool(self.heartbeat) or super().__len__() > 0
 
 
 def install(loop: asyncio.AbstractEventLoop) -> bool:
@@ -86,10 +102,10 @@ def install(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 @contextlib.contextmanager
-def urgent() -> Iterator[None]:
-    """Run the current task's steps ahead of ordinary callbacks until the block exits (on a loop with the
-    lane installed; elsewhere a no-op)."""
-    token = URGENT.set(True)
+def urgent(level: int = HEARTBEAT) -> Iterator[None]:
+    """Run the current task's steps ahead of ordinary (and less urgent) callbacks until the block exits (on a
+    loop with the lanes installed; elsewhere a no-op)."""
+    token = URGENT.set(level)
     try:
         yield
     finally:

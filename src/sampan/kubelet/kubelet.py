@@ -115,6 +115,12 @@ class KubeletOptions:
     node_status_report_frequency: float = 0.0
     """Post an unchanged node status only this often (upstream's ``nodeStatusReportFrequency``, 5m there);
     0 = post on every update tick. The Lease is the heartbeat either way."""
+    node_status_recheck_period: float = 40.0
+    """With a report frequency: how often the kubelet reads its Node from the API server's cache to see
+    whether another writer changed its status (the node lifecycle controller marking it ``Unknown``), which
+    it then corrects at once. Upstream compares with its node informer on every tick; one GET per node per
+    node-monitor grace period (40 s) keeps hollow nodes' cost low while a wrongly NotReady node recovers
+    within about a minute, not after the report frequency (5 minutes)."""
     node_lease_duration: float = 40.0
     lease_renew_interval: float = 10.0
     """Upstream renews every quarter of the duration (10 s for 40 s)."""
@@ -295,6 +301,7 @@ class Kubelet:
         self._serve = shared is None
         self._serve_http = shared is None if serve is None else serve
         self._last_status_post = float("-inf")
+        self._last_server_check = float("-inf")
         options.root_dir.mkdir(parents=True, exist_ok=True)
         capacity = default_capacity(cpu=options.cpu, memory=options.memory, max_pods=options.max_pods,
                                     root_dir=str(options.root_dir))
@@ -446,6 +453,10 @@ class Kubelet:
             report = self.options.node_status_report_frequency
             if (report and self.clock.monotonic() - self._last_status_post < report
                     and same_apart_from_heartbeats(node["status"], self.node.get("status"))):
+                now = self.clock.monotonic()
+                if now - self._last_server_check < self.options.node_status_recheck_period:
+                    return
+                self._last_server_check = now
                 if not await self._server_copy_changed(nodes):
                     return
                 continue  # someone else wrote the status: compute it again from the server's copy

@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sampan._lib.urgent import urgent
+from sampan._lib.urgent import CRITICAL, HEARTBEAT, urgent
 from sampan.apiserver.context import ServerContext
 from sampan.apiserver.flowcontrol import bootstrap, estimate
 from sampan.apiserver.flowcontrol.borrowing import Demand, allocate, smoothed
@@ -56,10 +56,11 @@ FLOW_SCHEMA_HEADER = "X-Kubernetes-PF-FlowSchema-UID"
 PRIORITY_LEVEL_HEADER = "X-Kubernetes-PF-PriorityLevel-UID"
 TOO_MANY = "Too many requests, please try again later.\n"
 MEMO_LIMIT = 4096
-URGENT_LEVELS = frozenset({"leader-election", "node-high"})
+URGENT_LEVELS = {"leader-election": CRITICAL, "node-high": HEARTBEAT}
 """Levels whose requests, once dispatched, run ahead of all other work on the event loop
 (:mod:`sampan._lib.urgent`): leader-election renewals, kubelets' Leases and node status — the heartbeats
-that keep components and nodes alive (DESIGN.md §6). Health probes (the ``probes`` FlowSchema) too."""
+that keep components and nodes alive (DESIGN.md §6), leader election first: its 10 s renew deadline is the
+tightest. Health probes (the ``probes`` FlowSchema) run as critical too."""
 
 
 def too_many_requests(retry_after: int) -> web.Response:
@@ -178,7 +179,7 @@ class APF:
             fm.executing.inc()
             try:
                 if schema.name == "probes":
-                    with urgent():
+                    with urgent(CRITICAL):
                         return await handler(request)
                 return await handler(request)
             finally:
@@ -231,7 +232,7 @@ class APF:
             request[RELEASE_KEY] = release
         try:
             if level.name in URGENT_LEVELS:
-                with urgent():
+                with urgent(URGENT_LEVELS[level.name]):
                     return await handler(request)
             return await handler(request)
         finally:
