@@ -414,6 +414,29 @@ def report(result: dict[str, Any]) -> None:
             print(f"  {key:<40} {v['count']:>8.0f} {v['p50']:7.3f} {v['p99']:7.3f}")
 
 
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def slo_failures(result: dict[str, Any]) -> list[str]:
+    """The issue's acceptance checks at this run's scale, as sentences (empty: all met): every node Ready
+    throughout, no component restarted, API p99 <= 1 s for mutating calls and single-object GETs (upstream's
+    SLO; keys with fewer than 20 calls skipped), latency-phase pod start-up p99 <= 5 s."""
+    failures = []
+    if result["node_lapses"]:
+        failures.append(f"{len(result['node_lapses'])} node(s) went NotReady after being Ready")
+    restarts = {name: c["restarts"] for name, c in result["components"].items() if c["restarts"]}
+    if restarts:
+        failures.append(f"components restarted: {restarts}")
+    slow = {key: round(v["p99"], 2) for key, v in result["api"].items()
+            if key.split()[0] in (*MUTATING, "GET") and v["count"] >= 20 and v["p99"] > 1.0}
+    if slow:
+        failures.append(f"API p99 over 1 s: {slow}")
+    p99 = result["latency"]["startup"]["p99"]
+    if not p99 <= 5.0:
+        failures.append(f"latency-phase pod start-up p99 {p99:.2f} s > 5 s")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=1000)
@@ -435,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-delete", action="store_true",
                     help="stop after the latency phase (the delete phase of a big run takes longer than the rest)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when an SLO check fails (printed either way)")
     ap.add_argument("--profile-apiserver", action="store_true",
                     help="run the API server under cProfile and print its top functions afterwards")
     args = ap.parse_args(argv)
@@ -488,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
                                           "restarts": c.restarts}
         result["loadavg"] = os.getloadavg()
         report(result)
+        failures = slo_failures(result)
+        result["slo_failures"] = failures
+        print("SLOs (all nodes Ready throughout, no restart, API p99 <= 1 s, start-up p99 <= 5 s): "
+              + ("all met" if not failures else "NOT met: " + "; ".join(failures)), flush=True)
         if args.profile_apiserver:
             components["apiserver"].stop()
             import pstats
@@ -495,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             pstats.Stats(str(prof)).sort_stats("tottime").print_stats(30)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1))
+        if args.strict and failures:
+            return 1
     finally:
         for c in reversed(components.values()):
             c.stop()

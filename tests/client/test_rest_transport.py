@@ -24,12 +24,15 @@ class Server:
         self.most_in_flight = 0
         self.release = asyncio.Event()
         self.closing = asyncio.Event()
+        self.three_in = asyncio.Event()
 
     async def slow(self, request: web.Request) -> web.Response:
         """Answers once ``release`` is set; records the connection (peer address) each request came on."""
         self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if self.in_flight >= 3:
+            self.three_in.set()
         try:
             await self.release.wait()
         finally:
@@ -154,8 +157,7 @@ async def test_requests_share_a_bounded_pool_and_watches_never_take_its_place(se
             assert (await anext(w))["type"] == "BOOKMARK"
         burst = [asyncio.create_task(rest.request("GET", "/slow")) for _ in range(12)]
         async with asyncio.timeout(30):
-            while srv.in_flight < 3:
-                await asyncio.sleep(0.01)
+            await srv.three_in.wait()
         await asyncio.sleep(0.1)  # room for a fourth request to arrive, if the bound let it
         assert srv.in_flight == 3
         srv.release.set()
