@@ -41,7 +41,7 @@ from sampan.apiserver.flowcontrol.levels import LevelSpec, PriorityLevel, new_re
 from sampan.apiserver.flowcontrol.metrics import APFMetrics
 from sampan.apiserver.flowcontrol.queueset import EXECUTING
 from sampan.apiserver.flowcontrol.retryafter import DroppedRequests
-from sampan.apiserver.metrics import request_info
+from sampan.apiserver.metrics import RequestInfo, request_info
 from sampan.apiserver.userinfo import request_user
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,21 @@ URGENT_LEVELS = {"leader-election": CRITICAL, "node-high": HEARTBEAT}
 (:mod:`sampan._lib.urgent`): leader-election renewals, kubelets' Leases and node status — the heartbeats
 that keep components and nodes alive (DESIGN.md §6), leader election first: its 10 s renew deadline is the
 tightest. Health probes (the ``probes`` FlowSchema) run as critical too."""
+
+
+def exempt_heartbeat(info: RequestInfo) -> int:
+    """The urgent lane of an *exempt* request that is a heartbeat (0: none): exempt users (``system:masters``,
+    every component of a cluster run with the insecure port) never reach the leader-election or node-high
+    levels, so their heartbeats are recognised by target, as those levels' FlowSchemas match them: a single
+    Lease in ``kube-system`` (leader election) is critical, any other single Lease or a node's status a
+    heartbeat."""
+    if not info.name or info.verb not in ("get", "update", "patch"):
+        return 0
+    if info.resource == "leases" and info.group == "coordination.k8s.io":
+        return CRITICAL if info.namespace == "kube-system" else HEARTBEAT
+    if info.resource == "nodes" and info.subresource == "status":
+        return HEARTBEAT
+    return 0
 
 
 def too_many_requests(retry_after: int) -> web.Response:
@@ -178,8 +193,9 @@ class APF:
             fm.dispatched.inc()
             fm.executing.inc()
             try:
-                if schema.name == "probes":
-                    with urgent(CRITICAL):
+                lane = CRITICAL if schema.name == "probes" else exempt_heartbeat(digest.info)
+                if lane:
+                    with urgent(lane):
                         return await handler(request)
                 return await handler(request)
             finally:
