@@ -4,6 +4,7 @@ later (the gap between renewTimes stays the renew interval, not interval + reque
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from sampan._lib.clock import FakeClock
@@ -41,6 +42,46 @@ async def test_a_slow_renewal_does_not_delay_the_next_renew_time() -> None:
         gaps = [b - a for a, b in zip(leases.renew_times, leases.renew_times[1:], strict=False)]
         assert gaps
         assert all(abs(g - 10.0) < 1e-6 for g in gaps), gaps
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+class _FailingLeases:
+    """A Lease API whose updates fail until ``healthy`` is set; records the fake-clock time of each attempt."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.attempts: list[float] = []
+        self.healthy = False
+
+    async def get(self, name: str, *, namespace: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": namespace}, "spec": {}}
+
+    async def update(self, obj: dict[str, Any], *, namespace: str) -> dict[str, Any]:
+        self.attempts.append(self.clock.monotonic())
+        if not self.healthy:
+            raise TimeoutError
+        return obj
+
+
+async def test_failed_renewals_back_off_doubling_to_a_cap_and_reset_after_success() -> None:
+    clock = FakeClock()
+    leases = _FailingLeases(clock)
+    options = LeaseOptions(renew_interval=10.0, retry_interval=0.2, max_retry_interval=7.0)
+    lease = NodeLease(leases, node_name="n1", clock=clock, options=options)  # type: ignore[arg-type]
+    task = asyncio.create_task(lease.run())
+    try:
+        for _ in range(600):
+            await clock.advance(0.1)
+        gaps = [round(b - a, 1) for a, b in itertools.pairwise(leases.attempts)]
+        assert gaps[:6] == [0.2, 0.4, 0.8, 1.6, 3.2, 6.4], gaps  # not a retry every 200 ms
+        assert set(gaps[6:]) == {7.0}, gaps
+        leases.healthy = True
+        for _ in range(350):
+            await clock.advance(0.1)
+        ok = leases.attempts[-3:]
+        assert [round(b - a, 1) for a, b in itertools.pairwise(ok)] == [10.0, 10.0]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
