@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from tests.support.apiserver import free_port  # noqa: E402
 
 from sampan.cli import containerd_node as cn  # noqa: E402
@@ -75,6 +77,29 @@ def cpu_by_component(data_dir: Path) -> dict[str, float]:
     return out
 
 
+def kubelet_counts(data_dir: Path) -> dict[str, float]:
+    """The node's kubelet's cumulative counters through the API server's node proxy: CRI calls by method
+    (``cri ListPodSandbox``…), API requests by HTTP method (``api PATCH``…), pod status writes."""
+    kubectl = ["kubectl", "--kubeconfig", str(data_dir / "kubeconfig")]
+    node = subprocess.run([*kubectl, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    text = subprocess.run([*kubectl, "get", "--raw", f"/api/v1/nodes/{node}/proxy/metrics"],
+                          capture_output=True, text=True, check=True).stdout
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "kubelet_runtime_operations_total":
+                key = f"cri {sample.labels['operation_type']}"
+            elif sample.name == "rest_client_requests_total":
+                key = f"api {sample.labels.get('method', '?')}"
+            elif sample.name == "kubelet_pod_status_writes_total":
+                key = "status writes"
+            else:
+                continue
+            out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
 def busy_seconds() -> float:
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
@@ -86,10 +111,15 @@ def measure(tmp: Path, runtime: str, pods: int, rate: float) -> StartupRun:
     up(data_dir, runtime)
     try:
         load = os.getloadavg()[0]
+        counts = kubelet_counts(data_dir)
         before, busy, wall = cpu_by_component(data_dir), busy_seconds(), time.perf_counter()
         end: list[tuple[dict[str, float], float, float]] = []
-        run = asyncio.run(pod_latencies(data_dir / "kubeconfig", pods, rate, on_running=lambda: end.append(
-            (cpu_by_component(data_dir), busy_seconds(), time.perf_counter()))))
+
+        def all_running() -> None:
+            end.append((cpu_by_component(data_dir), busy_seconds(), time.perf_counter()))
+            counts.update({k: v - counts.get(k, 0.0) for k, v in kubelet_counts(data_dir).items()})
+
+        run = asyncio.run(pod_latencies(data_dir / "kubeconfig", pods, rate, on_running=all_running))
         after, busy, wall = end[0][0], end[0][1] - busy, end[0][2] - wall
         used = {name: after[name] - before.get(name, 0.0) for name in after}
         print(f"{runtime}: creates sent at {run.achieved_rate:.1f}/s (asked {rate:g}/s); "
@@ -98,6 +128,8 @@ def measure(tmp: Path, runtime: str, pods: int, rate: float) -> StartupRun:
               "CPU per pod by component: " + ", ".join(
                   f"{name} {sec / pods * 1000:.0f} ms" for name, sec in sorted(used.items(), key=lambda kv: -kv[1])
                   if sec > 0.005 * pods), flush=True)
+        print(f"  {runtime} kubelet, per pod: " + ", ".join(
+            f"{name} {n / pods:.1f}" for name, n in sorted(counts.items()) if n > 0), flush=True)
         return run
     finally:
         down(data_dir)

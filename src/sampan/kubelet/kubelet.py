@@ -308,8 +308,11 @@ class Kubelet:
         self.stall_monitor = shared.stall_monitor if shared is not None else LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
         client_metrics.expose(self.registry)  # rest_client_* (client-go's names)
+        counts_calls = hasattr(self.runtime, "operations")  # a CRI runtime counts its calls
         self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
-                                      statuses=lambda: self.sink.reported() if self.sink is not None else {})
+                                      statuses=lambda: self.sink.reported() if self.sink is not None else {},
+                                      operations=(lambda: getattr(self.runtime, "operations", {}))
+                                      if counts_calls else None)
         self.streaming = self._streaming_server()
         memory_capacity = parse_or_none(capacity.get("memory"))
         self.stats = StatsEndpoints(StatsCollector(
@@ -400,8 +403,8 @@ class Kubelet:
         if pod is None:
             return None
         uid = (pod.get("metadata") or {}).get("uid", "")
-        for sb in await self.runtime.list_pod_sandboxes():
-            if sb.config.uid == uid and sb.state is SandboxState.READY:
+        for sb in await self.runtime.list_pod_sandboxes(uid):
+            if sb.state is SandboxState.READY:
                 return sb.id
         return None
 
@@ -547,9 +550,8 @@ class Kubelet:
             return None
         uid = (pod.get("metadata") or {}).get("uid", "")
         records: list[ContainerStatus] = []
-        for sb in await self.runtime.list_pod_sandboxes():
-            if sb.config.uid == uid:
-                records.extend(await self.runtime.list_containers(sb.id))
+        for sb in await self.runtime.list_pod_sandboxes(uid):
+            records.extend(await self.runtime.list_containers(sb.id))
         return group_by_name(records).get(container, [])
 
     # -- lifecycle -------------------------------------------------------------------------------------
