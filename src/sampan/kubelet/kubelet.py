@@ -201,7 +201,7 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     """The configured runtime; when static pods use another one, a :class:`StaticPodRuntime` over both.
     Without ``pod_cidr`` a process runtime starts with no pod network (host-network pods, such as the static
     control plane, still run); the kubelet gives it one once its Node has a pod CIDR."""
-    def one(name: str) -> Runtime:
+    def one(name: str, *, manager_pulls: bool = True) -> Runtime:
         if name == "simulated":
             return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
         if name == "containerd":
@@ -209,6 +209,9 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
                 endpoint=options.container_runtime_endpoint, image_endpoint=options.image_service_endpoint,
                 node_name=options.node_name, log_root=options.root_dir / "logs", host_ip=options.address,
                 serialize_image_pulls=False,  # the image manager serializes pulls (--serialize-image-pulls)
+                # the image manager has made sure of the image before every CreateContainer (one ImageStatus
+                # per container start, not two); static pods of a split runtime bypass it, so pull there
+                pull_if_absent=not manager_pulls,
                 relist_period=min(options.sync_period, 1.0)))
         network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
         return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
@@ -216,7 +219,7 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
 
     static = options.static_pod_runtime
     if options.pod_manifest_path is not None and static and static != options.runtime:
-        return StaticPodRuntime(one(options.runtime), one(static))
+        return StaticPodRuntime(one(options.runtime), one(static, manager_pulls=False))
     return one(options.runtime)
 
 
