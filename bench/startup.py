@@ -174,12 +174,12 @@ def main() -> None:
         data_dir = Path(tmp) / "pods"
         up(data_dir, 1)
         try:
-            run = asyncio.run(pod_latencies(data_dir / "kubeconfig", args.pods, args.rate))
+            result = asyncio.run(pod_latencies(data_dir / "kubeconfig", args.pods, args.rate))
         finally:
             down(data_dir)
-    latencies = run.latencies
+    latencies = result.latencies
     ms = {q: percentile(latencies, q) * 1000 for q in (0.5, 0.9, 0.99)}
-    print(f"pod start-up, {args.pods} pods at {args.rate:g}/s (achieved {run.achieved_rate:.1f}/s) on one node, "
+    print(f"pod start-up, {args.pods} pods at {args.rate:g}/s (achieved {result.achieved_rate:.1f}/s) on one node, "
           f"create -> Running (watch): "
           f"p50 {ms[0.5]:.0f} ms, p90 {ms[0.9]:.0f} ms, p99 {ms[0.99]:.0f} ms, max {max(latencies) * 1000:.0f} ms "
           "(goal p99 < 1 s; upstream SLO 5 s)")
