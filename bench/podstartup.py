@@ -120,6 +120,9 @@ def measure(tmp: Path, runtime: str, pods: int, rate: float, *, idle: float) -> 
     try:
         counts = kubelet_counts(data_dir)
         background = idle_rates(data_dir, idle)
+        print(f"{runtime}: idle CPU by component before the creates (ms per s): " + ", ".join(
+            f"{name} {rate * 1000:.1f}" for name, rate in sorted(background.items(), key=lambda kv: -kv[1])
+            if rate > 0.0005), flush=True)
         load = os.getloadavg()[0]
         before, busy, wall = cpu_by_component(data_dir), busy_seconds(), time.perf_counter()
         end: list[tuple[dict[str, float], float, float]] = []
