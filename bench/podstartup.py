@@ -134,7 +134,7 @@ def measure(tmp: Path, runtime: str, pods: int, rate: float, *, idle: float) -> 
         run = asyncio.run(pod_latencies(data_dir / "kubeconfig", pods, rate, on_running=all_running))
         after, busy, wall = end[0][0], end[0][1] - busy, end[0][2] - wall
         used = {name: after[name] - before.get(name, 0.0) for name in after}
-        print(f"{runtime}: creates sent at {run.achieved_rate:.1f}/s (asked {rate:g}/s); "
+        print(f"{runtime}: creates achieved {run.achieved_rate:.1f}/s (asked {rate:g}/s; all answered); "
               f"{wall:.1f} s from first create to all Running; machine busy {busy / wall:.2f} of "
               f"{os.cpu_count()} cores (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after); "
               "CPU per pod by component: " + ", ".join(
