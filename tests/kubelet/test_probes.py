@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -14,6 +16,7 @@ from sampan.kubelet import probes
 from sampan.kubelet.probes import ProbeOutcome, ProbeTiming, ProbeWorker, http_check, make_handler, tcp_check
 from sampan.kubelet.runtime.interface import ContainerConfig, PodSandboxConfig
 from sampan.kubelet.runtime.simulated import SimulatedRuntime
+from sampan.testing.webhooks import make_certificates
 from tests.kubelet.conftest import until
 
 
@@ -63,6 +66,38 @@ async def test_http_check_status_codes_headers_and_timeout(http: HTTPServer) -> 
     slow = await http_check(host="127.0.0.1", port=http.port, path="/", scheme="HTTP", headers={}, timeout=0.1)
     assert not slow.success
     assert "context deadline exceeded" in slow.message
+
+
+async def test_https_check_skips_verification_and_loads_no_ca_bundle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream's prober does not verify the server; loading the system's CA bundle for every probe had
+    cost ~25 ms of CPU each (half a sampan up node's kubelet CPU): no probe may load it."""
+    certs = make_certificates(tmp_path)  # signed by a CA nobody trusts
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(certs.cert_file, certs.key_file)
+    paths: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        paths.append((await reader.readuntil(b"\r\n\r\n")).decode().split()[1])
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    loads: list[object] = []
+    real_load = ssl.SSLContext.load_default_certs
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs",
+                        lambda self, *a: (loads.append(self), real_load(self, *a))[1])
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for _ in range(3):
+            outcome = await http_check(host="127.0.0.1", port=port, path="/livez", scheme="HTTPS", headers={},
+                                       timeout=10)
+            assert outcome == ProbeOutcome(True)
+    finally:
+        server.close()
+    assert paths == ["/livez"] * 3
+    assert loads == []
 
 
 async def test_tcp_check_and_named_port(http: HTTPServer) -> None:

@@ -207,7 +207,7 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
     """The configured runtime; when static pods use another one, a :class:`StaticPodRuntime` over both.
     Without ``pod_cidr`` a process runtime starts with no pod network (host-network pods, such as the static
     control plane, still run); the kubelet gives it one once its Node has a pod CIDR."""
-    def one(name: str) -> Runtime:
+    def one(name: str, *, manager_pulls: bool = True) -> Runtime:
         if name == "simulated":
             return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
         if name == "containerd":
@@ -215,6 +215,9 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
                 endpoint=options.container_runtime_endpoint, image_endpoint=options.image_service_endpoint,
                 node_name=options.node_name, log_root=options.root_dir / "logs", host_ip=options.address,
                 serialize_image_pulls=False,  # the image manager serializes pulls (--serialize-image-pulls)
+                # the image manager has made sure of the image before every CreateContainer (one ImageStatus
+                # per container start, not two); static pods of a split runtime bypass it, so pull there
+                pull_if_absent=not manager_pulls,
                 relist_period=min(options.sync_period, 1.0)))
         network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
         return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
@@ -222,7 +225,7 @@ def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
 
     static = options.static_pod_runtime
     if options.pod_manifest_path is not None and static and static != options.runtime:
-        return StaticPodRuntime(one(options.runtime), one(static))
+        return StaticPodRuntime(one(options.runtime), one(static, manager_pulls=False))
     return one(options.runtime)
 
 
@@ -315,8 +318,11 @@ class Kubelet:
         self.stall_monitor = shared.stall_monitor if shared is not None else LoopStallMonitor("kubelet")
         self.stall_monitor.register(self.registry)
         client_metrics.expose(self.registry)  # rest_client_* (client-go's names)
+        counts_calls = hasattr(self.runtime, "operations")  # a CRI runtime counts its calls
         self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
-                                      statuses=lambda: self.sink.reported() if self.sink is not None else {})
+                                      statuses=lambda: self.sink.reported() if self.sink is not None else {},
+                                      operations=(lambda: getattr(self.runtime, "operations", {}))
+                                      if counts_calls else None)
         self.streaming = self._streaming_server()
         memory_capacity = parse_or_none(capacity.get("memory"))
         self.stats = StatsEndpoints(StatsCollector(
@@ -407,8 +413,8 @@ class Kubelet:
         if pod is None:
             return None
         uid = (pod.get("metadata") or {}).get("uid", "")
-        for sb in await self.runtime.list_pod_sandboxes():
-            if sb.config.uid == uid and sb.state is SandboxState.READY:
+        for sb in await self.runtime.list_pod_sandboxes(uid):
+            if sb.state is SandboxState.READY:
                 return sb.id
         return None
 
@@ -574,9 +580,8 @@ class Kubelet:
             return None
         uid = (pod.get("metadata") or {}).get("uid", "")
         records: list[ContainerStatus] = []
-        for sb in await self.runtime.list_pod_sandboxes():
-            if sb.config.uid == uid:
-                records.extend(await self.runtime.list_containers(sb.id))
+        for sb in await self.runtime.list_pod_sandboxes(uid):
+            records.extend(await self.runtime.list_containers(sb.id))
         return group_by_name(records).get(container, [])
 
     # -- lifecycle -------------------------------------------------------------------------------------

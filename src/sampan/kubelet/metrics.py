@@ -5,7 +5,9 @@
   the hot path);
 - ``kubelet_pod_start_duration_seconds``: from the kubelet first seeing a pod to the first status write
   that reports it ``Running``;
-- ``kubelet_pod_status_writes_total`` is sampan's own (no upstream name), counting status writes.
+- ``kubelet_pod_status_writes_total`` is sampan's own (no upstream name), counting status writes;
+- ``kubelet_runtime_operations_total{operation_type}``: CRI calls by method (a CRI runtime only), read at
+  scrape time from the client's own counter.
 
 States of a pod uid in :class:`KubeletMetrics`: ``seen`` (first seen time kept) --Running written-->
 ``started`` (observed once, time dropped). A pod that never runs is forgotten by :meth:`forget`.
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 POD_START_BUCKETS = (0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200,
@@ -26,6 +28,19 @@ POD_START_BUCKETS = (0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240
 """Upstream's buckets for kubelet_pod_start_duration_seconds."""
 
 Statuses = Callable[[], Mapping[str, Mapping[str, Any]]]
+Operations = Callable[[], Mapping[str, int]]
+
+
+class _OperationsCollector(Collector):
+    def __init__(self, operations: Operations) -> None:
+        self._operations = operations
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("kubelet_runtime_operations", "Cumulative number of runtime operations by "
+                                     "operation type.", labels=["operation_type"])
+        for method, count in sorted(self._operations().items()):
+            family.add_metric([method], float(count))
+        yield family
 
 
 class _StateCollector(Collector):
@@ -63,8 +78,11 @@ class _StateCollector(Collector):
 class KubeletMetrics:
     """Registers the collectors into ``registry``; ``statuses`` returns the last status written per uid."""
 
-    def __init__(self, registry: CollectorRegistry, *, node_name: str, statuses: Statuses) -> None:
+    def __init__(self, registry: CollectorRegistry, *, node_name: str, statuses: Statuses,
+                 operations: Operations | None = None) -> None:
         registry.register(_StateCollector(node_name, statuses))
+        if operations is not None:
+            registry.register(_OperationsCollector(operations))
         self._start = Histogram("kubelet_pod_start_duration_seconds", "Duration in seconds from kubelet seeing a "
                                 "pod for the first time to the pod starting to run", buckets=POD_START_BUCKETS,
                                 registry=registry)

@@ -174,14 +174,14 @@ class PodWorker:
     async def _ensure_sandbox(self) -> None:
         if self.sandbox_id:  # known from an earlier sync; forgotten when the runtime no longer has it
             return
-        sandboxes = [sb for sb in await self.s.runtime.list_pod_sandboxes() if sb.config.uid == self.uid]
+        sandboxes = await self.s.runtime.list_pod_sandboxes(self.uid)
         ready = [sb for sb in sandboxes if sb.state is SandboxState.READY]
         if ready:
             self.sandbox_id, self.view.pod_ip = ready[0].id, ready[0].ip
             return
         with tracing.span("kubelet.sandbox", self._span_attributes() if tracing.STATE.on else None):
             self.sandbox_id = await self.s.runtime.run_pod_sandbox(sandbox_config(self.pod, len(sandboxes)))
-        self.view.pod_ip = next((sb.ip for sb in await self.s.runtime.list_pod_sandboxes()
+        self.view.pod_ip = next((sb.ip for sb in await self.s.runtime.list_pod_sandboxes(self.uid)
                                  if sb.id == self.sandbox_id), "")
         log.info("pod sandbox started pod=%s", pod_key(self.pod))
 
@@ -416,9 +416,8 @@ class PodWorker:
         log.info("pod terminating pod=%s grace=%.0fs", pod_key(self.pod), grace)
         self._stop_probes(keep=set())
         if not self.sandbox_id:
-            for sb in await self.s.runtime.list_pod_sandboxes():
-                if sb.config.uid == self.uid:
-                    self.sandbox_id = sb.id
+            for sb in await self.s.runtime.list_pod_sandboxes(self.uid):
+                self.sandbox_id = sb.id
         if self.sandbox_id:
             running = [c for c in await self.s.runtime.list_containers(self.sandbox_id)
                        if c.state is ContainerState.RUNNING]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sampan.kubelet.static_pods.manifests import (
     CONFIG_HASH,
@@ -112,3 +113,23 @@ def test_read_directory_skips_hidden_files_subdirectories_and_bad_files(tmp_path
 
 def test_a_missing_directory_holds_no_pods(tmp_path: Path) -> None:
     assert read_directory(tmp_path / "nope", node_name="n1").pods == {}
+
+
+def test_an_unchanged_manifest_is_not_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The directory is re-read at every mirror pod change; parsing unchanged manifests with PyYAML each
+    time was most of an idle kubelet's CPU. A changed text is parsed again, and results are never shared."""
+    parses: list[str] = []
+    real = yaml.safe_load_all
+    monkeypatch.setattr(yaml, "safe_load_all", lambda text: (parses.append(text), real(text))[1])
+    manifest = tmp_path / "cache-test.yaml"
+    manifest.write_text(POD_YAML.replace("name: web", "name: cached"))
+    first = read_directory(tmp_path, node_name="n1")
+    second = read_directory(tmp_path, node_name="n1")
+    assert len(parses) == 1
+    assert first.pods == second.pods
+    [pod] = second.pods.values()
+    pod["spec"]["containers"][0]["image"] = "changed-by-a-caller"
+    assert read_directory(tmp_path, node_name="n1").pods == first.pods
+    manifest.write_text(POD_YAML.replace("name: web", "name: cached2"))
+    assert [full_name(p) for p in read_directory(tmp_path, node_name="n1").pods.values()] == ["default/cached2-n1"]
+    assert len(parses) == 2

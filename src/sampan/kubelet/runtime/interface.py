@@ -222,7 +222,10 @@ class Runtime(Protocol):
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None: ...
 
-    async def list_pod_sandboxes(self) -> list[SandboxStatus]: ...
+    async def list_pod_sandboxes(self, uid: str | None = None) -> list[SandboxStatus]:
+        """The node's sandboxes, oldest first; with ``uid``, only that pod's (a CRI runtime filters them
+        server-side by the ``io.kubernetes.pod.uid`` label, as upstream's kubelet asks: a pod start then
+        costs no listing of the whole node)."""
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str: ...
 

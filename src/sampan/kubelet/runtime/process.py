@@ -239,9 +239,11 @@ class ProcessRuntime:
         dirs = [self._sandboxes / sandbox_id, Path(data["log_dir"]) if data.get("log_dir") else None]
         await self._off_loop(files.remove_trees, dirs)  # off the loop (docs/liveness.md)
 
-    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
+    async def list_pod_sandboxes(self, uid: str | None = None) -> list[SandboxStatus]:
         out = []
         for sid, data in sorted(self._sandbox_index.items()):
+            if uid is not None and data["config"].get("uid") != uid:
+                continue
             cfg = PodSandboxConfig(**data["config"])
             state = SandboxState(data["state"])
             if data.get("netns") and not files.exists(data["netns"]):  # its namespace is gone (a reboot): not ready

@@ -132,8 +132,8 @@ class SimulatedRuntime:
                 await self.remove_container(cid)
         self._sandboxes.pop(sandbox_id, None)
 
-    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
-        return list(self._sandboxes.values())
+    async def list_pod_sandboxes(self, uid: str | None = None) -> list[SandboxStatus]:
+        return [sb for sb in self._sandboxes.values() if uid is None or sb.config.uid == uid]
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         self._sandbox(sandbox_id)

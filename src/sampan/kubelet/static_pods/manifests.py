@@ -18,6 +18,7 @@ Everything here is pure except :func:`read_directory`, which only reads files.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -94,6 +95,15 @@ def decode(text: str, *, source: str) -> dict[str, Any]:
     return pod
 
 
+@functools.lru_cache(maxsize=64)
+def _decode_unchanged(text: str, source: str) -> dict[str, Any]:
+    """:func:`decode`, remembered for a manifest whose text has not changed since the last read (the
+    directory is re-read every ``file_check_frequency`` and whenever a mirror pod changes; parsing the
+    control plane's manifests with PyYAML was most of an idle node kubelet's CPU). Callers must not
+    mutate the result (:func:`apply_defaults` copies it)."""
+    return decode(text, source=source)
+
+
 def apply_defaults(pod: Mapping[str, Any], *, node_name: str, source: str) -> dict[str, Any]:
     """The static pod a decoded manifest describes on ``node_name`` (without ``config.seen``)."""
     out: dict[str, Any] = copy.deepcopy(dict(pod))
@@ -142,7 +152,7 @@ def read_directory(path: Path, *, node_name: str) -> DirectoryRead:
             continue
         source = str(entry)
         try:
-            pod = apply_defaults(decode(entry.read_text(), source=source), node_name=node_name, source=source)
+            pod = apply_defaults(_decode_unchanged(entry.read_text(), source), node_name=node_name, source=source)
         except (ManifestError, OSError, UnicodeDecodeError) as err:
             problems.append(str(err))
             continue

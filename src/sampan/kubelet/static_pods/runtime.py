@@ -9,6 +9,8 @@ runtime is known to own is looked up by listing both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
     ContainerStatus,
@@ -33,6 +35,12 @@ class StaticPodRuntime:
 
     def info(self) -> RuntimeInfo:
         return self.default.info()
+
+    @property
+    def operations(self) -> Mapping[str, int]:
+        """The pod runtime's CRI calls by method, when it counts them (a CRI runtime does)."""
+        counted: Mapping[str, int] = getattr(self.default, "operations", {})
+        return counted
 
     async def _find(self, object_id: str) -> Runtime:
         owner = self._owner.get(object_id)
@@ -65,10 +73,10 @@ class StaticPodRuntime:
         await (await self._find(sandbox_id)).remove_pod_sandbox(sandbox_id)
         self._owner.pop(sandbox_id, None)
 
-    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
+    async def list_pod_sandboxes(self, uid: str | None = None) -> list[SandboxStatus]:
         out: list[SandboxStatus] = []
         for rt in (self.static, self.default):
-            listed = await rt.list_pod_sandboxes()
+            listed = await rt.list_pod_sandboxes(uid)
             for sb in listed:
                 self._owner[sb.id] = rt
             out.extend(listed)

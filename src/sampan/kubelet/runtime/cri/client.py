@@ -13,6 +13,7 @@ by default it shares the runtime's channel.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import grpc
@@ -64,6 +65,8 @@ class CRIClient:
         self._image_channel = self._channel if self.image_endpoint == endpoint else _channel(self.image_endpoint)
         self._rt: Any = pb_grpc.RuntimeServiceStub(self._channel)
         self._img: Any = pb_grpc.ImageServiceStub(self._image_channel)
+        self.operations: Counter[str] = Counter()
+        """RPCs made, by CRI method name (upstream's ``kubelet_runtime_operations_total``)."""
 
     async def close(self) -> None:
         await self._channel.close()
@@ -71,6 +74,7 @@ class CRIClient:
             await self._image_channel.close()
 
     async def _call(self, stub: Any, method: str, request: Any, timeout: float | None = -1.0) -> Any:
+        self.operations[method] += 1
         try:
             return await getattr(stub, method)(request, timeout=self.timeout if timeout == -1.0 else timeout)
         except grpc.aio.AioRpcError as err:

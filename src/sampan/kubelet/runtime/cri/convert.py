@@ -26,6 +26,8 @@ from sampan.kubelet.runtime.interface import (
 NODE_LABEL = "sampan.io/node"
 """Label on every sandbox and container this kubelet creates: several nodes may share one runtime, and a
 kubelet lists (and re-adopts, and cleans up) only its own."""
+POD_UID_LABEL = "io.kubernetes.pod.uid"
+"""The kubelet's label naming a sandbox's (and container's) pod; ListPodSandbox filters on it."""
 HOST_NETWORK_LABEL = "sampan.io/host-network"
 HOST_PID_LABEL = "sampan.io/host-pid"
 HOST_IPC_LABEL = "sampan.io/host-ipc"

@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,11 @@ class CRIRuntime:
         if self.images is None:
             self.images = CRIImageService(self._client, serialize=self.options.serialize_image_pulls)
         return self._client
+
+    @property
+    def operations(self) -> Mapping[str, int]:
+        """CRI calls made so far, by method (``kubelet_runtime_operations_total``)."""
+        return self._client.operations if self._client is not None else {}
 
     @property
     def image_service(self) -> CRIImageService:
@@ -238,10 +244,13 @@ class CRIRuntime:
                 with contextlib.suppress(OSError):
                     path.rmdir()
 
-    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
-        items = await self._wrap(self.client.list_pod_sandboxes(self._mine))
+    async def list_pod_sandboxes(self, uid: str | None = None) -> list[SandboxStatus]:
+        labels = self._mine if uid is None else {**self._mine, convert.POD_UID_LABEL: uid}
+        items = await self._wrap(self.client.list_pod_sandboxes(labels))
         out = []
         for item in items:
+            if uid is not None and item.metadata.uid != uid:
+                continue
             ip = self._ips.get(item.id)
             if ip is None:
                 try:
