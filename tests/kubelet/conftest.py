@@ -43,3 +43,8 @@ def remove_empty_cgroup_parents(parent: str) -> None:
             os.rmdir(f"/sys/fs/cgroup/{controller}/{parent}")
         except OSError:
             pass
+    for controller in ("cpu", "cpuacct"):  # the runtime cgroup (spawn helper, shims), once they are gone
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{controller}/{parent}-runtime")
+        except OSError:
+            pass

@@ -54,6 +54,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
     yield rt
     for sb in await rt.list_pod_sandboxes():
         await rt.remove_pod_sandbox(sb.id)
+    await rt.aclose()  # its spawn helper leaves the runtime cgroup
     remove_empty_cgroup_parents("sampan-test")
 
 
@@ -266,6 +267,26 @@ async def test_cpu_quota_and_shares_are_written(runtime: ProcessRuntime) -> None
     assert str(st.pid) in read(str(cpu / "cgroup.procs")).split()
     await runtime.remove_container(cid)
     assert not os.path.exists(cpu)  # noqa: ASYNC240 - removed with the container
+
+
+def cpu_cgroup(text: str) -> str:
+    """The ``cpu`` controller's path in a /proc/<pid>/cgroup text."""
+    return next(line.split(":", 2)[2] for line in text.splitlines() if line.split(":", 2)[1] == "cpu")
+
+
+@needs_cgroups
+async def test_shims_and_exec_probes_run_in_the_runtime_cgroup(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    """Upstream's --runtime-cgroups: the spawn helper, each shim and each exec'd process are charged to one
+    cgroup of the runtime (one scheduling entity against the kubelet, docs/liveness.md); the container's
+    own process to its container cgroup."""
+    _, cid = await run(runtime, command=("sleep", "60"))
+    st = await wait_state(runtime, cid, ContainerState.RUNNING)
+    started = json.loads(read(str(tmp_path / "rt" / "containers" / cid / "started.json")))
+    assert cpu_cgroup(read(f"/proc/{started['shim_pid']}/cgroup")) == "/sampan-test-runtime"
+    assert cpu_cgroup(read(f"/proc/{st.pid}/cgroup")) == f"/sampan-test/{cid}"
+    code, out = await runtime.exec_sync(cid, ["cat", "/proc/self/cgroup"], timeout=10)
+    assert (code, cpu_cgroup(out.decode())) == (0, "/sampan-test-runtime")
+    assert str(started["shim_pid"]) in read("/sys/fs/cgroup/cpuacct/sampan-test-runtime/cgroup.procs").split()
 
 
 async def test_long_lines_are_split_and_reassembled(runtime: ProcessRuntime) -> None:

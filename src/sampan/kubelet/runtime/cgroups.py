@@ -30,6 +30,23 @@ def cgroups_v1_usable(root: Path = CGROUP_ROOT) -> bool:
     return all((root / c / "cgroup.procs").exists() and os.access(root / c, os.W_OK) for c in CONTROLLERS)
 
 
+def ensure_runtime_cgroup(name: str, *, root: Path = CGROUP_ROOT) -> tuple[str, ...]:
+    """Create the runtime's own cgroup (``cpu`` and ``cpuacct``; upstream's ``--runtime-cgroups``) and
+    return its ``cgroup.procs`` files.
+
+    Why (docs/liveness.md): without it, every shim and exec probe the runtime starts is a task of the root
+    cgroup with a nice-0 weight of its own, so 110 shims starting at once each weigh as much as the kubelet
+    and its event loop waits for a core behind all of them. Inside one cgroup they are one scheduling
+    entity together (default ``cpu.shares`` 1024, like ``system.slice/containerd.service`` upstream), and
+    the kubelet competes with the group, not with each process. Never removed: shims outlive the kubelet."""
+    files = []
+    for controller in ("cpu", "cpuacct"):
+        d = root / controller / name
+        d.mkdir(parents=True, exist_ok=True)
+        files.append(str(d / "cgroup.procs"))
+    return tuple(files)
+
+
 class Cgroups:
     """The cgroup directories of one container."""
 

@@ -54,7 +54,7 @@ from typing import Any, TypeVar
 from sampan.kubelet.network.pod_network import PodNetwork, PodNetworkError
 from sampan.kubelet.runtime import attach, shim
 from sampan.kubelet.runtime import process_files as files
-from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable
+from sampan.kubelet.runtime.cgroups import Cgroups, cgroups_v1_usable, ensure_runtime_cgroup
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
     ContainerConfigError,
@@ -84,6 +84,10 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class ProcessRuntimeOptions:
     root_dir: Path
     cgroup_parent: str = "sampan"
+    """Every container's cgroups sit under this one (upstream's ``kubepods``)."""
+    runtime_cgroup: str = ""
+    """The spawn helper, the shims and exec probes run in this cgroup ("" = ``<cgroup_parent>-runtime``;
+    upstream's ``--runtime-cgroups``), so a burst of them weighs as one task against the kubelet."""
     use_cgroups: bool | None = None
     """None: use cgroups when running as root on a cgroup v1 host."""
     private_mounts: bool | None = None
@@ -136,10 +140,20 @@ class ProcessRuntime:
         self._file_pool = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix="sampan-runtime-files")
         """Threads for the runtime's file-system work: few, so a burst of 110 pod starts keeps few threads
         contending with the event loop for the GIL (docs/liveness.md)."""
-        self._spawner = Spawner()
+        self._spawner = Spawner(cgroup_procs=self._runtime_cgroup())
         """The helper process that starts shims and runs exec probes (:mod:`~sampan.kubelet.runtime.spawner`):
         the kubelet itself never forks for them."""
         self._load_index()
+
+    def _runtime_cgroup(self) -> tuple[str, ...]:
+        """The runtime cgroup's ``cgroup.procs`` files (none without cgroups, or when the kernel refuses)."""
+        if not self._cgroups:
+            return ()
+        try:
+            return ensure_runtime_cgroup(self.options.runtime_cgroup or f"{self.options.cgroup_parent}-runtime")
+        except OSError as err:
+            log.warning("runtime cgroup not created: shims and probes run in the kubelet's err=%s", err)
+            return ()
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on one of the runtime's file threads."""

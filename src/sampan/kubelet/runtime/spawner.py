@@ -27,12 +27,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import heapq
 import itertools
 import json
 import logging
 import os
+import selectors
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,8 +59,12 @@ class Spawner:
 
     ``run`` may be called concurrently; replies are matched by id. Not thread-safe (one event loop)."""
 
-    def __init__(self, *, python: str = sys.executable) -> None:
+    def __init__(self, *, python: str = sys.executable, cgroup_procs: tuple[str, ...] = ()) -> None:
+        """``cgroup_procs``: ``cgroup.procs`` files the helper moves itself into before it serves, so it and
+        everything it starts (shims, exec probes) are charged to that cgroup (the runtime's, like
+        upstream's ``--runtime-cgroups``), not the kubelet's."""
         self.python = python
+        self.cgroup_procs = cgroup_procs
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -101,8 +109,9 @@ class Spawner:
             if self._proc is None or self._proc.returncode is not None or self._reader is None \
                     or self._reader.done():
                 await self._stop_helper()
+                join = ["--cgroup-procs", ",".join(self.cgroup_procs)] if self.cgroup_procs else []
                 self._proc = await asyncio.create_subprocess_exec(
-                    self.python, "-I", __file__, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    self.python, "-I", __file__, *join, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                     limit=READ_LIMIT, start_new_session=True)
                 self.started += 1
                 self._reader = asyncio.create_task(self._read_replies(self._proc), name="spawner-replies")
@@ -145,64 +154,200 @@ class Spawner:
 
 
 # -- the helper process (standard library only: started as ``python -I spawner.py``) ----------------
+#
+# One thread, one ``selectors`` loop, no asyncio: each request is a ``Popen`` (``_posixsubprocess``'s
+# vfork + exec in C), its stdout pipe and a pidfd registered with the selector, its deadline in a heap.
+# asyncio's subprocess transports, protocols and child watcher cost more CPU per process than the
+# process start itself (bench/exec_probes.py).
+
+READ_CHUNK = 65536
+KILLED_GRACE = 5.0
+"""Seconds a killed process group gets to close its output pipe before its output is abandoned."""
 
 
-async def _serve_one(req: dict[str, Any], write: Any, running: set[int]) -> None:
-    rid = req.get("id")
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *req["argv"], env=req.get("env"), cwd=req.get("cwd") or "/", stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT if req.get("stderr", "merge") == "merge" else None,
-            start_new_session=True)
-    except OSError as err:
-        write({"id": rid, "errno": err.errno or 0, "error": err.strerror or str(err)})
-        return
-    running.add(proc.pid)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), float(req.get("timeout") or 1.0))
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.communicate()
-        write({"id": rid, "timeout": True})
-        return
-    finally:
-        running.discard(proc.pid)
-    write({"id": rid, "code": proc.returncode or 0, "out": base64.b64encode(out).decode()})
+class _Job:
+    """One running request. Done once its process is reaped and its output pipe is at EOF (or, after a
+    timeout kill, once it is reaped)."""
+
+    __slots__ = ("rid", "proc", "out", "pidfd", "deadline", "timed_out", "code", "eof")
+
+    def __init__(self, rid: Any, proc: Any, pidfd: int | None, deadline: float) -> None:
+        self.rid, self.proc, self.pidfd, self.deadline = rid, proc, pidfd, deadline
+        self.out: list[bytes] = []
+        self.timed_out = False
+        self.code: int | None = None
+        self.eof = proc.stdout is None
 
 
-async def _serve() -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=READ_LIMIT)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout.buffer
+class _Helper:
+    """The helper's state: running jobs by pid, deadlines, replies waiting to be written."""
 
-    def write(reply: dict[str, Any]) -> None:
-        out.write(json.dumps(reply).encode() + b"\n")
-        out.flush()
+    def __init__(self, out: Any) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.out = out
+        self.jobs: dict[int, _Job] = {}
+        self.deadlines: list[tuple[float, int]] = []
+        self.replies: list[bytes] = []
+        self.devnull = os.open(os.devnull, os.O_RDONLY)
+        self.pidfds = hasattr(os, "pidfd_open")
 
-    running: set[int] = set()
-    tasks: set[asyncio.Task[None]] = set()
-    try:
-        while line := await reader.readline():
-            task = asyncio.create_task(_serve_one(json.loads(line), write, running))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-    finally:
-        for pid in list(running):
+    def start(self, req: dict[str, Any]) -> None:
+        rid = req.get("id")
+        try:
+            proc = subprocess.Popen(
+                req["argv"], env=req.get("env"), cwd=req.get("cwd") or "/", stdin=self.devnull,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if req.get("stderr", "merge") == "merge" else None,
+                start_new_session=True)
+        except OSError as err:
+            self.reply({"id": rid, "errno": err.errno or 0, "error": err.strerror or str(err)})
+            return
+        pidfd = None
+        if self.pidfds:
+            try:
+                pidfd = os.pidfd_open(proc.pid)
+            except OSError:
+                pidfd = None
+        job = _Job(rid, proc, pidfd, time.monotonic() + float(req.get("timeout") or 1.0))
+        self.jobs[proc.pid] = job
+        heapq.heappush(self.deadlines, (job.deadline, proc.pid))
+        os.set_blocking(proc.stdout.fileno(), False)
+        self.sel.register(proc.stdout, selectors.EVENT_READ, ("out", proc.pid))
+        if pidfd is not None:
+            self.sel.register(pidfd, selectors.EVENT_READ, ("exit", proc.pid))
+
+    def reply(self, reply: dict[str, Any]) -> None:
+        self.replies.append(json.dumps(reply).encode() + b"\n")
+
+    def flush(self) -> None:
+        if self.replies:
+            self.out.write(b"".join(self.replies))
+            self.out.flush()
+            self.replies.clear()
+
+    def readable(self, kind: str, pid: int) -> None:
+        job = self.jobs.get(pid)
+        if job is None:
+            return
+        if kind == "out":
+            try:
+                chunk = os.read(job.proc.stdout.fileno(), READ_CHUNK)
+            except BlockingIOError:
+                return
+            if chunk:
+                job.out.append(chunk)
+                return
+            job.eof = True
+            self.sel.unregister(job.proc.stdout)
+            job.proc.stdout.close()
+        else:
+            self._reap(job)
+        self._maybe_done(job)
+
+    def _reap(self, job: _Job) -> None:
+        if job.code is None and job.proc.poll() is not None:
+            job.code = job.proc.returncode
+            if job.pidfd is not None:
+                self.sel.unregister(job.pidfd)
+                os.close(job.pidfd)
+                job.pidfd = None
+
+    def _maybe_done(self, job: _Job) -> None:
+        if job.code is None or not (job.eof or job.timed_out):
+            return
+        pid = job.proc.pid
+        del self.jobs[pid]
+        if not job.eof:
+            self.sel.unregister(job.proc.stdout)
+            job.proc.stdout.close()
+        if job.timed_out:
+            self.reply({"id": job.rid, "timeout": True})
+        else:
+            self.reply({"id": job.rid, "code": job.code, "out": base64.b64encode(b"".join(job.out)).decode()})
+
+    def expire(self, now: float) -> float | None:
+        """Kill the groups past their deadline; poll exits when there are no pidfds; the next wait."""
+        while self.deadlines and self.deadlines[0][0] <= now:
+            deadline, pid = heapq.heappop(self.deadlines)
+            job = self.jobs.get(pid)
+            if job is None or job.deadline != deadline:
+                continue
+            if not job.timed_out and job.code is None:
+                job.timed_out = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                job.deadline = now + KILLED_GRACE  # reaped by then, or its output is given up below
+                heapq.heappush(self.deadlines, (job.deadline, pid))
+            else:  # killed or exited, yet its pipe is still open (a descendant escaped): give up the output
+                job.timed_out = True
+                if job.code is None:
+                    job.proc.wait()
+                    self._reap(job)
+                self._maybe_done(job)
+        if not self.pidfds:
+            for job in list(self.jobs.values()):
+                self._reap(job)
+                self._maybe_done(job)
+            return 0.005 if self.jobs else None
+        return max(0.0, self.deadlines[0][0] - now) if self.deadlines else None
+
+    def kill_all(self) -> None:
+        for pid, job in list(self.jobs.items()):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-        await asyncio.gather(*tasks, return_exceptions=True)
+            job.proc.wait()
+            self._reap(job)
+            if not job.eof:  # reported as killed, with the output read so far
+                self.sel.unregister(job.proc.stdout)
+                job.proc.stdout.close()
+                job.eof = True
+            self._maybe_done(job)
+
+
+def _serve(stdin_fd: int) -> None:
+    helper = _Helper(sys.stdout.buffer)
+    os.set_blocking(stdin_fd, False)
+    helper.sel.register(stdin_fd, selectors.EVENT_READ, ("in", 0))
+    pending = b""
+    try:
+        while True:
+            timeout = helper.expire(time.monotonic())
+            for key, _ in helper.sel.select(timeout):
+                kind, pid = key.data
+                if kind != "in":
+                    helper.readable(kind, pid)
+                    continue
+                try:
+                    data = os.read(stdin_fd, READ_CHUNK)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    return
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        helper.start(json.loads(line))
+            helper.flush()
+    finally:
+        helper.kill_all()
+        with contextlib.suppress(BrokenPipeError):
+            helper.flush()
+
+
+def _join_cgroups(files: list[str]) -> None:
+    """Move this helper (and so every process it starts) into the given cgroups (``cgroup.procs`` files)."""
+    for f in files:
+        with open(f, "w") as fh:
+            fh.write(str(os.getpid()))
 
 
 def _main() -> None:
-    if sys.version_info < (3, 12) and hasattr(os, "pidfd_open"):
-        # Python 3.11 waits for each child on a thread of its own; a pidfd per child is cheaper (3.12+
-        # does this by default)
-        asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
+    args = sys.argv[1:]
+    if args[:1] == ["--cgroup-procs"] and len(args) > 1:
+        _join_cgroups([f for f in args[1].split(",") if f])
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-        asyncio.run(_serve())
+        _serve(sys.stdin.fileno())
 
 
 if __name__ == "__main__":
