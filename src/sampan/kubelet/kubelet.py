@@ -16,6 +16,11 @@ removed at once. Mirror pods (the API's view of static pods, :mod:`sampan.kubele
 run: their events go to the static pod manager, which recreates a deleted one. Cancellation stops the
 kubelet; containers keep running and are re-adopted on restart.
 
+Its parts, one job each: :mod:`~sampan.kubelet.options` (the flags), :mod:`~sampan.kubelet.runtime_wiring`
+(which runtime), :mod:`~sampan.kubelet.node_reporting` (the Node object), :mod:`~sampan.kubelet.pod_events`
+(the pod informer's handlers) and :mod:`~sampan.kubelet.serving` (the kubelet server's TLS, auth and
+routes); this module wires them and runs the start-up order above.
+
 A loop-stall monitor measures the kubelet loop's longest turn; ``GET /metrics`` on the kubelet server
 exports it (``sampan_event_loop_stall_seconds_max{component="kubelet"}``).
 """
@@ -25,14 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from sampan._lib.clock import Clock, RealClock
@@ -41,237 +40,52 @@ from sampan.api import errors
 from sampan.api.quantity import parse_or_none
 from sampan.client import metrics as client_metrics
 from sampan.client.cache.handlers import EventHandlerFuncs
-from sampan.client.cache.store import DeletedFinalStateUnknown
 from sampan.client.dynamic import Client, ResourceClient
 from sampan.client.record import EventRecorder
-from sampan.kubelet.admission import rejected_status
 from sampan.kubelet.api_status import APIStatusSink
-from sampan.kubelet.containers import group_by_name
 from sampan.kubelet.heartbeat import NodeHeartbeat
-from sampan.kubelet.images.gc import ImageGC, ImageGCOptions
-from sampan.kubelet.images.manager import ImageManager, ImageManagerOptions
+from sampan.kubelet.images.gc import ImageGC
+from sampan.kubelet.images.manager import ImageManager
 from sampan.kubelet.log_server import LogServer
 from sampan.kubelet.metrics import KubeletMetrics
-from sampan.kubelet.network.ipam import IPAMError, parse_pod_cidr
 from sampan.kubelet.network.node_cidr import wait_for_pod_cidr
 from sampan.kubelet.network.pod_files import PodNetworkFiles
-from sampan.kubelet.network.pod_network import MODES as POD_NETWORK_MODES
-from sampan.kubelet.network.pod_network import PodNetwork, make_pod_network, wants_pod_network
+from sampan.kubelet.network.pod_network import PodNetwork, wants_pod_network
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
+from sampan.kubelet.node_reporting import NodeReporting
 from sampan.kubelet.node_status import (
-    CRI_SOCKET_ANNOTATION,
-    NodeIdentity,
-    condition_events,
     default_capacity,
-    default_hostname,
     node_labels,
-    node_status,
-    registration,
-    same_apart_from_heartbeats,
 )
+from sampan.kubelet.options import RETRY_PERIOD, RUNTIMES, KubeletOptions
+from sampan.kubelet.pod_events import PodEvents
 from sampan.kubelet.pod_workers import PodWorkerOptions, PodWorkers
-from sampan.kubelet.runtime.cri.runtime import CRIRuntime, CRIRuntimeOptions
+from sampan.kubelet.runtime.cri.runtime import CRIRuntime
 from sampan.kubelet.runtime.images import ImageService
-from sampan.kubelet.runtime.interface import ContainerState, ContainerStatus, Runtime, RuntimeFailure, SandboxState
-from sampan.kubelet.runtime.process import ProcessRuntime, ProcessRuntimeOptions
-from sampan.kubelet.runtime.simulated import SimulatedRuntime, SimulatedRuntimeOptions
-from sampan.kubelet.server_auth import KubeletAuth, KubeletAuthOptions
+from sampan.kubelet.runtime.interface import Runtime, RuntimeFailure
+from sampan.kubelet.runtime.process import ProcessRuntime
+from sampan.kubelet.runtime_wiring import cri_endpoint_of, cri_runtime, image_service_of, make_runtime
+from sampan.kubelet.serving import KubeletServing
 from sampan.kubelet.shared import SharedParts
 from sampan.kubelet.sources import KubeletSources
 from sampan.kubelet.static_pods.manager import (
-    DEFAULT_FILE_CHECK_FREQUENCY,
     MirrorAPI,
     RoutingSink,
     StaticPodOptions,
     StaticPods,
 )
-from sampan.kubelet.static_pods.manifests import is_mirror
-from sampan.kubelet.static_pods.runtime import StaticPodRuntime
 from sampan.kubelet.stats.collector import StatsCollector
 from sampan.kubelet.stats.endpoints import StatsEndpoints
-from sampan.kubelet.status_manager import pod_key
-from sampan.kubelet.streaming.runtimes import streaming_for
-from sampan.kubelet.streaming.server import DEFAULT_IDLE_TIMEOUT, StreamingOptions, StreamingServer
-from sampan.kubelet.volumes.localpath import LOCAL_PATH_DIR_ANNOTATION, LocalPathReclaimer
+from sampan.kubelet.volumes.localpath import LocalPathReclaimer
 from sampan.kubelet.volumes.manager import VolumeManager
 from sampan.kubelet.volumes.tokens import ServiceAccountTokens
 
+__all__ = ["RETRY_PERIOD", "RUNTIMES", "Kubelet", "KubeletOptions", "cri_endpoint_of", "cri_runtime",
+           "image_service_of", "make_runtime"]
+
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("process", "simulated", "containerd")
-RETRY_PERIOD = 0.1
-"""Seconds between attempts to reach the API server at start-up (a refused loopback connect costs nothing;
-with static pods the API server is starting beside the kubelet, so the kubelet connects as soon as it can)."""
-
-
-@dataclass(frozen=True, slots=True)
-class KubeletOptions:
-    """Every knob of the kubelet, with upstream's defaults."""
-
-    node_name: str
-    root_dir: Path
-    runtime: str = "process"
-    node_status_update_frequency: float = 10.0
-    node_status_report_frequency: float = 0.0
-    """Post an unchanged node status only this often (upstream's ``nodeStatusReportFrequency``, 5m there);
-    0 = post on every update tick. The Lease is the heartbeat either way."""
-    node_status_recheck_period: float = 40.0
-    """With a report frequency: how often the kubelet reads its Node from the API server's cache to see
-    whether another writer changed its status (the node lifecycle controller marking it ``Unknown``), which
-    it then corrects at once. Upstream compares with its node informer on every tick; one GET per node per
-    node-monitor grace period (40 s) keeps hollow nodes' cost low while a wrongly NotReady node recovers
-    within about a minute, not after the report frequency (5 minutes)."""
-    node_lease_duration: float = 40.0
-    lease_renew_interval: float = 10.0
-    """Upstream renews every quarter of the duration (10 s for 40 s)."""
-    address: str = "127.0.0.1"
-    """The node's InternalIP, where the log server listens (loopback only)."""
-    port: int = 10250
-    """The kubelet server's port (0: pick a free one; the node advertises the one bound)."""
-    cpu: str | None = None
-    memory: str | None = None
-    max_pods: int = 110
-    sync_period: float = 1.0
-    backoff_event_period: float = 10.0
-    """How often a container in CrashLoopBackOff has its ``BackOff`` event recorded again (upstream: 10 s)."""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    log_follow_poll: float = 0.1
-    pod_network: str = "host"
-    """``auto``: own netns + address per pod when root with iproute2, else host; ``bridge``: required;
-    ``host``: every pod shares the node's network (the process runtime only; the CLI defaults to auto)."""
-    local_path_reclaim_period: float = 5.0
-    """How often released ``sampan.io/local-path`` volumes of this node are looked for (and deleted)."""
-    pod_cidr: str = ""
-    """Where pod addresses come from (inside 100.64.0.0/10), overriding the Node's ``spec.podCIDR``;
-    "" = wait for the Node's (set by the node IPAM controller)."""
-    cluster_dns: tuple[str, ...] = ()
-    """``--cluster-dns``: the nameservers of ClusterFirst pods (none: they get the node's resolv.conf)."""
-    cluster_domain: str = "cluster.local"
-    resolv_conf: str = "/etc/resolv.conf"
-    """The node's resolv.conf: the ``Default`` DNS policy and the host search paths (``--resolv-conf``)."""
-    pod_manifest_path: Path | None = None
-    """Directory of static pod manifests (upstream's ``--pod-manifest-path`` / ``staticPodPath``)."""
-    file_check_frequency: float = DEFAULT_FILE_CHECK_FREQUENCY
-    """Seconds between reads of ``pod_manifest_path``."""
-    static_pod_runtime: str = ""
-    """Runtime for static pods when it differs from ``runtime`` ("" = the same): a simulated node can still
-    run a real control plane as static pods on the process runtime."""
-    streaming_connection_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
-    """exec/attach/port-forward connections without traffic this long are closed (upstream: 4h)."""
-    tls_cert_file: Path | None = None
-    """``--tls-cert-file``: serve the kubelet API (logs, exec, port-forward, metrics) over HTTPS with this
-    certificate (``--tls-private-key-file`` its key); None: plain HTTP."""
-    tls_private_key_file: Path | None = None
-    client_ca_file: Path | None = None
-    server_auth: KubeletAuthOptions = field(default_factory=KubeletAuthOptions)
-    """Authentication and authorization of the kubelet API's callers (``--anonymous-auth``,
-    ``--authentication-token-webhook``, ``--authorization-mode``; :mod:`sampan.kubelet.server_auth`)."""
-    """``--client-ca-file``: with TLS, only clients presenting a certificate signed by these CAs (the API
-    server's kubelet-client certificate) are served."""
-    container_runtime_endpoint: str = ""
-    """``--container-runtime-endpoint`` of the ``containerd`` runtime (any CRI runtime: ``unix:///…``)."""
-    image_service_endpoint: str = ""
-    """``--image-service-endpoint`` ("" = the runtime endpoint)."""
-    pod_infra_container_image: str = ""
-    """``--pod-infra-container-image``: the sandbox image, pulled if absent at start (the runtime's own
-    config names the one it runs)."""
-    image_manager: ImageManagerOptions = field(default_factory=ImageManagerOptions)
-    """``--serialize-image-pulls`` and the pull back-off (runtimes with an ImageService only)."""
-    image_gc: ImageGCOptions = field(default_factory=ImageGCOptions)
-    """``--image-gc-high-threshold``/``--image-gc-low-threshold`` and periods (runtimes with images only)."""
-
-    def __post_init__(self) -> None:
-        for runtime in (self.runtime, self.static_pod_runtime or self.runtime):
-            if runtime not in RUNTIMES:
-                raise ValueError(f"unknown runtime {runtime!r} (want one of {', '.join(RUNTIMES)})")
-        if "containerd" in (self.runtime, self.static_pod_runtime) and not self.container_runtime_endpoint:
-            raise ValueError("the containerd runtime needs --container-runtime-endpoint")
-        if self.pod_network not in POD_NETWORK_MODES:
-            raise ValueError(f"unknown pod network {self.pod_network!r} (want one of {', '.join(POD_NETWORK_MODES)})")
-        if self.pod_cidr:
-            try:
-                parse_pod_cidr(self.pod_cidr)
-            except IPAMError as err:
-                raise ValueError(str(err)) from None
-        for name in ("node_status_update_frequency", "node_lease_duration", "lease_renew_interval", "sync_period",
-                     "file_check_frequency", "backoff_event_period"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name.replace('_', '-')} must be positive")
-        if self.max_pods < 1:
-            raise ValueError("max-pods must be at least 1")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be in [0, 65535], got {self.port}")
-
-
-def make_runtime(options: KubeletOptions, clock: Clock) -> Runtime:
-    """The configured runtime; when static pods use another one, a :class:`StaticPodRuntime` over both.
-    Without ``pod_cidr`` a process runtime starts with no pod network (host-network pods, such as the static
-    control plane, still run); the kubelet gives it one once its Node has a pod CIDR."""
-    def one(name: str, *, manager_pulls: bool = True) -> Runtime:
-        if name == "simulated":
-            return SimulatedRuntime(SimulatedRuntimeOptions(pod_ip=options.address), clock=clock)
-        if name == "containerd":
-            return CRIRuntime(CRIRuntimeOptions(
-                endpoint=options.container_runtime_endpoint, image_endpoint=options.image_service_endpoint,
-                node_name=options.node_name, log_root=options.root_dir / "logs", host_ip=options.address,
-                serialize_image_pulls=False,  # the image manager serializes pulls (--serialize-image-pulls)
-                # the image manager has made sure of the image before every CreateContainer (one ImageStatus
-                # per container start, not two); static pods of a split runtime bypass it, so pull there
-                pull_if_absent=not manager_pulls,
-                relist_period=min(options.sync_period, 1.0)))
-        network = make_pod_network(options.pod_network, options.pod_cidr) if options.pod_cidr else None
-        return ProcessRuntime(ProcessRuntimeOptions(root_dir=options.root_dir / "runtime", pod_ip=options.address,
-                                                    network=network))
-
-    static = options.static_pod_runtime
-    if options.pod_manifest_path is not None and static and static != options.runtime:
-        return StaticPodRuntime(one(options.runtime), one(static, manager_pulls=False))
-    return one(options.runtime)
-
-
-def cri_runtime(runtime: Runtime) -> CRIRuntime | None:
-    """The CRI runtime behind ``runtime`` (itself, or the default of a static-pod split), if any."""
-    if isinstance(runtime, StaticPodRuntime):
-        runtime = runtime.default
-    return runtime if isinstance(runtime, CRIRuntime) else None
-
-
-def _runtimes(runtime: Runtime) -> list[Any]:
-    """``runtime``, then the default runtime behind a static-pod split."""
-    return [runtime, *([runtime.default] if isinstance(runtime, StaticPodRuntime) else [])]
-
-
-def image_service_of(runtime: Runtime) -> ImageService | None:
-    """The runtime's CRI ImageService (its ``image_service`` attribute), or None for runtimes without
-    images (process, simulated)."""
-    for candidate in _runtimes(runtime):
-        service: ImageService | None = getattr(candidate, "image_service", None)
-        if service is not None:
-            return service
-    return None
-
-
-def cri_endpoint_of(runtime: Runtime) -> str:
-    """The runtime's CRI endpoint (``unix:///…``: its ``endpoint`` or ``options.endpoint``), "" if none."""
-    for candidate in _runtimes(runtime):
-        endpoint = getattr(candidate, "endpoint", "") or getattr(getattr(candidate, "options", None), "endpoint", "")
-        if isinstance(endpoint, str) and endpoint:
-            return endpoint
-    return ""
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _is_terminal(pod: Mapping[str, Any]) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-
-
-class Kubelet:
+class Kubelet(NodeReporting, PodEvents, KubeletServing):
     """One node agent. ``node`` is the last Node object the server returned; ``ready`` is set once the
     node is registered and the informers synced."""
 
@@ -355,234 +169,6 @@ class Kubelet:
     def lease(self) -> NodeLease | None:
         """The running Lease renewer (on the heartbeat thread), once started."""
         return self.heartbeat.lease if self.heartbeat is not None else None
-
-    async def _request_token(self, namespace: str, account: str, body: dict[str, Any]) -> dict[str, Any]:
-        """TokenRequest for a pod's projected service-account token."""
-        answer: dict[str, Any] = await self.client.rest.request(
-            "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token", body=body)
-        return answer
-
-    def _extra_routes(self, app: web.Application) -> None:
-        """The kubelet server's routes beyond logs: stats always, streaming when the runtime has it."""
-        self.stats.register(app)
-        if self.streaming is not None:
-            self.streaming.register(app)
-
-    def _serving_tls(self) -> ssl.SSLContext | None:
-        """The kubelet server's TLS context, or None. With a client CA, client certificates are required
-        at the TLS layer unless bearer tokens may authenticate too (``--authentication-token-webhook``)."""
-        options = self.options
-        if options.tls_cert_file is None:
-            return None
-        from sampan._lib.pki import server_ssl_context
-
-        return server_ssl_context(options.tls_cert_file, options.tls_private_key_file or options.tls_cert_file,
-                                  client_ca_file=options.client_ca_file,
-                                  require_client_certificate=options.client_ca_file is not None
-                                  and not options.server_auth.token_webhook)
-
-    def _server_auth(self) -> list[Middleware]:
-        """The kubelet API's authentication/authorization filter (none when everything is allowed)."""
-        if self.options.server_auth.default:
-            return []
-
-        async def review(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            answer: dict[str, Any] = await self.client.rest.request("POST", path, body=body)
-            return answer
-
-        self.server_auth = KubeletAuth(self.options.server_auth, node_name=self.options.node_name, review=review)
-        return [self.server_auth.middleware()]
-
-    def _streaming_server(self) -> StreamingServer | None:
-        """exec/attach/port-forward for runtimes that implement the streaming seam (process, CRI)."""
-        streaming = streaming_for(self.runtime)
-        if streaming is None:
-            return None
-        return StreamingServer(streaming, find_container=self._running_container,
-                               find_sandbox=self._ready_sandbox,
-                               options=StreamingOptions(idle_timeout=self.options.streaming_connection_idle_timeout))
-
-    async def _running_container(self, namespace: str, name: str, container: str) -> str | None:
-        records = await self._find_containers(namespace, name, container)
-        if records and records[0].state is ContainerState.RUNNING:
-            return records[0].id
-        return None
-
-    async def _ready_sandbox(self, namespace: str, name: str) -> str | None:
-        pod = self.sources.pods.indexer.get_by_key(f"{namespace}/{name}")
-        if pod is None:
-            return None
-        uid = (pod.get("metadata") or {}).get("uid", "")
-        for sb in await self.runtime.list_pod_sandboxes(uid):
-            if sb.state is SandboxState.READY:
-                return sb.id
-        return None
-
-    def identity(self) -> NodeIdentity:
-        """The Hostname address follows the node's ``kubernetes.io/hostname`` label (upstream: the
-        overridden hostname), so the second node of one machine does not report the first one's name."""
-        labels = node_labels(self.options.node_name, self.options.labels)
-        return NodeIdentity(name=self.options.node_name, address=self.options.address,
-                            hostname=labels.get("kubernetes.io/hostname") or default_hostname(),
-                            port=self.log_server.port, capacity=self.allocatable,
-                            runtime=self.runtime.info(), labels=labels, cri_endpoint=cri_endpoint_of(self.runtime))
-
-    # -- node ------------------------------------------------------------------------------------------
-
-    async def register(self, nodes: ResourceClient) -> None:
-        """Create the Node, or adopt an existing one (its status is refreshed by the status loop)."""
-        try:
-            body = registration(self.identity(), now=self.clock.wall())
-            body["metadata"]["annotations"][LOCAL_PATH_DIR_ANNOTATION] = str(self.local_path_dir)
-            self.node = await nodes.create(body)
-            log.info("node registered node=%s", self.options.node_name)
-            self._node_events(None, self.node)
-        except errors.AlreadyExists:
-            self.node = await nodes.get(self.options.node_name)
-            log.info("node already registered, adopting it node=%s", self.options.node_name)
-            await self._publish_cri_endpoint(nodes)
-
-    async def _publish_cri_endpoint(self, nodes: ResourceClient) -> None:
-        """An adopted Node gets this kubelet's CRI endpoint annotation (a new one is registered with it)."""
-        endpoint = self.identity().cri_endpoint
-        if endpoint and ((self.node.get("metadata") or {}).get("annotations") or {}).get(
-                CRI_SOCKET_ANNOTATION) != endpoint:
-            self.node = await nodes.patch(self.options.node_name,
-                                          {"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: endpoint}}})
-
-    async def post_status(self, nodes: ResourceClient) -> None:
-        """One node status update (PUT ``nodes/status`` with the resourceVersion last seen)."""
-        for _attempt in range(3):
-            node = dict(self.node)
-            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall(),
-                                         images=self.image_gc.node_images() if self.image_gc is not None else None)
-            report = self.options.node_status_report_frequency
-            if (report and self.clock.monotonic() - self._last_status_post < report
-                    and same_apart_from_heartbeats(node["status"], self.node.get("status"))):
-                now = self.clock.monotonic()
-                if now - self._last_server_check < self.options.node_status_recheck_period:
-                    return
-                self._last_server_check = now
-                if not await self._server_copy_changed(nodes):
-                    return
-                continue  # someone else wrote the status: compute it again from the server's copy
-            try:
-                before = self.node
-                self.node = await nodes.update(node, subresource="status")
-                self._last_status_post = self.clock.monotonic()
-                self.status_posts += 1
-                self._node_events(before, self.node)
-                return
-            except errors.Conflict:
-                self.node = await nodes.get(self.options.node_name)
-            except errors.NotFound:  # deleted under us: register again
-                await self.register(nodes)
-
-    async def _server_copy_changed(self, nodes: ResourceClient) -> bool:
-        """Whether the server's Node differs from the one this kubelet last wrote or read (then it becomes
-        ``self.node``). Upstream's ``tryUpdateNodeStatus`` compares the fresh status with the server's node
-        (from its cache), not with what it posted last: after the node lifecycle controller marked the node
-        ``Unknown`` (a Lease that came late under load), a kubelet comparing with its own last post saw
-        nothing to report and left the node NotReady until the next report period (5 minutes; issue 21).
-        Read with ``resourceVersion=0``: from the API server's watch cache."""
-        current = await nodes.get(self.options.node_name, resource_version="0")
-        seen = (self.node.get("metadata") or {}).get("resourceVersion")
-        if (current.get("metadata") or {}).get("resourceVersion") == seen:
-            return False
-        before, self.node = self.node, current
-        return not same_apart_from_heartbeats(current.get("status"), before.get("status"))
-
-    def _node_events(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
-        """Record node condition events; from the heartbeat thread, hand them to the kubelet's loop."""
-        if self.recorder is None:
-            return
-        loop = self._loop
-        if loop is not None and _running_loop() is not loop:
-            loop.call_soon_threadsafe(self._node_events, before, after)
-            return
-        name = self.options.node_name
-        for reason in condition_events(((before or {}).get("status") or {}).get("conditions"),
-                                       (after.get("status") or {}).get("conditions")):
-            self.recorder.event(self._node_ref(), "Normal", reason, f"Node {name} status is now: {reason}")
-
-    def _node_ref(self) -> dict[str, Any]:
-        """Upstream's reference for node events: kind Node, uid = the node's name."""
-        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.options.node_name,
-                                                                 "uid": self.options.node_name}}
-
-    # -- pods ------------------------------------------------------------------------------------------
-
-    async def _on_pod(self, pod: dict[str, Any]) -> None:
-        assert self.workers is not None
-        assert self.sink is not None
-        if is_mirror(pod):
-            if self.static_pods is not None:
-                self.static_pods.mirror_changed(pod)
-            return
-        md = pod.get("metadata") or {}
-        uid = str(md.get("uid", ""))
-        if uid in self.rejected:
-            return
-        self.metrics.seen(uid)
-        worker = self.workers.workers.get(uid)
-        if worker is None:
-            if _is_terminal(pod):
-                if md.get("deletionTimestamp"):
-                    await self.sink.terminated(pod)
-                return
-            admission = self.workers.admit(pod)
-            if not admission.admitted:
-                self.rejected.add(uid)
-                log.info("pod rejected pod=%s reason=%s", pod_key(pod), admission.reason)
-                if self.recorder is not None:
-                    self.recorder.event(pod, "Warning", admission.reason, admission.message)
-                await self.sink.update_status(pod, {**(pod.get("status") or {}), **rejected_status(admission)})
-                return
-        elif md.get("deletionTimestamp") and worker.terminating is None:
-            self.sink.killing(pod)
-        self.workers.update_pod(pod)
-
-    def _objects_changed(self, pod_keys: set[str]) -> None:
-        """A watched secret, configmap or claim arrived or changed: sync the pods using it now."""
-        for key in pod_keys:
-            pod = self.sources.pods.indexer.get_by_key(key)
-            uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
-            worker = self.workers.workers.get(uid) if self.workers is not None else None
-            if pod is not None and worker is not None:
-                worker.update(pod)
-
-    async def _on_pod_delete(self, obj: Any) -> None:
-        assert self.workers is not None
-        pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-        if is_mirror(pod or {}):
-            if self.static_pods is not None:
-                self.static_pods.mirror_changed(pod)
-            return
-        uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
-        self.rejected.discard(uid)
-        self.metrics.forget(uid)
-        if uid in self.workers.workers:
-            self.workers.remove_pod(uid)
-            return
-        # a pod no worker ran (finished before a kubelet restart): drop its sandbox and volumes
-        await self.workers.cleanup_orphans(self._known_uids())
-
-    def _known_uids(self) -> set[str]:
-        """Pods this kubelet must keep: the API's (mirror pods aside) and the static ones."""
-        known = {str((p.get("metadata") or {}).get("uid", "")) for p in self.sources.pods.indexer.list()
-                 if not is_mirror(p)}
-        return known | set(self.static_pods.pods if self.static_pods is not None else ())
-
-    async def _find_containers(self, namespace: str, name: str, container: str) -> list[ContainerStatus] | None:
-        pod = self.static_pods.by_full_name(namespace, name) if self.static_pods is not None else None
-        pod = pod or self.sources.pods.indexer.get_by_key(f"{namespace}/{name}")
-        if pod is None:
-            return None
-        uid = (pod.get("metadata") or {}).get("uid", "")
-        records: list[ContainerStatus] = []
-        for sb in await self.runtime.list_pod_sandboxes(uid):
-            records.extend(await self.runtime.list_containers(sb.id))
-        return group_by_name(records).get(container, [])
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

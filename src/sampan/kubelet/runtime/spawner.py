@@ -169,7 +169,7 @@ class _Job:
     """One running request. Done once its process is reaped and its output pipe is at EOF (or, after a
     timeout kill, once it is reaped)."""
 
-    __slots__ = ("rid", "proc", "out", "pidfd", "deadline", "timed_out", "code", "eof")
+    __slots__ = ("code", "deadline", "eof", "out", "pidfd", "proc", "rid", "timed_out")
 
     def __init__(self, rid: Any, proc: Any, pidfd: int | None, deadline: float) -> None:
         self.rid, self.proc, self.pidfd, self.deadline = rid, proc, pidfd, deadline
@@ -211,6 +211,7 @@ class _Helper:
         job = _Job(rid, proc, pidfd, time.monotonic() + float(req.get("timeout") or 1.0))
         self.jobs[proc.pid] = job
         heapq.heappush(self.deadlines, (job.deadline, proc.pid))
+        assert proc.stdout is not None  # stdout=PIPE
         os.set_blocking(proc.stdout.fileno(), False)
         self.sel.register(proc.stdout, selectors.EVENT_READ, ("out", proc.pid))
         if pidfd is not None:
