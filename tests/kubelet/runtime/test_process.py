@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sampan.kubelet.logs import render
-from sampan.kubelet.runtime.cgroups import cgroups_v1_usable
+from sampan.kubelet.runtime.cgroups import cgroups_v1_usable, nice_weight
 from sampan.kubelet.runtime.interface import (
     ContainerConfig,
     ContainerConfigError,
@@ -287,6 +287,10 @@ async def test_shims_and_exec_probes_run_in_the_runtime_cgroup(runtime: ProcessR
     code, out = await runtime.exec_sync(cid, ["cat", "/proc/self/cgroup"], timeout=10)
     assert (code, cpu_cgroup(out.decode())) == (0, "/sampan-test-runtime")
     assert str(started["shim_pid"]) in read("/sys/fs/cgroup/cpuacct/sampan-test-runtime/cgroup.procs").split()
+    # the group weighs as one task at the kubelet's nice (1024 at nice 0, 110 at nice 10)
+    weight = nice_weight(os.getpriority(os.PRIO_PROCESS, 0))
+    assert read("/sys/fs/cgroup/cpu/sampan-test-runtime/cpu.shares").strip() == str(weight)
+    assert (nice_weight(0), nice_weight(10), nice_weight(19)) == (1024, 110, 15)
 
 
 async def test_long_lines_are_split_and_reassembled(runtime: ProcessRuntime) -> None:

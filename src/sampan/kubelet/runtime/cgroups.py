@@ -30,6 +30,12 @@ def cgroups_v1_usable(root: Path = CGROUP_ROOT) -> bool:
     return all((root / c / "cgroup.procs").exists() and os.access(root / c, os.W_OK) for c in CONTROLLERS)
 
 
+def nice_weight(nice: int) -> int:
+    """The CFS weight of a task at ``nice`` (1024 at 0, ~1.25x per step: the kernel's
+    ``sched_prio_to_weight`` table within a few percent), as ``cpu.shares`` (2 to 262144)."""
+    return max(2, min(262144, round(1024 / 1.25 ** nice)))
+
+
 def ensure_runtime_cgroup(name: str, *, root: Path = CGROUP_ROOT) -> tuple[str, ...]:
     """Create the runtime's own cgroup (``cpu`` and ``cpuacct``; upstream's ``--runtime-cgroups``) and
     return its ``cgroup.procs`` files.
@@ -38,12 +44,15 @@ def ensure_runtime_cgroup(name: str, *, root: Path = CGROUP_ROOT) -> tuple[str, 
     cgroup with a nice-0 weight of its own, so 110 shims starting at once each weigh as much as the kubelet
     and its event loop waits for a core behind all of them. Inside one cgroup they are one scheduling
     entity together (default ``cpu.shares`` 1024, like ``system.slice/containerd.service`` upstream), and
-    the kubelet competes with the group, not with each process. Never removed: shims outlive the kubelet."""
+    the kubelet competes with the group, not with each process. The group's ``cpu.shares`` is the weight
+    of one task at the kubelet's own nice (1024 at nice 0; a kubelet started at nice 10 would otherwise face
+    a group ten times its weight). Never removed: shims outlive the kubelet."""
     files = []
     for controller in ("cpu", "cpuacct"):
         d = root / controller / name
         d.mkdir(parents=True, exist_ok=True)
         files.append(str(d / "cgroup.procs"))
+    (root / "cpu" / name / "cpu.shares").write_text(str(nice_weight(os.getpriority(os.PRIO_PROCESS, 0))))
     return tuple(files)
 
 

@@ -16,6 +16,11 @@ Protocol (one JSON object per line; replies in any order, matched by ``id``)::
                        {"id": 7, "timeout": true}           (ran longer than timeout: its group SIGKILLed)
                        {"id": 7, "errno": 2, "error": "No such file or directory"}   (could not start)
 
+The helper is one thread around a ``selectors`` loop (``Popen``, a pidfd per child, a deadline heap), no
+asyncio: asyncio's subprocess machinery cost more CPU per process than the start itself. Given
+``--cgroup-procs``, it moves itself into those cgroups first (the runtime's cgroup, docs/liveness.md), so
+what it starts is charged there and weighs as one task against the kubelet.
+
 Invariants: every process the helper starts runs in a new session and never outlives its timeout (its
 process group is SIGKILLed, then reaped); the helper exits when its stdin closes (the kubelet died or
 closed it), killing the process groups it still runs; a helper that dies fails the requests it held
