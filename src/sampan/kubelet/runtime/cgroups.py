@@ -40,9 +40,9 @@ def ensure_runtime_cgroup(name: str, *, root: Path = CGROUP_ROOT) -> tuple[str, 
     """Create the runtime's own cgroup (``cpu`` and ``cpuacct``; upstream's ``--runtime-cgroups``) and
     return its ``cgroup.procs`` files.
 
-    Why (docs/liveness.md): without it, every shim and exec probe the runtime starts is a task of the root
-    cgroup with a nice-0 weight of its own, so 110 shims starting at once each weigh as much as the kubelet
-    and its event loop waits for a core behind all of them. Inside one cgroup they are one scheduling
+    Why (docs/liveness.md): without it, every shim the runtime starts is a task of the root cgroup with a
+    weight of its own, so 110 shims starting at once each weigh as much as the kubelet and its event loop
+    waits for a core behind all of them. Inside one cgroup they are one scheduling
     entity together (default ``cpu.shares`` 1024, like ``system.slice/containerd.service`` upstream), and
     the kubelet competes with the group, not with each process. The group's ``cpu.shares`` is the weight
     of one task at the kubelet's own nice (1024 at nice 0; a kubelet started at nice 10 would otherwise face

@@ -86,8 +86,9 @@ class ProcessRuntimeOptions:
     cgroup_parent: str = "sampan"
     """Every container's cgroups sit under this one (upstream's ``kubepods``)."""
     runtime_cgroup: str = ""
-    """The spawn helper, the shims and exec probes run in this cgroup ("" = ``<cgroup_parent>-runtime``;
-    upstream's ``--runtime-cgroups``), so a burst of them weighs as one task against the kubelet."""
+    """The shims run in this cgroup ("" = ``<cgroup_parent>-runtime``; upstream's ``--runtime-cgroups``), so a
+    burst of them weighs as one task against the kubelet (the spawn helper and exec probes stay in the
+    kubelet's cgroup)."""
     use_cgroups: bool | None = None
     """None: use cgroups when running as root on a cgroup v1 host."""
     private_mounts: bool | None = None
@@ -152,7 +153,7 @@ class ProcessRuntime:
         try:
             return ensure_runtime_cgroup(self.options.runtime_cgroup or f"{self.options.cgroup_parent}-runtime")
         except OSError as err:
-            log.warning("runtime cgroup not created: shims and probes run in the kubelet's err=%s", err)
+            log.warning("runtime cgroup not created: shims run in the kubelet's err=%s", err)
             return ()
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
@@ -326,7 +327,7 @@ class ProcessRuntime:
         argv = [sys.executable, "-I", shim.__file__, str(d)]
         try:  # started by the spawn helper: the kubelet never forks (docs/liveness.md)
             _, out = await self._spawner.run(argv, env=None, cwd="/", timeout=self.options.start_timeout,
-                                             merge_stderr=False)
+                                             merge_stderr=False, runtime_cgroup=True)
         except SpawnerGone as err:
             raise CreateContainerError(f"starting the shim: {err}") from None
         line = out.split(b"\n", 1)[0]

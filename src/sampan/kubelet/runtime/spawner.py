@@ -11,15 +11,16 @@ loop pays a pipe write and a read per process, its GIL no fork at all.
 Protocol (one JSON object per line; replies in any order, matched by ``id``)::
 
     kubelet -> helper  {"id": 7, "argv": [...], "env": {...} | null, "cwd": "/", "timeout": 1.0,
-                        "stderr": "merge" | "inherit"}
+                        "stderr": "merge" | "inherit", "cgroup": true (optional: join the runtime cgroup)}
     helper -> kubelet  {"id": 7, "code": 0, "out": "<base64 of stdout (+stderr when merged)>"}
                        {"id": 7, "timeout": true}           (ran longer than timeout: its group SIGKILLed)
                        {"id": 7, "errno": 2, "error": "No such file or directory"}   (could not start)
 
 The helper is one thread around a ``selectors`` loop (``Popen``, a pidfd per child, a deadline heap), no
 asyncio: asyncio's subprocess machinery cost more CPU per process than the start itself. Given
-``--cgroup-procs``, it moves itself into those cgroups first (the runtime's cgroup, docs/liveness.md), so
-what it starts is charged there and weighs as one task against the kubelet.
+``--cgroup-procs``, a request marked ``"cgroup": true`` (shim starts) joins those cgroups before exec (the
+runtime's cgroup, docs/liveness.md), so the shims weigh as one task against the kubelet; the helper and
+exec probes stay in the kubelet's cgroup.
 
 Invariants: every process the helper starts runs in a new session and never outlives its timeout (its
 process group is SIGKILLed, then reaped); the helper exits when its stdin closes (the kubelet died or
@@ -65,9 +66,10 @@ class Spawner:
     ``run`` may be called concurrently; replies are matched by id. Not thread-safe (one event loop)."""
 
     def __init__(self, *, python: str = sys.executable, cgroup_procs: tuple[str, ...] = ()) -> None:
-        """``cgroup_procs``: ``cgroup.procs`` files the helper moves itself into before it serves, so it and
-        everything it starts (shims, exec probes) are charged to that cgroup (the runtime's, like
-        upstream's ``--runtime-cgroups``), not the kubelet's."""
+        """``cgroup_procs``: ``cgroup.procs`` files that processes started with ``runtime_cgroup=True`` join
+        before they exec (the runtime's cgroup, like upstream's ``--runtime-cgroups``). The helper itself
+        stays where the kubelet is: inside that cgroup it would queue for CPU behind the very burst of
+        shims it is starting, and could not reap them or answer."""
         self.python = python
         self.cgroup_procs = cgroup_procs
         self._proc: asyncio.subprocess.Process | None = None
@@ -80,6 +82,7 @@ class Spawner:
 
     async def run(
         self, argv: list[str], *, env: Mapping[str, str] | None, cwd: str, timeout: float, merge_stderr: bool = True,
+        runtime_cgroup: bool = False,
     ) -> tuple[int, bytes]:
         """Run ``argv`` to completion in a new session; ``(exit code, output)``. Raises ``TimeoutError``
         once it has run longer than ``timeout`` (its process group killed), ``OSError`` (with the
@@ -90,6 +93,8 @@ class Spawner:
         self._pending[rid] = fut
         req = {"id": rid, "argv": list(argv), "env": dict(env) if env is not None else None, "cwd": cwd,
                "timeout": timeout, "stderr": "merge" if merge_stderr else "inherit"}
+        if runtime_cgroup and self.cgroup_procs:
+            req["cgroup"] = True
         try:
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(req).encode() + b"\n")
@@ -187,7 +192,8 @@ class _Job:
 class _Helper:
     """The helper's state: running jobs by pid, deadlines, replies waiting to be written."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Any, *, cgroup_procs: list[str]) -> None:
+        self.cgroup_procs = cgroup_procs
         self.sel = selectors.DefaultSelector()
         self.out = out
         self.jobs: dict[int, _Job] = {}
@@ -203,7 +209,7 @@ class _Helper:
                 req["argv"], env=req.get("env"), cwd=req.get("cwd") or "/", stdin=self.devnull,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if req.get("stderr", "merge") == "merge" else None,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=self._join_cgroups if req.get("cgroup") else None)
         except OSError as err:
             self.reply({"id": rid, "errno": err.errno or 0, "error": err.strerror or str(err)})
             return
@@ -221,6 +227,13 @@ class _Helper:
         self.sel.register(proc.stdout, selectors.EVENT_READ, ("out", proc.pid))
         if pidfd is not None:
             self.sel.register(pidfd, selectors.EVENT_READ, ("exit", proc.pid))
+
+    def _join_cgroups(self) -> None:
+        """In the forked child, before exec (a fork, not vfork: only for the few shim starts)."""
+        pid = str(os.getpid())
+        for f in self.cgroup_procs:
+            with open(f, "w") as fh:
+                fh.write(pid)
 
     def reply(self, reply: dict[str, Any]) -> None:
         self.replies.append(json.dumps(reply).encode() + b"\n")
@@ -310,8 +323,8 @@ class _Helper:
             self._maybe_done(job)
 
 
-def _serve(stdin_fd: int) -> None:
-    helper = _Helper(sys.stdout.buffer)
+def _serve(stdin_fd: int, *, cgroup_procs: list[str]) -> None:
+    helper = _Helper(sys.stdout.buffer, cgroup_procs=cgroup_procs)
     os.set_blocking(stdin_fd, False)
     helper.sel.register(stdin_fd, selectors.EVENT_READ, ("in", 0))
     pending = b""
@@ -341,19 +354,11 @@ def _serve(stdin_fd: int) -> None:
             helper.flush()
 
 
-def _join_cgroups(files: list[str]) -> None:
-    """Move this helper (and so every process it starts) into the given cgroups (``cgroup.procs`` files)."""
-    for f in files:
-        with open(f, "w") as fh:
-            fh.write(str(os.getpid()))
-
-
 def _main() -> None:
     args = sys.argv[1:]
-    if args[:1] == ["--cgroup-procs"] and len(args) > 1:
-        _join_cgroups([f for f in args[1].split(",") if f])
+    cgroup_procs = [f for f in args[1].split(",") if f] if args[:1] == ["--cgroup-procs"] and len(args) > 1 else []
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-        _serve(sys.stdin.fileno())
+        _serve(sys.stdin.fileno(), cgroup_procs=cgroup_procs)
 
 
 if __name__ == "__main__":
