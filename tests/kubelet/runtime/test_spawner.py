@@ -96,6 +96,23 @@ async def test_the_helper_kills_what_it_runs_when_its_stdin_closes(tmp_path: Pat
     assert not _alive(child)
 
 
+async def test_only_processes_asking_for_it_join_the_runtime_cgroup(tmp_path: Path) -> None:
+    """Shim starts (``runtime_cgroup=True``) write their pid into the runtime cgroup's ``cgroup.procs``
+    before exec; exec probes and the helper itself do not (plain files stand in for cgroupfs here)."""
+    procs = [tmp_path / "cpu.procs", tmp_path / "cpuacct.procs"]
+    for f in procs:
+        f.write_text("")
+    sp = Spawner(cgroup_procs=tuple(str(f) for f in procs))
+    try:
+        _, out = await sp.run(["sh", "-c", "echo $$"], env=None, cwd="/", timeout=10)
+        assert [f.read_text() for f in procs] == ["", ""]
+        _, out = await sp.run(["sh", "-c", "echo $$"], env=None, cwd="/", timeout=10, runtime_cgroup=True)
+        assert [f.read_text() for f in procs] == [out.decode().strip()] * 2
+        assert sp._proc is not None and str(sp._proc.pid) not in {f.read_text() for f in procs}
+    finally:
+        await sp.aclose()
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie, reaped by nobody yet in a test, counts as gone)."""
     try:
