@@ -108,7 +108,8 @@ async def test_only_processes_asking_for_it_join_the_runtime_cgroup(tmp_path: Pa
         assert [f.read_text() for f in procs] == ["", ""]
         _, out = await sp.run(["sh", "-c", "echo $$"], env=None, cwd="/", timeout=10, runtime_cgroup=True)
         assert [f.read_text() for f in procs] == [out.decode().strip()] * 2
-        assert sp._proc is not None and str(sp._proc.pid) not in {f.read_text() for f in procs}
+        assert sp._proc is not None
+        assert str(sp._proc.pid) not in {f.read_text() for f in procs}
     finally:
         await sp.aclose()
 
