@@ -113,9 +113,21 @@ class HostLock:
             self._fd = None
 
 
-class HostTestsPlugin:
-    """Registered by tests/conftest.py (with :func:`is_host_test`): the scheduler on the xdist controller,
-    the lock on each worker. In a run without ``-n`` it does nothing."""
+class HostScheduler:
+    """Controller side under xdist: :class:`HostGroupScheduling` for the run."""
+
+    def __init__(self, is_host: Callable[[str], bool] = is_host_test) -> None:
+        self.is_host = is_host
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> HostGroupScheduling:
+        return HostGroupScheduling(config, log, is_host=self.is_host)
+
+
+class HostLockPlugin:
+    """The :class:`HostLock` around host tests on each xdist worker; the controller makes one lock file per
+    run (in a directory it removes at the end) and hands its path to the workers. Without ``-n`` it does
+    nothing."""
 
     LOCK_KEY = "sampan_host_lock"
 
@@ -125,12 +137,7 @@ class HostTestsPlugin:
         self.lock: HostLock | None = None
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> HostGroupScheduling:
-        return HostGroupScheduling(config, log, is_host=self.is_host)
-
-    @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Controller: one lock file per run, in a directory it removes at the end."""
         if self._lock_dir is None:
             self._lock_dir = tempfile.mkdtemp(prefix="sampan-host-tests-")
         node.workerinput[self.LOCK_KEY] = os.path.join(self._lock_dir, "lock")
@@ -159,3 +166,10 @@ class HostTestsPlugin:
         finally:
             if nextitem is None or not self.is_host(nextitem.nodeid):
                 lock.release()
+
+
+def register(config: pytest.Config, is_host: Callable[[str], bool] = is_host_test, *, schedule: bool = True) -> None:
+    """Both mechanisms (``schedule=False``: the lock alone, for a test of it)."""
+    if schedule:
+        config.pluginmanager.register(HostScheduler(is_host), "sampan-host-scheduler")
+    config.pluginmanager.register(HostLockPlugin(is_host), "sampan-host-lock")
