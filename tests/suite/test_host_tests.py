@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.host_tests import is_host_test
+from tests.support.host_tests import HOST_DIRS, HOST_MODULES, is_host_test
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,18 +57,18 @@ def test_step(bridge, i):
     record(f"test {{i}}", started)
 '''
 
-HOST_MODULES = ("tests/host/test_a.py", "tests/host/test_b.py", "tests/host/sub/test_c.py",
-                "tests/other/test_solo_host.py")
+GENERATED_HOST = ("tests/host/test_a.py", "tests/host/test_b.py", "tests/host/sub/test_c.py",
+              "tests/other/test_solo_host.py")
 PLAIN_MODULES = tuple(f"tests/plain/test_p{i}.py" for i in range(4))
 
 
 def make_project(root: Path, *, schedule: bool) -> None:
     (root / "pytest.ini").write_text("[pytest]\n")
     (root / "conftest.py").write_text(CONFTEST.format(repo=str(REPO), schedule=schedule))
-    for module in (*HOST_MODULES, *PLAIN_MODULES):
+    for module in (*GENERATED_HOST, *PLAIN_MODULES):
         path = root / module
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(RECORDING.format(kind="host" if module in HOST_MODULES else "plain", module=module))
+        path.write_text(RECORDING.format(kind="host" if module in GENERATED_HOST else "plain", module=module))
 
 
 def run(root: Path, *args: str) -> list[dict[str, Any]]:
@@ -105,6 +105,8 @@ def assert_host_intervals_apart(records: list[dict[str, Any]]) -> None:
 
 
 def test_classification_of_the_suite_paths() -> None:
+    assert all((REPO / "tests" / d).is_dir() for d in HOST_DIRS), HOST_DIRS  # no stale entry after a rename
+    assert all((REPO / m).is_file() for m in HOST_MODULES), HOST_MODULES
     assert is_host_test("tests/proxy/test_up.py::test_services_carry_traffic_on_two_nodes")
     assert is_host_test("tests/kubelet/cri/test_cri_exec.py::test_exec[tty]")
     assert is_host_test("tests/controllers/disruption/test_drain.py::test_drain_respects_the_budget")
