@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # native tracebacks: pytest's AST-based ones once crashed a whole run with an INTERNALERROR while formatting
 # a failure (CPython 3.11: "AST constructor recursion depth mismatch"); the 30 slowest tests are listed at the
-# end so the suite's time budget (< 30 min on 2 cores) can be watched run by run
-PYTEST_ARGS ?= --tb=native --durations=30
+# end so the suite's time budget (< 30 min on 2 cores) can be watched run by run; `-n 2`: two xdist workers,
+# host tests (kernel, containerd, clusters) all on one of them (tests/support/host_tests.py). Serial:
+# make test PYTEST_ARGS="--tb=native --durations=30 -p no:xdist"
+PYTEST_ARGS ?= --tb=native --durations=30 -n 2
 
 .PHONY: up down test lint typecheck contracts pytest system-deps venv bench clean
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support import host_tests
 from tests.support.apiserver import APIServerHandle, InProcessAPIServer, run_apiserver_inprocess, run_apiserver_process
 
 # Generated inputs are checked for correctness, not speed: on a loaded machine drawing one example can
@@ -25,6 +26,8 @@ settings.load_profile("sampan")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "apiserver_config(**fields): APIServerConfig overrides for inproc_apiserver")
+    # under xdist (`make test` runs `-n 2`): tests that program the kernel or start clusters never overlap
+    host_tests.register(config)
 
 
 @pytest.fixture

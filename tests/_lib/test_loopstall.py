@@ -98,8 +98,12 @@ async def test_own_loop_keeps_time_while_the_caller_is_blocked() -> None:
     task = asyncio.create_task(run_in_own_loop(ticker, name="sampan-ticker"))
     await asyncio.sleep(0.1)
     before = len(ticks)
-    hold_loop(0.5)  # the caller's loop is blocked; the ticker's is not
-    assert len(ticks) - before >= 10
+    # the caller's loop stays blocked (no await) until the ticker's own loop has turned 10 more times: no
+    # timing assumption (a CPU-starved ticker once managed only 6 ticks in a fixed 0.5 s hold)
+    deadline = time.monotonic() + 60
+    while len(ticks) - before < 10:
+        assert time.monotonic() < deadline, f"the own loop stopped while the caller was blocked: {ticks}"
+        time.sleep(0.01)  # noqa: ASYNC251 - blocking the caller's loop on purpose
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -99,8 +99,12 @@ async def test_stop_static_pods_ends_the_control_plane_and_leaves_api_pods(tmp_p
     try:
         assert await stop_static_pods(root, grace=5) == 2
         fresh = ProcessRuntime(ProcessRuntimeOptions(root_dir=root, use_cgroups=False, private_mounts=False))
-        assert [sb.config.name for sb in await fresh.list_pod_sandboxes()] == ["web"]
-        assert (await fresh.container_status(ids["web"])).state is ContainerState.RUNNING
+        try:
+            assert [sb.config.name for sb in await fresh.list_pod_sandboxes()] == ["web"]
+            assert (await fresh.container_status(ids["web"])).state is ContainerState.RUNNING
+        finally:
+            await fresh.aclose()
     finally:
         await runtime.stop_container(ids["web"], 0)
+        await runtime.aclose()
     assert await stop_static_pods(tmp_path / "nothing-here") == 0

@@ -32,12 +32,17 @@ async def test_remove_workloads_stops_and_removes_every_pod(tmp_path: Path) -> N
     assert status.state is ContainerState.RUNNING
     pid = status.pid
     assert running(pid)
-    del rt  # the kubelet is gone; its container keeps running
+    await rt.aclose()  # the kubelet is gone; its container keeps running
+    del rt
 
     removed = await remove_workloads(tmp_path)
     assert removed == ["1 pod(s) of node node-a (0 with their own network)"]
     await until(lambda: not running(pid), timeout=10, what="the container's process to exit")
-    assert await ProcessRuntime(ProcessRuntimeOptions(root_dir=root)).list_pod_sandboxes() == []
+    fresh = ProcessRuntime(ProcessRuntimeOptions(root_dir=root))
+    try:
+        assert await fresh.list_pod_sandboxes() == []
+    finally:
+        await fresh.aclose()
     assert await remove_workloads(tmp_path) == []  # idempotent
     if os.geteuid() == 0:
         remove_empty_cgroup_parents("sampan")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -71,10 +72,19 @@ class FakeUpstream(asyncio.DatagramProtocol):
 
 @contextlib.asynccontextmanager
 async def fake_upstream() -> AsyncIterator[tuple[FakeUpstream, int]]:
+    """UDP and TCP on one port number: the kernel's free UDP port may be taken over TCP by another process
+    (under xdist: the other worker's servers), so a pair that cannot be had is given back and another drawn."""
     loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(FakeUpstream, local_addr=("127.0.0.1", 0))
-    port = int(transport.get_extra_info("sockname")[1])
-    tcp = await asyncio.start_server(proto.serve_tcp, "127.0.0.1", port)  # the same port number, over TCP
+    for attempt in range(20):
+        transport, proto = await loop.create_datagram_endpoint(FakeUpstream, local_addr=("127.0.0.1", 0))
+        port = int(transport.get_extra_info("sockname")[1])
+        try:
+            tcp = await asyncio.start_server(proto.serve_tcp, "127.0.0.1", port)  # the same number, over TCP
+            break
+        except OSError as err:
+            transport.close()
+            if err.errno != errno.EADDRINUSE or attempt == 19:
+                raise
     try:
         yield proto, port
     finally:

@@ -54,6 +54,7 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     await n.workers.aclose()
     for sb in await n.runtime.list_pod_sandboxes():
         await n.runtime.remove_pod_sandbox(sb.id)
+    await n.runtime.aclose()
     remove_empty_cgroup_parents("sampan-test")
 
 
@@ -113,6 +114,7 @@ async def test_restarted_kubelet_readopts_processes(node: Node) -> None:
     await until(lambda: "running" in node.cs(pod).get("state", {}), timeout=15, what="running")
     [before] = await node.runtime.list_containers()
     await node.workers.aclose()
+    await node.runtime.aclose()
     node.runtime = ProcessRuntime(node.runtime.options)  # a new kubelet process on the same root dir
     node.workers = node.new_workers()
     node.workers.update_pod({**pod, "status": node.sink.statuses["ns/web"]})

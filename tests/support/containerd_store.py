@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,13 @@ def available() -> bool:
 
 @contextlib.contextmanager
 def private_containerd(base: Path, *, timeout: float = 20.0) -> Iterator[Path]:
-    """Start containerd under ``base``; yields its socket path; stops it (SIGTERM, then SIGKILL)."""
+    """Start containerd under ``base``; yields its socket path; stops it (SIGTERM, then SIGKILL).
+
+    The sockets live in a short directory of their own under /tmp, whatever ``base`` is: AF_UNIX paths
+    end at 104-108 bytes, and pytest's tmp paths under xdist (``…/popen-gwN/<test name>0/``) pass that."""
     base.mkdir(parents=True, exist_ok=True)
-    sock = base / "containerd.sock"
+    sockets = Path(tempfile.mkdtemp(prefix="sampan-ctr-", dir="/tmp"))
+    sock = sockets / "containerd.sock"
     config = base / "config.toml"
     config.write_text(
         f'version = 2\nroot = "{base / "root"}"\nstate = "{base / "state"}"\n'
@@ -45,3 +50,4 @@ def private_containerd(base: Path, *, timeout: float = 20.0) -> Iterator[Path]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(sockets, ignore_errors=True)

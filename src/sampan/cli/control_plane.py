@@ -182,15 +182,18 @@ async def stop_static_pods(runtime_root: Path, *, grace: float = STOP_GRACE) -> 
     runtime = ProcessRuntime(ProcessRuntimeOptions(root_dir=runtime_root))
     sandboxes = [sb for sb in await runtime.list_pod_sandboxes()
                  if sb.config.annotations.get(CONFIG_SOURCE) == SOURCE_FILE]
-    for sb in sorted(sandboxes, key=lambda s: _stop_rank(s.config.name)):
-        try:
-            for c in await runtime.list_containers(sb.id):
-                if c.state is ContainerState.RUNNING:
-                    await runtime.stop_container(c.id, grace)
-            await runtime.stop_pod_sandbox(sb.id)
-            await runtime.remove_pod_sandbox(sb.id)
-        except RuntimeFailure as err:
-            log.warning("static pod not stopped pod=%s err=%s", sb.config.name, err.message)
+    try:
+        for sb in sorted(sandboxes, key=lambda s: _stop_rank(s.config.name)):
+            try:
+                for c in await runtime.list_containers(sb.id):
+                    if c.state is ContainerState.RUNNING:
+                        await runtime.stop_container(c.id, grace)
+                await runtime.stop_pod_sandbox(sb.id)
+                await runtime.remove_pod_sandbox(sb.id)
+            except RuntimeFailure as err:
+                log.warning("static pod not stopped pod=%s err=%s", sb.config.name, err.message)
+    finally:
+        await runtime.aclose()  # its spawn helper, if a stop started one
     return len(sandboxes)
 
 

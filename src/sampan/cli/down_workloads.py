@@ -30,17 +30,20 @@ async def remove_workloads(data_dir: Path) -> list[str]:
     removed: list[str] = []
     for runtime_root in sorted((Path(data_dir) / "kubelet").glob("*/runtime")):
         runtime = ProcessRuntime(ProcessRuntimeOptions(root_dir=runtime_root))
-        sandboxes = await runtime.list_pod_sandboxes()
-        for sb in sandboxes:
-            for ctr in await runtime.list_containers(sb.id):
+        try:
+            sandboxes = await runtime.list_pod_sandboxes()
+            for sb in sandboxes:
+                for ctr in await runtime.list_containers(sb.id):
+                    with contextlib.suppress(Exception):
+                        await runtime.stop_container(ctr.id, STOP_TIMEOUT)
                 with contextlib.suppress(Exception):
-                    await runtime.stop_container(ctr.id, STOP_TIMEOUT)
-            with contextlib.suppress(Exception):
-                await runtime.stop_pod_sandbox(sb.id)
-        networks = await remove_pod_networks(runtime_root)
-        for sb in sandboxes:
-            with contextlib.suppress(Exception):
-                await runtime.remove_pod_sandbox(sb.id)
+                    await runtime.stop_pod_sandbox(sb.id)
+            networks = await remove_pod_networks(runtime_root)
+            for sb in sandboxes:
+                with contextlib.suppress(Exception):
+                    await runtime.remove_pod_sandbox(sb.id)
+        finally:
+            await runtime.aclose()  # its spawn helper, if a stop started one
         if sandboxes or networks:
             removed.append(f"{len(sandboxes)} pod(s) of node {runtime_root.parent.name} "
                            f"({networks} with their own network)")

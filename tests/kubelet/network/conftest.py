@@ -50,14 +50,18 @@ class NetNode:
         self.tmp = tmp
         self.cidr = cidr
         self.network = PodNetwork(cidr, state_dir=tmp / "net")
+        self.runtimes: list[ProcessRuntime] = []
+        """Every runtime made, the restarted ones too: each may hold a spawn helper until closed."""
         self.runtime = self.new_runtime()
         self.sandboxes: list[str] = []
 
     def new_runtime(self) -> ProcessRuntime:
         """A fresh runtime and network object on the same directories (a restarted kubelet)."""
         self.network = PodNetwork(self.cidr, state_dir=self.tmp / "net")
-        return ProcessRuntime(ProcessRuntimeOptions(root_dir=self.tmp / "rt", cgroup_parent="sampan-test",
-                                                    network=self.network))
+        runtime = ProcessRuntime(ProcessRuntimeOptions(root_dir=self.tmp / "rt", cgroup_parent="sampan-test",
+                                                       network=self.network))
+        self.runtimes.append(runtime)
+        return runtime
 
     async def sandbox(self, name: str, *, host_network: bool = False) -> str:
         sid = await self.runtime.run_pod_sandbox(PodSandboxConfig(name=name, namespace="ns", uid=f"uid-{name}",
@@ -83,6 +87,8 @@ async def netnode(tmp_path: Path) -> AsyncIterator[NetNode]:
     yield node
     for sb in await node.runtime.list_pod_sandboxes():
         await node.runtime.remove_pod_sandbox(sb.id)
+    for runtime in node.runtimes:
+        await runtime.aclose()
     await node.network.close()
     remove_empty_cgroup_parents("sampan-test")
     assert leftovers(node.network, node.sandboxes) == []

@@ -104,6 +104,7 @@ async def test_exhausted_cidr_fails_the_sandbox_and_leaves_nothing(tmp_path: Pat
         assert [sb.id for sb in await rt.list_pod_sandboxes()] == [sid]
     finally:
         await rt.remove_pod_sandbox(sid)
+        await rt.aclose()
     assert leftovers(network, [sid]) == []
 
 
@@ -165,6 +166,7 @@ async def test_networks_of_a_deleted_root_dir_are_collected(netnode: NetNode, tm
     """A temporary kubelet's root dir deleted without a teardown: the next setup on the CIDR collects its
     namespace, veth and address, so leftovers never exhaust the CIDR."""
     gone = ProcessRuntime(ProcessRuntimeOptions(root_dir=tmp_path / "gone", network=netnode.network))
+    netnode.runtimes.append(gone)  # closed by the fixture
     old = await gone.run_pod_sandbox(PodSandboxConfig(name="old", namespace="ns", uid="u-old"))
     old_ip = next(sb.ip for sb in await gone.list_pod_sandboxes())
     shutil.rmtree(tmp_path / "gone")

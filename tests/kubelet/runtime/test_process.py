@@ -142,7 +142,10 @@ async def test_new_runtime_readopts_running_container(runtime: ProcessRuntime, t
     assert (sb.id, sb.state) == (sid, SandboxState.READY)
     [c] = await again.list_containers(sid)
     assert (c.id, c.state, c.pid) == (cid, ContainerState.RUNNING, first.pid)
-    await again.stop_container(cid, 1)
+    try:
+        await again.stop_container(cid, 1)
+    finally:
+        await again.aclose()
     assert (await runtime.container_status(cid)).exit_code == 143  # 128 + SIGTERM
 
 
@@ -163,9 +166,12 @@ async def test_index_lists_one_sandbox_and_is_rebuilt_from_the_state_files(runti
     broken.mkdir()
     (broken / "meta.json").write_text("{not json")
     again = ProcessRuntime(runtime.options)
-    assert sorted(sb.id for sb in await again.list_pod_sandboxes()) == sorted([sid_a, sid_b])
-    assert [(c.id, c.state) for c in await again.list_containers(sid_b)] == [(kept, ContainerState.CREATED)]
-    assert sorted(c.id for c in await again.list_containers()) == sorted([done, kept])
+    try:
+        assert sorted(sb.id for sb in await again.list_pod_sandboxes()) == sorted([sid_a, sid_b])
+        assert [(c.id, c.state) for c in await again.list_containers(sid_b)] == [(kept, ContainerState.CREATED)]
+        assert sorted(c.id for c in await again.list_containers()) == sorted([done, kept])
+    finally:
+        await again.aclose()
     await runtime.remove_pod_sandbox(sid_b)
     assert [sb.id for sb in await runtime.list_pod_sandboxes()] == [sid_a]
     assert await runtime.list_containers(sid_b) == []
@@ -255,6 +261,7 @@ async def test_without_private_mounts_paths_come_through_env_and_symlinks(tmp_pa
     finally:
         for sb in await rt.list_pod_sandboxes():
             await rt.remove_pod_sandbox(sb.id)
+        await rt.aclose()
 
 
 @needs_cgroups
@@ -305,7 +312,11 @@ async def test_long_lines_are_split_and_reassembled(runtime: ProcessRuntime) -> 
 async def test_exit_while_kubelet_is_away_is_recorded(runtime: ProcessRuntime) -> None:
     _, cid = await run(runtime, command=("sh", "-c", "exit 5"))
     await wait_state(runtime, cid, ContainerState.EXITED)  # the shim wrote it; nobody was asking
-    st = await ProcessRuntime(runtime.options).container_status(cid)
+    again = ProcessRuntime(runtime.options)
+    try:
+        st = await again.container_status(cid)
+    finally:
+        await again.aclose()
     assert (st.state, st.exit_code, st.reason) == (ContainerState.EXITED, 5, "Error")
 
 
