@@ -237,11 +237,11 @@ async def test_tty_exec_resize_and_attach(node: Node) -> None:
 
     # kubectl debug --target: the ephemeral container joins the target's pid namespace (its pid 1 is the
     # target's ``sh``); without --target it has its own (its pid 1 is itself); each runs once
-    show_init = ["--", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo"]
+    # it reads a line first, so it cannot finish before kubectl has attached (without stdin: EOF at once)
+    show_init = ["--", "sh", "-c", "read go; tr '\\0' ' ' < /proc/1/cmdline; echo"]
     code, out, err = await kubectl(node, VERSIONS[-1], "debug", "-i", "tty", f"--image={SHELL}", "--target=c",
-                                   "--container=dbg", *show_init, stdin=b"")
-    assert code == 0, err
-    assert out.splitlines()[-1].strip() == b"sh", (out, err)
+                                   "--container=dbg", *show_init, stdin=b"go\n")
+    assert code == 0, err  # its output is read from its log below: attach may end before the last bytes
     code, _out, err = await kubectl(node, VERSIONS[-1], "debug", "tty", f"--image={SHELL}", "--container=own",
                                     *show_init)
     assert code == 0, err
@@ -253,5 +253,7 @@ async def test_tty_exec_resize_and_attach(node: Node) -> None:
     got = await wait_for(lambda: pods.get("tty", namespace="default"), done, timeout=60, what="debug containers done")
     assert [s["state"]["terminated"]["exitCode"] for s in got["status"]["ephemeralContainerStatuses"]] == [0, 0]
     assert all(s["containerID"].startswith("containerd://") for s in got["status"]["ephemeralContainerStatuses"])
+    code, out, err = await kubectl(node, VERSIONS[-1], "logs", "tty", "-c", "dbg")
+    assert out.strip() == b"sh", (out, err)  # the target's
     code, out, err = await kubectl(node, VERSIONS[-1], "logs", "tty", "-c", "own")
-    assert out.strip().startswith(b"sh -c"), (out, err)
+    assert out.strip().startswith(b"sh -c"), (out, err)  # its own
