@@ -143,6 +143,8 @@ def test_ephemeralcontainers_add_only_as_upstream(api_client: Any, tmp_path: Pat
         "containers": [{"name": "c", "image": "changed"}], "ephemeralContainers": [{"name": "e3", "image": "i"}]}})
     assert status == 200, got
     assert sorted(c["name"] for c in got["spec"]["ephemeralContainers"]) == ["dbg", "e3"]
+    by_manager = {(f["manager"], f.get("subresource", "")) for f in got["metadata"]["managedFields"]}
+    assert ("kubectl", "ephemeralcontainers") in by_manager, by_manager  # as upstream records it
     assert got["metadata"]["labels"] == {"a": "b"}
     assert got["spec"]["containers"][0]["image"] == "x"
     request = api_client.param_serialize("GET", path, auth_settings=["BearerToken"])
@@ -150,3 +152,11 @@ def test_ephemeralcontainers_add_only_as_upstream(api_client: Any, tmp_path: Pat
     response.read()
     assert response.status == 200
     assert json.loads(response.data)["kind"] == "Pod"
+    with pytest.raises(ApiException) as refused:  # only the subresource adds them (upstream ValidatePodCreate)
+        core.create_namespaced_pod("dbg", {"metadata": {"name": "q"}, "spec": {
+            "containers": [{"name": "c", "image": "x"}], "ephemeralContainers": [{"name": "e", "image": "i"}],
+            "nodeName": "n1", "schedulingGates": [{"name": "g"}]}})
+    assert refused.value.status == 422
+    message = json.loads(refused.value.body)["message"]
+    assert "spec.ephemeralContainers: Forbidden: cannot be set on create" in message, message
+    assert "spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared" in message

@@ -54,7 +54,7 @@ _FAILED_WAITING = frozenset({"CreateContainerConfigError", "CreateContainerError
 
 def _statuses(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     out = {}
-    for key in ("initContainerStatuses", "containerStatuses"):
+    for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
         for cs in status.get(key) or []:
             out[str(cs.get("name", ""))] = cs
     return out

@@ -101,10 +101,11 @@ def security_context(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Se
 def container_config(
     pod: Mapping[str, Any], container: Mapping[str, Any], *, attempt: int, volumes: Mapping[str, str],
     objects: ObjectGetter, node_allocatable: Mapping[str, str], pids_limit: int | None = None,
-    service_env: Mapping[str, str] | None = None, extra_mounts: tuple[Mount, ...] = (),
+    service_env: Mapping[str, str] | None = None, extra_mounts: tuple[Mount, ...] = (), target_id: str = "",
 ) -> ContainerConfig:
     """The runtime config for one attempt. Raises ContainerConfigError (missing env refs, bad mounts).
-    ``service_env``: the service variables; ``extra_mounts``: the pod's /etc/hosts and /etc/resolv.conf."""
+    ``service_env``: the service variables; ``extra_mounts``: the pod's /etc/hosts and /etc/resolv.conf;
+    ``target_id``: the runtime id of an ephemeral container's target (whose process namespace it joins)."""
     env = container_env(pod, container, objects=objects, node_allocatable=node_allocatable, service_env=service_env)
     command, args = expand_command(container, env)
     md = pod.get("metadata") or {}
@@ -118,6 +119,7 @@ def container_config(
         security=security_context(pod, container),
         termination_message_path=container.get("terminationMessagePath") or "",
         termination_message_policy=container.get("terminationMessagePolicy") or "File",
+        target_id=target_id,
     )
 
 

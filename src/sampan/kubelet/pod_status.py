@@ -7,7 +7,8 @@ Per container: ``state`` is ``running``, ``terminated`` (exit code, reason ``Com
 termination; ``restartCount`` is the latest attempt number. Phase rules as upstream (a waiting container
 that has run before counts as stopped; ``Always`` keeps a pod with stopped containers Running).
 Conditions keep their ``lastTransitionTime`` while their status does not change.
-Init containers run to completion in order; sidecars (``restartPolicy: Always`` init containers) are
+Ephemeral containers (``kubectl debug``) get ``ephemeralContainerStatuses`` and count for neither the phase
+nor the conditions. Init containers run to completion in order; sidecars (``restartPolicy: Always`` init containers) are
 treated as ordinary init containers for now.
 """
 
@@ -97,6 +98,15 @@ def container_status(
             previous = latest
     if previous is not None:
         out["lastState"] = {"terminated": _terminated(previous)}
+    return out
+
+
+def ephemeral_container_status(spec: Mapping[str, Any], view: PodRuntimeView) -> dict[str, Any]:
+    """One entry of ``ephemeralContainerStatuses``: as a container's, but never ready, without ``started``
+    (the prober manager never sees ephemeral containers upstream) and never restarted."""
+    out = container_status(spec, view, default_waiting="ContainerCreating")
+    out["ready"] = False
+    out.pop("started", None)
     return out
 
 
@@ -201,4 +211,7 @@ def compute_pod_status(
     if init:
         status["initContainerStatuses"] = init
     status["containerStatuses"] = regular
+    ephemeral = spec.get("ephemeralContainers") or []
+    if ephemeral:
+        status["ephemeralContainerStatuses"] = [ephemeral_container_status(c, view) for c in ephemeral]
     return status

@@ -6,10 +6,13 @@ A :class:`PodWorker` repeatedly *syncs* its pod (level-based, idempotent, like u
    duplicates containers);
 2. set up (or refresh) volumes;
 3. run init containers one at a time, in order, each to successful completion;
-4. then start every regular container; restart exited ones per ``restartPolicy`` (Always / OnFailure /
+4. start each ephemeral container (``kubectl debug``) once, before the init containers as upstream (so a
+   pod stuck initialising can be debugged): never restarted, never probed, and joined to its target's
+   process namespace when it names one;
+5. then start every regular container; restart exited ones per ``restartPolicy`` (Always / OnFailure /
    Never) behind the CrashLoopBackOff back-off; run liveness/readiness/startup probe workers for
    running containers and restart a container whose liveness (or startup) probe fails;
-5. compute the status and hand it to the :class:`PodStatusSink` when it changed.
+6. compute the status and hand it to the :class:`PodStatusSink` when it changed.
 
 It syncs again after ``sync_period`` (the PLEG relist period), when the pod spec changes, or when a
 probe result flips. Worker states::
@@ -202,12 +205,13 @@ class PodWorker:
             await self.s.volumes.refresh_tokens(self.pod)
             volumes = self.s.volumes.setup(self.pod)
         except VolumeError as err:
-            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            for c in _all_containers(spec):
                 if c.get("name") not in records:
                     self.view.waiting[c.get("name", "")] = ("ContainerCreating", f"MountVolume.SetUp failed: {err}")
             await self._report()
             return
         policy = spec.get("restartPolicy") or "Always"
+        await self._sync_ephemeral(spec.get("ephemeralContainers") or [], records, volumes)
         if await self._sync_init(spec.get("initContainers") or [], records, volumes, policy):
             running = set()
             for c in spec.get("containers") or []:
@@ -230,7 +234,7 @@ class PodWorker:
         """image/imageID of containers this worker did not start (re-adopted after a kubelet restart)."""
         if self._images() is None:
             return
-        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for c in _all_containers(spec):
             name = c.get("name", "")
             if name in records and name not in self.view.images:
                 pulled = await self.s.images.describe(str(c.get("image") or ""))  # type: ignore[union-attr]
@@ -252,6 +256,24 @@ class PodWorker:
                 await self._restart_after_backoff(c, rs, volumes)
             return False
         return True
+
+    async def _sync_ephemeral(self, ephemeral: list[Any], records: dict[str, list[ContainerStatus]],
+                              volumes: Mapping[str, str]) -> None:
+        """Start each ephemeral container that has no runtime record yet (a failed create is tried again next
+        sync); one that ran is never started again, whatever its exit (upstream's ``computePodActions``)."""
+        for c in ephemeral:
+            name = str(c.get("name", ""))
+            if records.get(name):
+                continue
+            target, target_id = c.get("targetContainerName"), ""
+            if target:
+                running = [r for r in records.get(str(target), []) if r.state is ContainerState.RUNNING]
+                if not running:
+                    self.view.waiting[name] = ("CreateContainerConfigError",
+                                               f"unable to find target container {target}")
+                    continue
+                target_id = running[0].id
+            await self._start(c, 0, volumes, target_id=target_id)
 
     async def _sync_container(self, c: Mapping[str, Any], rs: list[ContainerStatus],
                               volumes: Mapping[str, str], policy: str) -> str | None:
@@ -305,15 +327,17 @@ class PodWorker:
             await self.s.runtime.remove_container(old.id)
         await self._start(c, latest.attempt + 1, volumes)
 
-    async def _start(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
+    async def _start(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str], *,
+                     target_id: str = "") -> None:
         if tracing.STATE.on:
             with tracing.span("kubelet.container_start", self._span_attributes(
                     container=str(c.get("name", "")), image=str(c.get("image", "")), attempt=attempt)):
-                await self._start_container(c, attempt, volumes)
+                await self._start_container(c, attempt, volumes, target_id=target_id)
             return
-        await self._start_container(c, attempt, volumes)
+        await self._start_container(c, attempt, volumes, target_id=target_id)
 
-    async def _start_container(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str]) -> None:
+    async def _start_container(self, c: Mapping[str, Any], attempt: int, volumes: Mapping[str, str], *,
+                               target_id: str = "") -> None:
         name = c.get("name", "")
         try:
             images = self._images()
@@ -327,7 +351,7 @@ class PodWorker:
                                    node_allocatable=self.s.options.node_allocatable,
                                    pids_limit=self.s.options.pids_limit,
                                    service_env=files.env(self.pod) if files else None,
-                                   extra_mounts=extra_mounts)
+                                   extra_mounts=extra_mounts, target_id=target_id)
             cid = await self.s.runtime.create_container(self.sandbox_id, cfg)
         except RuntimeFailure as err:
             log.info("container not created pod=%s container=%s reason=%s message=%s",
@@ -439,6 +463,12 @@ class PodWorker:
         if self.s.images is not None:
             self.s.images.forget_pod(self.uid)
         log.info("pod terminated pod=%s", pod_key(self.pod))
+
+
+def _all_containers(spec: Mapping[str, Any]) -> list[Any]:
+    """Init, regular and ephemeral containers of a pod spec."""
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []),
+            *(spec.get("ephemeralContainers") or [])]
 
 
 def _always() -> bool:

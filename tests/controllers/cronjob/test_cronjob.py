@@ -207,6 +207,7 @@ async def test_kubectl_create_job_from_cronjob(client: Client, inproc_apiserver:
         assert job["metadata"]["ownerReferences"][0]["name"] == "nightly"
         cj = await wait_for(lambda: _last_success(cronjobs, "nightly", FakeClock()), message="lastSuccessfulTime")
         assert "lastScheduleTime" not in cj["status"]
+        assert "UnexpectedJob" in await events(client, "nightly")  # upstream never adopts it into status.active
 
 
 async def _complete(jobs: Any, name: str) -> bool:

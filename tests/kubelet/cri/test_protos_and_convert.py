@@ -110,6 +110,11 @@ def test_namespace_modes_as_upstreams_kubelet(spec: dict[str, bool], pid: int, i
                                          namespaces=convert.namespace_options(back))
     copts = container.linux.security_context.namespace_options
     assert (copts.pid, copts.ipc, copts.network) == (pid, ipc, network)
+    debug = convert.container_config(ContainerConfig(name="d", image="busybox", target_id="c1"), node="n1",
+                                     log_path="d/0.log", namespaces=convert.namespace_options(back))
+    dopts = debug.linux.security_context.namespace_options  # kubectl debug --target: the target's, if per container
+    want = (pb.TARGET, "c1") if pid == pb.CONTAINER else (pid, "")
+    assert (dopts.pid, dopts.target_id) == want
 
 
 def test_security_context_merges_pod_level() -> None:

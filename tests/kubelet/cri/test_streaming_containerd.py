@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,3 +234,26 @@ async def test_tty_exec_resize_and_attach(node: Node) -> None:
         finally:
             proc.kill()
             await proc.wait()
+
+    # kubectl debug --target: the ephemeral container joins the target's pid namespace (its pid 1 is the
+    # target's ``sh``); without --target it has its own (its pid 1 is itself); each runs once
+    # it reads a line first, so it cannot finish before kubectl has attached (without stdin: EOF at once)
+    show_init = ["--", "sh", "-c", "read go; tr '\\0' ' ' < /proc/1/cmdline; echo"]
+    code, out, err = await kubectl(node, VERSIONS[-1], "debug", "-i", "tty", f"--image={SHELL}", "--target=c",
+                                   "--container=dbg", *show_init, stdin=b"go\n")
+    assert code == 0, err  # its output is read from its log below: attach may end before the last bytes
+    code, _out, err = await kubectl(node, VERSIONS[-1], "debug", "tty", f"--image={SHELL}", "--container=own",
+                                    *show_init)
+    assert code == 0, err
+
+    def done(p: dict[str, Any]) -> bool:
+        states = {s["name"]: s["state"] for s in p["status"].get("ephemeralContainerStatuses") or []}
+        return all("terminated" in states.get(n, {}) for n in ("dbg", "own"))
+
+    got = await wait_for(lambda: pods.get("tty", namespace="default"), done, timeout=60, what="debug containers done")
+    assert [s["state"]["terminated"]["exitCode"] for s in got["status"]["ephemeralContainerStatuses"]] == [0, 0]
+    assert all(s["containerID"].startswith("containerd://") for s in got["status"]["ephemeralContainerStatuses"])
+    code, out, err = await kubectl(node, VERSIONS[-1], "logs", "tty", "-c", "dbg")
+    assert out.strip() == b"sh", (out, err)  # the target's
+    code, out, err = await kubectl(node, VERSIONS[-1], "logs", "tty", "-c", "own")
+    assert out.strip().startswith(b"sh -c"), (out, err)  # its own

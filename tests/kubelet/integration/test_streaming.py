@@ -251,6 +251,49 @@ async def test_attach_with_tty(cluster: Cluster) -> None:
         finally:
             proc.kill()
             await proc.wait()
+    await _debug_checks(cluster, VERSIONS[-1])
+
+
+def _ephemeral(p: dict[str, Any], name: str) -> dict[str, Any]:
+    return next((s for s in (p.get("status") or {}).get("ephemeralContainerStatuses") or [] if s["name"] == name), {})
+
+
+async def _debug_checks(cluster: Cluster, version: str) -> None:
+    """``kubectl debug`` into the running ``tty`` pod: ``-i`` attaches to the new ephemeral container, a
+    plain one runs detached and ``kubectl logs -c`` reads it; each runs once (a failed one is never restarted,
+    whatever the pod's restartPolicy) and is reported in ``ephemeralContainerStatuses``, never ready."""
+    code, out, err = await kubectl(cluster, version, "debug", "-i", "tty", "--image=sh", "--target=c",
+                                   "--container=dbg", "--", "sh", "-c", "read line; echo got-$line",
+                                   stdin=b"hello\n")
+    assert code == 0, err  # its output is checked in its log below: attach may end before the last bytes
+    code, out, err = await kubectl(cluster, version, "debug", "tty", "--image=sh", "--container=dbg2", "--",
+                                   "sh", "-c", "echo plain; exit 3")
+    assert code == 0, err
+    pods = await cluster.rc("v1", "pods")
+
+    def both_done(p: dict[str, Any]) -> bool:
+        return all("terminated" in _ephemeral(p, n).get("state", {}) for n in ("dbg", "dbg2"))
+
+    got = await wait_for(lambda: pods.get("tty", namespace="default"), both_done, timeout=30,
+                         what="both ephemeral containers terminated")
+    dbg, dbg2 = _ephemeral(got, "dbg"), _ephemeral(got, "dbg2")
+    assert dbg["state"]["terminated"]["exitCode"] == 0
+    assert dbg2["state"]["terminated"]["exitCode"] == 3
+    assert (dbg["ready"], dbg["restartCount"], "started" in dbg) == (False, 0, False)
+    assert got["status"]["phase"] == "Running"
+    assert "running" in got["status"]["containerStatuses"][0]["state"]
+    code, out, err = await kubectl(cluster, version, "logs", "tty", "-c", "dbg")
+    assert (code, out) == (0, b"got-hello\n"), err  # the line kubectl debug -i sent
+    code, out, err = await kubectl(cluster, version, "logs", "tty", "-c", "dbg2")
+    assert (code, out) == (0, b"plain\n"), err
+    workers = cluster.kubelet.workers
+    assert workers is not None
+    worker = workers.workers[got["metadata"]["uid"]]
+    syncs = worker.syncs
+    await wait_for(lambda: asyncio.sleep(0, worker.syncs), lambda n: n >= syncs + 3, what="three more syncs")
+    records = [r for sb in await cluster.kubelet.runtime.list_pod_sandboxes()
+               for r in await cluster.kubelet.runtime.list_containers(sb.id) if r.name in ("dbg", "dbg2")]
+    assert sorted(r.name for r in records) == ["dbg", "dbg2"]  # never restarted
 
 
 def _processes_with(token: str) -> list[int]:

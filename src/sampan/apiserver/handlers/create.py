@@ -76,7 +76,7 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
     else:
         md.pop("generation", None)
     name = md.get("name") or ""
-    om.raise_invalid(scope, name, om.call_strategy(scope, scope.strategy.validate, obj))
+    om.raise_invalid(scope, name, om.call_strategy(scope, scope.strategy.validate_create, obj))
     namespace = md.get("namespace") or ""
     if not managed_by_caller:
         obj = writeopts.record_update(scope, None, obj, manager=opts.manager, now=now)

@@ -118,6 +118,10 @@ class BaseStrategy:
         causes = validation.validate_object_meta(obj, namespaced=self.info.namespaced, name_rule=self.name_rule)
         return causes + self.validate_spec(obj)
 
+    def validate_create(self, obj: Object) -> list[Cause]:
+        """Create-only rules on top of :meth:`validate` (upstream's ``Validate`` vs ``ValidateUpdate``)."""
+        return self.validate(obj)
+
     def validate_update(self, obj: Object, old: Object) -> list[Cause]:
         causes = self.validate(obj)
         causes += validation.validate_object_meta_update(obj, old)

@@ -99,6 +99,17 @@ class PodStrategy(BaseStrategy):
     def validate_spec(self, obj: Object) -> list[Cause]:
         return validate_pod_spec(obj.get("spec"), "spec")
 
+    def validate_create(self, obj: Object) -> list[Cause]:
+        """Upstream's ``ValidatePodCreate``: ephemeral containers come only through their subresource, and a
+        pod bound at create may not carry scheduling gates."""
+        causes = self.validate(obj)
+        spec = as_dict(obj.get("spec"))
+        if as_list(spec.get("ephemeralContainers")):
+            causes.append(forbidden("spec.ephemeralContainers", "cannot be set on create"))
+        if spec.get("nodeName") and as_list(spec.get("schedulingGates")):
+            causes.append(forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared"))
+        return causes
+
     def validate_spec_update(self, obj: Object, old: Object) -> list[Cause]:
         return validate_pod_spec_update(as_dict(obj.get("spec")), as_dict(old.get("spec")))
 

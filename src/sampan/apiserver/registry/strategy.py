@@ -58,6 +58,10 @@ class Strategy(Protocol):
         ``sampan.api.validation``) and the kind's own fields."""
         ...
 
+    def validate_create(self, obj: Object) -> list[Cause]:
+        """What a create checks: :meth:`validate` plus create-only rules."""
+        ...
+
     def validate_update(self, obj: Object, old: Object) -> list[Cause]:
         """Kind-specific validation of an update, including immutable fields."""
         ...

@@ -3,8 +3,9 @@
 ``reconcile(key)``, level-based from the listers, in upstream's order:
 
 1. reconcile ``status.active`` with the owned Jobs: drop references to Jobs that are gone (``MissingJob``)
-   or finished (``SawCompletedJob``; a Complete one advances ``lastSuccessfulTime``), add running owned
-   Jobs missing from it;
+   or finished (``SawCompletedJob``; a Complete one advances ``lastSuccessfulTime``); a running owned Job
+   missing from it is not adopted (``UnexpectedJob``, as upstream: ``kubectl create job --from=cronjob``)
+   unless the stored CronJob, read past the cache, lists it;
 2. delete finished Jobs beyond ``successfulJobsHistoryLimit``/``failedJobsHistoryLimit`` (oldest first);
 3. unless the CronJob is being deleted or ``suspend``ed: find the most recent fire time in the CronJob's
    ``timeZone`` since ``lastScheduleTime`` (or creation), bounded by ``startingDeadlineSeconds``; more
@@ -87,7 +88,7 @@ class CronJobController:
                  if (controller_ref(j) or {}).get("uid") == uid]
         old = dict(cronjob.get("status") or {})
         status = dict(old)
-        self._reconcile_active(cronjob, owned, status)
+        await self._reconcile_active(cronjob, owned, status)
         await self._prune_history(cronjob, owned)
         requeue = await self._schedule(cronjob, status)
         status = {k: v for k, v in status.items() if v not in (None, [])}
@@ -96,7 +97,8 @@ class CronJobController:
             await client.update_status({**cronjob, "status": status})
         return Result(requeue_after=requeue) if requeue is not None else None
 
-    def _reconcile_active(self, cronjob: dict[str, Any], owned: list[dict[str, Any]], status: dict[str, Any]) -> None:
+    async def _reconcile_active(self, cronjob: dict[str, Any], owned: list[dict[str, Any]],
+                                status: dict[str, Any]) -> None:
         by_uid = {j["metadata"].get("uid"): j for j in owned}
         active: list[dict[str, Any]] = []
         for ref in status.get("active") or []:
@@ -111,7 +113,12 @@ class CronJobController:
             state = cj.finished(job)
             if state is None:
                 if job["metadata"].get("uid") not in seen and not job["metadata"].get("deletionTimestamp"):
-                    active.append(cj.reference(job))
+                    if await self._live_active_has(cronjob, job):  # our own write, not in the cache yet
+                        active.append(cj.reference(job))
+                    else:
+                        self.recorder.event(cronjob, "Warning", "UnexpectedJob",
+                                            f"Saw a job that the controller did not create or forgot: "
+                                            f"{job['metadata']['name']}")
                 continue
             was_active = any(r.get("uid") == job["metadata"].get("uid") for r in status.get("active") or [])
             if was_active:
@@ -122,6 +129,17 @@ class CronJobController:
             if state == "Complete" and done_at is not None and (last is None or done_at > last):
                 status["lastSuccessfulTime"] = format_time(done_at)
         status["active"] = active
+
+    async def _live_active_has(self, cronjob: dict[str, Any], job: dict[str, Any]) -> bool:
+        """Whether the stored CronJob (read from the API, as upstream, past a stale cache) lists ``job`` as active."""
+        client = await self.ctx.client.resource("batch/v1", "cronjobs")
+        md = cronjob["metadata"]
+        try:
+            live = await client.get(md["name"], namespace=md.get("namespace", ""))
+        except errors.NotFound:
+            return False
+        uid = job["metadata"].get("uid")
+        return any(ref.get("uid") == uid for ref in (live.get("status") or {}).get("active") or [])
 
     async def _prune_history(self, cronjob: dict[str, Any], owned: list[dict[str, Any]]) -> None:
         spec = cronjob.get("spec") or {}

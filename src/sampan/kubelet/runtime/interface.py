@@ -149,6 +149,9 @@ class ContainerConfig:
     content (at most 4 KiB) as the exited container's ``message``."""
     termination_message_policy: str = "File"
     """``FallbackToLogsOnError``: a failed container with no message reports its last log lines instead."""
+    target_id: str = ""
+    """An ephemeral container's ``targetContainerName``, resolved to that container's runtime id: it joins
+    the target's process namespace (CRI's pid mode TARGET) when the pod has one per container."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,9 @@ With a :class:`~sampan.kubelet.network.pod_network.PodNetwork` (``options.networ
 ``hostNetwork`` one gets its own network namespace and address at RunPodSandbox (kept in
 ``sandbox.json``: ``ip``, ``netns``); its containers' shims ``setns`` into it before exec, and
 Stop/RemovePodSandbox tear it down. Without one, every pod reports ``options.pod_ip`` (the host's).
+
+There are no pid namespaces: every container sees the host's processes, so an ephemeral container's
+``target_id`` (``kubectl debug --target``) needs nothing more to see its target's.
 """
 
 from __future__ import annotations

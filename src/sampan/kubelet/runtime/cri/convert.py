@@ -115,13 +115,16 @@ def container_config(config: ContainerConfig, *, node: str, log_path: str,
                      extra_mounts: tuple[tuple[str, str], ...] = (), namespaces: Any = None) -> Any:
     """``log_path`` is relative to the sandbox's log directory (CRI's rule); ``namespaces`` is the pod's
     :func:`namespace_options` (absent, CRI's zero value would put the container in the pod's pid
-    namespace)."""
+    namespace). An ephemeral container with a ``target_id`` joins its target's pid namespace (TARGET) unless
+    the pod shares one (POD) or uses the node's (NODE)."""
     mounts = [pb.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.read_only)
               for m in config.mounts]
     mounts += [pb.Mount(container_path=c, host_path=h) for c, h in extra_mounts]
     sc = security(config.security)
     if namespaces is not None:
         sc.namespace_options.CopyFrom(namespaces)
+        if config.target_id and namespaces.pid == pb.CONTAINER:  # ``kubectl debug --target``, as upstream's kubelet
+            sc.namespace_options.pid, sc.namespace_options.target_id = pb.TARGET, config.target_id
     return pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name=config.name, attempt=config.attempt),
         image=pb.ImageSpec(image=config.image, user_specified_image=config.image),
