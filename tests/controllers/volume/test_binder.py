@@ -46,12 +46,15 @@ async def test_static_binding_pending_event_and_release(client: Client) -> None:
         await wait_for(pending_event, message="the no-volume event")
         assert (await pvcs.get("lonely", namespace="default"))["status"]["phase"] == "Pending"
 
-        # the smallest fitting volume wins; size, access modes, class and selector filter
-        await pvs.create(pv_body("small", "500Mi"))
-        await pvs.create(pv_body("rwx-only", "2Gi", modes=("ReadWriteMany",)))
-        await pvs.create(pv_body("classy", "2Gi", cls="fast"))
-        await pvs.create(pv_body("big", "10Gi", policy="Delete"))
-        await pvs.create(pv_body("fit", "2Gi", labels={"tier": "db"}))
+    # the smallest fitting volume wins; size, access modes, class and selector filter. The volumes are made
+    # while no binder runs, so it sees them all at once (made one by one under a running binder, "big" could
+    # be the only fit for a moment and win: a CI run caught that)
+    await pvs.create(pv_body("small", "500Mi"))
+    await pvs.create(pv_body("rwx-only", "2Gi", modes=("ReadWriteMany",)))
+    await pvs.create(pv_body("classy", "2Gi", cls="fast"))
+    await pvs.create(pv_body("big", "10Gi", policy="Delete"))
+    await pvs.create(pv_body("fit", "2Gi", labels={"tier": "db"}))
+    async with running_manager(client, options):
 
         async def bound(name: str) -> dict[str, Any] | None:
             c = await pvcs.get(name, namespace="default")
