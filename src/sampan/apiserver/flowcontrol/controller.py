@@ -10,8 +10,9 @@
    and a ``Retry-After`` that grows while its level keeps dropping requests (:mod:`.retryafter`); a
    queued one whose client goes away leaves its queue;
 4. the request executes; its seats are freed when the handler returns (a mutating request with many
-   watchers keeps its *final* seats a few milliseconds longer, for the notifications), or for a WATCH
-   as soon as the response starts (the watch is initialized), so long-running watches hold no seats.
+   watchers keeps its *final* seats a few milliseconds longer, for the notifications), for a WATCH
+   as soon as the response starts (the watch is initialized), so long-running watches hold no seats,
+   and for any other write as soon as it only waits for the store's commit (:mod:`.seats`).
 
 Every response carries ``X-Kubernetes-PF-FlowSchema-UID`` and ``X-Kubernetes-PF-PriorityLevel-UID``.
 
@@ -34,7 +35,7 @@ from aiohttp import web
 
 from sampan._lib.urgent import CRITICAL, HEARTBEAT, urgent
 from sampan.apiserver.context import ServerContext
-from sampan.apiserver.flowcontrol import bootstrap, estimate
+from sampan.apiserver.flowcontrol import bootstrap, estimate, seats
 from sampan.apiserver.flowcontrol.borrowing import Demand, allocate, smoothed
 from sampan.apiserver.flowcontrol.classify import CompiledSchema, Digest, classify, compile_schema, sort_schemas
 from sampan.apiserver.flowcontrol.levels import LevelSpec, PriorityLevel, new_request, nominal_limits
@@ -247,10 +248,12 @@ class APF:
         if digest.info.verb == "watch":
             request[RELEASE_KEY] = release
         try:
-            if level.name in URGENT_LEVELS:
-                with urgent(URGENT_LEVELS[level.name]):
-                    return await handler(request)
-            return await handler(request)
+            # a write waiting only for the store's commit hands its seats back (:mod:`.seats`)
+            with seats.bind(release if not final.seats and digest.info.verb in estimate.MUTATING else None):
+                if level.name in URGENT_LEVELS:
+                    with urgent(URGENT_LEVELS[level.name]):
+                        return await handler(request)
+                return await handler(request)
         finally:
             if final.seats and not released:  # the watch events it caused: seats kept a little longer
                 asyncio.get_running_loop().call_later(final.latency, release)
