@@ -55,7 +55,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
 
     tokens = node_tokens(args.tokens)
     base = load_config(args.kubeconfig)
-    rest = heartbeat_config(dataclasses.replace(base, max_connections=max(base.max_connections, args.nodes // 4)),
+    pool = args.max_connections or max(base.max_connections, args.nodes // 4)  # default: as hollow.py sizes it
+    rest = heartbeat_config(dataclasses.replace(base, max_connections=pool),
                             purpose="heartbeat", timeout=10.0)
     clock = RealClock()
     async with Client(rest) as client:
@@ -91,6 +92,11 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 busy.discard(i)
 
+        spy = None
+        if args.profile:  # py-spy (pip install py-spy) on the server for the window: collapsed stacks
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(args.server_pid),
+                                    "--duration", str(int(args.seconds)), "--rate", "100", "--format", "raw",
+                                    "--output", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0, server0, t0 = time.process_time(), density.proc_status(args.server_pid)["cpu"], time.monotonic()
         launched = skipped = 0
         async with asyncio.TaskGroup() as tg:
@@ -107,6 +113,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         seconds = time.monotonic() - t0
         cpu = time.process_time() - cpu0
         server = (density.proc_status(args.server_pid)["cpu"] - server0) / density.CLK_TCK
+        if spy is not None:
+            spy.wait()
     done = len(latencies)
     return {"renewals": done, "seconds": seconds, "failures": failures, "skipped": skipped,
             "server_ms": 1000 * server / max(done, 1), "server_cores": server / seconds,
@@ -129,7 +137,8 @@ def run_once(args: argparse.Namespace, *, src: Path) -> dict[str, Any]:
         density.wait_http(f"https://127.0.0.1:{port}/readyz", server, log, context=ids.ssl_context())
         child = subprocess.run([sys.executable, str(HERE), "--child", "--server-pid", str(server.pid),
                                 "--kubeconfig", str(ids.kubeconfigs["hollow-nodes"]), "--tokens", ids.hollow_args[1],
-                                "--nodes", str(args.nodes), "--rate", str(args.rate), "--seconds", str(args.seconds)],
+                                "--nodes", str(args.nodes), "--rate", str(args.rate), "--seconds", str(args.seconds),
+                                "--profile", args.profile, "--max-connections", str(args.max_connections)],
                                env=env, capture_output=True, text=True, check=False)
         if child.returncode != 0:
             raise RuntimeError(f"driver failed:\n{child.stderr[-3000:]}")
@@ -156,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-inflight", default="40,20", metavar="READ,MUTATING")
     ap.add_argument("--baseline", default="", help="git revision to interleave with this tree")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--profile", default="", metavar="FILE",
+                    help="py-spy the API server during the window; collapsed stacks to FILE (py-spy from PyPI)")
+    ap.add_argument("--max-connections", type=int, default=0,
+                    help="the driver's heartbeat pool (default 0: as the hollow-node process sizes its own)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--server-pid", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--kubeconfig", default="", help=argparse.SUPPRESS)
