@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -87,16 +88,12 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 await leases[i].renew()
                 latencies.append(time.monotonic() - start)
-            except Exception:  # noqa: BLE001 - counted, as the kubelet logs and retries
+            except Exception:
                 failures += 1
             finally:
                 busy.discard(i)
 
-        spy = None
-        if args.profile:  # py-spy (pip install py-spy) on the server for the window: collapsed stacks
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(args.server_pid),
-                                    "--duration", str(int(args.seconds)), "--rate", "100", "--format", "raw",
-                                    "--output", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = start_profiler(args)
         cpu0, server0, t0 = time.process_time(), density.proc_status(args.server_pid)["cpu"], time.monotonic()
         launched = skipped = 0
         async with asyncio.TaskGroup() as tg:
@@ -114,12 +111,21 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         cpu = time.process_time() - cpu0
         server = (density.proc_status(args.server_pid)["cpu"] - server0) / density.CLK_TCK
         if spy is not None:
-            spy.wait()
+            await asyncio.to_thread(spy.wait)
     done = len(latencies)
     return {"renewals": done, "seconds": seconds, "failures": failures, "skipped": skipped,
             "server_ms": 1000 * server / max(done, 1), "server_cores": server / seconds,
             "driver_ms": 1000 * cpu / max(done, 1), "p50": density.percentiles(latencies)["p50"],
             "p99": density.percentiles(latencies)["p99"], "loadavg": os.getloadavg()[0]}
+
+
+def start_profiler(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """py-spy (``pip install py-spy``) on the server for the window: collapsed stacks to ``--profile``."""
+    if not args.profile:
+        return None
+    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(args.server_pid),
+                             "--duration", str(int(args.seconds)), "--rate", "100", "--format", "raw",
+                             "--output", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_once(args: argparse.Namespace, *, src: Path) -> dict[str, Any]:
@@ -174,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kubeconfig", default="", help=argparse.SUPPRESS)
     ap.add_argument("--tokens", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up: stop the server, drop the worktree
     if args.child:
         print(json.dumps(asyncio.run(drive(args))))
         return 0

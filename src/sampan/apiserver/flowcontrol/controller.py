@@ -35,13 +35,14 @@ from aiohttp import web
 
 from sampan._lib.urgent import CRITICAL, HEARTBEAT, urgent
 from sampan.apiserver.context import ServerContext
-from sampan.apiserver.flowcontrol import bootstrap, estimate, seats
+from sampan.apiserver.flowcontrol import bootstrap, estimate
 from sampan.apiserver.flowcontrol.borrowing import Demand, allocate, smoothed
 from sampan.apiserver.flowcontrol.classify import CompiledSchema, Digest, classify, compile_schema, sort_schemas
 from sampan.apiserver.flowcontrol.levels import LevelSpec, PriorityLevel, new_request, nominal_limits
 from sampan.apiserver.flowcontrol.metrics import APFMetrics
 from sampan.apiserver.flowcontrol.queueset import EXECUTING
 from sampan.apiserver.flowcontrol.retryafter import DroppedRequests
+from sampan.apiserver.flowcontrol.seats import bind as bind_commit_release
 from sampan.apiserver.metrics import RequestInfo, request_info
 from sampan.apiserver.userinfo import request_user
 
@@ -249,7 +250,7 @@ class APF:
             request[RELEASE_KEY] = release
         try:
             # a write waiting only for the store's commit hands its seats back (:mod:`.seats`)
-            with seats.bind(release if not final.seats and digest.info.verb in estimate.MUTATING else None):
+            with bind_commit_release(release if not final.seats and digest.info.verb in estimate.MUTATING else None):
                 if level.name in URGENT_LEVELS:
                     with urgent(URGENT_LEVELS[level.name]):
                         return await handler(request)
