@@ -196,7 +196,8 @@ def run_once(args: argparse.Namespace, *, src: Path) -> dict[str, Any]:
         components["apiserver"] = component("apiserver", [
             "apiserver", *ids.apiserver_args, *inflight, "--storage", args.storage, "--data-dir", str(work / "data")])
         tls = ids.ssl_context()
-        density.wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log", context=tls)
+        density.wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log", timeout=300.0,
+                          context=tls)
         if not args.no_control_plane:
             components["controller-manager"] = component("controller-manager", [
                 "controller-manager", *k("controller-manager"), *qps, "--port", "0"])

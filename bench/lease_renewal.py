@@ -140,7 +140,7 @@ def run_once(args: argparse.Namespace, *, src: Path) -> dict[str, Any]:
                                    "--max-mutating-requests-inflight", mutating or read, "--storage", args.storage,
                                    "--data-dir", str(work / "data")], stdout=f, stderr=subprocess.STDOUT, env=env)
     try:
-        density.wait_http(f"https://127.0.0.1:{port}/readyz", server, log, context=ids.ssl_context())
+        density.wait_http(f"https://127.0.0.1:{port}/readyz", server, log, timeout=300.0, context=ids.ssl_context())
         child = subprocess.run([sys.executable, str(HERE), "--child", "--server-pid", str(server.pid),
                                 "--kubeconfig", str(ids.kubeconfigs["hollow-nodes"]), "--tokens", ids.hollow_args[1],
                                 "--nodes", str(args.nodes), "--rate", str(args.rate), "--seconds", str(args.seconds),
