@@ -257,6 +257,8 @@ def report(label: str, r: dict[str, Any]) -> None:
     f = figures(r)
     ready = "yes" if r["lapses_total"] == 0 else \
         f"NO ({r['lapses_total']} lapses, {r['lapses_in_window']} in the window)"
+    if r["lapses_total"] == 0 and r["restarts"].get("controller-manager"):
+        ready = "not judged (the controller-manager, whose node lifecycle controller marks late nodes, restarted)"
     print(f"\n== {label}: {r['nodes']} hollow nodes, hold {r['hold_s']:.0f} s (load {r['loadavg']:.1f}); "
           f"all Ready after {r['ready_s']:.0f} s", flush=True)
     print(f"  Lease PUTs/s {f['lease_puts_per_s']:.1f}  node status writes/s {f['status_writes_per_s']:.2f}")
