@@ -38,6 +38,8 @@ USERS = {
     "flooder-token": UserInfo("flooder", groups=("system:authenticated",)),
     "alice-token": UserInfo("alice", groups=("system:authenticated",)),
     "node-token": UserInfo("system:node:n1", groups=("system:nodes", "system:authenticated")),
+    "node2-token": UserInfo("system:node:n2", groups=("system:nodes", "system:authenticated")),
+    "node3-token": UserInfo("system:node:n3", groups=("system:nodes", "system:authenticated")),
     "scheduler-token": UserInfo("system:kube-scheduler", groups=("system:authenticated",)),
 }
 

@@ -10,8 +10,9 @@
    and a ``Retry-After`` that grows while its level keeps dropping requests (:mod:`.retryafter`); a
    queued one whose client goes away leaves its queue;
 4. the request executes; its seats are freed when the handler returns (a mutating request with many
-   watchers keeps its *final* seats a few milliseconds longer, for the notifications), or for a WATCH
-   as soon as the response starts (the watch is initialized), so long-running watches hold no seats.
+   watchers keeps its *final* seats a few milliseconds longer, for the notifications), for a WATCH
+   as soon as the response starts (the watch is initialized), so long-running watches hold no seats,
+   and for any other write as soon as it only waits for the store's commit (:mod:`.seats`).
 
 Every response carries ``X-Kubernetes-PF-FlowSchema-UID`` and ``X-Kubernetes-PF-PriorityLevel-UID``.
 
@@ -41,6 +42,7 @@ from sampan.apiserver.flowcontrol.levels import LevelSpec, PriorityLevel, new_re
 from sampan.apiserver.flowcontrol.metrics import APFMetrics
 from sampan.apiserver.flowcontrol.queueset import EXECUTING
 from sampan.apiserver.flowcontrol.retryafter import DroppedRequests
+from sampan.apiserver.flowcontrol.seats import bind as bind_commit_release
 from sampan.apiserver.metrics import RequestInfo, request_info
 from sampan.apiserver.userinfo import request_user
 
@@ -247,10 +249,12 @@ class APF:
         if digest.info.verb == "watch":
             request[RELEASE_KEY] = release
         try:
-            if level.name in URGENT_LEVELS:
-                with urgent(URGENT_LEVELS[level.name]):
-                    return await handler(request)
-            return await handler(request)
+            # a write waiting only for the store's commit hands its seats back (:mod:`.seats`)
+            with bind_commit_release(release if not final.seats and digest.info.verb in estimate.MUTATING else None):
+                if level.name in URGENT_LEVELS:
+                    with urgent(URGENT_LEVELS[level.name]):
+                        return await handler(request)
+                return await handler(request)
         finally:
             if final.seats and not released:  # the watch events it caused: seats kept a little longer
                 asyncio.get_running_loop().call_later(final.latency, release)

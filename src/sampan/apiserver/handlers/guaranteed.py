@@ -44,6 +44,7 @@ from sampan.api import errors, meta
 from sampan.apiserver import admission
 from sampan.apiserver.cacher.objects import encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
+from sampan.apiserver.flowcontrol.seats import release_for_commit
 from sampan.apiserver.handlers import objectmeta as om
 from sampan.apiserver.handlers.writeopts import WriteOptions, record_update
 from sampan.apiserver.listoptions import parse_resource_version
@@ -199,7 +200,9 @@ async def _update_locked(ctx: ServerContext, req: UpdateRequest, key: str) -> tu
                 log.info("finalized and deleted resource=%s name=%s", info.resource, req.name)
                 await service_hooks.after_delete(ctx, scope, old)
                 return new, True
-            rev = await ctx.store.update(key, await scope.encode_async(new), expected_mod_revision=kv.mod_revision)
+            value = await scope.encode_async(new)
+            release_for_commit()  # only the commit is left: APF's seats go back (flowcontrol/seats.py)
+            rev = await ctx.store.update(key, value, expected_mod_revision=kv.mod_revision)
         except Conflict:
             if allocation is not None:
                 await allocation.revert()
