@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from sampan.scheduler.framework.pod_info import PodInfo
 from tests.scheduler.builders import World, node, pi, pod
 
 ZONE = "topology.kubernetes.io/zone"
@@ -110,3 +111,25 @@ def test_hostname_spread_and_prefilter_extensions_keep_the_minimum_fresh() -> No
     assert plugin.filter(state, p, w.node("h1")) is None
     plugin.add_pod(state, p, victim, w.node("h1"))
     assert plugin.filter(state, p, w.node("h1")) is not None
+
+
+def test_hostname_scores_follow_pods_landing_while_counts_are_memoized() -> None:
+    """Score of a hostname constraint counts each node's matching pods through a per-node memo (valid
+    while the node's generation holds): after pods land between two scheduling cycles, the same plugin
+    must score exactly as a fresh one that never saw the earlier cycle."""
+    nodes = [node("h1"), node("h2"), node("h3")]
+    existing = [web("w1", "h1"), web("w2", "h1"), pod("db", node_name="h2", labels={"app": "db"})]
+    c = constraint(3, key="kubernetes.io/hostname", when="ScheduleAnyway")
+    p = pi("p", labels={"app": "web"}, topologySpreadConstraints=[c])
+    w = World(nodes, existing)
+    first = w.run_score("PodTopologySpread", p)
+    assert first is not None
+    assert first["h2"] == first["h3"] > first["h1"]  # the db pod does not match
+    landed = [web("w3", "h2"), web("w4", "h2"), web("w5", "h2"), web("w6", "h3")]
+    for q in landed:
+        w.cache.add_pod(PodInfo.parse(q))
+    w.cache.update_snapshot(w.snapshot)
+    again = w.run_score("PodTopologySpread", p)
+    assert again == World(nodes, existing + landed).run_score("PodTopologySpread", p)
+    assert again is not None
+    assert again["h3"] > again["h1"] > again["h2"]  # h2 now has 3 matching pods, h1 2, h3 1

@@ -19,7 +19,6 @@ from sampan.scheduler.framework.pod_info import PodInfo, SpreadConstraint
 from sampan.scheduler.plugins.podtopologyspread.common import (
     HOSTNAME_LABEL,
     MatchCounter,
-    count_matching,
     has_all_keys,
     node_included,
 )
@@ -31,6 +30,11 @@ class ScoreState:
     ignored: set[str]
     counts: list[dict[str, int]]
     weights: list[float]
+    tables: list[dict[str, tuple[int, int]]]
+    """Per constraint, the :class:`MatchCounter` memo of its per-node counts: a hostname constraint's Score
+    counts the node's own pods, and a node's count changes only when a pod lands on or leaves it (its
+    generation), so scoring N nodes for each of many pods of one Deployment recounts ~one node per pod,
+    not every pod on every node (the scheduler's largest cost at 1,000 nodes / 30,000 pods)."""
 
 
 def build_score_state(
@@ -62,7 +66,7 @@ def build_score_state(
             value = node.labels.get(c.topology_key, "")
             if value in counts[i]:
                 counts[i][value] += counter.count(tables[i], node, c, pod.namespace)
-    return ScoreState(constraints, ignored, counts, [math.log(s + 2) for s in sizes])
+    return ScoreState(constraints, ignored, counts, [math.log(s + 2) for s in sizes], tables)
 
 
 def node_score(state: ScoreState, pod: PodInfo, node: NodeInfo) -> int:
@@ -74,7 +78,7 @@ def node_score(state: ScoreState, pod: PodInfo, node: NodeInfo) -> int:
         if value is None:
             continue
         if c.topology_key == HOSTNAME_LABEL:
-            cnt = count_matching(node.pods, c, pod.namespace)
+            cnt = MatchCounter.count(state.tables[i], node, c, pod.namespace)
         else:
             cnt = state.counts[i].get(value, 0)
         total += cnt * state.weights[i] + (c.max_skew - 1)
