@@ -45,13 +45,19 @@ def build_score_state(
     ignored; their domain is the empty value, which counts in the number of domains but never scores."""
     ignored: set[str] = set()
     counts: list[dict[str, int]] = [{} for _ in constraints]
+    # Score reads a domain's count only for feasible nodes that have the key; the "" domain of nodes
+    # lacking it is read only if some feasible node spells the value "" itself. Otherwise nodes lacking the
+    # key are not counted at all (every node, for a default zone constraint on unzoned nodes).
+    read_empty = [False] * len(constraints)
     for node in feasible:
         if require_all_keys and not has_all_keys(node, constraints):
             ignored.add(node.name)
             continue
         for i, c in enumerate(constraints):
             if c.topology_key != HOSTNAME_LABEL:
-                counts[i].setdefault(node.labels.get(c.topology_key, ""), 0)
+                value = node.labels.get(c.topology_key)
+                counts[i].setdefault("" if value is None else value, 0)
+                read_empty[i] = read_empty[i] or value == ""
     sizes = [
         len(feasible) - len(ignored) if c.topology_key == HOSTNAME_LABEL else len(counts[i])
         for i, c in enumerate(constraints)
@@ -61,10 +67,14 @@ def build_score_state(
         if require_all_keys and not has_all_keys(node, constraints):
             continue
         for i, c in enumerate(constraints):
-            if c.topology_key == HOSTNAME_LABEL or not node_included(c, pod, node):
+            if c.topology_key == HOSTNAME_LABEL:
                 continue
-            value = node.labels.get(c.topology_key, "")
-            if value in counts[i]:
+            value = node.labels.get(c.topology_key)
+            if value is None:
+                if not read_empty[i]:
+                    continue
+                value = ""
+            if value in counts[i] and node_included(c, pod, node):
                 counts[i][value] += counter.count(tables[i], node, c, pod.namespace)
     return ScoreState(constraints, ignored, counts, [math.log(s + 2) for s in sizes], tables)
 
