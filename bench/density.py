@@ -46,6 +46,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -500,7 +501,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-apiserver", action="store_true",
                     help="run the API server under cProfile and print its top functions afterwards")
     args = ap.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below: stop every component
     inflight: list[str] = []
     if args.max_inflight:
         read, _, mutating = args.max_inflight.partition(",")
@@ -518,6 +518,18 @@ def main(argv: list[str] | None = None) -> int:
         return ["--kubeconfig", str(ids.kubeconfigs[component])]
 
     components: dict[str, Component] = {}
+
+    def on_sigterm(*_: object) -> None:
+        """Stop every component and leave, right here: a SystemExit raised from a signal handler is lost
+        when it lands in a weakref or GC callback ("Exception ignored"), and the bench ran on."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("SIGTERM: stopping the components", flush=True)
+        stop_all(list(reversed(components.values())))
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         prof = work / "apiserver.prof"
         runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] \
@@ -569,8 +581,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             print(f"work directory kept: {work}")
         else:
-            import shutil
-
             shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -60,7 +60,7 @@ def test_density_1000_nodes_30000_pods_within_slos(tmp_path: Path) -> None:
     try:
         stdout, stderr = proc.communicate(timeout=540)
     except subprocess.TimeoutExpired:
-        proc.terminate()  # SIGTERM: the bench stops its components (SIGKILL after 15 s) before it exits
+        proc.terminate()  # SIGTERM: the bench stops its components (SIGKILL after 15 s) and exits 143
         try:
             stdout, stderr = proc.communicate(timeout=90)
         except subprocess.TimeoutExpired:
