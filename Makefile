@@ -10,6 +10,11 @@ STAMP := $(VENV)/.installed
 # host tests (kernel, containerd, clusters) all on one of them (tests/support/host_tests.py). Serial:
 # make test PYTEST_ARGS="--tb=native --durations=30 -p no:xdist"
 PYTEST_ARGS ?= --tb=native --durations=30 -n 2
+# Phase 2 of `make pytest`: tests marked `density` (they live in tests/scale; 1,000 hollow nodes / 30,000 pods held to upstream's SLOs),
+# alone, after phase 1 (everything else, which excludes them) has finished: their latency assertions need both
+# cores free. Both phases always run; a failure in either fails the target. `make test PYTEST_DENSITY=` skips
+# phase 2.
+PYTEST_DENSITY ?= --tb=native --durations=5 -p no:xdist -m density tests/scale
 
 .PHONY: up down test lint typecheck contracts pytest system-deps venv bench clean
 
@@ -47,7 +52,15 @@ contracts: venv
 	$(BIN)/lint-imports
 
 pytest: venv
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	@main=0; density=skipped; \
+	echo "== pytest phase 1: the suite without the density test: pytest -q $(PYTEST_ARGS) -m 'not density'"; \
+	$(BIN)/pytest -q $(PYTEST_ARGS) -m "not density" || main=$$?; \
+	if [ -n "$(strip $(PYTEST_DENSITY))" ]; then \
+	  density=0; echo "== pytest phase 2: the density test alone (load average: $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+	  $(BIN)/pytest -q $(PYTEST_DENSITY) || density=$$?; \
+	fi; \
+	echo "== pytest: phase 1 (suite) exit $$main, phase 2 (density) exit $$density"; \
+	[ "$$main" = 0 ] && { [ "$$density" = 0 ] || [ "$$density" = skipped ]; }
 
 bench: venv system-deps
 	$(BIN)/python bench/storage.py

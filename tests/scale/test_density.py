@@ -1,17 +1,28 @@
-"""The density benchmark at a reduced size inside the suite (issue 21): ``bench/density.py`` with 1,000
-hollow nodes and 2,000 pods (the bench's 30,000 take many minutes on 2 cores, too long for the suite;
-run it by hand), real processes throughout. ``--insecure`` keeps the suite's shape and time (every
-component the insecure port's admin); the bench's default (TLS, each component its own identity, APF
-ordering them) is covered at small scale by ``test_hollow_identity.py`` and measured by hand (README).
+"""Issue 21's density acceptance at its 1,000-node size inside the suite: ``bench/density.py`` with 1,000
+hollow nodes and 30,000 pods (6 Deployments x 5,000, as upstream's density test) plus 500 bare pods at
+100/s, real processes throughout, held to upstream's SLOs as the bench's ``--strict`` verdict states them:
 
-Asserted: every pod Running, every node Ready throughout (none went NotReady once Ready), the
-user-process informer of every pod synced and in step, every latency-phase pod started, and latency
-bounds at ``SAMPAN_SCALE_SLO_FACTOR`` (default 5) times upstream's SLOs: API call p99 <= 1 s for
-single-object mutating calls and GETs, pod start-up p99 <= 5 s at 100 pods/s. Factor 1 (upstream's
-bounds) is not met on 2 cores yet — README "Scale" has the figures — so the default guards against
-regressions, not for the SLO. Component restarts (a scheduler or controller-manager that lost its lease
-on a saturated server exits and is restarted, as in ``sampan up``) are reported in the failure message,
-not asserted: on a shared machine they depend on the other load."""
+- every node Ready throughout (none NotReady after its first Ready);
+- no component restarted (a scheduler or controller-manager that lost its lease exits, and the bench
+  restarts it as ``sampan up`` would);
+- API call p99 <= 1 s for single-object mutating calls and GETs, from the API server's own
+  ``apiserver_request_duration_seconds`` histogram (keys with fewer than 20 calls skipped);
+- pod start-up p99 <= 5 s in the latency phase (bare pods created at 100/s, create -> Running by a watch);
+- every pod Running, and the user-process informer of every pod synced and in step.
+
+The controller-manager and scheduler run with upstream's scale-job client limits (``--kube-api-qps 100
+--kube-api-burst 100``). The delete phase is skipped (it takes longer than the rest and has no SLO).
+
+Identities: ``--insecure`` (plain HTTP, every component the exempt insecure admin), not yet the bench's
+default TLS + one identity per component and node. Measured at 100 nodes / 3,000 pods, same load, CPU per
+pod from /proc: TLS doubles the API server's CPU per pod (13.4 vs 6.6 ms) and the hollow nodes' (6.6 vs
+3.7 ms) -- TLS records, authentication, RBAC and the Node authorizer, APF classification -- so at the
+100 pods/s the controllers offer, a single-loop API server over TLS is saturated and the 30,000 pods do
+not fit the suite's budget. Switch ``IDENTITIES`` to ``"tls"`` once they do; the assertions stay the same.
+
+Latency SLOs need the machine: ``make test`` runs this test (marker ``density``) on its own after the rest of
+the suite (Makefile, README "Tests"); run it by hand with ``.venv/bin/pytest -m density -p no:xdist``. The
+load average at the start and end is part of every failure message."""
 
 from __future__ import annotations
 
@@ -24,31 +35,52 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "density.py"
-MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+NODES, PODS, REPLICAS, LATENCY_PODS = 1000, 30000, 5000, 500
+UPSTREAM_SCALE_JOB_QPS = 100
+IDENTITIES = "insecure"  # or "tls": see the module docstring
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_density_1000_nodes(tmp_path: Path) -> None:
+@pytest.mark.density
+@pytest.mark.timeout(660)
+def test_density_1000_nodes_30000_pods_within_slos(tmp_path: Path) -> None:
     out = tmp_path / "density.json"
-    proc = subprocess.Popen([sys.executable, str(BENCH), "--nodes", "1000", "--pods", "2000", "--replicas", "1000",
-                             "--latency-pods", "200", "--latency-rate", "100", "--storage", "sqlite",
-                             "--timeout", "900", "--insecure", "--json", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    load_before = load()
+    argv = [sys.executable, str(BENCH), "--nodes", str(NODES), "--pods", str(PODS), "--replicas", str(REPLICAS),
+            "--latency-pods", str(LATENCY_PODS), "--latency-rate", "100", "--storage", "sqlite",
+            "--component-qps", str(UPSTREAM_SCALE_JOB_QPS), "--skip-delete", "--timeout", "420", "--strict",
+            "--json", str(out)]
+    if IDENTITIES == "insecure":
+        argv.append("--insecure")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        stdout, stderr = proc.communicate(timeout=1100)
+        stdout, stderr = proc.communicate(timeout=540)
     except subprocess.TimeoutExpired:
-        proc.terminate()  # SIGTERM: the bench stops its components (each in a session of its own) first
-        stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+        proc.terminate()  # SIGTERM: the bench stops its components (SIGKILL after 15 s) and exits 143
+        try:
+            stdout, stderr = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+    where = f"(load average before {load_before}, after {load()})"
+    assert out.exists(), f"the bench ended with {proc.returncode} {where}:\n{stdout[-4000:]}\n{stderr[-4000:]}"
     result = json.loads(out.read_text())
-    factor = float(os.environ.get("SAMPAN_SCALE_SLO_FACTOR", "5"))
-    restarts = {name: c["restarts"] for name, c in result["components"].items()}
-    assert result["node_lapses"] == [], "a node went NotReady"
-    assert result["informer"]["items"] >= 2000
+    assert result["slo_failures"] == [], f"SLOs not met {where}: {result['slo_failures']}\n{stdout[-4000:]}"
+    assert proc.returncode == 0, f"{where}\n{stdout[-3000:]}\n{stderr[-3000:]}"
+    # the verdict's own inputs, so a bench that stopped measuring cannot pass
+    assert result["identities"] == IDENTITIES
+    assert result["node_lapses"] == []
+    assert result["latency"]["startup"]["count"] == LATENCY_PODS
+    assert result["latency"]["startup"]["p99"] <= 5.0
+    assert result["saturation"]["startup"]["count"] >= PODS
+    assert result["informer"]["items"] >= PODS
     assert result["informer"]["in_step"]
-    assert result["latency"]["startup"]["count"] == 200
-    assert result["latency"]["startup"]["p99"] <= 5.0 * factor, (result["latency"], restarts)
-    slow = {key: v["p99"] for key, v in result["api"].items()
-            if key.split()[0] in (*MUTATING, "GET") and v["count"] >= 20 and v["p99"] > 1.0 * factor}
-    assert not slow, f"p99 above {factor:g} s: {slow} (restarts {restarts})"
+    assert all(c["restarts"] == 0 for c in result["components"].values())
+    checked = [key for key, v in result["api"].items()
+               if key.split()[0] in ("POST", "PUT", "PATCH", "DELETE", "GET") and v["count"] >= 20]
+    assert {"POST pods", "POST pods/binding", "PATCH pods/status", "PUT leases"} <= set(checked), checked
+    assert all(result["api"][key]["p99"] <= 1.0 for key in checked)

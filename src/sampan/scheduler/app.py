@@ -104,16 +104,20 @@ class SchedulerApp:
             await self.metrics_server.start()
         monitor = asyncio.create_task(self.stall_monitor.run(), name="scheduler-loop-stall")
         try:
-            async with Client(self.options.rest, clock=self.clock) as client:
+            # events get a client of their own, as upstream's (``createClients``: a second clientset, so its
+            # own QPS/burst): sharing one budget, every Scheduled event took a binding's token and halved the
+            # rate pods are bound at the configured --kube-api-qps
+            async with Client(self.options.rest, clock=self.clock) as client, \
+                    Client(self.options.rest, clock=self.clock) as event_client:
                 await self._wait_for_api(client)
                 if not self.options.leader_elect:
-                    await self._lead(client)
+                    await self._lead(client, event_client)
                     return
                 failure: list[BaseException] = []
 
                 async def lead() -> None:
                     try:
-                        await self._lead(client)
+                        await self._lead(client, event_client)
                     except Exception as e:  # reported below, not as a lost lease
                         failure.append(e)
                         raise
@@ -151,9 +155,9 @@ class SchedulerApp:
                 log.info("waiting for the API server error=%s", e)
             await backoff.wait()
 
-    async def _lead(self, client: Client) -> None:
+    async def _lead(self, client: Client, event_client: Client) -> None:
         pods = await client.resource("v1", "pods")
-        events = await client.resource("v1", "events")
+        events = await event_client.resource("v1", "events")
         first_profile = self.options.scheduler.config.profiles[0].scheduler_name
         # Upstream's events recorder reports as ``<schedulerName>-<hostname>``, not the lease identity.
         client_recorder = ClientEventRecorder(events, component=first_profile,

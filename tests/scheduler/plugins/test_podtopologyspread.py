@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from sampan.scheduler.framework.pod_info import PodInfo
 from tests.scheduler.builders import World, node, pi, pod
 
 ZONE = "topology.kubernetes.io/zone"
@@ -110,3 +111,47 @@ def test_hostname_spread_and_prefilter_extensions_keep_the_minimum_fresh() -> No
     assert plugin.filter(state, p, w.node("h1")) is None
     plugin.add_pod(state, p, victim, w.node("h1"))
     assert plugin.filter(state, p, w.node("h1")) is not None
+
+
+def test_hostname_scores_follow_pods_landing_while_counts_are_memoized() -> None:
+    """Score of a hostname constraint counts each node's matching pods through a per-node memo (valid
+    while the node's generation holds): after pods land between two scheduling cycles, the same plugin
+    must score exactly as a fresh one that never saw the earlier cycle."""
+    nodes = [node("h1"), node("h2"), node("h3")]
+    existing = [web("w1", "h1"), web("w2", "h1"), pod("db", node_name="h2", labels={"app": "db"})]
+    c = constraint(3, key="kubernetes.io/hostname", when="ScheduleAnyway")
+    p = pi("p", labels={"app": "web"}, topologySpreadConstraints=[c])
+    w = World(nodes, existing)
+    first = w.run_score("PodTopologySpread", p)
+    assert first is not None
+    assert first["h2"] == first["h3"] > first["h1"]  # the db pod does not match
+    landed = [web("w3", "h2"), web("w4", "h2"), web("w5", "h2"), web("w6", "h3")]
+    for q in landed:
+        w.cache.add_pod(PodInfo.parse(q))
+    w.cache.update_snapshot(w.snapshot)
+    again = w.run_score("PodTopologySpread", p)
+    assert again == World(nodes, existing + landed).run_score("PodTopologySpread", p)
+    assert again is not None
+    assert again["h3"] > again["h1"] > again["h2"]  # h2 now has 3 matching pods, h1 2, h3 1
+
+
+@pytest.mark.parametrize("explicit_empty", [False, True])
+def test_default_zone_constraint_counts_unzoned_nodes_only_where_a_score_reads_them(explicit_empty: bool) -> None:
+    """Score reads the count of the "" zone only for a feasible node labelled ``zone: ""`` itself; nodes
+    without the label never score on the zone, so their pods are left uncounted unless such a node exists
+    (then they count in "", as upstream's topology pairs do)."""
+    from sampan.scheduler.plugins.podtopologyspread.common import MatchCounter
+    from sampan.scheduler.plugins.podtopologyspread.scoring import build_score_state, node_score
+
+    nodes = [node("u1"), node("u2"), node("z1", labels={ZONE: "a"})]
+    if explicit_empty:
+        nodes.append(node("e1", labels={ZONE: ""}))
+    w = World(nodes, [web("w1", "u1"), web("w2", "u2"), web("w3", "z1")])
+    c = constraint(5, when="ScheduleAnyway")
+    p = pi("p", labels={"app": "web"}, topologySpreadConstraints=[c])
+    state = build_score_state(p, p.spread_constraints, feasible=w.snapshot.node_infos,
+                              all_nodes=w.snapshot.node_infos, counter=MatchCounter(), require_all_keys=False)
+    assert state.counts[0]["a"] == 1
+    assert state.counts[0][""] == (2 if explicit_empty else 0)
+    if explicit_empty:
+        assert node_score(state, p, w.node("e1")) > node_score(state, p, w.node("z1"))
