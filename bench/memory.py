@@ -13,8 +13,10 @@ Deployments and ReplicaSets themselves. Then, in order:
 
 1. ``sampan apiserver`` on the store (its watch cache fills from it), alone: its RSS against an API server
    on an empty store is the watch cache's cost per pod;
-2. the real ``sampan scheduler``, ``sampan controller-manager`` (leader election on) and hollow nodes
-   (``sampan kubelet --runtime simulated --nodes N``), as ``bench/density.py`` starts them;
+2. the real ``sampan scheduler``, ``sampan controller-manager`` and hollow nodes (``sampan kubelet --runtime
+   simulated --nodes N``), as ``bench/density.py`` starts them, but with ``--leader-elect=false``: memory is
+   measured here, and a component whose loop is busy with the initial list must not lose its lease and
+   exit (a restart would hide its peak);
 3. wait until each has synced: its pod informer logged ``informer synced ... items=<all pods>`` (the
    hollow nodes: and every node started), then ``--settle`` seconds more, sampling every second.
 
@@ -81,8 +83,9 @@ def deployment(d: int, replicas: int) -> dict[str, Any]:
                  "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}, "type": "RollingUpdate"},
                  "template": {"metadata": {"labels": labels}, "spec": template_spec()}},
         "status": {"availableReplicas": replicas, "conditions": [
-            {"lastTransitionTime": stamp(1), "lastUpdateTime": stamp(1), "message": "Deployment has minimum availability.",
-             "reason": "MinimumReplicasAvailable", "status": "True", "type": "Available"},
+            {"lastTransitionTime": stamp(1), "lastUpdateTime": stamp(1),
+             "message": "Deployment has minimum availability.", "reason": "MinimumReplicasAvailable",
+             "status": "True", "type": "Available"},
             {"lastTransitionTime": stamp(1), "lastUpdateTime": stamp(1),
              "message": f'ReplicaSet "{name}-{HASH}" has successfully progressed.', "reason": "NewReplicaSetAvailable",
              "status": "True", "type": "Progressing"}],
@@ -289,8 +292,9 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
         k = ["--kubeconfig", str(kubeconfig)]
         qps = ["--kube-api-qps", str(args.component_qps), "--kube-api-burst", str(args.component_qps)]
         wanted = [c.strip() for c in args.components.split(",") if c.strip()]
-        argv = {"scheduler": [*SAMPAN, "scheduler", *k, *qps, "--port", "0"],
-                "controller-manager": [*SAMPAN, "controller-manager", *k, *qps, "--port", "0"],
+        solo = ["--leader-elect=false"]
+        argv = {"scheduler": [*SAMPAN, "scheduler", *k, *qps, *solo, "--port", "0"],
+                "controller-manager": [*SAMPAN, "controller-manager", *k, *qps, *solo, "--port", "0"],
                 "hollow-nodes": [*SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes", str(args.nodes),
                                  "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet")]}
         start = time.monotonic()

@@ -39,6 +39,7 @@ from sampan.api import errors
 from sampan.client import Client, RESTConfig, SharedInformerFactory
 from sampan.client import metrics as client_metrics
 from sampan.client.cache.shared_informer import HandlerRegistration
+from sampan.client.cache.transforms import component_transform
 from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder as ClientEventRecorder
 from sampan.scheduler.api_seams import APIBinder, APIEventRecorder, APIEvictor, APIPodStatusWriter, APIVolumeWriter
@@ -171,8 +172,12 @@ class SchedulerApp:
             volume_writer=APIVolumeWriter(await client.resource("v1", "persistentvolumes"),
                                           await client.resource("v1", "persistentvolumeclaims")),
         )
-        pod_factory = SharedInformerFactory(client, field_selector=POD_FIELD_SELECTOR, clock=self.clock)
-        factory = SharedInformerFactory(client, clock=self.clock)
+        # cached objects without managedFields (upstream's scheduler: WithTransform(TransformStripManagedFields))
+        # and with shared strings; one interner for both factories (node names in pods and Nodes)
+        transform = component_transform()
+        pod_factory = SharedInformerFactory(client, field_selector=POD_FIELD_SELECTOR, clock=self.clock,
+                                            transform=transform)
+        factory = SharedInformerFactory(client, clock=self.clock, transform=transform)
         regs = connect(sched.handlers, pods=pod_factory.informer("v1", "pods"),
                        nodes=factory.informer("v1", "nodes"), namespaces=factory.informer("v1", "namespaces"),
                        claims=factory.informer("v1", "persistentvolumeclaims"),

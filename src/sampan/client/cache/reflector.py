@@ -42,6 +42,7 @@ from sampan._lib.slicing import TimeSlice
 from sampan.api import errors
 from sampan.client import metrics
 from sampan.client.cache.listwatch import ListerWatcher
+from sampan.client.cache.transforms import Transform
 from sampan.client.rest import ConnectionFailed
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,12 @@ class Reflector:
         options: ReflectorOptions | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        transform: Transform | None = None,
     ) -> None:
         self.name = name
         self._lw = lw
+        self.transform = transform
+        """Applied to every listed or watched object before the store sees it (:mod:`.transforms`)."""
         self._store = store
         self.options = options or ReflectorOptions()
         self._clock = clock or RealClock()
@@ -199,12 +203,13 @@ class Reflector:
             kind = str(page.get("kind") or "")
             kind = kind[:-4] if kind.endswith("List") else ""
             api_version = page.get("apiVersion")
+            transform = self.transform
             for item in page.get("items") or []:
                 # list items come without kind/apiVersion; watch events carry them: make the cache uniform
                 if kind and "kind" not in item:
                     item["kind"] = kind
                     item["apiVersion"] = api_version
-                items.append(item)
+                items.append(item if transform is None else transform(item))
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
             if not token:
@@ -236,6 +241,8 @@ class Reflector:
             log.warning("malformed watch event ignored name=%s type=%s", self.name, kind)
             return
         rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if self.transform is not None and kind != "BOOKMARK":
+            obj = self.transform(obj)
         if kind == "ADDED":
             self._store.add(obj)
         elif kind == "MODIFIED":
