@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -218,6 +219,8 @@ class Proc:
         with open(log, "ab") as f:
             self.proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         self.rss = self.hwm = 0
+        self.log_offset = 0
+        self.pods_synced = self.nodes_started = False
 
     def sample(self) -> None:
         if self.proc.poll() is not None:
@@ -242,11 +245,17 @@ SYNCED = re.compile(r"informer synced informer=v1/pods rv=\S* items=(\d+)")
 
 def synced(p: Proc, pods: int) -> bool:
     """The component's pod informer holds every pod (and, for the hollow nodes, every node started)."""
-    text = p.log.read_text(errors="replace")
-    full = any(int(n) >= pods for n in SYNCED.findall(text))
-    if p.name == "hollow-nodes":
-        return full and "hollow nodes: all started" in text
-    return full
+    with open(p.log, "rb") as f:
+        f.seek(p.log_offset)
+        text = f.read().decode(errors="replace")
+    cut = text.rfind("\n") + 1
+    p.log_offset += len(text[:cut].encode())
+    for line in text[:cut].splitlines():
+        if any(int(n) >= pods for n in SYNCED.findall(line)):
+            p.pods_synced = True
+        if "hollow nodes: all started" in line:
+            p.nodes_started = True
+    return p.pods_synced and (p.nodes_started or p.name != "hollow-nodes")
 
 
 def start_apiserver(work: Path, data: Path, name: str) -> tuple[Proc, str]:
@@ -265,7 +274,7 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-memory-"))
     procs: list[Proc] = []
-    result: dict[str, Any] = {"pods": pods, "nodes": args.nodes}
+    result: dict[str, Any] = {"pods": pods, "nodes": args.nodes, "hollow_nodes": args.hollow_nodes or args.nodes}
     try:
         # an API server on an empty store: the baseline its watch cache grows from
         asyncio.run(fill(work / "empty", pods=0, nodes=args.nodes))
@@ -275,7 +284,13 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
         empty.stop()
         result["apiserver_empty_rss"] = empty.rss
         start = time.monotonic()
-        asyncio.run(fill(work / "data", pods=pods, nodes=args.nodes))
+        cached = Path(args.store_cache) / f"pods-{pods}-nodes-{args.nodes}" if args.store_cache else None
+        if cached is not None and cached.is_dir():
+            shutil.copytree(cached, work / "data")
+        else:
+            asyncio.run(fill(work / "data", pods=pods, nodes=args.nodes))
+            if cached is not None:
+                shutil.copytree(work / "data", cached)
         size = sum(f.stat().st_size for f in (work / "data").rglob("*") if f.is_file())
         print(f"[{pods} pods] store written in {time.monotonic() - start:.1f} s ({size / MIB:.0f} MiB on disk)",
               flush=True)
@@ -295,7 +310,8 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
         solo = ["--leader-elect=false"]
         argv = {"scheduler": [*SAMPAN, "scheduler", *k, *qps, *solo, "--port", "0"],
                 "controller-manager": [*SAMPAN, "controller-manager", *k, *qps, *solo, "--port", "0"],
-                "hollow-nodes": [*SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes", str(args.nodes),
+                "hollow-nodes": [*SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes",
+                                 str(args.hollow_nodes or args.nodes),
                                  "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet")]}
         start = time.monotonic()
         for name in wanted:
@@ -333,14 +349,13 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
         if args.keep:
             print(f"work directory kept: {work}")
         else:
-            import shutil
-
             shutil.rmtree(work, ignore_errors=True)
 
 
 def report(result: dict[str, Any]) -> None:
     pods = max(result["pods"], 1)
-    print(f"\n{result['pods']:,} pods on {result['nodes']:,} nodes (load {result['loadavg']:.1f}):")
+    print(f"\n{result['pods']:,} pods on {result['nodes']:,} nodes, {result['hollow_nodes']:,} hollow nodes running "
+          f"(load {result['loadavg']:.1f}):")
     print(f"  {'component':<20}{'VmRSS MiB':>10}{'VmHWM MiB':>10}{'RSS/pod B':>11}")
     total_rss = total_hwm = 0
     for name, c in result["components"].items():
@@ -370,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pods", default="30000", help="comma-separated sizes, run one after the other")
     ap.add_argument("--nodes", type=int, default=5000, help="pods are spread over this many (hollow) nodes")
+    ap.add_argument("--hollow-nodes", type=int, default=0,
+                    help="how many hollow nodes run (default: --nodes); their pod informer holds every pod either "
+                    "way, fewer nodes only means fewer kubelets and pod workers")
+    ap.add_argument("--store-cache", default="", metavar="DIR",
+                    help="keep each size's filled store here and reuse it (filling 150,000 pods takes minutes)")
     ap.add_argument("--components", default="scheduler,controller-manager,hollow-nodes",
                     help="which to start besides the API server")
     ap.add_argument("--component-qps", type=int, default=500, help="controller-manager and scheduler QPS/burst")
