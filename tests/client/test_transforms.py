@@ -217,3 +217,47 @@ async def test_set_transform_before_start(client: Client) -> None:
         assert all("managedFields" not in o["metadata"] for o in informer.indexer.list())
     finally:
         await factory.shutdown()
+
+
+async def test_a_paged_initial_list_is_paged_by_the_servers_cache(client: Client) -> None:
+    """resourceVersion "0" is answered whole (the watch cache ignores ``limit``); "" comes in pages, each
+    transformed before the next is read."""
+    from sampan.client.cache.listwatch import ListWatch
+    from sampan.client.cache.reflector import ReflectorOptions
+    from sampan.client.cache.shared_informer import SharedIndexInformer
+
+    cms = await client.resource("v1", "configmaps")
+    for i in range(5):
+        await cms.create({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": f"paged-{i}", "namespace": "default"}})
+    pages: list[tuple[str | None, int, bool]] = []
+
+    class Recording(ListWatch):
+        async def list(self, *, resource_version: str | None, limit: int | None, continue_: str | None
+                       ) -> dict[str, Any]:
+            page = await super().list(resource_version=resource_version, limit=limit, continue_=continue_)
+            pages.append((resource_version, len(page["items"]), bool(page["metadata"].get("continue"))))
+            return page
+
+    for paged in (False, True):
+        pages.clear()
+        informer = SharedIndexInformer(Recording(cms, namespace="default"), name="cms", transform=strip_managed_fields,
+                                       reflector_options=ReflectorOptions(page_size=2, paged_initial_list=paged))
+        task = asyncio.create_task(informer.run())
+        try:
+            for _ in range(1000):
+                if informer.has_synced():
+                    break
+                await asyncio.sleep(0.01)
+            assert informer.has_synced()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert sum(n for _, n, _ in pages) == len(informer.indexer) >= 5
+        assert all("managedFields" not in o["metadata"] for o in informer.indexer.list())
+        if paged:
+            assert pages[0][0] == ""
+            assert len(pages) >= 3
+            assert all(n <= 2 for _, n, _ in pages)
+        else:
+            assert pages == [("0", len(informer.indexer), False)]  # one body, limit ignored
