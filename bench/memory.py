@@ -220,12 +220,17 @@ class Proc:
             self.proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         self.rss = self.hwm = 0
         self.log_offset = 0
+        self.exited: int | None = None
         self.pods_synced = self.nodes_started = False
 
     def sample(self) -> None:
+        """Update RSS and peak; a component that exited keeps its last figures (and is reported as such)."""
         if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log tail:\n"
-                               f"{self.log.read_text(errors='replace')[-3000:]}")
+            if self.exited is None:
+                self.exited = self.proc.returncode
+                tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
+                print(f"  {self.name} EXITED with {self.exited}: {tail[0] if tail else ''}", flush=True)
+            return
         with contextlib.suppress(OSError, KeyError):
             status = proc_status(self.proc.pid)
             self.rss, self.hwm = status["VmRSS"], max(self.hwm, status["VmHWM"])
@@ -323,6 +328,8 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
             for p in procs:
                 p.sample()
             for p in procs[1:]:
+                if p.name in pending and p.exited is not None:
+                    pending.discard(p.name)
                 if p.name in pending and synced(p, pods):
                     pending.discard(p.name)
                     print(f"[{pods} pods] {p.name} synced after {time.monotonic() - start:.1f} s "
@@ -339,7 +346,7 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(1.0)
                 for p in procs:
                     p.sample()
-        result["components"] = {p.name: {"VmRSS": p.rss, "VmHWM": p.hwm} for p in procs}
+        result["components"] = {p.name: {"VmRSS": p.rss, "VmHWM": p.hwm, "exited": p.exited} for p in procs}
         result["loadavg"] = os.getloadavg()[0]
         report(result)
         return result
@@ -364,6 +371,8 @@ def report(result: dict[str, Any]) -> None:
         extra = ""
         if name == "apiserver":
             extra = f"  (growth over an empty store: {(c['VmRSS'] - result['apiserver_empty_rss']) / pods:,.0f} B/pod)"
+        if c.get("exited") is not None:
+            extra += f"  EXITED with {c['exited']} (figures before it exited)"
         print(f"  {name:<20}{c['VmRSS'] / MIB:>10,.0f}{c['VmHWM'] / MIB:>10,.0f}{c['VmRSS'] / pods:>11,.0f}{extra}")
     verdict = "within" if total_hwm <= BUDGET else "OVER"
     print(f"  {'all':<20}{total_rss / MIB:>10,.0f}{total_hwm / MIB:>10,.0f}{total_rss / pods:>11,.0f}"
