@@ -313,7 +313,8 @@ def run_size(pods: int, args: argparse.Namespace) -> dict[str, Any]:
         qps = ["--kube-api-qps", str(args.component_qps), "--kube-api-burst", str(args.component_qps)]
         wanted = [c.strip() for c in args.components.split(",") if c.strip()]
         solo = ["--leader-elect=false"]
-        argv = {"scheduler": [*SAMPAN, "scheduler", *k, *qps, *solo, "--port", "0"],
+        argv = {"scheduler": [*SAMPAN, "scheduler", *k, *qps, *solo, "--port", "0", "--cache-sync-timeout",
+                              f"{args.timeout:.0f}s"],
                 "controller-manager": [*SAMPAN, "controller-manager", *k, *qps, *solo, "--port", "0"],
                 "hollow-nodes": [*SAMPAN, "kubelet", *k, "--runtime", "simulated", "--nodes",
                                  str(args.hollow_nodes or args.nodes),
