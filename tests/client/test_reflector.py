@@ -95,3 +95,19 @@ async def test_malformed_events_are_skipped(event: dict[str, Any]) -> None:
     reflector = await run_until_exhausted(lw, fifo)
     assert fifo.list_keys() == ["default/ok"]
     assert reflector.last_sync_resource_version == "9"
+
+
+async def test_paged_initial_list_asks_for_the_latest_version_first() -> None:
+    """``paged_initial_list``: the first LIST is at "" (a watch cache pages it; "0" it answers whole), later
+    relists resume from the last version as usual."""
+    lw = ScriptedLW([cm(f"o{i}", rv=str(i + 1)) for i in range(3)], "3", [errors.Expired("too old")])
+    reflector = Reflector(lw, DeltaFIFO(), name="test",
+                          options=ReflectorOptions(page_size=2, min_watch_timeout=10, short_watch=0.0,
+                                                   backoff=BackoffPolicy(initial=0.001, maximum=0.001),
+                                                   paged_initial_list=True))
+    task = asyncio.create_task(reflector.run())
+    await asyncio.wait_for(lw.exhausted.wait(), 5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert lw.list_calls[:2] == [("", None), ("", "2")]
+    assert lw.list_calls[2:] == [("", None), ("", "2")]  # after the 410: the latest again

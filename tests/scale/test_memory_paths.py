@@ -72,3 +72,32 @@ def test_generated_names_use_upstreams_alphabet_and_length() -> None:
         assert len(name) == len("web-") + _RANDOM_LEN
         assert set(name[len("web-"):]) <= set(_ALPHABET)
     assert len(generate_name("x" * 80)) == 63
+
+
+def test_cached_objects_share_equal_label_and_field_values_but_not_names() -> None:
+    from sampan.apiserver.cacher import resource_cache
+    from sampan.storage.interface import KeyValue
+
+    cache = resource_cache.ResourceCache("/registry/pods/", kind="Pod", api_version="v1", field_values_of=fields,
+                                         window_size=10, watcher_capacity=10)
+    a, b = ({**POD, "metadata": {**POD["metadata"], "name": n}} for n in ("a", "b"))
+    cos = [cache.cached(KeyValue(key=f"/registry/pods/ns/{o['metadata']['name']}", value=encode_for_store(o),
+                                 create_revision=i + 1, mod_revision=i + 1))
+           for i, o in enumerate((a, b))]
+    x, y = cos
+    assert x is not None
+    assert y is not None
+    assert x.labels == {"app": "a"}
+    assert x.fields == {"spec.nodeName": "n1", "metadata.name": "a"}
+    assert x.labels["app"] is y.labels["app"]
+    assert x.fields["spec.nodeName"] is y.fields["spec.nodeName"]
+    assert x.namespace is y.namespace
+    assert orjson.loads(y.raw)["metadata"]["name"] == "b"
+    resource_cache.MAX_SHARED_STRINGS, saved = 1, resource_cache.MAX_SHARED_STRINGS
+    try:  # a full table starts again: values stay right
+        z = cache.cached(KeyValue(key="/registry/pods/ns/a", value=encode_for_store(a), create_revision=3,
+                                  mod_revision=3))
+    finally:
+        resource_cache.MAX_SHARED_STRINGS = saved
+    assert z is not None
+    assert z.fields == {"spec.nodeName": "n1", "metadata.name": "a"}

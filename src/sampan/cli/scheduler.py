@@ -63,8 +63,15 @@ def options_from_args(args: argparse.Namespace) -> SchedulerAppOptions:
         rest=rest, scheduler=SchedulerOptions(config=sched_config), leader_elect=args.leader_elect,
         lease_namespace=args.leader_elect_resource_namespace, lease_name=args.leader_elect_resource_name,
         identity=args.identity or "", leader_election=election, metrics_bind_address=args.bind_address,
-        metrics_port=args.secure_port or None,
+        metrics_port=args.secure_port or None, sync_timeout=_positive_duration(args.cache_sync_timeout),
     )
+
+
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"--cache-sync-timeout must be positive, got {text}")
+    return seconds
 
 
 async def _serve(options: SchedulerAppOptions) -> int:
@@ -99,6 +106,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--leader-elect-resource-namespace", default="kube-system", help="default kube-system")
     p.add_argument("--leader-elect-resource-name", default="kube-scheduler", help="default kube-scheduler")
     p.add_argument("--identity", default="", help="lease holder identity (default <hostname>_<uuid>)")
+    p.add_argument("--cache-sync-timeout", default="120s",
+                   help="sampan's own: give up (exit, for a supervisor to restart) when the informers' first "
+                   "LISTs are not handled within this (default 120s; 150,000 pods on a loaded machine need more)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address of /metrics and /healthz "
                    "(default 127.0.0.1)")
     p.add_argument("--secure-port", "--port", type=int, default=10259,

@@ -29,6 +29,7 @@ from sampan.client.cache.listers import Lister
 from sampan.client.cache.listwatch import ListWatch
 from sampan.client.cache.reflector import ReflectorOptions
 from sampan.client.cache.shared_informer import SharedIndexInformer, wait_for_cache_sync
+from sampan.client.cache.transforms import Transform
 from sampan.client.discovery import split_api_version
 from sampan.client.dynamic import Client, ResourceClient
 
@@ -51,8 +52,12 @@ class SharedInformerFactory:
         handler_buffer: int = 1024,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        transform: Transform | None = None,
     ) -> None:
+        """``transform`` is applied by every informer of this factory to every object before caching it
+        (upstream's ``WithTransform``; e.g. :func:`~sampan.client.cache.transforms.strip_managed_fields`)."""
         self._client = client
+        self.transform = transform
         self._default_resync = default_resync
         self._namespace = namespace
         self._label_selector = label_selector
@@ -88,7 +93,7 @@ class SharedInformerFactory:
                 lw, name=f"{api_version}/{key[2]}", indexers=indexers,
                 resync_period=self._default_resync if resync_period is None else resync_period,
                 handler_buffer=self._handler_buffer, reflector_options=self._reflector_options, clock=self._clock,
-                rng=self._rng,
+                rng=self._rng, transform=self.transform,
             )
             self._informers[key] = inf
         elif indexers:

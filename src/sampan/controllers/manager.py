@@ -34,6 +34,8 @@ from sampan._lib.clock import Clock, RealClock
 from sampan._lib.loopstall import LoopStallMonitor
 from sampan.client import Client, ResourceClient, SharedInformerFactory
 from sampan.client import metrics as client_metrics
+from sampan.client.cache.reflector import ReflectorOptions
+from sampan.client.cache.transforms import component_transform
 from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder
 from sampan.controllers.options import KNOWN_CONTROLLERS, ControllerManagerOptions
@@ -417,7 +419,11 @@ class ControllerManager:
 
     async def run_controllers(self) -> None:
         """Build and run the controllers until cancelled."""
-        factory = SharedInformerFactory(self.client, default_resync=self.options.min_resync_period, clock=self.clock)
+        # cached objects without managedFields and with shared strings, as upstream's controller-manager
+        # (WithTransform(TransformStripManagedFields)): half a cached pod's memory
+        factory = SharedInformerFactory(self.client, default_resync=self.options.min_resync_period, clock=self.clock,
+                                        transform=component_transform(),
+                                        reflector_options=ReflectorOptions(paged_initial_list=True))
         events = await self.client.resource("v1", "events")
         await asyncio.to_thread(_import_modules, list(self.options.enabled()))
         ctx = ControllerContext(self.client, factory, self.options, self.clock, events)

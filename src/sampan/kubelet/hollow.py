@@ -35,6 +35,7 @@ from pathlib import Path
 
 from sampan._lib.clock import RealClock
 from sampan._lib.loopstall import LoopStallMonitor
+from sampan.client.cache.transforms import component_transform
 from sampan.client.dynamic import Client
 from sampan.client.informers import SharedInformerFactory
 from sampan.kubelet.heartbeat import HeartbeatHost
@@ -87,9 +88,12 @@ class HollowNodes:
         self.stall_monitor = LoopStallMonitor("hollow-kubelets")
         template = options.template
         timeout = max(1.0, min(template.node_status_update_frequency, template.node_lease_duration / 4))
+        # the process's caches hold pods and objects without managedFields, with shared strings (one interner)
+        transform = component_transform()
         # every node's Lease and status share one heartbeat client: a connection per 4 nodes at most (each
         # node has at most two heartbeat requests in flight; the bound only stops a storm of new connections)
-        self.shared = SharedParts(pods=PodsByNode(client), objects=SharedInformerFactory(client),
+        self.shared = SharedParts(pods=PodsByNode(client, transform=transform),
+                                  objects=SharedInformerFactory(client, transform=transform),
                                   heartbeats=HeartbeatHost(replace(client.config, max_connections=max(
                                       client.config.max_connections, options.count // 4)), timeout=timeout),
                                   stall_monitor=self.stall_monitor)

@@ -24,8 +24,10 @@ import asyncio
 from typing import Any
 
 from sampan.client.cache.handlers import Kind, Listener, Notification, ResourceEventHandler
+from sampan.client.cache.reflector import ReflectorOptions
 from sampan.client.cache.shared_informer import HandlerRegistration, SharedIndexInformer
 from sampan.client.cache.store import DeletedFinalStateUnknown
+from sampan.client.cache.transforms import Transform
 from sampan.client.dynamic import Client
 from sampan.client.informers import SharedInformerFactory
 
@@ -75,8 +77,9 @@ class PodsByNode:
     """The process's pod informer and the node listeners it feeds. ``run`` owns the informer and every
     listener task; ``view(node)`` is what each kubelet gets."""
 
-    def __init__(self, client: Client) -> None:
-        self.factory = SharedInformerFactory(client, field_selector="spec.nodeName!=")
+    def __init__(self, client: Client, *, transform: Transform | None = None) -> None:
+        self.factory = SharedInformerFactory(client, field_selector="spec.nodeName!=", transform=transform,
+                                             reflector_options=ReflectorOptions(paged_initial_list=True))
         self.informer = self.factory.informer("v1", "pods", indexers={NODE_INDEX: _node_index})
         self._listeners: dict[str, Listener] = {}
         self._tg: asyncio.TaskGroup | None = None

@@ -25,6 +25,7 @@ from sampan.api import errors
 from sampan.client.cache import DeletedFinalStateUnknown
 from sampan.client.cache.handlers import EventHandlerFuncs, ResourceEventHandler
 from sampan.client.cache.listers import Lister
+from sampan.client.cache.transforms import component_transform
 from sampan.client.dynamic import Client
 from sampan.client.informers import SharedInformerFactory
 from sampan.kubelet.object_watches import ObjectWatches
@@ -89,8 +90,10 @@ class KubeletSources:
     def __init__(self, client: Client, *, node_name: str, pods: PodSource | None = None,
                  object_factory: SharedInformerFactory | None = None) -> None:
         self._owned = pods is None
-        self.pod_factory = SharedInformerFactory(client, field_selector=f"spec.nodeName={node_name}")
-        self.object_factory = object_factory or SharedInformerFactory(client)
+        transform = component_transform()  # cached without managedFields, strings shared
+        self.pod_factory = SharedInformerFactory(client, field_selector=f"spec.nodeName={node_name}",
+                                                 transform=transform)
+        self.object_factory = object_factory or SharedInformerFactory(client, transform=transform)
         self.pods: PodSource = pods if pods is not None else self.pod_factory.informer("v1", "pods")
         self.watches: ObjectWatches | None = None
         self.objects: ObjectGetter

@@ -38,7 +38,9 @@ from sampan._lib.metrics_server import RegistryServer
 from sampan.api import errors
 from sampan.client import Client, RESTConfig, SharedInformerFactory
 from sampan.client import metrics as client_metrics
+from sampan.client.cache.reflector import ReflectorOptions
 from sampan.client.cache.shared_informer import HandlerRegistration
+from sampan.client.cache.transforms import component_transform
 from sampan.client.leaderelection import IsolatedLeaderElector, LeaderCallbacks, LeaderElectionConfig
 from sampan.client.record import EventRecorder as ClientEventRecorder
 from sampan.scheduler.api_seams import APIBinder, APIEventRecorder, APIEvictor, APIPodStatusWriter, APIVolumeWriter
@@ -171,8 +173,13 @@ class SchedulerApp:
             volume_writer=APIVolumeWriter(await client.resource("v1", "persistentvolumes"),
                                           await client.resource("v1", "persistentvolumeclaims")),
         )
-        pod_factory = SharedInformerFactory(client, field_selector=POD_FIELD_SELECTOR, clock=self.clock)
-        factory = SharedInformerFactory(client, clock=self.clock)
+        # cached objects without managedFields (upstream's scheduler: WithTransform(TransformStripManagedFields))
+        # and with shared strings; one interner for both factories (node names in pods and Nodes)
+        transform = component_transform()
+        paged = ReflectorOptions(paged_initial_list=True)  # never one whole-list body of every pod
+        pod_factory = SharedInformerFactory(client, field_selector=POD_FIELD_SELECTOR, clock=self.clock,
+                                            transform=transform, reflector_options=paged)
+        factory = SharedInformerFactory(client, clock=self.clock, transform=transform, reflector_options=paged)
         regs = connect(sched.handlers, pods=pod_factory.informer("v1", "pods"),
                        nodes=factory.informer("v1", "nodes"), namespaces=factory.informer("v1", "namespaces"),
                        claims=factory.informer("v1", "persistentvolumeclaims"),

@@ -24,6 +24,8 @@ def _sampan(*args: str) -> list[str]:
     (["--leader-elect=maybe"], "invalid boolean"),
     (["--config", "/nonexistent/sched.yaml"], "cannot read --config"),
     (["--leader-elect-lease-duration", "5s", "--leader-elect-renew-deadline", "10s"], "lease_duration must be"),
+    (["--cache-sync-timeout", "0s"], "--cache-sync-timeout must be positive, got 0s"),
+    (["--cache-sync-timeout", "soon"], "invalid duration 'soon'"),
 ])
 def test_bad_flags_give_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     kubeconfig = tmp_path / "kubeconfig"

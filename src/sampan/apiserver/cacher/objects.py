@@ -110,6 +110,22 @@ class CachedObject:
         _ = self.raw, self.labels, self.fields
         self._obj = None
 
+    def share_strings(self, table: dict[str, str]) -> None:
+        """Make the label values, field values (but the name) and namespace the equal strings of ``table``
+        (added when new): 150,000 pods hold a few hundred distinct ones (namespace, node, phase, scheduler,
+        service account, label values), ~600 bytes a pod when each keeps its own. Values only change
+        identity, never content."""
+        self.namespace = table.setdefault(self.namespace, self.namespace)
+        labels = self._labels
+        if labels:
+            for k, v in labels.items():
+                labels[k] = table.setdefault(v, v)
+        fields = self._fields
+        if type(fields) is dict:
+            for k, v in fields.items():
+                if k != "metadata.name" and type(v) is str:
+                    fields[k] = table.setdefault(v, v)
+
     @property
     def obj(self) -> dict[str, Any]:
         """The object as a dict (decoded from ``raw`` when compacted: a new dict on each call)."""

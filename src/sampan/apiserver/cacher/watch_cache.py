@@ -20,6 +20,8 @@ import logging
 from collections.abc import Iterable
 
 from sampan._lib.clock import Clock
+from sampan._lib.malloc import release_free_memory
+from sampan.apiserver.cacher.objects import CachedObject
 from sampan.apiserver.cacher.resource_cache import ResourceCache
 from sampan.storage import Compacted, Storage, StorageError, Unavailable, WatchClosed
 from sampan.storage.interface import KeyValue
@@ -145,20 +147,26 @@ class WatchCache:
     async def _load(self) -> int:
         root = self._store.root
         revision = await self._store.current_revision()
-        by_cache: dict[str, list[KeyValue]] = {p: [] for p in self._caches}
+        # each page becomes cached objects at once: the store's bytes are dropped page by page (memory)
+        by_cache: dict[str, dict[str, CachedObject]] = {p: {} for p in self._caches}
         start_after: str | None = None
         while True:
             page = await self._store.list(root, revision=revision, limit=self._page_size, start_after=start_after)
             for kv in page.kvs:
                 cache = self._route(kv.key)
                 if cache is not None:  # setdefault: add_cache may register one while this loads
-                    by_cache.setdefault(cache.prefix, []).append(kv)
+                    co = cache.cached(kv)
+                    if co is not None:
+                        by_cache.setdefault(cache.prefix, {})[kv.key] = co
             if not page.more or not page.kvs:
                 break
             start_after = page.kvs[-1].key
-        for prefix, kvs in by_cache.items():
+            del page
+        for prefix, objects in by_cache.items():
             if prefix in self._caches:  # remove_cache may have dropped one meanwhile
-                self._caches[prefix].reset(kvs, revision)
+                self._caches[prefix].reset_objects(objects, revision)
+        del by_cache
+        release_free_memory()
         self.revision = 0
         self._advance(revision)
         self.reloads += 1

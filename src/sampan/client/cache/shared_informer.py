@@ -32,6 +32,7 @@ from sampan.client.cache.index import NAMESPACE_INDEX, IndexFunc, namespace_inde
 from sampan.client.cache.listwatch import ListerWatcher
 from sampan.client.cache.reflector import Reflector, ReflectorOptions
 from sampan.client.cache.store import IndexedStore
+from sampan.client.cache.transforms import Transform
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,14 @@ class SharedIndexInformer:
         fifo_high_water: int = 10_000,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        transform: Transform | None = None,
     ) -> None:
         self.name = name
         self._clock = clock or RealClock()
         self.indexer = IndexedStore(indexers={NAMESPACE_INDEX: namespace_index, **(indexers or {})})
         self.fifo = DeltaFIFO(known_objects=self.indexer, high_water=fifo_high_water)
-        self.reflector = Reflector(lw, self.fifo, name=name, options=reflector_options, clock=self._clock, rng=rng)
+        self.reflector = Reflector(lw, self.fifo, name=name, options=reflector_options, clock=self._clock, rng=rng,
+                                   transform=transform)
         self.default_resync = resync_period
         self._resync_check = resync_period
         self._handler_buffer = handler_buffer
@@ -120,6 +123,17 @@ class SharedIndexInformer:
     def _start_listener(self, listener: Listener) -> None:
         assert self._tg is not None
         self._tasks[listener] = self._tg.create_task(listener.run(), name=f"informer-{self.name}-{listener.name}")
+
+    def set_transform(self, transform: Transform | None) -> None:
+        """Transform every object before it is queued and cached (:mod:`.transforms`); only before the
+        informer runs (client-go's ``SetTransform``), so the cache never mixes both forms."""
+        if self._started:
+            raise RuntimeError(f"informer {self.name!r} already started: its transform cannot change")
+        self.reflector.transform = transform
+
+    @property
+    def transform(self) -> Transform | None:
+        return self.reflector.transform
 
     # -- state ----------------------------------------------------------------------------------------------
 
