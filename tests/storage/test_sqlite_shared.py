@@ -84,9 +84,12 @@ async def test_lone_owner_and_group_exclude_each_other(tmp_path: Path) -> None:
         await member.close()
 
 
-async def _stream(store: SqliteStorage, after: int, count: int) -> list[tuple[EventType, str, int, bytes, bytes | None]]:
+Seen = tuple[EventType, str, int, bytes, bytes | None]
+
+
+async def _stream(store: SqliteStorage, after: int, count: int) -> list[Seen]:
     """The first ``count`` events under the root above ``after``, with values."""
-    got: list[tuple[EventType, str, int, bytes, bytes | None]] = []
+    got: list[Seen] = []
     watch = store.watch(ROOT, after_revision=after)
     async with asyncio.timeout(60):
         async for ev in watch:

@@ -53,7 +53,8 @@ def test_validation_memo_equals_fresh_validation() -> None:
             assert pod_validation.validate_pod_spec(defaulted, path) == fresh
     bad = {"containers": [{"name": "Bad_Name", "image": ""}]}
     first = pod_validation.validate_pod_spec(bad, "spec")
-    assert first and pod_validation.validate_pod_spec(bad, "spec") == first  # causes are never memoized away
+    assert first
+    assert pod_validation.validate_pod_spec(bad, "spec") == first  # causes are never memoized away
     assert ("spec", orjson.dumps(bad)) not in pod_validation._valid_specs
     assert pod_validation.validate_pod_spec("nope", "spec")  # not a dict
 
