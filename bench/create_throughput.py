@@ -17,9 +17,9 @@ and the generator costs a few microseconds per request. Per run it prints:
 
 ``--baseline REV`` (default ``53fbf94``, main before session 7's request-path work; ``699cd36`` before
 session 6's) is checked out into a temporary ``git worktree`` and its server started from that tree's
-``src`` (``PYTHONPATH``), with this checkout's virtualenv. Runs are interleaved (baseline, this tree, baseline, ...) for each worker count and round, and
-the table at the end gives each combination's medians and the ratio to the baseline. Requests must all
-succeed: any non-2xx answer fails the run.
+``src`` (``PYTHONPATH``), with this checkout's virtualenv. Runs are interleaved (baseline, this tree,
+baseline, ...) for each worker count and round, and the table at the end gives each combination's medians
+and the ratio to the baseline. Requests must all succeed: any non-2xx answer fails the run.
 """
 
 from __future__ import annotations
