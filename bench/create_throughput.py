@@ -1,6 +1,6 @@
 """Pod creates/s of ``sampan apiserver --workers N``, driven by ApacheBench so the load generator stays cheap.
 
-    nice -n 10 .venv/bin/python bench/create_throughput.py                    # workers 1,2; vs 699cd36; ~4 min
+    nice -n 10 .venv/bin/python bench/create_throughput.py                    # workers 1,2; vs 53fbf94; ~4 min
     .venv/bin/python bench/create_throughput.py --workers 1 --rounds 1 --count 5000 --baseline ""  # quick
 
 The Python load generator of ``bench/apiserver.py`` spends ~0.4 ms of CPU per create, which on a 2-core
@@ -15,11 +15,11 @@ and the generator costs a few microseconds per request. Per run it prints:
 - the 1-minute load average when the run ended (other work on the machine skews every wall-clock figure;
   CPU per request much less).
 
-``--baseline REV`` (default ``699cd36``, main before the request-path work) is checked out into a temporary
-``git worktree`` and its server started from that tree's ``src`` (``PYTHONPATH``), with this checkout's
-virtualenv. Runs are interleaved (baseline, this tree, baseline, ...) for each worker count and round, and
-the table at the end gives each combination's medians and the ratio to the baseline. Requests must all
-succeed: any non-2xx answer fails the run.
+``--baseline REV`` (default ``53fbf94``, main before session 7's request-path work; ``699cd36`` before
+session 6's) is checked out into a temporary ``git worktree`` and its server started from that tree's
+``src`` (``PYTHONPATH``), with this checkout's virtualenv. Runs are interleaved (baseline, this tree,
+baseline, ...) for each worker count and round, and the table at the end gives each combination's medians
+and the ratio to the baseline. Requests must all succeed: any non-2xx answer fails the run.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--count", type=int, default=20_000, help="creates (and GETs) per run")
     ap.add_argument("--clients", type=int, default=64)
-    ap.add_argument("--baseline", default="699cd36", help='git revision to compare with ("" for none)')
+    ap.add_argument("--baseline", default="53fbf94", help='git revision to compare with ("" for none)')
     args = ap.parse_args()
     if shutil.which("ab") is None:
         print("create_throughput: skipped: needs ApacheBench `ab` (Debian: apt-get install apache2-utils)")

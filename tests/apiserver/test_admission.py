@@ -66,11 +66,20 @@ async def test_pod_priority_errors_are_403(api: API) -> None:
 
 
 async def test_global_default_class_applies(api: API) -> None:
+    r = await api.post(PODS, pod("before"))  # no default yet (the default is remembered per class state)
+    assert r.status == 201, r.body
+    assert r.body["spec"]["priority"] == 0
+    assert "priorityClassName" not in r.body["spec"]
     assert (await api.post(PCS, pc("dflt", 7, globalDefault=True))).status == 201
     r = await api.post(PODS, pod("gd"))
     assert r.status == 201, r.body
     assert r.body["spec"]["priorityClassName"] == "dflt"
     assert r.body["spec"]["priority"] == 7
+    assert (await api.delete(f"{PCS}/dflt")).status == 200
+    r = await api.post(PODS, pod("after"))
+    assert r.status == 201, r.body
+    assert r.body["spec"]["priority"] == 0
+    assert "priorityClassName" not in r.body["spec"]
 
 
 async def test_pod_update_without_priority_keeps_it(api: API) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 
 BLOCK = 4096
 """Bytes read from the system per refill."""
@@ -54,7 +53,11 @@ class RandomBytes:
 
     def uuid4(self) -> str:
         """A random (version 4) UUID in its canonical text form, as ``str(uuid.uuid4())``."""
-        return str(uuid.UUID(bytes=self.take(16), version=4))
+        b = bytearray(self.take(16))
+        b[6] = (b[6] & 0x0F) | 0x40  # version 4
+        b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = b.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 POOL = RandomBytes()

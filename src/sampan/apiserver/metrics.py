@@ -78,8 +78,25 @@ class RequestInfo:
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 
 
+#: Classified requests remembered at most (several filters classify each request); emptied when full.
+_INFO_MEMO_SIZE = 4096
+_infos: dict[tuple[str, str, str], RequestInfo] = {}
+
+
 def request_info(method: str, path: str, query: dict[str, str] | Any) -> RequestInfo:
-    """Classify a request. ``query`` is a mapping of query parameters (only ``watch`` is read)."""
+    """Classify a request. ``query`` is a mapping of query parameters (only ``watch`` is read). A pure
+    function of method, path and ``watch``: memoized (the authorizer, APF and metrics each ask)."""
+    key = (method, path, str(query.get("watch", "")))
+    info = _infos.get(key)
+    if info is None:
+        info = _classify(method, path, key[2])
+        if len(_infos) >= _INFO_MEMO_SIZE:
+            _infos.clear()
+        _infos[key] = info
+    return info
+
+
+def _classify(method: str, path: str, watch: str) -> RequestInfo:
     method = method.upper()
     parts = [p for p in path.split("/") if p]
     if len(parts) >= 2 and parts[0] == "api":
@@ -103,7 +120,7 @@ def request_info(method: str, path: str, query: dict[str, str] | Any) -> Request
     subresource = rest[2] if len(rest) > 2 else ""
     if resource == "namespaces" and namespace and name == namespace:
         namespace = ""  # /api/v1/namespaces/foo is the namespace object itself (cluster-scoped)
-    watching = watch_prefix or str(query.get("watch", "")).lower() in ("true", "1")
+    watching = watch_prefix or watch.lower() in ("true", "1")
     verb = _verb(method, has_name=bool(name), watching=watching)
     return RequestInfo(True, verb, group, version, resource, subresource, namespace, name)
 

@@ -185,13 +185,31 @@ class Representation:
 DEFAULT = Representation()
 
 
+#: Accept headers seen at most (clients send a handful of distinct ones); the memo is emptied when full.
+_MEMO_SIZE = 256
+_memo: dict[tuple[str | None, bool, bool], Representation] = {}
+
+
 def negotiate(accept: str | None, *, allow_transforms: bool = True, allow_protobuf: bool = False) -> Representation:
     """The representation for a REST response given the request's ``Accept`` header.
 
     ``allow_transforms=False`` (for endpoints that cannot produce Tables or metadata-only bodies) makes
     every ``as=…`` clause unusable; ``allow_protobuf=True`` (resource endpoints) makes protobuf ranges
     usable. Raises :class:`NotAcceptable` when no clause can be served.
+
+    A pure function of its arguments: results (immutable) are memoized per header, errors are not.
     """
+    key = (accept, allow_transforms, allow_protobuf)
+    rep = _memo.get(key)
+    if rep is None:
+        rep = _negotiate(accept, allow_transforms=allow_transforms, allow_protobuf=allow_protobuf)
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        _memo[key] = rep
+    return rep
+
+
+def _negotiate(accept: str | None, *, allow_transforms: bool, allow_protobuf: bool) -> Representation:
     ranges = parse_accept(accept)
     if not ranges:
         if accept and accept.strip():

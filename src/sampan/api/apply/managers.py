@@ -107,8 +107,19 @@ def _go_quote(s: str) -> str:
 
 
 def identity(manager: str, operation: str, api_version: str, subresource: str = "") -> Identity:
-    return Identity(manager=manager or "unknown", operation=operation,
-                    api_version="" if operation == APPLY else api_version, subresource=subresource)
+    """The (immutable) identity; the few distinct ones a server sees are built once each."""
+    key = (manager, operation, api_version, subresource)
+    found = _identities.get(key)
+    if found is None:
+        found = Identity(manager=manager or "unknown", operation=operation,
+                         api_version="" if operation == APPLY else api_version, subresource=subresource)
+        if len(_identities) >= 1024:  # bounded: managers are client-chosen strings
+            _identities.clear()
+        _identities[key] = found
+    return found
+
+
+_identities: dict[tuple[str, str, str, str], Identity] = {}
 
 
 @dataclass(slots=True)

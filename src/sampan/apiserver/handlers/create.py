@@ -79,7 +79,7 @@ async def create_object(ctx: ServerContext, scope: Scope, obj: dict[str, Any], *
     om.raise_invalid(scope, name, om.call_strategy(scope, scope.strategy.validate_create, obj))
     namespace = md.get("namespace") or ""
     if not managed_by_caller:
-        obj = writeopts.record_update(scope, None, obj, manager=opts.manager, now=now)
+        obj = writeopts.record_update(scope, None, obj, manager=opts.manager, now=now, in_place=True)
         md = obj["metadata"]
     attrs.obj, attrs.name = obj, name
     await admission.validate(ctx, attrs)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from sampan.api import meta
 from sampan.apiserver.registry.base import as_dict, as_list
 
@@ -97,8 +99,36 @@ def default_container(c: dict[str, Any], *, for_pod: bool) -> None:
                 requests.setdefault(name, value)
 
 
+#: Specs remembered at most, as (for_pod, JSON before) -> JSON after defaulting; emptied when full.
+_MEMO_SIZE = 512
+_defaulted: dict[tuple[bool, bytes], bytes] = {}
+
+
 def default_pod_spec(spec: dict[str, Any], *, for_pod: bool) -> None:
-    """Defaults in place; ``for_pod`` adds the admission-chain defaults real pods get."""
+    """Defaults in place; ``for_pod`` adds the admission-chain defaults real pods get.
+
+    A pure function of the spec's JSON: the result for a spec seen before (a ReplicaSet's pods share one)
+    is its remembered JSON, decoded into ``spec`` (same keys in the same order, fresh nested values)."""
+    try:
+        key: tuple[bool, bytes] | None = (for_pod, orjson.dumps(spec))
+    except TypeError:  # not JSON (an int beyond 64 bits, a non-string key): no memo
+        key = None
+    if key is not None and (hit := _defaulted.get(key)) is not None:
+        spec.clear()
+        spec.update(orjson.loads(hit))
+        return
+    _default_pod_spec(spec, for_pod=for_pod)
+    if key is not None:
+        try:
+            after = orjson.dumps(spec)
+        except TypeError:
+            return
+        if len(_defaulted) >= _MEMO_SIZE:
+            _defaulted.clear()
+        _defaulted[key] = after
+
+
+def _default_pod_spec(spec: dict[str, Any], *, for_pod: bool) -> None:
     _apply(spec, POD_SPEC_DEFAULTS)
     if for_pod:
         _apply(spec, POD_ONLY_DEFAULTS)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
 from sampan.api import validation
 from sampan.api.errors import Cause, duplicate, invalid, not_supported, required
 from sampan.api.quantity import PATTERN_MSG, Quantity, parse_or_none
@@ -60,8 +62,32 @@ def _enum(spec: dict[str, Any], key: str, path: str, allowed: list[str], *, requ
     return []
 
 
+#: Specs remembered as valid at most (a ReplicaSet's pods, a benchmark's, share one spec); emptied when full.
+_VALID_MEMO_SIZE = 512
+_valid_specs: set[tuple[str, bytes]] = set()
+
+
 def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
-    """Causes for a (defaulted) pod spec at ``path`` (``spec`` or ``spec.template.spec``)."""
+    """Causes for a (defaulted) pod spec at ``path`` (``spec`` or ``spec.template.spec``).
+
+    A pure function of the spec's JSON and ``path``: a spec found valid is remembered by its JSON (key
+    order included), so the many pods created from one template are checked once; a spec with causes is
+    checked every time (its causes are new objects for each caller)."""
+    try:
+        key: tuple[str, bytes] | None = (path, orjson.dumps(spec))
+    except TypeError:  # not JSON (an int beyond 64 bits, a non-string key): no memo
+        key = None
+    if key is not None and key in _valid_specs:
+        return []
+    causes = _validate_pod_spec(spec, path)
+    if key is not None and not causes:
+        if len(_valid_specs) >= _VALID_MEMO_SIZE:
+            _valid_specs.clear()
+        _valid_specs.add(key)
+    return causes
+
+
+def _validate_pod_spec(spec: Any, path: str) -> list[Cause]:
     if not isinstance(spec, dict):
         return [required(path)]
     causes: list[Cause] = []

@@ -52,6 +52,11 @@ _HISTORY = (
     "LEFT JOIN log AS p ON p.id = l.prev_revision "
     "WHERE l.id > ? AND l.name >= ? AND l.name < ? ORDER BY l.id"
 )
+_HISTORY_UPTO = (
+    "SELECT l.id, l.name, l.value, l.created, l.deleted, p.value FROM log AS l "
+    "LEFT JOIN log AS p ON p.id = l.prev_revision "
+    "WHERE l.id > ? AND l.id <= ? AND l.name >= ? AND l.name < ? ORDER BY l.id"
+)
 _MIN_ID = "SELECT COALESCE(MIN(id), 0) FROM log"
 
 
@@ -219,12 +224,16 @@ def count(conn: sqlite3.Connection, current: int, compacted: int, prefix: str) -
     return int(conn.execute(_COUNT, (prefix, prefix_end(prefix))).fetchone()[0])
 
 
-def history(conn: sqlite3.Connection, current: int, compacted: int, prefix: str, after: int) -> builtins.list[Event]:
-    """Events under ``prefix`` with revision > ``after``, in revision order. Raises Compacted."""
+def history(conn: sqlite3.Connection, current: int, compacted: int, prefix: str, after: int, *,
+            upto: int | None = None) -> builtins.list[Event]:
+    """Events under ``prefix`` with revision > ``after`` (and <= ``upto`` when given), in revision order.
+    Raises Compacted."""
     if after + 1 < compacted:
         raise Compacted(after, compacted)
     events: builtins.list[Event] = []
-    for rev, name, value, created, deleted, prev_value in conn.execute(_HISTORY, (after, prefix, prefix_end(prefix))):
+    rows = (conn.execute(_HISTORY, (after, prefix, prefix_end(prefix))) if upto is None
+            else conn.execute(_HISTORY_UPTO, (after, upto, prefix, prefix_end(prefix))))
+    for rev, name, value, created, deleted, prev_value in rows:
         if deleted:
             events.append(Event(EventType.DELETED, name, rev, value, value))
         elif created:

@@ -25,6 +25,7 @@ member wrote it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import logging
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from sampan.storage.errors import Compacted, Unavailable
 from sampan.storage.interface import Event
+from sampan.storage.keys import prefix_end
 from sampan.storage.sqlite import reader, schema
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 DEFAULT_POLL_INTERVAL = 0.002
 IDLE_POLL_INTERVAL = 0.010
 IDLE_AFTER = 1.0
+#: This member's own committed batches waiting for the tailer at most; a batch offered beyond it is
+#: simply read back from the database like another member's.
+MAX_LOCAL_BATCHES = 1024
 
 _COUNTERS = struct.Struct("<qq")  # current revision, compacted revision
 #: The revision counter as a writer sees it inside its transaction.
@@ -149,14 +154,30 @@ EventsCallback = Callable[[Sequence[Event], int], None]
 ResetCallback = Callable[[Exception], None]
 
 
+class _LocalBatch:
+    """Revisions ``(lo, hi]``, all written by this member's writer in one transaction, and their events
+    under the root."""
+
+    __slots__ = ("events", "hi", "lo")
+
+    def __init__(self, lo: int, hi: int, events: list[Event]) -> None:
+        self.lo, self.hi, self.events = lo, hi, events
+
+
 class Tailer:
     """The thread that turns every member's commits into this process's watch events, in order.
 
     It reads ``log`` rows above the last revision it published whenever the shared counter moved
     (looking every ``poll_interval``, every ``IDLE_POLL_INTERVAL`` once the store has been still for
-    ``IDLE_AFTER`` s, or at once after :meth:`nudge`) and hands each batch to the loop
+    ``IDLE_AFTER`` s, or at once after :meth:`nudge` / :meth:`offer`) and hands each batch to the loop
     with one ``call_soon_threadsafe``. If compaction overtook it (a stalled process), it resets every
     watcher with the Compacted error and continues from the current revision.
+
+    This member's own commits are not read back: its writer :meth:`offer` s each transaction's revision
+    range and events, and when the next revision to publish starts such a range the tailer publishes
+    those events as they are (the same events the log would give: one transaction under the write lock
+    wrote every revision of the range). Only the revisions between are read from the database (other
+    members' commits), so ordering and exactly-once do not depend on which member wrote what.
     States: running -> stopped."""
 
     def __init__(
@@ -181,6 +202,11 @@ class Tailer:
         self._on_reset = on_reset
         self._poll = poll_interval
         self._wake = threading.Event()
+        self._conn: sqlite3.Connection | None = None
+        """The tailer thread's read connection (opened when first needed)."""
+        self._local: collections.deque[_LocalBatch] = collections.deque()
+        """Appended by the writer thread, consumed (peeked and popped) by the tailer thread only."""
+        self._end = prefix_end(root)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="sampan-sqlite-tailer", daemon=True)
 
@@ -191,6 +217,14 @@ class Tailer:
         """Look now (the local writer just committed)."""
         self._wake.set()
 
+    def offer(self, lo: int, hi: int, events: Sequence[Event]) -> None:
+        """This member's writer committed revisions ``(lo, hi]`` with ``events`` (its thread, after the
+        commit): publish them without reading them back, and look now."""
+        if hi > lo and len(self._local) < MAX_LOCAL_BATCHES:
+            root, end = self._root, self._end
+            self._local.append(_LocalBatch(lo, hi, [e for e in events if root <= e.key < end]))
+        self._wake.set()
+
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
@@ -198,36 +232,62 @@ class Tailer:
             await self._loop.run_in_executor(None, self._thread.join)
 
     def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
         last_change = time.monotonic()
         try:
             while not self._stopping:
                 idle = time.monotonic() - last_change > IDLE_AFTER
                 self._wake.wait(max(self._poll, IDLE_POLL_INTERVAL) if idle else self._poll)
                 self._wake.clear()
-                if self._stopping or self._counters.current <= self.published:
+                if self._stopping or (self._counters.current <= self.published and not self._local):
                     continue
                 last_change = time.monotonic()
                 try:
-                    if conn is None:
-                        conn = schema.connect(self._path, readonly=True)
-                    self._read(conn)
+                    self._catch_up()
                 except sqlite3.Error as err:  # the next round retries
                     log.error("sqlite tailer read failed path=%s error=%s", self._path, err)
-                    if conn is not None:
-                        conn.close()
-                        conn = None
+                    if self._conn is not None:
+                        self._conn.close()
+                        self._conn = None
                     time.sleep(0.1)
         finally:
-            if conn is not None:
-                conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
-    def _read(self, conn: sqlite3.Connection) -> None:
+    def _catch_up(self) -> None:
+        """Publish everything committed so far: this member's offered batches as they are, the rest read
+        from the database."""
+        local = self._local
+        while True:
+            while local and local[0].hi <= self.published:  # already published from the database
+                local.popleft()
+            if local and local[0].lo <= self.published:  # the next revisions are ours
+                batch = local.popleft()
+                events = [e for e in batch.events if e.revision > self.published]
+                self.published = batch.hi
+                if events:
+                    self._call(self._on_events, events, batch.hi)
+                continue
+            upto = local[0].lo if local else None  # other members' revisions up to our next batch
+            if upto is None and self._counters.current <= self.published:
+                return
+            if self._conn is None:
+                self._conn = schema.connect(self._path, readonly=True)
+            before = self.published
+            self._read(self._conn, upto)
+            if upto is None or self.published == before:  # (no progress: retried at the next look)
+                return
+
+    def _read(self, conn: sqlite3.Connection, upto: int | None = None) -> None:
+        """Publish the log's events above ``published``: up to revision ``upto`` (committed: our own
+        later batch was) or, when None, up to the database's current revision."""
         conn.execute("BEGIN")
         try:
             current, compacted = schema.read_revisions(conn)
+            if upto is not None:
+                current = min(current, upto)
             try:
-                events = reader.history(conn, current, compacted, self._root, self.published)
+                events = reader.history(conn, current, compacted, self._root, self.published, upto=upto)
             except Compacted as err:
                 log.warning("sqlite tailer overtaken by compaction published=%d compacted=%d", self.published,
                             compacted)

@@ -65,7 +65,7 @@ class SqliteStorage:
             self._tailer = shared.Tailer(path, shared_state.counters, root=root, after=revision, loop=loop,
                                          on_events=self._tailed, on_reset=self._reset_watchers)
         self._writer = Writer(conn, loop=loop, revision=revision, on_commit=self._committed, shared=shared_state,
-                              after_commit=self._tailer.nudge if self._tailer else None)
+                              after_commit=self._tailer.offer if self._tailer else None)
         self._pool = reader.ReadPool(path, threads=read_threads)
         self._current = revision
         self._compacted = compacted

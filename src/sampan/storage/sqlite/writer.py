@@ -47,6 +47,9 @@ _STOP = object()
 Result = int | KeyValue
 Completion = tuple["asyncio.Future[Result]", Result | None, BaseException | None]
 CommitCallback = Callable[[Sequence[Event], int], None]
+#: Told, on the writer thread after each transaction of a shared store, the revision range ``(lo, hi]`` it
+#: wrote and its events (``lo == hi`` and no events when it wrote nothing or failed).
+AfterCommit = Callable[[int, int, Sequence[Event]], None]
 
 
 class Writer:
@@ -63,12 +66,12 @@ class Writer:
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_pending: int = DEFAULT_MAX_PENDING,
         shared: SharedState | None = None,
-        after_commit: Callable[[], None] | None = None,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         """With ``shared`` (a store several processes write), every transaction runs under the shared
         write lock, starts from the revision in the database (another process may have written) and
         stores the new counters before the lock is released; ``after_commit`` is then called on the
-        writer thread."""
+        writer thread with the range of revisions the transaction wrote and its events."""
         self._conn = conn
         self._shared = shared
         self._after_commit = after_commit
@@ -171,20 +174,23 @@ class Writer:
             self._transaction(batch)
             return
         with self._shared.write_lock.held():
-            self._transaction(batch)
+            lo, hi, events = self._transaction(batch)
         if self._after_commit is not None:
-            self._after_commit()
+            self._after_commit(lo, hi, events)
 
-    def _transaction(self, batch: list[tuple[ops.Request, asyncio.Future[Result]]]) -> None:
+    def _transaction(self, batch: list[tuple[ops.Request, asyncio.Future[Result]]]) -> tuple[int, int, list[Event]]:
+        """Apply and commit ``batch``; ``(lo, hi, events)``: it wrote revisions ``(lo, hi]`` (none when
+        ``lo == hi``, e.g. rolled back), whose events are ``events``."""
         conn = self._conn
-        revision = self.revision
+        revision = lo = self.revision
         compacted = 0
         events: list[Event] = []
         completions: list[Completion] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             if self._shared is not None:  # another process may have written since our last commit
-                revision = self.revision = max(self.revision, int(conn.execute(SELECT_WRITE_REVISION).fetchone()[0]))
+                revision = lo = self.revision = max(self.revision,
+                                                    int(conn.execute(SELECT_WRITE_REVISION).fetchone()[0]))
             for request, fut in batch:
                 if isinstance(request, ops.SetCompacted):
                     compacted = max(compacted, request.revision)
@@ -203,11 +209,13 @@ class Writer:
             self._rollback()
             completions = [(fut, None, Unavailable(f"sqlite write failed: {err}")) for _, fut in batch]
             events, revision = [], self.revision
+            lo = revision
         except Exception as err:
             log.exception("sqlite writer bug; batch rolled back requests=%d", len(batch))
             self._rollback()
             completions = [(fut, None, Unavailable(f"sqlite writer error: {err!r}")) for _, fut in batch]
             events, revision = [], self.revision
+            lo = revision
         else:
             self.revision = revision
             self.commits += 1
@@ -216,6 +224,7 @@ class Writer:
                 counters = self._shared.counters
                 counters.store(current=revision, compacted=max(counters.compacted, compacted))
         self._deliver(completions, events, revision)
+        return lo, revision, events
 
     def _rollback(self) -> None:
         try:
