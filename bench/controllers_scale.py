@@ -218,6 +218,7 @@ def main() -> None:
                      "--leader-elect=false", "--kube-api-qps", str(args.qps), "--kube-api-burst", str(args.burst),
                      "--secure-port", "0"], work / "controller-manager.log")
         spy: subprocess.Popen[bytes] | None = None
+        finished = False
         try:
             time.sleep(2.0)
             if args.profile:
@@ -241,13 +242,14 @@ def main() -> None:
                   f"{api_cpu / (2 * total) * 1000:.2f} ms CPU per pod")
             if args.json:
                 Path(args.json).write_text(json.dumps(figures, indent=1))
+            finished = True
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
             _stop(cm)
             _stop(kubelet)
-            if cm.returncode not in (0, -signal.SIGTERM, None):
+            if not finished:
                 print((work / "controller-manager.log").read_text(errors="replace")[-3000:])
 
 
