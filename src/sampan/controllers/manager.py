@@ -21,12 +21,12 @@ module lazily, and add it to :data:`CONTROLLERS` under its upstream name (also l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import socket
 import uuid
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
