@@ -139,3 +139,27 @@ async def test_client_side_rate_limit_spaces_requests(inproc_apiserver: InProces
         assert not third.done()  # waits for a token on the (fake) clock
         await clock.advance(1.0)
         assert (await asyncio.wait_for(third, 5))["major"] == "1"
+
+
+async def test_own_rate_limit_gives_a_view_a_budget_of_its_own(inproc_apiserver: InProcessAPIServer) -> None:
+    """One controller's spent burst never holds another's request (upstream: a clientset per controller)."""
+    clock = FakeClock()
+    cfg = RESTConfig(host=inproc_apiserver.url, qps=1, burst=2)
+    async with Client(cfg, clock=clock) as c:
+        other = c.with_own_rate_limit()
+        for _ in range(2):
+            await c.version()
+        held = asyncio.create_task(c.version())
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        assert not held.done()  # c's bucket is empty
+        for _ in range(2):  # the view's bucket is full, and it shares c's connections
+            assert (await asyncio.wait_for(other.version(), 5))["major"] == "1"
+        third = asyncio.create_task(other.version())
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        assert not third.done()  # and it is limited too
+        await other.close()  # a no-op: c owns the connections
+        await clock.advance(1.0)
+        assert (await asyncio.wait_for(held, 5))["major"] == "1"
+        assert (await asyncio.wait_for(third, 5))["major"] == "1"

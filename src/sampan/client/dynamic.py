@@ -226,6 +226,15 @@ class Client:
         view.discovery = self.discovery
         return view
 
+    def with_own_rate_limit(self) -> Client:
+        """This client with a token bucket of its own (:meth:`RESTClient.with_own_rate_limit`), sharing its
+        connections and discovery cache; closing it leaves this client open."""
+        view = object.__new__(Client)
+        view.config = self.config
+        view.rest = self.rest.with_own_rate_limit()
+        view.discovery = self.discovery
+        return view
+
     async def __aenter__(self) -> Client:
         return self
 

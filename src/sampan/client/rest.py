@@ -117,6 +117,16 @@ class RESTClient:
         view._owns_session = False
         return view
 
+    def with_own_rate_limit(self) -> RESTClient:
+        """A view of this client (same connections, credentials and config) with a token bucket of its own,
+        sized by ``config.qps``/``config.burst``: upstream's controller-manager builds one client per
+        controller from one config, so each controller has its own QPS budget. Closing it is a no-op."""
+        view = object.__new__(RESTClient)
+        view.__dict__.update(self.__dict__)
+        view._limiter = TokenBucket(self.config.qps, self.config.burst, clock=self._clock)
+        view._owns_session = False
+        return view
+
     async def __aenter__(self) -> RESTClient:
         return self
 

@@ -21,6 +21,7 @@ module lazily, and add it to :data:`CONTROLLERS` under its upstream name (also l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 import socket
@@ -412,7 +413,9 @@ class ControllerManager:
                 if name in KNOWN_CONTROLLERS:
                     log.warning("controller not available yet, skipping controller=%s", name)
                 continue
-            controller = factory(ctx)
+            # one client per controller, each with its own QPS/burst budget over the shared connections, as
+            # upstream's ClientBuilder gives every controller its own clientset (and token bucket)
+            controller = factory(dataclasses.replace(ctx, client=ctx.client.with_own_rate_limit()))
             runners[name] = Runner(controller, workers=self.options.workers(name), clock=self.clock)
             log.info("controller configured controller=%s workers=%d", name, self.options.workers(name))
         return runners

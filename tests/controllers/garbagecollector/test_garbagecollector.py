@@ -175,6 +175,27 @@ def test_graph_edges_and_keys() -> None:
     assert orphan_key("x") in graph.upsert(marked, info)
 
 
+def test_graph_checks_a_new_dependent_only_when_its_reference_may_be_wrong() -> None:
+    """Upstream's graph builder: a dependent whose owner is observed under the coordinates its reference
+    names is not checked through the API (one GET per new pod at scale); a reference naming an observed
+    uid under another name, kind, group or namespace is."""
+    info = _cm_info()
+    graph = Graph()
+    graph.upsert({"metadata": {"uid": "o", "name": "owner", "namespace": "ns"}}, info)
+
+    def dep(uid: str, *, namespace: str = "ns", **ref: str) -> dict[str, Any]:
+        owner_ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "o", **ref}
+        return {"metadata": {"uid": uid, "name": uid, "namespace": namespace, "ownerReferences": [owner_ref]}}
+
+    assert graph.upsert(dep("good"), info) == set()
+    assert graph.upsert(dep("good"), info) == set()  # an update with the same owners
+    assert graph.upsert(dep("renamed", name="other"), info) == {delete_key("renamed")}
+    assert graph.upsert(dep("kind", kind="Secret"), info) == {delete_key("kind")}
+    assert graph.upsert(dep("group", apiVersion="apps/v1"), info) == {delete_key("group")}
+    assert graph.upsert(dep("elsewhere", namespace="other"), info) == {delete_key("elsewhere")}
+    assert graph.get("o").dependents == {"good", "renamed", "kind", "group", "elsewhere"}  # type: ignore[union-attr]
+
+
 def _cm_info() -> Any:
     from sampan.apiserver.registry.configmaps import ConfigMapStrategy
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sampan.api import errors
 from sampan.client import Client
 from sampan.controllers.ownership import controller_ref
 from tests.apiserver.test_kubectl import Kubectl
@@ -74,8 +75,15 @@ async def test_rc_of_two_gets_two_pods_replaces_and_scales(client: Client) -> No
 
         await wait_for(replaced, message="the deleted pod replaced")
 
-        rc = await rcs.get("web", namespace="default")
-        await rcs.update({**rc, "spec": {**rc["spec"], "replicas": 1}})
+        for _ in range(20):  # read-modify-write races the controller's status writes: retry on Conflict
+            rc = await rcs.get("web", namespace="default")
+            try:
+                await rcs.update({**rc, "spec": {**rc["spec"], "replicas": 1}})
+                break
+            except errors.Conflict:
+                continue
+        else:
+            raise AssertionError("the scale-down kept conflicting")
         await wait_for(lambda: status_is(1), message="scaled down to 1")
         assert len(await rc_pods(client, "web")) == 1
 

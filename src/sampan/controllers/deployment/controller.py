@@ -44,7 +44,8 @@ class DeploymentController:
         self.ctx = ctx
         self.clock = ctx.clock
         self.d_informer = ctx.informers.informer("apps/v1", "deployments")
-        self.rs_informer = ctx.informers.informer("apps/v1", "replicasets")
+        self.rs_informer = ctx.informers.informer("apps/v1", "replicasets",
+                                                  indexers={CONTROLLER_UID_INDEX: controller_uid_index})
         self.pod_informer = ctx.informers.informer("v1", "pods", indexers={CONTROLLER_UID_INDEX: controller_uid_index})
         self.d_lister = ctx.informers.lister("apps/v1", "deployments")
         self.rs_lister = ctx.informers.lister("apps/v1", "replicasets")
@@ -144,8 +145,11 @@ class DeploymentController:
         rs_client = await self.ctx.client.resource("apps/v1", "replicasets")
         deployments = await self.ctx.client.resource("apps/v1", "deployments")
         uid = d["metadata"].get("uid")
-        candidates = [rs for rs in self.rs_lister.namespaced(ns).list()
-                      if (controller_ref(rs) or {}).get("uid", uid) == uid]
+        # its own ReplicaSets and the namespace's orphans, by index (not a scan of every ReplicaSet)
+        index = self.rs_informer.indexer
+        keys = {str(uid or ""), ""}  # "": no controller reference, or one without a uid
+        candidates = [rs for k in keys for rs in index.by_index(CONTROLLER_UID_INDEX, k)
+                      if rs["metadata"].get("namespace", "") == ns]
         rss = await claim(rs_client, d, selector, candidates, api_version="apps/v1", kind="Deployment")
         r = Rollout(d, rss, rs_client=rs_client, deployments=deployments, recorder=self.recorder,
                     now=self.clock.wall())

@@ -82,8 +82,8 @@ def created(rs: Mapping[str, Any]) -> tuple[float, str]:
 
 def find_new(deployment: Mapping[str, Any], rss: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """The oldest ReplicaSet whose template equals the Deployment's (ignoring the hash label)."""
-    template = (deployment.get("spec") or {}).get("template") or {}
-    matches = sorted((rs for rs in rss if templates_equal((rs.get("spec") or {}).get("template") or {}, template)),
+    want = _without_hash((deployment.get("spec") or {}).get("template") or {})  # once, not once per ReplicaSet
+    matches = sorted((rs for rs in rss if _without_hash((rs.get("spec") or {}).get("template") or {}) == want),
                      key=created)
     return matches[0] if matches else None
 

@@ -56,6 +56,19 @@ def _owner_refs(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(r) for r in refs if isinstance(r, dict) and r.get("uid")]
 
 
+def _ref_matches(ref: Mapping[str, Any], owner: Node, namespace: str) -> bool:
+    """Whether an owner reference agrees with the owner as observed (upstream's
+    ``ownerReferenceMatchesCoordinates`` plus the namespace rule). Only then may a new edge skip the
+    attempt-to-delete check: a reference naming a real uid under another name, kind, group or namespace
+    is dangling and must be verified through the API (virtual owners are always verified)."""
+    if not owner.observed:
+        return True  # a virtual owner is verified by its own delete key
+    if owner.namespace and owner.namespace != namespace:
+        return False  # a namespaced owner in another namespace (cluster-scoped owners fit any dependent)
+    return (str(ref.get("name") or "") == owner.name and str(ref.get("kind") or "") == owner.kind
+            and str(ref.get("apiVersion") or "").rpartition("/")[0] == owner.api_version.rpartition("/")[0])
+
+
 class Graph:
     """The uid → :class:`Node` map and its edges (see the module docstring)."""
 
@@ -100,10 +113,8 @@ class Graph:
                                                       str(ref.get("name") or ""))
                 keys.add(delete_key(ref["uid"]))  # verify the virtual owner exists
             owner.dependents.add(uid)
-            if not owner.observed or owner.being_deleted:
+            if not owner.observed or owner.being_deleted or not _ref_matches(ref, owner, node.namespace):
                 keys.add(delete_key(uid))
-        if old_uids != new_uids and new_uids:
-            keys.add(delete_key(uid))
         node.owners = new_owners
         if node.orphan_pending:
             keys.add(orphan_key(uid))

@@ -25,14 +25,21 @@ def calculate_status(rs: Mapping[str, Any], pods: Iterable[Mapping[str, Any]], *
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     template_sel = LabelSelector.from_dict({"matchLabels": template_labels})
     min_ready = int(spec.get("minReadySeconds") or 0)
-    pods = list(pods)
+    total = labeled = ready = available = 0
+    for p in pods:  # one pass: thousands of pods per ReplicaSet, and a sync per batch of their events
+        total += 1
+        if template_sel.matches((p.get("metadata") or {}).get("labels") or {}):
+            labeled += 1
+        if is_ready(p):
+            ready += 1
+            if min_ready <= 0 or is_available(p, min_ready, now):
+                available += 1
     old = dict(rs.get("status") or {})
     status: dict[str, Any] = {
-        "replicas": len(pods),
-        "fullyLabeledReplicas": sum(1 for p in pods if template_sel.matches((p.get("metadata") or {}).get("labels")
-                                                                           or {})),
-        "readyReplicas": sum(1 for p in pods if is_ready(p)),
-        "availableReplicas": sum(1 for p in pods if is_available(p, min_ready, now)),
+        "replicas": total,
+        "fullyLabeledReplicas": labeled,
+        "readyReplicas": ready,
+        "availableReplicas": available,
         "observedGeneration": int((rs.get("metadata") or {}).get("generation") or 0),
     }
     conditions = [c for c in old.get("conditions") or [] if c.get("type") != REPLICA_FAILURE]
