@@ -139,16 +139,17 @@ def _update_chain(
 def update_managed_fields(
     old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, now: float | str | datetime,
     type_node: TypeNode | None, operation: str = UPDATE, subresource: str = "",
-    ignored: Iterable[Path] | None = None,
+    ignored: Iterable[Path] | None = None, owned: bool = False,
 ) -> dict[str, Any]:
     """``new`` with managedFields recording that ``manager`` made the write ``old`` -> ``new`` (``old``
     None for a create). ``ignored`` are the resource's reset fields (e.g. ``status``). Never raises for
     bad managedFields: a list that cannot be decoded falls back to the live one, and if ownership
-    cannot be computed the live list is kept unchanged."""
+    cannot be computed the live list is kept unchanged. Pure unless ``owned``: then ``new`` is the
+    caller's private object, whose managedFields are set in place (the result is ``new`` itself)."""
     if operation != UPDATE:
         raise ValueError("update_managed_fields records Update operations; use apply() for Apply")
     t = shapes.root(type_node)
-    result = json_copy(new)
+    result = new if owned else json_copy(new)
     api_version = str(new.get("apiVersion") or (old or {}).get("apiVersion") or "")
     live_entries = _meta(old).get("managedFields")
     new_entries = _meta(new).get("managedFields")

@@ -180,8 +180,9 @@ def apply_type(scope: Scope) -> Any:
 
 
 def record_update(scope: Scope, old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, now: float,
-                  subresource: str | None = None) -> dict[str, Any]:
-    """``new`` with managedFields recording ``manager``'s create (``old`` None) or update."""
+                  subresource: str | None = None, owned: bool = False) -> dict[str, Any]:
+    """``new`` with managedFields recording ``manager``'s create (``old`` None) or update (``owned``: ``new``
+    is the caller's private object, changed in place and returned, instead of a copy)."""
     sub = subresource if subresource in ("status", "scale", "ephemeralcontainers") else ""
     return ssa.update_managed_fields(old, new, manager=manager, now=now, type_node=apply_type(scope),
-                                     subresource=sub, ignored=ignored_paths(scope, subresource))
+                                     subresource=sub, ignored=ignored_paths(scope, subresource), owned=owned)
