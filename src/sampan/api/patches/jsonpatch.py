@@ -113,8 +113,8 @@ def apply_json_patch(obj: Any, patch: Any, *, owned: bool = False) -> Any:
     """Apply a JSON patch (bytes, text or a decoded list) to ``obj`` and return the new document.
 
     Pure: ``obj`` and ``patch`` are never mutated, unless ``owned`` (``obj`` is the caller's private copy,
-    changed in place; after an error it is in an unspecified state). Raises BadRequest for a malformed patch, 413 for too many
-    operations, :class:`PatchNotApplied` (422) when an operation does not apply.
+    changed in place; after an error it is in an unspecified state). Raises BadRequest for a malformed patch,
+    413 for too many operations, :class:`PatchNotApplied` (422) when an operation does not apply.
     """
     operations = decode_operations(patch)
     doc = obj if owned else deep_copy(obj)
