@@ -68,6 +68,7 @@ from sampan.client.informers import SharedInformerFactory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import density_cluster
+import density_requests
 
 SAMPAN = [sys.executable, "-m", "sampan.cli.main"]
 NAMESPACE = "density"
@@ -393,6 +394,9 @@ async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[st
             result["informer"]["in_step"] = in_step
             print(f"latency: {args.latency_pods} pods at {args.latency_rate}/s; start-up "
                   f"{fmt_startup(result['latency']['startup'])}", flush=True)
+            result["latency_pods"] = args.latency_pods
+            if args.count_events:
+                result["events"] = await density_requests.event_summary(client, NAMESPACE)
 
             # delete
             result["delete_s"] = float("nan")
@@ -453,6 +457,7 @@ def report(result: dict[str, Any]) -> None:
         if v["count"] >= 10:
             whole = result.get("api_whole_run", {}).get(key, {}).get("p99", math.nan)
             print(f"  {key:<40} {v['count']:>8.0f} {v['p50']:7.3f} {v['p99']:7.3f}  ({whole:.3f})")
+    density_requests.report(result)
 
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
@@ -500,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-delete", action="store_true",
                     help="stop after the latency phase (the delete phase of a big run takes longer than the rest)")
+    ap.add_argument("--count-events", action="store_true",
+                    help="list the namespace's Events before the delete phase and print them by component and reason")
     ap.add_argument("--strict", action="store_true", help="exit 1 when an SLO check fails (printed either way)")
     ap.add_argument("--profile-apiserver", action="store_true",
                     help="run the API server under cProfile and print its top functions afterwards")
@@ -556,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics_text = scrape(url, tls)
         result["api"] = api_latencies(metrics_text, since=result.pop("metrics_at_workload_start"))
         result["api_whole_run"] = api_latencies(metrics_text)
+        result["per_pod"] = density_requests.per_pod(result["api"], args.pods + args.latency_pods)
         result["apf"] = density_cluster.apf_summary(metrics_text, quantile=quantile)
         result["identities"] = "insecure" if args.insecure else "tls"
         result["components"] = {}

@@ -40,18 +40,22 @@ def patch_type(content_type: str | None, accepted: Sequence[str] = BUILTIN_PATCH
     return media
 
 
-def apply_patch(kind: str, obj: dict[str, Any], body: Any, *, type_node: TypeNode | None) -> dict[str, Any]:
+def apply_patch(kind: str, obj: dict[str, Any], body: Any, *, type_node: TypeNode | None,
+                owned: bool = False) -> dict[str, Any]:
     """Apply a JSON, merge or strategic merge patch (``kind`` from :func:`patch_type`) to ``obj``.
 
-    Pure. Raises the algorithm's errors, and BadRequest when a JSON patch leaves something other than an
-    object. ``type_node`` is only used by the strategic merge patch.
+    Pure unless ``owned``: then ``obj`` is the caller's private copy, which the patch may change in place
+    instead of copying it first (the API server's PATCH, which patches a fresh decode of the stored object);
+    after an error ``obj`` is then in an unspecified state. Raises the algorithm's errors, and BadRequest
+    when a JSON patch leaves something other than an object. ``type_node`` is only used by the strategic
+    merge patch.
     """
     if kind == JSON_PATCH:
-        result = apply_json_patch(obj, body)
+        result = apply_json_patch(obj, body, owned=owned)
     elif kind == MERGE_PATCH:
-        result = apply_merge_patch(obj, body)
+        result = apply_merge_patch(obj, body, owned=owned)
     elif kind == STRATEGIC_MERGE_PATCH:
-        result = apply_strategic_merge_patch(obj, body, type_node)
+        result = apply_strategic_merge_patch(obj, body, type_node, owned=owned)
     else:
         raise ValueError(f"{kind} is not applied by sampan.api.patches")
     if not isinstance(result, dict):

@@ -109,14 +109,15 @@ def _decode_operation(index: int, raw: Any) -> Operation:
     return Operation(op=op, path=tokens, raw_path=path, from_=from_, value=raw.get("value"))
 
 
-def apply_json_patch(obj: Any, patch: Any) -> Any:
+def apply_json_patch(obj: Any, patch: Any, *, owned: bool = False) -> Any:
     """Apply a JSON patch (bytes, text or a decoded list) to ``obj`` and return the new document.
 
-    Pure: ``obj`` and ``patch`` are never mutated. Raises BadRequest for a malformed patch, 413 for too many
-    operations, :class:`PatchNotApplied` (422) when an operation does not apply.
+    Pure: ``obj`` and ``patch`` are never mutated, unless ``owned`` (``obj`` is the caller's private copy,
+    changed in place; after an error it is in an unspecified state). Raises BadRequest for a malformed patch,
+    413 for too many operations, :class:`PatchNotApplied` (422) when an operation does not apply.
     """
     operations = decode_operations(patch)
-    doc = deep_copy(obj)
+    doc = obj if owned else deep_copy(obj)
     for index, op in enumerate(operations):
         try:
             doc = _apply(doc, op)

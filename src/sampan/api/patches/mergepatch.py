@@ -16,15 +16,16 @@ from sampan.api.errors import BadRequest
 from sampan.api.patches.document import decode, deep_copy, json_equal, type_name
 
 
-def apply_merge_patch(obj: dict[str, Any], patch: Any) -> dict[str, Any]:
+def apply_merge_patch(obj: dict[str, Any], patch: Any, *, owned: bool = False) -> dict[str, Any]:
     """Apply a merge patch (bytes, text or a decoded object) to ``obj``; returns a new object.
 
-    Pure: neither input is mutated. Raises BadRequest when the patch is not a JSON object.
+    Pure: neither input is mutated, unless ``owned`` (``obj`` is the caller's private copy: it is patched in
+    place and returned). Raises BadRequest when the patch is not a JSON object.
     """
     doc = decode(patch, what="merge patch")
     if not isinstance(doc, dict):
         raise BadRequest(f"invalid merge patch: expected a JSON object, got a JSON {type_name(doc)}")
-    target = deep_copy(obj) if isinstance(obj, dict) else {}
+    target = (obj if owned else deep_copy(obj)) if isinstance(obj, dict) else {}
     return merge_into(target, doc)
 
 

@@ -280,7 +280,8 @@ async def _prepare_update(ctx: ServerContext, req: UpdateRequest, kv: KeyValue,
         causes = causes + om.call_strategy(scope, validate_status_update, scope.strategy, new, old)
     om.raise_invalid(scope, req.name, causes)
     if not req.managed_by_transform:
-        new = record_update(scope, old, new, manager=req.opts.manager, now=now, subresource=req.subresource)
+        new = record_update(scope, old, new, manager=req.opts.manager, now=now, subresource=req.subresource,
+                            in_place=True)  # ``new`` is this attempt's own object
     new["metadata"]["resourceVersion"] = str(kv.mod_revision)
     return old, new, attrs
 

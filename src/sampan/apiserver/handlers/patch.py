@@ -102,7 +102,7 @@ def _object_transform(scope: Scope, kind: str, raw: bytes, opts: WriteOptions) -
 
     def transform(old: dict[str, Any]) -> dict[str, Any]:
         nonlocal checked
-        new = patches.apply_patch(kind, old, raw, type_node=node)
+        new = patches.apply_patch(kind, old, raw, type_node=node, owned=True)  # a fresh decode: patched in place
         if not checked:  # warn once, not once per retry
             writeopts.check_fields(scope, new, opts=opts, raw=raw if kind != patches.JSON_PATCH else None,
                                    patched=True)

@@ -20,6 +20,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import orjson
+
 from sampan.api import humanize, meta, validation
 from sampan.api.errors import Cause
 from sampan.api.jsoncopy import json_copy
@@ -46,6 +48,14 @@ AGE_COLUMN = TableColumn(
 Default = tuple[str, Any]
 """A dotted path and the value it takes when absent (``("spec.restartPolicy", "Always")``)."""
 
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` encode to the same JSON bytes (False when either does not encode)."""
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except orjson.JSONEncodeError:
+        return False
 
 class BaseStrategy:
     """Sensible defaults for every :class:`~sampan.apiserver.registry.strategy.Strategy` method."""
@@ -92,8 +102,15 @@ class BaseStrategy:
         carried = {k: copy.deepcopy(new_meta[k]) for k in ("labels", "annotations", "resourceVersion")
                    if k in new_meta}
         status = obj.get("status")
+        # ``obj`` is private (a decode of the stored object, patched, or a request body): a part that encodes
+        # exactly as old's (same JSON types and key order, so ``True`` never stands for ``1``) is kept as it
+        # is, and only the parts the request changed are copied from ``old``.
+        kept = {k: obj[k] if k in obj and _same_json(obj[k], v) else None for k, v in old.items() if k != "status"}
+        changed = {k: v for k, v in old.items() if k != "status" and kept[k] is None}
         obj.clear()
-        obj.update(json_copy({k: v for k, v in old.items() if k != "status"}))
+        if changed:
+            kept.update(json_copy(changed))
+        obj.update(kept)
         if status is not None:
             obj["status"] = status
         if carried:

@@ -117,7 +117,13 @@ class PodStrategy(BaseStrategy):
         pod_ephemeral.prepare_update(obj, old)
 
     def validate_subresource_update(self, subresource: str | None, obj: Object, old: Object) -> list[Cause]:
-        """Per write path: ``ephemeralcontainers`` has its own rules (:mod:`.pod_ephemeral`)."""
+        """Per write path: ``ephemeralcontainers`` has its own rules (:mod:`.pod_ephemeral`); ``status`` checks
+        metadata here (and the status in ``status_validation``) but not the spec, as upstream's
+        ``ValidatePodStatusUpdate``: a status write keeps the stored spec (``prepare_for_status_update``), which
+        was validated when it was written, so the kubelet's status writes skip the spec's validation."""
+        if subresource == "status" and obj.get("spec") == old.get("spec"):
+            return (validation.validate_object_meta(obj, namespaced=True, name_rule=self.name_rule)
+                    + validation.validate_object_meta_update(obj, old))
         if subresource == "ephemeralcontainers":
             causes = self.validate(obj) + validation.validate_object_meta_update(obj, old)
             return causes + pod_ephemeral.validate_update(obj, old)

@@ -54,17 +54,19 @@ log = logging.getLogger(__name__)
 _ABSENT: Any = object()
 
 
-def apply_strategic_merge_patch(obj: dict[str, Any], patch: Any, type_node: TypeNode | None) -> dict[str, Any]:
+def apply_strategic_merge_patch(obj: dict[str, Any], patch: Any, type_node: TypeNode | None, *,
+                                owned: bool = False) -> dict[str, Any]:
     """Apply a strategic merge patch (bytes, text or a decoded object) to ``obj``, guided by
     ``type_node`` (the kind's root type from :func:`sampan.api.schema.type_for_kind`; ``None`` for a kind
     without schema, which then merges like a JSON merge patch: maps merge, lists are replaced).
 
-    Pure: neither input is mutated. Raises BadRequest for a malformed patch.
+    Pure: neither input is mutated, unless ``owned`` (``obj`` is the caller's private copy: it is patched in
+    place). Raises BadRequest for a malformed patch.
     """
     doc = decode(patch, what="strategic merge patch")  # a private copy: popping directives is safe
     if not isinstance(doc, dict):
         raise BadRequest(f"invalid strategic merge patch: expected a JSON object, got a JSON {type_name(doc)}")
-    original = deep_copy(obj) if isinstance(obj, dict) else {}
+    original = (obj if owned else deep_copy(obj)) if isinstance(obj, dict) else {}
     return merge_map(original, doc, type_node or ANY)
 
 

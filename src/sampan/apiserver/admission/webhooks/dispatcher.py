@@ -66,7 +66,7 @@ class WebhookPlugin(PluginBase):
 
     def _hooks(self, ctx: ServerContext) -> list[dict[str, Any]]:
         scope = ctx.scope(GROUP, "v1", self.resource)
-        if scope is None:
+        if scope is None or not scope.cache.objects:  # no configuration at all: every write's common case
             return []
         out: list[dict[str, Any]] = []
         for co in scope.cache.sorted_objects(Filter()):
