@@ -3,6 +3,7 @@ for hours; compaction must keep the store small).
 
     .venv/bin/python bench/lease_churn.py                                  # 5,000 leases, 500/s, 10 min
     .venv/bin/python bench/lease_churn.py --leases 1000 --rate 200 --minutes 3 --compaction-interval 30s
+    .venv/bin/python bench/lease_churn.py --store-level --writes 3600000   # 2 h of writes through the storage API
 
 One ``sampan apiserver`` (sqlite by default, ``--etcd-compaction-interval`` as given) and this driver: it
 creates the Leases, then renews them round-robin at ``--rate`` PUTs per second (16 in flight), and every
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import lease_churn_store
 from density import Component, free_port, proc_status, wait_http
 from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.client import Client, load_config
@@ -100,7 +102,13 @@ def main() -> int:
     ap.add_argument("--sample", type=float, default=30.0)
     ap.add_argument("--storage", choices=("sqlite", "etcd", "memory"), default="sqlite")
     ap.add_argument("--compaction-interval", default="5m")
+    lease_churn_store.add_arguments(ap)
     args = ap.parse_args()
+    if args.store_level:
+        from sampan._lib.durations import parse_duration
+
+        lease_churn_store.run(args, parse_duration(args.compaction_interval))
+        return 0
     with tempfile.TemporaryDirectory(prefix="sampan-bench-lease-churn-") as tmp:
         work = Path(tmp)
         port = free_port()
