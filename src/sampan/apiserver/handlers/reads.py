@@ -78,14 +78,17 @@ def _continue_from(opts: ListOptions, prefix: str) -> continuetoken.ContinueToke
 
 async def page_from_cache(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page | None:
     """:func:`_cache_page` in the scope's form (a view that calls out converts the page in one batch)."""
-    page = _cache_page(ctx, scope, flt, opts)
+    compacted = 0
+    if opts.continue_token:  # a continuation below the store's compacted revision is 410, as from the store
+        compacted = await ctx.store.compacted_revision()
+    page = _cache_page(ctx, scope, flt, opts, compacted=compacted)
     if page is None:
         return None
     await scope.prepare(page.items)
     return dataclasses.replace(page, items=[scope.shown(co) for co in page.items])
 
 
-def _cache_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page | None:
+def _cache_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions, *, compacted: int) -> Page | None:
     """A paged list (``limit``, optionally ``continue``) in the storage form from the watch cache, or None
     when the cache cannot answer it exactly and the store must (see ``handlers/list.py``).
 
@@ -93,7 +96,9 @@ def _cache_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions
     enough), and so is a continuation whose token's revision *is* the cache's revision (nothing changed
     since the previous page). A continuation at an older revision is rebuilt from the window
     (:mod:`sampan.apiserver.cacher.snapshot`, like upstream 1.34's ``ListFromCacheSnapshot``) while the
-    window reaches back to it; otherwise the store reads the token's revision. Synchronous: the state,
+    window reaches back to it and the store has not compacted it (``compacted``: the store's compacted
+    revision, so an expired continuation is 410 wherever it is read); otherwise the store reads the token's
+    revision. Synchronous: the state,
     the revision and the remaining count are one snapshot.
     """
     prefix = scope.list_prefix(flt.namespace)
@@ -102,8 +107,8 @@ def _cache_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions
     if not ctx.watch_cache.ready.is_set():
         return None
     if token is not None and token.revision != revision:
-        if not 0 < token.revision < revision:
-            return None  # a snapshot newer than the cache (a store page's token), or "any" (-1)
+        if not compacted <= token.revision < revision:
+            return None  # compacted (the store answers 410), newer than the cache (a store page's token) or -1
         at = scope.cache.page_at(flt, prefix=prefix, start_after=token.start_after, limit=opts.limit,
                                  revision=token.revision)
         if at is None:
