@@ -51,11 +51,13 @@ def lease_value(name: str, renew: int) -> bytes:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1_700_000_000 + renew)) + ".000000Z"
     return orjson.dumps({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": name, "namespace": "kube-node-lease", "uid": f"00000000-0000-4000-8000-{renew % 10**12:012d}",
+        "metadata": {"name": name, "namespace": "kube-node-lease",
+                     "uid": f"00000000-0000-4000-8000-{renew % 10**12:012d}",
                      "creationTimestamp": "2026-01-01T00:00:00Z",
                      "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name,
                                           "uid": "11111111-2222-4333-8444-555555555555"}],
-                     "managedFields": [{"manager": "kubelet", "operation": "Update", "apiVersion": "coordination.k8s.io/v1",
+                     "managedFields": [{"manager": "kubelet", "operation": "Update",
+                                        "apiVersion": "coordination.k8s.io/v1",
                                         "time": stamp, "fieldsType": "FieldsV1",
                                         "fieldsV1": {"f:metadata": {"f:ownerReferences": {}},
                                                      "f:spec": {"f:holderIdentity": {}, "f:leaseDurationSeconds": {},
@@ -102,8 +104,8 @@ def etcd_sizes(url: str, data: Path, pid: int) -> str:
     total = metric("etcd_mvcc_db_total_size_in_bytes")
     in_use = metric("etcd_mvcc_db_total_size_in_use_in_bytes")
     keys = metric("etcd_debugging_mvcc_keys_total")
-    return (f"db {total / 2**20:6.1f} MiB ({in_use / 2**20:.1f} MiB in use), data dir {dir_bytes(data) / 2**20:.1f} MiB, "
-            f"{keys:.0f} keys, etcd RSS {rss_mib(pid):.0f} MiB")
+    return (f"db {total / 2**20:6.1f} MiB ({in_use / 2**20:.1f} MiB in use), "
+            f"data dir {dir_bytes(data) / 2**20:.1f} MiB, {keys:.0f} keys, etcd RSS {rss_mib(pid):.0f} MiB")
 
 
 async def defrag(url: str) -> None:
@@ -123,7 +125,8 @@ async def opened(args: argparse.Namespace, work: Path) -> AsyncIterator[tuple[St
         pid = member.process.pid
         store = await open_storage(StorageOptions(backend="etcd", etcd_servers=tuple(cluster.client_urls)))
         try:
-            yield store, lambda: etcd_sizes(member.client_url, member.data_dir, pid), member.client_url
+            url = member.client_url
+            yield store, lambda: etcd_sizes(url, member.data_dir, pid), url
         finally:
             await store.close()
             await cluster.stop()

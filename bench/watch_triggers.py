@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from sampan.api.selectors import FieldSelector  # noqa: E402
-from sampan.apiserver.cacher.objects import WatchEvent, encode_for_store  # noqa: E402
-from sampan.apiserver.cacher.resource_cache import ResourceCache  # noqa: E402
-from sampan.apiserver.cacher.watcher import CacheWatcher, Filter  # noqa: E402
-from sampan.storage import Event, EventType  # noqa: E402
+from sampan.api.selectors import FieldSelector
+from sampan.apiserver.cacher.objects import WatchEvent, encode_for_store
+from sampan.apiserver.cacher.resource_cache import ResourceCache
+from sampan.apiserver.cacher.watcher import CacheWatcher, Filter
+from sampan.storage import Event, EventType
 
 PREFIX = "/registry/pods/"
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sampan._lib import tracing
 from sampan.api import errors
+from sampan.apiserver.cacher import snapshot
 from sampan.apiserver.cacher.objects import (
     ADDED,
     BOOKMARK,
@@ -27,7 +28,6 @@ from sampan.apiserver.cacher.objects import (
     WatchEvent,
     encode_event,
 )
-from sampan.apiserver.cacher import snapshot
 from sampan.apiserver.cacher.triggers import WatcherSet
 from sampan.apiserver.cacher.views import View
 from sampan.apiserver.cacher.watcher import Bookmark, CacheWatcher, Filter, Item, variant_for
