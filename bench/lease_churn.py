@@ -32,6 +32,8 @@ from sampan.client import Client, load_config
 
 SAMPAN = [sys.executable, "-m", "sampan.cli.main"]
 NAMESPACE = "kube-node-lease"
+#: Renewals started but not finished at most (16 run at once): beyond it the driver waits for the server.
+BACKLOG = 64
 
 
 def disk_bytes(path: Path) -> int:
@@ -75,6 +77,10 @@ async def churn(args: argparse.Namespace, kubeconfig: Path, data: Path, pid: int
 
         i = 0
         while time.monotonic() < end:
+            if len(tasks) >= BACKLOG:  # the server is behind: wait rather than pile up renewals (the printed
+                await asyncio.sleep(0.01)  # rate is what it sustained, and the run ends on time)
+                next_at = time.monotonic()
+                continue
             task = asyncio.create_task(renew(names[i % len(names)]))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -91,6 +97,8 @@ async def churn(args: argparse.Namespace, kubeconfig: Path, data: Path, pid: int
                 rss = proc_status(pid)["VmRSS"]
                 print(f"  {now - start:6.0f} s: {writes} writes ({writes / (now - start):.0f}/s), store on disk "
                       f"{disk_bytes(data) / 2**20:.1f} MiB, API server RSS {rss / 2**20:.0f} MiB", flush=True)
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
