@@ -17,6 +17,13 @@ watch cache from the store at start; this process then runs, in order, per run:
 then checks the last informer stays in step: ``--modify`` pods get a label through the API and every
 change must reach the informer's cache. Printed: seconds, pods/s, microseconds per pod, the client's CPU
 seconds, the API server's CPU seconds per phase. The machine may be shared: the load is printed.
+
+``--paged-lists`` instead walks every page (``limit=500``) of each LIST form a client may send — consistent
+(resourceVersion ""), resourceVersion "0", not-older-than N, and consistent again while pods and configmaps
+are written between pages (the revision moves, so each continuation is a snapshot the cache rebuilds
+from its window) — and prints per form: pages, seconds, p50/p99 page latency, server CPU, and the store
+LISTs the server made meanwhile (``etcd_request_duration_seconds_count{operation="list",type="pods"}``
+from its /metrics: 0 = served from the watch cache).
 """
 
 from __future__ import annotations
@@ -135,6 +142,82 @@ async def raw_list(url: str, page: int) -> tuple[float, int, int]:
                 return time.monotonic() - start, items, size
 
 
+STORE_LISTS = 'etcd_request_duration_seconds_count{operation="list",type="pods"}'
+
+
+async def store_lists(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    for line in text.splitlines():
+        if line.startswith(STORE_LISTS):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+async def churn(http: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> int:
+    """Writes between pages (~40/s): a pod label patched, a configmap created, in turn. Returns the count."""
+    n = 0
+    while not stop.is_set():
+        if n % 2:
+            name = pod(n % 1000)["metadata"]["name"]
+            async with http.patch(f"{url}/api/v1/namespaces/{NAMESPACE}/pods/{name}",
+                                  data=orjson.dumps({"metadata": {"labels": {"churn": str(n)}}}),
+                                  headers={"Content-Type": "application/merge-patch+json"}) as r:
+                assert r.status == 200, await r.text()
+        else:
+            body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"churn-{n}"}, "data": {"n": str(n)}}
+            async with http.post(f"{url}/api/v1/namespaces/{NAMESPACE}/configmaps", data=orjson.dumps(body),
+                                 headers={"Content-Type": "application/json"}) as r:
+                assert r.status == 201, await r.text()
+        n += 1
+        await asyncio.sleep(0.025)
+    return n
+
+
+async def paged_lists(url: str, server_pid: int, page: int) -> None:
+    """Every page of each paged LIST form, with latency, server CPU and the store LISTs it caused."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/api/v1/pods", params={"limit": "1"}) as r:
+            rv = (await r.json())["metadata"]["resourceVersion"]
+        forms = [("consistent (rv \"\")", {}, False),
+                 ("rv=0 (limit ignored, as upstream)", {"resourceVersion": "0"}, False),
+                 ("rv=N NotOlderThan", {"resourceVersion": rv, "resourceVersionMatch": "NotOlderThan"}, False),
+                 ("consistent, writes between pages", {}, True)]
+        for label, first_params, with_churn in forms:
+            stop = asyncio.Event()
+            writer = asyncio.create_task(churn(http, url, stop)) if with_churn else None
+            lists0, scpu0 = await store_lists(http, url), cpu_of(server_pid)
+            token, pages, items, lat = "", 0, 0, []
+            revisions: set[str] = set()
+            start = time.monotonic()
+            while True:
+                params = {"limit": str(page), **({"continue": token} if token else first_params)}
+                t0 = time.monotonic()
+                async with http.get(f"{url}/api/v1/pods", params=params) as r:
+                    body = await r.read()
+                    assert r.status == 200, body[:300]
+                lat.append(time.monotonic() - t0)
+                doc = decode_json(body)
+                pages += 1
+                items += len(doc["items"])
+                revisions.add(doc["metadata"]["resourceVersion"])
+                token = doc["metadata"].get("continue") or ""
+                if not token:
+                    break
+            took = time.monotonic() - start
+            scpu = cpu_of(server_pid) - scpu0
+            stop.set()
+            writes = await writer if writer is not None else 0
+            lists = await store_lists(http, url) - lists0
+            lat.sort()
+            p50 = lat[len(lat) // 2]
+            print(f"{label:36s}: {items} pods in {pages} pages, {took:.2f} s, page p50 {p50 * 1e3:.0f} ms "
+                  f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3:.0f} ms, server CPU {scpu:.2f} s "
+                  f"({scpu / max(pages, 1) * 1e3:.1f} ms/page), store LISTs of pods {lists}, "
+                  f"{len(revisions)} list revision(s){f', {writes} writes meanwhile' if with_churn else ''}; "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 async def informer_sync(kubeconfig: Path) -> tuple[float, SharedInformerFactory, Any, Client]:
     client = Client(dataclasses.replace(load_config(str(kubeconfig)), qps=0.0))
     factory = SharedInformerFactory(client)
@@ -196,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--page", type=int, default=500, help="the raw LIST's page size (the reflector's is 500)")
     ap.add_argument("--modify", type=int, default=200, help="pods changed after the last sync (in-step check)")
+    ap.add_argument("--paged-lists", action="store_true", help="measure each paged LIST form instead (see above)")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-informer-sync-"))
     proc = None
@@ -217,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
 
         kubeconfig = work / "kubeconfig"
         kubeconfig.write_text(render_kubeconfig(url))
-        asyncio.run(drive(url, kubeconfig, proc.pid, args))
+        if args.paged_lists:
+            asyncio.run(paged_lists(url, proc.pid, args.page))
+        else:
+            asyncio.run(drive(url, kubeconfig, proc.pid, args))
     finally:
         if proc is not None:
             proc.terminate()

@@ -1,7 +1,8 @@
 """Paged LISTs from the watch cache (as upstream's consistent lists from the cache, 1.31+): a first page
-with ``limit`` and a continuation at the cache's current revision never read the store; a continuation
-after a write reads the store at the token's revision (the cache no longer holds that snapshot). Either
-way the pages are the same: every item once, at one revision."""
+with ``limit`` (resourceVersion "" or not-older-than N) never reads the store, nor does a continuation
+while the cache's window reaches back to its revision (rebuilt from the window, like upstream 1.34's
+``ListFromCacheSnapshot``); an older continuation reads the store at the token's revision. Either way
+the pages are the same: every item once, at one revision."""
 
 from __future__ import annotations
 
@@ -74,16 +75,56 @@ async def test_pages_come_from_the_cache_while_nothing_changes(api: API, monkeyp
     assert len(everywhere) == len(set(everywhere))
 
 
-async def test_a_continuation_after_a_write_reads_the_snapshot_from_the_store(
+async def test_a_continuation_after_writes_is_rebuilt_from_the_window(
         api: API, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(6):
+        await api.create_cm(f"w{i}")
+    await api.get(CMS)
+    with store_lists(api, monkeypatch) as reads:
+        first = await api.get(CMS, limit="2")
+        # after the first page: one key created inside the rest, one deleted, one changed, and writes elsewhere
+        await api.create_cm("w0-late")
+        assert (await api.delete(f"{CMS}/w3")).status == 200
+        changed = await api.get(f"{CMS}/w4")
+        body = {**changed.body, "data": {"k": "changed"}}
+        assert (await api.put(f"{CMS}/w4", body)).status == 200
+        await api.create_cm("elsewhere", ns="kube-system")
+        await api.get(CMS)  # the cache has moved on
+        rest, revisions, _ = await walk(api, CMS, limit="2", token=first.body["metadata"]["continue"])
+    assert reads == []  # every page from the cache, at the first page's revision
+    assert names(first.body) + rest == [f"w{i}" for i in range(6)]
+    assert revisions == {first.body["metadata"]["resourceVersion"]}
+
+
+@pytest.mark.apiserver_config(default_watch_cache_size=2)
+async def test_a_continuation_older_than_the_window_reads_the_store(api: API, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(5):
         await api.create_cm(f"w{i}")
     await api.get(CMS)
     with store_lists(api, monkeypatch) as reads:
         first = await api.get(CMS, limit="2")
         assert reads == []
-        await api.create_cm("w0-late")  # sorts inside the remaining keys; not in the first page's snapshot
+        for i in range(3):  # more configmap events than the window holds
+            await api.create_cm(f"w0-late{i}")
+        await api.get(CMS)
         rest, revisions, _ = await walk(api, CMS, limit="2", token=first.body["metadata"]["continue"])
-    assert reads  # the cache has moved on: the store answers at the token's revision
+    assert reads  # the window no longer reaches back: the store answers at the token's revision
     assert names(first.body) + rest == [f"w{i}" for i in range(5)]
     assert revisions == {first.body["metadata"]["resourceVersion"]}
+
+
+async def test_not_older_than_with_a_limit_pages_from_the_cache(api: API, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(5):
+        await api.create_cm(f"n{i}")
+    rv = (await api.get(CMS)).body["metadata"]["resourceVersion"]
+    with store_lists(api, monkeypatch) as reads:
+        first = await api.get(CMS, limit="2", resourceVersion=rv, resourceVersionMatch="NotOlderThan")
+        rest, revisions, metas = await walk(api, CMS, limit="2", token=first.body["metadata"]["continue"])
+        seen = names(first.body) + rest
+        legacy = await api.get(CMS, limit="2", resourceVersion=rv)  # no match: legacy exact, from the store
+    assert seen == [f"n{i}" for i in range(5)]
+    assert len(metas) == 2
+    assert revisions == {first.body["metadata"]["resourceVersion"]}
+    assert int(first.body["metadata"]["resourceVersion"]) >= int(rv)
+    assert legacy.status == 200
+    assert len(reads) == 1  # only the legacy exact read went to the store

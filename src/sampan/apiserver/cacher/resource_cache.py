@@ -18,6 +18,7 @@ from typing import Any
 
 from sampan._lib import tracing
 from sampan.api import errors
+from sampan.apiserver.cacher import snapshot
 from sampan.apiserver.cacher.objects import (
     ADDED,
     BOOKMARK,
@@ -223,6 +224,19 @@ class ResourceCache:
                 if len(out) >= limit:
                     return out, (keys[i] if i < hi - 1 else None)
         return out, None
+
+    def page_at(self, flt: Filter, *, prefix: str, start_after: str | None, limit: int,
+                revision: int) -> tuple[list[CachedObject], str | None] | None:
+        """:meth:`page` as of the earlier ``revision`` (a continuation whose first page was read there),
+        rebuilt from the window (:mod:`.snapshot`); None when the window no longer reaches back to it."""
+        if revision < self.window_start:
+            return None
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self.objects)
+        changed = snapshot.changed_since(self.window, revision)
+        return snapshot.page_at(keys=self._sorted_keys, objects=self.objects, changed=changed, flt=flt,
+                                lo_key=prefix, hi_key=_prefix_end(prefix) if prefix else None,
+                                start_after=start_after, limit=limit)
 
     def count_after(self, prefix: str, key: str) -> int:
         """How many current keys under ``prefix`` sort after ``key`` (a paged list's remainder)."""

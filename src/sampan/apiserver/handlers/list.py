@@ -1,6 +1,7 @@
-"""LIST a collection: from the watch cache (rv "0", consistent "", not-older-than N; a paged consistent
-list and a continuation at the cache's current revision) or from the store (``limit`` with a rv other
-than "" and "0", other continuations, ``resourceVersionMatch=Exact``), as upstream's cacher decides.
+"""LIST a collection: from the watch cache (rv "0", consistent "", not-older-than N, each also paged with
+``limit`` except rv "0"; continuations while the cache's window reaches back to their revision) or from
+the store (legacy exact: ``limit`` with a rv other than "" and "0" and no ``resourceVersionMatch``;
+``resourceVersionMatch=Exact``; older continuations), as upstream's cacher decides.
 Label and field selectors apply either way. Large lists are written in slices
 (:mod:`sampan.apiserver.liststream`) so they neither hold the event loop nor escape flow control."""
 
@@ -44,7 +45,7 @@ def from_store(opts: ListOptions) -> bool:
     rv = opts.resource_version
     return bool(
         opts.continue_token
-        or (opts.limit > 0 and rv not in ("0", ""))
+        or (opts.limit > 0 and rv not in ("0", "") and not opts.resource_version_match)  # legacy exact
         or opts.resource_version_match == EXACT
     )
 
@@ -63,8 +64,9 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
         elif rv != "0":
             await wait_not_older_than(ctx, int(rv))
     page: Page | None = None
-    if opts.limit > 0 and (opts.continue_token or (opts.resource_version == "" and not use_store)):
-        page = await page_from_cache(ctx, scope, flt, opts)  # rv "0" ignores the limit (below), as upstream's cache
+    if opts.limit > 0 and (opts.continue_token or (opts.resource_version != "0" and not use_store)):
+        # a consistent or not-older-than first page; rv "0" ignores the limit (below), as upstream's cache
+        page = await page_from_cache(ctx, scope, flt, opts)
     if page is None and use_store:
         page = await list_from_store(ctx, scope, flt, opts)
     if page is not None:

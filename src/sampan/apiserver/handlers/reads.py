@@ -78,27 +78,46 @@ def _continue_from(opts: ListOptions, prefix: str) -> continuetoken.ContinueToke
 
 async def page_from_cache(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page | None:
     """:func:`_cache_page` in the scope's form (a view that calls out converts the page in one batch)."""
-    page = _cache_page(ctx, scope, flt, opts)
+    compacted = 0
+    if opts.continue_token:  # a continuation below the store's compacted revision is 410, as from the store
+        compacted = await ctx.store.compacted_revision()
+    page = _cache_page(ctx, scope, flt, opts, compacted=compacted)
     if page is None:
         return None
     await scope.prepare(page.items)
     return dataclasses.replace(page, items=[scope.shown(co) for co in page.items])
 
 
-def _cache_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions) -> Page | None:
+def _cache_page(ctx: ServerContext, scope: Scope, flt: Filter, opts: ListOptions, *, compacted: int) -> Page | None:
     """A paged list (``limit``, optionally ``continue``) in the storage form from the watch cache, or None
     when the cache cannot answer it exactly and the store must (see ``handlers/list.py``).
 
-    The cache holds one revision: its current one. A first page is read there (the caller has made sure
-    the cache is fresh enough), and so is a continuation whose token's revision *is* the cache's revision
-    (nothing changed since the previous page); any other continuation reads the store at the token's
-    revision. Synchronous: the state, the revision and the remaining count are one snapshot.
+    A first page is read at the cache's current revision (the caller has made sure the cache is fresh
+    enough), and so is a continuation whose token's revision *is* the cache's revision (nothing changed
+    since the previous page). A continuation at an older revision is rebuilt from the window
+    (:mod:`sampan.apiserver.cacher.snapshot`, like upstream 1.34's ``ListFromCacheSnapshot``) while the
+    window reaches back to it and the store has not compacted it (``compacted``: the store's compacted
+    revision, so an expired continuation is 410 wherever it is read); otherwise the store reads the token's
+    revision. Synchronous: the state,
+    the revision and the remaining count are one snapshot.
     """
     prefix = scope.list_prefix(flt.namespace)
     token = _continue_from(opts, prefix)
     revision = ctx.watch_cache.revision
-    if not ctx.watch_cache.ready.is_set() or (token is not None and token.revision != revision):
+    if not ctx.watch_cache.ready.is_set():
         return None
+    if token is not None and token.revision != revision:
+        if not compacted <= token.revision < revision:
+            return None  # compacted (the store answers 410), newer than the cache (a store page's token) or -1
+        at = scope.cache.page_at(flt, prefix=prefix, start_after=token.start_after, limit=opts.limit,
+                                 revision=token.revision)
+        if at is None:
+            return None  # the window no longer reaches back: the store reads the token's revision
+        items, last_key = at
+        if last_key is None:
+            return Page(items, token.revision)
+        tok = continuetoken.encode(revision=token.revision, last_key=last_key, prefix=prefix)
+        return Page(items, token.revision, tok)
     items, last_key = scope.cache.page(flt, prefix=prefix, start_after=token.start_after if token else None,
                                        limit=opts.limit)
     if last_key is None:

@@ -22,6 +22,9 @@ newest row always carries it (one fewer page to write per commit than a counter 
 writer starts from ``max(meta.current, max(log.id), compacted)``, so a revision is never reused.
 
 Durability: WAL journal with ``synchronous=FULL``, so a commit returns only after the WAL is fsynced.
+Size: SQLite checkpoints the WAL into the database every 1,000 pages and then reuses it from the start;
+``journal_size_limit`` cuts the file back after a burst. Pages freed by compaction go to the freelist
+(``auto_vacuum`` stays off) and new rows reuse them, so the file levels off at its high-water mark.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ from sampan.storage.errors import Unavailable
 
 #: Bumped when the layout changes; a file with another version is refused rather than misread.
 SCHEMA_VERSION = 1
+
+#: Bytes the WAL file is cut back to when SQLite starts it over after a full checkpoint. Without a limit
+#: the file keeps the size of its largest burst forever (a 16 MiB batch, or writes piled up while a long
+#: read held back checkpoints); twice the automatic checkpoint's 1,000 pages, so steady writes never
+#: trigger a truncation.
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 #: How long a connection waits for a lock held by another connection before failing (ms).
 BUSY_TIMEOUT_MS = 10_000
@@ -68,6 +77,7 @@ def _pragmas(conn: sqlite3.Connection) -> None:
     if str(mode).lower() != "wal":
         raise Unavailable(f"sqlite store cannot use WAL journal mode (got {mode!r})")
     conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     conn.execute("PRAGMA cache_size = -16384")  # at most 16 MiB of page cache per connection, grown on use
     conn.execute("PRAGMA temp_store = MEMORY")
 
