@@ -95,8 +95,9 @@ async def test_binding_uid_and_resource_version_are_preconditions(api: API) -> N
     stale["metadata"]["uid"] = old["metadata"]["uid"]
     r = await api.post(f"{PODS}/p/binding", stale)
     assert r.status == 409, r.body
+    old_uid, new_uid = old["metadata"]["uid"], new["metadata"]["uid"]
     assert r.body["message"] == (f'Operation cannot be fulfilled on pods "p": Precondition failed: UID in '
-                                 f'precondition: {old["metadata"]["uid"]}, UID in object meta: {new["metadata"]["uid"]}')
+                                 f"precondition: {old_uid}, UID in object meta: {new_uid}")
     older = binding("n1")
     older["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     r = await api.post(f"{PODS}/p/binding", older)
