@@ -12,7 +12,7 @@ resources. Score: ``scoringStrategy.type`` LeastAllocated (default) or MostAlloc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.cycle_state import CycleState
@@ -122,23 +122,23 @@ class Fit:
         cpu, mem = req.milli_cpu, req.memory
         # the verdict depends on the node's state and the pod's cpu/memory only: memoized per node (NodeInfo.memo)
         key = self._filter_keys.key((cpu, mem))
-        out = []
+        rejected: list[tuple[int, Status]] = []
         for i, n in enumerate(nodes):
             memo = n.memo
-            st = memo.get(key, _MISS)
-            if st is _MISS:
+            verdict: object = memo.get(key, _MISS)
+            if verdict is _MISS:
                 alloc, used = n.allocatable, n.requested
-                st = None if (
+                verdict = None if (
                     len(n.pods) < alloc.allowed_pods
                     and cpu <= alloc.milli_cpu - used.milli_cpu
                     and mem <= alloc.memory - used.memory
                 ) else fits_request(req, n)
                 if len(memo) >= MEMO_LIMIT:
                     memo.clear()
-                memo[key] = st
-            if st is not None:
-                out.append((i, st))
-        return out  # type: ignore[return-value]
+                memo[key] = verdict
+            if verdict is not None:
+                rejected.append((i, cast(Status, verdict)))
+        return rejected
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return weighted_score(node, pod, self.resources, most=self.strategy == MOST_ALLOCATED)
