@@ -102,23 +102,40 @@ class Bound:
 
 
 async def count_bound(pods: ResourceClient, prefix: str, rv: str, bound: Bound) -> None:
-    """Watch bound pods from ``rv`` until ``bound.want`` pods named ``prefix*`` were seen."""
+    """Watch bound pods from ``rv`` until ``bound.want`` pods named ``prefix*`` were seen. A watch that ends in
+    an error (a driver too slow for the server's window on a loaded machine: 410) is replaced by a LIST of the
+    bound pods and a new watch from its revision, so no binding is missed."""
     seen: set[str] = set()
+
+    def saw(name: str) -> bool:
+        if name.startswith(prefix) and name not in seen:
+            seen.add(name)
+            if len(seen) == 1:
+                bound.first = time.perf_counter()
+                bound.at_first()
+            if len(seen) >= bound.want:
+                bound.last = time.perf_counter()
+                bound.done.set()
+                return True
+        return False
+
     while True:
-        async for ev in pods.watch(namespace="default", resource_version=rv, timeout_seconds=600,
-                                   field_selector=BOUND):
-            obj = ev["object"]
-            rv = obj["metadata"]["resourceVersion"]
-            name = obj["metadata"]["name"]
-            if ev["type"] in ("ADDED", "MODIFIED") and name.startswith(prefix) and name not in seen:
-                seen.add(name)
-                if len(seen) == 1:
-                    bound.first = time.perf_counter()
-                    bound.at_first()
-                if len(seen) >= bound.want:
-                    bound.last = time.perf_counter()
-                    bound.done.set()
+        try:
+            async for ev in pods.watch(namespace="default", resource_version=rv, timeout_seconds=600,
+                                       field_selector=BOUND):
+                obj = ev["object"]
+                if ev["type"] == "ERROR":
+                    raise RuntimeError(obj.get("message"))
+                rv = obj["metadata"]["resourceVersion"]
+                if ev["type"] in ("ADDED", "MODIFIED") and saw(obj["metadata"]["name"]):
                     return
+        except Exception as e:  # re-list, then watch again from the list's revision
+            print(f"  (watch of bound pods ended: {e}; re-listing)", flush=True)
+            listed = await pods.list(namespace="default", field_selector=BOUND)
+            for item in listed["items"]:
+                if saw(item["metadata"]["name"]):
+                    return
+            rv = listed["metadata"]["resourceVersion"]
 
 
 async def watching(pods: ResourceClient, prefix: str, bound: Bound) -> asyncio.Task[None]:
@@ -127,10 +144,15 @@ async def watching(pods: ResourceClient, prefix: str, bound: Bound) -> asyncio.T
 
 
 async def wait_bound(task: asyncio.Task[None], bound: Bound) -> None:
+    """Wait until ``bound`` is complete; a watcher that died raises here instead of waiting for nothing."""
+    waiter = asyncio.create_task(bound.done.wait())
     try:
-        await asyncio.wait_for(bound.done.wait(), 1800)
+        await asyncio.wait({task, waiter}, timeout=1800, return_when=asyncio.FIRST_COMPLETED)
+        if not bound.done.is_set():
+            raise RuntimeError("pods not all bound") from (task.exception() if task.done() else None)
     finally:
         task.cancel()
+        waiter.cancel()
 
 
 class Creators:
