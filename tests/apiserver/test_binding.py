@@ -81,3 +81,31 @@ async def test_bindings_collection_binds_the_pod_its_body_names(api: API) -> Non
     again = await api.post("/api/v1/namespaces/default/bindings", binding("n2", name="q"))
     assert again.status == 409
     assert 'is already assigned to node "n1"' in again.body["message"]
+
+
+async def test_binding_uid_and_resource_version_are_preconditions(api: API) -> None:
+    """As upstream's assignPod: a Binding naming another pod's uid (the one it was scheduled as was deleted and
+    re-created under its name) or an older resourceVersion binds nothing (409); matching ones bind."""
+    old = await make_pod(api)
+    r = await api.request("DELETE", f"{PODS}/p?gracePeriodSeconds=0")
+    assert r.status == 200, r.body
+    new = await make_pod(api)
+    before = await api.snapshot()
+    stale = binding("n1")
+    stale["metadata"]["uid"] = old["metadata"]["uid"]
+    r = await api.post(f"{PODS}/p/binding", stale)
+    assert r.status == 409, r.body
+    old_uid, new_uid = old["metadata"]["uid"], new["metadata"]["uid"]
+    assert r.body["message"] == (f'Operation cannot be fulfilled on pods "p": Precondition failed: UID in '
+                                 f"precondition: {old_uid}, UID in object meta: {new_uid}")
+    older = binding("n1")
+    older["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+    r = await api.post(f"{PODS}/p/binding", older)
+    assert r.status == 409, r.body
+    assert "Precondition failed: ResourceVersion in precondition" in r.body["message"]
+    assert await api.snapshot() == before
+    exact = binding("n1")
+    exact["metadata"].update(uid=new["metadata"]["uid"], resourceVersion=new["metadata"]["resourceVersion"])
+    r = await api.post(f"{PODS}/p/binding", exact)
+    assert r.status == 201, r.body
+    assert (await api.get(f"{PODS}/p")).body["spec"]["nodeName"] == "n1"

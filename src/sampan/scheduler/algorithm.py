@@ -137,15 +137,18 @@ class Algorithm:
         pct = fwk.profile.percentage_of_nodes_to_score
         to_find = num_feasible_nodes_to_find(self.percentage if pct is None else pct, n)
         start = self.next_start_node_index % n
-        order = [*nodes[start:], *nodes[:start]] if start else nodes
         filters = fwk.active_filters(state)
         nominated = fwk.nominator.nominated_node_names()
         statuses = diagnosis.node_to_status
         feasible: list[NodeInfo] = []
         pos = 0
         while pos < n and len(feasible) < to_find:
-            chunk = order[pos:pos + min(to_find - len(feasible), FILTER_CHUNK)]
-            pos += len(chunk)
+            size = min(to_find - len(feasible), FILTER_CHUNK, n - pos)
+            at = (start + pos) % n  # round robin from ``start``, wrapping past the end (no rotated copy)
+            chunk = nodes[at:at + size]
+            if len(chunk) < size:
+                chunk = [*chunk, *nodes[:size - len(chunk)]]
+            pos += size
             if nominated:
                 chunk = self._filter_nominated(fwk, state, pod, chunk, nominated, diagnosis)
             for name, batch in filters:

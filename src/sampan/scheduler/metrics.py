@@ -62,13 +62,24 @@ class SchedulerMetrics:
             registry=self.registry)
         if pending is not None:
             self.registry.register(_PendingCollector(pending))
+        # the labelled children, looked up once per (result, profile): ``labels()`` takes a lock and builds
+        # a key on every call, and these run once or twice per scheduled pod
+        self._attempt_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._e2e_children: dict[str, Histogram] = {}
 
     def attempt(self, *, result: str, profile: str, seconds: float) -> None:
-        self._attempts.labels(result, profile).inc()
-        self._attempt_duration.labels(result, profile).observe(max(seconds, 0.0))
+        children = self._attempt_children.get((result, profile))
+        if children is None:
+            children = self._attempt_children[(result, profile)] = (
+                self._attempts.labels(result, profile), self._attempt_duration.labels(result, profile))
+        children[0].inc()
+        children[1].observe(max(seconds, 0.0))
 
     def e2e(self, *, profile: str, seconds: float) -> None:
-        self._e2e.labels("scheduled", profile).observe(max(seconds, 0.0))
+        child = self._e2e_children.get(profile)
+        if child is None:
+            child = self._e2e_children[profile] = self._e2e.labels("scheduled", profile)
+        child.observe(max(seconds, 0.0))
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

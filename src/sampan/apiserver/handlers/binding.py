@@ -2,8 +2,15 @@
 
 * the body is a ``Binding`` (``target.name`` required: 422 otherwise);
 * a pod already assigned to a node, or being deleted, is 409 Conflict;
+* the Binding's ``metadata.uid`` / ``metadata.resourceVersion``, when set, are preconditions on the pod
+  (409 ``Precondition failed: ...`` when the pod of that name is another one, or has changed), as upstream's
+  ``assignPod``: the scheduler sends the uid, so a pod deleted and re-created under the same name while its
+  binding was in flight is never bound to a node chosen for its predecessor;
 * the pod gets condition ``PodScheduled=True`` and the Binding's annotations;
 * the answer is a ``Status`` Success with code 201.
+
+Cost (issue 21: one binding per scheduled pod): the pod is decoded once from the watch cache's bytes (a
+fresh dict, changed in place; no second copy) and encoded once for the store.
 
 ``POST namespaces/<ns>/bindings`` (the collection form) does the same for the pod the Binding's
 ``metadata.name`` names (required: 422 otherwise).
@@ -17,7 +24,6 @@ import orjson
 from aiohttp import web
 
 from sampan.api import errors, meta
-from sampan.api.jsoncopy import json_copy
 from sampan.apiserver.bodies import read_object
 from sampan.apiserver.cacher.objects import decode_stored, encode_for_store
 from sampan.apiserver.context import Scope, ServerContext
@@ -53,7 +59,8 @@ def _check_binding(body: dict[str, Any], *, name: str, namespace: str) -> str:
 
 
 def _schedule(pod: dict[str, Any], node: str, annotations: Any, now: str) -> dict[str, Any]:
-    out = json_copy(pod)
+    """``pod`` (a freshly decoded dict: changed in place) assigned to ``node``."""
+    out = pod
     spec = out.setdefault("spec", {})
     spec["nodeName"] = node
     if isinstance(annotations, dict) and annotations:
@@ -98,10 +105,23 @@ def _named_pod(body: dict[str, Any]) -> str:
     return name
 
 
+def _unmet_precondition(pod: dict[str, Any], *, uid: str, resource_version: str) -> str:
+    """Upstream's storage preconditions of a Binding, as the message of the failed one ("" when met)."""
+    if uid and uid != meta.uid(pod):
+        return f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.uid(pod)}"
+    current = (pod.get("metadata") or {}).get("resourceVersion") or ""
+    if resource_version and resource_version != current:
+        return (f"Precondition failed: ResourceVersion in precondition: {resource_version}, "
+                f"ResourceVersion in object meta: {current}")
+    return ""
+
+
 async def _bind(ctx: ServerContext, scope: Scope, body: dict[str, Any], *, namespace: str, name: str,
                 node: str, dry: bool) -> None:
     """Set ``spec.nodeName`` of pod ``namespace/name`` to ``node`` (409 if assigned or being deleted)."""
-    annotations = (body.get("metadata") or {}).get("annotations")
+    md = body.get("metadata") or {}
+    annotations = md.get("annotations")
+    want_uid, want_rv = str(md.get("uid") or ""), str(md.get("resourceVersion") or "")
     key = scope.key(namespace, name)
     fresh = dry  # first guess from the watch cache (as GuaranteedUpdate); judged again on the store's state
     for _ in range(MAX_ATTEMPTS):
@@ -115,6 +135,12 @@ async def _bind(ctx: ServerContext, scope: Scope, body: dict[str, Any], *, names
             except StorageError as exc:
                 raise to_api_error(exc, resource="pods", group="", name=name) from None
         pod = decode_stored(kv.value, kv.mod_revision)
+        unmet = _unmet_precondition(pod, uid=want_uid, resource_version=want_rv)
+        if unmet:
+            if not fresh:
+                fresh = True
+                continue
+            raise errors.conflict("pods", name, unmet)
         current = (pod.get("spec") or {}).get("nodeName")
         refused = (f'pod {name} is already assigned to node "{current}"' if current else
                    f"pod {name} is being deleted, cannot be assigned to a host" if meta.deletion_timestamp(pod)

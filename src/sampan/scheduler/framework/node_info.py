@@ -7,6 +7,12 @@ Invariants (kept by ``add_pod``/``remove_pod``, the only mutators besides ``set_
 ``pods_with_required_anti_affinity`` those with a required anti-affinity term. ``generation`` grows on
 every change, so a snapshot can tell what moved. A NodeInfo may exist without ``node`` (pods arrived
 before their node): such a NodeInfo is never offered to plugins.
+
+``memo`` holds per-node results of pure functions of the NodeInfo's current state (a plugin's Filter
+verdict or Score for one pod *shape*, e.g. NodeResourcesFit's score for 100m/500Mi), keyed by ints from
+:func:`memo_key`. It is emptied on every change (every generation bump), so an entry is never stale: at
+5,000 nodes the sampled window (10%) comes round every ten pods and only the few nodes that took a pod
+meanwhile are computed again. It holds at most ``MEMO_LIMIT`` entries.
 """
 
 from __future__ import annotations
@@ -20,17 +26,45 @@ from sampan.scheduler.framework.resources import Resource, resource_list
 from sampan.scheduler.framework.taints import PREFER_NO_SCHEDULE, Taint, parse_taints
 
 _generations = itertools.count(1)
+_memo_keys = itertools.count(1)
+MEMO_LIMIT = 32
+"""Most entries one NodeInfo's ``memo`` holds; a full memo is emptied before the next entry."""
 
 
 def next_generation() -> int:
     return next(_generations)
 
 
+def memo_key() -> int:
+    """A key no other caller gets: one per (plugin, question, pod shape), see :class:`MemoKeys`."""
+    return next(_memo_keys)
+
+
+class MemoKeys:
+    """A plugin's memo keys by pod shape (any hashable describing what its per-node answer depends on
+    besides the node). Bounded: past ``limit`` shapes the table starts again (old keys are simply never
+    asked for again, and their entries leave the memos with the next node change)."""
+
+    __slots__ = ("_keys", "_limit")
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._keys: dict[object, int] = {}
+        self._limit = limit
+
+    def key(self, shape: object) -> int:
+        k = self._keys.get(shape)
+        if k is None:
+            if len(self._keys) >= self._limit:
+                self._keys.clear()
+            k = self._keys[shape] = memo_key()
+        return k
+
+
 class NodeInfo:
     __slots__ = (
-        "allocatable", "generation", "images", "labels", "name", "node", "non_zero_cpu", "non_zero_memory", "pods",
-        "pods_with_affinity", "pods_with_required_anti_affinity", "prefer_no_schedule_taints", "requested", "taints",
-        "unschedulable", "used_ports",
+        "allocatable", "generation", "images", "labels", "memo", "name", "node", "non_zero_cpu", "non_zero_memory",
+        "pods", "pods_with_affinity", "pods_with_required_anti_affinity", "prefer_no_schedule_taints", "requested",
+        "taints", "unschedulable", "used_ports",
     )
 
     def __init__(self, node: dict[str, Any] | None = None, *, name: str = "") -> None:
@@ -50,6 +84,7 @@ class NodeInfo:
         self.pods_with_required_anti_affinity: list[PodInfo] = []
         self.used_ports: Counter[tuple[str, str, int]] = Counter()
         self.generation = next_generation()
+        self.memo: dict[int, object] = {}
         if node is not None:
             self.set_node(node)
 
@@ -77,6 +112,7 @@ class NodeInfo:
         self.unschedulable = bool(spec.get("unschedulable"))
         self.images = images
         self.generation = next_generation()
+        self.memo = {}
 
     def add_pod(self, pod: PodInfo) -> None:
         self.pods.append(pod)
@@ -90,6 +126,7 @@ class NodeInfo:
         for hp in pod.host_ports:
             self.used_ports[(hp.ip, hp.protocol, hp.port)] += 1
         self.generation = next_generation()
+        self.memo = {}
 
     def remove_pod(self, uid: str) -> PodInfo | None:
         """Remove the pod with this uid; returns it, or None when it is not here."""
@@ -108,6 +145,7 @@ class NodeInfo:
             if self.used_ports[k] <= 0:
                 del self.used_ports[k]
         self.generation = next_generation()
+        self.memo = {}
         return p
 
     def port_conflict(self, ip: str, protocol: str, port: int) -> bool:
@@ -145,10 +183,12 @@ class NodeInfo:
         self.pods_with_required_anti_affinity = list(src.pods_with_required_anti_affinity)
         self.used_ports = Counter(src.used_ports)
         self.generation = src.generation
+        self.memo = {}
 
     def mark_changed(self) -> None:
         """Bump the generation for a change made from outside (the node object went away)."""
         self.generation = next_generation()
+        self.memo = {}
 
     def __repr__(self) -> str:
         return f"NodeInfo({self.name}, pods={len(self.pods)})"

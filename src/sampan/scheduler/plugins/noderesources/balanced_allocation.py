@@ -10,7 +10,7 @@ from typing import Any
 from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.interface import MAX_NODE_SCORE, Handle
-from sampan.scheduler.framework.node_info import NodeInfo
+from sampan.scheduler.framework.node_info import MEMO_LIMIT, MemoKeys, NodeInfo
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.status import SKIP, Status
 from sampan.scheduler.plugins.noderesources.scoring import (
@@ -30,6 +30,7 @@ class BalancedAllocation:
     def __init__(self, resources: tuple[ResourceSpec, ...] = DEFAULT_RESOURCES) -> None:
         self.resources = resources
         self._fast = resources == DEFAULT_RESOURCES
+        self._keys = MemoKeys()
 
     def events_to_register(self) -> list[ev.ClusterEvent]:
         return [
@@ -54,17 +55,26 @@ class BalancedAllocation:
         if not self._fast:
             return [self.score(state, pod, n) for n in nodes]
         pc, pm = pod.requests.milli_cpu, pod.requests.memory
-        out = []
+        # a node's score depends on its state and the pod's cpu/memory requests only: memoized per node
+        key = self._keys.key((pc, pm))
+        out: list[int] = []
         for n in nodes:
-            ac, am = n.allocatable.milli_cpu, n.allocatable.memory
-            if ac and am:
-                fc = (n.requested.milli_cpu + pc) / ac
-                fm = (n.requested.memory + pm) / am
-                fc = 1.0 if fc > 1.0 else fc
-                fm = 1.0 if fm > 1.0 else fm
-                out.append(int((1 - abs(fc - fm) / 2) * MAX_NODE_SCORE))
-            else:
-                out.append(MAX_NODE_SCORE)
+            memo = n.memo
+            score = memo.get(key)
+            if score is None:
+                ac, am = n.allocatable.milli_cpu, n.allocatable.memory
+                if ac and am:
+                    fc = (n.requested.milli_cpu + pc) / ac
+                    fm = (n.requested.memory + pm) / am
+                    fc = 1.0 if fc > 1.0 else fc
+                    fm = 1.0 if fm > 1.0 else fm
+                    score = int((1 - abs(fc - fm) / 2) * MAX_NODE_SCORE)
+                else:
+                    score = MAX_NODE_SCORE
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = score
+            out.append(score)  # type: ignore[arg-type]
         return out
 
 

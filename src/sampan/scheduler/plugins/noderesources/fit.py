@@ -12,12 +12,12 @@ resources. Score: ``scoringStrategy.type`` LeastAllocated (default) or MostAlloc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sampan.scheduler.framework import events as ev
 from sampan.scheduler.framework.cycle_state import CycleState
 from sampan.scheduler.framework.interface import Handle, PreFilterExtensions, PreFilterResult
-from sampan.scheduler.framework.node_info import NodeInfo
+from sampan.scheduler.framework.node_info import MEMO_LIMIT, MemoKeys, NodeInfo
 from sampan.scheduler.framework.pod_info import PodInfo
 from sampan.scheduler.framework.resources import Resource
 from sampan.scheduler.framework.status import Code, Status
@@ -32,6 +32,7 @@ from sampan.scheduler.plugins.noderesources.scoring import (
 
 FIT_NAME = "NodeResourcesFit"
 MAX = 100
+_MISS = object()
 
 
 def fits_request(
@@ -77,6 +78,8 @@ class Fit:
         self.ignored = ignored
         self.ignored_groups = ignored_groups
         self._fast = resources == DEFAULT_RESOURCES
+        self._filter_keys = MemoKeys()
+        self._score_keys = MemoKeys()
 
     def events_to_register(self) -> list[ev.ClusterEvent]:
         return [
@@ -117,17 +120,25 @@ class Fit:
                     out.append((i, st))
             return out
         cpu, mem = req.milli_cpu, req.memory
-        # the common case first: a cheap test per node, the full rule only for nodes that fail it
-        return [
-            (i, st)
-            for i, n in enumerate(nodes)
-            if not (
-                len(n.pods) < n.allocatable.allowed_pods
-                and cpu <= n.allocatable.milli_cpu - n.requested.milli_cpu
-                and mem <= n.allocatable.memory - n.requested.memory
-            )
-            and (st := fits_request(req, n)) is not None
-        ]
+        # the verdict depends on the node's state and the pod's cpu/memory only: memoized per node (NodeInfo.memo)
+        key = self._filter_keys.key((cpu, mem))
+        rejected: list[tuple[int, Status]] = []
+        for i, n in enumerate(nodes):
+            memo = n.memo
+            verdict: object = memo.get(key, _MISS)
+            if verdict is _MISS:
+                alloc, used = n.allocatable, n.requested
+                verdict = None if (
+                    len(n.pods) < alloc.allowed_pods
+                    and cpu <= alloc.milli_cpu - used.milli_cpu
+                    and mem <= alloc.memory - used.memory
+                ) else fits_request(req, n)
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = verdict
+            if verdict is not None:
+                rejected.append((i, cast(Status, verdict)))
+        return rejected
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return weighted_score(node, pod, self.resources, most=self.strategy == MOST_ALLOCATED)
@@ -136,26 +147,40 @@ class Fit:
         if not self._fast:
             return [self.score(state, pod, n) for n in nodes]
         pc, pm = pod.non_zero_cpu, pod.non_zero_memory
-        out = []
         most = self.strategy == MOST_ALLOCATED
+        # a node's score depends on its state and the pod's scoring requests only: memoized per node
+        key = self._score_keys.key((pc, pm))
+        out: list[int] = []
         for n in nodes:
-            ac, am = n.allocatable.milli_cpu, n.allocatable.memory
-            rc, rm = n.non_zero_cpu + pc, n.non_zero_memory + pm
-            total = weights = 0
-            if ac:
-                weights += 1
-                if most:
-                    total += (rc if rc < ac else ac) * MAX // ac
-                elif rc <= ac:
-                    total += (ac - rc) * MAX // ac
-            if am:
-                weights += 1
-                if most:
-                    total += (rm if rm < am else am) * MAX // am
-                elif rm <= am:
-                    total += (am - rm) * MAX // am
-            out.append(total // weights if weights else 0)
+            memo = n.memo
+            score = memo.get(key)
+            if score is None:
+                score = _fast_score(n, pc, pm, most)
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = score
+            out.append(score)  # type: ignore[arg-type]
         return out
+
+
+def _fast_score(n: NodeInfo, pc: int, pm: int, most: bool) -> int:
+    """LeastAllocated / MostAllocated over cpu and memory, weight 1 each (the default resources)."""
+    ac, am = n.allocatable.milli_cpu, n.allocatable.memory
+    rc, rm = n.non_zero_cpu + pc, n.non_zero_memory + pm
+    total = weights = 0
+    if ac:
+        weights += 1
+        if most:
+            total += (rc if rc < ac else ac) * MAX // ac
+        elif rc <= ac:
+            total += (ac - rc) * MAX // ac
+    if am:
+        weights += 1
+        if most:
+            total += (rm if rm < am else am) * MAX // am
+        elif rm <= am:
+            total += (am - rm) * MAX // am
+    return total // weights if weights else 0
 
 
 def new_fit(args: Mapping[str, Any], handle: Handle) -> Fit:
