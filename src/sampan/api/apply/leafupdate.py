@@ -20,6 +20,7 @@ non-stripped path changed. Managers with empty sets are dropped, as the walk dro
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any
 
@@ -43,7 +44,7 @@ def leaf_changes(old: Any, new: Any) -> list[tuple[str, ...]] | None:
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any], names: tuple[str, ...], out: list[tuple[str, ...]]) -> bool:
-    keys = a.keys()
+    keys: AbstractSet[str] = a.keys()
     if names == ("metadata",):
         keys = keys - {"managedFields"}
         if keys != b.keys() - {"managedFields"}:
