@@ -162,8 +162,9 @@ def decode(entries: Any) -> Managed:
         manager, subresource = entry.get("manager") or "", entry.get("subresource") or ""
         if not isinstance(manager, str) or not isinstance(subresource, str):
             raise ManagedFieldsError(f"manager and subresource of entry {i} must be strings")
-        ident = Identity(manager=manager, operation=operation,
-                         api_version="" if operation == APPLY else api_version, subresource=subresource)
+        ident = identity(manager, operation, api_version, subresource) if manager else Identity(
+            manager="", operation=operation, api_version="" if operation == APPLY else api_version,
+            subresource=subresource)  # shared identities (an empty manager stays empty here)
         try:
             fields = _memo.decode(entry.get("fieldsV1"))
         except FieldsError as err:

@@ -142,7 +142,7 @@ def _empty(v: Any) -> bool:
     return v is MISSING or not v
 
 
-def _same_tree(lhs: Any, rhs: Any) -> bool:
+def same_tree(lhs: Any, rhs: Any) -> bool:
     """True when two containers are certainly the same JSON (equal and spelled alike), so nothing below
     them changed; False also when unsure (the walk then decides). Issue 21: most of a pod is unchanged
     by a write (a status write leaves spec and metadata alone), and C-speed equality saves the walk."""
@@ -160,25 +160,25 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 SKIP_UNCHANGED = True
 """Skip unchanged values before any shape is worked out (issue 21: a Lease renewal changes one leaf of
 ~15; a pod status write a few of ~100). Exact: an unchanged scalar (same type, equal) or a container that
-:func:`_same_tree` proves unchanged adds nothing to the comparison. Tests turn it off for the reference."""
+:func:`same_tree` proves unchanged adds nothing to the comparison. Tests turn it off for the reference."""
 
 
 def _unchanged(lhs: Any, rhs: Any) -> bool:
     if lhs is rhs and lhs is not MISSING:
-        return type(lhs) in _SCALARS or _same_tree(lhs, rhs)
+        return type(lhs) in _SCALARS or same_tree(lhs, rhs)
     kind = type(lhs)
     if kind is not type(rhs):
         return False
     if kind in _SCALARS:
         return bool(lhs == rhs)
-    return _same_tree(lhs, rhs)
+    return same_tree(lhs, rhs)
 
 
 def _compare(lhs: Any, rhs: Any, t: TypeRef, path: Path, acc: tuple[set[Path], set[Path], set[Path]]) -> None:
     if SKIP_UNCHANGED:
         if _unchanged(lhs, rhs):
             return
-    elif _same_tree(lhs, rhs):
+    elif same_tree(lhs, rhs):
         return
     added, modified, removed = acc
     if lhs is MISSING:
