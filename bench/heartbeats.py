@@ -207,8 +207,7 @@ def run_once(args: argparse.Namespace, *, src: Path) -> dict[str, Any]:
             "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet")])
         return asyncio.run(hold(args, ids.kubeconfigs["admin"], url, tls, components))
     finally:
-        for c in reversed(components.values()):
-            c.stop()
+        density.stop_all(list(components.values()))
         if args.keep:
             print(f"work directory kept: {work}")
         else:
