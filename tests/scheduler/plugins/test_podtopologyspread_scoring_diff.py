@@ -120,7 +120,10 @@ def random_node(rng: random.Random, name: str) -> dict[str, Any]:
     if rng.random() < 0.3:
         labels["disk"] = "ssd"
     taints = [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}] if rng.random() < 0.2 else None
-    return make_node(name, labels=labels, taints=taints)
+    n = make_node(name, labels=labels, taints=taints)
+    if rng.random() < 0.05:
+        del n["metadata"]["labels"][HOSTNAME_LABEL]  # scores 0 on a hostname constraint
+    return n
 
 
 def random_pod(rng: random.Random, name: str, on: str = "") -> dict[str, Any]:
