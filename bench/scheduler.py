@@ -4,12 +4,17 @@ figure — pods/s through the API at 5,000 nodes with leader election on.
     .venv/bin/python bench/scheduler.py                       # the figure: 5,000 nodes, leader election on
     .venv/bin/python bench/scheduler.py --nodes 500 --init-pods 100 --pods 2000 --backlog-pods 2000  # ~1 min
     .venv/bin/python bench/scheduler.py --workload spread|affinity --backlog-pods 0
+    .venv/bin/python bench/scheduler.py --workload deployment --no-zones   # Deployment pods on hollow-like nodes
     .venv/bin/python bench/scheduler.py --creators 2          # the measured pods created by 2 processes
 
 Processes, as in a cluster: ``sampan apiserver`` (sqlite by default), ``sampan scheduler`` (leader election on
 as upstream's default, ``--no-leader-elect`` to drop it; client QPS 5000 as scheduler_perf sets it) and this
 driver (plus ``--creators`` processes). The driver makes the nodes (4 cpu, 32Gi, 110 pods, three zones) and
-the initial pods, waits until those are bound, then runs two measured phases:
+the initial pods, waits until those are bound, then runs two measured phases. ``--no-zones`` leaves the zone
+label off the nodes (as hollow nodes have none). ``--workload deployment`` gives every pod a controlling
+ReplicaSet (created first; nothing reconciles it) and its labels: the pods then carry a default selector, so
+PodTopologySpread scores them with the system default constraints (hostname and zone, ScheduleAnyway), as
+it does every Deployment's pods in a cluster:
 
 1. **sustained** (the issue's figure): ``--pods`` pods are created with ``--in-flight`` requests in flight
    while the scheduler runs; pods/s = pods / (last one seen bound - first create sent), so it includes the
@@ -50,13 +55,26 @@ ZONES = ("zone-a", "zone-b", "zone-c")
 BOUND = "spec.nodeName!="
 
 
-def make_node(i: int) -> dict[str, Any]:
+RS_NAME = "bench-5d4f8b"
+RS_LABELS = {"app": "bench", "pod-template-hash": "5d4f8b"}
+
+
+def make_node(i: int, zones: bool = True) -> dict[str, Any]:
     alloc = {"cpu": "4", "memory": "32Gi", "pods": "110"}
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": f"node-{i}", "labels": {"kubernetes.io/hostname": f"node-{i}",
-                                                         "topology.kubernetes.io/zone": ZONES[i % len(ZONES)]}},
+    labels = {"kubernetes.io/hostname": f"node-{i}"}
+    if zones:
+        labels["topology.kubernetes.io/zone"] = ZONES[i % len(ZONES)]
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i}", "labels": labels},
             "spec": {}, "status": {"capacity": alloc, "allocatable": alloc,
                                    "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def make_replicaset() -> dict[str, Any]:
+    """The ReplicaSet owning ``--workload deployment``'s pods (its selector is their default selector)."""
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": RS_NAME, "labels": RS_LABELS},
+            "spec": {"replicas": 0, "selector": {"matchLabels": RS_LABELS},
+                     "template": {"metadata": {"labels": RS_LABELS},
+                                  "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]}}}}
 
 
 def make_pod(name: str, workload: str, i: int) -> dict[str, Any]:
@@ -69,6 +87,12 @@ def make_pod(name: str, workload: str, i: int) -> dict[str, Any]:
         spec["topologySpreadConstraints"] = [{
             "maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
             "labelSelector": {"matchLabels": labels}}]
+    elif workload == "deployment":
+        labels = dict(RS_LABELS)
+        meta: dict[str, Any] = {"name": name, "labels": labels, "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": RS_NAME,
+            "uid": "00000000-0000-0000-0000-00000000b5e1", "controller": True, "blockOwnerDeletion": True}]}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
     elif workload == "affinity":
         group = f"g{i % 500}"
         labels = {"app": "bench", "group": group}
@@ -304,7 +328,10 @@ async def sustained(run: Run, pods: ResourceClient) -> None:
     cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
     if creators is not None:
         cpu["creators"] = creators_cpu
-    name = {"basic": "SchedulingBasic", "spread": "TopologySpreading", "affinity": "PreferredPodAffinity"}[a.workload]
+    name = {"basic": "SchedulingBasic", "spread": "TopologySpreading", "affinity": "PreferredPodAffinity",
+            "deployment": "SchedulingBasic with a ReplicaSet owner (default spreading)"}[a.workload]
+    if not a.zones:
+        name += ", nodes without zones"
     le = "on" if a.leader_elect else "off"
     print(f"FIGURE {name}, {a.nodes} nodes, leader election {le}: {a.pods / wall:,.0f} pods/s through the API "
           f"({a.pods} pods created and bound in {wall:.2f} s; creates alone {a.pods / created:,.0f}/s with "
@@ -367,7 +394,10 @@ async def drive(run: Run) -> None:
         nodes = await client.resource("v1", "nodes")
         pods = await client.resource("v1", "pods")
         t0 = time.perf_counter()
-        await create_all(nodes, [make_node(i) for i in range(a.nodes)], namespace=None)
+        if a.workload == "deployment":
+            rs = await client.resource("apps/v1", "replicasets")
+            await rs.create(make_replicaset(), namespace="default")
+        await create_all(nodes, [make_node(i, a.zones) for i in range(a.nodes)], namespace=None)
         print(f"created {a.nodes} nodes in {time.perf_counter() - t0:.1f}s", flush=True)
         bound = Bound(a.init_pods)
         task = await watching(pods, "init-", bound)
@@ -395,7 +425,9 @@ def main() -> None:
     ap.add_argument("--init-pods", type=int, default=1000)
     ap.add_argument("--pods", type=int, default=10000, help="pods of the sustained phase (0: skip it)")
     ap.add_argument("--backlog-pods", type=int, default=10000, help="pods of the backlog phase (0: skip it)")
-    ap.add_argument("--workload", choices=("basic", "spread", "affinity"), default="basic")
+    ap.add_argument("--workload", choices=("basic", "spread", "affinity", "deployment"), default="basic")
+    ap.add_argument("--zones", action=argparse.BooleanOptionalAction, default=True,
+                    help="label the nodes with three zones (--no-zones: none, like hollow nodes)")
     ap.add_argument("--storage", choices=("sqlite", "memory"), default="sqlite")
     ap.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                     help="the scheduler's leader election (upstream's default: on)")

@@ -7,7 +7,11 @@ PreScore, Score, select host, assume, Reserve, Permit); "binding" is the cache's
 informer would deliver it. Prints pods/s and a profile summary of where the time goes.
 
     .venv/bin/python bench/scheduler_algorithm.py [--nodes 5000] [--pods 10000] [--init-pods 1000]
-        [--workload basic|spread|affinity] [--no-profile]
+        [--workload basic|spread|affinity|deployment] [--no-zones] [--no-profile]
+
+``--workload deployment``: every pod is owned by one ReplicaSet the scheduler knows, so PodTopologySpread
+scores it with the system default constraints (hostname + zone, ScheduleAnyway), as a Deployment's pods;
+``--no-zones``: nodes without the zone label (hollow nodes have none).
 """
 
 from __future__ import annotations
@@ -27,11 +31,19 @@ from sampan.scheduler.scheduler import Scheduler
 ZONES = ("zone-a", "zone-b", "zone-c")
 
 
-def make_node(i: int) -> dict[str, Any]:
+RS_LABELS = {"app": "bench", "pod-template-hash": "5d4f8b"}
+REPLICASET = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+              "metadata": {"name": "bench-5d4f8b", "namespace": "default", "labels": RS_LABELS},
+              "spec": {"replicas": 0, "selector": {"matchLabels": RS_LABELS}}}
+
+
+def make_node(i: int, zones: bool = True) -> dict[str, Any]:
+    labels = {"kubernetes.io/hostname": f"node-{i}"}
+    if zones:
+        labels["topology.kubernetes.io/zone"] = ZONES[i % len(ZONES)]
     return {
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": f"node-{i}", "uid": f"node-uid-{i}", "labels": {
-            "kubernetes.io/hostname": f"node-{i}", "topology.kubernetes.io/zone": ZONES[i % len(ZONES)]}},
+        "metadata": {"name": f"node-{i}", "uid": f"node-uid-{i}", "labels": labels},
         "spec": {},
         "status": {
             "capacity": {"cpu": "4", "memory": "32Gi", "pods": "110"},
@@ -51,7 +63,12 @@ def make_pod(i: int, workload: str) -> dict[str, Any]:
         }],
     }
     labels = {"app": "bench"}
-    if workload == "spread":
+    meta: dict[str, Any] = {}
+    if workload == "deployment":
+        labels = dict(RS_LABELS)
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "bench-5d4f8b",
+                                    "uid": "rs-uid", "controller": True}]
+    elif workload == "spread":
         spec["topologySpreadConstraints"] = [{
             "maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
             "labelSelector": {"matchLabels": labels}}]
@@ -62,7 +79,7 @@ def make_pod(i: int, workload: str) -> dict[str, Any]:
             "weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
                                              "labelSelector": {"matchLabels": {"group": group}}}}]}}
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"pod-{i}", "namespace": "default", "uid": f"pod-uid-{i}", "labels": labels},
+            "metadata": {"name": f"pod-{i}", "namespace": "default", "uid": f"pod-uid-{i}", "labels": labels, **meta},
             "spec": spec, "status": {"phase": "Pending"}}
 
 
@@ -89,14 +106,16 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=5000)
     ap.add_argument("--pods", type=int, default=10000)
     ap.add_argument("--init-pods", type=int, default=1000)
-    ap.add_argument("--workload", choices=("basic", "spread", "affinity"), default="basic")
+    ap.add_argument("--workload", choices=("basic", "spread", "affinity", "deployment"), default="basic")
+    ap.add_argument("--zones", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--no-profile", action="store_true")
     args = ap.parse_args()
 
     sched = Scheduler(clock=FakeClock(), rng=random.Random(42))
     t0 = time.perf_counter()
+    sched.workloads.set("ReplicaSet", REPLICASET)
     for i in range(args.nodes):
-        sched.handlers.add_node(make_node(i))
+        sched.handlers.add_node(make_node(i, args.zones))
     init = [make_pod(i, args.workload) for i in range(args.init_pods)]
     run_pods(sched, init)
     measured = [make_pod(args.init_pods + i, args.workload) for i in range(args.pods)]
@@ -109,7 +128,8 @@ def main() -> None:
     t1 = time.perf_counter()
     bound = run_pods(sched, measured)
     elapsed = time.perf_counter() - t1
-    print(f"workload={args.workload} nodes={args.nodes} init_pods={args.init_pods} measured_pods={args.pods}")
+    print(f"workload={args.workload} zones={args.zones} nodes={args.nodes} init_pods={args.init_pods} "
+          f"measured_pods={args.pods}")
     print(f"setup {setup:.2f}s; scheduled {bound}/{args.pods} in {elapsed:.2f}s -> {bound / elapsed:,.0f} pods/s"
           f" (pod parse {parse_each * 1e6:.0f} us/pod included)")
     print(f"stats: scheduled={bound} unschedulable={sched.stats.unschedulable} error={sched.stats.error}")

@@ -240,10 +240,13 @@ class Cache:
                 mine[name] = ni.clone()
             else:
                 copy.copy_from(ni)
+            snap.note_copied(name, ni.generation)
         snap.generation = newest
+        snap.tracked = True
         if self._nodes_dirty or fresh:
             for name in [n for n in mine if n not in self._nodes]:
                 del mine[name]
+                snap.log.pop(name, None)
             snap.set_nodes(mine[name] for name in self._nodes)
             self._nodes_dirty = False
             self._affinity_dirty = True

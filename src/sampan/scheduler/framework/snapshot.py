@@ -11,12 +11,20 @@ has copied; a refresh copies only the NodeInfos changed since (upstream's Update
 the lists above stay valid. Between two refreshes nothing changes it, so a scheduling cycle may yield to
 the event loop (informer events mutate the cache meanwhile) and still see one consistent cluster.
 ``from_nodes`` (tests, preemption-free tools) shares the NodeInfos it is given.
+
+Change log, for memos that follow the cluster incrementally (PodTopologySpread's per-domain counts):
+``layout`` grows whenever ``set_nodes`` rebuilds the node list (a node added, removed or re-zoned);
+``tracked`` is True once ``Cache.update_snapshot`` has filled it, and then ``changed_since(g)`` yields
+the name of every NodeInfo copied at a refresh after the one that set ``generation`` to ``g`` (each name
+once, whatever its number of changes). Invariant: a memo synced at ``(layout, generation)`` that applies
+``changed_since(generation)`` is exact for the current snapshot as long as ``layout`` is unchanged.
+``from_nodes`` snapshots are not tracked (their NodeInfos may change behind their back).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sampan.scheduler.framework.node_info import NodeInfo
 
@@ -27,7 +35,7 @@ REGION_LABEL = "topology.kubernetes.io/region"
 class Snapshot:
     __slots__ = (
         "_affinity", "_affinity_list", "_anti", "_anti_list", "all_infos", "by_name", "generation", "image_num_nodes",
-        "namespace_labels", "node_infos",
+        "layout", "log", "namespace_labels", "node_infos", "tracked",
     )
 
     def __init__(self) -> None:
@@ -41,6 +49,10 @@ class Snapshot:
         self.namespace_labels: dict[str, dict[str, str]] = {}
         self.all_infos: dict[str, NodeInfo] = {}
         self.generation = 0
+        self.layout = 0
+        self.tracked = False
+        self.log: dict[str, int] = {}
+        """NodeInfo name -> generation at which it was last copied, oldest refresh first."""
 
     @classmethod
     def from_nodes(cls, infos: Iterable[NodeInfo], *, namespace_labels: dict[str, dict[str, str]] | None = None
@@ -51,6 +63,19 @@ class Snapshot:
         s.refresh_images()
         s.namespace_labels = namespace_labels or {}
         return s
+
+    def note_copied(self, name: str, generation: int) -> None:
+        """``name``'s NodeInfo was copied at ``generation`` by the refresh under way (moves it to the end)."""
+        self.log.pop(name, None)
+        self.log[name] = generation
+
+    def changed_since(self, generation: int) -> Iterator[str]:
+        """Names of the NodeInfos copied by refreshes after the one that left ``generation`` (see the module
+        docstring): every entry of a later refresh has a generation above it, every earlier one not."""
+        for name in reversed(self.log):
+            if self.log[name] <= generation:
+                return
+            yield name
 
     def get(self, name: str) -> NodeInfo | None:
         return self.by_name.get(name)
@@ -72,6 +97,7 @@ class Snapshot:
             ordered.extend(v[i] for v in lists if i < len(v))
         self.node_infos = ordered
         self.by_name = {ni.name: ni for ni in ordered}
+        self.layout += 1
 
     @property
     def have_pods_with_affinity(self) -> list[NodeInfo]:

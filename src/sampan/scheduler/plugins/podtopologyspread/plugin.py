@@ -23,6 +23,7 @@ from sampan.scheduler.framework.pod_info import PodInfo, SpreadConstraint, parse
 from sampan.scheduler.framework.status import SKIP, Status, unresolvable, unschedulable
 from sampan.scheduler.plugins.podtopologyspread import filtering, scoring
 from sampan.scheduler.plugins.podtopologyspread.common import MatchCounter
+from sampan.scheduler.plugins.podtopologyspread.domains import DomainCounter
 
 NAME = "PodTopologySpread"
 ERR_CONSTRAINTS = "node(s) didn't match pod topology spread constraints"
@@ -43,6 +44,7 @@ class PodTopologySpread:
                  system_defaulted: bool = True) -> None:
         self._handle = handle
         self._counter = MatchCounter()
+        self._domains = DomainCounter()
         self._defaults = defaults
         self._system_defaulted = system_defaulted
 
@@ -99,13 +101,17 @@ class PodTopologySpread:
         if not soft:
             return SKIP
         require_all = bool(pod.spread_constraints) or not self._system_defaulted
+        snapshot = self._handle.snapshot
         state.write(_SCORE_KEY, scoring.build_score_state(
-            pod, soft, feasible=nodes, all_nodes=self._handle.snapshot.node_infos, counter=self._counter,
-            require_all_keys=require_all))
+            pod, soft, feasible=nodes, all_nodes=snapshot.node_infos, counter=self._counter,
+            require_all_keys=require_all, snapshot=snapshot, domains=self._domains))
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return scoring.node_score(state.read(_SCORE_KEY), pod, node)
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        return scoring.node_scores(state.read(_SCORE_KEY), pod, nodes)
 
     def normalize_scores(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo], scores: list[int]) -> None:
         scoring.normalize(state.read(_SCORE_KEY), nodes, scores)
