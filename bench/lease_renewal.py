@@ -17,7 +17,8 @@ Printed per run: renewals/s achieved, **API server CPU per renewal** (its CPU se
 TLS, JSON), renewal latency p50/p99 as the client saw it, failures. With ``--baseline REV`` the server
 and the driver both run from REV's tree (a temporary ``git worktree`` on ``PYTHONPATH``), interleaved
 with this tree, and medians are printed; ``--event-loops asyncio,uvloop`` interleaves this tree under each
-``SAMPAN_EVENT_LOOP`` instead (server and driver alike).
+``SAMPAN_EVENT_LOOP`` instead (server and driver alike; ``default``: the variable unset, so each runs its
+command's default loop, the driver as ``sampan kubelet``).
 """
 
 from __future__ import annotations
@@ -131,8 +132,10 @@ def start_profiler(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
 
 def run_once(args: argparse.Namespace, *, src: Path, loop: str = "") -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    if loop:  # both the server and the driver (the kubelet side) run this event loop
+    if loop and loop != "default":  # both the server and the driver (the kubelet side) run this event loop
         env["SAMPAN_EVENT_LOOP"] = loop
+    elif loop:  # each its command's default (sampan._lib.eventloop): the server asyncio, the kubelet side uvloop
+        env.pop("SAMPAN_EVENT_LOOP", None)
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-lease-renewal-"))
     port = density.free_port()
     ids = density_cluster.secure(work, port, nodes=args.nodes)
@@ -187,9 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up: stop the server, drop the worktree
     if args.child:
-        if os.environ.get("SAMPAN_EVENT_LOOP"):  # as the `sampan` command does (trees that have the switch)
+        try:  # the loop `sampan kubelet` would run (trees that have the switch)
             from sampan._lib import eventloop
-            eventloop.install()
+        except ImportError:
+            pass
+        else:
+            eventloop.install("kubelet")
         print(json.dumps(asyncio.run(drive(args))))
         return 0
     runs: dict[str, list[dict[str, Any]]] = {}

@@ -17,6 +17,8 @@ What differs under uvloop (checked by the tests run with ``SAMPAN_EVENT_LOOP=uvl
 loop"): the loop has no Python-visible ready queue, so :mod:`sampan._lib.urgent`'s lanes are not installed
 (:func:`sampan._lib.urgent.install` returns False and logs it) — heartbeat requests then wait in the one FIFO
 like every other request's steps. Hence the API server's default stays asyncio (:data:`ASYNCIO_COMMANDS`).
+uvloop also calls a subprocess's ``preexec_fn`` right after ``fork``, before its ``setsid`` and stdio
+``dup2``s (the kubelet's ``exec -t`` handles both orders: ``kubelet/streaming/process.py``).
 """
 
 from __future__ import annotations
