@@ -19,7 +19,8 @@ and the generator costs a few microseconds per request. Per run it prints:
 session 6's) is checked out into a temporary ``git worktree`` and its server started from that tree's
 ``src`` (``PYTHONPATH``), with this checkout's virtualenv. Runs are interleaved (baseline, this tree,
 baseline, ...) for each worker count and round, and the table at the end gives each combination's medians
-and the ratio to the baseline. Requests must all succeed: any non-2xx answer fails the run.
+and the ratio to the baseline. ``--event-loops asyncio,uvloop`` instead interleaves this tree's server under
+each ``SAMPAN_EVENT_LOOP`` (no baseline). Requests must all succeed: any non-2xx answer fails the run.
 """
 
 from __future__ import annotations
@@ -100,14 +101,15 @@ def ab(args: argparse.Namespace, url: str, *, count: int, body: Path | None) -> 
 
 
 @contextlib.contextmanager
-def server(src: Path, work: Path, workers: int) -> Iterator[tuple[str, int]]:
+def server(src: Path, work: Path, workers: int, loop: str = "") -> Iterator[tuple[str, int]]:
     """``sampan apiserver --workers N`` (sqlite, plain HTTP) started from ``src``; (url, pid)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = work / "apiserver.log"
     argv = [sys.executable, "-m", "sampan.cli.main", "apiserver", "--port", str(port), "--storage", "sqlite",
             "--data-dir", str(work / "data"), "--workers", str(workers)]
-    with process(argv, log, env={"PYTHONPATH": str(src)}) as proc:
+    env = {"PYTHONPATH": str(src), **({"SAMPAN_EVENT_LOOP": loop} if loop else {})}
+    with process(argv, log, env=env) as proc:
         wait_http(url + "/readyz", proc, log, timeout=300)
         if workers > 1:  # each worker answers /readyz only once its cache is loaded: wait for all of them
             time.sleep(3)
@@ -116,11 +118,11 @@ def server(src: Path, work: Path, workers: int) -> Iterator[tuple[str, int]]:
         yield url, proc.pid
 
 
-def measure(args: argparse.Namespace, src: Path, work: Path, workers: int) -> Run:
+def measure(args: argparse.Namespace, src: Path, work: Path, workers: int, loop: str = "") -> Run:
     work.mkdir(parents=True)
     body = work / "pod.json"
     body.write_bytes(POD)
-    with server(src, work, workers) as (url, pid):
+    with server(src, work, workers, loop) as (url, pid):
         pods = f"{url}/api/v1/namespaces/default/pods"
         ab(args, pods, count=max(args.count // 5, args.clients), body=body)  # warm-up: caches, connections
         cpu0 = tree_cpu(pid)
@@ -157,7 +159,11 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=20_000, help="creates (and GETs) per run")
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--baseline", default="53fbf94", help='git revision to compare with ("" for none)')
+    ap.add_argument("--event-loops", default="", metavar="A,B",
+                    help="interleave this tree under each SAMPAN_EVENT_LOOP (e.g. asyncio,uvloop); no baseline")
     args = ap.parse_args()
+    if args.event_loops:
+        args.baseline = ""
     if shutil.which("ab") is None:
         print("create_throughput: skipped: needs ApacheBench `ab` (Debian: apt-get install apache2-utils)")
         return 0
@@ -165,13 +171,15 @@ def main() -> int:
     figures: dict[tuple[str, int], list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix="sampan-create-throughput-") as tmp, \
             baseline_tree(args.baseline, Path(tmp)) as base_src:
-        builds = ([(f"baseline {args.baseline}", base_src)] if base_src else []) + [("this tree", REPO / "src")]
+        builds = ([(f"baseline {args.baseline}", base_src, "")] if base_src else []) + [("this tree", REPO / "src", "")]
+        if args.event_loops:
+            builds = [(f"loop {loop}", REPO / "src", loop) for loop in args.event_loops.split(",")]
         print(f"create throughput: {args.count} creates per run, {args.clients} clients (ab -k), sqlite, "
               f"workers {args.workers}, {args.rounds} rounds, {os.cpu_count()} CPUs", flush=True)
         for r in range(args.rounds):
             for n in counts:
-                for label, src in builds:
-                    run = measure(args, src, Path(tmp) / f"{r}-{n}-{len(figures)}-{label.split()[0]}", n)
+                for label, src, loop in builds:
+                    run = measure(args, src, Path(tmp) / f"{r}-{n}-{len(figures)}-{label.split()[-1]}", n, loop)
                     figures.setdefault((label, n), []).append(run)
                     print(f"  {label:<18} workers={n} round {r + 1}: {run.rate:6.0f} creates/s  p50 {run.p50_ms:.0f} ms"
                           f"  p99 {run.p99_ms:.0f} ms  server {run.server_us:4.0f} us/create  ab {run.client_us:3.0f}"

@@ -16,7 +16,9 @@ Printed per run: renewals/s achieved, **API server CPU per renewal** (its CPU se
 /proc / renewals; the server does nothing else), **driver CPU per renewal** (the kubelet side: client,
 TLS, JSON), renewal latency p50/p99 as the client saw it, failures. With ``--baseline REV`` the server
 and the driver both run from REV's tree (a temporary ``git worktree`` on ``PYTHONPATH``), interleaved
-with this tree, and medians are printed.
+with this tree, and medians are printed; ``--event-loops asyncio,uvloop`` interleaves this tree under each
+``SAMPAN_EVENT_LOOP`` instead (server and driver alike; ``default``: the variable unset, so each runs its
+command's default loop, the driver as ``sampan kubelet``).
 """
 
 from __future__ import annotations
@@ -128,8 +130,12 @@ def start_profiler(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
                              "--output", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_once(args: argparse.Namespace, *, src: Path) -> dict[str, Any]:
+def run_once(args: argparse.Namespace, *, src: Path, loop: str = "") -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
+    if loop and loop != "default":  # both the server and the driver (the kubelet side) run this event loop
+        env["SAMPAN_EVENT_LOOP"] = loop
+    elif loop:  # each its command's default (sampan._lib.eventloop): the server asyncio, the kubelet side uvloop
+        env.pop("SAMPAN_EVENT_LOOP", None)
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-lease-renewal-"))
     port = density.free_port()
     ids = density_cluster.secure(work, port, nodes=args.nodes)
@@ -171,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-inflight", default="40,20", metavar="READ,MUTATING")
     ap.add_argument("--baseline", default="", help="git revision to interleave with this tree")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--event-loops", default="", metavar="A,B",
+                    help="interleave this tree under each SAMPAN_EVENT_LOOP (e.g. asyncio,uvloop), not a baseline")
     ap.add_argument("--profile", default="", metavar="FILE",
                     help="py-spy the API server during the window; collapsed stacks to FILE (py-spy from PyPI)")
     ap.add_argument("--max-connections", type=int, default=0,
@@ -182,14 +190,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up: stop the server, drop the worktree
     if args.child:
+        try:  # the loop `sampan kubelet` would run (trees that have the switch)
+            from sampan._lib import eventloop
+        except ImportError:
+            pass
+        else:
+            eventloop.install("kubelet")
         print(json.dumps(asyncio.run(drive(args))))
         return 0
     runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="sampan-bench-lr-") as tmp, baseline_tree(args.baseline, Path(tmp)) as base:
-        builds = ([(f"baseline {args.baseline}", base)] if base else []) + [("this tree", REPO / "src")]
+        builds = ([(f"baseline {args.baseline}", base, "")] if base else []) + [("this tree", REPO / "src", "")]
+        if args.event_loops:
+            builds = [(f"this tree {loop}", REPO / "src", loop) for loop in args.event_loops.split(",")]
         for _ in range(args.rounds):
-            for label, src in builds:
-                r = run_once(args, src=src)
+            for label, src, loop in builds:
+                r = run_once(args, src=src, loop=loop)
                 show(label, r)
                 runs.setdefault(label, []).append(r)
     if args.rounds > 1 or len(runs) > 1:

@@ -5,10 +5,16 @@
 * ``inproc_apiserver`` — an API server in the test's event loop (async tests only), still HTTP on
   loopback. ``@pytest.mark.apiserver_config(default_watch_cache_size=5, ...)`` overrides config fields;
   indirect parametrization picks the storage backend.
+* ``event_loop_policy`` (pytest-asyncio's) — with ``SAMPAN_EVENT_LOOP=uvloop`` in the environment the async
+  tests run on uvloop (in-process servers and clients), and the ``sampan`` subprocesses inherit the
+  variable; otherwise pytest-asyncio's default loop (and each subprocess its command's default,
+  ``sampan._lib.eventloop``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -28,6 +34,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "apiserver_config(**fields): APIServerConfig overrides for inproc_apiserver")
     # under xdist (`make test` runs `-n 2`): tests that program the kernel or start clusters never overlap
     host_tests.register(config)
+
+
+if os.environ.get("SAMPAN_EVENT_LOOP", "").strip().lower() == "uvloop":  # only then: the override is deprecated
+    @pytest.fixture(scope="session")
+    def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+        import uvloop
+
+        return uvloop.EventLoopPolicy()
 
 
 @pytest.fixture

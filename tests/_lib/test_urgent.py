@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+
+import pytest
 
 from sampan._lib import urgent
+
+if os.environ.get("SAMPAN_EVENT_LOOP", "").strip().lower() == "uvloop":  # tests/conftest.py's override
+    @pytest.fixture(scope="module")
+    def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+        """CPython's loop even under SAMPAN_EVENT_LOOP=uvloop: the lanes replace its ready deque (uvloop has
+        none, tests/_lib/test_eventloop.py)."""
+        return asyncio.DefaultEventLoopPolicy()
 
 
 async def steps(name: str, count: int, log: list[str], *, marked: bool = False) -> None:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from sampan import __version__
+from sampan._lib import eventloop
 from sampan.cli import commands
 
 
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        eventloop.install(args.command)  # SAMPAN_EVENT_LOOP or the command's default, before any loop exists
         _configure_tracing(args)
         return int(handler(args))
     except (UsageError, ValueError, OSError) as exc:

@@ -42,10 +42,17 @@ FIRST_SIZE_WAIT = 1.0
 """How long a TTY exec waits for the client's terminal size before starting the command."""
 
 
-def _preexec(cgroup_procs: tuple[str, ...], *, tty: bool) -> Callable[[], None] | None:
-    """Runs in the forked child before exec: join the container's cgroups, take the pty as the
-    controlling terminal. Only system calls (no Python locks), as required in a threaded parent."""
-    if not cgroup_procs and not tty:
+def _preexec(cgroup_procs: tuple[str, ...], *, terminal: int = -1) -> Callable[[], None] | None:
+    """Runs in the forked child before exec: join the container's cgroups, take the pty slave ``terminal``
+    (when >= 0) as the controlling terminal. Only system calls (no Python locks), as required in a threaded
+    parent.
+
+    Independent of where the event loop runs it: CPython's subprocess calls it after the stdio dup2s and
+    ``start_new_session``'s setsid, uvloop right after fork, before libuv's setsid and dup2s (fd 0 is not
+    the pty yet, the child no session leader). So it starts the session itself unless it already leads
+    one (libuv's later setsid fails harmlessly) and names the slave by its own descriptor, open in the
+    child either way."""
+    if not cgroup_procs and terminal < 0:
         return None
 
     def setup() -> None:
@@ -56,8 +63,10 @@ def _preexec(cgroup_procs: tuple[str, ...], *, tty: bool) -> Callable[[], None] 
                 os.write(fd, pid)
             finally:
                 os.close(fd)
-        if tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if terminal >= 0:
+            if os.getsid(0) != os.getpid():
+                os.setsid()
+            fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
 
     return setup
 
@@ -146,7 +155,7 @@ class ProcessStreaming:
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv, env=spec.env, cwd=spec.cwd, stdin=pipe if io.stdin else null,
                 stdout=pipe if io.stdout else null, stderr=pipe if io.stderr else null,
-                start_new_session=True, preexec_fn=_preexec(spec.cgroup_procs, tty=False))
+                start_new_session=True, preexec_fn=_preexec(spec.cgroup_procs))
         except OSError as err:
             raise StreamingError(shim.exec_error(spec.argv, err)) from None
         outputs: list[asyncio.Task[None]] = []
@@ -196,7 +205,7 @@ class ProcessStreaming:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *spec.argv, env=spec.env, cwd=spec.cwd, stdin=slave, stdout=slave, stderr=slave,
-                start_new_session=True, preexec_fn=_preexec(spec.cgroup_procs, tty=True))
+                start_new_session=True, preexec_fn=_preexec(spec.cgroup_procs, terminal=slave))
         except OSError as err:
             os.close(master)
             await _finish(resizer)
