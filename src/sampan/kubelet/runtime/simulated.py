@@ -78,6 +78,10 @@ class _Container:
     start_requested: float = 0.0
     stopped: tuple[float, int, str] | None = None
     """(finished_at, exit_code, reason) once stopped from outside."""
+    running: ContainerStatus | None = None
+    """The RUNNING record of a started container that never exits by itself, built once: it is the same
+    until the container is stopped (a pod worker lists its containers twice per sync; a
+    ``dataclasses.replace`` each time was the largest cost of a hollow pod's resync)."""
 
 
 def behaviour_for(config: ContainerConfig, options: SimulatedRuntimeOptions) -> Behaviour:
@@ -189,6 +193,10 @@ class SimulatedRuntime:
             return replace(st, state=ContainerState.EXITED, finished_at=st.started_at + b.run_seconds,
                            exit_code=code, reason=exit_reason(code, oom_killed=b.oom))
         if now >= st.started_at:
+            if b.run_seconds is None:
+                if c.running is None:
+                    c.running = replace(st, state=ContainerState.RUNNING)
+                return c.running
             return replace(st, state=ContainerState.RUNNING)
         return st
 
