@@ -53,3 +53,18 @@ def test_failures_are_exposed_as_a_metric_read_at_scrape_time() -> None:
     text = generate_latest(registry).decode()
     assert 'kubelet_heartbeat_failures_total{kind="lease"} 3.0' in text
     assert 'kubelet_heartbeat_failures_total{kind="node_status"} 0.0' in text
+
+
+def test_a_long_run_is_reminded_every_remind_after_seconds(caplog: pytest.LogCaptureFixture) -> None:
+    from sampan.kubelet.failure_log import REMIND_AFTER
+
+    now = [0.0]
+    failures = FailureLog(logging.getLogger("test.failure_log"), "renew node lease", "n1", clock=lambda: now[0])
+    caplog.set_level("INFO", logger="test.failure_log")
+    for _ in range(int(2.5 * REMIND_AFTER / 10)):  # a failure every 10 s for 2.5 reminder periods
+        failures.failed(TimeoutError())
+        now[0] += 10
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 3  # the first failure, then one reminder per period
+    assert "still failing to renew node lease node=n1" in warnings[1]
+    assert f"for {REMIND_AFTER:.0f}s" in warnings[1]
