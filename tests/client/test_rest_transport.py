@@ -48,6 +48,10 @@ class Server:
         await self.closing.wait()
         return resp
 
+    async def echo(self, request: web.Request) -> web.Response:
+        """Answers with the request's Authorization, Accept and Content-Type headers."""
+        return web.json_response({k: request.headers.get(k) for k in ("Authorization", "Accept", "Content-Type")})
+
     async def flaky(self, request: web.Request) -> web.Response:
         self.flaky_calls += 1
         if self.flaky_calls <= 2:
@@ -95,6 +99,7 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
     app.router.add_get("/broken", srv.broken)
     app.router.add_get("/slow", srv.slow)
     app.router.add_get("/endless", srv.endless)
+    app.router.add_route("*", "/echo", srv.echo)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -167,3 +172,23 @@ async def test_requests_share_a_bounded_pool_and_watches_never_take_its_place(se
             await w.aclose()
     assert srv.most_in_flight == 3
     assert len(srv.peers) == 3  # the waiting requests reused the pool's connections
+
+
+async def test_headers_built_once_per_client_and_per_identity(server: tuple[Server, str], tmp_path) -> None:
+    """A client's headers are built once per (accept, content type) and reused; a ``sharing`` view sends its
+    own identity over the same pool; a token file is still re-read on every request."""
+    _srv, url = server
+    async with RESTClient(RESTConfig(host=url, qps=0, bearer_token="a")) as rest:
+        assert await rest.request("GET", "/echo") == {"Authorization": "Bearer a", "Accept": "application/json",
+                                                      "Content-Type": None}
+        assert rest._headers("application/json", None) is rest._headers("application/json", None)
+        assert (await rest.request("POST", "/echo", body={"x": 1}))["Content-Type"] == "application/json"
+        node = rest.sharing(RESTConfig(host=url, qps=0, bearer_token="node-7"))
+        assert (await node.request("POST", "/echo", body={}))["Authorization"] == "Bearer node-7"
+        assert (await rest.request("POST", "/echo", body={}))["Authorization"] == "Bearer a"
+    token = tmp_path / "token"
+    token.write_text("one\n")
+    async with RESTClient(RESTConfig(host=url, qps=0, bearer_token_file=str(token))) as rest:
+        assert (await rest.request("GET", "/echo"))["Authorization"] == "Bearer one"
+        token.write_text("two\n")
+        assert (await rest.request("GET", "/echo"))["Authorization"] == "Bearer two"

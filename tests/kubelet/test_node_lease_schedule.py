@@ -85,3 +85,36 @@ async def test_failed_renewals_back_off_doubling_to_a_cap_and_reset_after_succes
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_failing_then_recovering_renewal_logs_twice_and_counts_every_failure(caplog) -> None:
+    """A run of failed renewals writes its first failure (WARNING) and its recovery (INFO, with the count
+    and duration), not a line per attempt; ``failures.total`` counts every attempt that failed."""
+    clock = FakeClock()
+    leases = _FailingLeases(clock)
+    options = LeaseOptions(renew_interval=10.0, retry_interval=0.2, max_retry_interval=7.0)
+    lease = NodeLease(leases, node_name="n1", clock=clock, options=options)  # type: ignore[arg-type]
+    caplog.set_level("INFO", logger="sampan.kubelet.node_lease")
+    task = asyncio.create_task(lease.run())
+    try:
+        for _ in range(300):
+            await clock.advance(0.1)
+        failed = len(leases.attempts)
+        assert failed >= 8
+        leases.healthy = True
+        for _ in range(300):
+            await clock.advance(0.1)
+        lines = [r for r in caplog.records if r.name == "sampan.kubelet.node_lease"]
+        assert [r.levelname for r in lines] == ["WARNING", "INFO"], [r.getMessage() for r in lines]
+        assert "failed to renew node lease node=n1" in lines[0].getMessage()
+        assert f"failures={failed}" in lines[1].getMessage()
+        assert lease.failures.total == failed
+        assert lease.failures.failures == 0
+        leases.healthy = False  # a second run is logged again
+        for _ in range(150):
+            await clock.advance(0.1)
+        assert [r.levelname for r in caplog.records if r.name == "sampan.kubelet.node_lease"][-1] == "WARNING"
+        assert lease.failures.total > failed
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

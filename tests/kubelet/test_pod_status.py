@@ -117,3 +117,34 @@ def test_readiness_startup_and_gates() -> None:
     st = compute_pod_status(p, PodRuntimeView(containers=running, ready={"a-0": True}), now=T0)
     assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"
     assert any(c["type"] == "example.com/lb" for c in st["conditions"])  # foreign conditions are kept
+
+
+def test_qos_class_computed_once_then_kept_from_the_previous_status(monkeypatch) -> None:
+    """As upstream's GetPodQOS: the persisted class wins; the spec is parsed only for a status without one.
+    Differential: for each spec shape, the kept class equals the computed one."""
+    import sampan.kubelet.pod_status as ps
+    from sampan.api.podstatus import qos_class
+
+    shapes = [{}, {"requests": {"cpu": "10m"}},
+              {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+              {"limits": {"cpu": "500m", "memory": "64Mi"}}]
+    calls = []
+
+    def counting(spec: Any) -> str:
+        calls.append(1)
+        return qos_class(spec)
+
+    monkeypatch.setattr(ps, "qos_class", counting)
+    view = PodRuntimeView(containers={"a": [rec("a", 0, ContainerState.RUNNING)]})
+    for resources in shapes:
+        p = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "img",
+                                                                 "resources": resources}]}}
+        calls.clear()
+        first = compute_pod_status(p, view, now=T0)
+        assert first["qosClass"] == qos_class(p["spec"])
+        again = compute_pod_status({**p, "status": first}, view, now=T0 + 60)
+        assert again == first
+        assert len(calls) == 1
+    persisted = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "img"}]},
+                 "status": {"qosClass": "Guaranteed"}}
+    assert compute_pod_status(persisted, view, now=T0)["qosClass"] == "Guaranteed"

@@ -331,3 +331,26 @@ async def test_sandbox_removed_behind_the_workers_back_is_recreated(env: Env) ->
     [again] = await env.runtime.list_pod_sandboxes()
     assert again.id != sb.id
     assert again.config.attempt == 0  # the old sandbox is gone, so this is the first one the runtime knows
+
+
+async def test_a_changed_container_spec_restarts_the_container_once(env: Env) -> None:
+    """A running container whose spec hash label differs from the pod's spec is restarted (attempt 1); an
+    unchanged spec resyncs without a restart."""
+    import copy
+
+    pod = make_pod()
+    env.workers.update_pod(pod)
+    await until(lambda: env.status(pod).get("phase") == "Running", what="Running")
+    await env.tick(1.0, times=3)
+    assert env.cs(pod)["restartCount"] == 0
+    assert env.runtime.starts == 1
+    changed = copy.deepcopy(pod)
+    changed["spec"]["containers"][0]["image"] = "img:2"
+    env.workers.update_pod(changed)
+    for _ in range(20):
+        await env.tick(1.0)
+        if env.cs(changed)["restartCount"] == 1 and "running" in env.cs(changed)["state"]:
+            break
+    assert env.cs(changed)["restartCount"] == 1
+    await env.tick(1.0, times=3)
+    assert env.runtime.starts == 2

@@ -34,6 +34,7 @@ from sampan.api import errors
 from sampan.api.resources import ResourceInfo
 from sampan.client.config import RESTConfig, heartbeat_config
 from sampan.client.dynamic import Client, ResourceClient
+from sampan.kubelet.failure_log import FailureLog
 from sampan.kubelet.node_lease import LeaseOptions, NodeLease
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class NodeHeartbeat:
         self._rest = heartbeat_config(rest, purpose="heartbeat", timeout=timeout)
         self.lease: NodeLease | None = None
         self._host = host
+        self.status_failures = FailureLog(log, "update node status", node_name, self._clock.monotonic)
+        """Failed status posts (a run's first failure and its recovery logged; ``total`` counts them all)."""
 
     async def run(self) -> None:
         if self._host is not None:
@@ -171,4 +174,6 @@ class NodeHeartbeat:
         try:
             await self._post_status(nodes)
         except (errors.APIError, OSError, TimeoutError) as err:
-            log.warning("node status update failed node=%s err=%s", self.node_name, err)
+            self.status_failures.failed(err)
+        else:
+            self.status_failures.succeeded()

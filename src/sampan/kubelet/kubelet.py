@@ -136,7 +136,7 @@ class Kubelet(NodeReporting, PodEvents, KubeletServing):
         self.metrics = KubeletMetrics(self.registry, node_name=options.node_name,
                                       statuses=lambda: self.sink.reported() if self.sink is not None else {},
                                       operations=(lambda: getattr(self.runtime, "operations", {}))
-                                      if counts_calls else None)
+                                      if counts_calls else None, heartbeat_failures=self._heartbeat_failures)
         self.streaming = self._streaming_server()
         memory_capacity = parse_or_none(capacity.get("memory"))
         self.stats = StatsEndpoints(StatsCollector(
@@ -164,6 +164,14 @@ class Kubelet(NodeReporting, PodEvents, KubeletServing):
         gc = ImageGC(service, list_containers=self.runtime.list_containers, clock=self.clock,
                      options=self.options.image_gc, node_ref=self._node_ref())
         return manager, gc
+
+    def _heartbeat_failures(self) -> dict[str, int]:
+        """Failed Lease renewals and node status posts so far (kubelet_heartbeat_failures_total)."""
+        beat = self.heartbeat
+        if beat is None:
+            return {"lease": 0, "node_status": 0}
+        return {"lease": beat.lease.failures.total if beat.lease is not None else 0,
+                "node_status": beat.status_failures.total}
 
     @property
     def lease(self) -> NodeLease | None:

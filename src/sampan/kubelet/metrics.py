@@ -7,7 +7,10 @@
   that reports it ``Running``;
 - ``kubelet_pod_status_writes_total`` is sampan's own (no upstream name), counting status writes;
 - ``kubelet_runtime_operations_total{operation_type}``: CRI calls by method (a CRI runtime only), read at
-  scrape time from the client's own counter.
+  scrape time from the client's own counter;
+- ``kubelet_heartbeat_failures_total{kind}`` is sampan's own: failed Lease renewals (``lease``) and node
+  status posts (``node_status``), read at scrape time from the heartbeat's counters (only a run's first
+  failure and its recovery are logged: :mod:`sampan.kubelet.failure_log`).
 
 States of a pod uid in :class:`KubeletMetrics`: ``seen`` (first seen time kept) --Running written-->
 ``started`` (observed once, time dropped). A pod that never runs is forgotten by :meth:`forget`.
@@ -40,6 +43,18 @@ class _OperationsCollector(Collector):
                                      "operation type.", labels=["operation_type"])
         for method, count in sorted(self._operations().items()):
             family.add_metric([method], float(count))
+        yield family
+
+
+class _HeartbeatFailuresCollector(Collector):
+    def __init__(self, failures: Operations) -> None:
+        self._failures = failures
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("kubelet_heartbeat_failures", "Failed Lease renewals and node status posts "
+                                     "(sampan's own).", labels=["kind"])
+        for kind, count in sorted(self._failures().items()):
+            family.add_metric([kind], float(count))
         yield family
 
 
@@ -76,13 +91,16 @@ class _StateCollector(Collector):
 
 
 class KubeletMetrics:
-    """Registers the collectors into ``registry``; ``statuses`` returns the last status written per uid."""
+    """Registers the collectors into ``registry``; ``statuses`` returns the last status written per uid,
+    ``heartbeat_failures`` the failed heartbeats by kind."""
 
     def __init__(self, registry: CollectorRegistry, *, node_name: str, statuses: Statuses,
-                 operations: Operations | None = None) -> None:
+                 operations: Operations | None = None, heartbeat_failures: Operations | None = None) -> None:
         registry.register(_StateCollector(node_name, statuses))
         if operations is not None:
             registry.register(_OperationsCollector(operations))
+        if heartbeat_failures is not None:
+            registry.register(_HeartbeatFailuresCollector(heartbeat_failures))
         self._start = Histogram("kubelet_pod_start_duration_seconds", "Duration in seconds from kubelet seeing a "
                                 "pod for the first time to the pod starting to run", buckets=POD_START_BUCKETS,
                                 registry=registry)

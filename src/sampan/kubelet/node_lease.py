@@ -3,7 +3,9 @@
 
 The Lease carries an ownerReference to the Node, so deleting the Node garbage-collects it. A renewal
 is a PUT with the resourceVersion last seen (a Conflict re-reads and retries on the next tick); a
-missing Lease is created. Failures are logged and retried after ``retry_interval`` — never fatal.
+missing Lease is created. Failures are retried after ``retry_interval`` — never fatal — and logged through
+a :class:`~sampan.kubelet.failure_log.FailureLog` (a run's first failure and its recovery; every failure
+counted in ``failures.total``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sampan._lib.clock import Clock
 from sampan.api import errors
 from sampan.client.dynamic import ResourceClient
 from sampan.client.leaderelection.lease_lock import format_micro_time
+from sampan.kubelet.failure_log import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,8 @@ class LeaseOptions:
 
 
 class NodeLease:
-    """Keeps the node's Lease fresh. ``renewals`` counts successful writes (observability)."""
+    """Keeps the node's Lease fresh. ``renewals`` counts successful writes, ``failures.total`` failed
+    attempts (observability)."""
 
     def __init__(self, leases: ResourceClient, *, node_name: str, clock: Clock, options: LeaseOptions,
                  node_uid: str = "") -> None:
@@ -46,6 +50,7 @@ class NodeLease:
         self.options = options
         self._lease: dict[str, Any] | None = None
         self.renewals = 0
+        self.failures = FailureLog(log, "renew node lease", node_name, clock.monotonic)
 
     def _spec(self) -> dict[str, Any]:
         return {"holderIdentity": self.node_name, "leaseDurationSeconds": int(self.options.duration),
@@ -78,16 +83,15 @@ class NodeLease:
 
     async def run(self) -> None:
         """Renew until cancelled."""
-        failures = 0
         while True:
             stamped = self._clock.monotonic()
             try:
                 await self.renew()
-                failures = 0
+                self.failures.succeeded()
                 # the next renewTime is due renew_interval after this one's, however long the request took
                 delay = max(0.0, self.options.renew_interval - (self._clock.monotonic() - stamped))
             except (errors.APIError, OSError, TimeoutError) as err:
-                log.warning("failed to renew node lease node=%s err=%s", self.node_name, err)
-                delay = min(self.options.max_retry_interval, self.options.retry_interval * 2 ** min(failures, 16))
-                failures += 1
+                delay = min(self.options.max_retry_interval,
+                            self.options.retry_interval * 2 ** min(self.failures.failures, 16))
+                self.failures.failed(err)
             await self._clock.sleep(delay)

@@ -285,7 +285,8 @@ class PodWorker:
         if latest.state is ContainerState.CREATED:
             await self.s.runtime.start_container(latest.id)
             return None
-        if latest.state is ContainerState.RUNNING and latest.labels.get(CONTAINER_HASH, spec_hash(c)) != spec_hash(c):
+        if latest.state is ContainerState.RUNNING and CONTAINER_HASH in latest.labels \
+                and latest.labels[CONTAINER_HASH] != spec_hash(c):  # one hash a sync (JSON + sha256), was two
             log.info("container spec changed, will be restarted pod=%s container=%s", pod_key(self.pod), c.get("name"))
             self._stop_probes(keep=set(), only=latest.id)
             await self.s.runtime.stop_container(latest.id, grace_period(self.pod))
