@@ -37,6 +37,11 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "density.py"
 NODES, PODS, REPLICAS, LATENCY_PODS = 1000, 30000, 5000, 500
 UPSTREAM_SCALE_JOB_QPS = 100
+PHASE_TIMEOUT = 900
+"""Seconds each bench phase may take. Time to all Running is not an SLO: the saturation phase usually ends
+in ~5 min (~100 pods/s, the controllers' QPS), but this VM's own speed was seen to vary ~1.6x within hours
+(README, per-request cost) and a slow hour ran it at ~55 pods/s (9 min); 900 s admits ~33 pods/s. The
+SLO assertions below are what the test holds."""
 IDENTITIES = "insecure"  # or "tls": see the module docstring
 
 
@@ -46,19 +51,19 @@ def load() -> str:
 
 @pytest.mark.slow
 @pytest.mark.density
-@pytest.mark.timeout(660)
+@pytest.mark.timeout(1260)
 def test_density_1000_nodes_30000_pods_within_slos(tmp_path: Path) -> None:
     out = tmp_path / "density.json"
     load_before = load()
     argv = [sys.executable, str(BENCH), "--nodes", str(NODES), "--pods", str(PODS), "--replicas", str(REPLICAS),
             "--latency-pods", str(LATENCY_PODS), "--latency-rate", "100", "--storage", "sqlite",
-            "--component-qps", str(UPSTREAM_SCALE_JOB_QPS), "--skip-delete", "--timeout", "420", "--strict",
-            "--json", str(out)]
+            "--component-qps", str(UPSTREAM_SCALE_JOB_QPS), "--skip-delete", "--timeout", str(PHASE_TIMEOUT),
+            "--strict", "--json", str(out)]
     if IDENTITIES == "insecure":
         argv.append("--insecure")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        stdout, stderr = proc.communicate(timeout=540)
+        stdout, stderr = proc.communicate(timeout=PHASE_TIMEOUT + 180)
     except subprocess.TimeoutExpired:
         proc.terminate()  # SIGTERM: the bench stops its components (SIGKILL after 15 s) and exits 143
         try:
