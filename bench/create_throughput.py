@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from server_process import cpu_seconds, free_port, process, wait_http
+from server_process import baseline_tree, cpu_seconds, free_port, process, wait_http
 
 REPO = Path(__file__).resolve().parent.parent
 POD = (b'{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"bench-","labels":{"app":"bench"}},'
@@ -137,19 +137,6 @@ def measure(args: argparse.Namespace, src: Path, work: Path, workers: int, loop:
     return Run(rate, p50, p99, cpu / args.count * 1e6, client / args.count * 1e6, get_rate, get_p99,
                gcpu / args.count * 1e6, os.getloadavg()[0])
 
-
-@contextlib.contextmanager
-def baseline_tree(rev: str, tmp: Path) -> Iterator[Path | None]:
-    """``rev`` checked out (detached) into a temporary worktree; its ``src``. None when no baseline."""
-    if not rev:
-        yield None
-        return
-    where = tmp / "baseline"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(where), rev], check=True)
-    try:
-        yield where / "src"
-    finally:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(where)], check=False)
 
 
 def main() -> int:

@@ -59,6 +59,7 @@ from sampan.client.informers import SharedInformerFactory
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import density
 import density_cluster
+from server_process import baseline_tree
 
 REPO = Path(__file__).resolve().parent.parent
 HEARTBEAT_KEYS = ("PUT leases", "PUT nodes/status", "PATCH nodes/status")
@@ -225,18 +226,6 @@ def patched_environ(env: dict[str, str]) -> Iterator[None]:
         os.environ.clear()
         os.environ.update(saved)
 
-
-@contextlib.contextmanager
-def baseline_tree(rev: str, tmp: Path) -> Iterator[Path | None]:
-    if not rev:
-        yield None
-        return
-    where = tmp / "baseline"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(where), rev], check=True)
-    try:
-        yield where / "src"
-    finally:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(where)], check=False)
 
 
 def figures(r: dict[str, Any]) -> dict[str, float]:

@@ -19,6 +19,10 @@ from pathlib import Path
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+REPO = Path(__file__).resolve().parent.parent
+"""This repository (the benches' baselines are worktrees of it)."""
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -61,3 +65,18 @@ def process(argv: list[str], log: Path, *, env: dict[str, str] | None = None,
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+@contextlib.contextmanager
+def baseline_tree(rev: str, tmp: Path) -> Iterator[Path | None]:
+    """``rev`` checked out (detached) into a temporary worktree of this repository; its ``src``. None when no
+    baseline (``rev`` empty). The worktree is removed on exit."""
+    if not rev:
+        yield None
+        return
+    where = tmp / "baseline"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(where), rev], check=True)
+    try:
+        yield where / "src"
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(where)], check=False)

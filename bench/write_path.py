@@ -42,14 +42,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from server_process import cpu_seconds, free_port, process, wait_http
+from server_process import baseline_tree, cpu_seconds, free_port, process, wait_http
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 MERGE = {"Content-Type": "application/merge-patch+json", "Accept": "application/json"}
@@ -295,19 +295,6 @@ def _row(server: Server, name: str, total: int) -> tuple[str, str]:
     print(f"  {server.label + ': ' + name:<44} {row}", flush=True)
     return (f"{server.label}: {name}", row)
 
-
-@contextlib.contextmanager
-def baseline_tree(rev: str, tmp: Path) -> Iterator[Path | None]:
-    """``rev`` checked out (detached) into a temporary git worktree; its ``src``. None when no baseline."""
-    if not rev:
-        yield None
-        return
-    where = tmp / "baseline"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(where), rev], check=True)
-    try:
-        yield where / "src"
-    finally:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(where)], check=False)
 
 
 def main(argv: list[str] | None = None) -> int:
