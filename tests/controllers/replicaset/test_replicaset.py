@@ -56,17 +56,17 @@ async def test_scale_up_down_status_and_adoption(client: Client) -> None:
         assert "orphan" in names  # adopted, so only two pods were created
         assert len(names) == 3
 
-        rs = await rss.get("web", namespace="default")
-        await rss.update({**rs, "spec": {**rs["spec"], "replicas": 5}})
+        # merge patches, as `kubectl scale`/`kubectl label` would: controllers and the kubelet write
+        # status concurrently, so read-modify-update could meet a 409 unrelated to the behaviour under test
+        await rss.patch("web", {"spec": {"replicas": 5}}, namespace="default")
         await wait_for(lambda: status_is(5), message="5 ready replicas")
-        rs = await rss.get("web", namespace="default")
-        await rss.update({**rs, "spec": {**rs["spec"], "replicas": 1}})
+        await rss.patch("web", {"spec": {"replicas": 1}}, namespace="default")
         await wait_for(lambda: status_is(1), message="1 ready replica")
         assert len(await owned_pods(client, "web")) == 1
 
         # a pod whose labels stop matching is released, and replaced
         [kept] = await owned_pods(client, "web")
-        await pods.update({**kept, "metadata": {**kept["metadata"], "labels": {"app": "other"}}})
+        await pods.patch(kept["metadata"]["name"], {"metadata": {"labels": {"app": "other"}}}, namespace="default")
         await wait_for(lambda: status_is(1), message="a replacement pod")
         released = await pods.get(kept["metadata"]["name"], namespace="default")
         assert controller_ref(released) is None

@@ -130,8 +130,7 @@ async def test_partition_rolling_update_and_scale_down(client: Client) -> None:
 
         # scale down removes the highest ordinal first
         seen: list[set[str]] = []
-        sts = await stss.get("web", namespace="default")
-        await stss.update({**sts, "spec": {**sts["spec"], "replicas": 1}})
+        await stss.patch("web", {"spec": {"replicas": 1}}, namespace="default")
 
         async def one_left() -> bool:
             names = set(await live_pods(client, "web"))
@@ -189,8 +188,7 @@ async def test_retention_policy_deletes_claims(client: Client) -> None:
         body["spec"]["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete", "whenScaled": "Delete"}
         await stss.create(body)
         await wait_for(lambda: _ready(stss, "ret", 2), message="2 ready")
-        sts = await stss.get("ret", namespace="default")
-        await stss.update({**sts, "spec": {**sts["spec"], "replicas": 1}})
+        await stss.patch("ret", {"spec": {"replicas": 1}}, namespace="default")
 
         async def claims() -> set[str]:
             items = (await pvcs.list(namespace="default"))["items"]
