@@ -13,6 +13,7 @@ import pytest
 
 from sampan.api import errors
 from sampan.client import Client
+from sampan.controllers.garbagecollector.controller import AbsentOwners, GarbageCollector
 from sampan.controllers.garbagecollector.graph import Graph, delete_key, orphan_key
 from sampan.controllers.namespace.discovery import preferred_resources
 from tests.controllers.clients import unthrottled_client
@@ -89,6 +90,38 @@ async def test_dangling_and_partly_dangling_owners(inproc_apiserver: InProcessAP
                     ["alive"]
 
             await wait_for(ghost_ref_dropped, message="dangling owner reference removed, object kept")
+
+
+async def test_an_owner_found_absent_is_looked_up_once(inproc_apiserver: InProcessAPIServer) -> None:
+    """Dependents of one deleted owner: the first dependent's check finds the owner absent through the API,
+    the others read that from the absent-owner cache (upstream's ``absentOwnerCache``) — one GET, not one
+    per dependent — and all are still deleted. One worker, so no two checks race to the first lookup (with
+    N workers up to N may, as upstream's)."""
+    ghost = {"apiVersion": "v1", "kind": "ConfigMap", "name": "ghost", "uid": "00000000-dead-beef-0000-00000000abcd"}
+    async with unthrottled_client(inproc_apiserver) as client:
+        for i in range(6):
+            await _cm(client, f"dep-{i}", owners=[ghost])
+        options = fast_options(("garbagecollector",), concurrency={"garbagecollector": 1})
+        async with running_manager(client, options) as manager:
+            for i in range(6):
+                await wait_for(lambda i=i: _gone(client, "configmaps", f"dep-{i}"), message=f"dep-{i} deleted")
+            gc = manager.runners["garbagecollector"].controller
+            assert isinstance(gc, GarbageCollector)
+            assert gc.owner_lookups == 1
+            assert ("00000000-dead-beef-0000-00000000abcd", "default") in gc.absent_owners
+
+
+def test_absent_owners_is_a_bounded_lru() -> None:
+    absent = AbsentOwners(size=2)
+    absent.add("a", "ns")
+    absent.add("b", "ns")
+    assert ("a", "ns") in absent  # touched: "b" is now the oldest
+    absent.add("c", "")
+    assert len(absent) == 2
+    assert ("b", "ns") not in absent
+    assert ("a", "ns") in absent
+    assert ("c", "") in absent
+    assert ("a", "other") not in absent  # absence in one namespace says nothing of another
 
 
 async def test_foreground_finalizer_waits_for_blocking_dependents(inproc_apiserver: InProcessAPIServer) -> None:

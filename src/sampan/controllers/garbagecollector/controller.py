@@ -23,12 +23,18 @@ up new resources. ``reconcile`` waits for that first sync.
 finalizer from the owner.
 
 Writes are PUTs with the live object's resourceVersion (a Conflict is retried by the runner).
+
+Owners found absent by a live lookup are remembered (:class:`AbsentOwners`, upstream's ``absentOwnerCache``):
+UIDs are never reused, so an owner once absent stays absent, and the next dependent of a deleted
+Deployment's ReplicaSet is classified dangling without a GET (deleting 30,000 pods took three requests
+each against the controller's QPS budget; now two, as upstream).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +61,39 @@ IGNORED = frozenset({("", "events"), ("events.k8s.io", "events")})
 """Resources never watched: high churn, never owners or dependents (upstream ignores events too)."""
 
 
+ABSENT_OWNERS_SIZE = 500
+"""Owner references remembered as absent (upstream's ``absentOwnerCache`` holds 500)."""
+
+
+class AbsentOwners:
+    """A bounded LRU of owner references a live lookup found absent, keyed by the owner's uid and, for a
+    namespaced owner, the namespace it was looked up in (a namespaced reference names an owner in the
+    dependent's namespace, so absence there says nothing about another namespace).
+
+    Invariant: an entry is added only after the API said NotFound or returned another uid for that name;
+    since UIDs are never reused, an entry never becomes wrong, only old."""
+
+    def __init__(self, size: int = ABSENT_OWNERS_SIZE) -> None:
+        self._size = size
+        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def add(self, uid: str, namespace: str) -> None:
+        key = (uid, namespace)
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return True
+        return False
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class GarbageCollector:
     """See the module docstring."""
 
@@ -71,6 +110,9 @@ class GarbageCollector:
         self._queue: Enqueuer | None = None
         self._monitored: dict[tuple[str, str], ResourceInfo] = {}
         self._by_kind: dict[tuple[str, str], ResourceInfo] = {}
+        self.absent_owners = AbsentOwners()
+        self.owner_lookups = 0
+        """Live GETs of owners so far (tests read it to see the absent-owner cache work)."""
 
     def informers(self) -> Sequence[SharedIndexInformer]:
         return ()  # discovered in background(); reconcile waits for ``synced``
@@ -211,8 +253,15 @@ class GarbageCollector:
             if info is None:
                 solid.append(ref)  # a kind we cannot look up: never delete on a guess
                 continue
-            live = await self._live(info, node.namespace if info.namespaced else "", str(ref.get("name") or ""))
-            if live is None or live["metadata"].get("uid") != ref.get("uid"):
+            namespace = node.namespace if info.namespaced else ""
+            uid = str(ref.get("uid"))
+            if (uid, namespace) in self.absent_owners:
+                dangling.append(ref)
+                continue
+            self.owner_lookups += 1
+            live = await self._live(info, namespace, str(ref.get("name") or ""))
+            if live is None or live["metadata"].get("uid") != uid:
+                self.absent_owners.add(uid, namespace)
                 dangling.append(ref)
             elif live["metadata"].get("deletionTimestamp") and \
                     FOREGROUND_FINALIZER in (live["metadata"].get("finalizers") or []):
