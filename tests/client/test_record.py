@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -60,6 +61,25 @@ async def test_similar_events_are_combined_and_storms_dropped(client: Client) ->
     assert len(combined) == 1
     assert combined[0]["count"] == 5  # attempts 3..7; 8 and 9 were over the spam burst of 8
     assert rec.dropped == 2
+
+
+async def test_a_full_queue_drops_and_logs_each_run_of_drops_once(client: Client,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    rec = EventRecorder(await client.resource("v1", "events"), component="c", queue_size=2)
+    with caplog.at_level(logging.WARNING, logger="sampan.client.record"):
+        for i in range(7):  # two queued, five dropped
+            rec.event(POD, "Normal", "Scheduled", f"pod {i}")
+        await rec.flush()
+        rec.event(POD, "Normal", "Scheduled", "after the drain")  # accepted: the run of drops ends
+        rec.event(POD, "Normal", "Scheduled", "one more")
+        rec.event(POD, "Normal", "Scheduled", "dropped again")
+    assert rec.dropped == 6
+    lines = [r.getMessage() for r in caplog.records if r.name == "sampan.client.record"]
+    assert lines == ["event queue full, dropping events until it drains first_reason=Scheduled size=2",
+                     "event queue accepting again dropped=5",
+                     "event queue full, dropping events until it drains first_reason=Scheduled size=2"]
+    await rec.flush()
+    assert len(await events_of(client)) == 4
 
 
 async def test_bad_input() -> None:

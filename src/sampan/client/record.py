@@ -2,7 +2,9 @@
 
 ``recorder.event(obj, "Normal", "Scheduled", "assigned default/web to node-1")`` never blocks: it puts the
 event in a bounded queue (1000, like upstream's broadcaster) and **drops** it when full (events are best
-effort; a drop is logged and counted in ``dropped``). :meth:`EventRecorder.run` writes them:
+effort; every drop is counted in ``dropped``; a run of drops is logged twice, when it starts and when the
+queue accepts again with how many it dropped — one line per drop cost a saturated scheduler thousands of
+log lines a second). :meth:`EventRecorder.run` writes them:
 
 - identical events (same object, type, reason, message, source) within the cache's memory become one
   Event whose ``count`` and ``lastTimestamp`` are bumped (PUT of the Event last written);
@@ -88,6 +90,8 @@ class EventRecorder:
         self._spam: OrderedDict[str, TokenBucket] = OrderedDict()
         self._spam_burst, self._spam_qps = spam_burst, spam_qps
         self.dropped = 0
+        self._full_drops = 0
+        """Drops since the queue was last found full (0: it is accepting)."""
         self._last_ns = 0
         self.written = collections.Counter[str]()
 
@@ -98,8 +102,14 @@ class EventRecorder:
             raise ValueError(f"event type must be Normal or Warning, got {type_!r}")
         if len(self._queue) >= self._queue_size:
             self.dropped += 1
-            log.warning("event queue full, dropping event reason=%s", reason)
+            self._full_drops += 1
+            if self._full_drops == 1:
+                log.warning("event queue full, dropping events until it drains first_reason=%s size=%d",
+                            reason, self._queue_size)
             return
+        if self._full_drops:
+            log.warning("event queue accepting again dropped=%d", self._full_drops)
+            self._full_drops = 0
         ref = object_reference(obj)
         if field_path:
             ref["fieldPath"] = field_path
