@@ -10,6 +10,7 @@ with client certificates of their own, each hollow node the token of ``system:no
 ``kubernetes-admin`` (kubeadm's admin group, not ``system:masters``), so API Priority and Fairness classifies
 each (printed per priority level at the end); ``--max-inflight`` sizes APF's seats (default 40,20: one
 event loop never fills upstream's 600, and then APF never queues). ``--insecure``: the old shape.
+``--http-identities``: those identities as bearer tokens over plain HTTP (APF as in a cluster, no TLS cost).
 
 Processes, as in a cluster: ``sampan apiserver`` (``--storage``, default sqlite), ``sampan controller-manager``
 and ``sampan scheduler`` (leader election on; ``--kube-api-qps/--kube-api-burst`` raised to
@@ -502,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
                     "event loop never fills 600 seats, so APF never queues and cannot order anything; '' keeps them)")
     ap.add_argument("--insecure", action="store_true",
                     help="the old shape: plain HTTP, every component the insecure port's admin (exempt from APF)")
+    ap.add_argument("--http-identities", action="store_true",
+                    help="plain HTTP, but every component and hollow node with a token of its own, so APF "
+                         "classifies them as in a cluster (no TLS cost)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-delete", action="store_true",
                     help="stop after the latency phase (the delete phase of a big run takes longer than the rest)")
@@ -511,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-apiserver", action="store_true",
                     help="run the API server under cProfile and print its top functions afterwards")
     args = ap.parse_args(argv)
+    if args.insecure and args.http_identities:
+        ap.error("--insecure and --http-identities exclude each other")
     inflight: list[str] = []
     if args.max_inflight:
         read, _, mutating = args.max_inflight.partition(",")
@@ -519,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     if args.insecure:
         url, ids = f"http://127.0.0.1:{port}", density_cluster.insecure(work, port)
+    elif args.http_identities:
+        url, ids = f"http://127.0.0.1:{port}", density_cluster.http_identities(work, port, nodes=args.nodes)
     else:
         url, ids = f"https://127.0.0.1:{port}", density_cluster.secure(work, port, nodes=args.nodes)
     kubeconfig = ids.kubeconfigs["admin"]
@@ -565,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         result["api_whole_run"] = api_latencies(metrics_text)
         result["per_pod"] = density_requests.per_pod(result["api"], args.pods + args.latency_pods)
         result["apf"] = density_cluster.apf_summary(metrics_text, quantile=quantile)
-        result["identities"] = "insecure" if args.insecure else "tls"
+        result["identities"] = "insecure" if args.insecure else "http-identities" if args.http_identities else "tls"
         result["components"] = {}
         for name, c in components.items():
             status = c.sample()

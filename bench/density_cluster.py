@@ -13,6 +13,12 @@ so API Priority and Fairness classifies each component as upstream's suggested F
 
 Nobody is in ``system:masters``, so nothing is exempt from APF (``--insecure`` in the bench keeps the old
 shape: plain HTTP, every request the exempt insecure admin).
+
+``--http-identities`` (:func:`http_identities`): the same identities, each a bearer token of the API
+server's ``--token-auth-file``, over plain HTTP (the API server's plain port authenticates tokens when given
+that file): APF classifies every component as above, without TLS's CPU — the Python TLS layer costs every
+one of 500 Lease renewals a second on both sides, which a cluster of Go processes hardly notices. The
+Node authorizer is not on (plain HTTP authorizes with AlwaysAllow).
 """
 
 from __future__ import annotations
@@ -91,9 +97,35 @@ def secure(work: Path, port: int, *, nodes: int, prefix: str = "hollow-") -> Ide
                       ca_file=pki.ca_cert, admin_cert=(pki.cert("admin"), pki.key("admin")))
 
 
-def token_kubeconfig(server: str, *, ca_file: Path, token: str) -> dict[str, object]:
+def http_identities(work: Path, port: int, *, nodes: int, prefix: str = "hollow-") -> Identities:
+    """Plain HTTP, every component and hollow node with a token of its own (see the module docstring)."""
+    server = f"http://127.0.0.1:{port}"
+    users = {"admin": ("kubernetes-admin", ADMIN_GROUP), "scheduler": ("system:kube-scheduler", ""),
+             "controller-manager": ("system:kube-controller-manager", ""),
+             "hollow-nodes": (HOLLOW_PROCESS_USER, ADMIN_GROUP)}
+    (work / "kubeconfigs").mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    kubeconfigs: dict[str, Path] = {}
+    for component, (user, group) in users.items():
+        token = secrets.token_hex(16)
+        lines.append(f'{token},{user},{user},"{group}"')
+        path = kubeconfigs[component] = work / "kubeconfigs" / f"{component}.conf"
+        path.write_text(yaml.safe_dump(token_kubeconfig(server, ca_file=None, token=token), sort_keys=False))
+        path.chmod(0o600)
+    lines += [f"{secrets.token_hex(16)},system:node:{prefix}{i},node-{i},{NODES_GROUP}" for i in range(1, nodes + 1)]
+    tokens = work / "tokens.csv"
+    tokens.write_text("\n".join(lines) + "\n")
+    tokens.chmod(0o600)
+    return Identities(apiserver_args=("--port", str(port), "--token-auth-file", str(tokens)), kubeconfigs=kubeconfigs,
+                      hollow_args=("--hollow-node-tokens", str(tokens)), ca_file=None, admin_cert=None)
+
+
+def token_kubeconfig(server: str, *, ca_file: Path | None, token: str) -> dict[str, object]:
+    cluster: dict[str, str] = {"server": server}
+    if ca_file is not None:
+        cluster["certificate-authority"] = str(ca_file)
     return {"apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "density", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+            "clusters": [{"name": "density", "cluster": cluster}],
             "users": [{"name": "hollow", "user": {"token": token}}],
             "contexts": [{"name": "density", "context": {"cluster": "density", "user": "hollow"}}],
             "current-context": "density"}

@@ -222,9 +222,17 @@ def build_app(
 
 
 def _default_chain(config: APIServerConfig, ctx: ServerContext) -> list[Authenticator]:
-    """Plain HTTP only (no ``tls``): the insecure admin; with TLS: the configured chain."""
+    """Plain HTTP only (no ``tls``): the insecure admin — or, with a static token file, a request carrying
+    one of its tokens is that token's user (so API Priority and Fairness classifies it as in a cluster)
+    and a request without credentials is the insecure admin; with TLS: the configured chain."""
     if config.tls is None:
-        return [InsecureAdmin()]
+        token_file = config.authentication.token_auth_file if config.authentication is not None else None
+        if token_file is None:
+            return [InsecureAdmin()]
+        from sampan.apiserver.authn.static_token import StaticTokens
+        from sampan.apiserver.authn.tokens import BearerToken
+
+        return [BearerToken([StaticTokens.from_file(token_file)]), InsecureAdmin()]
     from sampan.apiserver.authn.chain import build_chain
     from sampan.apiserver.authn.options import AuthenticationOptions
 

@@ -6,6 +6,9 @@ Flags keep kube-apiserver's names where it has the same knob. By default the ser
 ``--insecure-port PORT`` adds plain HTTP on 127.0.0.1 where every request is the insecure admin
 (``0`` picks a free port); ``--secure-port 0`` turns HTTPS off. ``--port N`` is sampan's older spelling of
 ``--insecure-port N --secure-port 0``. Plain HTTP beyond loopback is refused (one line, exit code 2).
+With HTTPS off, ``--token-auth-file`` still authenticates the bearer tokens it lists (a request without one
+stays the insecure admin), so API Priority and Fairness sees who sent each request without TLS's cost
+(the density benchmark's ``--http-identities``).
 """
 
 from __future__ import annotations
@@ -126,7 +129,10 @@ def _serving(args: argparse.Namespace) -> dict[str, Any]:
     if secure_port == 0:
         if insecure_port is None:
             raise ValueError("--secure-port 0 turns HTTPS off: give --insecure-port to serve anything")
-        return {**common, "bind_address": args.bind_address, "port": insecure_port}
+        plain: dict[str, Any] = {**common, "bind_address": args.bind_address, "port": insecure_port}
+        if args.token_auth_file:  # plain HTTP with identities: see apiserver.app._default_chain
+            plain["authentication"] = AuthenticationOptions(token_auth_file=Path(args.token_auth_file))
+        return plain
     if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
         raise ValueError("--tls-cert-file and --tls-private-key-file go together")
     if args.tls_cert_file:
