@@ -15,10 +15,12 @@ every 10 s, pod admission, pod workers, status writes — on its own
   GET. It watches **every** node, not only this process's: hollow nodes carry no label of their own, a
   field selector cannot say "name starts with the prefix", and in every shape sampan runs them (``sampan
   up --nodes N``: nodes 2..N; ``bench/density.py``, ``bench/heartbeats.py``: all N) one process holds all
-  hollow nodes and the other nodes are a handful. What the others cost is one watch event per write
-  of theirs, decoded once; a label to select by would change every hollow Node and, with several processes
-  of one prefix, still not tell them apart. (Before, each node GET its Node every 40 s to notice another
-  writer: 25 GETs/s per 1,000 nodes, and a node wrongly marked ``Unknown`` stayed so up to 40 s);
+  hollow nodes and the other nodes are a handful. What the others cost is one watch event per write of
+  theirs, decoded once; a label to select by would be a new label on every hollow Node to save the events
+  of that handful. Several hollow processes (each its own ``--node-index-start``) would each receive
+  every node's events: a per-process label would then be worth adding. (Before, each node GET its Node
+  every 40 s to notice another writer: 25 GETs/s per 1,000 nodes, and a node wrongly marked ``Unknown``
+  stayed so up to 40 s);
 - one HTTP connection pool (one work client) for every node's pod status writes and events, and one
   heartbeat thread, loop and client for every node's Lease and node status (jittered so N nodes spread
   their renewals over the interval instead of renewing in step);
@@ -29,8 +31,10 @@ the process's, so raise it with N); no kubelet server per node unless ``serve`` 
 without it no logs, exec or metrics per node and the Node advertises port 0); no local-path volume
 reclaimer; an unchanged node status is posted only every ``--node-status-report-frequency`` (upstream's
 default 5 m; the Lease is the heartbeat), and pods resync every ``--sync-frequency`` (upstream's 1 m) rather
-than the lone kubelet's 1 s PLEG-like period; one process crash takes every node down at once. Nodes start
-at ``start_rate`` per second so N registrations do not arrive as one burst.
+than the lone kubelet's 1 s PLEG-like period; the node informer is the process's, of every node (N
+separate kubelets hold N single-node watches: the server then sends each node's events to one watcher, here
+every node's events come to one watcher, decoded once for all); one process crash takes every node down at
+once. Nodes start at ``start_rate`` per second so N registrations do not arrive as one burst.
 """
 
 from __future__ import annotations
