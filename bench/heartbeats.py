@@ -20,6 +20,9 @@ changed). Printed for the hold window (counters read at its start and end):
 - **API server cores used by heartbeats**: its CPU seconds / window seconds;
 - **hollow-node CPU per heartbeat**: the hollow-node process's CPU seconds / heartbeat writes;
 - PUT leases p50/p99 (from the window's histogram buckets), APF's node-high queue-wait p99 and rejections;
+- **API requests per node per minute** (each verb and resource, watches left out) and **API server and
+  hollow-node CPU per node per minute** (CPU seconds in the window / nodes / minutes): the fixed cost of a
+  node, whatever it is spent on;
 - **every node Ready throughout**: no node went not-Ready after its first Ready (a node informer in this
   driver), from registration to the end of the window.
 
@@ -228,8 +231,16 @@ def patched_environ(env: dict[str, str]) -> Iterator[None]:
 
 
 
+def requests_per_node_minute(r: dict[str, Any]) -> dict[str, float]:
+    """{'VERB resource[/sub]': requests per node per minute} in the window (watches and APF waits left out)."""
+    per = r["nodes"] * r["hold_s"] / 60.0
+    return {key: w["count"] / per for key, w in sorted(r["api"].items())
+            if w["count"] and not key.startswith(("WATCH ", "apf-wait "))}
+
+
 def figures(r: dict[str, Any]) -> dict[str, float]:
     beats = max(r["heartbeats"], 1.0)
+    node_minutes = r["nodes"] * r["hold_s"] / 60.0
     lease = r["api"].get("PUT leases", {"p50": float("nan"), "p99": float("nan")})
     wait = r["api"].get("apf-wait node-high", {"p99": float("nan")})
     return {"lease_puts_per_s": r["lease_puts"] / r["hold_s"],
@@ -238,7 +249,11 @@ def figures(r: dict[str, Any]) -> dict[str, float]:
             "server_cores": r["cpu_s"]["apiserver"] / r["hold_s"],
             "hollow_ms_per_beat": 1000 * r["cpu_s"]["hollow-nodes"] / beats,
             "hollow_cores": r["cpu_s"]["hollow-nodes"] / r["hold_s"],
-            "lease_p50": lease["p50"], "lease_p99": lease["p99"], "node_high_wait_p99": wait["p99"]}
+            "lease_p50": lease["p50"], "lease_p99": lease["p99"], "node_high_wait_p99": wait["p99"],
+            "requests_per_node_min": sum(requests_per_node_minute(r).values()),
+            "node_gets_per_s": r["api"].get("GET nodes", {"count": 0.0})["count"] / r["hold_s"],
+            "server_ms_per_node_min": 1000 * r["cpu_s"]["apiserver"] / node_minutes,
+            "hollow_ms_per_node_min": 1000 * r["cpu_s"]["hollow-nodes"] / node_minutes}
 
 
 def report(label: str, r: dict[str, Any]) -> None:
@@ -255,6 +270,11 @@ def report(label: str, r: dict[str, Any]) -> None:
     print(f"  hollow-node CPU per heartbeat: {f['hollow_ms_per_beat']:.3f} ms ({f['hollow_cores']:.3f} cores)")
     print(f"  PUT leases p50 {f['lease_p50']:.3f} s p99 {f['lease_p99']:.3f} s; node-high queue wait p99 "
           f"{f['node_high_wait_p99']:.3f} s, rejected {r['node_high_rejected']:.0f}")
+    print(f"  API requests per node per minute: {f['requests_per_node_min']:.2f} ("
+          + ", ".join(f"{k} {v:.2f}" for k, v in requests_per_node_minute(r).items()) + f"); GET nodes/s "
+          f"{f['node_gets_per_s']:.1f}")
+    print(f"  CPU per node per minute: API server {f['server_ms_per_node_min']:.1f} ms, hollow nodes "
+          f"{f['hollow_ms_per_node_min']:.1f} ms")
     print(f"  every node Ready throughout: {ready}; restarts: {r['restarts'] or 'none'}", flush=True)
 
 
@@ -294,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label}: server {med['server_ms_per_beat']:.3f} ms/beat, {med['server_cores']:.3f} cores; "
                   f"hollow {med['hollow_ms_per_beat']:.3f} ms/beat; PUT leases p50 {med['lease_p50']:.3f} "
                   f"p99 {med['lease_p99']:.3f} s; lapses per run {lapses}")
+            print(f"    per node per minute: {med['requests_per_node_min']:.2f} requests, API server "
+                  f"{med['server_ms_per_node_min']:.1f} ms CPU, hollow nodes {med['hollow_ms_per_node_min']:.1f} ms "
+                  f"CPU; GET nodes/s {med['node_gets_per_s']:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

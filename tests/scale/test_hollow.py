@@ -16,7 +16,7 @@ import pytest
 from sampan.client import Client, load_config
 from sampan.kubelet.hollow import HollowNodes, HollowOptions
 from sampan.kubelet.kubelet import KubeletOptions
-from tests.support.apiserver import APIServerHandle
+from tests.support.apiserver import APIServerHandle, request_count
 
 NODES = 6
 
@@ -35,12 +35,16 @@ def pod(name: str, node: str) -> dict[str, Any]:
                      "containers": [{"name": "c", "image": "pause"}]}}
 
 
-def pod_watches(url: str) -> float:
+def watchers(url: str, kind: str) -> float:
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
         for line in r.read().decode().splitlines():
-            if line.startswith("apiserver_registered_watchers{") and 'kind="Pod"' in line:
+            if line.startswith("apiserver_registered_watchers{") and f'kind="{kind}"' in line:
                 return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def pod_watches(url: str) -> float:
+    return watchers(url, "Pod")
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +52,7 @@ async def hollow(apiserver: APIServerHandle, tmp_path: Path) -> AsyncIterator[tu
     rest = dataclasses.replace(load_config(str(apiserver.kubeconfig)), qps=0.0)
     template = KubeletOptions(node_name="", root_dir=tmp_path / "kubelet", runtime="simulated", port=0,
                               node_status_update_frequency=1.0, lease_renew_interval=0.5, sync_period=60.0,
-                              node_status_report_frequency=300.0, node_status_recheck_period=1.0)
+                              node_status_report_frequency=300.0)
     async with Client(rest) as client:
         nodes = HollowNodes(client, HollowOptions(count=NODES, prefix="hollow-", template=template))
         task = asyncio.create_task(nodes.run())
@@ -129,6 +133,8 @@ async def test_unchanged_node_status_is_not_posted_again_within_the_report_frequ
             return nodes.ready_count == NODES
 
         await eventually(ready, "every hollow node ready")
+        assert watchers(apiserver.url, "Node") == 1  # one node informer for the whole process
+        gets = await asyncio.to_thread(request_count, apiserver.url, "GET", "nodes")
         kubelet = nodes.kubelets["hollow-1"]
         lease = kubelet.lease
         assert lease is not None
@@ -142,20 +148,28 @@ async def test_unchanged_node_status_is_not_posted_again_within_the_report_frequ
         assert kubelet.status_posts == posts
 
         # Another writer (the node lifecycle controller, after a late Lease) marks the node Unknown: the
-        # kubelet compares with the server's copy, not its own last post, and reports Ready again at once.
+        # kubelet compares with the server's copy (the process's node informer), not its own last post, and
+        # reports Ready again on its next tick. This test reads nodes with LISTs, so GETs are the kubelets'.
         node_api = await client.resource("v1", "nodes")
-        node = await node_api.get("hollow-1")
+
+        async def hollow_1() -> dict[str, Any]:
+            node: dict[str, Any] = (await node_api.list(field_selector="metadata.name=hollow-1"))["items"][0]
+            return node
+
+        node = await hollow_1()
         for c in node["status"]["conditions"]:
             if c["type"] == "Ready":
                 c.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
         await node_api.update(node, subresource="status")
 
         async def ready_again() -> bool:
-            got = await node_api.get("hollow-1")
+            got = await hollow_1()
             return any(c["type"] == "Ready" and c["status"] == "True" for c in got["status"]["conditions"])
 
-        await eventually(ready_again, "hollow-1 Ready again well within the report frequency (300 s)")
+        await eventually(ready_again, "hollow-1 Ready again well within the report frequency (300 s)", timeout=10.0)
         assert kubelet.status_posts > posts
+        assert await asyncio.to_thread(request_count, apiserver.url, "GET", "nodes") == gets, \
+            "a hollow node read its Node with a GET"
 
 
 @pytest.mark.parametrize("argv", [["--nodes", "3"], ["--nodes", "0", "--runtime", "simulated"],

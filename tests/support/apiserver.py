@@ -11,6 +11,8 @@
   ``config`` overrides :class:`~sampan.apiserver.config.APIServerConfig` fields (e.g.
   ``default_watch_cache_size=5``, ``bookmark_interval=0.2``).
 * ``write_kubeconfig(path, url)`` and ``free_port()``.
+* ``request_count(url, verb, resource, subresource="")`` — the server's ``apiserver_request_total`` for
+  one verb and resource (every code summed), read from its ``/metrics``: how tests count requests.
 
 The pytest fixtures over these live in ``tests/conftest.py``: ``apiserver`` (subprocess) and
 ``inproc_apiserver`` (in-process); see there.
@@ -66,6 +68,19 @@ class APIServerHandle:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def request_count(url: str, verb: str, resource: str, subresource: str = "") -> float:
+    """``apiserver_request_total{verb,resource,subresource}`` summed over codes and groups (``verb`` as the
+    metric spells it: GET, LIST, PUT, PATCH, POST, ...)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "apiserver_request_total" and sample.labels.get("verb") == verb
+               and sample.labels.get("resource") == resource
+               and (sample.labels.get("subresource") or "") == subresource)
 
 
 def _ready(url: str) -> bool:

@@ -9,6 +9,18 @@ every 10 s, pod admission, pod workers, status writes — on its own
 - one pod watch for the process, demultiplexed by ``spec.nodeName``
   (:class:`~sampan.kubelet.hollow_pods.PodsByNode`), and one informer each for configmaps, secrets,
   services, PVCs and PVs, instead of six watches per node;
+- one node informer for the process (a lone kubelet watches its own Node, ``metadata.name=<node>``): each
+  node's status tick looks its own name up in the shared indexer and compares the fresh status with the
+  server's copy, so a node another writer marked ``Unknown`` is corrected on its next tick (10 s) with no
+  GET. It watches **every** node, not only this process's: hollow nodes carry no label of their own, a
+  field selector cannot say "name starts with the prefix", and in every shape sampan runs them (``sampan
+  up --nodes N``: nodes 2..N; ``bench/density.py``, ``bench/heartbeats.py``: all N) one process holds all
+  hollow nodes and the other nodes are a handful. What the others cost is one watch event per write of
+  theirs, decoded once; a label to select by would be a new label on every hollow Node to save the events
+  of that handful. Several hollow processes (each its own ``--node-index-start``) would each receive
+  every node's events: a per-process label would then be worth adding. (Before, each node GET its Node
+  every 40 s to notice another writer: 25 GETs/s per 1,000 nodes, and a node wrongly marked ``Unknown``
+  stayed so up to 40 s);
 - one HTTP connection pool (one work client) for every node's pod status writes and events, and one
   heartbeat thread, loop and client for every node's Lease and node status (jittered so N nodes spread
   their renewals over the interval instead of renewing in step);
@@ -19,8 +31,10 @@ the process's, so raise it with N); no kubelet server per node unless ``serve`` 
 without it no logs, exec or metrics per node and the Node advertises port 0); no local-path volume
 reclaimer; an unchanged node status is posted only every ``--node-status-report-frequency`` (upstream's
 default 5 m; the Lease is the heartbeat), and pods resync every ``--sync-frequency`` (upstream's 1 m) rather
-than the lone kubelet's 1 s PLEG-like period; one process crash takes every node down at once. Nodes start
-at ``start_rate`` per second so N registrations do not arrive as one burst.
+than the lone kubelet's 1 s PLEG-like period; the node informer is the process's, of every node (N
+separate kubelets hold N single-node watches: the server then sends each node's events to one watcher, here
+every node's events come to one watcher, decoded once for all); one process crash takes every node down at
+once. Nodes start at ``start_rate`` per second so N registrations do not arrive as one burst.
 """
 
 from __future__ import annotations
@@ -92,8 +106,9 @@ class HollowNodes:
         transform = component_transform()
         # every node's Lease and status share one heartbeat client: a connection per 4 nodes at most (each
         # node has at most two heartbeat requests in flight; the bound only stops a storm of new connections)
-        self.shared = SharedParts(pods=PodsByNode(client, transform=transform),
-                                  objects=SharedInformerFactory(client, transform=transform),
+        objects = SharedInformerFactory(client, transform=transform)
+        self.shared = SharedParts(pods=PodsByNode(client, transform=transform), objects=objects,
+                                  nodes=objects.informer("v1", "nodes"),
                                   heartbeats=HeartbeatHost(replace(client.config, max_connections=max(
                                       client.config.max_connections, options.count // 4)), timeout=timeout),
                                   stall_monitor=self.stall_monitor)
@@ -116,7 +131,7 @@ class HollowNodes:
 
     async def run(self) -> None:
         # Ask for the shared object informers before they start (a Kubelet asks again: same objects).
-        KubeletSources(self.client, node_name="", object_factory=self.shared.objects)
+        KubeletSources(self.client, node_name="", object_factory=self.shared.objects, nodes=self.shared.nodes)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.stall_monitor.run(), name="hollow-loop-stall")

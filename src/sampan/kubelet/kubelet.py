@@ -4,9 +4,10 @@ goes back there.
 Start-up order (``Kubelet.run``)::
 
     log server (port known) -> static pods from ``pod_manifest_path`` started (no API server needed)
-    -> API server answers -> register Node (or adopt the existing one) -> heartbeat (Lease + node status,
-    own thread, loop and client: docs/liveness.md) -> informers (own pods by spec.nodeName; configmaps,
-    secrets) -> synced -> cleanup_orphans -> mirror pods of the static pods kept in the API -> serve
+    -> API server answers -> register Node (or adopt the existing one) -> node informer (its own Node)
+    -> heartbeat (Lease + node status, own thread, loop and client: docs/liveness.md)
+    -> informers (own pods by spec.nodeName; configmaps, secrets) -> synced -> cleanup_orphans
+    -> mirror pods of the static pods kept in the API -> serve
 
 Pod handlers run on the pod informer's listener task (one task, as :class:`PodWorkers` requires): a new
 pod is admitted (``PodWorkers.admit``; a rejected pod is written ``Failed`` with ``OutOf<resource>`` and
@@ -111,14 +112,14 @@ class Kubelet(NodeReporting, PodEvents, KubeletServing):
         self.rejected: set[str] = set()
         self.sources = (KubeletSources(client, node_name=options.node_name) if shared is None else
                         KubeletSources(client, node_name=options.node_name, pods=shared.pods.view(options.node_name),
-                                       object_factory=shared.objects))
+                                       object_factory=shared.objects, nodes=shared.nodes))
+        self.node_cache = self.sources.node_cache
         if self.sources.watches is not None:
             self.sources.watches.on_change = self._objects_changed
         self._heartbeat_host = shared.heartbeats if shared is not None else None
         self._serve = shared is None
         self._serve_http = shared is None if serve is None else serve
         self._last_status_post = float("-inf")
-        self._last_server_check = float("-inf")
         options.root_dir.mkdir(parents=True, exist_ok=True)
         capacity = default_capacity(cpu=options.cpu, memory=options.memory, max_pods=options.max_pods,
                                     root_dir=str(options.root_dir))
@@ -249,6 +250,7 @@ class Kubelet(NodeReporting, PodEvents, KubeletServing):
             except errors.APIError as err:
                 log.warning("node registration failed, retrying node=%s err=%s", self.options.node_name, err)
                 await self.clock.sleep(RETRY_PERIOD)
+        self.sources.start_node()  # status ticks compare with the server's Node from now on
         self.heartbeat = NodeHeartbeat(
             self.client.config, node_name=self.options.node_name,
             node_uid=str((self.node.get("metadata") or {}).get("uid", "")),

@@ -1,5 +1,6 @@
 """The kubelet's Node object: registration or adoption, status posts (the heartbeat thread calls
-``post_status``), and the condition events recorded on the kubelet's loop."""
+``post_status``, which compares with the node informer's copy of the Node, as upstream's kubelet does with
+its node lister), and the condition events recorded on the kubelet's loop."""
 
 from __future__ import annotations
 
@@ -28,9 +29,19 @@ from sampan.kubelet.node_status import (
 from sampan.kubelet.options import KubeletOptions
 from sampan.kubelet.runtime.interface import Runtime
 from sampan.kubelet.runtime_wiring import cri_endpoint_of
+from sampan.kubelet.sources import NodeCache
 from sampan.kubelet.volumes.localpath import LOCAL_PATH_DIR_ANNOTATION
 
 log = logging.getLogger(__name__)
+
+
+def _revision(node: Mapping[str, Any]) -> int:
+    """A Node's resourceVersion as a number (sampan's are the store's revision); -1 when absent or opaque."""
+    rv = str((node.get("metadata") or {}).get("resourceVersion") or "")
+    try:
+        return int(rv)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -55,8 +66,9 @@ class NodeReporting:
     image_gc: ImageGC | None
     recorder: EventRecorder | None
     status_posts: int
+    node_cache: NodeCache
+    """This Node as the server has it (the node informer's indexer; :mod:`sampan.kubelet.sources`)."""
     _last_status_post: float
-    _last_server_check: float
     _loop: asyncio.AbstractEventLoop | None
 
     def identity(self) -> NodeIdentity:
@@ -91,46 +103,44 @@ class NodeReporting:
                                           {"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: endpoint}}})
 
     async def post_status(self, nodes: ResourceClient) -> None:
-        """One node status update (PUT ``nodes/status`` with the resourceVersion last seen)."""
+        """One status tick, as upstream's ``tryUpdateNodeStatus``: the status is computed from the newest copy
+        of the Node known (:meth:`_newest_node`: the node informer's, i.e. the server's, or the one this
+        kubelet last wrote), and PUT to ``nodes/status`` with that copy's resourceVersion unless it equals that
+        copy's apart from heartbeat times and ``node_status_report_frequency`` has not passed since the last
+        post. Comparing with the server's copy, not with what this kubelet posted last, is what corrects
+        another writer at once: after the node lifecycle controller marked the node ``Unknown`` (a Lease that
+        came late under load), the next tick reports Ready again. No GET on the way: only a Conflict (the
+        copy was stale) reads the Node from the API server and tries again, up to three attempts."""
         for _attempt in range(3):
-            node = dict(self.node)
-            node["status"] = node_status(self.identity(), node.get("status"), now=self.clock.wall(),
+            base = self._newest_node()
+            node = dict(base)
+            node["status"] = node_status(self.identity(), base.get("status"), now=self.clock.wall(),
                                          images=self.image_gc.node_images() if self.image_gc is not None else None)
             report = self.options.node_status_report_frequency
             if (report and self.clock.monotonic() - self._last_status_post < report
-                    and same_apart_from_heartbeats(node["status"], self.node.get("status"))):
-                now = self.clock.monotonic()
-                if now - self._last_server_check < self.options.node_status_recheck_period:
-                    return
-                self._last_server_check = now
-                if not await self._server_copy_changed(nodes):
-                    return
-                continue  # someone else wrote the status: compute it again from the server's copy
+                    and same_apart_from_heartbeats(node["status"], base.get("status"))):
+                self.node = base
+                return
             try:
-                before = self.node
                 self.node = await nodes.update(node, subresource="status")
                 self._last_status_post = self.clock.monotonic()
                 self.status_posts += 1
-                self._node_events(before, self.node)
+                self._node_events(base, self.node)
                 return
             except errors.Conflict:
                 self.node = await nodes.get(self.options.node_name)
             except errors.NotFound:  # deleted under us: register again
                 await self.register(nodes)
 
-    async def _server_copy_changed(self, nodes: ResourceClient) -> bool:
-        """Whether the server's Node differs from the one this kubelet last wrote or read (then it becomes
-        ``self.node``). Upstream's ``tryUpdateNodeStatus`` compares the fresh status with the server's node
-        (from its cache), not with what it posted last: after the node lifecycle controller marked the node
-        ``Unknown`` (a Lease that came late under load), a kubelet comparing with its own last post saw
-        nothing to report and left the node NotReady until the next report period (5 minutes; issue 21).
-        Read with ``resourceVersion=0``: from the API server's watch cache."""
-        current = await nodes.get(self.options.node_name, resource_version="0")
-        seen = (self.node.get("metadata") or {}).get("resourceVersion")
-        if (current.get("metadata") or {}).get("resourceVersion") == seen:
-            return False
-        before, self.node = self.node, current
-        return not same_apart_from_heartbeats(current.get("status"), before.get("status"))
+    def _newest_node(self) -> dict[str, Any]:
+        """The node informer's copy of this Node or ``self.node`` (the last one written or read), whichever
+        has the higher resourceVersion: the informer sees other writers; ``self.node`` is ahead of it for the
+        moment this kubelet's own write takes to come back through the watch (a stale base would only cost
+        a Conflict and a GET). The informer's copy is shared with its store: never changed here."""
+        cached = self.node_cache.get_by_key(self.options.node_name)
+        if cached is None or _revision(cached) < _revision(self.node):
+            return self.node
+        return dict(cached)
 
     def _node_events(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
         """Record node condition events; from the heartbeat thread, hand them to the kubelet's loop."""

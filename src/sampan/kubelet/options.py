@@ -30,13 +30,9 @@ class KubeletOptions:
     node_status_update_frequency: float = 10.0
     node_status_report_frequency: float = 0.0
     """Post an unchanged node status only this often (upstream's ``nodeStatusReportFrequency``, 5m there);
-    0 = post on every update tick. The Lease is the heartbeat either way."""
-    node_status_recheck_period: float = 40.0
-    """With a report frequency: how often the kubelet reads its Node from the API server's cache to see
-    whether another writer changed its status (the node lifecycle controller marking it ``Unknown``), which
-    it then corrects at once. Upstream compares with its node informer on every tick; one GET per node per
-    node-monitor grace period (40 s) keeps hollow nodes' cost low while a wrongly NotReady node recovers
-    within about a minute, not after the report frequency (5 minutes)."""
+    0 = post on every update tick. The Lease is the heartbeat either way. Either way each tick compares the
+    fresh status with the node informer's copy (the server's), so a status another writer changed (the node
+    lifecycle controller's ``Unknown``) is corrected on the next tick."""
     node_lease_duration: float = 40.0
     lease_renew_interval: float = 10.0
     """Upstream renews every quarter of the duration (10 s for 40 s)."""

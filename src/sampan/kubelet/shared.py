@@ -3,10 +3,12 @@
 
 A kubelet given :class:`SharedParts` uses the process's pod watch (its node's view of
 :class:`~sampan.kubelet.hollow_pods.PodsByNode`), the process's configmap/secret/service/volume
-informers, one heartbeat thread and client for every node (:class:`~sampan.kubelet.heartbeat.HeartbeatHost`)
-and one loop-stall monitor; it runs no kubelet server (no port per node: logs of simulated containers are
-empty anyway) and no local-path reclaimer (simulated pods write no volumes; one would LIST every
-PersistentVolume every 5 s per node). The owner of the shared parts starts them, waits for their informers
+informers, the process's one node informer (each kubelet looks up its own name in its indexer; an informer
+of ``objects``, so started, synced and stopped with them), one heartbeat thread and client for every node
+(:class:`~sampan.kubelet.heartbeat.HeartbeatHost`) and one loop-stall monitor; it runs no kubelet server
+(no port per node: logs of simulated containers are empty anyway) and no local-path reclaimer (simulated
+pods write no volumes; one would LIST every PersistentVolume every 5 s per node).
+The owner of the shared parts starts them, waits for their informers
 to sync before starting kubelets, and stops them after the kubelets.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sampan._lib.loopstall import LoopStallMonitor
+from sampan.client.cache.shared_informer import SharedIndexInformer
 from sampan.client.informers import SharedInformerFactory
 from sampan.kubelet.heartbeat import HeartbeatHost
 from sampan.kubelet.hollow_pods import PodsByNode
@@ -24,5 +27,6 @@ from sampan.kubelet.hollow_pods import PodsByNode
 class SharedParts:
     pods: PodsByNode
     objects: SharedInformerFactory
+    nodes: SharedIndexInformer
     heartbeats: HeartbeatHost
     stall_monitor: LoopStallMonitor
