@@ -19,7 +19,9 @@ the process's, so raise it with N); no kubelet server per node unless ``serve`` 
 without it no logs, exec or metrics per node and the Node advertises port 0); no local-path volume
 reclaimer; an unchanged node status is posted only every ``--node-status-report-frequency`` (upstream's
 default 5 m; the Lease is the heartbeat), and pods resync every ``--sync-frequency`` (upstream's 1 m) rather
-than the lone kubelet's 1 s PLEG-like period; one process crash takes every node down at once. Nodes start
+than the lone kubelet's 1 s PLEG-like period; with N > 1 the per-pod lifecycle lines (sandbox started,
+terminating, terminated, deleted) are DEBUG, not INFO (:mod:`sampan.kubelet.pod_log`); one process crash
+takes every node down at once. Nodes start
 at ``start_rate`` per second so N registrations do not arrive as one burst.
 """
 
@@ -41,6 +43,7 @@ from sampan.client.informers import SharedInformerFactory
 from sampan.kubelet.heartbeat import HeartbeatHost
 from sampan.kubelet.hollow_pods import PodsByNode
 from sampan.kubelet.kubelet import Kubelet, KubeletOptions
+from sampan.kubelet.pod_log import quiet_for_many_nodes
 from sampan.kubelet.shared import SharedParts
 from sampan.kubelet.sources import KubeletSources
 
@@ -85,6 +88,7 @@ class HollowNodes:
         self.client = client
         self.options = options
         self.kubelets: dict[str, Kubelet] = {}
+        quiet_for_many_nodes(options.count)  # per-pod lifecycle lines at DEBUG with N > 1 (sampan.kubelet.pod_log)
         self.stall_monitor = LoopStallMonitor("hollow-kubelets")
         template = options.template
         timeout = max(1.0, min(template.node_status_update_frequency, template.node_lease_duration / 4))
