@@ -8,6 +8,8 @@ identity (``bench/density_cluster.py``; each hollow node the token of ``system:n
 authorizer, NodeRestriction and API Priority and Fairness see N kubelets), ``--max-inflight`` seats (default
 40,20 as the density bench), the controller-manager (its node lifecycle controller marks a node whose Lease
 is late ``Unknown``) and the scheduler (leader election), and ``sampan kubelet --runtime simulated --nodes N``.
+``--insecure``: the shape of ``bench/density.py --insecure`` instead (plain HTTP, every component the insecure
+port's admin: no TLS, no per-node identity, APF-exempt), so the cost of a heartbeat is seen without TLS too.
 
 Phases: start everything and wait until all N nodes are Ready; then hold for ``--hold`` seconds, nothing but
 heartbeats running (every node renews its Lease every 10 s: N/10 PUTs/s; node status every 5 min unless it
@@ -180,8 +182,9 @@ def run_once(args: argparse.Namespace, *, src: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     work = Path(tempfile.mkdtemp(prefix="sampan-bench-heartbeats-"))
     port = density.free_port()
-    url = f"https://127.0.0.1:{port}"
-    ids = density_cluster.secure(work, port, nodes=args.nodes)
+    url = f"{'http' if args.insecure else 'https'}://127.0.0.1:{port}"
+    ids = density_cluster.insecure(work, port) if args.insecure else density_cluster.secure(work, port,
+                                                                                              nodes=args.nodes)
     inflight: list[str] = []
     if args.max_inflight:
         read, _, mutating = args.max_inflight.partition(",")
@@ -286,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--storage", choices=("sqlite", "memory", "etcd"), default="sqlite")
     ap.add_argument("--max-inflight", default="40,20", metavar="READ,MUTATING")
     ap.add_argument("--component-qps", type=int, default=500)
+    ap.add_argument("--insecure", action="store_true",
+                    help="plain HTTP, every component the insecure port's admin (density.py --insecure's shape: "
+                         "no TLS, one identity, APF-exempt)")
     ap.add_argument("--no-control-plane", action="store_true",
                     help="no controller-manager or scheduler (nothing marks a late node Unknown then)")
     ap.add_argument("--timeout", type=float, default=1200.0, help="for all nodes to turn Ready")

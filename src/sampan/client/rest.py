@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -24,6 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 from multidict import CIMultiDict
+from yarl import URL
 
 from sampan._lib import gcpause, tracing
 from sampan._lib.clock import Clock, RealClock
@@ -73,6 +75,26 @@ def decode_error(http_code: int, body: bytes) -> errors.APIError:
     return errors.from_status(status, http_code)
 
 
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_~:@-][A-Za-z0-9._~:@-]*)*")
+"""A path yarl would leave as it is: segments of unreserved characters (and ``:``, ``@``), none empty and none
+starting with a dot (so no ``.``/``..`` segment to normalise away), nothing to percent-encode, no query."""
+
+
+def _base_url(base: str) -> URL | None:
+    """``base`` parsed once (host lower-cased, IDNA, default port dropped: as aiohttp would parse it per
+    request), or None when it has anything :meth:`RESTClient._url` does not reproduce by appending a plain
+    path (credentials, a query, a fragment, a path prefix that is not plain)."""
+    try:
+        url = URL(base)
+    except ValueError:
+        return None
+    path = url.raw_path.rstrip("/")
+    if (url.raw_user is not None or url.raw_password is not None or url.raw_query_string or url.raw_fragment
+            or not url.absolute or _PLAIN_PATH.fullmatch(path) is None):
+        return None
+    return url.with_path(path or "/", encoded=True)
+
+
 def _query(params: Params | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in (params or {}).items():
@@ -106,6 +128,9 @@ class RESTClient:
         self._header_cache: dict[tuple[str, str | None], CIMultiDict[str]] = {}
         """(accept, content type) -> the request headers, built once per client (see :meth:`_headers`)."""
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
+        base_url = _base_url(self._base)
+        self._base_url, self._base_path = base_url, "" if base_url is None else base_url.raw_path.rstrip("/")
+        """The server's URL parsed once, and its path prefix ("" for none): see :meth:`_url`."""
 
     def sharing(self, config: RESTConfig) -> RESTClient:
         """A client for the same server that sends ``config``'s credentials, user agent and timeout over this
@@ -147,6 +172,17 @@ class RESTClient:
     @property
     def closed(self) -> bool:
         return self._session.closed
+
+    def _url(self, path: str) -> URL | str:
+        """The request's URL: for a plain path (:data:`_PLAIN_PATH`, e.g. every object path of a valid name)
+        the base URL parsed once with the path appended as it is — the URL aiohttp would parse from
+        ``base + path``, whose parse (~8 µs when yarl's cache misses: 5,000 hollow nodes' Lease, Node and
+        status paths always miss) was ~2% of a hollow node's heartbeat (issue 21). Any other path goes as
+        the string ``base + path`` and is parsed (quoted, normalised) by aiohttp as before."""
+        base = self._base_url
+        if base is not None and _PLAIN_PATH.fullmatch(path) is not None:
+            return base.with_path(self._base_path + path, encoded=True)
+        return self._base + path
 
     def _headers(self, accept: str, content_type: str | None) -> Mapping[str, str]:
         """The request's headers. Built once per client and (accept, content type) — the config is frozen —
@@ -214,7 +250,7 @@ class RESTClient:
             started, code = time.monotonic(), "<error>"
             try:
                 async with self._session.request(
-                    method, self._base + path, params=_query(params), data=data, timeout=timeout,
+                    method, self._url(path), params=_query(params), data=data, timeout=timeout,
                     headers=self._headers(accept, content_type if data is not None else None),
                     server_hostname=self.config.tls_server_name,
                 ) as resp:
@@ -253,7 +289,7 @@ class RESTClient:
         No retries; an error status raises its APIError, no answer :class:`ConnectionFailed`."""
         await self._limiter.acquire()
         try:
-            async with self._session.get(self._base + path, headers=self._headers("text/plain", None),
+            async with self._session.get(self._url(path), headers=self._headers("text/plain", None),
                                          timeout=aiohttp.ClientTimeout(total=self.config.timeout),
                                          server_hostname=self.config.tls_server_name) as resp:
                 raw = await resp.read()
@@ -274,7 +310,7 @@ class RESTClient:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
         try:
             async with self._watch_session.get(
-                self._base + path, params=_query(params), timeout=timeout, headers=self._headers(JSON, None),
+                self._url(path), params=_query(params), timeout=timeout, headers=self._headers(JSON, None),
                 server_hostname=self.config.tls_server_name,
             ) as resp:
                 metrics.observe_request(method="GET", host=self._host, code=str(resp.status), seconds=0.0)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sampan.api import errors
 from sampan.client.dynamic import PatchType, ResourceClient
+from sampan.kubelet.pod_log import POD_LOG
 from sampan.kubelet.status_manager import pod_key
 
 log = logging.getLogger(__name__)
@@ -168,4 +169,4 @@ class APIStatusSink:
             log.warning("final pod delete failed pod=%s err=%s", pod_key(pod), err)
             return
         self.deletes += 1
-        log.info("pod deleted pod=%s", pod_key(pod))
+        POD_LOG.info("pod deleted pod=%s", pod_key(pod))

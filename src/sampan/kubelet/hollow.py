@@ -33,8 +33,10 @@ reclaimer; an unchanged node status is posted only every ``--node-status-report-
 default 5 m; the Lease is the heartbeat), and pods resync every ``--sync-frequency`` (upstream's 1 m) rather
 than the lone kubelet's 1 s PLEG-like period; the node informer is the process's, of every node (N
 separate kubelets hold N single-node watches: the server then sends each node's events to one watcher, here
-every node's events come to one watcher, decoded once for all); one process crash takes every node down at
-once. Nodes start at ``start_rate`` per second so N registrations do not arrive as one burst.
+every node's events come to one watcher, decoded once for all); with N > 1 the per-pod lifecycle lines
+(sandbox started, terminating, terminated, deleted) are DEBUG, not INFO (:mod:`sampan.kubelet.pod_log`); one
+process crash takes every node down at once. Nodes start at ``start_rate`` per second so N registrations do
+not arrive as one burst.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from sampan.client.informers import SharedInformerFactory
 from sampan.kubelet.heartbeat import HeartbeatHost
 from sampan.kubelet.hollow_pods import PodsByNode
 from sampan.kubelet.kubelet import Kubelet, KubeletOptions
+from sampan.kubelet.pod_log import quiet_for_many_nodes
 from sampan.kubelet.shared import SharedParts
 from sampan.kubelet.sources import KubeletSources
 
@@ -99,6 +102,7 @@ class HollowNodes:
         self.client = client
         self.options = options
         self.kubelets: dict[str, Kubelet] = {}
+        quiet_for_many_nodes(options.count)  # per-pod lifecycle lines at DEBUG with N > 1 (sampan.kubelet.pod_log)
         self.stall_monitor = LoopStallMonitor("hollow-kubelets")
         template = options.template
         timeout = max(1.0, min(template.node_status_update_frequency, template.node_lease_duration / 4))

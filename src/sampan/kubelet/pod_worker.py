@@ -46,6 +46,7 @@ from sampan.kubelet.containers import (
 )
 from sampan.kubelet.images.manager import ImageError, ImageManager
 from sampan.kubelet.network.pod_files import PodNetworkFiles
+from sampan.kubelet.pod_log import POD_LOG
 from sampan.kubelet.pod_status import PodRuntimeView, compute_pod_status
 from sampan.kubelet.runtime.interface import (
     ContainerState,
@@ -191,7 +192,7 @@ class PodWorker:
             self.sandbox_id = await self.s.runtime.run_pod_sandbox(sandbox_config(self.pod, len(sandboxes)))
         self.view.pod_ip = next((sb.ip for sb in await self.s.runtime.list_pod_sandboxes(self.uid)
                                  if sb.id == self.sandbox_id), "")
-        log.info("pod sandbox started pod=%s", pod_key(self.pod))
+        POD_LOG.info("pod sandbox started pod=%s", pod_key(self.pod))
 
     async def sync(self) -> None:
         await self._ensure_sandbox()
@@ -443,7 +444,7 @@ class PodWorker:
             await self.s.sink.update_status(self.pod, status)
 
     async def _terminate(self, grace: float) -> None:
-        log.info("pod terminating pod=%s grace=%.0fs", pod_key(self.pod), grace)
+        POD_LOG.info("pod terminating pod=%s grace=%.0fs", pod_key(self.pod), grace)
         self._stop_probes(keep=set())
         if not self.sandbox_id:
             for sb in await self.s.runtime.list_pod_sandboxes(self.uid):
@@ -463,7 +464,7 @@ class PodWorker:
         self.s.backoff.forget_pod(self.uid)
         if self.s.images is not None:
             self.s.images.forget_pod(self.uid)
-        log.info("pod terminated pod=%s", pod_key(self.pod))
+        POD_LOG.info("pod terminated pod=%s", pod_key(self.pod))
 
 
 def _all_containers(spec: Mapping[str, Any]) -> list[Any]:

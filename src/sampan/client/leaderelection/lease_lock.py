@@ -8,16 +8,42 @@ so two candidates racing for an expired lease cannot both win: the second update
 from __future__ import annotations
 
 import datetime
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from sampan.client.dynamic import ResourceClient
 
+_MAX_FAST_SECONDS = 253402300800
+"""9999-12-31T23:59:59 is the last second :func:`format_micro_time` formats itself (as ``datetime``'s years end)."""
+_last_second: tuple[int, str] = (-1, "")
+"""The last whole second formatted and its text: renewals come many per second (500/s at 5,000 hollow nodes),
+so the calendar part is worked out once a second. A tuple, replaced whole: safe across threads."""
+
 
 def format_micro_time(ts: float) -> str:
-    """RFC 3339 with microseconds, UTC (metav1.MicroTime)."""
-    dt = datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 with microseconds, UTC (metav1.MicroTime): the text of
+    ``datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")``, microseconds rounded half to even
+    as ``datetime`` rounds them, at a fifth of its cost (it was ~3% of a hollow node's Lease renewal, issue 21).
+    Times before 1970 or after 9999 go through ``datetime`` itself."""
+    global _last_second
+    frac, whole = math.modf(ts)
+    micros = round(frac * 1e6)
+    second = int(whole)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    elif micros < 0:
+        second, micros = second - 1, micros + 1_000_000
+    if not 0 <= second < _MAX_FAST_SECONDS:
+        return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cached = _last_second
+    if cached[0] == second:
+        prefix = cached[1]
+    else:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 def parse_time(text: str | None) -> float | None:
