@@ -13,7 +13,7 @@ Group commit under a steady stream (issue 21): a COMMIT costs ~100 µs of CPU (t
 plus the kernel's journal work) whatever the batch size, while a row costs ~30 µs. Writes that arrive
 spread out (5,000 nodes' Lease renewals: 500/s, one at a time) would each pay a commit of their own. So
 when the recent arrival rate promises another request within ``linger`` seconds, a batch smaller than
-``linger_target`` waits ``linger`` for more before it commits (PostgreSQL's ``commit_delay`` with
+``linger_target`` waits up to ``linger`` for more before it commits (PostgreSQL's ``commit_delay`` with
 ``commit_siblings``, keyed on the measured rate). An idle or slow stream never waits; a burst fills its
 batch without waiting. Only latency changes (by ``linger`` at most): results, order and durability do not.
 
@@ -50,7 +50,7 @@ DEFAULT_MAX_BATCH = 1024
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 #: Requests queued at most; further submitters wait for room (backpressure, never unbounded memory).
 DEFAULT_MAX_PENDING = 16_384
-#: Seconds a small batch waits for more requests when the arrival rate promises some (0: never wait).
+#: Seconds a small batch may wait for more requests when the arrival rate promises some (0: never wait).
 DEFAULT_LINGER = 0.005
 #: Requests past which a batch never waits: a commit's fixed cost is then a small share of the batch's.
 DEFAULT_LINGER_TARGET = 8
@@ -176,15 +176,13 @@ class Writer:
             self._conn.close()
 
     def _drain(self, first: object) -> tuple[list[tuple[ops.Request, asyncio.Future[Result]]], bool]:
-        """The batch starting at ``first``; True when the stop sentinel was reached. Once, when the
-        queue runs dry below ``linger_target`` requests and the arrival rate promises another within
-        ``linger``, sleeps ``linger`` and drains again. It sleeps rather than blocking on the queue: a
-        request queued meanwhile then wakes no thread (a wake-up costs the submitting event loop a
-        futex call, and this thread a GIL hand-off, per request)."""
+        """The batch starting at ``first``; True when the stop sentinel was reached. Waits (at most
+        ``linger`` seconds in all) for more requests while the batch is below ``linger_target`` and the
+        arrival rate promises one within ``linger``."""
         batch: list[tuple[ops.Request, asyncio.Future[Result]]] = []
         size = 0
         item = first
-        lingered = False
+        deadline = 0.0
         try:
             while True:
                 if item is _STOP:
@@ -201,13 +199,18 @@ class Writer:
                     continue
                 except queue.Empty:
                     pass
-                if lingered or len(batch) >= self._linger_target or self._rate * self._linger < 1.0:
+                if len(batch) >= self._linger_target:
                     return batch, False
-                lingered = True
-                self.lingered += 1
-                time.sleep(self._linger)
+                now = time.monotonic()
+                if not deadline:
+                    if self._rate * self._linger < 1.0:
+                        return batch, False
+                    deadline = now + self._linger
+                    self.lingered += 1
+                if now >= deadline:
+                    return batch, False
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=deadline - now)
                 except queue.Empty:
                     return batch, False
         finally:
