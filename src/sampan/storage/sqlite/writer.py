@@ -9,14 +9,6 @@ caller's future with its own result or error. A request that fails its check (Ke
 changes nothing and does not disturb the others; a SQLite failure rolls the whole batch back and fails
 every request in it with Unavailable.
 
-Group commit under a steady stream (issue 21): a COMMIT costs ~100 µs of CPU (the WAL write and its fsync,
-plus the kernel's journal work) whatever the batch size, while a row costs ~30 µs. Writes that arrive
-spread out (5,000 nodes' Lease renewals: 500/s, one at a time) would each pay a commit of their own. So
-when the recent arrival rate promises another request within ``linger`` seconds, a batch smaller than
-``linger_target`` waits up to ``linger`` for more before it commits (PostgreSQL's ``commit_delay`` with
-``commit_siblings``, keyed on the measured rate). An idle or slow stream never waits; a burst fills its
-batch without waiting. Only latency changes (by ``linger`` at most): results, order and durability do not.
-
 Invariants:
 - ``revision`` is the revision of the last committed row; it only changes after a successful COMMIT.
 - a future is resolved only after the transaction holding its row is durable.
@@ -34,7 +26,6 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 from sampan.storage.errors import StorageError, Unavailable, WatchClosed
@@ -50,12 +41,6 @@ DEFAULT_MAX_BATCH = 1024
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 #: Requests queued at most; further submitters wait for room (backpressure, never unbounded memory).
 DEFAULT_MAX_PENDING = 16_384
-#: Seconds a small batch may wait for more requests when the arrival rate promises some (0: never wait).
-DEFAULT_LINGER = 0.005
-#: Requests past which a batch never waits: a commit's fixed cost is then a small share of the batch's.
-DEFAULT_LINGER_TARGET = 8
-#: Seconds over which the arrival rate is measured.
-RATE_WINDOW = 0.5
 
 _STOP = object()
 
@@ -82,14 +67,11 @@ class Writer:
         max_pending: int = DEFAULT_MAX_PENDING,
         shared: SharedState | None = None,
         after_commit: AfterCommit | None = None,
-        linger: float = DEFAULT_LINGER,
-        linger_target: int = DEFAULT_LINGER_TARGET,
     ) -> None:
         """With ``shared`` (a store several processes write), every transaction runs under the shared
         write lock, starts from the revision in the database (another process may have written) and
         stores the new counters before the lock is released; ``after_commit`` is then called on the
-        writer thread with the range of revisions the transaction wrote and its events. ``linger`` and
-        ``linger_target``: see the module docstring."""
+        writer thread with the range of revisions the transaction wrote and its events."""
         self._conn = conn
         self._shared = shared
         self._after_commit = after_commit
@@ -97,12 +79,6 @@ class Writer:
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._max_batch_bytes = max_batch_bytes
-        self._linger = linger
-        self._linger_target = linger_target
-        self._rate = 0.0
-        """Requests per second taken off the queue over the last complete ``RATE_WINDOW``."""
-        self._rate_start = time.monotonic()
-        self._rate_count = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._slots = asyncio.Semaphore(max_pending)
         self._gate = threading.Lock()
@@ -115,8 +91,6 @@ class Writer:
         """Transactions committed so far, for observability (group commit makes this << writes)."""
         self.batched = 0
         """Requests handled so far; ``batched / commits`` is the mean batch size."""
-        self.lingered = 0
-        """Batches that waited for more requests (see the module docstring)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -176,57 +150,24 @@ class Writer:
             self._conn.close()
 
     def _drain(self, first: object) -> tuple[list[tuple[ops.Request, asyncio.Future[Result]]], bool]:
-        """The batch starting at ``first``; True when the stop sentinel was reached. Waits (at most
-        ``linger`` seconds in all) for more requests while the batch is below ``linger_target`` and the
-        arrival rate promises one within ``linger``."""
+        """The batch starting at ``first``; True when the stop sentinel was reached."""
         batch: list[tuple[ops.Request, asyncio.Future[Result]]] = []
         size = 0
         item = first
-        deadline = 0.0
-        try:
-            while True:
-                if item is _STOP:
-                    self._fail_queued(lambda: WatchClosed("store closed"))
-                    return batch, True
-                assert isinstance(item, tuple)
-                batch.append(item)
-                value = getattr(item[0], "value", b"")
-                size += len(value)
-                if len(batch) >= self._max_batch or size >= self._max_batch_bytes:
-                    return batch, False
-                try:
-                    item = self._queue.get_nowait()
-                    continue
-                except queue.Empty:
-                    pass
-                if len(batch) >= self._linger_target:
-                    return batch, False
-                now = time.monotonic()
-                if not deadline:
-                    if self._rate * self._linger < 1.0:
-                        return batch, False
-                    deadline = now + self._linger
-                    self.lingered += 1
-                if now >= deadline:
-                    return batch, False
-                try:
-                    item = self._queue.get(timeout=deadline - now)
-                except queue.Empty:
-                    return batch, False
-        finally:
-            self._count_arrivals(len(batch))
-
-    def _count_arrivals(self, n: int) -> None:
-        """Add ``n`` requests to the rate window; close the window (updating ``_rate``) once it is
-        ``RATE_WINDOW`` long. A window spanning an idle gap gives a low rate: the first requests after
-        a pause never wait."""
-        self._rate_count += n
-        now = time.monotonic()
-        elapsed = now - self._rate_start
-        if elapsed >= RATE_WINDOW:
-            self._rate = self._rate_count / elapsed
-            self._rate_start = now
-            self._rate_count = 0
+        while True:
+            if item is _STOP:
+                self._fail_queued(lambda: WatchClosed("store closed"))
+                return batch, True
+            assert isinstance(item, tuple)
+            batch.append(item)
+            value = getattr(item[0], "value", b"")
+            size += len(value)
+            if len(batch) >= self._max_batch or size >= self._max_batch_bytes:
+                return batch, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
 
     def _commit(self, batch: list[tuple[ops.Request, asyncio.Future[Result]]]) -> None:
         if self._shared is None:
