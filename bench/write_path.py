@@ -4,6 +4,7 @@
     .venv/bin/python bench/write_path.py --pods 5000 --profile out.svg   # also a py-spy flame graph
     .venv/bin/python bench/write_path.py --profile out.json --profile-phase "POST events"   # one phase only
     .venv/bin/python bench/write_path.py --pods 2000 --baseline 53fbf94   # A/B: that commit's server beside ours
+    .venv/bin/python bench/write_path.py --phases "PUT leases" --clients 1 --pods 6000 --baseline main
 
 A real ``sampan apiserver`` process (sqlite by default) and this driver. Each phase sends the requests one
 pod's life makes in a density run, in the shapes the components send them:
@@ -266,6 +267,8 @@ async def drive(targets: list[tuple[str, str, int]], args: argparse.Namespace, s
             await server.setup()
             servers.append(server)
         for index, (name, _, per_pod) in enumerate(servers[0].phases()):
+            if args.phases and name not in args.phases:
+                continue
             total = args.pods * per_pod
             if name == args.profile_phase:
                 spy.start()
@@ -279,7 +282,7 @@ async def drive(targets: list[tuple[str, str, int]], args: argparse.Namespace, s
                 if total:
                     rows.append(_row(server, name, total))
         life = {**LIFE, "POST events": args.events}
-        for server in servers:
+        for server in servers if not args.phases else ():
             total_ms = sum(server.cpu.get(name, 0.0) / (args.pods * n) * 1000 * n for name, n in life.items() if n)
             row = (f"{total_ms:5.2f} ms server CPU (1 create, 1 binding, {args.events} events, 2 status writes; "
                    f"at 100 pods/s: {total_ms / 10:.2f} cores)")
@@ -309,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="", help="write a py-spy flame graph (svg) or speedscope (.json) here")
     ap.add_argument("--profile-phase", default="",
                     help="profile only this phase ('PATCH pods/status', 'POST events'...)")
+    ap.add_argument("--phases", type=lambda v: [p.strip() for p in v.split(",") if p.strip()], default=[],
+                    help="run only these phases, comma-separated ('PUT leases' needs no pods: "
+                         "--phases 'PUT leases' --clients 1 is one renewal at a time)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sampan-write-path-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)

@@ -46,9 +46,9 @@ async def handle(request: web.Request, ctx: ServerContext, t: Target) -> web.Str
     if precondition:
         parse_resource_version(precondition)  # 400 before anything is read
 
-    def transform(_old: dict[str, Any]) -> dict[str, Any]:
+    def transform(_old: dict[str, Any]) -> dict[str, Any]:  # must not touch ``_old``: see ``replaces``
         return json_copy(body)
 
-    req = UpdateRequest(scope, t.namespace or "", t.name, t.subresource, transform, opts)
+    req = UpdateRequest(scope, t.namespace or "", t.name, t.subresource, transform, opts, replaces=True)
     obj, _ = await update_object(ctx, req)
     return add_warning_headers(object_response(request, scope, obj, now=ctx.clock.wall()), opts.warnings)

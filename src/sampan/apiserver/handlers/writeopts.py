@@ -119,9 +119,24 @@ _DUPLICATE_SCAN = json.JSONDecoder(object_pairs_hook=_no_duplicates_hook)
 
 def _json_without_duplicates(raw: bytes) -> bool:
     """True when ``raw`` is a JSON object with no repeated key anywhere (a fast scan, ~5x quicker than
-    finding where the repeats are); False for duplicates, YAML, protobuf and anything else."""
+    finding where the repeats are); False for duplicates, YAML, protobuf and anything else.
+
+    First the round trip: when ``orjson.dumps(orjson.loads(raw)) == raw`` (any compact body an orjson
+    client sent, e.g. every kubelet Lease renewal), ``raw`` has no duplicate: equal bytes parse to the
+    same sequence of members, and the encoding of a dict repeats no key. ~7x cheaper than the scan below,
+    which decides every other body (whitespace, escapes, other number forms, duplicates)."""
     if raw[:1] != b"{":
         return False
+    try:
+        if orjson.dumps(orjson.loads(raw)) == raw:
+            return True
+    except (ValueError, TypeError):  # not JSON orjson reads or writes (e.g. integers beyond 64 bits)
+        pass
+    return _scan_without_duplicates(raw)
+
+
+def _scan_without_duplicates(raw: bytes) -> bool:
+    """:func:`_json_without_duplicates` by a full scan that sees every member of every object."""
     try:
         _DUPLICATE_SCAN.decode(raw.decode())
     except (_Duplicate, ValueError, RecursionError):
