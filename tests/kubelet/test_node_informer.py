@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sampan.client import Client, load_config
 from sampan.client.dynamic import ResourceClient
 from sampan.kubelet.kubelet import Kubelet, KubeletOptions
+from tests.controllers.support import wait_for
 from tests.support.apiserver import APIServerHandle, request_count
 
 TICK = 0.2
@@ -23,14 +24,6 @@ TICK = 0.2
 
 async def count(apiserver: APIServerHandle, verb: str, subresource: str = "") -> float:
     return await asyncio.to_thread(request_count, apiserver.url, verb, "nodes", subresource)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Ticks:
@@ -64,7 +57,7 @@ async def kubelet(apiserver: APIServerHandle, tmp_path: Path,
             async def cached() -> bool:  # the informer has the Node (synced right after registration)
                 return k.node_cache.get_by_key("n1") is not None
 
-            await eventually(cached, "the node informer's copy of n1")
+            await wait_for(cached, message="the node informer's copy of n1", timeout=30.0)
             yield client, k, ticks
         finally:
             task.cancel()
@@ -101,7 +94,7 @@ async def test_an_unchanged_status_sends_nothing_per_tick(apiserver: APIServerHa
         async def ten_ticks() -> bool:
             return ticks.count >= seen + 10
 
-        await eventually(ten_ticks, "ten status ticks")
+        await wait_for(ten_ticks, message="ten status ticks", timeout=30.0)
         assert await count(apiserver, "GET") == gets, "a status tick read the Node from the API server"
         assert await count(apiserver, "PUT", "status") == puts
         assert k.status_posts == posts
@@ -118,7 +111,7 @@ async def test_a_node_marked_unknown_is_corrected_on_the_next_tick_without_a_get
         async def ready_again() -> bool:
             return ready_status(await listed_node(nodes)) == "True"
 
-        await eventually(ready_again, "n1 Ready again", timeout=10.0)
+        await wait_for(ready_again, message="n1 Ready again", timeout=10.0)
         # the informer's event, then the next tick: a few ticks, not the 300 s report period nor a 40 s recheck
         assert ticks.count - marked <= 25
         assert k.status_posts == posts + 1
@@ -153,6 +146,6 @@ async def test_a_stale_copy_converges_through_a_conflict(apiserver: APIServerHan
         async def ready_again() -> bool:
             return ready_status(await listed_node(nodes)) == "True"
 
-        await eventually(ready_again, "n1 Ready again", timeout=10.0)
+        await wait_for(ready_again, message="n1 Ready again", timeout=10.0)
         assert await count(apiserver, "GET") > gets, "no Conflict -> GET (the copy was stale)"
         assert beat.status_failures.total == failures, "a Conflict failed a tick instead of being retried"
