@@ -149,17 +149,36 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (bytes), CPU seconds (user + system) of a live process."""
-    out: dict[str, int] = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    out["cpu"] = int(fields[11]) + int(fields[12])
+    """VmRSS and VmHWM (bytes), CPU (clock ticks, user + system) of a live process, summed with its live
+    descendants' (``apiserver --workers N``: the parent and its N workers)."""
+    out = {"VmRSS": 0, "VmHWM": 0, "cpu": 0}
+    for member in [pid, *_descendants(pid)]:
+        try:
+            with open(f"/proc/{member}/status") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key in ("VmRSS", "VmHWM"):
+                        out[key] += int(value.split()[0]) * 1024
+            with open(f"/proc/{member}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            if member == pid:
+                raise
+            continue  # a descendant that just exited
+        out["cpu"] += int(fields[11]) + int(fields[12])
     return out
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return found
+    for child in children:
+        found += [child, *_descendants(child)]
+    return found
 
 
 def quantile(buckets: list[tuple[float, float]], q: float) -> float:
@@ -216,6 +235,11 @@ def request_duration_buckets(metrics_text: str) -> dict[str, dict[float, float]]
 def scrape(url: str, tls: ssl.SSLContext | None) -> str:
     with urllib.request.urlopen(url + "/metrics", timeout=60, context=tls) as r:
         return str(r.read().decode())
+
+
+def scrape_all(urls: list[str], tls: ssl.SSLContext | None) -> str:
+    """Every API server's /metrics, one after the other (the parsers here add samples up across them)."""
+    return "".join(scrape(u, tls) for u in urls)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -501,6 +525,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="the API server's --max-requests-inflight and --max-mutating-requests-inflight: APF's seats "
                     "(default 40,20; upstream's 400,200 are sized for a goroutine per request on many cores: one "
                     "event loop never fills 600 seats, so APF never queues and cannot order anything; '' keeps them)")
+    ap.add_argument("--apiserver-workers", type=int, default=1,
+                    help="API server processes over one shared store (its --workers): CPU and peak RSS are summed over "
+                         "them (shared pages counted in each); /metrics comes from whichever worker takes the scrape")
+    ap.add_argument("--node-apiserver", action="store_true",
+                    help="a second API server process over the same sqlite store (--shared-store) serving only the "
+                         "hollow nodes, the others the first: node heartbeats and pod traffic on different loops")
     ap.add_argument("--insecure", action="store_true",
                     help="the old shape: plain HTTP, every component the insecure port's admin (exempt from APF)")
     ap.add_argument("--http-identities", action="store_true",
@@ -517,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.insecure and args.http_identities:
         ap.error("--insecure and --http-identities exclude each other")
+    if args.node_apiserver and (args.storage != "sqlite" or args.apiserver_workers > 1):
+        ap.error("--node-apiserver needs --storage sqlite and one worker")
     inflight: list[str] = []
     if args.max_inflight:
         read, _, mutating = args.max_inflight.partition(",")
@@ -552,12 +584,28 @@ def main(argv: list[str] | None = None) -> int:
         prof = work / "apiserver.prof"
         runner = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "sampan.cli.main"] \
             if args.profile_apiserver else SAMPAN
+        shared = ["--shared-store"] if args.node_apiserver else []
         components["apiserver"] = Component("apiserver", [
-            *runner, "apiserver", *ids.apiserver_args, *inflight, "--storage", args.storage,
+            *runner, "apiserver", *ids.apiserver_args, *inflight, "--storage", args.storage, *shared,
+            *(["--workers", str(args.apiserver_workers)] if args.apiserver_workers > 1 else []),
             "--data-dir", str(work / "data")],
             work / "apiserver.log")
         tls = ids.ssl_context()
         wait_http(url + "/readyz", components["apiserver"].proc, work / "apiserver.log", context=tls)
+        urls = [url]
+        if args.node_apiserver:
+            node_port = free_port()
+            node_args = [str(node_port) if a == str(port) else a for a in ids.apiserver_args]
+            components["apiserver-nodes"] = Component("apiserver-nodes", [
+                *SAMPAN, "apiserver", *node_args, *inflight, "--storage", "sqlite", *shared,
+                "--data-dir", str(work / "data")], work / "apiserver-nodes.log")
+            urls.append(url.replace(f":{port}", f":{node_port}"))
+            wait_http(urls[1] + "/readyz", components["apiserver-nodes"].proc, work / "apiserver-nodes.log",
+                      context=tls)
+            hollow_conf = work / "hollow-nodes-own-apiserver.conf"
+            hollow_conf.write_text(ids.kubeconfigs["hollow-nodes"].read_text().replace(f":{port}", f":{node_port}"))
+            hollow_conf.chmod(0o600)
+            ids.kubeconfigs["hollow-nodes"] = hollow_conf
         components["controller-manager"] = Component("controller-manager", [
             *SAMPAN, "controller-manager", *k("controller-manager"), *qps, "--port", "0"],
             work / "controller-manager.log")
@@ -567,8 +615,8 @@ def main(argv: list[str] | None = None) -> int:
             *SAMPAN, "kubelet", *k("hollow-nodes"), *ids.hollow_args, "--runtime", "simulated", "--nodes",
             str(args.nodes), "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet")],
             work / "hollow-nodes.log")
-        result = asyncio.run(drive(args, kubeconfig, components, lambda: scrape(url, tls)))
-        metrics_text = scrape(url, tls)
+        result = asyncio.run(drive(args, kubeconfig, components, lambda: scrape_all(urls, tls)))
+        metrics_text = scrape_all(urls, tls)
         result["api"] = api_latencies(metrics_text, since=result.pop("metrics_at_workload_start"))
         result["api_whole_run"] = api_latencies(metrics_text)
         result["per_pod"] = density_requests.per_pod(result["api"], args.pods + args.latency_pods)

@@ -152,16 +152,16 @@ async def expect(resp: aiohttp.ClientResponse, status: int, what: str) -> dict[s
 class Spy:
     """py-spy on the server process while started (nothing without an output path)."""
 
-    def __init__(self, pid: int, output: str) -> None:
-        self.pid, self.output = pid, output
+    def __init__(self, pid: int, output: str, rate: int = 50) -> None:
+        self.pid, self.output, self.rate = pid, output, rate
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         if not self.output or self.proc is not None:
             return
-        fmt = "speedscope" if self.output.endswith(".json") else "flamegraph"
-        self.proc = subprocess.Popen(["py-spy", "record", "--pid", str(self.pid), "--rate", "50", "--format", fmt,
-                                      "--output", self.output, "--nonblocking"],
+        fmt = {".json": "speedscope", ".txt": "raw"}.get(Path(self.output).suffix, "flamegraph")
+        self.proc = subprocess.Popen(["py-spy", "record", "--pid", str(self.pid), "--rate", str(self.rate),
+                                      "--format", fmt, "--output", self.output, "--nonblocking"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
 
@@ -309,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--storage", choices=("sqlite", "memory"), default="sqlite")
     ap.add_argument("--baseline", default="", help="git revision whose server runs beside this tree's, interleaved")
     ap.add_argument("--block", type=int, default=250, help="requests per block (servers alternate per block)")
-    ap.add_argument("--profile", default="", help="write a py-spy flame graph (svg) or speedscope (.json) here")
+    ap.add_argument("--profile", default="",
+                    help="write a py-spy flame graph (svg), speedscope (.json) or collapsed stacks (.txt) here")
+    ap.add_argument("--profile-rate", type=int, default=50, help="py-spy samples per second (default 50)")
     ap.add_argument("--profile-phase", default="",
                     help="profile only this phase ('PATCH pods/status', 'POST events'...)")
     ap.add_argument("--phases", type=lambda v: [p.strip() for p in v.split(",") if p.strip()], default=[],
@@ -327,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
             log = work / f"apiserver-{n}.log"
             proc = stack.enter_context(process(
                 [sys.executable, "-m", "sampan.cli.main", "apiserver", "--port", str(port), "--storage",
-                 args.storage, "--data-dir", str(work / f"data-{n}")], log, env={"PYTHONPATH": str(src)}))
+                 args.storage, "--data-dir", str(work / f"data-{n}")], log,
+                env={"PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH", "")]))}))
             wait_http(url + "/readyz", proc, log)
             targets.append((label, url, proc.pid))
-        spy = Spy(targets[-1][2], args.profile)  # this tree's server
+        spy = Spy(targets[-1][2], args.profile, args.profile_rate)  # this tree's server
         try:
             if not args.profile_phase:
                 spy.start()
