@@ -107,7 +107,7 @@ class Component:
 
     def check(self) -> None:
         if self.proc.poll() is None:
-            with contextlib.suppress(OSError, KeyError):  # KeyError: exited, not reaped yet (no VmHWM)
+            with contextlib.suppress(OSError):  # exited and reaped meanwhile
                 self.sample()
             return
         print(f"  {self.name} exited with {self.proc.returncode}: restarting it", flush=True)
@@ -150,7 +150,8 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (bytes), CPU (clock ticks, user + system) of a live process, summed with its live
-    descendants' (``apiserver --workers N``: the parent and its N workers)."""
+    descendants' (``apiserver --workers N``: the parent and its N workers). A process that exited but is not
+    reaped yet has no memory lines: it counts 0 bytes."""
     out = {"VmRSS": 0, "VmHWM": 0, "cpu": 0}
     for member in [pid, *_descendants(pid)]:
         try:
