@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sampan.api.apply import createmem, update_managed_fields
 from sampan.api.schema import type_for_kind
@@ -93,3 +95,45 @@ def test_the_memo_is_bounded() -> None:
     big = as_created(pod([{"name": "c", "image": "x" * createmem.MAX_KEY_BYTES}]), "n", "u")
     assert create(t, big)["metadata"]["managedFields"]  # walked, not kept
     assert createmem._memo == {}
+
+
+EVENT = type_for_kind("", "v1", "Event")
+
+
+def event(pod: str, reason: str, message: str, host: str) -> dict[str, Any]:
+    """An Event in the kubelet recorder's shape (every value a string except ``count``)."""
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"namespace": "default", "name": f"{pod}.18a", "uid": f"uid-{pod}",
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "involvedObject": {"kind": "Pod", "namespace": "default", "name": pod, "uid": f"pod-{pod}",
+                               "apiVersion": "v1", "resourceVersion": "17", "fieldPath": "spec.containers{c}"},
+            "reason": reason, "message": message, "source": {"component": "kubelet", "host": host},
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z", "count": 1,
+            "type": "Normal", "reportingComponent": "kubelet", "reportingInstance": host}
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(min_size=1, max_size=30),
+                          st.text(min_size=1, max_size=8)), min_size=1, max_size=4))
+@settings(max_examples=40, deadline=None)
+def test_objects_differing_only_in_strings_outside_lists_share_an_entry(values: list[tuple[str, str, str]]) -> None:
+    createmem.clear()
+    outs = [create(EVENT, event(f"p{i}", *v)) for i, v in enumerate(values)]
+    assert len(createmem._memo) == 1
+    for i, (v, out) in enumerate(zip(values, outs, strict=True)):
+        createmem.clear()
+        assert out == create(EVENT, event(f"p{i}", *v))  # the walk's own answer
+
+
+def test_strings_inside_lists_and_empty_strings_are_kept_in_the_key() -> None:
+    createmem.clear()
+    t = VARIANTS[4][0]
+    a = create(t, as_created(pod([{"name": "a", "image": "x"}], labels={"k": "v"}), "n", "u"))
+    b = create(t, as_created(pod([{"name": "b", "image": "x"}], labels={"k": "w"}), "n", "u"))
+    assert len(createmem._memo) == 2  # a container's name is spelled in its path
+    assert a["metadata"]["managedFields"] != b["metadata"]["managedFields"]
+    create(t, as_created(pod([{"name": "a", "image": "x"}], labels={"k": ""}), "n", "u"))
+    assert len(createmem._memo) == 3  # "" is not blanked
+    c = create(t, as_created(pod([{"name": "a", "image": "y"}], labels={"k": "z"}), "m", "v"))
+    assert len(createmem._memo) == 4  # the image is inside the containers list
+    createmem.clear()
+    assert c == create(t, as_created(pod([{"name": "a", "image": "y"}], labels={"k": "z"}), "m", "v"))

@@ -1,18 +1,22 @@
-"""Memo of a create's ownership: objects that differ only in name, uid and creation time own alike.
+"""Memo of a create's ownership: objects alike in structure own alike.
 
 A create's managedFields come from walking the whole new object against its type's zero value (issue 21:
-~12% of the API server's CPU per pod create). A ReplicaSet's pods, or a benchmark's, differ only in
-``metadata.name``, ``metadata.uid`` and ``metadata.creationTimestamp`` — and the walk's result does not
-depend on those three values: their own paths are stripped from every managedFields entry, and as
-non-empty strings each one differs from the zero value whatever it says, so the walk takes the same
-branches. The memo keys the computed :class:`Managed` by the object's JSON with those three values
-blanked (plus the type, the manager identity, the apiVersion and the ignored paths) and hands out a
-copy with the request's time.
+~12% of the API server's CPU per pod create). The walk compares each value with the zero object, which
+holds no scalars (only the structs, lists and maps a typed Go value always has): a string found outside
+every list is owned wherever it is, whatever it says — a non-empty string takes the same branches as any
+other, since shapes depend on a value's type and never on its text. Strings inside lists are different:
+an associative list's key values (a container's ``name``) and a set list's items are spelled in the
+paths. So the memo keys the computed :class:`Managed` by the object's JSON with every non-empty string
+outside the lists replaced by one placeholder (plus the type, the manager identity, the apiVersion and
+the ignored paths), and hands out a copy with the request's time. Pods of one template (differing in
+name, uid, creation time) share an entry; so do the Events of one kind (differing in the object they
+are about, the message and the times).
 
 Invariants: an entry is used only for a create from nothing (no live object, no managedFields sent) whose
-three values are non-empty strings; the entry holds its type so a type that was replaced (a CRD's new
-schema) can never match by a reused ``id``; the memo is bounded (oldest entries dropped first, objects
-over 16 KiB of JSON never kept); a walk that raises is never stored.
+``metadata.name``, ``uid`` and ``creationTimestamp`` are non-empty strings; empty strings, numbers, booleans,
+nulls, map keys and everything inside a list are kept as they are in the key; the entry holds its type so a
+type that was replaced (a CRD's new schema) can never match by a reused ``id``; the memo is bounded (oldest
+entries dropped first, objects over 16 KiB of JSON never kept); a walk that raises is never stored.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ LIMIT = 256
 """Entries kept (a key is an object's JSON: a few KiB for a pod)."""
 MAX_KEY_BYTES = 16 * 1024
 """Larger objects (a big ConfigMap) are walked every time: the memo stays under LIMIT x this (4 MiB)."""
-_BLANKED = ("name", "uid", "creationTimestamp")
+_SET_ON_CREATE = ("name", "uid", "creationTimestamp")
 
 _Key = tuple[int, Identity, str, FieldSet, bytes]
 _memo: dict[_Key, tuple[TypeRef, Managed, tuple[Identity, ...]]] = {}
@@ -41,15 +45,24 @@ def _key(t: TypeRef, new: Any, who: Identity, api_version: str, ignored: FieldSe
     md = new.get("metadata") if isinstance(new, dict) else None
     if not isinstance(md, dict) or "managedFields" in md:
         return None
-    if not all(isinstance(md.get(k), str) and md[k] for k in _BLANKED):
+    if not all(isinstance(md.get(k), str) and md[k] for k in _SET_ON_CREATE):
         return None
     try:
-        spelled = orjson.dumps({**new, "metadata": {**md, **dict.fromkeys(_BLANKED, "-")}})
+        spelled = orjson.dumps(_blanked(new))
     except (TypeError, orjson.JSONEncodeError):
         return None
     if len(spelled) > MAX_KEY_BYTES:
         return None
     return id(t), who, api_version, ignored, spelled
+
+
+def _blanked(value: Any) -> Any:
+    """``value`` with every non-empty string outside the lists replaced by ``"-"`` (lists kept whole)."""
+    if isinstance(value, str):
+        return "-" if value else value
+    if isinstance(value, dict):
+        return {k: _blanked(v) for k, v in value.items()}
+    return value
 
 
 def created(t: TypeRef, new: Any, who: Identity, *, api_version: str, ignored: FieldSet, now: str,
