@@ -9,6 +9,7 @@ body (``application/vnd.kubernetes.protobuf``, built-in kinds) becomes the same 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -55,6 +56,13 @@ async def read_raw(request: web.BaseRequest, *, max_bytes: int) -> bytes:
     """The body bytes; 413 when longer than ``max_bytes`` (checked before and while reading)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {max_bytes}")
+    if request.content_length is not None:  # the common case: one read of a known length
+        try:
+            body = await request.content.readexactly(request.content_length) if request.content_length else b""
+        except asyncio.IncompleteReadError:  # the client went away mid-body
+            raise errors.BadRequest("the request body ended before its Content-Length") from None
+        request[BODY_KEY] = body
+        return body
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():

@@ -27,7 +27,7 @@ from sampan.apiserver.admission import (
     validatingadmissionpolicy,
     webhooks,
 )
-from sampan.apiserver.admission.interface import Attributes, Plugin
+from sampan.apiserver.admission.interface import Attributes, Plugin, PluginBase
 
 if TYPE_CHECKING:
     from sampan.apiserver.context import ServerContext
@@ -86,18 +86,21 @@ class Chain:
 
     def __init__(self, plugins: Sequence[Plugin]) -> None:
         self.plugins = tuple(plugins)
+        # PluginBase's hooks do nothing: a plugin that inherits one is left out of that hook's pass
+        self._mutating = tuple(p for p in self.plugins if not _inherits(p, "admit"))
+        self._validating = tuple(p for p in self.plugins if not _inherits(p, "validate"))
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.plugins)
 
     async def admit(self, ctx: ServerContext, attrs: Attributes) -> None:
-        for plugin in self.plugins:
+        for plugin in self._mutating:
             if plugin.handles(attrs):
                 await plugin.admit(ctx, attrs)
 
     async def validate(self, ctx: ServerContext, attrs: Attributes) -> None:
-        for plugin in self.plugins:
+        for plugin in self._validating:
             if plugin.handles(attrs):
                 await plugin.validate(ctx, attrs)
 
@@ -107,6 +110,11 @@ class Chain:
             close = getattr(plugin, "close", None)
             if close is not None:
                 await close()
+
+
+def _inherits(plugin: Plugin, hook: str) -> bool:
+    """Whether ``plugin``'s ``hook`` is :class:`PluginBase`'s no-op (so running it changes nothing)."""
+    return isinstance(plugin, PluginBase) and getattr(type(plugin), hook, None) is getattr(PluginBase, hook)
 
 
 def build_chain(ctx: ServerContext, *, disabled: frozenset[str] = frozenset()) -> Chain:

@@ -76,6 +76,12 @@ def remotes(ctx: ServerContext) -> dict[tuple[str, str], RemoteAPI]:
     return out
 
 
+_REMOTE_MEMO = "aggregator.remote-for-path"
+"""``ctx.extras`` key of ``{APIService key: (its cached object, what it says)}``: every request under
+``/apis/`` asks, and the answer changes only with the APIService (a new cached object per revision); one
+entry per APIService key ever seen."""
+
+
 def remote_for_path(ctx: ServerContext, path: str) -> RemoteAPI | None:
     """The remote group-version ``path`` (``/apis/<g>/<v>`` or below it) belongs to, if any."""
     if not path.startswith("/apis/"):
@@ -86,8 +92,17 @@ def remote_for_path(ctx: ServerContext, path: str) -> RemoteAPI | None:
     scope = apiservices(ctx)
     if scope is None:
         return None
-    cached = scope.cache.objects.get(scope.key("", f"{parts[3]}.{parts[2]}"))
-    return remote_from(cached.obj) if cached is not None else None
+    key = scope.key("", f"{parts[3]}.{parts[2]}")
+    cached = scope.cache.objects.get(key)
+    if cached is None:
+        return None
+    memo: dict[str, tuple[object, RemoteAPI | None]] = ctx.extras.setdefault(_REMOTE_MEMO, {})
+    hit = memo.get(key)
+    if hit is not None and hit[0] is cached:
+        return hit[1]
+    remote = remote_from(cached.obj)
+    memo[key] = (cached, remote)
+    return remote
 
 
 def endpoint_of(ctx: ServerContext, remote: RemoteAPI) -> tuple[str, str]:
