@@ -46,21 +46,39 @@ def has_below(s: FieldSet, prefix: Path) -> bool:
 
 
 class _Node:
-    __slots__ = ("children", "member")
+    """A path element in a tree of paths: children by their element's ``text`` (the element's identity, a
+    string whose hash Python keeps; hashing the element itself rehashes its nested tuples every time)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("children", "element", "member")
+
+    def __init__(self, element: PathElement | None) -> None:
+        self.element = element
         self.member = False
-        self.children: dict[PathElement, _Node] = {}
+        self.children: dict[str, _Node] = {}
 
 
 def _tree(s: Iterable[Path]) -> _Node:
-    root = _Node()
+    root = _Node(None)
     for path in s:
         node = root
         for pe in path:
-            node = node.children.setdefault(pe, _Node())
+            children = node.children
+            child = children.get(pe.text)
+            if child is None:
+                child = children[pe.text] = _Node(pe)
+            node = child
         node.member = True
     return root
+
+
+def _ordered(node: _Node) -> list[_Node]:
+    """``node``'s children in element order (elements are distinct: the tuples never compare nodes)."""
+    return [c for _, _, c in sorted([(c.element, t, c) for t, c in node.children.items()])]
+
+
+def _element(node: _Node) -> PathElement:
+    assert node.element is not None
+    return node.element
 
 
 def iterate(s: FieldSet) -> Iterator[Path]:
@@ -68,14 +86,13 @@ def iterate(s: FieldSet) -> Iterator[Path]:
     both in element order (the order conflicts are reported in)."""
 
     def walk(node: _Node, prefix: Path) -> Iterator[Path]:
-        ordered = sorted(node.children)
-        for pe in ordered:
-            if node.children[pe].member:
-                yield (*prefix, pe)
-        for pe in ordered:
-            child = node.children[pe]
+        ordered = _ordered(node)
+        for child in ordered:
+            if child.member:
+                yield (*prefix, _element(child))
+        for child in ordered:
             if child.children:
-                yield from walk(child, (*prefix, pe))
+                yield from walk(child, (*prefix, _element(child)))
 
     return walk(_tree(s), ())
 
@@ -85,14 +102,13 @@ def to_fields_v1(s: FieldSet) -> dict[str, Any]:
 
     def emit(node: _Node) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for pe in sorted(node.children):
-            child = node.children[pe]
+        for _, text, child in sorted([(c.element, t, c) for t, c in node.children.items()]):
             body: dict[str, Any] = {}
             if child.children:
                 if child.member:
                     body["."] = {}
                 body.update(emit(child))
-            out[pe.text] = body
+            out[text] = body
         return out
 
     return emit(_tree(s))
