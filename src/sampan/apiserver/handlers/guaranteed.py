@@ -33,10 +33,9 @@ deletion is still running (upstream's ``ShouldDeleteDuringUpdate``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,22 +69,47 @@ class KeyLocks:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
 
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    def hold(self, key: str) -> _Held:
+        """``async with locks.hold(key):`` runs the block as the only holder of ``key``'s lock."""
+        return _Held(self, key)
+
+    async def _acquire(self, key: str) -> None:
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         self._users[key] = self._users.get(key, 0) + 1
         try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]
+            await lock.acquire()
+        except BaseException:  # cancelled while waiting: no longer a user
+            self._leave(key)
+            raise
+
+    def _release(self, key: str) -> None:
+        self._locks[key].release()
+        self._leave(key)
+
+    def _leave(self, key: str) -> None:
+        self._users[key] -= 1
+        if not self._users[key]:
+            del self._users[key], self._locks[key]
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class _Held:
+    """The context manager :meth:`KeyLocks.hold` returns (a class, not a generator: every update enters one)."""
+
+    __slots__ = ("_key", "_locks")
+
+    def __init__(self, locks: KeyLocks, key: str) -> None:
+        self._locks, self._key = locks, key
+
+    async def __aenter__(self) -> None:
+        await self._locks._acquire(self._key)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._locks._release(self._key)
 
 
 _LOCKS_KEY = "guaranteed-update-locks"
