@@ -12,6 +12,7 @@ canonical: ``to_fields_v1(from_fields_v1(x)) == x`` for anything upstream wrote.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -71,9 +72,12 @@ def _tree(s: Iterable[Path]) -> _Node:
     return root
 
 
+_BY_ELEMENT = operator.attrgetter("element")
+
+
 def _ordered(node: _Node) -> list[_Node]:
-    """``node``'s children in element order (elements are distinct: the tuples never compare nodes)."""
-    return [c for _, _, c in sorted([(c.element, t, c) for t, c in node.children.items()])]
+    """``node``'s children in element order."""
+    return sorted(node.children.values(), key=_BY_ELEMENT)
 
 
 def _element(node: _Node) -> PathElement:
@@ -102,13 +106,13 @@ def to_fields_v1(s: FieldSet) -> dict[str, Any]:
 
     def emit(node: _Node) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for _, text, child in sorted([(c.element, t, c) for t, c in node.children.items()]):
+        for child in _ordered(node):
             body: dict[str, Any] = {}
             if child.children:
                 if child.member:
                     body["."] = {}
                 body.update(emit(child))
-            out[text] = body
+            out[_element(child).text] = body
         return out
 
     return emit(_tree(s))
