@@ -52,3 +52,19 @@ def test_canonical_roundtrip(number: int, suffix: str) -> None:
 def test_decimal_values_are_exact(d: object) -> None:
     q = Quantity.parse(str(d))
     assert q.value_exact == Fraction(str(d))
+
+
+def test_memoized_parse_is_shared_and_unchanged_by_arithmetic() -> None:
+    first = Quantity.parse(" 1536Mi ")
+    total = first + first - Quantity.parse("1Gi")
+    again = Quantity.parse("1536Mi")
+    assert again is Quantity.parse("1536Mi")  # the memo's hit
+    assert str(again) == "1536Mi" and again.format == "BinarySI"
+    assert again.value_exact == 1536 * 2**20 and str(total) == "2Gi"
+
+
+def test_invalid_text_raises_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="quantities must match"):
+            Quantity.parse("12x")
+        assert parse_or_none("12x") is None
