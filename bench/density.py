@@ -58,6 +58,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -251,19 +252,39 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "p100": s[-1]}
 
 
+STAGES = {"created": "create sent -> seen by the watch", "scheduled": "seen -> bound (the scheduler)",
+          "started": "bound -> Running (the kubelet)"}
+
+
 class PodTimes:
-    """Watch-observed times of every pod: first seen (ADDED) and first seen Running, by name."""
+    """Watch-observed times of every pod: first seen (ADDED), first seen bound to a node (``spec.nodeName``:
+    the scheduler's part done) and first seen Running (the kubelet's), by name."""
 
     def __init__(self) -> None:
         self.seen: dict[str, float] = {}
+        self.bound: dict[str, float] = {}
         self.running: dict[str, float] = {}
 
     def observe(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         now = time.monotonic()
         self.seen.setdefault(name, now)
+        if name not in self.bound and (pod.get("spec") or {}).get("nodeName"):
+            self.bound[name] = now
         if name not in self.running and (pod.get("status") or {}).get("phase") == "Running":
             self.running[name] = now
+            self.bound.setdefault(name, now)
+
+    def stages(self, names: Iterable[str], sent: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+        """Percentiles of each stage of the start-up of ``names``: ``created`` (create sent -> seen, when
+        ``sent`` is given), ``scheduled`` (seen -> bound) and ``started`` (bound -> Running)."""
+        names = [n for n in names if n in self.running]
+        out = {}
+        if sent is not None:
+            out["created"] = percentiles([self.seen[n] - sent[n] for n in names])
+        out["scheduled"] = percentiles([self.bound[n] - self.seen[n] for n in names])
+        out["started"] = percentiles([self.running[n] - self.bound[n] for n in names])
+        return out
 
 
 class NodeWatch:
@@ -391,7 +412,8 @@ async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[st
             after = proc_status(pids["apiserver"])
             saturation = [n for n in times.running if n.startswith("density-")]
             result["saturation"] = {"seconds": took, "pods_per_s": args.pods / took,
-                                    "startup": percentiles([times.running[n] - times.seen[n] for n in saturation])}
+                                    "startup": percentiles([times.running[n] - times.seen[n] for n in saturation]),
+                                    "stages": times.stages(saturation)}
             result["apiserver_bytes_per_pod"] = (after["VmRSS"] - before["VmRSS"]) / args.pods
             print(f"saturation: {args.pods} pods Running in {took:.1f} s ({args.pods / took:.0f} pods/s); start-up "
                   f"{fmt_startup(result['saturation']['startup'])}", flush=True)
@@ -415,7 +437,8 @@ async def _drive(args: argparse.Namespace, kubeconfig: Path, components: dict[st
             await asyncio.gather(*creates)
             await wait_until(lambda: all(n in times.running for n in sent), args.timeout, "latency pods Running")
             result["latency"] = {"rate": args.latency_rate,
-                                 "startup": percentiles([times.running[n] - sent[n] for n in sent])}
+                                 "startup": percentiles([times.running[n] - sent[n] for n in sent]),
+                                 "stages": times.stages(sent, sent)}
             in_step = len(pod_informer.indexer) == args.pods + args.latency_pods
             result["informer"]["in_step"] = in_step
             print(f"latency: {args.latency_pods} pods at {args.latency_rate}/s; start-up "
@@ -464,6 +487,8 @@ def report(result: dict[str, Any]) -> None:
     print(f"time to all Running: {sat['seconds']:.1f} s   pods/s: {sat['pods_per_s']:.0f}")
     for phase in ("saturation", "latency"):
         print(f"pod start-up ({phase}): {fmt_startup(result[phase]['startup'])}")
+        for stage, v in result[phase].get("stages", {}).items():
+            print(f"  {stage:<10} {STAGES[stage]:<40} p50 {v['p50']:6.2f} s  p99 {v['p99']:6.2f} s")
     print(f"delete: {result['delete_s']:.1f} s")
     inf = result["informer"]
     print(f"informer of all pods in a user process: sync {inf['sync_s']:.1f} s for {inf['items']} pods; "

@@ -174,6 +174,32 @@ async def test_requests_share_a_bounded_pool_and_watches_never_take_its_place(se
     assert len(srv.peers) == 3  # the waiting requests reused the pool's connections
 
 
+async def test_a_client_with_own_connections_never_waits_behind_the_first_ones_backlog(
+        server: tuple[Server, str]) -> None:
+    """The kubelet's events go over ``with_own_connections()``: with every connection of the first client
+    busy and more requests queued for them, the second client's request is answered at once; it has a
+    token bucket of its own, and closing it leaves the first client working."""
+    srv, url = server
+    async with RESTClient(RESTConfig(host=url, qps=0, max_connections=2)) as rest:
+        own = rest.with_own_connections()
+        assert not own.shares_connections_with(rest) and own._limiter is not rest._limiter
+        assert rest.sharing(rest.config).shares_connections_with(rest)
+        backlog = [asyncio.create_task(rest.request("GET", "/slow")) for _ in range(6)]
+        await asyncio.sleep(0.2)
+        assert srv.in_flight == 2  # the first client's pool is full; four requests wait for it
+        async with asyncio.timeout(10):
+            assert (await own.request("GET", "/echo"))["Accept"] == "application/json"
+        queued_behind = asyncio.create_task(rest.request("GET", "/echo"))
+        await asyncio.sleep(0.2)
+        assert not queued_behind.done()  # the same request through the first client waits for the backlog
+        await own.close()
+        srv.release.set()
+        async with asyncio.timeout(30):
+            assert await asyncio.gather(*backlog) == [{"ok": True}] * 6
+            assert (await queued_behind)["Accept"] == "application/json"
+        assert not rest.closed and own.closed
+
+
 async def test_headers_built_once_per_client_and_per_identity(server: tuple[Server, str], tmp_path) -> None:
     """A client's headers are built once per (accept, content type) and reused; a ``sharing`` view sends its
     own identity over the same pool; a token file is still re-read on every request."""

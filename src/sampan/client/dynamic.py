@@ -235,6 +235,16 @@ class Client:
         view.discovery = self.discovery
         return view
 
+    def with_own_connections(self) -> Client:
+        """This client's server and config over a connection pool and token bucket of their own
+        (:meth:`RESTClient.with_own_connections`), sharing the discovery cache. Close it when done: closing
+        it closes only its own connections."""
+        view = object.__new__(Client)
+        view.config = self.config
+        view.rest = self.rest.with_own_connections()
+        view.discovery = self.discovery
+        return view
+
     async def __aenter__(self) -> Client:
         return self
 

@@ -158,6 +158,19 @@ class RESTClient:
         view._owns_session = False
         return view
 
+    def with_own_connections(self) -> RESTClient:
+        """A new client for the same server and config, with a connection pool and token bucket of its own
+        (close it when done). For traffic that must never queue behind another's: a request waiting for one
+        of this client's ``max_connections`` waits in one FIFO with every other request of the client, so a
+        backlog of best-effort writes (events) would hold up the writes a pod's start-up waits for. Upstream's
+        kubelet sends events through a client of its own (``EventRecordQPS``/``EventBurst``) for the same
+        reason."""
+        return RESTClient(self.config, clock=self._clock, max_retries=self._max_retries)
+
+    def shares_connections_with(self, other: RESTClient) -> bool:
+        """True when both send requests over the same connection pool (views of one client)."""
+        return self._session is other._session
+
     async def __aenter__(self) -> RESTClient:
         return self
 

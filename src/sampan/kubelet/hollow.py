@@ -21,9 +21,11 @@ every 10 s, pod admission, pod workers, status writes — on its own
   every node's events: a per-process label would then be worth adding. (Before, each node GET its Node
   every 40 s to notice another writer: 25 GETs/s per 1,000 nodes, and a node wrongly marked ``Unknown``
   stayed so up to 40 s);
-- one HTTP connection pool (one work client) for every node's pod status writes and events, and one
-  heartbeat thread, loop and client for every node's Lease and node status (jittered so N nodes spread
-  their renewals over the interval instead of renewing in step);
+- one HTTP connection pool (one work client) for every node's pod status writes, one for every node's
+  events (a lone kubelet too sends its events over connections of their own: see
+  :meth:`~sampan.client.dynamic.Client.with_own_connections`), and one heartbeat thread, loop and client
+  for every node's Lease and node status (jittered so N nodes spread their renewals over the interval
+  instead of renewing in step);
 - one event loop and one loop-stall monitor.
 
 What differs from N separate kubelets: one client-side rate limit for all nodes (``--kube-api-qps`` is
@@ -136,6 +138,8 @@ class HollowNodes:
     async def run(self) -> None:
         # Ask for the shared object informers before they start (a Kubelet asks again: same objects).
         KubeletSources(self.client, node_name="", object_factory=self.shared.objects, nodes=self.shared.nodes)
+        events = self.client.with_own_connections()
+        self.shared = replace(self.shared, events=events)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.stall_monitor.run(), name="hollow-loop-stall")
@@ -156,6 +160,7 @@ class HollowNodes:
                 log.info("hollow nodes: all started count=%d", self.options.count)
         finally:
             await self.shared.objects.shutdown()
+            await events.close()
 
 
 NODE_USER_PREFIX = "system:node:"
