@@ -59,8 +59,10 @@ def test_memoized_parse_is_shared_and_unchanged_by_arithmetic() -> None:
     total = first + first - Quantity.parse("1Gi")
     again = Quantity.parse("1536Mi")
     assert again is Quantity.parse("1536Mi")  # the memo's hit
-    assert str(again) == "1536Mi" and again.format == "BinarySI"
-    assert again.value_exact == 1536 * 2**20 and str(total) == "2Gi"
+    assert str(again) == "1536Mi"
+    assert again.format == "BinarySI"
+    assert again.value_exact == 1536 * 2**20
+    assert str(total) == "2Gi"
 
 
 def test_invalid_text_raises_every_time() -> None:

@@ -182,7 +182,8 @@ async def test_a_client_with_own_connections_never_waits_behind_the_first_ones_b
     srv, url = server
     async with RESTClient(RESTConfig(host=url, qps=0, max_connections=2)) as rest:
         own = rest.with_own_connections()
-        assert not own.shares_connections_with(rest) and own._limiter is not rest._limiter
+        assert not own.shares_connections_with(rest)
+        assert own._limiter is not rest._limiter
         assert rest.sharing(rest.config).shares_connections_with(rest)
         backlog = [asyncio.create_task(rest.request("GET", "/slow")) for _ in range(6)]
         await asyncio.sleep(0.2)
@@ -197,7 +198,8 @@ async def test_a_client_with_own_connections_never_waits_behind_the_first_ones_b
         async with asyncio.timeout(30):
             assert await asyncio.gather(*backlog) == [{"ok": True}] * 6
             assert (await queued_behind)["Accept"] == "application/json"
-        assert not rest.closed and own.closed
+        assert not rest.closed
+        assert own.closed
 
 
 async def test_headers_built_once_per_client_and_per_identity(server: tuple[Server, str], tmp_path) -> None:

@@ -113,7 +113,8 @@ async def test_hollow_nodes_register_renew_and_run_their_own_pods(apiserver: API
         # every node's events over one pool of their own, never queued with the status writes
         events = [k.events_client for k in nodes.kubelets.values()]
         assert all(e is not None and e.rest.shares_connections_with(events[0].rest) for e in events)
-        assert events[0] is not None and not events[0].rest.shares_connections_with(client.rest)
+        assert events[0] is not None
+        assert not events[0].rest.shares_connections_with(client.rest)
         assert all(k.recorder is not None and k.recorder.written["created"] >= 1 for k in nodes.kubelets.values())
 
         await pods.delete("p0", namespace="default")
