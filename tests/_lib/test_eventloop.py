@@ -34,9 +34,12 @@ def _new_loop_type() -> type:
 
 def test_requested_reads_the_variable_else_the_commands_default() -> None:
     assert eventloop.requested(None, {}) == "asyncio"  # library use and tests: unchanged unless asked
-    assert eventloop.requested("scheduler", {}) == "asyncio"  # uvloop is opt-in (README "Event loop")
-    assert eventloop.requested("kubelet", {eventloop.ENV: ""}) == "asyncio"
+    # the API server's clients run uvloop by default (README "Event loop"); an empty variable is unset
+    assert eventloop.requested("scheduler", {}) == "uvloop"
+    assert eventloop.requested("controller-manager", {}) == "uvloop"
+    assert eventloop.requested("kubelet", {eventloop.ENV: ""}) == "uvloop"
     assert eventloop.requested("apiserver", {}) == "asyncio"  # keeps the urgent lanes
+    assert eventloop.requested("proxy", {}) == "asyncio"
     assert eventloop.requested("apiserver", {eventloop.ENV: " UVLoop "}) == "uvloop"
     assert eventloop.requested("kubelet", {eventloop.ENV: "asyncio"}) == "asyncio"  # the way back
     with pytest.raises(ValueError, match="SAMPAN_EVENT_LOOP='uvlop'"):

@@ -2,11 +2,12 @@
 
 ``SAMPAN_EVENT_LOOP=asyncio`` runs CPython's own loop (selector loop and TLS layer in pure Python);
 ``SAMPAN_EVENT_LOOP=uvloop`` runs `uvloop <https://pypi.org/project/uvloop/>`_ (libuv and Cython, TLS
-included). Unset or empty means the command's default (:func:`default_for`: asyncio, uvloop being
-opt-in). :func:`install` applies the choice by setting the process's event loop
-policy, so every loop created afterwards follows it: ``asyncio.run`` in the CLI's commands, the threads of
-:mod:`sampan._lib.own_loop` (heartbeats), and the API server's ``--workers`` processes (forked after the
-policy is set). The ``sampan`` command calls it once, before any loop exists (:func:`sampan.cli.main.main`);
+included). Unset or empty means the command's default (:func:`default_for`: uvloop for the API server's
+clients — kubelet, scheduler, controller-manager —, asyncio for everything else). :func:`install` applies
+the choice by setting the process's event loop policy, so every loop created afterwards follows it:
+``asyncio.run`` in the CLI's commands, the threads of :mod:`sampan._lib.own_loop` (heartbeats), and the API
+server's ``--workers`` processes (forked after the policy is set). The ``sampan`` command calls it once,
+before any loop exists (:func:`sampan.cli.main.main`);
 library users and tests keep whatever policy they set themselves.
 
 Invariants: :func:`install` is idempotent and returns the implementation in effect; an unknown value is a
@@ -35,15 +36,20 @@ ENV = "SAMPAN_EVENT_LOOP"
 CHOICES = ("asyncio", "uvloop")
 
 
+UVLOOP_COMMANDS = frozenset({"kubelet", "scheduler", "controller-manager"})
+"""Commands that run on uvloop unless :data:`ENV` says otherwise: the API server's busiest clients, whose CPU
+is mostly their HTTP client and TLS (README "Event loop": 8-17% less CPU each in the 1,000-node density
+runs over TLS, the pipeline faster; no difference over plain HTTP)."""
+
+
 def default_for(command: str | None) -> str:
-    """The implementation when :data:`ENV` is unset or empty: asyncio for every command (and for library use
-    and tests). uvloop cut each component's CPU per request in small interleaved runs, but in the
-    1,000-node / 30,000-pod density run (all components but the API server on uvloop) the whole pipeline
-    ran ~35% slower than on CPython's loop (55 vs 74 pods/s, latency-phase start-up p99 21 s vs within the
-    SLO; README "Event loop"), so it stays opt-in until that is understood. ``command`` is kept so a command
-    can get its own default again."""
-    del command
-    return "asyncio"
+    """The implementation when :data:`ENV` is unset or empty: uvloop for :data:`UVLOOP_COMMANDS`, asyncio for
+    every other command and for library use and tests. The API server stays on CPython's loop: its urgent
+    lanes (:mod:`sampan._lib.urgent`) need the loop's Python-visible ready queue, which uvloop does not have.
+    (Session 8 measured the whole density pipeline ~35% slower with the clients on uvloop and made it
+    opt-in; since the kubelet's events have their own connections (session 12) the same comparison shows
+    no such loss, README "Event loop".)"""
+    return "uvloop" if command in UVLOOP_COMMANDS else "asyncio"
 
 
 def requested(command: str | None = None, environ: Mapping[str, str] | None = None) -> str:
