@@ -12,6 +12,7 @@ import copy
 import http.server
 import json
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,11 @@ DISCOVERY: dict[str, Any] = {
 class _Server(http.server.ThreadingHTTPServer):
     attached: threading.Event
     protobuf_requests: list[str]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A reset is how the killed kubectl's idle keep-alive connections end; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
