@@ -39,7 +39,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from tests.controllers.support import FakeKubelet  # noqa: E402
 from tests.support.apiserver import run_apiserver_process  # noqa: E402
 
 from sampan.client import Client, load_config  # noqa: E402
+from server_process import py_spy  # noqa: E402
 
 SAMPAN = [sys.executable, "-m", "sampan.cli.main"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -223,8 +223,7 @@ def main() -> None:
             time.sleep(2.0)
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
-                py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-                spy = subprocess.Popen([py_spy, "record", "--pid", str(cm.pid), "--format", "raw", "--rate", "50",
+                spy = subprocess.Popen([py_spy(), "record", "--pid", str(cm.pid), "--format", "raw", "--rate", "50",
                                         "--output", str(Path(args.profile) / "controller-manager.txt")],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             meter = Meter({"apiserver": server.process.pid, "controller-manager": cm.pid, "kubelet": kubelet.pid})

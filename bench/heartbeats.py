@@ -64,7 +64,7 @@ from sampan.client.informers import SharedInformerFactory
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import density
 import density_cluster
-from server_process import baseline_tree
+from server_process import baseline_tree, py_spy
 
 REPO = Path(__file__).resolve().parent.parent
 HEARTBEAT_KEYS = ("PUT leases", "PUT nodes/status", "PATCH nodes/status")
@@ -170,7 +170,7 @@ async def hold(args: argparse.Namespace, kubeconfig: Path, url: str, tls: Any,
 def start_profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes] | None:
     if not args.profile:
         return None
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    spy = py_spy()
     out = Path(args.profile_out)
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.profile)), "--rate", "50",
                              "--format", "raw", "--output", str(out)], stdout=subprocess.DEVNULL,

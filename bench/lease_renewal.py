@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import density
 import density_cluster
 from heartbeats import REPO, baseline_tree
+from server_process import py_spy
 
 HERE = Path(__file__).resolve()
 
@@ -125,7 +126,7 @@ def start_profiler(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
     """py-spy (``pip install py-spy``) on the server for the window: collapsed stacks to ``--profile``."""
     if not args.profile:
         return None
-    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(args.server_pid),
+    return subprocess.Popen([py_spy(), "record", "--pid", str(args.server_pid),
                              "--duration", str(int(args.seconds)), "--rate", "100", "--format", "raw",
                              "--output", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +30,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def py_spy() -> str:
+    """The py-spy binary (``pip install py-spy``): on ``PATH`` or beside this interpreter (the virtualenv's
+    ``bin``, which a bench run as ``.venv/bin/python`` does not have on ``PATH``); exits with one line
+    when there is none."""
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise SystemExit("py-spy not found (pip install py-spy): needed for --profile")
+    return found
 
 
 def cpu_seconds(pid: int) -> float:

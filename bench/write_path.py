@@ -50,7 +50,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from server_process import baseline_tree, cpu_seconds, free_port, process, wait_http
+from server_process import baseline_tree, cpu_seconds, free_port, process, py_spy, wait_http
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 MERGE = {"Content-Type": "application/merge-patch+json", "Accept": "application/json"}
@@ -160,7 +160,7 @@ class Spy:
         if not self.output or self.proc is not None:
             return
         fmt = {".json": "speedscope", ".txt": "raw"}.get(Path(self.output).suffix, "flamegraph")
-        self.proc = subprocess.Popen(["py-spy", "record", "--pid", str(self.pid), "--rate", str(self.rate),
+        self.proc = subprocess.Popen([py_spy(), "record", "--pid", str(self.pid), "--rate", str(self.rate),
                                       "--format", fmt, "--output", self.output, "--nonblocking"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
