@@ -12,7 +12,10 @@ from sampan.kubelet.pod_log import POD_LOG, quiet_for_many_nodes
 
 @pytest.fixture(autouse=True)
 def restore_level() -> Iterator[None]:
+    """Each test starts from a fresh process's logger (an in-process HollowNodes in an earlier test of the same
+    worker leaves it at WARNING) and leaves it as it found it."""
     level = POD_LOG.level
+    POD_LOG.setLevel(logging.NOTSET)
     yield
     POD_LOG.setLevel(level)
 
