@@ -37,6 +37,60 @@ class RealClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+def coalesced_tick(now: float, seconds: float, tick: float) -> int:
+    """The grid point (a multiple of ``tick``, as its index) nearest to ``now + seconds``: a sleeper woken
+    there is at most ``tick / 2`` early or late, so a loop that re-arms from its wake-up time keeps its
+    period (rounding up would add up to one tick every round)."""
+    return round((now + max(0.0, seconds)) / tick)
+
+
+class CoalescingClock:
+    """The system clock whose sleeps end on a grid of ``tick`` seconds of the event loop's clock (timer
+    slack, as Linux's ``timer_slack_ns``): every sleeper due in one tick is woken by one timer, in one
+    turn of the loop. For thousands of periodic tasks in one process (hollow nodes' heartbeats): N timers
+    a period become at most ``period / tick`` wake-ups, and the requests they send leave together.
+
+    Invariant: ``_due`` maps a grid index to the futures of the sleepers waiting for it; exactly one loop
+    timer is armed per key. A clock serves one event loop (its first sleeper's)."""
+
+    def __init__(self, tick: float) -> None:
+        if tick <= 0:
+            raise ValueError("tick must be positive")
+        self.tick = tick
+        self._due: dict[int, list[asyncio.Future[None]]] = {}
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        index = coalesced_tick(now, seconds, self.tick)
+        if index * self.tick <= now:
+            await asyncio.sleep(0)
+            return
+        waiters = self._due.get(index)
+        if waiters is None:
+            waiters = self._due[index] = []
+            loop.call_at(index * self.tick, self._wake, index)
+        fut: asyncio.Future[None] = loop.create_future()
+        waiters.append(fut)
+        await fut  # a cancelled sleeper cancels only its own future; _wake skips it
+
+    def _wake(self, index: int) -> None:
+        for fut in self._due.pop(index, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def pending(self) -> int:
+        """Grid points with a timer armed (tests)."""
+        return len(self._due)
+
+
 class FakeClock:
     """A clock that moves only when :meth:`advance` is called.
 

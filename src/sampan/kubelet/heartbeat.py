@@ -15,7 +15,9 @@ clock in unit tests) both loops run on the caller's loop, still with their own c
 Many kubelets in one process (hollow nodes, :mod:`sampan.kubelet.hollow`) share one :class:`HeartbeatHost`:
 one thread, one loop and one heartbeat client (one connection pool) for every node's Lease and status
 loops, instead of a thread per node. Each node's first renewal is jittered over its interval so N nodes
-spread their writes evenly instead of renewing in lock-step.
+spread their writes over it instead of renewing in lock-step; with ``timer_slack`` their sleeps end on a
+grid of that many seconds (:class:`~sampan._lib.clock.CoalescingClock`), so the host's loop wakes once a
+tick for every node due in it, not once per node.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from sampan._lib.clock import Clock, RealClock
+from sampan._lib.clock import Clock, CoalescingClock, RealClock
 from sampan._lib.own_loop import run_in_own_loop
 from sampan.api import errors
 from sampan.api.resources import ResourceInfo
@@ -57,9 +59,13 @@ class HeartbeatHost:
     caller cancels it on the host's loop). Invariant: every coroutine submitted runs on the host's thread;
     nothing of the host's loop is touched from another thread except through ``call_soon_threadsafe``."""
 
-    def __init__(self, rest: RESTConfig, *, timeout: float, name: str = "hollow-heartbeats") -> None:
+    def __init__(self, rest: RESTConfig, *, timeout: float, name: str = "hollow-heartbeats",
+                 timer_slack: float = 0.0) -> None:
+        """``timer_slack`` > 0: the hosted heartbeats sleep on a :class:`CoalescingClock` of that tick."""
         self._rest = heartbeat_config(rest, purpose="heartbeat", timeout=timeout)
         self._name = name
+        self.clock: Clock = CoalescingClock(timer_slack) if timer_slack > 0 else RealClock()
+        """The clock of every hosted heartbeat (used on the host's loop only)."""
         self._started = asyncio.Event()
         """Set (on the owner's loop) once the host's loop and client exist."""
         self._owner: asyncio.AbstractEventLoop | None = None
@@ -144,7 +150,8 @@ class NodeHeartbeat:
     async def _beat_with(self, client: Client) -> None:
         """On a shared host: first beats jittered over the interval (N nodes must not renew in step); each
         node's requests carry its own credentials (its ``system:node:<name>`` token) over the host's pool."""
-        await self._beats(client.sharing(self._rest), RealClock(),
+        assert self._host is not None
+        await self._beats(client.sharing(self._rest), self._host.clock,
                           lease_delay=random.uniform(0, self.lease_options.renew_interval),
                           status_delay=random.uniform(0, self.status_frequency))
 

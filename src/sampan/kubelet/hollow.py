@@ -81,6 +81,10 @@ class HollowOptions:
     """Each node runs its kubelet server (a port of its own, advertised on its Node): logs, exec and the stats
     endpoints, so metrics-server, ``kubectl top`` and the HPA see the simulated runtime's synthetic usage."""
 
+    timer_slack: float = 0.1
+    """Seconds of the grid the nodes' heartbeat sleeps end on (:class:`~sampan._lib.clock.CoalescingClock`;
+    0: each its own timer). A renewal is then at most half of it early or late; the host's loop wakes once
+    per tick, and the API server gets the tick's renewals together (group-committed) instead of one at a time."""
     tokens: Mapping[str, str] = field(default_factory=dict)
     """Node name -> bearer token of ``system:node:<name>``: that node's requests (registration, Lease, status,
     pod status, events) carry its own identity over the process's shared connections, so the Node authorizer,
@@ -91,6 +95,8 @@ class HollowOptions:
             raise ValueError("--nodes must be at least 1")
         if self.start_rate <= 0:
             raise ValueError("start rate must be positive")
+        if self.timer_slack < 0:
+            raise ValueError("--hollow-timer-slack must not be negative")
 
     def names(self) -> list[str]:
         return [f"{self.prefix}{i}" for i in range(self.first_index, self.first_index + self.count)]
@@ -116,7 +122,8 @@ class HollowNodes:
         self.shared = SharedParts(pods=PodsByNode(client, transform=transform), objects=objects,
                                   nodes=objects.informer("v1", "nodes"),
                                   heartbeats=HeartbeatHost(replace(client.config, max_connections=max(
-                                      client.config.max_connections, options.count // 4)), timeout=timeout),
+                                      client.config.max_connections, options.count // 4)), timeout=timeout,
+                                      timer_slack=options.timer_slack),
                                   stall_monitor=self.stall_monitor)
 
     @property
