@@ -29,10 +29,18 @@ async def test_fake_clock_wakes_sleepers_in_deadline_order() -> None:
     assert clock.monotonic() == 10
 
 
-@given(now=st.floats(0, 1e7), seconds=st.floats(-5, 1e4), tick=st.sampled_from([0.001, 0.05, 0.1, 0.25, 1.0]))
-def test_coalesced_tick_is_the_nearest_grid_point(now: float, seconds: float, tick: float) -> None:
-    at = coalesced_tick(now, seconds, tick) * tick
-    assert abs(at - (now + max(0.0, seconds))) <= tick / 2 + 1e-6 * max(1.0, now + abs(seconds))
+@given(now=st.floats(0, 1e7), seconds=st.floats(0, 1e4, exclude_min=True),
+       tick=st.sampled_from([0.001, 0.05, 0.1, 0.25, 1.0]))
+def test_coalesced_tick_is_a_grid_point_near_the_deadline_and_in_the_future(now: float, seconds: float,
+                                                                            tick: float) -> None:
+    eps = 1e-6 * max(1.0, now + seconds)
+    index = coalesced_tick(now, seconds, tick)
+    at = index * tick
+    assert at > now  # a short sleep still waits (for the next grid point): no polling loop can spin
+    assert at >= now + seconds - tick / 2 - eps  # at most half a tick early
+    assert at <= now + seconds + tick + eps  # at most a tick late
+    if seconds >= tick:  # long sleeps end on the nearest grid point: a periodic loop does not drift
+        assert abs(at - (now + seconds)) <= tick / 2 + eps
 
 
 async def test_coalescing_clock_wakes_each_grid_point_with_one_timer() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from typing import Protocol
 
@@ -38,10 +39,15 @@ class RealClock:
 
 
 def coalesced_tick(now: float, seconds: float, tick: float) -> int:
-    """The grid point (a multiple of ``tick``, as its index) nearest to ``now + seconds``: a sleeper woken
-    there is at most ``tick / 2`` early or late, so a loop that re-arms from its wake-up time keeps its
-    period (rounding up would add up to one tick every round)."""
-    return round((now + max(0.0, seconds)) / tick)
+    """The grid point (a multiple of ``tick``, as its index) a sleep of ``seconds`` from ``now`` ends on: the
+    nearest one to ``now + seconds``, or the first after ``now`` when the nearest is not later than ``now``.
+    So a sleeper wakes at most ``tick / 2`` early and at most one ``tick`` late; a periodic loop that re-arms
+    from its wake-up time keeps its period (rounding up would add up to a tick every round); and a short
+    sleep never returns at once (a polling loop cannot spin)."""
+    index = round((now + max(0.0, seconds)) / tick)
+    if index * tick <= now:
+        index = math.floor(now / tick) + 1
+    return index
 
 
 class CoalescingClock:
@@ -66,12 +72,11 @@ class CoalescingClock:
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        index = coalesced_tick(now, seconds, self.tick)
-        if index * self.tick <= now:
+        if seconds <= 0:
             await asyncio.sleep(0)
             return
+        loop = asyncio.get_running_loop()
+        index = coalesced_tick(loop.time(), seconds, self.tick)
         waiters = self._due.get(index)
         if waiters is None:
             waiters = self._due[index] = []
