@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lease_churn_store
-from density import Component, free_port, proc_status, wait_http
+from density import Component, free_port, proc_status, stop_all, wait_http
 from sampan.cli.kubeconfig import render_kubeconfig
 from sampan.client import Client, load_config
 
@@ -75,6 +75,12 @@ async def churn(args: argparse.Namespace, kubeconfig: Path, data: Path, pid: int
                 current[name] = await leases.update(obj, namespace=NAMESPACE)
                 writes += 1
 
+        def report(now: float, *, final: bool = False) -> None:
+            rss = proc_status(pid)["VmRSS"]
+            label = " (end)" if final else ""
+            print(f"  {now - start:6.0f} s{label}: {writes} writes ({writes / (now - start):.0f}/s), "
+                  f"store on disk {disk_bytes(data) / 2**20:.1f} MiB, API server RSS {rss / 2**20:.0f} MiB", flush=True)
+
         i = 0
         while time.monotonic() < end:
             if len(tasks) >= BACKLOG:  # the server is behind: wait rather than pile up renewals (the printed
@@ -94,9 +100,8 @@ async def churn(args: argparse.Namespace, kubeconfig: Path, data: Path, pid: int
             now = time.monotonic()
             if now - last_sample >= args.sample:
                 last_sample = now
-                rss = proc_status(pid)["VmRSS"]
-                print(f"  {now - start:6.0f} s: {writes} writes ({writes / (now - start):.0f}/s), store on disk "
-                      f"{disk_bytes(data) / 2**20:.1f} MiB, API server RSS {rss / 2**20:.0f} MiB", flush=True)
+                report(now)
+        report(time.monotonic(), final=True)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -130,7 +135,7 @@ def main() -> int:
             wait_http(url + "/readyz", api.proc, work / "apiserver.log")
             asyncio.run(churn(args, kubeconfig, work / "data", api.proc.pid))
         finally:
-            api.stop()
+            stop_all([api])
         print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return 0
 
