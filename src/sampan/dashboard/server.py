@@ -3,7 +3,10 @@ snapshot (:mod:`.snapshot`) every ``interval`` seconds, ``GET /api/snapshot`` on
 ``GET /api/trace?uid=U[&ip=IP]`` the object's timeline from the trace store (404 Status without a store).
 
 One producer task gathers snapshots while at least one page listens; each listener has a bounded queue of
-one (a slow browser gets the latest snapshot, never a backlog). States: new -> started -> stopped.
+one (a slow browser gets the latest snapshot, never a backlog). States: new -> started -> stopped; ``stop``
+ends every open event stream before the server shuts down (a stream waits on its queue, which nothing fills
+once the producer is gone: left alone it would hold the shutdown for aiohttp's whole 60 s grace and outlive
+its event loop).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class LiveView:
         self.host = host
         self.port = port
         self._listeners: set[asyncio.Queue[bytes]] = set()
+        self._streams: set[asyncio.Task[Any]] = set()  # the handlers of open /events streams
         self._producer: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self.app = web.Application()
@@ -68,6 +72,10 @@ class LiveView:
             self._producer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
+        streams = list(self._streams)
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -97,6 +105,9 @@ class LiveView:
         await resp.prepare(request)
         q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
         self._listeners.add(q)
+        handler = asyncio.current_task()
+        assert handler is not None  # aiohttp runs every request's handler in a task of its own
+        self._streams.add(handler)
         try:
             while True:
                 data = await q.get()
@@ -105,6 +116,7 @@ class LiveView:
             pass
         finally:
             self._listeners.discard(q)
+            self._streams.discard(handler)
         return resp
 
     async def _trace(self, request: web.Request) -> web.Response:
