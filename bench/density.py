@@ -562,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--http-identities", action="store_true",
                     help="plain HTTP, but every component and hollow node with a token of its own, so APF "
                          "classifies them as in a cluster (no TLS cost)")
+    ap.add_argument("--hollow-timer-slack", default="", metavar="DURATION",
+                    help="the hollow nodes' heartbeat grid (`sampan kubelet --hollow-timer-slack`; default: its own)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-delete", action="store_true",
                     help="stop after the latency phase (the delete phase of a big run takes longer than the rest)")
@@ -639,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
             *SAMPAN, "scheduler", *k("scheduler"), *qps, "--port", "0"], work / "scheduler.log")
         components["hollow-nodes"] = Component("hollow-nodes", [
             *SAMPAN, "kubelet", *k("hollow-nodes"), *ids.hollow_args, "--runtime", "simulated", "--nodes",
-            str(args.nodes), "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet")],
+            str(args.nodes), "--node-name-prefix", "hollow-", "--root-dir", str(work / "kubelet"),
+            *(("--hollow-timer-slack", args.hollow_timer_slack) if args.hollow_timer_slack else ())],
             work / "hollow-nodes.log")
         result = asyncio.run(drive(args, kubeconfig, components, lambda: scrape_all(urls, tls)))
         metrics_text = scrape_all(urls, tls)

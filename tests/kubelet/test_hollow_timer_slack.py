@@ -1,10 +1,13 @@
 """Hollow nodes' heartbeats sleep on one coalescing clock (``--hollow-timer-slack``): every node's Lease and
-status sleeps share a few grid timers, and the nodes keep renewing on it (against an in-process API server)."""
+status sleeps share a few grid timers, and the nodes keep renewing on it (against an in-process API server);
+without a value the tick is chosen so one tick sends at most ten nodes' renewals."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+
+import pytest
 
 from sampan._lib.clock import CoalescingClock, RealClock
 from sampan._lib.tasks import cancel_and_wait
@@ -15,6 +18,37 @@ from tests.controllers.support import unthrottled_client, wait_for
 from tests.support.apiserver import InProcessAPIServer
 
 NODES = 4
+
+
+@pytest.mark.parametrize(("count", "renew_interval", "slack", "tick"), [
+    (1000, 10.0, None, 0.1),     # 100 renewals/s: 10 a tick at the longest tick
+    (100, 10.0, None, 0.1),      # fewer nodes: never above 100 ms
+    (2000, 10.0, None, 0.05),
+    (5000, 10.0, None, 0.02),    # 500 renewals/s: 10 a tick
+    (5000, 40.0, None, 0.08),    # slower renewals: a longer tick for the same burst
+    (5000, 10.0, 0.1, 0.1),      # a value given is kept
+    (5000, 10.0, 0.0, 0.0),      # 0: a timer each
+])
+def test_grid_tick_bounds_the_renewals_a_tick_sends(count: int, renew_interval: float, slack: float | None,
+                                                    tick: float, tmp_path: Path) -> None:
+    options = HollowOptions(count=count, prefix="h-", timer_slack=slack, template=KubeletOptions(
+        node_name="h-", root_dir=tmp_path, runtime="simulated", lease_renew_interval=renew_interval))
+    assert options.grid_tick() == pytest.approx(tick)
+
+
+@pytest.mark.parametrize(("text", "slack"), [("auto", None), ("0", 0.0), ("250ms", 0.25)])
+def test_cli_timer_slack(text: str, slack: float | None) -> None:
+    from sampan.cli.kubelet import _timer_slack
+
+    assert _timer_slack(text) == slack
+
+
+@pytest.mark.parametrize("text", ["-1s", "abc", "Auto"])
+def test_cli_timer_slack_rejects(text: str) -> None:
+    from sampan.cli.kubelet import _timer_slack
+
+    with pytest.raises(ValueError):
+        _timer_slack(text)
 
 
 async def test_no_slack_keeps_the_system_clock(inproc_apiserver: InProcessAPIServer) -> None:
