@@ -55,14 +55,14 @@ def _fill_zone(zone: object) -> None:
 
 
 def run_sampan(conn: Connection, cache_size: int, upstream_port: int) -> None:
-    from sampan.cli.main import GC_GEN0_THRESHOLD
+    from sampan.cli.main import GC_THRESHOLDS
     from sampan.dns.answer import Answerer
     from sampan.dns.forward import Forwarder, Upstream
     from sampan.dns.metrics import DNSMetrics
     from sampan.dns.server import DNSListener, QueryHandler
     from sampan.dns.zone import Zone
 
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)  # as `sampan dns` runs (sampan.cli.main)
+    gc.set_threshold(*GC_THRESHOLDS)  # as `sampan dns` runs (sampan.cli.main)
 
     async def main() -> None:
         zone = Zone("cluster.local")

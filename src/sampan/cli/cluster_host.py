@@ -38,7 +38,7 @@ from typing import Any
 from sampan.apiserver.app import APIServer
 from sampan.apiserver.config import APIServerConfig, StorageOptions
 from sampan.cli.kubeconfig import render_kubeconfig
-from sampan.cli.main import GC_GEN0_THRESHOLD
+from sampan.cli.main import GC_THRESHOLDS
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=("memory", "sqlite", "etcd"), default="memory")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_serve(args))

@@ -40,10 +40,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-#: Generation-0 threshold for sampan's own processes. Components hold large, long-lived caches of small
-#: dicts; with CPython's default (700) full collections over those caches take most of the CPU time of
-#: a busy informer (docs/client.md, bench/informer.py: 19k -> 80k watch events/s).
-GC_GEN0_THRESHOLD = 50_000
+#: Cyclic-GC thresholds for sampan's own processes. Generation 0 at 50,000: components hold large,
+#: long-lived caches of small dicts; with CPython's default (700) full collections over those caches take
+#: most of the CPU time of a busy informer (docs/client.md, bench/informer.py: 19k -> 80k watch events/s).
+#: Generation 1 every 2 young collections, not 20: a process whose caches grow (hollow nodes while pods
+#: arrive) keeps nearly every young object, and a generation-1 collection walks every survivor since the last
+#: one — at 20 up to ~1 M objects, a 0.55-0.77 s stall of the loop every ~50 s (README, Scale, session 15).
+#: Generation 2 after 1,000 of those, so full collections come no more often than before (2 x 1,000 = 20 x 100).
+GC_THRESHOLDS = (50_000, 2, 1_000)
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
@@ -92,7 +96,7 @@ def _configure_tracing(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
